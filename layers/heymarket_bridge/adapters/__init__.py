@@ -1,0 +1,1 @@
+"""Adapters at the edge: SQS, Secrets Manager and the Heymarket HTTP API."""

@@ -1,0 +1,301 @@
+"""The Heymarket HTTP client: JWT or legacy key auth, pooled connections, errors sorted by what to do next."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import urllib3
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from heymarket_bridge.observability import NAMESPACE, SERVICE, logger
+from heymarket_bridge.settings import ConfigError
+
+JWT_REUSE_S = 240  # tokens live 300 s after `iat`; re-sign well before that
+_REDACT = re.compile(r"\+?\d[\d\s().-]{6,}\d|[^\s@\"']+@[^\s@\"']+")
+
+
+def redact(text: str, limit: int = 300) -> str:
+    """Strip phone numbers and emails from text that goes to the logs (Heymarket errors may echo them)."""
+    return _REDACT.sub("<redacted>", text)[:limit]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Either a JWT secret pair (recommended) or a legacy team API key."""
+
+    secret_id: str | None = None
+    secret_key: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def from_secret(cls, secret: Mapping[str, Any]) -> Credentials:
+        secret_id, secret_key, api_key = (secret.get(k) for k in ("secret_id", "secret_key", "api_key"))
+        if isinstance(secret_id, str) and isinstance(secret_key, str) and secret_id and secret_key:
+            if "REPLACE_ME" in (secret_id, secret_key):
+                raise ConfigError("the Heymarket secret still holds the REPLACE_ME placeholders")
+            return cls(secret_id=secret_id, secret_key=secret_key)
+        if isinstance(api_key, str) and api_key:
+            return cls(api_key=api_key)
+        raise ConfigError('the Heymarket secret must hold {"secret_id", "secret_key"} or {"api_key"}')
+
+
+def sign_jwt(secret_id: str, secret_key: str, issued_at: int) -> str:
+    """A Heymarket API JWT exactly as documented: HS256, iss = secret id, key = 'ID||KEY'."""
+    return jwt.encode(
+        {"iss": secret_id, "iat": issued_at},
+        f"{secret_id}||{secret_key}",
+        algorithm="HS256",
+        headers={"typ": "JWT"},
+    )
+
+
+class Authenticator:
+    """Builds the Authorization header, re-signing the JWT every few minutes and re-reading the secret on demand."""
+
+    def __init__(self, load_credentials: Callable[[bool], Credentials], clock: Callable[[], float] = time.time) -> None:
+        self._load = load_credentials
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._credentials: Credentials | None = None
+        self._token: str | None = None
+        self._issued_at = 0
+
+    def header(self) -> str:
+        with self._lock:
+            credentials = self._credentials
+            if credentials is None:
+                credentials = self._credentials = self._load(False)
+            if credentials.api_key:
+                return f"Bearer {credentials.api_key}"
+            now = int(self._clock())
+            if self._token is None or now - self._issued_at >= JWT_REUSE_S:
+                self._token = sign_jwt(credentials.secret_id or "", credentials.secret_key or "", now)
+                self._issued_at = now
+            return f"Bearer {self._token}"
+
+    def refresh(self) -> None:
+        """Forget the token and re-read the secret (credentials may have been rotated)."""
+        with self._lock:
+            self._credentials = self._load(True)
+            self._token = None
+
+
+class HeymarketError(Exception):
+    """A request that did not succeed. `retryable` says whether the same request may succeed later."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+        self.retry_after_s = retry_after_s
+
+
+class TransientError(HeymarketError):
+    """429, 5xx, a timeout or a connection error: retry with backoff."""
+
+    retryable = True
+
+
+class Throttled(TransientError):
+    """429: over Heymarket's request rate."""
+
+
+class AuthFailed(TransientError):
+    """401/403 after a fresh secret read: retried later, since an operator can fix the credentials."""
+
+
+class RequestRejected(HeymarketError):
+    """400 and other 4xx answers: the same request will fail again; split it to find the culprit."""
+
+
+@dataclass(frozen=True)
+class FailedContact:
+    contact: Mapping[str, Any]
+    error: str
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    contacts: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    failed: Sequence[FailedContact] = field(default_factory=list)
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    data: Any
+    request_id: str | None
+
+
+class HeymarketClient:
+    """Calls Heymarket's API. One instance per cold start: the pool keeps connections warm."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: Authenticator,
+        *,
+        connect_timeout_s: float = 3.05,
+        read_timeout_s: float = 15.0,
+        pool: urllib3.PoolManager | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._auth = auth
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)
+
+    def bulk_upsert(self, contacts: Sequence[Mapping[str, Any]], *, timeout_s: float | None = None) -> BulkResult:
+        """POST /v2/contacts: creates contacts without contact_id, updates those with one."""
+        response = self.request("POST", "/v2/contacts", {"contacts": list(contacts)}, timeout_s=timeout_s)
+        data = response.data if isinstance(response.data, dict) else {}
+        failed = [
+            FailedContact(contact=item.get("contact") or {}, error=str(item.get("error") or "rejected by Heymarket"))
+            for item in data.get("failed_contacts") or []
+            if isinstance(item, dict)
+        ]
+        return BulkResult(contacts=data.get("contacts") or [], failed=failed, request_id=response.request_id)
+
+    def list_inboxes(self) -> Any:
+        """GET /v1/inboxes: the documented way to check that the credentials work."""
+        return self.request("GET", "/v1/inboxes").data
+
+    def request(self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None) -> Response:
+        """One API call; on a 401 the secret is re-read and the call made once more."""
+        response = self._send(method, path, body, timeout_s)
+        if response.status == 401:
+            logger.warning(
+                "Heymarket answered 401; re-reading the secret",
+                extra={"heymarket_request_id": response.request_id},
+            )
+            self._auth.refresh()
+            response = self._send(method, path, body, timeout_s)
+        if 200 <= response.status < 300:
+            return response
+        raise self._error(response)
+
+    def _send(self, method: str, path: str, body: Any, timeout_s: float | None) -> Response:
+        read_timeout = self._read_timeout_s if timeout_s is None else max(0.1, min(timeout_s, self._read_timeout_s))
+        headers = {
+            "Authorization": self._auth.header(),
+            "Accept": "application/json",
+            "User-Agent": "heymarket-bridge",
+        }
+        payload = None
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            raw = self._pool.request(
+                method,
+                self._base_url + path,
+                body=payload,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=self._connect_timeout_s, read=read_timeout),
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            self._record(path, None, time.perf_counter() - started)
+            raise TransientError(f"Heymarket unreachable: {type(exc).__name__}") from exc
+        self._record(path, raw.status, time.perf_counter() - started)
+        try:
+            data = json.loads(raw.data) if raw.data else None
+        except ValueError:
+            data = raw.data.decode("utf-8", "replace")
+        request_id = raw.headers.get("X-Request-Id")
+        response = Response(status=raw.status, data=data, request_id=request_id)
+        if raw.status >= 400:
+            logger.warning(
+                "Heymarket request failed",
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": raw.status,
+                    "heymarket_request_id": request_id,
+                    "error": redact(_error_text(data)),
+                },
+            )
+        if raw.status == 429 or raw.status >= 500:
+            retry_after = _retry_after(raw.headers.get("Retry-After"))
+            cls = Throttled if raw.status == 429 else TransientError
+            raise cls(
+                f"Heymarket answered {raw.status}: {_error_text(data)}",
+                status=raw.status,
+                request_id=request_id,
+                retry_after_s=retry_after,
+            )
+        return response
+
+    @staticmethod
+    def _error(response: Response) -> HeymarketError:
+        text = f"Heymarket answered {response.status}: {_error_text(response.data)}"
+        if response.status in (401, 403):
+            return AuthFailed(text, status=response.status, request_id=response.request_id)
+        return RequestRejected(text, status=response.status, request_id=response.request_id)
+
+    @staticmethod
+    def _record(path: str, status: int | None, elapsed_s: float) -> None:
+        status_class = "error" if status is None else f"{status // 100}xx"
+        with single_metric(
+            name="HeymarketRequests",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=NAMESPACE,
+            default_dimensions={"service": SERVICE},
+        ) as metric:
+            metric.add_dimension(name="StatusClass", value=status_class)
+        with single_metric(
+            name="HeymarketLatency",
+            unit=MetricUnit.Milliseconds,
+            value=elapsed_s * 1000,
+            namespace=NAMESPACE,
+            default_dimensions={"service": SERVICE},
+        ):
+            pass
+        if status == 429:
+            with single_metric(
+                name="HeymarketThrottles",
+                unit=MetricUnit.Count,
+                value=1,
+                namespace=NAMESPACE,
+                default_dimensions={"service": SERVICE},
+            ):
+                pass
+
+
+def _error_text(data: Any) -> str:
+    if isinstance(data, dict):
+        for key in ("message", "error", "error_code"):
+            if data.get(key):
+                return str(data[key])[:500]
+    if isinstance(data, str):
+        return data[:500]
+    return json.dumps(data)[:500] if data is not None else "no body"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,96 @@
+"""Writing messages to SQS in batches of ten, retrying the entries SQS did not take."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from heymarket_bridge.observability import logger
+
+SQS_BATCH = 10
+SQS_MAX_BATCH_BYTES = 262_144
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    body: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+class SqsBatchSender:
+    """Sends messages with SendMessageBatch; `send` returns the indexes of messages that are NOT in the queue."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        *,
+        attempts: int = 3,
+        backoff_s: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[int]:
+        pending = list(range(len(messages)))
+        for attempt in range(self._attempts):
+            if not pending:
+                break
+            if attempt:
+                self._sleep(self._backoff_s * (2 ** (attempt - 1)))
+            failed: list[int] = []
+            for chunk in _chunks(pending, messages):
+                failed.extend(self._send_chunk(chunk, messages))
+            pending = failed
+        return sorted(pending)
+
+    def _send_chunk(self, chunk: list[int], messages: Sequence[OutgoingMessage]) -> list[int]:
+        entries = [
+            {
+                "Id": str(index),
+                "MessageBody": messages[index].body,
+                "MessageAttributes": {
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in messages[index].attributes.items()
+                    if value
+                },
+            }
+            for index in chunk
+        ]
+        try:
+            answer = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("SendMessageBatch failed", extra={"error": type(exc).__name__, "entries": len(chunk)})
+            return chunk
+        failed = [int(entry["Id"]) for entry in answer.get("Failed", [])]
+        if failed:
+            codes = sorted({entry.get("Code", "") for entry in answer.get("Failed", [])})
+            logger.warning("SQS refused some entries", extra={"refused": len(failed), "codes": codes})
+        return failed
+
+
+def _chunks(indexes: list[int], messages: Sequence[OutgoingMessage]) -> list[list[int]]:
+    """Groups of at most ten entries that also stay under the 256 KiB request limit."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for index in indexes:
+        message_size = len(messages[index].body.encode()) + sum(
+            len(k) + len(v) for k, v in messages[index].attributes.items()
+        )
+        if current and (len(current) == SQS_BATCH or size + message_size > SQS_MAX_BATCH_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(index)
+        size += message_size
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,161 @@
+"""The ingest flow: verify the sender, validate its contacts, buffer the valid ones, say what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from heymarket_bridge.adapters.secrets import SecretUnavailable
+from heymarket_bridge.adapters.sqs import OutgoingMessage
+from heymarket_bridge.contact import InvalidContact, parse_contact
+from heymarket_bridge.messages import ContactOperation, Operation
+from heymarket_bridge.observability import logger, metrics
+from heymarket_bridge.settings import IngestSettings
+from heymarket_bridge.sources import Source, get_source
+from heymarket_bridge.webhook import (
+    BufferUnavailable,
+    NothingValid,
+    PayloadTooLarge,
+    Reply,
+    Unauthorized,
+    UnknownSource,
+    WebhookError,
+    WebhookRequest,
+)
+
+
+class MessageQueue(Protocol):
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[int]:
+        """Send; return the indexes of messages NOT in the queue."""
+        ...
+
+
+@dataclass
+class Rejection:
+    index: int
+    errors: list[str]
+
+
+@dataclass
+class IngestOutcome:
+    accepted: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class IngestService:
+    """Turns one webhook request into queued contact operations and the reply the sender gets."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        webhook_secrets: Callable[[], Mapping[str, Any]],
+        queue: MessageQueue,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._webhook_secrets = webhook_secrets
+        self._queue = queue
+        self._clock = clock
+
+    def handle(self, request: WebhookRequest) -> Reply:
+        try:
+            outcome = self._ingest(request)
+        except WebhookError as error:
+            log = logger.warning if error.status < 500 else logger.error
+            log(
+                "Webhook refused",
+                extra={
+                    "status": error.status,
+                    "code": error.code,
+                    "source": request.source,
+                    "reason": error.message,
+                },
+            )
+            metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
+            return Reply.error(error, request.request_id)
+        return Reply(
+            202,
+            {
+                "accepted": outcome.accepted,
+                "rejected": [{"index": r.index, "errors": r.errors} for r in outcome.rejected],
+                "request_id": request.request_id,
+            },
+        )
+
+    def _ingest(self, request: WebhookRequest) -> IngestOutcome:
+        source = get_source(request.source)
+        if source is None:
+            raise UnknownSource(f"unknown source {request.source!r}")
+        metrics.add_dimension(name="source", value=source.name)
+        metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
+        if len(request.body) > self._settings.max_body_bytes:
+            raise PayloadTooLarge(f"the body is larger than {self._settings.max_body_bytes} bytes")
+        self._authenticate(source, request)
+        raw_contacts = source.extract(request)
+        if len(raw_contacts) > self._settings.max_contacts_per_request:
+            raise PayloadTooLarge(
+                f"the request holds {len(raw_contacts)} contacts; at most "
+                f"{self._settings.max_contacts_per_request} are accepted per request"
+            )
+        metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(raw_contacts))
+        outcome, operations = self._validate(source, request, raw_contacts)
+        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(outcome.rejected))
+        if not operations:
+            raise NothingValid(
+                "no valid contact in the request",
+                {"rejected": [{"index": r.index, "errors": r.errors} for r in outcome.rejected]},
+            )
+        self._enqueue(operations)
+        outcome.accepted = len(operations)
+        metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(operations))
+        logger.info(
+            "Webhook accepted",
+            extra={"source": source.name, "accepted": outcome.accepted, "rejected": len(outcome.rejected)},
+        )
+        return outcome
+
+    def _authenticate(self, source: Source, request: WebhookRequest) -> None:
+        try:
+            secrets = self._webhook_secrets()
+        except SecretUnavailable as exc:
+            raise BufferUnavailable("the bridge cannot verify senders right now; retry later") from exc
+        secret = secrets.get(source.name)
+        if isinstance(secret, str) and secret:
+            if not source.authenticate(request, secret):
+                raise Unauthorized(f"missing or wrong credentials for source {source.name!r}")
+            return
+        if source.name not in self._settings.allow_unauthenticated:
+            raise Unauthorized(
+                f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
+            )
+
+    def _validate(
+        self, source: Source, request: WebhookRequest, raw_contacts: Sequence[Mapping[str, Any]]
+    ) -> tuple[IngestOutcome, list[ContactOperation]]:
+        outcome = IngestOutcome()
+        operations: list[ContactOperation] = []
+        received_at = self._clock().isoformat(timespec="milliseconds")
+        for index, raw in enumerate(raw_contacts):
+            try:
+                contact = parse_contact(raw, self._settings.default_country)
+            except InvalidContact as exc:
+                outcome.rejected.append(Rejection(index, exc.errors))
+                continue
+            operations.append(ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id))
+        return outcome, operations
+
+    def _enqueue(self, operations: list[ContactOperation]) -> None:
+        messages = [
+            OutgoingMessage(op.to_json(), {"source": op.source, "correlation_id": op.correlation_id})
+            for op in operations
+        ]
+        unsent = self._queue.send(messages)
+        if unsent:
+            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent))
+            raise BufferUnavailable(
+                f"{len(unsent)} of {len(messages)} contacts could not be buffered; retry the request"
+            )

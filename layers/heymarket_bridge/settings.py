@@ -1,0 +1,122 @@
+"""Typed, validated configuration, read once per cold start from the function's environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_HEYMARKET_URL = "https://api.heymarket.com"
+
+
+class ConfigError(ValueError):
+    """A required environment variable is missing or has a bad value."""
+
+
+def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T | None = None) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        if default is None:
+            raise ConfigError(f"environment variable {name} is required")
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}={raw!r} is invalid: {exc}") from exc
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _country(raw: str) -> str:
+    if len(raw) != 2 or not raw.isalpha():
+        raise ValueError("must be an ISO 3166 alpha-2 code such as US")
+    return raw.upper()
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return raw.rstrip("/")
+
+
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Configuration of the webhook ingest function."""
+
+    queue_url: str
+    webhook_secrets_arn: str
+    allow_unauthenticated: frozenset[str] = frozenset()
+    default_country: str = "US"
+    max_body_bytes: int = 1_048_576
+    max_contacts_per_request: int = 500
+    secrets_max_age_s: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
+        env = os.environ if env is None else env
+        return cls(
+            queue_url=_read(env, "QUEUE_URL", str),
+            webhook_secrets_arn=_read(env, "WEBHOOK_SECRETS_ARN", str),
+            allow_unauthenticated=_read(env, "ALLOW_UNAUTHENTICATED_SOURCES", _names, frozenset()),
+            default_country=_read(env, "DEFAULT_COUNTRY", _country, "US"),
+            max_body_bytes=_read(env, "MAX_BODY_BYTES", _positive_int, 1_048_576),
+            max_contacts_per_request=_read(env, "MAX_CONTACTS_PER_REQUEST", _positive_int, 500),
+        )
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Configuration of the queue consumer that calls Heymarket."""
+
+    heymarket_secret_arn: str
+    dlq_url: str
+    heymarket_base_url: str = DEFAULT_HEYMARKET_URL
+    max_batch: int = 100
+    rate_limit_per_minute: int = 500
+    max_concurrency: int = 2
+    max_receive_count: int = 5
+    connect_timeout_s: float = 3.05
+    read_timeout_s: float = 15.0
+    secrets_max_age_s: int = 300
+    # Time kept back from the Lambda deadline to report batch item failures and write the DLQ.
+    deadline_reserve_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
+        env = os.environ if env is None else env
+        return cls(
+            heymarket_secret_arn=_read(env, "HEYMARKET_SECRET_ARN", str),
+            dlq_url=_read(env, "DLQ_URL", str),
+            heymarket_base_url=_read(env, "HEYMARKET_BASE_URL", _url, DEFAULT_HEYMARKET_URL),
+            max_batch=_read(env, "HEYMARKET_MAX_BATCH", _positive_int, 100),
+            rate_limit_per_minute=_read(env, "HEYMARKET_RATE_LIMIT_PER_MINUTE", _positive_int, 500),
+            max_concurrency=_read(env, "SYNC_MAX_CONCURRENCY", _positive_int, 2),
+            max_receive_count=_read(env, "MAX_RECEIVE_COUNT", _positive_int, 5),
+            connect_timeout_s=_read(env, "HEYMARKET_CONNECT_TIMEOUT", _positive_float, 3.05),
+            read_timeout_s=_read(env, "HEYMARKET_READ_TIMEOUT", _positive_float, 15.0),
+            deadline_reserve_s=_read(env, "SYNC_DEADLINE_RESERVE", _positive_float, 5.0),
+        )
+
+    @property
+    def requests_per_minute_per_consumer(self) -> float:
+        """Each concurrent consumer gets an equal share of the account's request budget."""
+        return self.rate_limit_per_minute / self.max_concurrency

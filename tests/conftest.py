@@ -1,0 +1,30 @@
+"""Every test runs with fake AWS credentials and no endpoint of a real account, so nothing can leak out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "heymarket-bridge",
+    "POWERTOOLS_METRICS_NAMESPACE": "HeymarketBridge",
+}
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE",
+                 "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    yield

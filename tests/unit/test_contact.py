@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+
+from heymarket_bridge.contact import Contact, InvalidContact, normalise_phone, parse_contact
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("(510) 555-1234", "US", "15105551234"),
+        ("+44 20 7946 0958", "US", "442079460958"),
+        ("0044 20 7946 0958", "US", "442079460958"),
+        ("020 7946 0958", "GB", "442079460958"),
+        ("1-510-555-1234", "US", "15105551234"),
+        (5105551234, "US", "15105551234"),
+    ],
+)
+def test_phone_in_any_human_format_is_normalised_to_e164_digits(raw: object, country: str, expected: str) -> None:
+    assert normalise_phone(raw, country) == expected
+
+
+@pytest.mark.parametrize("raw", ["555-12", "", "not a phone", "+1 (200) 555-1234", True, ["15105551234"], "9" * 50])
+def test_impossible_phones_are_refused(raw: object) -> None:
+    with pytest.raises(ValueError, match="phone"):
+        normalise_phone(raw, "US")
+
+
+def test_every_problem_of_a_contact_is_named_at_once() -> None:
+    with pytest.raises(InvalidContact) as caught:
+        parse_contact({"phone": "555-12", "email": "carol@@example", "tags": [1, 2, 3, 4, 5, 6]}, "US")
+    errors = " | ".join(caught.value.errors)
+    assert "phone" in errors
+    assert "email" in errors
+    assert "tags" in errors
+
+
+def test_missing_phone_is_refused() -> None:
+    with pytest.raises(InvalidContact, match="phone is required"):
+        parse_contact({"first": "Ann"}, "US")
+
+
+def test_fields_not_provided_are_never_sent_to_heymarket() -> None:
+    contact = parse_contact({"phone": "5105551234", "first": "Ann", "last": "", "email": None}, "US")
+    body = contact.to_heymarket()
+    assert body == {
+        "phone": "15105551234",
+        "first": "Ann",
+        "contact_channels": [{"channel_type": "phone", "channel_id": "15105551234"}],
+    }
+
+
+def test_optional_fields_are_typed_for_heymarket() -> None:
+    contact = parse_contact(
+        {
+            "phone": "+1 415 555 0100",
+            "tags": ["3", {"tag_id": 4}],
+            "is_opted_out": "yes",
+            "assignee_id": "-1",
+            "custom": {"101": 7, "102": True, "103": ""},
+            "contact_id": "A1B2C3D4-E5F6-7890-ABCD-EF1234567890",
+        },
+        "US",
+    )
+    body = contact.to_heymarket()
+    assert body["tags"] == [{"tag_id": 3}, {"tag_id": 4}]
+    assert body["is_opted_out"] is True
+    assert body["assignee_id"] == -1
+    assert body["custom"] == {"101": "7", "102": "true"}
+    assert body["contact_id"] == "a1b2c3d4-e5f6-7890-abcd-ef1234567890"
+
+
+def test_a_later_contact_wins_field_by_field_and_custom_fields_merge() -> None:
+    earlier = Contact(phone="15105551234", first="Alice", last="Smith", custom={"101": "a", "102": "b"})
+    later = Contact(phone="15105551234", last="Jones", custom={"102": "c"})
+    merged = earlier.merged_with(later)
+    assert merged == Contact(phone="15105551234", first="Alice", last="Jones", custom={"101": "a", "102": "c"})
+
+
+def test_queue_form_round_trips() -> None:
+    contact = Contact(phone="15105551234", first="A", tags=(1, 2), custom={"1": "x"}, is_opted_out=False)
+    assert Contact.from_dict(contact.to_dict()) == contact
