@@ -25,7 +25,8 @@ def load_handler(function: str) -> ModuleType:
     """Import functions/<function>/app.py under a unique module name (both handlers are called app.py)."""
     path = ROOT / "functions" / function / "app.py"
     spec = importlib.util.spec_from_file_location(f"{function}_app", path)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

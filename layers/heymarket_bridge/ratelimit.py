@@ -6,6 +6,10 @@ import threading
 import time
 from collections.abc import Callable
 
+# Float arithmetic can leave the bucket a hair under a whole token after sleeping exactly the computed
+# wait; without this tolerance acquire() could spin on ever tinier sleeps.
+_EPSILON = 1e-9
+
 
 class RequestBudget:
     """Allows `per_minute` requests a minute, with bursts of at most `burst`."""
@@ -32,15 +36,15 @@ class RequestBudget:
         """Seconds until a request may go, without taking a token."""
         with self._lock:
             self._refill()
-            return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate_per_s
+            return 0.0 if self._tokens >= 1 - _EPSILON else (1 - self._tokens) / self._rate_per_s
 
     def acquire(self, deadline: float) -> bool:
         """Take one token, sleeping as needed; False (and nothing taken) if that would pass `deadline`."""
         while True:
             with self._lock:
                 self._refill()
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._tokens >= 1 - _EPSILON:
+                    self._tokens = max(0.0, self._tokens - 1)
                     return True
                 wait = (1 - self._tokens) / self._rate_per_s
             if self._clock() + wait > deadline:

@@ -59,17 +59,33 @@ class FakeDeadLetters:
         return []
 
 
-def record(n: int, phone: str, receive_count: int = 1, received_at: str = "2026-11-23T09:00:00.000+00:00",
-           **fields: Any) -> QueueRecord:
+def record(
+    n: int, phone: str, receive_count: int = 1, received_at: str = "2026-11-23T09:00:00.000+00:00", **fields: Any
+) -> QueueRecord:
     operation = ContactOperation(Operation.UPSERT, Contact(phone=phone, **fields), "generic", received_at, f"corr-{n}")
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
 
 
-def service(gateway: ScriptedGateway, letters: FakeDeadLetters, clock: FakeClock, *, max_batch: int = 100,
-            max_receive_count: int = 5) -> SyncService:
+def service(
+    gateway: ScriptedGateway,
+    letters: FakeDeadLetters,
+    clock: FakeClock,
+    *,
+    max_batch: int = 100,
+    max_receive_count: int = 5,
+) -> SyncService:
     budget = RequestBudget(6000, clock=clock, sleep=clock.sleep)
-    return SyncService(gateway, letters, budget, max_batch=max_batch, max_receive_count=max_receive_count,
-                       deadline_reserve_s=5, clock=clock, sleep=clock.sleep, jitter=lambda: 1.0)
+    return SyncService(
+        gateway,
+        letters,
+        budget,
+        max_batch=max_batch,
+        max_receive_count=max_receive_count,
+        deadline_reserve_s=5,
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 1.0,
+    )
 
 
 def test_a_clean_batch_is_delivered_in_one_request_and_nothing_is_redelivered() -> None:
@@ -99,8 +115,9 @@ def test_duplicate_phones_in_a_batch_are_sent_once_with_later_values_winning() -
 
 def test_contacts_heymarket_fails_go_to_the_dlq_with_the_error_and_the_rest_are_done() -> None:
     def fail_second(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        return BulkResult(contacts=[contacts[0]], failed=[FailedContact(dict(contacts[1]), "invalid email")],
-                          request_id="hm-1")
+        return BulkResult(
+            contacts=[contacts[0]], failed=[FailedContact(dict(contacts[1]), "invalid email")], request_id="hm-1"
+        )
 
     clock, gateway, letters = FakeClock(), ScriptedGateway(fail_second), FakeDeadLetters()
     report = service(gateway, letters, clock).process([record(1, "15105551234"), record(2, "15105550000")], lambda: 60)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from heymarket_bridge.settings import ConfigError, IngestSettings, SyncSettings
+
+
+def test_ingest_settings_apply_defaults() -> None:
+    settings = IngestSettings.from_env({"QUEUE_URL": "https://q", "WEBHOOK_SECRETS_ARN": "arn:s"})
+    assert settings.default_country == "US"
+    assert settings.max_contacts_per_request == 500
+    assert settings.allow_unauthenticated == frozenset()
+
+
+def test_a_missing_variable_is_named() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRETS_ARN"):
+        IngestSettings.from_env({"QUEUE_URL": "https://q"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DEFAULT_COUNTRY", "USA"), ("MAX_BODY_BYTES", "-1"), ("MAX_CONTACTS_PER_REQUEST", "ten")],
+)
+def test_a_bad_value_is_named_with_its_value(name: str, value: str) -> None:
+    env = {"QUEUE_URL": "https://q", "WEBHOOK_SECRETS_ARN": "arn:s", name: value}
+    with pytest.raises(ConfigError, match=name):
+        IngestSettings.from_env(env)
+
+
+def test_unauthenticated_sources_are_a_lower_case_set() -> None:
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "ALLOW_UNAUTHENTICATED_SOURCES": " Generic, typeform ,"}
+    assert IngestSettings.from_env(env).allow_unauthenticated == {"generic", "typeform"}
+
+
+def test_each_sync_consumer_gets_its_share_of_the_request_budget() -> None:
+    env = {
+        "HEYMARKET_SECRET_ARN": "s",
+        "DLQ_URL": "d",
+        "HEYMARKET_RATE_LIMIT_PER_MINUTE": "500",
+        "SYNC_MAX_CONCURRENCY": "4",
+        "HEYMARKET_BASE_URL": "http://127.0.0.1:9/",
+    }
+    settings = SyncSettings.from_env(env)
+    assert settings.requests_per_minute_per_consumer == 125
+    assert settings.heymarket_base_url == "http://127.0.0.1:9"
+
+
+def test_a_base_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ConfigError, match="HEYMARKET_BASE_URL"):
+        SyncSettings.from_env({"HEYMARKET_SECRET_ARN": "s", "DLQ_URL": "d", "HEYMARKET_BASE_URL": "ftp://x"})

@@ -1,0 +1,479 @@
+"""The one reader of template.yaml: tests and the local stack take routes, queues and environment from it.
+
+Reading the deployed template (instead of repeating its values) keeps the local configuration from drifting
+away from what `sam deploy` creates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# PyYAML ships no type hints; the ignore stays harmless once types-PyYAML is installed.
+import yaml  # type: ignore[import-untyped,unused-ignore]
+
+
+def _find_template() -> Path:
+    """template.yaml at the root of the checkout this file lives in (tools/heymarket_bridge_tools/..)."""
+    here = Path(__file__).resolve()
+    for folder in here.parents:
+        if (folder / "template.yaml").is_file() and (folder / "layers").is_dir():
+            return folder / "template.yaml"
+    # Installed outside a checkout: callers pass the path explicitly; this default names the usual place.
+    return here.parents[2] / "template.yaml"
+
+
+TEMPLATE_PATH: Path = _find_template()
+
+CONTACT_QUEUE_ID = "ContactQueue"
+# Each secret is either created by the stack (a resource) or given as an ARN (a parameter).
+HEYMARKET_SECRET_ID = "HeymarketCredentialsSecret"
+HEYMARKET_SECRET_PARAMETER = "HeymarketSecretArn"
+WEBHOOK_SECRETS_ID = "WebhookSecretsSecret"
+WEBHOOK_SECRETS_PARAMETER = "WebhookSecretsArn"
+
+FUNCTION_TYPE = "AWS::Serverless::Function"
+QUEUE_TYPE = "AWS::SQS::Queue"
+
+# CloudFormation properties of AWS::SQS::Queue that are CreateQueue attributes of the same name.
+# RedrivePolicy is left out: provision() builds it from the DLQ it creates.
+_QUEUE_ATTRIBUTES = frozenset(
+    {
+        "ContentBasedDeduplication",
+        "DeduplicationScope",
+        "DelaySeconds",
+        "FifoQueue",
+        "FifoThroughputLimit",
+        "KmsDataKeyReusePeriodSeconds",
+        "KmsMasterKeyId",
+        "MaximumMessageSize",
+        "MessageRetentionPeriod",
+        "ReceiveMessageWaitTimeSeconds",
+        "RedriveAllowPolicy",
+        "SqsManagedSseEnabled",
+        "VisibilityTimeout",
+    }
+)
+_QUEUE_NOT_ATTRIBUTES = frozenset({"QueueName", "RedrivePolicy", "Tags"})
+
+# Lambda's own defaults, for a function that sets neither the value nor a Global.
+_LAMBDA_DEFAULT_TIMEOUT_S = 3
+_LAMBDA_DEFAULT_MEMORY_MB = 128
+
+
+class _CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
+    """SafeLoader that reads the short intrinsic tags (!Ref, !GetAtt, !Sub, !If...) as their long form."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template_document(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as plain dicts and lists, intrinsic functions in their long form ({"Ref": ...})."""
+    # A SafeLoader subclass: it only adds the intrinsic tags, so it builds no arbitrary objects.
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CloudFormationLoader)  # noqa: S506
+    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+        raise ValueError(f"{path} is not a CloudFormation template with Resources")
+    return document
+
+
+@dataclass(frozen=True)
+class Route:
+    """An HTTP API route and the function behind it."""
+
+    method: str
+    path: str
+    function_id: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function as the template declares it; `handler` is the attribute of `module` Lambda calls."""
+
+    logical_id: str
+    code_dir: Path
+    module: str
+    handler: str
+    timeout_s: int
+    memory_mb: int
+    environment: Mapping[str, Any]  # Globals merged with the function's own variables, unresolved
+
+
+@dataclass(frozen=True)
+class EventSourceSpec:
+    """The SQS event source mapping of a function, resolved through the parameters."""
+
+    function_id: str
+    queue_id: str
+    batch_size: int
+    batching_window_s: int
+    max_concurrency: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue's CreateQueue attributes as strings (RedrivePolicy excluded)."""
+
+    logical_id: str
+    attributes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    """What provision() created, to hand to function_environment() and the local stack."""
+
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    max_receive_count: int
+    webhook_secrets_arn: str
+    heymarket_secret_arn: str
+
+
+@dataclass(frozen=True)
+class StackTemplate:
+    """template.yaml with its parameter values: the single source of the local stack's configuration."""
+
+    path: Path
+    document: Mapping[str, Any]
+    parameters: dict[str, str]
+
+    @classmethod
+    def load(
+        cls, path: Path = TEMPLATE_PATH, parameter_overrides: Mapping[str, str | int] | None = None
+    ) -> StackTemplate:
+        """Read the template and apply parameter overrides; unknown names and invalid values raise ValueError."""
+        document = load_template_document(path)
+        declared: dict[str, Any] = document.get("Parameters") or {}
+        overrides = dict(parameter_overrides or {})
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            raise ValueError(f"unknown template parameter(s): {', '.join(unknown)}")
+        parameters: dict[str, str] = {}
+        for name, declaration in declared.items():
+            if name in overrides:
+                value = _scalar(overrides[name])
+            elif "Default" in declaration:
+                value = _scalar(declaration["Default"])
+            else:
+                raise ValueError(f"template parameter {name} has no Default: pass it in parameter_overrides")
+            _check_parameter(name, declaration, value)
+            parameters[name] = value
+        return cls(path=path, document=document, parameters=parameters)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def _resources(self) -> Mapping[str, Any]:
+        resources: Mapping[str, Any] = self.document["Resources"]
+        return resources
+
+    def _resource(self, logical_id: str, resource_type: str) -> Mapping[str, Any]:
+        resource = self._resources.get(logical_id)
+        if not isinstance(resource, Mapping) or resource.get("Type") != resource_type:
+            raise KeyError(f"{logical_id} is not an {resource_type} in {self.path}")
+        properties: Mapping[str, Any] = resource.get("Properties") or {}
+        return properties
+
+    def _function_globals(self) -> Mapping[str, Any]:
+        function_globals: Mapping[str, Any] = (self.document.get("Globals") or {}).get("Function") or {}
+        return function_globals
+
+    def routes(self) -> list[Route]:
+        """Every HTTP route of the template's functions (HttpApi and Api events)."""
+        routes: list[Route] = []
+        for logical_id, resource in self._resources.items():
+            if resource.get("Type") != FUNCTION_TYPE:
+                continue
+            events: Mapping[str, Any] = (resource.get("Properties") or {}).get("Events") or {}
+            for event in events.values():
+                if event.get("Type") in ("HttpApi", "Api"):
+                    properties = event.get("Properties") or {}
+                    routes.append(
+                        Route(
+                            method=str(properties.get("Method", "ANY")).upper(),
+                            path=str(properties.get("Path", "$default")),
+                            function_id=logical_id,
+                        )
+                    )
+        return routes
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        """The function's code folder, handler, limits and raw environment (Globals applied)."""
+        properties = self._resource(logical_id, FUNCTION_TYPE)
+        function_globals = self._function_globals()
+
+        def setting(name: str, default: Any = None) -> Any:
+            return properties.get(name, function_globals.get(name, default))
+
+        handler = str(setting("Handler", ""))
+        module, _, attribute = handler.rpartition(".")
+        if not module or not attribute:
+            raise ValueError(f"{logical_id} has no Handler of the form module.function: {handler!r}")
+        code_uri = setting("CodeUri")
+        if not isinstance(code_uri, str):
+            raise ValueError(f"{logical_id} has no local CodeUri")
+        environment = {
+            **((function_globals.get("Environment") or {}).get("Variables") or {}),
+            **((properties.get("Environment") or {}).get("Variables") or {}),
+        }
+        resolve = self._resolver({})
+        return FunctionSpec(
+            logical_id=logical_id,
+            code_dir=(self.path.parent / code_uri).resolve(),
+            module=module,
+            handler=attribute,
+            timeout_s=int(resolve(setting("Timeout", _LAMBDA_DEFAULT_TIMEOUT_S))),
+            memory_mb=int(resolve(setting("MemorySize", _LAMBDA_DEFAULT_MEMORY_MB))),
+            environment=environment,
+        )
+
+    def event_source(self, function_id: str = "SyncFunction") -> EventSourceSpec:
+        """The function's SQS event source with BatchSize, window and MaximumConcurrency resolved."""
+        properties = self._resource(function_id, FUNCTION_TYPE)
+        events: Mapping[str, Any] = properties.get("Events") or {}
+        sqs_events = [event.get("Properties") or {} for event in events.values() if event.get("Type") == "SQS"]
+        if len(sqs_events) != 1:
+            raise ValueError(f"{function_id} has {len(sqs_events)} SQS event sources, expected 1")
+        event = sqs_events[0]
+        queue_id = _get_att_target(event.get("Queue"), "Arn")
+        maximum_concurrency = (event.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        if maximum_concurrency is None:
+            raise ValueError(f"{function_id}'s SQS event has no ScalingConfig.MaximumConcurrency")
+        resolve = self._resolver({})
+        return EventSourceSpec(
+            function_id=function_id,
+            queue_id=queue_id,
+            batch_size=int(resolve(event.get("BatchSize", 10))),
+            batching_window_s=int(resolve(event.get("MaximumBatchingWindowInSeconds", 0))),
+            max_concurrency=int(resolve(maximum_concurrency)),
+            report_batch_item_failures="ReportBatchItemFailures" in (event.get("FunctionResponseTypes") or []),
+        )
+
+    def queue(self, logical_id: str) -> QueueSpec:
+        """The queue's CreateQueue attributes; a property with no CreateQueue equivalent raises ValueError."""
+        properties = self._resource(logical_id, QUEUE_TYPE)
+        unsupported = sorted(set(properties) - _QUEUE_ATTRIBUTES - _QUEUE_NOT_ATTRIBUTES)
+        if unsupported:
+            raise ValueError(f"{logical_id} has properties the local stack cannot create: {unsupported}")
+        resolve = self._resolver({})
+        attributes: dict[str, str] = {}
+        for name, value in properties.items():
+            if name not in _QUEUE_ATTRIBUTES:
+                continue
+            attributes[name] = json.dumps(value) if isinstance(value, Mapping) else resolve(value)
+        return QueueSpec(logical_id=logical_id, attributes=attributes)
+
+    def _redrive_policy(self) -> Mapping[str, Any]:
+        policy = self._resource(CONTACT_QUEUE_ID, QUEUE_TYPE).get("RedrivePolicy")
+        if not isinstance(policy, Mapping):
+            raise ValueError(f"{CONTACT_QUEUE_ID} has no RedrivePolicy")
+        return policy
+
+    def dead_letter_queue_id(self) -> str:
+        """Logical id of the queue ContactQueue's RedrivePolicy sends failed messages to."""
+        return _get_att_target(self._redrive_policy().get("deadLetterTargetArn"), "Arn")
+
+    def max_receive_count(self) -> int:
+        """maxReceiveCount of ContactQueue's RedrivePolicy, resolved through the parameters."""
+        return int(self._resolver({})(self._redrive_policy().get("maxReceiveCount")))
+
+    # ------------------------------------------------------------------ local stack
+
+    def provision(
+        self,
+        sqs: Any,
+        secretsmanager: Any,
+        *,
+        webhook_secrets: Mapping[str, str],
+        heymarket_credentials: Mapping[str, str],
+    ) -> LocalResources:
+        """Create the DLQ, ContactQueue (redriving to it) and both secrets, under unique names."""
+        # One suffix per stack, so several local stacks (and parallel tests) can share one moto server.
+        suffix = uuid.uuid4().hex[:8]
+        dlq_id = self.dead_letter_queue_id()
+        max_receive_count = self.max_receive_count()
+
+        dlq_attributes = dict(self.queue(dlq_id).attributes)
+        dlq_url = sqs.create_queue(QueueName=f"{dlq_id}-{suffix}", Attributes=dlq_attributes)["QueueUrl"]
+        dlq_arn = _queue_arn(sqs, dlq_url)
+        queue_attributes = dict(self.queue(CONTACT_QUEUE_ID).attributes)
+        queue_attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+        )
+        created = sqs.create_queue(QueueName=f"{CONTACT_QUEUE_ID}-{suffix}", Attributes=queue_attributes)
+        queue_url = created["QueueUrl"]
+
+        webhook_secrets_arn = secretsmanager.create_secret(
+            Name=f"{WEBHOOK_SECRETS_ID}-{suffix}", SecretString=json.dumps(dict(webhook_secrets))
+        )["ARN"]
+        heymarket_secret_arn = secretsmanager.create_secret(
+            Name=f"{HEYMARKET_SECRET_ID}-{suffix}", SecretString=json.dumps(dict(heymarket_credentials))
+        )["ARN"]
+        return LocalResources(
+            queue_url=queue_url,
+            queue_arn=_queue_arn(sqs, queue_url),
+            dlq_url=dlq_url,
+            dlq_arn=dlq_arn,
+            max_receive_count=max_receive_count,
+            webhook_secrets_arn=webhook_secrets_arn,
+            heymarket_secret_arn=heymarket_secret_arn,
+        )
+
+    def function_environment(
+        self, function_id: str, resources: LocalResources, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The function's environment (Globals + its own) as strings, pointing at the local resources."""
+        dlq_id = self.dead_letter_queue_id()
+        # The local stack always provisions its own secrets, so an existing secret's ARN given as a
+        # parameter is replaced by the local one too, whichever branch the template's !If takes.
+        references = {
+            CONTACT_QUEUE_ID: resources.queue_url,
+            dlq_id: resources.dlq_url,
+            HEYMARKET_SECRET_ID: resources.heymarket_secret_arn,
+            HEYMARKET_SECRET_PARAMETER: resources.heymarket_secret_arn,
+            WEBHOOK_SECRETS_ID: resources.webhook_secrets_arn,
+            WEBHOOK_SECRETS_PARAMETER: resources.webhook_secrets_arn,
+            f"{CONTACT_QUEUE_ID}.Arn": resources.queue_arn,
+            f"{CONTACT_QUEUE_ID}.QueueUrl": resources.queue_url,
+            f"{CONTACT_QUEUE_ID}.QueueName": resources.queue_url.rsplit("/", 1)[-1],
+            f"{dlq_id}.Arn": resources.dlq_arn,
+            f"{dlq_id}.QueueUrl": resources.dlq_url,
+            f"{dlq_id}.QueueName": resources.dlq_url.rsplit("/", 1)[-1],
+        }
+        resolve = self._resolver(references)
+        environment = {name: resolve(value) for name, value in self.function(function_id).environment.items()}
+        environment.update(extra or {})
+        return environment
+
+    # ------------------------------------------------------------------ intrinsic functions
+
+    def _resolver(self, references: Mapping[str, str]) -> Callable[[Any], str]:
+        """A function resolving a template value to a string: parameters, `references`, conditions."""
+        conditions: Mapping[str, Any] = self.document.get("Conditions") or {}
+
+        def ref(name: str) -> str:
+            if name in references:
+                return references[name]
+            if name in self.parameters:
+                return self.parameters[name]
+            raise ValueError(f"cannot resolve Ref {name} locally")
+
+        def condition(name: str) -> bool:
+            if name not in conditions:
+                raise ValueError(f"unknown condition {name}")
+            return truth(conditions[name])
+
+        def truth(value: Any) -> bool:
+            (function, argument), *rest = value.items()
+            if rest:
+                raise ValueError(f"not a condition: {value!r}")
+            if function == "Condition":
+                return condition(argument)
+            if function == "Fn::Equals":
+                return bool(resolve(argument[0]) == resolve(argument[1]))
+            if function == "Fn::Not":
+                return not truth(argument[0])
+            if function == "Fn::And":
+                return all(truth(item) for item in argument)
+            if function == "Fn::Or":
+                return any(truth(item) for item in argument)
+            raise ValueError(f"unsupported condition function {function}")
+
+        def substitute(template: str, variables: Mapping[str, Any]) -> str:
+            def one(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name.startswith("!"):  # ${!Literal} stands for the text ${Literal}
+                    return "${" + name[1:] + "}"
+                if name in variables:
+                    return resolve(variables[name])
+                return ref(name)
+
+            return re.sub(r"\$\{([^}]+)\}", one, template)
+
+        def resolve(value: Any) -> str:
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, str | int | float):
+                return str(value)
+            if not isinstance(value, Mapping) or len(value) != 1:
+                raise ValueError(f"cannot resolve {value!r} to a string")
+            ((function, argument),) = value.items()
+            if function == "Ref":
+                return ref(argument)
+            if function == "Fn::GetAtt":
+                return ref(".".join(argument))
+            if function == "Fn::If":
+                return resolve(argument[1] if condition(argument[0]) else argument[2])
+            if function == "Fn::Sub":
+                if isinstance(argument, str):
+                    return substitute(argument, {})
+                return substitute(argument[0], argument[1])
+            if function == "Fn::Join":
+                return str(argument[0]).join(resolve(item) for item in argument[1])
+            if function == "Fn::Select":
+                return resolve(argument[1][int(resolve(argument[0]))])
+            raise ValueError(f"unsupported intrinsic function {function}")
+
+        return resolve
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_parameter(name: str, declaration: Mapping[str, Any], value: str) -> None:
+    """Apply the constraints CloudFormation would, so the local stack refuses what a deploy would refuse."""
+    allowed = declaration.get("AllowedValues")
+    if allowed is not None and value not in {_scalar(item) for item in allowed}:
+        raise ValueError(f"parameter {name}={value!r} is not one of {allowed}")
+    pattern = declaration.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(pattern, value) is None:
+        raise ValueError(f"parameter {name}={value!r} does not match {pattern}")
+    if declaration.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"parameter {name}={value!r} is not a number") from None
+        if "MinValue" in declaration and number < float(declaration["MinValue"]):
+            raise ValueError(f"parameter {name}={value} is below its MinValue {declaration['MinValue']}")
+        if "MaxValue" in declaration and number > float(declaration["MaxValue"]):
+            raise ValueError(f"parameter {name}={value} is above its MaxValue {declaration['MaxValue']}")
+
+
+def _get_att_target(value: Any, attribute: str) -> str:
+    """The logical id X of `!GetAtt X.<attribute>`."""
+    if isinstance(value, Mapping) and "Fn::GetAtt" in value:
+        target, name = value["Fn::GetAtt"]
+        if name == attribute:
+            return str(target)
+    raise ValueError(f"expected !GetAtt <resource>.{attribute}, found {value!r}")
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    answer = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(answer["Attributes"]["QueueArn"])
