@@ -1,0 +1,149 @@
+"""Both handlers wired to moto (queues and secrets created from template.yaml) and a Heymarket sandbox.
+
+`Bridge` drives the real `lambda_handler`s the way AWS would: webhooks as HTTP API events, and SQS
+batches received from the moto queue as Lambda's event source would deliver them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from heymarket_bridge import runtime
+from heymarket_bridge_tools.sandbox import HeymarketSandbox
+from heymarket_bridge_tools.template import LocalResources, StackTemplate
+from tests.support import FakeLambdaContext, demo_webhook_secrets, load_handler
+
+INGEST = load_handler("ingest")
+SYNC = load_handler("sync")
+
+
+@dataclass
+class Bridge:
+    sqs: Any
+    secretsmanager: Any
+    resources: LocalResources
+    sandbox: HeymarketSandbox
+
+    def post(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Call the ingest handler; the status code and decoded JSON body."""
+        response = INGEST.lambda_handler(event, FakeLambdaContext(10, "IngestFunction"))
+        assert response["headers"]["Content-Type"].startswith("application/json")
+        return response["statusCode"], json.loads(response["body"])
+
+    def queued(self) -> list[dict[str, Any]]:
+        """Every message in the contact queue as a Lambda record (received, then made visible again)."""
+        event = self.receive_event()
+        self.make_visible(event)
+        records: list[dict[str, Any]] = event["Records"]
+        return records
+
+    def queued_bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(record["body"]) for record in self.queued()]
+
+    def receive_event(self, max_messages: int = 100) -> dict[str, Any]:
+        """Receive up to `max_messages` from the contact queue as the SQS event Lambda would get."""
+        records: list[dict[str, Any]] = []
+        while len(records) < max_messages:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.resources.queue_url,
+                MaxNumberOfMessages=min(10, max_messages - len(records)),
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            records.extend(self._record(message) for message in messages)
+        return {"Records": records}
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {"stringValue": value.get("StringValue"), "dataType": value["DataType"]}
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.resources.queue_arn,
+            "awsRegion": "us-east-1",
+        }
+
+    def sync(self, event: dict[str, Any], timeout_s: float = 60) -> list[str]:
+        """Run the sync handler like the event source mapping; return the ids it reported as failed.
+
+        Successes are deleted from the queue, as Lambda does with ReportBatchItemFailures.
+        """
+        response = SYNC.lambda_handler(event, FakeLambdaContext(timeout_s, "SyncFunction"))
+        failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
+        for record in event["Records"]:
+            if record["messageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.resources.queue_url, ReceiptHandle=record["receiptHandle"])
+        return failed
+
+    def make_visible(self, event: dict[str, Any]) -> None:
+        """End the visibility timeout of an event's messages now (390 s in the template) to redeliver them."""
+        for record in event["Records"]:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.resources.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+            )
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every message in the DLQ (left invisible afterwards: call once per test)."""
+        letters: list[dict[str, Any]] = []
+        while messages := self.sqs.receive_message(QueueUrl=self.resources.dlq_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            letters.extend(json.loads(message["Body"]) for message in messages)
+        return letters
+
+    def queue_depth(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.resources.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@contextmanager
+def running_bridge(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: HeymarketSandbox,
+    parameters: dict[str, str | int] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Bridge]:
+    template = StackTemplate.load(parameter_overrides=parameters)
+    config = sandbox.config
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        secretsmanager = boto3.client("secretsmanager")
+        resources = template.provision(
+            sqs,
+            secretsmanager,
+            webhook_secrets=demo_webhook_secrets(),
+            heymarket_credentials={"secret_id": config.secret_id, "secret_key": config.secret_key},
+        )
+        environment = {
+            **template.function_environment("IngestFunction", resources),
+            **template.function_environment("SyncFunction", resources, {"HEYMARKET_BASE_URL": sandbox.url}),
+            **(extra_env or {}),
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        runtime.ingest_service.cache_clear()
+        runtime.sync_runtime.cache_clear()
+        try:
+            yield Bridge(sqs, secretsmanager, resources, sandbox)
+        finally:
+            runtime.ingest_service.cache_clear()
+            runtime.sync_runtime.cache_clear()
