@@ -52,8 +52,13 @@ class ContactOperation:
 
     @classmethod
     def from_json(cls, body: str) -> ContactOperation:
+        """Read a queue message; a dead letter moved back by SQS's DLQ redrive yields the operation it wraps."""
         try:
             data = json.loads(body)
+            if isinstance(data, dict) and "v" not in data and "error" in data and isinstance(data.get("message"), str):
+                # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters
+                # back unchanged: carry on with the original message inside.
+                data = json.loads(data["message"])
             if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
                 raise MalformedMessage(f"unsupported message version {data.get('v')!r}")
             return cls(

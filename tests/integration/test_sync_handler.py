@@ -235,3 +235,20 @@ def test_logs_never_hold_a_whole_phone_an_email_a_jwt_or_a_secret(
         "eyJ",  # the start of every JWT
     ):
         assert secret not in logs
+
+
+def test_a_dead_letter_redriven_to_the_queue_is_delivered_once_the_cause_is_fixed(bridge: Bridge) -> None:
+    bridge.post(load_event("generic/single_contact"))
+    bridge.sync(bridge.receive_event())
+    bridge.post(load_event("generic/single_contact"))  # the same phone again: the sandbox refuses the create
+    bridge.sync(bridge.receive_event())
+    [letter] = bridge.dead_letters()
+    bridge.sandbox.configure(duplicate_create="update")  # the operator fixed the cause
+
+    # What SQS's DLQ redrive (start-message-move-task) does: the dead letter's body goes back unchanged.
+    bridge.sqs.send_message(QueueUrl=bridge.resources.queue_url, MessageBody=json.dumps(letter))
+    failed = bridge.sync(bridge.receive_event())
+
+    assert failed == []
+    assert [status for *_, status in bulk_requests(bridge.sandbox)] == [200, 200, 200]
+    assert bridge.dead_letters() == []
