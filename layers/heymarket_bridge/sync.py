@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -37,6 +37,10 @@ class QueueRecord:
 
 class BulkGateway(Protocol):
     def bulk_upsert(self, contacts: Sequence[Mapping[str, Any]], *, timeout_s: float | None = None) -> BulkResult: ...
+
+    def find_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, str]:
+        """Contact id by phone, for the phones Heymarket already holds."""
+        ...
 
 
 class DeadLetterSink(Protocol):
@@ -75,6 +79,7 @@ class SyncReport:
     dead_lettered_messages: int = 0
     merged_messages: int = 0
     heymarket_requests: int = 0
+    updated_existing: int = 0  # creates refused because the phone existed, sent again as updates
 
 
 class SyncService:
@@ -178,7 +183,43 @@ class SyncService:
                     return _mark(groups, outcomes, Outcome(Fate.UNSENT, last_error, exc.request_id))
                 self._sleep(delay)
                 continue
-            return self._apply(groups, result, outcomes)
+            self._apply(groups, result, outcomes)
+            self._update_existing(groups, deadline, outcomes, report)
+            return None
+
+    def _update_existing(
+        self, groups: list[ContactGroup], deadline: float, outcomes: dict[str, Outcome], report: SyncReport
+    ) -> None:
+        """Turn refused creates for phones Heymarket already holds into updates of those contacts.
+
+        Heymarket does not document what a create for an existing phone does. Rather than reading its error
+        text, every refused create is looked up by phone (one search for all of them): a phone that exists
+        is sent again as an update with its contact id; one that does not keeps its original error.
+        """
+        refused = [
+            g for g in groups if g.contact.contact_id is None and outcomes[g.contact.phone].fate is Fate.REJECTED
+        ]
+        if not refused:
+            return
+        if self._clock() >= deadline or not self._budget.acquire(deadline):
+            _mark(refused, outcomes, Outcome(Fate.UNSENT, "no time left to look up existing contacts"))
+            return
+        try:
+            report.heymarket_requests += 1
+            existing = self._gateway.find_by_phone(
+                [g.contact.phone for g in refused], timeout_s=deadline - self._clock()
+            )
+        except (HeymarketError, ConfigError, SecretUnavailable) as exc:
+            # The creates were refused and the lookup could not say why: try the whole thing again later.
+            _mark(refused, outcomes, Outcome(Fate.UNSENT, f"looking up existing contacts failed: {exc}"))
+            return
+        updates = [g for g in refused if g.contact.phone in existing]
+        for group in updates:
+            group.contact = replace(group.contact, contact_id=existing[group.contact.phone])
+            del outcomes[group.contact.phone]
+        report.updated_existing += len(updates)
+        if updates:
+            self._deliver(updates, deadline, outcomes, report)
 
     def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
         delay: float = self._jitter() * min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))

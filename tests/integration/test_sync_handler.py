@@ -59,27 +59,51 @@ def test_posted_contacts_reach_heymarket_in_one_bulk_request_with_their_fields(b
 
 
 def test_contacts_heymarket_fails_go_to_the_dlq_with_the_error_and_the_rest_are_delivered(bridge: Bridge) -> None:
-    # The sandbox answers a create for a phone it already has with a failed_contacts entry.
-    alice_earlier = load_event("generic/single_contact")
-    alice_earlier["body"] = json.dumps({"phone": "510.555.1234", "first": "Alice"})
-    bridge.post(alice_earlier)
-    bridge.sync(bridge.receive_event())
-    existing = set(stored(bridge.sandbox))
-    assert existing == {"15105551234"}
-
+    bridge.sandbox.configure(contact_error_rate=0.5, seed=3)  # the sandbox refuses about half the contacts
     bridge.post(load_event("generic/mixed_contacts"))
+
     failed = bridge.sync(bridge.receive_event())
 
     assert failed == []  # a permanent failure is settled (in the DLQ), not redelivered
     assert bridge.queue_depth() == 0
+    delivered = set(stored(bridge.sandbox))
     letters = bridge.dead_letters()
-    assert [letter["contact"]["phone"] for letter in letters] == sorted(existing)
-    letter = letters[0]
-    assert letter["error"].strip()
-    assert letter["source"] == "generic"
-    assert letter["received_at"]
-    assert letter["attempts"] == 1
-    assert set(stored(bridge.sandbox)) == existing | {"14155550100", "442079460958"}
+    refused = {letter["contact"]["phone"] for letter in letters}
+    assert delivered
+    assert refused
+    assert delivered | refused == {"14155550100", "15105551234", "442079460958"}
+    assert not delivered & refused
+    for letter in letters:
+        assert letter["error"] == "injected contact error"
+        assert letter["source"] == "generic"
+        assert letter["received_at"]
+        assert letter["attempts"] == 1
+        assert letter["contact"]["contact_channels"] == [
+            {"channel_type": "phone", "channel_id": letter["contact"]["phone"]}
+        ]
+
+
+@pytest.mark.parametrize("duplicate_create", ["fail", "update"])
+def test_after_any_sequence_of_posts_heymarket_holds_one_contact_with_the_latest_values(
+    bridge: Bridge, duplicate_create: str
+) -> None:
+    bridge.sandbox.configure(duplicate_create=duplicate_create)
+    posts = [
+        {"phone": "(510) 555-1234", "first": "Ann", "email": "ann@example.com", "custom": {"101": "a"}},
+        {"phone": "+1 510 555 1234", "last": "Lee"},
+        [{"phone": "510-555-1234", "first": "Anna"}, {"phone": "5105551234", "custom": {"102": "b"}}],
+    ]
+    for body in posts:
+        event = load_event("generic/single_contact")
+        event["body"] = json.dumps(body)
+        assert bridge.post(event)[0] == 202
+        assert bridge.sync(bridge.receive_event()) == []
+
+    [contact] = bridge.sandbox.contacts()
+    assert contact["phone"] == "15105551234"
+    assert (contact["first"], contact["last"], contact["email"]) == ("Anna", "Lee", "ann@example.com")
+    assert contact["custom"] == {"102": "b"}  # the latest value of the field (merged within the last batch)
+    assert bridge.dead_letters() == []
 
 
 def test_a_500_is_retried_then_reported_for_redelivery_then_dead_lettered_on_the_last_receive(
@@ -154,9 +178,7 @@ def test_rotated_credentials_are_picked_up_on_the_first_401(bridge: Bridge) -> N
     bridge.sandbox.rotate_credentials("rotated-secret-id", ROTATED_KEY)
     bridge.secretsmanager.put_secret_value(
         SecretId=bridge.resources.heymarket_secret_arn,
-        SecretString=json.dumps(
-            {"secret_id": "rotated-secret-id", "secret_key": "rotated-secret-key-of-decent-length"}
-        ),
+        SecretString=json.dumps({"secret_id": "rotated-secret-id", "secret_key": ROTATED_KEY}),
     )
 
     bridge.post(load_event("generic/mixed_contacts"))
@@ -238,17 +260,16 @@ def test_logs_never_hold_a_whole_phone_an_email_a_jwt_or_a_secret(
 
 
 def test_a_dead_letter_redriven_to_the_queue_is_delivered_once_the_cause_is_fixed(bridge: Bridge) -> None:
+    bridge.sandbox.configure(contact_error_rate=1.0)  # Heymarket refuses the contact
     bridge.post(load_event("generic/single_contact"))
     bridge.sync(bridge.receive_event())
-    bridge.post(load_event("generic/single_contact"))  # the same phone again: the sandbox refuses the create
-    bridge.sync(bridge.receive_event())
     [letter] = bridge.dead_letters()
-    bridge.sandbox.configure(duplicate_create="update")  # the operator fixed the cause
+    bridge.sandbox.configure(contact_error_rate=0.0)  # the operator fixed the cause
 
     # What SQS's DLQ redrive (start-message-move-task) does: the dead letter's body goes back unchanged.
     bridge.sqs.send_message(QueueUrl=bridge.resources.queue_url, MessageBody=json.dumps(letter))
     failed = bridge.sync(bridge.receive_event())
 
     assert failed == []
-    assert [status for *_, status in bulk_requests(bridge.sandbox)] == [200, 200, 200]
-    assert bridge.dead_letters() == []
+    assert [status for *_, status in bulk_requests(bridge.sandbox)] == [200, 200]
+    assert [c["phone"] for c in bridge.sandbox.contacts()] == ["15105550199"]

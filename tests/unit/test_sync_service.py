@@ -33,9 +33,18 @@ class FakeClock:
 class ScriptedGateway:
     """Answers each bulk call from a script: an exception to raise, or a function of the contacts sent."""
 
-    def __init__(self, *script: Any) -> None:
+    def __init__(self, *script: Any, existing: Mapping[str, str] | None = None) -> None:
         self.script = list(script)
         self.calls: list[list[Mapping[str, Any]]] = []
+        self.existing = dict(existing or {})  # phone -> contact id, for find_by_phone
+        self.searches: list[list[str]] = []
+        self.search_error: HeymarketError | None = None
+
+    def find_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, str]:
+        self.searches.append(list(phones))
+        if self.search_error is not None:
+            raise self.search_error
+        return {phone: self.existing[phone] for phone in phones if phone in self.existing}
 
     def bulk_upsert(self, contacts: Sequence[Mapping[str, Any]], *, timeout_s: float | None = None) -> BulkResult:
         self.calls.append(list(contacts))
@@ -229,3 +238,59 @@ def test_a_failure_heymarket_does_not_tie_to_a_contact_never_counts_as_delivered
     )
     assert report.delivered_contacts == 1
     assert [letter.contact["phone"] for letter in letters.letters if letter.contact] == ["15105550000"]
+
+
+def refuse_creates_of(*phones: str) -> Any:
+    """A bulk answer refusing creates (no contact_id) for the given phones, as Heymarket may for duplicates."""
+
+    def answer(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
+        failed = [c for c in contacts if c["phone"] in phones and "contact_id" not in c]
+        return BulkResult(
+            contacts=[c for c in contacts if c not in failed],
+            failed=[FailedContact(c, "contact already exists") for c in failed],
+            request_id="hm-req",
+        )
+
+    return answer
+
+
+def test_a_create_refused_for_an_existing_phone_is_sent_again_as_an_update_of_that_contact() -> None:
+    clock, letters = FakeClock(), FakeDeadLetters()
+    gateway = ScriptedGateway(refuse_creates_of("15105551234", "15105550000"), existing={"15105551234": "uuid-ann"})
+    records = [record(1, "15105551234", first="Ann"), record(2, "15105550000"), record(3, "15105559999")]
+
+    report = service(gateway, letters, clock).process(records, lambda: 60)
+
+    assert gateway.searches == [["15105551234", "15105550000"]]  # one search for every refused create
+    assert gateway.calls[1] == [Contact(phone="15105551234", first="Ann", contact_id="uuid-ann").to_heymarket()]
+    assert report.failed_message_ids == []
+    assert report.delivered_contacts == 2
+    assert report.updated_existing == 1
+    assert [(letter.contact or {}).get("phone") for letter in letters.letters] == ["15105550000"]
+    assert letters.letters[0].error == "contact already exists"
+
+
+def test_a_failed_lookup_leaves_the_refused_creates_for_redelivery() -> None:
+    clock, letters = FakeClock(), FakeDeadLetters()
+    gateway = ScriptedGateway(refuse_creates_of("15105551234"), existing={"15105551234": "uuid-ann"})
+    gateway.search_error = TransientError("Heymarket answered 503", status=503)
+
+    report = service(gateway, letters, clock).process([record(1, "15105551234")], lambda: 60)
+
+    assert report.failed_message_ids == ["msg-1"]
+    assert letters.letters == []
+
+
+def test_a_refused_update_is_not_looked_up_again() -> None:
+    clock, letters = FakeClock(), FakeDeadLetters()
+
+    def refuse_all(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
+        return BulkResult(failed=[FailedContact(c, "contact not found") for c in contacts])
+
+    gateway = ScriptedGateway(refuse_all, existing={"15105551234": "uuid-other"})
+    contact_id = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
+
+    service(gateway, letters, clock).process([record(1, "15105551234", contact_id=contact_id)], lambda: 60)
+
+    assert gateway.searches == []
+    assert letters.letters[0].error == "contact not found"

@@ -173,6 +173,22 @@ class HeymarketClient:
         ]
         return BulkResult(contacts=data.get("contacts") or [], failed=failed, request_id=response.request_id)
 
+    def find_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, str]:
+        """POST /v2/contacts/search: the contact id of each phone Heymarket already has (E.164 digits)."""
+        body = {"contact_channels": [{"channel_type": "phone", "channel_ids": list(phones)}]}
+        response = self.request("POST", "/v2/contacts/search", body, timeout_s=timeout_s)
+        data = response.data if isinstance(response.data, dict) else {}
+        wanted = set(phones)
+        found: dict[str, str] = {}
+        for contact in data.get("contacts") or []:
+            if not isinstance(contact, dict):
+                continue
+            phone = "".join(ch for ch in str(contact.get("phone") or "") if ch.isdigit())
+            contact_id = contact.get("contact_id") or contact.get("id")
+            if phone in wanted and contact_id is not None and phone not in found:
+                found[phone] = str(contact_id)
+        return found
+
     def list_inboxes(self) -> Any:
         """GET /v1/inboxes: the documented way to check that the credentials work."""
         return self.request("GET", "/v1/inboxes").data
