@@ -128,6 +128,7 @@ def _record_metrics(report: SyncReport) -> None:
         ("ContactsRetried", report.retried_messages),
         ("ContactsDeadLettered", report.dead_lettered_messages),
         ("OperationsMerged", report.merged_messages),
+        ("ExistingContactsUpdated", report.updated_existing),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -138,6 +139,7 @@ def _record_metrics(report: SyncReport) -> None:
             "retried": report.retried_messages,
             "dead_lettered": report.dead_lettered_messages,
             "merged": report.merged_messages,
+            "updated_existing": report.updated_existing,
             "heymarket_requests": report.heymarket_requests,
         },
     )
