@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics
 
-SERVICE = "heymarket-bridge"
 NAMESPACE = "HeymarketBridge"
+DEFAULT_SERVICE = "heymarket-bridge"
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# The service name comes from POWERTOOLS_SERVICE_NAME, which the template sets to the stack name: two stacks
+# in one account (dev and prod) keep separate metrics, and each stack's dashboard and alarms see only its own.
+# Read when this module is first imported, as Powertools itself does; Lambda sets it before any import.
+_SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
+
+logger = Logger(service=_SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=_SERVICE)
+
+
+def service_name() -> str:
+    """The `service` dimension of every metric (the stack name when deployed)."""
+    return _SERVICE
 
 
 def mask_phone(phone: str | None) -> str:

@@ -37,6 +37,15 @@ HEYMARKET_SECRET_PARAMETER = "HeymarketSecretArn"
 WEBHOOK_SECRETS_ID = "WebhookSecretsSecret"
 WEBHOOK_SECRETS_PARAMETER = "WebhookSecretsArn"
 
+# What AWS's pseudo parameters stand for in the local stack (moto's default account and region).
+LOCAL_PSEUDO_PARAMETERS = {
+    "AWS::StackName": "heymarket-bridge-local",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
 FUNCTION_TYPE = "AWS::Serverless::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"
 
@@ -379,6 +388,8 @@ class StackTemplate:
                 return references[name]
             if name in self.parameters:
                 return self.parameters[name]
+            if name in LOCAL_PSEUDO_PARAMETERS:
+                return LOCAL_PSEUDO_PARAMETERS[name]
             raise ValueError(f"cannot resolve Ref {name} locally")
 
         def condition(name: str) -> bool:

@@ -14,7 +14,7 @@ import jwt
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from heymarket_bridge.observability import NAMESPACE, SERVICE, logger
+from heymarket_bridge.observability import NAMESPACE, logger, service_name
 from heymarket_bridge.settings import ConfigError
 
 JWT_REUSE_S = 240  # tokens live 300 s after `iat`; re-sign well before that
@@ -205,6 +205,16 @@ class HeymarketClient:
             response = self._send(method, path, body, timeout_s)
         if 200 <= response.status < 300:
             return response
+        if response.status in (401, 403):
+            # Still refused after re-reading the secret: the credentials themselves are wrong or revoked.
+            with single_metric(
+                name="HeymarketAuthFailures",
+                unit=MetricUnit.Count,
+                value=1,
+                namespace=NAMESPACE,
+                default_dimensions={"service": service_name()},
+            ):
+                pass
         raise self._error(response)
 
     def _send(self, method: str, path: str, body: Any, timeout_s: float | None) -> Response:
@@ -276,7 +286,7 @@ class HeymarketClient:
             unit=MetricUnit.Count,
             value=1,
             namespace=NAMESPACE,
-            default_dimensions={"service": SERVICE},
+            default_dimensions={"service": service_name()},
         ) as metric:
             metric.add_dimension(name="StatusClass", value=status_class)
         with single_metric(
@@ -284,7 +294,7 @@ class HeymarketClient:
             unit=MetricUnit.Milliseconds,
             value=elapsed_s * 1000,
             namespace=NAMESPACE,
-            default_dimensions={"service": SERVICE},
+            default_dimensions={"service": service_name()},
         ):
             pass
         if status == 429:
@@ -293,7 +303,7 @@ class HeymarketClient:
                 unit=MetricUnit.Count,
                 value=1,
                 namespace=NAMESPACE,
-                default_dimensions={"service": SERVICE},
+                default_dimensions={"service": service_name()},
             ):
                 pass
 
