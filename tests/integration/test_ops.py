@@ -1,0 +1,157 @@
+"""Operator commands against moto queues built from the template: DLQ listing, export, redrive, status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from heymarket_bridge.contact import Contact
+from heymarket_bridge.messages import ContactOperation, DeadLetter, Operation
+from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, check_credentials, queue_status
+from heymarket_bridge_tools.sandbox import HeymarketSandbox
+from heymarket_bridge_tools.template import StackTemplate
+
+
+@pytest.fixture
+def aws() -> Iterator[tuple[Any, Any, StackQueues]]:
+    with mock_aws():
+        sqs, secretsmanager = boto3.client("sqs"), boto3.client("secretsmanager")
+        resources = StackTemplate.load().provision(
+            sqs,
+            secretsmanager,
+            webhook_secrets={"generic": "token"},
+            heymarket_credentials={"secret_id": "sandbox-secret-id", "secret_key": "sandbox-secret-key"},
+        )
+        yield sqs, secretsmanager, StackQueues(resources.queue_url, resources.dlq_url, resources.heymarket_secret_arn)
+
+
+def dead_letter(n: int, error: str) -> str:
+    operation = ContactOperation(
+        Operation.UPSERT, Contact(phone=f"1510555{n:04d}", email=f"p{n}@example.com"), "generic", "t", f"req-{n}"
+    )
+    return DeadLetter(
+        error=error,
+        attempts=5,
+        source="generic",
+        received_at="t",
+        contact=operation.contact.to_heymarket(),
+        message=operation.to_json(),
+    ).to_json()
+
+
+def fill(sqs: Any, queues: StackQueues, errors: list[str]) -> None:
+    for n, error in enumerate(errors):
+        sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=dead_letter(n, error))
+
+
+def main_queue_bodies(sqs: Any, queues: StackQueues) -> list[str]:
+    bodies: list[str] = []
+    while messages := sqs.receive_message(QueueUrl=queues.queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies.extend(m["Body"] for m in messages)
+    return bodies
+
+
+def test_the_dlq_is_listed_grouped_by_error_with_masked_contacts(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["Heymarket answered 500", "invalid email", "Heymarket answered 500"])
+    sqs.send_message(QueueUrl=queues.dlq_url, MessageBody="raw message SQS moved itself")
+    dlq = DeadLetterQueue(sqs, queues)
+
+    assert dlq.summary() == [
+        ("Heymarket answered 500", 2),
+        ("invalid email", 1),
+        ("moved by SQS after too many receives (no reason recorded)", 1),
+    ]
+    shown = json.dumps([entry.masked() for entry in dlq.entries()])
+    assert "15105550000" not in shown
+    assert "p0@example.com" not in shown
+    assert "15*****0000" in shown
+    assert dlq.depth() == (4, 0)  # listing leaves every message in place
+
+
+def test_export_writes_one_json_line_per_dead_letter(aws: tuple[Any, Any, StackQueues], tmp_path: Path) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["a", "b"])
+    path = tmp_path / "dlq.jsonl"
+
+    assert DeadLetterQueue(sqs, queues).export(path) == 2
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(line["error"] for line in lines) == ["a", "b"]
+    assert all(line["contact"]["phone"].startswith("1510555") for line in lines)
+
+
+def test_redrive_moves_only_matching_letters_as_their_original_messages(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["Heymarket answered 500", "invalid email", "Heymarket answered 503"])
+    dlq = DeadLetterQueue(sqs, queues)
+
+    dry = dlq.redrive(error_filter="answered 5", dry_run=True)
+    assert (dry.moved, dry.skipped) == (2, 1)
+    assert dlq.depth()[0] == 3
+    assert main_queue_bodies(sqs, queues) == []
+
+    report = dlq.redrive(error_filter="answered 5")
+
+    assert (report.moved, report.skipped, report.failed) == (2, 1, 0)
+    moved = [ContactOperation.from_json(body) for body in main_queue_bodies(sqs, queues)]
+    assert sorted(op.contact.phone for op in moved) == ["15105550000", "15105550002"]
+    assert dlq.summary() == [("invalid email", 1)]
+
+
+def test_an_interrupted_redrive_run_again_loses_nothing_and_sends_nothing_twice(
+    aws: tuple[Any, Any, StackQueues],
+) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, [f"error {n}" for n in range(25)])
+    dlq = DeadLetterQueue(sqs, queues)
+
+    def interrupt_after_seven(report: RedriveReport) -> None:
+        if report.moved == 7:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does; handled between messages
+
+    first = dlq.redrive(progress=interrupt_after_seven)
+    assert first.interrupted
+    assert first.moved == 7
+
+    assert dlq.depth() == (18, 0)  # the rest is back in the DLQ at once, none in flight
+    second = dlq.redrive()
+
+    bodies = main_queue_bodies(sqs, queues)
+    phones = [ContactOperation.from_json(body).contact.phone for body in bodies]
+    assert first.moved + second.moved == 25
+    assert sorted(phones) == sorted(f"1510555{n:04d}" for n in range(25))  # each exactly once
+    assert dlq.depth() == (0, 0)
+
+
+def test_status_counts_both_queues(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["x"])
+    sqs.send_message(QueueUrl=queues.queue_url, MessageBody="{}")
+    status = queue_status(sqs, queues)
+    assert (status.queue_visible, status.dlq_visible) == (1, 1)
+
+
+def test_check_credentials_says_whether_heymarket_accepts_them(aws: tuple[Any, Any, StackQueues]) -> None:
+    _, secretsmanager, queues = aws
+    with HeymarketSandbox() as sandbox:
+        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
+        assert ok, message
+        sandbox.rotate_credentials("someone-rotated-the-id", "and-the-key-without-telling-the-bridge")
+        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
+        assert not ok
+        assert "401" in message
+    secretsmanager.put_secret_value(
+        SecretId=queues.heymarket_secret_arn, SecretString='{"secret_id": "REPLACE_ME", "secret_key": "REPLACE_ME"}'
+    )
+    ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, "http://127.0.0.1:9")
+    assert not ok
+    assert "REPLACE_ME" in message

@@ -1,0 +1,269 @@
+"""Operator tasks against a deployed stack or the local one: DLQ inspection, redrive, export, status, credentials.
+
+Everything here takes boto3 clients, so the same code serves `--stack-name` (real AWS, URLs from the stack's
+Outputs) and `--endpoint-url` (the local stack's moto). Contacts are only ever shown masked.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from heymarket_bridge.observability import mask_email, mask_phone
+
+# Long enough to send and delete a batch; short enough that an interrupted run's messages come back soon.
+INSPECT_VISIBILITY_S = 30
+
+
+@dataclass(frozen=True)
+class StackQueues:
+    queue_url: str
+    dlq_url: str
+    heymarket_secret_arn: str = ""
+    heymarket_url: str = "https://api.heymarket.com"
+
+    @classmethod
+    def from_stack(cls, cloudformation: Any, stack_name: str) -> StackQueues:
+        """Resolve the URLs from a deployed stack's Outputs."""
+        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        missing = [k for k in ("ContactQueueUrl", "ContactDeadLetterQueueUrl") if k not in outputs]
+        if missing:
+            raise LookupError(f"stack {stack_name} has no output {', '.join(missing)}: is it a heymarket-bridge stack?")
+        return cls(
+            queue_url=outputs["ContactQueueUrl"],
+            dlq_url=outputs["ContactDeadLetterQueueUrl"],
+            heymarket_secret_arn=outputs.get("HeymarketSecretArn", ""),
+            heymarket_url=parameters.get("HeymarketBaseUrl") or "https://api.heymarket.com",
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetterEntry:
+    """One DLQ message: our dead-letter JSON, or a message SQS moved there itself (no reason recorded)."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    letter: dict[str, Any] | None
+
+    @property
+    def error(self) -> str:
+        if self.letter is None:
+            return "moved by SQS after too many receives (no reason recorded)"
+        return str(self.letter.get("error") or "no reason recorded")
+
+    @property
+    def original_message(self) -> str:
+        """What goes back to the main queue: the message as the ingest function wrote it."""
+        if self.letter is not None and isinstance(self.letter.get("message"), str):
+            return str(self.letter["message"])
+        return self.body
+
+    def masked(self) -> dict[str, Any]:
+        """The entry as an operator may see it: phone and email masked, nothing else of the contact."""
+        contact = (self.letter or {}).get("contact") or {}
+        return {
+            "message_id": self.message_id,
+            "error": self.error,
+            "phone": mask_phone(contact.get("phone")),
+            "email": mask_email(contact.get("email")),
+            "source": (self.letter or {}).get("source", "unknown"),
+            "received_at": (self.letter or {}).get("received_at", ""),
+            "attempts": (self.letter or {}).get("attempts"),
+        }
+
+
+def _entry(message: dict[str, Any]) -> DeadLetterEntry:
+    body = message["Body"]
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    letter = parsed if isinstance(parsed, dict) and "error" in parsed else None
+    return DeadLetterEntry(message["MessageId"], message["ReceiptHandle"], body, letter)
+
+
+@dataclass
+class RedriveReport:
+    moved: int = 0
+    failed: int = 0
+    skipped: int = 0  # did not match the filter
+    interrupted: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class DeadLetterQueue:
+    """The DLQ of one stack and the main queue its contacts go back to."""
+
+    def __init__(self, sqs: Any, queues: StackQueues) -> None:
+        self._sqs = sqs
+        self._queues = queues
+
+    def entries(self) -> list[DeadLetterEntry]:
+        """Every message in the DLQ; they are visible again (to anyone) when this returns."""
+        received = list(self._receive_all())
+        self._release(received)
+        return received
+
+    def summary(self) -> list[tuple[str, int]]:
+        """(error, count), most frequent first."""
+        return Counter(entry.error for entry in self.entries()).most_common()
+
+    def export(self, path: Path) -> int:
+        """Write every dead letter as one JSON line (unmasked: the file is for editing and re-posting)."""
+        entries = self.entries()
+        with path.open("w", encoding="utf-8") as out:
+            for entry in entries:
+                out.write(json.dumps(entry.letter if entry.letter is not None else {"message": entry.body}) + "\n")
+        return len(entries)
+
+    def redrive(
+        self,
+        *,
+        error_filter: str | None = None,
+        dry_run: bool = False,
+        progress: Callable[[RedriveReport], None] = lambda report: None,
+    ) -> RedriveReport:
+        """Send dead letters back to the main queue, deleting each from the DLQ only once it is re-enqueued.
+
+        Interrupting (Ctrl-C, SIGTERM) stops after the current message, so no message is ever both re-enqueued
+        and left in the DLQ; messages not yet handled simply become visible again. Run it again to finish.
+        """
+        report = RedriveReport()
+        untouched: list[DeadLetterEntry] = []
+        with _deferred_interrupts() as interrupted:
+            for batch in self._receive_batches():
+                for position, entry in enumerate(batch):
+                    if interrupted():
+                        untouched.extend(batch[position:])  # handed back at once, not after the visibility timeout
+                        break
+                    if error_filter is not None and error_filter.lower() not in entry.error.lower():
+                        report.skipped += 1
+                        untouched.append(entry)
+                        continue
+                    if dry_run:
+                        report.moved += 1
+                        untouched.append(entry)
+                    else:
+                        self._move(entry, report, untouched)
+                    progress(report)
+                if interrupted():
+                    break
+            report.interrupted = interrupted()
+        self._release(untouched)
+        return report
+
+    def _move(self, entry: DeadLetterEntry, report: RedriveReport, untouched: list[DeadLetterEntry]) -> None:
+        try:
+            self._sqs.send_message(QueueUrl=self._queues.queue_url, MessageBody=entry.original_message)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the message stays in the DLQ and is reported
+            report.failed += 1
+            report.errors.append(f"{entry.message_id}: {exc}")
+            untouched.append(entry)
+            return
+        self._sqs.delete_message(QueueUrl=self._queues.dlq_url, ReceiptHandle=entry.receipt_handle)
+        report.moved += 1
+
+    def depth(self) -> tuple[int, int]:
+        """(visible, in flight) messages of the DLQ."""
+        return _depth(self._sqs, self._queues.dlq_url)
+
+    def _receive_all(self) -> Iterator[DeadLetterEntry]:
+        for batch in self._receive_batches():
+            yield from batch
+
+    def _receive_batches(self) -> Iterator[list[DeadLetterEntry]]:
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queues.dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=INSPECT_VISIBILITY_S,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not messages:
+                return
+            yield [_entry(message) for message in messages]
+
+    def _release(self, entries: list[DeadLetterEntry]) -> None:
+        for start in range(0, len(entries), 10):
+            chunk = entries[start : start + 10]
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queues.dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": e.receipt_handle, "VisibilityTimeout": 0}
+                    for i, e in enumerate(chunk)
+                ],
+            )
+
+
+def _depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@contextmanager
+def _deferred_interrupts() -> Iterator[Callable[[], bool]]:
+    """Turn SIGINT/SIGTERM into a flag checked between messages (main thread only; elsewhere a no-op)."""
+    received: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: nothing to defer
+        previous = {}
+    try:
+        yield lambda: bool(received)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    queue_visible: int
+    queue_in_flight: int
+    dlq_visible: int
+    dlq_in_flight: int
+
+
+def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
+    visible, in_flight = _depth(sqs, queues.queue_url)
+    dlq_visible, dlq_in_flight = _depth(sqs, queues.dlq_url)
+    return QueueStatus(visible, in_flight, dlq_visible, dlq_in_flight)
+
+
+def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) -> tuple[bool, str]:
+    """Sign a JWT from the stack's secret and call GET /v1/inboxes: (works, what to tell the operator)."""
+    from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient, HeymarketError
+    from heymarket_bridge.settings import ConfigError
+
+    def load(_refresh: bool) -> Credentials:
+        secret = json.loads(secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"])
+        return Credentials.from_secret(secret if isinstance(secret, dict) else {})
+
+    try:
+        client = HeymarketClient(heymarket_url, Authenticator(load), connect_timeout_s=5, read_timeout_s=10)
+        inboxes = client.list_inboxes()
+    except ConfigError as exc:
+        return False, f"the secret is not usable: {exc}"
+    except HeymarketError as exc:
+        if exc.status in (401, 403):
+            return False, f"Heymarket refused the credentials ({exc.status}); request id {exc.request_id}"
+        return False, f"could not check the credentials: {exc}"
+    count = len(inboxes) if isinstance(inboxes, list) else None
+    suffix = f"; {count} inbox(es) visible" if count is not None else ""
+    return True, f"the credentials work{suffix}"
