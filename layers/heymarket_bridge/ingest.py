@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import InvalidContact, parse_contact
+from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.messages import ContactOperation, Operation
-from heymarket_bridge.observability import logger, metrics
+from heymarket_bridge.observability import NAMESPACE, logger, metrics, service_name
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, get_source
 from heymarket_bridge.webhook import (
@@ -26,6 +27,8 @@ from heymarket_bridge.webhook import (
     WebhookError,
     WebhookRequest,
 )
+
+NO_MAPPING = SourceMapping()
 
 
 class MessageQueue(Protocol):
@@ -62,8 +65,11 @@ class IngestService:
         self._clock = clock
 
     def handle(self, request: WebhookRequest) -> Reply:
+        source = get_source(request.source)
         try:
-            outcome = self._ingest(request)
+            if source is None:
+                raise UnknownSource(f"unknown source {request.source!r}")
+            outcome = self._ingest(source, request)
         except WebhookError as error:
             log = logger.warning if error.status < 500 else logger.error
             log(
@@ -75,46 +81,52 @@ class IngestService:
                     "reason": error.message,
                 },
             )
-            metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
-            return Reply.error(error, request.request_id)
-        return Reply(
-            202,
-            {
-                "accepted": outcome.accepted,
-                "rejected": [{"index": r.index, "errors": r.errors} for r in outcome.rejected],
-                "request_id": request.request_id,
-            },
-        )
+            _count_refusal(request.source, error.code)
+            reply = Reply.error(error, request.request_id)
+        else:
+            reply = Reply(
+                202,
+                {
+                    "accepted": outcome.accepted,
+                    "rejected": [{"index": r.index, "errors": r.errors} for r in outcome.rejected],
+                    "request_id": request.request_id,
+                },
+            )
+        return reply if source is None else source.reply(request, reply)
 
-    def _ingest(self, request: WebhookRequest) -> IngestOutcome:
-        source = get_source(request.source)
-        if source is None:
-            raise UnknownSource(f"unknown source {request.source!r}")
+    def _ingest(self, source: Source, request: WebhookRequest) -> IngestOutcome:
         metrics.add_dimension(name="source", value=source.name)
         metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
         if len(request.body) > self._settings.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self._settings.max_body_bytes} bytes")
         self._authenticate(source, request)
-        raw_contacts = source.extract(request)
-        if len(raw_contacts) > self._settings.max_contacts_per_request:
+        submissions = source.extract(request, self._settings.mappings.get(source.name, NO_MAPPING))
+        if len(submissions) > self._settings.max_contacts_per_request:
             raise PayloadTooLarge(
-                f"the request holds {len(raw_contacts)} contacts; at most "
+                f"the request holds {len(submissions)} contacts; at most "
                 f"{self._settings.max_contacts_per_request} are accepted per request"
             )
-        metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(raw_contacts))
-        outcome, operations = self._validate(source, request, raw_contacts)
+        metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(submissions))
+        outcome, operations = self._validate(source, request, submissions)
         metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(outcome.rejected))
-        if not operations:
+        if not operations and source.refuses_when_nothing_valid:
             raise NothingValid(
                 "no valid contact in the request",
                 {"rejected": [{"index": r.index, "errors": r.errors} for r in outcome.rejected]},
             )
-        self._enqueue(operations)
+        if operations:
+            self._enqueue(operations)
         outcome.accepted = len(operations)
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(operations))
         logger.info(
             "Webhook accepted",
-            extra={"source": source.name, "accepted": outcome.accepted, "rejected": len(outcome.rejected)},
+            extra={
+                "source": source.name,
+                "delivery_id": source.delivery_id(request),
+                "accepted": outcome.accepted,
+                "rejected": len(outcome.rejected),
+                "rejections": [r.errors for r in outcome.rejected][:20],
+            },
         )
         return outcome
 
@@ -125,7 +137,7 @@ class IngestService:
             raise BufferUnavailable("the bridge cannot verify senders right now; retry later") from exc
         secret = secrets.get(source.name)
         if isinstance(secret, str) and secret:
-            if not source.authenticate(request, secret):
+            if not source.authenticate(request, secret, self._clock()):
                 raise Unauthorized(f"missing or wrong credentials for source {source.name!r}")
             return
         if source.name not in self._settings.allow_unauthenticated:
@@ -134,12 +146,15 @@ class IngestService:
             )
 
     def _validate(
-        self, source: Source, request: WebhookRequest, raw_contacts: Sequence[Mapping[str, Any]]
+        self, source: Source, request: WebhookRequest, submissions: Sequence[Submission]
     ) -> tuple[IngestOutcome, list[ContactOperation]]:
         outcome = IngestOutcome()
         operations: list[ContactOperation] = []
         received_at = self._clock().isoformat(timespec="milliseconds")
-        for index, raw in enumerate(raw_contacts):
+        for index, raw in enumerate(submissions):
+            if isinstance(raw, Unmappable):
+                outcome.rejected.append(Rejection(index, list(raw.errors)))
+                continue
             try:
                 contact = parse_contact(raw, self._settings.default_country)
             except InvalidContact as exc:
@@ -159,3 +174,16 @@ class IngestService:
             raise BufferUnavailable(
                 f"{len(unsent)} of {len(messages)} contacts could not be buffered; retry the request"
             )
+
+
+def _count_refusal(source_name: str, code: str) -> None:
+    """WebhooksRefused by source and reason code (a name from the URL only if it is a known source)."""
+    with single_metric(
+        name="WebhooksRefused",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={"service": service_name()},
+    ) as metric:
+        metric.add_dimension(name="source", value=source_name if get_source(source_name) else "unknown")
+        metric.add_dimension(name="code", value=code)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
+
+from heymarket_bridge.mapping import SourceMapping, parse_mappings
 
 T = TypeVar("T")
 
@@ -58,6 +60,12 @@ def _names(raw: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
+def _mappings(raw: str) -> dict[str, SourceMapping]:
+    from heymarket_bridge.sources import SOURCES  # the registry of source names; imported late, only when set
+
+    return parse_mappings(raw, frozenset(SOURCES))
+
+
 @dataclass(frozen=True)
 class IngestSettings:
     """Configuration of the webhook ingest function."""
@@ -69,6 +77,8 @@ class IngestSettings:
     max_body_bytes: int = 1_048_576
     max_contacts_per_request: int = 500
     secrets_max_age_s: int = 300
+    # Per-source field mappings (SOURCE_MAPPINGS, see heymarket_bridge.mapping); empty means every default.
+    mappings: Mapping[str, SourceMapping] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -80,6 +90,7 @@ class IngestSettings:
             default_country=_read(env, "DEFAULT_COUNTRY", _country, "US"),
             max_body_bytes=_read(env, "MAX_BODY_BYTES", _positive_int, 1_048_576),
             max_contacts_per_request=_read(env, "MAX_CONTACTS_PER_REQUEST", _positive_int, 500),
+            mappings=_read(env, "SOURCE_MAPPINGS", _mappings, {}),
         )
 
 

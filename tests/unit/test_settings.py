@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from heymarket_bridge.mapping import SourceMapping
 from heymarket_bridge.settings import ConfigError, IngestSettings, SyncSettings
 
 
@@ -48,3 +49,30 @@ def test_each_sync_consumer_gets_its_share_of_the_request_budget() -> None:
 def test_a_base_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ConfigError, match="HEYMARKET_BASE_URL"):
         SyncSettings.from_env({"HEYMARKET_SECRET_ARN": "s", "DLQ_URL": "d", "HEYMARKET_BASE_URL": "ftp://x"})
+
+
+def test_source_mappings_are_read_per_source() -> None:
+    env = {
+        "QUEUE_URL": "q",
+        "WEBHOOK_SECRETS_ARN": "s",
+        "SOURCE_MAPPINGS": '{"typeform": {"phone": "mobile", "constants": {"tags": [7]}}}',
+    }
+    assert IngestSettings.from_env(env).mappings == {
+        "typeform": SourceMapping({"phone": ("mobile",)}, {}, {"tags": [7]})
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["typeform"]', "JSON object"),
+        ('{"typefrom": {}}', "typefrom"),
+        ('{"typeform": {"telephone": "x"}}', "telephone"),
+    ],
+)
+def test_bad_source_mappings_are_configuration_errors(raw: str, named: str) -> None:
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "SOURCE_MAPPINGS": raw}
+    with pytest.raises(ConfigError, match=named) as error:
+        IngestSettings.from_env(env)
+    assert "SOURCE_MAPPINGS" in str(error.value)

@@ -1,18 +1,30 @@
-"""Plain JSON (or an HTML form post) with a shared token: Zapier, Make, in-house systems."""
+"""Plain JSON (or an HTML form post) with a shared token: Zapier, Make, Google Forms scripts, in-house systems.
+
+Authenticity: the source's secret as `Authorization: Bearer`, `X-Bridge-Token`, or `?token=`.
+Payload: a contact object in the bridge's field names, a list of them, or {"contacts": [...]}.
+Mapping references (SOURCE_MAPPINGS) are dotted paths into each contact object, so a sender's own shape needs
+no code; a literal key wins over a path, so keys with spaces (form titles) work too. Example:
+
+    {"generic": {"phone": ["data.mobile", "data.phone"], "email": "data.email", "name": "data.Full name",
+                 "custom": {"101": "data.source"}, "constants": {"tags": [3]}}}
+
+With a mapping, fields the object already holds under the bridge's names are kept unless mapped.
+"""
 
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from heymarket_bridge.mapping import Lookup, SourceMapping, Submission, dotted
+from heymarket_bridge.sources.common import SourceDefaults, no_phone, parse_json
 from heymarket_bridge.webhook import BadRequest, UnsupportedMediaType, WebhookRequest
 
 JSON_TYPES = ("application/json", "text/json", "text/plain", "")
 FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_DEPTH_HINT = 64
 
 
 def presented_token(request: WebhookRequest) -> str | None:
@@ -28,13 +40,27 @@ def token_matches(request: WebhookRequest, secret: str) -> bool:
     return token is not None and hmac.compare_digest(token.encode(), secret.encode())
 
 
-class GenericSource:
+class GenericSource(SourceDefaults):
     name = "generic"
+    # Its callers are programs that can fix a contact and resend it: tell them plainly when nothing was taken.
+    refuses_when_nothing_valid = True
 
-    def authenticate(self, request: WebhookRequest, secret: str) -> bool:
+    def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
         return token_matches(request, secret)
 
-    def extract(self, request: WebhookRequest) -> list[Mapping[str, Any]]:
+    def extract(self, request: WebhookRequest, mapping: SourceMapping) -> list[Submission]:
+        items = self._items(request)
+        if not mapping:
+            return items
+        return [self._mapped(item, mapping) if isinstance(item, dict) else item for item in items]
+
+    def _mapped(self, item: Mapping[str, Any], mapping: SourceMapping) -> Submission:
+        contact = mapping.apply(item, _reader(item))
+        if contact.get("phone") is None and "phone" in mapping.fields:
+            return no_phone("the contact", mapping, "")
+        return contact
+
+    def _items(self, request: WebhookRequest) -> list[Any]:
         content_type = request.content_type
         if content_type == FORM_TYPE:
             return [_form_contact(request.body)]
@@ -54,23 +80,11 @@ class GenericSource:
         return payload
 
 
-def parse_json(body: bytes) -> Any:
-    """Decode a JSON body, turning every way it can be broken into a 400 that says what is wrong."""
-    if not body.strip():
-        raise BadRequest("the request body is empty")
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the request body is not UTF-8") from exc
-    except RecursionError as exc:
-        raise BadRequest("the request body is nested too deeply") from exc
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+def _reader(item: Mapping[str, Any]) -> Lookup:
+    return lambda ref: dotted(item, ref)
 
 
-def _form_contact(body: bytes) -> dict[str, Any]:
+def _form_contact(body: bytes) -> Mapping[str, Any]:
     if not body.strip():
         raise BadRequest("the request body is empty")
     try:

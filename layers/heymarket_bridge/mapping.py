@@ -1,0 +1,218 @@
+"""Field mappings: where a source's submissions hold the contact fields, for when the defaults are not right.
+
+The environment variable SOURCE_MAPPINGS holds one JSON object keyed by source name, for example:
+
+    {"typeform": {"phone": "mobile", "email": ["work_email", "email"], "name": "full_name",
+                  "custom": {"101": "campus"}, "constants": {"tags": [7]}}}
+
+- A contact field ("phone", "first", "last", "display_name", "email", "avatar", "is_opted_out",
+  "assignee_id", "contact_id", "tags") or "name" (a full name, split into first and last on its last space)
+  takes a reference, or a list of references tried in order. What a reference means is up to the source:
+  a Typeform field ref, a Jotform field name, a dotted path into a generic JSON body... (see each source module).
+- "custom" maps a Heymarket custom-field ID to a reference.
+- "constants" are values that every contact from the source gets unless the submission provides that field
+  ("custom" merges key by key): a tag per source, an assignee.
+
+A mapped field replaces the source's default for that field: when its references are all absent from a
+submission the field is left out (and a missing phone rejects that submission) instead of falling back to a
+guess that could text the wrong number. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from heymarket_bridge.contact import InvalidContact, parse_contact
+
+MAPPED_FIELDS = frozenset(
+    (
+        *("phone", "first", "last", "name", "display_name", "email", "avatar"),
+        *("is_opted_out", "assignee_id", "contact_id", "tags"),
+    )
+)
+CONSTANT_FIELDS = frozenset(
+    {"first", "last", "display_name", "email", "avatar", "custom", "tags", "is_opted_out", "assignee_id"}
+)
+# A number that is valid everywhere, used only to check constants through the contact rules at start-up.
+_PROBE_PHONE = "+14155552671"
+
+Lookup = Callable[[str], Any]
+"""A source's reader of one submission: the value a reference names, or None when the submission lacks it."""
+
+
+@dataclass(frozen=True)
+class Unmappable:
+    """A submission that cannot become a contact, with the reasons the sender is told (in the reply's "rejected")."""
+
+    errors: tuple[str, ...]
+
+
+Submission = Mapping[str, Any] | Unmappable
+"""What a source extracts from a delivery: one contact in generic field names, or why there is none."""
+
+
+def is_blank(value: Any) -> bool:
+    """None, an empty or all-space string, an empty list or object: a value the submission did not give."""
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | dict | tuple):
+        return not value
+    return value is None
+
+
+def split_name(full: Any) -> tuple[str | None, str | None]:
+    """'Ada King Lovelace' -> ('Ada King', 'Lovelace'); one word is a first name."""
+    if not isinstance(full, str):
+        return None, None
+    words = full.split()
+    if not words:
+        return None, None
+    if len(words) == 1:
+        return words[0], None
+    return " ".join(words[:-1]), words[-1]
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    """One source's overrides; the empty mapping keeps every default."""
+
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    custom: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    constants: Mapping[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.custom or self.constants)
+
+    def overrides(self, name: str) -> bool:
+        """True when this mapping decides the field `name` (so the source's default must not be used)."""
+        return name in self.fields or (name in ("first", "last") and "name" in self.fields)
+
+    def apply(self, defaults: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
+        """The submission's contact: constants, then the source's defaults, then the mapped references."""
+        values: dict[str, Any] = {}
+        for name, value in defaults.items():
+            if name != "custom" and not is_blank(value) and not self.overrides(name):
+                values[name] = value
+        if "name" in self.fields:
+            first, last = split_name(first_present(lookup, self.fields["name"]))
+            values.update({k: v for k, v in (("first", first), ("last", last)) if v is not None})
+        for name, refs in self.fields.items():
+            if name == "name":
+                continue
+            value = first_present(lookup, refs)
+            if not is_blank(value):
+                values[name] = value
+        contact = {k: v for k, v in self.constants.items() if k != "custom"}
+        contact.update(values)
+        custom = _merge_custom(self.constants.get("custom"), defaults.get("custom"), self._mapped_custom(lookup))
+        if custom is not None:
+            contact["custom"] = custom
+        return contact
+
+    def _mapped_custom(self, lookup: Lookup) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for field_id, refs in self.custom.items():
+            value = first_present(lookup, refs)
+            if not is_blank(value):
+                out[field_id] = value
+        return out
+
+    @classmethod
+    def from_json(cls, doc: Any) -> SourceMapping:
+        """Read one source's entry of SOURCE_MAPPINGS; raises ValueError naming what is wrong."""
+        if not isinstance(doc, dict):
+            raise ValueError("must be an object of field name to reference")
+        fields: dict[str, tuple[str, ...]] = {}
+        custom: dict[str, tuple[str, ...]] = {}
+        constants: dict[str, Any] = {}
+        for key, value in doc.items():
+            if key == "custom":
+                if not isinstance(value, dict):
+                    raise ValueError('"custom" must be an object of custom-field id to reference')
+                custom = {str(k): _refs(f"custom.{k}", v) for k, v in value.items()}
+            elif key == "constants":
+                constants = _constants(value)
+            elif key in MAPPED_FIELDS:
+                fields[key] = _refs(key, value)
+            else:
+                raise ValueError(f"unknown key {key!r}; use {sorted(MAPPED_FIELDS | {'custom', 'constants'})}")
+        return cls(fields, custom, constants)
+
+
+def parse_mappings(raw: str, known_sources: frozenset[str]) -> dict[str, SourceMapping]:
+    """Read SOURCE_MAPPINGS (JSON); raises ValueError naming the source and key that are wrong."""
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(doc, dict):
+        raise ValueError("must be a JSON object of source name to mapping")
+    mappings: dict[str, SourceMapping] = {}
+    for source, entry in doc.items():
+        name = str(source).strip().lower()
+        if name not in known_sources:
+            raise ValueError(f"unknown source {source!r}; known sources are {sorted(known_sources)}")
+        try:
+            mappings[name] = SourceMapping.from_json(entry)
+        except ValueError as exc:
+            raise ValueError(f"mapping for {name!r}: {exc}") from exc
+    return mappings
+
+
+def first_present(lookup: Lookup, refs: tuple[str, ...]) -> Any:
+    for ref in refs:
+        value = lookup(ref)
+        if not is_blank(value):
+            return value
+    return None
+
+
+def dotted(data: Any, path: str) -> Any:
+    """The value at a dotted path ('data.contact.phone', 'rows.0.mobile'); a literal key wins over a path."""
+    if isinstance(data, dict) and path in data:
+        return data[path]
+    current = data
+    for part in path.split("."):
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return None
+    return current
+
+
+def _refs(name: str, value: Any) -> tuple[str, ...]:
+    refs = [value] if isinstance(value, str) else value
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) and r.strip() for r in refs):
+        raise ValueError(f'"{name}" must be a reference or a non-empty list of references')
+    return tuple(r.strip() for r in refs)
+
+
+def _constants(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError('"constants" must be an object of contact field to value')
+    unknown = set(value) - CONSTANT_FIELDS
+    if unknown:
+        raise ValueError(f"constants cannot set {sorted(unknown)}; allowed: {sorted(CONSTANT_FIELDS)}")
+    try:
+        parse_contact({**value, "phone": _PROBE_PHONE}, "US")
+    except InvalidContact as exc:
+        raise ValueError(f"constants are not valid contact values: {exc}") from exc
+    return dict(value)
+
+
+def _merge_custom(*parts: Any) -> Any:
+    present = [part for part in parts if part]
+    if not present:
+        return None
+    if not all(isinstance(part, Mapping) for part in present):
+        # Leave a malformed value as it came so that the contact rules name it.
+        return next(part for part in present if not isinstance(part, Mapping))
+    merged: dict[str, Any] = {}
+    for part in present:
+        merged.update(part)
+    return merged

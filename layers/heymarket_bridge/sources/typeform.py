@@ -1,0 +1,171 @@
+"""Typeform: the `form_response` webhook of one form.
+
+Authenticity: `Typeform-Signature: sha256=<base64 HMAC-SHA256 of the raw body>`, keyed by the secret set on the
+webhook. Typeform signs no timestamp, so there is no replay window to check.
+Defaults: phone = the first phone_number answer; email = the first email answer; first and last = text answers
+whose field ref or question title says first name / last name (given name, surname), or else one "name" /
+"full name" answer split on its last space.
+Mapping references (SOURCE_MAPPINGS): a field ref (or field id) names that question's answer (a choice gives its
+label, several choices their labels joined by ", "); "hidden.<name>" names a hidden field and
+"variables.<key>" a variable. Example:
+
+    {"typeform": {"phone": "mobile", "name": "full_name", "email": "hidden.email",
+                  "custom": {"101": "campus"}, "constants": {"tags": [7]}}}
+
+Delivery id: the event_id Typeform sends with every delivery (the same on its retries).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from heymarket_bridge.mapping import SourceMapping, Submission, split_name
+from heymarket_bridge.sources.common import (
+    SourceDefaults,
+    body_sha256,
+    hmac_b64,
+    no_phone,
+    parse_json,
+    same,
+    try_json,
+)
+from heymarket_bridge.webhook import BadRequest, WebhookRequest
+
+TEXT_FIELD_TYPES = ("short_text", "long_text")
+
+
+@dataclass(frozen=True)
+class Answer:
+    ref: str
+    field_id: str
+    field_type: str
+    answer_type: str
+    title: str
+    value: Any
+
+    def says(self, *words: str) -> bool:
+        """True when the field's ref or title mentions one of `words` (compared as lower-case letters only)."""
+        keys = (_letters(self.ref), _letters(self.title))
+        return any(word in key for word in words for key in keys)
+
+
+class TypeformSource(SourceDefaults):
+    name = "typeform"
+
+    def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
+        return same("sha256=" + hmac_b64(secret, request.body), request.headers.get("typeform-signature"))
+
+    def extract(self, request: WebhookRequest, mapping: SourceMapping) -> list[Submission]:
+        payload = parse_json(request.body)
+        response = payload.get("form_response") if isinstance(payload, dict) else None
+        if not isinstance(response, dict):
+            raise BadRequest('the Typeform payload has no "form_response" object')
+        raw_answers = response.get("answers", [])
+        if not isinstance(raw_answers, list):
+            raise BadRequest('"form_response.answers" must be a list')
+        answers = _answers(response, raw_answers)
+        contact = mapping.apply(_defaults(answers), lambda ref: _lookup(response, answers, ref))
+        if contact.get("phone") is None:
+            return [no_phone("the Typeform response", mapping, "no phone_number answer")]
+        return [contact]
+
+    def delivery_id(self, request: WebhookRequest) -> str:
+        payload = try_json(request.body)
+        if isinstance(payload, dict) and isinstance(payload.get("event_id"), str) and payload["event_id"]:
+            return str(payload["event_id"])
+        return body_sha256(request.body)
+
+
+def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[Answer]:
+    definition = response.get("definition")
+    titles: dict[str, str] = {}
+    if isinstance(definition, dict) and isinstance(definition.get("fields"), list):
+        titles = {
+            str(f.get("id")): str(f.get("title") or "")
+            for f in definition["fields"]
+            if isinstance(f, dict) and f.get("id")
+        }
+    answers: list[Answer] = []
+    for raw in raw_answers:
+        if not isinstance(raw, dict):
+            raise BadRequest('every item of "form_response.answers" must be an object')
+        raw_field = raw.get("field")
+        field: Mapping[str, Any] = raw_field if isinstance(raw_field, dict) else {}
+        field_id = str(field.get("id") or "")
+        answers.append(
+            Answer(
+                ref=str(field.get("ref") or ""),
+                field_id=field_id,
+                field_type=str(field.get("type") or ""),
+                answer_type=str(raw.get("type") or ""),
+                title=titles.get(field_id, ""),
+                value=_answer_value(raw),
+            )
+        )
+    return answers
+
+
+def _answer_value(raw: Mapping[str, Any]) -> Any:
+    kind = raw.get("type")
+    if kind == "choice":
+        choice = raw.get("choice")
+        return (choice.get("label") or choice.get("other")) if isinstance(choice, dict) else None
+    if kind == "choices":
+        choices = raw.get("choices")
+        if not isinstance(choices, dict):
+            return None
+        labels = [str(label) for label in choices.get("labels") or [] if label]
+        if choices.get("other"):
+            labels.append(str(choices["other"]))
+        return ", ".join(labels) or None
+    if kind == "payment" or not isinstance(kind, str):
+        return None
+    return raw.get(kind)
+
+
+def _defaults(answers: list[Answer]) -> dict[str, Any]:
+    contact: dict[str, Any] = {
+        "phone": _first(a for a in answers if a.answer_type == "phone_number"),
+        "email": _first(a for a in answers if a.answer_type == "email"),
+    }
+    texts = [a for a in answers if a.answer_type == "text" or a.field_type in TEXT_FIELD_TYPES]
+    contact["first"] = _first(a for a in texts if a.says("firstname", "givenname", "forename"))
+    contact["last"] = _first(a for a in texts if a.says("lastname", "surname", "familyname"))
+    if contact["first"] is None and contact["last"] is None:
+        full = _first(a for a in texts if a.says("fullname") or _letters(a.ref) == "name" or _is_name_title(a.title))
+        contact["first"], contact["last"] = split_name(full)
+    return contact
+
+
+def _lookup(response: Mapping[str, Any], answers: list[Answer], ref: str) -> Any:
+    for prefix in ("hidden.", "variables."):
+        if ref.startswith(prefix):
+            return _container_value(response.get(prefix[:-1]), ref[len(prefix) :])
+    return next((a.value for a in answers if ref in (a.ref, a.field_id)), None)
+
+
+def _container_value(container: Any, key: str) -> Any:
+    if isinstance(container, dict):
+        return container.get(key)
+    # Variables arrive as a list of {"key", "type", "<type>": value}.
+    if isinstance(container, list):
+        for item in container:
+            if isinstance(item, dict) and item.get("key") == key:
+                return item.get(str(item.get("type")))
+    return None
+
+
+def _first(answers: Any) -> Any:
+    return next((a.value for a in answers if a.value not in (None, "")), None)
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.lower())
+
+
+def _is_name_title(title: str) -> bool:
+    return _letters(title) in ("name", "yourname", "whatsyourname", "whatisyourname")

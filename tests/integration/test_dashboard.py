@@ -1,0 +1,111 @@
+"""The dashboard and alarms show only metrics the code really emits, with the dimensions it emits them with."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
+from heymarket_bridge_tools.template import load_template_document
+from tests.integration.bridge import Bridge, running_bridge
+from tests.support import load_event
+
+NAMESPACE = "HeymarketBridge"
+SEARCH = re.compile(r"SEARCH\('\{(?P<schema>[^}]*)\}[^']*MetricName=\"(?P<name>\w+)\"")
+
+MetricKey = tuple[str, frozenset[str]]
+
+
+def dashboard_metrics() -> set[MetricKey]:
+    """(metric name, dimension names) of every HeymarketBridge metric on the dashboard."""
+    body_template, _variables = load_template_document()["Resources"]["Dashboard"]["Properties"]["DashboardBody"][
+        "Fn::Sub"
+    ]
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "X", body_template.replace("${Namespace}", NAMESPACE)))
+    shown: set[MetricKey] = set()
+    for widget in body["widgets"]:
+        for line in widget["properties"]["metrics"]:
+            if isinstance(line[0], dict):
+                match = SEARCH.search(line[0]["expression"])
+                assert match, line
+                namespace, *dimensions = match["schema"].split(",")
+                if namespace == NAMESPACE:
+                    shown.add((match["name"], frozenset(dimensions)))
+            elif line[0] == NAMESPACE:
+                fields = [item for item in line if isinstance(item, str)]
+                shown.add((fields[1], frozenset(fields[2::2])))
+    return shown
+
+
+def alarm_metrics() -> set[MetricKey]:
+    alarms: set[MetricKey] = set()
+    for resource in load_template_document()["Resources"].values():
+        properties = resource.get("Properties") or {}
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and properties.get("Namespace") == NAMESPACE:
+            alarms.add((properties["MetricName"], frozenset(d["Name"] for d in properties["Dimensions"])))
+    return alarms
+
+
+def emitted_metrics(output: str) -> set[MetricKey]:
+    """(metric name, dimension names) of every EMF record the handlers printed."""
+    emitted: set[MetricKey] = set()
+    for line in output.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        record: dict[str, Any] = json.loads(line)
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == NAMESPACE
+            for dimensions in directive["Dimensions"]:
+                for metric in directive["Metrics"]:
+                    emitted.add((metric["Name"], frozenset(dimensions)))
+    return emitted
+
+
+@pytest.fixture
+def bridge(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bridge]:
+    with (
+        HeymarketSandbox(SandboxConfig(seed=5)) as sandbox,
+        running_bridge(monkeypatch, sandbox, {"MaxReceiveCount": 1}, {"SYNC_DEADLINE_RESERVE": "0.5"}) as bridge,
+    ):
+        yield bridge
+
+
+def exercise_every_path(bridge: Bridge) -> None:
+    """Accepted and refused webhooks, deliveries, throttles, refusals, updates, dead letters, auth failures."""
+    bridge.post(load_event("generic/mixed_contacts"))
+    wrong_token = load_event("generic/single_contact")
+    wrong_token["headers"]["authorization"] = "Bearer wrong"
+    bridge.post(wrong_token)
+    bridge.sandbox.configure(throttle_burst=1)
+    bridge.sync(bridge.receive_event(), timeout_s=10)
+    bridge.sandbox.configure(duplicate_create="fail", contact_error_rate=0.0)
+    bridge.post(load_event("generic/mixed_contacts"))  # the same phones again: updates of existing contacts
+    bridge.sync(bridge.receive_event(), timeout_s=10)
+    bridge.sandbox.configure(contact_error_rate=1.0)
+    bridge.post(load_event("generic/single_contact"))
+    bridge.sync(bridge.receive_event(), timeout_s=10)
+    bridge.sandbox.configure(contact_error_rate=0.0)
+    bridge.sandbox.rotate_credentials("revoked-secret-id", "revoked-secret-key-nobody-has-anymore")
+    bridge.post(load_event("generic/single_contact"))
+    bridge.sync(bridge.receive_event(), timeout_s=2)
+
+
+def test_every_metric_on_the_dashboard_and_in_the_alarms_is_emitted_by_the_code(
+    bridge: Bridge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exercise_every_path(bridge)
+    emitted = emitted_metrics(capsys.readouterr().out)
+
+    shown = dashboard_metrics() | alarm_metrics()
+
+    assert len(shown) >= 14
+    missing = {f"{name} by {sorted(dimensions)}" for name, dimensions in shown - emitted}
+    assert not missing, f"shown but never emitted with these dimensions: {sorted(missing)}"
+
+
+def test_the_dashboard_body_is_valid_json_once_substituted() -> None:
+    assert len(dashboard_metrics()) >= 10

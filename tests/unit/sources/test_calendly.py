@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.sources.calendly import CalendlySource
+from heymarket_bridge.webhook import WebhookRequest
+from tests.support import load_event
+from tests.unit.sources.harness import (
+    SIGNED_AT,
+    deliver,
+    payload_of,
+    resigned,
+    seconds,
+    tampered,
+    with_headers,
+    with_json,
+)
+
+SAMPLE = "calendly/invitee_created"
+
+
+@pytest.fixture
+def event() -> dict[str, Any]:
+    return load_event(SAMPLE)
+
+
+def test_the_sample_invitee_becomes_a_contact_named_by_splitting_name(event: dict[str, Any]) -> None:
+    delivered = deliver(event)
+
+    assert delivered.status == 202
+    assert delivered.queued == [
+        {"phone": "14045550187", "first": "Dorothy Johnson", "last": "Vaughan", "email": "dorothy.vaughan@example.com"}
+    ]
+
+
+def test_first_and_last_name_win_over_splitting_name(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    payload["payload"].update(first_name="Dorothy", last_name="Johnson Vaughan")
+
+    [contact] = deliver(with_json(event, payload)).queued
+
+    assert (contact["first"], contact["last"]) == ("Dorothy", "Johnson Vaughan")
+
+
+def test_without_an_sms_reminder_number_the_phone_question_is_used(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    payload["payload"]["text_reminder_number"] = None
+    payload["payload"]["questions_and_answers"][1]["answer"] = "404 555 0199"
+
+    [contact] = deliver(with_json(event, payload)).queued
+
+    assert contact["phone"] == "14045550199"
+
+
+def test_a_changed_body_is_401_and_nothing_is_queued(event: dict[str, Any]) -> None:
+    delivered = deliver(tampered(event, "dorothy.vaughan@example.com", "someone@example.com"))
+
+    assert delivered.status == 401
+    assert delivered.queued == []
+
+
+def test_a_signature_made_with_another_key_is_401(event: dict[str, Any]) -> None:
+    assert deliver(resigned(event, secret="another-signing-key")).status == 401
+
+
+def test_a_missing_signature_is_401(event: dict[str, Any]) -> None:
+    assert deliver(with_headers(event, calendly_webhook_signature=None)).status == 401
+
+
+@pytest.mark.parametrize("offset_s", [-181, 181])
+def test_a_signature_more_than_three_minutes_away_is_401(event: dict[str, Any], offset_s: int) -> None:
+    assert deliver(event, now=SIGNED_AT + seconds(offset_s)).status == 401
+
+
+def test_a_signature_within_three_minutes_is_accepted(event: dict[str, Any]) -> None:
+    assert deliver(event, now=SIGNED_AT + seconds(179)).status == 202
+
+
+def test_a_payload_without_the_invitee_is_400_naming_it(event: dict[str, Any]) -> None:
+    delivered = deliver(with_json(event, {"event": "invitee.created", "created_at": "2026-11-23T09:00:00Z"}))
+
+    assert delivered.status == 400
+    assert '"payload"' in delivered.json["error"]["message"]
+
+
+def test_an_event_without_an_invitee_is_rejected_with_the_reason(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    payload["event"] = "routing_form_submission.created"
+
+    delivered = deliver(with_json(event, payload))
+
+    assert delivered.status == 202
+    assert delivered.rejected == [
+        {
+            "index": 0,
+            "errors": [
+                'Calendly event "routing_form_submission.created" carries no invitee; subscribe to invitee.created'
+            ],
+        }
+    ]
+
+
+def test_an_invitee_without_any_phone_is_rejected_with_the_reason(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    payload["payload"]["text_reminder_number"] = None
+    payload["payload"]["questions_and_answers"] = []
+
+    delivered = deliver(with_json(event, payload))
+
+    assert delivered.rejected == [
+        {
+            "index": 0,
+            "errors": ["the Calendly invitee has no phone number: no text_reminder_number and no phone question"],
+        }
+    ]
+    assert delivered.queued == []
+
+
+def test_a_mapping_reads_answers_by_question_and_the_payload_by_path(event: dict[str, Any]) -> None:
+    mapping = {"custom": {"101": "What would you like to talk about?", "102": "scheduled_event.name"}}
+
+    [contact] = deliver(event, mappings={"calendly": mapping}).queued
+
+    assert contact["custom"] == {"101": "Campus tour for my daughter", "102": "Campus tour"}
+
+
+def test_the_delivery_id_is_the_event_and_the_invitee_uri(event: dict[str, Any]) -> None:
+    request = WebhookRequest.from_http_api_event(event)
+
+    assert CalendlySource().delivery_id(request) == (
+        "invitee.created:https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/DDDDDDDDDDDDDDDD"
+    )

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.mapping import SourceMapping, Unmappable
+from heymarket_bridge.sources.salesforce import SalesforceSource
+from heymarket_bridge.webhook import WebhookRequest
+from heymarket_bridge_tools.signing import event_body
+from tests.support import demo_webhook_secrets, load_event
+from tests.unit.sources.harness import Delivered, deliver, with_body
+
+SAMPLE = "salesforce/outbound_message"
+SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
+OUTBOUND = "{http://soap.sforce.com/2005/09/outbound}"
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>00D000000000001EAA</OrganizationId>
+<ActionId>&lol2;</ActionId></notifications></soapenv:Body></soapenv:Envelope>"""
+
+
+@pytest.fixture
+def event() -> dict[str, Any]:
+    return load_event(SAMPLE)
+
+
+def xml_of(event: dict[str, Any]) -> str:
+    return event_body(event).decode()
+
+
+def acked(delivered: Delivered) -> bool:
+    root = ET.fromstring(delivered.reply.body)
+    return root.findtext(f"{SOAP}Body/{OUTBOUND}notificationsResponse/{OUTBOUND}Ack") == "true"
+
+
+def fault(delivered: Delivered) -> str:
+    return ET.fromstring(delivered.reply.body).findtext(f"{SOAP}Body/{SOAP}Fault/faultstring") or ""
+
+
+def with_secret(secret: str) -> dict[str, str]:
+    return {**demo_webhook_secrets(), "salesforce": secret}
+
+
+def test_the_sample_message_queues_its_contacts_and_is_acknowledged(event: dict[str, Any]) -> None:
+    delivered = deliver(event)
+
+    assert delivered.status == 200
+    assert delivered.reply.headers["Content-Type"].startswith("text/xml")
+    assert acked(delivered)
+    assert delivered.queued == [
+        {"phone": "14155552671", "first": "Evelyn", "last": "Boyd", "email": "evelyn.boyd@example.com"},
+        {"phone": "442079460958", "first": "Christine", "last": "Darden", "email": "christine.darden@example.com"},
+    ]
+
+
+def test_a_notification_without_a_phone_is_rejected_while_the_others_go_through(event: dict[str, Any]) -> None:
+    submissions = SalesforceSource().extract(WebhookRequest.from_http_api_event(event), SourceMapping())
+
+    assert [isinstance(s, Unmappable) for s in submissions] == [False, False, True]
+    assert submissions[2] == Unmappable(("the Salesforce Contact has no phone number: no MobilePhone or Phone field",))
+
+
+def test_a_message_whose_every_notification_is_rejected_is_still_acknowledged(event: dict[str, Any]) -> None:
+    body = xml_of(event).replace("+1 415 555 2671", "").replace("(510) 555-0142", "").replace("+44 20 7946 0958", "")
+
+    delivered = deliver(with_body(event, body))
+
+    assert (delivered.status, acked(delivered), delivered.queued) == (200, True, [])
+
+
+def test_another_org_is_401_with_a_soap_fault_and_nothing_is_queued(event: dict[str, Any]) -> None:
+    delivered = deliver(event, secrets=with_secret("00D000000000002EAA"))
+
+    assert delivered.status == 401
+    assert delivered.reply.headers["Content-Type"].startswith("text/xml")
+    assert "salesforce" in fault(delivered)
+    assert delivered.queued == []
+
+
+def test_the_15_character_org_id_is_accepted(event: dict[str, Any]) -> None:
+    assert deliver(event, secrets=with_secret("00D000000000001")).status == 200
+
+
+def test_org_ids_differing_only_in_letter_case_are_different_orgs(event: dict[str, Any]) -> None:
+    assert deliver(event, secrets=with_secret("00d000000000001")).status == 401
+
+
+def test_a_message_without_an_org_id_is_401(event: dict[str, Any]) -> None:
+    body = xml_of(event).replace("<OrganizationId>00D000000000001EAA</OrganizationId>", "")
+
+    assert deliver(with_body(event, body)).status == 401
+
+
+def test_a_doctype_is_refused_before_parsing(event: dict[str, Any]) -> None:
+    delivered = deliver(with_body(event, BILLION_LAUGHS))
+
+    assert delivered.status == 400
+    assert "DOCTYPE" in fault(delivered)
+    assert delivered.queued == []
+
+
+def test_a_body_that_is_not_xml_is_400(event: dict[str, Any]) -> None:
+    assert deliver(with_body(event, '{"phone": "+15105550123"}')).status == 400
+
+
+def test_a_soap_message_without_notifications_is_400_naming_them(event: dict[str, Any]) -> None:
+    body = (
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+        "<soapenv:Body><somethingElse/></soapenv:Body></soapenv:Envelope>"
+    )
+
+    delivered = deliver(with_body(event, body))
+
+    assert delivered.status == 400
+    assert "<notifications>" in fault(delivered)
+
+
+def test_a_message_without_a_notification_is_400_naming_it(event: dict[str, Any]) -> None:
+    xml = xml_of(event)
+    body = xml[: xml.index("<Notification>")] + xml[xml.index("</notifications>") :]
+
+    delivered = deliver(with_body(event, body))
+
+    assert delivered.status == 400
+    assert "<Notification>" in fault(delivered)
+
+
+def test_a_mapping_reads_sobject_fields_by_api_name(event: dict[str, Any]) -> None:
+    mapping = {"phone": "Phone", "custom": {"101": "Id"}}
+
+    delivered = deliver(event, mappings={"salesforce": mapping})
+
+    assert [(c["phone"], c["custom"]) for c in delivered.queued] == [
+        ("15105550142", {"101": "003000000000001AAA"}),
+        ("442079460958", {"101": "003000000000002AAA"}),
+    ]
+
+
+def test_the_delivery_id_lists_the_notification_ids(event: dict[str, Any]) -> None:
+    request = WebhookRequest.from_http_api_event(event)
+
+    assert SalesforceSource().delivery_id(request) == "04l000000000001AAA,04l000000000002AAA,04l000000000003AAA"

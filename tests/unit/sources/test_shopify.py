@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.sources.shopify import ShopifySource
+from heymarket_bridge.webhook import WebhookRequest
+from tests.support import load_event
+from tests.unit.sources.harness import deliver, payload_of, resigned, tampered, with_headers, with_json
+
+
+@pytest.fixture
+def created() -> dict[str, Any]:
+    return load_event("shopify/customers_create")
+
+
+@pytest.fixture
+def updated() -> dict[str, Any]:
+    return load_event("shopify/customers_update")
+
+
+def test_a_new_customer_becomes_a_contact_opted_in_by_sms_consent(created: dict[str, Any]) -> None:
+    delivered = deliver(created)
+
+    assert delivered.status == 202
+    assert delivered.queued == [
+        {
+            "phone": "13125550143",
+            "first": "Mary",
+            "last": "Jackson",
+            "email": "mary.jackson@example.com",
+            "is_opted_out": False,
+        }
+    ]
+
+
+def test_without_a_customer_phone_the_default_address_phone_is_read_in_its_country(updated: dict[str, Any]) -> None:
+    assert deliver(updated).queued == [
+        {"phone": "442079460958", "first": "Mary", "last": "Jackson", "email": "mary.jackson@example.com"}
+    ]
+
+
+@pytest.mark.parametrize(("state", "opted_out"), [("unsubscribed", True), ("subscribed", False)])
+def test_sms_marketing_consent_sets_the_opt_out(created: dict[str, Any], state: str, opted_out: bool) -> None:
+    payload = payload_of(created)
+    payload["sms_marketing_consent"]["state"] = state
+
+    [contact] = deliver(with_json(created, payload)).queued
+
+    assert contact["is_opted_out"] is opted_out
+
+
+@pytest.mark.parametrize("state", ["not_subscribed", "pending", "redacted"])
+def test_other_consent_states_leave_the_opt_out_alone(created: dict[str, Any], state: str) -> None:
+    payload = payload_of(created)
+    payload["sms_marketing_consent"]["state"] = state
+
+    [contact] = deliver(with_json(created, payload)).queued
+
+    assert "is_opted_out" not in contact
+
+
+def test_a_changed_body_is_401_and_nothing_is_queued(created: dict[str, Any]) -> None:
+    delivered = deliver(tampered(created, "+13125550143", "+13125550199"))
+
+    assert delivered.status == 401
+    assert delivered.queued == []
+
+
+def test_a_signature_made_with_another_secret_is_401(created: dict[str, Any]) -> None:
+    assert deliver(resigned(created, secret="another-shop-secret")).status == 401
+
+
+def test_a_missing_signature_is_401(created: dict[str, Any]) -> None:
+    assert deliver(with_headers(created, x_shopify_hmac_sha256=None)).status == 401
+
+
+def test_a_payload_that_is_not_a_customer_is_400_naming_the_id(created: dict[str, Any]) -> None:
+    delivered = deliver(with_json(created, {"email": "mary.jackson@example.com"}))
+
+    assert delivered.status == 400
+    assert '"id"' in delivered.json["error"]["message"]
+
+
+def test_another_topic_is_rejected_with_the_reason(created: dict[str, Any]) -> None:
+    delivered = deliver(with_headers(created, x_shopify_topic="orders/create"))
+
+    assert delivered.status == 202
+    assert delivered.rejected == [
+        {"index": 0, "errors": ['Shopify topic "orders/create" is not customers/create or customers/update']}
+    ]
+
+
+def test_a_customer_without_any_phone_is_rejected_with_the_reason(updated: dict[str, Any]) -> None:
+    payload = payload_of(updated)
+    payload["default_address"]["phone"] = None
+
+    delivered = deliver(with_json(updated, payload))
+
+    assert delivered.rejected == [
+        {
+            "index": 0,
+            "errors": ["the Shopify customer has no phone number: no phone and no phone on the default address"],
+        }
+    ]
+    assert delivered.queued == []
+
+
+def test_a_mapping_reads_dotted_paths_into_the_customer(updated: dict[str, Any]) -> None:
+    mapping = {"custom": {"101": "default_address.city"}, "constants": {"tags": [9]}}
+
+    [contact] = deliver(updated, mappings={"shopify": mapping}).queued
+
+    assert (contact["custom"], contact["tags"]) == ({"101": "London"}, [9])
+
+
+def test_the_delivery_id_is_the_webhook_id_header(created: dict[str, Any]) -> None:
+    request = WebhookRequest.from_http_api_event(created)
+
+    assert ShopifySource().delivery_id(request) == "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.sources.typeform import TypeformSource
+from heymarket_bridge.webhook import WebhookRequest
+from tests.support import load_event
+from tests.unit.sources.harness import deliver, payload_of, resigned, tampered, with_headers, with_json
+
+SAMPLE = "typeform/form_response"
+
+
+@pytest.fixture
+def event() -> dict[str, Any]:
+    return load_event(SAMPLE)
+
+
+def answers_without(payload: dict[str, Any], *refs: str) -> dict[str, Any]:
+    response = payload["form_response"]
+    response["answers"] = [a for a in response["answers"] if a["field"]["ref"] not in refs]
+    return payload
+
+
+def test_the_sample_response_becomes_one_normalised_contact(event: dict[str, Any]) -> None:
+    delivered = deliver(event)
+
+    assert delivered.status == 202
+    assert delivered.json["accepted"] == 1
+    assert delivered.queued == [
+        {"phone": "15105550123", "first": "Grace", "last": "Hopper", "email": "grace@example.com"}
+    ]
+
+
+def test_a_changed_body_is_401_and_nothing_is_queued(event: dict[str, Any]) -> None:
+    delivered = deliver(tampered(event, "+15105550123", "+15105550199"))
+
+    assert delivered.status == 401
+    assert delivered.queued == []
+
+
+def test_a_signature_made_with_another_secret_is_401(event: dict[str, Any]) -> None:
+    assert deliver(resigned(event, secret="not-the-typeform-secret")).status == 401
+
+
+def test_a_missing_signature_is_401(event: dict[str, Any]) -> None:
+    assert deliver(with_headers(event, typeform_signature=None)).status == 401
+
+
+def test_a_payload_without_form_response_is_400_naming_it(event: dict[str, Any]) -> None:
+    delivered = deliver(with_json(event, {"event_id": "x", "event_type": "form_response"}))
+
+    assert delivered.status == 400
+    assert "form_response" in delivered.json["error"]["message"]
+
+
+def test_a_response_without_a_phone_answer_is_rejected_with_the_reason(event: dict[str, Any]) -> None:
+    delivered = deliver(with_json(event, answers_without(payload_of(event), "mobile")))
+
+    assert delivered.status == 202
+    assert delivered.json["accepted"] == 0
+    assert delivered.rejected == [
+        {"index": 0, "errors": ["the Typeform response has no phone number: no phone_number answer"]}
+    ]
+    assert delivered.queued == []
+
+
+def test_one_full_name_answer_is_split_on_its_last_space(event: dict[str, Any]) -> None:
+    payload = answers_without(payload_of(event), "01JDQ2A1first", "01JDQ2A2last")
+    payload["form_response"]["definition"]["fields"].append(
+        {"id": "Zz9", "ref": "01JDQ2A9", "type": "short_text", "title": "What is your name?"}
+    )
+    payload["form_response"]["answers"].append(
+        {"type": "text", "text": "Ada King Lovelace", "field": {"id": "Zz9", "type": "short_text", "ref": "01JDQ2A9"}}
+    )
+
+    [contact] = deliver(with_json(event, payload)).queued
+
+    assert (contact["first"], contact["last"]) == ("Ada King", "Lovelace")
+
+
+def test_a_mapping_reads_answers_by_field_ref_and_hidden_fields(event: dict[str, Any]) -> None:
+    mapping = {
+        "phone": "mobile",
+        "custom": {"101": "campus", "102": "hidden.utm_source"},
+        "constants": {"tags": [7], "custom": {"103": "typeform"}},
+    }
+
+    [contact] = deliver(event, mappings={"typeform": mapping}).queued
+
+    assert contact["phone"] == "15105550123"
+    assert contact["custom"] == {"101": "Oakland", "102": "instagram", "103": "typeform"}
+    assert contact["tags"] == [7]
+
+
+def test_a_mapped_phone_that_is_not_answered_rejects_naming_the_ref(event: dict[str, Any]) -> None:
+    delivered = deliver(event, mappings={"typeform": {"phone": "work_phone"}})
+
+    assert delivered.rejected == [
+        {"index": 0, "errors": ['the Typeform response has no value for the mapped phone reference "work_phone"']}
+    ]
+
+
+def test_the_delivery_id_is_typeforms_event_id(event: dict[str, Any]) -> None:
+    request = WebhookRequest.from_http_api_event(event)
+
+    assert TypeformSource().delivery_id(request) == "01JDQ3YV0B8X6T2M9KZP4R7N5C"

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.mapping import SourceMapping, dotted, parse_mappings, split_name
+
+SUBMISSION = {"mobile": "+15105550123", "work": "", "name": "Ada King Lovelace", "campus": "Oakland"}
+DEFAULTS = {"phone": "+15105550199", "first": "Default", "email": "default@example.com", "custom": {"1": "d"}}
+
+
+def apply(doc: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    return SourceMapping.from_json(doc).apply(DEFAULTS if defaults is None else defaults, SUBMISSION.get)
+
+
+def test_the_empty_mapping_keeps_the_defaults() -> None:
+    assert apply({}) == DEFAULTS
+
+
+def test_a_list_of_references_takes_the_first_present_one() -> None:
+    assert apply({"phone": ["work", "mobile"]})["phone"] == "+15105550123"
+
+
+def test_a_mapped_field_that_is_absent_is_left_out_rather_than_defaulted() -> None:
+    assert "phone" not in apply({"phone": "home"})
+
+
+def test_name_is_split_into_first_and_last_and_replaces_both_defaults() -> None:
+    contact = apply({"name": "name"}, {"first": "Default", "last": "Default"})
+
+    assert (contact["first"], contact["last"]) == ("Ada King", "Lovelace")
+
+
+def test_constants_fill_in_and_the_submission_wins() -> None:
+    contact = apply({"constants": {"email": "team@example.com", "assignee_id": 42, "custom": {"1": "c", "2": "c"}}})
+
+    assert contact["email"] == "default@example.com"
+    assert contact["assignee_id"] == 42
+    assert contact["custom"] == {"1": "d", "2": "c"}
+
+
+def test_mapped_custom_fields_win_over_default_ones() -> None:
+    assert apply({"custom": {"1": "campus"}})["custom"] == {"1": "Oakland"}
+
+
+@pytest.mark.parametrize(
+    ("doc", "named"),
+    [
+        ({"mobile_phone": "x"}, "mobile_phone"),
+        ({"phone": ""}, "phone"),
+        ({"phone": []}, "phone"),
+        ({"custom": ["x"]}, "custom"),
+        ({"constants": {"phone": "+15105550123"}}, "phone"),
+        ({"constants": {"tags": ["vip"]}}, "tags"),
+        ({"constants": {"assignee_id": "me"}}, "assignee_id"),
+    ],
+)
+def test_a_bad_mapping_is_refused_naming_the_key(doc: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        SourceMapping.from_json(doc)
+
+
+def test_mappings_name_known_sources_only() -> None:
+    with pytest.raises(ValueError, match="typefrom"):
+        parse_mappings('{"typefrom": {"phone": "mobile"}}', frozenset({"typeform"}))
+
+
+def test_source_names_are_case_insensitive() -> None:
+    assert parse_mappings('{"TypeForm": {"phone": "mobile"}}', frozenset({"typeform"})) == {
+        "typeform": SourceMapping({"phone": ("mobile",)})
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("a.b", 1), ("a.list.1.c", 2), ("a.list.9.c", None), ("a.b.c", None), ("key with. dot", 3), ("missing", None)],
+)
+def test_dotted_paths_walk_objects_and_lists(path: str, value: Any) -> None:
+    data = {"a": {"b": 1, "list": [{}, {"c": 2}]}, "key with. dot": 3}
+
+    assert dotted(data, path) == value
+
+
+@pytest.mark.parametrize(
+    ("full", "parts"),
+    [("Ada", ("Ada", None)), ("  Ada   King  Lovelace ", ("Ada King", "Lovelace")), ("", (None, None))],
+)
+def test_split_name_splits_on_the_last_space(full: str, parts: tuple[str | None, str | None]) -> None:
+    assert split_name(full) == parts
