@@ -12,4 +12,4 @@ from heymarket_bridge.runtime import handle_webhook
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_webhook(event)
+    return handle_webhook(event, context)

@@ -12,6 +12,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import InvalidContact, parse_contact
+from heymarket_bridge.errors import DeliveryInProgress as DeliveryInProgress_
+from heymarket_bridge.errors import DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.messages import ContactOperation, Operation
 from heymarket_bridge.observability import NAMESPACE, logger, metrics, service_name
@@ -19,6 +21,7 @@ from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, get_source
 from heymarket_bridge.webhook import (
     BufferUnavailable,
+    DeliveryInProgress,
     NothingValid,
     PayloadTooLarge,
     Reply,
@@ -47,6 +50,21 @@ class Rejection:
 class IngestOutcome:
     accepted: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    duplicate: bool = False  # a repeat of a delivery already buffered: this answer is the first one's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "rejected": [{"index": r.index, "errors": r.errors} for r in self.rejected]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], duplicate: bool) -> IngestOutcome:
+        rejected = [Rejection(int(r["index"]), list(r["errors"])) for r in data.get("rejected", [])]
+        return cls(int(data.get("accepted", 0)), rejected, duplicate)
+
+
+class DeliveryLedger(Protocol):
+    def once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """(result, first time): work() run for the first delivery with this key, replayed for the others."""
+        ...
 
 
 class IngestService:
@@ -58,11 +76,17 @@ class IngestService:
         webhook_secrets: Callable[[], Mapping[str, Any]],
         queue: MessageQueue,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        deliveries: DeliveryLedger | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
         self._queue = queue
         self._clock = clock
+        self._deliveries = deliveries
+
+    @property
+    def deliveries(self) -> DeliveryLedger | None:
+        return self._deliveries
 
     def handle(self, request: WebhookRequest) -> Reply:
         source = get_source(request.source)
@@ -84,14 +108,10 @@ class IngestService:
             _count_refusal(request.source, error.code)
             reply = Reply.error(error, request.request_id)
         else:
-            reply = Reply(
-                202,
-                {
-                    "accepted": outcome.accepted,
-                    "rejected": [{"index": r.index, "errors": r.errors} for r in outcome.rejected],
-                    "request_id": request.request_id,
-                },
-            )
+            body = {**outcome.to_dict(), "request_id": request.request_id}
+            if outcome.duplicate:
+                body["duplicate"] = True
+            reply = Reply(202, body)
         return reply if source is None else source.reply(request, reply)
 
     def _ingest(self, source: Source, request: WebhookRequest) -> IngestOutcome:
@@ -100,6 +120,22 @@ class IngestService:
         if len(request.body) > self._settings.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self._settings.max_body_bytes} bytes")
         self._authenticate(source, request)
+        if self._deliveries is None:
+            return self._buffer(source, request)
+        key = f"{source.name}:{source.delivery_id(request)}"
+        try:
+            first_answer, first_time = self._deliveries.once(key, lambda: self._buffer(source, request).to_dict())
+        except DeliveryInProgress_ as exc:
+            raise DeliveryInProgress("this delivery is being handled right now; retry in a few seconds") from exc
+        except DeliveryLedgerUnavailable as exc:
+            raise BufferUnavailable("the bridge cannot check for repeated deliveries right now; retry later") from exc
+        if not first_time:
+            metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+            logger.info("Repeated delivery answered as the first one", extra={"source": source.name, "key": key})
+        return IngestOutcome.from_dict(first_answer, duplicate=not first_time)
+
+    def _buffer(self, source: Source, request: WebhookRequest) -> IngestOutcome:
+        """Extract, validate and enqueue the delivery's contacts (what runs once per delivery)."""
         submissions = source.extract(request, self._settings.mappings.get(source.name, NO_MAPPING))
         if len(submissions) > self._settings.max_contacts_per_request:
             raise PayloadTooLarge(

@@ -36,16 +36,27 @@ def ingest_service() -> IngestService:
     settings = IngestSettings.from_env()
     store = JsonSecretStore(SecretsProvider(boto3_client=_client("secretsmanager")), settings.secrets_max_age_s)
     queue = SqsBatchSender(_client("sqs"), settings.queue_url)
-    return IngestService(settings, lambda: store.get(settings.webhook_secrets_arn), queue)
+    deliveries = None
+    if settings.idempotency_table:
+        from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger
+
+        deliveries = DynamoDbDeliveryLedger(
+            settings.idempotency_table, _client("dynamodb"), settings.idempotency_retention_s
+        )
+    return IngestService(settings, lambda: store.get(settings.webhook_secrets_arn), queue, deliveries=deliveries)
 
 
-def handle_webhook(event: Mapping[str, Any]) -> dict[str, Any]:
+def handle_webhook(event: Mapping[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
     """API Gateway HTTP API event in, API Gateway response out."""
     try:
         request = WebhookRequest.from_http_api_event(event)
     except WebhookError as error:
         return Reply.error(error, str((event.get("requestContext") or {}).get("requestId", ""))).to_http_api()
-    return ingest_service().handle(request).to_http_api()
+    service = ingest_service()
+    register = getattr(service.deliveries, "register_lambda_context", None)
+    if context is not None and register is not None:
+        register(context)
+    return service.handle(request).to_http_api()
 
 
 class SqsDeadLetters:
@@ -96,6 +107,8 @@ def sync_runtime() -> SyncRuntime:
 def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS event in, partial batch response out: only the messages to redeliver are reported."""
     records = [SQSRecord(raw) for raw in event.get("Records", [])]
+    if not records:  # Lambda never sends an empty batch; a manual test invocation might
+        return {"batchItemFailures": []}
     queued = [
         QueueRecord(
             message_id=record.message_id,

@@ -79,6 +79,9 @@ class IngestSettings:
     secrets_max_age_s: int = 300
     # Per-source field mappings (SOURCE_MAPPINGS, see heymarket_bridge.mapping); empty means every default.
     mappings: Mapping[str, SourceMapping] = field(default_factory=dict)
+    # DynamoDB table recording deliveries already buffered (empty: repeated deliveries are not detected).
+    idempotency_table: str = ""
+    idempotency_retention_s: int = 4 * 24 * 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -91,6 +94,8 @@ class IngestSettings:
             max_body_bytes=_read(env, "MAX_BODY_BYTES", _positive_int, 1_048_576),
             max_contacts_per_request=_read(env, "MAX_CONTACTS_PER_REQUEST", _positive_int, 500),
             mappings=_read(env, "SOURCE_MAPPINGS", _mappings, {}),
+            idempotency_table=_read(env, "IDEMPOTENCY_TABLE", str, ""),
+            idempotency_retention_s=_read(env, "IDEMPOTENCY_RETENTION_SECONDS", _positive_int, 4 * 24 * 3600),
         )
 
 

@@ -35,6 +35,10 @@ class UnknownSource(WebhookError):
     status, code = 404, "unknown_source"
 
 
+class DeliveryInProgress(WebhookError):
+    status, code = 409, "delivery_in_progress"
+
+
 class PayloadTooLarge(WebhookError):
     status, code = 413, "payload_too_large"
 

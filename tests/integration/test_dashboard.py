@@ -83,14 +83,19 @@ def exercise_every_path(bridge: Bridge) -> None:
     bridge.sandbox.configure(throttle_burst=1)
     bridge.sync(bridge.receive_event(), timeout_s=10)
     bridge.sandbox.configure(duplicate_create="fail", contact_error_rate=0.0)
-    bridge.post(load_event("generic/mixed_contacts"))  # the same phones again: updates of existing contacts
+    again = load_event("generic/mixed_contacts")
+    again["body"] = again["body"].replace("Spring open day", "Summer open day")
+    bridge.post(again)  # the same phones again: updates of existing contacts
+    bridge.post(again)  # and a sender's retry of that delivery
     bridge.sync(bridge.receive_event(), timeout_s=10)
     bridge.sandbox.configure(contact_error_rate=1.0)
     bridge.post(load_event("generic/single_contact"))
     bridge.sync(bridge.receive_event(), timeout_s=10)
     bridge.sandbox.configure(contact_error_rate=0.0)
     bridge.sandbox.rotate_credentials("revoked-secret-id", "revoked-secret-key-nobody-has-anymore")
-    bridge.post(load_event("generic/single_contact"))
+    later = load_event("generic/single_contact")
+    later["body"] = '{"phone": "+1 415 555 0111", "first": "Late"}'
+    bridge.post(later)
     bridge.sync(bridge.receive_event(), timeout_s=2)
 
 

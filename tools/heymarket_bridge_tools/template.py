@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ LOCAL_PSEUDO_PARAMETERS = {
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"
+TABLE_TYPE = "AWS::DynamoDB::Table"
 
 # CloudFormation properties of AWS::SQS::Queue that are CreateQueue attributes of the same name.
 # RedrivePolicy is left out: provision() builds it from the DLQ it creates.
@@ -159,6 +160,7 @@ class LocalResources:
     max_receive_count: int
     webhook_secrets_arn: str
     heymarket_secret_arn: str
+    tables: Mapping[str, str] = field(default_factory=dict)  # logical id -> table name
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,7 @@ class StackTemplate:
         *,
         webhook_secrets: Mapping[str, str],
         heymarket_credentials: Mapping[str, str],
+        dynamodb: Any = None,
     ) -> LocalResources:
         """Create the DLQ, ContactQueue (redriving to it) and both secrets, under unique names."""
         # One suffix per stack, so several local stacks (and parallel tests) can share one moto server.
@@ -341,7 +344,9 @@ class StackTemplate:
         heymarket_secret_arn = secretsmanager.create_secret(
             Name=f"{HEYMARKET_SECRET_ID}-{suffix}", SecretString=json.dumps(dict(heymarket_credentials))
         )["ARN"]
+        tables = self._create_tables(sqs if dynamodb is None else dynamodb, suffix, derive=dynamodb is None)
         return LocalResources(
+            tables=tables,
             queue_url=queue_url,
             queue_arn=_queue_arn(sqs, queue_url),
             dlq_url=dlq_url,
@@ -351,6 +356,41 @@ class StackTemplate:
             heymarket_secret_arn=heymarket_secret_arn,
         )
 
+    def _create_tables(self, client: Any, suffix: str, *, derive: bool) -> dict[str, str]:
+        """Create the template's DynamoDB tables (keys, billing, TTL); `derive`: reuse the SQS client's endpoint."""
+        definitions = {
+            logical_id: resource.get("Properties") or {}
+            for logical_id, resource in self._resources.items()
+            if isinstance(resource, Mapping) and resource.get("Type") == TABLE_TYPE
+        }
+        if not definitions:
+            return {}
+        dynamodb = client
+        if derive:
+            import boto3
+
+            # A local endpoint (moto server) serves every service; AWS's own endpoints are per service.
+            endpoint = str(client.meta.endpoint_url)
+            local = None if ".amazonaws.com" in endpoint else endpoint
+            dynamodb = boto3.client("dynamodb", endpoint_url=local, region_name=client.meta.region_name)
+        tables: dict[str, str] = {}
+        for logical_id, properties in definitions.items():
+            name = f"{logical_id}-{suffix}"
+            dynamodb.create_table(
+                TableName=name,
+                AttributeDefinitions=list(properties["AttributeDefinitions"]),
+                KeySchema=list(properties["KeySchema"]),
+                BillingMode=str(properties.get("BillingMode", "PAY_PER_REQUEST")),
+            )
+            ttl = properties.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
+                )
+            tables[logical_id] = name
+        return tables
+
     def function_environment(
         self, function_id: str, resources: LocalResources, extra: Mapping[str, str] | None = None
     ) -> dict[str, str]:
@@ -359,6 +399,8 @@ class StackTemplate:
         # The local stack always provisions its own secrets, so an existing secret's ARN given as a
         # parameter is replaced by the local one too, whichever branch the template's !If takes.
         references = {
+            **resources.tables,
+            **{f"{logical_id}.Arn": _table_arn(name) for logical_id, name in resources.tables.items()},
             CONTACT_QUEUE_ID: resources.queue_url,
             dlq_id: resources.dlq_url,
             HEYMARKET_SECRET_ID: resources.heymarket_secret_arn,
@@ -488,3 +530,8 @@ def _get_att_target(value: Any, attribute: str) -> str:
 def _queue_arn(sqs: Any, queue_url: str) -> str:
     answer = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return str(answer["Attributes"]["QueueArn"])
+
+
+def _table_arn(name: str) -> str:
+    region, account = LOCAL_PSEUDO_PARAMETERS["AWS::Region"], LOCAL_PSEUDO_PARAMETERS["AWS::AccountId"]
+    return f"arn:aws:dynamodb:{region}:{account}:table/{name}"
