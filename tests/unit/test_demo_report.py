@@ -1,0 +1,79 @@
+"""The demo's verdict: it fails whenever an accepted contact is neither delivered nor dead-lettered."""
+
+from __future__ import annotations
+
+import json
+
+from heymarket_bridge_tools.demo import DeadLetterView, DemoReport, Ledger, read_dead_letter
+from heymarket_bridge_tools.poller import BatchResult
+from tests.support import load_event
+
+RECORDS = load_event("sync/batch")["Records"]
+ALICE_BODY = RECORDS[0]["body"]  # phone 15105551234
+BOB_BODY = RECORDS[1]["body"]  # phone 442079460958
+
+
+def ledger_of(*results: BatchResult) -> Ledger:
+    ledger = Ledger()
+    for result in results:
+        ledger.record(result)
+    return ledger
+
+
+def settled(*records: dict[str, object]) -> BatchResult:
+    return BatchResult(tuple(records), frozenset())  # type: ignore[arg-type]
+
+
+def report(ledger: Ledger, *, delivered: set[str], letters: list[DeadLetterView], drained: bool = True) -> DemoReport:
+    result = DemoReport(
+        outcomes=[],
+        ledger=ledger,
+        dead_letters=letters,
+        sandbox_phones=delivered,
+        sandbox_stats={"requests": 1},
+        drained=drained,
+        drain_s=1.0,
+    )
+    result.check()
+    return result
+
+
+def test_every_contact_delivered_or_dead_lettered_is_a_success() -> None:
+    written_by_sync = {"error": "Heymarket answered 400: bad phone", "contact": {"phone": "442079460958"}}
+    letter = read_dead_letter(json.dumps({**written_by_sync, "message": BOB_BODY}), max_receive_count=5)
+
+    verdict = report(ledger_of(settled(RECORDS[0], RECORDS[1])), delivered={"15105551234"}, letters=[letter])
+
+    assert verdict.problems == []
+    assert verdict.delivered_messages == 1
+    assert letter.reason == "Heymarket answered 400: bad phone"
+
+
+def test_a_settled_contact_missing_from_heymarket_and_the_dlq_fails_the_demo() -> None:
+    verdict = report(ledger_of(settled(RECORDS[0], RECORDS[1])), delivered={"15105551234"}, letters=[])
+
+    assert len(verdict.problems) == 1
+    assert "neither delivered nor dead-lettered" in verdict.problems[0]
+
+
+def test_a_message_the_queue_moved_to_the_dlq_counts_as_dead_lettered_with_the_redrive_as_reason() -> None:
+    unsettled = BatchResult((RECORDS[1],), frozenset({RECORDS[1]["messageId"]}))
+    letter = read_dead_letter(BOB_BODY, max_receive_count=2)
+
+    verdict = report(ledger_of(unsettled), delivered=set(), letters=[letter])
+
+    assert verdict.problems == []
+    assert letter.phone == "442079460958"
+    assert "received 2 times" in letter.reason
+
+
+def test_an_undrained_queue_fails_the_demo() -> None:
+    verdict = report(ledger_of(settled(RECORDS[0])), delivered={"15105551234"}, letters=[], drained=False)
+
+    assert verdict.problems == ["the queue did not drain in time"]
+
+
+def test_nothing_accepted_fails_the_demo() -> None:
+    verdict = report(Ledger(), delivered=set(), letters=[])
+
+    assert verdict.problems == ["no contact was accepted, so nothing went through the pipeline"]

@@ -1,0 +1,163 @@
+"""The local AWS: moto in server mode on 127.0.0.1, reached by boto3 through an endpoint URL only.
+
+The handlers keep calling `boto3.client(service)` exactly as they do on AWS: `environment()` gives the
+variables (AWS_ENDPOINT_URL, fake credentials, a region) that point every such client at this server.
+
+moto's own `ThreadedMotoServer` is not used as is: its stop() leaves the listening socket open until
+garbage collection and keeps serving idle keep-alive connections, so the port would not be free right
+after a stop. `LocalAws` serves the same moto application with a server it can close completely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from typing import Any, Final
+
+import boto3
+from botocore.config import Config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import ThreadedWSGIServer
+
+LOCAL_HOST: Final = "127.0.0.1"
+LOCAL_REGION: Final = "us-east-1"
+# moto accepts any credentials; fixed fake ones make sure no real account's keys are ever used.
+FAKE_CREDENTIALS: Final = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+# Variables that could send boto3 to a real account or profile; removed from the handlers' environment.
+AWS_VARIABLES_TO_CLEAR: Final = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+class _QuietMotoRequestHandler(MotoRequestHandler):
+    """moto's request handler without one access-log line per AWS call."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Stay quiet: the poller alone makes several calls a second."""
+
+
+class _MotoServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server, tracking connections so that stop() can end idle keep-alive ones."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        # Binding here (not in werkzeug) turns a busy port into an OSError instead of a sys.exit().
+        super().__init__(
+            LOCAL_HOST,
+            listener.getsockname()[1],
+            DomainDispatcherApplication(create_backend_app),
+            handler=_QuietMotoRequestHandler,
+            fd=listener.fileno(),
+        )
+
+    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class LocalAws:
+    """moto (SQS, Secrets Manager and the rest) on 127.0.0.1; port 0 picks a free one."""
+
+    def __init__(self, port: int = 0, region: str = LOCAL_REGION) -> None:
+        self._port = port
+        self.region = region
+        self._server: _MotoServer | None = None
+        self._thread: threading.Thread | None = None
+        self._session: boto3.session.Session | None = None
+        self._session_lock = threading.Lock()
+
+    def start(self) -> LocalAws:
+        """Listen and serve in a background thread; raises OSError if the port is taken."""
+        if self._server is not None:
+            return self
+        listener = socket.create_server((LOCAL_HOST, self._port))
+        try:
+            server = _MotoServer(listener)
+        finally:
+            listener.close()  # werkzeug serves a duplicate of it
+        self._port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"moto-{self._port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end open connections and free the port; safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = self._thread = None
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the local AWS is not running: call start() first")
+        return f"http://{LOCAL_HOST}:{self._port}"
+
+    def client(self, service: str, max_pool_connections: int = 10) -> Any:
+        """A boto3 client of this server that ignores the process environment and any AWS profile."""
+        endpoint_url = self.endpoint_url
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=max_pool_connections)
+        # One session: it caches the service models, which makes every client after the first cheap.
+        with self._session_lock:
+            if self._session is None:
+                self._session = boto3.session.Session(
+                    aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+                    region_name=self.region,
+                )
+            return self._session.client(service, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
+
+    def environment(self) -> dict[str, str]:
+        """The variables that send `boto3.client(service)` to this server with fake credentials."""
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            # No profile or shared file can then add credentials, a role or another endpoint.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }

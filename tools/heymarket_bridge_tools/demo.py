@@ -1,0 +1,509 @@
+"""`heymarket-bridge demo`: every sample webhook in events/ through the whole local stack, then a summary.
+
+It starts the local stack in this process on free ports (Heymarket sandbox included), configures the
+demo webhook secrets (events/webhook_secrets.json, whose tokens the sample events carry), posts each
+HTTP API sample event (events/<source>/*.json) to the local API as the sender would (signatures made
+afresh for this address and moment with those secrets), waits until the
+queue is drained and the event source idle, then prints what happened: contacts received, accepted
+and rejected (with reasons), delivered to the sandbox, dead-lettered (with reasons), and the
+Heymarket requests it took.
+
+The exit status is 0 when every accepted contact ended delivered or dead-lettered; 1 when anything
+went wrong (the stack did not start, a webhook got a 5xx, the queue did not drain, a contact got
+lost, or no contact was accepted at all). While the stack runs, everything the handlers write (their
+JSON logs, the EMF metric lines, warnings) goes to a file (.local/demo/handlers.log by default), so
+the terminal keeps only the summary. Metrics stay on: Powertools with metrics disabled never clears
+its buffers, which warns on every invocation and still prints once 100 values pile up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import copy
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Final
+from urllib.parse import urlsplit
+
+import urllib3
+
+from heymarket_bridge_tools.local import LocalStack, LocalStackConfig, LocalStackError
+from heymarket_bridge_tools.poller import BatchResult
+from heymarket_bridge_tools.sandbox import SandboxConfig
+from heymarket_bridge_tools.signing import resign_event
+from heymarket_bridge_tools.template import TEMPLATE_PATH
+
+REPO_ROOT: Final = TEMPLATE_PATH.parent
+EVENTS_DIR: Final = REPO_ROOT / "events"
+DEFAULT_LOG_FILE: Final = REPO_ROOT / ".local" / "demo" / "handlers.log"
+DEFAULT_DRAIN_TIMEOUT_S: Final = 45.0
+# Headers a client sets itself (or that API Gateway added to the recorded event).
+_HOP_HEADERS: Final = frozenset(
+    {"host", "content-length", "connection", "transfer-encoding", "x-forwarded-for", "x-forwarded-port"}
+)
+_HOP_HEADERS_PREFIXES: Final = ("x-forwarded-", "x-amzn-")
+
+
+@dataclass(frozen=True)
+class SampleWebhook:
+    """An HTTP API sample event turned back into the request its sender made."""
+
+    name: str  # "generic/mixed_contacts.json"
+    method: str
+    target: str  # path and query
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class SampleEvent:
+    name: str  # "generic/mixed_contacts.json"
+    event: dict[str, Any]
+
+
+def sample_events(events_dir: Path) -> list[SampleEvent]:
+    """Every events/<source>/*.json that is an API Gateway HTTP API (payload 2.0) event, sorted by name."""
+    samples: list[SampleEvent] = []
+    for path in sorted(events_dir.glob("*/*.json")):
+        try:
+            event = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if _is_http_api_event(event):
+            samples.append(SampleEvent(f"{path.parent.name}/{path.name}", event))
+    return samples
+
+
+def as_request(sample: SampleEvent, *, api_url: str, secrets: Mapping[str, Any], now: datetime) -> SampleWebhook:
+    """The request the sample's sender would make to the local API at `now`, signed afresh with the demo secret.
+
+    Signatures that cover a timestamp (HubSpot, Calendly) or the URL (HubSpot) cannot be replayed as
+    recorded, so each sample is re-signed for this API's address and this moment.
+    """
+    event = copy.deepcopy(sample.event)
+    event["requestContext"]["domainName"] = urlsplit(api_url).netloc
+    source = str((event.get("pathParameters") or {}).get("source", ""))
+    secret = secrets.get(source)
+    if isinstance(secret, str) and secret:
+        with contextlib.suppress(ValueError):  # a source the signer does not know is posted as recorded
+            event = resign_event(event, secret, now)
+    return _as_request(sample.name, event)
+
+
+def _is_http_api_event(event: Any) -> bool:
+    if not isinstance(event, dict) or event.get("version") != "2.0" or not isinstance(event.get("rawPath"), str):
+        return False
+    context = event.get("requestContext")
+    return isinstance(context, dict) and isinstance(context.get("http"), dict)
+
+
+def _as_request(name: str, event: Mapping[str, Any]) -> SampleWebhook:
+    headers = {
+        str(key): str(value)
+        for key, value in (event.get("headers") or {}).items()
+        if value != "" and key.lower() not in _HOP_HEADERS and not key.lower().startswith(_HOP_HEADERS_PREFIXES)
+    }
+    if event.get("cookies"):
+        headers["cookie"] = "; ".join(event["cookies"])
+    raw_body = event.get("body") or ""
+    body = base64.b64decode(raw_body) if event.get("isBase64Encoded") else raw_body.encode("utf-8")
+    query = event.get("rawQueryString") or ""
+    return SampleWebhook(
+        name=name,
+        method=str(event["requestContext"]["http"].get("method") or "POST"),
+        target=event["rawPath"] + (f"?{query}" if query else ""),
+        headers=headers,
+        body=body,
+    )
+
+
+@dataclass
+class WebhookOutcome:
+    webhook: SampleWebhook
+    status: int
+    accepted: int | None  # None when the reply does not say
+    rejections: list[str]  # one reason per rejected contact
+    refusal: str | None  # why the whole request was refused (4xx/5xx)
+
+    def line(self) -> str:
+        if self.refusal is not None:
+            return f"{self.status}  {self.webhook.name}: refused: {self.refusal}"
+        if self.accepted is None:
+            return f"{self.status}  {self.webhook.name}: answered in the source's own format"
+        detail = f"{self.accepted} accepted"
+        if self.rejections:
+            detail += f", {len(self.rejections)} rejected"
+        return f"{self.status}  {self.webhook.name}: {detail}"
+
+
+def read_reply(webhook: SampleWebhook, status: int, data: bytes) -> WebhookOutcome:
+    """What the bridge's reply says (sources may answer in their own format; then only the status is known)."""
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        reply = None
+    rejections = []
+    accepted = None
+    refusal = None
+    if isinstance(reply, dict):
+        for item in reply.get("rejected") or []:
+            if isinstance(item, dict):
+                errors = "; ".join(str(error) for error in item.get("errors") or []) or "rejected"
+                rejections.append(f"{webhook.name} #{item.get('index')}: {errors}")
+        if isinstance(reply.get("accepted"), int):
+            accepted = reply["accepted"]
+        error = reply.get("error")
+        if isinstance(error, dict):
+            refusal = f"{error.get('code')}: {error.get('message')}"
+        elif isinstance(reply.get("message"), str) and status >= 400:
+            refusal = reply["message"]
+    if status >= 400 and refusal is None:
+        refusal = data.decode("utf-8", "replace")[:200] or f"HTTP {status}"
+    if status >= 400 and accepted is None:
+        accepted = 0
+    return WebhookOutcome(webhook, status, accepted, rejections, refusal)
+
+
+@dataclass
+class Ledger:
+    """What the event source reported: each message's body, and whether it was finally deleted."""
+
+    bodies: dict[str, str] = field(default_factory=dict)
+    settled: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, result: BatchResult) -> None:
+        with self.lock:
+            for record in result.records:
+                self.bodies[record["messageId"]] = record["body"]
+            self.settled.update(record["messageId"] for record in result.settled_records)
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    phone: str | None
+    source: str
+    reason: str
+    body: str  # the original queue message body, when known
+
+
+def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
+    """A DLQ message: a letter the sync function wrote (with its error), or a message the queue redrove."""
+    from heymarket_bridge.messages import ContactOperation, MalformedMessage
+
+    try:
+        letter = json.loads(body)
+    except ValueError:
+        letter = None
+    if isinstance(letter, dict) and "error" in letter:
+        contact = letter.get("contact") if isinstance(letter.get("contact"), dict) else {}
+        phone = contact.get("phone") if isinstance(contact, dict) else None
+        return DeadLetterView(
+            phone=str(phone) if phone else None,
+            source=str(letter.get("source") or "unknown"),
+            reason=str(letter["error"]),
+            body=str(letter.get("message") or ""),
+        )
+    reason = f"received {max_receive_count} times without being settled; moved by the queue's redrive policy"
+    try:
+        operation = ContactOperation.from_json(body)
+    except MalformedMessage:
+        return DeadLetterView(None, "unknown", reason, body)
+    return DeadLetterView(operation.contact.phone, operation.source, reason, body)
+
+
+def _phone_of(body: str) -> str | None:
+    from heymarket_bridge.messages import ContactOperation, MalformedMessage
+
+    try:
+        return ContactOperation.from_json(body).contact.phone
+    except MalformedMessage:
+        return None
+
+
+@dataclass
+class DemoReport:
+    outcomes: list[WebhookOutcome]
+    ledger: Ledger
+    dead_letters: list[DeadLetterView]
+    sandbox_phones: set[str]
+    sandbox_stats: dict[str, Any]
+    drained: bool
+    drain_s: float
+    problems: list[str] = field(default_factory=list)
+    delivered_messages: int = 0
+
+    def check(self) -> None:
+        """Fill `problems`: what makes the demo fail."""
+        for outcome in self.outcomes:
+            if outcome.status >= 500:
+                self.problems.append(f"{outcome.webhook.name} got HTTP {outcome.status}")
+        if not self.drained:
+            self.problems.append("the queue did not drain in time")
+        if not self.ledger.bodies:
+            self.problems.append("no contact was accepted, so nothing went through the pipeline")
+        dead_bodies = {letter.body for letter in self.dead_letters}
+        dead_phones = {letter.phone for letter in self.dead_letters if letter.phone}
+        for message_id, body in self.ledger.bodies.items():
+            if message_id not in self.ledger.settled:
+                if body not in dead_bodies:
+                    self.problems.append(f"message {message_id} was neither settled nor moved to the DLQ")
+                continue
+            phone = _phone_of(body)
+            if phone is None:
+                if body not in dead_bodies:
+                    self.problems.append(f"message {message_id} is unreadable and not in the DLQ")
+            elif body not in dead_bodies and phone in self.sandbox_phones:
+                self.delivered_messages += 1
+            elif phone not in dead_phones:
+                self.problems.append(f"a contact of message {message_id} was neither delivered nor dead-lettered")
+        replies_accepted = [outcome.accepted for outcome in self.outcomes if outcome.accepted is not None]
+        readable = self.outcomes and len(replies_accepted) == len(self.outcomes)
+        if readable and sum(replies_accepted) != len(self.ledger.bodies):
+            self.problems.append(
+                f"the replies accepted {sum(replies_accepted)} contacts but {len(self.ledger.bodies)} were queued"
+            )
+
+    def render(self, *, events_dir: Path, log_file: Path, settings: str) -> str:
+        from heymarket_bridge.observability import mask_phone
+
+        lines = [f"Posted {len(self.outcomes)} sample webhooks from {_display(events_dir)}/:"]
+        lines += [f"  {outcome.line()}" for outcome in self.outcomes]
+        rejections = [reason for outcome in self.outcomes for reason in outcome.rejections]
+        refusals = [outcome for outcome in self.outcomes if outcome.refusal is not None]
+        accepted = len(self.ledger.bodies)
+        lines.append("")
+        lines.append(f"Received       {accepted + len(rejections)} contacts")
+        lines.append(f"Accepted       {accepted} (queued in SQS)")
+        lines.append(f"Rejected       {len(rejections)}" + (":" if rejections else ""))
+        lines += [f"  - {reason}" for reason in rejections]
+        if refusals:
+            lines.append(f"Refused        {len(refusals)} webhook(s), see above")
+        stored = len(self.sandbox_phones)
+        lines.append(
+            f"Delivered      {self.delivered_messages} to the Heymarket sandbox "
+            f"({stored} distinct contacts stored: updates of one phone are merged)"
+        )
+        lines.append(f"Dead-lettered  {len(self.dead_letters)}" + (":" if self.dead_letters else ""))
+        lines += [
+            f"  - {mask_phone(letter.phone) or 'unreadable message'} ({letter.source}): {letter.reason}"
+            for letter in self.dead_letters
+        ]
+        by_endpoint = self.sandbox_stats.get("by_endpoint") or {}
+        endpoints = ", ".join(f"{count} x {name}" for name, count in sorted(by_endpoint.items()))
+        requests = self.sandbox_stats.get("requests", 0)
+        noun = "request" if requests == 1 else "requests"
+        lines.append(f"Heymarket      {requests} {noun}" + (f" ({endpoints})" if endpoints else ""))
+        lines.append(f"Queue          drained in {self.drain_s:.1f} s; {settings}")
+        lines.append("")
+        lines.append(f"Handler logs: {_display(log_file)}")
+        if self.problems:
+            lines.append("FAILED:")
+            lines += [f"  - {problem}" for problem in self.problems]
+        else:
+            lines.append("OK: every accepted contact was delivered or dead-lettered with a reason.")
+        return "\n".join(lines)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def post_all(api_url: str, samples: Sequence[SampleEvent], secrets: Mapping[str, Any]) -> list[WebhookOutcome]:
+    """Post each sample as its sender would, signed just before it is sent; one keep-alive connection, in order."""
+    outcomes = []
+    with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0)) as http:
+        for sample in samples:
+            webhook = as_request(sample, api_url=api_url, secrets=secrets, now=datetime.now(UTC))
+            url = api_url + webhook.target
+            response = http.request(webhook.method, url, body=webhook.body, headers=webhook.headers)
+            outcomes.append(read_reply(webhook, response.status, response.data))
+    return outcomes
+
+
+def run_demo(
+    *,
+    events_dir: Path = EVENTS_DIR,
+    webhook_secrets_file: Path | None = None,
+    log_file: Path = DEFAULT_LOG_FILE,
+    parameter_overrides: Mapping[str, str | int] | None = None,
+    sandbox: SandboxConfig | None = None,
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+    out: IO[str] | None = None,
+) -> int:
+    """Run the demo; print the summary to `out` (default: stdout); return the exit status."""
+    started = time.monotonic()
+    out = out or sys.stdout  # taken before the handlers' output is redirected to the log file
+    samples = sample_events(events_dir)
+    if not samples:
+        print(f"heymarket-bridge demo: no HTTP API sample events under {events_dir}/<source>/", file=out)
+        return 1
+    secrets_path = webhook_secrets_file or events_dir / "webhook_secrets.json"
+    try:
+        webhook_secrets = json.loads(secrets_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        print(f"heymarket-bridge demo: cannot read the webhook secrets {secrets_path}: {error}", file=out)
+        return 1
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger()
+    config = LocalStackConfig(
+        sandbox=sandbox or SandboxConfig(),
+        webhook_secrets=webhook_secrets,
+        parameter_overrides=dict(parameter_overrides or {}),
+    )
+    print("heymarket-bridge demo: moto, the real handlers and the Heymarket sandbox, all on 127.0.0.1", file=out)
+    with ExitStack() as cleanup:
+        # Unwound in reverse: the stack stops while its logs still go to the file, then the file closes.
+        log_stream = cleanup.enter_context(log_file.open("w", encoding="utf-8"))
+        cleanup.enter_context(_logs_to(log_stream))
+        cleanup.enter_context(redirect_stdout(log_stream))  # EMF metrics are print()ed
+        cleanup.enter_context(redirect_stderr(log_stream))  # warnings and thread tracebacks
+        stack = LocalStack(config, on_batch=ledger.record)
+        try:
+            stack.start()
+        except LocalStackError as error:
+            print(f"heymarket-bridge demo: {error}", file=out)
+            return 1
+        cleanup.callback(stack.stop)
+        settings = _settings_text(stack)
+        print(f"Stack ready in {time.monotonic() - started:.1f} s; posting webhooks...", file=out, flush=True)
+        outcomes = post_all(stack.ready_info.api_url, samples, webhook_secrets)
+        posted = time.monotonic()
+        drained = stack.wait_until_drained(drain_timeout_s)
+        drain_s = time.monotonic() - posted
+        sandbox_under_test = stack.sandbox
+        assert sandbox_under_test is not None  # the demo always runs the built-in sandbox
+        max_receive_count = stack.resources.max_receive_count
+        report = DemoReport(
+            outcomes=outcomes,
+            ledger=ledger,
+            dead_letters=[read_dead_letter(body, max_receive_count) for body in stack.dead_letter_bodies()],
+            sandbox_phones={str(contact["phone"]) for contact in sandbox_under_test.contacts()},
+            sandbox_stats=sandbox_under_test.stats(),
+            drained=drained,
+            drain_s=drain_s,
+        )
+    report.check()
+    print(report.render(events_dir=events_dir, log_file=log_file, settings=settings), file=out)
+    print(f"Done in {time.monotonic() - started:.1f} s.", file=out, flush=True)
+    return 1 if report.problems else 0
+
+
+def _settings_text(stack: LocalStack) -> str:
+    from heymarket_bridge_tools.template import StackTemplate
+
+    template = StackTemplate.load(stack.config.template_path, stack.config.parameter_overrides)
+    spec = template.event_source()
+    return (
+        f"batch size {spec.batch_size}, batching window {spec.batching_window_s} s, "
+        f"max concurrency {spec.max_concurrency}, max receive count {template.max_receive_count()}"
+    )
+
+
+@contextmanager
+def _logs_to(stream: IO[str]) -> Iterator[None]:
+    """Send the handlers' Powertools logs and the local stack's own logs to `stream` for a while."""
+    from heymarket_bridge.observability import logger
+
+    handler = logger.registered_handler
+    previous_stream = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
+    tools_logger = logging.getLogger("heymarket_bridge_tools")
+    tools_handler = logging.StreamHandler(stream)
+    tools_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    tools_logger.addHandler(tools_handler)
+    previous_propagate, tools_logger.propagate = tools_logger.propagate, False
+    try:
+        yield
+    finally:
+        tools_logger.propagate = previous_propagate
+        tools_logger.removeHandler(tools_handler)
+        if previous_stream is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous_stream)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--events", type=Path, metavar="DIR", default=EVENTS_DIR, help="folder of sample events (default: events/)"
+    )
+    parser.add_argument(
+        "--webhook-secrets",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="JSON object source -> token (default: webhook_secrets.json in the events folder)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, metavar="N", help="SQS batch size (default: template.yaml's BatchSize)"
+    )
+    parser.add_argument(
+        "--batching-window",
+        type=int,
+        metavar="SECONDS",
+        help="seconds to fill a batch (default: template.yaml's BatchingWindowSeconds)",
+    )
+    parser.add_argument(
+        "--fail-rate",
+        type=float,
+        metavar="FRACTION",
+        default=0.0,
+        help="fraction of Heymarket requests the sandbox answers with a 500",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        default=DEFAULT_DRAIN_TIMEOUT_S,
+        help="seconds to wait for the queue to drain",
+    )
+    parser.add_argument(
+        "--log-file", type=Path, metavar="FILE", default=DEFAULT_LOG_FILE, help="where the handlers' logs go"
+    )
+
+
+def run(ns: argparse.Namespace) -> int:
+    """The demo for parsed arguments (see add_arguments)."""
+    overrides: dict[str, str | int] = {}
+    if ns.batch_size is not None:
+        overrides["BatchSize"] = ns.batch_size
+    if ns.batching_window is not None:
+        overrides["BatchingWindowSeconds"] = ns.batching_window
+    try:
+        sandbox = SandboxConfig(fail_rate=ns.fail_rate)
+    except ValueError as error:
+        print(f"heymarket-bridge demo: {error}", file=sys.stderr)
+        return 2
+    try:
+        return run_demo(
+            events_dir=ns.events,
+            webhook_secrets_file=ns.webhook_secrets,
+            log_file=ns.log_file,
+            parameter_overrides=overrides,
+            sandbox=sandbox,
+            drain_timeout_s=ns.timeout,
+        )
+    except ValueError as error:  # a template parameter out of its allowed range
+        print(f"heymarket-bridge demo: {error}", file=sys.stderr)
+        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="heymarket-bridge demo", description=__doc__.split("\n", 1)[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
