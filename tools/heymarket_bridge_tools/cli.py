@@ -3,6 +3,9 @@
 heymarket-bridge local     the whole stack in the foreground until Ctrl-C or SIGTERM
 heymarket-bridge sandbox   only the Heymarket sandbox
 heymarket-bridge demo      every sample webhook in events/ through the stack, then a summary
+
+Operator commands, against a deployed stack (--stack-name) or the running local one (--local):
+heymarket-bridge dlq list|show|redrive|export, status, check-credentials, send
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final, TextIO, cast
 
-from heymarket_bridge_tools import demo
+from heymarket_bridge_tools import demo, opscli
 from heymarket_bridge_tools.local import (
     DEFAULT_API_PORT,
     DEFAULT_RETRY_DELAY_S,
@@ -35,6 +38,7 @@ from heymarket_bridge_tools.sandbox import main as sandbox_main
 
 PROG: Final = "heymarket-bridge"
 STATUS_INTERVAL_S: Final = 1.0
+OPERATOR_COMMANDS: Final = ("dlq", "status", "check-credentials", "send")
 CREDENTIAL_VARIABLES: Final = ("HEYMARKET_SECRET_ID", "HEYMARKET_SECRET_KEY", "HEYMARKET_API_KEY")
 
 
@@ -46,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sandbox_main(args[1:])
     if ns.command == "demo":
         return demo.run(ns)
+    if ns.command in OPERATOR_COMMANDS:
+        return opscli.run(ns)
     return run_local(ns, ns.command_parser)
 
 
@@ -125,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         description=(demo.__doc__ or "").split("\n", 1)[0],
     )
     demo.add_arguments(demo_parser)
+    opscli.add_commands(commands)
     return parser
 
 
@@ -276,6 +283,8 @@ def run_local(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{PROG}: {error}", file=log_stream)
             return 1
         print("READY " + stack.ready_info.to_json(), flush=True)
+        state = {**json.loads(stack.ready_info.to_json()), "heymarket_secret_arn": stack.resources.heymarket_secret_arn}
+        opscli.write_local_state(opscli.LOCAL_STATE, state)
         _print_hints(stack.ready_info, log_stream, with_sandbox=stack.sandbox is not None)
         while not stop_requested.wait(STATUS_INTERVAL_S):
             if status is not None:
@@ -285,6 +294,7 @@ def run_local(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"{PROG}: stopping...", file=log_stream, flush=True)
     finally:
         stack.stop()
+        opscli.LOCAL_STATE.unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(f"{PROG}: stopped", file=log_stream, flush=True)
@@ -299,7 +309,9 @@ def _status_text(stack: LocalStack) -> str:
 
 
 def _print_hints(info: ReadyInfo, stream: TextIO, *, with_sandbox: bool) -> None:
-    source, token = next(iter(info.webhook_secrets.items()), ("generic", "TOKEN"))
+    # The curl hint speaks the generic source's language (a bearer token); other sources sign their bodies.
+    source = "generic" if "generic" in info.webhook_secrets else next(iter(info.webhook_secrets), "generic")
+    token = info.webhook_secrets.get(source, "TOKEN")
     lines = [
         f"{PROG}: local stack ready; Ctrl-C stops it",
         f"  webhooks  POST {info.api_url}/webhooks/<source>   ({source} token: {token})",
@@ -308,6 +320,7 @@ def _print_hints(info: ReadyInfo, stream: TextIO, *, with_sandbox: bool) -> None
         f"  heymarket {info.heymarket_url}"
         + (f"   (stored contacts: {info.heymarket_url}/_sandbox/contacts)" if with_sandbox else ""),
         f"  aws       {info.aws_endpoint_url}   (aws --endpoint-url {info.aws_endpoint_url} sqs ...)",
+        f"  operate   {PROG} send FILE --source NAME | status | dlq list | check-credentials   (in this folder)",
     ]
     print("\n".join(lines), file=stream, flush=True)
 

@@ -174,7 +174,7 @@ class LocalStack:
         self._aws = _listen("the local AWS (moto)", config.aws_port, LocalAws(config.aws_port).start)
         event_source = template.event_source(SYNC_FUNCTION_ID)
         self._sqs = self._aws.client("sqs", max_pool_connections=event_source.max_concurrency + 8)
-        webhook_secrets = dict(config.webhook_secrets or {"generic": secrets.token_urlsafe(24)})
+        webhook_secrets = dict(config.webhook_secrets or _generated_webhook_secrets())
         resources = template.provision(
             self._sqs,
             self._aws.client("secretsmanager"),
@@ -412,3 +412,17 @@ def _clear_runtime_caches() -> None:
 
     runtime.ingest_service.cache_clear()
     runtime.sync_runtime.cache_clear()
+
+
+def _generated_webhook_secrets() -> dict[str, str]:
+    """A fresh secret for every source, so that each can be tried (`heymarket-bridge send --local`).
+
+    Salesforce's "secret" is the organization id its messages carry, not something a sender can be given:
+    it gets a well-formed made-up one.
+    """
+    from heymarket_bridge.sources import SOURCES
+
+    generated = {name: secrets.token_urlsafe(24) for name in sorted(SOURCES)}
+    if "salesforce" in generated:
+        generated["salesforce"] = "00D" + secrets.token_hex(6).upper()[:12]
+    return generated
