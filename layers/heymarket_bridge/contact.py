@@ -13,6 +13,8 @@ import phonenumbers
 MAX_TAGS = 5
 MAX_TEXT = 255
 MAX_CUSTOM_FIELDS = 100
+# The fields Heymarket documents for the legacy POST /v1/batch/contacts (the phone matches existing contacts).
+V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
 _EMAIL = re.compile(
     r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
@@ -74,6 +76,14 @@ class Contact:
             body["tags"] = [{"tag_id": tag} for tag in self.tags]
         body["contact_channels"] = [{"channel_type": "phone", "channel_id": self.phone}]
         return body
+
+    def to_heymarket_v1(self) -> dict[str, Any]:
+        """The legacy v1 batch body: the documented v1 fields only (see `fields_v1_cannot_send`)."""
+        return {name: value for name, value in self.to_dict().items() if name in V1_FIELDS}
+
+    def fields_v1_cannot_send(self) -> list[str]:
+        """Data fields the v1 batch endpoint does not document; contact_id is left out: v1 matches by phone."""
+        return [name for name in self.to_dict() if name not in V1_FIELDS and name != "contact_id"]
 
     def merged_with(self, later: Contact) -> Contact:
         """Field by field, a value from `later` wins; custom fields merge key by key."""
@@ -176,7 +186,7 @@ def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        errors.append("custom must be an object of custom-field id to value")
+        errors.append("custom must be an object of custom-field id (or title) to value")
         return None
     if len(raw) > MAX_CUSTOM_FIELDS:
         errors.append(f"custom has more than {MAX_CUSTOM_FIELDS} fields")

@@ -12,10 +12,11 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import InvalidContact, parse_contact
+from heymarket_bridge.deletes import parse_delete_request
 from heymarket_bridge.errors import DeliveryInProgress as DeliveryInProgress_
 from heymarket_bridge.errors import DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
-from heymarket_bridge.messages import ContactOperation, Operation
+from heymarket_bridge.messages import ContactOperation, DeleteOperation, Operation, QueuedOperation
 from heymarket_bridge.observability import NAMESPACE, logger, metrics, service_name
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, get_source
@@ -44,6 +45,11 @@ class MessageQueue(Protocol):
 class Rejection:
     index: int
     errors: list[str]
+    field: str | None = None  # in a delete request: the list ("contact_ids" or "phones") `index` points into
+
+    def to_dict(self) -> dict[str, Any]:
+        where: dict[str, Any] = {"field": self.field} if self.field is not None else {}
+        return {**where, "index": self.index, "errors": self.errors}
 
 
 @dataclass
@@ -53,11 +59,11 @@ class IngestOutcome:
     duplicate: bool = False  # a repeat of a delivery already buffered: this answer is the first one's
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "rejected": [{"index": r.index, "errors": r.errors} for r in self.rejected]}
+        return {"accepted": self.accepted, "rejected": [r.to_dict() for r in self.rejected]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], duplicate: bool) -> IngestOutcome:
-        rejected = [Rejection(int(r["index"]), list(r["errors"])) for r in data.get("rejected", [])]
+        rejected = [Rejection(int(r["index"]), list(r["errors"]), r.get("field")) for r in data.get("rejected", [])]
         return cls(int(data.get("accepted", 0)), rejected, duplicate)
 
 
@@ -120,6 +126,10 @@ class IngestService:
         if len(request.body) > self._settings.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self._settings.max_body_bytes} bytes")
         self._authenticate(source, request)
+        if request.operation is Operation.DELETE:
+            # Not de-duplicated: deleting twice changes nothing, but a delete repeated after the contact was
+            # created again must run, and the ledger would take it for a retry of the first (same body).
+            return self._buffer_deletes(source, request)
         if self._deliveries is None:
             return self._buffer(source, request)
         key = f"{source.name}:{source.delivery_id(request)}"
@@ -148,7 +158,7 @@ class IngestService:
         if not operations and source.refuses_when_nothing_valid:
             raise NothingValid(
                 "no valid contact in the request",
-                {"rejected": [{"index": r.index, "errors": r.errors} for r in outcome.rejected]},
+                {"rejected": [r.to_dict() for r in outcome.rejected]},
             )
         if operations:
             self._enqueue(operations)
@@ -159,6 +169,34 @@ class IngestService:
             extra={
                 "source": source.name,
                 "delivery_id": source.delivery_id(request),
+                "accepted": outcome.accepted,
+                "rejected": len(outcome.rejected),
+                "rejections": [r.errors for r in outcome.rejected][:20],
+            },
+        )
+        return outcome
+
+    def _buffer_deletes(self, source: Source, request: WebhookRequest) -> IngestOutcome:
+        """Validate and enqueue a bulk delete request's targets; each travels as its own queue message."""
+        targets, invalid = parse_delete_request(
+            request.body, request.content_type, self._settings.default_country, self._settings.max_contacts_per_request
+        )
+        outcome = IngestOutcome(rejected=[Rejection(item.index, item.errors, item.field) for item in invalid])
+        metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(targets) + len(invalid))
+        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(invalid))
+        if not targets:
+            raise NothingValid(
+                "no valid contact id or phone in the delete request",
+                {"rejected": [r.to_dict() for r in outcome.rejected]},
+            )
+        received_at = self._clock().isoformat(timespec="milliseconds")
+        self._enqueue([DeleteOperation(target, source.name, received_at, request.request_id) for target in targets])
+        outcome.accepted = len(targets)
+        metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(targets))
+        logger.info(
+            "Delete request accepted",
+            extra={
+                "source": source.name,
                 "accepted": outcome.accepted,
                 "rejected": len(outcome.rejected),
                 "rejections": [r.errors for r in outcome.rejected][:20],
@@ -199,7 +237,7 @@ class IngestService:
             operations.append(ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id))
         return outcome, operations
 
-    def _enqueue(self, operations: list[ContactOperation]) -> None:
+    def _enqueue(self, operations: Sequence[QueuedOperation]) -> None:
         messages = [
             OutgoingMessage(op.to_json(), {"source": op.source, "correlation_id": op.correlation_id})
             for op in operations

@@ -15,9 +15,10 @@ MESSAGE_VERSION = 1
 
 
 class Operation(StrEnum):
-    """What the sync side does with a contact. Deletes will join as a second kind."""
+    """What the sync side does with a queued message."""
 
     UPSERT = "upsert"
+    DELETE = "delete"
 
 
 class MalformedMessage(ValueError):
@@ -26,7 +27,7 @@ class MalformedMessage(ValueError):
 
 @dataclass(frozen=True)
 class ContactOperation:
-    """One contact operation, as buffered in SQS: one message each."""
+    """One contact upsert, as buffered in SQS: one message each."""
 
     op: Operation
     contact: Contact
@@ -36,43 +37,107 @@ class ContactOperation:
     operation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "v": MESSAGE_VERSION,
-                "op": self.op.value,
-                "contact": self.contact.to_dict(),
-                "source": self.source,
-                "received_at": self.received_at,
-                "correlation_id": self.correlation_id,
-                "operation_id": self.operation_id,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        return _envelope_json(self.op, self.contact.to_dict(), self)
 
     @classmethod
     def from_json(cls, body: str) -> ContactOperation:
-        """Read a queue message; a dead letter moved back by SQS's DLQ redrive yields the operation it wraps."""
-        try:
-            data = json.loads(body)
-            if isinstance(data, dict) and "v" not in data and "error" in data and isinstance(data.get("message"), str):
-                # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters
-                # back unchanged: carry on with the original message inside.
-                data = json.loads(data["message"])
-            if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
-                raise MalformedMessage(f"unsupported message version {data.get('v')!r}")
-            return cls(
-                op=Operation(data["op"]),
-                contact=Contact.from_dict(data["contact"]),
-                source=str(data["source"]),
-                received_at=str(data["received_at"]),
-                correlation_id=str(data.get("correlation_id", "")),
-                operation_id=str(data.get("operation_id", "")),
-            )
-        except MalformedMessage:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise MalformedMessage(f"unreadable contact message: {type(exc).__name__}") from exc
+        """Read an upsert message; a dead letter moved back by SQS's DLQ redrive yields the operation it wraps."""
+        operation = parse_operation(body)
+        if not isinstance(operation, ContactOperation):
+            raise MalformedMessage(f"a {operation.op.value} message, not a contact upsert")
+        return operation
+
+
+@dataclass(frozen=True)
+class DeleteTarget:
+    """The contact a delete names: its Heymarket id, or its phone (E.164 digits, resolved at sync time)."""
+
+    contact_id: str | None = None
+    phone: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.contact_id is None) == (self.phone is None):
+            raise ValueError("a delete names exactly one of contact_id and phone")
+
+    @property
+    def key(self) -> str:
+        """What ties this delete to upserts of the same contact in a batch: 'id:<uuid>' or 'phone:<digits>'."""
+        return f"id:{self.contact_id}" if self.contact_id is not None else f"phone:{self.phone}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"contact_id": self.contact_id} if self.contact_id is not None else {"phone": self.phone or ""}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeleteTarget:
+        contact_id, phone = data.get("contact_id"), data.get("phone")
+        if not isinstance(contact_id, str | None) or not isinstance(phone, str | None):
+            raise ValueError("contact_id and phone must be strings")
+        return cls(contact_id=contact_id or None, phone=phone or None)
+
+
+@dataclass(frozen=True)
+class DeleteOperation:
+    """One contact delete, buffered in the same queue as the upserts so that both keep their order."""
+
+    target: DeleteTarget
+    source: str
+    received_at: str
+    correlation_id: str
+    operation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def op(self) -> Operation:
+        return Operation.DELETE
+
+    def to_json(self) -> str:
+        # The target travels under "contact", like an upsert's contact: a dead letter names it the same way.
+        return _envelope_json(Operation.DELETE, self.target.to_dict(), self)
+
+
+QueuedOperation = ContactOperation | DeleteOperation
+
+
+def parse_operation(body: str) -> QueuedOperation:
+    """Read a queue message of either kind; a dead letter moved back by SQS's DLQ redrive yields the one it wraps."""
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and "v" not in data and "error" in data and isinstance(data.get("message"), str):
+            # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters
+            # back unchanged: carry on with the original message inside.
+            data = json.loads(data["message"])
+        if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
+            version = data.get("v") if isinstance(data, dict) else None
+            raise MalformedMessage(f"unsupported message version {version!r}")
+        common = {
+            "source": str(data["source"]),
+            "received_at": str(data["received_at"]),
+            "correlation_id": str(data.get("correlation_id", "")),
+            "operation_id": str(data.get("operation_id", "")),
+        }
+        op = Operation(data["op"])
+        if op is Operation.DELETE:
+            return DeleteOperation(target=DeleteTarget.from_dict(data["contact"]), **common)
+        return ContactOperation(op=op, contact=Contact.from_dict(data["contact"]), **common)
+    except MalformedMessage:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MalformedMessage(f"unreadable contact message: {type(exc).__name__}") from exc
+
+
+def _envelope_json(op: Operation, contact: Mapping[str, Any], operation: QueuedOperation) -> str:
+    return json.dumps(
+        {
+            "v": MESSAGE_VERSION,
+            "op": op.value,
+            "contact": contact,
+            "source": operation.source,
+            "received_at": operation.received_at,
+            "correlation_id": operation.correlation_id,
+            "operation_id": operation.operation_id,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 @dataclass(frozen=True)

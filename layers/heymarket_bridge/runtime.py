@@ -99,6 +99,8 @@ def sync_runtime() -> SyncRuntime:
         RequestBudget(settings.requests_per_minute_per_consumer),
         max_batch=settings.max_batch,
         max_receive_count=settings.max_receive_count,
+        api_mode=settings.api_mode,
+        v1_overwrite=settings.v1_overwrite,
         deadline_reserve_s=settings.deadline_reserve_s,
     )
     return SyncRuntime(settings, service)
@@ -142,6 +144,7 @@ def _record_metrics(report: SyncReport) -> None:
         ("ContactsDeadLettered", report.dead_lettered_messages),
         ("OperationsMerged", report.merged_messages),
         ("ExistingContactsUpdated", report.updated_existing),
+        ("ContactsDeleted", report.deleted_contacts),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -153,6 +156,7 @@ def _record_metrics(report: SyncReport) -> None:
             "dead_lettered": report.dead_lettered_messages,
             "merged": report.merged_messages,
             "updated_existing": report.updated_existing,
+            "deleted": report.deleted_contacts,
             "heymarket_requests": report.heymarket_requests,
         },
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TypeVar
 
 from heymarket_bridge.mapping import SourceMapping, parse_mappings
@@ -16,6 +17,13 @@ DEFAULT_HEYMARKET_URL = "https://api.heymarket.com"
 
 class ConfigError(ValueError):
     """A required environment variable is missing or has a bad value."""
+
+
+class ApiMode(StrEnum):
+    """Which Heymarket endpoint receives upserts: v2 bulk create/update, or the legacy v1 batch create."""
+
+    V2 = "v2"
+    V1 = "v1"
 
 
 def _read(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T | None = None) -> T:
@@ -54,6 +62,19 @@ def _url(raw: str) -> str:
     if not raw.startswith(("https://", "http://")):
         raise ValueError("must be an http(s) URL")
     return raw.rstrip("/")
+
+
+def _api_mode(raw: str) -> ApiMode:
+    try:
+        return ApiMode(raw.lower())
+    except ValueError:
+        raise ValueError(f"must be one of {', '.join(mode.value for mode in ApiMode)}") from None
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return raw.lower() == "true"
 
 
 def _names(raw: str) -> frozenset[str]:
@@ -115,6 +136,9 @@ class SyncSettings:
     secrets_max_age_s: int = 300
     # Time kept back from the Lambda deadline to report batch item failures and write the DLQ.
     deadline_reserve_s: float = 5.0
+    api_mode: ApiMode = ApiMode.V2
+    # v1 mode only: whether the batch create overwrites contacts whose phone already exists (else skips them).
+    v1_overwrite: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -130,6 +154,8 @@ class SyncSettings:
             connect_timeout_s=_read(env, "HEYMARKET_CONNECT_TIMEOUT", _positive_float, 3.05),
             read_timeout_s=_read(env, "HEYMARKET_READ_TIMEOUT", _positive_float, 15.0),
             deadline_reserve_s=_read(env, "SYNC_DEADLINE_RESERVE", _positive_float, 5.0),
+            api_mode=_read(env, "HEYMARKET_API_MODE", _api_mode, ApiMode.V2),
+            v1_overwrite=_read(env, "HEYMARKET_V1_OVERWRITE", _flag, True),
         )
 
     @property

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from heymarket_bridge.messages import Operation
+
+# The bulk delete routes (template.yaml): requests of the `generic` source, authenticated with its token.
+DELETE_ROUTES = frozenset({"POST /contacts/delete", "DELETE /contacts"})
+DELETE_SOURCE = "generic"
+
 
 class WebhookError(Exception):
     """A request the bridge refuses, with the HTTP status and a machine-readable code."""
@@ -55,6 +61,27 @@ class BufferUnavailable(WebhookError):
     status, code = 503, "buffer_unavailable"
 
 
+def is_delete_route(event: Mapping[str, Any]) -> bool:
+    """Whether an HTTP API event came in on a bulk delete route.
+
+    The route API Gateway matched says so; an event without one (hand-written for `sam local invoke`) is read
+    by its method and path.
+    """
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    route_key = event.get("routeKey") or context.get("routeKey")
+    if not route_key:
+        route_key = f"{str(http.get('method') or 'POST').upper()} {event.get('rawPath') or http.get('path') or ''}"
+    return str(route_key) in DELETE_ROUTES
+
+
+def event_source(event: Mapping[str, Any]) -> str:
+    """The source an HTTP API event posts as: its {source} path parameter, or `generic` on the delete routes."""
+    if is_delete_route(event):
+        return DELETE_SOURCE
+    return str((event.get("pathParameters") or {}).get("source", "")).lower()
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """An HTTP request as the sender made it: raw body bytes (for signatures), lower-case header names."""
@@ -68,6 +95,7 @@ class WebhookRequest:
     request_id: str
     raw_query: str = ""
     domain: str = ""
+    operation: Operation = Operation.UPSERT  # DELETE on the bulk delete routes
 
     @property
     def content_type(self) -> str:
@@ -91,7 +119,7 @@ class WebhookRequest:
         for key, value in (event.get("queryStringParameters") or {}).items():
             query.setdefault(key, value)
         return cls(
-            source=str((event.get("pathParameters") or {}).get("source", "")).lower(),
+            source=event_source(event),
             method=str(http.get("method") or "POST").upper(),
             path=str(event.get("rawPath") or http.get("path") or ""),
             headers={str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()},
@@ -100,6 +128,7 @@ class WebhookRequest:
             request_id=str(context.get("requestId") or ""),
             raw_query=raw_query,
             domain=str(context.get("domainName") or ""),
+            operation=Operation.DELETE if is_delete_route(event) else Operation.UPSERT,
         )
 
 

@@ -469,6 +469,51 @@ def test_v1_batch_overwrites_existing_phones_with_overwrite_true(sandbox: Heymar
     assert [item["first"] for item in sandbox.contacts()] == ["Alicia"]
 
 
+# Custom fields ---------------------------------------------------------------------------------------
+
+
+def test_contact_fields_lists_the_configured_custom_fields(sandbox: HeymarketSandbox, client: Client) -> None:
+    # Given a team with two custom fields
+    sandbox.configure(custom_fields=((101, "Campus"), (102, "Lead source")))
+
+    # When the fields are listed
+    status, body = client.json("POST", "/v1/contact-fields", {})
+
+    # Then each comes with its id and title
+    assert (status, body) == (200, [{"id": 101, "title": "Campus"}, {"id": 102, "title": "Lead source"}])
+
+
+def test_a_v2_write_drops_custom_values_keyed_by_a_title_without_an_error(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
+    # Given a team whose field 101 is titled Campus
+    sandbox.configure(custom_fields=((101, "Campus"),))
+
+    # When a contact is written with one value keyed by id and one by title
+    body = create(client, contact("15105551234", custom={"102": "kept", "Campus": "North"}))
+
+    # Then it is stored, with the id-keyed value only
+    assert body["failed_contacts"] == []
+    assert [item["custom"] for item in sandbox.contacts()] == [{"102": "kept"}]
+
+
+def test_custom_fields_can_be_set_through_the_faults_endpoint(client: Client) -> None:
+    # When the fields are set as JSON pairs through the control endpoint
+    control_status, settings = client.json(
+        "POST", "/_sandbox/faults", {"custom_fields": [[7, "Shoe size"]]}, authorization=None
+    )
+
+    # Then the API lists them
+    assert (control_status, settings["custom_fields"]) == (200, [[7, "Shoe size"]])
+    assert client.json("POST", "/v1/contact-fields", {})[1] == [{"id": 7, "title": "Shoe size"}]
+
+
+@pytest.mark.parametrize("fields", [[["7", "Size"]], [[7]], [[7, ""]], "7=Size"], ids=["id", "pair", "title", "str"])
+def test_badly_shaped_custom_fields_are_refused(sandbox: HeymarketSandbox, fields: Any) -> None:
+    with pytest.raises(ValueError, match="custom_fields"):
+        sandbox.configure(custom_fields=fields)
+
+
 # Limits and faults ----------------------------------------------------------------------------------
 
 

@@ -5,7 +5,15 @@ import json
 import pytest
 
 from heymarket_bridge.contact import Contact
-from heymarket_bridge.messages import ContactOperation, DeadLetter, MalformedMessage, Operation
+from heymarket_bridge.messages import (
+    ContactOperation,
+    DeadLetter,
+    DeleteOperation,
+    DeleteTarget,
+    MalformedMessage,
+    Operation,
+    parse_operation,
+)
 
 
 def operation() -> ContactOperation:
@@ -46,3 +54,40 @@ def test_unreadable_messages_raise_malformed_message(body: str) -> None:
 def test_a_dead_letter_always_states_a_reason() -> None:
     letter = DeadLetter(error="", attempts=1, source="generic", received_at="", contact=None)
     assert json.loads(letter.to_json())["error"]
+
+
+def delete_by_phone() -> DeleteOperation:
+    return DeleteOperation(DeleteTarget(phone="15105551234"), "generic", "2026-11-23T09:00:00.000+00:00", "req-2")
+
+
+def test_a_delete_survives_the_queue_round_trip_naming_its_target_as_the_contact() -> None:
+    original = delete_by_phone()
+
+    body = json.loads(original.to_json())
+
+    assert (body["v"], body["op"], body["contact"]) == (1, "delete", {"phone": "15105551234"})
+    assert parse_operation(original.to_json()) == original
+
+
+def test_a_redriven_dead_letter_of_a_delete_is_read_as_the_delete() -> None:
+    original = DeleteOperation(DeleteTarget(contact_id="0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"), "generic", "t", "r")
+    letter = DeadLetter(
+        error="500", attempts=5, source="generic", received_at="t", contact=None, message=original.to_json()
+    )
+
+    assert parse_operation(letter.to_json()) == original
+
+
+def test_a_delete_is_not_read_as_a_contact_upsert() -> None:
+    with pytest.raises(MalformedMessage, match="delete"):
+        ContactOperation.from_json(delete_by_phone().to_json())
+
+
+@pytest.mark.parametrize(
+    "target", [{}, {"phone": "15105551234", "contact_id": "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"}, {"phone": 1}]
+)
+def test_a_delete_naming_no_target_or_two_is_malformed(target: dict[str, object]) -> None:
+    body = json.dumps({"v": 1, "op": "delete", "contact": target, "source": "generic", "received_at": "t"})
+
+    with pytest.raises(MalformedMessage):
+        parse_operation(body)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from heymarket_bridge.mapping import SourceMapping
-from heymarket_bridge.settings import ConfigError, IngestSettings, SyncSettings
+from heymarket_bridge.settings import ApiMode, ConfigError, IngestSettings, SyncSettings
 
 
 def test_ingest_settings_apply_defaults() -> None:
@@ -76,3 +76,24 @@ def test_bad_source_mappings_are_configuration_errors(raw: str, named: str) -> N
     with pytest.raises(ConfigError, match=named) as error:
         IngestSettings.from_env(env)
     assert "SOURCE_MAPPINGS" in str(error.value)
+
+
+SYNC_ENV = {"HEYMARKET_SECRET_ARN": "arn:h", "DLQ_URL": "https://dlq"}
+
+
+def test_sync_settings_default_to_v2_and_to_overwriting_in_v1() -> None:
+    settings = SyncSettings.from_env(SYNC_ENV)
+
+    assert (settings.api_mode, settings.v1_overwrite) == (ApiMode.V2, True)
+
+
+def test_v1_mode_and_its_overwrite_flag_are_read() -> None:
+    settings = SyncSettings.from_env({**SYNC_ENV, "HEYMARKET_API_MODE": "v1", "HEYMARKET_V1_OVERWRITE": "false"})
+
+    assert (settings.api_mode, settings.v1_overwrite) == (ApiMode.V1, False)
+
+
+@pytest.mark.parametrize(("name", "value"), [("HEYMARKET_API_MODE", "v3"), ("HEYMARKET_V1_OVERWRITE", "yes")])
+def test_a_bad_api_mode_or_overwrite_flag_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        SyncSettings.from_env({**SYNC_ENV, name: value})

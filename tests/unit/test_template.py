@@ -224,6 +224,28 @@ def test_routes_include_the_webhook_route(template: StackTemplate) -> None:
     assert Route("POST", "/webhooks/{source}", "IngestFunction") in template.routes()
 
 
+def test_the_bulk_delete_routes_go_to_the_ingest_function_on_the_same_api(template: StackTemplate) -> None:
+    # Given the ingest function's HTTP API events
+    events = template.document["Resources"]["IngestFunction"]["Properties"]["Events"].values()
+
+    # Then both delete routes are served by it, on the webhook API, with the same payload format
+    assert {Route("POST", "/contacts/delete", "IngestFunction"), Route("DELETE", "/contacts", "IngestFunction")} <= set(
+        template.routes()
+    )
+    assert {(e["Properties"]["ApiId"]["Ref"], e["Properties"]["PayloadFormatVersion"]) for e in events} == {
+        ("WebhookApi", "2.0")
+    }
+
+
+def test_the_sync_function_reads_the_api_mode_and_v1_overwrite_parameters(template: StackTemplate) -> None:
+    environment = template.function("SyncFunction").environment
+
+    assert environment["HEYMARKET_API_MODE"] == {"Ref": "HeymarketApiMode"}
+    assert environment["HEYMARKET_V1_OVERWRITE"] == {"Ref": "HeymarketV1Overwrite"}
+    assert template.document["Parameters"]["HeymarketApiMode"]["AllowedValues"] == ["v2", "v1"]
+    assert template.parameters["HeymarketApiMode"] == "v2"
+
+
 @pytest.mark.parametrize("function_id", ["IngestFunction", "SyncFunction"])
 def test_function_handler_module_is_in_its_code_folder(template: StackTemplate, function_id: str) -> None:
     spec = template.function(function_id)
@@ -256,7 +278,14 @@ def test_unknown_parameter_override_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DefaultCountry", "usa"), ("MaxConcurrency", 1), ("LogLevel", "TRACE"), ("BatchingWindowSeconds", 31)],
+    [
+        ("DefaultCountry", "usa"),
+        ("MaxConcurrency", 1),
+        ("LogLevel", "TRACE"),
+        ("BatchingWindowSeconds", 31),
+        ("HeymarketApiMode", "v3"),
+        ("HeymarketV1Overwrite", "yes"),
+    ],
 )
 def test_parameter_override_outside_the_template_constraints_is_refused(name: str, value: str | int) -> None:
     with pytest.raises(ValueError, match=name):
@@ -266,6 +295,7 @@ def test_parameter_override_outside_the_template_constraints_is_refused(name: st
 def test_outputs_give_every_url_and_arn_a_user_needs(template: StackTemplate) -> None:
     assert set(template.document["Outputs"]) >= {
         "WebhookUrl",
+        "DeleteContactsUrl",
         "ContactQueueUrl",
         "ContactDeadLetterQueueUrl",
         "IngestFunctionName",

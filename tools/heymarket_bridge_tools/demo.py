@@ -199,7 +199,7 @@ class DeadLetterView:
 
 def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     """A DLQ message: a letter the sync function wrote (with its error), or a message the queue redrove."""
-    from heymarket_bridge.messages import ContactOperation, MalformedMessage
+    from heymarket_bridge.messages import DeleteOperation, MalformedMessage, parse_operation
 
     try:
         letter = json.loads(body)
@@ -216,19 +216,31 @@ def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
         )
     reason = f"received {max_receive_count} times without being settled; moved by the queue's redrive policy"
     try:
-        operation = ContactOperation.from_json(body)
+        operation = parse_operation(body)
     except MalformedMessage:
         return DeadLetterView(None, "unknown", reason, body)
+    if isinstance(operation, DeleteOperation):
+        return DeadLetterView(operation.target.phone, operation.source, reason, body)
     return DeadLetterView(operation.contact.phone, operation.source, reason, body)
 
 
-def _phone_of(body: str) -> str | None:
-    from heymarket_bridge.messages import ContactOperation, MalformedMessage
+def _is_delete(body: str) -> bool:
+    from heymarket_bridge.messages import DeleteOperation, MalformedMessage, parse_operation
 
     try:
-        return ContactOperation.from_json(body).contact.phone
+        return isinstance(parse_operation(body), DeleteOperation)
+    except MalformedMessage:
+        return False
+
+
+def _phone_of(body: str) -> str | None:
+    from heymarket_bridge.messages import ContactOperation, MalformedMessage, parse_operation
+
+    try:
+        operation = parse_operation(body)
     except MalformedMessage:
         return None
+    return operation.contact.phone if isinstance(operation, ContactOperation) else None
 
 
 @dataclass
@@ -242,6 +254,7 @@ class DemoReport:
     drain_s: float
     problems: list[str] = field(default_factory=list)
     delivered_messages: int = 0
+    deleted_messages: int = 0  # deletes the sync function settled (sent, or already gone)
 
     def check(self) -> None:
         """Fill `problems`: what makes the demo fail."""
@@ -258,6 +271,10 @@ class DemoReport:
             if message_id not in self.ledger.settled:
                 if body not in dead_bodies:
                     self.problems.append(f"message {message_id} was neither settled nor moved to the DLQ")
+                continue
+            if _is_delete(body):
+                if body not in dead_bodies:
+                    self.deleted_messages += 1
                 continue
             phone = _phone_of(body)
             if phone is None:
@@ -294,6 +311,8 @@ class DemoReport:
             f"Delivered      {self.delivered_messages} to the Heymarket sandbox "
             f"({stored} distinct contacts stored: updates of one phone are merged)"
         )
+        if self.deleted_messages:
+            lines.append(f"Deleted        {self.deleted_messages} (delete requests settled)")
         lines.append(f"Dead-lettered  {len(self.dead_letters)}" + (":" if self.dead_letters else ""))
         lines += [
             f"  - {mask_phone(letter.phone) or 'unreadable message'} ({letter.source}): {letter.reason}"

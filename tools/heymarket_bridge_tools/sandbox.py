@@ -2,18 +2,22 @@
 
 Heymarket has no public sandbox, so this server plays its part on 127.0.0.1: the v2 bulk contact
 endpoints, the legacy v1 batch endpoint, JWT and legacy-key auth, the 500-a-minute rate limit, and
-injectable faults (latency, 500s, 429 bursts, per-contact failures). Where Heymarket's behaviour is
-not documented (see HEYMARKET_API.md) the sandbox picks one answer and makes it a setting or says
+injectable faults (latency, 500s, 429 bursts, per-contact failures, connection resets). Where Heymarket's
+behaviour is not documented (see HEYMARKET_API.md) the sandbox picks one answer and makes it a setting or says
 so here:
 
 - an update changes only the top-level fields it sends (`custom` and `tags` are replaced whole);
 - a create whose phone already exists fails or updates, per `SandboxConfig.duplicate_create`;
 - DELETE /v2/contacts answers `{"deleted": [...], "not_found": [...]}`;
+- POST /v1/contact-fields answers `[{"id": 101, "title": "Campus"}, ...]` (`SandboxConfig.custom_fields`), and
+  v2 writes drop custom values keyed by anything but digits (a field title), without an error, as Heymarket
+  is reported to do;
 - errors are `{"error_code": ..., "message": ...}` and no `Retry-After` header is ever sent.
 
 Run it alone with `python -m heymarket_bridge_tools.sandbox --port 8099`; it prints
 `READY {"url": ...}` once it accepts connections. Endpoints under `/_sandbox/` need no auth and are
-not counted in the stats: GET contacts, GET stats, POST reset, GET/POST faults.
+not counted in the stats: GET contacts, GET stats, POST reset, GET/POST faults (every SandboxConfig setting,
+custom_fields included).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -63,7 +68,7 @@ _INTEGER_MINIMUMS: Final = {
     "latency_ms": 0,
     "throttle_burst": 0,
 }
-_FRACTION_FIELDS: Final = ("fail_rate", "contact_error_rate")
+_FRACTION_FIELDS: Final = ("fail_rate", "contact_error_rate", "reset_rate")
 _SERVE_POLL_SECONDS: Final = 0.02
 
 
@@ -81,7 +86,12 @@ class SandboxConfig:
     latency_ms: int = 0
     contact_error_rate: float = 0.0
     throttle_burst: int = 0
+    # Fraction of API requests whose connection is reset instead of answered, AFTER the request took effect
+    # (a write is stored, its answer lost): the case where a client cannot know whether its request worked.
+    reset_rate: float = 0.0
     seed: int | None = None
+    # The team's custom fields as (id, title) pairs, listed by POST /v1/contact-fields.
+    custom_fields: tuple[tuple[int, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("secret_id", "secret_key"):
@@ -104,6 +114,25 @@ class SandboxConfig:
             raise ValueError(f"duplicate_create must be one of {', '.join(DUPLICATE_CREATE_MODES)}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError("seed must be an integer or None")
+        # JSON (the faults endpoint) hands over lists of [id, title] lists; keep the declared type.
+        object.__setattr__(self, "custom_fields", _custom_fields(self.custom_fields))
+
+
+def _custom_fields(value: object) -> tuple[tuple[int, str], ...]:
+    error = "custom_fields must be a list of [id, title] pairs with positive integer ids and non-empty titles"
+    if not isinstance(value, list | tuple):
+        raise ValueError(error)
+    pairs: list[tuple[int, str]] = []
+    for pair in value:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError(error)
+        field_id, title = pair
+        if isinstance(field_id, bool) or not isinstance(field_id, int) or field_id <= 0:
+            raise ValueError(error)
+        if not isinstance(title, str) or not title.strip():
+            raise ValueError(error)
+        pairs.append((field_id, title))
+    return tuple(pairs)
 
 
 _CONFIG_FIELDS: Final = frozenset(field.name for field in dataclasses.fields(SandboxConfig))
@@ -178,8 +207,11 @@ def _phone_of(sent: JsonObject, channels: list[JsonObject]) -> object:
     return None
 
 
-def _parse_contact_write(sent: object) -> tuple[str | None, JsonObject]:
-    """Validate one contact as sent; return its phone (if any) and the stored fields it sets."""
+def _parse_contact_write(sent: object, *, drop_titled_custom: bool = False) -> tuple[str | None, JsonObject]:
+    """Validate one contact as sent; return its phone (if any) and the stored fields it sets.
+
+    `drop_titled_custom`: leave out custom values keyed by a field title instead of its id, silently.
+    """
     if not isinstance(sent, dict):
         raise _ContactRejected("contact must be an object")
     fields: JsonObject = {}
@@ -194,7 +226,7 @@ def _parse_contact_write(sent: object) -> tuple[str | None, JsonObject]:
             isinstance(value, str | int | float | bool) for value in custom.values()
         ):
             raise _ContactRejected("invalid custom")
-        fields["custom"] = dict(custom)
+        fields["custom"] = {key: value for key, value in custom.items() if not drop_titled_custom or str(key).isdigit()}
     if "tags" in sent:
         tags = sent["tags"]
         if not isinstance(tags, list):
@@ -253,7 +285,7 @@ class _ContactBook:
 
     def write_v2(self, sent: object, *, duplicate_create: str, update_by_id: bool) -> JsonObject:
         """Create or update one v2 contact; return a copy of what is stored."""
-        phone, fields = _parse_contact_write(sent)
+        phone, fields = _parse_contact_write(sent, drop_titled_custom=True)
         contact_id = sent.get("contact_id") if update_by_id and isinstance(sent, dict) else None
         if contact_id is not None:
             contact = self._by_id.get(contact_id) if isinstance(contact_id, str) else None
@@ -463,6 +495,7 @@ class HeymarketSandbox:
         self._by_endpoint: dict[str, int] = {}
         self._by_status: dict[str, int] = {}
         self._contacts_written = 0
+        self._connections_reset = 0
         self.requests_log: list[tuple[str, str, int]] = []
         self._server: _SandboxServer | None = None
         self._thread: threading.Thread | None = None
@@ -473,6 +506,7 @@ class HeymarketSandbox:
             "/v2/contacts/search": {"POST": self._search_contacts},
             "/v1/batch/contacts": {"POST": self._post_batch_contacts},
             "/v1/inboxes": {"GET": self._get_inboxes},
+            "/v1/contact-fields": {"POST": self._post_contact_fields},
         }
 
     # Lifecycle -----------------------------------------------------------------------------------
@@ -538,6 +572,7 @@ class HeymarketSandbox:
                 "by_status": dict(self._by_status),
                 "contacts_written": self._contacts_written,
                 "contacts_stored": len(self._book),
+                "connections_reset": self._connections_reset,
             }
 
     def reset(self) -> None:
@@ -548,6 +583,7 @@ class HeymarketSandbox:
             self._by_endpoint.clear()
             self._by_status.clear()
             self._contacts_written = 0
+            self._connections_reset = 0
             self._admitted_at.clear()
             self.requests_log.clear()
 
@@ -631,6 +667,14 @@ class HeymarketSandbox:
             key = str(status)
             self._by_status[key] = self._by_status.get(key, 0) + 1
             self.requests_log.append((method, path, status))
+
+    def _inject_reset(self) -> bool:
+        """Whether to drop this API request's connection instead of answering (SandboxConfig.reset_rate)."""
+        with self._lock:
+            if self._config.reset_rate > 0 and self._rng.random() < self._config.reset_rate:
+                self._connections_reset += 1
+                return True
+            return False
 
     def _inject_contact_error(self, config: SandboxConfig) -> None:
         if config.contact_error_rate > 0 and self._rng.random() < config.contact_error_rate:
@@ -731,6 +775,9 @@ class HeymarketSandbox:
     def _get_inboxes(self, request: _ApiRequest, config: SandboxConfig) -> _Reply:
         return _Reply(HTTPStatus.OK, [{"id": 1, "name": "Sandbox inbox"}])
 
+    def _post_contact_fields(self, request: _ApiRequest, config: SandboxConfig) -> _Reply:
+        return _Reply(HTTPStatus.OK, [{"id": field_id, "title": title} for field_id, title in config.custom_fields])
+
     def _handle_control(self, method: str, target: str, body: bytes) -> _Reply:
         """Answer a /_sandbox/ request: no auth, no counting, no faults."""
         path = urlsplit(target).path
@@ -816,10 +863,20 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
             reply = _Reply(
                 HTTPStatus.INTERNAL_SERVER_ERROR, _error_payload("internal_error", "unexpected sandbox error")
             )
+        if not is_control and sandbox._inject_reset():
+            self._reset_connection()
+            return
         if not is_control:
             # Recorded before the answer is written, so a client that has its answer sees it counted.
             sandbox._record(self.command, path, reply.status)
         self._send_reply(reply)
+
+    def _reset_connection(self) -> None:
+        """Drop the connection with a TCP reset and no answer (linger 0 makes close() send RST, not FIN)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
@@ -936,7 +993,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--throttle-burst", type=int, default=defaults.throttle_burst, help="answer the next N requests 429"
     )
+    parser.add_argument(
+        "--reset-rate", type=float, default=defaults.reset_rate, help="fraction of requests answered by a reset"
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the random faults")
+    parser.add_argument(
+        "--custom-field",
+        action="append",
+        default=[],
+        metavar="ID=TITLE",
+        help="a custom field listed by POST /v1/contact-fields (repeat the option for more)",
+    )
 
 
 def config_from_args(ns: argparse.Namespace) -> SandboxConfig:
@@ -952,8 +1019,17 @@ def config_from_args(ns: argparse.Namespace) -> SandboxConfig:
         latency_ms=ns.latency_ms,
         contact_error_rate=ns.contact_error_rate,
         throttle_burst=ns.throttle_burst,
+        reset_rate=ns.reset_rate,
         seed=ns.seed,
+        custom_fields=tuple(_custom_field_option(option) for option in getattr(ns, "custom_field", None) or []),
     )
+
+
+def _custom_field_option(option: str) -> tuple[int, str]:
+    field_id, separator, title = option.partition("=")
+    if not separator or not field_id.strip().isdigit():
+        raise ValueError(f"--custom-field must be ID=TITLE, got {option!r}")
+    return int(field_id), title
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from heymarket_bridge.webhook import event_source
+
 TOKEN_SOURCES = ("generic", "jotform")
 SOURCES = ("generic", "typeform", "hubspot", "calendly", "shopify", "jotform", "salesforce")
 # The escapes HubSpot decodes in a URI before signing it.
@@ -95,7 +97,7 @@ def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[s
     A token source keeps its token where the event carries it (Authorization, X-Bridge-Token, or `?token=` as
     Jotform sends it), with the value set to `secret`.
     """
-    source = str((event.get("pathParameters") or {}).get("source", ""))
+    source = event_source(event)
     fresh = copy.deepcopy(dict(event))
     context = fresh.setdefault("requestContext", {})
     method = str((context.get("http") or {}).get("method") or "POST")
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite the event file instead of printing it")
     args = parser.parse_args(argv)
     event = json.loads(args.event.read_text())
-    source = str((event.get("pathParameters") or {}).get("source", ""))
+    source = event_source(event)
     secret = json.loads(args.secrets.read_text()).get(source)
     if not isinstance(secret, str):
         parser.error(f"{args.secrets} has no secret for source {source!r}")

@@ -14,6 +14,7 @@ import jwt
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from heymarket_bridge.custom_fields import CustomField, parse_contact_fields
 from heymarket_bridge.observability import NAMESPACE, logger, service_name
 from heymarket_bridge.settings import ConfigError
 
@@ -138,6 +139,15 @@ class BulkResult:
 
 
 @dataclass(frozen=True)
+class DeleteResult:
+    """Ids Heymarket deleted, and those it reported not found (already gone: also a success)."""
+
+    deleted: Sequence[str] = field(default_factory=list)
+    not_found: Sequence[str] = field(default_factory=list)
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Response:
     status: int
     data: Any
@@ -175,19 +185,74 @@ class HeymarketClient:
 
     def find_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, str]:
         """POST /v2/contacts/search: the contact id of each phone Heymarket already has (E.164 digits)."""
+        return {phone: ids[0] for phone, ids in self.ids_by_phone(phones, timeout_s=timeout_s).items()}
+
+    def ids_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, list[str]]:
+        """POST /v2/contacts/search: every contact id Heymarket holds for each phone (phones it lacks are absent)."""
         body = {"contact_channels": [{"channel_type": "phone", "channel_ids": list(phones)}]}
         response = self.request("POST", "/v2/contacts/search", body, timeout_s=timeout_s)
         data = response.data if isinstance(response.data, dict) else {}
         wanted = set(phones)
-        found: dict[str, str] = {}
+        found: dict[str, list[str]] = {}
         for contact in data.get("contacts") or []:
             if not isinstance(contact, dict):
                 continue
             phone = "".join(ch for ch in str(contact.get("phone") or "") if ch.isdigit())
             contact_id = contact.get("contact_id") or contact.get("id")
-            if phone in wanted and contact_id is not None and phone not in found:
-                found[phone] = str(contact_id)
+            if phone in wanted and contact_id is not None and str(contact_id) not in found.get(phone, []):
+                found.setdefault(phone, []).append(str(contact_id))
         return found
+
+    def bulk_delete(self, contact_ids: Sequence[str], *, timeout_s: float | None = None) -> DeleteResult:
+        """DELETE /v2/contacts by id. Permanent.
+
+        Heymarket does not document the answer: `{"deleted": [...], "not_found": [...]}` is read when it comes
+        (the project's sandbox answers so); any other 2xx means every id was deleted.
+        """
+        body = {"contact_channels": [{"channel_type": "id", "channel_ids": list(contact_ids)}]}
+        response = self.request("DELETE", "/v2/contacts", body, timeout_s=timeout_s)
+        data = response.data
+        if isinstance(data, dict) and isinstance(data.get("deleted"), list) and isinstance(data.get("not_found"), list):
+            return DeleteResult(
+                deleted=[str(i) for i in data["deleted"]],
+                not_found=[str(i) for i in data["not_found"]],
+                request_id=response.request_id,
+            )
+        return DeleteResult(deleted=list(contact_ids), request_id=response.request_id)
+
+    def batch_create_v1(
+        self, contacts: Sequence[Mapping[str, Any]], *, overwrite: bool, timeout_s: float | None = None
+    ) -> BulkResult:
+        """POST /v1/batch/contacts?overwrite=...: the legacy bulk create, matching existing contacts by phone.
+
+        Heymarket answers the string "ok", or an array of the contacts that failed (with no reason).
+        """
+        path = f"/v1/batch/contacts?overwrite={'true' if overwrite else 'false'}"
+        response = self.request("POST", path, list(contacts), timeout_s=timeout_s)
+        data = response.data
+        if data == "ok":
+            return BulkResult(contacts=list(contacts), request_id=response.request_id)
+        if not isinstance(data, list):
+            # Neither answer Heymarket documents: confirm nobody rather than guess.
+            unexpected = FailedContact({}, f"unexpected answer from the v1 batch endpoint: {_error_text(data)[:200]}")
+            return BulkResult(failed=[unexpected], request_id=response.request_id)
+        failed = [
+            FailedContact(
+                contact=item if isinstance(item, dict) else {},
+                error="Heymarket's v1 batch endpoint did not store the contact (it gives no reason)",
+            )
+            for item in data
+        ]
+        failed_phones = {_digits(f.contact.get("phone")) for f in failed}
+        if "" in failed_phones:
+            # A failure that names no phone: confirm nobody, so nothing unconfirmed counts as delivered.
+            return BulkResult(contacts=[], failed=failed, request_id=response.request_id)
+        stored = [c for c in contacts if _digits(c.get("phone")) not in failed_phones]
+        return BulkResult(contacts=stored, failed=failed, request_id=response.request_id)
+
+    def list_custom_fields(self, *, timeout_s: float | None = None) -> list[CustomField]:
+        """POST /v1/contact-fields: the team's custom fields (id and title)."""
+        return parse_contact_fields(self.request("POST", "/v1/contact-fields", {}, timeout_s=timeout_s).data)
 
     def list_inboxes(self) -> Any:
         """GET /v1/inboxes: the documented way to check that the credentials work."""
@@ -306,6 +371,10 @@ class HeymarketClient:
                 default_dimensions={"service": service_name()},
             ):
                 pass
+
+
+def _digits(value: Any) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isdigit())
 
 
 def _error_text(data: Any) -> str:
