@@ -68,7 +68,9 @@ class IngestOutcome:
 
 
 class DeliveryLedger(Protocol):
-    def once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    def once(
+        self, key: str, work: Callable[[], dict[str, Any]], retention_s: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """(result, first time): work() run for the first delivery with this key, replayed for the others."""
         ...
 
@@ -134,7 +136,9 @@ class IngestService:
             return self._buffer(source, request)
         key = f"{source.name}:{source.delivery_id(request)}"
         try:
-            first_answer, first_time = self._deliveries.once(key, lambda: self._buffer(source, request).to_dict())
+            first_answer, first_time = self._deliveries.once(
+                key, lambda: self._buffer(source, request).to_dict(), source.delivery_retention_s(request)
+            )
         except DeliveryInProgress_ as exc:
             raise DeliveryInProgress("this delivery is being handled right now; retry in a few seconds") from exc
         except DeliveryLedgerUnavailable as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,3 +90,36 @@ def test_without_the_delivery_table_the_sender_is_told_to_retry(bridge: Bridge) 
     assert status == 503
     assert json.loads(body)["error"]["code"] == "buffer_unavailable"
     assert bridge.queue_depth() == 0
+
+
+def test_a_generic_sender_can_name_its_deliveries_with_an_idempotency_key(bridge: Bridge) -> None:
+    first = load_event("generic/single_contact")
+    first["headers"]["idempotency-key"] = "order-1234"
+    retry = json.loads(json.dumps(first))
+    retry["body"] = json.dumps({"phone": "+1 510 555 0199", "first": "Re-sent with a new timestamp"})
+
+    assert post(first)[0] == 202
+    status, body = post(retry)
+
+    assert status == 202
+    assert json.loads(body)["duplicate"] is True
+    assert bridge.queue_depth() == 1
+
+
+def test_an_identical_generic_body_is_a_retry_only_for_a_short_while(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Opted out, opted in, opted out again: the third body equals the first but is a real change.
+    from heymarket_bridge.sources import generic
+
+    monkeypatch.setattr(generic, "BODY_HASH_RETENTION_S", 1)
+    event = load_event("generic/single_contact")
+    assert post(event)[0] == 202
+    assert json.loads(post(event)[1]).get("duplicate") is True  # an immediate retry
+
+    time.sleep(2.1)
+    status, body = post(event)
+
+    assert status == 202
+    assert "duplicate" not in json.loads(body)
+    assert bridge.queue_depth() == 2

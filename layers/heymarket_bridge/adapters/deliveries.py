@@ -31,13 +31,27 @@ class DynamoDbDeliveryLedger:
 
     def __init__(self, table_name: str, dynamodb_client: Any, retention_s: int = DEFAULT_RETENTION_S) -> None:
         self._store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
-        self._config = IdempotencyConfig(expires_after_seconds=retention_s)
+        self._retention_s = retention_s
+        self._configs: dict[int, IdempotencyConfig] = {}
+        self._context: Any = None
 
     def register_lambda_context(self, context: Any) -> None:
         """Let a delivery left in progress by a timed-out invocation expire with it, not after `retention_s`."""
-        self._config.register_lambda_context(context)
+        self._context = context
+        for config in self._configs.values():
+            config.register_lambda_context(context)
 
-    def once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    def _config(self, retention_s: int) -> IdempotencyConfig:
+        config = self._configs.get(retention_s)
+        if config is None:
+            config = self._configs[retention_s] = IdempotencyConfig(expires_after_seconds=retention_s)
+            if self._context is not None:
+                config.register_lambda_context(self._context)
+        return config
+
+    def once(
+        self, key: str, work: Callable[[], dict[str, Any]], retention_s: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """(result, first time): `work()`'s result, computed now or replayed from the first delivery.
 
         An exception from `work` is not remembered: the sender's retry runs the work again.
@@ -46,7 +60,9 @@ class DynamoDbDeliveryLedger:
 
         # Powertools' decorator is untyped; `deliver` keeps the signature written here.
         @idempotent_function(  # type: ignore[untyped-decorator,unused-ignore]
-            data_keyword_argument="delivery", persistence_store=self._store, config=self._config
+            data_keyword_argument="delivery",
+            persistence_store=self._store,
+            config=self._config(retention_s or self._retention_s),
         )
         def deliver(delivery: dict[str, str]) -> dict[str, Any]:
             ran.append(True)

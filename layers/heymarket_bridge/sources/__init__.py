@@ -26,6 +26,10 @@ class Source(Protocol):
         """
         ...
 
+    def delivery_retention_s(self, request: WebhookRequest) -> int | None:
+        """How long to remember this delivery id; None: the deployment's default (days, for senders' retries)."""
+        ...
+
     def delivery_id(self, request: WebhookRequest) -> str:
         """A stable id of this delivery (the same on the sender's retries where the sender allows), for idempotency."""
         ...

@@ -77,5 +77,8 @@ class SourceDefaults:
     def delivery_id(self, request: WebhookRequest) -> str:
         return body_sha256(request.body)
 
+    def delivery_retention_s(self, request: WebhookRequest) -> int | None:
+        return None
+
     def reply(self, request: WebhookRequest, reply: Reply) -> Reply:
         return reply

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from heymarket_bridge.mapping import Lookup, SourceMapping, Submission, dotted
-from heymarket_bridge.sources.common import SourceDefaults, no_phone, parse_json
+from heymarket_bridge.sources.common import SourceDefaults, body_sha256, no_phone, parse_json
 from heymarket_bridge.webhook import BadRequest, UnsupportedMediaType, WebhookRequest
 
 JSON_TYPES = ("application/json", "text/json", "text/plain", "")
@@ -40,10 +40,24 @@ def token_matches(request: WebhookRequest, secret: str) -> bool:
     return token is not None and hmac.compare_digest(token.encode(), secret.encode())
 
 
+# Without an Idempotency-Key, a generic delivery is known only by its body. Identical bodies minutes apart
+# are a sender's retry; identical bodies hours apart may be a real change back (opted out, then in again),
+# so body hashes are remembered briefly.
+BODY_HASH_RETENTION_S = 15 * 60
+
+
 class GenericSource(SourceDefaults):
     name = "generic"
     # Its callers are programs that can fix a contact and resend it: tell them plainly when nothing was taken.
     refuses_when_nothing_valid = True
+
+    def delivery_id(self, request: WebhookRequest) -> str:
+        """The sender's `Idempotency-Key` header when it sends one, else a hash of the body."""
+        key = request.headers.get("idempotency-key", "").strip()
+        return f"key:{key[:200]}" if key else body_sha256(request.body)
+
+    def delivery_retention_s(self, request: WebhookRequest) -> int | None:
+        return None if request.headers.get("idempotency-key", "").strip() else BODY_HASH_RETENTION_S
 
     def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
         return token_matches(request, secret)
