@@ -9,26 +9,34 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 # Keep every tool run offline and quiet: no telemetry, no update checks, no real AWS profile.
 export SAM_CLI_TELEMETRY := 0
 export SAM_CLI_DISABLE_UPDATE_CHECK := 1
 
-.PHONY: venv demo local test lint typecheck template pytest bench clean
+.PHONY: venv venv-local demo local test lint typecheck template pytest bench soak clean
 
-venv: $(STAMP)
+# Two stamps: `make demo` needs only the local stack's packages (seconds to install); `make test` adds the
+# test and lint tools (aws-sam-cli is the big one). Either is redone when pyproject.toml changes.
+venv: $(VENV)/.installed-dev
+venv-local: $(VENV)/.installed-local
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: run make PYTHON=python3.11 ...")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
 
-demo: venv
+$(VENV)/.installed-local: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(VENV)/.installed-local
+
+demo: venv-local
 	$(BIN)/heymarket-bridge demo
 
-local: venv
+local: venv-local
 	$(BIN)/heymarket-bridge local
 
 test: lint typecheck template pytest
