@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
@@ -17,7 +17,7 @@ from heymarket_bridge.errors import DeliveryInProgress as DeliveryInProgress_
 from heymarket_bridge.errors import DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.messages import ContactOperation, DeleteOperation, Operation, QueuedOperation
-from heymarket_bridge.observability import NAMESPACE, logger, metrics, service_name
+from heymarket_bridge.observability import emit_metric, logger, metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, get_source
 from heymarket_bridge.webhook import (
@@ -256,12 +256,4 @@ class IngestService:
 
 def _count_refusal(source_name: str, code: str) -> None:
     """WebhooksRefused by source and reason code (a name from the URL only if it is a known source)."""
-    with single_metric(
-        name="WebhooksRefused",
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=NAMESPACE,
-        default_dimensions={"service": service_name()},
-    ) as metric:
-        metric.add_dimension(name="source", value=source_name if get_source(source_name) else "unknown")
-        metric.add_dimension(name="code", value=code)
+    emit_metric("WebhooksRefused", source=source_name if get_source(source_name) else "unknown", code=code)

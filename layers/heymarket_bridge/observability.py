@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 NAMESPACE = "HeymarketBridge"
 DEFAULT_SERVICE = "heymarket-bridge"
@@ -21,6 +22,15 @@ metrics = Metrics(namespace=NAMESPACE, service=_SERVICE)
 def service_name() -> str:
     """The `service` dimension of every metric (the stack name when deployed)."""
     return _SERVICE
+
+
+def emit_metric(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """One metric with dimensions of its own, written at once (for dimensions that vary within an invocation)."""
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": _SERVICE}
+    ) as metric:
+        for dimension, dimension_value in dimensions.items():
+            metric.add_dimension(name=dimension, value=dimension_value)
 
 
 def mask_phone(phone: str | None) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 
 import jwt
 import urllib3
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.custom_fields import CustomField, parse_contact_fields
-from heymarket_bridge.observability import NAMESPACE, logger, service_name
+from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import ConfigError
 
 JWT_REUSE_S = 240  # tokens live 300 s after `iat`; re-sign well before that
@@ -272,14 +272,7 @@ class HeymarketClient:
             return response
         if response.status in (401, 403):
             # Still refused after re-reading the secret: the credentials themselves are wrong or revoked.
-            with single_metric(
-                name="HeymarketAuthFailures",
-                unit=MetricUnit.Count,
-                value=1,
-                namespace=NAMESPACE,
-                default_dimensions={"service": service_name()},
-            ):
-                pass
+            emit_metric("HeymarketAuthFailures")
         raise self._error(response)
 
     def _send(self, method: str, path: str, body: Any, timeout_s: float | None) -> Response:
@@ -346,31 +339,10 @@ class HeymarketClient:
     @staticmethod
     def _record(path: str, status: int | None, elapsed_s: float) -> None:
         status_class = "error" if status is None else f"{status // 100}xx"
-        with single_metric(
-            name="HeymarketRequests",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=NAMESPACE,
-            default_dimensions={"service": service_name()},
-        ) as metric:
-            metric.add_dimension(name="StatusClass", value=status_class)
-        with single_metric(
-            name="HeymarketLatency",
-            unit=MetricUnit.Milliseconds,
-            value=elapsed_s * 1000,
-            namespace=NAMESPACE,
-            default_dimensions={"service": service_name()},
-        ):
-            pass
+        emit_metric("HeymarketRequests", StatusClass=status_class)
+        emit_metric("HeymarketLatency", elapsed_s * 1000, MetricUnit.Milliseconds)
         if status == 429:
-            with single_metric(
-                name="HeymarketThrottles",
-                unit=MetricUnit.Count,
-                value=1,
-                namespace=NAMESPACE,
-                default_dimensions={"service": service_name()},
-            ):
-                pass
+            emit_metric("HeymarketThrottles")
 
 
 def _digits(value: Any) -> str:
