@@ -18,6 +18,10 @@ V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
 _EMAIL = re.compile(
     r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
+# What SQS (and XML) can carry: tab, newline, carriage return, U+0020-U+D7FF, U+E000-U+FFFD, U+10000 and above.
+# Anything else (control characters, lone surrogates from JSON escapes, U+FFFE/U+FFFF) would make the queue
+# refuse the message on every retry, or botocore fail to encode it: such text is refused here, by name.
+_UNSENDABLE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TRUE = {"true", "yes", "1", "y", "on"}
 _FALSE = {"false", "no", "0", "n", "off"}
 
@@ -125,7 +129,16 @@ def _text(name: str, raw: Any, errors: list[str]) -> str | None:
     if len(text) > MAX_TEXT:
         errors.append(f"{name} is longer than {MAX_TEXT} characters")
         return None
+    if (problem := _unsendable(text)) is not None:
+        errors.append(f"{name} {problem}")
+        return None
     return text or None
+
+
+def _unsendable(text: str) -> str | None:
+    """Why `text` cannot be queued, or None when it can."""
+    found = _UNSENDABLE.search(text)
+    return None if found is None else f"contains a character that cannot be sent (U+{ord(found.group()):04X})"
 
 
 def _email(raw: Any, errors: list[str]) -> str | None:
@@ -201,6 +214,9 @@ def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         if len(text) > 4096:
             errors.append(f"custom field {str(key)[:40]!r} is longer than 4096 characters")
+            continue
+        if (problem := _unsendable(str(key)) or _unsendable(text)) is not None:
+            errors.append(f"custom field {str(key)[:40]!a} {problem}")
             continue
         custom[str(key)] = text
     return custom or None

@@ -80,3 +80,35 @@ def test_a_later_contact_wins_field_by_field_and_custom_fields_merge() -> None:
 def test_queue_form_round_trips() -> None:
     contact = Contact(phone="15105551234", first="A", tags=(1, 2), custom={"1": "x"}, is_opted_out=False)
     assert Contact.from_dict(contact.to_dict()) == contact
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        (
+            "first",
+            "Ada \ud800",
+            "D800",
+        ),  # a lone surrogate, as a JSON "\ud800" escape decodes: botocore cannot encode it
+        ("last", "Love\ufffflace", "FFFF"),  # outside the characters SQS accepts
+        ("email", "ada\x00@example.com", "0000"),  # a control character: SQS refuses it too
+    ],
+)
+def test_text_the_queue_cannot_carry_is_refused_by_name(field: str, value: str, code: str) -> None:
+    with pytest.raises(InvalidContact) as refused:
+        parse_contact({"phone": "+14155550100", field: value}, "US")
+
+    assert refused.value.errors == [f"{field} contains a character that cannot be sent (U+{code})"]
+
+
+def test_custom_fields_the_queue_cannot_carry_are_refused_and_the_rest_of_the_contact_is_named() -> None:
+    with pytest.raises(InvalidContact) as refused:
+        parse_contact({"phone": "+14155550100", "custom": {"plan": "gold", "note\udc80": "x"}}, "US")
+
+    assert refused.value.errors == ["custom field 'note\\udc80' contains a character that cannot be sent (U+DC80)"]
+
+
+def test_tabs_newlines_and_characters_beyond_the_basic_plane_are_kept() -> None:
+    contact = parse_contact({"phone": "+14155550100", "first": "Ada\tB", "last": "L\U0001f600"}, "US")
+
+    assert (contact.first, contact.last) == ("Ada\tB", "L\U0001f600")
