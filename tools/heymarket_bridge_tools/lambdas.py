@@ -9,9 +9,11 @@ then reported as failed (`FunctionTimedOut`), which is what the caller would see
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any, Final
 
 from heymarket_bridge_tools.template import FunctionSpec
@@ -88,3 +90,96 @@ class LocalFunction:
         if elapsed > self.spec.timeout_s:
             raise FunctionTimedOut(f"{self.name} ran {elapsed:.1f} s, longer than its {self.spec.timeout_s} s Timeout")
         return response
+
+
+class ExecutionEnvironments:
+    """Lambda's execution environments for one function, so that concurrent invocations do not share cold-start state.
+
+    On AWS each concurrent invocation runs in an execution environment of its own, whose cold start builds the
+    module-level state once (here: what the `functools.cache` builders named below return) and keeps it for the
+    invocations that environment serves next. The local stack runs invocations as threads of one process, where
+    that state would be shared by every concurrent invocation: a client-side request budget meant for ONE consumer
+    (rate / MaximumConcurrency) would be shared by all of them, halving the throughput at the default concurrency.
+    `invoke` runs an invocation in an idle environment (a new one when all are busy); while it runs, the builders
+    return that environment's own instance, built on first use.
+    """
+
+    def __init__(self, builders: Sequence[tuple[ModuleType, str]]) -> None:
+        self._builders = list(builders)
+        self._originals: dict[str, Any] = {}
+        self._idle: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._current = threading.local()
+        self._created = 0
+
+    @property
+    def created(self) -> int:
+        """Environments created so far (cold starts)."""
+        with self._lock:
+            return self._created
+
+    def install(self) -> ExecutionEnvironments:
+        """Put the per-environment builders in place of the modules' cached ones."""
+        for module, name in self._builders:
+            key = f"{module.__name__}.{name}"
+            if key in self._originals:
+                continue
+            original = getattr(module, name)
+            self._originals[key] = original
+            setattr(module, name, _EnvironmentBuilder(key, original, self))
+        return self
+
+    def uninstall(self) -> None:
+        """Restore the modules' own cached builders; safe to call twice."""
+        for module, name in self._builders:
+            original = self._originals.pop(f"{module.__name__}.{name}", None)
+            if original is not None:
+                setattr(module, name, original)
+        with self._lock:
+            self._idle.clear()
+
+    def invoke(self, invoke: Invoke, event: dict[str, Any]) -> Any:
+        """Run one invocation in an idle environment, or a new one."""
+        with self._lock:
+            if self._idle:
+                environment = self._idle.pop()
+            else:
+                environment = {}
+                self._created += 1
+        self._current.environment = environment
+        try:
+            return invoke(event)
+        finally:
+            self._current.environment = None
+            with self._lock:
+                self._idle.append(environment)
+
+    def _environment(self) -> dict[str, Any] | None:
+        environment: dict[str, Any] | None = getattr(self._current, "environment", None)
+        return environment
+
+    def _clear(self) -> None:
+        with self._lock:
+            self._idle.clear()
+
+
+class _EnvironmentBuilder:
+    """Stands in for a `functools.cache` builder: one instance per execution environment (see above)."""
+
+    def __init__(self, key: str, original: Any, environments: ExecutionEnvironments) -> None:
+        self._key = key
+        self._original = original
+        self._environments = environments
+
+    def __call__(self) -> Any:
+        environment = self._environments._environment()
+        if environment is None:  # called outside an invocation (a tool, a test): the process-wide instance
+            return self._original()
+        if self._key not in environment:
+            environment[self._key] = self._original.__wrapped__()
+        return environment[self._key]
+
+    def cache_clear(self) -> None:
+        """Forget every environment's instance (the environment variables changed), as the original would."""
+        self._original.cache_clear()
+        self._environments._clear()

@@ -10,7 +10,9 @@ It composes the parts `sam local` would need Docker for, all on 127.0.0.1:
   services so they are built again from that environment;
 - the API: `HttpApi`, API Gateway HTTP API's routes and payload-2.0 events;
 - the event source: `SqsEventSource`, Lambda's SQS event source mapping with the template's batch
-  size, batching window, MaximumConcurrency and ReportBatchItemFailures;
+  size, batching window, MaximumConcurrency and ReportBatchItemFailures; each concurrent invocation of the
+  sync function gets an execution environment of its own (`ExecutionEnvironments`): its own settings,
+  clients and Heymarket request budget, as on AWS;
 - Heymarket: the project's `HeymarketSandbox`, or any Heymarket-compatible URL.
 
 Because the handlers share this process (its environment and the runtime's caches), one process runs
@@ -33,7 +35,7 @@ from typing import Any, ClassVar, Final
 
 from heymarket_bridge_tools.api import HttpApi
 from heymarket_bridge_tools.aws import AWS_VARIABLES_TO_CLEAR, LOCAL_HOST, LocalAws
-from heymarket_bridge_tools.lambdas import LocalFunction
+from heymarket_bridge_tools.lambdas import ExecutionEnvironments, LocalFunction
 from heymarket_bridge_tools.poller import BatchResult, EventSourceConfig, PollerStats, SqsEventSource
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from heymarket_bridge_tools.template import TEMPLATE_PATH, LocalResources, StackTemplate
@@ -141,6 +143,7 @@ class LocalStack:
         self._sandbox: HeymarketSandbox | None = None
         self._api: HttpApi | None = None
         self._poller: SqsEventSource | None = None
+        self._environments: ExecutionEnvironments | None = None
         self._sqs: Any = None
         self._resources: LocalResources | None = None
         self._saved_environment: dict[str, str | None] | None = None
@@ -203,12 +206,15 @@ class LocalStack:
         # The API binds first: a busy port then fails the start before the event source polls at all.
         api = HttpApi(routes, {fid: functions[fid].invoke for fid in functions}, LOCAL_HOST, config.api_port)
         self._api = _listen("the local API", config.api_port, api.start)
+        from heymarket_bridge import runtime  # the layer: imported only when the handlers are
+
+        self._environments = ExecutionEnvironments([(runtime, "sync_runtime")]).install()
         self._poller = SqsEventSource(
             self._sqs,
             EventSourceConfig.from_template(
                 event_source, resources, retry_delay_s=config.retry_delay_s, region=self._aws.region
             ),
-            functions[SYNC_FUNCTION_ID].invoke,
+            partial(self._environments.invoke, functions[SYNC_FUNCTION_ID].invoke),
             on_batch=self._on_batch,
         ).start()
         self._ready = ReadyInfo(
@@ -238,6 +244,8 @@ class LocalStack:
             steps.append(("API", partial(self._api.stop, grace_s)))
         if self._poller is not None:
             steps.append(("event source", partial(self._poller.stop, grace_s)))
+        if self._environments is not None:
+            steps.append(("execution environments", self._environments.uninstall))
         if self._sandbox is not None:
             steps.append(("Heymarket sandbox", self._sandbox.stop))
         if self._sqs is not None:
@@ -250,6 +258,7 @@ class LocalStack:
             except Exception:  # keep stopping the other parts
                 log.exception("stopping the %s failed", name)
         self._api = self._poller = self._sandbox = self._aws = self._sqs = None
+        self._environments = None
         self._ready = None
         self._restore_environment()
         with LocalStack._process_lock:
