@@ -4,6 +4,7 @@
 #   make demo     run the whole pipeline locally (moto + Heymarket sandbox) and print a summary
 #   make test     lint, type-check, validate and build the template, run every test
 #   make bench    benchmarks (figures printed, nothing asserted on speed)
+#   make soak     the long guarantee tests: 10,000 webhooks, every fault at once, more fuzzing
 #   make local    the local stack in the foreground, for curl (Ctrl-C stops it)
 
 PYTHON ?= python3
@@ -59,6 +60,9 @@ pytest: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+soak: venv
+	$(BIN)/pytest -m soak
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache build *.egg-info .local

@@ -1,0 +1,320 @@
+"""Zero loss under faults and load, through the whole local stack over HTTP, checked contact by contact.
+
+The invariant (heymarket_bridge_tools.audit): every contact answered 202 ends in Heymarket (the sandbox) with the
+values it was sent with, or in the DLQ with a reason; none is lost; a contact written twice is only ever the same
+upsert repeated. Each test injects one fault; the soak variants (`make soak`) combine them over more contacts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from heymarket_bridge_tools.audit import (
+    Audit,
+    PostResult,
+    WriteRecorder,
+    accepted_contacts,
+    audit,
+    distinct_phones,
+    load_contact,
+    post_webhooks,
+)
+from heymarket_bridge_tools.local import LocalStack, LocalStackConfig
+from heymarket_bridge_tools.sandbox import SandboxConfig
+from tests.support import demo_webhook_secrets
+
+pytestmark = pytest.mark.e2e
+
+GENERIC_TOKEN = demo_webhook_secrets()["generic"]
+# A rate limit far above what the tests send, so that only the injected faults slow them down.
+FAST = {"HeymarketRateLimitPerMinute": 6000}
+
+StartStack = Callable[..., LocalStack]
+
+
+@pytest.fixture
+def start_stack() -> Iterator[StartStack]:
+    """Start a LocalStack (free ports, the demo webhook tokens, 1 s batching window and retry delay)."""
+    started: list[LocalStack] = []
+
+    def start(parameter_overrides: dict[str, str | int] | None = None, **settings: Any) -> LocalStack:
+        config = LocalStackConfig(
+            webhook_secrets=demo_webhook_secrets(),
+            retry_delay_s=1,
+            parameter_overrides={"BatchingWindowSeconds": 1, **(parameter_overrides or {})},
+            **settings,
+        )
+        stack = LocalStack(config).start()
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        stack.stop()
+
+
+class Run:
+    """Contacts posted to one stack, and the writes its sandbox stored, for the audit at the end."""
+
+    def __init__(self, stack: LocalStack, name: str) -> None:
+        assert stack.sandbox is not None
+        self.stack = stack
+        self.sandbox = stack.sandbox
+        self.name = name
+        self.accepted: dict[str, dict[str, Any]] = {}
+        self.results: list[PostResult] = []
+        self.recorder = WriteRecorder(stack.sandbox).__enter__()
+        self._next = 0
+
+    def post(self, contacts: int, *, per_webhook: int = 10, senders: int = 4) -> list[PostResult]:
+        """Post `contacts` new contacts in webhooks of `per_webhook`; every one must be answered 202."""
+        phones = distinct_phones(self._next + contacts)[self._next :]
+        people = [load_contact(phone, self._next + i, self.name) for i, phone in enumerate(phones)]
+        self._next += contacts
+        bodies = [{"contacts": people[i : i + per_webhook]} for i in range(0, len(people), per_webhook)]
+        results = post_webhooks(
+            self.stack.webhook_url("generic"),
+            bodies,
+            headers={"Authorization": f"Bearer {GENERIC_TOKEN}"},
+            senders=senders,
+        )
+        assert [r.status for r in results if r.status != 202] == [], [r.body for r in results if r.status != 202]
+        assert sum(r.body["accepted"] for r in results) == contacts
+        self.accepted.update(accepted_contacts(results, bodies))
+        self.results.extend(results)
+        return results
+
+    def settle(self, timeout_s: float) -> Audit:
+        """Wait until the queue is drained, then audit every accepted contact."""
+        assert self.stack.wait_until_drained(timeout_s), self.stack.status().line()
+        self.recorder.__exit__(None, None, None)
+        return audit(self.accepted, self.sandbox.contacts(), self.stack.dead_letter_bodies(), self.recorder.by_phone())
+
+    def status_count(self, status: str) -> int:
+        return int(self.sandbox.stats()["by_status"].get(status, 0))
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# ---------------------------------------------------------------------- the fault matrix
+
+
+def test_with_5xx_on_30_percent_of_requests_every_contact_is_delivered_or_dead_lettered(
+    start_stack: StartStack,
+) -> None:
+    # Given a Heymarket that answers 500 to 30% of requests, and small batches so that faults surely happen
+    stack = start_stack(
+        {**FAST, "BatchSize": 10, "HeymarketMaxBatch": 5, "MaxReceiveCount": 3},
+        sandbox=SandboxConfig(fail_rate=0.3, seed=7),
+        # One-second invocations: a contact still failing is soon left to SQS, redelivered, then dead-lettered.
+        environment={"SYNC_DEADLINE_RESERVE": "59"},
+    )
+    run = Run(stack, "5xx")
+
+    # When 60 contacts are posted
+    run.post(60)
+
+    # Then each one is in Heymarket with its values, or in the DLQ with a reason
+    result = run.settle(60)
+    assert result.ok, result.problems()
+    assert result.delivered
+    assert run.status_count("500") > 0
+
+
+def test_429_bursts_are_waited_out_and_every_contact_is_delivered(start_stack: StartStack) -> None:
+    stack = start_stack(FAST, sandbox=SandboxConfig(throttle_burst=4, seed=3))
+    run = Run(stack, "429")
+
+    run.post(30)
+    assert stack.wait_until_drained(30)
+    run.sandbox.configure(throttle_burst=4)  # a second burst, once the bridge holds a warm connection and token
+    run.post(30)
+
+    result = run.settle(30)
+    assert result.ok, result.problems()
+    assert len(result.delivered) == 60
+    assert run.status_count("429") >= 8
+
+
+def test_answers_slower_than_the_client_timeout_are_retried_and_the_repeated_writes_are_identical(
+    start_stack: StartStack,
+) -> None:
+    # Given a Heymarket slower than the client's read timeout: it stores each write after the client gave up
+    stack = start_stack(FAST, sandbox=SandboxConfig(latency_ms=700), environment={"HEYMARKET_READ_TIMEOUT": "0.3"})
+    run = Run(stack, "timeout")
+
+    run.post(20)
+    # Heymarket recovers once it has stored a write whose request the client had already given up on
+    assert wait_for(lambda: len(run.recorder.writes) > 0, 20)
+    run.sandbox.configure(latency_ms=0)
+
+    # Then the retries find the contacts created and update them with the same values: nothing lost, nothing twice
+    result = run.settle(40)
+    assert result.ok, result.problems()
+    assert len(result.delivered) == 20
+    assert result.written_more_than_once > 0
+    assert len(run.sandbox.contacts()) == 20
+
+
+def test_contacts_heymarket_refuses_go_to_the_dlq_with_its_reason_and_the_rest_is_delivered(
+    start_stack: StartStack,
+) -> None:
+    stack = start_stack(FAST, sandbox=SandboxConfig(contact_error_rate=0.1, seed=5))
+    run = Run(stack, "refused")
+
+    run.post(100)
+
+    result = run.settle(40)
+    assert result.ok, result.problems()
+    assert result.dead_lettered
+    assert set(result.dead_lettered.values()) == {"injected contact error"}
+    assert len(result.delivered) + len(result.dead_lettered) == 100
+
+
+def test_connection_resets_after_the_write_lose_nothing_and_repeat_only_the_same_upsert(
+    start_stack: StartStack,
+) -> None:
+    # Given a Heymarket that stores a write, then resets the connection instead of answering, a quarter of the time
+    stack = start_stack(
+        {**FAST, "BatchSize": 10, "HeymarketMaxBatch": 5},
+        sandbox=SandboxConfig(reset_rate=0.25, seed=9),
+    )
+    run = Run(stack, "reset")
+
+    run.post(60)
+
+    result = run.settle(60)
+    assert result.ok, result.problems()
+    assert run.sandbox.stats()["connections_reset"] > 0
+    assert len(run.sandbox.contacts()) == len(result.delivered)
+
+
+def test_an_invocation_that_reaches_its_deadline_mid_batch_leaves_the_rest_to_sqs(start_stack: StartStack) -> None:
+    # Given invocations with 0.6 s of working time, and a Heymarket that takes 100 ms a request
+    stack = start_stack(
+        {**FAST, "BatchSize": 40, "HeymarketMaxBatch": 4, "MaxReceiveCount": 20},
+        sandbox=SandboxConfig(latency_ms=100),
+        environment={"SYNC_DEADLINE_RESERVE": "59.4"},
+    )
+    run = Run(stack, "deadline")
+
+    run.post(80, per_webhook=40, senders=2)
+
+    # Then each invocation sends what it can, SQS redelivers the rest, and everything arrives
+    result = run.settle(90)
+    assert result.ok, result.problems()
+    assert len(result.delivered) == 80
+    assert stack.status().poller.retried_messages > 0
+
+
+def test_a_heymarket_secret_rotated_mid_run_is_re_read_on_401_and_delivery_continues(start_stack: StartStack) -> None:
+    # Contacts refused with 401 wait in the queue for the new secret: enough receives to outlast the wait
+    stack = start_stack({**FAST, "MaxReceiveCount": 10})
+    run = Run(stack, "rotation")
+    secrets = boto3.client("secretsmanager", endpoint_url=stack.ready_info.aws_endpoint_url, region_name="us-east-1")
+    arn = stack.resources.heymarket_secret_arn
+
+    def rotate_secret(secret_id: str) -> None:
+        secrets.put_secret_value(
+            SecretId=arn, SecretString=f'{{"secret_id": "{secret_id}", "secret_key": "{secret_id}-key"}}'
+        )
+
+    def rotate_heymarket(secret_id: str) -> None:
+        run.sandbox.rotate_credentials(secret_id, f"{secret_id}-key")
+
+    run.post(20)
+    assert stack.wait_until_drained(30)
+
+    # When the new pair is stored first and the old one then revoked (Heymarket's two slots), while the bridge
+    # still signs with the old pair it has cached
+    rotate_secret("rotated-1")
+    rotate_heymarket("rotated-1")
+    run.post(20)
+    assert stack.wait_until_drained(30)
+
+    # And when Heymarket is rotated before the secret is updated: the contacts wait in the queue until it is
+    rotate_heymarket("rotated-2")
+    run.post(20)
+    assert wait_for(lambda: run.status_count("401") > 2, 20)
+    rotate_secret("rotated-2")
+
+    result = run.settle(60)
+    assert result.ok, result.problems()
+    assert len(result.delivered) == 60
+    assert run.status_count("401") > 0
+
+
+# ---------------------------------------------------------------------- load
+
+
+def load_run(
+    start_stack: StartStack, webhooks: int, drain_timeout_s: float, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = start_stack()
+    run = Run(stack, "load")
+    started = time.monotonic()
+
+    results = run.post(webhooks, per_webhook=1, senders=8)
+
+    posted_s = time.monotonic() - started
+    result = run.settle(drain_timeout_s)
+    drained_s = time.monotonic() - started
+    assert result.ok, result.problems()
+    assert len(result.delivered) == webhooks
+    assert max(r.status for r in results) < 500
+    with capsys.disabled():
+        print(
+            f"\n{webhooks} webhooks from 8 senders: {webhooks / posted_s:.0f} webhooks/s accepted "
+            f"({posted_s:.1f} s, p99 answer {_p99([r.seconds for r in results]) * 1000:.0f} ms), "
+            f"all delivered after {drained_s:.1f} s in {run.sandbox.stats()['requests']} Heymarket requests"
+        )
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def test_500_webhooks_from_8_concurrent_senders_are_all_accepted_and_delivered(
+    start_stack: StartStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_run(start_stack, 500, 60, capsys)
+
+
+@pytest.mark.soak
+def test_10000_webhooks_from_8_concurrent_senders_are_all_accepted_and_delivered(
+    start_stack: StartStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_run(start_stack, 10_000, 600, capsys)
+
+
+@pytest.mark.soak
+def test_every_fault_at_once_over_2000_contacts_loses_nothing(start_stack: StartStack) -> None:
+    stack = start_stack(
+        {**FAST, "BatchSize": 50, "HeymarketMaxBatch": 10, "MaxReceiveCount": 4},
+        sandbox=SandboxConfig(fail_rate=0.3, contact_error_rate=0.1, reset_rate=0.1, throttle_burst=5, seed=13),
+        environment={"HEYMARKET_READ_TIMEOUT": "0.5", "SYNC_DEADLINE_RESERVE": "57"},
+    )
+    run = Run(stack, "soak")
+
+    for wave in range(4):
+        run.post(500, per_webhook=50)
+        run.sandbox.configure(latency_ms=800 if wave % 2 == 0 else 0, throttle_burst=5)
+        time.sleep(2)
+    run.sandbox.configure(latency_ms=0)
+
+    result = run.settle(600)
+    assert result.ok, result.problems()
+    assert len(result.delivered) > 1000

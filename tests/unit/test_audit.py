@@ -1,0 +1,76 @@
+"""The zero-loss audit that the guarantee tests and benchmarks rely on must catch every kind of violation."""
+
+from __future__ import annotations
+
+import json
+
+from heymarket_bridge.contact import parse_contact
+from heymarket_bridge_tools.audit import Write, audit, distinct_phones, expected_fields, load_contact
+
+ADA = "14155550100"
+BOB = "14155550101"
+SENT = {ADA: {"first": "Ada"}, BOB: {"first": "Bob"}}
+
+
+def letter(phone: str, error: str) -> str:
+    return json.dumps({"error": error, "contact": {"phone": phone}, "message": "{}"})
+
+
+def test_every_contact_delivered_or_dead_lettered_with_a_reason_passes() -> None:
+    result = audit(SENT, [{"phone": ADA, "first": "Ada"}], [letter(BOB, "invalid phone")])
+
+    assert result.ok, result.problems()
+    assert result.delivered == {ADA}
+    assert result.dead_lettered == {BOB: "invalid phone"}
+
+
+def test_a_contact_neither_delivered_nor_dead_lettered_is_lost() -> None:
+    result = audit(SENT, [{"phone": ADA, "first": "Ada"}], [])
+
+    assert not result.ok
+    assert result.lost == [BOB]
+
+
+def test_a_dead_letter_without_a_reason_fails_the_audit() -> None:
+    result = audit(SENT, [{"phone": ADA, "first": "Ada"}], [letter(BOB, " ")])
+
+    assert not result.ok
+    assert result.letters_without_reason == [BOB]
+    assert result.lost == [BOB]
+
+
+def test_a_contact_stored_with_other_values_fails_the_audit() -> None:
+    result = audit(SENT, [{"phone": ADA, "first": "Ada"}, {"phone": BOB, "first": "Ada"}], [])
+
+    assert result.wrong_values == [BOB]
+    assert not result.ok
+
+
+def test_a_repeated_write_is_allowed_only_with_the_same_values() -> None:
+    stored = [{"phone": ADA, "first": "Ada"}, {"phone": BOB, "first": "Bob"}]
+    writes = {
+        ADA: [Write(ADA, {"first": "Ada"}, 1.0), Write(ADA, {"first": "Ada"}, 2.0)],
+        BOB: [Write(BOB, {"first": "Bobby"}, 1.0), Write(BOB, {"first": "Bob"}, 2.0)],
+    }
+
+    result = audit(SENT, stored, [], writes)
+
+    assert result.written_more_than_once == 2
+    assert result.divergent_writes == [BOB]
+    assert not result.ok
+
+
+def test_a_contact_no_sender_was_answered_202_for_fails_the_audit() -> None:
+    stored = [{"phone": ADA, "first": "Ada"}, {"phone": BOB, "first": "Bob"}, {"phone": "14155550102"}]
+
+    assert audit(SENT, stored, []).unexpected == ["14155550102"]
+
+
+def test_load_contacts_are_valid_distinct_and_identifiable() -> None:
+    phones = distinct_phones(2000)
+
+    contacts = [load_contact(phone, index) for index, phone in enumerate(phones)]
+
+    assert len(set(phones)) == 2000
+    assert [parse_contact(contact, "US").phone for contact in contacts] == phones
+    assert expected_fields(contacts[7]) == {"first": "F7", "last": "load-7", "email": "c7@example.com"}

@@ -1,0 +1,256 @@
+"""Account for every contact a load or fault run sent: delivered, dead-lettered with a reason, or lost.
+
+Used by the guarantee tests (tests/e2e/test_guarantees.py) and the benchmarks (`make bench`):
+
+- `distinct_phones` makes distinct valid phone numbers, `load_contact` a contact whose fields say which one it is;
+- `post_webhooks` posts webhooks from several concurrent senders over HTTP, as senders do;
+- `WriteRecorder` records every contact write the Heymarket sandbox stores, so that a contact written twice can be
+  checked to be the same upsert repeated (a retry after a lost answer), never different values;
+- `audit` checks the zero-loss invariant contact by contact, not by counts: every contact answered 202 ends in
+  Heymarket with the values it was sent with, or in the DLQ with a reason; none is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Final
+
+import urllib3
+
+from heymarket_bridge_tools.sandbox import HeymarketSandbox
+
+# Fields of a write that say where it goes, not what it holds.
+_ADDRESSING: Final = frozenset({"contact_id", "contact_channels"})
+
+
+def distinct_phones(count: int, *, area_code: str = "415") -> list[str]:
+    """`count` distinct US numbers (E.164 digits without '+') that the bridge accepts as valid."""
+    import phonenumbers  # the layer's dependency; imported here so that importing this module stays cheap
+
+    phones: list[str] = []
+    for exchange in range(201, 1000):
+        if exchange % 100 == 11 or exchange == 555:  # N11 and the 555 exchange are not ordinary numbers
+            continue
+        prefix = f"1{area_code}{exchange:03d}"
+        if not phonenumbers.is_valid_number(phonenumbers.parse(f"+{prefix}0000")):
+            continue
+        for line in range(10_000):
+            phones.append(f"{prefix}{line:04d}")
+            if len(phones) == count:
+                return phones
+    raise ValueError(f"cannot make {count} distinct numbers in area code {area_code}")
+
+
+def load_contact(phone: str, index: int, run: str = "load") -> dict[str, Any]:
+    """A contact as a sender posts it (phone with '+'), whose names identify it among the others of the run."""
+    return {"phone": f"+{phone}", "first": f"F{index}", "last": f"{run}-{index}", "email": f"c{index}@example.com"}
+
+
+def expected_fields(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """What Heymarket must hold for a contact posted as `load_contact` made it."""
+    return {name: value for name, value in contact.items() if name != "phone"}
+
+
+@dataclass(frozen=True)
+class PostResult:
+    index: int
+    status: int  # 0: no answer at all (the connection failed)
+    body: Any
+    seconds: float
+
+
+def post_webhooks(
+    url: str,
+    bodies: Sequence[Any],
+    *,
+    headers: Mapping[str, str],
+    senders: int = 8,
+    timeout_s: float = 30.0,
+) -> list[PostResult]:
+    """POST each JSON body to `url` from `senders` concurrent senders (one keep-alive connection each)."""
+    local = threading.local()
+
+    def post(index: int) -> PostResult:
+        pool: urllib3.PoolManager | None = getattr(local, "pool", None)
+        if pool is None:
+            pool = local.pool = urllib3.PoolManager(maxsize=1, retries=False, timeout=timeout_s)
+        started = time.perf_counter()
+        try:
+            response = pool.request(
+                "POST",
+                url,
+                body=json.dumps(bodies[index]),
+                headers={"Content-Type": "application/json", **headers},
+            )
+        except urllib3.exceptions.HTTPError as error:
+            return PostResult(index, 0, str(error), time.perf_counter() - started)
+        try:
+            body = json.loads(response.data)
+        except ValueError:
+            body = response.data.decode("utf-8", "replace")
+        return PostResult(index, response.status, body, time.perf_counter() - started)
+
+    with ThreadPoolExecutor(max_workers=senders, thread_name_prefix="load-sender") as executor:
+        return list(executor.map(post, range(len(bodies))))
+
+
+@dataclass(frozen=True)
+class Write:
+    phone: str
+    fields: dict[str, Any]  # what the write set, without its addressing (contact_id, channels)
+    at: float  # time.monotonic() when the sandbox stored it
+
+
+class WriteRecorder:
+    """Records every contact write a sandbox stores (v2 creates and updates, v1 batch writes), by phone.
+
+    It wraps the sandbox's contact book for as long as it is entered; writes the sandbox refuses are not recorded.
+    """
+
+    def __init__(self, sandbox: HeymarketSandbox) -> None:
+        self._sandbox = sandbox
+        self._lock = threading.Lock()
+        self.writes: list[Write] = []
+        self._restore: list[Callable[[], None]] = []
+
+    def __enter__(self) -> WriteRecorder:
+        book = self._sandbox._book
+        for name in ("write_v2", "write_v1"):
+            setattr(book, name, self._recording(getattr(book, name)))
+            self._restore.append(partial(delattr, book, name))  # the class's method shows through again
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for restore in self._restore:
+            restore()
+        self._restore.clear()
+
+    def _recording(self, write: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(sent: object, **options: Any) -> Any:
+            stored = write(sent, **options)
+            if stored is not None and isinstance(sent, dict):
+                fields = {name: value for name, value in sent.items() if name not in _ADDRESSING and name != "phone"}
+                with self._lock:
+                    self.writes.append(Write(str(stored["phone"]), fields, time.monotonic()))
+            return stored
+
+        return recorded
+
+    def by_phone(self) -> dict[str, list[Write]]:
+        with self._lock:
+            writes = list(self.writes)
+        grouped: dict[str, list[Write]] = {}
+        for write in writes:
+            grouped.setdefault(write.phone, []).append(write)
+        return grouped
+
+
+@dataclass
+class Audit:
+    """The fate of every contact answered 202, checked one by one."""
+
+    accepted: int
+    delivered: set[str] = field(default_factory=set)
+    dead_lettered: dict[str, str] = field(default_factory=dict)  # phone -> the reason its letter gives
+    lost: list[str] = field(default_factory=list)  # neither in Heymarket nor in the DLQ
+    wrong_values: list[str] = field(default_factory=list)  # in Heymarket, but not with the values sent
+    letters_without_reason: list[str] = field(default_factory=list)
+    written_more_than_once: int = 0  # phones the sandbox stored twice or more (retries after a lost answer)
+    divergent_writes: list[str] = field(default_factory=list)  # written twice with DIFFERENT values: never allowed
+    unexpected: list[str] = field(default_factory=list)  # phones Heymarket holds that no 202 accepted
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.lost or self.wrong_values or self.letters_without_reason or self.divergent_writes or self.unexpected
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{self.accepted} accepted: {len(self.delivered)} delivered, {len(self.dead_lettered)} dead-lettered "
+            f"with a reason, {len(self.lost)} lost, {len(self.wrong_values)} with wrong values, "
+            f"{self.written_more_than_once} written more than once (same values), "
+            f"{len(self.divergent_writes)} written with different values, "
+            f"{len(self.letters_without_reason)} dead letters without a reason, {len(self.unexpected)} unexpected"
+        )
+
+    def problems(self, limit: int = 5) -> str:
+        """The first few contacts of each kind of violation, for an assertion message."""
+        parts = [
+            f"{name}: {values[:limit]}"
+            for name, values in (
+                ("lost", self.lost),
+                ("wrong values", self.wrong_values),
+                ("letters without reason", self.letters_without_reason),
+                ("divergent writes", self.divergent_writes),
+                ("unexpected", self.unexpected),
+            )
+            if values
+        ]
+        return self.summary() + ("; " + "; ".join(parts) if parts else "")
+
+
+def audit(
+    accepted: Mapping[str, Mapping[str, Any]],
+    stored: Sequence[Mapping[str, Any]],
+    dead_letter_bodies: Sequence[str],
+    writes: Mapping[str, Sequence[Write]] | None = None,
+) -> Audit:
+    """Check the zero-loss invariant for `accepted` (phone -> the fields Heymarket must hold).
+
+    A contact both stored and dead-lettered counts as delivered: its write took effect but its answer was lost,
+    and it was refused on a later try; both places name it, so it is not lost.
+    """
+    result = Audit(accepted=len(accepted))
+    by_phone = {str(contact["phone"]): contact for contact in stored}
+    reasons = dict(_dead_lettered(dead_letter_bodies, result))
+    for phone, fields in accepted.items():
+        contact = by_phone.get(phone)
+        if contact is not None:
+            if any(contact.get(name) != value for name, value in fields.items()):
+                result.wrong_values.append(phone)
+            else:
+                result.delivered.add(phone)
+        elif phone in reasons:
+            result.dead_lettered[phone] = reasons[phone]
+        else:
+            result.lost.append(phone)
+    result.unexpected = sorted(set(by_phone) - set(accepted))
+    for phone, phone_writes in (writes or {}).items():
+        if len(phone_writes) > 1:
+            result.written_more_than_once += 1
+            if any(write.fields != phone_writes[0].fields for write in phone_writes[1:]):
+                result.divergent_writes.append(phone)
+    return result
+
+
+def _dead_lettered(bodies: Sequence[str], result: Audit) -> Iterator[tuple[str, str]]:
+    for body in bodies:
+        letter = json.loads(body)
+        contact = letter.get("contact") or {}
+        phone = "".join(ch for ch in str(contact.get("phone") or "") if ch.isdigit())
+        reason = str(letter.get("error") or "").strip()
+        if not reason:
+            result.letters_without_reason.append(phone or body[:80])
+            continue
+        if phone:
+            yield phone, reason
+
+
+def accepted_contacts(results: Sequence[PostResult], bodies: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """Phone -> expected fields of every contact in a webhook answered 202 (generic source, all contacts accepted)."""
+    accepted: dict[str, dict[str, Any]] = {}
+    for result in results:
+        if result.status != 202:
+            continue
+        body = bodies[result.index]
+        contacts = body["contacts"] if isinstance(body, dict) and "contacts" in body else body
+        for contact in contacts if isinstance(contacts, list) else [contacts]:
+            accepted[str(contact["phone"]).lstrip("+")] = expected_fields(contact)
+    return accepted
