@@ -1,0 +1,189 @@
+"""Cold start: a fresh process importing each handler module, against a fresh process that only imports boto3.
+
+Each run is a new interpreter started as Lambda would import the handler: the function's folder as the working
+directory and first on sys.path, the layer's package on PYTHONPATH, and the function's environment from
+template.yaml (Globals included). Runs are interleaved (boto3, ingest, sync, boto3, ...) so that a slower moment
+of the machine costs every variant alike; the first round only warms the bytecode and page caches.
+
+"As deployed" runs import the layer that `sam build` made (.aws-sam/build/BridgeLayer, with the current
+heymarket_bridge package) without bytecode caching, as on Lambda: the layer ships no .pyc files (layers/Makefile
+deletes them and installs with --no-compile) and /opt is read-only, so every cold start compiles the layer's modules.
+boto3 comes precompiled with the runtime in both cases.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from benchmarks.common import ROOT, Figure, Section, median
+from heymarket_bridge_tools.template import LocalResources, StackTemplate
+
+FUNCTIONS: Final = {"ingest": "IngestFunction", "sync": "SyncFunction"}
+TARGET_RATIO: Final = 1.5
+# Placeholders shaped like deployed values: importing reads none of them, the first invocation does.
+DEPLOYED: Final = LocalResources(
+    queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/heymarket-bridge-ContactQueue-AbC",
+    queue_arn="arn:aws:sqs:us-east-1:123456789012:heymarket-bridge-ContactQueue-AbC",
+    dlq_url="https://sqs.us-east-1.amazonaws.com/123456789012/heymarket-bridge-ContactDeadLetterQueue-AbC",
+    dlq_arn="arn:aws:sqs:us-east-1:123456789012:heymarket-bridge-ContactDeadLetterQueue-AbC",
+    max_receive_count=5,
+    webhook_secrets_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:WebhookSecrets-AbC",
+    heymarket_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:HeymarketCredentials-AbC",
+    tables={"IdempotencyTable": "heymarket-bridge-IdempotencyTable-AbC"},
+)
+
+
+BUILT_LAYER: Final = ROOT / ".aws-sam" / "build" / "BridgeLayer" / "python"
+
+
+@contextmanager
+def deployed_layer() -> Iterator[Path | None]:
+    """A copy of the built layer with today's heymarket_bridge and no bytecode; None if `sam build` never ran."""
+    if not BUILT_LAYER.is_dir():
+        yield None
+        return
+    no_bytecode = shutil.ignore_patterns("__pycache__", "*.pyc")
+    with tempfile.TemporaryDirectory(prefix="heymarket-bridge-layer-") as directory:
+        layer = Path(directory) / "python"
+        shutil.copytree(BUILT_LAYER, layer, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "heymarket_bridge"))
+        shutil.copytree(ROOT / "layers" / "heymarket_bridge", layer / "heymarket_bridge", ignore=no_bytecode)
+        yield layer
+
+
+def _environment(function_id: str | None, layer: Path | None = None) -> dict[str, str]:
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))
+    }
+    environment.update(
+        {
+            "PYTHONPATH": str(layer or ROOT / "layers"),
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": function_id or "baseline",
+        }
+    )
+    if layer is not None:
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"  # /opt is read-only on Lambda
+    if function_id is not None:
+        environment.update(StackTemplate.load().function_environment(function_id, DEPLOYED))
+    return environment
+
+
+def _python(code: str, cwd: str, environment: Mapping[str, str], *extra: str) -> tuple[float, str]:
+    """Wall seconds of `python -c code` in a fresh process, and its stderr."""
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, *extra, "-c", code],
+        cwd=cwd,
+        env=dict(environment),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"python -c {code!r} failed: {done.stderr[-2000:]}")
+    return elapsed, done.stderr
+
+
+def import_profile(function: str) -> list[tuple[str, float]]:
+    """The heaviest imports of a handler (cumulative ms, from `python -X importtime`), outermost first."""
+    function_id = FUNCTIONS[function]
+    _, stderr = _python("import app", str(ROOT / "functions" / function), _environment(function_id), "-X", "importtime")
+    rows: list[tuple[int, str, float]] = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        if not cumulative.strip().isdigit():
+            continue
+        depth = (len(name) - len(name.lstrip())) // 2
+        rows.append((depth, name.strip(), int(cumulative) / 1000))
+    heavy = [(name, ms) for depth, name, ms in rows if depth <= 3 and ms >= 15]
+    return sorted(heavy, key=lambda row: -row[1])[:12]
+
+
+def run(rounds: int = 7) -> Section:
+    with deployed_layer() as layer:
+        return _measure(rounds, layer)
+
+
+def _measure(rounds: int, layer: Path | None) -> Section:
+    section = Section("1. Cold start: import of each handler in a fresh process")
+    variants = {
+        "baseline": ("import boto3", str(ROOT), _environment(None)),
+        **{
+            function: ("import app", str(ROOT / "functions" / function), _environment(function_id))
+            for function, function_id in FUNCTIONS.items()
+        },
+    }
+    if layer is not None:
+        variants.update(
+            {
+                f"{function} as deployed": (
+                    "import app",
+                    str(ROOT / "functions" / function),
+                    _environment(function_id, layer),
+                )
+                for function, function_id in FUNCTIONS.items()
+            }
+        )
+    bare = ("pass", str(ROOT), _environment(None))
+    times: dict[str, list[float]] = {name: [] for name in [*variants, "interpreter"]}
+    for round_number in range(rounds + 1):
+        for name, (code, cwd, environment) in [*variants.items(), ("interpreter", bare)]:
+            elapsed, _ = _python(code, cwd, environment)
+            if round_number:  # round 0 warms the caches
+                times[name].append(elapsed)
+    baseline = median(times["baseline"])
+    section.figures.append(
+        Figure(section.title, "python -c pass (interpreter start)", median(times["interpreter"]) * 1000, "ms")
+    )
+    section.figures.append(Figure(section.title, "bare `import boto3` (the baseline)", baseline * 1000, "ms"))
+    for function in [name for name in variants if name != "baseline"]:
+        value = median(times[function])
+        label = function.replace(" as deployed", " handler import, as deployed (layer without .pyc)")
+        section.figures.append(
+            Figure(
+                section.title,
+                label if "deployed" in function else f"{function} handler import (bytecode cached)",
+                value * 1000,
+                "ms",
+                baseline=baseline * 1000,
+                baseline_name="import boto3",
+                target=f"<= {TARGET_RATIO}x",
+                met=value / baseline <= TARGET_RATIO,
+            )
+        )
+    section.details["runs_ms"] = {name: [round(t * 1000, 1) for t in values] for name, values in times.items()}
+    for function in FUNCTIONS:
+        profile = import_profile(function)
+        section.details[f"{function}_import_profile_ms"] = profile
+        section.notes.append(
+            f"{function} import profile (-X importtime, cumulative): "
+            + ", ".join(f"{name} {ms:.0f} ms" for name, ms in profile[:7])
+        )
+    section.notes.append(
+        f"median of {rounds} fresh processes each (interleaved, after a warm-up round); a process = interpreter "
+        "start + imports, as in Lambda's init phase (where the runtime has started already)."
+    )
+    if layer is None:
+        section.notes.append("no .aws-sam/build/BridgeLayer: run `make template` (sam build) for the as-deployed rows")
+    section.notes.append(
+        "Lazy on purpose: boto3 clients (runtime._client, created by the builders on the first invocation, not at "
+        "import: no network or credential lookup at import, and tests can mock AWS); the DynamoDB idempotency "
+        "adapter (imported in ingest_service() only when IDEMPOTENCY_TABLE is set); SOURCE_MAPPINGS parsing "
+        "(settings._mappings). Not lazy: Powertools' parameters module imports boto3 itself, so `import boto3` "
+        "is inside every handler's import; the sync handler also imports the ingest side and vice versa "
+        "(runtime.py serves both)."
+    )
+    return section

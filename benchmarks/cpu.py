@@ -1,0 +1,295 @@
+"""CPU per contact of each handler with its I/O stubbed, and where it goes (cProfile).
+
+Both handlers run as deployed (functions/<name>/app.py with its Powertools decorators, the template's settings),
+with every network call replaced by an instant answer: SQS and DynamoDB clients that accept everything, and a
+Heymarket connection pool that answers 200 with the contacts sent. What is left is the bridge's own CPU, plus
+Powertools and the JSON log and metric lines the handlers print (to a file here, to CloudWatch on AWS); boto3's
+request serialisation is not included.
+
+Baselines, from the same run: for ingest, the least any bridge must do per contact (decode the webhook's JSON and
+encode one queue message); for sync, the per-contact way (the same HTTP client making one POST /v2/contact per
+contact, on the same stubbed pool).
+"""
+
+from __future__ import annotations
+
+import copy
+import cProfile
+import io
+import json
+import pstats
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from benchmarks.common import ROOT, Figure, Section, handlers_quiet
+from benchmarks.efficiency import sqs_records
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient
+from heymarket_bridge.adapters.sqs import SqsBatchSender
+from heymarket_bridge.contact import parse_contact
+from heymarket_bridge.ingest import IngestService
+from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.settings import IngestSettings, SyncSettings
+from heymarket_bridge_tools.audit import distinct_phones, load_contact
+from heymarket_bridge_tools.lambdas import LocalFunction
+from heymarket_bridge_tools.template import StackTemplate
+
+TOKEN: Final = "benchmark-token"
+
+
+class AcceptingSqs:
+    """An SQS client that takes every message at once."""
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"Successful": [{"Id": entry["Id"], "MessageId": entry["Id"]} for entry in Entries], "Failed": []}
+
+
+class AcceptingDynamoDb:
+    """A DynamoDB client for Powertools idempotency: every delivery is new, every write succeeds."""
+
+    def put_item(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+    def update_item(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+class EchoResponse:
+    def __init__(self, data: bytes) -> None:
+        self.status = 200
+        self.data = data
+        self.headers = {"X-Request-Id": "stub"}
+
+
+class EchoPool:
+    """A urllib3 pool whose Heymarket answers at once: the bulk endpoint echoes the contacts as stored."""
+
+    def request(self, method: str, url: str, body: bytes | None = None, **_: Any) -> EchoResponse:
+        if url.endswith("/v2/contacts") and body:
+            return EchoResponse(body[:-1] + b',"failed_contacts":[]}')
+        return EchoResponse(body or b"{}")
+
+
+def _client() -> HeymarketClient:
+    credentials = Credentials(secret_id="benchmark-id", secret_key="benchmark-key-long-enough-for-hs256")
+    return HeymarketClient("https://api.heymarket.test", Authenticator(lambda _r: credentials), pool=EchoPool())  # type: ignore[arg-type]
+
+
+@contextmanager
+def stubbed_runtime() -> Iterator[None]:
+    """Both handlers' runtimes built as runtime.py builds them, with the stubs in place of the network."""
+    from heymarket_bridge import runtime
+    from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger
+    from heymarket_bridge.sync import SyncService
+
+    ingest_settings = IngestSettings(queue_url="https://queue", webhook_secrets_arn="arn", idempotency_table="table")
+    ledger = DynamoDbDeliveryLedger("table", AcceptingDynamoDb())
+    ingest = IngestService(
+        ingest_settings,
+        lambda: {"generic": TOKEN},
+        SqsBatchSender(AcceptingSqs(), "https://queue"),
+        deliveries=ledger,
+    )
+    sync_settings = SyncSettings(heymarket_secret_arn="arn", dlq_url="https://dlq")
+    sync = runtime.SyncRuntime(
+        sync_settings,
+        SyncService(
+            _client(),
+            runtime.SqsDeadLetters(SqsBatchSender(AcceptingSqs(), "https://dlq")),
+            RequestBudget(1e9),
+            max_batch=sync_settings.max_batch,
+            max_receive_count=sync_settings.max_receive_count,
+        ),
+    )
+    originals = (runtime.ingest_service, runtime.sync_runtime)
+    runtime.ingest_service = lambda: ingest  # type: ignore[assignment]
+    runtime.sync_runtime = lambda: sync  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        runtime.ingest_service, runtime.sync_runtime = originals
+
+
+def webhook_events(count: int, per_webhook: int) -> list[dict[str, Any]]:
+    template = json.loads((ROOT / "events" / "generic" / "single_contact.json").read_text())
+    template["headers"]["authorization"] = f"Bearer {TOKEN}"
+    phones = distinct_phones(count * per_webhook)
+    events: list[dict[str, Any]] = []
+    for n in range(count):
+        event = copy.deepcopy(template)
+        people = [load_contact(p, i, "cpu") for i, p in enumerate(phones[n * per_webhook : (n + 1) * per_webhook])]
+        event["body"] = json.dumps({"contacts": people} if per_webhook > 1 else people[0])
+        event["isBase64Encoded"] = False
+        event["requestContext"]["requestId"] = f"req-cpu-{n}"
+        events.append(event)
+    return events
+
+
+class CountingStream(io.TextIOBase):
+    """Counts the characters the handlers print (JSON log lines and EMF metrics: CloudWatch Logs ingestion)."""
+
+    def __init__(self) -> None:
+        self.characters = 0
+
+    def write(self, text: str) -> int:
+        self.characters += len(text)
+        return len(text)
+
+
+def printed_per_call(calls: int, work: Callable[[], None]) -> float:
+    """Characters the handlers print per call of `work`'s `calls` invocations."""
+    counter = CountingStream()
+    with handlers_quiet(counter):
+        work()
+    return counter.characters / calls
+
+
+def cpu_seconds(work: Callable[[], None], repeat: int = 3) -> float:
+    """The least process CPU time of `repeat` runs of `work` (the others were disturbed by something else)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+# Where the CPU goes: (what, file ending, function) whose cumulative time is reported as a share of the handler's.
+INGEST_PARTS: Final = (
+    ("contact validation", "heymarket_bridge/contact.py", "parse_contact"),
+    ("  of which phone (phonenumbers)", "heymarket_bridge/contact.py", "normalise_phone"),
+    ("idempotency records (Powertools)", "idempotency/persistence/base.py", "save_inprogress"),
+    ("idempotency result (Powertools)", "idempotency/persistence/base.py", "save_success"),
+    ("queue messages (JSON, entries)", "heymarket_bridge/ingest.py", "_enqueue"),
+    ("log line (Powertools Logger)", "aws_lambda_powertools/logging/logger.py", "info"),
+    ("metrics (EMF flush)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
+)
+SYNC_PARTS: Final = (
+    ("read queue messages", "heymarket_bridge/sync.py", "_parse"),
+    ("plan lanes and merge", "heymarket_bridge/sync.py", "_plan"),
+    ("bulk request and its answer", "heymarket_bridge/sync.py", "_deliver"),
+    ("  of which JSON and HTTP client", "heymarket_bridge/adapters/heymarket.py", "_send"),
+    ("batch response (Powertools)", "utilities/batch/decorators.py", "process_partial_response"),
+    ("SQS records (Powertools data classes)", "heymarket_bridge/runtime.py", "<listcomp>"),
+    ("metrics and log line", "heymarket_bridge/runtime.py", "_record_metrics"),
+)
+
+
+def profile_shares(
+    work: Callable[[], None], parts: tuple[tuple[str, str, str], ...], handler: str
+) -> list[tuple[str, float]]:
+    """(part, % of the handler's CPU) from cProfile's cumulative times."""
+    profile = cProfile.Profile()
+    profile.runcall(work)
+    raw: Mapping[tuple[str, int, str], Any] = pstats.Stats(profile, stream=io.StringIO()).stats  # type: ignore[attr-defined]
+
+    def cumulative(file_end: str, function: str) -> float:
+        return float(sum(v[3] for (f, _, name), v in raw.items() if f.endswith(file_end) and name == function))
+
+    total = cumulative(f"functions/{handler}/app.py", "lambda_handler")
+    return [(label, 100 * cumulative(file_end, function) / total) for label, file_end, function in parts]
+
+
+def run() -> Section:
+    section = Section("4. CPU per contact, I/O stubbed")
+    template = StackTemplate.load()
+    ingest = LocalFunction.load(template.function("IngestFunction"), "IngestFunction", "us-east-1")
+    sync = LocalFunction.load(template.function("SyncFunction"), "SyncFunction", "us-east-1")
+    with stubbed_runtime():
+        singles = webhook_events(300, 1)
+        bulks = webhook_events(10, 100)
+        for event in singles[:20]:  # warm: first-call caches (phone metadata, regexes, the JWT)
+            assert ingest.invoke(copy.deepcopy(event))["statusCode"] == 202
+
+        def post(events: list[dict[str, Any]]) -> Callable[[], None]:
+            def work() -> None:
+                for event in events:
+                    response = ingest.invoke(event)
+                    assert response["statusCode"] == 202, response
+
+            return work
+
+        single_s = cpu_seconds(post(singles)) / len(singles)
+        bulk_s = cpu_seconds(post(bulks)) / (len(bulks) * 100)
+
+        def minimum(events: list[dict[str, Any]]) -> Callable[[], None]:
+            received_at = datetime.now(UTC).isoformat()
+
+            def work() -> None:
+                for event in events:
+                    payload = json.loads(event["body"])
+                    for raw in payload.get("contacts", [payload]):
+                        json.dumps({"v": 1, "contact": raw, "source": "generic", "received_at": received_at})
+
+            return work
+
+        minimum_single_s = cpu_seconds(minimum(singles)) / len(singles)
+        minimum_bulk_s = cpu_seconds(minimum(bulks)) / (len(bulks) * 100)
+        ingest_profile = profile_shares(post(singles), INGEST_PARTS, "ingest")
+        log_per_webhook = printed_per_call(len(singles), post(singles))
+
+        contacts = [load_contact(p, i, "cpu-sync") for i, p in enumerate(distinct_phones(1000))]
+        records = sqs_records(contacts, "cpu")
+        batches = [{"Records": records[start : start + 100]} for start in range(0, len(records), 100)]
+        assert sync.invoke(copy.deepcopy(batches[0])) == {"batchItemFailures": []}
+
+        def deliver() -> None:
+            for batch in batches:
+                assert sync.invoke(batch) == {"batchItemFailures": []}
+
+        sync_s = cpu_seconds(deliver) / len(records)
+        sync_profile = profile_shares(deliver, SYNC_PARTS, "sync")
+        log_per_batch = printed_per_call(len(batches), deliver)
+
+        client = _client()
+        bodies = [parse_contact(c, "US").to_heymarket() for c in contacts]
+
+        def per_contact() -> None:
+            for body in bodies:
+                client.request("POST", "/v2/contact", body)
+
+        per_contact_s = cpu_seconds(per_contact) / len(bodies)
+
+    title = section.title
+    section.figures += [
+        Figure(
+            title,
+            "ingest, webhooks of 1 contact",
+            single_s * 1e6,
+            "us",
+            baseline=minimum_single_s * 1e6,
+            baseline_name="JSON in + queue message out only",
+        ),
+        Figure(
+            title,
+            "ingest, webhooks of 100 contacts",
+            bulk_s * 1e6,
+            "us",
+            baseline=minimum_bulk_s * 1e6,
+            baseline_name="JSON in + queue message out only",
+        ),
+        Figure(
+            title,
+            "sync, batches of 100",
+            sync_s * 1e6,
+            "us",
+            baseline=per_contact_s * 1e6,
+            baseline_name="one request per contact, same client",
+        ),
+    ]
+    section.figures += [
+        Figure(title, "log and metric output per 1-contact webhook", log_per_webhook, "bytes"),
+        Figure(title, "log and metric output per sync batch of 100", log_per_batch, "bytes"),
+    ]
+    section.details.update({"ingest_profile": ingest_profile, "sync_profile": sync_profile})
+    section.notes += [
+        "ingest, 1 contact a webhook, share of the handler's CPU (cProfile): "
+        + "; ".join(f"{name.strip()} {share:.0f}%" for name, share in ingest_profile),
+        "sync, batches of 100, share of the handler's CPU (cProfile): "
+        + "; ".join(f"{name.strip()} {share:.0f}%" for name, share in sync_profile),
+        "least CPU of 3 runs each, process time; webhooks include Powertools idempotency (stubbed DynamoDB), "
+        "the sync batches the JSON encoding of the bulk request and the decoding of its answer.",
+    ]
+    return section
