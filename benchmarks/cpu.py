@@ -79,9 +79,10 @@ def _client() -> HeymarketClient:
 
 @contextmanager
 def stubbed_runtime() -> Iterator[None]:
-    """Both handlers' runtimes built as runtime.py builds them, with the stubs in place of the network."""
-    from heymarket_bridge import runtime
+    """Both handlers' runtimes built as heymarket_bridge.runtime builds them, with stubs in place of the network."""
     from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger
+    from heymarket_bridge.runtime import ingest as ingest_runtime
+    from heymarket_bridge.runtime import sync as sync_runtime
     from heymarket_bridge.sync import SyncService
 
     ingest_settings = IngestSettings(queue_url="https://queue", webhook_secrets_arn="arn", idempotency_table="table")
@@ -93,23 +94,23 @@ def stubbed_runtime() -> Iterator[None]:
         deliveries=ledger,
     )
     sync_settings = SyncSettings(heymarket_secret_arn="arn", dlq_url="https://dlq")
-    sync = runtime.SyncRuntime(
+    sync = sync_runtime.SyncRuntime(
         sync_settings,
         SyncService(
             _client(),
-            runtime.SqsDeadLetters(SqsBatchSender(AcceptingSqs(), "https://dlq")),
+            sync_runtime.SqsDeadLetters(SqsBatchSender(AcceptingSqs(), "https://dlq")),
             RequestBudget(1e9),
             max_batch=sync_settings.max_batch,
             max_receive_count=sync_settings.max_receive_count,
         ),
     )
-    originals = (runtime.ingest_service, runtime.sync_runtime)
-    runtime.ingest_service = lambda: ingest  # type: ignore[assignment]
-    runtime.sync_runtime = lambda: sync  # type: ignore[assignment]
+    originals = (ingest_runtime.ingest_service, sync_runtime.sync_runtime)
+    ingest_runtime.ingest_service = lambda: ingest  # type: ignore[assignment]
+    sync_runtime.sync_runtime = lambda: sync  # type: ignore[assignment]
     try:
         yield
     finally:
-        runtime.ingest_service, runtime.sync_runtime = originals
+        ingest_runtime.ingest_service, sync_runtime.sync_runtime = originals
 
 
 def webhook_events(count: int, per_webhook: int) -> list[dict[str, Any]]:
@@ -172,8 +173,8 @@ SYNC_PARTS: Final = (
     ("bulk request and its answer", "heymarket_bridge/sync.py", "_deliver"),
     ("  of which JSON and HTTP client", "heymarket_bridge/adapters/heymarket.py", "_send"),
     ("batch response (Powertools)", "utilities/batch/decorators.py", "process_partial_response"),
-    ("SQS records (Powertools data classes)", "heymarket_bridge/runtime.py", "<listcomp>"),
-    ("metrics and log line", "heymarket_bridge/runtime.py", "_record_metrics"),
+    ("SQS records (Powertools data classes)", "heymarket_bridge/runtime/sync.py", "<listcomp>"),
+    ("metrics and log line", "heymarket_bridge/runtime/sync.py", "_record_metrics"),
 )
 
 

@@ -81,7 +81,7 @@ def sync_function(sandbox: HeymarketSandbox) -> Iterator[Callable[[dict[str, Any
     """The sync handler configured as deployed (template defaults) against moto and the sandbox, ready to invoke."""
     from moto import mock_aws
 
-    from heymarket_bridge import runtime
+    from heymarket_bridge.runtime import sync as sync_runtime
 
     template = StackTemplate.load()
     saved = dict(os.environ)
@@ -97,14 +97,14 @@ def sync_function(sandbox: HeymarketSandbox) -> Iterator[Callable[[dict[str, Any
             os.environ.update(
                 template.function_environment("SyncFunction", resources, {"HEYMARKET_BASE_URL": sandbox.url})
             )
-            runtime.sync_runtime.cache_clear()
-            environments = ExecutionEnvironments([(runtime, "sync_runtime")]).install()
+            sync_runtime.sync_runtime.cache_clear()
+            environments = ExecutionEnvironments([(sync_runtime, "sync_runtime")]).install()
             function = LocalFunction.load(template.function("SyncFunction"), "SyncFunction", "us-east-1")
             try:
                 yield partial(environments.invoke, function.invoke)
             finally:
                 environments.uninstall()
-                runtime.sync_runtime.cache_clear()
+                sync_runtime.sync_runtime.cache_clear()
     finally:
         os.environ.clear()
         os.environ.update(saved)

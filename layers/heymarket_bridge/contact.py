@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-import phonenumbers
-
 MAX_TAGS = 5
 MAX_TEXT = 255
 MAX_CUSTOM_FIELDS = 100
@@ -110,6 +108,10 @@ def normalise_phone(raw: Any, default_country: str) -> str:
         raise ValueError("phone is too long")
     if text.startswith("00"):
         text = "+" + text[2:]
+    # Imported here so that the sync function, which never parses a phone, does not load it at its cold start;
+    # the ingest function loads it at init (its sources import it).
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(text, default_country)
     except phonenumbers.NumberParseException as exc:

@@ -16,7 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from heymarket_bridge import runtime
+from heymarket_bridge.runtime import ingest as ingest_runtime
+from heymarket_bridge.runtime import sync as sync_runtime
 from heymarket_bridge_tools.sandbox import HeymarketSandbox
 from heymarket_bridge_tools.template import LocalResources, StackTemplate
 from tests.support import FakeLambdaContext, demo_webhook_secrets, load_handler
@@ -140,10 +141,10 @@ def running_bridge(
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        runtime.ingest_service.cache_clear()
-        runtime.sync_runtime.cache_clear()
+        ingest_runtime.ingest_service.cache_clear()
+        sync_runtime.sync_runtime.cache_clear()
         try:
             yield Bridge(sqs, secretsmanager, resources, sandbox)
         finally:
-            runtime.ingest_service.cache_clear()
-            runtime.sync_runtime.cache_clear()
+            ingest_runtime.ingest_service.cache_clear()
+            sync_runtime.sync_runtime.cache_clear()

@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge import runtime
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import normalise_phone, parse_contact
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.messages import ContactOperation, parse_operation
+from heymarket_bridge.runtime import ingest as ingest_runtime
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.demo import sample_events
 from heymarket_bridge_tools.signing import event_body, resign_event
@@ -102,12 +102,12 @@ def queue() -> Iterator[CheckingQueue]:
     service = IngestService(
         IngestSettings(queue_url="https://queue", webhook_secrets_arn="arn"), lambda: SECRETS, checking
     )
-    original = runtime.ingest_service
-    runtime.ingest_service = lambda: service  # type: ignore[assignment]
+    original = ingest_runtime.ingest_service
+    ingest_runtime.ingest_service = lambda: service  # type: ignore[assignment]
     try:
         yield checking
     finally:
-        runtime.ingest_service = original
+        ingest_runtime.ingest_service = original
 
 
 def call(queue: CheckingQueue, event: dict[str, Any]) -> tuple[int, list[OutgoingMessage]]:

@@ -206,9 +206,9 @@ class LocalStack:
         # The API binds first: a busy port then fails the start before the event source polls at all.
         api = HttpApi(routes, {fid: functions[fid].invoke for fid in functions}, LOCAL_HOST, config.api_port)
         self._api = _listen("the local API", config.api_port, api.start)
-        from heymarket_bridge import runtime  # the layer: imported only when the handlers are
+        from heymarket_bridge.runtime import sync as sync_runtime  # the layer: imported only when the handlers are
 
-        self._environments = ExecutionEnvironments([(runtime, "sync_runtime")]).install()
+        self._environments = ExecutionEnvironments([(sync_runtime, "sync_runtime")]).install()
         self._poller = SqsEventSource(
             self._sqs,
             EventSourceConfig.from_template(
@@ -417,10 +417,11 @@ def _functions_environment(
 
 
 def _clear_runtime_caches() -> None:
-    from heymarket_bridge import runtime  # the layer: imported only when the handlers are
+    from heymarket_bridge.runtime import ingest as ingest_runtime  # the layer: imported only when the handlers are
+    from heymarket_bridge.runtime import sync as sync_runtime
 
-    runtime.ingest_service.cache_clear()
-    runtime.sync_runtime.cache_clear()
+    ingest_runtime.ingest_service.cache_clear()
+    sync_runtime.sync_runtime.cache_clear()
 
 
 def _generated_webhook_secrets() -> dict[str, str]:

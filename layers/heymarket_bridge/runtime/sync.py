@@ -1,8 +1,7 @@
-"""Composition root: builds each function's service once per cold start, from settings and boto3 clients."""
+"""The sync function's composition root: SQS batch in, Heymarket bulk requests, partial batch response out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -16,47 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient
 from heymarket_bridge.adapters.secrets import JsonSecretStore
 from heymarket_bridge.adapters.sqs import OutgoingMessage, SqsBatchSender
-from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.messages import DeadLetter
 from heymarket_bridge.observability import logger, metrics
 from heymarket_bridge.ratelimit import RequestBudget
-from heymarket_bridge.settings import IngestSettings, SyncSettings
+from heymarket_bridge.runtime import aws_client
+from heymarket_bridge.settings import SyncSettings
 from heymarket_bridge.sync import QueueRecord, SyncReport, SyncService
-from heymarket_bridge.webhook import Reply, WebhookError, WebhookRequest
-
-
-def _client(service: str) -> Any:
-    import boto3  # created on first use, not at import: keeps imports cheap and tests free to mock AWS
-
-    return boto3.client(service)  # type: ignore[call-overload]
-
-
-@cache
-def ingest_service() -> IngestService:
-    settings = IngestSettings.from_env()
-    store = JsonSecretStore(SecretsProvider(boto3_client=_client("secretsmanager")), settings.secrets_max_age_s)
-    queue = SqsBatchSender(_client("sqs"), settings.queue_url)
-    deliveries = None
-    if settings.idempotency_table:
-        from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger
-
-        deliveries = DynamoDbDeliveryLedger(
-            settings.idempotency_table, _client("dynamodb"), settings.idempotency_retention_s
-        )
-    return IngestService(settings, lambda: store.get(settings.webhook_secrets_arn), queue, deliveries=deliveries)
-
-
-def handle_webhook(event: Mapping[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
-    """API Gateway HTTP API event in, API Gateway response out."""
-    try:
-        request = WebhookRequest.from_http_api_event(event)
-    except WebhookError as error:
-        return Reply.error(error, str((event.get("requestContext") or {}).get("requestId", ""))).to_http_api()
-    service = ingest_service()
-    register = getattr(service.deliveries, "register_lambda_context", None)
-    if context is not None and register is not None:
-        register(context)
-    return service.handle(request).to_http_api()
 
 
 class SqsDeadLetters:
@@ -83,7 +47,7 @@ class SyncRuntime:
 @cache
 def sync_runtime() -> SyncRuntime:
     settings = SyncSettings.from_env()
-    store = JsonSecretStore(SecretsProvider(boto3_client=_client("secretsmanager")), settings.secrets_max_age_s)
+    store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
     auth = Authenticator(
         lambda refresh: Credentials.from_secret(store.get(settings.heymarket_secret_arn, refresh=refresh))
     )
@@ -95,7 +59,7 @@ def sync_runtime() -> SyncRuntime:
     )
     service = SyncService(
         client,
-        SqsDeadLetters(SqsBatchSender(_client("sqs"), settings.dlq_url)),
+        SqsDeadLetters(SqsBatchSender(aws_client("sqs"), settings.dlq_url)),
         RequestBudget(settings.requests_per_minute_per_consumer),
         max_batch=settings.max_batch,
         max_receive_count=settings.max_receive_count,
