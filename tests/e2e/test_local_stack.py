@@ -9,9 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +18,14 @@ import pytest
 import urllib3
 
 from heymarket_bridge_tools import demo
-from heymarket_bridge_tools.local import LocalStack, LocalStackConfig
+from heymarket_bridge_tools.local import LocalStack
 from heymarket_bridge_tools.sandbox import SandboxConfig
+from tests.e2e.stacks import StartStack, stack_threads
 from tests.support import ROOT, demo_webhook_secrets, load_event
 
 pytestmark = pytest.mark.e2e
 
 GENERIC_TOKEN = demo_webhook_secrets()["generic"]
-STACK_THREADS = ("moto-", "local-api-", "heymarket-sandbox-", "sqs-")
-
-StartStack = Callable[..., LocalStack]
-
-
-def stack_threads() -> list[str]:
-    return [thread.name for thread in threading.enumerate() if thread.name.startswith(STACK_THREADS)]
-
-
-@pytest.fixture
-def start_stack() -> Iterator[StartStack]:
-    """Start a LocalStack in this process (free ports, the demo webhook tokens); stopped after the test."""
-    started: list[LocalStack] = []
-
-    def start(parameter_overrides: dict[str, str | int] | None = None, **settings: Any) -> LocalStack:
-        config = LocalStackConfig(
-            webhook_secrets=demo_webhook_secrets(),
-            retry_delay_s=1,
-            parameter_overrides={"BatchingWindowSeconds": 1, **(parameter_overrides or {})},
-            **settings,
-        )
-        stack = LocalStack(config).start()
-        started.append(stack)
-        return stack
-
-    yield start
-    for stack in started:
-        stack.stop()
-    assert stack_threads() == []
 
 
 @pytest.fixture
