@@ -17,19 +17,19 @@ import json
 import logging
 import re
 import secrets
-import socket
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from heymarket_bridge_tools.lambdas import ACCOUNT_ID, Invoke
+from heymarket_bridge_tools.serving import Serving, TrackedServer
 from heymarket_bridge_tools.template import Route
 
 log = logging.getLogger(__name__)
@@ -354,38 +354,13 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
 
 
-class _ApiServer(ThreadingHTTPServer):
+class _ApiServer(TrackedServer, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], api: HttpApi) -> None:
         self.api = api
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _ApiRequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake handler threads blocked on idle keep-alive connections so they end."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # the client went away mid-answer
-        super().handle_error(request, client_address)
 
 
 class HttpApi:
@@ -401,8 +376,7 @@ class HttpApi:
         self._functions = dict(functions)
         self._host = host
         self._port = port
-        self._server: _ApiServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         self._lock = threading.Condition()
         self._active = 0
         self.requests = 0
@@ -435,31 +409,23 @@ class HttpApi:
 
     def start(self) -> HttpApi:
         """Bind and serve in a background thread; raises OSError if the port is taken."""
-        if self._server is not None:
+        if self._serving is not None:
             return self
         server = _ApiServer((self._host, self._port), self)
         self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"local-api-{self._port}", daemon=True
-        )
-        self._thread.start()
+        self._serving = Serving(server, f"local-api-{self._port}")
         return self
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop accepting requests, let those in progress finish (up to `grace_s`), free the port."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._server = self._thread = None
-        server.shutdown()
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop(drain=partial(self._wait_for_requests_in_progress, grace_s))
+
+    def _wait_for_requests_in_progress(self, grace_s: float) -> None:
         with self._lock:
             if not self._lock.wait_for(lambda: self._active == 0, timeout=grace_s):
                 log.warning("stopping the API with %d request(s) still in progress", self._active)
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join()
 
     def __enter__(self) -> HttpApi:
         return self.start()
@@ -469,6 +435,6 @@ class HttpApi:
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("the local API is not running: call start() first")
         return f"http://{self._host}:{self._port}"

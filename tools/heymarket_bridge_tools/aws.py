@@ -10,7 +10,6 @@ after a stop. `LocalAws` serves the same moto application with a server it can c
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -20,6 +19,8 @@ import boto3
 from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
+
+from heymarket_bridge_tools.serving import Serving, TrackedServer
 
 LOCAL_HOST: Final = "127.0.0.1"
 LOCAL_REGION: Final = "us-east-1"
@@ -48,12 +49,10 @@ class _QuietMotoRequestHandler(MotoRequestHandler):
         """Stay quiet: the poller alone makes several calls a second."""
 
 
-class _MotoServer(ThreadedWSGIServer):
-    """Werkzeug's threaded server, tracking connections so that stop() can end idle keep-alive ones."""
+class _MotoServer(TrackedServer, ThreadedWSGIServer):
+    """Werkzeug's threaded server serving moto, with its connections tracked (see serving.py)."""
 
     def __init__(self, listener: socket.socket) -> None:
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         # Binding here (not in werkzeug) turns a busy port into an OSError instead of a sys.exit().
         super().__init__(
             LOCAL_HOST,
@@ -63,25 +62,6 @@ class _MotoServer(ThreadedWSGIServer):
             fd=listener.fileno(),
         )
 
-    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-
 
 class LocalAws:
     """moto (SQS, Secrets Manager and the rest) on 127.0.0.1; port 0 picks a free one."""
@@ -89,14 +69,13 @@ class LocalAws:
     def __init__(self, port: int = 0, region: str = LOCAL_REGION) -> None:
         self._port = port
         self.region = region
-        self._server: _MotoServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         self._session: boto3.session.Session | None = None
         self._session_lock = threading.Lock()
 
     def start(self) -> LocalAws:
         """Listen and serve in a background thread; raises OSError if the port is taken."""
-        if self._server is not None:
+        if self._serving is not None:
             return self
         listener = socket.create_server((LOCAL_HOST, self._port))
         try:
@@ -104,24 +83,14 @@ class LocalAws:
         finally:
             listener.close()  # werkzeug serves a duplicate of it
         self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"moto-{self._port}", daemon=True
-        )
-        self._thread.start()
+        self._serving = Serving(server, f"moto-{self._port}")
         return self
 
     def stop(self) -> None:
         """Stop serving, end open connections and free the port; safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._server = self._thread = None
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join()
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> LocalAws:
         return self.start()
@@ -131,7 +100,7 @@ class LocalAws:
 
     @property
     def endpoint_url(self) -> str:
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("the local AWS is not running: call start() first")
         return f"http://{LOCAL_HOST}:{self._port}"
 

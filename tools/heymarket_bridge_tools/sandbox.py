@@ -50,6 +50,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from heymarket_bridge_tools.serving import Serving, TrackedServer
+
 JsonObject = dict[str, Any]
 
 JWT_LIFETIME_SECONDS: Final = 300
@@ -497,8 +499,7 @@ class HeymarketSandbox:
         self._contacts_written = 0
         self._connections_reset = 0
         self.requests_log: list[tuple[str, str, int]] = []
-        self._server: _SandboxServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         self._routes: dict[str, dict[str, _Endpoint]] = {
             "/v2/contacts": {"POST": self._post_contacts, "DELETE": self._delete_contacts},
             "/v2/contact": {"POST": self._post_contact},
@@ -513,31 +514,18 @@ class HeymarketSandbox:
 
     def start(self) -> HeymarketSandbox:
         """Bind and serve in a background daemon thread (again on the same port after stop())."""
-        if self._server is not None:
+        if self._serving is not None:
             return self
         server = _SandboxServer((self._host, self._port), self)
         self._port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": _SERVE_POLL_SECONDS},
-            name=f"heymarket-sandbox-{self._port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serving = Serving(server, f"heymarket-sandbox-{self._port}", _SERVE_POLL_SECONDS)
         return self
 
     def stop(self) -> None:
         """Stop serving, drop open connections and free the port; safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._server = self._thread = None
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join()
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> HeymarketSandbox:
         return self.start()
@@ -930,40 +918,13 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
-class _SandboxServer(ThreadingHTTPServer):
+class _SandboxServer(TrackedServer, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], sandbox: HeymarketSandbox) -> None:
         self.sandbox = sandbox
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _SandboxRequestHandler)
-
-    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake handler threads blocked on idle keep-alive connections so they end."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # the client may have closed it already
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # the client went away mid-answer, which tests and benchmarks do on purpose
-        super().handle_error(request, client_address)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
