@@ -29,7 +29,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from heymarket_bridge_tools.lambdas import ACCOUNT_ID, Invoke
-from heymarket_bridge_tools.serving import Serving, TrackedServer
+from heymarket_bridge_tools.serving import Serving, TrackedServer, UnreadableBody, read_body
 from heymarket_bridge_tools.template import Route
 
 log = logging.getLogger(__name__)
@@ -241,12 +241,6 @@ INTERNAL_ERROR: Final = _message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Ser
 BAD_REQUEST: Final = _message(HTTPStatus.BAD_REQUEST, "Bad Request")
 
 
-class _BodyError(Exception):
-    def __init__(self, reply: HttpReply) -> None:
-        super().__init__(reply.status)
-        self.reply = reply
-
-
 class _ApiRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "heymarket-bridge-local-api"
@@ -265,9 +259,9 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         api = self.server.api
         request_id = str(uuid.uuid4())
         try:
-            body = self._read_body()
-        except _BodyError as error:
-            self._send(error.reply, request_id, close=True)
+            body = read_body(self, MAX_PAYLOAD_BYTES)
+        except UnreadableBody as error:
+            self._send(TOO_LARGE if error.too_large else BAD_REQUEST, request_id, close=True)
             return
         target = self.path
         match = api.routes.match(self.command, urlsplit(target).path)
@@ -298,41 +292,6 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         headers.append(("x-forwarded-proto", "http"))
         headers.append(("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"))
         return headers
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            return b""
-        try:
-            length = int(length_header)
-        except ValueError:
-            raise _BodyError(BAD_REQUEST) from None
-        if length < 0:
-            raise _BodyError(BAD_REQUEST)
-        if length > MAX_PAYLOAD_BYTES:
-            raise _BodyError(TOO_LARGE)
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BodyError(BAD_REQUEST) from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > MAX_PAYLOAD_BYTES:
-                raise _BodyError(TOO_LARGE)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
 
     def _send(self, reply: HttpReply, request_id: str, *, close: bool = False) -> None:
         self.send_response(reply.status)

@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
-from heymarket_bridge_tools.serving import Serving, TrackedServer
+from heymarket_bridge_tools.serving import Serving, TrackedServer, UnreadableBody, read_body
 
 JsonObject = dict[str, Any]
 
@@ -805,15 +805,6 @@ class HeymarketSandbox:
         return _Reply(HTTPStatus.OK, dataclasses.asdict(self.config))
 
 
-class _BadTransfer(Exception):
-    """The request body cannot be read; the connection is answered and closed."""
-
-    def __init__(self, status: HTTPStatus, error_code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_code = error_code
-
-
 class _SandboxRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HeymarketSandbox/1.0"
@@ -836,9 +827,14 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         sandbox = self.server.sandbox
         try:
-            body = self._read_body()
-        except _BadTransfer as error:
-            self._send_reply(_Reply(error.status, _error_payload(error.error_code, str(error))), close=True)
+            body = read_body(self, MAX_BODY_BYTES)
+        except UnreadableBody as error:  # answered, then the connection is closed
+            status, code = (
+                (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large")
+                if error.too_large
+                else (HTTPStatus.BAD_REQUEST, "bad_data")
+            )
+            self._send_reply(_Reply(status, _error_payload(code, str(error))), close=True)
             return
         is_control = urlsplit(self.path).path.startswith("/_sandbox/")
         try:
@@ -867,41 +863,6 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
             self.connection.close()
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked_body()
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            return b""
-        try:
-            length = int(length_header)
-        except ValueError:
-            raise _BadTransfer(HTTPStatus.BAD_REQUEST, "bad_data", "invalid Content-Length") from None
-        if length < 0:
-            raise _BadTransfer(HTTPStatus.BAD_REQUEST, "bad_data", "invalid Content-Length")
-        if length > MAX_BODY_BYTES:
-            raise _BadTransfer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", "request body too large")
-        return self.rfile.read(length)
-
-    def _read_chunked_body(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size_line = self.rfile.readline(1024)
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadTransfer(HTTPStatus.BAD_REQUEST, "bad_data", "malformed chunked body") from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise _BadTransfer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", "request body too large")
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
 
     def _send_reply(self, reply: _Reply, *, close: bool = False) -> None:
         data = json.dumps(reply.payload, separators=(",", ":")).encode()

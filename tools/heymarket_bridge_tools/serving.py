@@ -1,7 +1,8 @@
 """Serving the local stack's HTTP servers (moto, the local API, the Heymarket sandbox) from background threads.
 
-Each server must stop cleanly and free its port while clients still hold keep-alive connections open: a handler
-thread blocked reading an idle connection would otherwise keep the server (and the test, or Ctrl-C) waiting.
+The API and the sandbox share reading request bodies (`read_body`). Each server must stop cleanly and free its
+port while clients still hold keep-alive connections open: a handler thread blocked reading an idle connection
+would otherwise keep the server (and the test, or Ctrl-C) waiting.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import socketserver
 import sys
 import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
+from io import BufferedIOBase
 from typing import Any
 
 
@@ -68,3 +71,49 @@ class Serving:
         self.server.close_connections()
         self.server.server_close()
         self._thread.join()
+
+
+class UnreadableBody(Exception):
+    """A request body that cannot be read (its message says why); `too_large` when it exceeds the limit."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def read_body(handler: BaseHTTPRequestHandler, limit: int) -> bytes:
+    """The body of the request `handler` is answering: by Content-Length, or chunked."""
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        return _read_chunked(handler.rfile, limit)
+    length_header = handler.headers.get("Content-Length")
+    if length_header is None:
+        return b""
+    try:
+        length = int(length_header)
+    except ValueError:
+        raise UnreadableBody("invalid Content-Length") from None
+    if length < 0:
+        raise UnreadableBody("invalid Content-Length")
+    if length > limit:
+        raise UnreadableBody("request body too large", too_large=True)
+    return handler.rfile.read(length)
+
+
+def _read_chunked(rfile: BufferedIOBase, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        size_line = rfile.readline(1024)
+        try:
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise UnreadableBody("malformed chunked body") from None
+        if size == 0:
+            while rfile.readline(1024).strip():  # trailers, up to the blank line
+                pass
+            return b"".join(chunks)
+        total += size
+        if total > limit:
+            raise UnreadableBody("request body too large", too_large=True)
+        chunks.append(rfile.read(size))
+        rfile.readline(1024)
