@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -12,6 +13,8 @@ from typing import Any
 from heymarket_bridge.contact import Contact
 
 MESSAGE_VERSION = 1
+# SQS takes messages of up to 256 KiB, attributes included: a dead letter keeps 1 KiB for its attributes.
+LETTER_MAX_BYTES = 262_144 - 1024
 
 
 class Operation(StrEnum):
@@ -101,10 +104,15 @@ def parse_operation(body: str) -> QueuedOperation:
     """Read a queue message of either kind; a dead letter moved back by SQS's DLQ redrive yields the one it wraps."""
     try:
         data = json.loads(body)
-        if isinstance(data, dict) and "v" not in data and "error" in data and isinstance(data.get("message"), str):
+        if (
+            isinstance(data, dict)
+            and "v" not in data
+            and "error" in data
+            and isinstance(data.get("message"), str | dict)
+        ):
             # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters
-            # back unchanged: carry on with the original message inside.
-            data = json.loads(data["message"])
+            # back unchanged: carry on with the original message inside (a string, or an object in a large letter).
+            data = json.loads(data["message"]) if isinstance(data["message"], str) else data["message"]
         if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
             version = data.get("v") if isinstance(data, dict) else None
             raise MalformedMessage(f"unsupported message version {version!r}")
@@ -156,7 +164,29 @@ class DeadLetter:
     heymarket_request_id: str | None = None
 
     def to_json(self) -> str:
-        body = {
+        """The letter as a DLQ message body, never over `LETTER_MAX_BYTES`.
+
+        The original message travels as an escaped JSON string, which can nearly double its size; a letter that
+        would not fit in an SQS message leaves out its `contact` (the same contact is in `message`) and carries
+        `message` as a JSON object instead of a string, and its error is cut to 1,000 characters.
+        """
+        body = self._body()
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        if len(text.encode()) <= LETTER_MAX_BYTES:
+            return text
+        body["contact"] = None
+        body["error"] = str(body["error"])[:1000]
+        with contextlib.suppress(ValueError):  # a message that is not JSON is kept as the string it is
+            body["message"] = json.loads(self.message or "null")
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        if len(text.encode()) > LETTER_MAX_BYTES:
+            body["message"] = None  # only if the queue accepted a message larger than a letter may be
+            body["error"] = f"{body['error']} (the original message was too large to keep in the dead letter)"
+            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        return text
+
+    def _body(self) -> dict[str, Any]:
+        return {
             "error": self.error or "unknown error",
             "contact": self.contact,
             "source": self.source,
@@ -168,4 +198,3 @@ class DeadLetter:
             "heymarket_request_id": self.heymarket_request_id,
             "message": self.message,
         }
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)

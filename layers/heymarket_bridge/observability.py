@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 NAMESPACE = "HeymarketBridge"
+_PHONE_OR_EMAIL = re.compile(r"\+?\d[\d\s().-]{6,}\d|[^\s@\"'<>]+@[^\s@\"'<>]+")
 DEFAULT_SERVICE = "heymarket-bridge"
 
 # The service name comes from POWERTOOLS_SERVICE_NAME, which the template sets to the stack name: two stacks
@@ -51,3 +53,8 @@ def mask_email(email: str | None) -> str:
     if not domain:
         return "***"
     return f"{local[:1]}***@{domain}"
+
+
+def redact(text: str, limit: int = 300) -> str:
+    """Text for the logs with phone numbers and emails replaced (Heymarket's error texts may echo them)."""
+    return _PHONE_OR_EMAIL.sub("<redacted>", text)[:limit]

@@ -52,6 +52,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _delay_seconds(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 900:
+        raise ValueError("must be between 0 and 900 (SQS DelaySeconds)")
+    return value
+
+
 def _country(raw: str) -> str:
     if len(raw) != 2 or not raw.isalpha():
         raise ValueError("must be an ISO 3166 alpha-2 code such as US")
@@ -126,6 +133,8 @@ class SyncSettings:
 
     heymarket_secret_arn: str
     dlq_url: str
+    # The contact queue itself: messages that wait for a configuration fix are put back on it.
+    queue_url: str = ""
     heymarket_base_url: str = DEFAULT_HEYMARKET_URL
     max_batch: int = 100
     rate_limit_per_minute: int = 500
@@ -139,6 +148,10 @@ class SyncSettings:
     api_mode: ApiMode = ApiMode.V2
     # v1 mode only: whether the batch create overwrites contacts whose phone already exists (else skips them).
     v1_overwrite: bool = True
+    # While the bridge is misconfigured, messages are put back with this delay (SQS allows 0-900 s) ...
+    wait_delay_s: int = 900
+    # ... for at most as long as the queue keeps messages (ContactQueue's MessageRetentionPeriod), then dead-lettered.
+    max_wait_s: int = 345_600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -146,6 +159,7 @@ class SyncSettings:
         return cls(
             heymarket_secret_arn=_read(env, "HEYMARKET_SECRET_ARN", str),
             dlq_url=_read(env, "DLQ_URL", str),
+            queue_url=_read(env, "QUEUE_URL", str),
             heymarket_base_url=_read(env, "HEYMARKET_BASE_URL", _url, DEFAULT_HEYMARKET_URL),
             max_batch=_read(env, "HEYMARKET_MAX_BATCH", _positive_int, 100),
             rate_limit_per_minute=_read(env, "HEYMARKET_RATE_LIMIT_PER_MINUTE", _positive_int, 500),
@@ -156,6 +170,8 @@ class SyncSettings:
             deadline_reserve_s=_read(env, "SYNC_DEADLINE_RESERVE", _positive_float, 5.0),
             api_mode=_read(env, "HEYMARKET_API_MODE", _api_mode, ApiMode.V2),
             v1_overwrite=_read(env, "HEYMARKET_V1_OVERWRITE", _flag, True),
+            wait_delay_s=_read(env, "WAIT_DELAY_SECONDS", _delay_seconds, 900),
+            max_wait_s=_read(env, "QUEUE_RETENTION_SECONDS", _positive_int, 345_600),
         )
 
     @property

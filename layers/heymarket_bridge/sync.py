@@ -1,32 +1,40 @@
-"""The sync domain: plan a batch of queued operations, send them in bulk, decide each message's fate.
+"""The sync domain: decide what a batch of queued operations means, have Heymarket do it, then settle each message.
 
-A batch is planned into lanes, one per contact (heymarket_bridge.ordering): the deletes of every lane are sent
-first, then the upserts, each upsert merged from its lane's messages. Every message then shares the fate of what
-was sent for it: delivered, refused for good (DLQ), or left for SQS to redeliver.
+A use case in three steps over immutable values:
+
+1. plan (pure): read each message; group operations on the same contact into lanes (heymarket_bridge.ordering);
+   merge each lane's upserts into the one contact to send, once, after custom-field titles are resolved;
+2. execute (through `HeymarketPort`): the deletes of every lane first, then the upserts; an upsert that follows a
+   delete goes only once that delete succeeded;
+3. settle (pure): each message shares the fate of what was sent for it: delivered; refused for good (a dead letter
+   with the reason); left for SQS to redeliver; or, while the bridge itself is misconfigured (or Heymarket keeps
+   throttling it on a message's last receive), put back on the queue to wait without using up its receives.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
-from heymarket_bridge.adapters.heymarket import (
-    AuthFailed,
-    BulkResult,
-    DeleteResult,
-    HeymarketError,
-    RequestRejected,
-    redact,
-)
-from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.contact import Contact
-from heymarket_bridge.custom_fields import CustomField, CustomFieldIndex, titles_in
+from heymarket_bridge.custom_fields import CustomFieldIndex, titles_in
+from heymarket_bridge.heymarket_port import (
+    ConfigurationFailure,
+    Deadline,
+    Deleted,
+    DeleteResult,
+    GatewayFailure,
+    HeymarketPort,
+    NotDone,
+    PermanentFailure,
+    Stored,
+    TransientFailure,
+    UpsertResult,
+)
 from heymarket_bridge.messages import (
     ContactOperation,
     DeadLetter,
@@ -36,12 +44,8 @@ from heymarket_bridge.messages import (
     QueuedOperation,
     parse_operation,
 )
-from heymarket_bridge.observability import logger, mask_phone
+from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.ordering import merge_contacts, plan_lanes
-from heymarket_bridge.ratelimit import RequestBudget
-from heymarket_bridge.settings import ApiMode, ConfigError
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,69 +58,179 @@ class QueueRecord:
     sent_timestamp_ms: int = 0
 
 
-class BulkGateway(Protocol):
-    def bulk_upsert(self, contacts: Sequence[Mapping[str, Any]], *, timeout_s: float | None = None) -> BulkResult: ...
+@dataclass(frozen=True)
+class Member:
+    """A queue record and the operation it carries."""
 
-    def find_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, str]:
-        """Contact id by phone, for the phones Heymarket already holds."""
-        ...
-
-    def ids_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, list[str]]:
-        """Every contact id Heymarket holds for each phone; phones it does not hold are absent."""
-        ...
-
-    def bulk_delete(self, contact_ids: Sequence[str], *, timeout_s: float | None = None) -> DeleteResult: ...
-
-    def batch_create_v1(
-        self, contacts: Sequence[Mapping[str, Any]], *, overwrite: bool, timeout_s: float | None = None
-    ) -> BulkResult: ...
-
-    def list_custom_fields(self, *, timeout_s: float | None = None) -> list[CustomField]: ...
+    record: QueueRecord
+    operation: QueuedOperation
 
 
 class DeadLetterSink(Protocol):
     def write(self, letters: Sequence[DeadLetter]) -> list[int]:
-        """Write the letters; return the indexes of those NOT written."""
+        """Write the letters to the DLQ; return the indexes of those NOT written."""
         ...
+
+
+class WaitingRoom(Protocol):
+    def put_back(self, bodies: Sequence[str]) -> list[int]:
+        """Put these message bodies back on the queue, to be received again later as new messages (a receive count
+        of zero); return the indexes of those NOT put back."""
+        ...
+
+
+# ------------------------------------------------------------------------------------------------ plan
+
+
+@dataclass(frozen=True)
+class DeleteStep:
+    """A lane's deletes, sent together; the upserts they make moot are members too and share their fate."""
+
+    targets: tuple[DeleteTarget, ...]
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
+class UpsertStep:
+    """A lane's upserts merged into the one contact sent; after the delete step `after` (an index), if any."""
+
+    contact: Contact
+    members: tuple[Member, ...]
+    after: int | None = None
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Members settled while planning, without a Heymarket call (unreadable, or a custom-field title unknown)."""
+
+    members: tuple[Member, ...]
+    failure: GatewayFailure
+
+
+@dataclass(frozen=True)
+class Plan:
+    deletes: tuple[DeleteStep, ...] = ()
+    upserts: tuple[UpsertStep, ...] = ()
+    decided: tuple[Decided, ...] = ()
+    merged: int = 0  # messages that share another's request
+
+
+def plan_batch(members: Sequence[Member], fields: CustomFieldIndex | GatewayFailure | None) -> Plan:
+    """What to send for a batch (members in received order). `fields` resolves custom-field titles: the team's
+    field index, the failure that kept it from being read, or None when no contact uses a title."""
+    deletes: list[DeleteStep] = []
+    upserts: list[UpsertStep] = []
+    decided: list[Decided] = []
+    for lane in plan_lanes([member.operation for member in members]):
+        after: int | None = None
+        if lane.deletes:
+            targets = dict.fromkeys(_target(members[i].operation) for i in lane.deletes)
+            moot = tuple(members[i] for i in sorted(lane.deletes + lane.superseded))
+            after = len(deletes)
+            deletes.append(DeleteStep(tuple(targets), moot))
+        if not lane.upserts:
+            continue
+        lane_members = tuple(members[i] for i in lane.upserts)
+        contacts = [_contact(member.operation) for member in lane_members]
+        if any(titles_in(contact.custom) for contact in contacts):
+            resolved = _resolve_titles(contacts, fields)
+            if isinstance(resolved, GatewayFailure):
+                decided.append(Decided(lane_members, resolved))
+                continue
+            contacts = resolved
+        deleted_ids = (
+            frozenset(t.contact_id for t in deletes[after].targets if t.contact_id)
+            if after is not None
+            else frozenset()
+        )
+        upserts.append(UpsertStep(merge_contacts(contacts, deleted_ids), lane_members, after))
+    merged = len(members) - len(deletes) - len(upserts) - sum(len(d.members) for d in decided)
+    return Plan(tuple(deletes), tuple(upserts), tuple(decided), merged)
+
+
+def _resolve_titles(
+    contacts: list[Contact], fields: CustomFieldIndex | GatewayFailure | None
+) -> list[Contact] | GatewayFailure:
+    if fields is None or isinstance(fields, GatewayFailure):
+        failure = fields or TransientFailure("the custom fields were not read")
+        return _with_reason(failure, f"reading Heymarket's custom fields failed: {failure.reason}")
+    unknown = list(dict.fromkeys(title for contact in contacts for title in fields.unknown(contact.custom)))
+    if unknown:
+        names = ", ".join(repr(title) for title in unknown)
+        logger.error(
+            "Custom field title unknown to Heymarket; contact dead-lettered",
+            extra={"titles": unknown, "phone": mask_phone(contacts[0].phone)},
+        )
+        return PermanentFailure(
+            f"custom field {names} is not a custom field title of this Heymarket account "
+            "(create it in Heymarket, or key the value by the field's id)"
+        )
+    return [
+        Contact.from_dict({**contact.to_dict(), "custom": fields.resolve(contact.custom)})
+        if contact.custom
+        else contact
+        for contact in contacts
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ execute
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What Heymarket did for each step of a plan, in the plan's order."""
+
+    deletes: tuple[DeleteResult, ...]
+    upserts: tuple[UpsertResult, ...]
+
+
+def execute(plan: Plan, heymarket: HeymarketPort, deadline: Deadline) -> Execution:
+    """Deletes first, then the upserts whose delete (if any) succeeded; an upsert waits with a delete that failed,
+    since sending it would let the delete, when retried, remove what the upsert wrote."""
+    targets = [target for step in plan.deletes for target in step.targets]
+    answers = iter(heymarket.delete(targets, deadline) if targets else [])
+    deletes = tuple(_all_gone([next(answers) for _ in step.targets]) for step in plan.deletes)
+    ready = [n for n, step in enumerate(plan.upserts) if step.after is None or isinstance(deletes[step.after], Deleted)]
+    stored = dict(
+        zip(ready, heymarket.upsert([plan.upserts[n].contact for n in ready], deadline) if ready else [], strict=True)
+    )
+    upserts: list[UpsertResult] = []
+    for n, step in enumerate(plan.upserts):
+        if n in stored:
+            upserts.append(stored[n])
+            continue
+        blocked = deletes[step.after] if step.after is not None else None
+        assert isinstance(blocked, NotDone)  # an upsert not sent follows a delete that was not done
+        why = "failed" if isinstance(blocked.failure, PermanentFailure) else "could not be sent yet"
+        reason = f"the delete received before it {why}: {blocked.failure.reason}"
+        upserts.append(NotDone(_with_reason(blocked.failure, reason)))
+    return Execution(deletes, tuple(upserts))
+
+
+def _all_gone(results: list[DeleteResult]) -> DeleteResult:
+    """A delete step is done when every one of its targets is gone; else it shares its first failure."""
+    failed = [result for result in results if isinstance(result, NotDone)]
+    if failed:
+        return failed[0]
+    done = [result for result in results if isinstance(result, Deleted)]
+    return Deleted(sum(r.count for r in done), next((r.request_id for r in done if r.request_id), None))
+
+
+# ------------------------------------------------------------------------------------------------ settle
 
 
 class Fate(Enum):
     DELIVERED = "delivered"
-    REJECTED = "rejected"  # permanent: Heymarket said no to this contact
-    UNSENT = "unsent"  # transient: may succeed on a later receive
+    REDELIVER = "redeliver"  # transient: SQS delivers it again after the visibility timeout
+    WAIT = "wait"  # the bridge is misconfigured, or throttled to the end: put back, its receives not used up
+    DEAD = "dead"  # refused for good, or failed on its last receive: a dead letter says why
 
 
-@dataclass
-class Outcome:
+@dataclass(frozen=True)
+class Verdict:
+    member: Member
     fate: Fate
-    error: str = ""
-    request_id: str | None = None
-
-
-Member = tuple[QueueRecord, QueuedOperation]
-
-
-@dataclass
-class DeleteGroup:
-    """A lane's deletes, sent together; the upserts they make moot are members too and share their fate."""
-
-    targets: list[DeleteTarget]
-    members: list[Member] = field(default_factory=list)
-    contact_ids: list[str] = field(default_factory=list)  # the targets as ids, once phones are resolved
-    outcome: Outcome | None = None
-
-
-@dataclass
-class ContactGroup:
-    """A lane's upserts, merged into the one contact that is sent; after `follows` only if that delete succeeded."""
-
-    contact: Contact
-    members: list[Member] = field(default_factory=list)
-    follows: DeleteGroup | None = None
-    outcome: Outcome | None = None
-
-    def operations(self) -> list[ContactOperation]:
-        return [op for _, op in self.members if isinstance(op, ContactOperation)]
+    failure: GatewayFailure | None = None
 
 
 @dataclass
@@ -126,409 +240,174 @@ class SyncReport:
     rejected_contacts: int = 0
     retried_messages: int = 0
     dead_lettered_messages: int = 0
+    waiting_messages: int = 0
     merged_messages: int = 0
     heymarket_requests: int = 0
-    updated_existing: int = 0  # creates refused because the phone existed, sent again as updates
-    deleted_contacts: int = 0  # ids Heymarket deleted (or reported already gone)
+    updated_existing: int = 0  # contacts Heymarket already held, updated
+    deleted_contacts: int = 0  # contacts deleted by delete requests
+    configuration_error: str | None = None
+
+
+def settle(
+    plan: Plan,
+    execution: Execution,
+    *,
+    max_receive_count: int,
+    waited_too_long: Callable[[QueuedOperation], bool],
+) -> list[Verdict]:
+    """Each member's fate, from the outcome of the step it belongs to."""
+    verdicts: list[Verdict] = []
+    outcomes: list[tuple[tuple[Member, ...], UpsertResult | DeleteResult]] = [
+        *((d.members, NotDone(d.failure)) for d in plan.decided),
+        *zip((s.members for s in plan.deletes), execution.deletes, strict=True),
+        *zip((s.members for s in plan.upserts), execution.upserts, strict=True),
+    ]
+    for members, outcome in outcomes:
+        for member in members:
+            verdicts.append(_verdict(member, outcome, max_receive_count, waited_too_long))
+    return verdicts
+
+
+def _verdict(
+    member: Member,
+    outcome: UpsertResult | DeleteResult,
+    max_receive_count: int,
+    waited_too_long: Callable[[QueuedOperation], bool],
+) -> Verdict:
+    if not isinstance(outcome, NotDone):
+        return Verdict(member, Fate.DELIVERED)
+    failure = outcome.failure
+    if isinstance(failure, PermanentFailure):
+        return Verdict(member, Fate.DEAD, failure)
+    final = member.record.receive_count >= max_receive_count
+    waits = isinstance(failure, ConfigurationFailure) or (
+        final and isinstance(failure, TransientFailure) and failure.throttled
+    )
+    if waits:
+        if waited_too_long(member.operation):
+            reason = f"waited as long as the queue keeps messages, and still: {failure.reason}"
+            return Verdict(member, Fate.DEAD, _with_reason(failure, reason))
+        return Verdict(member, Fate.WAIT, failure)
+    return Verdict(member, Fate.DEAD if final else Fate.REDELIVER, failure)
+
+
+# ------------------------------------------------------------------------------------------------ the use case
 
 
 class SyncService:
-    """Delivers a batch of queue records to Heymarket and reports which messages SQS must redeliver."""
+    """Delivers a batch of queue records to Heymarket and reports which messages SQS must redeliver.
+
+    One instance per execution environment: it keeps the team's custom fields between invocations.
+    """
 
     def __init__(
         self,
-        gateway: BulkGateway,
+        heymarket: HeymarketPort,
         dead_letters: DeadLetterSink,
-        budget: RequestBudget,
+        waiting_room: WaitingRoom,
         *,
-        max_batch: int,
         max_receive_count: int,
-        api_mode: ApiMode = ApiMode.V2,
-        v1_overwrite: bool = True,
         deadline_reserve_s: float = 5.0,
-        backoff_base_s: float = 0.5,
-        backoff_cap_s: float = 8.0,
+        max_wait_s: float = 4 * 24 * 3600,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._gateway = gateway
+        self._heymarket = heymarket
         self._dead_letters = dead_letters
-        self._budget = budget
-        self._max_batch = max_batch
+        self._waiting_room = waiting_room
         self._max_receive_count = max_receive_count
-        self._api_mode = api_mode
-        self._v1_overwrite = v1_overwrite
         self._reserve_s = deadline_reserve_s
-        self._backoff_base_s = backoff_base_s
-        self._backoff_cap_s = backoff_cap_s
+        self._max_wait_s = max_wait_s
         self._clock = clock
-        self._sleep = sleep
-        self._jitter = jitter
+        self._wall_clock = wall_clock
         # The team's custom fields, read once per cold start and again (once per invocation) for an unknown title.
-        self._field_index: CustomFieldIndex | None = None
-        self._fields_read_this_invocation = False
+        self._fields: CustomFieldIndex | None = None
 
     def process(self, records: Sequence[QueueRecord], remaining_s: Callable[[], float]) -> SyncReport:
-        deadline = self._clock() + remaining_s() - self._reserve_s
-        report = SyncReport()
-        self._fields_read_this_invocation = False
-        letters: list[tuple[QueueRecord, DeadLetter]] = []
-        parsed = self._parse(records, letters)
-        deletes, upserts = self._plan(parsed)
-        report.merged_messages = len(parsed) - len(deletes) - len(upserts)
-        self._delete(deletes, deadline, report)
-        ready = [group for group in upserts if self._ready_after_delete(group)]
-        ready = self._check_v1_fields(ready)
-        ready = self._resolve_titles(ready, deadline, report)
-        for start in range(0, len(ready), self._max_batch):
-            self._deliver(ready[start : start + self._max_batch], deadline, report)
-        settled: list[ContactGroup | DeleteGroup] = [*deletes, *upserts]
-        for group in settled:
-            self._settle(group, letters, report)
+        deadline = Deadline(self._clock() + remaining_s() - self._reserve_s, self._clock)
+        members, unreadable = _read(records)
+        fields = self._custom_fields(members, deadline)
+        plan = plan_batch(members, fields)
+        execution = execute(plan, self._heymarket, deadline)
+        verdicts = settle(
+            plan, execution, max_receive_count=self._max_receive_count, waited_too_long=self._waited_too_long
+        )
+        report = SyncReport(merged_messages=plan.merged)
+        _count(plan, execution, report)
+        letters = [(record, _letter_for_unreadable(record, error)) for record, error in unreadable]
+        waiting: list[QueueRecord] = []
+        for verdict in verdicts:
+            self._log(verdict)
+            if verdict.fate is Fate.REDELIVER:
+                report.retried_messages += 1
+                report.failed_message_ids.append(verdict.member.record.message_id)
+            elif verdict.fate is Fate.WAIT:
+                waiting.append(verdict.member.record)
+            elif verdict.fate is Fate.DEAD:
+                assert verdict.failure is not None
+                letters.append((verdict.member.record, _letter(verdict.member, verdict.failure)))
+            if isinstance(verdict.failure, ConfigurationFailure):
+                report.configuration_error = verdict.failure.reason
+        self._put_back(waiting, report)
         self._write_letters(letters, report)
         return report
 
-    # ---------------------------------------------------------------- planning
+    def _custom_fields(self, members: Sequence[Member], deadline: Deadline) -> CustomFieldIndex | GatewayFailure | None:
+        """The field index if any contact names a field by title (None if none does): cached, re-read at most once
+        per invocation when a title is not in it (a field created since)."""
+        contacts = [m.operation.contact for m in members if isinstance(m.operation, ContactOperation)]
+        titled = [c for c in contacts if titles_in(c.custom)]
+        if not titled:
+            return None
+        if self._fields is not None and not any(self._fields.unknown(c.custom) for c in titled):
+            return self._fields
+        try:
+            self._fields = CustomFieldIndex(self._heymarket.custom_fields(deadline))
+        except GatewayFailure as failure:
+            return failure
+        logger.info("Read Heymarket's custom fields", extra={"count": len(self._fields)})
+        return self._fields
 
-    @staticmethod
-    def _parse(records: Sequence[QueueRecord], letters: list[tuple[QueueRecord, DeadLetter]]) -> list[Member]:
-        parsed: list[Member] = []
-        for record in records:
-            try:
-                parsed.append((record, parse_operation(record.body)))
-            except MalformedMessage as exc:
-                logger.error("Unreadable queue message", extra={"message_id": record.message_id, "error": str(exc)})
-                letters.append((record, _letter_for_unreadable(record, str(exc))))
-        # Received order: when the bridge received them, then when SQS got them.
-        parsed.sort(key=lambda item: (item[1].received_at, item[0].sent_timestamp_ms))
-        return parsed
+    def _waited_too_long(self, operation: QueuedOperation) -> bool:
+        try:
+            received = datetime.fromisoformat(operation.received_at)
+        except ValueError:
+            return False
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        return (self._wall_clock() - received).total_seconds() >= self._max_wait_s
 
-    @staticmethod
-    def _plan(parsed: list[Member]) -> tuple[list[DeleteGroup], list[ContactGroup]]:
-        deletes: list[DeleteGroup] = []
-        upserts: list[ContactGroup] = []
-        for lane in plan_lanes([operation for _, operation in parsed]):
-            delete: DeleteGroup | None = None
-            if lane.deletes:
-                targets: list[DeleteTarget] = []
-                for index in lane.deletes:
-                    target = _target(parsed[index][1])
-                    if target not in targets:
-                        targets.append(target)
-                members = [parsed[i] for i in sorted(lane.deletes + lane.superseded)]
-                delete = DeleteGroup(targets, members)
-                deletes.append(delete)
-            if lane.upserts:
-                members = [parsed[i] for i in lane.upserts]
-                group = ContactGroup(merge_contacts([_contact(op) for _, op in members]), members, follows=delete)
-                upserts.append(group)
-        return deletes, upserts
-
-    # ---------------------------------------------------------------- deletes
-
-    def _delete(self, groups: list[DeleteGroup], deadline: float, report: SyncReport) -> None:
-        """Resolve phone targets to ids (one search per chunk of phones), then delete the ids in chunks.
-
-        A phone Heymarket holds no contact for is a delete with nothing to do, and succeeds: the state the sender
-        asked for (no contact with that phone) already holds. It is what happens when a contact was never synced,
-        was deleted in Heymarket's app, or was created and deleted within one batch (the create is then not sent).
-        A dead letter would alert an operator with nothing to fix.
-        """
-        if not groups:
+    def _log(self, verdict: Verdict) -> None:
+        if verdict.fate is Fate.DELIVERED:
             return
-        self._resolve_phones(groups, deadline, report)
-        pending = [group for group in groups if group.outcome is None]
-        for group in pending:
-            if not group.contact_ids:
-                group.outcome = Outcome(Fate.DELIVERED)
-        chunk: list[DeleteGroup] = []
-        for group in (g for g in pending if g.contact_ids):
-            if chunk and sum(len(g.contact_ids) for g in chunk) + len(group.contact_ids) > self._max_batch:
-                self._send_deletes(chunk, deadline, report)
-                chunk = []
-            chunk.append(group)
-        if chunk:
-            self._send_deletes(chunk, deadline, report)
-
-    def _resolve_phones(self, groups: list[DeleteGroup], deadline: float, report: SyncReport) -> None:
-        phones = list(dict.fromkeys(t.phone for g in groups for t in g.targets if t.phone is not None))
-        found: dict[str, list[str]] = {}
-        failed: dict[str, Outcome] = {}
-        for start in range(0, len(phones), self._max_batch):
-            chunk = phones[start : start + self._max_batch]
-            answer = self._call(partial(self._search, chunk), deadline, report)
-            if isinstance(answer, Outcome):
-                lookup_failed = replace(answer, error=f"looking up the phones to delete failed: {answer.error}")
-                failed.update(dict.fromkeys(chunk, lookup_failed))
-            else:
-                found.update(answer)
-        for group in groups:
-            ids: list[str] = []
-            for target in group.targets:
-                if target.contact_id is not None:
-                    ids.append(target.contact_id)
-                elif target.phone in failed:
-                    group.outcome = failed[target.phone]
-                elif target.phone is not None and target.phone not in found:
-                    logger.info(
-                        "No contact holds the phone to delete; nothing to do",
-                        extra={"phone": mask_phone(target.phone), "correlation_ids": _correlation_ids(group.members)},
-                    )
-                else:
-                    ids.extend(found.get(target.phone or "", []))
-            group.contact_ids = list(dict.fromkeys(ids))
-
-    def _search(self, phones: list[str], timeout_s: float) -> dict[str, list[str]]:
-        return self._gateway.ids_by_phone(phones, timeout_s=timeout_s)
-
-    def _send_deletes(self, groups: list[DeleteGroup], deadline: float, report: SyncReport) -> None:
-        ids = list(dict.fromkeys(contact_id for group in groups for contact_id in group.contact_ids))
-        answer = self._call(lambda t: self._gateway.bulk_delete(ids, timeout_s=t), deadline, report)
-        if isinstance(answer, Outcome):
-            if answer.fate is Fate.REJECTED and len(groups) > 1:
-                middle = len(groups) // 2
-                self._send_deletes(groups[:middle], deadline, report)
-                self._send_deletes(groups[middle:], deadline, report)
-                return
-            _mark(groups, answer)
-            return
-        if answer.not_found:
-            # Deleted already (in Heymarket's app, or by an earlier delivery of this message): the goal holds.
-            logger.info(
-                "Contacts to delete were already gone",
-                extra={"count": len(answer.not_found), "heymarket_request_id": answer.request_id},
-            )
-        report.deleted_contacts += len(answer.deleted) + len(answer.not_found)
-        _mark(groups, Outcome(Fate.DELIVERED, request_id=answer.request_id))
-
-    @staticmethod
-    def _ready_after_delete(group: ContactGroup) -> bool:
-        """Whether an upsert can go now: it follows no delete, or one that succeeded (then it is rebuilt)."""
-        delete = group.follows
-        if delete is None:
-            return True
-        assert delete.outcome is not None  # every delete group is settled before the upserts run
-        if delete.outcome.fate is Fate.DELIVERED:
-            group.contact = merge_contacts([op.contact for op in group.operations()], frozenset(delete.contact_ids))
-            return True
-        # Sending it would let the delete, when retried, remove what the upsert wrote: it waits with the delete.
-        why = "failed" if delete.outcome.fate is Fate.REJECTED else "could not be sent yet"
-        group.outcome = replace(delete.outcome, error=f"the delete received before it {why}: {delete.outcome.error}")
-        return False
-
-    # ---------------------------------------------------------------- upserts
-
-    def _check_v1_fields(self, groups: list[ContactGroup]) -> list[ContactGroup]:
-        """In v1 mode, refuse contacts with fields the v1 batch endpoint does not take, rather than lose them."""
-        if self._api_mode is not ApiMode.V1:
-            return groups
-        ready: list[ContactGroup] = []
-        for group in groups:
-            extra = group.contact.fields_v1_cannot_send()
-            if not extra:
-                ready.append(group)
-                continue
-            group.outcome = Outcome(
-                Fate.REJECTED,
-                f"HeymarketApiMode is v1, and Heymarket's v1 batch endpoint does not take {', '.join(extra)}: "
-                "switch to v2 mode, then redrive this message",
-            )
-        return ready
-
-    def _resolve_titles(self, groups: list[ContactGroup], deadline: float, report: SyncReport) -> list[ContactGroup]:
-        """Key custom values by field id: titles are mapped with the team's field list; an unknown title is refused."""
-        needing = [g for g in groups if any(titles_in(op.contact.custom) for op in g.operations())]
-        if not needing:
-            return groups
-        index = self._custom_fields(deadline, report, refresh=False)
-        if not isinstance(index, Outcome) and any(_unknown_titles(g, index) for g in needing):
-            # A title may be a field created since the list was read: read it again, once per invocation.
-            index = self._custom_fields(deadline, report, refresh=True)
-        if isinstance(index, Outcome):
-            failed = replace(index, error=f"reading Heymarket's custom fields failed: {index.error}")
-            _mark(needing, failed)
-            return [g for g in groups if g not in needing]
-        for group in needing:
-            unknown = _unknown_titles(group, index)
-            if unknown:
-                names = ", ".join(repr(title) for title in unknown)
-                logger.error(
-                    "Custom field title unknown to Heymarket; contact dead-lettered",
-                    extra={
-                        "titles": unknown,
-                        "phone": mask_phone(group.contact.phone),
-                        "correlation_ids": _correlation_ids(group.members),
-                    },
-                )
-                group.outcome = Outcome(
-                    Fate.REJECTED,
-                    f"custom field {names} is not a custom field title of this Heymarket account "
-                    "(create it in Heymarket, or key the value by the field's id)",
-                )
-                continue
-            resolved = [
-                replace(op.contact, custom=index.resolve(op.contact.custom)) if op.contact.custom else op.contact
-                for op in group.operations()
-            ]
-            deleted = frozenset(group.follows.contact_ids) if group.follows is not None else frozenset()
-            group.contact = merge_contacts(resolved, deleted)
-        return [g for g in groups if g.outcome is None]
-
-    def _custom_fields(self, deadline: float, report: SyncReport, *, refresh: bool) -> CustomFieldIndex | Outcome:
-        if self._field_index is not None and (not refresh or self._fields_read_this_invocation):
-            return self._field_index
-        fields = self._call(lambda t: self._gateway.list_custom_fields(timeout_s=t), deadline, report)
-        if isinstance(fields, Outcome):
-            return fields
-        self._field_index = CustomFieldIndex(fields)
-        self._fields_read_this_invocation = True
-        logger.info("Read Heymarket's custom fields", extra={"count": len(self._field_index)})
-        return self._field_index
-
-    def _deliver(self, groups: list[ContactGroup], deadline: float, report: SyncReport) -> None:
-        """Send one chunk, retrying transient errors and splitting a rejected chunk to find its culprits."""
-        contacts = [self._wire(g.contact) for g in groups]
-        answer = self._call(lambda t: self._send_upserts(contacts, t), deadline, report)
-        if isinstance(answer, Outcome):
-            if answer.fate is Fate.REJECTED and len(groups) > 1:
-                middle = len(groups) // 2
-                self._deliver(groups[:middle], deadline, report)
-                self._deliver(groups[middle:], deadline, report)
-                return
-            _mark(groups, answer)
-            return
-        self._apply(groups, answer)
-        if self._api_mode is ApiMode.V2:
-            # v1 never refuses an existing phone: it skips or overwrites it (HEYMARKET_V1_OVERWRITE).
-            self._update_existing(groups, deadline, report)
-
-    def _wire(self, contact: Contact) -> dict[str, Any]:
-        return contact.to_heymarket_v1() if self._api_mode is ApiMode.V1 else contact.to_heymarket()
-
-    def _send_upserts(self, contacts: list[dict[str, Any]], timeout_s: float) -> BulkResult:
-        if self._api_mode is ApiMode.V1:
-            return self._gateway.batch_create_v1(contacts, overwrite=self._v1_overwrite, timeout_s=timeout_s)
-        return self._gateway.bulk_upsert(contacts, timeout_s=timeout_s)
-
-    def _update_existing(self, groups: list[ContactGroup], deadline: float, report: SyncReport) -> None:
-        """Turn refused creates for phones Heymarket already holds into updates of those contacts.
-
-        Heymarket does not document what a create for an existing phone does. Rather than reading its error
-        text, every refused create is looked up by phone (one search for all of them): a phone that exists
-        is sent again as an update with its contact id; one that does not keeps its original error.
-        """
-        refused = [
-            g
-            for g in groups
-            if g.contact.contact_id is None and g.outcome is not None and g.outcome.fate is Fate.REJECTED
-        ]
-        if not refused:
-            return
-        phones = [g.contact.phone for g in refused]
-        existing = self._call(lambda t: self._gateway.find_by_phone(phones, timeout_s=t), deadline, report)
-        if isinstance(existing, Outcome):
-            # The creates were refused and the lookup could not say why: try the whole thing again later.
-            failed = Outcome(Fate.UNSENT, f"looking up existing contacts failed: {existing.error}", existing.request_id)
-            _mark(refused, failed)
-            return
-        updates = [g for g in refused if g.contact.phone in existing]
-        for group in updates:
-            group.contact = replace(group.contact, contact_id=existing[group.contact.phone])
-            group.outcome = None
-        report.updated_existing += len(updates)
-        if updates:
-            self._deliver(updates, deadline, report)
-
-    @staticmethod
-    def _apply(groups: list[ContactGroup], result: BulkResult) -> None:
-        by_phone = {g.contact.phone: g for g in groups}
-        unattributed: list[str] = []
-        for failure in result.failed:
-            group = by_phone.get(_phone_of(failure.contact))
-            if group is not None and group.outcome is None:
-                group.outcome = Outcome(Fate.REJECTED, failure.error, result.request_id)
-            else:
-                unattributed.append(failure.error)
-        confirmed = {_phone_of(c) for c in result.contacts}
-        for phone, group in by_phone.items():
-            if group.outcome is not None:
-                continue
-            if unattributed and phone not in confirmed:
-                # A failure we cannot tie to a contact: never count an unconfirmed contact as delivered.
-                group.outcome = Outcome(Fate.REJECTED, unattributed[0], result.request_id)
-            else:
-                group.outcome = Outcome(Fate.DELIVERED, request_id=result.request_id)
-
-    # ---------------------------------------------------------------- calls
-
-    def _call(self, send: Callable[[float], T], deadline: float, report: SyncReport) -> T | Outcome:
-        """One Heymarket call within the request budget, retrying transient errors with backoff until the deadline.
-
-        Returns the call's answer, or the outcome for everything that depended on it: REJECTED for an answer that
-        will not change (4xx), UNSENT for what may succeed on a later receive (5xx, 429, timeouts, credentials).
-        """
-        attempt = 0
-        last = Outcome(Fate.UNSENT, "the invocation ran out of time before the request could be made")
-        while True:
-            if self._clock() >= deadline or not self._budget.acquire(deadline):
-                return last
-            try:
-                report.heymarket_requests += 1
-                return send(deadline - self._clock())
-            except RequestRejected as exc:
-                return Outcome(Fate.REJECTED, str(exc), exc.request_id)
-            except AuthFailed as exc:
-                # The client already re-read the secret once; looping here would only hammer Heymarket.
-                return Outcome(Fate.UNSENT, str(exc), exc.request_id)
-            except (ConfigError, SecretUnavailable) as exc:
-                logger.error("Cannot authenticate to Heymarket", extra={"error": str(exc)})
-                return Outcome(Fate.UNSENT, str(exc))
-            except HeymarketError as exc:
-                attempt += 1
-                last = Outcome(Fate.UNSENT, str(exc), exc.request_id)
-                delay = self._backoff(attempt, exc.retry_after_s)
-                if self._clock() + delay >= deadline:
-                    return last
-                self._sleep(delay)
-
-    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
-        delay: float = self._jitter() * min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
-        return max(delay, retry_after_s) if retry_after_s is not None else delay
-
-    # ---------------------------------------------------------------- settling
-
-    def _settle(
-        self,
-        group: ContactGroup | DeleteGroup,
-        letters: list[tuple[QueueRecord, DeadLetter]],
-        report: SyncReport,
-    ) -> None:
-        outcome = group.outcome or Outcome(Fate.UNSENT, "not sent")
-        if outcome.fate is Fate.DELIVERED:
-            if isinstance(group, ContactGroup):
-                report.delivered_contacts += 1
-            return
-        if outcome.fate is Fate.REJECTED:
-            report.rejected_contacts += 1
-        for record, operation in group.members:
-            final_receive = record.receive_count >= self._max_receive_count
-            log_fields = {
-                **_identity(operation),
-                "operation": operation.op.value,
-                "correlation_id": operation.correlation_id,
-                "message_id": record.message_id,
-                "receive_count": record.receive_count,
-                "error": redact(outcome.error),
-                "heymarket_request_id": outcome.request_id,
-            }
-            if outcome.fate is Fate.UNSENT and not final_receive:
-                logger.warning("Contact not delivered; SQS will redeliver it", extra=log_fields)
-                report.retried_messages += 1
-                report.failed_message_ids.append(record.message_id)
-                continue
+        record, operation, failure = verdict.member.record, verdict.member.operation, verdict.failure
+        log_fields = {
+            **_identity(operation),
+            "operation": operation.op.value,
+            "correlation_id": operation.correlation_id,
+            "message_id": record.message_id,
+            "receive_count": record.receive_count,
+            "error": redact(failure.reason if failure else ""),
+            "heymarket_request_id": failure.request_id if failure else None,
+        }
+        if verdict.fate is Fate.REDELIVER:
+            logger.warning("Contact not delivered; SQS will redeliver it", extra=log_fields)
+        elif verdict.fate is Fate.WAIT:
+            logger.warning("Contact waits for the bridge's configuration to be fixed", extra=log_fields)
+        else:
             logger.error("Contact dead-lettered", extra=log_fields)
-            letters.append((record, _letter(record, operation, outcome)))
+
+    def _put_back(self, waiting: list[QueueRecord], report: SyncReport) -> None:
+        if not waiting:
+            return
+        unsent = set(self._waiting_room.put_back([record.body for record in waiting]))
+        for index, record in enumerate(waiting):
+            if index in unsent:
+                report.failed_message_ids.append(record.message_id)  # SQS redelivers it instead
+            else:
+                report.waiting_messages += 1
+        if unsent:
+            logger.error("Could not put waiting messages back on the queue", extra={"count": len(unsent)})
 
     def _write_letters(self, letters: list[tuple[QueueRecord, DeadLetter]], report: SyncReport) -> None:
         if not letters:
@@ -542,14 +421,46 @@ class SyncService:
                 report.dead_lettered_messages += 1
         if unwritten:
             logger.error(
-                "Could not write to the DLQ; leaving the messages in the queue",
-                extra={"count": len(unwritten)},
+                "Could not write to the DLQ; leaving the messages in the queue", extra={"count": len(unwritten)}
             )
 
 
-def _mark(groups: Sequence[ContactGroup | DeleteGroup], outcome: Outcome) -> None:
-    for group in groups:
-        group.outcome = outcome
+def _read(records: Sequence[QueueRecord]) -> tuple[list[Member], list[tuple[QueueRecord, str]]]:
+    members: list[Member] = []
+    unreadable: list[tuple[QueueRecord, str]] = []
+    for record in records:
+        try:
+            members.append(Member(record, parse_operation(record.body)))
+        except MalformedMessage as exc:
+            logger.error("Unreadable queue message", extra={"message_id": record.message_id, "error": str(exc)})
+            unreadable.append((record, str(exc)))
+    # Received order: when the bridge received them, then when SQS got them.
+    members.sort(key=lambda m: (m.operation.received_at, m.record.sent_timestamp_ms))
+    return members, unreadable
+
+
+def _count(plan: Plan, execution: Execution, report: SyncReport) -> None:
+    for result in execution.upserts:
+        if isinstance(result, Stored):
+            report.delivered_contacts += 1
+            report.updated_existing += result.existed
+        elif isinstance(result.failure, PermanentFailure):
+            report.rejected_contacts += 1
+    report.rejected_contacts += sum(isinstance(d.failure, PermanentFailure) for d in plan.decided)
+    for deleted in execution.deletes:
+        if isinstance(deleted, Deleted):
+            report.deleted_contacts += deleted.count
+        elif isinstance(deleted.failure, PermanentFailure):
+            report.rejected_contacts += 1
+
+
+def _with_reason(failure: GatewayFailure, reason: str) -> GatewayFailure:
+    """The same kind of failure, told differently (the cause of a wait or a refusal, in the member's words)."""
+    if isinstance(failure, TransientFailure):
+        return TransientFailure(
+            reason, request_id=failure.request_id, throttled=failure.throttled, retry_after_s=failure.retry_after_s
+        )
+    return type(failure)(reason, request_id=failure.request_id)
 
 
 def _target(operation: QueuedOperation) -> DeleteTarget:
@@ -562,13 +473,6 @@ def _contact(operation: QueuedOperation) -> Contact:
     return operation.contact
 
 
-def _unknown_titles(group: ContactGroup, index: CustomFieldIndex) -> list[str]:
-    unknown: list[str] = []
-    for operation in group.operations():
-        unknown.extend(title for title in index.unknown(operation.contact.custom) if title not in unknown)
-    return unknown
-
-
 def _identity(operation: QueuedOperation) -> dict[str, str]:
     """How a log line names the contact: masked phone, or the Heymarket id (not personal data)."""
     if isinstance(operation, ContactOperation):
@@ -578,30 +482,17 @@ def _identity(operation: QueuedOperation) -> dict[str, str]:
     return {"contact_id": operation.target.contact_id or ""}
 
 
-def _correlation_ids(members: Sequence[Member]) -> list[str]:
-    return list(dict.fromkeys(operation.correlation_id for _, operation in members))[:10]
-
-
-def _phone_of(contact: Mapping[str, Any]) -> str:
-    phone = contact.get("phone")
-    if not phone:
-        for channel in contact.get("contact_channels") or []:
-            if isinstance(channel, dict) and channel.get("channel_type") == "phone":
-                phone = channel.get("channel_id")
-                break
-    return "".join(ch for ch in str(phone or "") if ch.isdigit())
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _letter(record: QueueRecord, operation: QueuedOperation, outcome: Outcome) -> DeadLetter:
+def _letter(member: Member, failure: GatewayFailure) -> DeadLetter:
+    operation, record = member.operation, member.record
     contact = (
         operation.contact.to_heymarket() if isinstance(operation, ContactOperation) else operation.target.to_dict()
     )
     return DeadLetter(
-        error=outcome.error or "not delivered",
+        error=failure.reason or "not delivered",
         attempts=record.receive_count,
         source=operation.source,
         received_at=operation.received_at,
@@ -610,7 +501,7 @@ def _letter(record: QueueRecord, operation: QueuedOperation, outcome: Outcome) -
         operation_id=operation.operation_id,
         message=record.body,
         failed_at=_now(),
-        heymarket_request_id=outcome.request_id,
+        heymarket_request_id=failure.request_id,
     )
 
 

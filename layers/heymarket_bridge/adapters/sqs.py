@@ -32,9 +32,11 @@ class SqsBatchSender:
         attempts: int = 3,
         backoff_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        delay_s: int = 0,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
+        self._delay_s = delay_s  # SQS DelaySeconds of every message sent (0-900)
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._sleep = sleep
@@ -62,6 +64,7 @@ class SqsBatchSender:
                     for name, value in messages[index].attributes.items()
                     if value
                 },
+                **({"DelaySeconds": self._delay_s} if self._delay_s else {}),
             }
             for index in chunk
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -12,14 +14,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
 from heymarket_bridge.adapters.secrets import JsonSecretStore
 from heymarket_bridge.adapters.sqs import OutgoingMessage, SqsBatchSender
 from heymarket_bridge.messages import DeadLetter
 from heymarket_bridge.observability import logger, metrics
 from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.runtime import aws_client
-from heymarket_bridge.settings import SyncSettings
+from heymarket_bridge.settings import ApiMode, SyncSettings
 from heymarket_bridge.sync import QueueRecord, SyncReport, SyncService
 
 
@@ -29,7 +31,7 @@ class SqsDeadLetters:
     def __init__(self, sender: SqsBatchSender) -> None:
         self._sender = sender
 
-    def write(self, letters: list[DeadLetter] | Any) -> list[int]:
+    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
         return self._sender.send(
             [
                 OutgoingMessage(letter.to_json(), {"source": letter.source, "correlation_id": letter.correlation_id})
@@ -38,36 +40,58 @@ class SqsDeadLetters:
         )
 
 
+class SqsWaitingRoom:
+    """Puts waiting messages back on the contact queue, delayed, as new messages: their receive count starts again."""
+
+    def __init__(self, sender: SqsBatchSender) -> None:
+        self._sender = sender
+
+    def put_back(self, bodies: Sequence[str]) -> list[int]:
+        return self._sender.send([OutgoingMessage(body) for body in bodies])
+
+
 @dataclass(frozen=True)
 class SyncRuntime:
     settings: SyncSettings
     service: SyncService
+    http: HeymarketHttp
 
 
-@cache
-def sync_runtime() -> SyncRuntime:
-    settings = SyncSettings.from_env()
+def build_sync(env: Mapping[str, str]) -> SyncRuntime:
+    """The sync function's objects for one execution environment, from its environment variables."""
+    settings = SyncSettings.from_env(env)
     store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
     auth = Authenticator(
         lambda refresh: Credentials.from_secret(store.get(settings.heymarket_secret_arn, refresh=refresh))
     )
-    client = HeymarketClient(
+    http = HeymarketHttp(
         settings.heymarket_base_url,
         auth,
+        RequestBudget(settings.requests_per_minute_per_consumer),
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
     )
-    service = SyncService(
-        client,
-        SqsDeadLetters(SqsBatchSender(aws_client("sqs"), settings.dlq_url)),
-        RequestBudget(settings.requests_per_minute_per_consumer),
-        max_batch=settings.max_batch,
-        max_receive_count=settings.max_receive_count,
-        api_mode=settings.api_mode,
-        v1_overwrite=settings.v1_overwrite,
-        deadline_reserve_s=settings.deadline_reserve_s,
+    gateway: V1Gateway | V2Gateway = (
+        V1Gateway(http, max_batch=settings.max_batch, overwrite=settings.v1_overwrite)
+        if settings.api_mode is ApiMode.V1
+        else V2Gateway(http, max_batch=settings.max_batch)
     )
-    return SyncRuntime(settings, service)
+    sqs = aws_client("sqs")
+    service = SyncService(
+        gateway,
+        SqsDeadLetters(SqsBatchSender(sqs, settings.dlq_url)),
+        SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.wait_delay_s)),
+        max_receive_count=settings.max_receive_count,
+        deadline_reserve_s=settings.deadline_reserve_s,
+        max_wait_s=settings.max_wait_s,
+    )
+    return SyncRuntime(settings, service, http)
+
+
+@cache
+def sync_runtime() -> SyncRuntime:
+    """One runtime per execution environment (the local stack stands in a builder of its own per environment)."""
+    return build_sync(os.environ)
 
 
 def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -84,7 +108,10 @@ def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str,
         )
         for record in records
     ]
-    report = sync_runtime().service.process(queued, lambda: context.get_remaining_time_in_millis() / 1000)
+    runtime = sync_runtime()
+    requests_before = runtime.http.requests_sent
+    report = runtime.service.process(queued, lambda: context.get_remaining_time_in_millis() / 1000)
+    report.heymarket_requests = runtime.http.requests_sent - requests_before
     _record_metrics(report)
     redeliver = set(report.failed_message_ids)
 
@@ -106,21 +133,25 @@ def _record_metrics(report: SyncReport) -> None:
         ("ContactsFailed", report.rejected_contacts),
         ("ContactsRetried", report.retried_messages),
         ("ContactsDeadLettered", report.dead_lettered_messages),
+        ("ContactsWaiting", report.waiting_messages),
         ("OperationsMerged", report.merged_messages),
         ("ExistingContactsUpdated", report.updated_existing),
         ("ContactsDeleted", report.deleted_contacts),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    logger.info(
+    log = logger.error if report.configuration_error else logger.info
+    log(
         "Batch synced",
         extra={
             "delivered": report.delivered_contacts,
             "rejected": report.rejected_contacts,
             "retried": report.retried_messages,
             "dead_lettered": report.dead_lettered_messages,
+            "waiting": report.waiting_messages,
             "merged": report.merged_messages,
             "updated_existing": report.updated_existing,
             "deleted": report.deleted_contacts,
             "heymarket_requests": report.heymarket_requests,
+            "configuration_error": report.configuration_error,
         },
     )

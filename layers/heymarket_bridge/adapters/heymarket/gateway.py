@@ -1,0 +1,641 @@
+"""The Heymarket gateway: the `HeymarketPort` on Heymarket's documented endpoints, correct whatever it leaves open.
+
+What Heymarket does not document, and what the gateway does about it (shared/HEYMARKET_API.md):
+
+- What a v2 create does for a phone it already holds (refuse it, update the existing contact, or create a SECOND
+  contact with that phone). The gateway never creates blindly: it looks the chunk's phones up first
+  (`POST /v2/contacts/search`, one request per chunk) and sends a create only for a phone no contact holds, an
+  update (`contact_id`) for one that exists. Every retry looks the phones up again, so a create whose answer was
+  lost becomes an update, not a second contact. A create refused anyway (another writer created the phone
+  meanwhile) is looked up and sent again as an update. New or existing, a chunk of 100 costs 2 requests.
+- Whether answers carry a contact's UUID next to its integer id. v2 updates and deletes need the UUID; where the
+  search gives only the integer id, the documented v1 endpoints by integer id are used instead of guessing:
+  `PUT /v1/contact/{id}?overwrite=false` (its answer carries the UUID; fields the v1 write does not document
+  follow in one v2 update by that UUID) and `DELETE /v1/contact/{id}`: one request per existing contact.
+- What `DELETE /v2/contacts` answers for an unknown UUID. "ok" counts; a refusal (4xx) is settled id by id with
+  `GET /v2/contact/{uuid}`: an id Heymarket does not hold is already deleted, the others are deleted again.
+- Answers of another shape (an HTML page from a proxy, an empty body, truncated JSON, items that are not
+  objects): a transient failure, retried and finally dead-lettered with a reason that names the answer; a
+  contact counts as stored only when an answer of the documented shape lists it.
+- A 3xx, or a 404 from an endpoint that exists: the base URL is wrong. A configuration failure, not a refusal.
+
+Batches larger than `max_batch` are sent in chunks; a chunk Heymarket refuses (400, 413: the maximum batch and
+body size are not documented either) is split in halves until the refused contact is found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, TypeVar
+
+from heymarket_bridge.adapters.heymarket.answers import (
+    BulkAnswer,
+    HeardContact,
+    UnreadableAnswer,
+    read_bulk_answer,
+    read_contact,
+    read_custom_fields,
+    read_ok,
+    read_search_answer,
+    read_v1_batch_answer,
+    read_write_answer,
+)
+from heymarket_bridge.adapters.heymarket.http import Answer, HeymarketHttp, NotFound, Refused
+from heymarket_bridge.contact import V1_FIELDS, Contact
+from heymarket_bridge.custom_fields import CustomField
+from heymarket_bridge.heymarket_port import (
+    ConfigurationFailure,
+    Deadline,
+    Deleted,
+    DeleteResult,
+    GatewayFailure,
+    Identity,
+    NotDone,
+    PermanentFailure,
+    Stored,
+    TransientFailure,
+    UpsertResult,
+)
+from heymarket_bridge.messages import DeleteTarget
+from heymarket_bridge.observability import emit_metric, logger, mask_phone, redact
+from heymarket_bridge.phone import phone_digits
+
+T = TypeVar("T")
+# How many times one contact may be looked up again after Heymarket refused what was sent for it (a create of
+# a phone someone created meanwhile, an update of a contact someone deleted meanwhile) before the refusal stands.
+MAX_RESOLVES = 2
+# Fields the v1 contact write (PUT /v1/contact/{id}) documents; others follow in a v2 update by UUID.
+V1_WRITE_FIELDS = (*V1_FIELDS, "custom")
+
+
+class _Gateway:
+    """What both API modes share: deletes, custom fields, lookups, answers, and the base URL check."""
+
+    def __init__(self, http: HeymarketHttp, *, max_batch: int) -> None:
+        self._http = http
+        self._max_batch = max_batch
+        self._reached = False  # an answer of the documented shape came back: the base URL is right
+
+    @property
+    def requests_sent(self) -> int:
+        return self._http.requests_sent
+
+    # ------------------------------------------------------------------ custom fields
+
+    def custom_fields(self, deadline: Deadline) -> list[CustomField]:
+        return self._http.retrying(
+            lambda: self._read("POST", "/v1/contact-fields", {}, deadline, read_custom_fields), deadline
+        )
+
+    # ------------------------------------------------------------------ deletes
+
+    def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
+        results: list[DeleteResult | None] = [None] * len(targets)
+        try:
+            self._http.retrying(lambda: self._delete_round(targets, results, deadline), deadline)
+        except GatewayFailure as failure:
+            _fill(results, NotDone(failure))
+        return [result or NotDone(TransientFailure("not sent")) for result in results]
+
+    def _delete_round(
+        self, targets: Sequence[DeleteTarget], results: list[DeleteResult | None], deadline: Deadline
+    ) -> None:
+        """Look the phones up, then delete every UUID in bulk and every integer-only id with v1. Safe to repeat."""
+        pending = [i for i, result in enumerate(results) if result is None]
+        phones = [targets[i].phone for i in pending if targets[i].phone is not None]
+        lookup = self._search([p for p in phones if p is not None], deadline)
+        uuids: dict[str, list[int]] = {}  # UUID -> the targets it serves
+        integer_ids: dict[int, list[int]] = {}
+        for i in pending:
+            target = targets[i]
+            if target.contact_id is not None:
+                uuids.setdefault(target.contact_id, []).append(i)
+                continue
+            if target.phone in lookup.refused:
+                results[i] = NotDone(lookup.refused[target.phone])
+                continue
+            for contact in lookup.holders(target.phone or ""):
+                if contact.identity.uuid is not None:
+                    uuids.setdefault(contact.identity.uuid, []).append(i)
+                elif contact.identity.id is not None:
+                    integer_ids.setdefault(contact.identity.id, []).append(i)
+        pending = [i for i in pending if results[i] is None]
+        counts = {i: 0 for i in pending}
+        refusals: dict[int, GatewayFailure] = {}
+        for chunk in _chunks(list(uuids), self._max_batch):
+            for uuid, outcome in self._delete_uuids(chunk, deadline).items():
+                for i in uuids[uuid]:
+                    if isinstance(outcome, GatewayFailure):
+                        refusals[i] = outcome
+                    else:
+                        counts[i] += outcome
+        for contact_id, served in integer_ids.items():
+            outcome = self._delete_v1(contact_id, deadline)
+            for i in served:
+                if isinstance(outcome, GatewayFailure):
+                    refusals[i] = outcome
+                else:
+                    counts[i] += outcome
+        for i in pending:
+            results[i] = NotDone(refusals[i]) if i in refusals else Deleted(counts[i])
+            if targets[i].phone is not None and i not in refusals and counts[i] == 0:
+                logger.info(
+                    "No contact holds the phone to delete; nothing to do", extra={"phone": mask_phone(targets[i].phone)}
+                )
+
+    def _delete_uuids(self, uuids: list[str], deadline: Deadline) -> dict[str, int | GatewayFailure]:
+        """`DELETE /v2/contacts` by UUID: 1 per deleted contact, 0 for one Heymarket no longer holds."""
+        body = {"contact_channels": [{"channel_type": "id", "channel_ids": uuids}]}
+        try:
+            self._read("DELETE", "/v2/contacts", body, deadline, read_ok, resource=True)
+            return dict.fromkeys(uuids, 1)
+        except (Refused, NotFound) as refused:
+            # Heymarket does not document its answer for an unknown UUID: find out which ids it still holds.
+            logger.info(
+                "Heymarket refused a bulk delete; checking each id",
+                extra={"count": len(uuids), "error": redact(str(refused))},
+            )
+        outcomes: dict[str, int | GatewayFailure] = {}
+        held = [uuid for uuid in uuids if self._holds(uuid, deadline)]
+        outcomes.update(dict.fromkeys([u for u in uuids if u not in held], 0))
+        if not held:
+            return outcomes
+        try:
+            self._read(
+                "DELETE",
+                "/v2/contacts",
+                {"contact_channels": [{"channel_type": "id", "channel_ids": held}]},
+                deadline,
+                read_ok,
+                resource=True,
+            )
+            outcomes.update(dict.fromkeys(held, 1))
+        except (Refused, NotFound) as refused:
+            failure = PermanentFailure(
+                f"Heymarket refused to delete the contact: {refused}", request_id=refused.request_id
+            )
+            outcomes.update(dict.fromkeys(held, failure))
+        return outcomes
+
+    def _holds(self, uuid: str, deadline: Deadline) -> bool:
+        """Whether Heymarket still holds the contact with this UUID (`GET /v2/contact/{uuid}`)."""
+        try:
+            self._read(
+                "GET",
+                f"/v2/contact/{uuid}",
+                None,
+                deadline,
+                lambda data: read_contact(data, "the answer"),
+                resource=True,
+            )
+        except (NotFound, Refused):
+            return False
+        return True
+
+    def _delete_v1(self, contact_id: int, deadline: Deadline) -> int | GatewayFailure:
+        """`DELETE /v1/contact/{id}` for a contact known by its integer id only."""
+        try:
+            self._read("DELETE", f"/v1/contact/{contact_id}", None, deadline, read_ok, resource=True)
+        except NotFound:
+            return 0
+        except Refused as refused:
+            if not self._holds_v1(contact_id, deadline):
+                return 0
+            return PermanentFailure(
+                f"Heymarket refused to delete the contact: {refused}", request_id=refused.request_id
+            )
+        return 1
+
+    def _holds_v1(self, contact_id: int, deadline: Deadline) -> bool:
+        try:
+            self._read(
+                "POST",
+                "/v1/contact/get",
+                {"id": contact_id},
+                deadline,
+                lambda d: read_contact(d, "the answer"),
+                resource=True,
+            )
+        except (NotFound, Refused):
+            return False
+        return True
+
+    # ------------------------------------------------------------------ lookups
+
+    def _search(self, phones: Sequence[str], deadline: Deadline) -> Lookup:
+        """Every contact Heymarket holds for each phone (oldest first), one request per chunk of phones."""
+        lookup = Lookup()
+        for chunk in _chunks(list(dict.fromkeys(phones)), self._max_batch):
+            self._search_chunk(chunk, deadline, lookup)
+        for phone, contacts in lookup.found.items():
+            contacts.sort(key=lambda c: c.identity.id or 0)
+            if len(contacts) > 1:
+                emit_metric("DuplicateContactsFound")
+                logger.warning(
+                    "Heymarket holds several contacts with one phone; the oldest is kept up to date",
+                    extra={"phone": mask_phone(phone), "count": len(contacts)},
+                )
+        return lookup
+
+    def _search_chunk(self, phones: list[str], deadline: Deadline, lookup: Lookup) -> None:
+        body = {"contact_channels": [{"channel_type": "phone", "channel_ids": phones}]}
+        try:
+            contacts = self._read("POST", "/v2/contacts/search", body, deadline, read_search_answer)
+        except Refused as refused:
+            if len(phones) == 1:
+                lookup.refused[phones[0]] = PermanentFailure(
+                    f"Heymarket refused to look the phone up: {refused}", request_id=refused.request_id
+                )
+                return
+            middle = len(phones) // 2
+            self._search_chunk(phones[:middle], deadline, lookup)
+            self._search_chunk(phones[middle:], deadline, lookup)
+            return
+        for contact in contacts:
+            held = lookup.found.setdefault(contact.phone, []) if contact.phone in phones else None
+            if held is not None and contact.identity not in [c.identity for c in held]:
+                held.append(contact)
+
+    # ------------------------------------------------------------------ requests
+
+    def _read(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        deadline: Deadline,
+        reader: Callable[[Any], T],
+        *,
+        resource: bool = False,
+    ) -> T:
+        """One request, its answer read with `reader` (see `_exchange`)."""
+        return self._exchange(method, path, body, deadline, reader, resource=resource)[0]
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        deadline: Deadline,
+        reader: Callable[[Any], T],
+        *,
+        resource: bool = False,
+    ) -> tuple[T, str | None]:
+        """One request: its answer read with `reader`, and its X-Request-Id. An unreadable answer is a
+        TransientFailure; a refusal (4xx) raises `Refused`.
+
+        A 404 is NotFound only for a `resource` path (one naming a contact), and only once the base URL has been
+        seen to work; any other 404 means the base URL is wrong: a ConfigurationFailure.
+        """
+        try:
+            answer = self._http.call(method, path, body, deadline)
+        except NotFound as missing:
+            if resource and self._base_url_works(deadline):
+                raise
+            emit_metric("HeymarketConfigurationErrors")
+            logger.error(
+                "Heymarket answered 404 for an endpoint it documents: check HeymarketBaseUrl",
+                extra={"url": self._http.base_url + path.split("?", 1)[0], "heymarket_request_id": missing.request_id},
+            )
+            raise ConfigurationFailure(
+                f"{missing.reason}: HeymarketBaseUrl is wrong or the endpoint moved", request_id=missing.request_id
+            ) from missing
+        return self._parse(answer, method, path, reader), answer.request_id
+
+    def _parse(self, answer: Answer, method: str, path: str, reader: Callable[[Any], T]) -> T:
+        try:
+            value = reader(answer.data)
+        except UnreadableAnswer as exc:
+            logger.warning(
+                "Heymarket's answer is not of the documented shape",
+                extra={
+                    "method": method,
+                    "path": path.split("?", 1)[0],
+                    "problem": str(exc),
+                    "heymarket_request_id": answer.request_id,
+                },
+            )
+            raise TransientFailure(
+                f"Heymarket's answer to {method} {path.split('?', 1)[0]} is not of the documented shape: {exc}",
+                request_id=answer.request_id,
+            ) from exc
+        self._reached = True
+        return value
+
+    def _base_url_works(self, deadline: Deadline) -> bool:
+        """Whether the base URL reaches Heymarket: an earlier documented answer, or `GET /v1/inboxes` answering."""
+        if not self._reached:
+            try:
+                self._read("GET", "/v1/inboxes", None, deadline, _any_json_array_or_object)
+            except (NotFound, Refused, ConfigurationFailure):
+                return False
+        return self._reached
+
+
+@dataclass
+class Lookup:
+    """What a search found: the contacts holding each phone (oldest first), and phones Heymarket refused to look up."""
+
+    found: dict[str, list[HeardContact]] = field(default_factory=dict)
+    refused: dict[str, PermanentFailure] = field(default_factory=dict)
+
+    def holders(self, phone: str) -> list[HeardContact]:
+        return self.found.get(phone, [])
+
+
+class V2Gateway(_Gateway):
+    """Contacts are created and updated with `POST /v2/contacts` (the default, recommended mode)."""
+
+    def upsert(self, contacts: Sequence[Contact], deadline: Deadline) -> list[UpsertResult]:
+        results: list[UpsertResult | None] = [None] * len(contacts)
+        for chunk in _chunks(list(range(len(contacts))), self._max_batch):
+            try:
+                _UpsertChunk(self, contacts, chunk, results).run(deadline)
+            except ConfigurationFailure as failure:
+                _fill(results, NotDone(failure))
+                break
+            except GatewayFailure as failure:
+                for i in chunk:
+                    if results[i] is None:
+                        results[i] = NotDone(failure)
+        return [
+            r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
+            for r in results
+        ]
+
+    def _bulk(self, items: list[dict[str, Any]], deadline: Deadline) -> tuple[BulkAnswer, str | None]:
+        return self._exchange("POST", "/v2/contacts", {"contacts": items}, deadline, read_bulk_answer)
+
+    def _put_v1(self, contact_id: int, body: dict[str, Any], deadline: Deadline) -> Identity:
+        return self._read(
+            "PUT", f"/v1/contact/{contact_id}?overwrite=false", body, deadline, read_write_answer, resource=True
+        )
+
+
+@dataclass(frozen=True)
+class _Write:
+    index: int
+    item: dict[str, Any]
+    existed: bool
+    target: str | None  # the UUID updated, or None for a create
+
+
+class _UpsertChunk:
+    """Stores one chunk of contacts: look the phones up, then one bulk write. Refused or unconfirmed contacts are
+    looked up again: a refusal stands once a fresh lookup shows nothing changed (same target as before)."""
+
+    def __init__(
+        self, gateway: V2Gateway, contacts: Sequence[Contact], chunk: list[int], results: list[UpsertResult | None]
+    ) -> None:
+        self._gateway = gateway
+        self._contacts = contacts
+        self._chunk = chunk
+        self._results = results
+        self._refused: dict[int, tuple[str | None, PermanentFailure]] = {}  # last target refused, and why
+        self._resolves: dict[int, int] = {}
+
+    def run(self, deadline: Deadline) -> None:
+        while self._pending():
+            self._gateway._http.retrying(lambda: self._round(deadline), deadline)
+
+    def _pending(self) -> list[int]:
+        return [i for i in self._chunk if self._results[i] is None]
+
+    def _round(self, deadline: Deadline) -> None:
+        pending = self._pending()
+        by_phone = [i for i in pending if i in self._refused or self._contacts[i].contact_id is None]
+        lookup = self._gateway._search([self._contacts[i].phone for i in by_phone], deadline) if by_phone else Lookup()
+        writes: list[_Write] = []
+        by_v1: list[tuple[int, HeardContact]] = []
+        for i in pending:
+            contact = self._contacts[i]
+            if i not in by_phone:  # an update of the contact the sender named
+                writes.append(_Write(i, contact.to_heymarket(), existed=True, target=contact.contact_id))
+                continue
+            if contact.phone in lookup.refused:
+                self._results[i] = NotDone(lookup.refused[contact.phone])
+                continue
+            holder = next(iter(lookup.holders(contact.phone)), None)
+            if i in self._refused and self._refused[i][0] == _key(holder):
+                self._results[i] = NotDone(self._refused[i][1])  # looked up again: nothing changed, the refusal stands
+            elif holder is None:
+                writes.append(_Write(i, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None))
+            elif holder.identity.uuid is not None:
+                update = replace(contact, contact_id=holder.identity.uuid).to_heymarket()
+                writes.append(_Write(i, update, existed=True, target=holder.identity.uuid))
+            else:
+                by_v1.append((i, holder))
+        unconfirmed = self._write(writes, deadline) + self._write_v1(by_v1, deadline)
+        if unconfirmed:
+            raise TransientFailure(f"Heymarket's answer did not confirm {len(unconfirmed)} of the contacts sent")
+
+    def _write(self, writes: list[_Write], deadline: Deadline) -> list[int]:
+        """Send the writes in one request (halves on a refusal); settle each; return the unconfirmed ones."""
+        if not writes:
+            return []
+        try:
+            answer, request_id = self._gateway._bulk([w.item for w in writes], deadline)
+        except Refused as refused:
+            if len(writes) > 1:
+                middle = len(writes) // 2
+                return self._write(writes[:middle], deadline) + self._write(writes[middle:], deadline)
+            self._refuse(
+                writes[0].index, writes[0].target, PermanentFailure(refused.reason, request_id=refused.request_id)
+            )
+            return []
+        stored, failed, untied = _match(writes, answer)
+        unconfirmed: list[int] = []
+        for write in writes:
+            if write.index in failed:
+                self._refuse(write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id))
+            elif write.index in stored:
+                self._results[write.index] = Stored(stored[write.index], request_id, existed=write.existed)
+            elif untied:
+                # A failure Heymarket does not tie to a contact: an unconfirmed contact may be the one it means.
+                self._refuse(write.index, write.target, PermanentFailure(untied[0], request_id=request_id))
+            else:
+                unconfirmed.append(write.index)
+        return unconfirmed
+
+    def _write_v1(self, updates: list[tuple[int, HeardContact]], deadline: Deadline) -> list[int]:
+        """Existing contacts known by their integer id only: `PUT /v1/contact/{id}`, then v2 for the rest."""
+        follow: list[_Write] = []
+        for i, holder in updates:
+            contact = self._contacts[i]
+            contact_id = holder.identity.id
+            assert contact_id is not None  # read_contact requires it
+            try:
+                identity = self._gateway._put_v1(contact_id, _v1_body(contact, holder), deadline)
+            except NotFound:
+                self._refuse(
+                    i, f"id:{contact_id}", PermanentFailure("the contact Heymarket held for the phone is gone")
+                )
+                continue
+            except Refused as refused:
+                self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
+                continue
+            rest = sorted(k for k in contact.to_dict() if k not in V1_WRITE_FIELDS and k != "contact_id")
+            if not rest:
+                self._results[i] = Stored(Identity(contact_id, identity.uuid), existed=True)
+            elif identity.uuid is not None:
+                item = replace(contact, contact_id=identity.uuid).to_heymarket()
+                follow.append(_Write(i, item, existed=True, target=identity.uuid))
+            else:
+                self._results[i] = NotDone(
+                    PermanentFailure(
+                        f"Heymarket gave no UUID for the contact, and its v1 update does not take {', '.join(rest)}"
+                    )
+                )
+        return self._write(follow, deadline)
+
+    def _refuse(self, index: int, target: str | None, failure: PermanentFailure) -> None:
+        self._resolves[index] = self._resolves.get(index, 0) + 1
+        if self._resolves[index] > MAX_RESOLVES:
+            self._results[index] = NotDone(failure)
+        else:
+            self._refused[index] = (target, failure)
+
+
+def _match(writes: list[_Write], answer: BulkAnswer) -> tuple[dict[int, Identity], dict[int, str], list[str]]:
+    """Tie the answer's contacts and failures to the writes: by UUID for updates, else by phone."""
+    by_uuid = {w.item["contact_id"]: w.index for w in writes if w.item.get("contact_id")}
+    by_phone: dict[str, list[int]] = {}
+    for w in writes:
+        by_phone.setdefault(_phone_of(w.item), []).append(w.index)
+    failed: dict[int, str] = {}
+    untied: list[str] = []
+    for item in answer.failed:
+        index = by_uuid.get(str(item.sent.get("contact_id") or "")) if item.sent.get("contact_id") else None
+        if index is None:
+            candidates = by_phone.get(_phone_of(item.sent), [])
+            index = next((c for c in candidates if c not in failed), None)
+        if index is None:
+            untied.append(item.error)
+        else:
+            failed[index] = item.error
+    stored: dict[int, Identity] = {}
+    for contact in answer.stored:
+        index = by_uuid.get(contact.identity.uuid or "") if contact.identity.uuid else None
+        if index is None:
+            candidates = by_phone.get(contact.phone, [])
+            index = next((c for c in candidates if c not in stored and c not in failed), None)
+        if index is not None and index not in failed:
+            stored[index] = contact.identity
+    return stored, failed, untied
+
+
+class V1Gateway(_Gateway):
+    """Contacts go to the legacy `POST /v1/batch/contacts?overwrite=...`, which matches existing contacts by phone.
+
+    The v1 batch answers "ok", or the array of contacts it did not store, without a reason. Contacts with fields it
+    does not document (custom fields, tags, ...) are refused rather than stored without them. Deletes are v2's.
+    """
+
+    def __init__(self, http: HeymarketHttp, *, max_batch: int, overwrite: bool) -> None:
+        super().__init__(http, max_batch=max_batch)
+        self._overwrite = overwrite
+
+    def upsert(self, contacts: Sequence[Contact], deadline: Deadline) -> list[UpsertResult]:
+        results: list[UpsertResult | None] = [None] * len(contacts)
+        sendable: list[int] = []
+        for i, contact in enumerate(contacts):
+            extra = contact.fields_v1_cannot_send()
+            if extra:
+                results[i] = NotDone(
+                    PermanentFailure(
+                        f"HeymarketApiMode is v1, and Heymarket's v1 batch endpoint does not take {', '.join(extra)}: "
+                        "switch to v2 mode, then redrive this message"
+                    )
+                )
+            else:
+                sendable.append(i)
+        for chunk in _chunks(sendable, self._max_batch):
+            try:
+                self._http.retrying(partial(self._send, contacts, chunk, results, deadline), deadline)
+            except ConfigurationFailure as failure:
+                _fill(results, NotDone(failure))
+                break
+            except GatewayFailure as failure:
+                for i in chunk:
+                    if results[i] is None:
+                        results[i] = NotDone(failure)
+        return [
+            r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
+            for r in results
+        ]
+
+    def _send(
+        self, contacts: Sequence[Contact], chunk: list[int], results: list[UpsertResult | None], deadline: Deadline
+    ) -> None:
+        pending = [i for i in chunk if results[i] is None]
+        if not pending:
+            return
+        path = f"/v1/batch/contacts?overwrite={'true' if self._overwrite else 'false'}"
+        try:
+            failed = self._read(
+                "POST", path, [contacts[i].to_heymarket_v1() for i in pending], deadline, read_v1_batch_answer
+            )
+        except Refused as refused:
+            if len(pending) == 1:
+                results[pending[0]] = NotDone(PermanentFailure(refused.reason, request_id=refused.request_id))
+                return
+            middle = len(pending) // 2
+            self._send(contacts, pending[:middle], results, deadline)
+            self._send(contacts, pending[middle:], results, deadline)
+            return
+        refused_phones = [phone_digits(item.get("phone")) for item in failed]
+        if "" in refused_phones:
+            raise TransientFailure("Heymarket's v1 batch answer lists a failed contact without a phone")
+        for i in pending:
+            if contacts[i].phone in refused_phones:
+                results[i] = NotDone(
+                    PermanentFailure("Heymarket's v1 batch endpoint did not store the contact (it gives no reason)")
+                )
+            else:
+                results[i] = Stored(Identity(), existed=False)
+
+
+def _key(holder: HeardContact | None) -> str | None:
+    """What a write targets: the holder's UUID, 'id:<n>' when only its integer id is known, None for a create."""
+    if holder is None:
+        return None
+    return holder.identity.uuid or f"id:{holder.identity.id}"
+
+
+def _v1_body(contact: Contact, holder: HeardContact) -> dict[str, Any]:
+    """The v1 write: the documented v1 fields the sender gave. Names are always overwritten by a v1 write, so a
+    name the sender did not give keeps the value Heymarket holds."""
+    body = {k: v for k, v in contact.to_dict().items() if k in V1_WRITE_FIELDS}
+    for name in ("first", "last"):
+        if name not in body and isinstance(holder.fields.get(name), str):
+            body[name] = holder.fields[name]
+    body["phone"] = contact.phone
+    return body
+
+
+def _phone_of(contact: Mapping[str, Any]) -> str:
+    phone = contact.get("phone")
+    if not phone:
+        for channel in contact.get("contact_channels") or []:
+            if isinstance(channel, Mapping) and channel.get("channel_type") == "phone":
+                phone = channel.get("channel_id")
+                break
+    return phone_digits(phone)
+
+
+def _chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _fill(results: list[Any], value: Any) -> None:
+    for i, result in enumerate(results):
+        if result is None:
+            results[i] = value
+
+
+def _any_json_array_or_object(data: Any) -> Any:
+    if not isinstance(data, list | dict):
+        raise UnreadableAnswer("the answer is not JSON of the documented kind")
+    return data

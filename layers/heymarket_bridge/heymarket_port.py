@@ -1,0 +1,129 @@
+"""The port through which the sync domain reaches Heymarket, and the failures it reports. Pure: no I/O.
+
+The domain asks for three things: store these contacts (create or update, whichever Heymarket needs), delete
+these contacts, and list the team's custom fields. How that maps onto Heymarket's endpoints, which identifiers
+it needs, how answers are read, retried and paced, is the adapter's business
+(`heymarket_bridge.adapters.heymarket`). The adapter tells the domain only which kind of failure happened:
+
+- `PermanentFailure`: Heymarket refused this contact or request, and will refuse it again (dead-letter it);
+- `TransientFailure`: it may work later (5xx, 429, a timeout, an answer that could not be read);
+- `ConfigurationFailure`: the bridge cannot work until an operator fixes something (credentials missing or refused,
+  a base URL answering 3xx or 404); messages wait for the fix instead of using up their receives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from heymarket_bridge.contact import Contact
+from heymarket_bridge.custom_fields import CustomField
+from heymarket_bridge.messages import DeleteTarget
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point in time (on `clock`, seconds) after which no Heymarket call may still be running."""
+
+    at: float
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        """Seconds left; zero or less once passed."""
+        return self.at - self.clock()
+
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+
+class GatewayFailure(Exception):
+    """Why a Heymarket call did not do what was asked. `reason` is for people; it never holds a secret."""
+
+    def __init__(self, reason: str, *, request_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.request_id = request_id
+
+
+class PermanentFailure(GatewayFailure):
+    """Heymarket refused it (a 4xx such as 400 bad_data, or a contact in failed_contacts): the same will fail again."""
+
+
+class TransientFailure(GatewayFailure):
+    """It may succeed later: 5xx, 429, a timeout, a reset connection, an answer not of the documented shape."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        throttled: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(reason, request_id=request_id)
+        self.throttled = throttled  # Heymarket answered 429: over the account's request rate
+        self.retry_after_s = retry_after_s
+
+
+class ConfigurationFailure(GatewayFailure):
+    """Nothing can be sent until an operator fixes the bridge's setup: credentials, or the Heymarket base URL."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What Heymarket's answers said identifies a stored contact: its integer id and, when given, its UUID."""
+
+    id: int | None = None
+    uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An answer of the documented shape confirmed the contact stored."""
+
+    identity: Identity
+    request_id: str | None = None
+    existed: bool = False  # it updated a contact Heymarket already held for the phone (or the id sent)
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """The contacts the target named are gone: deleted now (`count`), or none held it any more (`count` 0)."""
+
+    count: int
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NotDone:
+    """The operation did not happen (or was not confirmed): `failure` says whether and when it may."""
+
+    failure: GatewayFailure
+
+
+UpsertResult = Stored | NotDone
+DeleteResult = Deleted | NotDone
+
+
+class HeymarketPort(Protocol):
+    """What the sync domain needs of Heymarket. Results are in the order of the inputs, one each."""
+
+    def upsert(self, contacts: Sequence[Contact], deadline: Deadline) -> list[UpsertResult]:
+        """Store each contact: exactly one Heymarket contact per phone ends with these values (fields not sent are
+        left as they were). A contact with `contact_id` updates that contact; if Heymarket no longer holds it, the
+        contact is stored by its phone."""
+        ...
+
+    def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
+        """Delete every contact a target names (by UUID, or every contact holding a phone). Permanent."""
+        ...
+
+    def custom_fields(self, deadline: Deadline) -> list[CustomField]:
+        """The team's custom fields (id and title). Raises a `GatewayFailure`."""
+        ...
