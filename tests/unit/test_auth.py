@@ -3,7 +3,8 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, redact, sign_jwt
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, sign_jwt
+from heymarket_bridge.observability import redact
 from heymarket_bridge.settings import ConfigError
 
 

@@ -37,6 +37,7 @@ def test_each_sync_consumer_gets_its_share_of_the_request_budget() -> None:
     env = {
         "HEYMARKET_SECRET_ARN": "s",
         "DLQ_URL": "d",
+        "QUEUE_URL": "q",
         "HEYMARKET_RATE_LIMIT_PER_MINUTE": "500",
         "SYNC_MAX_CONCURRENCY": "4",
         "HEYMARKET_BASE_URL": "http://127.0.0.1:9/",
@@ -48,7 +49,9 @@ def test_each_sync_consumer_gets_its_share_of_the_request_budget() -> None:
 
 def test_a_base_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ConfigError, match="HEYMARKET_BASE_URL"):
-        SyncSettings.from_env({"HEYMARKET_SECRET_ARN": "s", "DLQ_URL": "d", "HEYMARKET_BASE_URL": "ftp://x"})
+        SyncSettings.from_env(
+            {"HEYMARKET_SECRET_ARN": "s", "DLQ_URL": "d", "QUEUE_URL": "q", "HEYMARKET_BASE_URL": "ftp://x"}
+        )
 
 
 def test_source_mappings_are_read_per_source() -> None:
@@ -78,7 +81,7 @@ def test_bad_source_mappings_are_configuration_errors(raw: str, named: str) -> N
     assert "SOURCE_MAPPINGS" in str(error.value)
 
 
-SYNC_ENV = {"HEYMARKET_SECRET_ARN": "arn:h", "DLQ_URL": "https://dlq"}
+SYNC_ENV = {"HEYMARKET_SECRET_ARN": "arn:h", "DLQ_URL": "https://dlq", "QUEUE_URL": "https://queue"}
 
 
 def test_sync_settings_default_to_v2_and_to_overwriting_in_v1() -> None:

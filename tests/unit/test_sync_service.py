@@ -1,296 +1,352 @@
+"""SyncService over the V2 gateway: delivering, merging, retrying, refusing, waiting and dead-lettering."""
+
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from heymarket_bridge.adapters.heymarket import (
-    AuthFailed,
-    BulkResult,
-    FailedContact,
-    HeymarketError,
-    RequestRejected,
-    Throttled,
-    TransientError,
-)
+import pytest
+
 from heymarket_bridge.contact import Contact
-from heymarket_bridge.messages import ContactOperation, DeadLetter, Operation
-from heymarket_bridge.ratelimit import RequestBudget
-from heymarket_bridge.sync import QueueRecord, SyncService
+from heymarket_bridge.sync import QueueRecord
+from tests.unit.sync_harness import ANN, ANN_ID, BOB, FakeDeadLetters, Harness, upsert
+
+CONTACTS = "POST /v2/contacts"
+SEARCH = "POST /v2/contacts/search"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+def bulk_calls(h: Harness) -> list[list[dict[str, Any]]]:
+    return [data["contacts"] for route, data in h.heymarket.log if route == CONTACTS]
 
 
-class ScriptedGateway:
-    """Answers each bulk call from a script: an exception to raise, or a function of the contacts sent."""
+def test_a_clean_batch_of_new_contacts_costs_one_search_and_one_bulk_create_and_nothing_is_redelivered() -> None:
+    h = Harness()
 
-    def __init__(self, *script: Any, existing: Mapping[str, str] | None = None) -> None:
-        self.script = list(script)
-        self.calls: list[list[Mapping[str, Any]]] = []
-        self.existing = dict(existing or {})  # phone -> contact id, for find_by_phone
-        self.searches: list[list[str]] = []
-        self.search_error: HeymarketError | None = None
+    report = h.process(upsert(ANN, first="Ann"), upsert(BOB))
 
-    def find_by_phone(self, phones: Sequence[str], *, timeout_s: float | None = None) -> dict[str, str]:
-        self.searches.append(list(phones))
-        if self.search_error is not None:
-            raise self.search_error
-        return {phone: self.existing[phone] for phone in phones if phone in self.existing}
-
-    def bulk_upsert(self, contacts: Sequence[Mapping[str, Any]], *, timeout_s: float | None = None) -> BulkResult:
-        self.calls.append(list(contacts))
-        step = self.script.pop(0) if self.script else "ok"
-        if isinstance(step, HeymarketError):
-            raise step
-        if callable(step):
-            return step(contacts)  # type: ignore[no-any-return]
-        return BulkResult(contacts=list(contacts), request_id="hm-req")
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
+    assert [c["phone"] for c in bulk_calls(h)[0]] == [ANN, BOB]
+    assert all("contact_id" not in c for c in bulk_calls(h)[0])
+    assert (report.failed_message_ids, report.delivered_contacts, h.letters.letters) == ([], 2, [])
 
 
-class FakeDeadLetters:
-    def __init__(self, refuse: bool = False) -> None:
-        self.letters: list[DeadLetter] = []
-        self.refuse = refuse
+def test_contacts_heymarket_holds_are_updated_by_their_uuid_in_the_same_bulk_request_as_the_creates() -> None:
+    h = Harness()
+    ann = h.heymarket.add(ANN, first="Ann", last="Lee")
 
-    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
-        if self.refuse:
-            return list(range(len(letters)))
-        self.letters.extend(letters)
-        return []
+    report = h.process(upsert(ANN, first="Anna"), upsert(BOB, first="Bob"))
 
-
-def record(
-    n: int, phone: str, receive_count: int = 1, received_at: str = "2026-11-23T09:00:00.000+00:00", **fields: Any
-) -> QueueRecord:
-    operation = ContactOperation(Operation.UPSERT, Contact(phone=phone, **fields), "generic", received_at, f"corr-{n}")
-    return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
-
-
-def service(
-    gateway: ScriptedGateway,
-    letters: FakeDeadLetters,
-    clock: FakeClock,
-    *,
-    max_batch: int = 100,
-    max_receive_count: int = 5,
-) -> SyncService:
-    budget = RequestBudget(6000, clock=clock, sleep=clock.sleep)
-    return SyncService(
-        gateway,
-        letters,
-        budget,
-        max_batch=max_batch,
-        max_receive_count=max_receive_count,
-        deadline_reserve_s=5,
-        clock=clock,
-        sleep=clock.sleep,
-        jitter=lambda: 1.0,
-    )
-
-
-def test_a_clean_batch_is_delivered_in_one_request_and_nothing_is_redelivered() -> None:
-    clock, gateway, letters = FakeClock(), ScriptedGateway(), FakeDeadLetters()
-    report = service(gateway, letters, clock).process([record(1, "15105551234"), record(2, "15105550000")], lambda: 60)
-    assert len(gateway.calls) == 1
-    assert report.failed_message_ids == []
-    assert report.delivered_contacts == 2
-    assert letters.letters == []
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
+    [sent] = bulk_calls(h)
+    assert [c.get("contact_id") for c in sent] == [ann.uuid, None]
+    assert [c.fields for c in h.heymarket.holding(ANN)] == [{"phone": ANN, "first": "Anna", "last": "Lee"}]
+    assert (report.delivered_contacts, report.updated_existing) == (2, 1)
 
 
 def test_duplicate_phones_in_a_batch_are_sent_once_with_later_values_winning() -> None:
-    clock, gateway, letters = FakeClock(), ScriptedGateway(), FakeDeadLetters()
+    h = Harness()
     records = [
-        record(2, "15105551234", received_at="2026-11-23T09:00:05.000+00:00", last="Jones", custom={"2": "b"}),
-        record(1, "15105551234", first="Alice", last="Smith", custom={"1": "a"}),
+        upsert(ANN, received_at="2026-11-23T09:00:05.000+00:00", last="Jones", custom={"2": "b"}),
+        upsert(ANN, received_at="2026-11-23T09:00:00.000+00:00", first="Alice", last="Smith", custom={"1": "a"}),
     ]
-    report = service(gateway, letters, clock).process(records, lambda: 60)
-    [sent] = gateway.calls
-    assert len(sent) == 1
-    assert sent[0]["first"] == "Alice"
-    assert sent[0]["last"] == "Jones"
-    assert sent[0]["custom"] == {"1": "a", "2": "b"}
-    assert report.merged_messages == 1
-    assert report.failed_message_ids == []
+
+    report = h.process(*records)
+
+    [[sent]] = bulk_calls(h)
+    assert (sent["first"], sent["last"], sent["custom"]) == ("Alice", "Jones", {"1": "a", "2": "b"})
+    assert (report.merged_messages, report.failed_message_ids) == (1, [])
 
 
 def test_contacts_heymarket_fails_go_to_the_dlq_with_the_error_and_the_rest_are_done() -> None:
-    def fail_second(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        return BulkResult(
-            contacts=[contacts[0]], failed=[FailedContact(dict(contacts[1]), "invalid email")], request_id="hm-1"
-        )
+    h = Harness()
 
-    clock, gateway, letters = FakeClock(), ScriptedGateway(fail_second), FakeDeadLetters()
-    report = service(gateway, letters, clock).process([record(1, "15105551234"), record(2, "15105550000")], lambda: 60)
+    def fail_bob(data: Any) -> Any:
+        ann, bob = data["contacts"]
+        return 200, {
+            "contacts": [{"id": 1, "uuid": "u-1", **ann}],
+            "failed_contacts": [{"contact": bob, "error": "invalid email"}],
+        }
+
+    h.heymarket.script(CONTACTS, fail_bob)
+
+    report = h.process(upsert(ANN), upsert(BOB))
+
     assert report.failed_message_ids == []
-    [letter] = letters.letters
-    assert letter.error == "invalid email"
-    assert letter.contact is not None
-    assert letter.contact["phone"] == "15105550000"
-    assert letter.heymarket_request_id == "hm-1"
+    [letter] = h.letters.letters
+    assert (letter.error, (letter.contact or {})["phone"], letter.attempts) == ("invalid email", BOB, 1)
+    assert letter.heymarket_request_id
     assert json.loads(letter.to_json())["attempts"] == 1
+    assert h.heymarket.routes() == [SEARCH, CONTACTS, SEARCH]  # looked up again: still unknown, the refusal stands
 
 
 def test_transient_errors_are_retried_with_backoff_inside_the_invocation() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(TransientError("500"), Throttled("429"), "ok")
-    report = service(gateway, letters, clock).process([record(1, "15105551234")], lambda: 60)
-    assert len(gateway.calls) == 3
-    assert report.delivered_contacts == 1
-    assert report.failed_message_ids == []
-    assert clock.now - 1000.0 >= 0.5 + 1.0  # two backoffs, each at least the full base delay
+    h = Harness()
+    h.heymarket.script(CONTACTS, (500, {"error_code": "internal"}), (429, {"error_code": "rate_limited"}))
+
+    report = h.process(upsert(ANN))
+
+    assert h.heymarket.routes().count(CONTACTS) == 3
+    assert (report.delivered_contacts, report.failed_message_ids) == (1, [])
+    assert h.clock.now - 1000.0 >= 0.5 + 1.0  # two backoffs, each at least the full base delay
 
 
 def test_retry_after_is_honoured_when_heymarket_sends_one() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(Throttled("429", retry_after_s=7), "ok")
-    service(gateway, letters, clock).process([record(1, "15105551234")], lambda: 60)
-    assert clock.now - 1000.0 >= 7
+    h = Harness()
+    h.heymarket.script(CONTACTS, (429, {"error_code": "rate_limited"}, {"Retry-After": "7"}))
+
+    h.process(upsert(ANN))
+
+    assert h.clock.now - 1000.0 >= 7
 
 
 def test_transient_errors_until_the_deadline_become_batch_item_failures() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(*[TransientError("Heymarket answered 500: boom")] * 100)
-    report = service(gateway, letters, clock).process([record(1, "15105551234"), record(2, "15105550000")], lambda: 30)
-    assert sorted(report.failed_message_ids) == ["msg-1", "msg-2"]
-    assert letters.letters == []
-    assert clock.now <= 1000.0 + 30 - 5  # stopped before the reserve kept for reporting
+    h = Harness()
+    h.heymarket.script(CONTACTS, *[(500, {"message": "boom"})] * 100)
+
+    records = [upsert(ANN), upsert(BOB)]
+
+    report = h.process(*records, remaining_s=30)
+
+    assert sorted(report.failed_message_ids) == sorted(r.message_id for r in records)
+    assert h.letters.letters == []
+    assert h.clock.now <= 1000.0 + 30 - 5  # stopped before the reserve kept for reporting
 
 
 def test_on_the_final_receive_a_transient_failure_goes_to_the_dlq_with_the_last_error() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(*[TransientError("Heymarket answered 503: maintenance")] * 100)
-    records = [record(1, "15105551234", receive_count=5), record(2, "15105550000", receive_count=2)]
-    report = service(gateway, letters, clock, max_receive_count=5).process(records, lambda: 20)
-    assert report.failed_message_ids == ["msg-2"]
-    [letter] = letters.letters
-    assert letter.error == "Heymarket answered 503: maintenance"
-    assert letter.attempts == 5
+    h = Harness(max_receive_count=5)
+    h.heymarket.script(CONTACTS, *[(503, {"message": "maintenance"})] * 100)
+    last, early = upsert(ANN, receive_count=5), upsert(BOB, receive_count=2)
+
+    report = h.process(last, early, remaining_s=20)
+
+    assert report.failed_message_ids == [early.message_id]
+    [letter] = h.letters.letters
+    assert (letter.error, letter.attempts) == ("Heymarket answered 503: maintenance", 5)
 
 
-def test_a_rejected_chunk_is_split_until_the_bad_contact_is_isolated() -> None:
+def test_a_refused_chunk_is_split_until_the_refused_contact_is_isolated() -> None:
+    h = Harness()
     bad = "15105550003"
 
-    def reject_if_bad(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        if any(c["phone"] == bad for c in contacts):
-            raise RequestRejected("Heymarket answered 400: bad_data phone", status=400)
-        return BulkResult(contacts=list(contacts))
+    def refuse_if_bad(data: Any) -> Any:
+        if any(c["phone"] == bad for c in data["contacts"]):
+            return 400, {"error_code": "bad_data", "message": "phone"}
+        return 200, {"contacts": [{"id": n, "uuid": f"u{n}", **c} for n, c in enumerate(data["contacts"])]}
 
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(*[reject_if_bad] * 20)
-    records = [record(i, f"1510555000{i}") for i in range(8)]
-    report = service(gateway, letters, clock).process(records, lambda: 60)
-    assert [letter.contact["phone"] for letter in letters.letters if letter.contact] == [bad]
+    h.heymarket.script(CONTACTS, *[refuse_if_bad] * 20)
+    records = [upsert(f"1510555000{i}") for i in range(8)]
+
+    report = h.process(*records)
+
+    assert [(letter.contact or {}).get("phone") for letter in h.letters.letters] == [bad]
     assert report.delivered_contacts == 7
-    assert len(gateway.calls) <= 1 + 2 * 3  # a bisection, not one request per contact
+    assert h.heymarket.routes().count(CONTACTS) <= 1 + 2 * 3 + 1  # a bisection (and one retry), not one per contact
 
 
 def test_chunks_respect_the_maximum_batch_size() -> None:
-    clock, gateway, letters = FakeClock(), ScriptedGateway(), FakeDeadLetters()
-    records = [record(i, f"151055510{i:02d}") for i in range(25)]
-    service(gateway, letters, clock, max_batch=10).process(records, lambda: 60)
-    assert [len(call) for call in gateway.calls] == [10, 10, 5]
+    h = Harness(max_batch=10)
+
+    h.process(*[upsert(f"151055510{i:02d}") for i in range(25)])
+
+    assert [len(call) for call in bulk_calls(h)] == [10, 10, 5]
+    assert h.heymarket.routes().count(SEARCH) == 3
 
 
-def test_auth_failure_is_not_hammered_and_the_messages_are_redelivered() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(AuthFailed("Heymarket answered 401: unauthorized", status=401))
-    report = service(gateway, letters, clock).process([record(1, "15105551234")], lambda: 60)
-    assert len(gateway.calls) == 1
-    assert report.failed_message_ids == ["msg-1"]
+def test_refused_credentials_are_not_hammered_and_the_messages_wait_without_using_up_their_receives() -> None:
+    h = Harness()
+    h.heymarket.script(SEARCH, (401, {"error_code": "unauthorized"}), (401, {"error_code": "unauthorized"}))
+    record = upsert(ANN)
+
+    report = h.process(record)
+
+    assert h.heymarket.routes() == [SEARCH, SEARCH]  # once more after re-reading the secret, then no more
+    assert (report.failed_message_ids, h.letters.letters) == ([], [])
+    assert h.waiting.bodies == [record.body]
+    assert report.waiting_messages == 1
+    assert "credentials" in (report.configuration_error or "")
+
+
+def test_placeholder_credentials_make_contacts_wait_without_any_request() -> None:
+    h = Harness(secret={"secret_id": "REPLACE_ME", "secret_key": "REPLACE_ME"})
+    record = upsert(ANN)
+
+    report = h.process(record)
+
+    assert h.heymarket.routes() == []
+    assert (h.waiting.bodies, h.letters.letters, report.failed_message_ids) == ([record.body], [], [])
+
+
+def test_a_message_that_waited_as_long_as_the_queue_keeps_messages_is_dead_lettered_with_the_cause() -> None:
+    h = Harness(secret={"secret_id": "REPLACE_ME", "secret_key": "REPLACE_ME"})
+    old = upsert(ANN, received_at="2026-11-19T09:00:00.000+00:00")  # four days before the harness's now
+
+    h.process(old)
+
+    [letter] = h.letters.letters
+    assert "REPLACE_ME" in letter.error
+    assert h.waiting.bodies == []
+
+
+def test_throttling_that_outlasts_the_last_receive_waits_instead_of_dead_lettering() -> None:
+    h = Harness(max_receive_count=3)
+    h.heymarket.script(SEARCH, *[(429, {"error_code": "rate_limited"})] * 100)
+    record = upsert(ANN, receive_count=3)
+
+    report = h.process(record, remaining_s=20)
+
+    assert (h.letters.letters, report.failed_message_ids, h.waiting.bodies) == ([], [], [record.body])
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(301, {"Location": "https://www.heymarket.com/"}), (302, {"Location": "/login"}), (307, {})],
+)
+def test_a_redirect_is_a_configuration_error_not_a_refusal_and_nothing_is_split_or_dead_lettered(
+    status: int, headers: dict[str, str]
+) -> None:
+    h = Harness()
+    h.heymarket.script(SEARCH, (status, b"", headers))
+    records = [upsert(f"1510555000{i}") for i in range(6)]
+
+    report = h.process(*records)
+
+    assert h.heymarket.routes() == [SEARCH]
+    assert (h.letters.letters, report.failed_message_ids) == ([], [])
+    assert len(h.waiting.bodies) == 6
+    assert "HeymarketBaseUrl" in (report.configuration_error or "")
+
+
+def test_a_404_from_the_bulk_endpoint_is_a_configuration_error() -> None:
+    h = Harness()
+    h.heymarket.script(CONTACTS, (404, b"<html><body>Not Found</body></html>", {"Content-Type": "text/html"}))
+
+    report = h.process(upsert(ANN), upsert(BOB))
+
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
+    assert (h.letters.letters, report.waiting_messages) == ([], 2)
 
 
 def test_a_message_whose_dead_letter_cannot_be_written_is_kept_in_the_queue() -> None:
-    def fail_all(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        return BulkResult(failed=[FailedContact(dict(c), "nope") for c in contacts])
+    h = Harness(letters=FakeDeadLetters(refuse=True))
+    h.heymarket.script(
+        CONTACTS,
+        lambda data: (
+            200,
+            {"contacts": [], "failed_contacts": [{"contact": c, "error": "nope"} for c in data["contacts"]]},
+        ),
+    )
+    record = upsert(ANN)
 
-    clock, letters = FakeClock(), FakeDeadLetters(refuse=True)
-    report = service(ScriptedGateway(fail_all), letters, clock).process([record(1, "15105551234")], lambda: 60)
-    assert report.failed_message_ids == ["msg-1"]
-    assert report.dead_lettered_messages == 0
+    report = h.process(record)
+
+    assert (report.failed_message_ids, report.dead_lettered_messages) == ([record.message_id], 0)
 
 
 def test_an_unreadable_message_is_dead_lettered_with_its_body() -> None:
-    clock, gateway, letters = FakeClock(), ScriptedGateway(), FakeDeadLetters()
-    report = service(gateway, letters, clock).process([QueueRecord("msg-x", "{not json", 1)], lambda: 60)
-    assert gateway.calls == []
-    [letter] = letters.letters
-    assert letter.message == "{not json"
+    h = Harness()
+
+    report = h.process(QueueRecord("msg-x", "{not json", 1))
+
+    assert h.heymarket.log == []
+    [letter] = h.letters.letters
+    assert (letter.message, report.failed_message_ids) == ("{not json", [])
     assert "unreadable" in letter.error
-    assert report.failed_message_ids == []
 
 
 def test_a_failure_heymarket_does_not_tie_to_a_contact_never_counts_as_delivered() -> None:
-    def vague(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        return BulkResult(contacts=[contacts[0]], failed=[FailedContact({}, "something failed")])
-
-    clock, letters = FakeClock(), FakeDeadLetters()
-    report = service(ScriptedGateway(vague), letters, clock).process(
-        [record(1, "15105551234"), record(2, "15105550000")], lambda: 60
+    h = Harness()
+    h.heymarket.script(
+        CONTACTS,
+        lambda data: (
+            200,
+            {
+                "contacts": [{"id": 1, "uuid": "u", **data["contacts"][0]}],
+                "failed_contacts": [{"contact": {}, "error": "something failed"}],
+            },
+        ),
     )
+
+    report = h.process(upsert(ANN), upsert(BOB))
+
     assert report.delivered_contacts == 1
-    assert [letter.contact["phone"] for letter in letters.letters if letter.contact] == ["15105550000"]
+    assert [(letter.contact or {}).get("phone") for letter in h.letters.letters] == [BOB]
 
 
-def refuse_creates_of(*phones: str) -> Any:
-    """A bulk answer refusing creates (no contact_id) for the given phones, as Heymarket may for duplicates."""
+@pytest.mark.parametrize("duplicate_create", ["refuse", "update", "duplicate"])
+def test_a_create_whose_answer_was_lost_is_retried_as_an_update_and_never_makes_a_second_contact(
+    duplicate_create: str,
+) -> None:
+    h = Harness()
+    h.heymarket.duplicate_create = duplicate_create
 
-    def answer(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        failed = [c for c in contacts if c["phone"] in phones and "contact_id" not in c]
-        return BulkResult(
-            contacts=[c for c in contacts if c not in failed],
-            failed=[FailedContact(c, "contact already exists") for c in failed],
-            request_id="hm-req",
-        )
+    def store_then_fail(data: Any) -> Any:
+        h.heymarket._bulk(data["contacts"])  # Heymarket stored it; the answer never arrived
+        return 502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"}
 
-    return answer
+    h.heymarket.script(CONTACTS, store_then_fail)
 
+    report = h.process(upsert(ANN, first="Ann"))
 
-def test_a_create_refused_for_an_existing_phone_is_sent_again_as_an_update_of_that_contact() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(refuse_creates_of("15105551234", "15105550000"), existing={"15105551234": "uuid-ann"})
-    records = [record(1, "15105551234", first="Ann"), record(2, "15105550000"), record(3, "15105559999")]
-
-    report = service(gateway, letters, clock).process(records, lambda: 60)
-
-    assert gateway.searches == [["15105551234", "15105550000"]]  # one search for every refused create
-    assert gateway.calls[1] == [Contact(phone="15105551234", first="Ann", contact_id="uuid-ann").to_heymarket()]
-    assert report.failed_message_ids == []
-    assert report.delivered_contacts == 2
-    assert report.updated_existing == 1
-    assert [(letter.contact or {}).get("phone") for letter in letters.letters] == ["15105550000"]
-    assert letters.letters[0].error == "contact already exists"
+    assert [c.fields["first"] for c in h.heymarket.holding(ANN)] == ["Ann"]
+    assert h.heymarket.routes() == [SEARCH, CONTACTS, SEARCH, CONTACTS]
+    assert "contact_id" in bulk_calls(h)[1][0]
+    assert (report.delivered_contacts, report.failed_message_ids) == (1, [])
 
 
-def test_a_failed_lookup_leaves_the_refused_creates_for_redelivery() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
-    gateway = ScriptedGateway(refuse_creates_of("15105551234"), existing={"15105551234": "uuid-ann"})
-    gateway.search_error = TransientError("Heymarket answered 503", status=503)
+def test_a_create_refused_because_someone_created_the_phone_meanwhile_is_sent_again_as_an_update() -> None:
+    h = Harness()
 
-    report = service(gateway, letters, clock).process([record(1, "15105551234")], lambda: 60)
+    def created_meanwhile(data: Any) -> Any:
+        h.heymarket.add(ANN, first="Other")
+        return h.heymarket._bulk(data["contacts"])
 
-    assert report.failed_message_ids == ["msg-1"]
-    assert letters.letters == []
+    h.heymarket.script(CONTACTS, created_meanwhile)
+
+    report = h.process(upsert(ANN, first="Ann"))
+
+    [ann] = h.heymarket.holding(ANN)
+    assert ann.fields["first"] == "Ann"
+    assert (report.delivered_contacts, report.updated_existing, h.letters.letters) == (1, 1, [])
 
 
-def test_a_refused_update_is_not_looked_up_again() -> None:
-    clock, letters = FakeClock(), FakeDeadLetters()
+def test_an_update_of_a_contact_id_heymarket_no_longer_holds_is_stored_by_its_phone() -> None:
+    h = Harness()
 
-    def refuse_all(contacts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        return BulkResult(failed=[FailedContact(c, "contact not found") for c in contacts])
+    report = h.process(upsert(ANN, first="Ann", contact_id=ANN_ID))
 
-    gateway = ScriptedGateway(refuse_all, existing={"15105551234": "uuid-other"})
-    contact_id = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
+    [ann] = h.heymarket.holding(ANN)
+    assert ann.fields["first"] == "Ann"
+    assert h.heymarket.routes() == [CONTACTS, SEARCH, CONTACTS]
+    assert (report.delivered_contacts, h.letters.letters) == (1, [])
 
-    service(gateway, letters, clock).process([record(1, "15105551234", contact_id=contact_id)], lambda: 60)
 
-    assert gateway.searches == []
-    assert letters.letters[0].error == "contact not found"
+def test_a_refused_update_of_a_contact_heymarket_still_holds_stands() -> None:
+    h = Harness()
+    ann = h.heymarket.add(ANN)
+    h.heymarket.script(
+        CONTACTS,
+        *[
+            lambda data: (
+                200,
+                {"contacts": [], "failed_contacts": [{"contact": c, "error": "bad email"} for c in data["contacts"]]},
+            )
+        ]
+        * 3,
+    )
+
+    h.process(upsert(ANN, email="x@example.com", contact_id=ann.uuid))
+
+    [letter] = h.letters.letters
+    assert letter.error == "bad email"
+    assert h.heymarket.routes() == [CONTACTS, SEARCH]
+
+
+def test_fields_the_sender_did_not_send_are_never_sent_as_empty_values() -> None:
+    h = Harness()
+    h.heymarket.add(ANN, first="Ann", email="ann@example.com", custom={"7": "x"})
+
+    h.process(upsert(ANN, last="Lee"))
+
+    [[sent]] = bulk_calls(h)
+    assert set(sent) == {"phone", "last", "contact_id", "contact_channels"}
+    assert Contact(phone=ANN, last="Lee").to_dict() == {"phone": ANN, "last": "Lee"}

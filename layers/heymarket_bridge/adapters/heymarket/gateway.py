@@ -146,38 +146,26 @@ class _Gateway:
                 )
 
     def _delete_uuids(self, uuids: list[str], deadline: Deadline) -> dict[str, int | GatewayFailure]:
-        """`DELETE /v2/contacts` by UUID: 1 per deleted contact, 0 for one Heymarket no longer holds."""
+        """`DELETE /v2/contacts` by UUID: 1 per deleted contact, 0 for one Heymarket no longer holds.
+
+        Heymarket does not document its answer for an unknown UUID. A refused request is split in halves; a
+        single id it refuses is looked up (`GET /v2/contact/{uuid}`): gone means deleted, held means refused.
+        """
         body = {"contact_channels": [{"channel_type": "id", "channel_ids": uuids}]}
         try:
             self._read("DELETE", "/v2/contacts", body, deadline, read_ok, resource=True)
-            return dict.fromkeys(uuids, 1)
         except (Refused, NotFound) as refused:
-            # Heymarket does not document its answer for an unknown UUID: find out which ids it still holds.
-            logger.info(
-                "Heymarket refused a bulk delete; checking each id",
-                extra={"count": len(uuids), "error": redact(str(refused))},
-            )
-        outcomes: dict[str, int | GatewayFailure] = {}
-        held = [uuid for uuid in uuids if self._holds(uuid, deadline)]
-        outcomes.update(dict.fromkeys([u for u in uuids if u not in held], 0))
-        if not held:
-            return outcomes
-        try:
-            self._read(
-                "DELETE",
-                "/v2/contacts",
-                {"contact_channels": [{"channel_type": "id", "channel_ids": held}]},
-                deadline,
-                read_ok,
-                resource=True,
-            )
-            outcomes.update(dict.fromkeys(held, 1))
-        except (Refused, NotFound) as refused:
-            failure = PermanentFailure(
-                f"Heymarket refused to delete the contact: {refused}", request_id=refused.request_id
-            )
-            outcomes.update(dict.fromkeys(held, failure))
-        return outcomes
+            if len(uuids) > 1:
+                middle = len(uuids) // 2
+                return {**self._delete_uuids(uuids[:middle], deadline), **self._delete_uuids(uuids[middle:], deadline)}
+            if not self._holds(uuids[0], deadline):
+                return {uuids[0]: 0}
+            return {
+                uuids[0]: PermanentFailure(
+                    f"Heymarket refused to delete the contact: {refused}", request_id=refused.request_id
+                )
+            }
+        return dict.fromkeys(uuids, 1)
 
     def _holds(self, uuid: str, deadline: Deadline) -> bool:
         """Whether Heymarket still holds the contact with this UUID (`GET /v2/contact/{uuid}`)."""

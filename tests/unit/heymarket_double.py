@@ -1,0 +1,155 @@
+"""A small in-memory Heymarket at the HTTP client's seam (the urllib3 pool), for unit tests of the gateway.
+
+It answers the contact endpoints in the documented shapes (tests/contract/heymarket_examples/), keeps a log of the
+requests, and lets a test script the next answers of a route (`script("POST /v2/contacts", (500, {...}))`) to
+play faults. The undocumented behaviours are settings: `duplicate_create` ("refuse", "update", "duplicate") and
+`uuids` (whether Contact objects carry their UUID). The project's sandbox (tools/heymarket_bridge_tools/sandbox.py)
+plays the same contract independently, over HTTP, for the integration and end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Answer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+Handler = Callable[[Any], Answer]
+
+
+class FakeResponse:
+    """The part of urllib3's HTTPResponse the client uses."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.headers = {"X-Request-Id": f"req-{uuid.uuid4().hex[:8]}", **headers}
+        self._body = body
+        self.connection = None
+
+    def read1(self, amount: int) -> bytes:
+        chunk, self._body = self._body[:amount], self._body[amount:]
+        return chunk
+
+    def release_conn(self) -> None:
+        pass
+
+
+@dataclass
+class StoredContact:
+    id: int
+    uuid: str
+    fields: dict[str, Any]
+
+    def as_answer(self, with_uuid: bool) -> dict[str, Any]:
+        answer = {"id": self.id, **self.fields}
+        if with_uuid:
+            answer["uuid"] = self.uuid
+        return answer
+
+
+@dataclass
+class HeymarketDouble:
+    duplicate_create: str = "refuse"
+    uuids: bool = True
+    contacts: list[StoredContact] = field(default_factory=list)
+    fields: list[dict[str, Any]] = field(default_factory=list)
+    log: list[tuple[str, Any]] = field(default_factory=list)
+    _scripts: dict[str, list[Answer | Handler]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(98765))
+
+    # ---------------------------------------------------------------- test API
+
+    def add(self, phone: str, **fields: Any) -> StoredContact:
+        contact = StoredContact(next(self._ids), str(uuid.uuid4()), {"phone": phone, **fields})
+        self.contacts.append(contact)
+        return contact
+
+    def holding(self, phone: str) -> list[StoredContact]:
+        return [c for c in self.contacts if c.fields.get("phone") == phone]
+
+    def script(self, route: str, *answers: Answer | Handler) -> None:
+        """The next answers of `route` ("METHOD /path" without query; "/v2/contact/*" for any id)."""
+        self._scripts.setdefault(route, []).extend(answers)
+
+    def routes(self) -> list[str]:
+        return [route for route, _ in self.log]
+
+    # ---------------------------------------------------------------- the pool seam
+
+    def request(self, method: str, url: str, body: bytes | None = None, **_: Any) -> FakeResponse:
+        split = urlsplit(url)
+        route = f"{method} {split.path}"
+        data = json.loads(body) if body else None
+        self.log.append((route, data))
+        wildcard = f"{method} {split.path.rsplit('/', 1)[0]}/*"
+        script = self._scripts.get(route) or self._scripts.get(wildcard)
+        if script:
+            step = script.pop(0)
+            answer = step(data) if callable(step) else step
+        else:
+            answer = self._answer(method, split.path, parse_qs(split.query), data)
+        status, payload, *rest = answer
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return FakeResponse(status, raw, rest[0] if rest else {})
+
+    def _answer(self, method: str, path: str, query: dict[str, list[str]], data: Any) -> Answer:
+        if (method, path) == ("POST", "/v2/contacts/search"):
+            phones = data["contact_channels"][0]["channel_ids"]
+            return 200, [c.as_answer(self.uuids) for c in self.contacts if c.fields.get("phone") in phones]
+        if (method, path) == ("POST", "/v2/contacts"):
+            return self._bulk(data["contacts"])
+        if (method, path) == ("DELETE", "/v2/contacts"):
+            ids = data["contact_channels"][0]["channel_ids"]
+            self.contacts = [c for c in self.contacts if c.uuid not in ids]
+            return 200, "ok"
+        if method == "GET" and path.startswith("/v2/contact/"):
+            found = [c for c in self.contacts if c.uuid == path.rsplit("/", 1)[1]]
+            return (200, found[0].as_answer(self.uuids)) if found else (404, {"error_code": "not_found"})
+        if path.startswith("/v1/contact/") and path != "/v1/contact/get":
+            return self._v1_contact(method, int(path.rsplit("/", 1)[1]), data)
+        if (method, path) == ("POST", "/v1/contact-fields"):
+            return 200, self.fields
+        if (method, path) == ("GET", "/v1/inboxes"):
+            return 200, [{"id": 1}]
+        if (method, path) == ("POST", "/v1/batch/contacts"):
+            return 200, "ok"
+        return 404, b"<html>not found</html>"
+
+    def _bulk(self, items: list[dict[str, Any]]) -> Answer:
+        stored: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for item in items:
+            fields = {k: v for k, v in item.items() if k not in ("contact_id", "contact_channels")}
+            if "contact_id" in item:
+                found = [c for c in self.contacts if c.uuid == item["contact_id"]]
+                if not found:
+                    failed.append({"contact": item, "error": "no such contact"})
+                    continue
+                found[0].fields.update(fields)
+                stored.append(found[0].as_answer(self.uuids))
+                continue
+            holders = self.holding(item["phone"])
+            if holders and self.duplicate_create == "refuse":
+                failed.append({"contact": item, "error": "phone taken"})
+            elif holders and self.duplicate_create == "update":
+                holders[0].fields.update(fields)
+                stored.append(holders[0].as_answer(self.uuids))
+            else:
+                stored.append(self.add(**fields).as_answer(self.uuids))
+        return 200, {"contacts": stored, "failed_contacts": failed}
+
+    def _v1_contact(self, method: str, contact_id: int, data: Any) -> Answer:
+        found = [c for c in self.contacts if c.id == contact_id]
+        if not found:
+            return 404, {"error_code": "not_found", "message": "contact not found"}
+        if method == "DELETE":
+            self.contacts.remove(found[0])
+            return 200, "ok"
+        if method == "PUT":
+            found[0].fields.update({k: v for k, v in data.items()})
+            return 200, {"id": contact_id, "rev": 2, "uuid": found[0].uuid}
+        return 200, found[0].as_answer(self.uuids)

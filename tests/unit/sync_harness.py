@@ -1,0 +1,130 @@
+"""A SyncService wired to the V2 or V1 gateway over an in-memory Heymarket, with a fake clock, DLQ and queue."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.contact import Contact
+from heymarket_bridge.heymarket_port import Deadline
+from heymarket_bridge.messages import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
+from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.sync import QueueRecord, SyncService
+from tests.unit.heymarket_double import HeymarketDouble
+
+ANN, BOB = "15105551234", "15105550000"
+ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
+RECEIVED = "2026-11-23T09:00:00.000+00:00"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeDeadLetters:
+    def __init__(self, refuse: bool = False) -> None:
+        self.letters: list[DeadLetter] = []
+        self.refuse = refuse
+
+    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
+        if self.refuse:
+            return list(range(len(letters)))
+        self.letters.extend(letters)
+        return []
+
+
+class FakeWaitingRoom:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def put_back(self, bodies: Sequence[str]) -> list[int]:
+        self.bodies.extend(bodies)
+        return []
+
+
+_sequence = itertools.count(1)
+
+
+def upsert(phone: str, receive_count: int = 1, received_at: str | None = None, **fields: Any) -> QueueRecord:
+    n = next(_sequence)
+    when = received_at or f"2026-11-23T09:00:{n % 60:02d}.{n % 1000:03d}+00:00"
+    operation = ContactOperation(Operation.UPSERT, Contact(phone=phone, **fields), "generic", when, f"corr-{n}")
+    return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
+
+
+def delete(
+    *, phone: str | None = None, contact_id: str | None = None, receive_count: int = 1, received_at: str | None = None
+) -> QueueRecord:
+    n = next(_sequence)
+    when = received_at or f"2026-11-23T09:00:{n % 60:02d}.{n % 1000:03d}+00:00"
+    operation = DeleteOperation(DeleteTarget(contact_id=contact_id, phone=phone), "generic", when, f"corr-{n}")
+    return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
+
+
+@dataclass
+class Harness:
+    heymarket: HeymarketDouble = field(default_factory=HeymarketDouble)
+    clock: FakeClock = field(default_factory=FakeClock)
+    letters: FakeDeadLetters = field(default_factory=FakeDeadLetters)
+    waiting: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
+    max_batch: int = 100
+    max_receive_count: int = 5
+    v1: bool = False
+    v1_overwrite: bool = True
+    secret: dict[str, str] = field(default_factory=lambda: {"secret_id": "id", "secret_key": "key"})
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
+    _service: SyncService | None = None
+    _http: HeymarketHttp | None = None
+
+    @property
+    def http(self) -> HeymarketHttp:
+        if self._http is None:
+            auth = Authenticator(lambda refresh: Credentials.from_secret(self.secret), clock=lambda: 1_700_000_000)
+            self._http = HeymarketHttp(
+                "https://api.heymarket.test",
+                auth,
+                RequestBudget(6000, clock=self.clock, sleep=self.clock.sleep),
+                pool=self.heymarket,  # type: ignore[arg-type]
+                clock=self.clock,
+                sleep=self.clock.sleep,
+                jitter=lambda: 1.0,
+            )
+        return self._http
+
+    @property
+    def gateway(self) -> V1Gateway | V2Gateway:
+        if self.v1:
+            return V1Gateway(self.http, max_batch=self.max_batch, overwrite=self.v1_overwrite)
+        return V2Gateway(self.http, max_batch=self.max_batch)
+
+    @property
+    def service(self) -> SyncService:
+        """One service per harness: it keeps the custom fields it read, like one execution environment."""
+        if self._service is None:
+            self._service = SyncService(
+                self.gateway,
+                self.letters,
+                self.waiting,
+                max_receive_count=self.max_receive_count,
+                deadline_reserve_s=5,
+                clock=self.clock,
+                wall_clock=lambda: self.now,
+            )
+        return self._service
+
+    def deadline(self, seconds: float = 60) -> Deadline:
+        return Deadline(self.clock() + seconds, self.clock)
+
+    def process(self, *records: QueueRecord, remaining_s: float = 60) -> Any:
+        return self.service.process(list(records), lambda: remaining_s)
