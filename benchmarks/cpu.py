@@ -19,6 +19,7 @@ import io
 import json
 import pstats
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,9 +27,10 @@ from typing import Any, Final
 
 from benchmarks.common import ROOT, Figure, Section, handlers_quiet
 from benchmarks.efficiency import sqs_records
-from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
 from heymarket_bridge.adapters.sqs import SqsBatchSender
 from heymarket_bridge.contact import parse_contact
+from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.settings import IngestSettings, SyncSettings
@@ -57,24 +59,47 @@ class AcceptingDynamoDb:
 
 
 class EchoResponse:
+    """The part of urllib3's response the client reads."""
+
     def __init__(self, data: bytes) -> None:
         self.status = 200
-        self.data = data
         self.headers = {"X-Request-Id": "stub"}
+        self.connection = None
+        self._data = data
+
+    def read1(self, amount: int) -> bytes:
+        chunk, self._data = self._data[:amount], self._data[amount:]
+        return chunk
+
+    def release_conn(self) -> None:
+        pass
 
 
 class EchoPool:
-    """A urllib3 pool whose Heymarket answers at once: the bulk endpoint echoes the contacts as stored."""
+    """A urllib3 pool whose Heymarket answers at once, in the documented shapes: no contact is known to a search,
+    and the bulk endpoint answers every contact as stored."""
+
+    def __init__(self) -> None:
+        self._ids = iter(range(1, 10**9))
 
     def request(self, method: str, url: str, body: bytes | None = None, **_: Any) -> EchoResponse:
-        if url.endswith("/v2/contacts") and body:
-            return EchoResponse(body[:-1] + b',"failed_contacts":[]}')
-        return EchoResponse(body or b"{}")
+        if url.endswith("/v2/contacts/search"):
+            return EchoResponse(b"[]")
+        sent = json.loads(body) if body else {}
+        if url.endswith("/v2/contacts") and isinstance(sent, dict):
+            stored = [{"id": next(self._ids), "uuid": str(uuid.uuid4()), **c} for c in sent.get("contacts", [])]
+            return EchoResponse(json.dumps({"contacts": stored, "failed_contacts": []}).encode())
+        return EchoResponse(json.dumps({"id": next(self._ids), "rev": 1, "uuid": str(uuid.uuid4())}).encode())
 
 
-def _client() -> HeymarketClient:
+def _http() -> HeymarketHttp:
     credentials = Credentials(secret_id="benchmark-id", secret_key="benchmark-key-long-enough-for-hs256")
-    return HeymarketClient("https://api.heymarket.test", Authenticator(lambda _r: credentials), pool=EchoPool())  # type: ignore[arg-type]
+    return HeymarketHttp(
+        "https://api.heymarket.test",
+        Authenticator(lambda _r: credentials),
+        RequestBudget(1e9),
+        pool=EchoPool(),  # type: ignore[arg-type]
+    )
 
 
 @contextmanager
@@ -93,16 +118,17 @@ def stubbed_runtime() -> Iterator[None]:
         SqsBatchSender(AcceptingSqs(), "https://queue"),
         deliveries=ledger,
     )
-    sync_settings = SyncSettings(heymarket_secret_arn="arn", dlq_url="https://dlq")
+    sync_settings = SyncSettings(heymarket_secret_arn="arn", dlq_url="https://dlq", queue_url="https://queue")
+    http = _http()
     sync = sync_runtime.SyncRuntime(
         sync_settings,
         SyncService(
-            _client(),
+            V2Gateway(http, max_batch=sync_settings.max_batch),
             sync_runtime.SqsDeadLetters(SqsBatchSender(AcceptingSqs(), "https://dlq")),
-            RequestBudget(1e9),
-            max_batch=sync_settings.max_batch,
+            sync_runtime.SqsWaitingRoom(SqsBatchSender(AcceptingSqs(), "https://queue")),
             max_receive_count=sync_settings.max_receive_count,
         ),
+        http,
     )
     originals = (ingest_runtime.ingest_service, sync_runtime.sync_runtime)
     ingest_runtime.ingest_service = lambda: ingest  # type: ignore[assignment]
@@ -168,10 +194,11 @@ INGEST_PARTS: Final = (
     ("metrics (EMF flush)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
 )
 SYNC_PARTS: Final = (
-    ("read queue messages", "heymarket_bridge/sync.py", "_parse"),
-    ("plan lanes and merge", "heymarket_bridge/sync.py", "_plan"),
-    ("bulk request and its answer", "heymarket_bridge/sync.py", "_deliver"),
-    ("  of which JSON and HTTP client", "heymarket_bridge/adapters/heymarket.py", "_send"),
+    ("read queue messages", "heymarket_bridge/sync.py", "_read"),
+    ("plan lanes and merge", "heymarket_bridge/sync.py", "plan_batch"),
+    ("search and bulk request, answers read", "heymarket_bridge/sync.py", "execute"),
+    ("  of which JSON and HTTP client", "heymarket_bridge/adapters/heymarket/http.py", "_send"),
+    ("settle each message", "heymarket_bridge/sync.py", "settle"),
     ("batch response (Powertools)", "utilities/batch/decorators.py", "process_partial_response"),
     ("SQS records (Powertools data classes)", "heymarket_bridge/runtime/sync.py", "<listcomp>"),
     ("metrics and log line", "heymarket_bridge/runtime/sync.py", "_record_metrics"),
@@ -244,12 +271,12 @@ def run() -> Section:
         sync_profile = profile_shares(deliver, SYNC_PARTS, "sync")
         log_per_batch = printed_per_call(len(batches), deliver)
 
-        client = _client()
+        http = _http()
         bodies = [parse_contact(c, "US").to_heymarket() for c in contacts]
 
         def per_contact() -> None:
             for body in bodies:
-                client.request("POST", "/v2/contact", body)
+                http.call("POST", "/v2/contact", body, Deadline.after(60))
 
         per_contact_s = cpu_seconds(per_contact) / len(bodies)
 

@@ -30,9 +30,11 @@ from typing import Any, Final
 import boto3
 
 from benchmarks.common import Figure, Section, progress
-from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
 from heymarket_bridge.contact import parse_contact
+from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.messages import ContactOperation, Operation
+from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge_tools.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
 from heymarket_bridge_tools.lambdas import ExecutionEnvironments, LocalFunction
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
@@ -162,7 +164,7 @@ def per_contact_run(sample: int, workers: int) -> dict[str, Any]:
     config = SandboxConfig(latency_ms=LATENCY_MS, rate_limit_per_minute=1_000_000)
     with HeymarketSandbox(config) as sandbox:
         credentials = Credentials(secret_id=config.secret_id, secret_key=config.secret_key)
-        client = HeymarketClient(sandbox.url, Authenticator(lambda _refresh: credentials))
+        http = HeymarketHttp(sandbox.url, Authenticator(lambda _refresh: credentials), RequestBudget(1e9))
         lock = threading.Lock()
         next_index = [0]
 
@@ -174,7 +176,7 @@ def per_contact_run(sample: int, workers: int) -> dict[str, Any]:
                 if index >= len(contacts):
                     return
                 contact = parse_contact(contacts[index], "US")
-                client.request("POST", "/v2/contact", contact.to_heymarket())
+                http.call("POST", "/v2/contact", contact.to_heymarket(), Deadline.after(60))
 
         started = time.monotonic()
         threads = [threading.Thread(target=worker) for _ in range(workers)]

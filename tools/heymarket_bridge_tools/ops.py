@@ -248,21 +248,21 @@ def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
 
 def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) -> tuple[bool, str]:
     """Sign a JWT from the stack's secret and call GET /v1/inboxes: (works, what to tell the operator)."""
-    from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient, HeymarketError
-    from heymarket_bridge.settings import ConfigError
+    from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
+    from heymarket_bridge.heymarket_port import Deadline, GatewayFailure
+    from heymarket_bridge.ratelimit import RequestBudget
 
     def load(_refresh: bool) -> Credentials:
         secret = json.loads(secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"])
         return Credentials.from_secret(secret if isinstance(secret, dict) else {})
 
+    http = HeymarketHttp(heymarket_url, Authenticator(load), RequestBudget(60), connect_timeout_s=5, read_timeout_s=10)
     try:
-        client = HeymarketClient(heymarket_url, Authenticator(load), connect_timeout_s=5, read_timeout_s=10)
-        inboxes = client.list_inboxes()
-    except ConfigError as exc:
-        return False, f"the secret is not usable: {exc}"
-    except HeymarketError as exc:
-        if exc.status in (401, 403):
-            return False, f"Heymarket refused the credentials ({exc.status}); request id {exc.request_id}"
+        inboxes = http.call("GET", "/v1/inboxes", None, Deadline.after(20)).data
+    except GatewayFailure as exc:
+        request_id = f"; request id {exc.request_id}" if exc.request_id else ""
+        return False, f"{exc.reason}{request_id}"
+    except Exception as exc:  # noqa: BLE001 - a 404 or a refusal: say what Heymarket answered
         return False, f"could not check the credentials: {exc}"
     count = len(inboxes) if isinstance(inboxes, list) else None
     suffix = f"; {count} inbox(es) visible" if count is not None else ""

@@ -1,0 +1,128 @@
+"""The client side of the contract: every documented answer in heymarket_examples/ is read as documented, and the
+requests the gateway sends have the documented shapes. (The sandbox's side is checked against the same files.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.adapters.heymarket.answers import (
+    UnreadableAnswer,
+    read_bulk_answer,
+    read_ok,
+    read_search_answer,
+    read_v1_batch_answer,
+    read_write_answer,
+)
+from heymarket_bridge.contact import Contact
+from heymarket_bridge.heymarket_port import Identity, Stored
+from heymarket_bridge.messages import DeleteTarget
+from tests.unit.sync_harness import Harness
+
+EXAMPLES = Path(__file__).parent / "heymarket_examples"
+# HEYMARKET_API.md, "v2 contact write fields" (and contact_id for updates).
+V2_WRITE_FIELDS = {
+    "phone", "first", "last", "display_name", "email", "avatar", "custom", "assignee_id", "tags", "is_opted_out",
+    "email_suppressions", "contact_channels", "contact_id",
+}  # fmt: skip
+
+
+def example(name: str) -> Any:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def same_shape(sent: Any, documented: Any) -> bool:
+    """The same JSON types, and objects with keys the documented example has (values may differ)."""
+    if isinstance(documented, dict):
+        return (
+            isinstance(sent, dict)
+            and set(sent) <= set(documented)
+            and all(same_shape(sent[k], documented[k]) for k in sent)
+        )
+    if isinstance(documented, list):
+        return (
+            isinstance(sent, list) and all(same_shape(item, documented[0]) for item in sent)
+            if documented
+            else sent == []
+        )
+    return type(sent) is type(documented)
+
+
+def test_the_documented_bulk_answer_confirms_the_created_contact_and_names_the_failed_update() -> None:
+    answer = read_bulk_answer(example("v2-contacts-bulk.response"))
+
+    [stored] = answer.stored
+    assert (stored.identity, stored.phone) == (Identity(98770, None), "15105550110")
+    [failed] = answer.failed
+    assert failed.sent == example("v2-contacts-bulk.request")["contacts"][1]
+    assert failed.error == "<text Heymarket does not document>"
+
+
+def test_the_documented_search_answer_is_a_bare_array_of_contacts_with_integer_ids() -> None:
+    [found] = read_search_answer(example("v2-contacts-search.response"))
+
+    assert (found.identity, found.phone, found.fields["first"]) == (Identity(98765, None), "14155550101", "Alice")
+
+
+def test_the_documented_delete_answer_is_ok() -> None:
+    read_ok(example("v2-contacts-delete.response"))
+
+
+def test_the_documented_v1_write_answer_carries_the_integer_id_and_the_uuid() -> None:
+    assert read_write_answer(example("v1-contact-create.response")) == Identity(
+        98771, "b2c3d4e5-f6a7-4b01-8cde-f12345678901"
+    )
+
+
+def test_the_documented_v1_batch_answers_are_ok_or_the_contacts_that_failed() -> None:
+    assert read_v1_batch_answer(example("v1-batch-contacts.response-all-stored")) == []
+    assert read_v1_batch_answer(example("v1-batch-contacts.response-some-failed")) == [
+        {"phone": "15105550112", "first": "Bob"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reader", "answer"),
+    [
+        (read_search_answer, {"contacts": example("v2-contacts-search.response")}),  # the shape the old client read
+        (read_search_answer, ["98765"]),
+        (read_bulk_answer, {"contacts": ["id-0"], "failed_contacts": []}),
+        (read_bulk_answer, {"contacts": [], "failed_contacts": ["oops"]}),
+        (read_bulk_answer, {"data": example("v2-contacts-bulk.response")}),
+        (read_bulk_answer, []),
+        (read_bulk_answer, "ok"),
+        (read_ok, {"deleted": []}),
+        (read_ok, ""),
+        (read_write_answer, {"rev": 1}),
+        (read_v1_batch_answer, {"failed": []}),
+        (read_v1_batch_answer, ["15105550112"]),
+    ],
+)
+def test_answers_of_another_shape_are_unreadable_never_success(reader: Any, answer: Any) -> None:
+    with pytest.raises(UnreadableAnswer):
+        reader(answer)
+
+
+def test_the_gateway_sends_documented_request_shapes() -> None:
+    h = Harness()
+    existing = h.heymarket.add("15105550111", first="Ann")
+
+    results = h.gateway.upsert(
+        [Contact(phone="15105550110", first="Ada", last="Byron"), Contact(phone="15105550111", last="King")],
+        h.deadline(),
+    )
+    h.gateway.delete([DeleteTarget(contact_id=existing.uuid)], h.deadline())
+
+    assert all(isinstance(result, Stored) for result in results)
+    sent = dict(h.heymarket.log)
+    assert same_shape(sent["POST /v2/contacts/search"], example("v2-contacts-search.request"))
+    items = sent["POST /v2/contacts"]["contacts"]
+    assert all(set(item) <= V2_WRITE_FIELDS for item in items)
+    documented_item = example("v2-contacts-bulk.request")["contacts"][1]
+    assert all(same_shape({k: v for k, v in item.items() if k in documented_item}, documented_item) for item in items)
+    assert sent["POST /v2/contacts"]["contacts"][1]["contact_id"] == existing.uuid
+    assert same_shape(sent["DELETE /v2/contacts"], example("v2-contacts-delete.request"))
+    assert sent["DELETE /v2/contacts"]["contact_channels"][0]["channel_type"] == "id"
