@@ -4,8 +4,9 @@ Used by the guarantee tests (tests/e2e/test_guarantees.py) and the benchmarks (`
 
 - `distinct_phones` makes distinct valid phone numbers, `load_contact` a contact whose fields say which one it is;
 - `post_webhooks` posts webhooks from several concurrent senders over HTTP, as senders do;
-- `WriteRecorder` records every contact write the Heymarket sandbox stores, so that a contact written twice can be
-  checked to be the same upsert repeated (a retry after a lost answer), never different values;
+- `WriteRecorder` records every contact write the Heymarket sandbox stores (through its write hook), so that a
+  contact written twice can be checked to be the same upsert repeated (a retry after a lost answer), never
+  different values;
 - `audit` checks the zero-loss invariant contact by contact, not by counts: every contact answered 202 ends in
   Heymarket with the values it was sent with, or in the DLQ with a reason; none is lost.
 """
@@ -18,12 +19,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Final
 
 import urllib3
 
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
+from heymarket_bridge_tools.sandbox import ContactWrite, HeymarketSandbox
 
 # Fields of a write that say where it goes, not what it holds.
 _ADDRESSING: Final = frozenset({"contact_id", "contact_channels"})
@@ -108,39 +108,34 @@ class Write:
 
 
 class WriteRecorder:
-    """Records every contact write a sandbox stores (v2 creates and updates, v1 batch writes), by phone.
+    """Records every contact create and update a sandbox stores (from any endpoint), by phone.
 
-    It wraps the sandbox's contact book for as long as it is entered; writes the sandbox refuses are not recorded.
+    It listens to the sandbox's writes (`HeymarketSandbox.add_write_listener`) for as long as it is entered;
+    writes the sandbox refuses are not recorded, nor are deletes.
     """
 
     def __init__(self, sandbox: HeymarketSandbox) -> None:
         self._sandbox = sandbox
         self._lock = threading.Lock()
         self.writes: list[Write] = []
-        self._restore: list[Callable[[], None]] = []
+        self._remove: Callable[[], None] | None = None
 
     def __enter__(self) -> WriteRecorder:
-        book = self._sandbox._book
-        for name in ("write_v2", "write_v1"):
-            setattr(book, name, self._recording(getattr(book, name)))
-            self._restore.append(partial(delattr, book, name))  # the class's method shows through again
+        if self._remove is None:
+            self._remove = self._sandbox.add_write_listener(self._record)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for restore in self._restore:
-            restore()
-        self._restore.clear()
+        remove, self._remove = self._remove, None
+        if remove is not None:
+            remove()
 
-    def _recording(self, write: Callable[..., Any]) -> Callable[..., Any]:
-        def recorded(sent: object, **options: Any) -> Any:
-            stored = write(sent, **options)
-            if stored is not None and isinstance(sent, dict):
-                fields = {name: value for name, value in sent.items() if name not in _ADDRESSING and name != "phone"}
-                with self._lock:
-                    self.writes.append(Write(str(stored["phone"]), fields, time.monotonic()))
-            return stored
-
-        return recorded
+    def _record(self, change: ContactWrite) -> None:
+        if change.op == "delete" or not isinstance(change.sent, dict):
+            return
+        fields = {name: value for name, value in change.sent.items() if name not in _ADDRESSING and name != "phone"}
+        with self._lock:
+            self.writes.append(Write(str(change.contact["phone"]), fields, time.monotonic()))
 
     def by_phone(self) -> dict[str, list[Write]]:
         with self._lock:
