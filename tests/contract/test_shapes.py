@@ -83,7 +83,10 @@ def test_assert_same_shape_lists_every_mismatch() -> None:
 
 @pytest.mark.parametrize(
     "contact",
-    [load_example("v2-contacts-search.response.json")[0], load_example("v2-contacts-bulk.response.json")["contacts"][0]],
+    [
+        load_example("v2-contacts-search.response.json")[0],
+        load_example("v2-contacts-bulk.response.json")["contacts"][0],
+    ],
     ids=["search", "bulk"],
 )
 def test_every_field_of_the_documented_contacts_is_in_contact_fields_with_its_type(contact: dict[str, Any]) -> None:

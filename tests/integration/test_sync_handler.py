@@ -10,7 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketClient
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
+from heymarket_bridge.contact import Contact
+from heymarket_bridge.heymarket_port import Deadline, Stored
+from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.observability import logger
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import SYNC, Bridge, running_bridge
@@ -116,8 +119,8 @@ def test_a_500_is_retried_then_reported_for_redelivery_then_dead_lettered_on_the
     failed = bridge.sync(first, timeout_s=2.5)
 
     assert sorted(failed) == sorted(r["messageId"] for r in first["Records"])
-    assert len(bulk_requests(bridge.sandbox)) >= 2  # retried with backoff inside the invocation
-    assert {status for *_, status in bulk_requests(bridge.sandbox)} == {500}
+    assert len(bridge.sandbox.requests_log) >= 2  # retried with backoff inside the invocation
+    assert {status for *_, status in bridge.sandbox.requests_log} == {500}
     assert bridge.dead_letters() == []
     bridge.make_visible(first)
 
@@ -142,7 +145,8 @@ def test_a_429_burst_is_waited_out_inside_the_invocation(bridge: Bridge) -> None
     failed = bridge.sync(bridge.receive_event(), timeout_s=10)
 
     assert failed == []
-    assert [status for *_, status in bulk_requests(bridge.sandbox)] == [429, 429, 200]
+    # The look-up before the bulk write meets the burst: waited out, then both requests go through.
+    assert [status for *_, status in bridge.sandbox.requests_log] == [429, 429, 200, 200]
     assert len(bridge.sandbox.contacts()) == 3
 
 
@@ -185,11 +189,12 @@ def test_rotated_credentials_are_picked_up_on_the_first_401(bridge: Bridge) -> N
     failed = bridge.sync(bridge.receive_event())
 
     assert failed == []
-    statuses = [status for *_, status in bulk_requests(bridge.sandbox)]
-    assert statuses == [200, 401, 200]
+    statuses = [(path, status) for _, path, status in bridge.sandbox.requests_log]
+    search, bulk = "/v2/contacts/search", "/v2/contacts"
+    assert statuses == [(search, 200), (bulk, 200), (search, 401), (search, 200), (bulk, 200)]
 
 
-def test_placeholder_credentials_keep_contacts_queued_instead_of_dead_lettering_them(bridge: Bridge) -> None:
+def test_placeholder_credentials_keep_contacts_queued_without_using_up_their_receives(bridge: Bridge) -> None:
     bridge.secretsmanager.put_secret_value(
         SecretId=bridge.resources.heymarket_secret_arn,
         SecretString=json.dumps({"secret_id": "REPLACE_ME", "secret_key": "REPLACE_ME"}),
@@ -199,9 +204,17 @@ def test_placeholder_credentials_keep_contacts_queued_instead_of_dead_lettering_
 
     failed = bridge.sync(event, timeout_s=5)
 
-    assert failed == [event["Records"][0]["messageId"]]
-    assert bulk_requests(bridge.sandbox) == []
+    assert failed == []  # settled: put back on the queue as a new message, not redelivered
+    assert bridge.sandbox.requests_log == []
     assert bridge.dead_letters() == []
+    waiting = bridge.sqs.get_queue_attributes(
+        QueueUrl=bridge.resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert waiting["ApproximateNumberOfMessagesDelayed"] == "1"
+    [put_back] = bridge.sqs.receive_message(QueueUrl=bridge.resources.queue_url, WaitTimeSeconds=0).get(
+        "Messages", []
+    ) or [None]
+    assert put_back is None  # delayed: it comes back after WAIT_DELAY_SECONDS, with a fresh receive count
 
 
 def test_a_jwt_the_server_rejects_as_expired_is_replaced(sandbox: HeymarketSandbox) -> None:
@@ -214,12 +227,12 @@ def test_a_jwt_the_server_rejects_as_expired_is_replaced(sandbox: HeymarketSandb
 
     config = sandbox.config
     auth = Authenticator(lambda _refresh: Credentials(config.secret_id, config.secret_key), clock=clock)
-    client = HeymarketClient(sandbox.url, auth)
+    gateway = V2Gateway(HeymarketHttp(sandbox.url, auth, RequestBudget(600)), max_batch=100)
 
-    result = client.bulk_upsert([{"phone": "15105551234", "first": "Ann"}])
+    [result] = gateway.upsert([Contact(phone="15105551234", first="Ann")], Deadline.after(30))
 
-    assert [c["phone"] for c in result.contacts] == ["15105551234"]
-    assert [status for *_, status in sandbox.requests_log] == [401, 200]
+    assert isinstance(result, Stored)
+    assert [status for *_, status in sandbox.requests_log] == [401, 200, 200]  # search refused, again, then create
 
 
 def test_logs_never_hold_a_whole_phone_an_email_a_jwt_or_a_secret(

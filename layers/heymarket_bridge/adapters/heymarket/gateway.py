@@ -59,7 +59,7 @@ from heymarket_bridge.heymarket_port import (
     UpsertResult,
 )
 from heymarket_bridge.messages import DeleteTarget
-from heymarket_bridge.observability import emit_metric, logger, mask_phone, redact
+from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.phone import phone_digits
 
 T = TypeVar("T")
@@ -411,7 +411,7 @@ class _UpsertChunk:
             elif holder is None:
                 writes.append(_Write(i, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None))
             elif holder.identity.uuid is not None:
-                update = replace(contact, contact_id=holder.identity.uuid).to_heymarket()
+                update = replace(_complete(contact, holder), contact_id=holder.identity.uuid).to_heymarket()
                 writes.append(_Write(i, update, existed=True, target=holder.identity.uuid))
             else:
                 by_v1.append((i, holder))
@@ -592,13 +592,63 @@ def _key(holder: HeardContact | None) -> str | None:
     return holder.identity.uuid or f"id:{holder.identity.id}"
 
 
+def _complete(contact: Contact, holder: HeardContact) -> Contact:
+    """An update of `holder` that leaves nothing the sender did not send to chance.
+
+    Heymarket does not document whether an update keeps the fields it leaves out, nor whether a custom map sent
+    replaces the stored one or merges into it. The search that found `holder` just read its values, so the update
+    carries them for every field the sender left out, and the stored custom values merged with the new ones:
+    the contact ends the same whichever way Heymarket behaves (and an opt-out is never reverted by an update that
+    left `is_opted_out` out). Empty and null values are never sent.
+    """
+    held = holder.fields
+    values = contact.to_dict()
+    for field_name in ("first", "last", "email", "avatar"):
+        if field_name not in values and isinstance(held.get(field_name), str) and held[field_name].strip():
+            values[field_name] = held[field_name]
+    first, last = held.get("first"), held.get("last")
+    derived = " ".join(part for part in (first, last) if isinstance(part, str) and part)
+    name = held.get("display_name")
+    if "display_name" not in values and isinstance(name, str) and name.strip() and name != derived:
+        values["display_name"] = name  # a name of its own, not the one Heymarket derives from first and last
+    if "is_opted_out" not in values and isinstance(held.get("is_opted_out"), bool):
+        values["is_opted_out"] = held["is_opted_out"]
+    assigned = held.get("assigned_user_id")
+    if "assignee_id" not in values and isinstance(assigned, int) and not isinstance(assigned, bool) and assigned > 0:
+        values["assignee_id"] = assigned
+    if isinstance(held.get("custom"), Mapping):
+        stored = {str(k): _text(v) for k, v in held["custom"].items() if v not in (None, "")}
+        merged = {**stored, **(contact.custom or {})}
+        if merged:
+            values["custom"] = merged
+    tags = _tag_ids(held.get("tags"))
+    if "tags" not in values and tags:
+        values["tags"] = tags
+    return Contact.from_dict(values)
+
+
+def _text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _tag_ids(tags: Any) -> list[int]:
+    """Tag ids of a Contact object's `tags`, if they are given in a form that names them (ids, or objects with
+    `tag_id` or `id`); the read form is not documented, so anything else is left alone."""
+    if not isinstance(tags, list):
+        return []
+    ids: list[int] = []
+    for tag in tags:
+        value = tag.get("tag_id", tag.get("id")) if isinstance(tag, Mapping) else tag
+        if isinstance(value, bool) or not isinstance(value, int):
+            return []
+        ids.append(value)
+    return ids
+
+
 def _v1_body(contact: Contact, holder: HeardContact) -> dict[str, Any]:
-    """The v1 write: the documented v1 fields the sender gave. Names are always overwritten by a v1 write, so a
-    name the sender did not give keeps the value Heymarket holds."""
-    body = {k: v for k, v in contact.to_dict().items() if k in V1_WRITE_FIELDS}
-    for name in ("first", "last"):
-        if name not in body and isinstance(holder.fields.get(name), str):
-            body[name] = holder.fields[name]
+    """The v1 write: the documented v1 fields, completed from what Heymarket holds (see `_complete`; a v1 write
+    always overwrites the names)."""
+    body = {k: v for k, v in _complete(contact, holder).to_dict().items() if k in V1_WRITE_FIELDS}
     body["phone"] = contact.phone
     return body
 
