@@ -13,8 +13,8 @@ import pytest
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Deadline, Stored
-from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.observability import logger
+from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import SYNC, Bridge, running_bridge
 from tests.support import FakeLambdaContext, load_event

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.contact import Contact
 from heymarket_bridge.sync import QueueRecord
 from tests.unit.sync_harness import ANN, ANN_ID, BOB, FakeDeadLetters, Harness, upsert
 
