@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 import urllib3
 
+from heymarket_bridge.phone import phone_digits
 from heymarket_bridge_tools.sandbox import ContactWrite, HeymarketSandbox
 
 # Fields of a write that say where it goes, not what it holds.
@@ -159,11 +161,17 @@ class Audit:
     written_more_than_once: int = 0  # phones the sandbox stored twice or more (retries after a lost answer)
     divergent_writes: list[str] = field(default_factory=list)  # written twice with DIFFERENT values: never allowed
     unexpected: list[str] = field(default_factory=list)  # phones Heymarket holds that no 202 accepted
+    duplicated: list[str] = field(default_factory=list)  # phones more than one Heymarket contact holds
 
     @property
     def ok(self) -> bool:
         return not (
-            self.lost or self.wrong_values or self.letters_without_reason or self.divergent_writes or self.unexpected
+            self.lost
+            or self.wrong_values
+            or self.letters_without_reason
+            or self.divergent_writes
+            or self.unexpected
+            or self.duplicated
         )
 
     def summary(self) -> str:
@@ -172,7 +180,8 @@ class Audit:
             f"with a reason, {len(self.lost)} lost, {len(self.wrong_values)} with wrong values, "
             f"{self.written_more_than_once} written more than once (same values), "
             f"{len(self.divergent_writes)} written with different values, "
-            f"{len(self.letters_without_reason)} dead letters without a reason, {len(self.unexpected)} unexpected"
+            f"{len(self.letters_without_reason)} dead letters without a reason, {len(self.unexpected)} unexpected, "
+            f"{len(self.duplicated)} phones held by more than one contact"
         )
 
     def problems(self, limit: int = 5) -> str:
@@ -185,6 +194,7 @@ class Audit:
                 ("letters without reason", self.letters_without_reason),
                 ("divergent writes", self.divergent_writes),
                 ("unexpected", self.unexpected),
+                ("duplicated", self.duplicated),
             )
             if values
         ]
@@ -204,6 +214,8 @@ def audit(
     """
     result = Audit(accepted=len(accepted))
     by_phone = {str(contact["phone"]): contact for contact in stored}
+    holders = Counter(str(contact["phone"]) for contact in stored)
+    result.duplicated = sorted(phone for phone, count in holders.items() if count > 1)
     reasons = dict(_dead_lettered(dead_letter_bodies, result))
     for phone, fields in accepted.items():
         contact = by_phone.get(phone)
@@ -220,16 +232,21 @@ def audit(
     for phone, phone_writes in (writes or {}).items():
         if len(phone_writes) > 1:
             result.written_more_than_once += 1
-            if any(write.fields != phone_writes[0].fields for write in phone_writes[1:]):
+            if any(_conflict(write.fields, phone_writes[0].fields) for write in phone_writes[1:]):
                 result.divergent_writes.append(phone)
     return result
+
+
+def _conflict(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Two writes of one contact say different values for a field both carry (a retry may say more, never else)."""
+    return any(one[name] != other[name] for name in one.keys() & other.keys())
 
 
 def _dead_lettered(bodies: Sequence[str], result: Audit) -> Iterator[tuple[str, str]]:
     for body in bodies:
         letter = json.loads(body)
         contact = letter.get("contact") or {}
-        phone = "".join(ch for ch in str(contact.get("phone") or "") if ch.isdigit())
+        phone = phone_digits(contact.get("phone"))
         reason = str(letter.get("error") or "").strip()
         if not reason:
             result.letters_without_reason.append(phone or body[:80])
