@@ -65,10 +65,14 @@ class TransientFailure(GatewayFailure):
         request_id: str | None = None,
         throttled: bool = False,
         retry_after_s: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(reason, request_id=request_id)
         self.throttled = throttled  # Heymarket answered 429: over the account's request rate
         self.retry_after_s = retry_after_s
+        # The request reached Heymarket and may still be taking effect (no answer in time, a reset, a 5xx): what it
+        # did is known only later. A create must not be sent again before a later look-up shows whether it landed.
+        self.outcome_unknown = outcome_unknown
 
 
 class ConfigurationFailure(GatewayFailure):

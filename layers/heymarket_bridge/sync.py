@@ -458,7 +458,11 @@ def _with_reason(failure: GatewayFailure, reason: str) -> GatewayFailure:
     """The same kind of failure, told differently (the cause of a wait or a refusal, in the member's words)."""
     if isinstance(failure, TransientFailure):
         return TransientFailure(
-            reason, request_id=failure.request_id, throttled=failure.throttled, retry_after_s=failure.retry_after_s
+            reason,
+            request_id=failure.request_id,
+            throttled=failure.throttled,
+            retry_after_s=failure.retry_after_s,
+            outcome_unknown=failure.outcome_unknown,
         )
     return type(failure)(reason, request_id=failure.request_id)
 

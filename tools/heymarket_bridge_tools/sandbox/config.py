@@ -171,6 +171,14 @@ class SandboxConfig:
 
     # Faults: transport --------------------------------------------------------------------------------------------
     latency_ms: int = _setting(0, "delay added to every API request, in milliseconds")
+    latency_endpoints: tuple[str, ...] = _setting(
+        (),
+        'an endpoint ("POST /v2/contacts") that latency_ms slows; repeat the option for more; none given: every '
+        "API endpoint",
+        API_ENDPOINTS,
+        flags=("--latency-endpoint",),
+        metavar="ENDPOINT",
+    )
     reset_rate: float = _setting(
         0.0, "fraction of API requests whose connection is reset AFTER the request took effect (answer lost)"
     )

@@ -200,7 +200,7 @@ class HeymarketSandbox:
             self._count(route.name)
             config = self._config
             fault = self._draw_fault(config, route)
-        if config.latency_ms:
+        if config.latency_ms and (not config.latency_endpoints or route.name in config.latency_endpoints):
             time.sleep(config.latency_ms / 1000)
         diverted = faults.before_request(fault, config, f"{self.url}/moved{target}")
         if diverted is not None:

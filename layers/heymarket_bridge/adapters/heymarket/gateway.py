@@ -425,6 +425,10 @@ class _UpsertChunk:
             return []
         try:
             answer, request_id = self._gateway._bulk([w.item for w in writes], deadline)
+        except TransientFailure as failure:
+            if failure.outcome_unknown:
+                self._hold_creates(writes, failure)
+            raise
         except Refused as refused:
             if len(writes) > 1:
                 middle = len(writes) // 2
@@ -477,6 +481,20 @@ class _UpsertChunk:
                     )
                 )
         return self._write(follow, deadline)
+
+    def _hold_creates(self, writes: list[_Write], failure: TransientFailure) -> None:
+        """Creates whose request may still be taking effect are not sent again in this invocation: a look-up made
+        now could miss a create still in flight, and where Heymarket makes a second contact for a phone it holds,
+        sending it again would. The message is redelivered; by then the look-up shows whether the create landed."""
+        for write in writes:
+            if write.target is None:
+                self._results[write.index] = NotDone(
+                    TransientFailure(
+                        f"the create may still be taking effect ({failure.reason}); it is looked up again on the "
+                        "next receive before anything is sent",
+                        request_id=failure.request_id,
+                    )
+                )
 
     def _refuse(self, index: int, target: str | None, failure: PermanentFailure) -> None:
         self._resolves[index] = self._resolves.get(index, 0) + 1

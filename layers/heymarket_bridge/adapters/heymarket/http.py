@@ -168,7 +168,7 @@ class HeymarketHttp:
             )
         if 400 <= status < 500:
             raise Refused(status, f"Heymarket answered {status}: {text}", request_id)
-        raise TransientFailure(f"Heymarket answered {status}: {text}", request_id=request_id)
+        raise TransientFailure(f"Heymarket answered {status}: {text}", request_id=request_id, outcome_unknown=True)
 
     def _send(self, method: str, path: str, body: Any, deadline: Deadline) -> _Raw:
         authorization = self._load_credentials(refresh=False)
@@ -197,7 +197,10 @@ class HeymarketHttp:
             )
         except urllib3.exceptions.HTTPError as exc:
             self._record(None, time.perf_counter() - started)
-            raise TransientFailure(f"Heymarket unreachable for {method} {path}: {type(exc).__name__}") from exc
+            sent = not isinstance(exc, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError included
+            raise TransientFailure(
+                f"Heymarket unreachable for {method} {path}: {type(exc).__name__}", outcome_unknown=sent
+            ) from exc
         try:
             content = self._read_within(raw, deadline, method, path)
         finally:
@@ -239,7 +242,8 @@ class HeymarketHttp:
                 chunk = raw.read1(_READ_CHUNK)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise TransientFailure(
-                    f"Heymarket's answer to {method} {path} could not be read: {type(exc).__name__}"
+                    f"Heymarket's answer to {method} {path} could not be read: {type(exc).__name__}",
+                    outcome_unknown=True,
                 ) from exc
             if not chunk:
                 return b"".join(chunks)
