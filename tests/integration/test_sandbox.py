@@ -115,7 +115,8 @@ class Client:
 
 @pytest.fixture
 def sandbox() -> Iterator[HeymarketSandbox]:
-    config = SandboxConfig(secret_id=SECRET_ID, secret_key=SECRET_KEY, api_key=API_KEY, seed=7)
+    # An account without tags, so that tests count only the tags they create (see the account_tags tests).
+    config = SandboxConfig(secret_id=SECRET_ID, secret_key=SECRET_KEY, api_key=API_KEY, seed=7, account_tags=())
     with HeymarketSandbox(config) as running:
         yield running
 
@@ -1035,6 +1036,35 @@ def test_an_unknown_tag_id_fails_the_contact(client: Client) -> None:
     assert [failed["contact"] for failed in answer["failed_contacts"]] == [contact(ALICE, tags=[{"tag_id": 999}])]
 
 
+def test_the_default_account_holds_tags_1_and_2_which_the_sample_events_use() -> None:
+    # Given a sandbox with the default settings
+    with HeymarketSandbox(SandboxConfig(secret_id=SECRET_ID, secret_key=SECRET_KEY)) as sandbox:
+        pool = urllib3.PoolManager()
+        client = Client(sandbox, pool)
+
+        # When a contact is tagged 1 and 2 (as events/generic/mixed_contacts.json does), and a tag created
+        answer = client.create(contact(ALICE, tags=[{"tag_id": 1}, {"tag_id": 2}]))
+        created = client.ok("POST", "/v1/tag", {"tag": "New"})
+        pool.clear()
+
+    # Then the contact is stored, and the new tag's id comes after the account's
+    assert answer["failed_contacts"] == []
+    assert created["id"] == 55
+    assert [(tag["id"], tag["tag"]) for tag in sandbox.tags()] == [(1, "VIP"), (2, "Newsletter"), (55, "New")]
+
+
+def test_account_tags_come_back_after_a_reset_and_can_be_added_at_runtime(sandbox: HeymarketSandbox) -> None:
+    # Given account tags set at runtime, above the first id the sandbox gives
+    sandbox.configure(account_tags=((7, "Seven"), (60, "Sixty")))
+
+    # When the sandbox is reset
+    sandbox.reset()
+
+    # Then the account holds them again, and the next tag id comes after them
+    assert [(tag["id"], tag["tag"]) for tag in sandbox.tags()] == [(7, "Seven"), (60, "Sixty")]
+    assert sandbox._api.tags.create("Next", "#000000").id == 61
+
+
 def test_a_deleted_tag_is_gone_and_off_every_contact(sandbox: HeymarketSandbox, client: Client) -> None:
     # Given a contact holding a tag
     tag_id = client.ok("POST", "/v1/tag", {"tag": "VIP"})["id"]
@@ -1666,6 +1696,7 @@ NON_DEFAULT: dict[str, tuple[Any, list[str]]] = {
     "update_omitted": ("clear", ["clear"]),
     "update_custom": ("merge", ["merge"]),
     "custom_fields": (((7, "Size"), (8, "Colour")), ["7=Size", "8=Colour"]),
+    "account_tags": (((3, "Gold"),), ["3=Gold"]),
     "fail_rate": (0.25, ["0.25"]),
     "throttle_burst": (2, ["2"]),
     "contact_error_rate": (0.5, ["0.5"]),
