@@ -1789,6 +1789,7 @@ def test_the_options_come_from_the_dataclass_fields() -> None:
         {"list_local_id_repeat": "reuse"},
         {"answer_fault": "slow"},
         {"answer_fault_endpoints": ("POST /v3/contacts",)},
+        {"answer_fault_endpoints": "POST /v2/contacts"},
         {"forbidden_endpoints": ("GET /",)},
         {"redirect_status": 200},
         {"redirect_status": True},

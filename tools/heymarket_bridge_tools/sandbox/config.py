@@ -233,7 +233,9 @@ def _normalised(config: SandboxConfig) -> dict[str, Any]:
             continue
         value = getattr(config, spec.name)
         aliases: Mapping[str, str] = spec.metadata.get("aliases", {})
-        if isinstance(value, list | tuple):
+        if isinstance(spec.default, tuple):
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"{spec.name} must be a list of {', '.join(map(str, choices))}")
             changes[spec.name] = tuple(_choice(spec.name, item, choices, aliases) for item in value)
         else:
             changes[spec.name] = _choice(spec.name, value, choices, aliases)
