@@ -61,11 +61,12 @@ def _setting(default: Any, help: str, choices: tuple[Any, ...] | None = None, **
     return field(default=default, metadata={"help": help, "choices": choices, **extra})
 
 
-def _custom_field_option(option: str) -> tuple[int, str]:
-    field_id, separator, title = option.partition("=")
-    if not separator or not field_id.strip().isdigit():
-        raise ValueError(f"--custom-field must be ID=TITLE, got {option!r}")
-    return int(field_id), title
+def _pair_option(option: str) -> tuple[int, str]:
+    """One ID=NAME command-line value."""
+    item_id, separator, name = option.partition("=")
+    if not separator or not item_id.strip().isdigit():
+        raise ValueError(f"expected ID=NAME, got {option!r}")
+    return int(item_id), name
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,16 @@ class SandboxConfig:
         (),
         "a custom field (ID=TITLE) listed by POST /v1/contact-fields; repeat the option for more",
         flags=("--custom-field",),
-        parse=_custom_field_option,
+        parse=_pair_option,
         metavar="ID=TITLE",
+    )
+    account_tags: tuple[tuple[int, str], ...] = _setting(
+        ((1, "VIP"), (2, "Newsletter")),
+        "a tag (ID=NAME) the account holds from the start and after a reset; repeat the option for more (by "
+        "default tags 1 and 2, which the sample events in events/ put on contacts)",
+        flags=("--account-tag",),
+        parse=_pair_option,
+        metavar="ID=NAME",
     )
 
     # Faults: errors -----------------------------------------------------------------------------------------------
@@ -232,11 +241,14 @@ def _normalised(config: SandboxConfig) -> dict[str, Any]:
             continue
         value = getattr(config, spec.name)
         aliases: Mapping[str, str] = spec.metadata.get("aliases", {})
-        if isinstance(value, list | tuple):
+        if isinstance(spec.default, tuple):
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"{spec.name} must be a list of {', '.join(map(str, choices))}")
             changes[spec.name] = tuple(_choice(spec.name, item, choices, aliases) for item in value)
         else:
             changes[spec.name] = _choice(spec.name, value, choices, aliases)
-    changes["custom_fields"] = _custom_fields(config.custom_fields)
+    changes["custom_fields"] = _id_name_pairs("custom_fields", config.custom_fields)
+    changes["account_tags"] = _id_name_pairs("account_tags", config.account_tags)
     return changes
 
 
@@ -257,8 +269,8 @@ def _choice(name: str, value: object, choices: tuple[Any, ...], aliases: Mapping
     return value
 
 
-def _custom_fields(value: object) -> tuple[tuple[int, str], ...]:
-    error = "custom_fields must be a list of [id, title] pairs with positive integer ids and non-empty titles"
+def _id_name_pairs(setting: str, value: object) -> tuple[tuple[int, str], ...]:
+    error = f"{setting} must be a list of [id, name] pairs with positive integer ids and non-empty names"
     if not isinstance(value, list | tuple):
         raise ValueError(error)
     pairs: list[tuple[int, str]] = []
@@ -371,8 +383,8 @@ def config_from_args(ns: argparse.Namespace) -> SandboxConfig:
     """Build a SandboxConfig from options added by add_arguments(); raises ValueError on bad values."""
     values = {name: getattr(ns, name) for name in SETTING_NAMES if getattr(ns, name, None) is not None}
     for option in setting_options():
-        if option.multiple:
-            values[option.name] = tuple(getattr(ns, option.name, None) or ())
+        if option.multiple and option.name in values:  # given at least once: the items given, in order
+            values[option.name] = tuple(values[option.name])
     if getattr(ns, "api_key", "") is None:
         values["api_key"] = None  # an empty --api-key disables the legacy key
     return SandboxConfig(**values)

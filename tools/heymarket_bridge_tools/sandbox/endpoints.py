@@ -35,12 +35,11 @@ from heymarket_bridge_tools.sandbox.protocol import (
     ok,
     parse_time,
 )
-from heymarket_bridge_tools.sandbox.tags_lists import ContactList, ListBook, TagBook
+from heymarket_bridge_tools.sandbox.tags_lists import DEFAULT_TAG_COLOR, ContactList, ListBook, TagBook
 
 Endpoint = Callable[[ApiRequest, SandboxConfig], Reply]
 
 INJECTED_CONTACT_ERROR: Final = "injected contact error"
-DEFAULT_TAG_COLOR: Final = "#808080"
 _V1_CONTACT_FIELDS: Final = V2_WRITE_FIELDS - {"contact_channels"}
 
 

@@ -50,6 +50,7 @@ class HeymarketSandbox:
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)
         self._api = HeymarketApi(self._inject_contact_error)
+        self._api.tags.seed(config.account_tags)
         self._throttle_remaining = config.throttle_burst
         self._admitted_at: deque[float] = deque()
         self._requests = 0
@@ -149,10 +150,11 @@ class HeymarketSandbox:
             }
 
     def reset(self) -> None:
-        """Forget contacts, tags, lists, counters, the request log and the rate-limit window; settings and write
-        listeners stay."""
+        """Forget contacts, tags (but SandboxConfig.account_tags), lists, counters, the request log and the
+        rate-limit window; settings and write listeners stay."""
         with self._lock:
             self._api.clear()
+            self._api.tags.seed(self._config.account_tags)
             self._requests = 0
             self._by_endpoint.clear()
             self._by_status.clear()
@@ -172,6 +174,8 @@ class HeymarketSandbox:
                 self._throttle_remaining = self._config.throttle_burst
             if "seed" in changes:
                 self._rng.seed(self._config.seed)
+            if "account_tags" in changes:
+                self._api.tags.seed(self._config.account_tags)
 
     def rotate_credentials(self, secret_id: str, secret_key: str) -> None:
         """Replace the JWT secret pair; tokens signed with the old pair fail from now on."""

@@ -15,6 +15,7 @@ from typing import Final
 from heymarket_bridge_tools.sandbox.protocol import TEAM_ID, Clock, JsonObject, parse_time
 
 FIRST_TAG_ID: Final = 55
+DEFAULT_TAG_COLOR: Final = "#808080"
 FIRST_LIST_ID: Final = 42
 TAGS_PER_PAGE: Final = 30
 
@@ -70,6 +71,14 @@ class TagBook:
         self._next_id += 1
         self._by_id[tag.id] = tag
         return tag
+
+    def seed(self, tags: tuple[tuple[int, str], ...]) -> None:
+        """Make sure the account holds these (id, name) tags (SandboxConfig.account_tags); new ids stay above them."""
+        for tag_id, name in tags:
+            if tag_id not in self._by_id:
+                now = self._clock.now()
+                self._by_id[tag_id] = Tag(tag_id, str(uuid.uuid4()), name, DEFAULT_TAG_COLOR, now, now)
+            self._next_id = max(self._next_id, tag_id + 1)
 
     def get(self, tag_id: int) -> Tag | None:
         return self._by_id.get(tag_id)
