@@ -2,7 +2,8 @@
 # so `make demo` and `make test` work on a fresh clone with only python3 (>= 3.11) on PATH.
 #
 #   make demo     run the whole pipeline locally (moto + Heymarket sandbox) and print a summary
-#   make test     lint, type-check, validate and build the template, run every test
+#   make test     lint, type-check, validate and build the template, run every test (unit and integration
+#                 tests also on a python3.13, the functions' runtime, when one is installed)
 #   make bench    benchmarks (figures printed, nothing asserted on speed)
 #   make soak     the long guarantee tests: 10,000 webhooks, every fault at once, more fuzzing
 #   make local    the local stack in the foreground, for curl (Ctrl-C stops it)
