@@ -42,6 +42,7 @@ DEPLOYED: Final = LocalResources(
     webhook_secrets_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:WebhookSecrets-AbC",
     heymarket_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:HeymarketCredentials-AbC",
     tables={"IdempotencyTable": "heymarket-bridge-IdempotencyTable-AbC"},
+    ssm_parameters={"SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC"},
 )
 
 

@@ -1,6 +1,7 @@
 """Field mappings: where a source's submissions hold the contact fields, for when the defaults are not right.
 
-The environment variable SOURCE_MAPPINGS holds one JSON object keyed by source name, for example:
+The SSM parameter named by SOURCE_MAPPINGS_PARAMETER (template parameter SourceMappings) holds one JSON object
+keyed by source name, for example:
 
     {"typeform": {"phone": "mobile", "email": ["work_email", "email"], "name": "full_name",
                   "custom": {"101": "campus"}, "constants": {"tags": [7]}}}
@@ -122,7 +123,7 @@ class SourceMapping:
 
     @classmethod
     def from_json(cls, doc: Any) -> SourceMapping:
-        """Read one source's entry of SOURCE_MAPPINGS; raises ValueError naming what is wrong."""
+        """Read one source's entry of the mappings; raises ValueError naming what is wrong."""
         if not isinstance(doc, dict):
             raise ValueError("must be an object of field name to reference")
         fields: dict[str, tuple[str, ...]] = {}
@@ -143,7 +144,7 @@ class SourceMapping:
 
 
 def parse_mappings(raw: str, known_sources: frozenset[str]) -> dict[str, SourceMapping]:
-    """Read SOURCE_MAPPINGS (JSON); raises ValueError naming the source and key that are wrong."""
+    """Read the mappings JSON; raises ValueError naming the source and key that are wrong."""
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:

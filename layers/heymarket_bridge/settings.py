@@ -88,10 +88,15 @@ def _names(raw: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
-def _mappings(raw: str) -> dict[str, SourceMapping]:
+def parse_source_mappings(raw: str, origin: str) -> dict[str, SourceMapping]:
+    """The field mappings JSON (heymarket_bridge.mapping) read from `origin` (named in the error): `{}` for
+    none; raises ConfigError naming the origin and what is wrong (not JSON, unknown source or field)."""
     from heymarket_bridge.sources import SOURCES  # the registry of source names; imported late, only when set
 
-    return parse_mappings(raw, frozenset(SOURCES))
+    try:
+        return parse_mappings(raw, frozenset(SOURCES))
+    except ValueError as exc:
+        raise ConfigError(f"{origin} is invalid: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,11 @@ class IngestSettings:
     max_body_bytes: int = 1_048_576
     max_contacts_per_request: int = 500
     secrets_max_age_s: int = 300
-    # Per-source field mappings (SOURCE_MAPPINGS, see heymarket_bridge.mapping); empty means every default.
+    # Per-source field mappings (see heymarket_bridge.mapping); empty means every default. from_env() leaves them
+    # empty: they live in the SSM parameter named by SOURCE_MAPPINGS_PARAMETER (an environment variable cannot
+    # hold them: Lambda allows 4 KB of variables per function), which the composition root reads into this field.
     mappings: Mapping[str, SourceMapping] = field(default_factory=dict)
+    source_mappings_parameter: str = ""
     # DynamoDB table recording deliveries already buffered (empty: repeated deliveries are not detected).
     idempotency_table: str = ""
     idempotency_retention_s: int = 4 * 24 * 3600
@@ -121,7 +129,7 @@ class IngestSettings:
             default_country=_read(env, "DEFAULT_COUNTRY", _country, "US"),
             max_body_bytes=_read(env, "MAX_BODY_BYTES", _positive_int, 1_048_576),
             max_contacts_per_request=_read(env, "MAX_CONTACTS_PER_REQUEST", _positive_int, 500),
-            mappings=_read(env, "SOURCE_MAPPINGS", _mappings, {}),
+            source_mappings_parameter=_read(env, "SOURCE_MAPPINGS_PARAMETER", str, ""),
             idempotency_table=_read(env, "IDEMPOTENCY_TABLE", str, ""),
             idempotency_retention_s=_read(env, "IDEMPOTENCY_RETENTION_SECONDS", _positive_int, 4 * 24 * 3600),
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from heymarket_bridge.mapping import SourceMapping
-from heymarket_bridge.settings import ApiMode, ConfigError, IngestSettings, SyncSettings
+from heymarket_bridge.settings import ApiMode, ConfigError, IngestSettings, SyncSettings, parse_source_mappings
 
 
 def test_ingest_settings_apply_defaults() -> None:
@@ -54,13 +54,20 @@ def test_a_base_url_that_is_not_http_is_refused() -> None:
         )
 
 
+def test_the_mappings_are_named_by_their_ssm_parameter_not_held_in_the_environment() -> None:
+    # Lambda allows 4 KB of environment variables per function in all: the mappings live in an SSM parameter.
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "SOURCE_MAPPINGS_PARAMETER": "/bridge/mappings"}
+
+    settings = IngestSettings.from_env(env)
+
+    assert settings.source_mappings_parameter == "/bridge/mappings"
+    assert settings.mappings == {}
+
+
 def test_source_mappings_are_read_per_source() -> None:
-    env = {
-        "QUEUE_URL": "q",
-        "WEBHOOK_SECRETS_ARN": "s",
-        "SOURCE_MAPPINGS": '{"typeform": {"phone": "mobile", "constants": {"tags": [7]}}}',
-    }
-    assert IngestSettings.from_env(env).mappings == {
+    raw = '{"typeform": {"phone": "mobile", "constants": {"tags": [7]}}}'
+
+    assert parse_source_mappings(raw, "SSM parameter m") == {
         "typeform": SourceMapping({"phone": ("mobile",)}, {}, {"tags": [7]})
     }
 
@@ -74,11 +81,10 @@ def test_source_mappings_are_read_per_source() -> None:
         ('{"typeform": {"telephone": "x"}}', "telephone"),
     ],
 )
-def test_bad_source_mappings_are_configuration_errors(raw: str, named: str) -> None:
-    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "SOURCE_MAPPINGS": raw}
+def test_bad_source_mappings_are_configuration_errors_naming_where_they_come_from(raw: str, named: str) -> None:
     with pytest.raises(ConfigError, match=named) as error:
-        IngestSettings.from_env(env)
-    assert "SOURCE_MAPPINGS" in str(error.value)
+        parse_source_mappings(raw, "SSM parameter /bridge/mappings (SOURCE_MAPPINGS_PARAMETER)")
+    assert "/bridge/mappings (SOURCE_MAPPINGS_PARAMETER)" in str(error.value)
 
 
 SYNC_ENV = {"HEYMARKET_SECRET_ARN": "arn:h", "DLQ_URL": "https://dlq", "QUEUE_URL": "https://queue"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -168,10 +169,13 @@ def test_policies_are_sam_policy_templates_or_explicit_statements(template: Stac
     allowed = {"SQSSendMessagePolicy", "SQSPollerPolicy", "AWSSecretsManagerGetSecretValuePolicy"}
     functions = _resources_of_type(template, "AWS::Serverless::Function")
 
+    # A policy given only under a condition (!If [Cond, policy, !Ref AWS::NoValue]) is checked as the policy.
     used = [
-        (logical_id, policy)
+        (logical_id, conditional)
         for logical_id, properties in functions.items()
         for policy in properties.get("Policies") or []
+        for conditional in (policy["Fn::If"][1:] if "Fn::If" in policy else [policy])
+        if conditional != {"Ref": "AWS::NoValue"}
     ]
 
     assert used
@@ -180,7 +184,8 @@ def test_policies_are_sam_policy_templates_or_explicit_statements(template: Stac
     # an inline statement names each action and the one resource.
     for _, policy in used:
         for statement in policy.get("Statement", []):
-            assert all("*" not in action for action in statement["Action"])
+            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            assert all("*" not in action for action in actions)
             assert statement["Resource"] != "*"
 
 
@@ -201,10 +206,17 @@ def test_no_generated_policy_statement_allows_every_action(template: StackTempla
 
     # When every action of every role is collected
     roles = [r["Properties"] for r in expanded["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    actions = [
-        action
+    # (a policy attached under a condition is {"Fn::If": [condition, policy, AWS::NoValue]})
+    policies = [
+        branch
         for role in roles
         for policy in role.get("Policies", [])
+        for branch in (policy["Fn::If"][1:] if "Fn::If" in policy else [policy])
+        if "PolicyDocument" in branch
+    ]
+    actions = [
+        action
+        for policy in policies
         for statement in policy["PolicyDocument"]["Statement"]
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     ]
@@ -458,3 +470,350 @@ def test_extra_environment_overrides_the_template(template: StackTemplate, aws: 
 def test_template_path_is_the_repository_template() -> None:
     assert Path(__file__).resolve().parents[2] / "template.yaml" == TEMPLATE_PATH
     assert TEMPLATE_PATH.is_file()
+
+
+# ---------------------------------------------------------------- settings that would fail a deploy (issue 15)
+
+
+def test_a_batch_size_above_ten_without_a_batching_window_is_refused_before_deploying() -> None:
+    # Given the combination Lambda refuses for an SQS event source (the deploy would roll back)
+    overrides = {"BatchSize": 11, "BatchingWindowSeconds": 0}
+
+    # When the template is read with it, Then its Rules refuse it with a message naming both parameters
+    with pytest.raises(ValueError, match=r"BatchingWindowSeconds=0 works only with a BatchSize of 10 or less"):
+        StackTemplate.load(parameter_overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "window_s"),
+    [(1, 0), (10, 0), (11, 1), (100, 1), (10000, 30), (100, 5)],
+)
+def test_the_batching_window_rule_lets_every_combination_lambda_accepts_through(batch_size: int, window_s: int) -> None:
+    template = StackTemplate.load(parameter_overrides={"BatchSize": batch_size, "BatchingWindowSeconds": window_s})
+
+    assert template.event_source().batch_size == batch_size
+
+
+def test_the_batching_window_rule_refuses_every_batch_size_lambda_refuses_without_a_window(
+    template: StackTemplate,
+) -> None:
+    # Given every BatchSize the parameter allows, with no batching window
+    maximum = int(template.document["Parameters"]["BatchSize"]["MaxValue"])
+    refused = []
+    for batch_size in range(1, maximum + 1):
+        try:
+            template.with_parameters({"BatchSize": batch_size, "BatchingWindowSeconds": 0})
+        except ValueError:
+            refused.append(batch_size)
+
+    # Then exactly those above 10 are refused (Lambda: a window of at least 1 s is required above 10)
+    assert refused == list(range(11, maximum + 1))
+
+
+def test_mappings_given_both_inline_and_as_a_parameter_name_are_refused() -> None:
+    with pytest.raises(ValueError, match="SourceMappings and SourceMappingsParameterName are both set"):
+        StackTemplate.load(
+            parameter_overrides={"SourceMappings": '{"generic": {}}', "SourceMappingsParameterName": "/bridge/maps"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [("HeymarketSecretKmsKeyArn", "HeymarketSecretArn"), ("WebhookSecretsKmsKeyArn", "WebhookSecretsArn")],
+)
+def test_a_kms_key_without_the_secret_it_encrypts_is_refused(key: str, secret: str) -> None:
+    with pytest.raises(ValueError, match=f"set {secret} too"):
+        StackTemplate.load(parameter_overrides={key: KMS_KEY})
+
+
+# Lambda's synchronous invocation payload limit, "6 MB" (Lambda quotas), read as decimal megabytes: the smaller
+# of the two readings, so the check holds under either. HTTP API: request line plus headers at most 10,240 bytes.
+LAMBDA_SYNC_PAYLOAD_BYTES = 6_000_000
+HTTP_API_REQUEST_LINE_AND_HEADERS_BYTES = 10_240
+
+
+def test_the_largest_body_allowed_fits_a_lambda_invocation_once_base64_encoded(template: StackTemplate) -> None:
+    # Given the largest body MaxBodyBytes allows, as API Gateway passes a form post: base64-encoded, with the
+    # request line and headers at HTTP API's limit, made of characters JSON escapes (each then takes two bytes)
+    largest = int(template.document["Parameters"]["MaxBodyBytes"]["MaxValue"])
+    event = json.loads((REPO_ROOT / "events" / "generic" / "form_post.json").read_text())
+    query = "q=" + '"' * (HTTP_API_REQUEST_LINE_AND_HEADERS_BYTES // 4)
+    padding = '"' * (HTTP_API_REQUEST_LINE_AND_HEADERS_BYTES // 2)
+    event["rawQueryString"] = query
+    event["queryStringParameters"] = {"q": query[2:]}
+    event["headers"]["x-padding"] = padding
+    event["requestContext"]["http"]["userAgent"] = event["headers"]["user-agent"] = padding[:1000]
+    event["cookies"] = [padding[:1000]]
+    event["body"] = base64.b64encode(b"\xff" * largest).decode()
+
+    # When Lambda receives it as JSON
+    invocation = json.dumps(event).encode()
+
+    # Then it is within Lambda's payload limit, so the bridge (not API Gateway) answers an oversized body
+    assert len(invocation) <= LAMBDA_SYNC_PAYLOAD_BYTES
+    assert (
+        IngestSettings.from_env(
+            {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "MAX_BODY_BYTES": str(largest)}
+        ).max_body_bytes
+        == largest
+    )
+
+
+def test_a_body_limit_above_the_lambda_payload_is_refused() -> None:
+    with pytest.raises(ValueError, match="MaxBodyBytes"):
+        StackTemplate.load(parameter_overrides={"MaxBodyBytes": 10 * 1024 * 1024})
+
+
+def test_no_function_environment_carries_the_mappings(template: StackTemplate) -> None:
+    # Lambda allows 4 KB of environment variables per function in all: a real mapping does not fit there.
+    for function_id in ("IngestFunction", "SyncFunction"):
+        environment = template.function(function_id).environment
+
+        assert "SOURCE_MAPPINGS" not in environment
+        assert "SourceMappings" not in json.dumps(environment).replace("SourceMappingsParameter", "")
+
+
+def test_the_ingest_function_reads_the_mappings_parameter_the_template_names(template: StackTemplate) -> None:
+    environment = template.function("IngestFunction").environment
+
+    assert template.evaluate(environment["SOURCE_MAPPINGS_PARAMETER"], {"SourceMappingsParameter": "created"}) == (
+        "created"
+    )
+    own = StackTemplate.load(parameter_overrides={"SourceMappingsParameterName": "/bridge/mappings"})
+    assert own.evaluate(environment["SOURCE_MAPPINGS_PARAMETER"], {"SourceMappingsParameter": "created"}) == (
+        "/bridge/mappings"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "arn"),
+    [
+        (
+            "CFN-SourceMappingsParameter-AbC",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/CFN-SourceMappingsParameter-AbC",
+        ),
+        ("/bridge/mappings", "arn:aws:ssm:us-east-1:123456789012:parameter/bridge/mappings"),
+        ("bridge-mappings", "arn:aws:ssm:us-east-1:123456789012:parameter/bridge-mappings"),
+    ],
+)
+def test_the_ingest_function_may_read_exactly_the_mappings_parameter(name: str, arn: str) -> None:
+    # Given the stack's own parameter (a generated name) or one the operator names, with or without a leading /
+    overrides = {} if name.startswith("CFN-") else {"SourceMappingsParameterName": name}
+    template = StackTemplate.load(parameter_overrides=overrides)
+
+    # When the ingest function's SSM statement is evaluated
+    resources = _statement_resources(template, "IngestFunction", "ssm:GetParameter", {"SourceMappingsParameter": name})
+
+    # Then it names that parameter's ARN and nothing else
+    assert resources == [arn]
+
+
+def test_provision_stores_the_mappings_in_the_ssm_parameter_the_ingest_function_reads(aws: tuple[Any, Any]) -> None:
+    # Given a mapping set as the template parameter
+    mappings = '{"typeform": {"phone": "mobile"}}'
+    template = StackTemplate.load(parameter_overrides={"SourceMappings": mappings})
+
+    # When the local resources are provisioned
+    resources = _provision(template, aws)
+    environment = template.function_environment("IngestFunction", resources)
+
+    # Then the function's environment names a parameter holding the mapping
+    stored = boto3.client("ssm").get_parameter(Name=environment["SOURCE_MAPPINGS_PARAMETER"])["Parameter"]["Value"]
+    assert stored == mappings
+
+
+def test_provision_stores_an_empty_object_when_no_mapping_is_set(template: StackTemplate, aws: tuple[Any, Any]) -> None:
+    resources = _provision(template, aws)
+
+    name = template.function_environment("IngestFunction", resources)["SOURCE_MAPPINGS_PARAMETER"]
+
+    assert boto3.client("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "{}"
+
+
+# ---------------------------------------------------------------- secrets as users paste them
+
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+SECRET_PREFIX = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# The secret the operator means (Secrets Manager appended "-Xy12Ab" to its name) and its neighbours.
+MEANT = f"{SECRET_PREFIX}team/heymarket-Xy12Ab"
+NEIGHBOURS = [
+    f"{SECRET_PREFIX}team/heymarket-prod-Xy12Ab",  # a longer name starting with the same text
+    f"{SECRET_PREFIX}team/heymarketX-Xy12Ab",
+    f"{SECRET_PREFIX}team/heymarke-Xy12Ab",
+    f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:team/heymarket-Xy12Ab",  # same name, another region
+    f"arn:aws:secretsmanager:{REGION}:210987654321:secret:team/heymarket-Xy12Ab",  # another account
+]
+
+
+def _iam_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN matching: `?` is one character, `*` any run of characters, everything else literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def _statement_resources(
+    template: StackTemplate, function_id: str, action: str, references: dict[str, str]
+) -> list[str]:
+    """The Resource ARNs of the function's statements that grant `action`, evaluated with these parameters."""
+    policies = template.evaluate(
+        template.document["Resources"][function_id]["Properties"]["Policies"],
+        {**references, **{name: value for name, value in LOCAL_ARNS.items() if name not in references}},
+    )
+    found: list[str] = []
+    for policy in policies:
+        for statement in policy.get("Statement", []):
+            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            if action in actions:
+                resource = statement["Resource"]
+                found.extend([resource] if isinstance(resource, str) else resource)
+    return found
+
+
+LOCAL_ARNS = {
+    "HeymarketCredentialsSecret": f"{SECRET_PREFIX}HeymarketCredentialsSecret-AbCdEf",
+    "WebhookSecretsSecret": f"{SECRET_PREFIX}WebhookSecretsSecret-AbCdEf",
+    "SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC",
+    "ContactQueue.QueueName": "ContactQueue",
+    "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
+    "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/IdempotencyTable",
+}
+SECRET_FORMS = {
+    "name": "team/heymarket",
+    "partial ARN": f"{SECRET_PREFIX}team/heymarket",
+    "full ARN": MEANT,
+}
+
+
+@pytest.mark.parametrize(
+    ("function_id", "parameter"), [("SyncFunction", "HeymarketSecretArn"), ("IngestFunction", "WebhookSecretsArn")]
+)
+@pytest.mark.parametrize("form", list(SECRET_FORMS))
+def test_the_secret_policy_grants_the_secret_named_in_any_form_and_none_of_its_neighbours(
+    function_id: str, parameter: str, form: str
+) -> None:
+    # Given the operator's existing secret, pasted as a name, a partial ARN or a full ARN
+    template = StackTemplate.load(parameter_overrides={parameter: SECRET_FORMS[form]})
+
+    # When the function's GetSecretValue statement is evaluated
+    resources = _statement_resources(template, function_id, "secretsmanager:GetSecretValue", {})
+
+    # Then it matches that secret's real ARN, and no other secret of similar name, region or account
+    assert any(_iam_matches(resource, MEANT) for resource in resources)
+    assert [arn for arn in NEIGHBOURS if any(_iam_matches(resource, arn) for resource in resources)] == []
+
+
+@pytest.mark.parametrize(
+    ("function_id", "secret"),
+    [("SyncFunction", "HeymarketCredentialsSecret"), ("IngestFunction", "WebhookSecretsSecret")],
+)
+def test_the_secret_policy_grants_exactly_the_created_secret_when_none_is_named(
+    template: StackTemplate, function_id: str, secret: str
+) -> None:
+    resources = _statement_resources(template, function_id, "secretsmanager:GetSecretValue", {})
+
+    assert resources == [LOCAL_ARNS[secret]]
+
+
+@pytest.mark.parametrize(
+    ("function_id", "secret", "key"),
+    [
+        ("SyncFunction", "HeymarketSecretArn", "HeymarketSecretKmsKeyArn"),
+        ("IngestFunction", "WebhookSecretsArn", "WebhookSecretsKmsKeyArn"),
+    ],
+)
+def test_kms_decrypt_is_granted_on_the_customer_managed_key_only_when_one_is_set(
+    function_id: str, secret: str, key: str
+) -> None:
+    # Given an existing secret, with and without a customer-managed key
+    without_key = StackTemplate.load(parameter_overrides={secret: MEANT})
+    with_key = StackTemplate.load(parameter_overrides={secret: MEANT, key: KMS_KEY})
+
+    # Then kms:Decrypt is granted on that key alone, and only when it is set
+    assert _statement_resources(without_key, function_id, "kms:Decrypt", {}) == []
+    assert _statement_resources(with_key, function_id, "kms:Decrypt", {}) == [KMS_KEY]
+
+
+# What the secrets the stack creates are generated from. CloudFormation replaces a secret's value whenever its
+# SecretString or GenerateSecretString changes, wiping the tokens and credentials operators put in by hand; a
+# changed logical id or condition deletes the secret. Do not change these: see README, "Rotate a secret safely".
+GENERATED_SECRETS = {
+    "HeymarketCredentialsSecret": {
+        "Condition": "CreateHeymarketSecret",
+        "SecretString": '{"secret_id":"REPLACE_ME","secret_key":"REPLACE_ME"}',
+    },
+    "WebhookSecretsSecret": {
+        "Condition": "CreateWebhookSecrets",
+        "GenerateSecretString": {
+            "SecretStringTemplate": "{}",
+            "GenerateStringKey": "generic",
+            "ExcludePunctuation": True,
+            "PasswordLength": 40,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("logical_id", list(GENERATED_SECRETS))
+def test_the_generated_secrets_keep_the_definitions_their_values_were_made_from(
+    template: StackTemplate, logical_id: str
+) -> None:
+    resource = template.document["Resources"][logical_id]
+    properties = resource["Properties"]
+
+    found = {
+        "Condition": resource.get("Condition"),
+        **{name: properties[name] for name in ("SecretString", "GenerateSecretString") if name in properties},
+    }
+
+    assert found == GENERATED_SECRETS[logical_id], (
+        f"{logical_id}'s value definition changed: CloudFormation would replace the secret's value on the next "
+        "deploy, wiping what operators stored in it. Keep the old definition (README: 'Rotate a secret safely')."
+    )
+
+
+# ---------------------------------------------------------------- operations
+
+
+def test_the_api_writes_json_access_logs_with_caller_route_status_and_request_id(template: StackTemplate) -> None:
+    # Given the webhook API's access log settings
+    api = template.document["Resources"]["WebhookApi"]["Properties"]
+    settings = api["AccessLogSettings"]
+
+    # When its format is read as API Gateway fills it in (each $context variable becomes a string)
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "value", settings["Format"]))
+
+    # Then each line is one JSON object naming the caller, route, status and request id; no header or query string
+    assert {"sourceIp", "routeKey", "status", "requestId"} <= set(line)
+    assert re.search(r"header|querystring|authorization|token", settings["Format"], re.IGNORECASE) is None
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["WebhookApiAccessLogGroup", "Arn"]}
+
+
+def test_the_access_logs_are_kept_as_long_as_the_function_logs(template: StackTemplate) -> None:
+    groups = _resources_of_type(template, "AWS::Logs::LogGroup")
+
+    assert {name: group["RetentionInDays"] for name, group in groups.items()} == {
+        "WebhookApiAccessLogGroup": {"Ref": "LogRetentionDays"},
+        "IngestFunctionLogGroup": {"Ref": "LogRetentionDays"},
+        "SyncFunctionLogGroup": {"Ref": "LogRetentionDays"},
+    }
+
+
+@pytest.mark.parametrize(("value", "reserved"), [("", None), ("0", None), ("25", "25")])
+def test_ingest_reserved_concurrency_is_a_parameter_empty_or_zero_meaning_unreserved(
+    value: str, reserved: str | None
+) -> None:
+    template = StackTemplate.load(parameter_overrides={"IngestReservedConcurrency": value})
+    properties = template.document["Resources"]["IngestFunction"]["Properties"]
+
+    evaluated = template.evaluate({"Value": properties["ReservedConcurrentExecutions"]})
+
+    assert evaluated.get("Value") == reserved
+
+
+def test_outputs_give_the_queue_arns_a_message_move_task_needs(template: StackTemplate) -> None:
+    outputs = template.document["Outputs"]
+
+    assert outputs["ContactQueueArn"]["Value"] == {"Fn::GetAtt": ["ContactQueue", "Arn"]}
+    assert outputs["ContactDeadLetterQueueArn"]["Value"] == {"Fn::GetAtt": ["ContactDeadLetterQueue", "Arn"]}

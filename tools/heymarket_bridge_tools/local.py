@@ -2,8 +2,8 @@
 
 It composes the parts `sam local` would need Docker for, all on 127.0.0.1:
 
-- AWS: moto in server mode (`LocalAws`); the queue, DLQ with its redrive policy, the secrets and the
-  tables are created from template.yaml by `StackTemplate.provision`;
+- AWS: moto in server mode (`LocalAws`); the queue, DLQ with its redrive policy, the secrets, the
+  tables and the SSM parameters are created from template.yaml by `StackTemplate.provision`;
 - the handlers: the real functions/<name>/app.py, run in this process. They reach moto through boto3
   exactly as they reach AWS: the stack sets AWS_ENDPOINT_URL, fake credentials and a region in the
   process environment, plus each function's template environment, then clears the runtime's cached
@@ -184,6 +184,7 @@ class LocalStack:
             webhook_secrets=webhook_secrets,
             heymarket_credentials=credentials,
             dynamodb=self._aws.client("dynamodb"),
+            ssm=self._aws.client("ssm"),
         )
         self._resources = resources
 

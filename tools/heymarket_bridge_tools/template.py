@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 # PyYAML ships no type hints; the ignore stays harmless once types-PyYAML is installed.
 import yaml  # type: ignore[import-untyped,unused-ignore]
@@ -36,6 +36,9 @@ HEYMARKET_SECRET_ID = "HeymarketCredentialsSecret"
 HEYMARKET_SECRET_PARAMETER = "HeymarketSecretArn"
 WEBHOOK_SECRETS_ID = "WebhookSecretsSecret"
 WEBHOOK_SECRETS_PARAMETER = "WebhookSecretsArn"
+# The SSM parameter of the field mappings: created by the stack, or named by a template parameter.
+SOURCE_MAPPINGS_ID = "SourceMappingsParameter"
+SOURCE_MAPPINGS_PARAMETER = "SourceMappingsParameterName"
 
 # What AWS's pseudo parameters stand for in the local stack (moto's default account and region).
 LOCAL_PSEUDO_PARAMETERS = {
@@ -49,6 +52,7 @@ LOCAL_PSEUDO_PARAMETERS = {
 FUNCTION_TYPE = "AWS::Serverless::Function"
 QUEUE_TYPE = "AWS::SQS::Queue"
 TABLE_TYPE = "AWS::DynamoDB::Table"
+SSM_PARAMETER_TYPE = "AWS::SSM::Parameter"
 
 # CloudFormation properties of AWS::SQS::Queue that are CreateQueue attributes of the same name.
 # RedrivePolicy is left out: provision() builds it from the DLQ it creates.
@@ -161,6 +165,7 @@ class LocalResources:
     webhook_secrets_arn: str
     heymarket_secret_arn: str
     tables: Mapping[str, str] = field(default_factory=dict)  # logical id -> table name
+    ssm_parameters: Mapping[str, str] = field(default_factory=dict)  # logical id -> parameter name
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,16 @@ class StackTemplate:
         cls, path: Path = TEMPLATE_PATH, parameter_overrides: Mapping[str, str | int] | None = None
     ) -> StackTemplate:
         """Read the template and apply parameter overrides; unknown names and invalid values raise ValueError."""
-        document = load_template_document(path)
+        return cls._with_document(path, load_template_document(path), parameter_overrides)
+
+    def with_parameters(self, parameter_overrides: Mapping[str, str | int]) -> StackTemplate:
+        """The same template with other parameter overrides (checked as load() checks them), not read again."""
+        return self._with_document(self.path, self.document, parameter_overrides)
+
+    @classmethod
+    def _with_document(
+        cls, path: Path, document: Mapping[str, Any], parameter_overrides: Mapping[str, str | int] | None
+    ) -> StackTemplate:
         declared: dict[str, Any] = document.get("Parameters") or {}
         overrides = dict(parameter_overrides or {})
         unknown = sorted(set(overrides) - set(declared))
@@ -192,7 +206,51 @@ class StackTemplate:
                 raise ValueError(f"template parameter {name} has no Default: pass it in parameter_overrides")
             _check_parameter(name, declaration, value)
             parameters[name] = value
-        return cls(path=path, document=document, parameters=parameters)
+        template = cls(path=path, document=document, parameters=parameters)
+        template._check_rules()
+        return template
+
+    def _check_rules(self) -> None:
+        """Apply the template's Rules as CloudFormation would before a deploy; a failed assertion raises ValueError."""
+        rules: Mapping[str, Any] = self.document.get("Rules") or {}
+        for name, rule in rules.items():
+            condition = rule.get("RuleCondition")
+            if condition is not None and not self._rule_truth(condition):
+                continue
+            for assertion in rule.get("Assertions") or []:
+                if not self._rule_truth(assertion["Assert"]):
+                    description = " ".join(str(assertion.get("AssertDescription", "")).split())
+                    raise ValueError(f"template rule {name} refuses these parameters: {description}")
+
+    def _rule_truth(self, value: Any) -> bool:
+        """A rule-specific intrinsic function (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Contains) over parameters."""
+        (function, argument), *rest = value.items()
+        if rest:
+            raise ValueError(f"not a rule function: {value!r}")
+        if function == "Fn::Equals":
+            return self._rule_value(argument[0]) == self._rule_value(argument[1])
+        if function == "Fn::Not":
+            return not self._rule_truth(argument[0])
+        if function == "Fn::And":
+            return all(self._rule_truth(item) for item in argument)
+        if function == "Fn::Or":
+            return any(self._rule_truth(item) for item in argument)
+        if function == "Fn::Contains":
+            return self._rule_value(argument[1]) in [self._rule_value(item) for item in argument[0]]
+        raise ValueError(f"unsupported rule function {function}")
+
+    def _rule_value(self, value: Any) -> str:
+        if isinstance(value, Mapping) and set(value) == {"Ref"}:
+            return self.parameters[value["Ref"]]
+        return _scalar(value)
+
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's Conditions with these parameters."""
+        return self._evaluator({})[1](name)
+
+    def evaluate(self, value: Any, references: Mapping[str, str] | None = None) -> Any:
+        """A template value with its intrinsic functions applied: a string, a list, or NO_VALUE (AWS::NoValue)."""
+        return self._evaluator(references or {})[0](value)
 
     # ------------------------------------------------------------------ reading
 
@@ -321,8 +379,10 @@ class StackTemplate:
         webhook_secrets: Mapping[str, str],
         heymarket_credentials: Mapping[str, str],
         dynamodb: Any = None,
+        ssm: Any = None,
     ) -> LocalResources:
-        """Create the DLQ, ContactQueue (redriving to it) and both secrets, under unique names."""
+        """Create the DLQ, ContactQueue (redriving to it), both secrets, the tables and the SSM parameters,
+        under unique names. `dynamodb` and `ssm` default to clients of the SQS client's endpoint."""
         # One suffix per stack, so several local stacks (and parallel tests) can share one moto server.
         suffix = uuid.uuid4().hex[:8]
         dlq_id = self.dead_letter_queue_id()
@@ -344,9 +404,11 @@ class StackTemplate:
         heymarket_secret_arn = secretsmanager.create_secret(
             Name=f"{HEYMARKET_SECRET_ID}-{suffix}", SecretString=json.dumps(dict(heymarket_credentials))
         )["ARN"]
-        tables = self._create_tables(sqs if dynamodb is None else dynamodb, suffix, derive=dynamodb is None)
+        tables = self._create_tables(_sibling_client(sqs, "dynamodb") if dynamodb is None else dynamodb, suffix)
+        ssm_parameters = self._create_ssm_parameters(_sibling_client(sqs, "ssm") if ssm is None else ssm, suffix)
         return LocalResources(
             tables=tables,
+            ssm_parameters=ssm_parameters,
             queue_url=queue_url,
             queue_arn=_queue_arn(sqs, queue_url),
             dlq_url=dlq_url,
@@ -356,8 +418,22 @@ class StackTemplate:
             heymarket_secret_arn=heymarket_secret_arn,
         )
 
-    def _create_tables(self, client: Any, suffix: str, *, derive: bool) -> dict[str, str]:
-        """Create the template's DynamoDB tables (keys, billing, TTL); `derive`: reuse the SQS client's endpoint."""
+    def _create_ssm_parameters(self, ssm: Any, suffix: str) -> dict[str, str]:
+        """Create the template's SSM parameters with their values. The local stack always creates its own, so a
+        parameter named in a template parameter instead (SourceMappingsParameterName) is replaced by it too."""
+        resolve = self._resolver({})
+        created: dict[str, str] = {}
+        for logical_id, resource in self._resources.items():
+            if not isinstance(resource, Mapping) or resource.get("Type") != SSM_PARAMETER_TYPE:
+                continue
+            properties = resource.get("Properties") or {}
+            name = f"{logical_id}-{suffix}"
+            ssm.put_parameter(Name=name, Value=resolve(properties["Value"]), Type=str(properties.get("Type", "String")))
+            created[logical_id] = name
+        return created
+
+    def _create_tables(self, dynamodb: Any, suffix: str) -> dict[str, str]:
+        """Create the template's DynamoDB tables (keys, billing, TTL)."""
         definitions = {
             logical_id: resource.get("Properties") or {}
             for logical_id, resource in self._resources.items()
@@ -365,14 +441,6 @@ class StackTemplate:
         }
         if not definitions:
             return {}
-        dynamodb = client
-        if derive:
-            import boto3
-
-            # A local endpoint (moto server) serves every service; AWS's own endpoints are per service.
-            endpoint = str(client.meta.endpoint_url)
-            local = None if ".amazonaws.com" in endpoint else endpoint
-            dynamodb = boto3.client("dynamodb", endpoint_url=local, region_name=client.meta.region_name)
         tables: dict[str, str] = {}
         for logical_id, properties in definitions.items():
             name = f"{logical_id}-{suffix}"
@@ -396,10 +464,14 @@ class StackTemplate:
     ) -> dict[str, str]:
         """The function's environment (Globals + its own) as strings, pointing at the local resources."""
         dlq_id = self.dead_letter_queue_id()
-        # The local stack always provisions its own secrets, so an existing secret's ARN given as a
-        # parameter is replaced by the local one too, whichever branch the template's !If takes.
+        # The local stack always provisions its own secrets and parameters, so an existing secret's ARN (or
+        # parameter's name) given as a template parameter is replaced by the local one too, whichever branch
+        # the template's !If takes.
+        mappings_parameter = resources.ssm_parameters.get(SOURCE_MAPPINGS_ID)
         references = {
             **resources.tables,
+            **resources.ssm_parameters,
+            **({SOURCE_MAPPINGS_PARAMETER: mappings_parameter} if mappings_parameter else {}),
             **{f"{logical_id}.Arn": _table_arn(name) for logical_id, name in resources.tables.items()},
             CONTACT_QUEUE_ID: resources.queue_url,
             dlq_id: resources.dlq_url,
@@ -423,13 +495,27 @@ class StackTemplate:
 
     def _resolver(self, references: Mapping[str, str]) -> Callable[[Any], str]:
         """A function resolving a template value to a string: parameters, `references`, conditions."""
+        evaluate = self._evaluator(references)[0]
+
+        def resolve(value: Any) -> str:
+            result = evaluate(value)
+            if not isinstance(result, str):
+                raise ValueError(f"{value!r} is not a string: {result!r}")
+            return result
+
+        return resolve
+
+    def _evaluator(self, references: Mapping[str, str]) -> tuple[Callable[[Any], Any], Callable[[str], bool]]:
+        """(evaluate a template value, evaluate a named condition): parameters, `references`, pseudo parameters."""
         conditions: Mapping[str, Any] = self.document.get("Conditions") or {}
 
-        def ref(name: str) -> str:
+        def ref(name: str) -> Any:
             if name in references:
                 return references[name]
             if name in self.parameters:
                 return self.parameters[name]
+            if name == "AWS::NoValue":
+                return NO_VALUE
             if name in LOCAL_PSEUDO_PARAMETERS:
                 return LOCAL_PSEUDO_PARAMETERS[name]
             raise ValueError(f"cannot resolve Ref {name} locally")
@@ -446,7 +532,7 @@ class StackTemplate:
             if function == "Condition":
                 return condition(argument)
             if function == "Fn::Equals":
-                return bool(resolve(argument[0]) == resolve(argument[1]))
+                return bool(text(argument[0]) == text(argument[1]))
             if function == "Fn::Not":
                 return not truth(argument[0])
             if function == "Fn::And":
@@ -461,36 +547,66 @@ class StackTemplate:
                 if name.startswith("!"):  # ${!Literal} stands for the text ${Literal}
                     return "${" + name[1:] + "}"
                 if name in variables:
-                    return resolve(variables[name])
-                return ref(name)
+                    return text(variables[name])
+                return text({"Fn::GetAtt": name.split(".", 1)} if "." in name else {"Ref": name})
 
             return re.sub(r"\$\{([^}]+)\}", one, template)
 
-        def resolve(value: Any) -> str:
+        def text(value: Any) -> str:
+            result = evaluate(value)
+            if not isinstance(result, str):
+                raise ValueError(f"{value!r} is not a string: {result!r}")
+            return result
+
+        def evaluate(value: Any) -> Any:
             if isinstance(value, bool):
                 return "true" if value else "false"
             if isinstance(value, str | int | float):
                 return str(value)
-            if not isinstance(value, Mapping) or len(value) != 1:
-                raise ValueError(f"cannot resolve {value!r} to a string")
+            if isinstance(value, list):
+                return [item for item in (evaluate(element) for element in value) if item is not NO_VALUE]
+            if not isinstance(value, Mapping):
+                raise ValueError(f"cannot resolve {value!r}")
+            if len(value) != 1 or not _is_intrinsic(next(iter(value))):
+                # A plain object (an IAM statement, say): its members evaluated, those that are NoValue left out.
+                members = ((key, evaluate(member)) for key, member in value.items())
+                return {key: member for key, member in members if member is not NO_VALUE}
             ((function, argument),) = value.items()
             if function == "Ref":
                 return ref(argument)
             if function == "Fn::GetAtt":
                 return ref(".".join(argument))
             if function == "Fn::If":
-                return resolve(argument[1] if condition(argument[0]) else argument[2])
+                return evaluate(argument[1] if condition(argument[0]) else argument[2])
             if function == "Fn::Sub":
                 if isinstance(argument, str):
                     return substitute(argument, {})
                 return substitute(argument[0], argument[1])
             if function == "Fn::Join":
-                return str(argument[0]).join(resolve(item) for item in argument[1])
+                items = evaluate(argument[1])
+                return str(argument[0]).join(text(item) for item in items)
+            if function == "Fn::Split":
+                return text(argument[1]).split(str(argument[0]))
             if function == "Fn::Select":
-                return resolve(argument[1][int(resolve(argument[0]))])
+                items = evaluate(argument[1])
+                return items[int(text(argument[0]))]
             raise ValueError(f"unsupported intrinsic function {function}")
 
-        return resolve
+        return evaluate, condition
+
+
+class _NoValue:
+    """AWS::NoValue: the property or list item it stands for is left out."""
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE: Final = _NoValue()
+
+
+def _is_intrinsic(key: str) -> bool:
+    return key == "Ref" or key.startswith("Fn::")
 
 
 def _scalar(value: Any) -> str:
@@ -525,6 +641,16 @@ def _get_att_target(value: Any, attribute: str) -> str:
         if name == attribute:
             return str(target)
     raise ValueError(f"expected !GetAtt <resource>.{attribute}, found {value!r}")
+
+
+def _sibling_client(client: Any, service: str) -> Any:
+    """A client of another service at the same endpoint and region: a local endpoint (moto server) serves every
+    service, while AWS's own endpoints are per service (None lets boto3 pick)."""
+    import boto3
+
+    endpoint = str(client.meta.endpoint_url)
+    local = None if ".amazonaws.com" in endpoint else endpoint
+    return boto3.client(service, endpoint_url=local, region_name=client.meta.region_name)  # type: ignore[call-overload]
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:

@@ -21,8 +21,17 @@ class OutgoingMessage:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
+class _SqsUnreachable(Exception):
+    """A SendMessageBatch call failed without an answer from SQS (timeout, connection error)."""
+
+
 class SqsBatchSender:
-    """Sends messages with SendMessageBatch; `send` returns the indexes of messages that are NOT in the queue."""
+    """Sends messages with SendMessageBatch; `send` returns the indexes of messages that are NOT in the queue.
+
+    Entries SQS refuses are sent again (`attempts` in all). A call that gets no answer at all (a timeout or a
+    connection error, after the client's own retries) ends the send at once: the other calls would wait as long
+    in vain, and the caller must answer within its function's timeout (runtime.aws_client sizes each call).
+    """
 
     def __init__(
         self,
@@ -49,8 +58,12 @@ class SqsBatchSender:
             if attempt:
                 self._sleep(self._backoff_s * (2 ** (attempt - 1)))
             failed: list[int] = []
-            for chunk in _chunks(pending, messages):
-                failed.extend(self._send_chunk(chunk, messages))
+            chunks = _chunks(pending, messages)
+            for position, chunk in enumerate(chunks):
+                try:
+                    failed.extend(self._send_chunk(chunk, messages))
+                except _SqsUnreachable:
+                    return sorted(failed + [index for unsent in chunks[position:] for index in unsent])
             pending = failed
         return sorted(pending)
 
@@ -70,9 +83,12 @@ class SqsBatchSender:
         ]
         try:
             answer = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
             logger.warning("SendMessageBatch failed", extra={"error": type(exc).__name__, "entries": len(chunk)})
             return chunk
+        except BotoCoreError as exc:
+            logger.warning("SendMessageBatch got no answer", extra={"error": type(exc).__name__, "entries": len(chunk)})
+            raise _SqsUnreachable from exc
         failed = [int(entry["Id"]) for entry in answer.get("Failed", [])]
         if failed:
             codes = sorted({entry.get("Code", "") for entry in answer.get("Failed", [])})
