@@ -82,9 +82,15 @@ def _names(raw: str) -> frozenset[str]:
 
 
 def _mappings(raw: str) -> dict[str, SourceMapping]:
-    from heymarket_bridge.sources import SOURCES  # the registry of source names; imported late, only when set
+    from heymarket_bridge.sources import SOURCE_NAMES  # imported late, only when set
 
-    return parse_mappings(raw, frozenset(SOURCES))
+    return parse_mappings(raw, SOURCE_NAMES)
+
+
+def _public_url(raw: str) -> str:
+    if not raw.startswith("https://") or any(ch in raw for ch in "?# "):
+        raise ValueError("must be an https:// URL without query or fragment, e.g. https://hooks.example.com/bridge")
+    return raw.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ class IngestSettings:
     # DynamoDB table recording deliveries already buffered (empty: repeated deliveries are not detected).
     idempotency_table: str = ""
     idempotency_retention_s: int = 4 * 24 * 3600
+    # The URL senders call up to /webhooks (a custom domain with its API mapping path), for signatures that cover
+    # the URL (HubSpot); empty: the URL API Gateway saw.
+    public_base_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -117,6 +126,7 @@ class IngestSettings:
             mappings=_read(env, "SOURCE_MAPPINGS", _mappings, {}),
             idempotency_table=_read(env, "IDEMPOTENCY_TABLE", str, ""),
             idempotency_retention_s=_read(env, "IDEMPOTENCY_RETENTION_SECONDS", _positive_int, 4 * 24 * 3600),
+            public_base_url=_read(env, "PUBLIC_BASE_URL", _public_url, ""),
         )
 
 

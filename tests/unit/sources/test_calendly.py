@@ -4,13 +4,12 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.calendly import CalendlySource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
 from tests.unit.sources.harness import (
     SIGNED_AT,
     deliver,
     payload_of,
+    read_delivery,
     resigned,
     seconds,
     tampered,
@@ -127,8 +126,6 @@ def test_a_mapping_reads_answers_by_question_and_the_payload_by_path(event: dict
 
 
 def test_the_delivery_id_is_the_event_and_the_invitee_uri(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
-
-    assert CalendlySource().delivery_id(request) == (
+    assert read_delivery(event).identity.sender_id == (
         "invitee.created:https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/DDDDDDDDDDDDDDDD"
     )

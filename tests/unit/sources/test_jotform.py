@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from heymarket_bridge.sources.jotform import JotformSource, form_fields
+from heymarket_bridge.sources.jotform import form_fields
 from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, with_body, with_headers
+from tests.unit.sources.harness import deliver, read_delivery, with_body, with_headers
 
 SAMPLE = "jotform/submission"
 
@@ -127,6 +127,4 @@ def test_a_mapping_reads_fields_by_name_and_widget_parts(event: dict[str, Any]) 
 
 
 def test_the_delivery_id_is_the_submission_id(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
-
-    assert JotformSource().delivery_id(request) == "6071234567890123456"
+    assert read_delivery(event).identity.sender_id == "6071234567890123456"

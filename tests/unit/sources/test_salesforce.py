@@ -5,12 +5,10 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.mapping import SourceMapping, Unmappable
-from heymarket_bridge.sources.salesforce import SalesforceSource
-from heymarket_bridge.webhook import WebhookRequest
+from heymarket_bridge.mapping import Unmappable
 from heymarket_bridge_tools.signing import event_body
 from tests.support import demo_webhook_secrets, load_event
-from tests.unit.sources.harness import Delivered, deliver, with_body
+from tests.unit.sources.harness import Delivered, deliver, read_delivery, with_body
 
 SAMPLE = "salesforce/outbound_message"
 SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
@@ -40,8 +38,8 @@ def fault(delivered: Delivered) -> str:
     return ET.fromstring(delivered.reply.body).findtext(f"{SOAP}Body/{SOAP}Fault/faultstring") or ""
 
 
-def with_secret(secret: str) -> dict[str, str]:
-    return {**demo_webhook_secrets(), "salesforce": secret}
+def with_secret(org_id: str) -> dict[str, str]:
+    return {**demo_webhook_secrets(), "salesforce_org_id": org_id}
 
 
 def test_the_sample_message_queues_its_contacts_and_is_acknowledged(event: dict[str, Any]) -> None:
@@ -57,7 +55,7 @@ def test_the_sample_message_queues_its_contacts_and_is_acknowledged(event: dict[
 
 
 def test_a_notification_without_a_phone_is_rejected_while_the_others_go_through(event: dict[str, Any]) -> None:
-    submissions = SalesforceSource().extract(WebhookRequest.from_http_api_event(event), SourceMapping())
+    submissions = read_delivery(event).submissions
 
     assert [isinstance(s, Unmappable) for s in submissions] == [False, False, True]
     assert submissions[2] == Unmappable(("the Salesforce Contact has no phone number: no MobilePhone or Phone field",))
@@ -140,6 +138,4 @@ def test_a_mapping_reads_sobject_fields_by_api_name(event: dict[str, Any]) -> No
 
 
 def test_the_delivery_id_lists_the_notification_ids(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
-
-    assert SalesforceSource().delivery_id(request) == "04l000000000001AAA,04l000000000002AAA,04l000000000003AAA"
+    assert read_delivery(event).identity.sender_id == "04l000000000001AAA,04l000000000002AAA,04l000000000003AAA"

@@ -4,10 +4,8 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.shopify import ShopifySource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, payload_of, resigned, tampered, with_headers, with_json
+from tests.unit.sources.harness import deliver, payload_of, read_delivery, resigned, tampered, with_headers, with_json
 
 
 @pytest.fixture
@@ -115,7 +113,5 @@ def test_a_mapping_reads_dotted_paths_into_the_customer(updated: dict[str, Any])
     assert (contact["custom"], contact["tags"]) == ({"101": "London"}, [9])
 
 
-def test_the_delivery_id_is_the_webhook_id_header(created: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(created)
-
-    assert ShopifySource().delivery_id(request) == "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+def test_the_delivery_id_is_the_topic_and_the_event_id_header(created: dict[str, Any]) -> None:
+    assert read_delivery(created).identity.sender_id == "customers/create:98d1ac1c-3b5e-4f6a-9f0e-6b1c2d3e4f50"

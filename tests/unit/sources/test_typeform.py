@@ -4,10 +4,8 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.typeform import TypeformSource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, payload_of, resigned, tampered, with_headers, with_json
+from tests.unit.sources.harness import deliver, payload_of, read_delivery, resigned, tampered, with_headers, with_json
 
 SAMPLE = "typeform/form_response"
 
@@ -103,6 +101,4 @@ def test_a_mapped_phone_that_is_not_answered_rejects_naming_the_ref(event: dict[
 
 
 def test_the_delivery_id_is_typeforms_event_id(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
-
-    assert TypeformSource().delivery_id(request) == "01JDQ3YV0B8X6T2M9KZP4R7N5C"
+    assert read_delivery(event).identity.sender_id == "01JDQ3YV0B8X6T2M9KZP4R7N5C"
