@@ -224,7 +224,8 @@ def form_pairs(request: WebhookRequest, max_fields: int = MAX_FORM_FIELDS) -> li
     if looks_like_json(body):
         raise UnsupportedMediaType(f"the body is JSON but was sent as {FORM_TYPE}: send it as application/json")
     try:
-        raw = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=max_fields)
+        # Percent-escapes decoded as Latin-1, byte for byte: the form's charset is applied to the bytes after.
+        raw = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=max_fields, encoding="latin-1")
     except ValueError as exc:
         raise PayloadTooLarge(f"the form has more than {max_fields} fields") from exc
     charset = request.charset or next((v for k, v in raw if k == "_charset_" and v), None) or "utf-8"

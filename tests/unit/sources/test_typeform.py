@@ -102,3 +102,22 @@ def test_a_mapped_phone_that_is_not_answered_rejects_naming_the_ref(event: dict[
 
 def test_the_delivery_id_is_typeforms_event_id(event: dict[str, Any]) -> None:
     assert read_delivery(event).identity.sender_id == "01JDQ3YV0B8X6T2M9KZP4R7N5C"
+
+
+def test_a_signature_header_sent_twice_with_the_same_value_is_accepted(event: dict[str, Any]) -> None:
+    signature = event["headers"]["typeform-signature"]
+
+    assert deliver(with_headers(event, typeform_signature=f"{signature},{signature}")).status == 202
+
+
+def test_a_phone_answer_that_is_not_a_number_gives_way_to_a_text_answer_about_the_phone(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    response = payload["form_response"]
+    for answer in response["answers"]:
+        if answer["type"] == "phone_number":
+            answer["phone_number"] = "not given"
+    response["answers"].append(
+        {"type": "text", "text": "(510) 555-0126", "field": {"id": "Zz8", "type": "short_text", "ref": "cell_phone"}}
+    )
+
+    assert [c["phone"] for c in deliver(with_json(event, payload)).queued] == ["15105550126"]
