@@ -299,6 +299,8 @@ class IngestService:
         if repeats:
             metrics.add_metric(name="RepeatedContacts", unit=MetricUnit.Count, value=repeats)
         outcome = IngestOutcome(len(operations), plan.rejected, duplicate=bool(operations) and not fresh)
+        if outcome.duplicate:
+            metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         logger.info(
             "Webhook accepted",
             extra={
