@@ -189,3 +189,17 @@ def test_a_contact_too_large_for_one_queue_message_is_413_naming_it() -> None:
     assert body(response)["error"]["message"].startswith("contact 1 is ")
     assert body(response)["index"] == 1
     assert queue.sent == []
+
+
+def test_no_digest_of_the_body_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import hashlib
+
+    built, _ = service([FakeSource([VALID], sender_id="delivery-1")])
+    request = event(body='{"phone": "+15105550123"}')
+
+    built.handle(request)
+
+    logged = " ".join(json.dumps(record.__dict__, default=str) for record in caplog.records)
+    assert "Webhook accepted" in logged
+    assert "delivery-1" in logged  # the sender's own id is what identifies a delivery in the logs
+    assert hashlib.sha256(request["body"].encode()).hexdigest() not in logged
