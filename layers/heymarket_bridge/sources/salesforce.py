@@ -13,7 +13,8 @@ Reply: Salesforce resends a message until it gets `<Ack>true</Ack>`, for up to 2
 including one whose notifications were all rejected (a resend cannot fix them), is answered 200 with the SOAP
 Ack; a refusal keeps its status with a SOAP Fault saying why, so Salesforce shows the reason and retries.
 XML: parsed with defusedxml, which refuses a DOCTYPE (entity expansion, external entities) whatever the body's
-encoding, before anything is expanded.
+encoding, before anything is expanded (its import adds about 2 ms to the function's init on an idle core, up to
+22 ms on a loaded machine: smallest and largest of 5 runs).
 Defaults: phone = MobilePhone, else Phone (texts go to mobiles; the first that parses as a phone); first =
 FirstName; last = LastName; email = Email. Opt-outs are not mapped by default (orgs differ: DoNotCall,
 HasOptedOutOfEmail, custom fields).
