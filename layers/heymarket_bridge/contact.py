@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 MAX_TAGS = 5
@@ -13,15 +16,19 @@ MAX_TEXT = 255
 MAX_CUSTOM_FIELDS = 100
 # The fields Heymarket documents for the legacy POST /v1/batch/contacts (the phone matches existing contacts).
 V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
-_EMAIL = re.compile(
-    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
+# An address as RFC 6531/6532 allow it (internationalised: any Unicode letter or digit in both parts), without the
+# quoted or commented forms no sender uses: a local part without spaces, "@", and a domain of dot-separated labels
+# of letters, digits and inner hyphens (IDNA labels included, as Unicode or as xn--).
+_EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_](?:[\w-]{0,61}[^\W_])?$")
 # What SQS (and XML) can carry: tab, newline, carriage return, U+0020-U+D7FF, U+E000-U+FFFD, U+10000 and above.
 # Anything else (control characters, lone surrogates from JSON escapes, U+FFFE/U+FFFF) would make the queue
 # refuse the message on every retry, or botocore fail to encode it: such text is refused here, by name.
 _UNSENDABLE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TRUE = {"true", "yes", "1", "y", "on"}
-_FALSE = {"false", "no", "0", "n", "off"}
+# Booleans as senders write them: JSON, spreadsheets (1/0, TRUE), forms ("on" for a ticked checkbox), people.
+_TRUE = {"true", "yes", "1", "y", "on", "t", "checked", "1.0"}
+_FALSE = {"false", "no", "0", "n", "off", "f", "unchecked", "0.0"}
+# A list joined into one string by the sender (Zapier joins line items with commas).
+_LIST_SEPARATORS = re.compile(r"[,;|]")
 
 
 class InvalidContact(ValueError):
@@ -30,6 +37,14 @@ class InvalidContact(ValueError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+@dataclass(frozen=True)
+class DroppedField:
+    """An optional field left out of a contact because its value is not valid: the contact is sent without it."""
+
+    field: str
+    error: str
 
 
 @dataclass(frozen=True)
@@ -98,36 +113,124 @@ class Contact:
 
 
 def normalise_phone(raw: Any, default_country: str) -> str:
-    """E.164 digits without '+', e.g. '(510) 555-1234' -> '15105551234'. Raises ValueError."""
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise ValueError("phone must be a string")
-    text = str(raw).strip()
-    if not text:
-        raise ValueError("phone is empty")
+    """E.164 digits without '+', e.g. '(510) 555-1234' -> '15105551234'. Raises ValueError naming the problem.
+
+    Takes what senders produce: text in any human format, an integer, a float that holds an integer (spreadsheet and
+    pandas pipelines turn phones into 5105551234.0, Excel into 5.105551234E+09), `tel:` URIs, invisible formatting
+    characters, and international numbers written without their "+". Numbers the phone library rejects but that are
+    still in common use are read the way their country's numbering plan maps them (see `_legacy_variants`).
+    """
+    text = _phone_text(raw)
     if len(text) > 40:
         raise ValueError("phone is too long")
-    if text.startswith("00"):
-        text = "+" + text[2:]
     # Imported here so that the sync function, which never parses a phone, does not load it at its cold start;
     # the ingest function loads it at init (its sources import it).
     import phonenumbers
 
+    problem = "phone is not a phone number"
+    for candidate in (text, *_fallbacks(text)):
+        try:
+            number = phonenumbers.parse(candidate, default_country)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+        for legacy in _legacy_variants(number):
+            if phonenumbers.is_valid_number(legacy):
+                return phonenumbers.format_number(legacy, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+        problem = "phone is not a valid number for its country"
+    raise ValueError(problem)
+
+
+def phone_parses(raw: Any, default_country: str) -> bool:
+    """Whether `raw` is a phone number `normalise_phone` accepts (for sources choosing among candidate answers)."""
     try:
-        number = phonenumbers.parse(text, default_country)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("phone is not a phone number") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("phone is not a valid number for its country")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+        normalise_phone(raw, default_country)
+    except ValueError:
+        return False
+    return True
+
+
+def _phone_text(raw: Any) -> str:
+    if isinstance(raw, bool):
+        raise ValueError("phone must be text or a number, not true or false")
+    if isinstance(raw, int):
+        text = str(raw)
+    elif isinstance(raw, float):
+        if not math.isfinite(raw) or not raw.is_integer() or raw <= 0:
+            raise ValueError("phone is not a phone number")
+        text = str(int(raw))
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        raise ValueError("phone must be text or a number")
+    # Invisible format characters (left-to-right marks, zero-width spaces) come with numbers copied from apps.
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+    if len(text) > 60:
+        raise ValueError("phone is too long")
+    if not text:
+        raise ValueError("phone is empty")
+    if text[:4].lower() == "tel:":
+        text = text[4:].strip()
+    if re.fullmatch(r"\+?\d+\.0+", text):  # a float written out as text (CSV exports)
+        text = text.split(".", 1)[0]
+    elif re.fullmatch(r"\d(?:\.\d+)?[eE]\+?\d{1,2}", text):  # Excel's scientific notation
+        try:
+            value = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValueError("phone is not a phone number") from exc
+        if value != value.to_integral_value():
+            raise ValueError("phone is not a phone number")
+        text = str(int(value))
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    return text
+
+
+def _fallbacks(text: str) -> list[str]:
+    """Other readings of a number that is not valid as written: an international number without its "+"."""
+    digits = re.sub(r"[\s().\-/]", "", text)
+    if digits.isdigit() and 11 <= len(digits) <= 15:
+        return [f"+{digits}"]
+    return []
+
+
+def _legacy_variants(number: Any) -> list[Any]:
+    """Numbers still in common use that their country's plan has since rewritten, in today's form.
+
+    - Mexico: mobiles were dialled from abroad as +52 1 + 10 digits until the 2019 plan dropped the 1.
+    - Brazil: mobiles got a leading 9 (2012-2016); the old 8-digit form, 6-9 first, maps to 9 + the 8 digits.
+    """
+    import phonenumbers
+
+    national = str(number.national_number)
+    variants: list[str] = []
+    if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
+        variants.append(national[1:])
+    if number.country_code == 55 and len(national) == 10 and national[2] in "6789":
+        variants.append(national[:2] + "9" + national[2:])
+    return [phonenumbers.PhoneNumber(country_code=number.country_code, national_number=int(v)) for v in variants]
+
+
+def _number_text(raw: Any) -> str | None:
+    """An int, or a float holding an int, as its digits; None for anything else."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float) and math.isfinite(raw):
+        return str(int(raw)) if raw.is_integer() else repr(raw)
+    return None
 
 
 def _text(name: str, raw: Any, errors: list[str]) -> str | None:
     if raw is None:
         return None
-    if not isinstance(raw, str):
-        errors.append(f"{name} must be a string")
+    text = raw if isinstance(raw, str) else _number_text(raw)
+    if text is None:
+        errors.append(f"{name} must be text")
         return None
-    text = raw.strip()
+    text = text.strip()
     if len(text) > MAX_TEXT:
         errors.append(f"{name} is longer than {MAX_TEXT} characters")
         return None
@@ -145,56 +248,91 @@ def _unsendable(text: str) -> str | None:
 
 def _email(raw: Any, errors: list[str]) -> str | None:
     text = _text("email", raw, errors)
-    if text is not None and not _EMAIL.match(text):
+    if text is None:
+        return None
+    if text[:7].lower() == "mailto:":
+        text = text[7:].strip()
+    if len(text) > 254 or not _EMAIL.match(text):
         errors.append("email is not a valid address")
         return None
     return text
 
 
 def _int(name: str, raw: Any, errors: list[str]) -> int | None:
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
+    if isinstance(raw, list) and len(raw) == 1:  # a single choice, as forms send it
+        raw = raw[0]
     if isinstance(raw, bool):
         errors.append(f"{name} must be an integer")
         return None
-    if isinstance(raw, int):
+    if isinstance(raw, int) and abs(raw) < 10**18:
         return raw
-    if isinstance(raw, str) and re.fullmatch(r"-?\d{1,18}", raw.strip()):
-        return int(raw.strip())
+    if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer() and abs(raw) < 10**18:
+        return int(raw)
+    if isinstance(raw, str) and re.fullmatch(r"-?\d{1,18}(?:\.0+)?", raw.strip()):
+        return int(raw.strip().split(".", 1)[0])
     errors.append(f"{name} must be an integer")
     return None
 
 
 def _bool(name: str, raw: Any, errors: list[str]) -> bool | None:
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
+    if isinstance(raw, list) and len(raw) == 1:  # a ticked checkbox, as forms send it
+        raw = raw[0]
     if isinstance(raw, bool):
         return raw
+    if isinstance(raw, int | float) and raw in (0, 1):
+        return bool(raw)
     if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
         return raw.strip().lower() in _TRUE
     errors.append(f"{name} must be true or false")
     return None
 
 
+def _tag_items(raw: Any) -> list[Any] | None:
+    """The tag ids a sender meant: a list, one id, or ids joined in one string ("3,7", "3; 7")."""
+    if isinstance(raw, str):
+        return [part for part in _LIST_SEPARATORS.split(raw) if part.strip()]
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return [raw]
+    if not isinstance(raw, list):
+        return None
+    items: list[Any] = []
+    for item in raw:
+        if isinstance(item, str) and _LIST_SEPARATORS.search(item):
+            items.extend(part for part in _LIST_SEPARATORS.split(item) if part.strip())
+        else:
+            items.append(item)
+    return items
+
+
 def _tags(raw: Any, errors: list[str]) -> tuple[int, ...] | None:
     if raw is None:
         return None
-    if not isinstance(raw, list):
+    items = _tag_items(raw)
+    if items is None:
         errors.append("tags must be a list of tag ids")
         return None
     tags: list[int] = []
-    for item in raw:
+    for item in items:
         value = item.get("tag_id") if isinstance(item, dict) else item
         tag = _int("tags", value, [])
         if tag is None or tag <= 0:
-            errors.append("tags must be a list of positive tag ids")
-            return None
+            errors.append(f"tags must be positive tag ids, not {_shown(value)}")
+            continue
         if tag not in tags:
             tags.append(tag)
     if len(tags) > MAX_TAGS:
         errors.append(f"tags has {len(tags)} ids; Heymarket allows at most {MAX_TAGS}")
         return None
-    return tuple(tags)
+    return tuple(tags) or None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
@@ -213,7 +351,7 @@ def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
         if isinstance(value, dict | list):
             errors.append(f"custom field {str(key)[:40]!r} must be a text, number or boolean")
             continue
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        text = ("true" if value else "false") if isinstance(value, bool) else (_number_text(value) or str(value))
         if len(text) > 4096:
             errors.append(f"custom field {str(key)[:40]!r} is longer than 4096 characters")
             continue
@@ -228,7 +366,7 @@ def _contact_id(raw: Any, errors: list[str]) -> str | None:
     if raw is None or raw == "":
         return None
     try:
-        return str(uuid.UUID(str(raw)))
+        return str(uuid.UUID(str(raw).strip()))
     except ValueError:
         errors.append("contact_id must be a UUID")
         return None
@@ -242,31 +380,47 @@ def _avatar(raw: Any, errors: list[str]) -> str | None:
     return text
 
 
-def parse_contact(raw: Any, default_country: str) -> Contact:
-    """Validate and normalise one source contact; raises InvalidContact naming every problem."""
+_OPTIONAL_FIELDS: tuple[tuple[str, Callable[[Any, list[str]], Any]], ...] = (
+    ("first", lambda raw, errors: _text("first", raw, errors)),
+    ("last", lambda raw, errors: _text("last", raw, errors)),
+    ("display_name", lambda raw, errors: _text("display_name", raw, errors)),
+    ("email", _email),
+    ("avatar", _avatar),
+    ("custom", _custom),
+    ("tags", _tags),
+    ("is_opted_out", lambda raw, errors: _bool("is_opted_out", raw, errors)),
+    ("assignee_id", lambda raw, errors: _int("assignee_id", raw, errors)),
+    ("contact_id", _contact_id),
+)
+
+
+def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedField]]:
+    """A contact from one source submission, and the optional fields left out because their value is not valid.
+
+    Only the phone decides whether there is a contact: raises InvalidContact when the submission is not an object
+    or its phone is missing or not a number (naming the other problems too). An invalid optional field (an email, a
+    tag) costs the contact nothing but that field, which is named in the returned list.
+    """
     if not isinstance(raw, dict):
         raise InvalidContact(["contact must be a JSON object"])
-    errors: list[str] = []
-    phone: str | None = None
-    if raw.get("phone") in (None, ""):
-        errors.append("phone is required")
-    else:
-        try:
-            phone = normalise_phone(raw["phone"], default_country)
-        except ValueError as exc:
-            errors.append(str(exc))
-    contact_values: dict[str, Any] = {
-        "first": _text("first", raw.get("first"), errors),
-        "last": _text("last", raw.get("last"), errors),
-        "display_name": _text("display_name", raw.get("display_name"), errors),
-        "email": _email(raw.get("email"), errors),
-        "avatar": _avatar(raw.get("avatar"), errors),
-        "custom": _custom(raw.get("custom"), errors),
-        "tags": _tags(raw.get("tags"), errors),
-        "is_opted_out": _bool("is_opted_out", raw.get("is_opted_out"), errors),
-        "assignee_id": _int("assignee_id", raw.get("assignee_id"), errors),
-        "contact_id": _contact_id(raw.get("contact_id"), errors),
-    }
-    if errors or phone is None:
-        raise InvalidContact(errors)
-    return Contact(phone=phone, **contact_values)
+    values: dict[str, Any] = {}
+    dropped: list[DroppedField] = []
+    for name, read in _OPTIONAL_FIELDS:
+        errors: list[str] = []
+        values[name] = read(raw.get(name), errors)
+        dropped.extend(DroppedField(name, error) for error in errors)
+    phone = raw.get("phone")
+    if phone is None or (isinstance(phone, str) and not phone.strip()):
+        raise InvalidContact(["phone is required", *(item.error for item in dropped)])
+    try:
+        return Contact(phone=normalise_phone(phone, default_country), **values), dropped
+    except ValueError as exc:
+        raise InvalidContact([str(exc), *(item.error for item in dropped)]) from exc
+
+
+def parse_contact(raw: Any, default_country: str) -> Contact:
+    """Validate and normalise one contact strictly; raises InvalidContact naming every problem, phone or not."""
+    contact, dropped = read_contact(raw, default_country)
+    if dropped:
+        raise InvalidContact([item.error for item in dropped])
+    return contact

@@ -1,21 +1,34 @@
-"""The bulk delete request (POST /contacts/delete, DELETE /contacts): which contacts it names, and which it cannot.
+"""The bulk delete request (POST /contacts/delete, DELETE /contacts): who may send it, which contacts it names.
 
+Authentication: always, whatever AllowUnauthenticatedSources says, with a credential of its own: the `deletes` entry
+of the webhook-secrets secret, presented like the generic token (`Authorization: Bearer`, `X-Bridge-Token` or
+`?token=`). The generic token ends up in Zapier steps and in the HTML of public forms; it must never erase contacts.
 Body: `{"contact_ids": ["<uuid>", ...], "phones": ["<any phone format>", ...]}`, either list or both. Ids are
-Heymarket contact UUIDs; phones are normalised like a contact's and resolved to ids when the delete is sent.
-An item that is not valid is reported by the list it came from and its position there.
+Heymarket contact UUIDs; phones are normalised like a contact's (numbers and floats included) and resolved to ids
+when the delete is sent. An item that is not valid is reported by the list it came from and its position there.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from heymarket_bridge.contact import normalise_phone
 from heymarket_bridge.messages import DeleteTarget
 from heymarket_bridge.sources.common import parse_json
-from heymarket_bridge.webhook import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from heymarket_bridge.sources.generic import token_matches
+from heymarket_bridge.webhook import (
+    BadRequest,
+    DeletesNotConfigured,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    WebhookRequest,
+)
 
+DELETE_CREDENTIAL = "deletes"
 DELETE_FIELDS = ("contact_ids", "phones")
 JSON_TYPES = ("application/json", "text/json", "text/plain", "")
 
@@ -27,13 +40,25 @@ class InvalidTarget:
     errors: list[str]
 
 
+def authenticate_delete(request: WebhookRequest, secrets: Mapping[str, Any]) -> None:
+    """Refuse a delete request that does not present the `deletes` credential (403 when the stack has none)."""
+    secret = secrets.get(DELETE_CREDENTIAL)
+    if not isinstance(secret, str) or not secret.strip():
+        raise DeletesNotConfigured(
+            f'deletes are turned off: add a "{DELETE_CREDENTIAL}" entry with a long random token to the '
+            "webhook-secrets secret (the generic token cannot delete contacts)"
+        )
+    if not token_matches(request, secret.strip()):
+        raise Unauthorized(f'missing or wrong token: deletes need the "{DELETE_CREDENTIAL}" token')
+
+
 def parse_delete_request(
-    body: bytes, content_type: str, default_country: str, max_items: int
+    body: bytes, content_type: str, default_country: str, max_items: int, charset: str | None = None
 ) -> tuple[list[DeleteTarget], list[InvalidTarget]]:
     """The valid targets in request order (ids, then phones), and every item refused with its reason."""
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"content type {content_type!r} is not supported: send application/json")
-    payload = parse_json(body)
+    payload = parse_json(body, charset)
     if not isinstance(payload, dict) or not any(name in payload for name in DELETE_FIELDS):
         raise BadRequest('the body must be an object with "contact_ids" and/or "phones"')
     lists: dict[str, list[Any]] = {}
@@ -49,8 +74,10 @@ def parse_delete_request(
     invalid: list[InvalidTarget] = []
     for index, raw in enumerate(lists["contact_ids"]):
         try:
-            targets.append(DeleteTarget(contact_id=str(uuid.UUID(raw))))
-        except (TypeError, ValueError, AttributeError):
+            if not isinstance(raw, str):
+                raise TypeError(raw)
+            targets.append(DeleteTarget(contact_id=str(uuid.UUID(raw.strip()))))
+        except (TypeError, ValueError):
             invalid.append(InvalidTarget("contact_ids", index, ["contact_id must be a UUID"]))
     for index, raw in enumerate(lists["phones"]):
         try:

@@ -9,3 +9,7 @@ class DeliveryInProgress(Exception):
 
 class DeliveryLedgerUnavailable(Exception):
     """The record of past deliveries could not be read or written (DynamoDB unreachable or refusing)."""
+
+
+class DeliveryKeyConflict(Exception):
+    """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""

@@ -1,9 +1,26 @@
-"""The ingest flow: verify the sender, validate its contacts, buffer the valid ones, say what happened."""
+"""The ingest use cases: a source's webhook, and the bulk delete; the one place that builds every reply.
+
+`IngestService.handle` takes the HTTP API event and returns the response: it picks the use case by route, runs it,
+and renders its outcome, or the refusal it raised, with the sender's renderer (Salesforce reads SOAP).
+
+A webhook: authenticate (before parsing wherever the scheme allows), read the body once into a delivery
+(submissions and identity), validate each contact, then buffer the valid ones in SQS unless it is a repeat:
+
+- a delivery the sender names (heymarket_bridge.sources.common.DeliveryIdentity) is run once per name: a repeat
+  gets the first answer back with `"duplicate": true`; the same Idempotency-Key with another body is a 422;
+- whatever the delivery, a contact equal to the latest one queued for its phone by the same source within a
+  retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
+  back is not (the latest contact is then the changed one). This also makes a sender's retry after a partial
+  failure (503) harmless: the contacts that reached the queue are not queued twice.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -11,28 +28,37 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
-from heymarket_bridge.contact import InvalidContact, parse_contact
-from heymarket_bridge.deletes import parse_delete_request
-from heymarket_bridge.errors import DeliveryInProgress as DeliveryInProgress_
-from heymarket_bridge.errors import DeliveryLedgerUnavailable
+from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
+from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
+from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
+from heymarket_bridge.errors import DeliveryKeyConflict, DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.messages import ContactOperation, DeleteOperation, Operation, QueuedOperation
 from heymarket_bridge.observability import emit_metric, logger, metrics
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import Source, get_source
+from heymarket_bridge.sources import Source, SourceRegistry, default_sources
+from heymarket_bridge.sources.common import Credentials, Delivery, DeliveryIdentity, ReadContext
 from heymarket_bridge.webhook import (
     BufferUnavailable,
     DeliveryInProgress,
+    HttpResponse,
+    IdempotencyKeyReused,
     NothingValid,
     PayloadTooLarge,
     Reply,
+    RequestLine,
+    Route,
     Unauthorized,
     UnknownSource,
     WebhookError,
     WebhookRequest,
+    render_json,
 )
 
 NO_MAPPING = SourceMapping()
+# What one SQS message may hold, body and attributes (SQS's documented maximum message size).
+MAX_QUEUE_MESSAGE_BYTES = 262_144
+DELETES_METRIC_SOURCE = "deletes"
 
 
 class MessageQueue(Protocol):
@@ -41,42 +67,81 @@ class MessageQueue(Protocol):
         ...
 
 
+class DeliveryLedger(Protocol):
+    def once(self, key: str, content: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """(result, first time): work() run for the first delivery with this key, replayed for the others.
+
+        Raises heymarket_bridge.errors' DeliveryInProgress, DeliveryKeyConflict (same key, other content) or
+        DeliveryLedgerUnavailable.
+        """
+        ...
+
+
+class RecentContacts(Protocol):
+    def seen(self, phones: Sequence[str]) -> dict[str, str]:
+        """The fingerprint of the latest contact queued for each phone within the window (absent: none)."""
+        ...
+
+    def record(self, fingerprints: Mapping[str, str]) -> None:
+        """Remember these as the latest for their phones ("" for a phone being deleted)."""
+        ...
+
+    def void(self) -> None:
+        """Forget every record made until now."""
+        ...
+
+
 @dataclass
 class Rejection:
+    """A submission refused (`errors`), or a contact queued without the optional fields it `dropped`."""
+
     index: int
     errors: list[str]
     field: str | None = None  # in a delete request: the list ("contact_ids" or "phones") `index` points into
+    dropped: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         where: dict[str, Any] = {"field": self.field} if self.field is not None else {}
-        return {**where, "index": self.index, "errors": self.errors}
+        body = {**where, "index": self.index, "errors": self.errors}
+        if self.dropped:
+            body["accepted"] = True
+            body["dropped"] = self.dropped
+            body["warnings"] = [f"{error}: the contact was queued without it" for error in self.errors]
+        return body
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rejection:
+        return cls(int(data["index"]), list(data["errors"]), data.get("field"), list(data.get("dropped", [])))
 
 
 @dataclass
 class IngestOutcome:
     accepted: int = 0
-    rejected: list[Rejection] = field(default_factory=list)
-    duplicate: bool = False  # a repeat of a delivery already buffered: this answer is the first one's
+    rejected: list[Rejection] = dataclasses.field(default_factory=list)
+    duplicate: bool = False  # nothing was queued: every contact was already in the queue
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "rejected": [r.to_dict() for r in self.rejected]}
+        body: dict[str, Any] = {"accepted": self.accepted, "rejected": [r.to_dict() for r in self.rejected]}
+        if self.duplicate:
+            body["duplicate"] = True
+        return body
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], duplicate: bool) -> IngestOutcome:
-        rejected = [Rejection(int(r["index"]), list(r["errors"]), r.get("field")) for r in data.get("rejected", [])]
-        return cls(int(data.get("accepted", 0)), rejected, duplicate)
+        rejected = [Rejection.from_dict(r) for r in data.get("rejected", [])]
+        return cls(int(data.get("accepted", 0)), rejected, duplicate or bool(data.get("duplicate")))
 
 
-class DeliveryLedger(Protocol):
-    def once(
-        self, key: str, work: Callable[[], dict[str, Any]], retention_s: int | None = None
-    ) -> tuple[dict[str, Any], bool]:
-        """(result, first time): work() run for the first delivery with this key, replayed for the others."""
-        ...
+@dataclass(frozen=True)
+class Plan:
+    """A delivery's contacts as validated: what to queue, and what to tell the sender about the others."""
+
+    operations: list[ContactOperation]
+    rejected: list[Rejection]
 
 
 class IngestService:
-    """Turns one webhook request into queued contact operations and the reply the sender gets."""
+    """Turns one HTTP API event into queued contact operations and the response its sender gets."""
 
     def __init__(
         self,
@@ -85,175 +150,301 @@ class IngestService:
         queue: MessageQueue,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         deliveries: DeliveryLedger | None = None,
+        *,
+        sources: SourceRegistry | None = None,
+        recent: RecentContacts | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
         self._queue = queue
         self._clock = clock
         self._deliveries = deliveries
+        self._sources = sources if sources is not None else default_sources()
+        self._recent = recent
 
     @property
     def deliveries(self) -> DeliveryLedger | None:
         return self._deliveries
 
-    def handle(self, request: WebhookRequest) -> Reply:
-        source = get_source(request.source)
+    def handle(self, event: Mapping[str, Any]) -> HttpResponse:
+        """The response to an API Gateway HTTP API (payload 2.0) event: every reply and every refusal is built here."""
+        line = RequestLine.of(event)
+        source = self._sources.get(line.source) if line.route is Route.WEBHOOK else None
+        render = source.render if source is not None else render_json
         try:
-            if source is None:
-                raise UnknownSource(f"unknown source {request.source!r}")
-            outcome = self._ingest(source, request)
+            request = WebhookRequest.from_http_api_event(event, line)
+            if line.route is Route.DELETE:
+                outcome = self._delete(request)
+            elif source is None:
+                raise UnknownSource(f"unknown source {line.source[:60]!r}; known sources are {sorted(self._sources)}")
+            else:
+                outcome = self._webhook(source, request)
         except WebhookError as error:
-            log = logger.warning if error.status < 500 else logger.error
-            log(
-                "Webhook refused",
-                extra={
-                    "status": error.status,
-                    "code": error.code,
-                    "source": request.source,
-                    "reason": error.message,
-                },
-            )
-            _count_refusal(request.source, error.code)
-            reply = Reply.error(error, request.request_id)
-        else:
-            body = {**outcome.to_dict(), "request_id": request.request_id}
-            if outcome.duplicate:
-                body["duplicate"] = True
-            reply = Reply(202, body)
-        return reply if source is None else source.reply(request, reply)
+            self._refused(line, source, error)
+            return render(Reply.error(error, line.request_id))
+        return render(Reply(202, {**outcome.to_dict(), "request_id": line.request_id}))
 
-    def _ingest(self, source: Source, request: WebhookRequest) -> IngestOutcome:
+    # ------------------------------------------------------------------ webhook
+
+    def _webhook(self, source: Source, request: WebhookRequest) -> IngestOutcome:
         metrics.add_dimension(name="source", value=source.name)
         metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
-        if len(request.body) > self._settings.max_body_bytes:
-            raise PayloadTooLarge(f"the body is larger than {self._settings.max_body_bytes} bytes")
-        self._authenticate(source, request)
-        if request.operation is Operation.DELETE:
-            # Not de-duplicated: deleting twice changes nothing, but a delete repeated after the contact was
-            # created again must run, and the ledger would take it for a retry of the first (same body).
-            return self._buffer_deletes(source, request)
-        if self._deliveries is None:
-            return self._buffer(source, request)
-        key = f"{source.name}:{source.delivery_id(request)}"
-        try:
-            first_answer, first_time = self._deliveries.once(
-                key, lambda: self._buffer(source, request).to_dict(), source.delivery_retention_s(request)
+        self._check_size(request)
+        entries = self._secrets()
+        secret = entries.get(source.name)
+        secret = secret.strip() if isinstance(secret, str) and secret.strip() else None
+        if secret is None and source.name not in self._settings.allow_unauthenticated:
+            raise Unauthorized(
+                f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
             )
-        except DeliveryInProgress_ as exc:
+        context = ReadContext(
+            now=self._clock(),
+            credentials=Credentials(secret, entries),
+            mapping=self._settings.mappings.get(source.name, NO_MAPPING),
+            default_country=self._settings.default_country,
+            max_contacts=self._settings.max_contacts_per_request,
+            public_base_url=self._settings.public_base_url,
+        )
+        source.authenticate(request, context)
+        delivery = source.read(request, context)
+        if len(delivery.submissions) > self._settings.max_contacts_per_request:
+            raise PayloadTooLarge(
+                f"the request holds {len(delivery.submissions)} contacts; at most "
+                f"{self._settings.max_contacts_per_request} are accepted per request"
+            )
+        plan = self._plan(source, request, delivery.submissions)
+        if not plan.operations and source.refuses_when_nothing_valid:
+            raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
+        key = _ledger_key(source.name, delivery.identity)
+        if key is None or self._deliveries is None:
+            return self._buffer(source, delivery, plan)
+        try:
+            answer, first_time = self._deliveries.once(
+                key, delivery.identity.body_digest, lambda: self._buffer(source, delivery, plan).to_dict()
+            )
+        except LedgerBusy as exc:
             raise DeliveryInProgress("this delivery is being handled right now; retry in a few seconds") from exc
+        except DeliveryKeyConflict as exc:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used for a request with a different body: send a new key "
+                "for a new request"
+            ) from exc
         except DeliveryLedgerUnavailable as exc:
             raise BufferUnavailable("the bridge cannot check for repeated deliveries right now; retry later") from exc
         if not first_time:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-            logger.info("Repeated delivery answered as the first one", extra={"source": source.name, "key": key})
-        return IngestOutcome.from_dict(first_answer, duplicate=not first_time)
+            logger.info(
+                "Repeated delivery answered as the first one",
+                extra={"source": source.name, "delivery_id": delivery.identity.sender_id[:200]},
+            )
+        return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
-    def _buffer(self, source: Source, request: WebhookRequest) -> IngestOutcome:
-        """Extract, validate and enqueue the delivery's contacts (what runs once per delivery)."""
-        submissions = source.extract(request, self._settings.mappings.get(source.name, NO_MAPPING))
-        if len(submissions) > self._settings.max_contacts_per_request:
-            raise PayloadTooLarge(
-                f"the request holds {len(submissions)} contacts; at most "
-                f"{self._settings.max_contacts_per_request} are accepted per request"
-            )
+    def _plan(self, source: Source, request: WebhookRequest, submissions: Sequence[Submission]) -> Plan:
+        """Validate every submission: the contacts to queue, and the rejections and dropped fields to report."""
+        rejected: list[Rejection] = []
+        operations: list[ContactOperation] = []
+        dropped_log: list[dict[str, Any]] = []
+        received_at = self._clock().isoformat(timespec="milliseconds")
+        for index, raw in enumerate(submissions):
+            if isinstance(raw, Unmappable):
+                rejected.append(Rejection(index, list(raw.errors)))
+                continue
+            try:
+                contact, dropped = read_contact(raw, self._settings.default_country)
+            except InvalidContact as exc:
+                rejected.append(Rejection(index, exc.errors))
+                continue
+            if dropped:
+                rejected.append(_dropped(index, dropped))
+                dropped_log.append({"index": index, "fields": [item.field for item in dropped]})
+            operation = ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id)
+            size = _message_bytes(operation)
+            if size > MAX_QUEUE_MESSAGE_BYTES:
+                raise PayloadTooLarge(
+                    f"contact {index} is {size} bytes as a queue message; at most "
+                    f"{MAX_QUEUE_MESSAGE_BYTES} fit in one (shorten its custom fields)",
+                    {"index": index},
+                )
+            operations.append(operation)
         metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(submissions))
-        outcome, operations = self._validate(source, request, submissions)
-        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(outcome.rejected))
-        if not operations and source.refuses_when_nothing_valid:
-            raise NothingValid(
-                "no valid contact in the request",
-                {"rejected": [r.to_dict() for r in outcome.rejected]},
+        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(submissions) - len(operations))
+        if dropped_log:
+            logger.warning(
+                "Invalid optional fields dropped", extra={"source": source.name, "contacts": dropped_log[:20]}
             )
-        if operations:
-            self._enqueue(operations)
-        outcome.accepted = len(operations)
-        metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(operations))
+        return Plan(operations, rejected)
+
+    def _buffer(self, source: Source, delivery: Delivery, plan: Plan) -> IngestOutcome:
+        """Queue the planned contacts that are not repeats of the latest ones queued for their phones."""
+        operations = plan.operations
+        fingerprints = [_fingerprint(op) for op in operations]
+        fresh = list(range(len(operations)))
+        if self._recent is not None and operations:
+            try:
+                seen = self._recent.seen([op.contact.phone for op in operations])
+            except DeliveryLedgerUnavailable as exc:
+                raise BufferUnavailable("the bridge cannot check for repeated contacts right now; retry later") from exc
+            fresh = [i for i in fresh if seen.get(operations[i].contact.phone) != fingerprints[i]]
+        unsent = self._enqueue([operations[i] for i in fresh], raise_on_failure=False)
+        queued = [i for position, i in enumerate(fresh) if position not in set(unsent)]
+        self._remember({operations[i].contact.phone: fingerprints[i] for i in queued})
+        if unsent:
+            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent))
+            raise BufferUnavailable(
+                f"{len(unsent)} of {len(fresh)} contacts could not be buffered; retry the request (the contacts "
+                "already buffered are not buffered twice)"
+            )
+        metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(queued))
+        repeats = len(operations) - len(fresh)
+        if repeats:
+            metrics.add_metric(name="RepeatedContacts", unit=MetricUnit.Count, value=repeats)
+        outcome = IngestOutcome(len(operations), plan.rejected, duplicate=bool(operations) and not fresh)
+        if outcome.duplicate:
+            metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         logger.info(
             "Webhook accepted",
             extra={
                 "source": source.name,
-                "delivery_id": source.delivery_id(request),
+                "delivery_id": delivery.identity.sender_id[:200],
                 "accepted": outcome.accepted,
+                "queued": len(queued),
+                "repeats": repeats,
                 "rejected": len(outcome.rejected),
                 "rejections": [r.errors for r in outcome.rejected][:20],
             },
         )
         return outcome
 
-    def _buffer_deletes(self, source: Source, request: WebhookRequest) -> IngestOutcome:
-        """Validate and enqueue a bulk delete request's targets; each travels as its own queue message."""
+    def _remember(self, fingerprints: Mapping[str, str]) -> None:
+        if self._recent is None or not fingerprints:
+            return
+        try:
+            self._recent.record(fingerprints)
+        except DeliveryLedgerUnavailable:
+            # The contacts are in the queue: the answer stays a 202. A retry would only queue them again.
+            logger.warning("Could not record the latest contacts", extra={"contacts": len(fingerprints)})
+
+    # ------------------------------------------------------------------ delete
+
+    def _delete(self, request: WebhookRequest) -> IngestOutcome:
+        """Validate and enqueue a bulk delete request's targets; each travels as its own queue message.
+
+        Not de-duplicated: deleting twice changes nothing, but a delete repeated after the contact was created
+        again must run.
+        """
+        metrics.add_dimension(name="source", value=DELETES_METRIC_SOURCE)
+        metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
+        self._check_size(request)
+        authenticate_delete(request, self._secrets())
         targets, invalid = parse_delete_request(
-            request.body, request.content_type, self._settings.default_country, self._settings.max_contacts_per_request
+            request.body,
+            request.content_type,
+            self._settings.default_country,
+            self._settings.max_contacts_per_request,
+            request.charset,
         )
-        outcome = IngestOutcome(rejected=[Rejection(item.index, item.errors, item.field) for item in invalid])
+        rejected = [Rejection(item.index, item.errors, item.field) for item in invalid]
         metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(targets) + len(invalid))
         metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(invalid))
         if not targets:
             raise NothingValid(
-                "no valid contact id or phone in the delete request",
-                {"rejected": [r.to_dict() for r in outcome.rejected]},
+                "no valid contact id or phone in the delete request", {"rejected": [r.to_dict() for r in rejected]}
             )
+        self._forget([t.phone for t in targets if t.phone is not None], any(t.contact_id for t in targets))
         received_at = self._clock().isoformat(timespec="milliseconds")
-        self._enqueue([DeleteOperation(target, source.name, received_at, request.request_id) for target in targets])
-        outcome.accepted = len(targets)
+        operations = [DeleteOperation(t, "generic", received_at, request.request_id) for t in targets]
+        self._enqueue(operations)
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(targets))
         logger.info(
             "Delete request accepted",
             extra={
-                "source": source.name,
-                "accepted": outcome.accepted,
-                "rejected": len(outcome.rejected),
-                "rejections": [r.errors for r in outcome.rejected][:20],
+                "accepted": len(targets),
+                "rejected": len(rejected),
+                "rejections": [r.errors for r in rejected][:20],
             },
         )
-        return outcome
+        return IngestOutcome(len(targets), rejected)
 
-    def _authenticate(self, source: Source, request: WebhookRequest) -> None:
+    def _forget(self, phones: list[str], by_id: bool) -> None:
+        """A contact deleted is no longer the latest for its phone: an upsert repeated after the delete must run."""
+        if self._recent is None:
+            return
         try:
-            secrets = self._webhook_secrets()
+            if phones:
+                self._recent.record(dict.fromkeys(phones, ""))
+            if by_id:
+                self._recent.void()
+        except DeliveryLedgerUnavailable as exc:
+            raise BufferUnavailable("the bridge cannot record the delete right now; retry later") from exc
+
+    # ------------------------------------------------------------------ shared
+
+    def _check_size(self, request: WebhookRequest) -> None:
+        if len(request.body) > self._settings.max_body_bytes:
+            raise PayloadTooLarge(f"the body is larger than {self._settings.max_body_bytes} bytes")
+
+    def _secrets(self) -> Mapping[str, Any]:
+        try:
+            return self._webhook_secrets()
         except SecretUnavailable as exc:
             raise BufferUnavailable("the bridge cannot verify senders right now; retry later") from exc
-        secret = secrets.get(source.name)
-        if isinstance(secret, str) and secret:
-            if not source.authenticate(request, secret, self._clock()):
-                raise Unauthorized(f"missing or wrong credentials for source {source.name!r}")
-            return
-        if source.name not in self._settings.allow_unauthenticated:
-            raise Unauthorized(
-                f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
-            )
 
-    def _validate(
-        self, source: Source, request: WebhookRequest, submissions: Sequence[Submission]
-    ) -> tuple[IngestOutcome, list[ContactOperation]]:
-        outcome = IngestOutcome()
-        operations: list[ContactOperation] = []
-        received_at = self._clock().isoformat(timespec="milliseconds")
-        for index, raw in enumerate(submissions):
-            if isinstance(raw, Unmappable):
-                outcome.rejected.append(Rejection(index, list(raw.errors)))
-                continue
-            try:
-                contact = parse_contact(raw, self._settings.default_country)
-            except InvalidContact as exc:
-                outcome.rejected.append(Rejection(index, exc.errors))
-                continue
-            operations.append(ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id))
-        return outcome, operations
-
-    def _enqueue(self, operations: Sequence[QueuedOperation]) -> None:
-        messages = [
-            OutgoingMessage(op.to_json(), {"source": op.source, "correlation_id": op.correlation_id})
-            for op in operations
-        ]
-        unsent = self._queue.send(messages)
-        if unsent:
+    def _enqueue(self, operations: Sequence[QueuedOperation], *, raise_on_failure: bool = True) -> list[int]:
+        """Send the operations to the queue; the positions of those not sent (503 unless told otherwise)."""
+        messages = [_message(op) for op in operations]
+        unsent = self._queue.send(messages) if messages else []
+        if unsent and raise_on_failure:
             metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent))
             raise BufferUnavailable(
                 f"{len(unsent)} of {len(messages)} contacts could not be buffered; retry the request"
             )
+        return unsent
+
+    def _refused(self, line: RequestLine, source: Source | None, error: WebhookError) -> None:
+        log = logger.warning if error.status < 500 else logger.error
+        named = DELETES_METRIC_SOURCE if line.route is Route.DELETE else line.source[:60]
+        log(
+            "Webhook refused",
+            extra={
+                "status": error.status,
+                "code": error.code,
+                "source": named,
+                "reason": error.message,
+                "source_ip": line.source_ip,
+            },
+        )
+        # A metric dimension only for a name the bridge knows: a URL cannot create metrics at will.
+        known = named if source is not None or line.route is Route.DELETE else "unknown"
+        emit_metric("WebhooksRefused", source=known, code=error.code)
 
 
-def _count_refusal(source_name: str, code: str) -> None:
-    """WebhooksRefused by source and reason code (a name from the URL only if it is a known source)."""
-    emit_metric("WebhooksRefused", source=source_name if get_source(source_name) else "unknown", code=code)
+def _dropped(index: int, dropped: Sequence[DroppedField]) -> Rejection:
+    return Rejection(index, [item.error for item in dropped], dropped=list(dict.fromkeys(i.field for i in dropped)))
+
+
+def _ledger_key(source: str, identity: DeliveryIdentity) -> str | None:
+    """The delivery's key in the ledger: the sender's id, with the body's digest unless the id promises the body."""
+    if not identity.sender_id:
+        return None
+    if identity.id_covers_body:
+        return f"{source}\n{identity.sender_id}"
+    return f"{source}\n{identity.sender_id}\n{identity.body_digest}"
+
+
+def _fingerprint(operation: ContactOperation) -> str:
+    """What a contact says, by whom: equal only for the same source sending the same values."""
+    content = json.dumps(operation.contact.to_dict(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(f"{operation.source}\n{content}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _message(operation: QueuedOperation) -> OutgoingMessage:
+    return OutgoingMessage(
+        operation.to_json(), {"source": operation.source, "correlation_id": operation.correlation_id}
+    )
+
+
+def _message_bytes(operation: ContactOperation) -> int:
+    """The size SQS counts for the operation's message: the body, and each attribute's name, type and value."""
+    message = _message(operation)
+    attributes = sum(len(k.encode()) + len(b"String") + len(v.encode()) for k, v in message.attributes.items() if v)
+    return len(message.body.encode("utf-8", "surrogatepass")) + attributes

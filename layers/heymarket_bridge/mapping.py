@@ -91,8 +91,14 @@ class SourceMapping:
         """True when this mapping decides the field `name` (so the source's default must not be used)."""
         return name in self.fields or (name in ("first", "last") and "name" in self.fields)
 
-    def apply(self, defaults: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
-        """The submission's contact: constants, then the source's defaults, then the mapped references."""
+    def apply(
+        self, defaults: Mapping[str, Any], lookup: Lookup, is_phone: Callable[[Any], bool] | None = None
+    ) -> dict[str, Any]:
+        """The submission's contact: constants, then the source's defaults, then the mapped references.
+
+        `is_phone` tells a value that parses as a phone number: among a mapped phone's references, the first whose
+        value parses wins over an earlier one that does not (an answer "Yes" is never taken for the number).
+        """
         values: dict[str, Any] = {}
         for name, value in defaults.items():
             if name != "custom" and not is_blank(value) and not self.overrides(name):
@@ -103,7 +109,7 @@ class SourceMapping:
         for name, refs in self.fields.items():
             if name == "name":
                 continue
-            value = first_present(lookup, refs)
+            value = first_present(lookup, refs, is_phone if name == "phone" else None)
             if not is_blank(value):
                 values[name] = value
         contact = {k: v for k, v in self.constants.items() if k != "custom"}
@@ -163,12 +169,17 @@ def parse_mappings(raw: str, known_sources: frozenset[str]) -> dict[str, SourceM
     return mappings
 
 
-def first_present(lookup: Lookup, refs: tuple[str, ...]) -> Any:
-    for ref in refs:
-        value = lookup(ref)
-        if not is_blank(value):
-            return value
-    return None
+def first_present(lookup: Lookup, refs: tuple[str, ...], preferred: Callable[[Any], bool] | None = None) -> Any:
+    """The first reference's value that is not blank; with `preferred`, the first that also satisfies it, if any."""
+    present = [value for value in (lookup(ref) for ref in refs) if not is_blank(value)]
+    if preferred is not None:
+        return next((value for value in present if preferred(value)), present[0] if present else None)
+    return present[0] if present else None
+
+
+def first_phone(candidates: Any, is_phone: Callable[[Any], bool]) -> Any:
+    """Among candidate values in order of preference, the first that parses as a phone; None when none does."""
+    return next((value for value in candidates if not is_blank(value) and is_phone(value)), None)
 
 
 def dotted(data: Any, path: str) -> Any:

@@ -91,12 +91,18 @@ def _names(raw: str) -> frozenset[str]:
 def parse_source_mappings(raw: str, origin: str) -> dict[str, SourceMapping]:
     """The field mappings JSON (heymarket_bridge.mapping) read from `origin` (named in the error): `{}` for
     none; raises ConfigError naming the origin and what is wrong (not JSON, unknown source or field)."""
-    from heymarket_bridge.sources import SOURCES  # the registry of source names; imported late, only when set
+    from heymarket_bridge.sources import SOURCE_NAMES  # imported late, only when set
 
     try:
-        return parse_mappings(raw, frozenset(SOURCES))
+        return parse_mappings(raw, SOURCE_NAMES)
     except ValueError as exc:
         raise ConfigError(f"{origin} is invalid: {exc}") from exc
+
+
+def _public_url(raw: str) -> str:
+    if not raw.startswith("https://") or any(ch in raw for ch in "?# "):
+        raise ValueError("must be an https:// URL without query or fragment, e.g. https://hooks.example.com/bridge")
+    return raw.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,9 @@ class IngestSettings:
     # DynamoDB table recording deliveries already buffered (empty: repeated deliveries are not detected).
     idempotency_table: str = ""
     idempotency_retention_s: int = 4 * 24 * 3600
+    # The URL senders call up to /webhooks (a custom domain with its API mapping path), for signatures that cover
+    # the URL (HubSpot); empty: the URL API Gateway saw.
+    public_base_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -132,6 +141,7 @@ class IngestSettings:
             source_mappings_parameter=_read(env, "SOURCE_MAPPINGS_PARAMETER", str, ""),
             idempotency_table=_read(env, "IDEMPOTENCY_TABLE", str, ""),
             idempotency_retention_s=_read(env, "IDEMPOTENCY_RETENTION_SECONDS", _positive_int, 4 * 24 * 3600),
+            public_base_url=_read(env, "PUBLIC_BASE_URL", _public_url, ""),
         )
 
 

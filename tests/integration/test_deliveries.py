@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from heymarket_bridge.runtime import ingest as ingest_runtime
 from heymarket_bridge.webhook import is_delete_route
 from heymarket_bridge_tools.sandbox import HeymarketSandbox
 from heymarket_bridge_tools.signing import resign_event
@@ -36,6 +37,19 @@ def fresh(name: str) -> dict[str, Any]:
     """The sample event signed now, so that timestamped signatures (HubSpot, Calendly) are current."""
     event = load_event(name)
     return resign_event(event, demo_webhook_secrets()[Path(name).parent.name], datetime.now(UTC))
+
+
+@contextmanager
+def running_bridge_env(bridge: Bridge, **env: str) -> Iterator[None]:
+    """The ingest function started again with extra environment variables (a new execution environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        ingest_runtime.ingest_service.cache_clear()
+        try:
+            yield
+        finally:
+            ingest_runtime.ingest_service.cache_clear()
 
 
 def post(event: dict[str, Any]) -> tuple[int, str]:
@@ -92,34 +106,163 @@ def test_without_the_delivery_table_the_sender_is_told_to_retry(bridge: Bridge) 
     assert bridge.queue_depth() == 0
 
 
-def test_a_generic_sender_can_name_its_deliveries_with_an_idempotency_key(bridge: Bridge) -> None:
-    first = load_event("generic/single_contact")
-    first["headers"]["idempotency-key"] = "order-1234"
-    retry = json.loads(json.dumps(first))
-    retry["body"] = json.dumps({"phone": "+1 510 555 0199", "first": "Re-sent with a new timestamp"})
+def generic(body: Any, key: str | None = None) -> dict[str, Any]:
+    event = load_event("generic/single_contact")
+    event["body"] = json.dumps(body)
+    if key is not None:
+        event["headers"]["idempotency-key"] = key
+    return event
 
-    assert post(first)[0] == 202
-    status, body = post(retry)
 
-    assert status == 202
-    assert json.loads(body)["duplicate"] is True
+def hubspot(body: Any) -> dict[str, Any]:
+    event = load_event("hubspot/workflow_contact")
+    event["body"] = json.dumps(body)
+    return resign_event(event, demo_webhook_secrets()["hubspot"], datetime.now(UTC))
+
+
+def queued_contacts(bridge: Bridge) -> list[dict[str, Any]]:
+    return [body["contact"] for body in bridge.queued_bodies()]
+
+
+def test_the_same_idempotency_key_and_body_is_a_repeat(bridge: Bridge) -> None:
+    event = generic({"phone": "+1 510 555 0199", "first": "Erin"}, key="order-1234")
+
+    assert post(event)[0] == 202
+    status, body = post(event)
+
+    assert (status, json.loads(body)["duplicate"]) == (202, True)
     assert bridge.queue_depth() == 1
 
 
-def test_an_identical_generic_body_is_a_retry_only_for_a_short_while(
-    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Opted out, opted in, opted out again: the third body equals the first but is a real change.
-    from heymarket_bridge.sources import generic
+def test_an_idempotency_key_reused_with_another_body_is_422_and_nothing_is_queued(bridge: Bridge) -> None:
+    assert post(generic({"phone": "+1 510 555 0199", "first": "Erin"}, key="order-1234"))[0] == 202
 
-    monkeypatch.setattr(generic, "BODY_HASH_RETENTION_S", 1)
-    event = load_event("generic/single_contact")
-    assert post(event)[0] == 202
-    assert json.loads(post(event)[1]).get("duplicate") is True  # an immediate retry
+    status, body = post(generic({"phone": "+1 510 555 0177", "first": "Someone else"}, key="order-1234"))
 
-    time.sleep(2.1)
+    assert (status, json.loads(body)["error"]["code"]) == (422, "idempotency_key_reused")
+    assert bridge.queue_depth() == 1
+
+
+def test_keys_that_share_their_first_200_characters_are_different_keys(bridge: Bridge) -> None:
+    prefix = "k" * 200
+
+    first = post(generic({"phone": "+1 510 555 0199"}, key=prefix + "-1"))
+    second = post(generic({"phone": "+1 510 555 0177"}, key=prefix + "-2"))
+
+    assert (first[0], second[0]) == (202, 202)
+    assert "duplicate" not in json.loads(second[1])
+    assert bridge.queue_depth() == 2
+
+
+def test_without_a_key_the_same_body_resent_at_once_is_a_repeat(bridge: Bridge) -> None:
+    event = generic({"phone": "+1 510 555 0199", "is_opted_out": True})
+
+    post(event)
     status, body = post(event)
 
-    assert status == 202
-    assert "duplicate" not in json.loads(body)
+    assert (status, json.loads(body)["duplicate"]) == (202, True)
+    assert bridge.queue_depth() == 1
+
+
+def test_without_a_key_opt_out_opt_in_opt_out_ends_opted_out(bridge: Bridge) -> None:
+    for opted_out in (True, False, True):
+        status, body = post(generic({"phone": "+1 510 555 0199", "is_opted_out": opted_out}))
+        assert (status, "duplicate" in json.loads(body)) == (202, False)
+
+    assert [c["is_opted_out"] for c in queued_contacts(bridge)] == [True, False, True]
+
+
+def test_a_hubspot_customised_body_opted_out_in_and_out_again_ends_opted_out(bridge: Bridge) -> None:
+    mapping = json.dumps({"hubspot": {"is_opted_out": "sms_opt_out"}})
+    body = {"hs_object_id": "75101", "firstname": "Al", "phone": "+1 512 555 0111"}
+    with running_bridge_env(bridge, SOURCE_MAPPINGS=mapping):
+        for opted_out in ("true", "false", "true"):
+            status, answer = post(hubspot({**body, "sms_opt_out": opted_out}))
+            assert (status, "duplicate" in json.loads(answer)) == (202, False)
+
+    assert [c["is_opted_out"] for c in queued_contacts(bridge)] == [True, False, True]
+
+
+def test_a_hubspot_name_changed_and_changed_back_ends_with_the_last_name(bridge: Bridge) -> None:
+    for first in ("Al", "Alan", "Al"):
+        assert post(hubspot({"hs_object_id": "75101", "firstname": first, "phone": "+1 512 555 0111"}))[0] == 202
+
+    assert [c["first"] for c in queued_contacts(bridge)] == ["Al", "Alan", "Al"]
+
+
+def test_two_hubspot_workflows_posting_one_contact_at_one_modification_time_are_both_queued(bridge: Bridge) -> None:
+    stamp = {"lastmodifieddate": {"value": "1795424391000"}}
+    first = {"vid": 75101, "properties": {**stamp, "phone": {"value": "+1 512 555 0111"}, "firstname": {"value": "A"}}}
+    second = {"vid": 75101, "properties": {**stamp, "phone": {"value": "+1 512 555 0111"}, "lastname": {"value": "B"}}}
+
+    post(hubspot(first))
+    status, body = post(hubspot(second))
+
+    assert (status, "duplicate" in json.loads(body)) == (202, False)
     assert bridge.queue_depth() == 2
+
+
+def test_an_upsert_repeated_after_a_delete_of_its_phone_is_queued_again(bridge: Bridge) -> None:
+    upsert = generic({"phone": "+1 510 555 0199", "first": "Erin"})
+    delete = load_event("generic/delete_contacts")
+    delete["body"] = json.dumps({"phones": ["510-555-0199"]})
+
+    post(upsert)
+    assert post(delete)[0] == 202
+    status, body = post(upsert)
+
+    assert (status, "duplicate" in json.loads(body)) == (202, False)
+    assert bridge.queue_depth() == 3
+
+
+def test_an_upsert_repeated_after_a_delete_by_id_is_queued_again(bridge: Bridge) -> None:
+    upsert = generic({"phone": "+1 510 555 0199", "first": "Erin"})
+    delete = load_event("generic/delete_contacts")
+    delete["body"] = json.dumps({"contact_ids": ["6f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60"]})
+
+    post(upsert)
+    post(delete)
+    status, body = post(upsert)
+
+    assert (status, "duplicate" in json.loads(body)) == (202, False)
+
+
+def test_a_shopify_delivery_replayed_with_its_original_headers_long_after_is_refused(bridge: Bridge) -> None:
+    two_years_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(days=730)
+    event = resign_event(load_event("shopify/customers_create"), demo_webhook_secrets()["shopify"], two_years_ago)
+
+    status, body = post(event)
+
+    assert status == 401
+    assert "X-Shopify-Triggered-At" in json.loads(body)["error"]["message"]
+    assert bridge.queue_depth() == 0
+
+
+def test_the_retry_after_a_partial_failure_does_not_queue_the_first_part_twice(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contacts = [{"phone": f"+1 510 555 01{n:02d}"} for n in range(12)]
+    event = generic({"contacts": contacts})
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def second_batch_fails(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if operation_name == "SendMessageBatch" and len(api_params["Entries"]) < 10:
+            return {
+                "Successful": [],
+                "Failed": [
+                    {"Id": e["Id"], "Code": "InternalError", "SenderFault": False} for e in api_params["Entries"]
+                ],
+            }
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", second_batch_fails)
+    assert post(event)[0] == 503
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    assert bridge.queue_depth() == 10
+
+    status, body = post(event)
+
+    assert (status, json.loads(body)["accepted"]) == (202, 12)
+    assert sorted(c["phone"] for c in queued_contacts(bridge)) == sorted(f"151055501{n:02d}" for n in range(12))

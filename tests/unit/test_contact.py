@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.contact import Contact, InvalidContact, normalise_phone, parse_contact
+from heymarket_bridge.contact import Contact, InvalidContact, normalise_phone, parse_contact, read_contact
 
 
 @pytest.mark.parametrize(
@@ -112,3 +112,77 @@ def test_tabs_newlines_and_characters_beyond_the_basic_plane_are_kept() -> None:
     contact = parse_contact({"phone": "+14155550100", "first": "Ada\tB", "last": "L\U0001f600"}, "US")
 
     assert (contact.first, contact.last) == ("Ada\tB", "L\U0001f600")
+
+
+# ---------------------------------------------------------------- values as senders write them (issue 13)
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        (5105550113.0, "US", "15105550113"),  # spreadsheets and pandas make phones floats
+        ("5105550113.0", "US", "15105550113"),  # ... and write them out as text
+        ("5.105550113E+09", "US", "15105550113"),  # Excel's scientific notation
+        ("tel:+1-510-555-0113", "US", "15105550113"),
+        ("510\u200e555\u200e0113", "US", "15105550113"),  # invisible marks copied from an app
+        ("+44 (0)20 7946 0958", "US", "442079460958"),  # the trunk 0 kept after the country code
+        ("442079460958", "US", "442079460958"),  # an international number without its "+"
+        ("1-510-555-0113", "GB", "15105550113"),
+        ("+52 1 55 1234 5678", "US", "525512345678"),  # Mexico's mobile 1, dropped in 2019
+        ("+55 11 8765 4321", "US", "5511987654321"),  # Brazil's 8-digit mobiles, before the 9
+        ("\uff15\uff11\uff10\uff15\uff15\uff15\uff10\uff11\uff11\uff13", "US", "15105550113"),  # full-width digits
+    ],
+)
+def test_phones_as_senders_write_them_are_read(raw: object, country: str, expected: str) -> None:
+    assert normalise_phone(raw, country) == expected
+
+
+@pytest.mark.parametrize("raw", [5105550113.5, float("inf"), float("nan"), -5105550113.0])
+def test_floats_that_are_no_phone_number_are_refused(raw: float) -> None:
+    with pytest.raises(ValueError, match="phone"):
+        normalise_phone(raw, "US")
+
+
+@pytest.mark.parametrize(
+    ("raw", "tags"),
+    [("3,7", (3, 7)), ("3; 7", (3, 7)), (3, (3,)), (3.0, (3,)), (["3,7", 9], (3, 7, 9)), ([{"tag_id": "4"}], (4,))],
+)
+def test_tags_as_senders_write_them_are_read(raw: object, tags: tuple[int, ...]) -> None:
+    assert parse_contact({"phone": "5105550113", "tags": raw}, "US").tags == tags
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [(1, True), (0, False), (1.0, True), ("Yes", True), ("no", False), ("on", True), ("TRUE", True), (["Yes"], True)],
+)
+def test_booleans_as_senders_write_them_are_read(raw: object, value: bool) -> None:
+    assert parse_contact({"phone": "5105550113", "is_opted_out": raw}, "US").is_opted_out is value
+
+
+@pytest.mark.parametrize(
+    "email", ["josé@exämple.com", "用户@例子.广告", "ада@пример.рф", "a.b+tag@xn--bcher-kva.example"]
+)
+def test_internationalised_email_addresses_are_accepted(email: str) -> None:
+    assert parse_contact({"phone": "5105550113", "email": email}, "US").email == email
+
+
+def test_an_invalid_optional_field_is_dropped_and_named_never_costing_the_contact() -> None:
+    contact, dropped = read_contact(
+        {"phone": "5105550113", "email": "ann@@example", "tags": "3,vip", "is_opted_out": "maybe", "first": "Ann"},
+        "US",
+    )
+
+    assert (contact.phone, contact.first, contact.email, contact.tags, contact.is_opted_out) == (
+        "15105550113",
+        "Ann",
+        None,
+        (3,),
+        None,
+    )
+    assert [item.field for item in dropped] == ["email", "tags", "is_opted_out"]
+
+
+def test_numbers_in_text_fields_are_read_as_their_digits() -> None:
+    contact = parse_contact({"phone": "5105550113", "last": 1984, "custom": {"101": 7.0, "102": 7.5}}, "US")
+
+    assert (contact.last, contact.custom) == ("1984", {"101": "7", "102": "7.5"})

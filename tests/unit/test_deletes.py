@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from heymarket_bridge.deletes import InvalidTarget, parse_delete_request
 from heymarket_bridge.messages import DeleteTarget
 from heymarket_bridge.webhook import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from tests.support import demo_webhook_secrets, load_event
+from tests.unit.sources.harness import deliver
 
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
 
@@ -49,3 +52,53 @@ def test_more_items_than_allowed_is_too_large() -> None:
 def test_a_form_post_is_not_accepted() -> None:
     with pytest.raises(UnsupportedMediaType):
         parse({"contact_ids": [ANN_ID]}, content_type="application/x-www-form-urlencoded")
+
+
+# ---------------------------------------------------------------- deletes authenticate with their own credential
+
+
+def delete_event(token: str | None) -> dict[str, Any]:
+    event = load_event("generic/delete_contacts")
+    if token is None:
+        del event["headers"]["authorization"]
+    else:
+        event["headers"]["authorization"] = f"Bearer {token}"
+    return event
+
+
+def test_the_deletes_token_deletes() -> None:
+    assert deliver(delete_event("demo-deletes-token")).status == 202
+
+
+def test_the_generic_token_cannot_delete() -> None:
+    delivered = deliver(delete_event("demo-generic-token"))
+
+    assert (delivered.status, delivered.queued) == (401, [])
+
+
+def test_deletes_authenticate_even_when_generic_is_allowed_without_a_token() -> None:
+    secrets = {k: v for k, v in demo_webhook_secrets().items() if k != "generic"}
+
+    delivered = deliver(delete_event(None), secrets=secrets, allow_unauthenticated=frozenset({"generic", "deletes"}))
+
+    assert (delivered.status, delivered.queued) == (401, [])
+
+
+def test_a_stack_without_the_delete_credential_refuses_deletes_naming_what_to_add() -> None:
+    secrets = {k: v for k, v in demo_webhook_secrets().items() if k != "deletes"}
+
+    delivered = deliver(delete_event("demo-generic-token"), secrets=secrets)
+
+    assert (delivered.status, delivered.json["error"]["code"]) == (403, "deletes_not_configured")
+    assert '"deletes"' in delivered.json["error"]["message"]
+
+
+def test_a_number_of_thousands_of_digits_in_a_delete_is_400_not_500() -> None:
+    with pytest.raises(BadRequest):
+        parse_delete_request(b'{"phones": [' + b"1" * 5000 + b"]}", "application/json", "US", 500)
+
+
+def test_phones_written_as_numbers_are_deleted_by_their_digits() -> None:
+    targets, invalid = parse({"phones": [5105551234.0, 5105551235]})
+
+    assert (targets, invalid) == ([DeleteTarget(phone="15105551234"), DeleteTarget(phone="15105551235")], [])

@@ -1,9 +1,9 @@
-"""The ingest flow's contract with a source, through a fake source registered for the test."""
+"""The ingest flow's contract with a source, through a fake source in the registry handed to the service."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +14,9 @@ from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import SOURCES
-from heymarket_bridge.webhook import Reply, WebhookRequest
+from heymarket_bridge.sources import SourceRegistry
+from heymarket_bridge.sources.common import Delivery, ReadContext, identity
+from heymarket_bridge.webhook import HttpResponse, Reply, Unauthorized, WebhookRequest
 from tests.unit.sources.harness import RecordingQueue
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -27,22 +28,23 @@ class FakeSource:
     submissions: list[Submission]
     name: str = "fake"
     refuses_when_nothing_valid: bool = False
+    sender_id: str | None = None
     seen_now: list[datetime] = field(default_factory=list)
     seen_mappings: list[SourceMapping] = field(default_factory=list)
+    reads: int = 0
 
-    def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
-        self.seen_now.append(now)
-        return request.headers.get("x-fake-secret") == secret
+    def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
+        self.seen_now.append(context.now)
+        if request.headers.get("x-fake-secret") != context.credentials.secret:
+            raise Unauthorized("wrong fake secret")
 
-    def extract(self, request: WebhookRequest, mapping: SourceMapping) -> list[Submission]:
-        self.seen_mappings.append(mapping)
-        return self.submissions
+    def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
+        self.reads += 1
+        self.seen_mappings.append(context.mapping)
+        return Delivery(self.submissions, identity(self.sender_id, request.body))
 
-    def delivery_id(self, request: WebhookRequest) -> str:
-        return "delivery-1"
-
-    def reply(self, request: WebhookRequest, reply: Reply) -> Reply:
-        return Reply(reply.status, {"shaped": reply.body}, {"Content-Type": "application/x-fake"})
+    def render(self, reply: Reply) -> HttpResponse:
+        return HttpResponse(reply.status, json.dumps({"shaped": dict(reply.body)}), {"Content-Type": "x-fake"})
 
 
 @pytest.fixture(autouse=True)
@@ -51,85 +53,153 @@ def fresh_metrics() -> Iterator[None]:
     metrics.clear_metrics()
 
 
-def request(secret: str = "fake-secret") -> WebhookRequest:
-    return WebhookRequest("fake", "POST", "/webhooks/fake", {"x-fake-secret": secret}, {}, b"{}", "req-1")
+def event(secret: str = "fake-secret", body: str = "{}", source: str = "fake") -> dict[str, Any]:
+    return {
+        "routeKey": "POST /webhooks/{source}",
+        "rawPath": f"/webhooks/{source}",
+        "headers": {"x-fake-secret": secret},
+        "requestContext": {"requestId": "req-1", "http": {"method": "POST", "path": f"/webhooks/{source}"}},
+        "pathParameters": {"source": source},
+        "body": body,
+    }
 
 
-def handle(
-    source: FakeSource, monkeypatch: pytest.MonkeyPatch, *, secret: str = "fake-secret", **settings: Any
-) -> tuple[Reply, RecordingQueue]:
-    monkeypatch.setitem(SOURCES, "fake", source)
-    queue = RecordingQueue()
-    service = IngestService(
-        IngestSettings("https://queue", "arn:secret", **settings), lambda: {"fake": "fake-secret"}, queue, lambda: NOW
+def service(
+    sources: Sequence[Any], queue: RecordingQueue | None = None, **settings: Any
+) -> tuple[IngestService, RecordingQueue]:
+    queue = queue or RecordingQueue()
+    built = IngestService(
+        IngestSettings("https://queue", "arn:secret", **settings),
+        lambda: {"fake": "fake-secret"},
+        queue,
+        lambda: NOW,
+        sources=SourceRegistry(list(sources)),
     )
-    return service.handle(request(secret)), queue
+    return built, queue
 
 
-def body(reply: Reply) -> Mapping[str, Any]:
-    assert isinstance(reply.body, dict)
-    return dict(reply.body["shaped"])
+def handle(source: FakeSource, *, secret: str = "fake-secret", **settings: Any) -> tuple[HttpResponse, RecordingQueue]:
+    built, queue = service([source], **settings)
+    return built.handle(event(secret)), queue
 
 
-def test_an_unmappable_submission_is_rejected_with_its_reasons_and_the_others_are_queued(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    source = FakeSource([Unmappable(("no phone answer",)), VALID])
+def body(response: HttpResponse) -> Mapping[str, Any]:
+    return dict(json.loads(response.body)["shaped"])
 
-    reply, queue = handle(source, monkeypatch)
 
-    assert reply.status == 202
-    assert body(reply)["rejected"] == [{"index": 0, "errors": ["no phone answer"]}]
+def test_an_unmappable_submission_is_rejected_with_its_reasons_and_the_others_are_queued() -> None:
+    response, queue = handle(FakeSource([Unmappable(("no phone answer",)), VALID]))
+
+    assert response.status == 202
+    assert body(response)["rejected"] == [{"index": 0, "errors": ["no phone answer"]}]
     assert [json.loads(m.body)["contact"]["phone"] for m in queue.sent] == ["15105550123"]
 
 
-def test_a_source_that_does_not_refuse_gets_202_when_nothing_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    reply, queue = handle(FakeSource([Unmappable(("no phone answer",))]), monkeypatch)
+def test_a_source_that_does_not_refuse_gets_202_when_nothing_is_valid() -> None:
+    response, queue = handle(FakeSource([Unmappable(("no phone answer",))]))
 
-    assert (reply.status, body(reply)["accepted"], queue.sent) == (202, 0, [])
+    assert (response.status, body(response)["accepted"], queue.sent) == (202, 0, [])
 
 
-def test_a_source_that_refuses_gets_422_when_nothing_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    source = FakeSource([{"first": "Grace"}], refuses_when_nothing_valid=True)
+def test_a_source_that_refuses_gets_422_when_nothing_is_valid() -> None:
+    response, queue = handle(FakeSource([{"first": "Grace"}], refuses_when_nothing_valid=True))
 
-    reply, queue = handle(source, monkeypatch)
-
-    assert (reply.status, body(reply)["rejected"], queue.sent) == (
+    assert (response.status, body(response)["rejected"], queue.sent) == (
         422,
         [{"index": 0, "errors": ["phone is required"]}],
         [],
     )
 
 
-def test_the_source_shapes_refusals_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    reply, _ = handle(FakeSource([VALID]), monkeypatch, secret="wrong")
+def test_the_source_renders_refusals_too() -> None:
+    response, _ = handle(FakeSource([VALID]), secret="wrong")
 
-    assert (reply.status, reply.headers["Content-Type"]) == (401, "application/x-fake")
-    assert body(reply)["error"]["code"] == "unauthorized"
+    assert (response.status, response.headers["Content-Type"]) == (401, "x-fake")
+    assert body(response)["error"]["code"] == "unauthorized"
 
 
-def test_authenticate_is_given_the_services_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_body_that_cannot_be_decoded_is_refused_in_the_sources_format() -> None:
+    built, _ = service([FakeSource([VALID])])
+    broken = {**event(), "body": "%%% not base64", "isBase64Encoded": True}
+
+    response = built.handle(broken)
+
+    assert (response.status, response.headers["Content-Type"]) == (400, "x-fake")
+
+
+def test_authenticate_is_given_the_services_clock() -> None:
     source = FakeSource([VALID])
 
-    handle(source, monkeypatch)
+    handle(source)
 
     assert source.seen_now == [NOW]
 
 
-def test_extract_is_given_the_sources_mapping_or_the_empty_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_is_given_the_sources_mapping_or_the_empty_one() -> None:
     mapped = SourceMapping.from_json({"phone": "mobile"})
     source = FakeSource([VALID])
 
-    handle(source, monkeypatch, mappings={"fake": mapped})
-    handle(source, monkeypatch, mappings={"other": mapped})
+    handle(source, mappings={"fake": mapped})
+    handle(source, mappings={"other": mapped})
 
     assert source.seen_mappings == [mapped, SourceMapping()]
 
 
-def test_an_unknown_source_is_404() -> None:
-    queue = RecordingQueue()
-    service = IngestService(IngestSettings("https://queue", "arn:secret"), dict, queue, lambda: NOW)
+def test_a_request_is_read_once() -> None:
+    source = FakeSource([VALID], sender_id="delivery-1")
 
-    reply = service.handle(WebhookRequest("nope", "POST", "/webhooks/nope", {}, {}, b"{}", "req-1"))
+    handle(source)
 
-    assert reply.status == 404
+    assert source.reads == 1
+
+
+def test_an_unknown_source_is_404_naming_the_known_ones() -> None:
+    built, _ = service([FakeSource([VALID])])
+
+    response = built.handle(event(source="nope"))
+
+    assert response.status == 404
+    assert "fake" in json.loads(response.body)["error"]["message"]
+
+
+def test_two_services_keep_their_own_registries() -> None:
+    first, _ = service([FakeSource([VALID])])
+    second, _ = service([FakeSource([VALID], name="other")])
+
+    assert (first.handle(event()).status, second.handle(event()).status) == (202, 404)
+
+
+def test_an_invalid_optional_field_is_dropped_with_a_warning_and_the_contact_is_queued() -> None:
+    response, queue = handle(FakeSource([{**VALID, "email": "grace@@example", "tags": "3,vip"}]))
+
+    assert response.status == 202
+    assert body(response)["accepted"] == 1
+    [entry] = body(response)["rejected"]
+    assert (entry["index"], entry["accepted"], entry["dropped"]) == (0, True, ["email", "tags"])
+    assert all("queued without it" in warning for warning in entry["warnings"])
+    assert json.loads(queue.sent[0].body)["contact"] == {"phone": "15105550123", "first": "Grace", "tags": [3]}
+
+
+def test_a_contact_too_large_for_one_queue_message_is_413_naming_it() -> None:
+    huge = {**VALID, "custom": {str(n): "x" * 4000 for n in range(70)}}
+
+    response, queue = handle(FakeSource([VALID, huge]))
+
+    assert response.status == 413
+    assert body(response)["error"]["message"].startswith("contact 1 is ")
+    assert body(response)["index"] == 1
+    assert queue.sent == []
+
+
+def test_no_digest_of_the_body_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import hashlib
+
+    built, _ = service([FakeSource([VALID], sender_id="delivery-1")])
+    request = event(body='{"phone": "+15105550123"}')
+
+    built.handle(request)
+
+    logged = " ".join(json.dumps(record.__dict__, default=str) for record in caplog.records)
+    assert "Webhook accepted" in logged
+    assert "delivery-1" in logged  # the sender's own id is what identifies a delivery in the logs
+    assert hashlib.sha256(request["body"].encode()).hexdigest() not in logged

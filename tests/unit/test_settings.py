@@ -106,3 +106,15 @@ def test_v1_mode_and_its_overwrite_flag_are_read() -> None:
 def test_a_bad_api_mode_or_overwrite_flag_is_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         SyncSettings.from_env({**SYNC_ENV, name: value})
+
+
+def test_the_public_base_url_is_read_without_its_trailing_slash() -> None:
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "PUBLIC_BASE_URL": "https://hooks.example.com/bridge/"}
+
+    assert IngestSettings.from_env(env).public_base_url == "https://hooks.example.com/bridge"
+
+
+@pytest.mark.parametrize("value", ["http://hooks.example.com", "https://hooks.example.com/?x=1", "hooks.example.com"])
+def test_a_public_base_url_that_is_not_a_plain_https_url_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        IngestSettings.from_env({"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "PUBLIC_BASE_URL": value})

@@ -338,7 +338,7 @@ def test_layer_ships_phonenumberslite_and_not_boto3() -> None:
     requirements = [line.split("#", 1)[0].strip() for line in lines]
     names = {re.split(r"[^A-Za-z0-9._-]", line, maxsplit=1)[0].lower() for line in requirements if line}
 
-    assert names == {"aws-lambda-powertools", "pyjwt", "urllib3", "phonenumberslite"}
+    assert names == {"aws-lambda-powertools", "pyjwt", "urllib3", "phonenumberslite", "defusedxml", "multipart"}
 
 
 def test_samconfig_environments_resolve_their_bucket_and_name_no_account() -> None:

@@ -433,9 +433,9 @@ def _generated_webhook_secrets() -> dict[str, str]:
     Salesforce's "secret" is the organization id its messages carry, not something a sender can be given:
     it gets a well-formed made-up one.
     """
-    from heymarket_bridge.sources import SOURCES
+    from heymarket_bridge.sources import SOURCE_NAMES
 
-    generated = {name: secrets.token_urlsafe(24) for name in sorted(SOURCES)}
+    generated = {name: secrets.token_urlsafe(24) for name in sorted(SOURCE_NAMES)}
     if "salesforce" in generated:
         generated["salesforce"] = "00D" + secrets.token_hex(6).upper()[:12]
     return generated

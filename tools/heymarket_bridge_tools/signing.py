@@ -22,10 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from heymarket_bridge.webhook import event_source
+from heymarket_bridge.webhook import event_source, is_delete_route
 
 TOKEN_SOURCES = ("generic", "jotform")
+# Senders that cannot sign and carry their token in the URL (`?token=`): see `with_token`.
+URL_TOKEN_SOURCES = ("jotform", "salesforce")
 SOURCES = ("generic", "typeform", "hubspot", "calendly", "shopify", "jotform", "salesforce")
+# The webhook-secrets entry the bulk delete routes authenticate with (never the generic token).
+DELETE_CREDENTIAL = "deletes"
+HUBSPOT_VERSIONS = ("v3", "v2", "v1")
 # The escapes HubSpot decodes in a URI before signing it.
 HUBSPOT_DECODED = {
     "%3A": ":",
@@ -44,27 +49,32 @@ HUBSPOT_DECODED = {
 
 
 def sign(
-    source: str, body: bytes, secret: str, *, method: str = "POST", url: str = "", now: datetime
+    source: str,
+    body: bytes,
+    secret: str,
+    *,
+    method: str = "POST",
+    url: str = "",
+    now: datetime,
+    hubspot_version: str = "v3",
 ) -> dict[str, str]:
     """The headers that authenticate `body` for `source` (with the secret the bridge holds for it) at `now`.
 
     Token sources (generic, jotform) get the token as `X-Bridge-Token`; a real Jotform puts it in the URL as
-    `?token=` instead (see `with_token`). A Salesforce Outbound Message is authenticated by the org id inside its
-    body, so it needs no header.
+    `?token=` instead (see `with_token`), and so does Salesforce (its org id is checked in the body). HubSpot signs
+    with `hubspot_version`: "v3" (HMAC of method, URI, body and timestamp), or the older "v2" (SHA-256 of secret,
+    method, URI and body, what a workflow's webhook action sends) and "v1" (SHA-256 of secret and body), each as
+    HubSpot's "Validating requests from HubSpot" describes. Shopify's delivery carries its X-Shopify-Triggered-At.
     """
     if source in TOKEN_SOURCES:
         return {"X-Bridge-Token": secret}
     if source == "typeform":
         return {"Typeform-Signature": "sha256=" + _b64_hmac(secret, body)}
     if source == "shopify":
-        return {"X-Shopify-Hmac-Sha256": _b64_hmac(secret, body)}
+        triggered_at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return {"X-Shopify-Hmac-Sha256": _b64_hmac(secret, body), "X-Shopify-Triggered-At": triggered_at}
     if source == "hubspot":
-        timestamp = str(int(now.timestamp() * 1000))
-        uri = url
-        for escape, char in HUBSPOT_DECODED.items():
-            uri = uri.replace(escape, char).replace(escape.lower(), char)
-        message = method.upper().encode() + uri.encode() + body + timestamp.encode()
-        return {"X-HubSpot-Signature-v3": _b64_hmac(secret, message), "X-HubSpot-Request-Timestamp": timestamp}
+        return sign_hubspot(body, secret, method=method, url=url, now=now, version=hubspot_version)
     if source == "calendly":
         timestamp = str(int(now.timestamp()))
         digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
@@ -72,6 +82,31 @@ def sign(
     if source == "salesforce":
         return {}
     raise ValueError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+
+
+def sign_hubspot(
+    body: bytes, secret: str, *, method: str = "POST", url: str, now: datetime, version: str = "v3"
+) -> dict[str, str]:
+    """HubSpot's headers for a request to `url` (as HubSpot calls it) signed with `version` (v1, v2 or v3)."""
+    if version == "v1":
+        digest = hashlib.sha256(secret.encode() + body).hexdigest()
+        return {"X-HubSpot-Signature": digest, "X-HubSpot-Signature-Version": "v1"}
+    if version == "v2":
+        digest = hashlib.sha256(secret.encode() + method.upper().encode() + url.encode() + body).hexdigest()
+        return {"X-HubSpot-Signature": digest, "X-HubSpot-Signature-Version": "v2"}
+    if version != "v3":
+        raise ValueError(f"unknown HubSpot signature version {version!r}; known: {', '.join(HUBSPOT_VERSIONS)}")
+    timestamp = str(int(now.timestamp() * 1000))
+    uri = url
+    for escape, char in HUBSPOT_DECODED.items():
+        uri = uri.replace(escape, char).replace(escape.lower(), char)
+    message = method.upper().encode() + uri.encode() + body + timestamp.encode()
+    return {"X-HubSpot-Signature-v3": _b64_hmac(secret, message), "X-HubSpot-Request-Timestamp": timestamp}
+
+
+def credential_name(event: Mapping[str, Any]) -> str:
+    """The webhook-secrets entry an HTTP API event authenticates with: its source, or `deletes` on a delete route."""
+    return DELETE_CREDENTIAL if is_delete_route(event) else event_source(event)
 
 
 def with_token(url: str, secret: str) -> str:
@@ -95,20 +130,43 @@ def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[s
     """A copy of an HTTP API event whose signature headers are made afresh for `now` (its time fields follow).
 
     A token source keeps its token where the event carries it (Authorization, X-Bridge-Token, or `?token=` as
-    Jotform sends it), with the value set to `secret`.
+    Jotform and Salesforce send it), with the value set to `secret`; `secret` is the event's `credential_name`
+    entry (the `deletes` token on a delete route). A HubSpot event is signed with the versions it carries.
     """
-    source = event_source(event)
+    source = credential_name(event)
     fresh = copy.deepcopy(dict(event))
     context = fresh.setdefault("requestContext", {})
     method = str((context.get("http") or {}).get("method") or "POST")
     headers = {str(k).lower(): str(v) for k, v in (fresh.get("headers") or {}).items()}
-    if source not in TOKEN_SOURCES or not _replace_token(fresh, headers, secret):
-        signed = sign(source, event_body(event), secret, method=method, url=event_url(event), now=now)
-        headers.update({k.lower(): v for k, v in signed.items()})
+    if source in (*TOKEN_SOURCES, *URL_TOKEN_SOURCES, DELETE_CREDENTIAL):
+        if not _replace_token(fresh, headers, secret):
+            if source in URL_TOKEN_SOURCES:
+                _add_query_token(fresh, secret)
+            else:
+                headers["x-bridge-token"] = secret
+    else:
+        carried = [v for v in HUBSPOT_VERSIONS if _carries_hubspot_version(headers, v)] if source == "hubspot" else []
+        for version in carried or ["v3"]:
+            signed = sign(
+                source, event_body(event), secret, method=method, url=event_url(event), now=now, hubspot_version=version
+            )
+            headers.update({k.lower(): v for k, v in signed.items()})
     fresh["headers"] = headers
     context["timeEpoch"] = int(now.timestamp() * 1000)
     context["time"] = now.astimezone(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
     return fresh
+
+
+def _add_query_token(event: dict[str, Any], secret: str) -> None:
+    query = str(event.get("rawQueryString") or "")
+    event["rawQueryString"] = f"{query}&token={quote(secret, safe='')}" if query else f"token={quote(secret, safe='')}"
+    event["queryStringParameters"] = {**(event.get("queryStringParameters") or {}), "token": secret}
+
+
+def _carries_hubspot_version(headers: Mapping[str, str], version: str) -> bool:
+    if version == "v3":
+        return "x-hubspot-signature-v3" in headers
+    return headers.get("x-hubspot-signature-version", "").lower() == version
 
 
 def _replace_token(event: dict[str, Any], headers: dict[str, str], secret: str) -> bool:
@@ -137,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite the event file instead of printing it")
     args = parser.parse_args(argv)
     event = json.loads(args.event.read_text())
-    source = event_source(event)
+    source = credential_name(event)
     secret = json.loads(args.secrets.read_text()).get(source)
     if not isinstance(secret, str):
         parser.error(f"{args.secrets} has no secret for source {source!r}")

@@ -17,12 +17,16 @@ from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.observability import logger
 from heymarket_bridge.runtime import aws_client
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.webhook import BufferUnavailable, Reply, WebhookError, WebhookRequest
+from heymarket_bridge.sources import default_sources
+from heymarket_bridge.webhook import BufferUnavailable, Reply, RequestLine, render_json
 
 
-@cache
-def ingest_service() -> IngestService:
-    settings = IngestSettings.from_env()
+def build_ingest(settings: IngestSettings) -> IngestService:
+    """The ingest service of one execution environment, from its settings and boto3 clients.
+
+    Raises MappingsUnavailable when the SSM parameter holding the mappings cannot be read (nothing is cached then:
+    the next request tries again).
+    """
     if settings.source_mappings_parameter:
         mappings = SourceMappingsParameter(
             SSMProvider(boto3_client=aws_client("ssm")), settings.source_mappings_parameter, settings.secrets_max_age_s
@@ -30,32 +34,42 @@ def ingest_service() -> IngestService:
         settings = replace(settings, mappings=mappings)
     store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
     queue = SqsBatchSender(aws_client("sqs"), settings.queue_url)
-    deliveries = None
+    deliveries = recent = None
     if settings.idempotency_table:
-        from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger
+        from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger, DynamoDbRecentContacts
 
-        deliveries = DynamoDbDeliveryLedger(
-            settings.idempotency_table, aws_client("dynamodb"), settings.idempotency_retention_s
-        )
-    return IngestService(settings, lambda: store.get(settings.webhook_secrets_arn), queue, deliveries=deliveries)
+        dynamodb = aws_client("dynamodb")
+        deliveries = DynamoDbDeliveryLedger(settings.idempotency_table, dynamodb, settings.idempotency_retention_s)
+        recent = DynamoDbRecentContacts(settings.idempotency_table, dynamodb)
+    return IngestService(
+        settings,
+        lambda: store.get(settings.webhook_secrets_arn),
+        queue,
+        deliveries=deliveries,
+        sources=default_sources(),
+        recent=recent,
+    )
+
+
+@cache
+def ingest_service() -> IngestService:
+    return build_ingest(IngestSettings.from_env())
 
 
 def handle_webhook(event: Mapping[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
     """API Gateway HTTP API event in, API Gateway response out."""
-    try:
-        request = WebhookRequest.from_http_api_event(event)
-    except WebhookError as error:
-        return Reply.error(error, str((event.get("requestContext") or {}).get("requestId", ""))).to_http_api()
+    event = event if isinstance(event, Mapping) else {}
     try:
         service = ingest_service()
     except MappingsUnavailable:
-        # Not built (so not cached): the next request tries again. The sender is told to retry meanwhile.
-        logger.error(
-            "Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"}
-        )
+        # The sender is told to retry meanwhile, in the format it reads.
+        line = RequestLine.of(event)
+        logger.error("Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"})
+        source = default_sources().get(line.source)
+        render = source.render if source is not None else render_json
         unavailable = BufferUnavailable("the bridge cannot read its configuration right now; retry later")
-        return Reply.error(unavailable, request.request_id).to_http_api()
+        return render(Reply.error(unavailable, line.request_id)).to_http_api()
     register = getattr(service.deliveries, "register_lambda_context", None)
     if context is not None and register is not None:
         register(context)
-    return service.handle(request).to_http_api()
+    return service.handle(event).to_http_api()

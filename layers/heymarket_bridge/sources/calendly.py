@@ -1,17 +1,20 @@
 """Calendly: a webhook subscription's invitee.created (and invitee.canceled) events.
 
-Authenticity: `Calendly-Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, keyed by
-the subscription's signing key, refused when t is more than 3 minutes away.
-Defaults: phone = text_reminder_number (the number the invitee gave for SMS reminders), else the answer to the
-first question that asks for a phone, mobile or cell number; email = email; first/last = first_name/last_name,
-else `name` split on its last space.
+Authenticity, from Calendly's "Webhook signatures" guide: `Calendly-Webhook-Signature: t=<unix seconds>,v1=<hex
+HMAC-SHA256 of "<t>.<raw body>">`, keyed by the subscription's signing key; refused when t is more than 3 minutes
+away (the guide's tolerance). Several v1 values are each tried (a key being rotated).
+Defaults: phone = the first that parses as a phone of text_reminder_number (the number the invitee gave for SMS
+reminders) and the answers to questions that ask for a phone, mobile, cell, SMS or WhatsApp number, in the
+questions' order: an answer "Yes" to "May we send you SMS reminders?" is never taken for the number;
+email = email; first/last = first_name/last_name, else `name` split on its last space.
 Other events (routing forms, no-shows) carry no invitee: each is rejected with the reason, not refused.
 Mapping references (SOURCE_MAPPINGS): a question's text (exact, ignoring case) names its answer; anything else is
 a dotted path into the invitee payload ("tracking.utm_source", "scheduled_event.name").
 
     {"calendly": {"phone": "Best number to text you?", "custom": {"101": "scheduled_event.name"}}}
 
-Delivery id: the event name with the invitee's URI.
+Delivery identity: the event name with the invitee's URI (an invitee is created, and canceled, once), with the
+body's digest.
 """
 
 from __future__ import annotations
@@ -20,62 +23,85 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable, dotted, split_name
-from heymarket_bridge.sources.common import SourceDefaults, body_sha256, no_phone, parse_json, same, try_json, within
-from heymarket_bridge.webhook import BadRequest, WebhookRequest
+from heymarket_bridge.mapping import Submission, Unmappable, dotted, first_phone, split_name
+from heymarket_bridge.sources.common import (
+    MAX_SIGNATURES,
+    Delivery,
+    ReadContext,
+    SourceDefaults,
+    any_same,
+    identity,
+    no_phone,
+    parse_json,
+    phone_reason,
+    unix_time,
+    within,
+)
+from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TOLERANCE_S = 180
 INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
 PHONE_QUESTION = re.compile(r"phone|mobile|cell|sms|whats\s?app", re.IGNORECASE)
 
 
-def signature_parts(header: str) -> tuple[str, list[str]]:
-    """('t' value, every 'v1' value) of a Calendly-Webhook-Signature header."""
-    timestamp, signatures = "", []
-    for part in header.split(","):
+def signature_parts(header: str) -> tuple[list[str], list[str]]:
+    """(every 't' value, every 'v1' value) of a Calendly-Webhook-Signature header."""
+    timestamps: list[str] = []
+    signatures: list[str] = []
+    for part in header.split(",")[: 4 * MAX_SIGNATURES]:
         key, _, value = part.strip().partition("=")
-        if key == "t":
-            timestamp = value.strip()
-        elif key == "v1":
-            signatures.append(value.strip())
-    return timestamp, signatures
+        if key.strip() == "t" and value.strip() not in timestamps:
+            timestamps.append(value.strip())
+        elif key.strip() == "v1" and value.strip():
+            signatures.append(value.strip().lower())
+    return timestamps, signatures[:MAX_SIGNATURES]
 
 
 class CalendlySource(SourceDefaults):
     name = "calendly"
 
-    def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
-        timestamp, signatures = signature_parts(request.headers.get("calendly-webhook-signature", ""))
-        if not timestamp.isdigit() or not signatures or not within(now, int(timestamp), TOLERANCE_S):
-            return False
-        expected = hmac.new(secret.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256).hexdigest()
-        # Evaluate every candidate, so that the time taken does not tell which one matched.
-        matches = [same(expected, signature) for signature in signatures]
-        return any(matches)
+    def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
+        secret = context.credentials.secret
+        if secret is None:
+            return
+        timestamps, signatures = signature_parts(request.headers.get("calendly-webhook-signature", ""))
+        if not signatures or len(timestamps) != 1:
+            raise Unauthorized('missing or malformed Calendly-Webhook-Signature header ("t=<time>,v1=<signature>")')
+        sent_at = unix_time(timestamps[0], 12)
+        if sent_at is None:
+            raise Unauthorized("the Calendly-Webhook-Signature t= is not a time in seconds")
+        if not within(context.now, sent_at, TOLERANCE_S):
+            raise Unauthorized(f"the Calendly-Webhook-Signature is more than {TOLERANCE_S // 60} minutes old")
+        message = timestamps[0].encode() + b"." + request.body
+        expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+        if not any_same([expected], signatures):
+            raise Unauthorized("the Calendly-Webhook-Signature does not match the body and the signing key")
 
-    def extract(self, request: WebhookRequest, mapping: SourceMapping) -> list[Submission]:
-        payload = parse_json(request.body)
+    def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
+        payload = parse_json(request.body, request.charset)
         if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
             raise BadRequest('the Calendly payload has no "event" name')
         invitee = payload.get("payload")
         if not isinstance(invitee, dict):
             raise BadRequest('the Calendly payload has no "payload" object')
         event = payload["event"]
+        uri = invitee.get("uri")
+        delivery_identity = identity(f"{event}:{uri}" if isinstance(uri, str) and uri else None, request.body)
         if event not in INVITEE_EVENTS:
-            return [Unmappable((f'Calendly event "{event[:60]}" carries no invitee; subscribe to invitee.created',))]
-        contact = mapping.apply(_defaults(invitee), lambda ref: _lookup(invitee, ref))
+            reason = f'Calendly event "{event[:60]}" carries no invitee; subscribe to invitee.created'
+            return Delivery([Unmappable((reason,))], delivery_identity)
+        mapping = context.mapping
+        contact = mapping.apply(_defaults(invitee, context), lambda ref: _lookup(invitee, ref), context.is_phone)
+        submission: Submission = contact
         if contact.get("phone") is None:
-            return [no_phone("the Calendly invitee", mapping, "no text_reminder_number and no phone question")]
-        return [contact]
-
-    def delivery_id(self, request: WebhookRequest) -> str:
-        payload = try_json(request.body)
-        if isinstance(payload, dict) and isinstance(payload.get("payload"), dict) and payload["payload"].get("uri"):
-            return f"{payload.get('event')}:{payload['payload']['uri']}"
-        return body_sha256(request.body)
+            candidates = _phone_candidates(invitee)
+            reason = phone_reason(
+                candidates, "no text_reminder_number and no phone question", "the text_reminder_number or phone answer"
+            )
+            submission = no_phone("the Calendly invitee", mapping, reason)
+        return Delivery([submission], delivery_identity)
 
 
 def _answers(invitee: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -87,15 +113,19 @@ def _answers(invitee: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [(str(qa.get("question") or ""), qa.get("answer")) for qa in items]
 
 
+def _phone_candidates(invitee: Mapping[str, Any]) -> list[Any]:
+    """text_reminder_number, then the answers to questions about a phone, in the questions' order."""
+    answers = [answer for question, answer in _answers(invitee) if PHONE_QUESTION.search(question)]
+    return [invitee.get("text_reminder_number"), *answers]
+
+
 def _position(question: Mapping[str, Any]) -> int:
     position = question.get("position")
     return position if isinstance(position, int) else 0
 
 
-def _defaults(invitee: Mapping[str, Any]) -> dict[str, Any]:
-    phone = invitee.get("text_reminder_number") or next(
-        (answer for question, answer in _answers(invitee) if PHONE_QUESTION.search(question) and answer), None
-    )
+def _defaults(invitee: Mapping[str, Any], context: ReadContext) -> dict[str, Any]:
+    phone = first_phone(_phone_candidates(invitee), context.is_phone)
     first, last = invitee.get("first_name"), invitee.get("last_name")
     if not first and not last:
         first, last = split_name(invitee.get("name"))

@@ -1,16 +1,107 @@
-"""What the sources share: HMAC checks on the raw body, JSON decoding that names what is wrong, reply defaults."""
+"""What the sources share: what they are given and produce, HMAC checks, and body decoding that names what is wrong.
+
+Every decoder here is bounded: a hostile body gets a 4xx that says what is wrong, never an exception that would
+become a 500 (numbers of thousands of digits, nesting deeper than the parser follows, declared encodings that do
+not exist, byte-order marks, more form fields than any sender posts).
+"""
 
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import hmac
 import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
-from heymarket_bridge.mapping import SourceMapping, Unmappable
-from heymarket_bridge.webhook import BadRequest, Reply, WebhookRequest
+from heymarket_bridge.contact import phone_parses
+from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
+from heymarket_bridge.webhook import (
+    BadRequest,
+    HttpResponse,
+    PayloadTooLarge,
+    Reply,
+    UnsupportedMediaType,
+    WebhookRequest,
+    render_json,
+)
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MULTIPART_TYPE = "multipart/form-data"
+JSON_TYPES = ("application/json", "text/json", "text/plain", "")
+# Digits a JSON integer may have: far beyond any id or phone, far below Python's 4,300-digit conversion limit.
+MAX_JSON_INT_DIGITS = 64
+# Fields a form post may have: Jotform posts under ten plus the answers; a thousand is no real form.
+MAX_FORM_FIELDS = 1000
+# Signatures taken from one header (a sender rotating keys sends two; API Gateway joins repeated headers).
+MAX_SIGNATURES = 8
+_UTF8_BOM = b"\xef\xbb\xbf"
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The webhook-secrets secret as a source sees it: its own entry, and the others it may need (Salesforce)."""
+
+    secret: str | None  # None: the source has no entry and is allowed without one (AllowUnauthenticatedSources)
+    entries: Mapping[str, Any] = field(default_factory=dict)
+
+    def entry(self, name: str) -> str | None:
+        value = self.entries.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What a source needs besides the request: the time, its credentials, its mapping, the deployment's limits."""
+
+    now: datetime
+    credentials: Credentials
+    mapping: SourceMapping = field(default_factory=SourceMapping)
+    default_country: str = "US"
+    max_contacts: int = 500
+    public_base_url: str = ""  # the URL senders call, for schemes that sign it ("" : as API Gateway saw it)
+
+    def is_phone(self, value: Any) -> bool:
+        return phone_parses(value, self.default_country)
+
+
+@dataclass(frozen=True)
+class DeliveryIdentity:
+    """What tells a sender's retry of a delivery from a new delivery.
+
+    `sender_id` is only ever what the sender guarantees names one delivery (a webhook or event id, a notification
+    id, an Idempotency-Key); "" when it sends none. `body_digest` is the SHA-256 of the raw body: a repeat must
+    also repeat the body, unless the sender's id promises the body (`id_covers_body`, the Idempotency-Key), when
+    another body under the same id is a conflict.
+    """
+
+    sender_id: str
+    body_digest: str
+    id_covers_body: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A request read once by its source: the submissions it carries and what identifies it."""
+
+    submissions: list[Submission]
+    identity: DeliveryIdentity
+
+
+def identity(sender_id: str | None, body: bytes, *, id_covers_body: bool = False) -> DeliveryIdentity:
+    return DeliveryIdentity(sender_id or "", hashlib.sha256(body).hexdigest(), id_covers_body and bool(sender_id))
 
 
 def hmac_sha256(secret: str, message: bytes) -> bytes:
@@ -26,37 +117,124 @@ def same(expected: str, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(expected.encode("utf-8"), presented.strip().encode("utf-8"))
 
 
+def any_same(expected: Iterable[str], presented: Iterable[str]) -> bool:
+    """Whether any presented signature equals any expected one; every pair is compared, so the time taken does not
+    tell which one matched."""
+    matches = [same(e, p) for e in expected for p in list(presented)[:MAX_SIGNATURES]]
+    return any(matches)
+
+
+def signatures(header: str | None, prefix: str = "") -> list[str]:
+    """The signatures in a header: one, or several joined by commas (a key rotation, or the header sent twice)."""
+    found: list[str] = []
+    for part in (header or "").split(","):
+        value = part.strip()
+        if prefix:
+            if value[: len(prefix)].lower() != prefix.lower():
+                continue
+            value = value[len(prefix) :].strip()
+        if value:
+            found.append(value)
+    return found[:MAX_SIGNATURES]
+
+
+def unix_time(text: str | None, max_digits: int) -> int | None:
+    """A signed timestamp of ASCII digits only, at most `max_digits` of them; None for anything else.
+
+    A digit that is not ASCII ('٣'), or hundreds of digits, would otherwise reach int() and float arithmetic.
+    """
+    value = (text or "").strip()
+    if not re.fullmatch(rf"[0-9]{{1,{max_digits}}}", value):
+        return None
+    return int(value)
+
+
 def within(now: datetime, sent_at_s: float, tolerance_s: float) -> bool:
     """True when a signed timestamp is no further than the tolerance from now, either way (replays and bad clocks)."""
     return abs(now.timestamp() - sent_at_s) <= tolerance_s
 
 
-def body_sha256(body: bytes) -> str:
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+def decode_text(body: bytes, charset: str | None, what: str = "the request body") -> str:
+    """Bytes as text: a byte-order mark wins, then the declared charset, then UTF-8. 4xx naming what is wrong."""
+    encoding = charset or "utf-8"
+    if body.startswith(_UTF8_BOM):
+        body, encoding = body[len(_UTF8_BOM) :], "utf-8"
+    else:
+        for bom, name in _BOMS:
+            if body.startswith(bom):
+                encoding = name
+                break
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise UnsupportedMediaType(f"charset {encoding[:40]!r} is not a known text encoding: send UTF-8")
+    try:
+        return body.decode(info.name)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"{what} is not valid {info.name} text") from exc
 
 
-def parse_json(body: bytes) -> Any:
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise _NumberTooLong(text)
+    return int(text)
+
+
+class _NumberTooLong(ValueError):
+    pass
+
+
+def parse_json(body: bytes, charset: str | None = None) -> Any:
     """Decode a JSON body, turning every way it can be broken into a 400 that says what is wrong."""
     if not body.strip():
         raise BadRequest("the request body is empty")
+    return parse_json_text(decode_text(body, charset))
+
+
+def parse_json_text(text: str, what: str = "the request body") -> Any:
+    """Decode JSON text (a body, or a field holding JSON), every failure a 400 naming `what` and the problem."""
     try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the request body is not UTF-8") from exc
+        return json.loads(text, parse_int=_bounded_int)
+    except _NumberTooLong as exc:
+        raise BadRequest(f"{what} has a number of more than {MAX_JSON_INT_DIGITS} digits") from exc
     except RecursionError as exc:
-        raise BadRequest("the request body is nested too deeply") from exc
+        raise BadRequest(f"{what} is nested too deeply") from exc
     except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+        raise BadRequest(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except ValueError as exc:  # any other conversion json refuses
+        raise BadRequest(f"{what} is not valid JSON") from exc
 
 
-def try_json(body: bytes) -> Any:
-    """The JSON body, or None when it is not JSON (for delivery ids, which never fail)."""
+def looks_like_json(body: bytes) -> bool:
+    """A body that starts like a JSON object or array (after a byte-order mark and spaces)."""
+    return body.removeprefix(_UTF8_BOM).lstrip()[:1] in (b"{", b"[")
+
+
+def form_pairs(request: WebhookRequest, max_fields: int = MAX_FORM_FIELDS) -> list[tuple[str, str]]:
+    """The fields of an application/x-www-form-urlencoded body, in order, decoded in the form's charset.
+
+    The charset is the Content-Type's `charset`, else the `_charset_` field browsers add (HTML's form submission
+    algorithm), else UTF-8. JSON posted as a form is refused, saying so.
+    """
+    body = request.body.removeprefix(_UTF8_BOM)
+    if not body.strip():
+        raise BadRequest("the request body is empty")
+    if looks_like_json(body):
+        raise UnsupportedMediaType(f"the body is JSON but was sent as {FORM_TYPE}: send it as application/json")
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, RecursionError, ValueError):
-        return None
+        # Percent-escapes decoded as Latin-1, byte for byte: the form's charset is applied to the bytes after.
+        raw = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=max_fields, encoding="latin-1")
+    except ValueError as exc:
+        raise PayloadTooLarge(f"the form has more than {max_fields} fields") from exc
+    charset = request.charset or next((v for k, v in raw if k == "_charset_" and v), None) or "utf-8"
+    return [(_form_text(key, charset), _form_text(value, charset)) for key, value in raw if key != "_charset_"]
+
+
+def _form_text(latin1: str, charset: str) -> str:
+    """A percent-decoded form value (read as Latin-1, byte for byte) in the form's charset."""
+    return decode_text(latin1.encode("latin-1"), charset, "a form field")
 
 
 def no_phone(where: str, mapping: SourceMapping, default: str) -> Unmappable:
@@ -67,18 +245,26 @@ def no_phone(where: str, mapping: SourceMapping, default: str) -> Unmappable:
     return Unmappable((f"{where} has no phone number: {default}",))
 
 
+def phone_reason(candidates: Iterable[Any], none_given: str, what: str) -> str:
+    """Why a default found no phone: `none_given` when there was no candidate, else that none of `what` parses."""
+    given = [c for c in candidates if c is not None and not (isinstance(c, str) and not c.strip())]
+    return none_given if not given else f"{what} does not parse as a phone number"
+
+
+def too_many(count: int, context: ReadContext) -> None:
+    """Refuse a delivery with more submissions than a request may have, before any is read."""
+    if count > context.max_contacts:
+        raise PayloadTooLarge(
+            f"the request holds {count} contacts; at most {context.max_contacts} are accepted per request"
+        )
+
+
 class SourceDefaults:
-    """Protocol defaults: the JSON reply as ingest shapes it, and a delivery id from the body's hash."""
+    """What most sources share: the bridge's JSON reply, and a 202 even when nothing in a delivery was usable."""
 
     # A form or CRM resends a delivery that gets a 4xx, and some switch off a webhook that keeps failing:
     # a delivery whose every contact is rejected is still acknowledged (202, with the reasons) for them.
     refuses_when_nothing_valid = False
 
-    def delivery_id(self, request: WebhookRequest) -> str:
-        return body_sha256(request.body)
-
-    def delivery_retention_s(self, request: WebhookRequest) -> int | None:
-        return None
-
-    def reply(self, request: WebhookRequest, reply: Reply) -> Reply:
-        return reply
+    def render(self, reply: Reply) -> HttpResponse:
+        return render_json(reply)

@@ -1,7 +1,10 @@
 """Plain JSON (or an HTML form post) with a shared token: Zapier, Make, Google Forms scripts, in-house systems.
 
-Authenticity: the source's secret as `Authorization: Bearer`, `X-Bridge-Token`, or `?token=`.
-Payload: a contact object in the bridge's field names, a list of them, or {"contacts": [...]}.
+Authenticity: the source's secret as `Authorization: Bearer`, HTTP Basic (the token as user name or password, as
+Zapier's "Basic Auth" field sends it), `X-Bridge-Token`, or `?token=`.
+Payload: a contact object in the bridge's field names, a list of them, or {"contacts": [...]}; or a form post
+(`custom[<id>]=value` for custom fields, `tags=3&tags=7` or `tags[]=3` for lists). Values are read as senders write
+them (see heymarket_bridge.contact): phones as numbers, tags as "3,7", booleans as 1/"yes"/"on".
 Mapping references (SOURCE_MAPPINGS) are dotted paths into each contact object, so a sender's own shape needs
 no code; a literal key wins over a path, so keys with spaces (form titles) work too. Example:
 
@@ -9,41 +12,73 @@ no code; a literal key wins over a path, so keys with spaces (form titles) work 
                  "custom": {"101": "data.source"}, "constants": {"tags": [3]}}}
 
 With a mapping, fields the object already holds under the bridge's names are kept unless mapped.
+
+Delivery identity: the sender's `Idempotency-Key` header, whole (draft-ietf-httpapi-idempotency-key-header: a
+String structured field, so a quoted key is read without its quotes). The key names one request body: the same key
+with another body is refused (422). Without a key a delivery has no id, and only a repeat of the latest contact
+seen for a phone is taken for a retry (heymarket_bridge.ingest).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from heymarket_bridge.mapping import Lookup, SourceMapping, Submission, dotted
-from heymarket_bridge.sources.common import SourceDefaults, body_sha256, no_phone, parse_json
-from heymarket_bridge.webhook import BadRequest, UnsupportedMediaType, WebhookRequest
+from heymarket_bridge.sources.common import (
+    FORM_TYPE,
+    JSON_TYPES,
+    Delivery,
+    ReadContext,
+    SourceDefaults,
+    form_pairs,
+    identity,
+    no_phone,
+    parse_json,
+    too_many,
+)
+from heymarket_bridge.webhook import BadRequest, Unauthorized, UnsupportedMediaType, WebhookRequest
 
-JSON_TYPES = ("application/json", "text/json", "text/plain", "")
-FORM_TYPE = "application/x-www-form-urlencoded"
 
-
-def presented_token(request: WebhookRequest) -> str | None:
-    """The shared token, from `Authorization: Bearer`, `X-Bridge-Token`, or `?token=` for senders without headers."""
-    authorization = request.headers.get("authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return request.headers.get("x-bridge-token") or request.query.get("token") or None
+def presented_tokens(request: WebhookRequest) -> list[str]:
+    """Every token the request presents: `Authorization` (Bearer, or Basic user or password), `X-Bridge-Token`,
+    `?token=` for senders that cannot set headers."""
+    tokens: list[str] = []
+    authorization = request.headers.get("authorization", "").strip()
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        tokens.append(credentials.strip())
+    elif scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, ValueError):
+            user, password = "", ""
+        tokens.extend((user, password))
+    tokens.extend((request.headers.get("x-bridge-token", ""), request.query.get("token", "")))
+    return [token.strip() for token in tokens if token and token.strip()]
 
 
 def token_matches(request: WebhookRequest, secret: str) -> bool:
-    token = presented_token(request)
-    return token is not None and hmac.compare_digest(token.encode(), secret.encode())
+    """Whether the request presents `secret`; every presented token is compared in constant time."""
+    expected = secret.encode()
+    matches = [hmac.compare_digest(token.encode(), expected) for token in presented_tokens(request)]
+    return any(matches)
 
 
-# Without an Idempotency-Key, a generic delivery is known only by its body. Identical bodies minutes apart
-# are a sender's retry; identical bodies hours apart may be a real change back (opted out, then in again),
-# so body hashes are remembered briefly.
-BODY_HASH_RETENTION_S = 15 * 60
+def require_token(request: WebhookRequest, secret: str | None, source: str) -> None:
+    if secret is not None and not token_matches(request, secret):
+        raise Unauthorized(f"missing or wrong token for source {source!r}")
+
+
+def idempotency_key(request: WebhookRequest) -> str:
+    """The Idempotency-Key header, whole; a structured-field String ("...") without its quotes."""
+    key = request.headers.get("idempotency-key", "").strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return key
 
 
 class GenericSource(SourceDefaults):
@@ -51,46 +86,41 @@ class GenericSource(SourceDefaults):
     # Its callers are programs that can fix a contact and resend it: tell them plainly when nothing was taken.
     refuses_when_nothing_valid = True
 
-    def delivery_id(self, request: WebhookRequest) -> str:
-        """The sender's `Idempotency-Key` header when it sends one, else a hash of the body."""
-        key = request.headers.get("idempotency-key", "").strip()
-        return f"key:{key[:200]}" if key else body_sha256(request.body)
+    def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
+        require_token(request, context.credentials.secret, self.name)
 
-    def delivery_retention_s(self, request: WebhookRequest) -> int | None:
-        return None if request.headers.get("idempotency-key", "").strip() else BODY_HASH_RETENTION_S
+    def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
+        items = self._items(request, context)
+        mapping = context.mapping
+        if mapping:
+            items = [self._mapped(item, mapping, context) if isinstance(item, dict) else item for item in items]
+        key = idempotency_key(request)
+        return Delivery(items, identity(f"key:{key}" if key else None, request.body, id_covers_body=True))
 
-    def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
-        return token_matches(request, secret)
-
-    def extract(self, request: WebhookRequest, mapping: SourceMapping) -> list[Submission]:
-        items = self._items(request)
-        if not mapping:
-            return items
-        return [self._mapped(item, mapping) if isinstance(item, dict) else item for item in items]
-
-    def _mapped(self, item: Mapping[str, Any], mapping: SourceMapping) -> Submission:
-        contact = mapping.apply(item, _reader(item))
+    def _mapped(self, item: Mapping[str, Any], mapping: SourceMapping, context: ReadContext) -> Submission:
+        contact = mapping.apply(item, _reader(item), context.is_phone)
         if contact.get("phone") is None and "phone" in mapping.fields:
             return no_phone("the contact", mapping, "")
         return contact
 
-    def _items(self, request: WebhookRequest) -> list[Any]:
+    def _items(self, request: WebhookRequest, context: ReadContext) -> list[Any]:
         content_type = request.content_type
         if content_type == FORM_TYPE:
-            return [_form_contact(request.body)]
+            return [form_contact(form_pairs(request))]
         if content_type not in JSON_TYPES and not content_type.endswith("+json"):
             raise UnsupportedMediaType(
                 f"content type {content_type!r} is not supported: send application/json or {FORM_TYPE}"
             )
-        payload = parse_json(request.body)
+        payload = parse_json(request.body, request.charset)
         if isinstance(payload, dict) and "contacts" in payload:
             payload = payload["contacts"]
             if not isinstance(payload, list):
                 raise BadRequest('"contacts" must be a list of contact objects')
         elif isinstance(payload, dict):
             payload = [payload]
-        elif not isinstance(payload, list):
+        if not isinstance(payload, list):
             raise BadRequest('the body must be a contact object, a list of them, or {"contacts": [...]}')
+        too_many(len(payload), context)
         return payload
 
 
@@ -98,22 +128,21 @@ def _reader(item: Mapping[str, Any]) -> Lookup:
     return lambda ref: dotted(item, ref)
 
 
-def _form_contact(body: bytes) -> Mapping[str, Any]:
-    if not body.strip():
-        raise BadRequest("the request body is empty")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=False, strict_parsing=False)
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the request body is not UTF-8") from exc
+def form_contact(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """A contact from form fields: `custom[<id>]` fields into custom; `tags` sent several times (`tags=3&tags=7`)
+    and `<name>[]` fields (`tags[]=3&tags[]=7`) into lists; any other field as its last value."""
     contact: dict[str, Any] = {}
     custom: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
     for key, value in pairs:
         if key.startswith("custom[") and key.endswith("]"):
             custom[key[7:-1]] = value
-        elif key == "tags":
-            contact.setdefault("tags", []).append(value)
+        elif key.endswith("[]") or key == "tags":
+            lists.setdefault(key.removesuffix("[]"), []).append(value)
         else:
             contact[key] = value
+    for key, values in lists.items():
+        contact[key] = values
     if custom:
         contact["custom"] = custom
     return contact

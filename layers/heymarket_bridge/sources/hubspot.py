@@ -1,38 +1,56 @@
 """HubSpot: a workflow's "Send a webhook" action posting the enrolled contact.
 
-Authenticity: `X-HubSpot-Signature-v3` = base64 HMAC-SHA256, keyed by the app's client secret, of
-method + full URI + raw body + `X-HubSpot-Request-Timestamp` (milliseconds), refused when the timestamp is more
-than 5 minutes away. The full URI is https://<domain><path>?<query> as the request was made (with an API stage
-prefix, the path includes it), with the percent-escapes HubSpot decodes before signing decoded the same way.
+Authenticity, from HubSpot's "Validating requests from HubSpot" (developers.hubspot.com, webhooks/validating-requests):
+requests carry the current signature and, "for backwards compatibility", the older ones, all keyed by the app's
+client secret (a workflow action with "Include request signature in header" is signed with the secret of the app
+whose id it names); the page says workflow webhook actions use v2 for `X-HubSpot-Signature`. Each documented
+version is accepted, the newest present first, because HubSpot never retries a 4xx:
+
+- v3: `X-HubSpot-Signature-v3` = base64 HMAC-SHA256 of method + URI + raw body + `X-HubSpot-Request-Timestamp`
+  (milliseconds), refused when the timestamp is more than 5 minutes away ("Reject the request if the timestamp is
+  older than 5 minutes"). The URI is HubSpot's: some percent-escapes decoded (the guide's table).
+- v2 (`X-HubSpot-Signature-Version: v2`): hex SHA-256 of client secret + method + URI + raw body.
+- v1 (`X-HubSpot-Signature-Version: v1`, HubSpot's CRM subscriptions): hex SHA-256 of client secret + raw body.
+
+v1 and v2 sign no time: a recorded v1/v2 request can be replayed (HubSpot's own caveat); the delivery rules in
+heymarket_bridge.ingest then answer an exact repeat as a duplicate. The URI is https://<domain><path>?<query> as
+HubSpot called it: behind a custom domain with an API mapping path, API Gateway's path lacks the mapping, so the
+deployment's PublicBaseUrl (the URL up to and including the mapping) replaces https://<domain>.
 Payload: the contact object ({"vid"/"objectId", "properties": {"phone": {"value": ...}} or {"phone": ...}}), a list
 of them, or a customised body of contact properties at the top level.
-Defaults: phone = mobilephone, else phone; first = firstname; last = lastname; email = email.
+Defaults: phone = mobilephone, else phone (the first that parses as a phone); first = firstname; last = lastname;
+email = email.
 Mapping references (SOURCE_MAPPINGS): a contact property's internal name, else a dotted path into the object.
 
     {"hubspot": {"phone": ["hs_whatsapp_phone_number", "mobilephone"], "custom": {"101": "lifecyclestage"}}}
 
-Delivery id: the object id with the contact's lastmodifieddate (or the event's occurredAt, else the signed
-timestamp), so that HubSpot's retries of one delivery carry the same id.
+Delivery identity: none. A workflow webhook carries no delivery id, and the object id with a modification time
+does not tell two workflows' bodies apart; a repeat is only a repeat of the latest contact seen for the phone.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from heymarket_bridge.mapping import Lookup, SourceMapping, Submission, dotted
+from heymarket_bridge.mapping import Lookup, Submission, dotted, first_phone
 from heymarket_bridge.sources.common import (
+    Delivery,
+    ReadContext,
     SourceDefaults,
-    body_sha256,
+    any_same,
     hmac_b64,
+    identity,
     no_phone,
     parse_json,
-    same,
-    try_json,
+    phone_reason,
+    signatures,
+    too_many,
+    unix_time,
     within,
 )
-from heymarket_bridge.webhook import BadRequest, WebhookRequest
+from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TOLERANCE_S = 300
 # HubSpot decodes these escapes in the URI it signs (its request-validation guide lists them).
@@ -50,14 +68,20 @@ DECODED_ESCAPES = {
     "%2C": ",",
     "%3B": ";",
 }
-CONTACT_PROPERTIES = ("phone", "mobilephone", "email", "firstname", "lastname")
+# Keys of HubSpot's contact object that are not contact properties: a body of only these is not a contact.
+ENVELOPE_KEYS = frozenset(
+    {
+        *("vid", "canonical-vid", "merged-vids", "portal-id", "portalId", "is-contact", "objectId", "id"),
+        *("profile-token", "profile-url", "identity-profiles", "form-submissions", "list-memberships"),
+        *("merge-audits", "associated-company", "addedAt", "properties"),
+    }
+)
 
 
-def signed_uri(request: WebhookRequest) -> str:
-    """The request's URI as HubSpot signs it."""
-    domain = request.domain or request.headers.get("host", "")
-    uri = f"https://{domain}{request.path}" + (f"?{request.raw_query}" if request.raw_query else "")
-    return decode_escapes(uri)
+def request_uri(request: WebhookRequest, public_base_url: str = "") -> str:
+    """The request's URI as HubSpot called it (before HubSpot decodes any escape)."""
+    base = public_base_url.rstrip("/") or f"https://{request.domain or request.headers.get('host', '')}"
+    return f"{base}{request.path}" + (f"?{request.raw_query}" if request.raw_query else "")
 
 
 def decode_escapes(uri: str) -> str:
@@ -69,57 +93,70 @@ def decode_escapes(uri: str) -> str:
 class HubSpotSource(SourceDefaults):
     name = "hubspot"
 
-    def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
-        signature = request.headers.get("x-hubspot-signature-v3")
-        timestamp = request.headers.get("x-hubspot-request-timestamp", "").strip()
-        if not signature or not timestamp.isdigit() or not within(now, int(timestamp) / 1000, TOLERANCE_S):
-            return False
-        message = request.method.encode() + signed_uri(request).encode() + request.body + timestamp.encode()
-        return same(hmac_b64(secret, message), signature)
+    def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
+        secret = context.credentials.secret
+        if secret is None:
+            return
+        uri = request_uri(request, context.public_base_url)
+        uris = list(dict.fromkeys((decode_escapes(uri), uri)))
+        if request.headers.get("x-hubspot-signature-v3"):
+            self._check_v3(request, secret, uris, context)
+            return
+        presented = [s.lower() for s in signatures(request.headers.get("x-hubspot-signature"))]
+        if not presented:
+            raise Unauthorized("missing X-HubSpot-Signature-v3 (or X-HubSpot-Signature) header")
+        version = request.headers.get("x-hubspot-signature-version", "").strip().lower()
+        expected: list[str] = []
+        if version in ("v2", ""):
+            expected += [_sha256_hex(secret + request.method + u, request.body) for u in uris]
+        if version in ("v1", ""):
+            expected.append(_sha256_hex(secret, request.body))
+        if version not in ("v1", "v2", ""):
+            raise Unauthorized(f"X-HubSpot-Signature-Version {version[:20]!r} is not v1, v2 or v3")
+        if not any_same(expected, presented):
+            raise Unauthorized("the X-HubSpot-Signature does not match the request and the app's client secret")
 
-    def extract(self, request: WebhookRequest, mapping: SourceMapping) -> list[Submission]:
-        payload = parse_json(request.body)
+    def _check_v3(self, request: WebhookRequest, secret: str, uris: list[str], context: ReadContext) -> None:
+        raw_timestamp = request.headers.get("x-hubspot-request-timestamp", "")
+        timestamp_ms = unix_time(raw_timestamp, 16)
+        if timestamp_ms is None:
+            raise Unauthorized("X-HubSpot-Request-Timestamp is missing or not a time in milliseconds")
+        if not within(context.now, timestamp_ms / 1000, TOLERANCE_S):
+            raise Unauthorized(f"X-HubSpot-Request-Timestamp is more than {TOLERANCE_S // 60} minutes away from now")
+        stamp = raw_timestamp.strip().encode()
+        expected = [hmac_b64(secret, request.method.encode() + u.encode() + request.body + stamp) for u in uris]
+        if not any_same(expected, signatures(request.headers.get("x-hubspot-signature-v3"))):
+            raise Unauthorized("the X-HubSpot-Signature-v3 does not match the request and the app's client secret")
+
+    def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
+        payload = parse_json(request.body, request.charset)
         objects = payload if isinstance(payload, list) else [payload]
+        too_many(len(objects), context)
         submissions: list[Submission] = []
         for index, obj in enumerate(objects):
             properties = _properties(obj, index if isinstance(payload, list) else None)
-            contact = mapping.apply(
+            phone = first_phone((properties.get("mobilephone"), properties.get("phone")), context.is_phone)
+            contact = context.mapping.apply(
                 {
-                    "phone": properties.get("mobilephone") or properties.get("phone"),
+                    "phone": phone,
                     "first": properties.get("firstname"),
                     "last": properties.get("lastname"),
                     "email": properties.get("email"),
                 },
                 _reader(obj, properties),
+                context.is_phone,
             )
             if contact.get("phone") is None:
-                submissions.append(no_phone("the HubSpot contact", mapping, 'no "mobilephone" or "phone" property'))
+                candidates = (properties.get("mobilephone"), properties.get("phone"))
+                reason = phone_reason(candidates, 'no "mobilephone" or "phone" property', "the phone property")
+                submissions.append(no_phone("the HubSpot contact", context.mapping, reason))
             else:
                 submissions.append(contact)
-        return submissions
+        return Delivery(submissions, identity(None, request.body))
 
-    def delivery_id(self, request: WebhookRequest) -> str:
-        payload = try_json(request.body)
-        objects = payload if isinstance(payload, list) else [payload]
-        ids: list[str] = []
-        for obj in objects:
-            if not isinstance(obj, dict):
-                return body_sha256(request.body)
-            raw_properties = obj.get("properties")
-            properties = _values(raw_properties) if isinstance(raw_properties, dict) else {}
-            object_id = next(
-                (obj[k] for k in ("objectId", "canonical-vid", "vid", "id") if obj.get(k) not in (None, "")),
-                properties.get("hs_object_id"),
-            )
-            if object_id in (None, ""):
-                return body_sha256(request.body)
-            stamp = (
-                properties.get("lastmodifieddate")
-                or obj.get("occurredAt")
-                or request.headers.get("x-hubspot-request-timestamp", "")
-            )
-            ids.append(f"{object_id}@{stamp}")
-        return ",".join(ids) or body_sha256(request.body)
+
+def _sha256_hex(prefix: str, body: bytes) -> str:
+    return hashlib.sha256(prefix.encode("utf-8") + body).hexdigest()
 
 
 def _reader(obj: Any, properties: Mapping[str, Any]) -> Lookup:
@@ -134,8 +171,8 @@ def _properties(obj: Any, index: int | None) -> dict[str, Any]:
     properties = obj.get("properties")
     if isinstance(properties, dict):
         return _values(properties)
-    if any(name in obj for name in CONTACT_PROPERTIES):
-        return _values(obj)
+    if any(name not in ENVELOPE_KEYS for name in obj):
+        return _values(obj)  # a customised body: the properties at the top level
     raise BadRequest(f'{where} has no "properties" object (and no contact property such as "phone" or "email")')
 
 

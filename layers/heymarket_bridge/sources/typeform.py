@@ -1,8 +1,10 @@
 """Typeform: the `form_response` webhook of one form.
 
 Authenticity: `Typeform-Signature: sha256=<base64 HMAC-SHA256 of the raw body>`, keyed by the secret set on the
-webhook. Typeform signs no timestamp, so there is no replay window to check.
-Defaults: phone = the first phone_number answer; email = the first email answer; first and last = text answers
+webhook (Typeform's "Secure your webhooks" guide). Typeform signs no timestamp, so there is no replay window to
+check: a replayed body is caught by its event_id.
+Defaults: phone = the first phone_number answer that parses as a phone (by the answer's type first), else the first
+text answer to a question about a phone that parses; email = the first email answer; first and last = text answers
 whose field ref or question title says first name / last name (given name, surname), or else one "name" /
 "full name" answer split on its last space.
 Mapping references (SOURCE_MAPPINGS): a field ref (or field id) names that question's answer (a choice gives its
@@ -12,7 +14,8 @@ label, several choices their labels joined by ", "); "hidden.<name>" names a hid
     {"typeform": {"phone": "mobile", "name": "full_name", "email": "hidden.email",
                   "custom": {"101": "campus"}, "constants": {"tags": [7]}}}
 
-Delivery id: the event_id Typeform sends with every delivery (the same on its retries).
+Delivery identity: the event_id Typeform sends with every delivery (the same on its retries), with the body's
+digest.
 """
 
 from __future__ import annotations
@@ -20,22 +23,25 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from heymarket_bridge.mapping import SourceMapping, Submission, split_name
+from heymarket_bridge.mapping import Submission, first_phone, split_name
 from heymarket_bridge.sources.common import (
+    Delivery,
+    ReadContext,
     SourceDefaults,
-    body_sha256,
+    any_same,
     hmac_b64,
+    identity,
     no_phone,
     parse_json,
-    same,
-    try_json,
+    phone_reason,
+    signatures,
 )
-from heymarket_bridge.webhook import BadRequest, WebhookRequest
+from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TEXT_FIELD_TYPES = ("short_text", "long_text")
+PHONE_WORDS = ("phone", "mobile", "cell", "sms", "whatsapp")
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,18 @@ class Answer:
 class TypeformSource(SourceDefaults):
     name = "typeform"
 
-    def authenticate(self, request: WebhookRequest, secret: str, now: datetime) -> bool:
-        return same("sha256=" + hmac_b64(secret, request.body), request.headers.get("typeform-signature"))
+    def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
+        secret = context.credentials.secret
+        if secret is None:
+            return
+        presented = signatures(request.headers.get("typeform-signature"), "sha256=")
+        if not presented:
+            raise Unauthorized('missing Typeform-Signature header ("sha256=<signature>")')
+        if not any_same([hmac_b64(secret, request.body)], presented):
+            raise Unauthorized("the Typeform-Signature does not match the body and the secret for source 'typeform'")
 
-    def extract(self, request: WebhookRequest, mapping: SourceMapping) -> list[Submission]:
-        payload = parse_json(request.body)
+    def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
+        payload = parse_json(request.body, request.charset)
         response = payload.get("form_response") if isinstance(payload, dict) else None
         if not isinstance(response, dict):
             raise BadRequest('the Typeform payload has no "form_response" object')
@@ -68,16 +81,17 @@ class TypeformSource(SourceDefaults):
         if not isinstance(raw_answers, list):
             raise BadRequest('"form_response.answers" must be a list')
         answers = _answers(response, raw_answers)
-        contact = mapping.apply(_defaults(answers), lambda ref: _lookup(response, answers, ref))
+        mapping = context.mapping
+        contact = mapping.apply(
+            _defaults(answers, context), lambda ref: _lookup(response, answers, ref), context.is_phone
+        )
+        submission: Submission = contact
         if contact.get("phone") is None:
-            return [no_phone("the Typeform response", mapping, "no phone_number answer")]
-        return [contact]
-
-    def delivery_id(self, request: WebhookRequest) -> str:
-        payload = try_json(request.body)
-        if isinstance(payload, dict) and isinstance(payload.get("event_id"), str) and payload["event_id"]:
-            return str(payload["event_id"])
-        return body_sha256(request.body)
+            candidates = [a.value for a in answers if a.answer_type == "phone_number"]
+            reason = phone_reason(candidates, "no phone_number answer", "the phone_number answer")
+            submission = no_phone("the Typeform response", mapping, reason)
+        event_id = payload.get("event_id")
+        return Delivery([submission], identity(event_id if isinstance(event_id, str) else None, request.body))
 
 
 def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[Answer]:
@@ -127,9 +141,11 @@ def _answer_value(raw: Mapping[str, Any]) -> Any:
     return raw.get(kind)
 
 
-def _defaults(answers: list[Answer]) -> dict[str, Any]:
+def _defaults(answers: list[Answer], context: ReadContext) -> dict[str, Any]:
+    by_type = [a.value for a in answers if a.answer_type == "phone_number"]
+    by_title = [a.value for a in answers if a.answer_type == "text" and a.says(*PHONE_WORDS)]
     contact: dict[str, Any] = {
-        "phone": _first(a for a in answers if a.answer_type == "phone_number"),
+        "phone": first_phone([*by_type, *by_title], context.is_phone),
         "email": _first(a for a in answers if a.answer_type == "email"),
     }
     texts = [a for a in answers if a.answer_type == "text" or a.field_type in TEXT_FIELD_TYPES]

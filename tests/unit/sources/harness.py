@@ -14,8 +14,10 @@ from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.mapping import SourceMapping
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.webhook import Reply, WebhookRequest
-from heymarket_bridge_tools.signing import event_body, resign_event
+from heymarket_bridge.sources import default_sources
+from heymarket_bridge.sources.common import Credentials, Delivery, ReadContext
+from heymarket_bridge.webhook import HttpResponse, WebhookRequest
+from heymarket_bridge_tools.signing import credential_name, event_body, resign_event
 from tests.support import demo_webhook_secrets
 
 # Every sample event in events/ was signed at this instant (its requestContext.timeEpoch).
@@ -33,7 +35,7 @@ class RecordingQueue:
 
 @dataclass(frozen=True)
 class Delivered:
-    reply: Reply
+    reply: HttpResponse
     queued: list[dict[str, Any]]
 
     @property
@@ -42,8 +44,9 @@ class Delivered:
 
     @property
     def json(self) -> dict[str, Any]:
-        assert isinstance(self.reply.body, dict)
-        return self.reply.body
+        body = json.loads(self.reply.body)
+        assert isinstance(body, dict)
+        return body
 
     @property
     def rejected(self) -> list[dict[str, Any]]:
@@ -56,18 +59,32 @@ def deliver(
     now: datetime = SIGNED_AT,
     secrets: Mapping[str, str] | None = None,
     mappings: Mapping[str, Any] | None = None,
+    **settings: Any,
 ) -> Delivered:
-    """POST the event to the ingest service; `mappings` are SOURCE_MAPPINGS entries (JSON-shaped)."""
-    settings = IngestSettings(
+    """POST the event to the ingest service; `mappings` are SOURCE_MAPPINGS entries (JSON-shaped), `settings` other
+    IngestSettings fields."""
+    ingest_settings = IngestSettings(
         queue_url="https://queue",
         webhook_secrets_arn="arn:secret",
         mappings={name: SourceMapping.from_json(doc) for name, doc in (mappings or {}).items()},
+        **settings,
     )
     queue = RecordingQueue()
     chosen = demo_webhook_secrets() if secrets is None else dict(secrets)
-    service = IngestService(settings, lambda: chosen, queue, clock=lambda: now)
-    reply = service.handle(WebhookRequest.from_http_api_event(event))
+    service = IngestService(ingest_settings, lambda: chosen, queue, clock=lambda: now, sources=default_sources())
+    reply = service.handle(event)
     return Delivered(reply, [json.loads(message.body)["contact"] for message in queue.sent])
+
+
+def read_delivery(event: Mapping[str, Any], *, now: datetime = SIGNED_AT) -> Delivery:
+    """The event as its source reads it (authenticated with the demo secrets), without validating or queueing."""
+    name = source_of(event)
+    secrets = demo_webhook_secrets()
+    context = ReadContext(now=now, credentials=Credentials(secrets.get(name), secrets))
+    source = default_sources()[name]
+    request = WebhookRequest.from_http_api_event(event)
+    source.authenticate(request, context)
+    return source.read(request, context)
 
 
 def source_of(event: Mapping[str, Any]) -> str:
@@ -79,7 +96,7 @@ def with_body(event: Mapping[str, Any], body: bytes | str, *, now: datetime = SI
     raw = body.encode() if isinstance(body, str) else body
     changed = copy.deepcopy(dict(event))
     changed["body"] = base64.b64encode(raw).decode() if changed.get("isBase64Encoded") else raw.decode()
-    return resign_event(changed, demo_webhook_secrets()[source_of(event)], now)
+    return resign_event(changed, demo_webhook_secrets()[credential_name(event)], now)
 
 
 def with_json(event: Mapping[str, Any], payload: Any, *, now: datetime = SIGNED_AT) -> dict[str, Any]:
@@ -113,7 +130,7 @@ def with_headers(event: Mapping[str, Any], **headers: str | None) -> dict[str, A
 
 
 def resigned(event: Mapping[str, Any], *, secret: str | None = None, now: datetime = SIGNED_AT) -> dict[str, Any]:
-    return resign_event(event, secret or demo_webhook_secrets()[source_of(event)], now)
+    return resign_event(event, secret or demo_webhook_secrets()[credential_name(event)], now)
 
 
 def seconds(n: float) -> timedelta:

@@ -4,13 +4,12 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.calendly import CalendlySource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
 from tests.unit.sources.harness import (
     SIGNED_AT,
     deliver,
     payload_of,
+    read_delivery,
     resigned,
     seconds,
     tampered,
@@ -127,8 +126,46 @@ def test_a_mapping_reads_answers_by_question_and_the_payload_by_path(event: dict
 
 
 def test_the_delivery_id_is_the_event_and_the_invitee_uri(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
-
-    assert CalendlySource().delivery_id(request) == (
+    assert read_delivery(event).identity.sender_id == (
         "invitee.created:https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/DDDDDDDDDDDDDDDD"
     )
+
+
+def test_an_sms_consent_answer_before_the_phone_question_is_not_taken_for_the_phone(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    payload["payload"]["text_reminder_number"] = None
+    payload["payload"]["questions_and_answers"] = [
+        {"question": "May we send you SMS reminders?", "answer": "Yes", "position": 0},
+        {"question": "Phone number", "answer": "(510) 555-0126", "position": 1},
+    ]
+
+    delivered = deliver(with_json(event, payload))
+
+    assert (delivered.status, [c["phone"] for c in delivered.queued]) == (202, ["15105550126"])
+
+
+def test_a_phone_question_whose_answer_is_not_a_number_is_rejected_saying_so(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    payload["payload"]["text_reminder_number"] = None
+    payload["payload"]["questions_and_answers"] = [{"question": "SMS reminders?", "answer": "Yes", "position": 0}]
+
+    delivered = deliver(with_json(event, payload))
+
+    assert delivered.queued == []
+    assert "does not parse as a phone number" in delivered.rejected[0]["errors"][0]
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "١٧٩٥٤٢٤٤٠٠", "", "12.5"])
+def test_a_t_that_is_not_seconds_is_401_not_500(event: dict[str, Any], timestamp: str) -> None:
+    header = event["headers"]["calendly-webhook-signature"]
+    v1 = header.split(",", 1)[1]
+
+    delivered = deliver(with_headers(event, calendly_webhook_signature=f"t={timestamp},{v1}"))
+
+    assert delivered.status == 401
+
+
+def test_a_signature_header_sent_twice_is_read_once(event: dict[str, Any]) -> None:
+    header = event["headers"]["calendly-webhook-signature"]
+
+    assert deliver(with_headers(event, calendly_webhook_signature=f"{header},{header}")).status == 202

@@ -4,10 +4,8 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.generic import GenericSource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, with_headers, with_json
+from tests.unit.sources.harness import deliver, read_delivery, with_body, with_headers, with_json
 
 ZAPIER_SHAPED = {
     "data": {
@@ -80,10 +78,95 @@ def test_with_a_mapping_a_contact_without_the_mapped_phone_is_rejected(single: d
     ]
 
 
-def test_the_delivery_id_is_the_hash_of_the_body(single: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(single)
+def test_without_an_idempotency_key_a_delivery_has_no_id_only_its_bodys_digest(single: dict[str, Any]) -> None:
+    identity = read_delivery(single).identity
+    other = read_delivery(with_json(single, {"phone": "+15105550199"})).identity
 
-    assert GenericSource().delivery_id(request).startswith("sha256:")
-    assert GenericSource().delivery_id(request) != GenericSource().delivery_id(
-        WebhookRequest.from_http_api_event(with_json(single, {"phone": "+15105550199"}))
-    )
+    assert identity.sender_id == ""
+    assert identity.body_digest != other.body_digest
+
+
+# ---------------------------------------------------------------- what real senders send (issue 13)
+
+
+def test_a_phone_that_became_a_float_is_stored_as_its_digits(single: dict[str, Any]) -> None:
+    delivered = deliver(with_json(single, {"phone": 5105550113.0, "first": "Ann"}))
+
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "15105550113", "first": "Ann"}])
+
+
+def test_tags_joined_with_commas_are_a_list(single: dict[str, Any]) -> None:
+    delivered = deliver(with_json(single, {"phone": "(510) 555-0109", "tags": "3,7"}))
+
+    assert delivered.queued == [{"phone": "15105550109", "tags": [3, 7]}]
+
+
+def test_an_invalid_email_is_dropped_with_a_warning_and_the_contact_is_queued(single: dict[str, Any]) -> None:
+    delivered = deliver(with_json(single, {"phone": "(510) 555-0109", "email": "ann@@example"}))
+
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "15105550109"}])
+    [entry] = delivered.rejected
+    assert (entry["index"], entry["accepted"], entry["dropped"]) == (0, True, ["email"])
+    assert entry["warnings"] == ["email is not a valid address: the contact was queued without it"]
+
+
+def test_a_json_body_after_a_byte_order_mark_is_read(single: dict[str, Any]) -> None:
+    delivered = deliver(with_body(single, b'\xef\xbb\xbf{"phone": "(510) 555-0109"}'))
+
+    assert delivered.queued == [{"phone": "15105550109"}]
+
+
+def test_a_form_post_is_read_in_its_declared_charset(single: dict[str, Any]) -> None:
+    form = with_headers(single, content_type="application/x-www-form-urlencoded; charset=ISO-8859-1")
+
+    delivered = deliver(with_body(form, b"phone=5105550109&first=Ren%E9e&tags[]=3&tags[]=7&is_opted_out=on"))
+
+    assert delivered.queued == [{"phone": "15105550109", "first": "Renée", "tags": [3, 7], "is_opted_out": True}]
+
+
+def test_json_sent_as_a_form_post_is_415_saying_so(single: dict[str, Any]) -> None:
+    form = with_headers(single, content_type="application/x-www-form-urlencoded")
+
+    delivered = deliver(with_body(form, '{"phone": "5105550109"}'))
+
+    assert delivered.status == 415
+    assert "JSON" in delivered.json["error"]["message"]
+
+
+def test_an_unknown_charset_is_415_naming_it(single: dict[str, Any]) -> None:
+    changed = with_headers(single, content_type="application/json; charset=x-no-such-charset")
+
+    delivered = deliver(changed)
+
+    assert delivered.status == 415
+    assert "x-no-such-charset" in delivered.json["error"]["message"]
+
+
+@pytest.mark.parametrize("number", ["1" * 5000, "-" + "9" * 4400, "1" * 65])
+def test_a_number_of_thousands_of_digits_is_400_not_500(single: dict[str, Any], number: str) -> None:
+    delivered = deliver(with_body(single, f'{{"phone": "5105550109", "assignee_id": {number}}}'))
+
+    assert (delivered.status, delivered.json["error"]["code"]) == (400, "bad_request")
+
+
+def test_a_header_sent_twice_with_the_same_value_is_read_once(single: dict[str, Any]) -> None:
+    token = single["headers"]["authorization"]
+    twice = with_headers(single, authorization=f"{token},{token}", content_type="application/json,application/json")
+
+    assert deliver(twice).status == 202
+
+
+def test_the_token_may_come_as_basic_auth_as_zapier_sends_it(single: dict[str, Any]) -> None:
+    import base64
+
+    basic = "Basic " + base64.b64encode(b"zapier:demo-generic-token").decode()
+
+    assert deliver(with_headers(single, authorization=basic)).status == 202
+
+
+def test_the_idempotency_key_is_read_whole_and_without_structured_field_quotes(single: dict[str, Any]) -> None:
+    key = "k" * 300
+
+    quoted = read_delivery(with_headers(single, idempotency_key=f'"{key}"')).identity
+
+    assert (quoted.sender_id, quoted.id_covers_body) == (f"key:{key}", True)

@@ -5,13 +5,12 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.hubspot import HubSpotSource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
 from tests.unit.sources.harness import (
     SIGNED_AT,
     deliver,
     payload_of,
+    read_delivery,
     resigned,
     seconds,
     tampered,
@@ -121,7 +120,116 @@ def test_a_mapping_reads_properties_by_internal_name(event: dict[str, Any]) -> N
     assert contact["custom"] == {"101": "lead", "102": "62515"}
 
 
-def test_the_delivery_id_is_the_object_id_and_its_last_modification(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
+def test_a_workflow_delivery_has_no_sender_id(event: dict[str, Any]) -> None:
+    # The object id and a modification time do not tell two workflows' bodies apart (issue 13).
+    assert read_delivery(event).identity.sender_id == ""
 
-    assert HubSpotSource().delivery_id(request) == "75101@1795424391000"
+
+# ---------------------------------------------------------------- signature versions (issue 13)
+# HubSpot's "Validating requests from HubSpot" gives a worked example for v1 and v2; both are checked as published.
+DOC_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+DOC_V1_BODY = (
+    '[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":'
+    '"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]'
+)
+
+
+def hubspot_request(body: str, headers: dict[str, str], url: str = "https://www.example.com/webhook_uri") -> Any:
+    from urllib.parse import urlsplit
+
+    from heymarket_bridge.webhook import WebhookRequest
+
+    parts = urlsplit(url)
+    return WebhookRequest(
+        "hubspot", "POST", parts.path, headers, {}, body.encode(), "req", raw_query=parts.query, domain=parts.netloc
+    )
+
+
+def authenticate(request: Any, secret: str = DOC_SECRET, public_base_url: str = "") -> None:
+    from heymarket_bridge.sources.common import Credentials, ReadContext
+    from heymarket_bridge.sources.hubspot import HubSpotSource
+
+    context = ReadContext(now=SIGNED_AT, credentials=Credentials(secret), public_base_url=public_base_url)
+    HubSpotSource().authenticate(request, context)
+
+
+def test_the_documented_v1_example_is_accepted() -> None:
+    signature = "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
+
+    authenticate(hubspot_request(DOC_V1_BODY, {"x-hubspot-signature": signature, "x-hubspot-signature-version": "v1"}))
+
+
+def test_the_documented_v2_example_is_accepted() -> None:
+    signature = "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
+    headers = {"x-hubspot-signature": signature, "x-hubspot-signature-version": "v2"}
+
+    authenticate(hubspot_request('{"example_field":"example_value"}', headers))
+
+
+def test_a_v2_signature_made_with_another_secret_is_refused() -> None:
+    from heymarket_bridge.webhook import Unauthorized
+
+    signature = "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
+    headers = {"x-hubspot-signature": signature, "x-hubspot-signature-version": "v2"}
+
+    with pytest.raises(Unauthorized):
+        authenticate(hubspot_request('{"example_field":"example_value"}', headers), secret="another")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_workflow_delivery_signed_with_an_older_version_only_is_accepted(event: dict[str, Any], version: str) -> None:
+    from heymarket_bridge_tools.signing import event_body, event_url, sign_hubspot
+
+    headers = sign_hubspot(
+        event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version=version
+    )
+    older = with_headers(event, x_hubspot_signature_v3=None, x_hubspot_request_timestamp=None)
+    older["headers"].update({k.lower(): v for k, v in headers.items()})
+
+    assert deliver(older).status == 202
+
+
+def test_a_stale_v3_signature_is_refused_even_with_a_valid_v2_one(event: dict[str, Any]) -> None:
+    from heymarket_bridge_tools.signing import event_body, event_url, sign_hubspot
+
+    v2 = sign_hubspot(
+        event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version="v2"
+    )
+    both = with_headers(event, **{k.replace("-", "_").lower(): v for k, v in v2.items()})
+
+    assert deliver(both, now=SIGNED_AT + seconds(3600)).status == 401
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "١٧٩٥٤٢٤٤٠٠٠٠٠", "-1", "1e12", ""])
+def test_a_timestamp_that_is_not_milliseconds_is_401_not_500(event: dict[str, Any], timestamp: str) -> None:
+    delivered = deliver(with_headers(event, x_hubspot_request_timestamp=timestamp))
+
+    assert delivered.status == 401
+    assert "X-HubSpot-Request-Timestamp" in delivered.json["error"]["message"]
+
+
+def test_behind_a_custom_domain_the_public_base_url_is_the_signed_url(event: dict[str, Any]) -> None:
+    from heymarket_bridge_tools.signing import event_body, sign_hubspot
+
+    mapped = copy.deepcopy(event)
+    mapped["requestContext"]["domainName"] = "hooks.example.com"
+    url = "https://hooks.example.com/bridge/webhooks/hubspot"  # API mapping "bridge": rawPath lacks it
+    signed = sign_hubspot(event_body(event), "demo-hubspot-client-secret", url=url, now=SIGNED_AT)
+    mapped["headers"].update({k.lower(): v for k, v in signed.items()})
+
+    assert deliver(mapped).status == 401
+    assert deliver(mapped, public_base_url="https://hooks.example.com/bridge").status == 202
+
+
+def test_a_customised_body_with_the_object_id_and_opt_out_at_the_top_is_read(event: dict[str, Any]) -> None:
+    body = {"hs_object_id": "75101", "phone": "+1 512 555 0162", "sms_opt_out": "true"}
+
+    [contact] = deliver(with_json(event, body), mappings={"hubspot": {"is_opted_out": "sms_opt_out"}}).queued
+
+    assert contact == {"phone": "15125550162", "is_opted_out": True}
+
+
+def test_a_mobilephone_that_is_not_a_number_gives_way_to_the_phone(event: dict[str, Any]) -> None:
+    body = {"mobilephone": "n/a", "phone": "+1 512 555 0162"}
+
+    assert [c["phone"] for c in deliver(with_json(event, body)).queued] == ["15125550162"]

@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from heymarket_bridge.sources.jotform import JotformSource, form_fields
+from heymarket_bridge.sources.jotform import form_fields
 from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, with_body, with_headers
+from tests.unit.sources.harness import deliver, read_delivery, with_body, with_headers
 
 SAMPLE = "jotform/submission"
 
@@ -127,6 +127,90 @@ def test_a_mapping_reads_fields_by_name_and_widget_parts(event: dict[str, Any]) 
 
 
 def test_the_delivery_id_is_the_submission_id(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
+    assert read_delivery(event).identity.sender_id == "6071234567890123456"
 
-    assert JotformSource().delivery_id(request) == "6071234567890123456"
+
+# ---------------------------------------------------------------- hostile multipart bodies (issue 13)
+BOUNDARY = "----jotform-test"
+
+
+def multipart_event(event: dict[str, Any], body: bytes) -> dict[str, Any]:
+    changed = with_headers(event, content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    return with_body(changed, body)
+
+
+def part(name: str, value: str, extra: str = "", content_type: str = "") -> bytes:
+    header = f'Content-Disposition: form-data; name="{name}"{extra}\r\n'
+    if content_type:
+        header += f"Content-Type: {content_type}\r\n"
+    return f"--{BOUNDARY}\r\n{header}\r\n".encode() + value.encode("latin-1") + b"\r\n"
+
+
+def timed(event: dict[str, Any]) -> tuple[int, float]:
+    """The status and the seconds taken, with the largest body the template allows (10 MiB): the parser's own
+    limits, not the body size, must refuse."""
+    import time
+
+    started = time.perf_counter()
+    status = deliver(event, max_body_bytes=10_485_760).status
+    return status, time.perf_counter() - started
+
+
+def test_twenty_thousand_parts_are_refused_quickly(event: dict[str, Any]) -> None:
+    body = b"".join(part(f"f{n}", "x") for n in range(20_000)) + f"--{BOUNDARY}--\r\n".encode()
+
+    status, elapsed = timed(multipart_event(event, body))
+
+    assert status == 413
+    assert elapsed < 2
+
+
+def test_a_part_with_sixty_thousand_parameters_is_refused_quickly(event: dict[str, Any]) -> None:
+    params = "".join(f'; p{n}="v"' for n in range(60_000))
+    body = part("rawRequest", "{}", params) + f"--{BOUNDARY}--\r\n".encode()
+
+    status, elapsed = timed(multipart_event(event, body))
+
+    assert status == 413
+    assert elapsed < 2
+
+
+def test_a_thousand_nested_multiparts_are_answered_without_recursion(event: dict[str, Any]) -> None:
+    nested = b"x"
+    for level in range(1000):
+        boundary = f"b{level}"
+        nested = (
+            f"--{boundary}\r\nContent-Type: multipart/mixed; boundary=b{level - 1}\r\n\r\n".encode()
+            + nested
+            + f"\r\n--{boundary}--".encode()
+        )
+    body = part("rawRequest", "{}") + f"--{BOUNDARY}\r\nContent-Type: multipart/mixed\r\n\r\n".encode() + nested
+
+    status, elapsed = timed(multipart_event(event, body + f"\r\n--{BOUNDARY}--\r\n".encode()))
+
+    assert status in (202, 400)
+    assert elapsed < 2
+
+
+def test_a_part_is_read_in_its_own_charset(event: dict[str, Any]) -> None:
+    answers = answers_of(event)
+    answers["q3_fullName"] = {"first": "Renée", "last": "Easley"}
+    raw = json.dumps(answers, ensure_ascii=False)
+    body = (
+        part("submissionID", "1")
+        + part("rawRequest", raw, content_type="application/json; charset=ISO-8859-1")
+        + f"--{BOUNDARY}--\r\n".encode()
+    )
+
+    [contact] = deliver(multipart_event(event, body)).queued
+
+    assert contact["first"] == "Renée"
+
+
+def test_json_posted_where_jotform_posts_a_form_is_415_saying_so(event: dict[str, Any]) -> None:
+    changed = with_headers(event, content_type="application/x-www-form-urlencoded")
+
+    delivered = deliver(with_body(changed, json.dumps(answers_of(event))))
+
+    assert delivered.status == 415
+    assert "JSON" in delivered.json["error"]["message"]

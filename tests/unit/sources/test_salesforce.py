@@ -1,16 +1,15 @@
 from __future__ import annotations
 
+import copy
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 
-from heymarket_bridge.mapping import SourceMapping, Unmappable
-from heymarket_bridge.sources.salesforce import SalesforceSource
-from heymarket_bridge.webhook import WebhookRequest
+from heymarket_bridge.mapping import Unmappable
 from heymarket_bridge_tools.signing import event_body
 from tests.support import demo_webhook_secrets, load_event
-from tests.unit.sources.harness import Delivered, deliver, with_body
+from tests.unit.sources.harness import Delivered, deliver, read_delivery, with_body
 
 SAMPLE = "salesforce/outbound_message"
 SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
@@ -40,8 +39,8 @@ def fault(delivered: Delivered) -> str:
     return ET.fromstring(delivered.reply.body).findtext(f"{SOAP}Body/{SOAP}Fault/faultstring") or ""
 
 
-def with_secret(secret: str) -> dict[str, str]:
-    return {**demo_webhook_secrets(), "salesforce": secret}
+def with_secret(org_id: str) -> dict[str, str]:
+    return {**demo_webhook_secrets(), "salesforce_org_id": org_id}
 
 
 def test_the_sample_message_queues_its_contacts_and_is_acknowledged(event: dict[str, Any]) -> None:
@@ -57,7 +56,7 @@ def test_the_sample_message_queues_its_contacts_and_is_acknowledged(event: dict[
 
 
 def test_a_notification_without_a_phone_is_rejected_while_the_others_go_through(event: dict[str, Any]) -> None:
-    submissions = SalesforceSource().extract(WebhookRequest.from_http_api_event(event), SourceMapping())
+    submissions = read_delivery(event).submissions
 
     assert [isinstance(s, Unmappable) for s in submissions] == [False, False, True]
     assert submissions[2] == Unmappable(("the Salesforce Contact has no phone number: no MobilePhone or Phone field",))
@@ -140,6 +139,109 @@ def test_a_mapping_reads_sobject_fields_by_api_name(event: dict[str, Any]) -> No
 
 
 def test_the_delivery_id_lists_the_notification_ids(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
+    assert read_delivery(event).identity.sender_id == "04l000000000001AAA,04l000000000002AAA,04l000000000003AAA"
 
-    assert SalesforceSource().delivery_id(request) == "04l000000000001AAA,04l000000000002AAA,04l000000000003AAA"
+
+# ---------------------------------------------------------------- a second factor, and XML parsed safely (issue 13)
+
+
+def without_token(event: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    changed["rawQueryString"] = f"token={token}" if token else ""
+    changed["queryStringParameters"] = {"token": token} if token else {}
+    return changed
+
+
+def test_the_org_id_alone_is_not_enough_without_the_url_token(event: dict[str, Any]) -> None:
+    delivered = deliver(without_token(event))
+
+    assert delivered.status == 401
+    assert "token" in fault(delivered)
+    assert delivered.queued == []
+
+
+def test_a_wrong_url_token_is_401_with_a_soap_fault(event: dict[str, Any]) -> None:
+    delivered = deliver(without_token(event, "guessed"))
+
+    assert (delivered.status, delivered.reply.headers["Content-Type"]) == (401, "text/xml; charset=utf-8")
+
+
+def test_an_org_id_in_the_salesforce_entry_is_refused_saying_how_to_set_up_the_token(event: dict[str, Any]) -> None:
+    secrets = {**demo_webhook_secrets(), "salesforce": "00D000000000001EAA"}
+    del secrets["salesforce_org_id"]
+
+    delivered = deliver(event, secrets=secrets)
+
+    assert delivered.status == 401
+    assert "salesforce_org_id" in fault(delivered)
+
+
+def test_without_the_org_id_entry_the_message_is_refused_naming_it(event: dict[str, Any]) -> None:
+    secrets = {k: v for k, v in demo_webhook_secrets().items() if k != "salesforce_org_id"}
+
+    delivered = deliver(event, secrets=secrets)
+
+    assert delivered.status == 401
+    assert "salesforce_org_id" in fault(delivered)
+
+
+def test_a_utf16_body_cannot_slip_a_doctype_past_the_parser(event: dict[str, Any]) -> None:
+    body = BILLION_LAUGHS.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+
+    delivered = deliver(with_body_bytes(event, body.encode("utf-16")))
+
+    assert delivered.status == 400
+    assert "DOCTYPE" in fault(delivered)
+
+
+def test_a_megabyte_entity_document_with_a_wrong_org_id_is_refused_at_once(event: dict[str, Any]) -> None:
+    import time
+
+    entity = "x" * (1024 * 1024 - 600)
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY big "{entity}"><!ENTITY b2 "&big;&big;&big;&big;">]>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+        '<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>00D000000000002EAA'
+        "</OrganizationId><ActionId>&b2;</ActionId></notifications></soapenv:Body></soapenv:Envelope>"
+    )
+    started = time.perf_counter()
+
+    delivered = deliver(with_body(event, body))
+
+    assert delivered.status in (400, 401)
+    assert time.perf_counter() - started < 2
+
+
+def test_a_body_declaring_an_unknown_encoding_is_400_not_500(event: dict[str, Any]) -> None:
+    body = xml_of(event).replace('encoding="UTF-8"', 'encoding="x-no-such-encoding"')
+
+    delivered = deliver(with_body(event, body))
+
+    assert delivered.status == 400
+    assert delivered.reply.headers["Content-Type"].startswith("text/xml")
+
+
+def test_a_body_that_is_not_base64_gets_a_soap_fault(event: dict[str, Any]) -> None:
+    broken = {**event, "body": "%%% not base64", "isBase64Encoded": True}
+
+    delivered = deliver(broken)
+
+    assert (delivered.status, delivered.reply.headers["Content-Type"]) == (400, "text/xml; charset=utf-8")
+    assert "base64" in fault(delivered)
+
+
+def test_with_salesforce_allowed_unauthenticated_the_org_id_is_still_checked(event: dict[str, Any]) -> None:
+    secrets = {k: v for k, v in demo_webhook_secrets().items() if k != "salesforce"}
+    allowed = frozenset({"salesforce"})
+
+    assert deliver(without_token(event), secrets=secrets, allow_unauthenticated=allowed).status == 200
+    other_org = {**secrets, "salesforce_org_id": "00D000000000002EAA"}
+    assert deliver(without_token(event), secrets=other_org, allow_unauthenticated=allowed).status == 401
+
+
+def with_body_bytes(event: dict[str, Any], body: bytes) -> dict[str, Any]:
+    import base64
+
+    changed = copy.deepcopy(event)
+    changed["body"], changed["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return changed

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.shopify import ShopifySource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, payload_of, resigned, tampered, with_headers, with_json
+from tests.unit.sources.harness import (
+    SIGNED_AT,
+    deliver,
+    payload_of,
+    read_delivery,
+    resigned,
+    tampered,
+    with_headers,
+    with_json,
+)
 
 
 @pytest.fixture
@@ -115,7 +123,27 @@ def test_a_mapping_reads_dotted_paths_into_the_customer(updated: dict[str, Any])
     assert (contact["custom"], contact["tags"]) == ({"101": "London"}, [9])
 
 
-def test_the_delivery_id_is_the_webhook_id_header(created: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(created)
+def test_the_delivery_id_is_the_topic_and_the_event_id_header(created: dict[str, Any]) -> None:
+    assert read_delivery(created).identity.sender_id == "customers/create:98d1ac1c-3b5e-4f6a-9f0e-6b1c2d3e4f50"
 
-    assert ShopifySource().delivery_id(request) == "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+
+def test_a_delivery_triggered_longer_ago_than_shopifys_retries_is_refused(created: dict[str, Any]) -> None:
+    delivered = deliver(created, now=SIGNED_AT + timedelta(hours=7))
+
+    assert delivered.status == 401
+    assert "X-Shopify-Triggered-At" in delivered.json["error"]["message"]
+
+
+def test_a_delivery_retried_hours_after_it_was_triggered_is_accepted(created: dict[str, Any]) -> None:
+    assert deliver(created, now=SIGNED_AT + timedelta(hours=4)).status == 202
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-13-45T99:00:00Z", "9" * 400])
+def test_a_triggered_at_that_is_not_a_time_is_401_not_500(created: dict[str, Any], value: str) -> None:
+    assert deliver(with_headers(created, x_shopify_triggered_at=value)).status == 401
+
+
+def test_a_signature_header_sent_twice_with_the_same_value_is_accepted(created: dict[str, Any]) -> None:
+    signature = created["headers"]["x-shopify-hmac-sha256"]
+
+    assert deliver(with_headers(created, x_shopify_hmac_sha256=f"{signature},{signature}")).status == 202

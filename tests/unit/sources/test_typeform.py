@@ -4,10 +4,8 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sources.typeform import TypeformSource
-from heymarket_bridge.webhook import WebhookRequest
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, payload_of, resigned, tampered, with_headers, with_json
+from tests.unit.sources.harness import deliver, payload_of, read_delivery, resigned, tampered, with_headers, with_json
 
 SAMPLE = "typeform/form_response"
 
@@ -103,6 +101,23 @@ def test_a_mapped_phone_that_is_not_answered_rejects_naming_the_ref(event: dict[
 
 
 def test_the_delivery_id_is_typeforms_event_id(event: dict[str, Any]) -> None:
-    request = WebhookRequest.from_http_api_event(event)
+    assert read_delivery(event).identity.sender_id == "01JDQ3YV0B8X6T2M9KZP4R7N5C"
 
-    assert TypeformSource().delivery_id(request) == "01JDQ3YV0B8X6T2M9KZP4R7N5C"
+
+def test_a_signature_header_sent_twice_with_the_same_value_is_accepted(event: dict[str, Any]) -> None:
+    signature = event["headers"]["typeform-signature"]
+
+    assert deliver(with_headers(event, typeform_signature=f"{signature},{signature}")).status == 202
+
+
+def test_a_phone_answer_that_is_not_a_number_gives_way_to_a_text_answer_about_the_phone(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    response = payload["form_response"]
+    for answer in response["answers"]:
+        if answer["type"] == "phone_number":
+            answer["phone_number"] = "not given"
+    response["answers"].append(
+        {"type": "text", "text": "(510) 555-0126", "field": {"id": "Zz8", "type": "short_text", "ref": "cell_phone"}}
+    )
+
+    assert [c["phone"] for c in deliver(with_json(event, payload)).queued] == ["15105550126"]
