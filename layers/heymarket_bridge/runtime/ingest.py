@@ -64,7 +64,9 @@ def handle_webhook(event: Mapping[str, Any], context: LambdaContext | None = Non
     except MappingsUnavailable:
         # The sender is told to retry meanwhile, in the format it reads.
         line = RequestLine.of(event)
-        logger.error("Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"})
+        logger.error(
+            "Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"}
+        )
         source = default_sources().get(line.source)
         render = source.render if source is not None else render_json
         unavailable = BufferUnavailable("the bridge cannot read its configuration right now; retry later")
