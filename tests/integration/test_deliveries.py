@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from heymarket_bridge.runtime import ingest as ingest_runtime
@@ -40,16 +42,14 @@ def fresh(name: str) -> dict[str, Any]:
 
 
 @contextmanager
-def running_bridge_env(bridge: Bridge, **env: str) -> Iterator[None]:
-    """The ingest function started again with extra environment variables (a new execution environment)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
+def mappings_set(mappings: str) -> Iterator[None]:
+    """The stack's SourceMappings parameter changed in SSM, and the ingest function started again."""
+    boto3.client("ssm").put_parameter(Name=os.environ["SOURCE_MAPPINGS_PARAMETER"], Value=mappings, Overwrite=True)
+    ingest_runtime.ingest_service.cache_clear()
+    try:
+        yield
+    finally:
         ingest_runtime.ingest_service.cache_clear()
-        try:
-            yield
-        finally:
-            ingest_runtime.ingest_service.cache_clear()
 
 
 def post(event: dict[str, Any]) -> tuple[int, str]:
@@ -175,7 +175,7 @@ def test_without_a_key_opt_out_opt_in_opt_out_ends_opted_out(bridge: Bridge) -> 
 def test_a_hubspot_customised_body_opted_out_in_and_out_again_ends_opted_out(bridge: Bridge) -> None:
     mapping = json.dumps({"hubspot": {"is_opted_out": "sms_opt_out"}})
     body = {"hs_object_id": "75101", "firstname": "Al", "phone": "+1 512 555 0111"}
-    with running_bridge_env(bridge, SOURCE_MAPPINGS=mapping):
+    with mappings_set(mapping):
         for opted_out in ("true", "false", "true"):
             status, answer = post(hubspot({**body, "sms_opt_out": opted_out}))
             assert (status, "duplicate" in json.loads(answer)) == (202, False)

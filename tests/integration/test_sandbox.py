@@ -1713,6 +1713,7 @@ NON_DEFAULT: dict[str, tuple[Any, list[str]]] = {
     "trickle_seconds": (2.5, ["2.5"]),
     "redirect_status": (307, ["307"]),
     "latency_ms": (20, ["20"]),
+    "latency_endpoints": (("POST /v2/contacts",), ["POST /v2/contacts"]),
     "reset_rate": (0.1, ["0.1"]),
     "seed": (11, ["11"]),
 }

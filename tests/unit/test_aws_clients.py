@@ -23,7 +23,9 @@ def test_one_aws_call_fails_early_enough_for_the_ingest_function_to_answer_503()
 
 
 def test_one_aws_call_fits_the_time_the_sync_function_keeps_for_its_dead_letters() -> None:
-    reserve_s = SyncSettings.from_env({"HEYMARKET_SECRET_ARN": "s", "DLQ_URL": "d"}).deadline_reserve_s
+    reserve_s = SyncSettings.from_env(
+        {"HEYMARKET_SECRET_ARN": "s", "DLQ_URL": "d", "QUEUE_URL": "q"}
+    ).deadline_reserve_s
 
     assert DEFAULT_AWS_CALL_BUDGET.longest_call_s <= reserve_s
 

@@ -142,6 +142,7 @@ class HeymarketHttp:
         text = _error_text(data)
         if status in (401, 403):
             emit_metric("HeymarketAuthFailures")
+            emit_metric("HeymarketConfigurationErrors")
             hint = "after re-reading the secret" if status == 401 else "(the credentials lack access)"
             raise ConfigurationFailure(
                 f"Heymarket refused the credentials {hint}: {status} {text}", request_id=request_id
