@@ -417,7 +417,6 @@ def sandbox(host: str, port: int, **values: Any) -> int:
     return 0
 
 
-
 # ---------------------------------------------------------------------- demo
 
 _DEMO_SANDBOX: Final = sandbox_options(_sandbox_config_class(), prefix="sandbox-")
@@ -500,4 +499,3 @@ def demo(
         )
     except ValueError as error:  # a template parameter out of its allowed range
         raise CliError(str(error), EXIT_USAGE) from None
-
