@@ -113,13 +113,13 @@ def mask_text(text: str, contact: Mapping[str, Any] | None = None) -> str:
     Heymarket's error messages may quote what was sent: the contact's own values are masked wherever they appear,
     and so is anything shaped like an email or a phone number.
     """
-    masked = text
+    masked = _EMAIL.sub(lambda match: mask_email(match.group(0)), text)
+    masked = _PHONE.sub(lambda match: mask_phone(match.group(0)) or match.group(0), masked)
     for name_field in _NAME_FIELDS:
         value = _text((contact or {}).get(name_field)).strip()
         if len(value) >= 2:
             masked = re.sub(re.escape(value), value[0] + "***", masked, flags=re.IGNORECASE)
-    masked = _EMAIL.sub(lambda match: mask_email(match.group(0)), masked)
-    return _PHONE.sub(lambda match: mask_phone(match.group(0)) or match.group(0), masked)
+    return masked
 
 
 def _text(value: Any) -> str:
