@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -176,6 +177,10 @@ class ChunkFailed(Exception):
     """A chunk the bridge refused as a whole (not a per-contact rejection), or that kept failing."""
 
 
+class _Stopped(Exception):
+    """A chunk given up while waiting to retry because the run was interrupted; it is sent again on resume."""
+
+
 @dataclass(frozen=True)
 class _Chunk:
     first_row: int  # index in the file's rows, 0-based
@@ -194,7 +199,7 @@ class ContactImport:
         *,
         concurrency: int = 4,
         max_body_bytes: int = 1024 * 1024,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._post = post
         self.checkpoint = checkpoint
@@ -202,7 +207,8 @@ class ContactImport:
         self._rejects = rejects
         self._concurrency = max(1, concurrency)
         self._max_body_bytes = max_body_bytes
-        self._sleep = sleep
+        self._stopping = threading.Event()
+        self._sleep = sleep or self._stopping.wait  # a wait that an interruption cuts short
 
     def run(
         self,
@@ -231,10 +237,15 @@ class ContactImport:
                         pending[pool.submit(self._send, chunk)] = chunk
                     if not pending:
                         break
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    if interrupted():
+                        self._stopping.set()
                     for future in done:
                         chunk = pending.pop(future)
-                        finished[chunk.first_row] = (chunk, future.result())
+                        try:
+                            finished[chunk.first_row] = (chunk, future.result())
+                        except _Stopped:
+                            exhausted = False  # not answered: the checkpoint stays before it
                     # Advance the checkpoint over the chunks answered in file order only.
                     while next_row in finished:
                         chunk, outcome = finished.pop(next_row)
@@ -314,11 +325,15 @@ class ContactImport:
             except OSError as error:
                 if attempt == MAX_TRIES:
                     raise ChunkFailed(f"the stack did not answer: {error}") from None
+                if self._stopping.is_set():
+                    raise _Stopped from None
             else:
                 if status not in RETRYABLE or attempt == MAX_TRIES:
                     return status, answer, attempt
                 retry_after = _seconds(answer_headers.get("retry-after") or answer_headers.get("Retry-After"))
                 delay = max(delay, retry_after or 0.0)
+            if self._stopping.is_set():
+                raise _Stopped
             self._sleep(min(delay, 30.0))
             delay *= 2
         raise AssertionError("unreachable")
