@@ -55,8 +55,9 @@ def _linear_moto_sqs() -> None:
 
     moto builds every attribute of a queue to read any one of them, and three of them count the messages by
     scanning the whole queue: each SendMessage (which reads only ContentBasedDeduplication) scanned the queue, so
-    sending N messages cost N^2 (a 50,000-contact import ran for hours), and each GetQueueAttributes scanned it about
-    thirty times. Within SendMessage the counts are not computed (nothing there uses them); within one
+    sending N messages cost N^2 (a 50,000-contact import ran for hours); ReceiveMessage read the retention period
+    that way once per message it looked at; each GetQueueAttributes scanned the queue about thirty times. Within
+    SendMessage and ReceiveMessage the counts are not computed (nothing there uses them); within one
     GetQueueAttributes each is computed once. Every answer stays exact. Applied once per process.
     """
     from moto.sqs.models import Queue, SQSBackend
@@ -67,7 +68,12 @@ def _linear_moto_sqs() -> None:
         original = getattr(Queue, name)
         if isinstance(original, property) and original.fget is not None:
             setattr(Queue, name, property(_scoped_count(name, original.fget)))
-    for method, skip in (("send_message", True), ("send_message_batch", True), ("get_queue_attributes", False)):
+    for method, skip in (
+        ("send_message", True),
+        ("send_message_batch", True),
+        ("receive_message", True),
+        ("get_queue_attributes", False),
+    ):
         setattr(SQSBackend, method, _count_scope_of(getattr(SQSBackend, method), skip=skip))
     Queue._heymarket_bridge_linear = True  # type: ignore[attr-defined]
 
