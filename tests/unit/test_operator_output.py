@@ -39,6 +39,22 @@ def test_a_refused_webhook_line_gives_the_reason() -> None:
     assert line.endswith("401  refused: unauthorized: bad signature")
 
 
+def test_a_function_failure_line_says_why_api_gateway_answered_500() -> None:
+    failed = ApiExchange(
+        0.0,
+        "POST",
+        "/webhooks/generic",
+        {"source": "generic"},
+        500,
+        b'{"message":"Internal Server Error"}',
+        11.0,
+        "IngestFunction failed: FunctionTimedOut: ran 11.0 s",
+    )
+    assert webhook_line(failed).endswith(
+        "500  Internal Server Error: IngestFunction failed: FunctionTimedOut: ran 11.0 s"
+    )
+
+
 def test_a_batch_line_counts_delivered_retried_dead_lettered_and_requests() -> None:
     records = tuple({"messageId": str(n)} for n in range(3))
     result = BatchResult(records, frozenset({"2"}))  # type: ignore[arg-type]

@@ -37,7 +37,9 @@ def webhook_line(exchange: ApiExchange) -> str:
     except ValueError:
         reply = None
     detail: str
-    if isinstance(reply, dict) and isinstance(reply.get("accepted"), int):
+    if exchange.error is not None:
+        detail = f"{reply.get('message') if isinstance(reply, dict) else 'failed'}: {exchange.error}"
+    elif isinstance(reply, dict) and isinstance(reply.get("accepted"), int):
         detail = f"{reply['accepted']} accepted"
         rejected = [item for item in reply.get("rejected") or [] if isinstance(item, dict)]
         if rejected:

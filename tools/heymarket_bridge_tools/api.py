@@ -196,6 +196,7 @@ class ApiExchange:
     status: int
     body: bytes  # the reply's
     duration_s: float
+    error: str | None = None  # why the function failed, when API Gateway answered 500 for it
 
 
 class InvalidFunctionResponse(ValueError):
@@ -379,13 +380,15 @@ class HttpApi:
             self.requests += 1
         started = time.monotonic()
         method = event["requestContext"]["http"]["method"]
+        error: str | None = None
         try:
             reply = http_reply(self._functions[function_id](event))
-        except Exception:  # any function failure is API Gateway's 500, as on AWS
+        except Exception as failure:  # any function failure is API Gateway's 500, as on AWS
             log.exception("%s failed on %s %s", function_id, method, event["rawPath"])
             with self._lock:
                 self.function_errors += 1
             reply = INTERNAL_ERROR
+            error = f"{function_id} failed: {type(failure).__name__}: {failure}"
         if self._on_exchange is not None:
             exchange = ApiExchange(
                 at=event["requestContext"]["timeEpoch"] / 1000,
@@ -395,6 +398,7 @@ class HttpApi:
                 status=reply.status,
                 body=reply.body,
                 duration_s=time.monotonic() - started,
+                error=error,
             )
             try:
                 self._on_exchange(exchange)
