@@ -69,6 +69,7 @@ def import_contacts(
     reasons to FILE.rejected.jsonl (mode 0600). Progress is saved in FILE.import.json after every chunk: if the
     import stops (Ctrl-C, a network failure), run the same command again to continue; no row is queued twice.
     With --concurrency above 1, two rows for one phone in different chunks may arrive in either order.
+    Exits 0 when every row was accepted, 1 when some were rejected (see the rejects file), 130 when interrupted.
     """
     from heymarket_bridge_tools.importer import (
         Checkpoint,
@@ -138,7 +139,10 @@ def import_contacts(
         f"{summary.elapsed_s:.1f} s ({rate:,.0f} rows/s)"
     )
     if done.repeated_chunks:
-        out.print(f"{done.repeated_chunks} chunk(s) had been queued before (a resumed run): nothing queued twice")
+        out.print(
+            f"{done.repeated_chunks} chunk(s) were sent again after their answer was lost (a timeout, or an earlier "
+            "run); the bridge recognised each as a repeat: nothing was queued twice"
+        )
     if done.rejected:
         out.print(f"rejected rows and reasons: {rejects_path}")
         for reason, count in summary.reasons.most_common(5):
