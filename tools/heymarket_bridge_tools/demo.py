@@ -263,7 +263,7 @@ class DemoReport:
                 self.problems.append(f"{outcome.webhook.name} got HTTP {outcome.status}")
         if not self.drained:
             self.problems.append("the queue did not drain in time")
-        if not self.ledger.bodies:
+        if not self.ledger.bodies and self.drained:  # undrained: already a problem, and the ledger is incomplete
             self.problems.append("no contact was accepted, so nothing went through the pipeline")
         dead_bodies = {letter.body for letter in self.dead_letters}
         dead_phones = {letter.phone for letter in self.dead_letters if letter.phone}
@@ -300,10 +300,14 @@ class DemoReport:
         refusals = [outcome for outcome in self.outcomes if outcome.refusal is not None]
         replied = [outcome.accepted for outcome in self.outcomes if outcome.accepted is not None]
         # What the senders were told (the replies) is what was accepted; what the sync side received may lag.
-        accepted = sum(replied) if self.outcomes and len(replied) == len(self.outcomes) else len(self.ledger.bodies)
+        own_format = sum(1 for outcome in self.outcomes if outcome.accepted is None)
+        accepted = sum(replied) if replied or not self.ledger.bodies else len(self.ledger.bodies)
+        if own_format and self.drained:
+            accepted = max(accepted, len(self.ledger.bodies))  # the source-format replies' contacts are in the ledger
+        note = f", and {own_format} webhook(s) answered in their source's own format" if own_format else ""
         lines.append("")
         lines.append(f"Received       {accepted + len(rejections)} contacts")
-        lines.append(f"Accepted       {accepted} (queued in SQS)")
+        lines.append(f"Accepted       {accepted} (queued in SQS){note if not self.drained else ''}")
         lines.append(f"Rejected       {len(rejections)}" + (":" if rejections else ""))
         lines += [f"  - {reason}" for reason in rejections]
         if refusals:
