@@ -198,3 +198,41 @@ class DeadLetter:
             "heymarket_request_id": self.heymarket_request_id,
             "message": self.message,
         }
+    @classmethod
+    def from_json(cls, body: str) -> DeadLetter:
+        """Read a letter `to_json` wrote: the one reader of the DLQ for the sync side, the operator commands and demo.
+
+        Raises MalformedMessage for a body that is not a dead letter: not a JSON object, no `error` text, or a queue
+        message (it carries the version `v`; SQS's own redrive moves those to the DLQ unchanged). Fields a letter
+        from an older version lacks take their defaults.
+        """
+        try:
+            data = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise MalformedMessage(f"not a dead letter: not JSON ({type(exc).__name__})") from exc
+        if not isinstance(data, dict) or "v" in data or not isinstance(data.get("error"), str):
+            raise MalformedMessage("not a dead letter: a dead letter is a JSON object with an 'error' text")
+        contact, message, attempts = data.get("contact"), data.get("message"), data.get("attempts", 0)
+        if contact is not None and not isinstance(contact, dict):
+            raise MalformedMessage("not a dead letter: 'contact' must be an object or null")
+        if isinstance(message, dict):  # a large letter keeps the original message as an object (see to_json)
+            if contact is None and isinstance(message.get("contact"), dict):
+                contact = message["contact"]
+            message = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        if message is not None and not isinstance(message, str):
+            raise MalformedMessage("not a dead letter: 'message' must be a string, an object or null")
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise MalformedMessage("not a dead letter: 'attempts' must be an integer")
+        request_id = data.get("heymarket_request_id")
+        return cls(
+            error=data["error"],
+            attempts=attempts,
+            source=str(data.get("source") or ""),
+            received_at=str(data.get("received_at") or ""),
+            contact=contact,
+            correlation_id=str(data.get("correlation_id") or ""),
+            operation_id=str(data.get("operation_id") or ""),
+            message=message,
+            failed_at=str(data.get("failed_at") or ""),
+            heymarket_request_id=None if request_id is None else str(request_id),
+        )

@@ -24,7 +24,7 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tools"), str(ROO
 
 @pytest.fixture
 def local_stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """`heymarket-bridge local` in tmp_path (where it writes .local/stack.json), a 1 s batching window."""
+    """`heymarket-bridge local` in tmp_path (where it writes .local/stacks/<api port>.json), a 1 s batching window."""
     api, aws, sandbox = free_ports(3)
     stdout = tmp_path / "stdout"
     with stdout.open("wb") as out, (tmp_path / "stderr").open("wb") as err:
@@ -50,11 +50,11 @@ def local_stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         )
     try:
         info = wait_for_ready(process, stdout)
-        yield {**info, "cwd": tmp_path}
+        yield {**info, "cwd": tmp_path, "api_port": api}
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
-    assert not (tmp_path / ".local" / "stack.json").exists()  # removed on a clean stop
+    assert not (tmp_path / ".local" / "stacks" / f"{api}.json").exists()  # removed on a clean stop
 
 
 def ports(api: int, aws: int, sandbox: int) -> list[str]:
@@ -79,7 +79,7 @@ def test_send_signs_a_payload_like_its_source_and_the_contact_is_delivered(local
     payload = cwd / "customer.json"
     payload.write_text(shopify["body"])
 
-    sent = bridge(cwd, "send", str(payload), "--source", "shopify", "--local")
+    sent = bridge(cwd, "send", "shopify", "--file", str(payload), "--local")
 
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert sent.stdout.startswith("202")
@@ -105,12 +105,33 @@ def test_a_bad_signature_is_refused(local_stack: dict[str, Any]) -> None:
     cwd: Path = local_stack["cwd"]
     payload = cwd / "customer.json"
     payload.write_text(json.dumps({"id": 1, "phone": "+15105550123"}))
-    sent = bridge(cwd, "send", str(payload), "--source", "shopify", "--secret", "not-the-secret", "--local")
+    sent = bridge(cwd, "send", "shopify", "--file", str(payload), "--secret", "not-the-secret", "--local")
     assert sent.returncode == 1
     assert sent.stdout.startswith("401")
 
 
-def test_without_a_running_stack_the_commands_say_so(tmp_path: Path) -> None:
-    result = bridge(tmp_path, "dlq", "list")
-    assert result.returncode == 2
-    assert "no running local stack" in result.stderr
+def test_every_source_s_bundled_sample_is_accepted_by_the_local_stack(local_stack: dict[str, Any]) -> None:
+    for source in ("generic", "typeform", "hubspot", "calendly", "shopify", "jotform", "salesforce"):
+        sent = bridge(local_stack["cwd"], "send", source)
+        assert sent.returncode == 0, f"{source}: {sent.stdout}{sent.stderr}"
+        assert sent.stdout.startswith(("202", "200")), source
+
+
+def test_an_events_file_is_unwrapped_to_the_body_it_carries(local_stack: dict[str, Any]) -> None:
+    sent = bridge(local_stack["cwd"], "send", "typeform", "--file", str(ROOT / "events/typeform/form_response.json"))
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "is an API Gateway event" in sent.stderr
+
+
+def test_a_second_local_on_a_busy_port_fails_clearly_and_leaves_the_first_s_state(local_stack: dict[str, Any]) -> None:
+    cwd: Path = local_stack["cwd"]
+    state = cwd / ".local" / "stacks" / f"{local_stack['api_port']}.json"
+    before = state.read_text()
+
+    second = bridge(cwd, "local", "--api-port", str(local_stack["api_port"]))
+
+    assert second.returncode == 1
+    assert "cannot listen on" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert state.read_text() == before
+    assert bridge(cwd, "status").returncode == 0

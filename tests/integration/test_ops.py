@@ -155,3 +155,48 @@ def test_check_credentials_says_whether_heymarket_accepts_them(aws: tuple[Any, A
     ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, "http://127.0.0.1:9")
     assert not ok
     assert "REPLACE_ME" in message
+
+
+def test_export_is_readable_by_its_owner_only(aws: tuple[Any, Any, StackQueues], tmp_path: Path) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["a"])
+    path = tmp_path / "dlq.jsonl"
+    path.write_text("old")
+    path.chmod(0o644)
+
+    DeadLetterQueue(sqs, queues).export(path)
+
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["error"] == "a"
+
+
+def test_the_summary_masks_what_heymarket_quoted_of_the_contact(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["p0@example.com: +1 510 555 0000 already exists"])
+    dlq = DeadLetterQueue(sqs, queues)
+
+    assert dlq.summary() == [("p***@example.com: 15*****0000 already exists", 1)]
+    assert dlq.summary(unmasked=True) == [("p0@example.com: +1 510 555 0000 already exists", 1)]
+
+
+def test_check_credentials_names_a_secret_that_is_not_json(aws: tuple[Any, Any, StackQueues]) -> None:
+    _, secretsmanager, queues = aws
+    secretsmanager.put_secret_value(SecretId=queues.heymarket_secret_arn, SecretString="secret_id=abc")
+    with HeymarketSandbox() as sandbox:
+        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
+    assert not ok
+    assert "is not JSON" in message
+
+
+def test_check_credentials_prints_nothing_but_its_verdict(
+    aws: tuple[Any, Any, StackQueues], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, secretsmanager, queues = aws
+    secretsmanager.put_secret_value(
+        SecretId=queues.heymarket_secret_arn, SecretString=json.dumps({"secret_id": "wrong", "secret_key": "short"})
+    )
+    with HeymarketSandbox() as sandbox:
+        ok, _ = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
+    assert not ok
+    captured = capsys.readouterr()
+    assert captured.out + captured.err == ""

@@ -6,7 +6,7 @@ import json
 
 from heymarket_bridge_tools.demo import DeadLetterView, DemoReport, Ledger, read_dead_letter
 from heymarket_bridge_tools.poller import BatchResult
-from tests.support import load_event
+from tests.support import EVENTS, load_event
 
 RECORDS = load_event("sync/batch")["Records"]
 ALICE_BODY = RECORDS[0]["body"]  # phone 15105551234
@@ -77,3 +77,28 @@ def test_nothing_accepted_fails_the_demo() -> None:
     verdict = report(Ledger(), delivered=set(), letters=[])
 
     assert verdict.problems == ["no contact was accepted, so nothing went through the pipeline"]
+
+
+def test_an_undrained_queue_is_reported_with_what_is_left_and_accepted_from_the_replies() -> None:
+    from heymarket_bridge_tools.demo import SampleWebhook, WebhookOutcome
+
+    webhook = SampleWebhook("generic/mixed_contacts.json", "POST", "/webhooks/generic", {}, b"")
+    verdict = DemoReport(
+        outcomes=[WebhookOutcome(webhook, 202, 15, [], None)],
+        ledger=ledger_of(settled(RECORDS[0])),
+        dead_letters=[],
+        sandbox_phones={"15105551234"},
+        sandbox_stats={"requests": 3, "by_status": {"200": 1, "500": 2}},
+        drained=False,
+        drain_s=2.0,
+        left_in_queue=(13, 1),
+    )
+    verdict.check()
+
+    text = verdict.render(events_dir=EVENTS, log_file=EVENTS / "log", settings="batch size 100")
+
+    assert "Accepted       15 (queued in SQS)" in text
+    assert "Queue          NOT drained after 2.0 s: 13 waiting, 1 in flight" in text
+    assert "drained in" not in text
+    assert "Heymarket      3 requests; 2 answered 5xx, faults: 2 x 500" in text
+    assert "FAILED:" in text

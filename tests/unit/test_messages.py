@@ -91,3 +91,48 @@ def test_a_delete_naming_no_target_or_two_is_malformed(target: dict[str, object]
 
     with pytest.raises(MalformedMessage):
         parse_operation(body)
+
+
+def a_dead_letter() -> DeadLetter:
+    original = operation()
+    return DeadLetter(
+        error="400 phone already exists",
+        attempts=2,
+        source="generic",
+        received_at=original.received_at,
+        contact=original.contact.to_heymarket(),
+        correlation_id="req-1",
+        operation_id=original.operation_id,
+        message=original.to_json(),
+        failed_at="2026-11-23T09:01:00.000+00:00",
+        heymarket_request_id="hm-123",
+    )
+
+
+def test_a_dead_letter_survives_the_dlq_round_trip() -> None:
+    letter = a_dead_letter()
+    assert DeadLetter.from_json(letter.to_json()) == letter
+
+
+def test_a_dead_letter_of_an_older_version_reads_with_defaults_for_what_it_lacks() -> None:
+    assert DeadLetter.from_json(json.dumps({"error": "refused"})) == DeadLetter(
+        error="refused", attempts=0, source="", received_at="", contact=None
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "raw text SQS moved",
+        "[]",
+        json.dumps({"reason": "no error field"}),
+        operation().to_json(),
+        json.dumps({"error": "x", "contact": "15105551234"}),
+        json.dumps({"error": "x", "attempts": "5"}),
+        json.dumps({"error": "x", "message": {"v": 1}}),
+    ],
+    ids=["text", "list", "no-error", "queue-message", "contact-not-object", "attempts-not-int", "message-not-text"],
+)
+def test_a_body_that_is_not_a_dead_letter_raises_malformed_message_saying_so(body: str) -> None:
+    with pytest.raises(MalformedMessage, match="not a dead letter"):
+        DeadLetter.from_json(body)

@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
@@ -185,6 +185,20 @@ def http_api_event(
     return event
 
 
+@dataclass(frozen=True)
+class ApiExchange:
+    """One request the API answered through a function, for an observer (`heymarket-bridge local`'s activity)."""
+
+    at: float  # epoch seconds when the request arrived
+    method: str
+    path: str
+    path_parameters: dict[str, str]
+    status: int
+    body: bytes  # the reply's
+    duration_s: float
+    error: str | None = None  # why the function failed, when API Gateway answered 500 for it
+
+
 class InvalidFunctionResponse(ValueError):
     """A function response API Gateway would refuse (it answers 500 Internal Server Error)."""
 
@@ -326,7 +340,13 @@ class HttpApi:
     """The template's HTTP routes served on 127.0.0.1, each invoking its function; port 0 picks a free one."""
 
     def __init__(
-        self, routes: Sequence[Route], functions: Mapping[str, Invoke], host: str = "127.0.0.1", port: int = 0
+        self,
+        routes: Sequence[Route],
+        functions: Mapping[str, Invoke],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        on_exchange: Callable[[ApiExchange], None] | None = None,
     ) -> None:
         missing = sorted({route.function_id for route in routes} - set(functions))
         if missing:
@@ -335,6 +355,7 @@ class HttpApi:
         self._functions = dict(functions)
         self._host = host
         self._port = port
+        self._on_exchange = on_exchange
         self._serving: Serving | None = None
         self._lock = threading.Condition()
         self._active = 0
@@ -357,14 +378,33 @@ class HttpApi:
         """Invoke the route's function; a failure or an unusable response is API Gateway's 500."""
         with self._lock:
             self.requests += 1
+        started = time.monotonic()
+        method = event["requestContext"]["http"]["method"]
+        error: str | None = None
         try:
-            return http_reply(self._functions[function_id](event))
-        except Exception:  # any function failure is API Gateway's 500, as on AWS
-            method = event["requestContext"]["http"]["method"]
+            reply = http_reply(self._functions[function_id](event))
+        except Exception as failure:  # any function failure is API Gateway's 500, as on AWS
             log.exception("%s failed on %s %s", function_id, method, event["rawPath"])
             with self._lock:
                 self.function_errors += 1
-            return INTERNAL_ERROR
+            reply = INTERNAL_ERROR
+            error = f"{function_id} failed: {type(failure).__name__}: {failure}"
+        if self._on_exchange is not None:
+            exchange = ApiExchange(
+                at=event["requestContext"]["timeEpoch"] / 1000,
+                method=method,
+                path=event["rawPath"],
+                path_parameters=dict(event.get("pathParameters") or {}),
+                status=reply.status,
+                body=reply.body,
+                duration_s=time.monotonic() - started,
+                error=error,
+            )
+            try:
+                self._on_exchange(exchange)
+            except Exception:  # an observer's bug must not fail the request
+                log.exception("on_exchange callback failed")
+        return reply
 
     def start(self) -> HttpApi:
         """Bind and serve in a background thread; raises OSError if the port is taken."""

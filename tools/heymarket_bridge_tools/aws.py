@@ -42,6 +42,70 @@ AWS_VARIABLES_TO_CLEAR: Final = (
 )
 
 
+_COUNTS: Final = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_not_visible",
+    "approximate_number_of_messages_delayed",
+)
+_count_scope = threading.local()
+
+
+def _linear_moto_sqs() -> None:
+    """Keep moto's SQS linear in the queue's depth, as SQS is: count a queue's messages only where counts are read.
+
+    moto builds every attribute of a queue to read any one of them, and three of them count the messages by
+    scanning the whole queue: each SendMessage (which reads only ContentBasedDeduplication) scanned the queue, so
+    sending N messages cost N^2 (a 50,000-contact import ran for hours); ReceiveMessage read the retention period
+    that way once per message it looked at; each GetQueueAttributes scanned the queue about thirty times. Within
+    SendMessage and ReceiveMessage the counts are not computed (nothing there uses them); within one
+    GetQueueAttributes each is computed once. Every answer stays exact. Applied once per process.
+    """
+    from moto.sqs.models import Queue, SQSBackend
+
+    if getattr(Queue, "_heymarket_bridge_linear", False):
+        return
+    for name in _COUNTS:
+        original = getattr(Queue, name)
+        if isinstance(original, property) and original.fget is not None:
+            setattr(Queue, name, property(_scoped_count(name, original.fget)))
+    for method, skip in (
+        ("send_message", True),
+        ("send_message_batch", True),
+        ("receive_message", True),
+        ("get_queue_attributes", False),
+    ):
+        setattr(SQSBackend, method, _count_scope_of(getattr(SQSBackend, method), skip=skip))
+    Queue._heymarket_bridge_linear = True  # type: ignore[attr-defined]
+
+
+def _count_scope_of(method: Any, *, skip: bool) -> Any:
+    def scoped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_count_scope, "memo", None) is not None:  # nested (SendMessageBatch -> SendMessage)
+            return method(self, *args, **kwargs)
+        _count_scope.memo, _count_scope.skip = {}, skip
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _count_scope.memo = None
+
+    return scoped
+
+
+def _scoped_count(name: str, count: Any) -> Any:
+    def scoped(queue: Any) -> int:
+        memo: dict[tuple[int, str], int] | None = getattr(_count_scope, "memo", None)
+        if memo is None:
+            return int(count(queue))
+        if _count_scope.skip:
+            return 0
+        key = (id(queue), name)
+        if key not in memo:
+            memo[key] = int(count(queue))
+        return memo[key]
+
+    return scoped
+
+
 class _QuietMotoRequestHandler(MotoRequestHandler):
     """moto's request handler without one access-log line per AWS call."""
 
@@ -77,6 +141,7 @@ class LocalAws:
         """Listen and serve in a background thread; raises OSError if the port is taken."""
         if self._serving is not None:
             return self
+        _linear_moto_sqs()
         listener = socket.create_server((LOCAL_HOST, self._port))
         try:
             server = _MotoServer(listener)

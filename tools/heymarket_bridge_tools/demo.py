@@ -18,7 +18,6 @@ its buffers, which warns on every invocation and still prints once 100 values pi
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import copy
@@ -27,7 +26,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +37,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from heymarket_bridge_tools.local import LocalStack, LocalStackConfig, LocalStackError
-from heymarket_bridge_tools.poller import BatchResult
+from heymarket_bridge_tools.poller import BatchResult, PollerStats
 from heymarket_bridge_tools.sandbox import SandboxConfig
 from heymarket_bridge_tools.signing import resign_event
 from heymarket_bridge_tools.template import TEMPLATE_PATH
@@ -199,20 +198,19 @@ class DeadLetterView:
 
 def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     """A DLQ message: a letter the sync function wrote (with its error), or a message the queue redrove."""
-    from heymarket_bridge.messages import DeleteOperation, MalformedMessage, parse_operation
+    from heymarket_bridge.messages import DeadLetter, DeleteOperation, MalformedMessage, parse_operation
 
     try:
-        letter = json.loads(body)
-    except ValueError:
-        letter = None
-    if isinstance(letter, dict) and "error" in letter:
-        contact = letter.get("contact") if isinstance(letter.get("contact"), dict) else {}
-        phone = contact.get("phone") if isinstance(contact, dict) else None
+        letter = DeadLetter.from_json(body)
+    except MalformedMessage:
+        pass
+    else:
+        phone = (letter.contact or {}).get("phone")
         return DeadLetterView(
             phone=str(phone) if phone else None,
-            source=str(letter.get("source") or "unknown"),
-            reason=str(letter["error"]),
-            body=str(letter.get("message") or ""),
+            source=letter.source or "unknown",
+            reason=letter.error,
+            body=letter.message or "",
         )
     reason = f"received {max_receive_count} times without being settled; moved by the queue's redrive policy"
     try:
@@ -255,6 +253,8 @@ class DemoReport:
     problems: list[str] = field(default_factory=list)
     delivered_messages: int = 0
     deleted_messages: int = 0  # deletes the sync function settled (sent, or already gone)
+    poller: PollerStats | None = None  # the event source's counters at the end
+    left_in_queue: tuple[int, int] = (0, 0)  # (waiting, in flight) when the demo stopped waiting
 
     def check(self) -> None:
         """Fill `problems`: what makes the demo fail."""
@@ -263,7 +263,7 @@ class DemoReport:
                 self.problems.append(f"{outcome.webhook.name} got HTTP {outcome.status}")
         if not self.drained:
             self.problems.append("the queue did not drain in time")
-        if not self.ledger.bodies:
+        if not self.ledger.bodies and self.drained:  # undrained: already a problem, and the ledger is incomplete
             self.problems.append("no contact was accepted, so nothing went through the pipeline")
         dead_bodies = {letter.body for letter in self.dead_letters}
         dead_phones = {letter.phone for letter in self.dead_letters if letter.phone}
@@ -298,32 +298,47 @@ class DemoReport:
         lines += [f"  {outcome.line()}" for outcome in self.outcomes]
         rejections = [reason for outcome in self.outcomes for reason in outcome.rejections]
         refusals = [outcome for outcome in self.outcomes if outcome.refusal is not None]
-        accepted = len(self.ledger.bodies)
+        replied = [outcome.accepted for outcome in self.outcomes if outcome.accepted is not None]
+        # What the senders were told (the replies) is what was accepted; what the sync side received may lag.
+        own_format = sum(1 for outcome in self.outcomes if outcome.accepted is None)
+        accepted = sum(replied) if replied or not self.ledger.bodies else len(self.ledger.bodies)
+        if own_format and self.drained:
+            accepted = max(accepted, len(self.ledger.bodies))  # the source-format replies' contacts are in the ledger
+        note = f", and {own_format} webhook(s) answered in their source's own format" if own_format else ""
         lines.append("")
         lines.append(f"Received       {accepted + len(rejections)} contacts")
-        lines.append(f"Accepted       {accepted} (queued in SQS)")
+        lines.append(f"Accepted       {accepted} (queued in SQS){note if not self.drained else ''}")
         lines.append(f"Rejected       {len(rejections)}" + (":" if rejections else ""))
         lines += [f"  - {reason}" for reason in rejections]
         if refusals:
             lines.append(f"Refused        {len(refusals)} webhook(s), see above")
         stored = len(self.sandbox_phones)
+        so_far = "" if self.drained else " so far"
         lines.append(
-            f"Delivered      {self.delivered_messages} to the Heymarket sandbox "
+            f"Delivered      {self.delivered_messages}{so_far} to the Heymarket sandbox "
             f"({stored} distinct contacts stored: updates of one phone are merged)"
         )
         if self.deleted_messages:
-            lines.append(f"Deleted        {self.deleted_messages} (delete requests settled)")
-        lines.append(f"Dead-lettered  {len(self.dead_letters)}" + (":" if self.dead_letters else ""))
+            lines.append(f"Deleted        {self.deleted_messages}{so_far} (delete requests settled)")
+        lines.append(f"Dead-lettered  {len(self.dead_letters)}{so_far}" + (":" if self.dead_letters else ""))
         lines += [
             f"  - {mask_phone(letter.phone) or 'unreadable message'} ({letter.source}): {letter.reason}"
             for letter in self.dead_letters
         ]
-        by_endpoint = self.sandbox_stats.get("by_endpoint") or {}
-        endpoints = ", ".join(f"{count} x {name}" for name, count in sorted(by_endpoint.items()))
-        requests = self.sandbox_stats.get("requests", 0)
-        noun = "request" if requests == 1 else "requests"
-        lines.append(f"Heymarket      {requests} {noun}" + (f" ({endpoints})" if endpoints else ""))
-        lines.append(f"Queue          drained in {self.drain_s:.1f} s; {settings}")
+        if self.poller is not None and (self.poller.retried_messages or self.poller.failed_invocations):
+            lines.append(
+                f"Retried        {self.poller.retried_messages} time(s) a message was left for another receive "
+                f"({self.poller.invocations} sync invocations, {self.poller.failed_invocations} failed)"
+            )
+        lines.append(self._heymarket_line())
+        if self.drained:
+            lines.append(f"Queue          drained in {self.drain_s:.1f} s; {settings}")
+        else:
+            waiting, in_flight = self.left_in_queue
+            lines.append(
+                f"Queue          NOT drained after {self.drain_s:.1f} s: {waiting} waiting, {in_flight} in flight "
+                f"(raise --timeout to wait longer); {settings}"
+            )
         lines.append("")
         lines.append(f"Handler logs: {_display(log_file)}")
         if self.problems:
@@ -333,6 +348,23 @@ class DemoReport:
             lines.append("OK: every accepted contact was delivered or dead-lettered with a reason.")
         return "\n".join(lines)
 
+    def _heymarket_line(self) -> str:
+        by_endpoint = self.sandbox_stats.get("by_endpoint") or {}
+        endpoints = ", ".join(f"{count} x {name}" for name, count in sorted(by_endpoint.items()))
+        requests = self.sandbox_stats.get("requests", 0)
+        noun = "request" if requests == 1 else "requests"
+        line = f"Heymarket      {requests} {noun}" + (f" ({endpoints})" if endpoints else "")
+        by_status = {str(status): count for status, count in (self.sandbox_stats.get("by_status") or {}).items()}
+        faults = {status: count for status, count in by_status.items() if not status.startswith("2")}
+        resets = int(self.sandbox_stats.get("connections_reset") or 0)
+        if faults or resets:
+            answers = [f"{count} x {status}" for status, count in sorted(faults.items())]
+            server_errors = sum(count for status, count in faults.items() if status.startswith("5"))
+            if resets:
+                answers.append(f"{resets} connection(s) reset")
+            line += f"; {server_errors} answered 5xx, faults: " + ", ".join(answers)
+        return line
+
 
 def _display(path: Path) -> str:
     try:
@@ -341,7 +373,12 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def post_all(api_url: str, samples: Sequence[SampleEvent], secrets: Mapping[str, Any]) -> list[WebhookOutcome]:
+def post_all(
+    api_url: str,
+    samples: Sequence[SampleEvent],
+    secrets: Mapping[str, Any],
+    progress: Callable[[int], None] = lambda done: None,
+) -> list[WebhookOutcome]:
     """Post each sample as its sender would, signed just before it is sent; one keep-alive connection, in order."""
     outcomes = []
     with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0)) as http:
@@ -350,6 +387,7 @@ def post_all(api_url: str, samples: Sequence[SampleEvent], secrets: Mapping[str,
             url = api_url + webhook.target
             response = http.request(webhook.method, url, body=webhook.body, headers=webhook.headers)
             outcomes.append(read_reply(webhook, response.status, response.data))
+            progress(len(outcomes))
     return outcomes
 
 
@@ -362,10 +400,15 @@ def run_demo(
     sandbox: SandboxConfig | None = None,
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     out: IO[str] | None = None,
+    progress: bool = False,
 ) -> int:
-    """Run the demo; print the summary to `out` (default: stdout); return the exit status."""
+    """Run the demo; print the summary to `out` (default: stdout); return the exit status.
+
+    With `progress`, a terminal on stderr shows the webhooks being posted and the queue draining.
+    """
     started = time.monotonic()
     out = out or sys.stdout  # taken before the handlers' output is redirected to the log file
+    bars = _Progress(sys.stderr if progress else None)
     samples = sample_events(events_dir)
     if not samples:
         print(f"heymarket-bridge demo: no HTTP API sample events under {events_dir}/<source>/", file=out)
@@ -399,10 +442,13 @@ def run_demo(
         cleanup.callback(stack.stop)
         settings = _settings_text(stack)
         print(f"Stack ready in {time.monotonic() - started:.1f} s; posting webhooks...", file=out, flush=True)
-        outcomes = post_all(stack.ready_info.api_url, samples, webhook_secrets)
+        with bars.task("posting sample webhooks", total=len(samples)) as advance:
+            outcomes = post_all(stack.ready_info.api_url, samples, webhook_secrets, progress=advance)
         posted = time.monotonic()
-        drained = stack.wait_until_drained(drain_timeout_s)
+        with bars.task("waiting for the queue to drain", total=None) as advance:
+            drained = _wait_until_drained(stack, drain_timeout_s, advance)
         drain_s = time.monotonic() - posted
+        status = stack.status()
         sandbox_under_test = stack.sandbox
         assert sandbox_under_test is not None  # the demo always runs the built-in sandbox
         max_receive_count = stack.resources.max_receive_count
@@ -414,11 +460,49 @@ def run_demo(
             sandbox_stats=sandbox_under_test.stats(),
             drained=drained,
             drain_s=drain_s,
+            poller=status.poller,
+            left_in_queue=(status.queued, status.in_flight),
         )
     report.check()
     print(report.render(events_dir=events_dir, log_file=log_file, settings=settings), file=out)
     print(f"Done in {time.monotonic() - started:.1f} s.", file=out, flush=True)
     return 1 if report.problems else 0
+
+
+def _wait_until_drained(stack: LocalStack, timeout_s: float, progress: Callable[[int], None]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = stack.status()
+        progress(status.poller.deleted_messages)
+        if status.drained:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
+class _Progress:
+    """Progress bars on a terminal (rich, on the real stderr), or nothing."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self._stream = stream if stream is not None and stream.isatty() else None
+
+    @contextmanager
+    def task(self, description: str, *, total: int | None) -> Iterator[Callable[[int], None]]:
+        if self._stream is None:
+            yield lambda done: None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+        columns += (
+            [BarColumn(), MofNCompleteColumn()] if total is not None else [TextColumn("{task.completed} settled")]
+        )
+        console = Console(file=self._stream)
+        with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
+            task_id = bar.add_task(description, total=total)
+            yield lambda done: bar.update(task_id, completed=done)
 
 
 def _settings_text(stack: LocalStack) -> str:
@@ -451,78 +535,3 @@ def _logs_to(stream: IO[str]) -> Iterator[None]:
         tools_logger.removeHandler(tools_handler)
         if previous_stream is not None and isinstance(handler, logging.StreamHandler):
             handler.setStream(previous_stream)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--events", type=Path, metavar="DIR", default=EVENTS_DIR, help="folder of sample events (default: events/)"
-    )
-    parser.add_argument(
-        "--webhook-secrets",
-        type=Path,
-        metavar="FILE",
-        default=None,
-        help="JSON object source -> token (default: webhook_secrets.json in the events folder)",
-    )
-    parser.add_argument(
-        "--batch-size", type=int, metavar="N", help="SQS batch size (default: template.yaml's BatchSize)"
-    )
-    parser.add_argument(
-        "--batching-window",
-        type=int,
-        metavar="SECONDS",
-        help="seconds to fill a batch (default: template.yaml's BatchingWindowSeconds)",
-    )
-    parser.add_argument(
-        "--fail-rate",
-        type=float,
-        metavar="FRACTION",
-        default=0.0,
-        help="fraction of Heymarket requests the sandbox answers with a 500",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        default=DEFAULT_DRAIN_TIMEOUT_S,
-        help="seconds to wait for the queue to drain",
-    )
-    parser.add_argument(
-        "--log-file", type=Path, metavar="FILE", default=DEFAULT_LOG_FILE, help="where the handlers' logs go"
-    )
-
-
-def run(ns: argparse.Namespace) -> int:
-    """The demo for parsed arguments (see add_arguments)."""
-    overrides: dict[str, str | int] = {}
-    if ns.batch_size is not None:
-        overrides["BatchSize"] = ns.batch_size
-    if ns.batching_window is not None:
-        overrides["BatchingWindowSeconds"] = ns.batching_window
-    try:
-        sandbox = SandboxConfig(fail_rate=ns.fail_rate)
-    except ValueError as error:
-        print(f"heymarket-bridge demo: {error}", file=sys.stderr)
-        return 2
-    try:
-        return run_demo(
-            events_dir=ns.events,
-            webhook_secrets_file=ns.webhook_secrets,
-            log_file=ns.log_file,
-            parameter_overrides=overrides,
-            sandbox=sandbox,
-            drain_timeout_s=ns.timeout,
-        )
-    except ValueError as error:  # a template parameter out of its allowed range
-        print(f"heymarket-bridge demo: {error}", file=sys.stderr)
-        return 2
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="heymarket-bridge demo", description=__doc__.split("\n", 1)[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
-from heymarket_bridge_tools.api import HttpApi
+from heymarket_bridge_tools.api import ApiExchange, HttpApi
 from heymarket_bridge_tools.aws import AWS_VARIABLES_TO_CLEAR, LOCAL_HOST, LocalAws
 from heymarket_bridge_tools.lambdas import ExecutionEnvironments, LocalFunction
 from heymarket_bridge_tools.poller import BatchResult, EventSourceConfig, PollerStats, SqsEventSource
@@ -65,7 +65,7 @@ class LocalStackConfig:
     # ({"secret_id", "secret_key"} or {"api_key"}).
     heymarket_url: str | None = None
     heymarket_credentials: Mapping[str, str] | None = None
-    # Source name -> webhook token; None generates a token for the "generic" source, as the template does.
+    # Source name -> webhook token; None generates a token for every source (an org id for Salesforce).
     webhook_secrets: Mapping[str, str] | None = None
     parameter_overrides: Mapping[str, str | int] = field(default_factory=dict)
     retry_delay_s: int | None = DEFAULT_RETRY_DELAY_S
@@ -136,9 +136,13 @@ class LocalStack:
         config: LocalStackConfig | None = None,
         *,
         on_batch: Callable[[BatchResult], None] | None = None,
+        on_exchange: Callable[[ApiExchange], None] | None = None,
     ) -> None:
+        """`on_batch` is called after each sync invocation, `on_exchange` after each API request (in their threads)."""
         self.config = config or LocalStackConfig()
         self._on_batch = on_batch
+        self._on_exchange = on_exchange
+        self._parameters: dict[str, str] = {}
         self._aws: LocalAws | None = None
         self._sandbox: HeymarketSandbox | None = None
         self._api: HttpApi | None = None
@@ -174,6 +178,7 @@ class LocalStack:
         template = StackTemplate.load(
             config.template_path, {**config.parameter_overrides, "HeymarketBaseUrl": heymarket_url}
         )
+        self._parameters = dict(template.parameters)
         self._aws = _listen("the local AWS (moto)", config.aws_port, LocalAws(config.aws_port).start)
         event_source = template.event_source(SYNC_FUNCTION_ID)
         self._sqs = self._aws.client("sqs", max_pool_connections=event_source.max_concurrency + 8)
@@ -207,7 +212,13 @@ class LocalStack:
         }
 
         # The API binds first: a busy port then fails the start before the event source polls at all.
-        api = HttpApi(routes, {fid: functions[fid].invoke for fid in functions}, LOCAL_HOST, config.api_port)
+        api = HttpApi(
+            routes,
+            {fid: functions[fid].invoke for fid in functions},
+            LOCAL_HOST,
+            config.api_port,
+            on_exchange=self._on_exchange,
+        )
         self._api = _listen("the local API", config.api_port, api.start)
         from heymarket_bridge.runtime import sync as sync_runtime  # the layer: imported only when the handlers are
 
@@ -309,6 +320,13 @@ class LocalStack:
         if self._resources is None or self._ready is None:
             raise RuntimeError("the local stack is not running: call start() first")
         return self._resources
+
+    @property
+    def template_parameters(self) -> dict[str, str]:
+        """The template's parameter values this stack runs with (defaults and overrides), as `sam deploy` has them."""
+        if self._ready is None:
+            raise RuntimeError("the local stack is not running: call start() first")
+        return dict(self._parameters)
 
     @property
     def sandbox(self) -> HeymarketSandbox | None:

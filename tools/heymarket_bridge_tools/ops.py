@@ -1,21 +1,28 @@
 """Operator tasks against a deployed stack or the local one: DLQ inspection, redrive, export, status, credentials.
 
 Everything here takes boto3 clients, so the same code serves `--stack-name` (real AWS, URLs from the stack's
-Outputs) and `--endpoint-url` (the local stack's moto). Contacts are only ever shown masked.
+Outputs) and the local stack's moto. Contacts, and the error texts that may quote them, are shown masked unless
+the operator asks otherwise; an export is written readable by its owner only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+import re
 import signal
+import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
+from heymarket_bridge.messages import DeadLetter, MalformedMessage
 from heymarket_bridge.observability import mask_email, mask_phone
 
 # Long enough to send and delete a batch; short enough that an interrupted run's messages come back soon.
@@ -48,47 +55,83 @@ class StackQueues:
 
 @dataclass(frozen=True)
 class DeadLetterEntry:
-    """One DLQ message: our dead-letter JSON, or a message SQS moved there itself (no reason recorded)."""
+    """One DLQ message: our dead letter, or a message SQS moved there itself (no reason recorded)."""
 
     message_id: str
     receipt_handle: str
     body: str
-    letter: dict[str, Any] | None
+    letter: DeadLetter | None
 
     @property
     def error(self) -> str:
+        """Why it is in the DLQ, unmasked (Heymarket's error text may quote the contact)."""
         if self.letter is None:
             return "moved by SQS after too many receives (no reason recorded)"
-        return str(self.letter.get("error") or "no reason recorded")
+        return self.letter.error or "no reason recorded"
+
+    @property
+    def masked_error(self) -> str:
+        """The reason with the contact's phone, email and names, and anything shaped like them, masked."""
+        return mask_text(self.error, self.letter.contact if self.letter is not None else None)
 
     @property
     def original_message(self) -> str:
         """What goes back to the main queue: the message as the ingest function wrote it."""
-        if self.letter is not None and isinstance(self.letter.get("message"), str):
-            return str(self.letter["message"])
+        if self.letter is not None and self.letter.message is not None:
+            return self.letter.message
         return self.body
 
     def masked(self) -> dict[str, Any]:
         """The entry as an operator may see it: phone and email masked, nothing else of the contact."""
-        contact = (self.letter or {}).get("contact") or {}
+        contact = (self.letter.contact if self.letter is not None else None) or {}
         return {
             "message_id": self.message_id,
-            "error": self.error,
-            "phone": mask_phone(contact.get("phone")),
-            "email": mask_email(contact.get("email")),
-            "source": (self.letter or {}).get("source", "unknown"),
-            "received_at": (self.letter or {}).get("received_at", ""),
-            "attempts": (self.letter or {}).get("attempts"),
+            "error": self.masked_error,
+            "phone": mask_phone(_text(contact.get("phone"))),
+            "email": mask_email(_text(contact.get("email"))),
+            "source": (self.letter.source if self.letter is not None else "") or "unknown",
+            "received_at": self.letter.received_at if self.letter is not None else "",
+            "attempts": self.letter.attempts if self.letter is not None else None,
         }
+
+    def unmasked(self) -> dict[str, Any]:
+        """The entry with its contact and error as they are (for `--unmasked`)."""
+        if self.letter is None:
+            return {"message_id": self.message_id, "error": self.error, "message": self.body}
+        return {"message_id": self.message_id, **json.loads(self.letter.to_json())}
+
+
+_EMAIL: Final = re.compile(r"[^\s@\"'<>,;:()\[\]]+@[^\s@\"'<>,;:()\[\]]+\.[A-Za-z]{2,}")
+# A run of 7 or more digits, possibly with the separators people write phones with.
+_PHONE: Final = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_NAME_FIELDS: Final = ("first", "last", "display_name", "name")
+
+
+def mask_text(text: str, contact: Mapping[str, Any] | None = None) -> str:
+    """`text` (an error Heymarket answered) with emails, phone numbers and the contact's names masked.
+
+    Heymarket's error messages may quote what was sent: the contact's own values are masked wherever they appear,
+    and so is anything shaped like an email or a phone number.
+    """
+    masked = _EMAIL.sub(lambda match: mask_email(match.group(0)), text)
+    masked = _PHONE.sub(lambda match: mask_phone(match.group(0)) or match.group(0), masked)
+    for name_field in _NAME_FIELDS:
+        value = _text((contact or {}).get(name_field)).strip()
+        if len(value) >= 2:
+            masked = re.sub(re.escape(value), value[0] + "***", masked, flags=re.IGNORECASE)
+    return masked
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _entry(message: dict[str, Any]) -> DeadLetterEntry:
     body = message["Body"]
     try:
-        parsed = json.loads(body)
-    except ValueError:
-        parsed = None
-    letter = parsed if isinstance(parsed, dict) and "error" in parsed else None
+        letter: DeadLetter | None = DeadLetter.from_json(body)
+    except MalformedMessage:
+        letter = None
     return DeadLetterEntry(message["MessageId"], message["ReceiptHandle"], body, letter)
 
 
@@ -114,16 +157,32 @@ class DeadLetterQueue:
         self._release(received)
         return received
 
-    def summary(self) -> list[tuple[str, int]]:
-        """(error, count), most frequent first."""
-        return Counter(entry.error for entry in self.entries()).most_common()
+    def summary(self, *, unmasked: bool = False) -> list[tuple[str, int]]:
+        """(error, count), most frequent first; errors masked unless `unmasked`."""
+        return Counter(entry.error if unmasked else entry.masked_error for entry in self.entries()).most_common()
 
-    def export(self, path: Path) -> int:
-        """Write every dead letter as one JSON line (unmasked: the file is for editing and re-posting)."""
-        entries = self.entries()
-        with path.open("w", encoding="utf-8") as out:
-            for entry in entries:
-                out.write(json.dumps(entry.letter if entry.letter is not None else {"message": entry.body}) + "\n")
+    def export(self, path: Path, progress: Callable[[int], None] = lambda count: None) -> int:
+        """Write every dead letter as one JSON line, unmasked (to edit and re-post): a new file, mode 0600.
+
+        The file is created readable and writable by its owner only, since it holds whole contacts; an existing
+        file is replaced only after the letters were read, and keeps no wider permission.
+        """
+        entries = []
+        for entry in self._receive_all():
+            entries.append(entry)
+            progress(len(entries))
+        self._release(entries)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                for entry in entries:
+                    out.write((entry.body if entry.letter is not None else json.dumps({"message": entry.body})) + "\n")
+            os.chmod(temporary, 0o600)  # whatever the umask
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return len(entries)
 
     def redrive(
@@ -247,23 +306,58 @@ def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
 
 
 def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) -> tuple[bool, str]:
-    """Sign a JWT from the stack's secret and call GET /v1/inboxes: (works, what to tell the operator)."""
+    """Sign a JWT from the stack's secret and call GET /v1/inboxes: (works, what to tell the operator).
+
+    The Heymarket client's own log lines and warnings (meant for CloudWatch) are kept out of the answer.
+    """
     from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
+    from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
     from heymarket_bridge.heymarket_port import Deadline, GatewayFailure
     from heymarket_bridge.ratelimit import RequestBudget
+    from heymarket_bridge.settings import ConfigError
 
     def load(_refresh: bool) -> Credentials:
-        secret = json.loads(secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"])
-        return Credentials.from_secret(secret if isinstance(secret, dict) else {})
+        text = secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
+        try:
+            secret = json.loads(text)
+        except ValueError:
+            raise ConfigError(
+                'it is not JSON: store {"secret_id": "...", "secret_key": "..."} (or {"api_key": "..."})'
+            ) from None
+        if not isinstance(secret, dict):
+            raise ConfigError('it is not a JSON object: store {"secret_id": "...", "secret_key": "..."}')
+        return Credentials.from_secret(secret)
 
+    if not secret_arn:
+        return False, "the stack has no Heymarket secret (no HeymarketSecretArn output)"
     http = HeymarketHttp(heymarket_url, Authenticator(load), RequestBudget(60), connect_timeout_s=5, read_timeout_s=10)
     try:
-        inboxes = http.call("GET", "/v1/inboxes", None, Deadline.after(20)).data
+        with _quiet_client():
+            inboxes = http.call("GET", "/v1/inboxes", None, Deadline.after(20)).data
     except GatewayFailure as exc:
-        request_id = f"; request id {exc.request_id}" if exc.request_id else ""
+        request_id = f" (request id {exc.request_id})" if exc.request_id else ""
         return False, f"{exc.reason}{request_id}"
-    except Exception as exc:  # noqa: BLE001 - a 404 or a refusal: say what Heymarket answered
-        return False, f"could not check the credentials: {exc}"
+    except (NotFound, Refused) as exc:
+        return False, f"could not check the credentials at {heymarket_url}: {exc}"
     count = len(inboxes) if isinstance(inboxes, list) else None
     suffix = f"; {count} inbox(es) visible" if count is not None else ""
     return True, f"the credentials work{suffix}"
+
+
+@contextmanager
+def _quiet_client() -> Iterator[None]:
+    """Keep the layer's JSON logs, metric lines and library warnings off the operator's terminal."""
+    import logging
+
+    from heymarket_bridge.observability import logger
+
+    handler = logger.registered_handler
+    sink = io.StringIO()
+    previous = handler.setStream(sink) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)

@@ -1,228 +1,257 @@
-"""Operator commands of `heymarket-bridge`: dlq list/show/redrive/export, status, check-credentials, send.
+"""Operator commands: `dlq list|show|export|redrive`, `status`, `check-credentials`.
 
-Each works against a deployed stack (`--stack-name`, URLs from the stack's Outputs, your AWS credentials)
-or against the running local stack (`--local`, which reads the state file `heymarket-bridge local` writes).
+Each acts on a deployed stack (`--stack-name`: queue URLs from the stack's outputs, your AWS credentials) or on
+the running local stack (`--local`, the default: its state file). Only click is imported here at module level;
+boto3, the layer and rich load when a command runs.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import json
-import sys
-import urllib.error
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, check_credentials, queue_status
+import click
 
-LOCAL_STATE: Final = Path(".local/stack.json")
+from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
+from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from heymarket_bridge_tools.target import Target, resolve, target_options
 
-
-def write_local_state(path: Path, state: dict[str, Any]) -> None:
-    """Called by `heymarket-bridge local` once ready, so that the operator commands can find it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, indent=2) + "\n")
+_LAST_HOUR_METRICS = ("ContactsDelivered", "ContactsFailed", "ContactsDeadLettered")
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where the commands act: AWS clients and the stack's queues and secret."""
-
-    queues: StackQueues
-    clients: Callable[[str], Any]
-    api_url: str = ""
-    webhook_secrets: dict[str, str] | None = None
+def _examples(*lines: str) -> str:
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def add_commands(commands: Any) -> None:
-    """Add the operator subcommands to the `heymarket-bridge` parser."""
-    dlq = commands.add_parser("dlq", help="inspect, export and redrive the dead-letter queue")
-    actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="dead letters grouped by error")
-    show = actions.add_parser("show", help="every dead letter, masked")
-    redrive = actions.add_parser("redrive", help="send dead letters back to the main queue")
-    redrive.add_argument("--filter", metavar="TEXT", help="only letters whose error contains TEXT")
-    redrive.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
-    export = actions.add_parser("export", help="write the dead letters as JSON lines (unmasked)")
-    export.add_argument("file", type=Path)
-    status = commands.add_parser("status", help="queue depth, DLQ depth and, on AWS, alarm states")
-    credentials = commands.add_parser("check-credentials", help="sign a JWT from the stack's secret and call Heymarket")
-    send = commands.add_parser("send", help="sign a payload the way SOURCE would and post it to the bridge")
-    send.add_argument("file", type=Path, help="the payload (the body the source would send)")
-    send.add_argument("--source", required=True, help="source name: generic, typeform, hubspot, ...")
-    send.add_argument("--url", help="webhook base URL (default: the stack's WebhookUrl or the local API)")
-    send.add_argument("--secret", help="the source's secret (default: read from the stack's webhook secrets)")
-    send.add_argument("--content-type", default="application/json")
-    for parser in (listing, show, redrive, export, status, credentials, send):
-        where = parser.add_mutually_exclusive_group()
-        where.add_argument("--stack-name", help="a deployed stack (AWS credentials and region from your environment)")
-        where.add_argument(
-            "--local",
-            nargs="?",
-            const=str(LOCAL_STATE),
-            metavar="STATE",
-            help=f"the running `heymarket-bridge local` (default when no --stack-name; state file {LOCAL_STATE})",
-        )
-        parser.add_argument("--region", help="AWS region of --stack-name")
+@click.group(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge dlq list --stack-name heymarket-bridge",
+        "heymarket-bridge dlq show --local",
+        "heymarket-bridge dlq export dlq.jsonl --stack-name heymarket-bridge",
+        'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
+    ),
+)
+def dlq() -> None:
+    """Inspect, export and redrive the dead-letter queue.
+
+    Every message in the DLQ says why it is there. Contacts, and Heymarket's error texts (which may quote
+    names, emails and phones), are shown masked unless you pass --unmasked.
+    """
 
 
-def run(ns: argparse.Namespace) -> int:
-    try:
-        target = _target(ns)
-    except (LookupError, OSError, ValueError) as error:
-        print(f"heymarket-bridge: {error}", file=sys.stderr)
-        return 2
-    if ns.command == "dlq":
-        return _dlq(ns, target)
-    if ns.command == "status":
-        return _status(ns, target)
-    if ns.command == "check-credentials":
-        with contextlib.redirect_stdout(io.StringIO()):  # the client's metric lines are for Lambda, not here
-            ok, message = check_credentials(
-                target.clients("secretsmanager"), target.queues.heymarket_secret_arn, target.queues.heymarket_url
-            )
-        print(("OK: " if ok else "FAILED: ") + message)
-        return 0 if ok else 1
-    return _send(ns, target)
+@dlq.command(
+    "list",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge dlq list --stack-name heymarket-bridge --region eu-west-1",
+        "heymarket-bridge dlq list --local --unmasked",
+    ),
+)
+@click.option("--unmasked", is_flag=True, help="Show Heymarket's error texts as they are (they may hold PII).")
+@target_options
+def dlq_list(unmasked: bool, **where: Any) -> None:
+    """Count the dead letters, grouped by error, most frequent first."""
+    from heymarket_bridge_tools.ops import DeadLetterQueue
 
-
-def _target(ns: argparse.Namespace) -> Target:
-    import boto3
-
-    if ns.stack_name:
-        session = boto3.session.Session(region_name=ns.region)
-        cloudformation = session.client("cloudformation")
-        queues = StackQueues.from_stack(cloudformation, ns.stack_name)
-        outputs = {
-            o["OutputKey"]: o["OutputValue"]
-            for o in cloudformation.describe_stacks(StackName=ns.stack_name)["Stacks"][0].get("Outputs", [])
-        }
-        aws: Any = session  # boto3's typed overloads want a literal service name
-        return Target(queues, aws.client, api_url=outputs.get("WebhookUrl", "").removesuffix("/webhooks/"))
-    path = Path(ns.local or LOCAL_STATE)
-    if not path.is_file():
-        raise LookupError(
-            f"no running local stack ({path} not found): start `heymarket-bridge local` or pass --stack-name"
-        )
-    state = json.loads(path.read_text())
-    local: Any = boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
-    )
-    endpoint = state["aws_endpoint_url"]
-    queues = StackQueues(
-        state["queue_url"], state["dlq_url"], state.get("heymarket_secret_arn", ""), state["heymarket_url"]
-    )
-    return Target(
-        queues,
-        lambda service: local.client(service, endpoint_url=endpoint),
-        api_url=state["api_url"],
-        webhook_secrets=state.get("webhook_secrets"),
-    )
-
-
-def _dlq(ns: argparse.Namespace, target: Target) -> int:
-    dlq = DeadLetterQueue(target.clients("sqs"), target.queues)
-    if ns.dlq_command == "list":
-        summary = dlq.summary()
-        print(f"{sum(count for _, count in summary)} dead letter(s)")
+    target = resolve(**where)
+    summary = DeadLetterQueue(target.clients("sqs"), target.queues).summary(unmasked=unmasked)
+    console = _console()
+    total = sum(count for _, count in summary)
+    console.print(f"{total} dead letter(s) in the DLQ of the {target.description}")
+    if summary:
+        table = _table("count", "error")
         for error, count in summary:
-            print(f"{count:6d}  {error}")
-        return 0
-    if ns.dlq_command == "show":
-        for entry in dlq.entries():
-            print(json.dumps(entry.masked()))
-        return 0
-    if ns.dlq_command == "export":
-        count = dlq.export(ns.file)
-        print(f"wrote {count} dead letter(s) to {ns.file} (unmasked: keep it private)")
-        return 0
-    report = dlq.redrive(error_filter=ns.filter, dry_run=ns.dry_run, progress=_progress)
-    sys.stderr.write("\n")
-    verb = "would move" if ns.dry_run else "moved"
-    print(f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (filter)")
+            table.add_row(str(count), error)
+        console.print(table)
+
+
+@dlq.command(
+    "show",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples("heymarket-bridge dlq show --stack-name heymarket-bridge", "heymarket-bridge dlq show --json"),
+)
+@click.option("--unmasked", is_flag=True, help="Show whole contacts and error texts (they hold PII).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@target_options
+def dlq_show(unmasked: bool, as_json: bool, **where: Any) -> None:
+    """Show every dead letter: its contact, source, attempts and error. Nothing is removed from the DLQ."""
+    import json
+
+    from heymarket_bridge_tools.ops import DeadLetterQueue
+
+    target = resolve(**where)
+    entries = DeadLetterQueue(target.clients("sqs"), target.queues).entries()
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry.unmasked() if unmasked else entry.masked()))
+        return
+    console = _console()
+    console.print(f"{len(entries)} dead letter(s) in the DLQ of the {target.description}")
+    if not entries:
+        return
+    table = _table("phone", "email", "source", "attempts", "error")
+    for entry in entries:
+        row = entry.masked()
+        if unmasked:
+            contact = (entry.letter.contact if entry.letter is not None else None) or {}
+            row = {**row, "phone": contact.get("phone", ""), "email": contact.get("email", ""), "error": entry.error}
+        table.add_row(
+            str(row["phone"] or "-"),
+            str(row["email"] or "-"),
+            str(row["source"]),
+            "-" if row["attempts"] is None else str(row["attempts"]),
+            str(row["error"]),
+        )
+    console.print(table)
+
+
+@dlq.command(
+    "export",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge dlq export dlq.jsonl --stack-name heymarket-bridge",
+        "heymarket-bridge dlq export dlq.jsonl --local --force",
+    ),
+)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@target_options
+def dlq_export(file: Path, force: bool, **where: Any) -> None:
+    """Write every dead letter to FILE as JSON lines, unmasked, to edit or re-post.
+
+    FILE holds whole contacts: it is created readable by you only (mode 0600). The letters stay in the DLQ.
+    """
+    from heymarket_bridge_tools.ops import DeadLetterQueue
+
+    if file.exists() and not force:
+        raise CliError(f"{file} exists: choose another file or pass --force to replace it", EXIT_USAGE)
+    if not file.parent.is_dir():
+        raise CliError(f"{file.parent}: no such folder", EXIT_USAGE)
+    target = resolve(**where)
+    with _progress("reading the DLQ", unit="letters") as advance:
+        count = DeadLetterQueue(target.clients("sqs"), target.queues).export(file, progress=advance)
+    _console().print(f"wrote {count} dead letter(s) to {file} (unmasked, mode 0600: keep it private)")
+
+
+@dlq.command(
+    "redrive",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
+        'heymarket-bridge dlq redrive --filter "answered 5" --stack-name heymarket-bridge',
+    ),
+)
+@click.option("--filter", "error_filter", metavar="TEXT", help="Only letters whose error contains TEXT (any case).")
+@click.option("--dry-run", is_flag=True, help="Count what would move; move nothing.")
+@target_options
+def dlq_redrive(error_filter: str | None, dry_run: bool, **where: Any) -> int:
+    """Send dead letters back to the main queue as their original messages.
+
+    Each letter is deleted from the DLQ only once its message is back on the queue. Ctrl-C stops between two
+    letters; run the same command again to finish: nothing is lost and nothing is sent twice.
+    """
+    from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport
+
+    target = resolve(**where)
+    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
+    total = sum(queue.depth())
+    with _progress("redriving" if not dry_run else "counting", total=total, unit="letters") as advance:
+
+        def progress(report: RedriveReport) -> None:
+            advance(report.moved + report.failed + report.skipped)
+
+        report = queue.redrive(error_filter=error_filter, dry_run=dry_run, progress=progress)
+    console = _console()
+    verb = "would move" if dry_run else "moved"
+    console.print(f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (not matching the filter)")
     for error in report.errors[:10]:
-        print(f"  {error}")
+        console.print(f"  {error}", markup=False)
     if report.interrupted:
-        print("interrupted: run the same command again to continue (nothing was lost or sent twice)")
-        return 130
-    return 1 if report.failed else 0
+        console.print("interrupted: run the same command again to continue (nothing was lost or sent twice)")
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURE if report.failed else 0
 
 
-def _progress(report: RedriveReport) -> None:
-    if sys.stderr.isatty():
-        done = report.moved + report.failed
-        bar = "#" * min(40, done // 10 + 1)
-        sys.stderr.write(f"\r[{bar:<40}] {done} handled, {report.failed} failed")
-        sys.stderr.flush()
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples("heymarket-bridge status --stack-name heymarket-bridge", "heymarket-bridge status --local"),
+)
+@target_options
+def status(**where: Any) -> None:
+    """Show the queue's and the DLQ's depth; for a deployed stack also its alarms and the last hour's counts."""
+    from heymarket_bridge_tools.ops import queue_status
+
+    target = resolve(**where)
+    depth = queue_status(target.clients("sqs"), target.queues)
+    console = _console()
+    console.print(f"{target.description}", markup=False)
+    console.print(f"queue  {depth.queue_visible} waiting, {depth.queue_in_flight} in flight")
+    console.print(f"DLQ    {depth.dlq_visible} dead letter(s)")
+    if target.stack_name is not None:
+        _print_alarms_and_counts(target, target.stack_name)
 
 
-def _status(ns: argparse.Namespace, target: Target) -> int:
-    status = queue_status(target.clients("sqs"), target.queues)
-    print(f"queue  {status.queue_visible} waiting, {status.queue_in_flight} in flight")
-    print(f"DLQ    {status.dlq_visible} dead letter(s)")
-    if ns.stack_name:
-        cloudwatch = target.clients("cloudwatch")
-        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=ns.stack_name)["MetricAlarms"]
-        for alarm in alarms:
-            print(f"alarm  {alarm['StateValue']:<17} {alarm['AlarmName']}")
-        now = datetime.now(UTC)
-        for name in ("ContactsDelivered", "ContactsFailed", "ContactsDeadLettered"):
-            points = cloudwatch.get_metric_statistics(
-                Namespace="HeymarketBridge",
-                MetricName=name,
-                Dimensions=[{"Name": "service", "Value": ns.stack_name}],
-                StartTime=now.timestamp() - 3600,
-                EndTime=now,
-                Period=3600,
-                Statistics=["Sum"],
-            )["Datapoints"]
-            print(f"last hour  {name:<22} {int(sum(p['Sum'] for p in points))}")
-    return 0
+def _print_alarms_and_counts(target: Target, stack_name: str) -> None:
+    console = _console()
+    cloudwatch = target.clients("cloudwatch")
+    for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=stack_name)["MetricAlarms"]:
+        state = alarm["StateValue"]
+        colour = {"OK": "green", "ALARM": "red"}.get(state, "yellow")
+        console.print(f"alarm  [{colour}]{state:<17}[/{colour}] {alarm['AlarmName']}")
+    now = datetime.now(UTC)
+    for name in _LAST_HOUR_METRICS:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="HeymarketBridge",
+            MetricName=name,
+            Dimensions=[{"Name": "service", "Value": stack_name}],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now,
+            Period=3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        console.print(f"last hour  {name:<22} {int(sum(p['Sum'] for p in points))}")
 
 
-def _send(ns: argparse.Namespace, target: Target) -> int:
-    from heymarket_bridge_tools.signing import sign, with_token
+@click.command(
+    "check-credentials",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge check-credentials --stack-name heymarket-bridge", "heymarket-bridge check-credentials --local"
+    ),
+)
+@target_options
+def check_credentials(**where: Any) -> int:
+    """Sign a JWT from the stack's Heymarket secret and call Heymarket (GET /v1/inboxes) with it.
 
-    body = ns.file.read_bytes()
-    base = (ns.url or target.api_url).rstrip("/")
-    if not base:
-        print("heymarket-bridge: no URL: pass --url", file=sys.stderr)
-        return 2
-    url = f"{base}/webhooks/{ns.source}"
-    secret = ns.secret or (target.webhook_secrets or {}).get(ns.source)
-    if secret is None and ns.stack_name:
-        secret = _stack_webhook_secret(target, ns.stack_name, ns.source)
-    headers = {"Content-Type": ns.content_type}
-    if secret:
-        if ns.source == "jotform":
-            url = with_token(url, secret)  # as Jotform sends it: it cannot set headers
-        else:
-            headers.update(sign(ns.source, body, secret, method="POST", url=url, now=datetime.now(UTC)))
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - URL given by the user
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            print(response.status, response.read().decode("utf-8", "replace"))
-            return 0
-    except urllib.error.HTTPError as error:
-        print(error.code, error.read().decode("utf-8", "replace"))
-        return 1
+    Exits 0 when Heymarket accepts the credentials, 1 with the reason when it does not.
+    """
+    from heymarket_bridge_tools.ops import check_credentials as check
+
+    target = resolve(**where)
+    queues = target.queues
+    ok, message = check(target.clients("secretsmanager"), queues.heymarket_secret_arn, queues.heymarket_url)
+    click.echo(("OK: " if ok else "FAILED: ") + message)
+    return 0 if ok else EXIT_FAILURE
 
 
-def _stack_webhook_secret(target: Target, stack_name: str, source: str) -> str | None:
-    secrets = target.clients("secretsmanager")
-    cloudformation = target.clients("cloudformation")
-    outputs = {
-        o["OutputKey"]: o["OutputValue"]
-        for o in cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
-    }
-    arn = outputs.get("WebhookSecretsArn")
-    if not arn:
-        return None
-    value = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"]).get(source)
-    return str(value) if value else None
+# ---------------------------------------------------------------------- output helpers (rich, loaded on use)
+
+
+def _console() -> Any:
+    from heymarket_bridge_tools.console import console
+
+    return console()
+
+
+def _table(*columns: str) -> Any:
+    from heymarket_bridge_tools.console import table
+
+    return table(*columns)
+
+
+def _progress(description: str, *, total: int | None = None, unit: str = "") -> Any:
+    from heymarket_bridge_tools.console import progress
+
+    return progress(description, total=total, unit=unit)

@@ -1,0 +1,191 @@
+"""`heymarket-bridge import FILE`: a contact export through a stack, in chunks, resumable (importer.py)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+import click
+
+from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
+from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from heymarket_bridge_tools.target import resolve, target_options
+
+DEFAULT_MAX_CONTACTS: Final = 500  # template.yaml's MaxContactsPerRequest default
+DEFAULT_MAX_BODY_BYTES: Final = 1_048_576  # and MaxBodyBytes's
+
+
+@click.command(
+    "import",
+    context_settings=CONTEXT_SETTINGS,
+    epilog="Examples:\n\n\b\n"
+    "  heymarket-bridge import contacts.csv --map phone=Mobile --map first='First Name'\n"
+    "  heymarket-bridge import export.jsonl --stack-name heymarket-bridge\n"
+    "  heymarket-bridge import contacts.csv --map custom.101=Campus      # a custom field by its id\n"
+    "  heymarket-bridge import contacts.csv --restart                     # ignore the checkpoint, start over",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Which column holds a field (repeat): phone, first, last, display_name, email, avatar, tags, "
+    "is_opted_out, assignee_id, custom.<id>. Columns already named as fields need none.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 10_000),
+    metavar="N",
+    help="Contacts per request  [default: the stack's MaxContactsPerRequest]",
+)
+@click.option("--concurrency", type=click.IntRange(1, 16), default=4, metavar="N", help="Requests in flight at once.")
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Where rejected rows and their reasons go, as JSON lines  [default: FILE.rejected.jsonl]",
+)
+@click.option("--restart", is_flag=True, help="Start from the first row, ignoring (and replacing) the checkpoint.")
+@click.option("--secret", metavar="TOKEN", help="The generic source's token (default: the one the stack holds).")
+@target_options
+def import_contacts(
+    file: Path,
+    mappings: tuple[str, ...],
+    chunk_size: int | None,
+    concurrency: int,
+    rejects: Path | None,
+    restart: bool,
+    secret: str | None,
+    **where: Any,
+) -> int:
+    """Send a contact export (CSV with a header, or JSON lines) through a stack's generic webhook.
+
+    Rows go in chunks of the stack's MaxContactsPerRequest. Rejected rows are written with their row number and
+    reasons to FILE.rejected.jsonl (mode 0600). Progress is saved in FILE.import.json after every chunk: if the
+    import stops (Ctrl-C, a network failure), run the same command again to continue; no row is queued twice.
+    With --concurrency above 1, two rows for one phone in different chunks may arrive in either order.
+    Exits 0 when every row was accepted, 1 when some were rejected (see the rejects file), 130 when interrupted.
+    """
+    from heymarket_bridge_tools.importer import (
+        Checkpoint,
+        ChunkFailed,
+        ContactImport,
+        fingerprint,
+        open_rejects,
+        parse_mapping,
+        read_rows,
+    )
+
+    mapping = parse_mapping(mappings)
+    target = resolve(**where)
+    token = secret or target.webhook_secret("generic")
+    if not token:
+        raise CliError(f"the {target.description} holds no 'generic' token: add one to its webhook secrets or --secret")
+    if not target.api_url:
+        raise CliError(f"the {target.description} has no webhook URL (WebhookUrl output)")
+    max_contacts = _int(target.parameter("MaxContactsPerRequest", ""), DEFAULT_MAX_CONTACTS)
+    if chunk_size is not None and chunk_size > max_contacts:
+        raise CliError(
+            f"--chunk-size {chunk_size} is above the stack's MaxContactsPerRequest ({max_contacts})", EXIT_USAGE
+        )
+    checkpoint_path = file.with_name(file.name + ".import.json")
+    rejects_path = rejects or file.with_name(file.name + ".rejected.jsonl")
+    digest = fingerprint(file)
+    checkpoint = None if restart else Checkpoint.load(checkpoint_path)
+    resuming = checkpoint is not None
+    if checkpoint is not None:
+        if (checkpoint.fingerprint, checkpoint.target, checkpoint.mapping) != (digest, target.description, mapping):
+            raise CliError(
+                f"{checkpoint_path} is the checkpoint of another file, target or --map: pass --restart to start over"
+            )
+        if checkpoint.complete:
+            raise CliError(
+                f"{file} was already imported ({checkpoint.rows_done} rows, see {checkpoint_path}): "
+                "pass --restart to import it again"
+            )
+    else:
+        checkpoint = Checkpoint(digest, target.description, mapping, chunk_size or max_contacts)
+    total = sum(1 for _ in read_rows(file))
+    from heymarket_bridge_tools.console import console, progress
+
+    out = console()
+    if resuming:
+        out.print(f"resuming {file} at row {checkpoint.rows_done + 1} of {total} ({checkpoint_path})")
+    post = _poster(f"{target.api_url.rstrip('/')}/webhooks/generic", token)
+    max_body = _int(target.parameter("MaxBodyBytes", ""), DEFAULT_MAX_BODY_BYTES)
+    with open_rejects(rejects_path, append=resuming) as rejects_file:
+        run = ContactImport(
+            post, checkpoint, checkpoint_path, rejects_file, concurrency=concurrency, max_body_bytes=max_body
+        )
+        with _deferred_interrupts() as interrupted, progress(f"importing {file.name}", total=total) as advance:
+            advance(checkpoint.rows_done)
+            try:
+                summary = run.run(read_rows(file), progress=advance, interrupted=interrupted)
+            except ChunkFailed as error:
+                raise CliError(
+                    f"stopped after row {run.checkpoint.rows_done}: {error}; fix it and run the same command "
+                    "again to continue"
+                ) from None
+    done = summary.checkpoint
+    rate = summary.rows_this_run / summary.elapsed_s if summary.elapsed_s else 0.0
+    out.print(
+        f"{done.rows_done} of {total} rows sent to the {target.description}: {done.accepted} accepted, "
+        f"{done.rejected} rejected; this run {summary.rows_this_run} rows in {summary.requests_this_run} requests, "
+        f"{summary.elapsed_s:.1f} s ({rate:,.0f} rows/s)"
+    )
+    if done.repeated_chunks:
+        out.print(
+            f"{done.repeated_chunks} chunk(s) were sent again after their answer was lost (a timeout, or an earlier "
+            "run); the bridge recognised each as a repeat: nothing was queued twice"
+        )
+    if done.rejected:
+        out.print(f"rejected rows and reasons: {rejects_path}")
+        for reason, count in summary.reasons.most_common(5):
+            out.print(f"  {count:>7}  {reason}", markup=False)
+    if summary.interrupted:
+        out.print("interrupted: run the same command again to continue")
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURE if done.rejected else 0
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+def _poster(url: str, token: str) -> Any:
+    import urllib3
+
+    http = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5.0, read=60.0))
+
+    def post(body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, Mapping[str, str]]:
+        try:
+            response = http.request("POST", url, body=body, headers={**headers, "Authorization": f"Bearer {token}"})
+        except urllib3.exceptions.HTTPError as error:
+            raise OSError(str(error)) from None
+        return response.status, response.data, dict(response.headers)
+
+    return post
+
+
+@contextmanager
+def _deferred_interrupts() -> Iterator[Any]:
+    """Ctrl-C/SIGTERM become a flag checked between chunks: the chunks in flight are answered and recorded."""
+    received: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(received)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
