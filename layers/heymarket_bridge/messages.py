@@ -198,6 +198,7 @@ class DeadLetter:
             "heymarket_request_id": self.heymarket_request_id,
             "message": self.message,
         }
+
     @classmethod
     def from_json(cls, body: str) -> DeadLetter:
         """Read a letter `to_json` wrote: the one reader of the DLQ for the sync side, the operator commands and demo.
