@@ -152,7 +152,11 @@ def deployed_stack() -> Iterator[dict[str, str]]:
 
 
 def test_the_dlq_recovery_commands_run_as_written(workdir: Path, deployed_stack: dict[str, str]) -> None:
-    commands = [c for block in shell_blocks(section("Recover from the DLQ")) for c in block]
+    # The bridge's own commands; the `aws sqs start-message-move-task` alternative needs AWS itself (moto has no
+    # move task: tests/integration/test_redrive.py moves letters as it does) and is never run against an account.
+    commands = [
+        c for block in shell_blocks(section("Recover from the DLQ")) for c in block if c.startswith("heymarket-bridge ")
+    ]
     assert len(commands) >= 7
     for command in commands:
         result = run(command, workdir, environment(workdir, **deployed_stack))

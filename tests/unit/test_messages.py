@@ -6,6 +6,7 @@ import pytest
 
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.messages import (
+    LETTER_MAX_BYTES,
     ContactOperation,
     DeadLetter,
     DeleteOperation,
@@ -129,10 +130,27 @@ def test_a_dead_letter_of_an_older_version_reads_with_defaults_for_what_it_lacks
         operation().to_json(),
         json.dumps({"error": "x", "contact": "15105551234"}),
         json.dumps({"error": "x", "attempts": "5"}),
-        json.dumps({"error": "x", "message": {"v": 1}}),
+        json.dumps({"error": "x", "message": 5}),
     ],
-    ids=["text", "list", "no-error", "queue-message", "contact-not-object", "attempts-not-int", "message-not-text"],
+    ids=["text", "list", "no-error", "queue-message", "contact-not-object", "attempts-not-int", "message-a-number"],
 )
 def test_a_body_that_is_not_a_dead_letter_raises_malformed_message_saying_so(body: str) -> None:
     with pytest.raises(MalformedMessage, match="not a dead letter"):
         DeadLetter.from_json(body)
+
+
+def test_a_letter_too_large_for_sqs_keeps_its_message_as_an_object_and_reads_back_whole() -> None:
+    # Given a contact whose escaped message would more than fill an SQS message
+    big = ContactOperation(
+        Operation.UPSERT, Contact(phone="15105551234", first='"' * 60_000, last="\\" * 60_000), "generic", "t", "r"
+    )
+    letter = DeadLetter(error="refused", attempts=1, source="generic", received_at="t", contact={"phone": "1"},
+                        message=big.to_json())  # fmt: skip
+
+    body = letter.to_json()
+    read = DeadLetter.from_json(body)
+
+    assert len(body.encode()) <= LETTER_MAX_BYTES
+    assert json.loads(read.message or "") == json.loads(big.to_json())
+    assert read.contact == json.loads(big.to_json())["contact"]
+    assert parse_operation(body) == big  # SQS's own redrive moves the letter back: the operation it wraps

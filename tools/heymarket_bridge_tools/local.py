@@ -446,14 +446,18 @@ def _clear_runtime_caches() -> None:
 
 
 def _generated_webhook_secrets() -> dict[str, str]:
-    """A fresh secret for every source, so that each can be tried (`heymarket-bridge send --local`).
+    """A fresh secret for every source, so that each can be tried (`heymarket-bridge send --local`), and the
+    token of the delete endpoint.
 
-    Salesforce's "secret" is the organization id its messages carry, not something a sender can be given:
-    it gets a well-formed made-up one.
+    Salesforce authenticates with a token in the endpoint URL plus the organization id its messages carry (not
+    something a sender can be given): it gets a well-formed made-up one.
     """
+    from heymarket_bridge.deletes import DELETE_CREDENTIAL
     from heymarket_bridge.sources import SOURCE_NAMES
+    from heymarket_bridge.sources.salesforce import ORG_ID_ENTRY
 
     generated = {name: secrets.token_urlsafe(24) for name in sorted(SOURCE_NAMES)}
+    generated[DELETE_CREDENTIAL] = secrets.token_urlsafe(24)
     if "salesforce" in generated:
-        generated["salesforce"] = "00D" + secrets.token_hex(6).upper()[:12]
+        generated[ORG_ID_ENTRY] = "00D" + secrets.token_hex(6).upper()[:12]
     return generated

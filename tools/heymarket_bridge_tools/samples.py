@@ -98,16 +98,18 @@ def signed_url(url: str) -> str:
 
 
 def authenticate(
-    source: str, url: str, body: bytes, secret: str, *, now: datetime, sample: bool
+    source: str, url: str, body: bytes, secret: str, *, now: datetime, sample: bool, org_id: str | None = None
 ) -> tuple[str, bytes, dict[str, str]]:
-    """(url, body, headers) that authenticate `body` for `source` with the stack's `secret`."""
-    from heymarket_bridge_tools.signing import sign, with_token
+    """(url, body, headers) that authenticate `body` for `source` with the stack's `secret` (for Salesforce, also
+    the organization id its messages must name: `org_id`)."""
+    from heymarket_bridge_tools.signing import URL_TOKEN_SOURCES, sign, with_token
 
-    if source == "jotform":
-        return with_token(url, secret), body, {}  # as Jotform sends it: it cannot set headers
-    if source == "salesforce":
-        # The stack's "secret" is the org id the messages must name; only the bundled sample is made to name it.
-        return url, with_org_id(body, secret) if sample else body, {}
+    if source in URL_TOKEN_SOURCES:
+        # As Jotform and Salesforce send it: the token in the endpoint URL. A Salesforce message also names its
+        # org; only the bundled sample is made to name the stack's.
+        if source == "salesforce" and sample and org_id:
+            body = with_org_id(body, org_id)
+        return with_token(url, secret), body, {}
     return url, body, sign(source, body, secret, method="POST", url=signed_url(url), now=now)
 
 

@@ -22,7 +22,6 @@ from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _NONE_WORDS: Final = ("", "none", "null")
-_DUPLICATE_CREATE: Final = ("fail", "update")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,9 +105,17 @@ def _decorator(
     metadata: Mapping[str, Any] = field.metadata or {}
     fallback = _FALLBACK_HELP.get(field.name) or field.name.replace("_", " ").capitalize() + "."
     help_text = str(metadata.get("help") or fallback)
-    choices = metadata.get("choices") or (_DUPLICATE_CREATE if field.name == "duplicate_create" else None)
+    choices = metadata.get("choices")
+    if choices:
+        choices = (*choices, *metadata.get("aliases", {}))
     inner, optional = _unwrap_optional(annotation)
     common: dict[str, Any] = {"help": help_text, "default": default, "show_default": True}
+    if typing.get_origin(inner) is tuple and (choices or metadata.get("parse")):
+        # A tuple setting whose items the field can read one by one: the option is repeated, once per item.
+        item: click.ParamType = _Choice(choices) if choices else _Parsed(metadata["parse"])
+        return click.option(
+            option, parameter, type=item, multiple=True, default=(), help=help_text, metavar=metadata.get("metavar")
+        )
     if default is None:
         common["show_default"] = False
     elif isinstance(default, tuple | list):
@@ -117,8 +124,7 @@ def _decorator(
     if inner is bool:
         return click.option(f"{option}/--no-{option[2:]}", parameter, **common)
     if choices:
-        choice = click.Choice([str(choice) for choice in choices])
-        return click.option(option, parameter, type=_Nullable(choice, optional), **common)
+        return click.option(option, parameter, type=_Nullable(_Choice(choices), optional), **common)
     if inner in (int, float, str):
         scalar = {int: click.INT, float: click.FLOAT, str: click.STRING}[inner]
         return click.option(option, parameter, type=_Nullable(scalar, optional), **common)
@@ -150,6 +156,35 @@ class _Nullable(click.ParamType):
         if self.optional and isinstance(value, str) and value.strip().lower() in _NONE_WORDS:
             return None
         return self.inner.convert(value, param, ctx)
+
+
+class _Choice(click.Choice):
+    """One of a field's choices, given as text on the command line and turned back into the choice's own value
+    (301 for "301")."""
+
+    def __init__(self, choices: tuple[Any, ...]) -> None:
+        self.values = {str(choice): choice for choice in choices}
+        super().__init__(list(self.values))
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return self.values[super().convert(str(value), param, ctx)]
+
+
+class _Parsed(click.ParamType):
+    """One item of a repeated option, read by the field's own parser (ValueError: a usage error)."""
+
+    name = "item"
+
+    def __init__(self, parse: Callable[[str], Any]) -> None:
+        self.parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 class _Json(click.ParamType):

@@ -57,9 +57,14 @@ def send(
             raise CliError("--content-type applies to --file only", EXIT_USAGE)
         payload = sample_payload(source)
     base = url
-    if base is None or secret is None:
+    org_id: str | None = None
+    if base is None or secret is None or source == "salesforce":
         target = resolve(**where)
         base = base or target.api_url
+        if source == "salesforce":
+            from heymarket_bridge.sources.salesforce import ORG_ID_ENTRY
+
+            org_id = target.webhook_secret(ORG_ID_ENTRY)
         if secret is None:
             secret = target.webhook_secret(source)
             if secret is None:
@@ -71,7 +76,7 @@ def send(
         raise CliError("the stack has no WebhookUrl output: pass --url", EXIT_USAGE)
     webhook_url = _webhook_url(base, source)
     webhook_url, body, headers = authenticate(
-        source, webhook_url, payload.body, secret, now=datetime.now(UTC), sample=body_file is None
+        source, webhook_url, payload.body, secret, now=datetime.now(UTC), sample=body_file is None, org_id=org_id
     )
     headers["Content-Type"] = payload.content_type
     if payload.note:
