@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 FAKE_AWS_ENV = {
@@ -30,3 +32,13 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> Iterator[None]:
+    """Each test starts with no metrics or dimensions pending, as each Lambda invocation does (log_metrics flushes)."""
+    from heymarket_bridge.observability import metrics
+
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
