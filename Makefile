@@ -88,8 +88,11 @@ template: venv
 	$(BIN)/sam validate --lint
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 
+# Four workers (pytest-xdist): the tests mostly wait, so this halves the run even on two cores.
+PYTEST_WORKERS ?= 4
+
 pytest: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # The unit and integration tests on python3.13, the functions' runtime (the e2e tests, which drive the same
 # handlers through the local stack, run on the first interpreter only, to keep `make test` short).
@@ -101,7 +104,7 @@ pytest313:
 	else \
 		echo "the unit and integration tests again, on $$("$$py" -V 2>&1) ($$py)"; \
 		$(MAKE) --no-print-directory $(VENV313)/.installed PY313="$$py" && \
-		$(VENV313)/bin/pytest tests/unit tests/integration; \
+		$(VENV313)/bin/pytest -n $(PYTEST_WORKERS) tests/unit tests/integration; \
 	fi
 
 # Re-pin the layer's packages: edit the ranges in layers/requirements.txt, run this, commit both files.

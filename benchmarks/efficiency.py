@@ -80,7 +80,9 @@ def sqs_records(contacts: Sequence[dict[str, Any]], run: str) -> list[dict[str, 
 
 
 @contextmanager
-def sync_function(sandbox: HeymarketSandbox) -> Iterator[Callable[[dict[str, Any]], Any]]:
+def sync_function(
+    sandbox: HeymarketSandbox, environment: dict[str, str] | None = None
+) -> Iterator[Callable[[dict[str, Any]], Any]]:
     """The sync handler configured as deployed (template defaults) against moto and the sandbox, ready to invoke."""
     from moto import mock_aws
 
@@ -98,7 +100,9 @@ def sync_function(sandbox: HeymarketSandbox) -> Iterator[Callable[[dict[str, Any
                 heymarket_credentials={"secret_id": sandbox.config.secret_id, "secret_key": sandbox.config.secret_key},
             )
             os.environ.update(
-                template.function_environment("SyncFunction", resources, {"HEYMARKET_BASE_URL": sandbox.url})
+                template.function_environment(
+                    "SyncFunction", resources, {"HEYMARKET_BASE_URL": sandbox.url, **(environment or {})}
+                )
             )
             sync_runtime.sync_runtime.cache_clear()
             environments = ExecutionEnvironments([(sync_runtime, "sync_runtime")]).install()
