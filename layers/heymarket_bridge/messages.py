@@ -15,6 +15,7 @@ from heymarket_bridge.contact import Contact
 MESSAGE_VERSION = 1
 # SQS takes messages of up to 256 KiB, attributes included: a dead letter keeps 1 KiB for its attributes.
 LETTER_MAX_BYTES = 262_144 - 1024
+MAX_LETTER_NESTING = 5
 
 
 class Operation(StrEnum):
@@ -104,14 +105,14 @@ def parse_operation(body: str) -> QueuedOperation:
     """Read a queue message of either kind; a dead letter moved back by SQS's DLQ redrive yields the one it wraps."""
     try:
         data = json.loads(body)
-        if (
-            isinstance(data, dict)
-            and "v" not in data
-            and "error" in data
-            and isinstance(data.get("message"), str | dict)
-        ):
-            # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters
-            # back unchanged: carry on with the original message inside (a string, or an object in a large letter).
+        for _ in range(MAX_LETTER_NESTING):
+            if not (isinstance(data, dict) and "v" not in data and "error" in data):
+                break
+            if not isinstance(data.get("message"), str | dict):
+                break
+            # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters back
+            # unchanged: carry on with the original message inside (a string, or an object in a large letter).
+            # A letter an older version wrote for a message that was itself a moved letter nests once more.
             data = json.loads(data["message"]) if isinstance(data["message"], str) else data["message"]
         if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
             version = data.get("v") if isinstance(data, dict) else None

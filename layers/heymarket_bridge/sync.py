@@ -503,7 +503,9 @@ def _letter(member: Member, failure: GatewayFailure) -> DeadLetter:
         contact=contact,
         correlation_id=operation.correlation_id,
         operation_id=operation.operation_id,
-        message=record.body,
+        # The operation's own message, not the record's body: a letter moved back by SQS's redrive and refused
+        # again must hold the original message, not a letter inside a letter.
+        message=operation.to_json(),
         failed_at=_now(),
         heymarket_request_id=failure.request_id,
     )

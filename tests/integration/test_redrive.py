@@ -92,3 +92,25 @@ def test_a_dead_letter_of_a_delete_moved_verbatim_to_the_contact_queue_is_carrie
     assert failed == []
     assert bridge.sandbox.contacts() == []
     assert bridge.queue_depth() == 0
+
+
+def test_a_letter_moved_back_and_refused_again_still_holds_the_original_and_is_carried_out_once_fixed(
+    bridge: Bridge,
+) -> None:
+    # Given a contact refused, moved back by a move task before the cause was fixed, and refused again
+    bridge.sandbox.configure(contact_error_rate=1.0)
+    assert bridge.post(load_event("generic/single_contact"))[0] == 202
+    assert bridge.sync(bridge.receive_event()) == []
+    move_dead_letters_to_the_contact_queue(bridge)
+    assert bridge.sync(bridge.receive_event()) == []
+    bridge.sandbox.configure(contact_error_rate=0.0)
+
+    # When it is moved back once more, the cause now fixed
+    [letter] = move_dead_letters_to_the_contact_queue(bridge)
+    failed = bridge.sync(bridge.receive_event())
+
+    # Then the second letter wrapped the original message, not the first letter, and the upsert is carried out
+    assert json.loads(letter["message"])["v"] == 1
+    assert failed == []
+    assert [contact["phone"] for contact in bridge.sandbox.contacts()] == [letter["contact"]["phone"]]
+    assert bridge.dead_letters() == []

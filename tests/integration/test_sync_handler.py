@@ -287,3 +287,24 @@ def test_a_dead_letter_redriven_to_the_queue_is_delivered_once_the_cause_is_fixe
     assert failed == []
     assert [status for *_, status in bulk_requests(bridge.sandbox)] == [200, 200]
     assert [c["phone"] for c in bridge.sandbox.contacts()] == ["15105550199"]
+
+
+def test_a_heymarket_secret_that_cannot_be_read_keeps_contacts_waiting_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, sandbox: HeymarketSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stack whose HeymarketSecretArn names a secret that does not exist (a typo, another region)
+    missing = {**FAST_RETRIES, "HEYMARKET_SECRET_ARN": "team/heymarket-typo"}
+    with running_bridge(monkeypatch, sandbox, {"MaxReceiveCount": 1}, missing) as bridge:
+        bridge.post(load_event("generic/single_contact"))
+
+        # When the sync function receives the contact on its last allowed receive
+        failed = bridge.sync(bridge.receive_event(), timeout_s=5)
+
+        # Then it waits on the queue (put back, not dead-lettered), and the configuration alarm's metric says why
+        assert failed == []
+        assert bridge.dead_letters() == []
+        delayed = bridge.sqs.get_queue_attributes(
+            QueueUrl=bridge.resources.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+        assert delayed == "1"
+    assert '"HeymarketConfigurationErrors"' in capsys.readouterr().out

@@ -80,6 +80,7 @@ class Harness:
     waiting: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
     max_batch: int = 100
     max_receive_count: int = 5
+    requests_per_minute: float = 6000
     v1: bool = False
     v1_overwrite: bool = True
     secret: dict[str, str] = field(default_factory=lambda: {"secret_id": "id", "secret_key": "key"})
@@ -94,7 +95,7 @@ class Harness:
             self._http = HeymarketHttp(
                 "https://api.heymarket.test",
                 auth,
-                RequestBudget(6000, clock=self.clock, sleep=self.clock.sleep),
+                RequestBudget(self.requests_per_minute, clock=self.clock, sleep=self.clock.sleep),
                 pool=self.heymarket,  # type: ignore[arg-type]
                 clock=self.clock,
                 sleep=self.clock.sleep,

@@ -56,3 +56,19 @@ def test_redact_strips_phones_and_emails_from_error_text() -> None:
     assert "555-1234" not in text
     assert "alice@" not in text
     assert "invalid" in text
+
+
+def test_after_an_unusable_secret_the_next_read_bypasses_the_cache() -> None:
+    reads: list[bool] = []
+    secrets = iter([{"secret_id": "REPLACE_ME", "secret_key": "REPLACE_ME"}, {"secret_id": "id", "secret_key": "k"}])
+
+    def load(refresh: bool) -> Credentials:
+        reads.append(refresh)
+        return Credentials.from_secret(next(secrets))
+
+    auth = Authenticator(load)
+    with pytest.raises(ConfigError):
+        auth.header()
+    auth.header()
+
+    assert reads == [False, True]

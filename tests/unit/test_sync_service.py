@@ -397,3 +397,15 @@ def test_a_new_contact_is_sent_with_only_the_fields_the_sender_gave() -> None:
 
     [[sent]] = bulk_calls(h)
     assert set(sent) == {"phone", "last", "contact_channels"}
+
+
+def test_a_request_budget_used_up_to_the_deadline_on_the_last_receive_waits_like_a_429() -> None:
+    # A share of HeymarketRateLimitPerMinute too small for the work is the account's limit, not the contact's fault.
+    h = Harness(max_receive_count=1, requests_per_minute=1)
+    records = [upsert(f"1510555000{n}", receive_count=1) for n in range(3)]
+    h.heymarket.script(SEARCH, *[(500, {"message": "boom"})] * 10)
+
+    report = h.process(*records, remaining_s=30)
+
+    assert (h.letters.letters, report.failed_message_ids) == ([], [])
+    assert len(h.waiting.bodies) == 3

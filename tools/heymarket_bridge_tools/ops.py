@@ -297,12 +297,19 @@ class QueueStatus:
     queue_in_flight: int
     dlq_visible: int
     dlq_in_flight: int
+    # Messages put back with a delay: contacts waiting for the bridge's configuration to be fixed.
+    queue_delayed: int = 0
 
 
 def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
     visible, in_flight = _depth(sqs, queues.queue_url)
     dlq_visible, dlq_in_flight = _depth(sqs, queues.dlq_url)
-    return QueueStatus(visible, in_flight, dlq_visible, dlq_in_flight)
+    delayed = sqs.get_queue_attributes(
+        QueueUrl=queues.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    return QueueStatus(
+        visible, in_flight, dlq_visible, dlq_in_flight, int(delayed.get("ApproximateNumberOfMessagesDelayed", 0))
+    )
 
 
 def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) -> tuple[bool, str]:

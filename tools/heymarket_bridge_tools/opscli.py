@@ -188,6 +188,11 @@ def status(**where: Any) -> None:
     console = _console()
     console.print(f"{target.description}", markup=False)
     console.print(f"queue  {depth.queue_visible} waiting, {depth.queue_in_flight} in flight")
+    if depth.queue_delayed:
+        console.print(
+            f"       {depth.queue_delayed} put back to wait for a configuration fix (see HeymarketConfigurationAlarm; "
+            "check-credentials tells whether the Heymarket secret works)"
+        )
     console.print(f"DLQ    {depth.dlq_visible} dead letter(s)")
     if target.stack_name is not None:
         _print_alarms_and_counts(target, target.stack_name)

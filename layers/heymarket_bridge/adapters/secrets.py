@@ -14,6 +14,30 @@ class SecretUnavailable(RuntimeError):
     """Secrets Manager could not be read right now (transient: try again later)."""
 
 
+class SecretMisconfigured(SecretUnavailable):
+    """The secret cannot be read until an operator fixes something: it does not exist (a mistyped name or ARN,
+    another region), it has no value yet, it is pending deletion, this function may not read it, or its KMS key
+    may not be used. `code` is Secrets Manager's error code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# Secrets Manager's error codes that no retry can fix (GetSecretValue, "Errors" in its API reference).
+_MISCONFIGURED = frozenset(
+    {
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "DecryptionFailure",
+        "InvalidRequestException",
+        "InvalidParameterException",
+        "KMSAccessDeniedException",
+    }
+)
+
+
 class JsonSecretStore:
     """Reads JSON-object secrets; a value is cached for `max_age_s` unless a refresh is asked for."""
 
@@ -27,7 +51,21 @@ class JsonSecretStore:
         except TransformParameterError as exc:
             raise ConfigError(f"secret {secret_id} is not a JSON object") from exc
         except GetParameterError as exc:
-            raise SecretUnavailable(f"cannot read secret {secret_id}") from exc
+            code = _error_code(exc)
+            if code in _MISCONFIGURED:
+                raise SecretMisconfigured(f"cannot read secret {secret_id}: {code}", code) from exc
+            raise SecretUnavailable(f"cannot read secret {secret_id}" + (f": {code}" if code else "")) from exc
         if not isinstance(value, dict):
             raise ConfigError(f"secret {secret_id} is not a JSON object")
         return value
+
+
+def _error_code(error: BaseException) -> str:
+    """The AWS error code behind a Powertools parameters error (it wraps botocore's ClientError), or ''."""
+    cause: BaseException | None = error
+    while cause is not None:
+        response = getattr(cause, "response", None)
+        if isinstance(response, dict):
+            return str((response.get("Error") or {}).get("Code") or "")
+        cause = cause.__cause__ or cause.__context__
+    return ""

@@ -75,12 +75,20 @@ class Authenticator:
         self._credentials: Credentials | None = None
         self._token: str | None = None
         self._issued_at = 0
+        # The last read failed (placeholders, a missing secret): read past any cache next time, since the operator
+        # may have fixed it meanwhile.
+        self._reread = False
 
     def header(self) -> str:
         with self._lock:
             credentials = self._credentials
             if credentials is None:
-                credentials = self._credentials = self._load(False)
+                loaded = False
+                try:
+                    credentials = self._credentials = self._load(self._reread)
+                    loaded = True
+                finally:
+                    self._reread = not loaded
             if credentials.api_key:
                 return f"Bearer {credentials.api_key}"
             now = int(self._clock())

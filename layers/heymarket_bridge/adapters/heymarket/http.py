@@ -20,7 +20,7 @@ import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.heymarket.auth import Authenticator
-from heymarket_bridge.adapters.secrets import SecretUnavailable
+from heymarket_bridge.adapters.secrets import SecretMisconfigured, SecretUnavailable
 from heymarket_bridge.heymarket_port import ConfigurationFailure, Deadline, TransientFailure
 from heymarket_bridge.observability import emit_metric, logger, redact
 from heymarket_bridge.ratelimit import RequestBudget
@@ -173,8 +173,14 @@ class HeymarketHttp:
 
     def _send(self, method: str, path: str, body: Any, deadline: Deadline) -> _Raw:
         authorization = self._load_credentials(refresh=False)
-        if deadline.passed() or not self._budget.acquire(deadline.at):
+        if deadline.passed():
             raise TransientFailure("the invocation ran out of time before the request could be made")
+        if not self._budget.acquire(deadline.at):
+            # The stack's share of HeymarketRateLimitPerMinute is used up until after the deadline: the account's
+            # rate limit, like a 429, is not the contact's fault.
+            raise TransientFailure(
+                "the request budget (HeymarketRateLimitPerMinute) left no room before the deadline", throttled=True
+            )
         headers = {"Authorization": authorization, "Accept": "application/json", "User-Agent": "heymarket-bridge"}
         payload = None
         if body is not None:
@@ -258,7 +264,7 @@ class HeymarketHttp:
             if refresh:
                 self._auth.refresh()
             return self._auth.header()
-        except ConfigError as exc:
+        except (ConfigError, SecretMisconfigured) as exc:
             emit_metric("HeymarketConfigurationErrors")
             logger.error("Cannot authenticate to Heymarket", extra={"error": str(exc)})
             raise ConfigurationFailure(f"Heymarket credentials are not usable: {exc}") from exc
