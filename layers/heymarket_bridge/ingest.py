@@ -204,6 +204,7 @@ class IngestService:
             default_country=self._settings.default_country,
             max_contacts=self._settings.max_contacts_per_request,
             public_base_url=self._settings.public_base_url,
+            hubspot_require_v3=self._settings.hubspot_require_v3,
         )
         source.authenticate(request, context)
         delivery = source.read(request, context)

@@ -96,6 +96,7 @@ class ReadContext:
     default_country: str = "US"
     max_contacts: int = 500
     public_base_url: str = ""  # the URL senders call, for schemes that sign it ("" : as API Gateway saw it)
+    hubspot_require_v3: bool = False  # HubSpotRequireSignatureV3: refuse HubSpot requests signed only with v1/v2
 
     def is_phone(self, value: Any) -> bool:
         return phone_parses(value, self.default_country)
