@@ -8,6 +8,9 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
 
 - a delivery the sender names (heymarket_bridge.sources.common.DeliveryIdentity) is run once per name: a repeat
   gets the first answer back with `"duplicate": true`; the same Idempotency-Key with another body is a 422;
+- within a delivery, the contacts for one phone are merged in the delivery's order into the one contact queued for
+  it (later values win field by field, as the sync function merges a phone's upserts): the last one wins. Queued
+  as separate messages they would carry one `received_at`, and SQS, a standard queue, keeps no order between them;
 - whatever the delivery, a contact equal to the latest one queued for its phone by the same source within a
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
   back is not (the latest contact is then the changed one). This also makes a sender's retry after a partial
@@ -134,10 +137,12 @@ class IngestOutcome:
 
 @dataclass(frozen=True)
 class Plan:
-    """A delivery's contacts as validated: what to queue, and what to tell the sender about the others."""
+    """A delivery's contacts as validated: what to queue (one operation per phone), how many submissions were
+    accepted into it, and what to tell the sender about the others."""
 
     operations: list[ContactOperation]
     rejected: list[Rejection]
+    accepted: int
 
 
 class IngestService:
@@ -241,9 +246,10 @@ class IngestService:
         return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
     def _plan(self, source: Source, request: WebhookRequest, submissions: Sequence[Submission]) -> Plan:
-        """Validate every submission: the contacts to queue, and the rejections and dropped fields to report."""
+        """Validate every submission: the contacts to queue (a phone's merged into one, the last winning), and the
+        rejections and dropped fields to report."""
         rejected: list[Rejection] = []
-        operations: list[ContactOperation] = []
+        accepted: list[tuple[int, ContactOperation]] = []
         dropped_log: list[dict[str, Any]] = []
         received_at = self._clock().isoformat(timespec="milliseconds")
         for index, raw in enumerate(submissions):
@@ -258,7 +264,11 @@ class IngestService:
             if dropped:
                 rejected.append(_dropped(index, dropped))
                 dropped_log.append({"index": index, "fields": [item.field for item in dropped]})
-            operation = ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id)
+            accepted.append(
+                (index, ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id))
+            )
+        operations = _one_per_phone(accepted)
+        for index, operation in operations:
             size = _message_bytes(operation)
             if size > MAX_QUEUE_MESSAGE_BYTES:
                 raise PayloadTooLarge(
@@ -266,14 +276,13 @@ class IngestService:
                     f"{MAX_QUEUE_MESSAGE_BYTES} fit in one (shorten its custom fields)",
                     {"index": index},
                 )
-            operations.append(operation)
         metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(submissions))
-        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(submissions) - len(operations))
+        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(submissions) - len(accepted))
         if dropped_log:
             logger.warning(
                 "Invalid optional fields dropped", extra={"source": source.name, "contacts": dropped_log[:20]}
             )
-        return Plan(operations, rejected)
+        return Plan([operation for _, operation in operations], rejected, len(accepted))
 
     def _buffer(self, source: Source, delivery: Delivery, plan: Plan) -> IngestOutcome:
         """Queue the planned contacts that are not repeats of the latest ones queued for their phones."""
@@ -299,7 +308,7 @@ class IngestService:
         repeats = len(operations) - len(fresh)
         if repeats:
             metrics.add_metric(name="RepeatedContacts", unit=MetricUnit.Count, value=repeats)
-        outcome = IngestOutcome(len(operations), plan.rejected, duplicate=bool(operations) and not fresh)
+        outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=bool(operations) and not fresh)
         if outcome.duplicate:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         logger.info(
@@ -417,6 +426,19 @@ class IngestService:
         # A metric dimension only for a name the bridge knows: a URL cannot create metrics at will.
         known = named if source is not None or line.route is Route.DELETE else "unknown"
         emit_metric("WebhooksRefused", source=known, code=error.code)
+
+
+def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tuple[int, ContactOperation]]:
+    """The delivery's operations with each phone's merged into one, in the delivery's order (later values win field by
+    field, custom values key by key, as heymarket_bridge.ordering merges a phone's upserts), each at the place and
+    with the index of the phone's last submission."""
+    merged: dict[str, tuple[int, ContactOperation]] = {}
+    for index, operation in accepted:
+        earlier = merged.pop(operation.contact.phone, None)
+        if earlier is not None:
+            operation = dataclasses.replace(operation, contact=earlier[1].contact.merged_with(operation.contact))
+        merged[operation.contact.phone] = (index, operation)
+    return list(merged.values())
 
 
 def _dropped(index: int, dropped: Sequence[DroppedField]) -> Rejection:

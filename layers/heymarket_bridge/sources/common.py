@@ -190,7 +190,12 @@ def iso_time(text: Any) -> datetime | None:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         moment = datetime(
-            *(int(part) for part in (year, month, day, hour, minute, second)),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
             int((fraction or "0")[:6].ljust(6, "0")),
             tzinfo=UTC,
         )
