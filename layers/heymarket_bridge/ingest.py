@@ -33,6 +33,7 @@ from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
+from heymarket_bridge.echo import printable
 from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
 from heymarket_bridge.errors import DeliveryKeyConflict, DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
@@ -96,25 +97,42 @@ class RecentContacts(Protocol):
 
 @dataclass
 class Rejection:
-    """A submission refused (`errors`), or a contact queued without the optional fields it `dropped`."""
+    """A submission refused (`errors`), or a contact queued without the optional fields it `dropped` (`errors` says
+    why each was dropped) or with values it should check (`notes`: a phone read as an international number).
+
+    Every text is made `printable`: a lone surrogate a sender put in a value never reaches a log line, the answer or
+    the delivery table's saved answers.
+    """
 
     index: int
     errors: list[str]
     field: str | None = None  # in a delete request: the list ("contact_ids" or "phones") `index` points into
     dropped: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.errors = [printable(error) for error in self.errors]
+        self.notes = [printable(note) for note in self.notes]
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.dropped or self.notes)
 
     def to_dict(self) -> dict[str, Any]:
         where: dict[str, Any] = {"field": self.field} if self.field is not None else {}
         body = {**where, "index": self.index, "errors": self.errors}
-        if self.dropped:
+        if self.accepted:
             body["accepted"] = True
-            body["dropped"] = self.dropped
-            body["warnings"] = [f"{error}: the contact was queued without it" for error in self.errors]
+            if self.dropped:
+                body["dropped"] = self.dropped
+            body["warnings"] = [f"{error}: the contact was queued without it" for error in self.errors] + self.notes
         return body
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rejection:
-        return cls(int(data["index"]), list(data["errors"]), data.get("field"), list(data.get("dropped", [])))
+        errors = list(data["errors"])
+        notes = list(data.get("warnings", []))[len(errors) :] if data.get("accepted") else []
+        return cls(int(data["index"]), errors, data.get("field"), list(data.get("dropped", [])), notes)
 
 
 @dataclass
@@ -251,19 +269,23 @@ class IngestService:
         rejected: list[Rejection] = []
         accepted: list[tuple[int, ContactOperation]] = []
         dropped_log: list[dict[str, Any]] = []
+        doubt_log: list[int] = []
         received_at = self._clock().isoformat(timespec="milliseconds")
         for index, raw in enumerate(submissions):
             if isinstance(raw, Unmappable):
                 rejected.append(Rejection(index, list(raw.errors)))
                 continue
             try:
-                contact, dropped = read_contact(raw, self._settings.default_country)
+                contact, dropped, warnings = read_contact(raw, self._settings.default_country)
             except InvalidContact as exc:
                 rejected.append(Rejection(index, exc.errors))
                 continue
+            if dropped or warnings:
+                rejected.append(_queued_with(index, dropped, warnings))
             if dropped:
-                rejected.append(_dropped(index, dropped))
                 dropped_log.append({"index": index, "fields": [item.field for item in dropped]})
+            if warnings:
+                doubt_log.append(index)
             accepted.append(
                 (index, ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id))
             )
@@ -281,6 +303,11 @@ class IngestService:
         if dropped_log:
             logger.warning(
                 "Invalid optional fields dropped", extra={"source": source.name, "contacts": dropped_log[:20]}
+            )
+        if doubt_log:
+            logger.warning(
+                "Phones without a + read as international numbers that could be mistyped national ones",
+                extra={"source": source.name, "indexes": doubt_log[:20], "count": len(doubt_log)},
             )
         return Plan([operation for _, operation in operations], rejected, len(accepted))
 
@@ -441,8 +468,9 @@ def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tup
     return list(merged.values())
 
 
-def _dropped(index: int, dropped: Sequence[DroppedField]) -> Rejection:
-    return Rejection(index, [item.error for item in dropped], dropped=list(dict.fromkeys(i.field for i in dropped)))
+def _queued_with(index: int, dropped: Sequence[DroppedField], warnings: Sequence[str]) -> Rejection:
+    fields = list(dict.fromkeys(item.field for item in dropped))
+    return Rejection(index, [item.error for item in dropped], dropped=fields, notes=list(warnings))
 
 
 def _ledger_key(source: str, identity: DeliveryIdentity) -> str | None:

@@ -289,3 +289,15 @@ def test_a_phone_repeated_in_a_delivery_without_the_table_is_still_queued_once()
     )
 
     assert [json.loads(m.body)["contact"]["is_opted_out"] for m in queue.sent] == [True]
+
+
+def test_an_answer_with_warnings_is_replayed_as_it_was_given() -> None:
+    from heymarket_bridge.ingest import Rejection
+
+    entries = [
+        Rejection(0, ["email is not a valid address"], dropped=["email"], notes=["phone was read as +31"]),
+        Rejection(1, [], notes=["phone was read as +44"]),
+        Rejection(2, ["phone is required"]),
+    ]
+
+    assert [Rejection.from_dict(entry.to_dict()) for entry in entries] == entries
