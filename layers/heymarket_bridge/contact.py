@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from heymarket_bridge.echo import shown
+
 MAX_TAGS = 5
 MAX_TEXT = 255
 MAX_CUSTOM_FIELDS = 100
@@ -360,7 +362,7 @@ def _tags(raw: Any, errors: list[str]) -> tuple[int, ...] | None:
         value = item.get("tag_id") if isinstance(item, dict) else item
         tag = _int("tags", value, [])
         if tag is None or tag <= 0:
-            errors.append(f"tags must be positive tag ids, not {_shown(value)}")
+            errors.append(f"tags must be positive tag ids, not {shown(value)}")
             continue
         if tag not in tags:
             tags.append(tag)
@@ -368,11 +370,6 @@ def _tags(raw: Any, errors: list[str]) -> tuple[int, ...] | None:
         errors.append(f"tags has {len(tags)} ids; Heymarket allows at most {MAX_TAGS}")
         return None
     return tuple(tags) or None
-
-
-def _shown(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value}'"
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
@@ -389,14 +386,14 @@ def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
         if value is None or value == "":
             continue
         if isinstance(value, dict | list):
-            errors.append(f"custom field {str(key)[:40]!r} must be a text, number or boolean")
+            errors.append(f"custom field {shown(str(key))} must be a text, number or boolean")
             continue
         text = ("true" if value else "false") if isinstance(value, bool) else (_number_text(value) or str(value))
         if len(text) > 4096:
-            errors.append(f"custom field {str(key)[:40]!r} is longer than 4096 characters")
+            errors.append(f"custom field {shown(str(key))} is longer than 4096 characters")
             continue
         if (problem := _unsendable(str(key)) or _unsendable(text)) is not None:
-            errors.append(f"custom field {str(key)[:40]!a} {problem}")
+            errors.append(f"custom field {shown(str(key))} {problem}")
             continue
         custom[str(key)] = text
     return custom or None

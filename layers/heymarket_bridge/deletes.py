@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heymarket_bridge.contact import read_phone
+from heymarket_bridge.echo import shown
 from heymarket_bridge.messages import DeleteTarget
 from heymarket_bridge.sources.common import parse_json
 from heymarket_bridge.sources.generic import token_matches
@@ -76,7 +77,7 @@ def parse_delete_request(
 ) -> tuple[list[DeleteTarget], list[InvalidTarget]]:
     """The valid targets in request order (ids, then phones), and every item refused with its reason."""
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
-        raise UnsupportedMediaType(f"content type {content_type!r} is not supported: send application/json")
+        raise UnsupportedMediaType(f"content type {shown(content_type)} is not supported: send application/json")
     payload = parse_json(body, charset)
     if not isinstance(payload, dict) or not any(name in payload for name in DELETE_FIELDS):
         raise BadRequest('the body must be an object with "contact_ids" and/or "phones"')

@@ -33,7 +33,7 @@ from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
-from heymarket_bridge.echo import printable
+from heymarket_bridge.echo import printable, shown
 from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
 from heymarket_bridge.errors import DeliveryKeyConflict, DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
@@ -199,7 +199,9 @@ class IngestService:
             if line.route is Route.DELETE:
                 outcome = self._delete(request)
             elif source is None:
-                raise UnknownSource(f"unknown source {line.source[:60]!r}; known sources are {sorted(self._sources)}")
+                raise UnknownSource(
+                    f"unknown source {shown(line.source, 60)}; known sources are {sorted(self._sources)}"
+                )
             else:
                 outcome = self._webhook(source, request)
         except WebhookError as error:
@@ -259,7 +261,7 @@ class IngestService:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
             logger.info(
                 "Repeated delivery answered as the first one",
-                extra={"source": source.name, "delivery_id": delivery.identity.sender_id[:200]},
+                extra={"source": source.name, "delivery_id": printable(delivery.identity.sender_id[:200])},
             )
         return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
@@ -342,7 +344,7 @@ class IngestService:
             "Webhook accepted",
             extra={
                 "source": source.name,
-                "delivery_id": delivery.identity.sender_id[:200],
+                "delivery_id": printable(delivery.identity.sender_id[:200]),
                 "accepted": outcome.accepted,
                 "queued": len(queued),
                 "repeats": repeats,
@@ -439,7 +441,7 @@ class IngestService:
 
     def _refused(self, line: RequestLine, source: Source | None, error: WebhookError) -> None:
         log = logger.warning if error.status < 500 else logger.error
-        named = DELETES_METRIC_SOURCE if line.route is Route.DELETE else line.source[:60]
+        named = DELETES_METRIC_SOURCE if line.route is Route.DELETE else printable(line.source[:60])
         log(
             "Webhook refused",
             extra={

@@ -284,7 +284,7 @@ def test_a_later_contact_for_a_phone_is_compared_with_the_earlier_one_of_its_del
 
 
 def test_a_phone_repeated_in_a_delivery_without_the_table_is_still_queued_once() -> None:
-    response, queue = handle(
+    _response, queue = handle(
         FakeSource([{"phone": "+15105550123", "is_opted_out": False}, {"phone": "+15105550123", "is_opted_out": True}])
     )
 

@@ -37,6 +37,7 @@ from xml.sax.saxutils import escape
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Submission, first_phone
 from heymarket_bridge.sources.common import Delivery, ReadContext, SourceDefaults, identity, no_phone, phone_reason
 from heymarket_bridge.sources.generic import token_matches
@@ -106,7 +107,7 @@ class SalesforceSource(SourceDefaults):
                 context.is_phone,
             )
             if contact.get("phone") is None:
-                kind = str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2][:40]
+                kind = shown(str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2], quote="")
                 candidates = (fields.get("MobilePhone"), fields.get("Phone"))
                 reason = phone_reason(candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field")
                 submissions.append(no_phone(f"the Salesforce {kind}", context.mapping, reason))
@@ -149,9 +150,9 @@ def _parse(body: bytes) -> ET.Element:
     except defusedxml.DefusedXmlException as exc:
         raise BadRequest(f"XML the bridge does not accept ({type(exc).__name__})") from exc
     except ET.ParseError as exc:
-        raise BadRequest(f"the request body is not well-formed XML ({str(exc)[:120]})") from exc
+        raise BadRequest(f"the request body is not well-formed XML ({shown(str(exc), 120, quote='')})") from exc
     except (LookupError, ValueError, RecursionError) as exc:  # an encoding Python does not know, and the like
-        raise BadRequest(f"the request body cannot be read as XML ({str(exc)[:120]})") from exc
+        raise BadRequest(f"the request body cannot be read as XML ({shown(str(exc), 120, quote='')})") from exc
     return root
 
 
