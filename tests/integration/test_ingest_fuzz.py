@@ -2,9 +2,11 @@
 
 Each example is an HTTP API event built from a sample in events/ (so every source and the delete routes are
 covered), then broken: parts of its JSON replaced by wrong types, huge strings and numbers, deep nesting and odd
-Unicode, or its body replaced by arbitrary bytes, bad base64, byte-order marks, multipart bodies of many parts or
-long part headers, XML declaring unknown encodings; or its headers and signatures removed, garbled, sent twice
-(API Gateway joins them with a comma), or given charsets that do not exist. Most examples are signed afresh with
+Unicode, times past the calendar's ends, or its body replaced by arbitrary bytes, bad base64, byte-order marks,
+multipart bodies of many parts or long part headers, XML declaring unknown encodings, forms and multipart parts
+declaring codecs that are not character sets; or its headers and signatures removed, garbled, sent twice (API
+Gateway joins them with a comma), given charsets that do not exist or codecs that are not charsets, or times that
+no datetime holds. Most examples are signed afresh with
 the source's secret, so that they get past authentication into the parsers. Every answer must also come quickly:
 well within the function's 10 s timeout.
 
@@ -141,6 +143,18 @@ def call(queue: CheckingQueue, event: dict[str, Any]) -> tuple[int, list[Outgoin
 ODD_CHARACTERS = ["\x00", "\x7f", "\u202e", "\u0301", "\ufeff", "\U0001f600", "\u2028", "\ud800", "\udfff", "\ufffe"]
 
 
+# Codecs Python registers that are not character sets: each raised its own error when declared as a charset.
+NOT_CHARSETS = ["punycode", "undefined", "idna", "unicode_escape", "raw_unicode_escape", "rot13", "base64", "uu"]
+# Times an offset pushes past year 9999 or before year 1 (OverflowError), or that the calendar does not have.
+EXTREME_TIMES = [
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+23:59",
+    "9999-12-31T23:59:59.999999999Z",
+    "2026-02-30T10:00:00Z",
+    "2026-11-23T09:00:00+99:99",
+]
+
+
 def text(max_size: int = 40, *, surrogates: bool = True) -> st.SearchStrategy[str]:
     """Any text. Lone surrogates only where JSON can carry them (as \\ud800 escapes): API Gateway decodes
     headers, query strings and paths from bytes, which never yields one."""
@@ -150,6 +164,7 @@ def text(max_size: int = 40, *, surrogates: bool = True) -> st.SearchStrategy[st
     return st.one_of(
         st.text(alphabet, max_size=max_size),
         st.sampled_from(["+1 415 555 0100", "(510) 555-1234", "00442079460958", "a@b.co", "true", "-1", "1e400"]),
+        st.sampled_from(EXTREME_TIMES),
         st.integers(250, 4200).map(lambda n: "x" * n),  # longer than a field allows (255, 4096 for custom values)
     )
 
@@ -262,6 +277,22 @@ def long_part_header(parameters: int) -> bytes:
     return f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="rawRequest"{params}\r\n\r\n{{}}\r\n'.encode()
 
 
+def form_declaring(charset: str) -> bytes:
+    """A form post whose `_charset_` field (HTML's form submission algorithm) names `charset`."""
+    return f"_charset_={charset}&phone=5105550109&first=Ren%E9e".encode()
+
+
+def multipart_declaring(charset: str) -> bytes:
+    """A multipart body (send it as multipart) whose `_charset_` part, and whose answers part, name `charset`."""
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\n{charset}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="rawRequest"\r\n'
+        f"Content-Type: application/json; charset={charset}\r\n\r\n"
+        '{"q4_phone": "5105550109"}\r\n'
+        f"--{BOUNDARY}--\r\n"
+    ).encode()
+
+
 def xml_declaring(encoding: str) -> bytes:
     body = event_body(SAMPLES["salesforce/outbound_message.json"]).decode()
     return body.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode()
@@ -309,7 +340,11 @@ def check_arbitrary_bodies(queue: CheckingQueue, data: st.DataObject) -> None:
             st.sampled_from(list(BOMS)).map(lambda bom: bom + event_body(SAMPLES["generic/single_contact.json"])),
             st.integers(1000, 30_000).map(many_parts),
             st.integers(1000, 80_000).map(long_part_header),
-            st.sampled_from(["x-no-such-encoding", "UTF-16", "rot13", "utf-7", "EBCDIC-CP-US"]).map(xml_declaring),
+            st.sampled_from(["x-no-such-encoding", "UTF-16", "rot13", "utf-7", "EBCDIC-CP-US", *NOT_CHARSETS]).map(
+                xml_declaring
+            ),
+            st.sampled_from(NOT_CHARSETS).map(form_declaring),
+            st.sampled_from(NOT_CHARSETS).map(multipart_declaring),
             st.just(b'{"phone": "' + b"1" * 1_100_000 + b'"}'),  # over the 1 MiB a request may be
         ),
         label="body",
@@ -317,6 +352,8 @@ def check_arbitrary_bodies(queue: CheckingQueue, data: st.DataObject) -> None:
     event = with_body(sample, body, base64_encoded=data.draw(st.booleans(), label="base64"))
     if body.startswith(f"--{BOUNDARY}".encode()) and data.draw(st.booleans(), label="as multipart"):
         event["headers"]["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
+    elif body.startswith(b"_charset_=") and data.draw(st.booleans(), label="as form"):
+        event["headers"]["content-type"] = "application/x-www-form-urlencoded"
     call(queue, signed(event) if data.draw(st.booleans(), label="signed") else event)
 
 
@@ -329,7 +366,10 @@ def check_headers_and_envelope(queue: CheckingQueue, data: st.DataObject) -> Non
             | text(300, surrogates=False)
             | st.just(f"{headers.get(name, '')},{headers.get(name, '')}")  # sent twice, joined by API Gateway
             | st.integers(1, 500).map(lambda n: "9" * n)
-            | st.sampled_from(["application/json; charset=x-nope", "multipart/form-data; boundary=", "text/xml"]),
+            | st.sampled_from(["application/json; charset=x-nope", "multipart/form-data; boundary=", "text/xml"])
+            | st.sampled_from(NOT_CHARSETS).map("application/json; charset={}".format)
+            | st.sampled_from(NOT_CHARSETS).map("application/x-www-form-urlencoded; charset={}".format)
+            | st.sampled_from(EXTREME_TIMES),  # as X-Shopify-Triggered-At, or anywhere else
             label=name,
         )
         if value is None:
