@@ -222,21 +222,22 @@ class IngestService:
             raise Unauthorized(
                 f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
             )
+        # A sender's own batch size (Salesforce's 100) is accepted whatever MaxContactsPerRequest says.
+        limit = max(self._settings.max_contacts_per_request, source.sender_batch_size)
         context = ReadContext(
             now=self._clock(),
             credentials=Credentials(secret, entries),
             mapping=self._settings.mappings.get(source.name, NO_MAPPING),
             default_country=self._settings.default_country,
-            max_contacts=self._settings.max_contacts_per_request,
+            max_contacts=limit,
             public_base_url=self._settings.public_base_url,
             hubspot_require_v3=self._settings.hubspot_require_v3,
         )
         source.authenticate(request, context)
         delivery = source.read(request, context)
-        if len(delivery.submissions) > self._settings.max_contacts_per_request:
+        if len(delivery.submissions) > limit:
             raise PayloadTooLarge(
-                f"the request holds {len(delivery.submissions)} contacts; at most "
-                f"{self._settings.max_contacts_per_request} are accepted per request"
+                f"the request holds {len(delivery.submissions)} contacts; at most {limit} are accepted per request"
             )
         plan = self._plan(source, request, delivery.submissions)
         if not plan.operations and source.refuses_when_nothing_valid:

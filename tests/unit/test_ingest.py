@@ -28,6 +28,7 @@ class FakeSource:
     submissions: list[Submission]
     name: str = "fake"
     refuses_when_nothing_valid: bool = False
+    sender_batch_size: int = 0
     sender_id: str | None = None
     seen_now: list[datetime] = field(default_factory=list)
     seen_mappings: list[SourceMapping] = field(default_factory=list)

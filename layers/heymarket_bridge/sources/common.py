@@ -94,7 +94,7 @@ class ReadContext:
     credentials: Credentials
     mapping: SourceMapping = field(default_factory=SourceMapping)
     default_country: str = "US"
-    max_contacts: int = 500
+    max_contacts: int = 500  # MaxContactsPerRequest, or the source's sender_batch_size when that is larger
     public_base_url: str = ""  # the URL senders call, for schemes that sign it ("" : as API Gateway saw it)
     hubspot_require_v3: bool = False  # HubSpotRequireSignatureV3: refuse HubSpot requests signed only with v1/v2
 
@@ -339,6 +339,7 @@ class SourceDefaults:
     # A form or CRM resends a delivery that gets a 4xx, and some switch off a webhook that keeps failing:
     # a delivery whose every contact is rejected is still acknowledged (202, with the reasons) for them.
     refuses_when_nothing_valid = False
+    sender_batch_size = 0
 
     def render(self, reply: Reply) -> HttpResponse:
         return render_json(reply)
