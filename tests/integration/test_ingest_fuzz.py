@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import encodings.aliases
 import json
 import re
 import time
@@ -386,6 +387,61 @@ def check_headers_and_envelope(queue: CheckingQueue, data: st.DataObject) -> Non
     call(queue, event)
 
 
+# Every codec name Python knows (aliases included), whether or not it is a character set.
+PYTHON_CODECS = sorted({*encodings.aliases.aliases, *encodings.aliases.aliases.values(), *NOT_CHARSETS})
+
+
+def check_declared_charsets(queue: CheckingQueue, data: st.DataObject) -> None:
+    """Any codec Python has, declared wherever a charset can be: a JSON body's or a form's Content-Type, a form's
+    `_charset_` field, a multipart `_charset_` part and a part's own Content-Type, on every route."""
+    codec = data.draw(st.sampled_from(PYTHON_CODECS), label="codec")
+    place = data.draw(st.sampled_from(["json", "form", "form field", "multipart", "delete"]), label="where")
+    if place == "json":
+        event = copy.deepcopy(SAMPLES["generic/single_contact.json"])
+        event["headers"]["content-type"] = f"application/json; charset={codec}"
+    elif place == "delete":
+        event = copy.deepcopy(SAMPLES["generic/delete_contacts.json"])
+        event["headers"]["content-type"] = f"application/json; charset={codec}"
+    elif place == "form":
+        event = with_body(SAMPLES["generic/form_post.json"], b"phone=5105550109&first=Ren%E9e")
+        event["headers"]["content-type"] = f"application/x-www-form-urlencoded; charset={codec}"
+    elif place == "form field":
+        event = with_body(SAMPLES["generic/form_post.json"], form_declaring(codec))
+        event["headers"]["content-type"] = "application/x-www-form-urlencoded"
+    else:
+        event = with_body(SAMPLES["jotform/submission.json"], multipart_declaring(codec))
+        event["headers"]["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
+    call(queue, signed(event))
+
+
+def iso_times() -> st.SearchStrategy[str]:
+    """ISO 8601 times at and past the calendar's ends: the known ones, or any year, offset up to 99:99, fraction."""
+    return st.sampled_from(EXTREME_TIMES) | st.builds(
+        "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}{}".format,
+        st.sampled_from([1, 2, 1970, 2026, 9998, 9999]) | st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 61),
+        st.sampled_from(["", ".5", ".999999999"]),
+        st.sampled_from(["", "Z", "+23:59", "-23:59", "+00:00", "-99:99", "+2359"]),
+    )
+
+
+def check_extreme_times(queue: CheckingQueue, data: st.DataObject) -> None:
+    """Signed deliveries whose times (body times, X-Shopify-Triggered-At) are at or past the calendar's ends."""
+    name = data.draw(st.sampled_from(["shopify/customers_create.json", "typeform/form_response.json"]), label="sample")
+    payload = json.loads(event_body(SAMPLES[name]))
+    times = payload if name.startswith("shopify") else payload["form_response"]
+    for key in ("created_at", "updated_at") if name.startswith("shopify") else ("landed_at", "submitted_at"):
+        times[key] = data.draw(iso_times() | st.none(), label=key)
+    event = signed(with_body(SAMPLES[name], to_json(payload, ensure_ascii=True)))
+    if name.startswith("shopify") and data.draw(st.booleans(), label="header too"):
+        event["headers"]["x-shopify-triggered-at"] = data.draw(iso_times(), label="triggered at")
+    call(queue, event)
+
+
 def fuzz(check: Callable[[CheckingQueue, st.DataObject], None], budget: settings) -> Any:
     @budget
     @given(data=st.data())
@@ -400,10 +456,14 @@ test_sample_payloads_with_broken_values_never_fail_the_sender = fuzz(check_mutat
 test_generic_contacts_with_any_values_never_fail_the_sender = fuzz(check_generic_contacts, FAST)
 test_arbitrary_bodies_never_fail_the_sender = fuzz(check_arbitrary_bodies, FAST)
 test_missing_and_garbled_headers_never_fail_the_sender = fuzz(check_headers_and_envelope, FAST)
+test_any_codec_declared_as_a_charset_never_fails_the_sender = fuzz(check_declared_charsets, FAST)
+test_times_at_the_calendars_ends_never_fail_the_sender = fuzz(check_extreme_times, FAST)
 test_soak_sample_payloads_with_broken_values = pytest.mark.soak(fuzz(check_mutated_json, SOAK))
 test_soak_generic_contacts_with_any_values = pytest.mark.soak(fuzz(check_generic_contacts, SOAK))
 test_soak_arbitrary_bodies = pytest.mark.soak(fuzz(check_arbitrary_bodies, SOAK))
 test_soak_missing_and_garbled_headers = pytest.mark.soak(fuzz(check_headers_and_envelope, SOAK))
+test_soak_declared_charsets = pytest.mark.soak(fuzz(check_declared_charsets, SOAK))
+test_soak_extreme_times = pytest.mark.soak(fuzz(check_extreme_times, SOAK))
 
 
 def test_every_sample_is_accepted_as_recorded_so_that_the_fuzzing_starts_from_valid_requests(

@@ -142,7 +142,10 @@ def _shifted(text: str, by: timedelta) -> str:
         return text
     fraction = text.partition(".")[2].rstrip("Z").split("+")[0].split("-")[0]
     spec = "seconds" if not fraction else "milliseconds" if len(fraction) <= 3 else "microseconds"
-    written = (moment + by).isoformat(timespec=spec)
+    try:
+        written = (moment + by).isoformat(timespec=spec)
+    except OverflowError:  # a time at the calendar's end stays where it is
+        return text
     return written.replace("+00:00", "Z") if text.endswith("Z") else written
 
 
