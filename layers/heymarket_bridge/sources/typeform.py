@@ -3,10 +3,10 @@
 Authenticity: `Typeform-Signature: sha256=<base64 HMAC-SHA256 of the raw body>`, keyed by the secret set on the
 webhook (Typeform's "Secure your webhooks" guide).
 Time: Typeform signs no header time, but the signed body carries `form_response.submitted_at`, and Typeform sends
-the webhook "as soon as it's submitted", retrying a failed delivery for about 10.6 hours at most (every 2-3 minutes for 10
-hours after a 429/408/503/423, else after 5 min, 10 min, 20 min, 1 h, 2 h, 3 h and 4 h: Typeform's Webhooks API
-guide, "Delivery retries"; it documents no manual redelivery). A signed response submitted more than MAX_AGE ago (or
-more than MAX_AHEAD in the future), or without a submitted_at (or landed_at) time, is refused (401): a recorded
+the webhook "as soon as it's submitted", retrying a failed delivery for about 10.6 hours at most (every 2-3 minutes
+for 10 hours after a 429/408/503/423, else after 5 min, 10 min, 20 min, 1 h, 2 h, 3 h and 4 h: Typeform's Webhooks
+API guide, "Delivery retries"; it documents no manual redelivery). A signed response submitted more than MAX_AGE ago
+(or more than MAX_AHEAD in the future), or without a submitted_at (or landed_at) time, is refused (401): a recorded
 delivery replayed after its event_id left the delivery table (4 days) is not taken either.
 Defaults: phone = the first phone_number answer that parses as a phone (by the answer's type first), else the first
 text answer to a question about a phone that parses; email = the first email answer; first and last = text answers
