@@ -185,8 +185,8 @@ def cpu_seconds(work: Callable[[], None], repeat: int = 3) -> float:
 
 # Where the CPU goes: (what, file ending, function) whose cumulative time is reported as a share of the handler's.
 INGEST_PARTS: Final = (
-    ("contact validation", "heymarket_bridge/contact.py", "parse_contact"),
-    ("  of which phone (phonenumbers)", "heymarket_bridge/contact.py", "normalise_phone"),
+    ("contact validation", "heymarket_bridge/contact.py", "read_contact"),
+    ("  of which phone (phonenumbers)", "heymarket_bridge/contact.py", "read_phone"),
     ("idempotency records (Powertools)", "idempotency/persistence/base.py", "save_inprogress"),
     ("idempotency result (Powertools)", "idempotency/persistence/base.py", "save_success"),
     ("queue messages (JSON, entries)", "heymarket_bridge/ingest.py", "_enqueue"),

@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from heymarket_bridge.echo import shown
+
 MAX_TAGS = 5
 MAX_TEXT = 255
 MAX_CUSTOM_FIELDS = 100
@@ -112,6 +114,14 @@ class Contact:
         return Contact.from_dict(values)
 
 
+@dataclass(frozen=True)
+class PhoneReading:
+    """A phone as read: its E.164 digits without '+', and a warning when the reading may not be what was meant."""
+
+    digits: str
+    warning: str | None = None
+
+
 def normalise_phone(raw: Any, default_country: str) -> str:
     """E.164 digits without '+', e.g. '(510) 555-1234' -> '15105551234'. Raises ValueError naming the problem.
 
@@ -120,6 +130,15 @@ def normalise_phone(raw: Any, default_country: str) -> str:
     characters, and international numbers written without their "+". Numbers the phone library rejects but that are
     still in common use are read the way their country's numbering plan maps them (see `_legacy_variants`).
     """
+    return read_phone(raw, default_country).digits
+
+
+def read_phone(raw: Any, default_country: str) -> PhoneReading:
+    """`normalise_phone`'s reading, with a warning when 11-15 digits written without "+" were read as an
+    international number that, short of one digit, is also a number of `default_country`: a national number typed
+    with a digit too many (31255504034: +31 25 550 4034, or the US 312 555 0403 and a stray 4). Such numbers are
+    kept (about 40% of valid foreign numbers written without "+" are one deletion away from a valid US number,
+    measured on phonenumbers' example numbers), with the warning saying how to remove the doubt."""
     text = _phone_text(raw)
     if len(text) > 40:
         raise ValueError("phone is too long")
@@ -128,18 +147,41 @@ def normalise_phone(raw: Any, default_country: str) -> str:
     import phonenumbers
 
     problem = "phone is not a phone number"
-    for candidate in (text, *_fallbacks(text)):
+    for position, candidate in enumerate((text, *_fallbacks(text))):
         try:
             number = phonenumbers.parse(candidate, default_country)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+            digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+            return PhoneReading(digits, _typo_warning(number, default_country) if position else None)
         for legacy in _legacy_variants(number):
             if phonenumbers.is_valid_number(legacy):
-                return phonenumbers.format_number(legacy, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+                return PhoneReading(phonenumbers.format_number(legacy, phonenumbers.PhoneNumberFormat.E164).lstrip("+"))
         problem = "phone is not a valid number for its country"
     raise ValueError(problem)
+
+
+def _typo_warning(number: Any, default_country: str) -> str | None:
+    """Why an international reading of digits written without "+" is in doubt, or None when no digit deleted from
+    them gives a valid number of `default_country` (the number names no one: the text only says where it is from)."""
+    import phonenumbers
+
+    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    home = phonenumbers.country_code_for_region(default_country)
+    for cut in range(len(digits)):
+        try:
+            national = phonenumbers.parse(digits[:cut] + digits[cut + 1 :], default_country)
+        except phonenumbers.NumberParseException:
+            continue
+        if national.country_code == home and phonenumbers.is_valid_number(national):
+            region = phonenumbers.region_code_for_number(number) or "?"
+            return (
+                f"phone has {len(digits)} digits without a +, too many for a {default_country} number: it was read "
+                f"as an international number (+{number.country_code}, {region}), but with one digit fewer it is a "
+                f"{default_country} number; send it with its + (or fix the extra digit) to remove the doubt"
+            )
+    return None
 
 
 def phone_parses(raw: Any, default_country: str) -> bool:
@@ -320,7 +362,7 @@ def _tags(raw: Any, errors: list[str]) -> tuple[int, ...] | None:
         value = item.get("tag_id") if isinstance(item, dict) else item
         tag = _int("tags", value, [])
         if tag is None or tag <= 0:
-            errors.append(f"tags must be positive tag ids, not {_shown(value)}")
+            errors.append(f"tags must be positive tag ids, not {shown(value)}")
             continue
         if tag not in tags:
             tags.append(tag)
@@ -328,11 +370,6 @@ def _tags(raw: Any, errors: list[str]) -> tuple[int, ...] | None:
         errors.append(f"tags has {len(tags)} ids; Heymarket allows at most {MAX_TAGS}")
         return None
     return tuple(tags) or None
-
-
-def _shown(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value}'"
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
@@ -349,14 +386,14 @@ def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
         if value is None or value == "":
             continue
         if isinstance(value, dict | list):
-            errors.append(f"custom field {str(key)[:40]!r} must be a text, number or boolean")
+            errors.append(f"custom field {shown(str(key))} must be a text, number or boolean")
             continue
         text = ("true" if value else "false") if isinstance(value, bool) else (_number_text(value) or str(value))
         if len(text) > 4096:
-            errors.append(f"custom field {str(key)[:40]!r} is longer than 4096 characters")
+            errors.append(f"custom field {shown(str(key))} is longer than 4096 characters")
             continue
         if (problem := _unsendable(str(key)) or _unsendable(text)) is not None:
-            errors.append(f"custom field {str(key)[:40]!a} {problem}")
+            errors.append(f"custom field {shown(str(key))} {problem}")
             continue
         custom[str(key)] = text
     return custom or None
@@ -394,8 +431,9 @@ _OPTIONAL_FIELDS: tuple[tuple[str, Callable[[Any, list[str]], Any]], ...] = (
 )
 
 
-def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedField]]:
-    """A contact from one source submission, and the optional fields left out because their value is not valid.
+def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedField], list[str]]:
+    """A contact from one source submission, the optional fields left out because their value is not valid, and
+    warnings about values kept (a phone read as international, see `read_phone`).
 
     Only the phone decides whether there is a contact: raises InvalidContact when the submission is not an object
     or its phone is missing or not a number (naming the other problems too). An invalid optional field (an email, a
@@ -413,14 +451,15 @@ def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedF
     if phone is None or (isinstance(phone, str) and not phone.strip()):
         raise InvalidContact(["phone is required", *(item.error for item in dropped)])
     try:
-        return Contact(phone=normalise_phone(phone, default_country), **values), dropped
+        reading = read_phone(phone, default_country)
     except ValueError as exc:
         raise InvalidContact([str(exc), *(item.error for item in dropped)]) from exc
+    return Contact(phone=reading.digits, **values), dropped, [reading.warning] if reading.warning else []
 
 
 def parse_contact(raw: Any, default_country: str) -> Contact:
     """Validate and normalise one contact strictly; raises InvalidContact naming every problem, phone or not."""
-    contact, dropped = read_contact(raw, default_country)
+    contact, dropped, _ = read_contact(raw, default_country)
     if dropped:
         raise InvalidContact([item.error for item in dropped])
     return contact

@@ -8,6 +8,9 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
 
 - a delivery the sender names (heymarket_bridge.sources.common.DeliveryIdentity) is run once per name: a repeat
   gets the first answer back with `"duplicate": true`; the same Idempotency-Key with another body is a 422;
+- within a delivery, the contacts for one phone are merged in the delivery's order into the one contact queued for
+  it (later values win field by field, as the sync function merges a phone's upserts): the last one wins. Queued
+  as separate messages they would carry one `received_at`, and SQS, a standard queue, keeps no order between them;
 - whatever the delivery, a contact equal to the latest one queued for its phone by the same source within a
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
   back is not (the latest contact is then the changed one). This also makes a sender's retry after a partial
@@ -30,6 +33,7 @@ from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
+from heymarket_bridge.echo import printable, shown
 from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
 from heymarket_bridge.errors import DeliveryKeyConflict, DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
@@ -93,25 +97,42 @@ class RecentContacts(Protocol):
 
 @dataclass
 class Rejection:
-    """A submission refused (`errors`), or a contact queued without the optional fields it `dropped`."""
+    """A submission refused (`errors`), or a contact queued without the optional fields it `dropped` (`errors` says
+    why each was dropped) or with values it should check (`notes`: a phone read as an international number).
+
+    Every text is made `printable`: a lone surrogate a sender put in a value never reaches a log line, the answer or
+    the delivery table's saved answers.
+    """
 
     index: int
     errors: list[str]
     field: str | None = None  # in a delete request: the list ("contact_ids" or "phones") `index` points into
     dropped: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.errors = [printable(error) for error in self.errors]
+        self.notes = [printable(note) for note in self.notes]
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.dropped or self.notes)
 
     def to_dict(self) -> dict[str, Any]:
         where: dict[str, Any] = {"field": self.field} if self.field is not None else {}
         body = {**where, "index": self.index, "errors": self.errors}
-        if self.dropped:
+        if self.accepted:
             body["accepted"] = True
-            body["dropped"] = self.dropped
-            body["warnings"] = [f"{error}: the contact was queued without it" for error in self.errors]
+            if self.dropped:
+                body["dropped"] = self.dropped
+            body["warnings"] = [f"{error}: the contact was queued without it" for error in self.errors] + self.notes
         return body
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rejection:
-        return cls(int(data["index"]), list(data["errors"]), data.get("field"), list(data.get("dropped", [])))
+        errors = list(data["errors"])
+        notes = list(data.get("warnings", []))[len(errors) :] if data.get("accepted") else []
+        return cls(int(data["index"]), errors, data.get("field"), list(data.get("dropped", [])), notes)
 
 
 @dataclass
@@ -134,10 +155,12 @@ class IngestOutcome:
 
 @dataclass(frozen=True)
 class Plan:
-    """A delivery's contacts as validated: what to queue, and what to tell the sender about the others."""
+    """A delivery's contacts as validated: what to queue (one operation per phone), how many submissions were
+    accepted into it, and what to tell the sender about the others."""
 
     operations: list[ContactOperation]
     rejected: list[Rejection]
+    accepted: int
 
 
 class IngestService:
@@ -176,7 +199,9 @@ class IngestService:
             if line.route is Route.DELETE:
                 outcome = self._delete(request)
             elif source is None:
-                raise UnknownSource(f"unknown source {line.source[:60]!r}; known sources are {sorted(self._sources)}")
+                raise UnknownSource(
+                    f"unknown source {shown(line.source, 60)}; known sources are {sorted(self._sources)}"
+                )
             else:
                 outcome = self._webhook(source, request)
         except WebhookError as error:
@@ -197,20 +222,22 @@ class IngestService:
             raise Unauthorized(
                 f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
             )
+        # A sender's own batch size (Salesforce's 100) is accepted whatever MaxContactsPerRequest says.
+        limit = max(self._settings.max_contacts_per_request, source.sender_batch_size)
         context = ReadContext(
             now=self._clock(),
             credentials=Credentials(secret, entries),
             mapping=self._settings.mappings.get(source.name, NO_MAPPING),
             default_country=self._settings.default_country,
-            max_contacts=self._settings.max_contacts_per_request,
+            max_contacts=limit,
             public_base_url=self._settings.public_base_url,
+            hubspot_require_v3=self._settings.hubspot_require_v3,
         )
         source.authenticate(request, context)
         delivery = source.read(request, context)
-        if len(delivery.submissions) > self._settings.max_contacts_per_request:
+        if len(delivery.submissions) > limit:
             raise PayloadTooLarge(
-                f"the request holds {len(delivery.submissions)} contacts; at most "
-                f"{self._settings.max_contacts_per_request} are accepted per request"
+                f"the request holds {len(delivery.submissions)} contacts; at most {limit} are accepted per request"
             )
         plan = self._plan(source, request, delivery.submissions)
         if not plan.operations and source.refuses_when_nothing_valid:
@@ -235,29 +262,38 @@ class IngestService:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
             logger.info(
                 "Repeated delivery answered as the first one",
-                extra={"source": source.name, "delivery_id": delivery.identity.sender_id[:200]},
+                extra={"source": source.name, "delivery_id": printable(delivery.identity.sender_id[:200])},
             )
         return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
     def _plan(self, source: Source, request: WebhookRequest, submissions: Sequence[Submission]) -> Plan:
-        """Validate every submission: the contacts to queue, and the rejections and dropped fields to report."""
+        """Validate every submission: the contacts to queue (a phone's merged into one, the last winning), and the
+        rejections and dropped fields to report."""
         rejected: list[Rejection] = []
-        operations: list[ContactOperation] = []
+        accepted: list[tuple[int, ContactOperation]] = []
         dropped_log: list[dict[str, Any]] = []
+        doubt_log: list[int] = []
         received_at = self._clock().isoformat(timespec="milliseconds")
         for index, raw in enumerate(submissions):
             if isinstance(raw, Unmappable):
                 rejected.append(Rejection(index, list(raw.errors)))
                 continue
             try:
-                contact, dropped = read_contact(raw, self._settings.default_country)
+                contact, dropped, warnings = read_contact(raw, self._settings.default_country)
             except InvalidContact as exc:
                 rejected.append(Rejection(index, exc.errors))
                 continue
+            if dropped or warnings:
+                rejected.append(_queued_with(index, dropped, warnings))
             if dropped:
-                rejected.append(_dropped(index, dropped))
                 dropped_log.append({"index": index, "fields": [item.field for item in dropped]})
-            operation = ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id)
+            if warnings:
+                doubt_log.append(index)
+            accepted.append(
+                (index, ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id))
+            )
+        operations = _one_per_phone(accepted)
+        for index, operation in operations:
             size = _message_bytes(operation)
             if size > MAX_QUEUE_MESSAGE_BYTES:
                 raise PayloadTooLarge(
@@ -265,14 +301,18 @@ class IngestService:
                     f"{MAX_QUEUE_MESSAGE_BYTES} fit in one (shorten its custom fields)",
                     {"index": index},
                 )
-            operations.append(operation)
         metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(submissions))
-        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(submissions) - len(operations))
+        metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(submissions) - len(accepted))
         if dropped_log:
             logger.warning(
                 "Invalid optional fields dropped", extra={"source": source.name, "contacts": dropped_log[:20]}
             )
-        return Plan(operations, rejected)
+        if doubt_log:
+            logger.warning(
+                "Phones without a + read as international numbers that could be mistyped national ones",
+                extra={"source": source.name, "indexes": doubt_log[:20], "count": len(doubt_log)},
+            )
+        return Plan([operation for _, operation in operations], rejected, len(accepted))
 
     def _buffer(self, source: Source, delivery: Delivery, plan: Plan) -> IngestOutcome:
         """Queue the planned contacts that are not repeats of the latest ones queued for their phones."""
@@ -298,14 +338,14 @@ class IngestService:
         repeats = len(operations) - len(fresh)
         if repeats:
             metrics.add_metric(name="RepeatedContacts", unit=MetricUnit.Count, value=repeats)
-        outcome = IngestOutcome(len(operations), plan.rejected, duplicate=bool(operations) and not fresh)
+        outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=bool(operations) and not fresh)
         if outcome.duplicate:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         logger.info(
             "Webhook accepted",
             extra={
                 "source": source.name,
-                "delivery_id": delivery.identity.sender_id[:200],
+                "delivery_id": printable(delivery.identity.sender_id[:200]),
                 "accepted": outcome.accepted,
                 "queued": len(queued),
                 "repeats": repeats,
@@ -402,7 +442,7 @@ class IngestService:
 
     def _refused(self, line: RequestLine, source: Source | None, error: WebhookError) -> None:
         log = logger.warning if error.status < 500 else logger.error
-        named = DELETES_METRIC_SOURCE if line.route is Route.DELETE else line.source[:60]
+        named = DELETES_METRIC_SOURCE if line.route is Route.DELETE else printable(line.source[:60])
         log(
             "Webhook refused",
             extra={
@@ -418,8 +458,22 @@ class IngestService:
         emit_metric("WebhooksRefused", source=known, code=error.code)
 
 
-def _dropped(index: int, dropped: Sequence[DroppedField]) -> Rejection:
-    return Rejection(index, [item.error for item in dropped], dropped=list(dict.fromkeys(i.field for i in dropped)))
+def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tuple[int, ContactOperation]]:
+    """The delivery's operations with each phone's merged into one, in the delivery's order (later values win field by
+    field, custom values key by key, as heymarket_bridge.ordering merges a phone's upserts), each at the place and
+    with the index of the phone's last submission."""
+    merged: dict[str, tuple[int, ContactOperation]] = {}
+    for index, operation in accepted:
+        earlier = merged.pop(operation.contact.phone, None)
+        if earlier is not None:
+            operation = dataclasses.replace(operation, contact=earlier[1].contact.merged_with(operation.contact))
+        merged[operation.contact.phone] = (index, operation)
+    return list(merged.values())
+
+
+def _queued_with(index: int, dropped: Sequence[DroppedField], warnings: Sequence[str]) -> Rejection:
+    fields = list(dict.fromkeys(item.field for item in dropped))
+    return Rejection(index, [item.error for item in dropped], dropped=fields, notes=list(warnings))
 
 
 def _ledger_key(source: str, identity: DeliveryIdentity) -> str | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -18,7 +20,15 @@ DEFAULT_SERVICE = "heymarket-bridge"
 # Read when this module is first imported, as Powertools itself does; Lambda sets it before any import.
 _SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
 
-logger = Logger(service=_SERVICE)
+
+def _log_line(record: dict[str, Any]) -> str:
+    """Powertools' JSON log line (UTF-8, compact), with what UTF-8 cannot encode (a lone surrogate a sender sent as a
+    JSON escape) written as its JSON escape: writing the line to stdout would otherwise fail and lose it."""
+    line = json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+logger = Logger(service=_SERVICE, json_serializer=_log_line)
 metrics = Metrics(namespace=NAMESPACE, service=_SERVICE)
 # An invocation may end with no metric in the set: a request refused before its source is known records its refusal
 # with emit_metric (already written), a batch that failed before settling records nothing. Powertools would then warn

@@ -127,6 +127,8 @@ class IngestSettings:
     # The URL senders call up to /webhooks (a custom domain with its API mapping path), for signatures that cover
     # the URL (HubSpot); empty: the URL API Gateway saw.
     public_base_url: str = ""
+    # HubSpot requests must carry the v3 signature (the only one that signs a time): v1/v2 alone are refused.
+    hubspot_require_v3: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -142,6 +144,7 @@ class IngestSettings:
             idempotency_table=_read(env, "IDEMPOTENCY_TABLE", str, ""),
             idempotency_retention_s=_read(env, "IDEMPOTENCY_RETENTION_SECONDS", _positive_int, 4 * 24 * 3600),
             public_base_url=_read(env, "PUBLIC_BASE_URL", _public_url, ""),
+            hubspot_require_v3=_read(env, "HUBSPOT_REQUIRE_SIGNATURE_V3", _flag, False),
         )
 
 

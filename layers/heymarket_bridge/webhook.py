@@ -17,6 +17,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from heymarket_bridge.echo import printable
+
 # The bulk delete routes (template.yaml). They are their own use case, authenticated with their own credential.
 DELETE_ROUTES = frozenset({"POST /contacts/delete", "DELETE /contacts"})
 # Most query parameters read from a URL; a sender never needs more than a handful (token, portal, ...).
@@ -30,6 +32,8 @@ class WebhookError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
+        # Printable: whatever a sender's text put in it, the message can be logged, stored and answered.
+        message = printable(message)
         super().__init__(message)
         self.message = message
         self.details = dict(details or {})

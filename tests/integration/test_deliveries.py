@@ -266,3 +266,24 @@ def test_the_retry_after_a_partial_failure_does_not_queue_the_first_part_twice(
 
     assert (status, json.loads(body)["accepted"]) == (202, 12)
     assert sorted(c["phone"] for c in queued_contacts(bridge)) == sorted(f"151055501{n:02d}" for n in range(12))
+
+
+def test_one_delivery_opting_an_opted_out_phone_in_then_out_again_leaves_it_opted_out(bridge: Bridge) -> None:
+    assert post(generic({"phone": "+1 510 555 0199", "is_opted_out": True}))[0] == 202
+
+    status, _ = post(generic({"contacts": [{"phone": "+1 510 555 0199", "is_opted_out": v} for v in (False, True)]}))
+
+    assert status == 202
+    assert [c["is_opted_out"] for c in queued_contacts(bridge)][-1] is True
+
+
+def test_the_delivery_tables_saved_answers_hold_no_email_or_phone_a_sender_sent(bridge: Bridge) -> None:
+    contact = {"phone": "+1 510 555 0199", "tags": ["ada.lovelace@example.com", "+1 510 555 0142"]}
+
+    assert post(generic(contact, key="order-1"))[0] == 202
+
+    items = json.dumps(boto3.client("dynamodb").scan(TableName=os.environ["IDEMPOTENCY_TABLE"])["Items"])
+    assert "ada.lovelace" not in items
+    assert "555 0142" not in items
+    assert "5550142" not in items
+    assert "a***@example.com" in items  # the answer is saved, masked

@@ -2,9 +2,11 @@
 
 Each example is an HTTP API event built from a sample in events/ (so every source and the delete routes are
 covered), then broken: parts of its JSON replaced by wrong types, huge strings and numbers, deep nesting and odd
-Unicode, or its body replaced by arbitrary bytes, bad base64, byte-order marks, multipart bodies of many parts or
-long part headers, XML declaring unknown encodings; or its headers and signatures removed, garbled, sent twice
-(API Gateway joins them with a comma), or given charsets that do not exist. Most examples are signed afresh with
+Unicode, times past the calendar's ends, or its body replaced by arbitrary bytes, bad base64, byte-order marks,
+multipart bodies of many parts or long part headers, XML declaring unknown encodings, forms and multipart parts
+declaring codecs that are not character sets; or its headers and signatures removed, garbled, sent twice (API
+Gateway joins them with a comma), given charsets that do not exist or codecs that are not charsets, or times that
+no datetime holds. Most examples are signed afresh with
 the source's secret, so that they get past authentication into the parsers. Every answer must also come quickly:
 well within the function's 10 s timeout.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import encodings.aliases
 import json
 import re
 import time
@@ -141,6 +144,18 @@ def call(queue: CheckingQueue, event: dict[str, Any]) -> tuple[int, list[Outgoin
 ODD_CHARACTERS = ["\x00", "\x7f", "\u202e", "\u0301", "\ufeff", "\U0001f600", "\u2028", "\ud800", "\udfff", "\ufffe"]
 
 
+# Codecs Python registers that are not character sets: each raised its own error when declared as a charset.
+NOT_CHARSETS = ["punycode", "undefined", "idna", "unicode_escape", "raw_unicode_escape", "rot13", "base64", "uu"]
+# Times an offset pushes past year 9999 or before year 1 (OverflowError), or that the calendar does not have.
+EXTREME_TIMES = [
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+23:59",
+    "9999-12-31T23:59:59.999999999Z",
+    "2026-02-30T10:00:00Z",
+    "2026-11-23T09:00:00+99:99",
+]
+
+
 def text(max_size: int = 40, *, surrogates: bool = True) -> st.SearchStrategy[str]:
     """Any text. Lone surrogates only where JSON can carry them (as \\ud800 escapes): API Gateway decodes
     headers, query strings and paths from bytes, which never yields one."""
@@ -150,6 +165,7 @@ def text(max_size: int = 40, *, surrogates: bool = True) -> st.SearchStrategy[st
     return st.one_of(
         st.text(alphabet, max_size=max_size),
         st.sampled_from(["+1 415 555 0100", "(510) 555-1234", "00442079460958", "a@b.co", "true", "-1", "1e400"]),
+        st.sampled_from(EXTREME_TIMES),
         st.integers(250, 4200).map(lambda n: "x" * n),  # longer than a field allows (255, 4096 for custom values)
     )
 
@@ -262,6 +278,22 @@ def long_part_header(parameters: int) -> bytes:
     return f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="rawRequest"{params}\r\n\r\n{{}}\r\n'.encode()
 
 
+def form_declaring(charset: str) -> bytes:
+    """A form post whose `_charset_` field (HTML's form submission algorithm) names `charset`."""
+    return f"_charset_={charset}&phone=5105550109&first=Ren%E9e".encode()
+
+
+def multipart_declaring(charset: str) -> bytes:
+    """A multipart body (send it as multipart) whose `_charset_` part, and whose answers part, name `charset`."""
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\n{charset}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="rawRequest"\r\n'
+        f"Content-Type: application/json; charset={charset}\r\n\r\n"
+        '{"q4_phone": "5105550109"}\r\n'
+        f"--{BOUNDARY}--\r\n"
+    ).encode()
+
+
 def xml_declaring(encoding: str) -> bytes:
     body = event_body(SAMPLES["salesforce/outbound_message.json"]).decode()
     return body.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode()
@@ -309,7 +341,11 @@ def check_arbitrary_bodies(queue: CheckingQueue, data: st.DataObject) -> None:
             st.sampled_from(list(BOMS)).map(lambda bom: bom + event_body(SAMPLES["generic/single_contact.json"])),
             st.integers(1000, 30_000).map(many_parts),
             st.integers(1000, 80_000).map(long_part_header),
-            st.sampled_from(["x-no-such-encoding", "UTF-16", "rot13", "utf-7", "EBCDIC-CP-US"]).map(xml_declaring),
+            st.sampled_from(["x-no-such-encoding", "UTF-16", "rot13", "utf-7", "EBCDIC-CP-US", *NOT_CHARSETS]).map(
+                xml_declaring
+            ),
+            st.sampled_from(NOT_CHARSETS).map(form_declaring),
+            st.sampled_from(NOT_CHARSETS).map(multipart_declaring),
             st.just(b'{"phone": "' + b"1" * 1_100_000 + b'"}'),  # over the 1 MiB a request may be
         ),
         label="body",
@@ -317,6 +353,8 @@ def check_arbitrary_bodies(queue: CheckingQueue, data: st.DataObject) -> None:
     event = with_body(sample, body, base64_encoded=data.draw(st.booleans(), label="base64"))
     if body.startswith(f"--{BOUNDARY}".encode()) and data.draw(st.booleans(), label="as multipart"):
         event["headers"]["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
+    elif body.startswith(b"_charset_=") and data.draw(st.booleans(), label="as form"):
+        event["headers"]["content-type"] = "application/x-www-form-urlencoded"
     call(queue, signed(event) if data.draw(st.booleans(), label="signed") else event)
 
 
@@ -329,7 +367,10 @@ def check_headers_and_envelope(queue: CheckingQueue, data: st.DataObject) -> Non
             | text(300, surrogates=False)
             | st.just(f"{headers.get(name, '')},{headers.get(name, '')}")  # sent twice, joined by API Gateway
             | st.integers(1, 500).map(lambda n: "9" * n)
-            | st.sampled_from(["application/json; charset=x-nope", "multipart/form-data; boundary=", "text/xml"]),
+            | st.sampled_from(["application/json; charset=x-nope", "multipart/form-data; boundary=", "text/xml"])
+            | st.sampled_from(NOT_CHARSETS).map("application/json; charset={}".format)
+            | st.sampled_from(NOT_CHARSETS).map("application/x-www-form-urlencoded; charset={}".format)
+            | st.sampled_from(EXTREME_TIMES),  # as X-Shopify-Triggered-At, or anywhere else
             label=name,
         )
         if value is None:
@@ -343,6 +384,61 @@ def check_headers_and_envelope(queue: CheckingQueue, data: st.DataObject) -> Non
         event["rawQueryString"] = data.draw(text(100, surrogates=False), label="query")
         source = data.draw(text(20, surrogates=False) | st.sampled_from(sorted(SECRETS)), label="source")
         event["pathParameters"] = {"source": source}
+    call(queue, event)
+
+
+# Every codec name Python knows (aliases included), whether or not it is a character set.
+PYTHON_CODECS = sorted({*encodings.aliases.aliases, *encodings.aliases.aliases.values(), *NOT_CHARSETS})
+
+
+def check_declared_charsets(queue: CheckingQueue, data: st.DataObject) -> None:
+    """Any codec Python has, declared wherever a charset can be: a JSON body's or a form's Content-Type, a form's
+    `_charset_` field, a multipart `_charset_` part and a part's own Content-Type, on every route."""
+    codec = data.draw(st.sampled_from(PYTHON_CODECS), label="codec")
+    place = data.draw(st.sampled_from(["json", "form", "form field", "multipart", "delete"]), label="where")
+    if place == "json":
+        event = copy.deepcopy(SAMPLES["generic/single_contact.json"])
+        event["headers"]["content-type"] = f"application/json; charset={codec}"
+    elif place == "delete":
+        event = copy.deepcopy(SAMPLES["generic/delete_contacts.json"])
+        event["headers"]["content-type"] = f"application/json; charset={codec}"
+    elif place == "form":
+        event = with_body(SAMPLES["generic/form_post.json"], b"phone=5105550109&first=Ren%E9e")
+        event["headers"]["content-type"] = f"application/x-www-form-urlencoded; charset={codec}"
+    elif place == "form field":
+        event = with_body(SAMPLES["generic/form_post.json"], form_declaring(codec))
+        event["headers"]["content-type"] = "application/x-www-form-urlencoded"
+    else:
+        event = with_body(SAMPLES["jotform/submission.json"], multipart_declaring(codec))
+        event["headers"]["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
+    call(queue, signed(event))
+
+
+def iso_times() -> st.SearchStrategy[str]:
+    """ISO 8601 times at and past the calendar's ends: the known ones, or any year, offset up to 99:99, fraction."""
+    return st.sampled_from(EXTREME_TIMES) | st.builds(
+        "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}{}".format,
+        st.sampled_from([1, 2, 1970, 2026, 9998, 9999]) | st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 61),
+        st.sampled_from(["", ".5", ".999999999"]),
+        st.sampled_from(["", "Z", "+23:59", "-23:59", "+00:00", "-99:99", "+2359"]),
+    )
+
+
+def check_extreme_times(queue: CheckingQueue, data: st.DataObject) -> None:
+    """Signed deliveries whose times (body times, X-Shopify-Triggered-At) are at or past the calendar's ends."""
+    name = data.draw(st.sampled_from(["shopify/customers_create.json", "typeform/form_response.json"]), label="sample")
+    payload = json.loads(event_body(SAMPLES[name]))
+    times = payload if name.startswith("shopify") else payload["form_response"]
+    for key in ("created_at", "updated_at") if name.startswith("shopify") else ("landed_at", "submitted_at"):
+        times[key] = data.draw(iso_times() | st.none(), label=key)
+    event = signed(with_body(SAMPLES[name], to_json(payload, ensure_ascii=True)))
+    if name.startswith("shopify") and data.draw(st.booleans(), label="header too"):
+        event["headers"]["x-shopify-triggered-at"] = data.draw(iso_times(), label="triggered at")
     call(queue, event)
 
 
@@ -360,10 +456,14 @@ test_sample_payloads_with_broken_values_never_fail_the_sender = fuzz(check_mutat
 test_generic_contacts_with_any_values_never_fail_the_sender = fuzz(check_generic_contacts, FAST)
 test_arbitrary_bodies_never_fail_the_sender = fuzz(check_arbitrary_bodies, FAST)
 test_missing_and_garbled_headers_never_fail_the_sender = fuzz(check_headers_and_envelope, FAST)
+test_any_codec_declared_as_a_charset_never_fails_the_sender = fuzz(check_declared_charsets, FAST)
+test_times_at_the_calendars_ends_never_fail_the_sender = fuzz(check_extreme_times, FAST)
 test_soak_sample_payloads_with_broken_values = pytest.mark.soak(fuzz(check_mutated_json, SOAK))
 test_soak_generic_contacts_with_any_values = pytest.mark.soak(fuzz(check_generic_contacts, SOAK))
 test_soak_arbitrary_bodies = pytest.mark.soak(fuzz(check_arbitrary_bodies, SOAK))
 test_soak_missing_and_garbled_headers = pytest.mark.soak(fuzz(check_headers_and_envelope, SOAK))
+test_soak_declared_charsets = pytest.mark.soak(fuzz(check_declared_charsets, SOAK))
+test_soak_extreme_times = pytest.mark.soak(fuzz(check_extreme_times, SOAK))
 
 
 def test_every_sample_is_accepted_as_recorded_so_that_the_fuzzing_starts_from_valid_requests(

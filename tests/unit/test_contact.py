@@ -167,7 +167,7 @@ def test_internationalised_email_addresses_are_accepted(email: str) -> None:
 
 
 def test_an_invalid_optional_field_is_dropped_and_named_never_costing_the_contact() -> None:
-    contact, dropped = read_contact(
+    contact, dropped, _ = read_contact(
         {"phone": "5105550113", "email": "ann@@example", "tags": "3,vip", "is_opted_out": "maybe", "first": "Ann"},
         "US",
     )
@@ -186,3 +186,26 @@ def test_numbers_in_text_fields_are_read_as_their_digits() -> None:
     contact = parse_contact({"phone": "5105550113", "last": 1984, "custom": {"101": 7.0, "102": 7.5}}, "US")
 
     assert (contact.last, contact.custom) == ("1984", {"101": "7", "102": "7.5"})
+
+
+# Digits written without "+" that the default country rejects are read as an international number (11-15 digits):
+# when a national number with a digit too many would read the same, the reading carries a warning.
+
+
+def test_a_national_number_with_a_digit_too_many_is_read_as_international_with_a_warning() -> None:
+    contact, dropped, warnings = read_contact({"phone": "31255504034"}, "US")
+
+    assert (contact.phone, dropped) == ("31255504034", [])
+    [warning] = warnings
+    assert "+31" in warning
+    assert "with one digit fewer it is a US number" in warning
+    assert "255504034" not in warning  # the warning never holds the number
+
+
+@pytest.mark.parametrize("raw", ["+31255504034", "0031255504034", "447911123456", "5105550113", "15105550113"])
+def test_a_number_with_its_international_prefix_or_that_no_typo_explains_reads_without_a_warning(raw: str) -> None:
+    assert read_contact({"phone": raw}, "US")[2] == []
+
+
+def test_the_doubt_depends_on_the_default_country() -> None:
+    assert read_contact({"phone": "31255504034"}, "FR")[2] == []

@@ -102,3 +102,27 @@ def test_phones_written_as_numbers_are_deleted_by_their_digits() -> None:
     targets, invalid = parse({"phones": [5105551234.0, 5105551235]})
 
     assert (targets, invalid) == ([DeleteTarget(phone="15105551234"), DeleteTarget(phone="15105551235")], [])
+
+
+@pytest.mark.parametrize("other", ["generic", "jotform", "salesforce", "salesforce_org_id"])
+def test_while_the_deletes_token_is_another_entrys_deletes_are_refused_naming_both(other: str) -> None:
+    # Given a secret whose deletes token is the same as another entry (spaces around it do not make it differ)
+    secrets = demo_webhook_secrets()
+    secrets["deletes"] = f" {secrets[other]} "
+
+    # When a delete presents that token
+    delivered = deliver(delete_event(secrets[other]), secrets=secrets)
+
+    # Then it is refused, saying which entry to change, and nothing is queued
+    assert (delivered.status, delivered.json["error"]["code"]) == (403, "deletes_not_configured")
+    assert f'"{other}"' in delivered.json["error"]["message"]
+    assert '"deletes"' in delivered.json["error"]["message"]
+    assert delivered.queued == []
+
+
+def test_a_phone_that_could_be_a_mistyped_national_number_is_not_deleted() -> None:
+    targets, invalid = parse({"phones": ["31255504034", "+31255504034"]})
+
+    assert targets == [DeleteTarget(phone="31255504034")]
+    assert [(item.field, item.index) for item in invalid] == [("phones", 0)]
+    assert "nothing was deleted" in invalid[0].errors[0]

@@ -102,3 +102,30 @@ def test_an_undrained_queue_is_reported_with_what_is_left_and_accepted_from_the_
     assert "drained in" not in text
     assert "Heymarket      3 requests; 2 answered 5xx, faults: 2 x 500" in text
     assert "FAILED:" in text
+
+
+def test_a_reply_in_the_sources_own_format_is_read_from_the_bridges_reply_header() -> None:
+    from heymarket_bridge_tools.demo import SampleWebhook, read_reply
+
+    webhook = SampleWebhook("salesforce/outbound_message.json", "POST", "/webhooks/salesforce", {}, b"")
+    answer = {"accepted": 2, "rejected": [{"index": 2, "errors": ["no phone"]}], "request_id": "r"}
+
+    outcome = read_reply(webhook, 200, b"<soapenv:Envelope/>", {"X-Bridge-Reply": json.dumps(answer)})
+
+    assert (outcome.accepted, outcome.rejections) == (2, ["salesforce/outbound_message.json #2: no phone"])
+    assert outcome.line() == "200  salesforce/outbound_message.json: 2 accepted, 1 rejected"
+
+
+def test_a_contact_accepted_with_a_warning_is_not_counted_as_rejected() -> None:
+    from heymarket_bridge_tools.demo import SampleWebhook, read_reply
+
+    webhook = SampleWebhook("generic/x.json", "POST", "/webhooks/generic", {}, b"")
+    entry = {"index": 0, "accepted": True, "errors": [], "warnings": ["phone was read as +31"]}
+
+    outcome = read_reply(webhook, 202, json.dumps({"accepted": 1, "rejected": [entry]}).encode())
+
+    assert (outcome.accepted, outcome.rejections, outcome.warnings) == (
+        1,
+        [],
+        ["generic/x.json #0: phone was read as +31"],
+    )

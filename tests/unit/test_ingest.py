@@ -28,6 +28,7 @@ class FakeSource:
     submissions: list[Submission]
     name: str = "fake"
     refuses_when_nothing_valid: bool = False
+    sender_batch_size: int = 0
     sender_id: str | None = None
     seen_now: list[datetime] = field(default_factory=list)
     seen_mappings: list[SourceMapping] = field(default_factory=list)
@@ -203,3 +204,101 @@ def test_no_digest_of_the_body_is_logged(caplog: pytest.LogCaptureFixture) -> No
     assert "Webhook accepted" in logged
     assert "delivery-1" in logged  # the sender's own id is what identifies a delivery in the logs
     assert hashlib.sha256(request["body"].encode()).hexdigest() not in logged
+
+
+# ---------------------------------------------------------------- one delivery holding one phone more than once
+
+
+@dataclass
+class FakeRecent:
+    """The latest fingerprint of each phone, in memory (as the delivery table keeps it)."""
+
+    latest: dict[str, str] = field(default_factory=dict)
+
+    def seen(self, phones: Sequence[str]) -> dict[str, str]:
+        return {phone: self.latest[phone] for phone in phones if phone in self.latest}
+
+    def record(self, fingerprints: Mapping[str, str]) -> None:
+        self.latest.update(fingerprints)
+
+    def void(self) -> None:
+        self.latest.clear()
+
+
+def with_recent(recent: FakeRecent, *submissions: Submission) -> tuple[HttpResponse, list[dict[str, Any]]]:
+    queue = RecordingQueue()
+    built = IngestService(
+        IngestSettings("https://queue", "arn:secret"),
+        lambda: {"fake": "fake-secret"},
+        queue,
+        lambda: NOW,
+        sources=SourceRegistry([FakeSource(list(submissions))]),
+        recent=recent,
+    )
+    response = built.handle(event())
+    return response, [json.loads(message.body)["contact"] for message in queue.sent]
+
+
+def test_a_delivery_opting_in_then_out_after_an_opt_out_ends_opted_out() -> None:
+    # Given an opted-out contact queued a moment ago
+    recent = FakeRecent()
+    with_recent(recent, {"phone": "+15105550123", "is_opted_out": True})
+
+    # When one delivery holds the phone opted in, then opted out again
+    response, queued = with_recent(
+        recent, {"phone": "+15105550123", "is_opted_out": False}, {"phone": "+15105550123", "is_opted_out": True}
+    )
+
+    # Then the contact ends as the delivery's last one says: opted out (the stored value, then what was queued)
+    assert response.status == 202
+    assert [True, *(contact["is_opted_out"] for contact in queued)][-1] is True
+
+
+def test_one_phone_twice_in_a_delivery_is_queued_once_merged_in_order_the_last_winning() -> None:
+    response, queued = with_recent(
+        FakeRecent(),
+        {"phone": "+15105550123", "first": "Al", "is_opted_out": False},
+        {"phone": "(510) 555-0177", "first": "Bo"},
+        {"phone": "510 555 0123", "last": "Turing", "is_opted_out": True},
+    )
+
+    assert body(response)["accepted"] == 3
+    assert queued == [
+        {"phone": "15105550177", "first": "Bo"},
+        {"phone": "15105550123", "first": "Al", "last": "Turing", "is_opted_out": True},
+    ]
+
+
+def test_a_later_contact_for_a_phone_is_compared_with_the_earlier_one_of_its_delivery_not_only_the_stored_one() -> None:
+    # Given "Al" stored for the phone
+    recent = FakeRecent()
+    with_recent(recent, {"phone": "+15105550123", "first": "Al"})
+
+    # When one delivery renames it "Alan" and then back to "Al", with a new last name
+    _, queued = with_recent(
+        recent, {"phone": "+15105550123", "first": "Alan"}, {"phone": "+15105550123", "first": "Al", "last": "T"}
+    )
+
+    # Then the contact queued is the last one's
+    assert queued == [{"phone": "15105550123", "first": "Al", "last": "T"}]
+    assert recent.seen(["15105550123"])  # and it is now the latest for its phone
+
+
+def test_a_phone_repeated_in_a_delivery_without_the_table_is_still_queued_once() -> None:
+    _response, queue = handle(
+        FakeSource([{"phone": "+15105550123", "is_opted_out": False}, {"phone": "+15105550123", "is_opted_out": True}])
+    )
+
+    assert [json.loads(m.body)["contact"]["is_opted_out"] for m in queue.sent] == [True]
+
+
+def test_an_answer_with_warnings_is_replayed_as_it_was_given() -> None:
+    from heymarket_bridge.ingest import Rejection
+
+    entries = [
+        Rejection(0, ["email is not a valid address"], dropped=["email"], notes=["phone was read as +31"]),
+        Rejection(1, [], notes=["phone was read as +44"]),
+        Rejection(2, ["phone is required"]),
+    ]
+
+    assert [Rejection.from_dict(entry.to_dict()) for entry in entries] == entries

@@ -126,6 +126,10 @@ def _as_request(name: str, event: Mapping[str, Any]) -> SampleWebhook:
     )
 
 
+# The header in which a source that answers in its own format (Salesforce's SOAP Ack) gives the bridge's JSON answer.
+REPLY_HEADER: Final = "x-bridge-reply"
+
+
 @dataclass
 class WebhookOutcome:
     webhook: SampleWebhook
@@ -133,6 +137,7 @@ class WebhookOutcome:
     accepted: int | None  # None when the reply does not say
     rejections: list[str]  # one reason per rejected contact
     refusal: str | None  # why the whole request was refused (4xx/5xx)
+    warnings: list[str] = field(default_factory=list)  # one line per contact accepted with a warning
 
     def line(self) -> str:
         if self.refusal is not None:
@@ -145,18 +150,27 @@ class WebhookOutcome:
         return f"{self.status}  {self.webhook.name}: {detail}"
 
 
-def read_reply(webhook: SampleWebhook, status: int, data: bytes) -> WebhookOutcome:
-    """What the bridge's reply says (sources may answer in their own format; then only the status is known)."""
+def read_reply(
+    webhook: SampleWebhook, status: int, data: bytes, headers: Mapping[str, str] | None = None
+) -> WebhookOutcome:
+    """What the bridge's reply says: its JSON body, or, from a source answering in its own format (Salesforce's SOAP),
+    the JSON answer in the X-Bridge-Reply header; with neither, only the status is known. A `rejected` entry marked
+    `accepted` is a contact queued with a warning, not a rejection."""
+    carried = {str(k).lower(): v for k, v in (headers or {}).items()}.get(REPLY_HEADER)
     try:
-        reply = json.loads(data)
+        reply = json.loads(carried if carried is not None else data)
     except ValueError:
         reply = None
     rejections = []
+    warnings = []
     accepted = None
     refusal = None
     if isinstance(reply, dict):
         for item in reply.get("rejected") or []:
-            if isinstance(item, dict):
+            if isinstance(item, dict) and item.get("accepted") is True:
+                notes = "; ".join(str(note) for note in item.get("warnings") or []) or "accepted with a warning"
+                warnings.append(f"{webhook.name} #{item.get('index')}: {notes}")
+            elif isinstance(item, dict):
                 errors = "; ".join(str(error) for error in item.get("errors") or []) or "rejected"
                 rejections.append(f"{webhook.name} #{item.get('index')}: {errors}")
         if isinstance(reply.get("accepted"), int):
@@ -170,7 +184,7 @@ def read_reply(webhook: SampleWebhook, status: int, data: bytes) -> WebhookOutco
         refusal = data.decode("utf-8", "replace")[:200] or f"HTTP {status}"
     if status >= 400 and accepted is None:
         accepted = 0
-    return WebhookOutcome(webhook, status, accepted, rejections, refusal)
+    return WebhookOutcome(webhook, status, accepted, rejections, refusal, warnings)
 
 
 @dataclass
@@ -310,6 +324,10 @@ class DemoReport:
         lines.append(f"Accepted       {accepted} (queued in SQS){note if not self.drained else ''}")
         lines.append(f"Rejected       {len(rejections)}" + (":" if rejections else ""))
         lines += [f"  - {reason}" for reason in rejections]
+        warnings = [warning for outcome in self.outcomes for warning in outcome.warnings]
+        if warnings:
+            lines.append(f"Warnings       {len(warnings)} accepted contact(s) to check:")
+            lines += [f"  - {warning}" for warning in warnings]
         if refusals:
             lines.append(f"Refused        {len(refusals)} webhook(s), see above")
         stored = len(self.sandbox_phones)
@@ -386,7 +404,7 @@ def post_all(
             webhook = as_request(sample, api_url=api_url, secrets=secrets, now=datetime.now(UTC))
             url = api_url + webhook.target
             response = http.request(webhook.method, url, body=webhook.body, headers=webhook.headers)
-            outcomes.append(read_reply(webhook, response.status, response.data))
+            outcomes.append(read_reply(webhook, response.status, response.data, dict(response.headers)))
             progress(len(outcomes))
     return outcomes
 

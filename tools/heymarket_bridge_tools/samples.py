@@ -101,8 +101,9 @@ def authenticate(
     source: str, url: str, body: bytes, secret: str, *, now: datetime, sample: bool, org_id: str | None = None
 ) -> tuple[str, bytes, dict[str, str]]:
     """(url, body, headers) that authenticate `body` for `source` with the stack's `secret` (for Salesforce, also
-    the organization id its messages must name: `org_id`)."""
-    from heymarket_bridge_tools.signing import URL_TOKEN_SOURCES, sign, with_token
+    the organization id its messages must name: `org_id`). A Shopify or Typeform body gets its delivery times moved
+    to `now`, as the sender's delivery would carry them (the bridge refuses a signed body outside its window)."""
+    from heymarket_bridge_tools.signing import URL_TOKEN_SOURCES, fresh_times, sign, with_token
 
     if source in URL_TOKEN_SOURCES:
         # As Jotform and Salesforce send it: the token in the endpoint URL. A Salesforce message also names its
@@ -110,6 +111,7 @@ def authenticate(
         if source == "salesforce" and sample and org_id:
             body = with_org_id(body, org_id)
         return with_token(url, secret), body, {}
+    body = fresh_times(source, body, now)
     return url, body, sign(source, body, secret, method="POST", url=signed_url(url), now=now)
 
 

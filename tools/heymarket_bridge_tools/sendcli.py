@@ -42,7 +42,8 @@ def send(
     """Post a webhook to a stack as SOURCE would: its sample body (or --file), authenticated for that stack.
 
     SOURCE is one of generic, typeform, hubspot, calendly, shopify, jotform, salesforce. The body is signed with the
-    stack's secret for SOURCE (HubSpot over the URL the bridge sees, Calendly and HubSpot for this moment); a
+    stack's secret for SOURCE (HubSpot over the URL the bridge sees, Calendly and HubSpot for this moment, and the
+    delivery times a Shopify or Typeform body carries moved to this moment, as the bridge checks them); a
     Jotform token goes in the URL as Jotform puts it; the Salesforce sample names the stack's org id. Prints the
     bridge's answer; exits 0 on a 2xx, 1 otherwise.
     """

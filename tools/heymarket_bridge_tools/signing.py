@@ -15,9 +15,10 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -31,6 +32,9 @@ SOURCES = ("generic", "typeform", "hubspot", "calendly", "shopify", "jotform", "
 # The webhook-secrets entry the bulk delete routes authenticate with (never the generic token).
 DELETE_CREDENTIAL = "deletes"
 HUBSPOT_VERSIONS = ("v3", "v2", "v1")
+# Signed bodies that carry their delivery's own time (the bridge refuses one outside the sender's retry window):
+# a body signed for another moment has these times moved with it.
+BODY_TIMES = {"shopify": ("created_at", "updated_at"), "typeform": ("landed_at", "submitted_at")}
 # The escapes HubSpot decodes in a URI before signing it.
 HUBSPOT_DECODED = {
     "%3A": ":",
@@ -104,6 +108,47 @@ def sign_hubspot(
     return {"X-HubSpot-Signature-v3": _b64_hmac(secret, message), "X-HubSpot-Request-Timestamp": timestamp}
 
 
+def shifted_times(source: str, body: bytes, by: timedelta) -> bytes:
+    """`body` with the delivery times its sender writes in it (BODY_TIMES) moved by `by`, each in its own format;
+    every other byte as it was."""
+    names = BODY_TIMES.get(source)
+    if not names or not by:
+        return body
+    pattern = re.compile(rb'("(?:' + b"|".join(n.encode() for n in names) + rb')"\s*:\s*")([^"\\]{1,40})(")')
+    return pattern.sub(lambda m: m.group(1) + _shifted(m.group(2).decode(), by).encode() + m.group(3), body)
+
+
+def fresh_times(source: str, body: bytes, now: datetime) -> bytes:
+    """`body` with its delivery times (BODY_TIMES) moved together so that the latest is `now`, as a sender's
+    delivery made now would carry them."""
+    names = BODY_TIMES.get(source, ())
+    pattern = re.compile(rb'"(?:' + b"|".join(n.encode() for n in names) + rb')"\s*:\s*"([^"\\]{1,40})"')
+    times = [_time(m.group(1).decode()) for m in pattern.finditer(body)] if names else []
+    latest = max((t for t in times if t is not None), default=None)
+    return shifted_times(source, body, now - latest) if latest is not None else body
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _shifted(text: str, by: timedelta) -> str:
+    moment = _time(text)
+    if moment is None:
+        return text
+    fraction = text.partition(".")[2].rstrip("Z").split("+")[0].split("-")[0]
+    spec = "seconds" if not fraction else "milliseconds" if len(fraction) <= 3 else "microseconds"
+    try:
+        written = (moment + by).isoformat(timespec=spec)
+    except OverflowError:  # a time at the calendar's end stays where it is
+        return text
+    return written.replace("+00:00", "Z") if text.endswith("Z") else written
+
+
 def credential_name(event: Mapping[str, Any]) -> str:
     """The webhook-secrets entry an HTTP API event authenticates with: its source, or `deletes` on a delete route."""
     return DELETE_CREDENTIAL if is_delete_route(event) else event_source(event)
@@ -127,7 +172,8 @@ def event_body(event: Mapping[str, Any]) -> bytes:
 
 
 def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[str, Any]:
-    """A copy of an HTTP API event whose signature headers are made afresh for `now` (its time fields follow).
+    """A copy of an HTTP API event whose signature headers are made afresh for `now` (its time fields follow, and so
+    do the delivery times a Shopify or Typeform body carries: moved by as long as `now` is after the event's).
 
     A token source keeps its token where the event carries it (Authorization, X-Bridge-Token, or `?token=` as
     Jotform and Salesforce send it), with the value set to `secret`; `secret` is the event's `credential_name`
@@ -138,6 +184,10 @@ def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[s
     context = fresh.setdefault("requestContext", {})
     method = str((context.get("http") or {}).get("method") or "POST")
     headers = {str(k).lower(): str(v) for k, v in (fresh.get("headers") or {}).items()}
+    recorded = context.get("timeEpoch")
+    if isinstance(recorded, int) and source in BODY_TIMES:
+        body = shifted_times(source, event_body(event), now - datetime.fromtimestamp(recorded / 1000, UTC))
+        fresh["body"] = base64.b64encode(body).decode() if fresh.get("isBase64Encoded") else body.decode("utf-8")
     if source in (*TOKEN_SOURCES, *URL_TOKEN_SOURCES, DELETE_CREDENTIAL):
         if not _replace_token(fresh, headers, secret):
             if source in URL_TOKEN_SOURCES:
@@ -148,7 +198,7 @@ def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[s
         carried = [v for v in HUBSPOT_VERSIONS if _carries_hubspot_version(headers, v)] if source == "hubspot" else []
         for version in carried or ["v3"]:
             signed = sign(
-                source, event_body(event), secret, method=method, url=event_url(event), now=now, hubspot_version=version
+                source, event_body(fresh), secret, method=method, url=event_url(event), now=now, hubspot_version=version
             )
             headers.update({k.lower(): v for k, v in signed.items()})
     fresh["headers"] = headers

@@ -22,6 +22,9 @@ class Source(Protocol):
     name: str
     # True when a delivery whose every contact is rejected gets a 422; False when it still gets the normal reply.
     refuses_when_nothing_valid: bool
+    # The most contacts the sender itself may put in one delivery, which no operator can make smaller (Salesforce's
+    # 100 notifications per message): accepted whatever MaxContactsPerRequest says. 0: the sender has no such size.
+    sender_batch_size: int
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         """Raise Unauthorized (naming what is missing or wrong) unless the request comes from the credential holder.

@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Submission, Unmappable, dotted, first_phone, split_name
 from heymarket_bridge.sources.common import (
     MAX_SIGNATURES,
@@ -90,7 +91,8 @@ class CalendlySource(SourceDefaults):
         uri = invitee.get("uri")
         delivery_identity = identity(f"{event}:{uri}" if isinstance(uri, str) and uri else None, request.body)
         if event not in INVITEE_EVENTS:
-            reason = f'Calendly event "{event[:60]}" carries no invitee; subscribe to invitee.created'
+            named = shown(event, 60, quote='"')
+            reason = f"Calendly event {named} carries no invitee; subscribe to invitee.created"
             return Delivery([Unmappable((reason,))], delivery_identity)
         mapping = context.mapping
         contact = mapping.apply(_defaults(invitee, context), lambda ref: _lookup(invitee, ref), context.is_phone)

@@ -1,8 +1,10 @@
-"""What the sources share: what they are given and produce, HMAC checks, and body decoding that names what is wrong.
+"""What the sources share: what they are given and produce, HMAC checks, times, and body decoding that names what
+is wrong.
 
 Every decoder here is bounded: a hostile body gets a 4xx that says what is wrong, never an exception that would
-become a 500 (numbers of thousands of digits, nesting deeper than the parser follows, declared encodings that do
-not exist, byte-order marks, more form fields than any sender posts).
+become a 500 (numbers of thousands of digits, nesting deeper than the parser follows, declared charsets that do
+not exist or are not character sets, byte-order marks, more form fields than any sender posts, times past the
+calendar's end).
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from heymarket_bridge.contact import phone_parses
+from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.webhook import (
     BadRequest,
     HttpResponse,
     PayloadTooLarge,
     Reply,
+    Unauthorized,
     UnsupportedMediaType,
     WebhookRequest,
     render_json,
@@ -47,6 +51,26 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# The character sets a body or form field may declare: those of the WHATWG Encoding Standard (what browsers and
+# form builders send) that Python decodes, the Unicode forms, ASCII and Latin-1. Python also registers codecs that
+# are not character sets ("undefined" fails on any input, "punycode" and "idna" encode domain names,
+# "unicode_escape" turns ASCII into lone surrogates, "rot13" and "base64" map bytes to bytes): none is taken.
+TEXT_CHARSETS = frozenset(
+    codecs.lookup(label).name
+    for label in (
+        *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"),
+        *("us-ascii", "iso-8859-1", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6"),
+        *("iso-8859-7", "iso-8859-8", "iso-8859-10", "iso-8859-11", "iso-8859-13", "iso-8859-14", "iso-8859-15"),
+        *("iso-8859-16", "ibm866", "koi8-r", "koi8-u", "macintosh", "mac-cyrillic", "cp874", "windows-1250"),
+        *("windows-1251", "windows-1252", "windows-1253", "windows-1254", "windows-1255", "windows-1256"),
+        *("windows-1257", "windows-1258", "gbk", "gb2312", "gb18030", "big5", "big5-hkscs", "euc-jp"),
+        *("iso-2022-jp", "shift_jis", "cp932", "euc-kr", "tis-620"),
+    )
+)
+# An ISO 8601 time as the senders write it: date, time, an optional fraction, "Z" or an offset (or none: UTC).
+_ISO_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?", re.ASCII
 )
 
 
@@ -70,8 +94,9 @@ class ReadContext:
     credentials: Credentials
     mapping: SourceMapping = field(default_factory=SourceMapping)
     default_country: str = "US"
-    max_contacts: int = 500
+    max_contacts: int = 500  # MaxContactsPerRequest, or the source's sender_batch_size when that is larger
     public_base_url: str = ""  # the URL senders call, for schemes that sign it ("" : as API Gateway saw it)
+    hubspot_require_v3: bool = False  # HubSpotRequireSignatureV3: refuse HubSpot requests signed only with v1/v2
 
     def is_phone(self, value: Any) -> bool:
         return phone_parses(value, self.default_country)
@@ -154,8 +179,57 @@ def within(now: datetime, sent_at_s: float, tolerance_s: float) -> bool:
     return abs(now.timestamp() - sent_at_s) <= tolerance_s
 
 
+def iso_time(text: Any) -> datetime | None:
+    """An ISO 8601 time (a fraction down to nanoseconds, "Z", an offset, or none for UTC) in UTC; None for anything
+    else, including a date the calendar does not have or a time that an offset pushes past year 9999."""
+    if not isinstance(text, str):
+        return None
+    match = _ISO_TIME.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=UTC,
+        )
+        if zone in (None, "Z"):
+            return moment
+        digits = zone[1:].replace(":", "")
+        if int(digits[:2]) > 23 or int(digits[2:]) > 59:
+            return None
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        return moment - offset if zone[0] == "+" else moment + offset
+    except (ValueError, OverflowError):
+        return None
+
+
+def check_age(
+    moment: datetime | None, now: datetime, what: str, max_age: timedelta, why: str, max_ahead: timedelta
+) -> None:
+    """Refuse (401) a delivery whose signed time is missing, older than `max_age` (`why`: the sender's retry span) or
+    more than `max_ahead` in the future: a recorded delivery replayed later is not taken."""
+    if moment is None:
+        raise Unauthorized(
+            f"{what} is missing or not an ISO 8601 time: a delivery without a time cannot be told from a replay"
+        )
+    if moment < now - max_age:
+        raise Unauthorized(
+            f"{what} is {moment.isoformat(timespec='seconds')}: the delivery is older than {why}, a replay"
+        )
+    if moment > now + max_ahead:
+        raise Unauthorized(f"{what} is {moment.isoformat(timespec='seconds')}, in the future")
+
+
 def decode_text(body: bytes, charset: str | None, what: str = "the request body") -> str:
-    """Bytes as text: a byte-order mark wins, then the declared charset, then UTF-8. 4xx naming what is wrong."""
+    """Bytes as text: a byte-order mark wins, then the declared charset, then UTF-8. 4xx naming what is wrong:
+    415 for a charset that is not one of TEXT_CHARSETS, 400 for bytes that are not text in the charset."""
     encoding = charset or "utf-8"
     if body.startswith(_UTF8_BOM):
         body, encoding = body[len(_UTF8_BOM) :], "utf-8"
@@ -165,15 +239,15 @@ def decode_text(body: bytes, charset: str | None, what: str = "the request body"
                 encoding = name
                 break
     try:
-        info = codecs.lookup(encoding)
+        name = codecs.lookup(encoding).name
     except LookupError:
-        info = None
-    if info is None or not getattr(info, "_is_text_encoding", True):
-        raise UnsupportedMediaType(f"charset {encoding[:40]!r} is not a known text encoding: send UTF-8")
+        name = ""
+    if name not in TEXT_CHARSETS:
+        raise UnsupportedMediaType(f"charset {shown(encoding)} is not a character set the bridge reads: send UTF-8")
     try:
-        return body.decode(info.name)
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"{what} is not valid {info.name} text") from exc
+        return body.decode(name)
+    except UnicodeError as exc:  # UnicodeDecodeError, and the plain UnicodeError some codecs raise
+        raise BadRequest(f"{what} is not valid {name} text") from exc
 
 
 def _bounded_int(text: str) -> int:
@@ -265,6 +339,7 @@ class SourceDefaults:
     # A form or CRM resends a delivery that gets a 4xx, and some switch off a webhook that keeps failing:
     # a delivery whose every contact is rejected is still acknowledged (202, with the reasons) for them.
     refuses_when_nothing_valid = False
+    sender_batch_size = 0
 
     def render(self, reply: Reply) -> HttpResponse:
         return render_json(reply)

@@ -27,6 +27,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Lookup, SourceMapping, Submission, dotted
 from heymarket_bridge.sources.common import (
     FORM_TYPE,
@@ -109,7 +110,7 @@ class GenericSource(SourceDefaults):
             return [form_contact(form_pairs(request))]
         if content_type not in JSON_TYPES and not content_type.endswith("+json"):
             raise UnsupportedMediaType(
-                f"content type {content_type!r} is not supported: send application/json or {FORM_TYPE}"
+                f"content type {shown(content_type)} is not supported: send application/json or {FORM_TYPE}"
             )
         payload = parse_json(request.body, request.charset)
         if isinstance(payload, dict) and "contacts" in payload:

@@ -12,8 +12,16 @@ version is accepted, the newest present first, because HubSpot never retries a 4
 - v2 (`X-HubSpot-Signature-Version: v2`): hex SHA-256 of client secret + method + URI + raw body.
 - v1 (`X-HubSpot-Signature-Version: v1`, HubSpot's CRM subscriptions): hex SHA-256 of client secret + raw body.
 
-v1 and v2 sign no time: a recorded v1/v2 request can be replayed (HubSpot's own caveat); the delivery rules in
-heymarket_bridge.ingest then answer an exact repeat as a duplicate. The URI is https://<domain><path>?<query> as
+Replay protection differs by version. v3 signs a time: a recorded request is refused 5 minutes later. v1 and v2
+sign none, so a recorded v1/v2 request, or a v3 one with its v3 headers stripped, can be replayed at any time: the
+delivery rules in heymarket_bridge.ingest answer an exact repeat within 15 minutes as a duplicate, no later. With
+HubSpotRequireSignatureV3 (`context.hubspot_require_v3`) a request without X-HubSpot-Signature-v3 is refused, which
+closes that hole; it is off by default because HubSpot documents v3 for its apps' requests ("Introducing version 3
+of webhook signatures", developer changelog) but says no more of a workflow action's, and never retries a 4xx: a
+genuine delivery refused is lost. The version that authenticated each request is logged ("HubSpot signature
+checked", signature_version) so that an operator can see v3 arrive before requiring it. HubSpot retries a workflow
+webhook for up to 3 days (knowledge base, "Use webhooks with HubSpot workflows"), and its default body carries no
+time of the delivery, so no body time can stand in for v3's. The URI is https://<domain><path>?<query> as
 HubSpot called it: behind a custom domain with an API mapping path, API Gateway's path lacks the mapping, so the
 deployment's PublicBaseUrl (the URL up to and including the mapping) replaces https://<domain>.
 Payload: the contact object ({"vid"/"objectId", "properties": {"phone": {"value": ...}} or {"phone": ...}}), a list
@@ -34,7 +42,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Lookup, Submission, dotted, first_phone
+from heymarket_bridge.observability import logger
 from heymarket_bridge.sources.common import (
     Delivery,
     ReadContext,
@@ -101,7 +111,13 @@ class HubSpotSource(SourceDefaults):
         uris = list(dict.fromkeys((decode_escapes(uri), uri)))
         if request.headers.get("x-hubspot-signature-v3"):
             self._check_v3(request, secret, uris, context)
+            _checked("v3")
             return
+        if context.hubspot_require_v3:
+            raise Unauthorized(
+                "missing X-HubSpot-Signature-v3 header: this stack requires HubSpot's v3 signature (its time is what "
+                "stops a replay); HubSpotRequireSignatureV3 is true"
+            )
         presented = [s.lower() for s in signatures(request.headers.get("x-hubspot-signature"))]
         if not presented:
             raise Unauthorized("missing X-HubSpot-Signature-v3 (or X-HubSpot-Signature) header")
@@ -112,9 +128,10 @@ class HubSpotSource(SourceDefaults):
         if version in ("v1", ""):
             expected.append(_sha256_hex(secret, request.body))
         if version not in ("v1", "v2", ""):
-            raise Unauthorized(f"X-HubSpot-Signature-Version {version[:20]!r} is not v1, v2 or v3")
+            raise Unauthorized(f"X-HubSpot-Signature-Version {shown(version, 20)} is not v1, v2 or v3")
         if not any_same(expected, presented):
             raise Unauthorized("the X-HubSpot-Signature does not match the request and the app's client secret")
+        _checked(version or "v1/v2")
 
     def _check_v3(self, request: WebhookRequest, secret: str, uris: list[str], context: ReadContext) -> None:
         raw_timestamp = request.headers.get("x-hubspot-request-timestamp", "")
@@ -153,6 +170,13 @@ class HubSpotSource(SourceDefaults):
             else:
                 submissions.append(contact)
         return Delivery(submissions, identity(None, request.body))
+
+
+def _checked(version: str) -> None:
+    logger.info(
+        "HubSpot signature checked",
+        extra={"signature_version": version, "signed_time": version == "v3"},
+    )
 
 
 def _sha256_hex(prefix: str, body: bytes) -> str:

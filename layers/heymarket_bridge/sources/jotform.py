@@ -29,6 +29,7 @@ from typing import Any
 
 import multipart
 
+from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import dotted, first_phone
 from heymarket_bridge.sources.common import (
     FORM_TYPE,
@@ -89,7 +90,7 @@ def form_fields(request: WebhookRequest) -> dict[str, str]:
             "/webhooks/generic"
         )
     raise UnsupportedMediaType(
-        f"content type {request.content_type!r} is not supported: Jotform posts {MULTIPART_TYPE} or {FORM_TYPE}"
+        f"content type {shown(request.content_type)} is not supported: Jotform posts {MULTIPART_TYPE} or {FORM_TYPE}"
     )
 
 
@@ -123,11 +124,11 @@ def multipart_pairs(request: WebhookRequest, max_parts: int = MAX_FORM_FIELDS) -
             f"{MAX_PART_HEADER_BYTES} bytes each per part)"
         ) from exc
     except multipart.MultipartError as exc:
-        raise BadRequest(f"the multipart/form-data body cannot be read ({str(exc)[:80]})") from exc
+        raise BadRequest(f"the multipart/form-data body cannot be read ({shown(str(exc), 80, quote='')})") from exc
     form_charset = next((data for seg, data in parts if seg.name == "_charset_"), b"").decode("ascii", "replace")
     default = request.charset or form_charset.strip().lower() or None
     return [
-        (str(seg.name), decode_text(data, seg.charset or default, f"form field {str(seg.name)[:40]!r}"))
+        (str(seg.name), decode_text(data, seg.charset or default, f"form field {shown(str(seg.name))}"))
         for seg, data in parts
         if seg.name and seg.name != "_charset_" and seg.filename is None
     ]

@@ -4,10 +4,12 @@ Authenticity: `X-Shopify-Hmac-Sha256` = base64 HMAC-SHA256 of the raw body, keye
 (or, for webhooks made in the store admin, the key shown under Settings > Notifications > Webhooks).
 Time: Shopify retries a failed delivery 8 times over 4 hours "with the original payload from the time they were
 triggered", and tells receivers to use `X-Shopify-Triggered-At`, "or a timestamp from the payload", to know a stale
-one (Shopify developer changelog, "Updates to webhook retry mechanism", 2024-09). A delivery triggered more than
-MAX_AGE ago (or more than 5 minutes in the future) is refused: a recorded delivery replayed later is not taken.
-The headers are not signed (the HMAC covers the body only): the check stops a replay of a recorded delivery with
-its headers, and the body's digest in the delivery identity stops one under another delivery's id.
+one (Shopify developer changelog, "Updates to webhook retry mechanism", 2024-09-10). The HMAC covers the body only,
+so the header can be left out or forged: the window is enforced on the signed body's own time, the customer's
+`updated_at` (else `created_at`, the latest that is a time), which a create or an update sets as it triggers the
+webhook. A signed customer more than MAX_AGE old (or more than MAX_AHEAD in the future), or without either time, is
+refused (401): a recorded delivery replayed later is not taken. `X-Shopify-Triggered-At`, when sent, must be in the
+window too. A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
 Defaults: phone = the customer's phone, else the default address's phone (read in the address's country), the
 first that parses as a phone; first/last = first_name/last_name, else the default address's; email = email;
 is_opted_out from sms_marketing_consent.state: "subscribed" -> false, "unsubscribed" -> true, anything else (never
@@ -25,19 +27,21 @@ headers are not signed, so the body decides).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Submission, Unmappable, dotted, first_phone
 from heymarket_bridge.sources.common import (
     Delivery,
     ReadContext,
     SourceDefaults,
     any_same,
+    check_age,
     hmac_b64,
     identity,
+    iso_time,
     no_phone,
     parse_json,
     phone_reason,
@@ -50,9 +54,7 @@ SMS_CONSENT_OPTED_OUT = {"subscribed": False, "unsubscribed": True}
 # Shopify's retries span 4 hours; the rest is margin for a delivery that is slow to be accepted.
 MAX_AGE = timedelta(hours=6)
 MAX_AHEAD = timedelta(minutes=5)
-_ISO_TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?", re.ASCII
-)
+RETRY_SPAN = f"Shopify's retries ({int(MAX_AGE.total_seconds() // 3600)} hours)"
 
 
 class ShopifySource(SourceDefaults):
@@ -69,18 +71,22 @@ class ShopifySource(SourceDefaults):
             raise Unauthorized("the X-Shopify-Hmac-Sha256 does not match the body and the secret for source 'shopify'")
         triggered = request.headers.get("x-shopify-triggered-at")
         if triggered is not None:
-            _check_time(parse_time(triggered), context.now, "X-Shopify-Triggered-At")
+            check_age(iso_time(triggered), context.now, "X-Shopify-Triggered-At", MAX_AGE, RETRY_SPAN, MAX_AHEAD)
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
         topic = request.headers.get("x-shopify-topic", "").strip().lower()
         event_id = request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id")
         delivery_identity = identity(f"{topic}:{event_id}" if event_id else None, request.body)
         if topic and topic not in CUSTOMER_TOPICS:
-            reason = f'Shopify topic "{topic[:60]}" is not customers/create or customers/update'
+            topic_shown = shown(topic, 60, quote='"')
+            reason = f"Shopify topic {topic_shown} is not customers/create or customers/update"
             return Delivery([Unmappable((reason,))], delivery_identity)
         customer = parse_json(request.body, request.charset)
         if not isinstance(customer, dict) or customer.get("id") in (None, ""):
             raise BadRequest('the Shopify payload is not a customer: it has no "id"')
+        if context.credentials.secret is not None:
+            what = "the signed customer's updated_at (or created_at)"
+            check_age(customer_time(customer), context.now, what, MAX_AGE, RETRY_SPAN, MAX_AHEAD)
         contact = context.mapping.apply(
             _defaults(customer, context), lambda ref: dotted(customer, ref), context.is_phone
         )
@@ -93,41 +99,12 @@ class ShopifySource(SourceDefaults):
         return Delivery([submission], delivery_identity)
 
 
-def parse_time(text: str) -> datetime | None:
-    """An ISO 8601 time as Shopify writes it (nanoseconds, "Z" or an offset); None when it is not one."""
-    match = _ISO_TIME.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            int((fraction or "0")[:6].ljust(6, "0")),
-        )
-    except ValueError:
-        return None
-    if zone in (None, "Z"):
-        return moment.replace(tzinfo=UTC)
-    sign = 1 if zone[0] == "+" else -1
-    digits = zone[1:].replace(":", "")
-    return moment.replace(tzinfo=UTC) - sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-
-
-def _check_time(moment: datetime | None, now: datetime, what: str) -> None:
-    if moment is None:
-        raise Unauthorized(f"{what} is not an ISO 8601 time")
-    if moment < now - MAX_AGE:
-        raise Unauthorized(
-            f"{what} is {moment.isoformat(timespec='seconds')}: the delivery is older than Shopify's retries "
-            f"({int(MAX_AGE.total_seconds() // 3600)} hours), a replay"
-        )
-    if moment > now + MAX_AHEAD:
-        raise Unauthorized(f"{what} is {moment.isoformat(timespec='seconds')}, in the future")
+def customer_time(customer: Mapping[str, Any]) -> datetime | None:
+    """When the customer was last written (the latest of `updated_at` and `created_at` that is a time), or None."""
+    times = [
+        moment for moment in (iso_time(customer.get("updated_at")), iso_time(customer.get("created_at"))) if moment
+    ]
+    return max(times, default=None)
 
 
 def _defaults(customer: Mapping[str, Any], context: ReadContext) -> dict[str, Any]:

@@ -1,8 +1,13 @@
 """Typeform: the `form_response` webhook of one form.
 
 Authenticity: `Typeform-Signature: sha256=<base64 HMAC-SHA256 of the raw body>`, keyed by the secret set on the
-webhook (Typeform's "Secure your webhooks" guide). Typeform signs no timestamp, so there is no replay window to
-check: a replayed body is caught by its event_id.
+webhook (Typeform's "Secure your webhooks" guide).
+Time: Typeform signs no header time, but the signed body carries `form_response.submitted_at`, and Typeform sends
+the webhook "as soon as it's submitted", retrying a failed delivery for about 10.6 hours at most (every 2-3 minutes
+for 10 hours after a 429/408/503/423, else after 5 min, 10 min, 20 min, 1 h, 2 h, 3 h and 4 h: Typeform's Webhooks
+API guide, "Delivery retries"; it documents no manual redelivery). A signed response submitted more than MAX_AGE ago
+(or more than MAX_AHEAD in the future), or without a submitted_at (or landed_at) time, is refused (401): a recorded
+delivery replayed after its event_id left the delivery table (4 days) is not taken either.
 Defaults: phone = the first phone_number answer that parses as a phone (by the answer's type first), else the first
 text answer to a question about a phone that parses; email = the first email answer; first and last = text answers
 whose field ref or question title says first name / last name (given name, surname), or else one "name" /
@@ -23,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from heymarket_bridge.mapping import Submission, first_phone, split_name
@@ -31,8 +37,10 @@ from heymarket_bridge.sources.common import (
     ReadContext,
     SourceDefaults,
     any_same,
+    check_age,
     hmac_b64,
     identity,
+    iso_time,
     no_phone,
     parse_json,
     phone_reason,
@@ -42,6 +50,9 @@ from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TEXT_FIELD_TYPES = ("short_text", "long_text")
 PHONE_WORDS = ("phone", "mobile", "cell", "sms", "whatsapp")
+# Typeform's retries end about 10.6 hours after the submission; the rest is margin for a slow acceptance.
+MAX_AGE = timedelta(hours=12)
+MAX_AHEAD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,10 @@ class TypeformSource(SourceDefaults):
         response = payload.get("form_response") if isinstance(payload, dict) else None
         if not isinstance(response, dict):
             raise BadRequest('the Typeform payload has no "form_response" object')
+        if context.credentials.secret is not None:
+            submitted = iso_time(response.get("submitted_at")) or iso_time(response.get("landed_at"))
+            why = f"Typeform's retries ({int(MAX_AGE.total_seconds() // 3600)} hours)"
+            check_age(submitted, context.now, "the signed form_response.submitted_at", MAX_AGE, why, MAX_AHEAD)
         raw_answers = response.get("answers", [])
         if not isinstance(raw_answers, list):
             raise BadRequest('"form_response.answers" must be a list')

@@ -92,10 +92,15 @@ def source_of(event: Mapping[str, Any]) -> str:
 
 
 def with_body(event: Mapping[str, Any], body: bytes | str, *, now: datetime = SIGNED_AT) -> dict[str, Any]:
-    """The event carrying another body, signed afresh with its source's demo secret."""
+    """The event carrying another body, signed afresh with its source's demo secret (base64-encoded, as API Gateway
+    does, when the event's body was or the new one is not UTF-8)."""
     raw = body.encode() if isinstance(body, str) else body
     changed = copy.deepcopy(dict(event))
-    changed["body"] = base64.b64encode(raw).decode() if changed.get("isBase64Encoded") else raw.decode()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        changed["isBase64Encoded"] = True
+    changed["body"] = base64.b64encode(raw).decode() if changed.get("isBase64Encoded") else text
     return resign_event(changed, demo_webhook_secrets()[credential_name(event)], now)
 
 

@@ -169,3 +169,19 @@ def test_a_signature_header_sent_twice_is_read_once(event: dict[str, Any]) -> No
     header = event["headers"]["calendly-webhook-signature"]
 
     assert deliver(with_headers(event, calendly_webhook_signature=f"{header},{header}")).status == 202
+
+
+# Calendly's time is inside what it signs ("<t>.<body>"), so its window cannot be side-stepped the way Shopify's
+# unsigned header could: a recorded signature without its t, or with a fresh t added, is refused.
+
+
+@pytest.mark.parametrize("header", ["v1={sig}", "t={now},v1={sig}", "t={t},t={now},v1={sig}", "v1={sig},t={now}"])
+def test_a_recorded_signature_replayed_with_its_time_removed_or_changed_is_401(
+    event: dict[str, Any], header: str
+) -> None:
+    recorded = event["headers"]["calendly-webhook-signature"]
+    t, sig = (part.split("=", 1)[1] for part in recorded.split(","))
+    now = int((SIGNED_AT + seconds(3600)).timestamp())
+    replayed = with_headers(event, calendly_webhook_signature=header.format(t=t, now=now, sig=sig))
+
+    assert deliver(replayed, now=SIGNED_AT + seconds(3600)).status == 401

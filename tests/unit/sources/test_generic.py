@@ -170,3 +170,22 @@ def test_the_idempotency_key_is_read_whole_and_without_structured_field_quotes(s
     quoted = read_delivery(with_headers(single, idempotency_key=f'"{key}"')).identity
 
     assert (quoted.sender_id, quoted.id_covers_body) == (f"key:{key}", True)
+
+
+def test_a_phone_that_could_be_a_mistyped_national_one_is_queued_with_a_warning_and_logged(
+    single: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    delivered = deliver(with_json(single, {"phone": "31255504034", "first": "Wim"}))
+
+    assert delivered.queued == [{"phone": "31255504034", "first": "Wim"}]
+    assert delivered.json["accepted"] == 1
+    [entry] = delivered.rejected
+    assert (entry["index"], entry["accepted"], entry["errors"]) == (0, True, [])
+    assert "+31" in entry["warnings"][0]
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("Phones without a + read as international")]
+    assert logged.indexes == [0]
+    assert "255504034" not in caplog.text
+
+
+def test_an_international_number_with_its_plus_is_queued_without_a_warning(single: dict[str, Any]) -> None:
+    assert deliver(with_json(single, {"phone": "+31 25 550 4034"})).rejected == []

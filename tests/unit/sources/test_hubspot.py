@@ -233,3 +233,53 @@ def test_a_mobilephone_that_is_not_a_number_gives_way_to_the_phone(event: dict[s
     body = {"mobilephone": "n/a", "phone": "+1 512 555 0162"}
 
     assert [c["phone"] for c in deliver(with_json(event, body)).queued] == ["15125550162"]
+
+
+# HubSpotRequireSignatureV3: v1 and v2 sign no time, so stripping a request's v3 headers would bypass v3's window.
+
+
+def v3_stripped_to(event: dict[str, Any], version: str) -> dict[str, Any]:
+    """The event as a replay of a recorded request would be sent: its v3 headers removed, its v1/v2 one kept."""
+    from heymarket_bridge_tools.signing import event_body, event_url, sign_hubspot
+
+    headers = sign_hubspot(
+        event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version=version
+    )
+    stripped = with_headers(event, x_hubspot_signature_v3=None, x_hubspot_request_timestamp=None)
+    stripped["headers"].update({k.lower(): v for k, v in headers.items()})
+    return stripped
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_when_v3_is_required_a_request_stripped_of_its_v3_headers_is_refused_a_year_later(
+    event: dict[str, Any], version: str
+) -> None:
+    delivered = deliver(v3_stripped_to(event, version), now=SIGNED_AT + seconds(365 * 86_400), hubspot_require_v3=True)
+
+    assert delivered.status == 401
+    assert "X-HubSpot-Signature-v3" in delivered.json["error"]["message"]
+    assert delivered.queued == []
+
+
+def test_when_v3_is_required_a_current_v3_request_is_accepted(event: dict[str, Any]) -> None:
+    assert deliver(event, hubspot_require_v3=True).status == 202
+
+
+def test_by_default_a_v2_only_request_is_accepted_and_the_version_logged(
+    event: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+
+    assert deliver(v3_stripped_to(event, "v2")).status == 202
+
+    [checked] = [r for r in caplog.records if r.getMessage() == "HubSpot signature checked"]
+    assert (checked.signature_version, checked.signed_time) == ("v2", False)
+
+
+def test_the_require_v3_setting_is_read_from_the_environment() -> None:
+    from heymarket_bridge.settings import IngestSettings
+
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "arn", "HUBSPOT_REQUIRE_SIGNATURE_V3": "true"}
+
+    assert IngestSettings.from_env(env).hubspot_require_v3 is True
+    assert IngestSettings.from_env({**env, "HUBSPOT_REQUIRE_SIGNATURE_V3": ""}).hubspot_require_v3 is False

@@ -245,3 +245,45 @@ def with_body_bytes(event: dict[str, Any], body: bytes) -> dict[str, Any]:
     changed = copy.deepcopy(event)
     changed["body"], changed["isBase64Encoded"] = base64.b64encode(body).decode(), True
     return changed
+
+
+def with_notifications(event: dict[str, Any], count: int) -> dict[str, Any]:
+    """The sample message carrying `count` notifications, each for a contact of its own."""
+    xml = xml_of(event)
+    start, end = xml.index("   <Notification>"), xml.index("  </notifications>")
+    template = xml[start : xml.index("   <Notification>", start + 1)]
+    notifications = "".join(
+        template.replace("04l000000000001AAA", f"04l{n:012d}AAA").replace("+1 415 555 2671", f"+1 415 555 {n:04d}")
+        for n in range(count)
+    )
+    return with_body(event, xml[:start] + notifications + xml[end:])
+
+
+def test_a_full_salesforce_message_is_acknowledged_whatever_the_contacts_per_request_limit(
+    event: dict[str, Any],
+) -> None:
+    delivered = deliver(with_notifications(event, 100), max_contacts_per_request=10)
+
+    assert (delivered.status, acked(delivered), len(delivered.queued)) == (200, True, 100)
+
+
+def test_a_message_of_more_notifications_than_salesforce_sends_is_413_with_a_soap_fault(event: dict[str, Any]) -> None:
+    delivered = deliver(with_notifications(event, 101), max_contacts_per_request=10)
+
+    assert delivered.status == 413
+    assert "101 notifications" in fault(delivered)
+    assert delivered.queued == []
+
+
+def test_a_limit_above_salesforces_batch_is_the_limit(event: dict[str, Any]) -> None:
+    assert deliver(with_notifications(event, 101), max_contacts_per_request=500).status == 200
+
+
+def test_the_ack_carries_the_bridges_answer_in_a_header_salesforce_ignores(event: dict[str, Any]) -> None:
+    import json
+
+    delivered = deliver(event)
+
+    answer = json.loads(delivered.reply.headers["X-Bridge-Reply"])
+    assert (answer["accepted"], [entry["index"] for entry in answer["rejected"]]) == (2, [2])
+    assert acked(delivered)

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import load_event
+from tests.support import demo_webhook_secrets, load_event
 from tests.unit.sources.harness import (
     SIGNED_AT,
     deliver,
@@ -147,3 +147,67 @@ def test_a_signature_header_sent_twice_with_the_same_value_is_accepted(created: 
     signature = created["headers"]["x-shopify-hmac-sha256"]
 
     assert deliver(with_headers(created, x_shopify_hmac_sha256=f"{signature},{signature}")).status == 202
+
+
+# The window is enforced on the signed body's own time: the X-Shopify-Triggered-At header is not signed.
+
+
+def two_years_old(event: dict[str, Any]) -> dict[str, Any]:
+    payload = payload_of(event)
+    payload["created_at"] = "2024-11-20T10:00:00-05:00"
+    payload["updated_at"] = "2024-11-23T03:59:52-05:00"
+    return with_json(event, payload)
+
+
+def test_a_signed_customer_older_than_shopifys_retries_is_refused_without_the_triggered_at_header(
+    created: dict[str, Any],
+) -> None:
+    delivered = deliver(with_headers(two_years_old(created), x_shopify_triggered_at=None))
+
+    assert delivered.status == 401
+    assert "updated_at" in delivered.json["error"]["message"]
+    assert delivered.queued == []
+
+
+def test_a_signed_customer_older_than_shopifys_retries_is_refused_under_a_forged_triggered_at(
+    created: dict[str, Any],
+) -> None:
+    forged = with_headers(two_years_old(created), x_shopify_triggered_at=SIGNED_AT.isoformat())
+
+    assert deliver(forged).status == 401
+
+
+def test_a_signed_customer_without_a_time_is_refused_naming_it(created: dict[str, Any]) -> None:
+    payload = payload_of(created)
+    del payload["created_at"], payload["updated_at"]
+
+    delivered = deliver(with_headers(with_json(created, payload), x_shopify_triggered_at=None))
+
+    assert delivered.status == 401
+    assert "updated_at" in delivered.json["error"]["message"]
+
+
+def test_an_update_is_timed_by_its_updated_at_not_by_when_the_customer_was_created(created: dict[str, Any]) -> None:
+    payload = payload_of(created)
+    payload["created_at"] = "2019-05-01T10:00:00-05:00"
+
+    assert deliver(with_json(created, payload)).status == 202
+
+
+def test_without_a_secret_there_is_no_signed_time_to_check(created: dict[str, Any]) -> None:
+    secrets = {k: v for k, v in demo_webhook_secrets().items() if k != "shopify"}
+
+    delivered = deliver(two_years_old(created), secrets=secrets, allow_unauthenticated=frozenset({"shopify"}))
+
+    assert delivered.status == 202
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2026-02-30T10:00:00Z", "2026-11-23T09:00Z"]
+)
+def test_a_time_past_the_calendars_ends_or_not_a_time_is_401_not_500(created: dict[str, Any], moment: str) -> None:
+    payload = payload_of(created)
+    payload["created_at"] = payload["updated_at"] = moment
+
+    assert deliver(with_headers(with_json(created, payload), x_shopify_triggered_at=moment)).status == 401
+    assert deliver(with_headers(created, x_shopify_triggered_at=moment)).status == 401

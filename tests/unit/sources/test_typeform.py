@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, payload_of, read_delivery, resigned, tampered, with_headers, with_json
+from tests.unit.sources.harness import (
+    SIGNED_AT,
+    deliver,
+    payload_of,
+    read_delivery,
+    resigned,
+    tampered,
+    with_headers,
+    with_json,
+)
 
 SAMPLE = "typeform/form_response"
 
@@ -121,3 +131,38 @@ def test_a_phone_answer_that_is_not_a_number_gives_way_to_a_text_answer_about_th
     )
 
     assert [c["phone"] for c in deliver(with_json(event, payload)).queued] == ["15105550126"]
+
+
+# Typeform signs no header time, but the signed body's submitted_at is when it sent the first delivery.
+
+
+def test_a_signed_response_submitted_longer_ago_than_typeforms_retries_is_refused(event: dict[str, Any]) -> None:
+    delivered = deliver(event, now=SIGNED_AT + timedelta(hours=13))
+
+    assert delivered.status == 401
+    assert "submitted_at" in delivered.json["error"]["message"]
+    assert delivered.queued == []
+
+
+def test_a_response_retried_ten_hours_after_it_was_submitted_is_accepted(event: dict[str, Any]) -> None:
+    assert deliver(event, now=SIGNED_AT + timedelta(hours=10, minutes=40)).status == 202
+
+
+def test_a_signed_response_replayed_years_later_is_refused(event: dict[str, Any]) -> None:
+    payload = payload_of(event)
+    payload["form_response"]["landed_at"] = "2024-11-23T08:57:41Z"
+    payload["form_response"]["submitted_at"] = "2024-11-23T08:59:58Z"
+
+    assert deliver(with_json(event, payload)).status == 401
+
+
+@pytest.mark.parametrize("moment", [None, "yesterday", "9999-12-31T23:59:59-23:59", "2026-11-23T09:00:00+99:99"])
+def test_a_signed_response_without_a_usable_time_is_401_not_500(event: dict[str, Any], moment: str | None) -> None:
+    payload = payload_of(event)
+    del payload["form_response"]["landed_at"]
+    payload["form_response"]["submitted_at"] = moment
+
+    delivered = deliver(with_json(event, payload))
+
+    assert delivered.status == 401
+    assert "submitted_at" in delivered.json["error"]["message"]

@@ -1,0 +1,119 @@
+"""Error texts quote a sender's value only masked, and nothing a sender sends can break a log line.
+
+Error texts reach the answer, the logs and the delivery table's saved answers: an email or a phone in one would be
+personal data kept where it must not be, and a lone surrogate (a JSON escape such as "\\ud800") made Powertools'
+log line fail to encode, losing it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.echo import printable, shown
+from heymarket_bridge.observability import logger
+from tests.support import load_event
+from tests.unit.sources.harness import deliver, with_body, with_json
+
+
+@pytest.fixture
+def strict_log() -> Iterator[io.BytesIO]:
+    """The logger writing to a strict UTF-8 stream, as Lambda's stdout is; its raw bytes."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(stream)
+    try:
+        yield raw
+    finally:
+        handler.setStream(previous)
+
+
+def log_lines(raw: io.BytesIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in raw.getvalue().decode("utf-8").splitlines() if line.startswith("{")]
+
+
+def test_an_email_given_as_a_tag_is_masked_in_the_answer_and_the_log(strict_log: io.BytesIO) -> None:
+    single = load_event("generic/single_contact")
+
+    delivered = deliver(with_json(single, {"phone": "5105550109", "tags": ["ada.lovelace@example.com"]}))
+
+    assert delivered.rejected[0]["errors"] == ["tags must be positive tag ids, not 'a***@example.com'"]
+    assert b"ada.lovelace" not in strict_log.getvalue()
+    assert any(line["message"] == "Webhook accepted" for line in log_lines(strict_log))
+
+
+def test_a_phone_given_as_a_custom_field_name_is_masked() -> None:
+    single = load_event("generic/single_contact")
+
+    delivered = deliver(with_json(single, {"phone": "5105550109", "custom": {"+1 (510) 555-0142": ["x"]}}))
+
+    [error] = delivered.rejected[0]["errors"]
+    assert "555" not in error
+    assert "'*********42' must be a text" in error
+
+
+def test_an_unknown_source_named_like_an_email_is_not_echoed_whole() -> None:
+    event = load_event("generic/single_contact")
+    event["pathParameters"] = {"source": "ada.lovelace@example.com"}
+
+    delivered = deliver(event)
+
+    assert delivered.status == 404
+    assert "ada.lovelace" not in delivered.reply.body
+
+
+def test_a_lone_surrogate_in_an_echoed_value_keeps_the_log_line_and_the_answer(strict_log: io.BytesIO) -> None:
+    single = load_event("generic/single_contact")
+
+    delivered = deliver(with_body(single, '{"phone": "5105550109", "tags": ["x\\ud800"]}'))
+
+    assert delivered.status == 202
+    assert delivered.rejected[0]["errors"] == ["tags must be positive tag ids, not 'x\\ud800'"]
+    [accepted] = [line for line in log_lines(strict_log) if line["message"] == "Webhook accepted"]
+    assert accepted["rejections"] == [["tags must be positive tag ids, not 'x\\ud800'"]]
+
+
+def test_a_lone_surrogate_in_a_vendor_event_name_keeps_the_log_line(strict_log: io.BytesIO) -> None:
+    calendly = load_event("calendly/invitee_created")
+    body = json.loads(calendly["body"])
+    body["event"] = "routing_form_submission.created\ud800"
+
+    delivered = deliver(with_body(calendly, json.dumps(body)))
+
+    assert delivered.status == 202
+    assert "\\ud800" in delivered.rejected[0]["errors"][0]
+    assert any(line["message"] == "Webhook accepted" for line in log_lines(strict_log))
+
+
+def test_any_log_line_survives_a_lone_surrogate(strict_log: io.BytesIO) -> None:
+    logger.info("Anything", extra={"sender_text": "a\ud800b"})
+
+    [line] = log_lines(strict_log)
+    assert line["sender_text"] == "a\ud800b"  # written as its JSON escape, read back as it was
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ada.lovelace@example.com", "'a***@example.com'"),
+        ("+1 (510) 555-0142", "'*********42'"),
+        (15105550142, "'*********42'"),
+        ("vip", "'vip'"),
+        (12345, "'12345'"),
+        ("\ud800\x00", "'\\ud800\\x00'"),
+        ("x" * 100, "'" + "x" * 37 + "...'"),
+    ],
+)
+def test_a_value_is_shown_masked_escaped_and_short(value: Any, expected: str) -> None:
+    assert shown(value) == expected
+
+
+def test_printable_text_is_kept_as_it_is() -> None:
+    assert printable("Renée 用户 +1 510") == "Renée 用户 +1 510"
