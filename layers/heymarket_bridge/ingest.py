@@ -37,7 +37,13 @@ from heymarket_bridge.echo import printable, shown
 from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
 from heymarket_bridge.errors import DeliveryKeyConflict, DeliveryLedgerUnavailable
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
-from heymarket_bridge.messages import ContactOperation, DeleteOperation, Operation, QueuedOperation
+from heymarket_bridge.messages import (
+    MAX_OPERATION_BYTES,
+    ContactOperation,
+    DeleteOperation,
+    Operation,
+    QueuedOperation,
+)
 from heymarket_bridge.observability import emit_metric, logger, metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, SourceRegistry, default_sources
@@ -60,8 +66,9 @@ from heymarket_bridge.webhook import (
 )
 
 NO_MAPPING = SourceMapping()
-# What one SQS message may hold, body and attributes (SQS's documented maximum message size).
-MAX_QUEUE_MESSAGE_BYTES = 262_144
+# What one contact's queue message may hold: SQS takes 262,144 bytes, but a contact the sync side dead-letters must
+# still fit in a dead letter with its original message (heymarket_bridge.messages.MAX_OPERATION_BYTES).
+MAX_QUEUE_MESSAGE_BYTES = MAX_OPERATION_BYTES
 DELETES_METRIC_SOURCE = "deletes"
 
 
@@ -427,6 +434,8 @@ class IngestService:
         try:
             return self._webhook_secrets()
         except SecretUnavailable as exc:
+            # The sender only learns to retry; the operator learns which secret and why (AWS's error code).
+            logger.error("Webhook secrets unreadable", extra={"error": str(exc)})
             raise BufferUnavailable("the bridge cannot verify senders right now; retry later") from exc
 
     def _enqueue(self, operations: Sequence[QueuedOperation], *, raise_on_failure: bool = True) -> list[int]:

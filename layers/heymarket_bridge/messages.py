@@ -15,6 +15,9 @@ from heymarket_bridge.contact import Contact
 MESSAGE_VERSION = 1
 # SQS takes messages of up to 256 KiB, attributes included: a dead letter keeps 1 KiB for its attributes.
 LETTER_MAX_BYTES = 262_144 - 1024
+# The largest queue message the bridge writes: small enough that its dead letter, with the message kept as a JSON
+# object and room for the letter's own fields (an error of up to 1,000 characters), still fits in one SQS message.
+MAX_OPERATION_BYTES = LETTER_MAX_BYTES - 6 * 1024
 MAX_LETTER_NESTING = 5
 
 

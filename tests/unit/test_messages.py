@@ -7,6 +7,7 @@ import pytest
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.messages import (
     LETTER_MAX_BYTES,
+    MAX_OPERATION_BYTES,
     ContactOperation,
     DeadLetter,
     DeleteOperation,
@@ -154,3 +155,18 @@ def test_a_letter_too_large_for_sqs_keeps_its_message_as_an_object_and_reads_bac
     assert json.loads(read.message or "") == json.loads(big.to_json())
     assert read.contact == json.loads(big.to_json())["contact"]
     assert parse_operation(body) == big  # SQS's own redrive moves the letter back: the operation it wraps
+
+
+def test_the_largest_operation_the_bridge_queues_keeps_its_message_in_its_dead_letter() -> None:
+    # Given an operation of just under MAX_OPERATION_BYTES, of characters JSON escapes (the worst case), and a long
+    # error
+    filler = '"' * ((MAX_OPERATION_BYTES - 400) // 2)
+    operation = ContactOperation(Operation.UPSERT, Contact(phone="15105551234", custom={"1": filler}), "g", "t", "r")
+    body = operation.to_json()
+    assert len(body.encode()) <= MAX_OPERATION_BYTES
+    letter = DeadLetter(error="é" * 5000, attempts=1, source="g", received_at="t", contact={}, message=body)
+
+    # Then its letter fits in an SQS message and still carries the whole original message
+    text = letter.to_json()
+    assert len(text.encode()) <= LETTER_MAX_BYTES
+    assert parse_operation(text) == operation
