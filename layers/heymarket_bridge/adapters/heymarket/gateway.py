@@ -85,9 +85,15 @@ class _Gateway:
     # ------------------------------------------------------------------ custom fields
 
     def custom_fields(self, deadline: Deadline) -> list[CustomField]:
-        return self._http.retrying(
-            lambda: self._read("POST", "/v1/contact-fields", {}, deadline, read_custom_fields), deadline
-        )
+        try:
+            return self._http.retrying(
+                lambda: self._read("POST", "/v1/contact-fields", {}, deadline, read_custom_fields), deadline
+            )
+        except Refused as refused:
+            # Not the contacts' fault: they wait (redelivered) and are dead-lettered with this only if it lasts.
+            raise TransientFailure(
+                f"Heymarket refused to list the custom fields: {refused.reason}", request_id=refused.request_id
+            ) from refused
 
     # ------------------------------------------------------------------ deletes
 
