@@ -89,6 +89,7 @@ def test_the_documented_v1_batch_answers_are_ok_or_the_contacts_that_failed() ->
     [
         (read_search_answer, {"contacts": example("v2-contacts-search.response")}),  # the shape the old client read
         (read_search_answer, ["98765"]),
+        (read_search_answer, [{"id": "98765", "phone": "14155550101"}]),  # the reference's id is an integer
         (read_bulk_answer, {"contacts": ["id-0"], "failed_contacts": []}),
         (read_bulk_answer, {"contacts": [], "failed_contacts": ["oops"]}),
         (read_bulk_answer, {"data": example("v2-contacts-bulk.response")}),

@@ -181,3 +181,27 @@ def test_a_429_carries_its_retry_after(server: ScriptedServer) -> None:
         client(server).call("POST", "/v2/contacts/search", {}, Deadline.after(5))
 
     assert (raised.value.throttled, raised.value.retry_after_s) == (True, 3.0)
+
+
+def slow_headers(handler: BaseHTTPRequestHandler) -> None:
+    try:
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n":
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.2)
+    except OSError:
+        pass  # the client gave up, as it should
+    handler.close_connection = True
+
+
+def test_a_status_line_and_headers_that_trickle_in_past_the_deadline_are_abandoned_at_the_deadline(
+    server: ScriptedServer,
+) -> None:
+    server.scripts.append(slow_headers)  # about 14 s for the headers, each byte well within the read timeout
+    started = time.monotonic()
+
+    with pytest.raises(TransientFailure, match="had not begun") as raised:
+        client(server).call("POST", "/v2/contacts", {"contacts": []}, Deadline.after(1.0))
+
+    assert time.monotonic() - started < 1.5
+    assert raised.value.outcome_unknown

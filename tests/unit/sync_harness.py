@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
@@ -56,9 +56,14 @@ class FakeWaitingRoom:
 _sequence = itertools.count(1)
 
 
+def _received(n: int) -> str:
+    """The n-th record's receive time: one millisecond after the one before, so records keep the order made."""
+    return (datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(milliseconds=n)).isoformat(timespec="milliseconds")
+
+
 def upsert(phone: str, receive_count: int = 1, received_at: str | None = None, **fields: Any) -> QueueRecord:
     n = next(_sequence)
-    when = received_at or f"2026-11-23T09:00:{n % 60:02d}.{n % 1000:03d}+00:00"
+    when = received_at or _received(n)
     operation = ContactOperation(Operation.UPSERT, Contact(phone=phone, **fields), "generic", when, f"corr-{n}")
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
 
@@ -67,7 +72,7 @@ def delete(
     *, phone: str | None = None, contact_id: str | None = None, receive_count: int = 1, received_at: str | None = None
 ) -> QueueRecord:
     n = next(_sequence)
-    when = received_at or f"2026-11-23T09:00:{n % 60:02d}.{n % 1000:03d}+00:00"
+    when = received_at or _received(n)
     operation = DeleteOperation(DeleteTarget(contact_id=contact_id, phone=phone), "generic", when, f"corr-{n}")
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
 

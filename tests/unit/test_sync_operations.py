@@ -325,3 +325,75 @@ def test_a_refused_custom_field_list_leaves_the_titled_contacts_for_redelivery_a
 
     assert report.failed_message_ids == [titled.message_id]
     assert report.delivered_contacts == 1
+
+
+# ---------------------------------------------------------------- 404s from endpoints that exist
+
+
+def test_a_404_to_the_bulk_delete_of_a_contact_just_found_is_a_configuration_error_not_done_not_refused() -> None:
+    h = Harness()
+    held = [h.heymarket.add(f"1510555000{n}") for n in range(4)]
+    h.heymarket.script(DELETE, *[(404, b"<html>nginx</html>", {"Content-Type": "text/html"})] * 20)
+
+    report = h.process(*[delete(phone=c.fields["phone"]) for c in held])
+
+    assert len(h.heymarket.contacts) == 4
+    assert (report.deleted_contacts, h.letters.letters, report.failed_message_ids) == (0, [], [])
+    assert len(h.waiting.bodies) == 4  # they wait for the fix, without using up their receives
+    assert "HeymarketBaseUrl" in (report.configuration_error or "")
+
+
+def test_a_404_to_the_check_of_a_sender_named_id_after_a_refused_delete_counts_it_gone() -> None:
+    h = Harness()
+    h.heymarket.script(DELETE, (404, {"error_code": "not_found"}))
+
+    report = h.process(delete(contact_id=ANN_ID))
+
+    assert (report.failed_message_ids, h.letters.letters, h.waiting.bodies) == ([], [], [])
+    # The first answer of the invocation is a 404: GET /v1/inboxes first shows that the base URL works.
+    assert h.heymarket.routes() == [DELETE, "GET /v1/inboxes", "GET /v2/contact/" + ANN_ID]
+
+
+def test_a_check_heymarket_refuses_with_another_4xx_cannot_tell_and_the_delete_is_retried_later() -> None:
+    h = Harness()
+    h.heymarket.script(DELETE, *[(400, {"error_code": "bad_data"})] * 50)
+    h.heymarket.script("GET /v2/contact/*", *[(409, {"error_code": "conflict"})] * 50)
+
+    report = h.process(delete(contact_id=ANN_ID), remaining_s=10)
+
+    assert (h.letters.letters, report.deleted_contacts) == ([], 0)
+    assert len(report.failed_message_ids) == 1
+
+
+def test_without_uuids_a_404_to_the_v1_delete_of_a_contact_just_found_is_a_configuration_error() -> None:
+    h = Harness()
+    h.heymarket.uuids = False
+    ann = h.heymarket.add(ANN)
+    h.heymarket.script("DELETE /v1/contact/*", *[(404, b"Not Found")] * 20)
+
+    report = h.process(delete(phone=ANN))
+
+    assert [c.id for c in h.heymarket.contacts] == [ann.id]
+    assert (report.deleted_contacts, h.letters.letters, len(h.waiting.bodies)) == (0, [], 1)
+
+
+def test_without_uuids_a_404_to_the_v1_update_of_a_contact_just_found_is_a_configuration_error() -> None:
+    h = Harness()
+    h.heymarket.uuids = False
+    h.heymarket.add(ANN, first="Ann")
+    h.heymarket.script("PUT /v1/contact/*", *[(404, b"Not Found")] * 20)
+
+    report = h.process(upsert(ANN, first="Anna"))
+
+    assert (h.letters.letters, len(h.waiting.bodies), report.delivered_contacts) == ([], 1, 0)
+
+
+def test_v1_mode_completes_an_overwrite_with_the_held_values_of_the_fields_left_out() -> None:
+    h = Harness(v1=True)
+    h.heymarket.add(ANN, first="Ann", last="Lee", email="ann@example.com", is_opted_out=True)
+
+    h.process(upsert(ANN, first="Anna"))
+
+    [sent] = [d for r, d in h.heymarket.log if r == "POST /v1/batch/contacts"]
+    assert sent == [{"phone": ANN, "first": "Anna", "last": "Lee", "email": "ann@example.com", "is_opted_out": True}]
+    assert h.heymarket.routes() == [SEARCH, "POST /v1/batch/contacts"]

@@ -47,16 +47,15 @@ class BulkAnswer:
 
 
 def read_contact(item: Any, where: str) -> HeardContact:
-    """A Contact object: an object with an integer `id` (a string of digits is taken too) and, if any, a `uuid`."""
+    """A Contact object: an object with an integer `id` (the reference's type: a string is not taken) and, if any,
+    a `uuid`."""
     if not isinstance(item, Mapping):
         raise UnreadableAnswer(f"{where} is {_kind(item)}, not a Contact object")
     raw_id, raw_uuid = item.get("id"), item.get("uuid")
-    if isinstance(raw_id, bool) or not (
-        isinstance(raw_id, int) or (isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit())
-    ):
-        raise UnreadableAnswer(f"{where} has no integer id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int):
+        raise UnreadableAnswer(f"{where} has no integer id (its id is {_kind(raw_id)})")
     uuid = raw_uuid if isinstance(raw_uuid, str) and raw_uuid else None
-    return HeardContact(Identity(int(raw_id), uuid), phone_digits(item.get("phone")), item)
+    return HeardContact(Identity(raw_id, uuid), phone_digits(item.get("phone")), item)
 
 
 def read_bulk_answer(data: Any) -> BulkAnswer:

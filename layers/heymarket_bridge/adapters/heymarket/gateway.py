@@ -112,38 +112,38 @@ class _Gateway:
         pending = [i for i, result in enumerate(results) if result is None]
         phones = [targets[i].phone for i in pending if targets[i].phone is not None]
         lookup = self._search([p for p in phones if p is not None], deadline)
-        uuids: dict[str, list[int]] = {}  # UUID -> the targets it serves
+        given: dict[str, list[int]] = {}  # UUIDs the senders named -> the targets they serve
+        found: dict[str, list[int]] = {}  # UUIDs the look-up just found holding a phone
         integer_ids: dict[int, list[int]] = {}
         for i in pending:
             target = targets[i]
             if target.contact_id is not None:
-                uuids.setdefault(target.contact_id, []).append(i)
+                given.setdefault(target.contact_id, []).append(i)
                 continue
             if target.phone in lookup.refused:
                 results[i] = NotDone(lookup.refused[target.phone])
                 continue
             for contact in lookup.holders(target.phone or ""):
                 if contact.identity.uuid is not None:
-                    uuids.setdefault(contact.identity.uuid, []).append(i)
+                    found.setdefault(contact.identity.uuid, []).append(i)
                 elif contact.identity.id is not None:
                     integer_ids.setdefault(contact.identity.id, []).append(i)
         pending = [i for i in pending if results[i] is None]
         counts = {i: 0 for i in pending}
         refusals: dict[int, GatewayFailure] = {}
-        for chunk in _chunks(list(uuids), self._max_batch):
-            for uuid, outcome in self._delete_uuids(chunk, deadline).items():
-                for i in uuids[uuid]:
+
+        def settle(outcomes: Mapping[Any, int | GatewayFailure], served: Mapping[Any, list[int]]) -> None:
+            for key, outcome in outcomes.items():
+                for i in served[key]:
                     if isinstance(outcome, GatewayFailure):
                         refusals[i] = outcome
                     else:
                         counts[i] += outcome
-        for contact_id, served in integer_ids.items():
-            outcome = self._delete_v1(contact_id, deadline)
-            for i in served:
-                if isinstance(outcome, GatewayFailure):
-                    refusals[i] = outcome
-                else:
-                    counts[i] += outcome
+
+        uuids = {uuid: [*given.get(uuid, []), *found.get(uuid, [])] for uuid in {**given, **found}}
+        for chunk in _chunks(list(uuids), self._max_batch):
+            settle(self._delete_uuids(chunk, deadline, just_found=frozenset(found) - set(given)), uuids)
+        settle({contact_id: self._delete_v1(contact_id, deadline) for contact_id in integer_ids}, integer_ids)
         for i in pending:
             results[i] = NotDone(refusals[i]) if i in refusals else Deleted(counts[i])
             if targets[i].phone is not None and i not in refusals and counts[i] == 0:
@@ -151,11 +151,15 @@ class _Gateway:
                     "No contact holds the phone to delete; nothing to do", extra={"phone": mask_phone(targets[i].phone)}
                 )
 
-    def _delete_uuids(self, uuids: list[str], deadline: Deadline) -> dict[str, int | GatewayFailure]:
+    def _delete_uuids(
+        self, uuids: list[str], deadline: Deadline, *, just_found: frozenset[str]
+    ) -> dict[str, int | GatewayFailure]:
         """`DELETE /v2/contacts` by UUID: 1 per deleted contact, 0 for one Heymarket no longer holds.
 
-        Heymarket does not document its answer for an unknown UUID. A refused request is split in halves; a
-        single id it refuses is looked up (`GET /v2/contact/{uuid}`): gone means deleted, held means refused.
+        Heymarket does not document its answer for an unknown UUID. A refused request is split in halves. A single
+        id it refuses is, if a sender named it, looked up (`GET /v2/contact/{uuid}`): gone means deleted. An id the
+        look-up found (`just_found`) holding the phone a moment ago is not gone: its refusal stands (a 404 then
+        means the endpoint, not the contact, is missing: a configuration error).
         """
         body = {"contact_channels": [{"channel_type": "id", "channel_ids": uuids}]}
         try:
@@ -163,18 +167,34 @@ class _Gateway:
         except (Refused, NotFound) as refused:
             if len(uuids) > 1:
                 middle = len(uuids) // 2
-                return {**self._delete_uuids(uuids[:middle], deadline), **self._delete_uuids(uuids[middle:], deadline)}
-            if not self._holds(uuids[0], deadline):
+                return {
+                    **self._delete_uuids(uuids[:middle], deadline, just_found=just_found),
+                    **self._delete_uuids(uuids[middle:], deadline, just_found=just_found),
+                }
+            if uuids[0] not in just_found and not self._holds(uuids[0], deadline):
                 return {uuids[0]: 0}
-            return {
-                uuids[0]: PermanentFailure(
-                    f"Heymarket refused to delete the contact: {refused}", request_id=refused.request_id
-                )
-            }
+            return {uuids[0]: self._refusal(refused, "DELETE /v2/contacts")}
         return dict.fromkeys(uuids, 1)
 
+    def _refusal(self, refused: Refused | NotFound, what: str) -> GatewayFailure:
+        """What a refused write of a contact Heymarket holds means: a 404 says the endpoint is missing (the base URL
+        or a moved endpoint, a configuration error), any other refusal is Heymarket's answer for the contact."""
+        if isinstance(refused, NotFound):
+            emit_metric("HeymarketConfigurationErrors")
+            logger.error(
+                "Heymarket answered 404 for a contact it holds: check HeymarketBaseUrl",
+                extra={"endpoint": what, "heymarket_request_id": refused.request_id},
+            )
+            return ConfigurationFailure(
+                f"Heymarket answered 404 to {what} for a contact it holds: the endpoint moved or HeymarketBaseUrl "
+                "is wrong",
+                request_id=refused.request_id,
+            )
+        return PermanentFailure(f"Heymarket refused {what}: {refused.reason}", request_id=refused.request_id)
+
     def _holds(self, uuid: str, deadline: Deadline) -> bool:
-        """Whether Heymarket still holds the contact with this UUID (`GET /v2/contact/{uuid}`)."""
+        """Whether Heymarket still holds the contact with this UUID (`GET /v2/contact/{uuid}`): a 404 says no; any
+        other refusal cannot tell, and is a transient failure."""
         try:
             self._read(
                 "GET",
@@ -184,37 +204,22 @@ class _Gateway:
                 lambda data: read_contact(data, "the answer"),
                 resource=True,
             )
-        except (NotFound, Refused):
+        except NotFound:
             return False
+        except Refused as refused:
+            raise TransientFailure(
+                f"could not tell whether Heymarket still holds a contact to delete: {refused.reason}",
+                request_id=refused.request_id,
+            ) from refused
         return True
 
     def _delete_v1(self, contact_id: int, deadline: Deadline) -> int | GatewayFailure:
-        """`DELETE /v1/contact/{id}` for a contact known by its integer id only."""
+        """`DELETE /v1/contact/{id}` for a contact the look-up just found, known by its integer id only."""
         try:
             self._read("DELETE", f"/v1/contact/{contact_id}", None, deadline, read_ok, resource=True)
-        except NotFound:
-            return 0
-        except Refused as refused:
-            if not self._holds_v1(contact_id, deadline):
-                return 0
-            return PermanentFailure(
-                f"Heymarket refused to delete the contact: {refused}", request_id=refused.request_id
-            )
+        except (NotFound, Refused) as refused:
+            return self._refusal(refused, "DELETE /v1/contact/{id}")
         return 1
-
-    def _holds_v1(self, contact_id: int, deadline: Deadline) -> bool:
-        try:
-            self._read(
-                "POST",
-                "/v1/contact/get",
-                {"id": contact_id},
-                deadline,
-                lambda d: read_contact(d, "the answer"),
-                resource=True,
-            )
-        except (NotFound, Refused):
-            return False
-        return True
 
     # ------------------------------------------------------------------ lookups
 
@@ -466,11 +471,9 @@ class _UpsertChunk:
             assert contact_id is not None  # read_contact requires it
             try:
                 identity = self._gateway._put_v1(contact_id, _v1_body(contact, holder), deadline)
-            except NotFound:
-                self._refuse(
-                    i, f"id:{contact_id}", PermanentFailure("the contact Heymarket held for the phone is gone")
-                )
-                continue
+            except NotFound as missing:
+                # The look-up found this contact a moment ago: the endpoint, not the contact, is missing.
+                raise self._gateway._refusal(missing, "PUT /v1/contact/{id}") from missing
             except Refused as refused:
                 self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
                 continue
@@ -581,27 +584,43 @@ class V1Gateway(_Gateway):
     def _send(
         self, contacts: Sequence[Contact], chunk: list[int], results: list[UpsertResult | None], deadline: Deadline
     ) -> None:
+        """Look the chunk's phones up, then one batch write. The look-up lets an overwrite carry the held values of
+        the fields the sender left out (see `_complete`): the v1 batch's overwrite is not documented to keep them."""
         pending = [i for i in chunk if results[i] is None]
+        if not pending:
+            return
+        lookup = self._search([contacts[i].phone for i in pending], deadline) if self._overwrite else Lookup()
+        bodies: dict[int, dict[str, Any]] = {}
+        for i in pending:
+            if contacts[i].phone in lookup.refused:
+                results[i] = NotDone(lookup.refused[contacts[i].phone])
+                continue
+            holder = next(iter(lookup.holders(contacts[i].phone)), None)
+            bodies[i] = (_complete(contacts[i], holder) if holder is not None else contacts[i]).to_heymarket_v1()
+        self._send_batch(bodies, results, deadline)
+
+    def _send_batch(
+        self, bodies: Mapping[int, dict[str, Any]], results: list[UpsertResult | None], deadline: Deadline
+    ) -> None:
+        pending = list(bodies)
         if not pending:
             return
         path = f"/v1/batch/contacts?overwrite={'true' if self._overwrite else 'false'}"
         try:
-            failed = self._read(
-                "POST", path, [contacts[i].to_heymarket_v1() for i in pending], deadline, read_v1_batch_answer
-            )
+            failed = self._read("POST", path, [bodies[i] for i in pending], deadline, read_v1_batch_answer)
         except Refused as refused:
             if len(pending) == 1:
                 results[pending[0]] = NotDone(PermanentFailure(refused.reason, request_id=refused.request_id))
                 return
             middle = len(pending) // 2
-            self._send(contacts, pending[:middle], results, deadline)
-            self._send(contacts, pending[middle:], results, deadline)
+            self._send_batch({i: bodies[i] for i in pending[:middle]}, results, deadline)
+            self._send_batch({i: bodies[i] for i in pending[middle:]}, results, deadline)
             return
         refused_phones = [phone_digits(item.get("phone")) for item in failed]
         if "" in refused_phones:
             raise TransientFailure("Heymarket's v1 batch answer lists a failed contact without a phone")
         for i in pending:
-            if contacts[i].phone in refused_phones:
+            if phone_digits(bodies[i].get("phone")) in refused_phones:
                 results[i] = NotDone(
                     PermanentFailure("Heymarket's v1 batch endpoint did not store the contact (it gives no reason)")
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,18 +191,27 @@ class HeymarketHttp:
         started = time.perf_counter()
         left = max(0.05, deadline.remaining())
         try:
-            raw = self._pool.request(
-                method,
-                self.base_url + path,
-                body=payload,
-                headers=headers,
-                timeout=urllib3.Timeout(
-                    connect=min(self._connect_timeout_s, left), read=min(self._read_timeout_s, left)
+            raw = _before(
+                deadline,
+                lambda: self._pool.request(
+                    method,
+                    self.base_url + path,
+                    body=payload,
+                    headers=headers,
+                    timeout=urllib3.Timeout(
+                        connect=min(self._connect_timeout_s, left), read=min(self._read_timeout_s, left)
+                    ),
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
                 ),
-                retries=False,
-                redirect=False,
-                preload_content=False,
             )
+        except _Late as late:
+            self._record(None, time.perf_counter() - started)
+            raise TransientFailure(
+                f"Heymarket's answer to {method} {path} had not begun (status line and headers) by the deadline",
+                outcome_unknown=True,
+            ) from late
         except urllib3.exceptions.HTTPError as exc:
             self._record(None, time.perf_counter() - started)
             sent = not isinstance(exc, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError included
@@ -278,6 +288,35 @@ class HeymarketHttp:
         emit_metric("HeymarketLatency", elapsed_s * 1000, MetricUnit.Milliseconds)
         if status == 429:
             emit_metric("HeymarketThrottles")
+
+
+class _Late(Exception):
+    """The call had not returned by the deadline."""
+
+
+def _before(deadline: Deadline, call: Callable[[], T]) -> T:
+    """`call()`'s result, or _Late if it has not returned by the deadline.
+
+    A socket timeout bounds each read, not a status line and headers that trickle in a byte at a time: the request
+    runs in a thread of its own, abandoned (its connection with it) if it outlives the deadline.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="heymarket-request", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline.remaining()))
+    if worker.is_alive():
+        raise _Late
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 @dataclass(frozen=True)
