@@ -52,7 +52,8 @@ def test_mapped_custom_fields_win_over_default_ones() -> None:
         ({"phone": []}, "phone"),
         ({"custom": ["x"]}, "custom"),
         ({"constants": {"phone": "+15105550123"}}, "phone"),
-        ({"constants": {"tags": ["vip"]}}, "tags"),
+        ({"constants": {"tags": [-7]}}, "tags"),
+        ({"constants": {"lists": [{"id": 42}]}}, "lists"),
         ({"constants": {"assignee_id": "me"}}, "assignee_id"),
     ],
 )
