@@ -7,6 +7,7 @@ same version exactly one succeeds. Items are small (under 1 KB): each read or wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,9 +19,13 @@ class DynamoManagedStore:
     """Items `{"key", "name", "version", "generation", "maybe_sent", "claimed_at", "created_at"}`, plus `resource_id`
     once created and `claim` while a consumer creates it."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
+    def __init__(self, dynamodb: Callable[[], Any], table: str) -> None:
+        self._client = dynamodb  # a boto3 DynamoDB client, made when first needed
         self._table = table
+
+    @property
+    def _dynamodb(self) -> Any:
+        return self._client()
 
     def get(self, key: str) -> ManagedRecord | None:
         try:
