@@ -15,7 +15,8 @@ v2-lists-create.*, v2-lists-update.*):
   phone is found.
 
 Creates are another matter: a create that may have taken effect (no answer, a reset, a 5xx, a 2xx answer that cannot
-be read) is never sent again by this adapter; it says so (`outcome_unknown`) and the domain decides (segmenting).
+be read: anything but a 429) is never sent again by this adapter; it says so (`outcome_unknown`) and the domain
+decides (segmenting).
 """
 
 from __future__ import annotations
@@ -158,9 +159,11 @@ class HeymarketSegments:
                     f"Heymarket refused to create {what}: {refused.reason}", request_id=refused.request_id
                 ) from refused
             except TransientFailure as failure:
-                if failure.outcome_unknown:
-                    raise _CreateMayHaveLanded(failure) from failure
-                raise
+                if failure.throttled:
+                    raise  # a 429: Heymarket did nothing, the create may be sent again
+                # Anything else may have taken effect: an answer lost or cut off, a 5xx, a 2xx that is not JSON.
+                # (A request that was never sent is counted here too: asking again later is right either way.)
+                raise _CreateMayHaveLanded(_unknown(failure)) from failure
             try:
                 return read_created(data)
             except UnreadableAnswer as exc:
@@ -188,6 +191,12 @@ class HeymarketSegments:
         resource: bool = False,
     ) -> T:
         return self._gateway.request(method, path, body, deadline, reader, resource=resource)[0]
+
+
+def _unknown(failure: TransientFailure) -> TransientFailure:
+    if failure.outcome_unknown:
+        return failure
+    return TransientFailure(failure.reason, request_id=failure.request_id, outcome_unknown=True)
 
 
 # ------------------------------------------------------------------ answers (strict, like answers.py)
