@@ -303,12 +303,8 @@ class Segmenter:
         failed_phones: dict[int, dict[str, GatewayFailure]] = {}
         for change in changes_by_list(memberships, ids):
             failed = self._update(change, deadline)
-            gone = next((f for f in failed.values() if isinstance(f, ListGone)), None)
-            if gone is not None and change.list_id in managed and self._lists is not None:
-                name = managed[change.list_id]
-                self._lists.forget(name, change.list_id)
-                again = TransientFailure(f"the list {name!r} no longer exists in Heymarket: it is created again")
-                failed = {phone: again if isinstance(f, ListGone) else f for phone, f in failed.items()}
+            if change.list_id in managed:
+                failed = {phone: _managed_gone(managed[change.list_id], f) for phone, f in failed.items()}
             failed_phones[change.list_id] = failed
         results: list[dict[str, GatewayFailure]] = []
         for member in memberships:
@@ -394,7 +390,8 @@ class ListDirectory:
       (empty) is never used either. Every consumer uses the one list the record names, whatever the case.
     - a create refused outright (its local_id used outside the bridge's record, or the title refused) is tried once
       under the next local_id; refused again, it is refused for good (dead-lettered with Heymarket's reason).
-    - a list Heymarket no longer holds (deleted in its app) is forgotten, and created again on the next write.
+    - a list Heymarket answers 404 for (deleted in its app, or a proxy's 404) is never created again on the bridge's
+      own: its writes are dead-lettered, saying to give the list a new name (or an id) and redrive them.
     """
 
     def __init__(self, heymarket: SegmentsPort, claims: _Claims, stack: str) -> None:
@@ -414,20 +411,6 @@ class ListDirectory:
         if isinstance(found, int):
             self._ids[key] = found
         return found
-
-    def forget(self, name: str, list_id: int) -> None:
-        """The list `list_id` is gone from Heymarket: the next write creates the list again (under a new local_id)."""
-        key = managed_list_key(name)
-        self._ids.pop(key, None)
-        try:
-            record = self._claims.read(key)
-            if record is not None and record.resource_id == list_id:
-                self._claims.write(
-                    replace(record, resource_id=None, generation=record.generation + 1, maybe_sent=False, claim=None)
-                )
-        except StoreUnavailable:
-            pass  # the next attempt finds the old id, Heymarket answers 404 again, and this is tried again
-        logger.warning("A managed list no longer exists in Heymarket; it is created again", extra={"list": name})
 
     def _ensure(self, key: str, name: str, deadline: Deadline) -> int | GatewayFailure:
         claimed = self._claims.claim(key, name, deadline, ready=lambda record: True)
@@ -565,6 +548,18 @@ class _Claims:
 
 def _is_follow_up(operation: QueuedOperation) -> bool:
     return isinstance(operation, ContactOperation) and operation.op is Operation.LISTS
+
+
+def _managed_gone(name: str, failure: GatewayFailure) -> GatewayFailure:
+    """A managed list Heymarket answers 404 for is not created again: a proxy's stray 404 would split its contacts
+    between two lists, and a list deleted in Heymarket's app was deleted on purpose."""
+    if not isinstance(failure, ListGone):
+        return failure
+    return ListGone(
+        f"the list {name!r} that the bridge created no longer exists in Heymarket ({failure.reason}); the bridge does "
+        "not create a list twice: give the list a new name (or the id of a list made in Heymarket), then redrive",
+        request_id=failure.request_id,
+    )
 
 
 def _received_at(member: Carrier) -> str:

@@ -351,18 +351,17 @@ def test_a_contact_heymarket_holds_as_opted_out_is_not_added_even_if_the_message
     assert list_writes(h) == [{"remove_phones": [ANN]}]
 
 
-def test_a_managed_list_deleted_in_heymarket_is_created_again() -> None:
+def test_a_managed_list_deleted_in_heymarket_is_not_created_again_and_its_writes_say_how_to_go_on() -> None:
     h = Harness()
     h.process(upsert(ANN, lists=(SPRING,)))
     h.heymarket.lists.clear()
 
-    h.process(upsert(BOB, lists=(SPRING,)))
-    [body] = h.follow_ups.bodies
-    h.process(redelivered(body))
+    report = h.process(upsert(BOB, lists=(SPRING,)))
 
-    [spring] = h.heymarket.list_titled(SPRING)
-    assert spring.phones == [BOB]
-    assert spring.local_id == list_local_id("test", SPRING, 2)
+    [letter] = h.letters.letters
+    assert "the list 'Spring open house' that the bridge created no longer exists in Heymarket" in letter.error
+    assert "give the list a new name" in letter.error
+    assert (report.delivered_contacts, count(h, LISTS), h.heymarket.lists) == (1, 1, [])
 
 
 def test_one_list_write_per_list_per_chunk_and_none_per_contact() -> None:
