@@ -493,12 +493,15 @@ class _UpsertChunk:
             except Refused as refused:
                 self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
                 continue
-            rest = sorted(k for k in contact.to_dict() if k not in V1_WRITE_FIELDS and k != "contact_id")
+            # Lists are not a contact field (written with the lists endpoints once the contact is stored).
+            rest = sorted(k for k in contact.to_dict() if k not in (*V1_WRITE_FIELDS, "contact_id", "lists"))
             if not rest:
                 opted_out = _complete(contact, holder).is_opted_out
                 self._results[i] = Stored(Identity(contact_id, identity.uuid), existed=True, opted_out=opted_out)
             elif identity.uuid is not None:
-                item = replace(contact, contact_id=identity.uuid).to_heymarket()
+                # Completed like any update (`_complete`): a v2 update that replaced the whole contact would otherwise
+                # clear what the v1 write just kept.
+                item = replace(_complete(contact, holder), contact_id=identity.uuid).to_heymarket()
                 follow.append(_Write(i, item, existed=True, target=identity.uuid))
             else:
                 self._results[i] = NotDone(
