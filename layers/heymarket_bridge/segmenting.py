@@ -32,7 +32,7 @@ from heymarket_bridge.heymarket_port import (
     TransientFailure,
 )
 from heymarket_bridge.messages import ContactOperation, DeadLetter, Operation, QueuedOperation
-from heymarket_bridge.observability import logger, mask_phone
+from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.segments import (
     ListChange,
     Listed,
@@ -154,10 +154,6 @@ class Segmenter:
     def disabled(cls) -> Segmenter:
         """A segmenter without Heymarket or a table: tag names and lists are refused, naming the cause."""
         return cls(None, None, None, stack="")
-
-    @property
-    def enabled(self) -> bool:
-        return self._heymarket is not None and self._lists is not None
 
     # ------------------------------------------------------------------ prepare
 
@@ -285,6 +281,8 @@ class Segmenter:
 
     def write(self, memberships: Sequence[Membership], deadline: Deadline) -> list[dict[str, GatewayFailure]]:
         """Write the memberships (in received order); for each, the lists (by `list_key`) NOT written, and why."""
+        if self._heymarket is None:
+            return [{list_key(ref): PermanentFailure(NOT_SET_UP) for ref in member.refs} for member in memberships]
         refs: dict[str, ListRef] = {}
         for member in memberships:
             for ref in member.refs:
@@ -352,7 +350,7 @@ class Segmenter:
                 extra={
                     "phone": mask_phone(wanted.phone),
                     "lists": len(wanted.refs),
-                    "error": failure.reason[:300],
+                    "error": redact(failure.reason),
                     "heymarket_request_id": failure.request_id,
                 },
             )

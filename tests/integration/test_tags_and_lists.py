@@ -147,3 +147,21 @@ def test_list_creation_racing_between_two_consumers_makes_one_list(bridge: Bridg
     assert writes(bridge, "POST /v2/lists") == 1
     [spring] = lists_titled(bridge, SPRING)
     assert sorted(spring["phones"]) == sorted(PHONES)
+
+
+def test_a_tag_name_is_found_on_a_later_page_of_the_teams_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a team with 45 tags (two pages): "Spring lead" is the oldest
+    tags = ((1, "Spring lead"), *((n, f"Tag {n}") for n in range(2, 46)))
+    with (
+        HeymarketSandbox(SandboxConfig(account_tags=tags)) as sandbox,
+        running_bridge(monkeypatch, sandbox, extra_env={"SYNC_DEADLINE_RESERVE": "0.5"}) as bridge,
+    ):
+        # When a contact names it
+        post(bridge, {"phone": PHONES[0], "tags": ["spring lead", "Tag 45"]})
+        drain(bridge)
+
+        # Then it holds both tags, read in two pages
+        [contact] = bridge.sandbox.contacts()
+        assert sorted(tag["tag_id"] for tag in contact["tags"]) == [1, 45]
+        assert writes(bridge, "POST /v1/tags") == 2
+        assert bridge.dead_letters() == []

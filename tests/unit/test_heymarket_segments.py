@@ -145,3 +145,11 @@ def test_a_write_to_a_list_heymarket_does_not_hold_fails_every_phone_as_gone() -
 
     assert set(failed) == {ANN, BOB}
     assert all(isinstance(failure, ListGone) for failure in failed.values())
+
+
+def test_a_refused_read_of_the_tags_is_a_permanent_failure_naming_it() -> None:
+    h = Harness()
+    h.heymarket.script("POST /v1/tags", (400, {"error_code": "bad_data", "message": "date: must be RFC 3339"}))
+
+    with pytest.raises(PermanentFailure, match="refused to list the team's tags: Heymarket answered 400: date"):
+        segments(h).tags(h.deadline())

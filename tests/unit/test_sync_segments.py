@@ -386,3 +386,20 @@ def test_a_managed_lists_table_that_cannot_be_reached_delays_the_lists_not_the_c
 
     assert (report.delivered_contacts, report.failed_message_ids, report.list_follow_ups) == (1, [], 1)
     assert (later.listed_contacts, h.heymarket.list_titled(SPRING)[0].phones, count(h, CONTACTS)) == (1, [ANN], 1)
+
+
+def test_a_sync_service_without_tags_and_lists_set_up_refuses_them_naming_why() -> None:
+    from heymarket_bridge.sync import SyncService
+
+    h = Harness()
+    service = SyncService(h.gateway, h.letters, h.waiting, max_receive_count=5, clock=h.clock)
+
+    report = service.process([upsert(ANN, tags=("VIP",)), upsert(BOB, lists=(42,))], lambda: 60)
+
+    assert [letter.error for letter in h.letters.letters] == [
+        "reading Heymarket's tags failed: this sync function is not set up for tags by name and lists (no "
+        "managed-lists table)",
+        "writing the contact's lists failed: this sync function is not set up for tags by name and lists (no "
+        "managed-lists table)",
+    ]
+    assert (report.delivered_contacts, report.failed_message_ids) == (1, [])

@@ -70,7 +70,12 @@ class HeymarketSegments:
         seen: dict[int, Tag] = {}
         body: dict[str, Any] = {}
         for _ in range(MAX_TAG_PAGES):
-            page = self._read("POST", "/v1/tags", body, deadline, read_tags_page)
+            try:
+                page = self._read("POST", "/v1/tags", body, deadline, read_tags_page)
+            except Refused as refused:
+                raise PermanentFailure(
+                    f"Heymarket refused to list the team's tags: {refused.reason}", request_id=refused.request_id
+                ) from refused
             fresh = [(tag, updated) for tag, updated in page if tag.id not in seen]
             seen.update((tag.id, tag) for tag, _ in page)
             if len(page) < TAGS_PER_PAGE or not fresh:
