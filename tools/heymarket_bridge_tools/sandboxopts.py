@@ -147,8 +147,9 @@ class _Nullable(click.ParamType):
         self.optional = optional
         self.name = inner.name
 
-    def get_metavar(self, param: click.Parameter, *args: Any) -> str | None:
-        return self.inner.get_metavar(param, *args)
+    def get_metavar(self, param: click.Parameter, *args: Any, **kwargs: Any) -> str | None:
+        # click 8.2 and later pass `ctx` by keyword (.venv313 gets such a click; aws-sam-cli keeps .venv on 8.1).
+        return self.inner.get_metavar(param, *args, **kwargs)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value is None:
