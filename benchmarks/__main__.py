@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from benchmarks import behaviours, coldstart, cpu, efficiency, latency, rate_limit
+from benchmarks import behaviours, coldstart, cpu, efficiency, latency, rate_limit, segments
 from benchmarks.common import LOG_FILE, OUTPUT_DIR, Section, handlers_quiet, progress, render, to_json
 
 BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
@@ -26,6 +26,7 @@ BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "cpu": cpu.run,
     "latency": latency.run,
     "behaviours": behaviours.run,
+    "segments": segments.run,
 }
 # Fake credentials and no endpoint of a real account: every AWS call goes to moto.
 _FAKE_AWS: Final = {

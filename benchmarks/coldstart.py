@@ -41,7 +41,10 @@ DEPLOYED: Final = LocalResources(
     max_receive_count=5,
     webhook_secrets_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:WebhookSecrets-AbC",
     heymarket_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:HeymarketCredentials-AbC",
-    tables={"IdempotencyTable": "heymarket-bridge-IdempotencyTable-AbC"},
+    tables={
+        "IdempotencyTable": "heymarket-bridge-IdempotencyTable-AbC",
+        "ManagedListsTable": "heymarket-bridge-ManagedListsTable-AbC",
+    },
     ssm_parameters={"SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC"},
 )
 

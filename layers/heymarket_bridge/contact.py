@@ -14,6 +14,8 @@ from typing import Any
 from heymarket_bridge.echo import shown
 
 MAX_TAGS = 5
+# Lists a contact may be put on by one message: each costs one request per chunk of contacts (README, "Tags and lists").
+MAX_LISTS = 10
 MAX_TEXT = 255
 MAX_CUSTOM_FIELDS = 100
 # The fields Heymarket documents for the legacy POST /v1/batch/contacts (the phone matches existing contacts).
@@ -31,6 +33,8 @@ _TRUE = {"true", "yes", "1", "y", "on", "t", "checked", "1.0"}
 _FALSE = {"false", "no", "0", "n", "off", "f", "unchecked", "0.0"}
 # A list joined into one string by the sender (Zapier joins line items with commas).
 _LIST_SEPARATORS = re.compile(r"[,;|]")
+# Text that is a number: a tag or list given this way is an id (a positive integer), never a name.
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
 
 
 class InvalidContact(ValueError):
@@ -60,10 +64,14 @@ class Contact:
     email: str | None = None
     avatar: str | None = None
     custom: Mapping[str, str] | None = None
-    tags: tuple[int, ...] | None = None
+    # Tag ids (int) or tag names (str): the sync side turns names into ids before anything is sent.
+    tags: tuple[int | str, ...] | None = None
     is_opted_out: bool | None = None
     assignee_id: int | None = None
     contact_id: str | None = None
+    # Heymarket lists to put the contact on, by id (int) or by name (str, a list the bridge manages). Not a field of
+    # Heymarket's contact: written with the lists endpoints once the contact is stored (heymarket_bridge.segments).
+    lists: tuple[int | str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The provided fields only, JSON-ready (the queue message form)."""
@@ -74,7 +82,7 @@ class Contact:
                 continue
             if f.name == "custom":
                 value = dict(value)
-            elif f.name == "tags":
+            elif f.name in ("tags", "lists"):
                 value = list(value)
             out[f.name] = value
         return out
@@ -84,15 +92,26 @@ class Contact:
         """Rebuild a contact from `to_dict` output (trusted: it was validated before it was queued)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        if "tags" in values:
-            values["tags"] = tuple(values["tags"])
+        for name in ("tags", "lists"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
+    def tag_names(self) -> list[str]:
+        """The tags given by name (the sync side resolves them to ids before the contact is sent)."""
+        return [tag for tag in self.tags or () if isinstance(tag, str)]
+
     def to_heymarket(self) -> dict[str, Any]:
-        """The v2 contact body: phone both as the field and as a phone channel, nothing the source left out."""
+        """The v2 contact body: phone both as the field and as a phone channel, nothing the source left out.
+
+        `lists` is not a contact field and is left out. A tag still given by name (only a dead letter can hold one:
+        the sync side resolves names before it sends a contact) is shown as `{"tag": name}`, the shape in which
+        `POST /v1/tag` takes a name, never as a `tag_id`.
+        """
         body = self.to_dict()
+        body.pop("lists", None)
         if self.tags is not None:
-            body["tags"] = [{"tag_id": tag} for tag in self.tags]
+            body["tags"] = [{"tag_id": tag} if isinstance(tag, int) else {"tag": tag} for tag in self.tags]
         body["contact_channels"] = [{"channel_type": "phone", "channel_id": self.phone}]
         return body
 
@@ -101,8 +120,9 @@ class Contact:
         return {name: value for name, value in self.to_dict().items() if name in V1_FIELDS}
 
     def fields_v1_cannot_send(self) -> list[str]:
-        """Data fields the v1 batch endpoint does not document; contact_id is left out: v1 matches by phone."""
-        return [name for name in self.to_dict() if name not in V1_FIELDS and name != "contact_id"]
+        """Data fields the v1 batch endpoint does not document; contact_id is left out (v1 matches by phone), and so
+        are lists (written with the v2 lists endpoints in either mode)."""
+        return [name for name in self.to_dict() if name not in V1_FIELDS and name not in ("contact_id", "lists")]
 
     def merged_with(self, later: Contact) -> Contact:
         """Field by field, a value from `later` wins; custom fields merge key by key."""
@@ -333,8 +353,11 @@ def _bool(name: str, raw: Any, errors: list[str]) -> bool | None:
     return None
 
 
-def _tag_items(raw: Any) -> list[Any] | None:
-    """The tag ids a sender meant: a list, one id, or ids joined in one string ("3,7", "3; 7")."""
+def segment_items(raw: Any) -> list[Any] | None:
+    """The tags or lists a sender meant: a list, one id or name, or several joined in one string ("3,7", "VIP; Gold").
+
+    An item of a list is split only when it joins ids ("3,7"): a name inside a JSON array may hold a comma.
+    """
     if isinstance(raw, str):
         return [part for part in _LIST_SEPARATORS.split(raw) if part.strip()]
     if isinstance(raw, int | float) and not isinstance(raw, bool):
@@ -343,33 +366,71 @@ def _tag_items(raw: Any) -> list[Any] | None:
         return None
     items: list[Any] = []
     for item in raw:
-        if isinstance(item, str) and _LIST_SEPARATORS.search(item):
-            items.extend(part for part in _LIST_SEPARATORS.split(item) if part.strip())
+        parts = [part for part in _LIST_SEPARATORS.split(item) if part.strip()] if isinstance(item, str) else []
+        if len(parts) > 1 and all(_NUMBER.fullmatch(part.strip()) for part in parts):
+            items.extend(parts)
         else:
             items.append(item)
     return items
 
 
-def _tags(raw: Any, errors: list[str]) -> tuple[int, ...] | None:
+def _segment(what: str, value: Any) -> int | str | None:
+    """One tag or list as given: a positive id (an integer, or text that is a number), or a name (any other text)."""
+    if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
+        name = value.strip()
+        if not name or len(name) > MAX_TEXT or _unsendable(name) is not None:
+            return None
+        return name
+    number = _int(what, value, [])
+    return number if number is not None and number > 0 else None
+
+
+def _segments(
+    name: str, raw: Any, errors: list[str], *, limit: int, objects: tuple[str, str] | None = None
+) -> tuple[int | str, ...] | None:
+    """Ids and names, each once (a name once whatever its case and spacing), at most `limit` of them.
+
+    `objects` names the keys of an object item's id and name (`{"tag_id": 3}`, `{"tag": "VIP"}`).
+    """
     if raw is None:
         return None
-    items = _tag_items(raw)
+    items = segment_items(raw)
     if items is None:
-        errors.append("tags must be a list of tag ids")
+        errors.append(f"{name} must be a list of {name[:-1]} ids or names")
         return None
-    tags: list[int] = []
+    found: dict[Any, int | str] = {}
     for item in items:
-        value = item.get("tag_id") if isinstance(item, dict) else item
-        tag = _int("tags", value, [])
-        if tag is None or tag <= 0:
-            errors.append(f"tags must be positive tag ids, not {shown(value)}")
+        value = item
+        if isinstance(item, dict) and objects is not None:
+            value = item.get(objects[0], item.get(objects[1]))
+        segment = None if isinstance(value, dict | list) else _segment(name, value)
+        if segment is None:
+            errors.append(f"{name} must be positive {name[:-1]} ids or names, not {shown(value)}")
             continue
-        if tag not in tags:
-            tags.append(tag)
-    if len(tags) > MAX_TAGS:
-        errors.append(f"tags has {len(tags)} ids; Heymarket allows at most {MAX_TAGS}")
+        found.setdefault(fold_name(segment) if isinstance(segment, str) else segment, segment)
+    if len(found) > limit:
+        errors.append(f"{name} has {len(found)} {name}; {_limit_reason(name, limit)}")
         return None
-    return tuple(tags) or None
+    return tuple(found.values()) or None
+
+
+def _limit_reason(name: str, limit: int) -> str:
+    if name == "tags":
+        return f"Heymarket allows at most {limit}"
+    return f"the bridge puts a contact on at most {limit} per message"
+
+
+def fold_name(name: str) -> str:
+    """A tag or list name as compared: case and runs of spaces do not matter ("Spring  open House")."""
+    return " ".join(name.split()).casefold()
+
+
+def _tags(raw: Any, errors: list[str]) -> tuple[int | str, ...] | None:
+    return _segments("tags", raw, errors, limit=MAX_TAGS, objects=("tag_id", "tag"))
+
+
+def _lists(raw: Any, errors: list[str]) -> tuple[int | str, ...] | None:
+    return _segments("lists", raw, errors, limit=MAX_LISTS)
 
 
 def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
@@ -428,6 +489,7 @@ _OPTIONAL_FIELDS: tuple[tuple[str, Callable[[Any, list[str]], Any]], ...] = (
     ("is_opted_out", lambda raw, errors: _bool("is_opted_out", raw, errors)),
     ("assignee_id", lambda raw, errors: _int("assignee_id", raw, errors)),
     ("contact_id", _contact_id),
+    ("lists", _lists),
 )
 
 

@@ -94,6 +94,7 @@ class Stored:
     identity: Identity
     request_id: str | None = None
     existed: bool = False  # it updated a contact Heymarket already held for the phone (or the id sent)
+    opted_out: bool | None = None  # whether the contact is opted out after the write, if the answer says
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,17 @@ The SSM parameter named by SOURCE_MAPPINGS_PARAMETER (template parameter SourceM
 keyed by source name, for example:
 
     {"typeform": {"phone": "mobile", "email": ["work_email", "email"], "name": "full_name",
-                  "custom": {"101": "campus"}, "constants": {"tags": [7]}}}
+                  "custom": {"101": "campus"},
+                  "constants": {"tags": ["Typeform lead"], "lists": ["Spring open house"]}}}
 
 - A contact field ("phone", "first", "last", "display_name", "email", "avatar", "is_opted_out",
-  "assignee_id", "contact_id", "tags") or "name" (a full name, split into first and last on its last space)
-  takes a reference, or a list of references tried in order. What a reference means is up to the source:
+  "assignee_id", "contact_id", "tags", "lists") or "name" (a full name, split into first and last on its last
+  space) takes a reference, or a list of references tried in order. What a reference means is up to the source:
   a Typeform field ref, a Jotform field name, a dotted path into a generic JSON body... (see each source module).
 - "custom" maps a Heymarket custom-field ID to a reference.
 - "constants" are values that every contact from the source gets unless the submission provides that field
-  ("custom" merges key by key): a tag per source, an assignee.
+  ("custom" merges key by key; "lists" are ADDED to the submission's lists): a tag per source, an assignee, the
+  lists every contact of the source goes on. Tags and lists may be given by id or by name.
 
 A mapped field replaces the source's default for that field: when its references are all absent from a
 submission the field is left out (and a missing phone rejects that submission) instead of falling back to a
@@ -26,17 +28,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from heymarket_bridge.contact import InvalidContact, parse_contact
+from heymarket_bridge.contact import InvalidContact, parse_contact, segment_items
 
 MAPPED_FIELDS = frozenset(
     (
         *("phone", "first", "last", "name", "display_name", "email", "avatar"),
-        *("is_opted_out", "assignee_id", "contact_id", "tags"),
+        *("is_opted_out", "assignee_id", "contact_id", "tags", "lists"),
     )
 )
 CONSTANT_FIELDS = frozenset(
-    {"first", "last", "display_name", "email", "avatar", "custom", "tags", "is_opted_out", "assignee_id"}
+    {"first", "last", "display_name", "email", "avatar", "custom", "tags", "lists", "is_opted_out", "assignee_id"}
 )
+# Constants merged into what the submission gives rather than replaced by it.
+_MERGED_CONSTANTS = frozenset({"custom", "lists"})
 # A number that is valid everywhere, used only to check constants through the contact rules at start-up.
 _PROBE_PHONE = "+14155552671"
 
@@ -101,22 +105,26 @@ class SourceMapping:
         """
         values: dict[str, Any] = {}
         for name, value in defaults.items():
-            if name != "custom" and not is_blank(value) and not self.overrides(name):
+            if name not in _MERGED_CONSTANTS and not is_blank(value) and not self.overrides(name):
                 values[name] = value
         if "name" in self.fields:
             first, last = split_name(first_present(lookup, self.fields["name"]))
             values.update({k: v for k, v in (("first", first), ("last", last)) if v is not None})
         for name, refs in self.fields.items():
-            if name == "name":
+            if name in ("name", "lists"):
                 continue
             value = first_present(lookup, refs, is_phone if name == "phone" else None)
             if not is_blank(value):
                 values[name] = value
-        contact = {k: v for k, v in self.constants.items() if k != "custom"}
+        contact = {k: v for k, v in self.constants.items() if k not in _MERGED_CONSTANTS}
         contact.update(values)
         custom = _merge_custom(self.constants.get("custom"), defaults.get("custom"), self._mapped_custom(lookup))
         if custom is not None:
             contact["custom"] = custom
+        given = first_present(lookup, self.fields["lists"]) if "lists" in self.fields else defaults.get("lists")
+        lists = _merge_lists(given, self.constants.get("lists"))
+        if lists is not None:
+            contact["lists"] = lists
         return contact
 
     def _mapped_custom(self, lookup: Lookup) -> dict[str, Any]:
@@ -215,6 +223,23 @@ def _constants(value: Any) -> dict[str, Any]:
     except InvalidContact as exc:
         raise ValueError(f"constants are not valid contact values: {exc}") from exc
     return dict(value)
+
+
+def _merge_lists(*parts: Any) -> Any:
+    """The submission's lists, then the source's constant lists: one list of items (the contact rules split joined
+    text and drop repeats). A value that is neither text, a number nor a list is left as it came, to be named."""
+    present = [part for part in parts if not is_blank(part)]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    merged: list[Any] = []
+    for part in present:
+        items = segment_items(part)
+        if items is None:
+            return part
+        merged.extend(items)
+    return merged
 
 
 def _merge_custom(*parts: Any) -> Any:

@@ -13,6 +13,11 @@ from typing import Any
 from heymarket_bridge.contact import Contact
 
 MESSAGE_VERSION = 1
+# Messages that need a reader which knows tags by name and lists (issue 17) carry version 2, so that a sync function
+# of an older version (during a deploy) refuses them as unreadable, into the DLQ for a redrive, instead of sending a
+# tag name as an id or dropping the lists it does not know. Every other message stays version 1.
+SEGMENTS_VERSION = 2
+READABLE_VERSIONS = frozenset({MESSAGE_VERSION, SEGMENTS_VERSION})
 # SQS takes messages of up to 256 KiB, attributes included: a dead letter keeps 1 KiB for its attributes.
 LETTER_MAX_BYTES = 262_144 - 1024
 # The largest queue message the bridge writes: small enough that its dead letter, with the message kept as a JSON
@@ -26,6 +31,9 @@ class Operation(StrEnum):
 
     UPSERT = "upsert"
     DELETE = "delete"
+    # Put a stored contact on its lists (or take it off them) and nothing else: the follow-up of a list write that
+    # failed after the contact itself was stored, so that retrying it never writes the contact again.
+    LISTS = "lists"
 
 
 class MalformedMessage(ValueError):
@@ -34,7 +42,8 @@ class MalformedMessage(ValueError):
 
 @dataclass(frozen=True)
 class ContactOperation:
-    """One contact upsert, as buffered in SQS: one message each."""
+    """One contact upsert, as buffered in SQS: one message each. With `op` LISTS, only the contact's list
+    membership is written (its `phone` and `lists`; heymarket_bridge.segments)."""
 
     op: Operation
     contact: Contact
@@ -117,7 +126,7 @@ def parse_operation(body: str) -> QueuedOperation:
             # unchanged: carry on with the original message inside (a string, or an object in a large letter).
             # A letter an older version wrote for a message that was itself a moved letter nests once more.
             data = json.loads(data["message"]) if isinstance(data["message"], str) else data["message"]
-        if not isinstance(data, dict) or data.get("v") != MESSAGE_VERSION:
+        if not isinstance(data, dict) or data.get("v") not in READABLE_VERSIONS:
             version = data.get("v") if isinstance(data, dict) else None
             raise MalformedMessage(f"unsupported message version {version!r}")
         common = {
@@ -136,10 +145,17 @@ def parse_operation(body: str) -> QueuedOperation:
         raise MalformedMessage(f"unreadable contact message: {type(exc).__name__}") from exc
 
 
+def message_version(op: Operation, contact: Mapping[str, Any]) -> int:
+    """The version a message must carry: SEGMENTS_VERSION for a list write, or a contact with lists or tag names."""
+    tags = contact.get("tags")
+    names = isinstance(tags, list | tuple) and any(isinstance(tag, str) for tag in tags)
+    return SEGMENTS_VERSION if op is Operation.LISTS or "lists" in contact or names else MESSAGE_VERSION
+
+
 def _envelope_json(op: Operation, contact: Mapping[str, Any], operation: QueuedOperation) -> str:
     return json.dumps(
         {
-            "v": MESSAGE_VERSION,
+            "v": message_version(op, contact),
             "op": op.value,
             "contact": contact,
             "source": operation.source,

@@ -173,6 +173,15 @@ class SyncSettings:
     wait_delay_s: int = 900
     # ... for at most as long as the queue keeps messages (ContactQueue's MessageRetentionPeriod), then dead-lettered.
     max_wait_s: int = 345_600
+    # Tags by name and lists (heymarket_bridge.segments): the table remembering the tags and lists the bridge creates
+    # (empty: names of lists and tag creation are refused), the stack name in the lists' local_id, whether unknown tag
+    # names are created, whether opted-out contacts are taken off their lists, and how long (SQS DelaySeconds) a list
+    # write that failed waits before its follow-up is received.
+    managed_lists_table: str = ""
+    stack_name: str = "heymarket-bridge"
+    create_missing_tags: bool = False
+    remove_opted_out_from_lists: bool = True
+    list_retry_delay_s: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -193,6 +202,11 @@ class SyncSettings:
             v1_overwrite=_read(env, "HEYMARKET_V1_OVERWRITE", _flag, True),
             wait_delay_s=_read(env, "WAIT_DELAY_SECONDS", _delay_seconds, 900),
             max_wait_s=_read(env, "QUEUE_RETENTION_SECONDS", _positive_int, 345_600),
+            managed_lists_table=_read(env, "MANAGED_LISTS_TABLE", str, ""),
+            stack_name=_read(env, "STACK_NAME", str, "heymarket-bridge"),
+            create_missing_tags=_read(env, "CREATE_MISSING_TAGS", _flag, False),
+            remove_opted_out_from_lists=_read(env, "REMOVE_OPTED_OUT_FROM_LISTS", _flag, True),
+            list_retry_delay_s=_read(env, "LIST_RETRY_DELAY_SECONDS", _delay_seconds, 60),
         )
 
     @property

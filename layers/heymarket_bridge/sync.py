@@ -9,6 +9,9 @@ A use case in three steps over immutable values:
 3. settle (pure): each message shares the fate of what was sent for it: delivered; refused for good (a dead letter
    with the reason); left for SQS to redeliver; or, while the bridge itself is misconfigured (or Heymarket keeps
    throttling it on a message's last receive), put back on the queue to wait without using up its receives.
+
+Tags by name and lists (heymarket_bridge.segmenting) hook in around these steps: tag names are looked up before the
+plan, list writes follow the contact writes, and the list-write follow-ups of earlier batches are settled with the rest.
 """
 
 from __future__ import annotations
@@ -41,11 +44,14 @@ from heymarket_bridge.messages import (
     DeleteOperation,
     DeleteTarget,
     MalformedMessage,
+    Operation,
     QueuedOperation,
     parse_operation,
 )
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.ordering import merge_contacts, plan_lanes
+from heymarket_bridge.segmenting import Segmenter
+from heymarket_bridge.segments import Listed, TagLookup, resolve_tags
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,14 @@ class Plan:
     merged: int = 0  # messages that share another's request
 
 
-def plan_batch(members: Sequence[Member], fields: CustomFieldIndex | GatewayFailure | None) -> Plan:
+def plan_batch(
+    members: Sequence[Member],
+    fields: CustomFieldIndex | GatewayFailure | None,
+    tags: TagLookup | GatewayFailure | None = None,
+) -> Plan:
     """What to send for a batch (members in received order). `fields` resolves custom-field titles: the team's
-    field index, the failure that kept it from being read, or None when no contact uses a title."""
+    field index, the failure that kept it from being read, or None when no contact uses a title; `tags` resolves
+    tag names the same way (heymarket_bridge.segments.resolve_tags)."""
     deletes: list[DeleteStep] = []
     upserts: list[UpsertStep] = []
     decided: list[Decided] = []
@@ -138,6 +149,12 @@ def plan_batch(members: Sequence[Member], fields: CustomFieldIndex | GatewayFail
                 decided.append(Decided(lane_members, resolved))
                 continue
             contacts = resolved
+        if any(contact.tag_names() for contact in contacts):
+            named = resolve_tags(contacts, tags)
+            if isinstance(named, GatewayFailure):
+                decided.append(Decided(lane_members, named))
+                continue
+            contacts = named
         deleted_ids = (
             frozenset(t.contact_id for t in deletes[after].targets if t.contact_id)
             if after is not None
@@ -245,6 +262,9 @@ class SyncReport:
     heymarket_requests: int = 0
     updated_existing: int = 0  # contacts Heymarket already held, updated
     deleted_contacts: int = 0  # contacts deleted by delete requests
+    listed_contacts: int = 0  # stored contacts (and follow-ups) whose lists were all written
+    list_follow_ups: int = 0  # stored contacts whose lists are written later, by a follow-up message
+    list_writes_dead_lettered: int = 0  # list writes Heymarket refused for good (their contacts are stored)
     configuration_error: str | None = None
 
 
@@ -254,13 +274,15 @@ def settle(
     *,
     max_receive_count: int,
     waited_too_long: Callable[[QueuedOperation], bool],
+    also: Sequence[tuple[tuple[Member, ...], Listed | NotDone]] = (),
 ) -> list[Verdict]:
-    """Each member's fate, from the outcome of the step it belongs to."""
+    """Each member's fate, from the outcome of the step it belongs to (`also`: list-write follow-ups' outcomes)."""
     verdicts: list[Verdict] = []
-    outcomes: list[tuple[tuple[Member, ...], UpsertResult | DeleteResult]] = [
+    outcomes: list[tuple[tuple[Member, ...], UpsertResult | DeleteResult | Listed]] = [
         *((d.members, NotDone(d.failure)) for d in plan.decided),
         *zip((s.members for s in plan.deletes), execution.deletes, strict=True),
         *zip((s.members for s in plan.upserts), execution.upserts, strict=True),
+        *also,
     ]
     for members, outcome in outcomes:
         for member in members:
@@ -270,7 +292,7 @@ def settle(
 
 def _verdict(
     member: Member,
-    outcome: UpsertResult | DeleteResult,
+    outcome: UpsertResult | DeleteResult | Listed,
     max_receive_count: int,
     waited_too_long: Callable[[QueuedOperation], bool],
 ) -> Verdict:
@@ -311,8 +333,10 @@ class SyncService:
         max_wait_s: float = 4 * 24 * 3600,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        segments: Segmenter | None = None,
     ) -> None:
         self._heymarket = heymarket
+        self._segments = segments or Segmenter.disabled()
         self._dead_letters = dead_letters
         self._waiting_room = waiting_room
         self._max_receive_count = max_receive_count
@@ -326,14 +350,24 @@ class SyncService:
     def process(self, records: Sequence[QueueRecord], remaining_s: Callable[[], float]) -> SyncReport:
         deadline = Deadline(self._clock() + remaining_s() - self._reserve_s, self._clock)
         members, unreadable = _read(records)
+        prepared = self._segments.prepare(members, deadline)  # list-write follow-ups set apart, tag names looked up
+        members = prepared.members
         fields = self._custom_fields(members, deadline)
-        plan = plan_batch(members, fields)
+        plan = plan_batch(members, fields, prepared.tags)
         execution = execute(plan, self._heymarket, deadline)
+        lists = self._segments.finish(prepared, _stored(plan, execution), deadline)
         verdicts = settle(
-            plan, execution, max_receive_count=self._max_receive_count, waited_too_long=self._waited_too_long
+            plan,
+            execution,
+            max_receive_count=self._max_receive_count,
+            waited_too_long=self._waited_too_long,
+            also=lists.outcomes,
         )
         report = SyncReport(merged_messages=plan.merged)
         _count(plan, execution, report)
+        report.listed_contacts = lists.listed + sum(
+            isinstance(outcome, Listed) and outcome.lists > 0 for _, outcome in lists.outcomes
+        )
         letters = [(record, _letter_for_unreadable(record, error)) for record, error in unreadable]
         waiting: list[QueueRecord] = []
         for verdict in verdicts:
@@ -350,6 +384,9 @@ class SyncService:
                 report.configuration_error = verdict.failure.reason
         self._put_back(waiting, report)
         self._write_letters(letters, report)
+        unqueued = self._segments.queue(lists.follow_ups)
+        report.list_follow_ups = len(lists.follow_ups) - len(unqueued)
+        self._write_list_letters([*lists.letters, *unqueued], report)
         return report
 
     def _custom_fields(self, members: Sequence[Member], deadline: Deadline) -> CustomFieldIndex | GatewayFailure | None:
@@ -424,6 +461,31 @@ class SyncService:
                 "Could not write to the DLQ; leaving the messages in the queue", extra={"count": len(unwritten)}
             )
 
+    def _write_list_letters(self, letters: Sequence[tuple[tuple[Member, ...], DeadLetter]], report: SyncReport) -> None:
+        """List writes of stored contacts that go to the DLQ (refused, or not queued for later). A letter that cannot be
+        written either has its contact's messages redelivered: the last resort, which writes the contact again."""
+        if not letters:
+            return
+        unwritten = set(self._dead_letters.write([letter for _, letter in letters]))
+        for index, (members, _) in enumerate(letters):
+            if index in unwritten:
+                report.failed_message_ids.extend(member.record.message_id for member in members)
+            else:
+                report.list_writes_dead_lettered += 1
+        if unwritten:
+            logger.error(
+                "Could not write list writes to the DLQ; redelivering their contacts", extra={"count": len(unwritten)}
+            )
+
+
+def _stored(plan: Plan, execution: Execution) -> list[tuple[tuple[Member, ...], Contact, bool | None]]:
+    """The contacts confirmed stored: the members merged into each, the contact sent, and whether it ended opted out."""
+    return [
+        (step.members, step.contact, result.opted_out)
+        for step, result in zip(plan.upserts, execution.upserts, strict=True)
+        if isinstance(result, Stored)
+    ]
+
 
 def _read(records: Sequence[QueueRecord]) -> tuple[list[Member], list[tuple[QueueRecord, str]]]:
     members: list[Member] = []
@@ -492,9 +554,12 @@ def _now() -> str:
 
 def _letter(member: Member, failure: GatewayFailure) -> DeadLetter:
     operation, record = member.operation, member.record
-    contact = (
-        operation.contact.to_heymarket() if isinstance(operation, ContactOperation) else operation.target.to_dict()
-    )
+    if isinstance(operation, ContactOperation):
+        # A list-write follow-up shows its phone and lists (the v2 contact body has no lists).
+        lists_only = operation.op is Operation.LISTS
+        contact = operation.contact.to_dict() if lists_only else operation.contact.to_heymarket()
+    else:
+        contact = operation.target.to_dict()
     return DeadLetter(
         error=failure.reason or "not delivered",
         attempts=record.receive_count,

@@ -2,9 +2,10 @@
 
 Both handlers against moto and the sandbox, the sandbox playing each undocumented behaviour in turn (a create of a
 phone it holds; whether answers carry UUIDs; whether an update keeps what it leaves out; whether a custom map
-replaces or merges; what a delete of an unknown id answers), with transient faults on top. After every scenario:
-exactly one contact per phone, holding the latest value of every field sent and the old value of every field not
-sent; deletes done; nothing in the DLQ.
+replaces or merges; what a delete of an unknown id answers; what a list create with a local_id already used does),
+with transient faults on top. After every scenario: exactly one contact per phone, holding the latest value of every
+field sent and the old value of every field not sent; deletes done; every contact that names a list on that one list
+(opted-out contacts off it); nothing in the DLQ.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ IDENTIFIERS = ("uuid", "integer")
 UPDATE_OMITTED = ("keep", "clear")
 UPDATE_CUSTOM = ("replace", "merge")
 DELETE_UNKNOWN = ("ok", "bad_data", "not_found")
+LIST_LOCAL_ID_REPEAT = ("existing", "refuse", "duplicate")
 
 # Every duplicate_create x identifiers x update_omitted combination, the other two settings cycling through theirs.
 BEHAVIOURS = [
@@ -36,6 +38,7 @@ BEHAVIOURS = [
         "update_omitted": omitted,
         "update_custom": UPDATE_CUSTOM[n % 2],
         "delete_unknown": DELETE_UNKNOWN[n % 3],
+        "list_local_id_repeat": LIST_LOCAL_ID_REPEAT[(n // 2) % 3],
     }
     for n, (create, identifiers, omitted) in enumerate(itertools.product(DUPLICATE_CREATE, IDENTIFIERS, UPDATE_OMITTED))
 ]
@@ -52,7 +55,12 @@ def bridge(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
     config = SandboxConfig(custom_fields=((101, "Campus"), (102, "Lead source")), seed=11, **request.param)
     with (
         HeymarketSandbox(config) as sandbox,
-        running_bridge(monkeypatch, sandbox, {"MaxReceiveCount": 10}, {"SYNC_DEADLINE_RESERVE": "0.5"}) as bridge,
+        running_bridge(
+            monkeypatch,
+            sandbox,
+            {"MaxReceiveCount": 10},
+            {"SYNC_DEADLINE_RESERVE": "0.5", "LIST_RETRY_DELAY_SECONDS": "0"},
+        ) as bridge,
     ):
         yield bridge
 
@@ -102,11 +110,19 @@ def test_every_phone_ends_as_one_contact_with_the_latest_values_whatever_heymark
     seed_contact(bridge.sandbox, {"phone": PRE_2, "first": "Gone"})
     bridge.sandbox.configure(fail_rate=0.15, reset_rate=0.15)
 
-    # When new contacts arrive, an existing one is updated with one field, and another is deleted by phone
+    # When new contacts arrive on a list, an existing one is updated with one field, and another is deleted by phone
     post(
-        bridge, {"contacts": [{"phone": p, "first": f"N{n}", "email": f"n{n}@example.com"} for n, p in enumerate(NEW)]}
+        bridge,
+        {
+            "contacts": [
+                {"phone": p, "first": f"N{n}", "email": f"n{n}@example.com", "lists": ["Behaviours"]}
+                for n, p in enumerate(NEW)
+            ]
+        },
     )
-    post(bridge, {"phone": PRE_1, "last": "Updated", "custom": {"102": "web"}})
+    post(
+        bridge, {"phone": PRE_1, "last": "Updated", "custom": {"102": "web"}, "lists": ["Behaviours"], "tags": ["VIP"]}
+    )
     post(bridge, {"phones": [PRE_2]}, "generic/delete_contacts")
     drain(bridge)
     n2_uuid = next(c["uuid"] for c in bridge.sandbox.contacts() if c["phone"] == NEW[2])
@@ -125,11 +141,16 @@ def test_every_phone_ends_as_one_contact_with_the_latest_values_whatever_heymark
     assert (pre_1["first"], pre_1["last"], pre_1["email"]) == ("Pre", "Updated", "pre@example.com")
     assert pre_1["is_opted_out"] is True
     assert pre_1["custom"] == {"101": "North", "102": "web"}
+    assert pre_1["tags"] == [{"tag_id": 1}]  # VIP, given by name
     [pre_2] = contacts[PRE_2]
     assert pre_2["first"] == "Back"
     assert contacts[NEW[0]][0]["first"] == "N0-changed"
     assert (contacts[NEW[1]][0]["first"], contacts[NEW[1]][0]["custom"]) == ("N1", {"101": "South"})
     assert contacts[NEW[1]][0]["email"] == "n1@example.com"
+    # And the list holds the contacts that named it, but the deleted one and the opted-out one; where a lost create
+    # answer cannot be matched to its list (a repeated local_id refused or duplicated), that list stays empty
+    [listed] = [item for item in bridge.sandbox.lists() if item["title"] == "Behaviours" and item["phones"]]
+    assert sorted(listed["phones"]) == sorted([NEW[0], NEW[1], NEW[3], NEW[4]])
     assert bridge.dead_letters() == []
 
 

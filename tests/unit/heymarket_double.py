@@ -2,8 +2,11 @@
 
 It answers the contact endpoints in the documented shapes (tests/contract/heymarket_examples/), keeps a log of the
 requests, and lets a test script the next answers of a route (`script("POST /v2/contacts", (500, {...}))`) to
-play faults. The undocumented behaviours are settings: `duplicate_create` ("refuse", "update", "duplicate") and
-`uuids` (whether Contact objects carry their UUID). The project's sandbox (tools/heymarket_bridge_tools/sandbox.py)
+play faults. The undocumented behaviours are settings: `duplicate_create` ("refuse", "update", "duplicate"),
+`uuids` (whether Contact objects carry their UUID) and `list_local_id_repeat` ("existing", "refuse", "duplicate").
+Tags (`POST /v1/tags` 30 a page by `date`, `POST /v1/tag`) and lists (`POST /v2/lists`, `PUT /v2/lists/{id}`) are
+played as documented; `lists` holds each list's title, local_id and member phones.
+The project's sandbox (tools/heymarket_bridge_tools/sandbox.py)
 plays the same contract independently, over HTTP, for the integration and end-to-end tests.
 """
 
@@ -14,6 +17,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -52,11 +56,24 @@ class StoredContact:
 
 
 @dataclass
+class DoubleList:
+    id: int
+    title: str
+    local_id: str
+    phones: list[str] = field(default_factory=list)
+
+
+@dataclass
 class HeymarketDouble:
     duplicate_create: str = "refuse"
     uuids: bool = True
+    list_local_id_repeat: str = "existing"
     contacts: list[StoredContact] = field(default_factory=list)
     fields: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[dict[str, Any]] = field(default_factory=list)  # {"id", "tag", "updated"}, oldest first
+    lists: list[DoubleList] = field(default_factory=list)
+    _tag_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(55))
+    _list_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(42))
     log: list[tuple[str, Any]] = field(default_factory=list)
     _scripts: dict[str, list[Answer | Handler]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(98765))
@@ -67,6 +84,26 @@ class HeymarketDouble:
         contact = StoredContact(next(self._ids), str(uuid.uuid4()), {"phone": phone, **fields})
         self.contacts.append(contact)
         return contact
+
+    def add_tag(self, name: str) -> int:
+        """A tag made in Heymarket's app, newer than every other (its `updated` one second after the last)."""
+        tag_id = next(self._tag_ids)
+        updated = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(self.tags))
+        self.tags.append({"id": tag_id, "tag": name, "updated": updated.isoformat()})
+        return tag_id
+
+    def add_list(self, title: str) -> int:
+        """A list made in Heymarket's app."""
+        made = DoubleList(next(self._list_ids), title, f"app-{title}")
+        self.lists.append(made)
+        return made.id
+
+    def unscript(self, route: str) -> None:
+        """Forget the answers scripted for `route` that were not used."""
+        self._scripts.pop(route, None)
+
+    def list_titled(self, title: str) -> list[DoubleList]:
+        return [item for item in self.lists if item.title == title]
 
     def holding(self, phone: str) -> list[StoredContact]:
         return [c for c in self.contacts if c.fields.get("phone") == phone]
@@ -117,7 +154,40 @@ class HeymarketDouble:
             return 200, [{"id": 1}]
         if (method, path) == ("POST", "/v1/batch/contacts"):
             return 200, "ok"
+        if (method, path) == ("POST", "/v1/tags"):
+            newest_first = sorted(self.tags, key=lambda tag: tag["updated"], reverse=True)
+            if "date" in data:
+                newest_first = [tag for tag in newest_first if tag["updated"] < data["date"]]
+            return 200, newest_first[:30]
+        if (method, path) == ("POST", "/v1/tag"):
+            return 200, {"id": self.add_tag(data["tag"]), "rev": 1, "uuid": str(uuid.uuid4())}
+        if (method, path) == ("POST", "/v2/lists"):
+            return self._create_list(data)
+        if method == "PUT" and path.startswith("/v2/lists/"):
+            return self._update_list(int(path.rsplit("/", 1)[1]), data)
         return 404, b"<html>not found</html>"
+
+    def _create_list(self, data: dict[str, Any]) -> Answer:
+        existing = [item for item in self.lists if item.local_id == data["local_id"]]
+        if existing and self.list_local_id_repeat == "existing":
+            return 200, {"id": existing[0].id, "rev": 1, "uuid": str(uuid.uuid4())}
+        if existing and self.list_local_id_repeat == "refuse":
+            return 400, {"error_code": "bad_data", "message": "local_id: a list with this local_id exists"}
+        created = DoubleList(next(self._list_ids), data["title"], data["local_id"])
+        self.lists.append(created)
+        return 200, {"id": created.id, "rev": 1, "uuid": str(uuid.uuid4())}
+
+    def _update_list(self, list_id: int, data: dict[str, Any]) -> Answer:
+        found = [item for item in self.lists if item.id == list_id]
+        if not found:
+            return 404, {"error_code": "not_found", "message": "id: no list has this id"}
+        for phone in data.get("add_phones", []):
+            if not self.holding(phone):
+                self.add(phone)  # documented: an unknown phone becomes a new contact
+            if phone not in found[0].phones:
+                found[0].phones.append(phone)
+        found[0].phones = [phone for phone in found[0].phones if phone not in data.get("remove_phones", [])]
+        return 200, {"id": list_id, "rev": 2}
 
     def _bulk(self, items: list[dict[str, Any]]) -> Answer:
         stored: list[dict[str, Any]] = []

@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.messages import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.sync import QueueRecord, SyncService
 from tests.unit.heymarket_double import HeymarketDouble
+from tests.unit.managed_store import MemoryManagedStore
 
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
@@ -68,6 +71,12 @@ def upsert(phone: str, receive_count: int = 1, received_at: str | None = None, *
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
 
 
+def redelivered(body: str, receive_count: int = 1) -> QueueRecord:
+    """A message body put back on the queue (a follow-up, or a waiting message), received again."""
+    n = next(_sequence)
+    return QueueRecord(f"msg-{n}", body, receive_count, sent_timestamp_ms=n)
+
+
 def delete(
     *, phone: str | None = None, contact_id: str | None = None, receive_count: int = 1, received_at: str | None = None
 ) -> QueueRecord:
@@ -90,6 +99,12 @@ class Harness:
     v1_overwrite: bool = True
     secret: dict[str, str] = field(default_factory=lambda: {"secret_id": "id", "secret_key": "key"})
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
+    # Tags by name and lists: the managed-lists table (share one between harnesses to play two consumers), the
+    # follow-ups queued, and the two settings.
+    store: MemoryManagedStore = field(default_factory=MemoryManagedStore)
+    follow_ups: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
+    create_missing_tags: bool = False
+    remove_opted_out: bool = True
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -116,16 +131,29 @@ class Harness:
 
     @property
     def service(self) -> SyncService:
-        """One service per harness: it keeps the custom fields it read, like one execution environment."""
+        """One service per harness: it keeps the custom fields, tags and list ids it read, like one execution
+        environment."""
         if self._service is None:
+            gateway = self.gateway
+            segments = Segmenter(
+                HeymarketSegments(gateway, self.http, max_batch=self.max_batch),
+                self.store,
+                self.follow_ups,
+                stack="test",
+                create_missing_tags=self.create_missing_tags,
+                remove_opted_out=self.remove_opted_out,
+                wall_clock=lambda: 1_700_000_000 + self.clock(),
+                sleep=self.clock.sleep,
+            )
             self._service = SyncService(
-                self.gateway,
+                gateway,
                 self.letters,
                 self.waiting,
                 max_receive_count=self.max_receive_count,
                 deadline_reserve_s=5,
                 clock=self.clock,
                 wall_clock=lambda: self.now,
+                segments=segments,
             )
         return self._service
 

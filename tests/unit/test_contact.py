@@ -168,7 +168,7 @@ def test_internationalised_email_addresses_are_accepted(email: str) -> None:
 
 def test_an_invalid_optional_field_is_dropped_and_named_never_costing_the_contact() -> None:
     contact, dropped, _ = read_contact(
-        {"phone": "5105550113", "email": "ann@@example", "tags": "3,vip", "is_opted_out": "maybe", "first": "Ann"},
+        {"phone": "5105550113", "email": "ann@@example", "tags": "3,-1", "is_opted_out": "maybe", "first": "Ann"},
         "US",
     )
 
@@ -209,3 +209,54 @@ def test_a_number_with_its_international_prefix_or_that_no_typo_explains_reads_w
 
 def test_the_doubt_depends_on_the_default_country() -> None:
     assert read_contact({"phone": "31255504034"}, "FR")[2] == []
+# ------------------------------------------------------------------------------------------------ tags and lists
+
+
+@pytest.mark.parametrize(
+    ("raw", "tags"),
+    [
+        ("VIP", ("VIP",)),
+        ("VIP, 3", ("VIP", 3)),
+        (["Spring lead", 7], ("Spring lead", 7)),
+        ([{"tag": "VIP"}, {"tag_id": 4}], ("VIP", 4)),
+        (["VIP", "vip ", " VIP"], ("VIP",)),
+    ],
+)
+def test_tags_may_be_given_by_name_next_to_ids(raw: object, tags: tuple[int | str, ...]) -> None:
+    assert parse_contact({"phone": "5105550113", "tags": raw}, "US").tags == tags
+
+
+def test_more_than_five_tags_by_name_or_id_drop_the_tags_naming_heymarkets_limit() -> None:
+    contact, dropped, _ = read_contact({"phone": "5105550113", "tags": ["a", "b", "c", "d", 1, 2]}, "US")
+
+    assert contact.tags is None
+    assert [item.error for item in dropped] == ["tags has 6 tags; Heymarket allows at most 5"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "lists"),
+    [
+        (42, (42,)),
+        ("42, Spring open house", (42, "Spring open house")),
+        (["Spring open house, 2026"], ("Spring open house, 2026",)),  # a name inside an array keeps its comma
+        (["Spring open house", "spring  OPEN house"], ("Spring open house",)),
+    ],
+)
+def test_lists_are_ids_or_names_each_once(raw: object, lists: tuple[int | str, ...]) -> None:
+    assert parse_contact({"phone": "5105550113", "lists": raw}, "US").lists == lists
+
+
+@pytest.mark.parametrize("raw", [[0], [-4], [2.5], [True], [{"id": 4}], {"list": 4}])
+def test_a_list_that_is_neither_an_id_nor_a_name_is_dropped_and_named(raw: object) -> None:
+    contact, dropped, _ = read_contact({"phone": "5105550113", "lists": raw}, "US")
+
+    assert contact.lists is None
+    assert [item.field for item in dropped] == ["lists"]
+
+
+def test_lists_are_not_sent_to_heymarket_as_a_contact_field_in_either_mode() -> None:
+    contact = Contact(phone="15105550113", first="Ann", lists=(42, "Spring open house"), tags=(3,))
+
+    assert "lists" not in contact.to_heymarket()
+    assert contact.fields_v1_cannot_send() == ["tags"]
+    assert Contact.from_dict(contact.to_dict()) == contact

@@ -129,3 +129,36 @@ def test_a_contact_accepted_with_a_warning_is_not_counted_as_rejected() -> None:
         [],
         ["generic/x.json #0: phone was read as +31"],
     )
+
+
+def test_the_summary_shows_each_list_with_its_members_and_the_tags_contacts_hold() -> None:
+    verdict = report(ledger_of(settled(RECORDS[0])), delivered={"15105551234"}, letters=[])
+    verdict.lists = [
+        {"id": 42, "title": "Spring open house", "phones": ["15105550161", "15105550162"]},
+        {"id": 43, "title": "Newsletter readers", "phones": []},
+    ]
+    verdict.contacts = [
+        {"phone": "15105550161", "display_name": "Gwen Ifill", "tags": [{"tag_id": 1}]},
+        {"phone": "15105550162", "first": "Hal", "last": "", "tags": [{"tag_id": 1}, {"tag_id": 2}]},
+    ]
+    verdict.tags = [{"id": 1, "tag": "VIP"}, {"id": 2, "tag": "Newsletter"}]
+
+    text = verdict.render(events_dir=EVENTS, log_file=EVENTS / "log", settings="batch size 100")
+
+    assert "Lists          2 in Heymarket:" in text
+    assert "  - Spring open house (id 42): Gwen Ifill (15*****0161), Hal (15*****0162)" in text
+    assert "  - Newsletter readers (id 43): no member" in text
+    assert "Tags           Newsletter x 1, VIP x 2" in text
+
+
+def test_a_list_write_follow_up_is_settled_but_not_counted_as_a_contact_delivered() -> None:
+    from heymarket_bridge.contact import Contact
+    from heymarket_bridge.messages import ContactOperation, Operation
+
+    follow_up = ContactOperation(Operation.LISTS, Contact(phone="15105551234", lists=(42,)), "generic", "t", "c")
+    record = {**RECORDS[0], "messageId": "follow-up", "body": follow_up.to_json()}
+
+    verdict = report(ledger_of(settled(RECORDS[0], record)), delivered={"15105551234"}, letters=[])
+
+    assert verdict.problems == []
+    assert verdict.delivered_messages == 1

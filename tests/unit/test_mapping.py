@@ -52,7 +52,8 @@ def test_mapped_custom_fields_win_over_default_ones() -> None:
         ({"phone": []}, "phone"),
         ({"custom": ["x"]}, "custom"),
         ({"constants": {"phone": "+15105550123"}}, "phone"),
-        ({"constants": {"tags": ["vip"]}}, "tags"),
+        ({"constants": {"tags": [-7]}}, "tags"),
+        ({"constants": {"lists": [{"id": 42}]}}, "lists"),
         ({"constants": {"assignee_id": "me"}}, "assignee_id"),
     ],
 )
@@ -88,3 +89,26 @@ def test_dotted_paths_walk_objects_and_lists(path: str, value: Any) -> None:
 )
 def test_split_name_splits_on_the_last_space(full: str, parts: tuple[str | None, str | None]) -> None:
     assert split_name(full) == parts
+
+
+def test_constant_lists_are_added_to_the_lists_the_submission_gives() -> None:
+    contact = apply({"constants": {"lists": ["Spring open house"]}}, {"phone": "1", "lists": "42,Newsletter"})
+
+    assert contact["lists"] == ["42", "Newsletter", "Spring open house"]
+
+
+def test_constant_lists_go_on_every_contact_of_the_source() -> None:
+    assert apply({"constants": {"lists": [42], "tags": ["VIP"]}}, {"phone": "1"})["lists"] == [42]
+
+
+def test_a_mapped_lists_reference_replaces_the_default_lists_and_constants_still_add_theirs() -> None:
+    contact = apply({"lists": "campus", "constants": {"lists": [42]}}, {"phone": "1", "lists": [7]})
+
+    assert contact["lists"] == ["Oakland", 42]
+
+
+def test_constant_tags_may_be_names_and_apply_only_when_the_submission_gives_none() -> None:
+    mapping = {"constants": {"tags": ["Typeform lead"]}}
+
+    assert apply(mapping, {"phone": "1"})["tags"] == ["Typeform lead"]
+    assert apply(mapping, {"phone": "1", "tags": [3]})["tags"] == [3]

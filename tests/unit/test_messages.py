@@ -170,3 +170,26 @@ def test_the_largest_operation_the_bridge_queues_keeps_its_message_in_its_dead_l
     text = letter.to_json()
     assert len(text.encode()) <= LETTER_MAX_BYTES
     assert parse_operation(text) == operation
+@pytest.mark.parametrize(
+    ("contact", "version"),
+    [
+        (Contact(phone="15105551234", tags=(3,)), 1),
+        (Contact(phone="15105551234", tags=(3, "VIP")), 2),
+        (Contact(phone="15105551234", lists=(42,)), 2),
+    ],
+)
+def test_only_messages_that_need_a_reader_of_tag_names_or_lists_carry_version_2(contact: Contact, version: int) -> None:
+    # A sync function of the previous version reads version 1 only: it refuses the others, into the DLQ for a
+    # redrive, instead of sending a tag name as an id or dropping the lists.
+    body = ContactOperation(Operation.UPSERT, contact, "generic", "2026-11-23T09:00:00.000+00:00", "r").to_json()
+
+    assert json.loads(body)["v"] == version
+
+
+def test_a_list_write_follow_up_is_a_version_2_lists_operation_that_survives_the_round_trip() -> None:
+    original = ContactOperation(
+        Operation.LISTS, Contact(phone="15105551234", lists=(42, "Spring")), "typeform", "2026-11-23T09:00:00Z", "r"
+    )
+
+    assert json.loads(original.to_json())["v"] == 2
+    assert parse_operation(original.to_json()) == original

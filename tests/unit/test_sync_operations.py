@@ -194,6 +194,34 @@ def test_without_uuids_fields_the_v1_write_does_not_take_follow_in_a_v2_update_b
     assert (sent["contact_id"], sent["tags"]) == (ann.uuid, [{"tag_id": 3}])
 
 
+def test_without_uuids_the_v2_update_that_follows_the_v1_write_carries_the_held_values_too() -> None:
+    # An update that replaced the whole contact would otherwise clear what the v1 write kept (issue 17 found it:
+    # tags by name make this path common).
+    h = Harness()
+    h.heymarket.uuids = False
+    h.heymarket.add(ANN, first="Ann", email="ann@example.com", custom={"101": "North"})
+
+    h.process(upsert(ANN, last="Lee", tags=(3,)))
+
+    [[sent]] = [data["contacts"] for route, data in h.heymarket.log if route == CONTACTS]
+    assert (sent["first"], sent["last"], sent["email"], sent["custom"]) == (
+        "Ann",
+        "Lee",
+        "ann@example.com",
+        {"101": "North"},
+    )
+
+
+def test_without_uuids_a_contacts_lists_alone_need_no_v2_update() -> None:
+    h = Harness()
+    h.heymarket.uuids = False
+    ann = h.heymarket.add(ANN, first="Ann")
+
+    h.process(upsert(ANN, last="Lee", lists=(h.heymarket.add_list("Spring"),)))
+
+    assert h.heymarket.routes() == [SEARCH, f"PUT /v1/contact/{ann.id}", "PUT /v2/lists/42"]
+
+
 def test_without_uuids_a_delete_by_phone_uses_the_v1_delete_by_integer_id() -> None:
     h = Harness()
     h.heymarket.uuids = False

@@ -678,6 +678,7 @@ LOCAL_ARNS = {
     "ContactQueue.QueueName": "ContactQueue",
     "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/IdempotencyTable",
+    "ManagedListsTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ManagedListsTable",
 }
 SECRET_FORMS = {
     "name": "team/heymarket",
@@ -817,3 +818,31 @@ def test_outputs_give_the_queue_arns_a_message_move_task_needs(template: StackTe
 
     assert outputs["ContactQueueArn"]["Value"] == {"Fn::GetAtt": ["ContactQueue", "Arn"]}
     assert outputs["ContactDeadLetterQueueArn"]["Value"] == {"Fn::GetAtt": ["ContactDeadLetterQueue", "Arn"]}
+
+
+@pytest.mark.parametrize("action", ["dynamodb:GetItem", "dynamodb:PutItem"])
+def test_the_sync_function_reads_and_writes_the_managed_lists_table_only(template: StackTemplate, action: str) -> None:
+    resources = _statement_resources(template, "SyncFunction", action, {})
+
+    assert resources == [LOCAL_ARNS["ManagedListsTable.Arn"]]
+
+
+def test_the_sync_function_gets_the_tags_and_lists_settings_and_the_stack_name(template: StackTemplate) -> None:
+    environment = template.function("SyncFunction").environment
+    own = StackTemplate.load(parameter_overrides={"CreateMissingTags": "true", "RemoveOptedOutFromLists": "false"})
+
+    assert own.evaluate(environment["CREATE_MISSING_TAGS"], {}) == "true"
+    assert own.evaluate(environment["REMOVE_OPTED_OUT_FROM_LISTS"], {}) == "false"
+    assert template.evaluate(environment["CREATE_MISSING_TAGS"], {}) == "false"
+    assert template.evaluate(environment["REMOVE_OPTED_OUT_FROM_LISTS"], {}) == "true"
+    assert environment["STACK_NAME"] == {"Ref": "AWS::StackName"}
+    assert environment["MANAGED_LISTS_TABLE"] == {"Ref": "ManagedListsTable"}
+
+
+def test_a_claim_on_a_managed_list_outlives_any_sync_invocation(template: StackTemplate) -> None:
+    # A consumer's claim must not look abandoned while that consumer may still be running.
+    from heymarket_bridge.segmenting import CLAIM_TTL_S
+
+    timeout_s = int(template.document["Resources"]["SyncFunction"]["Properties"]["Timeout"])
+
+    assert 2 * timeout_s < CLAIM_TTL_S

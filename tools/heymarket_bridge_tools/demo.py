@@ -5,8 +5,8 @@ demo webhook secrets (events/webhook_secrets.json, whose tokens the sample event
 HTTP API sample event (events/<source>/*.json) to the local API as the sender would (signatures made
 afresh for this address and moment with those secrets), waits until the
 queue is drained and the event source idle, then prints what happened: contacts received, accepted
-and rejected (with reasons), delivered to the sandbox, dead-lettered (with reasons), and the
-Heymarket requests it took.
+and rejected (with reasons), delivered to the sandbox, dead-lettered (with reasons), the lists and
+tags they ended on (events/generic/open_house_signups.json names them), and the Heymarket requests it took.
 
 The exit status is 0 when every accepted contact ended delivered or dead-lettered; 1 when anything
 went wrong (the stack did not start, a webhook got a 5xx, the queue did not drain, a contact got
@@ -236,6 +236,17 @@ def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     return DeadLetterView(operation.contact.phone, operation.source, reason, body)
 
 
+def _is_list_write(body: str) -> bool:
+    """A list write's follow-up, which the sync function queues itself (heymarket_bridge.segmenting)."""
+    from heymarket_bridge.messages import ContactOperation, MalformedMessage, Operation, parse_operation
+
+    try:
+        operation = parse_operation(body)
+    except MalformedMessage:
+        return False
+    return isinstance(operation, ContactOperation) and operation.op is Operation.LISTS
+
+
 def _is_delete(body: str) -> bool:
     from heymarket_bridge.messages import DeleteOperation, MalformedMessage, parse_operation
 
@@ -269,6 +280,9 @@ class DemoReport:
     deleted_messages: int = 0  # deletes the sync function settled (sent, or already gone)
     poller: PollerStats | None = None  # the event source's counters at the end
     left_in_queue: tuple[int, int] = (0, 0)  # (waiting, in flight) when the demo stopped waiting
+    lists: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's lists, as /_sandbox/lists shows them
+    contacts: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's contacts (for names and tags)
+    tags: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's tags
 
     def check(self) -> None:
         """Fill `problems`: what makes the demo fail."""
@@ -281,10 +295,15 @@ class DemoReport:
             self.problems.append("no contact was accepted, so nothing went through the pipeline")
         dead_bodies = {letter.body for letter in self.dead_letters}
         dead_phones = {letter.phone for letter in self.dead_letters if letter.phone}
+        accepted_bodies = 0
         for message_id, body in self.ledger.bodies.items():
+            follow_up = _is_list_write(body)  # queued by the sync function itself, not by a webhook
+            accepted_bodies += not follow_up
             if message_id not in self.ledger.settled:
                 if body not in dead_bodies:
                     self.problems.append(f"message {message_id} was neither settled nor moved to the DLQ")
+                continue
+            if follow_up:
                 continue
             if _is_delete(body):
                 if body not in dead_bodies:
@@ -300,9 +319,9 @@ class DemoReport:
                 self.problems.append(f"a contact of message {message_id} was neither delivered nor dead-lettered")
         replies_accepted = [outcome.accepted for outcome in self.outcomes if outcome.accepted is not None]
         readable = self.outcomes and len(replies_accepted) == len(self.outcomes)
-        if readable and sum(replies_accepted) != len(self.ledger.bodies):
+        if readable and sum(replies_accepted) != accepted_bodies:
             self.problems.append(
-                f"the replies accepted {sum(replies_accepted)} contacts but {len(self.ledger.bodies)} were queued"
+                f"the replies accepted {sum(replies_accepted)} contacts but {accepted_bodies} were queued"
             )
 
     def render(self, *, events_dir: Path, log_file: Path, settings: str) -> str:
@@ -343,6 +362,7 @@ class DemoReport:
             f"  - {mask_phone(letter.phone) or 'unreadable message'} ({letter.source}): {letter.reason}"
             for letter in self.dead_letters
         ]
+        lines += self._segment_lines()
         if self.poller is not None and (self.poller.retried_messages or self.poller.failed_invocations):
             lines.append(
                 f"Retried        {self.poller.retried_messages} time(s) a message was left for another receive "
@@ -366,6 +386,26 @@ class DemoReport:
             lines.append("OK: every accepted contact was delivered or dead-lettered with a reason.")
         return "\n".join(lines)
 
+    def _segment_lines(self) -> list[str]:
+        """The lists in the sandbox with their members, and the tags contacts hold (by name)."""
+        from heymarket_bridge.observability import mask_phone
+
+        names = {str(c.get("phone")): _name(c) for c in self.contacts}
+        lines = [f"Lists          {len(self.lists)} in Heymarket" + (":" if self.lists else "")]
+        for item in self.lists:
+            phones = [str(phone) for phone in item.get("phones") or []]
+            members = ", ".join(f"{names.get(p) or '?'} ({mask_phone(p)})" for p in phones) or "no member"
+            lines.append(f"  - {item.get('title')} (id {item.get('id')}): {members}")
+        tag_names = {tag.get("id"): str(tag.get("tag")) for tag in self.tags}
+        held: dict[str, int] = {}
+        for contact in self.contacts:
+            for tag in contact.get("tags") or []:
+                name = tag_names.get(tag.get("tag_id"), f"tag {tag.get('tag_id')}")
+                held[name] = held.get(name, 0) + 1
+        tagged = ", ".join(f"{name} x {count}" for name, count in sorted(held.items()))
+        lines.append(f"Tags           {tagged or 'none on any contact'}")
+        return lines
+
     def _heymarket_line(self) -> str:
         by_endpoint = self.sandbox_stats.get("by_endpoint") or {}
         endpoints = ", ".join(f"{count} x {name}" for name, count in sorted(by_endpoint.items()))
@@ -382,6 +422,10 @@ class DemoReport:
                 answers.append(f"{resets} connection(s) reset")
             line += f"; {server_errors} answered 5xx, faults: " + ", ".join(answers)
         return line
+
+
+def _name(contact: Mapping[str, Any]) -> str:
+    return str(contact.get("display_name") or " ".join(str(contact.get(k) or "") for k in ("first", "last")).strip())
 
 
 def _display(path: Path) -> str:
@@ -480,6 +524,9 @@ def run_demo(
             drain_s=drain_s,
             poller=status.poller,
             left_in_queue=(status.queued, status.in_flight),
+            lists=sandbox_under_test.lists(),
+            contacts=sandbox_under_test.contacts(),
+            tags=sandbox_under_test.tags(),
         )
     report.check()
     print(report.render(events_dir=events_dir, log_file=log_file, settings=settings), file=out)

@@ -199,8 +199,16 @@ class LocalStack:
             {
                 **self._aws.environment(),
                 **_functions_environment(template, function_ids, resources),
-                # Contacts waiting for a configuration fix come back after the retry delay, not SQS's 15 minutes.
-                **({"WAIT_DELAY_SECONDS": str(config.retry_delay_s)} if config.retry_delay_s is not None else {}),
+                # Contacts waiting for a configuration fix come back after the retry delay, not SQS's 15 minutes;
+                # so do list writes that failed (their follow-ups), not after a minute.
+                **(
+                    {
+                        "WAIT_DELAY_SECONDS": str(config.retry_delay_s),
+                        "LIST_RETRY_DELAY_SECONDS": str(config.retry_delay_s),
+                    }
+                    if config.retry_delay_s is not None
+                    else {}
+                ),
                 **config.environment,
             }
         )

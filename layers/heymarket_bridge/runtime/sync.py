@@ -15,12 +15,15 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
+from heymarket_bridge.adapters.managed_lists import DynamoManagedStore
 from heymarket_bridge.adapters.secrets import JsonSecretStore
 from heymarket_bridge.adapters.sqs import OutgoingMessage, SqsBatchSender
 from heymarket_bridge.messages import DeadLetter
 from heymarket_bridge.observability import logger, metrics
 from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.runtime import aws_client
+from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.settings import ApiMode, SyncSettings
 from heymarket_bridge.sync import QueueRecord, SyncReport, SyncService
 
@@ -77,6 +80,17 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         else V2Gateway(http, max_batch=settings.max_batch)
     )
     sqs = aws_client("sqs")
+    segments = Segmenter(
+        HeymarketSegments(gateway, http, max_batch=settings.max_batch),
+        # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
+        DynamoManagedStore(cache(lambda: aws_client("dynamodb")), settings.managed_lists_table)
+        if settings.managed_lists_table
+        else None,
+        SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
+        stack=settings.stack_name,
+        create_missing_tags=settings.create_missing_tags,
+        remove_opted_out=settings.remove_opted_out_from_lists,
+    )
     service = SyncService(
         gateway,
         SqsDeadLetters(SqsBatchSender(sqs, settings.dlq_url)),
@@ -84,6 +98,7 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         max_receive_count=settings.max_receive_count,
         deadline_reserve_s=settings.deadline_reserve_s,
         max_wait_s=settings.max_wait_s,
+        segments=segments,
     )
     return SyncRuntime(settings, service, http)
 
@@ -137,6 +152,9 @@ def _record_metrics(report: SyncReport) -> None:
         ("OperationsMerged", report.merged_messages),
         ("ExistingContactsUpdated", report.updated_existing),
         ("ContactsDeleted", report.deleted_contacts),
+        ("ContactsListed", report.listed_contacts),
+        ("ListWritesDeferred", report.list_follow_ups),
+        ("ListWritesDeadLettered", report.list_writes_dead_lettered),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     log = logger.error if report.configuration_error else logger.info
@@ -151,6 +169,9 @@ def _record_metrics(report: SyncReport) -> None:
             "merged": report.merged_messages,
             "updated_existing": report.updated_existing,
             "deleted": report.deleted_contacts,
+            "listed": report.listed_contacts,
+            "list_writes_deferred": report.list_follow_ups,
+            "list_writes_dead_lettered": report.list_writes_dead_lettered,
             "heymarket_requests": report.heymarket_requests,
             "configuration_error": report.configuration_error,
         },

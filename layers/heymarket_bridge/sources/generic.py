@@ -3,8 +3,9 @@
 Authenticity: the source's secret as `Authorization: Bearer`, HTTP Basic (the token as user name or password, as
 Zapier's "Basic Auth" field sends it), `X-Bridge-Token`, or `?token=`.
 Payload: a contact object in the bridge's field names, a list of them, or {"contacts": [...]}; or a form post
-(`custom[<id>]=value` for custom fields, `tags=3&tags=7` or `tags[]=3` for lists). Values are read as senders write
-them (see heymarket_bridge.contact): phones as numbers, tags as "3,7", booleans as 1/"yes"/"on".
+(`custom[<id>]=value` for custom fields, `tags=3&tags=VIP`, `lists=42&lists=Spring` or `tags[]=3` for lists of
+values). Values are read as senders write them (see heymarket_bridge.contact): phones as numbers, tags as "3,7",
+booleans as 1/"yes"/"on".
 Mapping references (SOURCE_MAPPINGS) are dotted paths into each contact object, so a sender's own shape needs
 no code; a literal key wins over a path, so keys with spaces (form titles) work too. Example:
 
@@ -130,15 +131,15 @@ def _reader(item: Mapping[str, Any]) -> Lookup:
 
 
 def form_contact(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """A contact from form fields: `custom[<id>]` fields into custom; `tags` sent several times (`tags=3&tags=7`)
-    and `<name>[]` fields (`tags[]=3&tags[]=7`) into lists; any other field as its last value."""
+    """A contact from form fields: `custom[<id>]` fields into custom; `tags` or `lists` sent several times
+    (`tags=3&tags=7`) and `<name>[]` fields (`tags[]=3&tags[]=7`) into lists; any other field as its last value."""
     contact: dict[str, Any] = {}
     custom: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
     for key, value in pairs:
         if key.startswith("custom[") and key.endswith("]"):
             custom[key[7:-1]] = value
-        elif key.endswith("[]") or key == "tags":
+        elif key.endswith("[]") or key in ("tags", "lists"):
             lists.setdefault(key.removesuffix("[]"), []).append(value)
         else:
             contact[key] = value

@@ -124,6 +124,20 @@ def test_a_form_post_is_read_in_its_declared_charset(single: dict[str, Any]) -> 
     assert delivered.queued == [{"phone": "15105550109", "first": "Renée", "tags": [3, 7], "is_opted_out": True}]
 
 
+def test_a_form_post_names_tags_and_lists_by_name_a_field_repeated_for_each(single: dict[str, Any]) -> None:
+    form = with_headers(single, content_type="application/x-www-form-urlencoded")
+
+    delivered = deliver(with_body(form, b"phone=5105550109&tags=VIP&tags=7&lists=Spring+open+house&lists=42"))
+
+    assert delivered.queued == [{"phone": "15105550109", "tags": ["VIP", 7], "lists": ["Spring open house", 42]}]
+
+
+def test_a_json_contact_names_its_tags_and_lists_by_name(single: dict[str, Any]) -> None:
+    delivered = deliver(with_json(single, {"phone": "(510) 555-0109", "tags": "VIP, 7", "lists": ["Spring, 2026"]}))
+
+    assert delivered.queued == [{"phone": "15105550109", "tags": ["VIP", 7], "lists": ["Spring, 2026"]}]
+
+
 def test_json_sent_as_a_form_post_is_415_saying_so(single: dict[str, Any]) -> None:
     form = with_headers(single, content_type="application/x-www-form-urlencoded")
 

@@ -257,6 +257,27 @@ class _Gateway:
             if held is not None and contact.identity not in [c.identity for c in held]:
                 held.append(contact)
 
+    # ------------------------------------------------------------------ for the segments adapter (issue 17)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        deadline: Deadline,
+        reader: Callable[[Any], T],
+        *,
+        resource: bool = False,
+    ) -> tuple[T, str | None]:
+        """One request as this gateway makes its own (`_exchange`: the base URL check, the answer read with `reader`,
+        a refusal raised as `Refused`), for the tags and lists endpoints (adapters.heymarket.segments)."""
+        return self._exchange(method, path, body, deadline, reader, resource=resource)
+
+    def search(self, phones: Sequence[str], deadline: Deadline) -> Lookup:
+        """Every contact Heymarket holds for each phone (`POST /v2/contacts/search`, retried), and the phones it
+        refused to look up."""
+        return self._http.retrying(lambda: self._search(phones, deadline), deadline)
+
     # ------------------------------------------------------------------ requests
 
     def _read(
@@ -454,7 +475,11 @@ class _UpsertChunk:
             if write.index in failed:
                 self._refuse(write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id))
             elif write.index in stored:
-                self._results[write.index] = Stored(stored[write.index], request_id, existed=write.existed)
+                heard = stored[write.index]
+                opted_out = _opted_out(heard.fields, write.item)
+                self._results[write.index] = Stored(
+                    heard.identity, request_id, existed=write.existed, opted_out=opted_out
+                )
             elif untied:
                 # A failure Heymarket does not tie to a contact: an unconfirmed contact may be the one it means.
                 self._refuse(write.index, write.target, PermanentFailure(untied[0], request_id=request_id))
@@ -477,11 +502,15 @@ class _UpsertChunk:
             except Refused as refused:
                 self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
                 continue
-            rest = sorted(k for k in contact.to_dict() if k not in V1_WRITE_FIELDS and k != "contact_id")
+            # Lists are not a contact field (written with the lists endpoints once the contact is stored).
+            rest = sorted(k for k in contact.to_dict() if k not in (*V1_WRITE_FIELDS, "contact_id", "lists"))
             if not rest:
-                self._results[i] = Stored(Identity(contact_id, identity.uuid), existed=True)
+                opted_out = _complete(contact, holder).is_opted_out
+                self._results[i] = Stored(Identity(contact_id, identity.uuid), existed=True, opted_out=opted_out)
             elif identity.uuid is not None:
-                item = replace(contact, contact_id=identity.uuid).to_heymarket()
+                # Completed like any update (`_complete`): a v2 update that replaced the whole contact would otherwise
+                # clear what the v1 write just kept.
+                item = replace(_complete(contact, holder), contact_id=identity.uuid).to_heymarket()
                 follow.append(_Write(i, item, existed=True, target=identity.uuid))
             else:
                 self._results[i] = NotDone(
@@ -513,7 +542,7 @@ class _UpsertChunk:
             self._refused[index] = (target, failure)
 
 
-def _match(writes: list[_Write], answer: BulkAnswer) -> tuple[dict[int, Identity], dict[int, str], list[str]]:
+def _match(writes: list[_Write], answer: BulkAnswer) -> tuple[dict[int, HeardContact], dict[int, str], list[str]]:
     """Tie the answer's contacts and failures to the writes: by UUID for updates, else by phone."""
     by_uuid = {w.item["contact_id"]: w.index for w in writes if w.item.get("contact_id")}
     by_phone: dict[str, list[int]] = {}
@@ -530,14 +559,14 @@ def _match(writes: list[_Write], answer: BulkAnswer) -> tuple[dict[int, Identity
             untied.append(item.error)
         else:
             failed[index] = item.error
-    stored: dict[int, Identity] = {}
+    stored: dict[int, HeardContact] = {}
     for contact in answer.stored:
         index = by_uuid.get(contact.identity.uuid or "") if contact.identity.uuid else None
         if index is None:
             candidates = by_phone.get(contact.phone, [])
             index = next((c for c in candidates if c not in stored and c not in failed), None)
         if index is not None and index not in failed:
-            stored[index] = contact.identity
+            stored[index] = contact
     return stored, failed, untied
 
 
@@ -668,6 +697,14 @@ def _complete(contact: Contact, holder: HeardContact) -> Contact:
     if "tags" not in values and tags:
         values["tags"] = tags
     return Contact.from_dict(values)
+
+
+def _opted_out(answered: Mapping[str, Any], sent: Mapping[str, Any]) -> bool | None:
+    """Whether a stored contact is opted out: as the answer's Contact object says, else as sent (None: unknown)."""
+    for values in (answered, sent):
+        if isinstance(values.get("is_opted_out"), bool):
+            return bool(values["is_opted_out"])
+    return None
 
 
 def _text(value: Any) -> str:
