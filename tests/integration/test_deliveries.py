@@ -278,7 +278,8 @@ def test_one_delivery_opting_an_opted_out_phone_in_then_out_again_leaves_it_opte
 
 
 def test_the_delivery_tables_saved_answers_hold_no_email_or_phone_a_sender_sent(bridge: Bridge) -> None:
-    contact = {"phone": "+1 510 555 0199", "tags": ["ada.lovelace@example.com", "+1 510 555 0142"]}
+    # Neither an id nor a name (a tag may be a name): wrapped in lists, so that they are refused and echoed.
+    contact = {"phone": "+1 510 555 0199", "tags": [["ada.lovelace@example.com"], ["+1 510 555 0142"]]}
 
     assert post(generic(contact, key="order-1"))[0] == 202
 

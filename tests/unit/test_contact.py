@@ -209,6 +209,8 @@ def test_a_number_with_its_international_prefix_or_that_no_typo_explains_reads_w
 
 def test_the_doubt_depends_on_the_default_country() -> None:
     assert read_contact({"phone": "31255504034"}, "FR")[2] == []
+
+
 # ------------------------------------------------------------------------------------------------ tags and lists
 
 

@@ -170,6 +170,8 @@ def test_the_largest_operation_the_bridge_queues_keeps_its_message_in_its_dead_l
     text = letter.to_json()
     assert len(text.encode()) <= LETTER_MAX_BYTES
     assert parse_operation(text) == operation
+
+
 @pytest.mark.parametrize(
     ("contact", "version"),
     [
