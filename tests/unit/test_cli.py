@@ -183,3 +183,15 @@ def test_without_the_local_extra_the_operator_commands_work_and_local_says_what_
     assert local.returncode == 1
     assert "pip install 'heymarket-bridge[local]'" in local.stderr
     assert "Traceback" not in local.stderr + status.stderr
+
+
+def test_an_installation_without_the_project_files_asks_for_template(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an installation that is neither a checkout nor a built package carrying the project's template
+    monkeypatch.setattr("heymarket_bridge_tools.template.find_project", lambda: None)
+
+    code, _, err = run(capsys, "demo")
+
+    assert code == 2
+    assert "pass --template" in one_error_line(err)

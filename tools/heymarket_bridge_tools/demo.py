@@ -42,9 +42,9 @@ from heymarket_bridge_tools.sandbox import SandboxConfig
 from heymarket_bridge_tools.signing import resign_event
 from heymarket_bridge_tools.template import TEMPLATE_PATH
 
-REPO_ROOT: Final = TEMPLATE_PATH.parent
-EVENTS_DIR: Final = REPO_ROOT / "events"
-DEFAULT_LOG_FILE: Final = REPO_ROOT / ".local" / "demo" / "handlers.log"
+EVENTS_DIR: Final = TEMPLATE_PATH.parent / "events"
+# Under the folder the demo runs in, as `local`'s logs are (never inside an installed package).
+DEFAULT_LOG_FILE: Final = Path(".local") / "demo" / "handlers.log"
 DEFAULT_DRAIN_TIMEOUT_S: Final = 45.0
 # Headers a client sets itself (or that API Gateway added to the recorded event).
 _HOP_HEADERS: Final = frozenset(
@@ -419,6 +419,7 @@ def run_demo(
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     out: IO[str] | None = None,
     progress: bool = False,
+    template_path: Path = TEMPLATE_PATH,
 ) -> int:
     """Run the demo; print the summary to `out` (default: stdout); return the exit status.
 
@@ -443,6 +444,7 @@ def run_demo(
         sandbox=sandbox or SandboxConfig(),
         webhook_secrets=webhook_secrets,
         parameter_overrides=dict(parameter_overrides or {}),
+        template_path=template_path,
     )
     print("heymarket-bridge demo: moto, the real handlers and the Heymarket sandbox, all on 127.0.0.1", file=out)
     with ExitStack() as cleanup:
