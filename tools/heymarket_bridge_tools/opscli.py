@@ -7,6 +7,7 @@ boto3, the layer and rich load when a command runs.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,13 @@ def dlq_list(unmasked: bool, **where: Any) -> None:
     from heymarket_bridge_tools.ops import DeadLetterQueue
 
     target = resolve(**where)
-    summary = DeadLetterQueue(target.clients("sqs"), target.queues).summary(unmasked=unmasked)
+    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
+    with _progress("reading the DLQ", unit="letters") as advance:
+        entries = queue.entries(progress=advance)
+    summary = Counter(entry.error if unmasked else entry.masked_error for entry in entries).most_common()
     console = _console()
-    total = sum(count for _, count in summary)
-    console.print(f"{total} dead letter(s) in the DLQ of the {target.description}")
+    console.print(f"{len(entries)} dead letter(s) in the DLQ of the {target.description}")
+    _print_shortfall(queue.last_count)
     if summary:
         table = _table("count", "error")
         for error, count in summary:
@@ -82,13 +86,17 @@ def dlq_show(unmasked: bool, as_json: bool, **where: Any) -> None:
     from heymarket_bridge_tools.ops import DeadLetterQueue
 
     target = resolve(**where)
-    entries = DeadLetterQueue(target.clients("sqs"), target.queues).entries()
+    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
+    with _progress("reading the DLQ", unit="letters") as advance:
+        entries = queue.entries(progress=advance)
     if as_json:
         for entry in entries:
             click.echo(json.dumps(entry.unmasked() if unmasked else entry.masked()))
+        _print_shortfall(queue.last_count)
         return
     console = _console()
     console.print(f"{len(entries)} dead letter(s) in the DLQ of the {target.description}")
+    _print_shortfall(queue.last_count)
     if not entries:
         return
     table = _table("phone", "email", "source", "attempts", "error")
@@ -130,9 +138,11 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
     if not file.parent.is_dir():
         raise CliError(f"{file.parent}: no such folder", EXIT_USAGE)
     target = resolve(**where)
+    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
     with _progress("reading the DLQ", unit="letters") as advance:
-        count = DeadLetterQueue(target.clients("sqs"), target.queues).export(file, progress=advance)
+        count = queue.export(file, progress=advance)
     _console().print(f"wrote {count} dead letter(s) to {file} (unmasked, mode 0600: keep it private)")
+    _print_shortfall(queue.last_count)
 
 
 @dlq.command(
@@ -166,6 +176,8 @@ def dlq_redrive(error_filter: str | None, dry_run: bool, **where: Any) -> int:
     console = _console()
     verb = "would move" if dry_run else "moved"
     console.print(f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (not matching the filter)")
+    if not report.interrupted:
+        _print_shortfall(queue.last_count)
     for error in report.errors[:10]:
         console.print(f"  {error}", markup=False)
     if report.interrupted:
@@ -242,6 +254,13 @@ def check_credentials(**where: Any) -> int:
 
 
 # ---------------------------------------------------------------------- output helpers (rich, loaded on use)
+
+
+def _print_shortfall(count: Any) -> None:
+    """A note on stderr when a read of the DLQ found fewer letters than the queue reported."""
+    shortfall = count.shortfall()
+    if shortfall:
+        click.echo(f"note: {shortfall}", err=True)
 
 
 def _console() -> Any:
