@@ -139,3 +139,17 @@ def test_a_sandbox_setting_of_the_wrong_type_is_a_usage_error(value: str) -> Non
     result = CliRunner().invoke(command(), ["--sandbox-fail-rate", value])
     assert result.exit_code == 2
     assert "is not a valid float" in result.output
+
+
+def test_a_contact_accepted_with_a_warning_is_shown_as_accepted_not_rejected() -> None:
+    warned = {
+        "index": 0,
+        "accepted": True,
+        "dropped": ["email"],
+        "errors": ["email is not a valid address"],
+        "warnings": ["email is not a valid address: the contact was queued without it"],
+    }
+    line = webhook_line(exchange(202, {"accepted": 1, "rejected": [warned]}))
+    assert line.endswith(
+        "202  1 accepted (1 with a warning: #0 email is not a valid address: the contact was queued without it)"
+    )

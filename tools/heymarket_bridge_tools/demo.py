@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.local import LocalStack, LocalStackConfig, LocalStackError
 from heymarket_bridge_tools.poller import BatchResult, PollerStats
 from heymarket_bridge_tools.sandbox import SandboxConfig
@@ -161,25 +162,13 @@ def read_reply(
         reply = json.loads(carried if carried is not None else data)
     except ValueError:
         reply = None
-    rejections = []
-    warnings = []
-    accepted = None
-    refusal = None
-    if isinstance(reply, dict):
-        for item in reply.get("rejected") or []:
-            if isinstance(item, dict) and item.get("accepted") is True:
-                notes = "; ".join(str(note) for note in item.get("warnings") or []) or "accepted with a warning"
-                warnings.append(f"{webhook.name} #{item.get('index')}: {notes}")
-            elif isinstance(item, dict):
-                errors = "; ".join(str(error) for error in item.get("errors") or []) or "rejected"
-                rejections.append(f"{webhook.name} #{item.get('index')}: {errors}")
-        if isinstance(reply.get("accepted"), int):
-            accepted = reply["accepted"]
-        error = reply.get("error")
-        if isinstance(error, dict):
-            refusal = f"{error.get('code')}: {error.get('message')}"
-        elif isinstance(reply.get("message"), str) and status >= 400:
-            refusal = reply["message"]
+    answer = read_answer(reply) if isinstance(reply, dict) else None
+    rejections = [f"{webhook.name} {note.line()}" for note in answer.rejected] if answer is not None else []
+    warnings = [f"{webhook.name} {note.line()}" for note in answer.warnings] if answer is not None else []
+    accepted = answer.accepted if answer is not None else None
+    refusal = answer.error if answer is not None else None
+    if refusal is None and isinstance(reply, dict) and isinstance(reply.get("message"), str) and status >= 400:
+        refusal = reply["message"]
     if status >= 400 and refusal is None:
         refusal = data.decode("utf-8", "replace")[:200] or f"HTTP {status}"
     if status >= 400 and accepted is None:
