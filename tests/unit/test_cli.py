@@ -90,6 +90,19 @@ def test_without_a_region_a_deployed_stack_command_says_to_pass_one(
 
 
 @mock_aws
+def test_aws_region_names_the_region_though_boto3_reads_only_aws_default_region(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+
+    code, _, err = run(capsys, "status", "--stack-name", "no-such-stack")
+
+    assert code == 2
+    assert "no stack named 'no-such-stack' in eu-west-1" in one_error_line(err)
+
+
+@mock_aws
 def test_a_stack_that_does_not_exist_is_named_with_its_region(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "status", "--stack-name", "no-such-stack", "--region", "eu-west-1")
     assert code == 2
