@@ -21,7 +21,16 @@ from heymarket_bridge_tools.api import ApiExchange
 from heymarket_bridge_tools.poller import BatchResult
 
 BATCH_SUMMARY_MESSAGE: Final = "Batch synced"
-_SUMMARY_FIELDS: Final = ("delivered", "rejected", "retried", "dead_lettered", "deleted", "heymarket_requests")
+# The counters of the sync function's "Batch synced" record (heymarket_bridge.runtime.sync._record_metrics).
+_SUMMARY_FIELDS: Final = (
+    "delivered",
+    "rejected",
+    "retried",
+    "dead_lettered",
+    "waiting",
+    "deleted",
+    "heymarket_requests",
+)
 MAX_REASONS: Final = 3
 
 
@@ -108,3 +117,29 @@ class BatchSummaries(logging.Handler):
         """The summary the current thread's invocation logged, if any (forgotten once taken)."""
         with self._lock_summaries:
             return self._by_thread.pop(threading.get_ident(), None)
+
+
+class BatchTotals(logging.Handler):
+    """Adds up the sync function's "Batch synced" records (every invocation's): its own counts of contacts retried,
+    waiting for a configuration fix, dead-lettered, and of the Heymarket requests it made; and the configuration
+    errors it reported."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.invocations = 0
+        self.totals: dict[str, int] = dict.fromkeys(_SUMMARY_FIELDS, 0)
+        self.configuration_errors: list[str] = []
+        self._lock_totals = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() != BATCH_SUMMARY_MESSAGE:
+            return
+        with self._lock_totals:
+            self.invocations += 1
+            for name in _SUMMARY_FIELDS:
+                value = getattr(record, name, 0)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    self.totals[name] += value
+            error = getattr(record, "configuration_error", None)
+            if isinstance(error, str) and error and error not in self.configuration_errors:
+                self.configuration_errors.append(error)

@@ -24,9 +24,8 @@ class ContactNote:
     field: str | None = None
 
     def line(self) -> str:
-        """`#2: phone is not a valid number; email is not a valid address` (`contact_ids #1: ...` in a delete)."""
-        where = f"{self.field} #{self.index}" if self.field else f"#{self.index}"
-        return f"{where}: " + "; ".join(self.texts)
+        """`#2: phone is not a valid number; email is not a valid address`."""
+        return f"#{self.index}: " + "; ".join(self.texts)
 
 
 @dataclass(frozen=True)

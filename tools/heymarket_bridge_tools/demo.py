@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from heymarket_bridge.messages import DeleteOperation, QueuedOperation
+from heymarket_bridge_tools.activity import BatchTotals
 from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.local import LocalStack, LocalStackConfig, LocalStackError
 from heymarket_bridge_tools.poller import BatchResult, PollerStats
@@ -197,32 +199,54 @@ class DeadLetterView:
     source: str
     reason: str
     body: str  # the original queue message body, when known
+    what: str = "unreadable message"  # what the message asked, masked: "15*****1234", "delete of contact <id>"
 
 
 def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     """A DLQ message: a letter the sync function wrote (with its error), or a message the queue redrove."""
-    from heymarket_bridge.messages import DeadLetter, DeleteOperation, MalformedMessage, parse_operation
+    from heymarket_bridge.messages import DeadLetter, MalformedMessage, parse_operation
 
     try:
         letter = DeadLetter.from_json(body)
     except MalformedMessage:
         pass
     else:
+        message = letter.message or ""
         phone = (letter.contact or {}).get("phone")
+        try:
+            what = _describe(parse_operation(message))
+        except MalformedMessage:
+            what = _describe_contact(str(phone) if phone else None)
         return DeadLetterView(
             phone=str(phone) if phone else None,
             source=letter.source or "unknown",
             reason=letter.error,
-            body=letter.message or "",
+            body=message,
+            what=what,
         )
     reason = f"received {max_receive_count} times without being settled; moved by the queue's redrive policy"
     try:
         operation = parse_operation(body)
     except MalformedMessage:
         return DeadLetterView(None, "unknown", reason, body)
+    phone = operation.target.phone if isinstance(operation, DeleteOperation) else operation.contact.phone
+    return DeadLetterView(phone, operation.source, reason, body, _describe(operation))
+
+
+def _describe(operation: QueuedOperation) -> str:
+    """What a queued operation asks, masked as the logs mask it: a contact's phone, or a delete's target."""
     if isinstance(operation, DeleteOperation):
-        return DeadLetterView(operation.target.phone, operation.source, reason, body)
-    return DeadLetterView(operation.contact.phone, operation.source, reason, body)
+        target = operation.target
+        return (
+            f"delete of {_describe_contact(target.phone)}" if target.phone else f"delete of contact {target.contact_id}"
+        )
+    return _describe_contact(operation.contact.phone)
+
+
+def _describe_contact(phone: str | None) -> str:
+    from heymarket_bridge.observability import mask_phone
+
+    return mask_phone(phone) if phone else "a contact without a phone"
 
 
 def _is_delete(body: str) -> bool:
@@ -258,6 +282,7 @@ class DemoReport:
     deleted_messages: int = 0  # deletes the sync function settled (sent, or already gone)
     poller: PollerStats | None = None  # the event source's counters at the end
     left_in_queue: tuple[int, int] = (0, 0)  # (waiting, in flight) when the demo stopped waiting
+    sync: BatchTotals | None = None  # the sync function's own "Batch synced" records, added up
 
     def check(self) -> None:
         """Fill `problems`: what makes the demo fail."""
@@ -289,14 +314,13 @@ class DemoReport:
                 self.problems.append(f"a contact of message {message_id} was neither delivered nor dead-lettered")
         replies_accepted = [outcome.accepted for outcome in self.outcomes if outcome.accepted is not None]
         readable = self.outcomes and len(replies_accepted) == len(self.outcomes)
-        if readable and sum(replies_accepted) != len(self.ledger.bodies):
+        # Only a drained queue has been received whole: before, the ledger holds what the event source took so far.
+        if self.drained and readable and sum(replies_accepted) != len(self.ledger.bodies):
             self.problems.append(
                 f"the replies accepted {sum(replies_accepted)} contacts but {len(self.ledger.bodies)} were queued"
             )
 
     def render(self, *, events_dir: Path, log_file: Path, settings: str) -> str:
-        from heymarket_bridge.observability import mask_phone
-
         lines = [f"Posted {len(self.outcomes)} sample webhooks from {_display(events_dir)}/:"]
         lines += [f"  {outcome.line()}" for outcome in self.outcomes]
         rejections = [reason for outcome in self.outcomes for reason in outcome.rejections]
@@ -328,15 +352,8 @@ class DemoReport:
         if self.deleted_messages:
             lines.append(f"Deleted        {self.deleted_messages}{so_far} (delete requests settled)")
         lines.append(f"Dead-lettered  {len(self.dead_letters)}{so_far}" + (":" if self.dead_letters else ""))
-        lines += [
-            f"  - {mask_phone(letter.phone) or 'unreadable message'} ({letter.source}): {letter.reason}"
-            for letter in self.dead_letters
-        ]
-        if self.poller is not None and (self.poller.retried_messages or self.poller.failed_invocations):
-            lines.append(
-                f"Retried        {self.poller.retried_messages} time(s) a message was left for another receive "
-                f"({self.poller.invocations} sync invocations, {self.poller.failed_invocations} failed)"
-            )
+        lines += [f"  - {letter.what} ({letter.source}): {letter.reason}" for letter in self.dead_letters]
+        lines += self._retry_lines()
         lines.append(self._heymarket_line())
         if self.drained:
             lines.append(f"Queue          drained in {self.drain_s:.1f} s; {settings}")
@@ -354,6 +371,41 @@ class DemoReport:
         else:
             lines.append("OK: every accepted contact was delivered or dead-lettered with a reason.")
         return "\n".join(lines)
+
+    def _transient_failures(self) -> int:
+        """Heymarket answers the sync function retries: 5xx, 429, and connections reset (the sandbox's counts)."""
+        by_status = {str(status): count for status, count in (self.sandbox_stats.get("by_status") or {}).items()}
+        answered = sum(count for status, count in by_status.items() if status.startswith("5") or status == "429")
+        return int(answered) + int(self.sandbox_stats.get("connections_reset") or 0)
+
+    def _retry_lines(self) -> list[str]:
+        """Retries inside an invocation (Heymarket's failed answers, each retried by the sync function's client), the
+        messages left for another receive and those put back to wait (the sync function's own counts)."""
+        failed = self._transient_failures()
+        sync = self.sync
+        left = sync.totals["retried"] if sync is not None and sync.invocations else None
+        if left is None and self.poller is not None:
+            left = self.poller.retried_messages
+        waiting = sync.totals["waiting"] if sync is not None else 0
+        invocations = self.poller.invocations if self.poller is not None else (sync.invocations if sync else 0)
+        failed_invocations = self.poller.failed_invocations if self.poller is not None else 0
+        lines = []
+        if failed or left or failed_invocations:
+            parts = []
+            if failed:
+                inside = " inside their sync invocation" if not left and not waiting else ""
+                parts.append(f"{failed} Heymarket request(s) again after a 5xx, 429 or reset{inside}")
+            if left:
+                parts.append(f"{left} message(s) left for another receive")
+            head = "; ".join(parts) or "no Heymarket request"
+            lines.append(f"Retried        {head} ({invocations} sync invocations, {failed_invocations} failed)")
+        if waiting:
+            errors = "; ".join(sync.configuration_errors) if sync is not None else ""
+            lines.append(
+                f"Waiting        {waiting} time(s) a message was put back to wait for a configuration fix"
+                + (f": {errors}" if errors else "")
+            )
+        return lines
 
     def _heymarket_line(self) -> str:
         by_endpoint = self.sandbox_stats.get("by_endpoint") or {}
@@ -429,6 +481,7 @@ def run_demo(
         return 1
     log_file.parent.mkdir(parents=True, exist_ok=True)
     ledger = Ledger()
+    totals = BatchTotals()
     config = LocalStackConfig(
         sandbox=sandbox or SandboxConfig(),
         webhook_secrets=webhook_secrets,
@@ -439,7 +492,7 @@ def run_demo(
     with ExitStack() as cleanup:
         # Unwound in reverse: the stack stops while its logs still go to the file, then the file closes.
         log_stream = cleanup.enter_context(log_file.open("w", encoding="utf-8"))
-        cleanup.enter_context(_logs_to(log_stream))
+        cleanup.enter_context(_logs_to(log_stream, totals))
         cleanup.enter_context(redirect_stdout(log_stream))  # EMF metrics are print()ed
         cleanup.enter_context(redirect_stderr(log_stream))  # warnings and thread tracebacks
         stack = LocalStack(config, on_batch=ledger.record)
@@ -471,6 +524,7 @@ def run_demo(
             drain_s=drain_s,
             poller=status.poller,
             left_in_queue=(status.queued, status.in_flight),
+            sync=totals,
         )
     report.check()
     print(report.render(events_dir=events_dir, log_file=log_file, settings=settings), file=out)
@@ -526,12 +580,15 @@ def _settings_text(stack: LocalStack) -> str:
 
 
 @contextmanager
-def _logs_to(stream: IO[str]) -> Iterator[None]:
-    """Send the handlers' Powertools logs and the local stack's own logs to `stream` for a while."""
-    from heymarket_bridge.observability import logger
+def _logs_to(stream: IO[str], totals: logging.Handler) -> Iterator[None]:
+    """Send the handlers' Powertools logs and the local stack's own logs to `stream` for a while; the sync function's
+    batch records to `totals` as well."""
+    from heymarket_bridge.observability import logger as powertools_logger
 
+    logger: Any = powertools_logger  # Powertools hands addHandler/removeHandler to its std logger
     handler = logger.registered_handler
     previous_stream = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
+    logger.addHandler(totals)
     tools_logger = logging.getLogger("heymarket_bridge_tools")
     tools_handler = logging.StreamHandler(stream)
     tools_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -542,5 +599,6 @@ def _logs_to(stream: IO[str]) -> Iterator[None]:
     finally:
         tools_logger.propagate = previous_propagate
         tools_logger.removeHandler(tools_handler)
+        logger.removeHandler(totals)
         if previous_stream is not None and isinstance(handler, logging.StreamHandler):
             handler.setStream(previous_stream)
