@@ -39,6 +39,7 @@ import urllib3
 from heymarket_bridge.messages import DeleteOperation, QueuedOperation
 from heymarket_bridge_tools.activity import BatchTotals
 from heymarket_bridge_tools.answers import read_answer
+from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 from heymarket_bridge_tools.local import LocalStack, LocalStackConfig, LocalStackError
 from heymarket_bridge_tools.poller import BatchResult, PollerStats
 from heymarket_bridge_tools.sandbox import SandboxConfig
@@ -462,7 +463,9 @@ def run_demo(
     progress: bool = False,
     template_path: Path = TEMPLATE_PATH,
 ) -> int:
-    """Run the demo; print the summary to `out` (default: stdout); return the exit status.
+    """Run the demo; print the summary to `out` (default: stdout); return the exit status (0, or 1 when the summary
+    names a problem). What stops it before a summary (no samples, unreadable secrets, a stack that cannot start) is
+    raised as a CliError, which the command reports in its one error style.
 
     With `progress`, a terminal on stderr shows the webhooks being posted and the queue draining.
     """
@@ -471,14 +474,15 @@ def run_demo(
     bars = _Progress(sys.stderr if progress else None)
     samples = sample_events(events_dir)
     if not samples:
-        print(f"heymarket-bridge demo: no HTTP API sample events under {events_dir}/<source>/", file=out)
-        return 1
+        raise CliError(f"no HTTP API sample events under {events_dir}/<source>/: pass --events DIR", EXIT_USAGE)
     secrets_path = webhook_secrets_file or events_dir / "webhook_secrets.json"
     try:
         webhook_secrets = json.loads(secrets_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        print(f"heymarket-bridge demo: cannot read the webhook secrets {secrets_path}: {error}", file=out)
-        return 1
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise CliError(
+            f"cannot read the webhook secrets {secrets_path}: {reason} (pass --webhook-secrets FILE)", EXIT_USAGE
+        ) from None
     log_file.parent.mkdir(parents=True, exist_ok=True)
     ledger = Ledger()
     totals = BatchTotals()
@@ -499,8 +503,7 @@ def run_demo(
         try:
             stack.start()
         except LocalStackError as error:
-            print(f"heymarket-bridge demo: {error}", file=out)
-            return 1
+            raise CliError(str(error)) from None
         cleanup.callback(stack.stop)
         settings = _settings_text(stack)
         print(f"Stack ready in {time.monotonic() - started:.1f} s; posting webhooks...", file=out, flush=True)
