@@ -153,3 +153,63 @@ def test_a_contact_accepted_with_a_warning_is_shown_as_accepted_not_rejected() -
     assert line.endswith(
         "202  1 accepted (1 with a warning: #0 email is not a valid address: the contact was queued without it)"
     )
+
+
+def test_the_live_status_line_keeps_the_heymarket_request_count_on_an_80_column_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from heymarket_bridge_tools.local import StackStatus
+    from heymarket_bridge_tools.localcli import status_line, status_renderable
+    from heymarket_bridge_tools.poller import PollerStats
+
+    busy = StackStatus(12_345, 300, 17, PollerStats(invocations=4_321), 48_000, 9_876)
+    screen = io.StringIO()
+
+    Console(file=screen, width=80, force_terminal=False).print(status_renderable(status_line(busy)))
+
+    assert "9876 Heymarket requests" in " ".join(screen.getvalue().split())
+    assert "…" not in screen.getvalue()
+
+
+def test_status_lists_the_stack_s_own_alarms_not_those_of_a_stack_named_like_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from heymarket_bridge_tools import cli
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+    from tests.unit.sqs_model import SqsModel
+
+    alarms = {"hb-DeadLetterQueueAlarm-1A": "OK", "hb-prod-DeadLetterQueueAlarm-2B": "ALARM"}
+    resources = {
+        "hb": [("AWS::CloudWatch::Alarm", "hb-DeadLetterQueueAlarm-1A"), ("AWS::SQS::Queue", "https://q")],
+        "hb-prod": [("AWS::CloudWatch::Alarm", "hb-prod-DeadLetterQueueAlarm-2B")],
+    }
+
+    class CloudFormation:
+        def get_paginator(self, operation: str) -> CloudFormation:
+            assert operation == "list_stack_resources"
+            return self
+
+        def paginate(self, StackName: str) -> list[dict[str, object]]:
+            summaries = [{"ResourceType": kind, "PhysicalResourceId": name} for kind, name in resources[StackName]]
+            return [{"StackResourceSummaries": summaries}]
+
+    class CloudWatch:
+        def describe_alarms(self, AlarmNames: list[str] = (), AlarmNamePrefix: str = "") -> dict[str, object]:  # type: ignore[assignment]
+            chosen = [n for n in alarms if n in AlarmNames or (AlarmNamePrefix and n.startswith(AlarmNamePrefix))]
+            return {"MetricAlarms": [{"AlarmName": n, "StateValue": alarms[n]} for n in chosen]}
+
+        def get_metric_statistics(self, **query: object) -> dict[str, object]:
+            return {"Datapoints": []}
+
+    clients = {"sqs": SqsModel(), "cloudformation": CloudFormation(), "cloudwatch": CloudWatch()}
+    target = Target("stack hb (us-east-1)", StackQueues("q", "d"), clients.__getitem__, "", stack_name="hb")
+    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+
+    assert cli.main(["status", "--stack-name", "hb"]) == 0
+
+    out = capsys.readouterr().out
+    assert "hb-DeadLetterQueueAlarm-1A" in out
+    assert "hb-prod" not in out

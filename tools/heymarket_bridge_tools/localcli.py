@@ -337,7 +337,8 @@ class _ActivityView:
 
         class _Status:
             def __rich__(self) -> Text:
-                return Text(status(), style="dim", no_wrap=True, overflow="ellipsis")
+                text: Text = status_renderable(status())
+                return text
 
         with Live(
             _Status(),
@@ -356,9 +357,36 @@ class _ActivityView:
 
 def _status_text(stack: Any) -> str:
     try:
-        return str(stack.status().line())
+        return status_line(stack.status())
     except Exception as error:  # noqa: BLE001 - a status line must never take the stack down
         return f"status unavailable: {type(error).__name__}"
+
+
+def status_line(status: Any) -> str:
+    """The live status under the activity lines: `queue 0 (0 in flight) | delivered 13 | DLQ 0 | 4 sync invocations |
+    6 Heymarket requests` (delivered: what the sandbox stored; with another Heymarket, messages settled)."""
+    delivered = (
+        f"delivered {status.sandbox_contacts_written}"
+        if status.sandbox_contacts_written is not None
+        else f"settled {status.poller.deleted_messages}"
+    )
+    parts = [
+        f"queue {status.queued} ({status.in_flight} in flight)",
+        delivered,
+        f"DLQ {status.dead_lettered}",
+        f"{status.poller.invocations} sync invocations",
+    ]
+    if status.heymarket_requests is not None:
+        parts.append(f"{status.heymarket_requests} Heymarket requests")
+    return " | ".join(parts)
+
+
+def status_renderable(text: str) -> Any:
+    """The status line as the live display shows it: wrapped at the terminal's width (on the parts' separators when
+    it can), never cut, so the last part, the Heymarket request count, is always there."""
+    from rich.text import Text
+
+    return Text(text, style="dim", no_wrap=False, overflow="fold")
 
 
 def _hints(info: Any, log_path: Path, state: Path, template: Path, *, with_sandbox: bool) -> str:

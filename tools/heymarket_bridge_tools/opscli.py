@@ -213,10 +213,12 @@ def status(**where: Any) -> None:
 def _print_alarms_and_counts(target: Target, stack_name: str) -> None:
     console = _console()
     cloudwatch = target.clients("cloudwatch")
-    for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=stack_name)["MetricAlarms"]:
-        state = alarm["StateValue"]
-        colour = {"OK": "green", "ALARM": "red"}.get(state, "yellow")
-        console.print(f"alarm  [{colour}]{state:<17}[/{colour}] {alarm['AlarmName']}")
+    names = stack_alarm_names(target.clients("cloudformation"), stack_name)
+    for start in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+        for alarm in cloudwatch.describe_alarms(AlarmNames=names[start : start + 100])["MetricAlarms"]:
+            state = alarm["StateValue"]
+            colour = {"OK": "green", "ALARM": "red"}.get(state, "yellow")
+            console.print(f"alarm  [{colour}]{state:<17}[/{colour}] {alarm['AlarmName']}")
     now = datetime.now(UTC)
     for name in _LAST_HOUR_METRICS:
         points = cloudwatch.get_metric_statistics(
@@ -229,6 +231,19 @@ def _print_alarms_and_counts(target: Target, stack_name: str) -> None:
             Statistics=["Sum"],
         )["Datapoints"]
         console.print(f"last hour  {name:<22} {int(sum(p['Sum'] for p in points))}")
+
+
+def stack_alarm_names(cloudformation: Any, stack_name: str) -> list[str]:
+    """The names of the alarms this stack created (its AWS::CloudWatch::Alarm resources), and no other stack's: a
+    name prefix would also match a stack whose name starts with this one's (hb, hb-prod)."""
+    names: list[str] = []
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        names += [
+            str(resource["PhysicalResourceId"])
+            for resource in page.get("StackResourceSummaries", [])
+            if resource.get("ResourceType") == "AWS::CloudWatch::Alarm" and resource.get("PhysicalResourceId")
+        ]
+    return names
 
 
 @click.command(
