@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Final
+from typing import IO, Any, Final, NoReturn
 
 import click
 
@@ -241,7 +241,24 @@ def local(
         template_path=template_path,
     )
     log_path = log_file or LOG_DIR / f"local-{api_port or os.getpid()}.log"
-    return _run_local(config, log_path)
+    _exit_now(_run_local(config, log_path))
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process once the stack has stopped, without the interpreter's teardown.
+
+    By then every part is stopped, the state file removed, the log file closed: what is left is moto's and the
+    sandbox's memory, which the interpreter's teardown would walk object by object (measured: 8 s after "stopped"
+    with 42,700 messages queued by a 50,000-row import, on a 2-core machine, and longer the more is held), and
+    invocations abandoned after the grace period (Lambda would have ended them too). Streams are flushed first.
+    """
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _run_local(config: Any, log_path: Path) -> int:
