@@ -64,6 +64,15 @@ def test_a_batch_line_counts_delivered_retried_dead_lettered_and_requests() -> N
     )
 
 
+def test_a_batch_line_says_how_many_were_put_back_to_wait_for_a_configuration_fix() -> None:
+    records = tuple({"messageId": str(n)} for n in range(2))
+    summary = {"delivered": 0, "waiting": 2, "dead_lettered": 0, "heymarket_requests": 1}
+    assert batch_line(BatchResult(records, frozenset()), summary).endswith(  # type: ignore[arg-type]
+        "batch of 2    0 delivered, 0 retried, 2 put back to wait for a configuration fix, 0 dead-lettered, "
+        "1 Heymarket request"
+    )
+
+
 def test_an_error_text_is_masked_down_to_what_finds_the_contact() -> None:
     contact = {"phone": "15105551234", "first": "Grace", "email": "grace@example.com"}
     text = "contact Grace (grace@example.com, +1 510 555 1234) already exists"

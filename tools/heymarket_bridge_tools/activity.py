@@ -91,6 +91,8 @@ def batch_line(result: BatchResult, summary: Mapping[str, Any] | None, at: float
     if summary.get("rejected"):
         parts.append(f"{summary['rejected']} refused by Heymarket")
     parts.append(f"{retried} retried")
+    if summary.get("waiting"):
+        parts.append(f"{summary['waiting']} put back to wait for a configuration fix")
     parts.append(f"{summary.get('dead_lettered', 0)} dead-lettered")
     requests = summary.get("heymarket_requests")
     if isinstance(requests, int):
