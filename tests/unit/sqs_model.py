@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,8 @@ class SqsModel:
     calls: int = 0
     queues: dict[str, dict[str, _Message]] = field(default_factory=dict)
     _by_receipt: dict[str, _Message] = field(default_factory=dict)
+    # Called after each send: a test's stand-in for what consumes the queue (a sync function failing again).
+    on_send: Callable[[SqsModel, str, str], None] | None = None
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
@@ -118,6 +121,8 @@ class SqsModel:
     def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, Any]:
         self._call()
         self.fill(QueueUrl, [MessageBody])
+        if self.on_send is not None:
+            self.on_send(self, QueueUrl, MessageBody)
         return {}
 
     def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:

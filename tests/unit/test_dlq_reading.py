@@ -64,6 +64,26 @@ def test_a_redrive_longer_than_a_visibility_timeout_handles_each_letter_once() -
     assert dlq(sqs).depth() == (2000, 0)
 
 
+def test_a_redrive_while_the_cause_is_not_fixed_leaves_letters_that_come_back_and_ends() -> None:
+    # Given a sync function that dead-letters every redriven contact again at once (a permanent refusal)
+    def fail_again(sqs: SqsModel, queue_url: str, body: str) -> None:
+        if queue_url == QUEUES.queue_url:
+            sqs.queues[queue_url].clear()
+            operation = json.loads(body)
+            sqs.fill(
+                QUEUES.dlq_url, [json.dumps({"error": "Heymarket answered 400", "message": json.dumps(operation)})]
+            )
+
+    sqs = SqsModel(on_send=fail_again)
+    sqs.fill(QUEUES.dlq_url, letters(300, "Heymarket answered 400"))
+
+    report = dlq(sqs).redrive()
+
+    assert report.moved == 300
+    assert report.returned <= 300
+    assert dlq(sqs).depth() == (300, 0)  # each contact's letter, once
+
+
 def test_a_dry_run_of_a_large_dlq_counts_each_letter_once() -> None:
     sqs = SqsModel(call_s=0.05)
     sqs.fill(QUEUES.dlq_url, letters(3000))

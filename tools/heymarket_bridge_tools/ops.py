@@ -8,6 +8,7 @@ the operator asks otherwise; an export is written readable by its owner only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -93,6 +94,14 @@ class DeadLetterEntry:
         return mask_text(self.error, self.letter.contact if self.letter is not None else None)
 
     @property
+    def operation_key(self) -> str:
+        """What names the queued operation this letter is about, whichever letter carries it: its operation id, or
+        else its original message."""
+        if self.letter is not None and self.letter.operation_id:
+            return f"id:{self.letter.operation_id}"
+        return "message:" + hashlib.sha256(self.original_message.encode("utf-8", "surrogatepass")).hexdigest()
+
+    @property
     def original_message(self) -> str:
         """What goes back to the main queue: the message as the ingest function wrote it."""
         if self.letter is not None and self.letter.message is not None:
@@ -158,6 +167,9 @@ class RedriveReport:
     moved: int = 0
     failed: int = 0
     skipped: int = 0  # did not match the filter
+    # Letters of operations this run had already moved, dead-lettered again meanwhile (their cause is not fixed):
+    # left in the DLQ, so that a run cannot chase them for ever.
+    returned: int = 0
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -252,11 +264,13 @@ class DeadLetterQueue:
         """Send dead letters back to the main queue, deleting each from the DLQ only once it is re-enqueued.
 
         Each letter is handled once, however long the run: letters not moved (filtered out, failed, a dry run) stay
-        hidden until the end, then are handed back together. Interrupting (Ctrl-C, SIGTERM) stops after the current
-        message, so no message is ever both re-enqueued and left in the DLQ; the letters not yet handled are handed
-        back at once. Run it again to finish.
+        hidden until the end, then are handed back together. A letter about an operation this run already moved
+        (dead-lettered again meanwhile: its cause is not fixed) is left in the DLQ and counted as `returned`.
+        Interrupting (Ctrl-C, SIGTERM) stops after the current message, so no message is ever both re-enqueued and
+        left in the DLQ; the letters not yet handled are handed back at once. Run it again to finish.
         """
         report = RedriveReport()
+        moved: set[str] = set()
         read = _LetterRead(self._sqs, self._queues.dlq_url, self._clock)
         try:
             with _deferred_interrupts() as interrupted:
@@ -266,10 +280,13 @@ class DeadLetterQueue:
                             break
                         if error_filter is not None and error_filter.lower() not in entry.error.lower():
                             report.skipped += 1
+                        elif entry.operation_key in moved:
+                            report.returned += 1
                         elif dry_run:
                             report.moved += 1
                         elif self._move(read.current(entry), report):
                             read.forget(entry)
+                            moved.add(entry.operation_key)
                         progress(report)
                     if interrupted():
                         break

@@ -176,6 +176,11 @@ def dlq_redrive(error_filter: str | None, dry_run: bool, **where: Any) -> int:
     console = _console()
     verb = "would move" if dry_run else "moved"
     console.print(f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (not matching the filter)")
+    if report.returned:
+        console.print(
+            f"{report.returned} letter(s) came back to the DLQ while this ran (their contacts failed again: see "
+            "`dlq list`): left there"
+        )
     if not report.interrupted:
         _print_shortfall(queue.last_count)
     for error in report.errors[:10]:
