@@ -90,6 +90,19 @@ def test_without_a_region_a_deployed_stack_command_says_to_pass_one(
 
 
 @mock_aws
+def test_aws_region_names_the_region_though_boto3_reads_only_aws_default_region(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+
+    code, _, err = run(capsys, "status", "--stack-name", "no-such-stack")
+
+    assert code == 2
+    assert "no stack named 'no-such-stack' in eu-west-1" in one_error_line(err)
+
+
+@mock_aws
 def test_a_stack_that_does_not_exist_is_named_with_its_region(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "status", "--stack-name", "no-such-stack", "--region", "eu-west-1")
     assert code == 2
@@ -183,3 +196,78 @@ def test_without_the_local_extra_the_operator_commands_work_and_local_says_what_
     assert local.returncode == 1
     assert "pip install 'heymarket-bridge[local]'" in local.stderr
     assert "Traceback" not in local.stderr + status.stderr
+
+
+def test_an_installation_without_the_project_files_asks_for_template(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an installation that is neither a checkout nor a built package carrying the project's template
+    monkeypatch.setattr("heymarket_bridge_tools.template.find_project", lambda: None)
+
+    code, _, err = run(capsys, "demo")
+
+    assert code == 2
+    assert "pass --template" in one_error_line(err)
+
+
+def test_debug_after_the_command_shows_the_traceback_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**where: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("heymarket_bridge_tools.sendcli.resolve", broken)
+
+    code, _, err = run(capsys, "send", "typeform", "--debug")
+
+    assert code == 1
+    assert "No such option" not in err
+    assert "Traceback" in err
+    assert "heymarket-bridge: error: unexpected error (RuntimeError: boom)" in err
+
+
+def test_debug_is_accepted_by_the_subcommands_of_a_group(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    code, _, err = run(capsys, "dlq", "list", "--debug")
+
+    assert code == 2
+    assert "no running local stack" in err
+    assert "No such option" not in err
+
+
+def test_the_demo_s_own_errors_are_one_line_on_stderr_in_the_command_s_style(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "demo", "--events", str(tmp_path))
+
+    assert code == 2
+    assert out == ""
+    assert "no HTTP API sample events under" in one_error_line(err)
+
+
+def test_an_export_that_cannot_be_written_names_the_file_asked_for_not_a_temporary_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+    from tests.unit.sqs_model import SqsModel
+
+    sqs = SqsModel()
+    sqs.fill("d", ["{}"])
+    target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")
+    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    destination = "/proc/out.jsonl" if os.geteuid() == 0 else str(readonly / "out.jsonl")  # root writes anywhere else
+
+    code, _, err = run(capsys, "dlq", "export", destination)
+
+    line = one_error_line(err)
+    assert code == 1
+    assert line.startswith(f"heymarket-bridge: error: {destination}: ")
+    assert ".tmp" not in line
+    assert sqs.calls == 0  # refused before reading a letter

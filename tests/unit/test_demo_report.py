@@ -162,3 +162,72 @@ def test_a_list_write_follow_up_is_settled_but_not_counted_as_a_contact_delivere
 
     assert verdict.problems == []
     assert verdict.delivered_messages == 1
+
+
+def test_an_undrained_queue_still_counts_every_reply_s_contacts_and_blames_only_the_drain() -> None:
+    from heymarket_bridge_tools.demo import SampleWebhook, WebhookOutcome
+
+    generic = SampleWebhook("generic/mixed_contacts.json", "POST", "/webhooks/generic", {}, b"")
+    salesforce = SampleWebhook("salesforce/outbound_message.json", "POST", "/webhooks/salesforce", {}, b"")
+    verdict = DemoReport(
+        outcomes=[
+            WebhookOutcome(generic, 202, 13, ["generic #2: bad phone", "generic #4: bad phone"], None),
+            WebhookOutcome(salesforce, 200, 2, ["salesforce #2: no phone"], None),
+        ],
+        ledger=ledger_of(settled(RECORDS[0])),  # the event source has taken one message so far
+        dead_letters=[],
+        sandbox_phones={"15105551234"},
+        sandbox_stats={"requests": 1},
+        drained=False,
+        drain_s=2.0,
+        left_in_queue=(0, 14),
+    )
+    verdict.check()
+
+    text = verdict.render(events_dir=EVENTS, log_file=EVENTS / "log", settings="batch size 100")
+
+    assert "Received       18 contacts" in text
+    assert verdict.problems == ["the queue did not drain in time"]
+
+
+def test_a_dead_lettered_delete_is_listed_as_the_delete_it_is() -> None:
+    from heymarket_bridge.messages import DeleteOperation, DeleteTarget
+
+    delete = DeleteOperation(DeleteTarget(contact_id="6f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60"), "generic", "t", "req")
+    written_by_sync = {"error": "Heymarket answered 403", "source": "generic", "contact": delete.target.to_dict()}
+
+    letter = read_dead_letter(json.dumps({**written_by_sync, "message": delete.to_json()}), max_receive_count=5)
+    verdict = report(Ledger(), delivered=set(), letters=[letter], drained=False)
+    text = verdict.render(events_dir=EVENTS, log_file=EVENTS / "log", settings="")
+
+    assert "  - delete of contact 6f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60 (generic): Heymarket answered 403" in text
+
+
+def test_retries_inside_an_invocation_are_counted_from_heymarket_s_failed_answers() -> None:
+    import logging
+
+    from heymarket_bridge_tools.activity import BatchTotals
+    from heymarket_bridge_tools.poller import PollerStats
+
+    # Given a sandbox that failed 3 requests, all retried inside the invocation (the sync function left no message
+    # for another receive, as its "Batch synced" record says)
+    totals = BatchTotals()
+    totals.handle(logging.makeLogRecord({"msg": "Batch synced", "retried": 0, "waiting": 0, "heymarket_requests": 5}))
+    verdict = DemoReport(
+        outcomes=[],
+        ledger=ledger_of(settled(RECORDS[0])),
+        dead_letters=[],
+        sandbox_phones={"15105551234"},
+        sandbox_stats={"requests": 5, "by_status": {"200": 2, "500": 2, "429": 1}},
+        drained=True,
+        drain_s=1.0,
+        poller=PollerStats(invocations=1),
+        sync=totals,
+    )
+
+    text = verdict.render(events_dir=EVENTS, log_file=EVENTS / "log", settings="")
+
+    assert (
+        "Retried        3 Heymarket request(s) again after a 5xx, 429 or reset inside their sync invocation "
+        "(1 sync invocations, 0 failed)"
+    ) in text

@@ -64,6 +64,15 @@ def test_a_batch_line_counts_delivered_retried_dead_lettered_and_requests() -> N
     )
 
 
+def test_a_batch_line_says_how_many_were_put_back_to_wait_for_a_configuration_fix() -> None:
+    records = tuple({"messageId": str(n)} for n in range(2))
+    summary = {"delivered": 0, "waiting": 2, "dead_lettered": 0, "heymarket_requests": 1}
+    assert batch_line(BatchResult(records, frozenset()), summary).endswith(  # type: ignore[arg-type]
+        "batch of 2    0 delivered, 0 retried, 2 put back to wait for a configuration fix, 0 dead-lettered, "
+        "1 Heymarket request"
+    )
+
+
 def test_an_error_text_is_masked_down_to_what_finds_the_contact() -> None:
     contact = {"phone": "15105551234", "first": "Grace", "email": "grace@example.com"}
     text = "contact Grace (grace@example.com, +1 510 555 1234) already exists"
@@ -139,3 +148,77 @@ def test_a_sandbox_setting_of_the_wrong_type_is_a_usage_error(value: str) -> Non
     result = CliRunner().invoke(command(), ["--sandbox-fail-rate", value])
     assert result.exit_code == 2
     assert "is not a valid float" in result.output
+
+
+def test_a_contact_accepted_with_a_warning_is_shown_as_accepted_not_rejected() -> None:
+    warned = {
+        "index": 0,
+        "accepted": True,
+        "dropped": ["email"],
+        "errors": ["email is not a valid address"],
+        "warnings": ["email is not a valid address: the contact was queued without it"],
+    }
+    line = webhook_line(exchange(202, {"accepted": 1, "rejected": [warned]}))
+    assert line.endswith(
+        "202  1 accepted (1 with a warning: #0 email is not a valid address: the contact was queued without it)"
+    )
+
+
+def test_the_live_status_line_keeps_the_heymarket_request_count_on_an_80_column_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from heymarket_bridge_tools.local import StackStatus
+    from heymarket_bridge_tools.localcli import status_line, status_renderable
+    from heymarket_bridge_tools.poller import PollerStats
+
+    busy = StackStatus(12_345, 300, 17, PollerStats(invocations=4_321), 48_000, 9_876)
+    screen = io.StringIO()
+
+    Console(file=screen, width=80, force_terminal=False).print(status_renderable(status_line(busy)))
+
+    assert "9876 Heymarket requests" in " ".join(screen.getvalue().split())
+    assert "…" not in screen.getvalue()
+
+
+def test_status_lists_the_stack_s_own_alarms_not_those_of_a_stack_named_like_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from heymarket_bridge_tools import cli
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+    from tests.unit.sqs_model import SqsModel
+
+    alarms = {"hb-DeadLetterQueueAlarm-1A": "OK", "hb-prod-DeadLetterQueueAlarm-2B": "ALARM"}
+    resources = {
+        "hb": [("AWS::CloudWatch::Alarm", "hb-DeadLetterQueueAlarm-1A"), ("AWS::SQS::Queue", "https://q")],
+        "hb-prod": [("AWS::CloudWatch::Alarm", "hb-prod-DeadLetterQueueAlarm-2B")],
+    }
+
+    class CloudFormation:
+        def get_paginator(self, operation: str) -> CloudFormation:
+            assert operation == "list_stack_resources"
+            return self
+
+        def paginate(self, StackName: str) -> list[dict[str, object]]:
+            summaries = [{"ResourceType": kind, "PhysicalResourceId": name} for kind, name in resources[StackName]]
+            return [{"StackResourceSummaries": summaries}]
+
+    class CloudWatch:
+        def describe_alarms(self, AlarmNames: list[str] = (), AlarmNamePrefix: str = "") -> dict[str, object]:  # type: ignore[assignment]
+            chosen = [n for n in alarms if n in AlarmNames or (AlarmNamePrefix and n.startswith(AlarmNamePrefix))]
+            return {"MetricAlarms": [{"AlarmName": n, "StateValue": alarms[n]} for n in chosen]}
+
+        def get_metric_statistics(self, **query: object) -> dict[str, object]:
+            return {"Datapoints": []}
+
+    clients = {"sqs": SqsModel(), "cloudformation": CloudFormation(), "cloudwatch": CloudWatch()}
+    target = Target("stack hb (us-east-1)", StackQueues("q", "d"), clients.__getitem__, "", stack_name="hb")
+    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+
+    assert cli.main(["status", "--stack-name", "hb"]) == 0
+
+    out = capsys.readouterr().out
+    assert "hb-DeadLetterQueueAlarm-1A" in out
+    assert "hb-prod" not in out

@@ -16,11 +16,21 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+from heymarket_bridge_tools.answers import ContactNote, read_answer
 from heymarket_bridge_tools.api import ApiExchange
 from heymarket_bridge_tools.poller import BatchResult
 
 BATCH_SUMMARY_MESSAGE: Final = "Batch synced"
-_SUMMARY_FIELDS: Final = ("delivered", "rejected", "retried", "dead_lettered", "deleted", "heymarket_requests")
+# The counters of the sync function's "Batch synced" record (heymarket_bridge.runtime.sync._record_metrics).
+_SUMMARY_FIELDS: Final = (
+    "delivered",
+    "rejected",
+    "retried",
+    "dead_lettered",
+    "waiting",
+    "deleted",
+    "heymarket_requests",
+)
 MAX_REASONS: Final = 3
 
 
@@ -29,31 +39,28 @@ def _clock(epoch_s: float) -> str:
 
 
 def webhook_line(exchange: ApiExchange) -> str:
-    """`12:00:01  webhook  shopify     202  1 accepted, 1 rejected: #1 phone is not a valid number`."""
+    """`12:00:01  webhook  shopify     202  1 accepted, 1 rejected: #1 phone is not a valid number`; a contact queued
+    with a warning (answers.py) is counted as accepted and its warning shown, never as a rejection."""
     source = exchange.path_parameters.get("source") or exchange.path
     status = exchange.status
     try:
         reply = json.loads(exchange.body)
     except ValueError:
         reply = None
+    answer = read_answer(reply)
     detail: str
     if exchange.error is not None:
         detail = f"{reply.get('message') if isinstance(reply, dict) else 'failed'}: {exchange.error}"
-    elif isinstance(reply, dict) and isinstance(reply.get("accepted"), int):
-        detail = f"{reply['accepted']} accepted"
-        rejected = [item for item in reply.get("rejected") or [] if isinstance(item, dict)]
-        if rejected:
-            reasons = [
-                f"#{item.get('index')} " + "; ".join(str(error) for error in item.get("errors") or ["rejected"])
-                for item in rejected[:MAX_REASONS]
-            ]
-            more = f" (+{len(rejected) - MAX_REASONS} more)" if len(rejected) > MAX_REASONS else ""
-            detail += f", {len(rejected)} rejected: " + "; ".join(reasons) + more
-        if reply.get("duplicate"):
+    elif answer is not None and answer.accepted is not None:
+        detail = f"{answer.accepted} accepted"
+        if answer.warnings:
+            detail += f" ({len(answer.warnings)} with a warning: {_notes(answer.warnings)})"
+        if answer.rejected:
+            detail += f", {len(answer.rejected)} rejected: {_notes(answer.rejected)}"
+        if answer.duplicate:
             detail += " (a repeated delivery: nothing queued again)"
-    elif isinstance(reply, dict) and isinstance(reply.get("error"), dict):
-        error = reply["error"]
-        detail = f"refused: {error.get('code')}: {error.get('message')}"
+    elif answer is not None and answer.error is not None:
+        detail = f"refused: {answer.error}"
     elif isinstance(reply, dict) and isinstance(reply.get("message"), str):
         detail = reply["message"]
     elif 200 <= status < 300:
@@ -61,6 +68,11 @@ def webhook_line(exchange: ApiExchange) -> str:
     else:
         detail = "refused: " + exchange.body.decode("utf-8", "replace")[:200].replace("\n", " ")
     return f"{_clock(exchange.at)}  webhook  {source:<10}  {status}  {detail}"
+
+
+def _notes(notes: tuple[ContactNote, ...]) -> str:
+    shown = "; ".join(f"#{note.index} " + "; ".join(note.texts) for note in notes[:MAX_REASONS])
+    return shown + (f" (+{len(notes) - MAX_REASONS} more)" if len(notes) > MAX_REASONS else "")
 
 
 def batch_line(result: BatchResult, summary: Mapping[str, Any] | None, at: float | None = None) -> str:
@@ -79,6 +91,8 @@ def batch_line(result: BatchResult, summary: Mapping[str, Any] | None, at: float
     if summary.get("rejected"):
         parts.append(f"{summary['rejected']} refused by Heymarket")
     parts.append(f"{retried} retried")
+    if summary.get("waiting"):
+        parts.append(f"{summary['waiting']} put back to wait for a configuration fix")
     parts.append(f"{summary.get('dead_lettered', 0)} dead-lettered")
     requests = summary.get("heymarket_requests")
     if isinstance(requests, int):
@@ -105,3 +119,29 @@ class BatchSummaries(logging.Handler):
         """The summary the current thread's invocation logged, if any (forgotten once taken)."""
         with self._lock_summaries:
             return self._by_thread.pop(threading.get_ident(), None)
+
+
+class BatchTotals(logging.Handler):
+    """Adds up the sync function's "Batch synced" records (every invocation's): its own counts of contacts retried,
+    waiting for a configuration fix, dead-lettered, and of the Heymarket requests it made; and the configuration
+    errors it reported."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.invocations = 0
+        self.totals: dict[str, int] = dict.fromkeys(_SUMMARY_FIELDS, 0)
+        self.configuration_errors: list[str] = []
+        self._lock_totals = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() != BATCH_SUMMARY_MESSAGE:
+            return
+        with self._lock_totals:
+            self.invocations += 1
+            for name in _SUMMARY_FIELDS:
+                value = getattr(record, name, 0)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    self.totals[name] += value
+            error = getattr(record, "configuration_error", None)
+            if isinstance(error, str) and error and error not in self.configuration_errors:
+                self.configuration_errors.append(error)

@@ -63,12 +63,25 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(f"heymarket_bridge_tools.{module_name}"), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{module_name}.{attribute} is not a click command")
+        _accept_debug(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         for title, names in SECTIONS:
             with formatter.section(title):
                 formatter.write_dl([(name, COMMANDS[name][2]) for name in names])
+
+
+def _accept_debug(command: click.Command) -> None:
+    """Let `--debug` follow the command too (`send typeform --debug`): an option that does nothing, since main() reads
+    it from the whole command line, but that the command then accepts and lists."""
+    if not any(param.name == "debug" for param in command.params):
+        command.params.append(
+            click.Option(["--debug"], is_flag=True, expose_value=False, help="On an error, print the traceback too.")
+        )
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            _accept_debug(subcommand)
 
 
 def _print_version(ctx: click.Context, value: bool) -> None:
@@ -116,7 +129,9 @@ def root(debug: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 success, 1 failure, 2 usage, 130 interrupted)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    # Wherever it is: before the command, or after it (each command accepts it, see _accept_debug).
+    debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
+    debug = debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     try:
         result = root.main(args=args, prog_name=PROG, standalone_mode=False)
     except click.exceptions.Exit as done:

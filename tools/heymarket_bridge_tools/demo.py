@@ -36,15 +36,19 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from heymarket_bridge.messages import DeleteOperation, QueuedOperation
+from heymarket_bridge_tools.activity import BatchTotals
+from heymarket_bridge_tools.answers import read_answer
+from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 from heymarket_bridge_tools.local import LocalStack, LocalStackConfig, LocalStackError
 from heymarket_bridge_tools.poller import BatchResult, PollerStats
 from heymarket_bridge_tools.sandbox import SandboxConfig
 from heymarket_bridge_tools.signing import resign_event
 from heymarket_bridge_tools.template import TEMPLATE_PATH
 
-REPO_ROOT: Final = TEMPLATE_PATH.parent
-EVENTS_DIR: Final = REPO_ROOT / "events"
-DEFAULT_LOG_FILE: Final = REPO_ROOT / ".local" / "demo" / "handlers.log"
+EVENTS_DIR: Final = TEMPLATE_PATH.parent / "events"
+# Under the folder the demo runs in, as `local`'s logs are (never inside an installed package).
+DEFAULT_LOG_FILE: Final = Path(".local") / "demo" / "handlers.log"
 DEFAULT_DRAIN_TIMEOUT_S: Final = 45.0
 # Headers a client sets itself (or that API Gateway added to the recorded event).
 _HOP_HEADERS: Final = frozenset(
@@ -161,25 +165,13 @@ def read_reply(
         reply = json.loads(carried if carried is not None else data)
     except ValueError:
         reply = None
-    rejections = []
-    warnings = []
-    accepted = None
-    refusal = None
-    if isinstance(reply, dict):
-        for item in reply.get("rejected") or []:
-            if isinstance(item, dict) and item.get("accepted") is True:
-                notes = "; ".join(str(note) for note in item.get("warnings") or []) or "accepted with a warning"
-                warnings.append(f"{webhook.name} #{item.get('index')}: {notes}")
-            elif isinstance(item, dict):
-                errors = "; ".join(str(error) for error in item.get("errors") or []) or "rejected"
-                rejections.append(f"{webhook.name} #{item.get('index')}: {errors}")
-        if isinstance(reply.get("accepted"), int):
-            accepted = reply["accepted"]
-        error = reply.get("error")
-        if isinstance(error, dict):
-            refusal = f"{error.get('code')}: {error.get('message')}"
-        elif isinstance(reply.get("message"), str) and status >= 400:
-            refusal = reply["message"]
+    answer = read_answer(reply) if isinstance(reply, dict) else None
+    rejections = [f"{webhook.name} {note.line()}" for note in answer.rejected] if answer is not None else []
+    warnings = [f"{webhook.name} {note.line()}" for note in answer.warnings] if answer is not None else []
+    accepted = answer.accepted if answer is not None else None
+    refusal = answer.error if answer is not None else None
+    if refusal is None and isinstance(reply, dict) and isinstance(reply.get("message"), str) and status >= 400:
+        refusal = reply["message"]
     if status >= 400 and refusal is None:
         refusal = data.decode("utf-8", "replace")[:200] or f"HTTP {status}"
     if status >= 400 and accepted is None:
@@ -208,32 +200,54 @@ class DeadLetterView:
     source: str
     reason: str
     body: str  # the original queue message body, when known
+    what: str = "unreadable message"  # what the message asked, masked: "15*****1234", "delete of contact <id>"
 
 
 def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     """A DLQ message: a letter the sync function wrote (with its error), or a message the queue redrove."""
-    from heymarket_bridge.messages import DeadLetter, DeleteOperation, MalformedMessage, parse_operation
+    from heymarket_bridge.messages import DeadLetter, MalformedMessage, parse_operation
 
     try:
         letter = DeadLetter.from_json(body)
     except MalformedMessage:
         pass
     else:
+        message = letter.message or ""
         phone = (letter.contact or {}).get("phone")
+        try:
+            what = _describe(parse_operation(message))
+        except MalformedMessage:
+            what = _describe_contact(str(phone) if phone else None)
         return DeadLetterView(
             phone=str(phone) if phone else None,
             source=letter.source or "unknown",
             reason=letter.error,
-            body=letter.message or "",
+            body=message,
+            what=what,
         )
     reason = f"received {max_receive_count} times without being settled; moved by the queue's redrive policy"
     try:
         operation = parse_operation(body)
     except MalformedMessage:
         return DeadLetterView(None, "unknown", reason, body)
+    phone = operation.target.phone if isinstance(operation, DeleteOperation) else operation.contact.phone
+    return DeadLetterView(phone, operation.source, reason, body, _describe(operation))
+
+
+def _describe(operation: QueuedOperation) -> str:
+    """What a queued operation asks, masked as the logs mask it: a contact's phone, or a delete's target."""
     if isinstance(operation, DeleteOperation):
-        return DeadLetterView(operation.target.phone, operation.source, reason, body)
-    return DeadLetterView(operation.contact.phone, operation.source, reason, body)
+        target = operation.target
+        return (
+            f"delete of {_describe_contact(target.phone)}" if target.phone else f"delete of contact {target.contact_id}"
+        )
+    return _describe_contact(operation.contact.phone)
+
+
+def _describe_contact(phone: str | None) -> str:
+    from heymarket_bridge.observability import mask_phone
+
+    return mask_phone(phone) if phone else "a contact without a phone"
 
 
 def _is_list_write(body: str) -> bool:
@@ -283,6 +297,7 @@ class DemoReport:
     lists: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's lists, as /_sandbox/lists shows them
     contacts: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's contacts (for names and tags)
     tags: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's tags
+    sync: BatchTotals | None = None  # the sync function's own "Batch synced" records, added up
 
     def check(self) -> None:
         """Fill `problems`: what makes the demo fail."""
@@ -319,14 +334,13 @@ class DemoReport:
                 self.problems.append(f"a contact of message {message_id} was neither delivered nor dead-lettered")
         replies_accepted = [outcome.accepted for outcome in self.outcomes if outcome.accepted is not None]
         readable = self.outcomes and len(replies_accepted) == len(self.outcomes)
-        if readable and sum(replies_accepted) != accepted_bodies:
+        # Only a drained queue has been received whole: before, the ledger holds what the event source took so far.
+        if self.drained and readable and sum(replies_accepted) != accepted_bodies:
             self.problems.append(
                 f"the replies accepted {sum(replies_accepted)} contacts but {accepted_bodies} were queued"
             )
 
     def render(self, *, events_dir: Path, log_file: Path, settings: str) -> str:
-        from heymarket_bridge.observability import mask_phone
-
         lines = [f"Posted {len(self.outcomes)} sample webhooks from {_display(events_dir)}/:"]
         lines += [f"  {outcome.line()}" for outcome in self.outcomes]
         rejections = [reason for outcome in self.outcomes for reason in outcome.rejections]
@@ -358,16 +372,9 @@ class DemoReport:
         if self.deleted_messages:
             lines.append(f"Deleted        {self.deleted_messages}{so_far} (delete requests settled)")
         lines.append(f"Dead-lettered  {len(self.dead_letters)}{so_far}" + (":" if self.dead_letters else ""))
-        lines += [
-            f"  - {mask_phone(letter.phone) or 'unreadable message'} ({letter.source}): {letter.reason}"
-            for letter in self.dead_letters
-        ]
+        lines += [f"  - {letter.what} ({letter.source}): {letter.reason}" for letter in self.dead_letters]
         lines += self._segment_lines()
-        if self.poller is not None and (self.poller.retried_messages or self.poller.failed_invocations):
-            lines.append(
-                f"Retried        {self.poller.retried_messages} time(s) a message was left for another receive "
-                f"({self.poller.invocations} sync invocations, {self.poller.failed_invocations} failed)"
-            )
+        lines += self._retry_lines()
         lines.append(self._heymarket_line())
         if self.drained:
             lines.append(f"Queue          drained in {self.drain_s:.1f} s; {settings}")
@@ -404,6 +411,41 @@ class DemoReport:
                 held[name] = held.get(name, 0) + 1
         tagged = ", ".join(f"{name} x {count}" for name, count in sorted(held.items()))
         lines.append(f"Tags           {tagged or 'none on any contact'}")
+        return lines
+
+    def _transient_failures(self) -> int:
+        """Heymarket answers the sync function retries: 5xx, 429, and connections reset (the sandbox's counts)."""
+        by_status = {str(status): count for status, count in (self.sandbox_stats.get("by_status") or {}).items()}
+        answered = sum(count for status, count in by_status.items() if status.startswith("5") or status == "429")
+        return int(answered) + int(self.sandbox_stats.get("connections_reset") or 0)
+
+    def _retry_lines(self) -> list[str]:
+        """Retries inside an invocation (Heymarket's failed answers, each retried by the sync function's client), the
+        messages left for another receive and those put back to wait (the sync function's own counts)."""
+        failed = self._transient_failures()
+        sync = self.sync
+        left = sync.totals["retried"] if sync is not None and sync.invocations else None
+        if left is None and self.poller is not None:
+            left = self.poller.retried_messages
+        waiting = sync.totals["waiting"] if sync is not None else 0
+        invocations = self.poller.invocations if self.poller is not None else (sync.invocations if sync else 0)
+        failed_invocations = self.poller.failed_invocations if self.poller is not None else 0
+        lines = []
+        if failed or left or failed_invocations:
+            parts = []
+            if failed:
+                inside = " inside their sync invocation" if not left and not waiting else ""
+                parts.append(f"{failed} Heymarket request(s) again after a 5xx, 429 or reset{inside}")
+            if left:
+                parts.append(f"{left} message(s) left for another receive")
+            head = "; ".join(parts) or "no Heymarket request"
+            lines.append(f"Retried        {head} ({invocations} sync invocations, {failed_invocations} failed)")
+        if waiting:
+            errors = "; ".join(sync.configuration_errors) if sync is not None else ""
+            lines.append(
+                f"Waiting        {waiting} time(s) a message was put back to wait for a configuration fix"
+                + (f": {errors}" if errors else "")
+            )
         return lines
 
     def _heymarket_line(self) -> str:
@@ -463,8 +505,11 @@ def run_demo(
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     out: IO[str] | None = None,
     progress: bool = False,
+    template_path: Path = TEMPLATE_PATH,
 ) -> int:
-    """Run the demo; print the summary to `out` (default: stdout); return the exit status.
+    """Run the demo; print the summary to `out` (default: stdout); return the exit status (0, or 1 when the summary
+    names a problem). What stops it before a summary (no samples, unreadable secrets, a stack that cannot start) is
+    raised as a CliError, which the command reports in its one error style.
 
     With `progress`, a terminal on stderr shows the webhooks being posted and the queue draining.
     """
@@ -473,34 +518,36 @@ def run_demo(
     bars = _Progress(sys.stderr if progress else None)
     samples = sample_events(events_dir)
     if not samples:
-        print(f"heymarket-bridge demo: no HTTP API sample events under {events_dir}/<source>/", file=out)
-        return 1
+        raise CliError(f"no HTTP API sample events under {events_dir}/<source>/: pass --events DIR", EXIT_USAGE)
     secrets_path = webhook_secrets_file or events_dir / "webhook_secrets.json"
     try:
         webhook_secrets = json.loads(secrets_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        print(f"heymarket-bridge demo: cannot read the webhook secrets {secrets_path}: {error}", file=out)
-        return 1
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise CliError(
+            f"cannot read the webhook secrets {secrets_path}: {reason} (pass --webhook-secrets FILE)", EXIT_USAGE
+        ) from None
     log_file.parent.mkdir(parents=True, exist_ok=True)
     ledger = Ledger()
+    totals = BatchTotals()
     config = LocalStackConfig(
         sandbox=sandbox or SandboxConfig(),
         webhook_secrets=webhook_secrets,
         parameter_overrides=dict(parameter_overrides or {}),
+        template_path=template_path,
     )
     print("heymarket-bridge demo: moto, the real handlers and the Heymarket sandbox, all on 127.0.0.1", file=out)
     with ExitStack() as cleanup:
         # Unwound in reverse: the stack stops while its logs still go to the file, then the file closes.
         log_stream = cleanup.enter_context(log_file.open("w", encoding="utf-8"))
-        cleanup.enter_context(_logs_to(log_stream))
+        cleanup.enter_context(_logs_to(log_stream, totals))
         cleanup.enter_context(redirect_stdout(log_stream))  # EMF metrics are print()ed
         cleanup.enter_context(redirect_stderr(log_stream))  # warnings and thread tracebacks
         stack = LocalStack(config, on_batch=ledger.record)
         try:
             stack.start()
         except LocalStackError as error:
-            print(f"heymarket-bridge demo: {error}", file=out)
-            return 1
+            raise CliError(str(error)) from None
         cleanup.callback(stack.stop)
         settings = _settings_text(stack)
         print(f"Stack ready in {time.monotonic() - started:.1f} s; posting webhooks...", file=out, flush=True)
@@ -527,6 +574,7 @@ def run_demo(
             lists=sandbox_under_test.lists(),
             contacts=sandbox_under_test.contacts(),
             tags=sandbox_under_test.tags(),
+            sync=totals,
         )
     report.check()
     print(report.render(events_dir=events_dir, log_file=log_file, settings=settings), file=out)
@@ -582,12 +630,15 @@ def _settings_text(stack: LocalStack) -> str:
 
 
 @contextmanager
-def _logs_to(stream: IO[str]) -> Iterator[None]:
-    """Send the handlers' Powertools logs and the local stack's own logs to `stream` for a while."""
-    from heymarket_bridge.observability import logger
+def _logs_to(stream: IO[str], totals: logging.Handler) -> Iterator[None]:
+    """Send the handlers' Powertools logs and the local stack's own logs to `stream` for a while; the sync function's
+    batch records to `totals` as well."""
+    from heymarket_bridge.observability import logger as powertools_logger
 
+    logger: Any = powertools_logger  # Powertools hands addHandler/removeHandler to its std logger
     handler = logger.registered_handler
     previous_stream = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
+    logger.addHandler(totals)
     tools_logger = logging.getLogger("heymarket_bridge_tools")
     tools_handler = logging.StreamHandler(stream)
     tools_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -598,5 +649,6 @@ def _logs_to(stream: IO[str]) -> Iterator[None]:
     finally:
         tools_logger.propagate = previous_propagate
         tools_logger.removeHandler(tools_handler)
+        logger.removeHandler(totals)
         if previous_stream is not None and isinstance(handler, logging.StreamHandler):
             handler.setStream(previous_stream)

@@ -67,7 +67,9 @@ def _aws_error(error: BaseException) -> str | None:
     if not names:
         return None
     if "NoRegionError" in names:
-        return "no AWS region: pass --region or set AWS_REGION (or a region in your AWS profile)"
+        return (
+            "no AWS region: pass --region, or set AWS_DEFAULT_REGION (or AWS_REGION, or a region in your AWS profile)"
+        )
     if "NoCredentialsError" in names or "PartialCredentialsError" in names:
         return "no AWS credentials: run `aws configure`, set AWS_PROFILE, or export AWS_ACCESS_KEY_ID/..."
     if "ProfileNotFound" in names:

@@ -26,6 +26,7 @@ DEFAULT_MAX_BODY_BYTES: Final = 1_048_576  # and MaxBodyBytes's
     "  heymarket-bridge import contacts.csv --map phone=Mobile --map first='First Name'\n"
     "  heymarket-bridge import export.jsonl --stack-name heymarket-bridge\n"
     "  heymarket-bridge import contacts.csv --map custom.101=Campus      # a custom field by its id\n"
+    "  heymarket-bridge import export.csv --encoding cp1252 --map name='Full name'   # Excel on Windows\n"
     "  heymarket-bridge import contacts.csv --restart                     # ignore the checkpoint, start over",
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
@@ -34,8 +35,21 @@ DEFAULT_MAX_BODY_BYTES: Final = 1_048_576  # and MaxBodyBytes's
     "mappings",
     multiple=True,
     metavar="FIELD=COLUMN",
-    help="Which column holds a field (repeat): phone, first, last, display_name, email, avatar, tags, "
-    "is_opted_out, assignee_id, custom.<id>. Columns already named as fields need none.",
+    help="Which column holds a field (repeat): phone, first, last, name (a full name, split on its last space), "
+    "display_name, email, avatar, tags, is_opted_out, assignee_id, contact_id, custom.<id>. Columns already named as "
+    "fields need none.",
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    metavar="NAME",
+    help="The file's text encoding (cp1252 for Excel on Windows, latin-1...).",
+)
+@click.option(
+    "--delimiter",
+    type=click.Choice([",", ";", "tab", "|"]),
+    metavar="CHAR",
+    help="A CSV's delimiter: , ; tab or |  [default: the one its header line uses]",
 )
 @click.option(
     "--chunk-size",
@@ -56,6 +70,8 @@ DEFAULT_MAX_BODY_BYTES: Final = 1_048_576  # and MaxBodyBytes's
 def import_contacts(
     file: Path,
     mappings: tuple[str, ...],
+    encoding: str,
+    delimiter: str | None,
     chunk_size: int | None,
     concurrency: int,
     rejects: Path | None,
@@ -63,11 +79,15 @@ def import_contacts(
     secret: str | None,
     **where: Any,
 ) -> int:
-    """Send a contact export (CSV with a header, or JSON lines) through a stack's generic webhook.
+    """Send a contact export (CSV with a header, JSON lines, or a JSON array) through a stack's generic webhook.
 
-    Rows go in chunks of the stack's MaxContactsPerRequest. Rejected rows are written with their row number and
-    reasons to FILE.rejected.jsonl (mode 0600). Progress is saved in FILE.import.json after every chunk: if the
-    import stops (Ctrl-C, a network failure), run the same command again to continue; no row is queued twice.
+    The file is read and checked before anything is sent: a file it cannot read (another encoding: --encoding), a
+    --map column it does not have, or no phone column stops the import there. Rows go in chunks of the stack's
+    MaxContactsPerRequest. Rejected rows are written with their row number and reasons to FILE.rejected.jsonl, rows
+    accepted with a warning (a dropped field, a value to check) to FILE.warnings.jsonl (both mode 0600). Progress
+    is saved in FILE.import.json after every chunk: if the import stops (Ctrl-C, a network failure), run the same
+    command again to continue; no row is queued twice. The bridge queues nothing for contacts it queued unchanged
+    in the last 15 minutes (an import run again with --restart soon after): the summary says how many.
     With --concurrency above 1, two rows for one phone in different chunks may arrive in either order.
     Exits 0 when every row was accepted, 1 when some were rejected (see the rejects file), 130 when interrupted.
     """
@@ -75,13 +95,17 @@ def import_contacts(
         Checkpoint,
         ChunkFailed,
         ContactImport,
+        LazyRowFile,
+        check_export,
         fingerprint,
         open_rejects,
         parse_mapping,
-        read_rows,
+        read_export,
     )
 
     mapping = parse_mapping(mappings)
+    export = read_export(file, encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter)
+    check_export(export, mapping)
     target = resolve(**where)
     token = secret or target.webhook_secret("generic")
     if not token:
@@ -95,13 +119,26 @@ def import_contacts(
         )
     checkpoint_path = file.with_name(file.name + ".import.json")
     rejects_path = rejects or file.with_name(file.name + ".rejected.jsonl")
+    warnings_path = file.with_name(file.name + ".warnings.jsonl")
     digest = fingerprint(file)
     checkpoint = None if restart else Checkpoint.load(checkpoint_path)
     resuming = checkpoint is not None
+    reading = (export.encoding, export.delimiter)
     if checkpoint is not None:
-        if (checkpoint.fingerprint, checkpoint.target, checkpoint.mapping) != (digest, target.description, mapping):
+        if (
+            checkpoint.fingerprint,
+            checkpoint.target,
+            checkpoint.mapping,
+            (checkpoint.encoding, checkpoint.delimiter),
+        ) != (
+            digest,
+            target.description,
+            mapping,
+            reading,
+        ):
             raise CliError(
-                f"{checkpoint_path} is the checkpoint of another file, target or --map: pass --restart to start over"
+                f"{checkpoint_path} is the checkpoint of another file, target, --map, --encoding or --delimiter: "
+                "pass --restart to start over"
             )
         if checkpoint.complete:
             raise CliError(
@@ -109,8 +146,10 @@ def import_contacts(
                 "pass --restart to import it again"
             )
     else:
-        checkpoint = Checkpoint(digest, target.description, mapping, chunk_size or max_contacts)
-    total = sum(1 for _ in read_rows(file))
+        checkpoint = Checkpoint(
+            digest, target.description, mapping, chunk_size or max_contacts, encoding=reading[0], delimiter=reading[1]
+        )
+    total = len(export.rows)
     from heymarket_bridge_tools.console import console, progress
 
     out = console()
@@ -118,14 +157,23 @@ def import_contacts(
         out.print(f"resuming {file} at row {checkpoint.rows_done + 1} of {total} ({checkpoint_path})")
     post = _poster(f"{target.api_url.rstrip('/')}/webhooks/generic", token)
     max_body = _int(target.parameter("MaxBodyBytes", ""), DEFAULT_MAX_BODY_BYTES)
-    with open_rejects(rejects_path, append=resuming) as rejects_file:
+    with (
+        open_rejects(rejects_path, append=resuming) as rejects_file,
+        LazyRowFile(warnings_path, append=resuming) as warnings_file,
+    ):
         run = ContactImport(
-            post, checkpoint, checkpoint_path, rejects_file, concurrency=concurrency, max_body_bytes=max_body
+            post,
+            checkpoint,
+            checkpoint_path,
+            rejects_file,
+            warnings=warnings_file,
+            concurrency=concurrency,
+            max_body_bytes=max_body,
         )
         with _deferred_interrupts() as interrupted, progress(f"importing {file.name}", total=total) as advance:
             advance(checkpoint.rows_done)
             try:
-                summary = run.run(read_rows(file), progress=advance, interrupted=interrupted)
+                summary = run.run(iter(export.rows), progress=advance, interrupted=interrupted)
             except ChunkFailed as error:
                 raise CliError(
                     f"stopped after row {run.checkpoint.rows_done}: {error}; fix it and run the same command "
@@ -133,20 +181,28 @@ def import_contacts(
                 ) from None
     done = summary.checkpoint
     rate = summary.rows_this_run / summary.elapsed_s if summary.elapsed_s else 0.0
+    warned = f" ({done.warned} with a warning)" if done.warned else ""
     out.print(
-        f"{done.rows_done} of {total} rows sent to the {target.description}: {done.accepted} accepted, "
+        f"{done.rows_done} of {total} rows sent to the {target.description}: {done.accepted} accepted{warned}, "
         f"{done.rejected} rejected; this run {summary.rows_this_run} rows in {summary.requests_this_run} requests, "
-        f"{summary.elapsed_s:.1f} s ({rate:,.0f} rows/s)"
+        f"{summary.elapsed_s:.1f} s ({rate:,.0f} rows/s)",
+        markup=False,
     )
     if done.repeated_chunks:
         out.print(
-            f"{done.repeated_chunks} chunk(s) were sent again after their answer was lost (a timeout, or an earlier "
-            "run); the bridge recognised each as a repeat: nothing was queued twice"
+            f"nothing was queued for {done.repeated_rows} of the accepted contacts: the bridge answered their "
+            f"{done.repeated_chunks} chunk(s) as repeats of contacts it had already queued (the same rows imported "
+            "within the last 15 minutes, or a chunk sent again after its answer was lost)",
+            markup=False,
         )
     if done.rejected:
-        out.print(f"rejected rows and reasons: {rejects_path}")
+        out.print(f"rejected rows and reasons: {rejects_path}", markup=False)
         for reason, count in summary.reasons.most_common(5):
             out.print(f"  {count:>7}  {reason}", markup=False)
+    if done.warned:
+        out.print(f"rows accepted with a warning, and what to check: {warnings_path}", markup=False)
+        for note, count in summary.warnings.most_common(5):
+            out.print(f"  {count:>7}  {note}", markup=False)
     if summary.interrupted:
         out.print("interrupted: run the same command again to continue")
         return EXIT_INTERRUPTED

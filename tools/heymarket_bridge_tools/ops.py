@@ -8,13 +8,15 @@ the operator asks otherwise; an export is written readable by its owner only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import re
 import signal
+import time
 import warnings
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,8 +27,25 @@ from typing import Any, Final
 from heymarket_bridge.messages import DeadLetter, MalformedMessage
 from heymarket_bridge.observability import mask_email, mask_phone
 
-# Long enough to send and delete a batch; short enough that an interrupted run's messages come back soon.
-INSPECT_VISIBILITY_S = 30
+# Reading the whole DLQ (list, show, export, redrive): every letter is received once and kept hidden until the read
+# ends, so that the next receives return the others, and the read ends when none is left. Kept hidden: each letter for
+# HOLD_BASE_S plus HOLD_PER_LETTER_S per letter the queue reports (so a read of 50,000 letters needs no extension
+# on a usual network), extended while the read goes on whenever a hold would run out within HOLD_MARGIN of its
+# length, capped by SQS's 12 hours. Handed back at once (visibility 0) when the read ends, Ctrl-C included; a read
+# killed outright leaves its letters hidden until their hold runs out.
+HOLD_BASE_S: Final = 120
+HOLD_PER_LETTER_S: Final = 0.05
+HOLD_MARGIN: Final = 1 / 3
+SQS_MAX_VISIBILITY_S: Final = 43_200
+# Long polling: "Short polling ... queries only a subset of the servers ... you might not receive all of your
+# messages" (AWS, ReceiveMessage, WaitTimeSeconds); a long poll queries them all, so its empty answer means none was
+# visible. The read concludes at an empty answer when the queue's attributes also report none visible (they are
+# approximate and may lag), or after NOTHING_NEW_TO_CONCLUDE receives in a row brought no letter not seen before.
+# A letter that comes back although held (its hold ran out: SQS answered slower than planned) doubles the hold.
+RECEIVE_WAIT_S: Final = 1
+NOTHING_NEW_TO_CONCLUDE: Final = 3
+# SQS refuses to receive more once a standard queue holds 120,000 messages in flight (its quota).
+_IN_FLIGHT_LIMIT_CODES: Final = frozenset({"OverLimit", "AWS.SimpleQueueService.OverLimit"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,14 @@ class DeadLetterEntry:
     def masked_error(self) -> str:
         """The reason with the contact's phone, email and names, and anything shaped like them, masked."""
         return mask_text(self.error, self.letter.contact if self.letter is not None else None)
+
+    @property
+    def operation_key(self) -> str:
+        """What names the queued operation this letter is about, whichever letter carries it: its operation id, or
+        else its original message."""
+        if self.letter is not None and self.letter.operation_id:
+            return f"id:{self.letter.operation_id}"
+        return "message:" + hashlib.sha256(self.original_message.encode("utf-8", "surrogatepass")).hexdigest()
 
     @property
     def original_message(self) -> str:
@@ -140,21 +167,60 @@ class RedriveReport:
     moved: int = 0
     failed: int = 0
     skipped: int = 0  # did not match the filter
+    # Letters of operations this run had already moved, dead-lettered again meanwhile (their cause is not fixed):
+    # left in the DLQ, so that a run cannot chase them for ever.
+    returned: int = 0
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
 
 
-class DeadLetterQueue:
-    """The DLQ of one stack and the main queue its contacts go back to."""
+@dataclass(frozen=True)
+class LetterCount:
+    """How many letters a read found, and how many the queue reported when it began (visible and in flight)."""
 
-    def __init__(self, sqs: Any, queues: StackQueues) -> None:
+    read: int
+    reported: int
+    stopped: str = ""  # why the read stopped before the queue was empty ("" when it did not)
+
+    def shortfall(self) -> str:
+        """What the operator must know when the read did not find every letter the queue reported ("" if it did)."""
+        if self.stopped:
+            return self.stopped
+        if self.read < self.reported:
+            return (
+                f"the queue reported {self.reported} letter(s) when the read began: {self.reported - self.read} were "
+                "held by another reader (a `dlq` command or a move task still running) or removed meanwhile; "
+                "run it again once that is done"
+            )
+        return ""
+
+
+class DeadLetterQueue:
+    """The DLQ of one stack and the main queue its contacts go back to.
+
+    `clock` (seconds, monotonic) times the letters' holds; a test passes the clock of its model of SQS.
+    """
+
+    def __init__(self, sqs: Any, queues: StackQueues, clock: Callable[[], float] = time.monotonic) -> None:
         self._sqs = sqs
         self._queues = queues
+        self._clock = clock
+        self.last_count = LetterCount(0, 0)
 
-    def entries(self) -> list[DeadLetterEntry]:
-        """Every message in the DLQ; they are visible again (to anyone) when this returns."""
-        received = list(self._receive_all())
-        self._release(received)
+    def entries(self, progress: Callable[[int], None] = lambda count: None) -> list[DeadLetterEntry]:
+        """Every message in the DLQ, each once; they are visible again (to anyone) when this returns.
+
+        `last_count` then says how many the queue reported, and why the read stopped short if it did.
+        """
+        read = _LetterRead(self._sqs, self._queues.dlq_url, self._clock)
+        received: list[DeadLetterEntry] = []
+        try:
+            for batch in read.batches():
+                received.extend(batch)
+                progress(len(received))
+        finally:
+            read.release_all()
+            self.last_count = read.count()
         return received
 
     def summary(self, *, unmasked: bool = False) -> list[tuple[str, int]]:
@@ -165,21 +231,24 @@ class DeadLetterQueue:
         """Write every dead letter as one JSON line, unmasked (to edit and re-post): a new file, mode 0600.
 
         The file is created readable and writable by its owner only, since it holds whole contacts; an existing
-        file is replaced only after the letters were read, and keeps no wider permission.
+        file is replaced only after the letters were read, and keeps no wider permission. A file that cannot be
+        written is reported (OSError naming `path`) before any letter is read.
         """
-        entries = []
-        for entry in self._receive_all():
-            entries.append(entry)
-            progress(len(entries))
-        self._release(entries)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(path)) from None
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                entries = self.entries(progress)
                 for entry in entries:
                     out.write((entry.body if entry.letter is not None else json.dumps({"message": entry.body})) + "\n")
             os.chmod(temporary, 0o600)  # whatever the umask
-            os.replace(temporary, path)
+            try:
+                os.replace(temporary, path)
+            except OSError as error:
+                raise OSError(error.errno, error.strerror, str(path)) from None
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
@@ -194,74 +263,177 @@ class DeadLetterQueue:
     ) -> RedriveReport:
         """Send dead letters back to the main queue, deleting each from the DLQ only once it is re-enqueued.
 
-        Interrupting (Ctrl-C, SIGTERM) stops after the current message, so no message is ever both re-enqueued
-        and left in the DLQ; messages not yet handled simply become visible again. Run it again to finish.
+        Each letter is handled once, however long the run: letters not moved (filtered out, failed, a dry run) stay
+        hidden until the end, then are handed back together. A letter about an operation this run already moved
+        (dead-lettered again meanwhile: its cause is not fixed) is left in the DLQ and counted as `returned`.
+        Interrupting (Ctrl-C, SIGTERM) stops after the current message, so no message is ever both re-enqueued and
+        left in the DLQ; the letters not yet handled are handed back at once. Run it again to finish.
         """
         report = RedriveReport()
-        untouched: list[DeadLetterEntry] = []
-        with _deferred_interrupts() as interrupted:
-            for batch in self._receive_batches():
-                for position, entry in enumerate(batch):
+        moved: set[str] = set()
+        read = _LetterRead(self._sqs, self._queues.dlq_url, self._clock)
+        try:
+            with _deferred_interrupts() as interrupted:
+                for batch in read.batches():
+                    for entry in batch:
+                        if interrupted():
+                            break
+                        if error_filter is not None and error_filter.lower() not in entry.error.lower():
+                            report.skipped += 1
+                        elif entry.operation_key in moved:
+                            report.returned += 1
+                        elif dry_run:
+                            report.moved += 1
+                        elif self._move(read.current(entry), report):
+                            read.forget(entry)
+                            moved.add(entry.operation_key)
+                        progress(report)
                     if interrupted():
-                        untouched.extend(batch[position:])  # handed back at once, not after the visibility timeout
                         break
-                    if error_filter is not None and error_filter.lower() not in entry.error.lower():
-                        report.skipped += 1
-                        untouched.append(entry)
-                        continue
-                    if dry_run:
-                        report.moved += 1
-                        untouched.append(entry)
-                    else:
-                        self._move(entry, report, untouched)
-                    progress(report)
-                if interrupted():
-                    break
-            report.interrupted = interrupted()
-        self._release(untouched)
+                report.interrupted = interrupted()
+        finally:
+            read.release_all()
+            self.last_count = read.count()
         return report
 
-    def _move(self, entry: DeadLetterEntry, report: RedriveReport, untouched: list[DeadLetterEntry]) -> None:
+    def _move(self, entry: DeadLetterEntry, report: RedriveReport) -> bool:
+        """Re-enqueue the letter's original message, then delete the letter; False (reported) when that failed."""
         try:
             self._sqs.send_message(QueueUrl=self._queues.queue_url, MessageBody=entry.original_message)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the message stays in the DLQ and is reported
             report.failed += 1
             report.errors.append(f"{entry.message_id}: {exc}")
-            untouched.append(entry)
-            return
+            return False
         self._sqs.delete_message(QueueUrl=self._queues.dlq_url, ReceiptHandle=entry.receipt_handle)
         report.moved += 1
+        return True
 
     def depth(self) -> tuple[int, int]:
         """(visible, in flight) messages of the DLQ."""
         return _depth(self._sqs, self._queues.dlq_url)
 
-    def _receive_all(self) -> Iterator[DeadLetterEntry]:
-        for batch in self._receive_batches():
-            yield from batch
 
-    def _receive_batches(self) -> Iterator[list[DeadLetterEntry]]:
+class _LetterRead:
+    """One read of a DLQ: each letter received once and kept hidden (its hold extended as needed) until released.
+
+    A letter that comes back all the same (a hold that ran out, a receipt SQS no longer accepted) is recognised by
+    its message id: its newer receipt handle is kept, and it is not handed out a second time. The read ends when a
+    long poll finds nothing visible (see NOTHING_NEW_TO_CONCLUDE), or when SQS refuses to hold more in flight.
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, clock: Callable[[], float]) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._clock = clock
+        visible, in_flight = _depth(sqs, queue_url)
+        self._reported = visible + in_flight
+        self.hold_s = min(SQS_MAX_VISIBILITY_S, HOLD_BASE_S + int(self._reported * HOLD_PER_LETTER_S))
+        # message id -> (its latest receipt, hidden until), in the order the holds run out (each is as long as the
+        # one before or longer, so a letter held again goes to the end)
+        self._held: OrderedDict[str, tuple[DeadLetterEntry, float]] = OrderedDict()
+        self._seen: set[str] = set()
+        self._stopped = ""
+
+    def batches(self) -> Iterator[list[DeadLetterEntry]]:
+        """The letters not handed out before, a receive at a time."""
+        nothing_new = 0
         while True:
-            messages = self._sqs.receive_message(
-                QueueUrl=self._queues.dlq_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=INSPECT_VISIBILITY_S,
-                WaitTimeSeconds=0,
-            ).get("Messages", [])
-            if not messages:
+            self._extend_due()
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=self.hold_s,
+                    WaitTimeSeconds=RECEIVE_WAIT_S,
+                ).get("Messages", [])
+            except Exception as error:
+                if _error_code(error) not in _IN_FLIGHT_LIMIT_CODES:
+                    raise
+                self._stopped = (
+                    f"stopped after {len(self._seen)} letter(s): SQS holds at most 120,000 messages of a queue in "
+                    "flight (its quota); the rest could not be read in this run"
+                )
                 return
-            yield [_entry(message) for message in messages]
+            received_at = self._clock()
+            fresh: list[DeadLetterEntry] = []
+            came_back = False
+            for message in messages:
+                entry = _entry(message)
+                if entry.message_id in self._seen:
+                    came_back = came_back or entry.message_id in self._held
+                else:
+                    self._seen.add(entry.message_id)
+                    fresh.append(entry)
+                self._hold(entry, received_at + self.hold_s)
+            if came_back:
+                self.hold_s = min(SQS_MAX_VISIBILITY_S, self.hold_s * 2)
+            if fresh:
+                nothing_new = 0
+                yield fresh
+                continue
+            nothing_new += 1
+            if nothing_new >= NOTHING_NEW_TO_CONCLUDE:
+                return
+            if not messages and _depth(self._sqs, self._queue_url)[0] == 0:
+                return
 
-    def _release(self, entries: list[DeadLetterEntry]) -> None:
+    def current(self, entry: DeadLetterEntry) -> DeadLetterEntry:
+        """The entry with the latest receipt handle this read holds for its message."""
+        held = self._held.get(entry.message_id)
+        return held[0] if held is not None else entry
+
+    def forget(self, entry: DeadLetterEntry) -> None:
+        """The letter was deleted: nothing to extend or release."""
+        self._held.pop(entry.message_id, None)
+
+    def release_all(self) -> None:
+        """Hand every letter still held back to the queue at once (visibility 0)."""
+        entries = [entry for entry, _ in self._held.values()]
+        self._held.clear()
+        self._change_visibility(entries, 0)
+
+    def count(self) -> LetterCount:
+        return LetterCount(len(self._seen), self._reported, self._stopped)
+
+    def _hold(self, entry: DeadLetterEntry, until: float) -> None:
+        self._held[entry.message_id] = (entry, until)
+        self._held.move_to_end(entry.message_id)
+
+    def _extend_due(self) -> None:
+        """Extend the holds that would run out within HOLD_MARGIN of their length (the first ones in `_held`)."""
+        now = self._clock()
+        due: list[DeadLetterEntry] = []
+        for entry, until in self._held.values():
+            if until - now >= self.hold_s * HOLD_MARGIN:
+                break
+            due.append(entry)
+        if not due:
+            return
+        failed = self._change_visibility(due, self.hold_s)
+        for entry in due:
+            if entry.message_id not in failed:
+                self._hold(entry, now + self.hold_s)
+
+    def _change_visibility(self, entries: list[DeadLetterEntry], seconds: int) -> set[str]:
+        """Set the letters' visibility timeout; the message ids SQS did not change (their receipt expired)."""
+        failed: set[str] = set()
         for start in range(0, len(entries), 10):
             chunk = entries[start : start + 10]
-            self._sqs.change_message_visibility_batch(
-                QueueUrl=self._queues.dlq_url,
+            answer = self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": e.receipt_handle, "VisibilityTimeout": 0}
+                    {"Id": str(i), "ReceiptHandle": e.receipt_handle, "VisibilityTimeout": seconds}
                     for i, e in enumerate(chunk)
                 ],
             )
+            failed.update(chunk[int(item["Id"])].message_id for item in answer.get("Failed") or [])
+        return failed
+
+
+def _error_code(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    details = response.get("Error", {}) if isinstance(response, dict) else {}
+    return str(details.get("Code") or "")
 
 
 def _depth(sqs: Any, queue_url: str) -> tuple[int, int]:

@@ -7,6 +7,7 @@ boto3, the layer and rich load when a command runs.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,13 @@ def dlq_list(unmasked: bool, **where: Any) -> None:
     from heymarket_bridge_tools.ops import DeadLetterQueue
 
     target = resolve(**where)
-    summary = DeadLetterQueue(target.clients("sqs"), target.queues).summary(unmasked=unmasked)
+    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
+    with _progress("reading the DLQ", unit="letters") as advance:
+        entries = queue.entries(progress=advance)
+    summary = Counter(entry.error if unmasked else entry.masked_error for entry in entries).most_common()
     console = _console()
-    total = sum(count for _, count in summary)
-    console.print(f"{total} dead letter(s) in the DLQ of the {target.description}")
+    console.print(f"{len(entries)} dead letter(s) in the DLQ of the {target.description}")
+    _print_shortfall(queue.last_count)
     if summary:
         table = _table("count", "error")
         for error, count in summary:
@@ -82,13 +86,17 @@ def dlq_show(unmasked: bool, as_json: bool, **where: Any) -> None:
     from heymarket_bridge_tools.ops import DeadLetterQueue
 
     target = resolve(**where)
-    entries = DeadLetterQueue(target.clients("sqs"), target.queues).entries()
+    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
+    with _progress("reading the DLQ", unit="letters") as advance:
+        entries = queue.entries(progress=advance)
     if as_json:
         for entry in entries:
             click.echo(json.dumps(entry.unmasked() if unmasked else entry.masked()))
+        _print_shortfall(queue.last_count)
         return
     console = _console()
     console.print(f"{len(entries)} dead letter(s) in the DLQ of the {target.description}")
+    _print_shortfall(queue.last_count)
     if not entries:
         return
     table = _table("phone", "email", "source", "attempts", "error")
@@ -130,9 +138,11 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
     if not file.parent.is_dir():
         raise CliError(f"{file.parent}: no such folder", EXIT_USAGE)
     target = resolve(**where)
+    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
     with _progress("reading the DLQ", unit="letters") as advance:
-        count = DeadLetterQueue(target.clients("sqs"), target.queues).export(file, progress=advance)
+        count = queue.export(file, progress=advance)
     _console().print(f"wrote {count} dead letter(s) to {file} (unmasked, mode 0600: keep it private)")
+    _print_shortfall(queue.last_count)
 
 
 @dlq.command(
@@ -166,6 +176,13 @@ def dlq_redrive(error_filter: str | None, dry_run: bool, **where: Any) -> int:
     console = _console()
     verb = "would move" if dry_run else "moved"
     console.print(f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (not matching the filter)")
+    if report.returned:
+        console.print(
+            f"{report.returned} letter(s) came back to the DLQ while this ran (their contacts failed again: see "
+            "`dlq list`): left there"
+        )
+    if not report.interrupted:
+        _print_shortfall(queue.last_count)
     for error in report.errors[:10]:
         console.print(f"  {error}", markup=False)
     if report.interrupted:
@@ -201,10 +218,12 @@ def status(**where: Any) -> None:
 def _print_alarms_and_counts(target: Target, stack_name: str) -> None:
     console = _console()
     cloudwatch = target.clients("cloudwatch")
-    for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=stack_name)["MetricAlarms"]:
-        state = alarm["StateValue"]
-        colour = {"OK": "green", "ALARM": "red"}.get(state, "yellow")
-        console.print(f"alarm  [{colour}]{state:<17}[/{colour}] {alarm['AlarmName']}")
+    names = stack_alarm_names(target.clients("cloudformation"), stack_name)
+    for start in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+        for alarm in cloudwatch.describe_alarms(AlarmNames=names[start : start + 100])["MetricAlarms"]:
+            state = alarm["StateValue"]
+            colour = {"OK": "green", "ALARM": "red"}.get(state, "yellow")
+            console.print(f"alarm  [{colour}]{state:<17}[/{colour}] {alarm['AlarmName']}")
     now = datetime.now(UTC)
     for name in _LAST_HOUR_METRICS:
         points = cloudwatch.get_metric_statistics(
@@ -217,6 +236,19 @@ def _print_alarms_and_counts(target: Target, stack_name: str) -> None:
             Statistics=["Sum"],
         )["Datapoints"]
         console.print(f"last hour  {name:<22} {int(sum(p['Sum'] for p in points))}")
+
+
+def stack_alarm_names(cloudformation: Any, stack_name: str) -> list[str]:
+    """The names of the alarms this stack created (its AWS::CloudWatch::Alarm resources), and no other stack's: a
+    name prefix would also match a stack whose name starts with this one's (hb, hb-prod)."""
+    names: list[str] = []
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        names += [
+            str(resource["PhysicalResourceId"])
+            for resource in page.get("StackResourceSummaries", [])
+            if resource.get("ResourceType") == "AWS::CloudWatch::Alarm" and resource.get("PhysicalResourceId")
+        ]
+    return names
 
 
 @click.command(
@@ -242,6 +274,13 @@ def check_credentials(**where: Any) -> int:
 
 
 # ---------------------------------------------------------------------- output helpers (rich, loaded on use)
+
+
+def _print_shortfall(count: Any) -> None:
+    """A note on stderr when a read of the DLQ found fewer letters than the queue reported."""
+    shortfall = count.shortfall()
+    if shortfall:
+        click.echo(f"note: {shortfall}", err=True)
 
 
 def _console() -> Any:

@@ -67,7 +67,11 @@ def sample_payload(source: str) -> Payload:
 
 
 def file_payload(source: str, data: bytes, name: str, content_type: str | None) -> Payload:
-    """Your own body for `source`: as it is, unless it is an API Gateway event or Jotform form fields as JSON."""
+    """Your own body for `source`: as it is, unless it is an API Gateway event or Jotform form fields as JSON.
+
+    An API Gateway event of another route than /webhooks/SOURCE (the bulk delete's, /contacts/delete) is refused:
+    its body means something else there.
+    """
     event = _api_gateway_event(data)
     if event is not None:
         body = event.get("body") or ""
@@ -76,6 +80,15 @@ def file_payload(source: str, data: bytes, name: str, content_type: str | None) 
         recorded = str((event.get("pathParameters") or {}).get("source", ""))
         if recorded and recorded != source:
             raise CliError(f"{name} is an API Gateway event of source {recorded!r}, not {source!r}", EXIT_USAGE)
+        path = str(event.get("rawPath") or "")
+        if not recorded and not path.startswith("/webhooks/"):
+            method = str((event["requestContext"].get("http") or {}).get("method") or "POST")
+            raise CliError(
+                f"{name} is an API Gateway event of {method} {path or 'another route'}, not of a webhook "
+                f"(/webhooks/{source}): `send` posts webhooks only. A bulk delete goes to the stack's "
+                "DeleteContactsUrl with its 'deletes' token (README, \"Deleting contacts\")",
+                EXIT_USAGE,
+            )
         return Payload(
             raw,
             content_type or headers.get("content-type") or SAMPLES[source].content_type,
@@ -91,28 +104,55 @@ def with_org_id(body: bytes, org_id: str) -> bytes:
     return _ORGANIZATION_ID.sub(lambda match: match.group(1) + org_id.encode() + match.group(3), body, count=1)
 
 
-def signed_url(url: str) -> str:
-    """The URL a signature covers: the bridge rebuilds it as https://<host><path>, as API Gateway serves it."""
+def org_id_of(body: bytes) -> str | None:
+    """The organization a Salesforce Outbound Message names (its first OrganizationId), or None."""
+    match = _ORGANIZATION_ID.search(body)
+    return match.group(2).decode("utf-8", "replace").strip() if match else None
+
+
+def signature_url(url: str, source: str, public_base_url: str = "") -> str:
+    """The URL a signature over the request to `url` must cover: the one the bridge rebuilds, https://<host><path>
+    as API Gateway serves it, or, on a stack with PublicBaseUrl (a custom domain with an API mapping path), that URL
+    followed by /webhooks/<source> (heymarket_bridge.sources.hubspot.request_uri)."""
     parts = urlsplit(url)
+    if public_base_url:
+        return public_base_url.rstrip("/") + f"/webhooks/{source}" + (f"?{parts.query}" if parts.query else "")
     return urlunsplit(("https", parts.netloc, parts.path, parts.query, ""))
 
 
 def authenticate(
-    source: str, url: str, body: bytes, secret: str, *, now: datetime, sample: bool, org_id: str | None = None
-) -> tuple[str, bytes, dict[str, str]]:
-    """(url, body, headers) that authenticate `body` for `source` with the stack's `secret` (for Salesforce, also
-    the organization id its messages must name: `org_id`). A Shopify or Typeform body gets its delivery times moved
-    to `now`, as the sender's delivery would carry them (the bridge refuses a signed body outside its window)."""
+    source: str,
+    url: str,
+    body: bytes,
+    secret: str,
+    *,
+    now: datetime,
+    org_id: str | None = None,
+    public_base_url: str = "",
+) -> tuple[str, bytes, dict[str, str], str]:
+    """(url, body, headers, note) that authenticate `body` for `source` with the stack's `secret`.
+
+    `org_id` is the organization a Salesforce message must name on this stack: the body is made to name it (the
+    note then says what it named before). `public_base_url` is the stack's PublicBaseUrl, which a HubSpot signature
+    covers instead of the URL posted to. A Shopify or Typeform body gets its delivery times moved to `now`, as the
+    sender's delivery would carry them (the bridge refuses a signed body outside its window).
+    """
     from heymarket_bridge_tools.signing import URL_TOKEN_SOURCES, fresh_times, sign, with_token
 
     if source in URL_TOKEN_SOURCES:
-        # As Jotform and Salesforce send it: the token in the endpoint URL. A Salesforce message also names its
-        # org; only the bundled sample is made to name the stack's.
-        if source == "salesforce" and sample and org_id:
-            body = with_org_id(body, org_id)
-        return with_token(url, secret), body, {}
+        # As Jotform and Salesforce send it: the token in the endpoint URL. A Salesforce message also names its org.
+        note = ""
+        if source == "salesforce" and org_id:
+            named = org_id_of(body)
+            if named is None:
+                note = f"the message names no OrganizationId; this stack accepts organization {org_id} only"
+            elif named != org_id:
+                body = with_org_id(body, org_id)
+                note = f"the message named organization {named}: sent naming this stack's, {org_id}"
+        return with_token(url, secret), body, {}, note
     body = fresh_times(source, body, now)
-    return url, body, sign(source, body, secret, method="POST", url=signed_url(url), now=now)
+    signed = signature_url(url, source, public_base_url)
+    return url, body, sign(source, body, secret, method="POST", url=signed, now=now), ""
 
 
 def _api_gateway_event(data: bytes) -> dict[str, Any] | None:

@@ -42,10 +42,11 @@ def send(
     """Post a webhook to a stack as SOURCE would: its sample body (or --file), authenticated for that stack.
 
     SOURCE is one of generic, typeform, hubspot, calendly, shopify, jotform, salesforce. The body is signed with the
-    stack's secret for SOURCE (HubSpot over the URL the bridge sees, Calendly and HubSpot for this moment, and the
-    delivery times a Shopify or Typeform body carries moved to this moment, as the bridge checks them); a
-    Jotform token goes in the URL as Jotform puts it; the Salesforce sample names the stack's org id. Prints the
-    bridge's answer; exits 0 on a 2xx, 1 otherwise.
+    stack's secret for SOURCE (HubSpot over the URL the bridge checks: the stack's PublicBaseUrl when it has one,
+    Calendly and HubSpot for this moment, and the delivery times a Shopify or Typeform body carries moved to this
+    moment, as the bridge checks them); a Jotform token goes in the URL as Jotform puts it; a Salesforce message is
+    made to name the stack's org id (a note says so when your file named another). Prints the bridge's answer;
+    exits 0 on a 2xx, 1 otherwise.
     """
     from datetime import UTC, datetime
 
@@ -59,9 +60,11 @@ def send(
         payload = sample_payload(source)
     base = url
     org_id: str | None = None
+    public_base_url = ""
     if base is None or secret is None or source == "salesforce":
         target = resolve(**where)
         base = base or target.api_url
+        public_base_url = target.parameter("PublicBaseUrl", "")
         if source == "salesforce":
             from heymarket_bridge.sources.salesforce import ORG_ID_ENTRY
 
@@ -76,12 +79,19 @@ def send(
     if not base:
         raise CliError("the stack has no WebhookUrl output: pass --url", EXIT_USAGE)
     webhook_url = _webhook_url(base, source)
-    webhook_url, body, headers = authenticate(
-        source, webhook_url, payload.body, secret, now=datetime.now(UTC), sample=body_file is None, org_id=org_id
+    webhook_url, body, headers, note = authenticate(
+        source,
+        webhook_url,
+        payload.body,
+        secret,
+        now=datetime.now(UTC),
+        org_id=org_id,
+        public_base_url=public_base_url,
     )
     headers["Content-Type"] = payload.content_type
-    if payload.note:
-        click.echo(f"note: {payload.note}", err=True)
+    for text in (payload.note, note):
+        if text:
+            click.echo(f"note: {text}", err=True)
     status, reason, answer = _post(webhook_url, body, headers)
     _print_answer(status, reason, answer)
     return 0 if 200 <= status < 300 else EXIT_FAILURE

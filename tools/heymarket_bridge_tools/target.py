@@ -9,6 +9,7 @@ says what to pass or start.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,11 @@ def target_options(command: F) -> F:
                 metavar="NAME",
                 help="A deployed stack (AWS credentials and region from your environment or --region).",
             ),
-            click.option("--region", metavar="REGION", help="AWS region of --stack-name (default: your profile's)."),
+            click.option(
+                "--region",
+                metavar="REGION",
+                help="AWS region of --stack-name (default: AWS_REGION, AWS_DEFAULT_REGION, or your profile's).",
+            ),
             click.option(
                 "--local",
                 "use_local",
@@ -166,9 +171,14 @@ def deployed(stack_name: str, region: str | None) -> Target:
 
     # A few retries, and short timeouts: an operator waiting on a dead network should hear so within seconds.
     config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
-    session = boto3.session.Session(region_name=region)
+    # boto3 reads AWS_DEFAULT_REGION and the profile's region, not AWS_REGION, which the other AWS SDKs read first
+    # (AWS SDKs and Tools Reference Guide, "AWS Region"): so does this command, as people set either.
+    session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     if session.region_name is None:
-        raise CliError("no AWS region: pass --region or set AWS_REGION (or a region in your AWS profile)", EXIT_USAGE)
+        raise CliError(
+            "no AWS region: pass --region, or set AWS_DEFAULT_REGION (or AWS_REGION, or a region in your AWS profile)",
+            EXIT_USAGE,
+        )
     cloudformation: Any = session.client("cloudformation", config=config)
     try:
         stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
