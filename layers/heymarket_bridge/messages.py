@@ -132,13 +132,15 @@ def parse_operation(body: str) -> QueuedOperation:
             "received_at": str(data["received_at"]),
             "correlation_id": str(data.get("correlation_id", "")),
             "operation_id": str(data.get("operation_id", "")),
-            "occurred_at": str(data["occurred_at"]) if data.get("occurred_at") else None,
-            "force": data.get("force") is True,
         }
+        occurred_at = str(data["occurred_at"]) if data.get("occurred_at") else None
+        force = data.get("force") is True
         op = Operation(data["op"])
         if op is Operation.DELETE:
-            return DeleteOperation(target=DeleteTarget.from_dict(data["contact"]), **common)
-        return ContactOperation(op=op, contact=Contact.from_dict(data["contact"]), **common)
+            target = DeleteTarget.from_dict(data["contact"])
+            return DeleteOperation(target=target, **common, occurred_at=occurred_at, force=force)
+        contact = Contact.from_dict(data["contact"])
+        return ContactOperation(op=op, contact=contact, **common, occurred_at=occurred_at, force=force)
     except MalformedMessage:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -170,6 +170,13 @@ class SyncSettings:
     wait_delay_s: int = 900
     # ... for at most as long as the queue keeps messages (ContactQueue's MessageRetentionPeriod), then dead-lettered.
     max_wait_s: int = 345_600
+    # The contact state table (heymarket_bridge.contact_state); empty: none (each batch is ordered on its own, every
+    # contact is looked up, every upsert is sent).
+    contact_state_table: str = ""
+    # Upserts that would change nothing the table knows of are not sent; false sends every one.
+    skip_unchanged: bool = True
+    # How long a delete keeps older upserts of its phone out: longer than a message can wait in the queue and the DLQ.
+    tombstone_s: int = 1_900_800
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -190,6 +197,9 @@ class SyncSettings:
             v1_overwrite=_read(env, "HEYMARKET_V1_OVERWRITE", _flag, True),
             wait_delay_s=_read(env, "WAIT_DELAY_SECONDS", _delay_seconds, 900),
             max_wait_s=_read(env, "QUEUE_RETENTION_SECONDS", _positive_int, 345_600),
+            contact_state_table=_read(env, "CONTACT_STATE_TABLE", str, ""),
+            skip_unchanged=_read(env, "SKIP_UNCHANGED_CONTACTS", _flag, True),
+            tombstone_s=_read(env, "CONTACT_TOMBSTONE_SECONDS", _positive_int, 1_900_800),
         )
 
     @property

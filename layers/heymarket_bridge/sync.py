@@ -9,6 +9,11 @@ A use case in three steps over immutable values:
 3. settle (pure): each message shares the fate of what was sent for it: delivered; refused for good (a dead letter
    with the reason); left for SQS to redeliver; or, while the bridge itself is misconfigured (or Heymarket keeps
    throttling it on a message's last receive), put back on the queue to wait without using up its receives.
+
+With a contact state (heymarket_bridge.state_guard), the plan covers only what the state admits (operations older
+than the newest applied to their contact, and contacts that would not change, are delivered without a request;
+contacts another invocation is changing wait), known contacts carry their identifiers, and the outcome is recorded
+before the messages are settled.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from heymarket_bridge.contact import Contact
+from heymarket_bridge.contact_state import StateNotReady, operation_ms
 from heymarket_bridge.custom_fields import CustomFieldIndex, titles_in
 from heymarket_bridge.heymarket_port import (
     ConfigurationFailure,
@@ -29,6 +35,7 @@ from heymarket_bridge.heymarket_port import (
     DeleteResult,
     GatewayFailure,
     HeymarketPort,
+    KnownContact,
     NotDone,
     PermanentFailure,
     Stored,
@@ -46,6 +53,9 @@ from heymarket_bridge.messages import (
 )
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.ordering import merge_contacts, plan_lanes
+
+if TYPE_CHECKING:
+    from heymarket_bridge.state_guard import Admission, ContactStateGuard
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,7 @@ class UpsertStep:
     contact: Contact
     members: tuple[Member, ...]
     after: int | None = None
+    known: KnownContact | None = None  # what the contact state knows of the contact (heymarket_bridge.state_guard)
 
 
 @dataclass(frozen=True)
@@ -191,9 +202,8 @@ def execute(plan: Plan, heymarket: HeymarketPort, deadline: Deadline) -> Executi
     answers = iter(heymarket.delete(targets, deadline) if targets else [])
     deletes = tuple(_all_gone([next(answers) for _ in step.targets]) for step in plan.deletes)
     ready = [n for n, step in enumerate(plan.upserts) if step.after is None or isinstance(deletes[step.after], Deleted)]
-    stored = dict(
-        zip(ready, heymarket.upsert([plan.upserts[n].contact for n in ready], deadline) if ready else [], strict=True)
-    )
+    contacts, known = [plan.upserts[n].contact for n in ready], [plan.upserts[n].known for n in ready]
+    stored = dict(zip(ready, heymarket.upsert(contacts, deadline, known) if ready else [], strict=True))
     upserts: list[UpsertResult] = []
     for n, step in enumerate(plan.upserts):
         if n in stored:
@@ -245,6 +255,8 @@ class SyncReport:
     heymarket_requests: int = 0
     updated_existing: int = 0  # contacts Heymarket already held, updated
     deleted_contacts: int = 0  # contacts deleted by delete requests
+    superseded_operations: int = 0  # older than the newest operation applied to their contact: skipped
+    unchanged_skipped: int = 0  # their contact would not change: delivered without a request
     configuration_error: str | None = None
 
 
@@ -281,7 +293,7 @@ def _verdict(
         return Verdict(member, Fate.DEAD, failure)
     final = member.record.receive_count >= max_receive_count
     waits = isinstance(failure, ConfigurationFailure) or (
-        final and isinstance(failure, TransientFailure) and failure.throttled
+        final and isinstance(failure, TransientFailure) and (failure.throttled or isinstance(failure, StateNotReady))
     )
     if waits:
         if waited_too_long(member.operation):
@@ -311,8 +323,10 @@ class SyncService:
         max_wait_s: float = 4 * 24 * 3600,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        contact_state: ContactStateGuard | None = None,
     ) -> None:
         self._heymarket = heymarket
+        self._state = contact_state
         self._dead_letters = dead_letters
         self._waiting_room = waiting_room
         self._max_receive_count = max_receive_count
@@ -327,12 +341,19 @@ class SyncService:
         deadline = Deadline(self._clock() + remaining_s() - self._reserve_s, self._clock)
         members, unreadable = _read(records)
         fields = self._custom_fields(members, deadline)
-        plan = plan_batch(members, fields)
+        admission = None
+        if self._state is None:
+            plan = plan_batch(members, fields)
+        else:
+            admission = self._state.admit(members, lambda batch: plan_batch(batch, fields), deadline.remaining())
+            plan = admission.plan
         execution = execute(plan, self._heymarket, deadline)
         verdicts = settle(
             plan, execution, max_receive_count=self._max_receive_count, waited_too_long=self._waited_too_long
         )
         report = SyncReport(merged_messages=plan.merged)
+        if self._state is not None and admission is not None:
+            verdicts = self._recorded(admission, execution, verdicts, report)
         _count(plan, execution, report)
         letters = [(record, _letter_for_unreadable(record, error)) for record, error in unreadable]
         waiting: list[QueueRecord] = []
@@ -351,6 +372,25 @@ class SyncService:
         self._put_back(waiting, report)
         self._write_letters(letters, report)
         return report
+
+    def _recorded(
+        self, admission: Admission, execution: Execution, verdicts: list[Verdict], report: SyncReport
+    ) -> list[Verdict]:
+        """The verdicts once the contact state recorded the outcome: a delivered member whose outcome could not be
+        recorded is redelivered; the members the state skipped are delivered."""
+        assert self._state is not None
+        unrecorded = self._state.record(admission, execution, verdicts)
+        recorded = [
+            self._unrecorded(v.member, unrecorded[v.member.record.message_id])
+            if v.member.record.message_id in unrecorded
+            else v
+            for v in verdicts
+        ]
+        report.superseded_operations, report.unchanged_skipped = admission.superseded, admission.unchanged
+        return recorded + [Verdict(skipped.member, Fate.DELIVERED) for skipped in admission.skipped]
+
+    def _unrecorded(self, member: Member, failure: GatewayFailure) -> Verdict:
+        return _verdict(member, NotDone(failure), self._max_receive_count, self._waited_too_long)
 
     def _custom_fields(self, members: Sequence[Member], deadline: Deadline) -> CustomFieldIndex | GatewayFailure | None:
         """The field index if any contact names a field by title (None if none does): cached, re-read at most once
@@ -434,8 +474,9 @@ def _read(records: Sequence[QueueRecord]) -> tuple[list[Member], list[tuple[Queu
         except MalformedMessage as exc:
             logger.error("Unreadable queue message", extra={"message_id": record.message_id, "error": str(exc)})
             unreadable.append((record, str(exc)))
-    # Received order: when the bridge received them, then when SQS got them.
-    members.sort(key=lambda m: (m.operation.received_at, m.record.sent_timestamp_ms))
+    # In the order of the operations' times (the source's event time, else when the bridge received them), then
+    # when the bridge received them, then when SQS got them.
+    members.sort(key=lambda m: (operation_ms(m.operation), m.operation.received_at, m.record.sent_timestamp_ms))
     return members, unreadable
 
 

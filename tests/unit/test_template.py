@@ -678,6 +678,7 @@ LOCAL_ARNS = {
     "ContactQueue.QueueName": "ContactQueue",
     "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/IdempotencyTable",
+    "ContactStateTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ContactStateTable",
 }
 SECRET_FORMS = {
     "name": "team/heymarket",

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from heymarket_bridge.adapters.contact_state import DynamoDbContactState
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
 from heymarket_bridge.adapters.secrets import JsonSecretStore
 from heymarket_bridge.adapters.sqs import OutgoingMessage, SqsBatchSender
@@ -22,6 +23,7 @@ from heymarket_bridge.observability import logger, metrics
 from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.runtime import aws_client
 from heymarket_bridge.settings import ApiMode, SyncSettings
+from heymarket_bridge.state_guard import ContactStateGuard
 from heymarket_bridge.sync import QueueRecord, SyncReport, SyncService
 
 
@@ -55,6 +57,7 @@ class SyncRuntime:
     settings: SyncSettings
     service: SyncService
     http: HeymarketHttp
+    contact_state: DynamoDbContactState | None = None
 
 
 def build_sync(env: Mapping[str, str]) -> SyncRuntime:
@@ -77,6 +80,16 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         else V2Gateway(http, max_batch=settings.max_batch)
     )
     sqs = aws_client("sqs")
+    state = (
+        DynamoDbContactState(settings.contact_state_table, aws_client("dynamodb"))
+        if settings.contact_state_table
+        else None
+    )
+    guard = (
+        ContactStateGuard(state, skip_unchanged=settings.skip_unchanged, tombstone_s=settings.tombstone_s)
+        if state is not None
+        else None
+    )
     service = SyncService(
         gateway,
         SqsDeadLetters(SqsBatchSender(sqs, settings.dlq_url)),
@@ -84,8 +97,9 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         max_receive_count=settings.max_receive_count,
         deadline_reserve_s=settings.deadline_reserve_s,
         max_wait_s=settings.max_wait_s,
+        contact_state=guard,
     )
-    return SyncRuntime(settings, service, http)
+    return SyncRuntime(settings, service, http, state)
 
 
 @cache
@@ -137,6 +151,8 @@ def _record_metrics(report: SyncReport) -> None:
         ("OperationsMerged", report.merged_messages),
         ("ExistingContactsUpdated", report.updated_existing),
         ("ContactsDeleted", report.deleted_contacts),
+        ("SupersededOperations", report.superseded_operations),
+        ("UnchangedSkipped", report.unchanged_skipped),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     log = logger.error if report.configuration_error else logger.info
@@ -151,6 +167,8 @@ def _record_metrics(report: SyncReport) -> None:
             "merged": report.merged_messages,
             "updated_existing": report.updated_existing,
             "deleted": report.deleted_contacts,
+            "superseded": report.superseded_operations,
+            "unchanged": report.unchanged_skipped,
             "heymarket_requests": report.heymarket_requests,
             "configuration_error": report.configuration_error,
         },
