@@ -212,7 +212,7 @@ class IngestService:
                 f"the request holds {len(delivery.submissions)} contacts; at most "
                 f"{self._settings.max_contacts_per_request} are accepted per request"
             )
-        plan = self._plan(source, request, delivery.submissions)
+        plan = self._plan(source, request, delivery.submissions, delivery.occurred_at)
         if not plan.operations and source.refuses_when_nothing_valid:
             raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
         key = _ledger_key(source.name, delivery.identity)
@@ -239,12 +239,20 @@ class IngestService:
             )
         return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
-    def _plan(self, source: Source, request: WebhookRequest, submissions: Sequence[Submission]) -> Plan:
-        """Validate every submission: the contacts to queue, and the rejections and dropped fields to report."""
+    def _plan(
+        self,
+        source: Source,
+        request: WebhookRequest,
+        submissions: Sequence[Submission],
+        occurred: Sequence[datetime | None] = (),
+    ) -> Plan:
+        """Validate every submission: the contacts to queue, and the rejections and dropped fields to report. A
+        submission's event time (`occurred`, from its source) is queued with it, never later than now."""
         rejected: list[Rejection] = []
         operations: list[ContactOperation] = []
         dropped_log: list[dict[str, Any]] = []
-        received_at = self._clock().isoformat(timespec="milliseconds")
+        now = self._clock()
+        received_at = now.isoformat(timespec="milliseconds")
         for index, raw in enumerate(submissions):
             if isinstance(raw, Unmappable):
                 rejected.append(Rejection(index, list(raw.errors)))
@@ -257,7 +265,11 @@ class IngestService:
             if dropped:
                 rejected.append(_dropped(index, dropped))
                 dropped_log.append({"index": index, "fields": [item.field for item in dropped]})
-            operation = ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id)
+            event = occurred[index] if index < len(occurred) else None
+            occurred_at = min(event, now).astimezone(UTC).isoformat(timespec="milliseconds") if event else None
+            operation = ContactOperation(
+                Operation.UPSERT, contact, source.name, received_at, request.request_id, occurred_at=occurred_at
+            )
             size = _message_bytes(operation)
             if size > MAX_QUEUE_MESSAGE_BYTES:
                 raise PayloadTooLarge(

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from heymarket_bridge.messages import DeadLetter, MalformedMessage
+from heymarket_bridge.messages import DeadLetter, MalformedMessage, forced
 from heymarket_bridge.observability import mask_email, mask_phone
 
 # Long enough to send and delete a batch; short enough that an interrupted run's messages come back soon.
@@ -190,10 +190,13 @@ class DeadLetterQueue:
         *,
         error_filter: str | None = None,
         dry_run: bool = False,
+        force: bool = False,
         progress: Callable[[RedriveReport], None] = lambda report: None,
     ) -> RedriveReport:
         """Send dead letters back to the main queue, deleting each from the DLQ only once it is re-enqueued.
 
+        `force` marks each message so that the sync function applies it even if a newer operation was applied to its
+        contact since, or it would change nothing (otherwise such a letter is skipped: superseded or unchanged).
         Interrupting (Ctrl-C, SIGTERM) stops after the current message, so no message is ever both re-enqueued
         and left in the DLQ; messages not yet handled simply become visible again. Run it again to finish.
         """
@@ -213,7 +216,7 @@ class DeadLetterQueue:
                         report.moved += 1
                         untouched.append(entry)
                     else:
-                        self._move(entry, report, untouched)
+                        self._move(entry, report, untouched, force=force)
                     progress(report)
                 if interrupted():
                     break
@@ -221,9 +224,12 @@ class DeadLetterQueue:
         self._release(untouched)
         return report
 
-    def _move(self, entry: DeadLetterEntry, report: RedriveReport, untouched: list[DeadLetterEntry]) -> None:
+    def _move(
+        self, entry: DeadLetterEntry, report: RedriveReport, untouched: list[DeadLetterEntry], *, force: bool = False
+    ) -> None:
         try:
-            self._sqs.send_message(QueueUrl=self._queues.queue_url, MessageBody=entry.original_message)
+            body = forced(entry.original_message) if force else entry.original_message
+            self._sqs.send_message(QueueUrl=self._queues.queue_url, MessageBody=body)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the message stays in the DLQ and is reported
             report.failed += 1
             report.errors.append(f"{entry.message_id}: {exc}")

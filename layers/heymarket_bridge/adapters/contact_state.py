@@ -115,8 +115,9 @@ class DynamoDbContactState:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"phone": {"S": META_KEY}},
-                UpdateExpression="SET void = :at",
-                ConditionExpression="attribute_not_exists(void) OR void < :at",
+                UpdateExpression="SET #void = :at",
+                ConditionExpression="attribute_not_exists(#void) OR #void < :at",
+                ExpressionAttributeNames={"#void": "void"},  # a reserved word, like uuid and snapshot
                 ExpressionAttributeValues={":at": {"N": str(at_ms)}},
             )
         except ClientError as exc:

@@ -32,13 +32,22 @@ from __future__ import annotations
 import hmac
 import re
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from heymarket_bridge.mapping import Submission, first_phone
-from heymarket_bridge.sources.common import Delivery, ReadContext, SourceDefaults, identity, no_phone, phone_reason
+from heymarket_bridge.sources.common import (
+    Delivery,
+    ReadContext,
+    SourceDefaults,
+    event_time,
+    identity,
+    no_phone,
+    phone_reason,
+)
 from heymarket_bridge.sources.generic import token_matches
 from heymarket_bridge.webhook import BadRequest, HttpResponse, Reply, Unauthorized, WebhookRequest
 
@@ -90,11 +99,13 @@ class SalesforceSource(SourceDefaults):
         if len(notifications) > max(context.max_contacts, 100):
             raise BadRequest(f"the outbound message has {len(notifications)} notifications; Salesforce sends 100")
         submissions: list[Submission] = []
+        occurred: list[datetime | None] = []
         for index, notification in enumerate(notifications):
             sobject = _child(notification, "sObject")
             if sobject is None:
                 raise BadRequest(f"Notification {index} has no <sObject> element")
             fields = {_local(field.tag): _text(field) for field in sobject}
+            occurred.append(event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp")))
             contact = context.mapping.apply(
                 {
                     "phone": first_phone((fields.get("MobilePhone"), fields.get("Phone")), context.is_phone),
@@ -114,7 +125,7 @@ class SalesforceSource(SourceDefaults):
                 submissions.append(contact)
         ids = [_text(_child(n, "Id")) for n in notifications]
         sender_id = ",".join(i for i in ids if i) or None
-        return Delivery(submissions, identity(sender_id, request.body))
+        return Delivery(submissions, identity(sender_id, request.body), tuple(occurred))
 
     def render(self, reply: Reply) -> HttpResponse:
         if 200 <= reply.status < 300:

@@ -36,6 +36,7 @@ from heymarket_bridge.sources.common import (
     ReadContext,
     SourceDefaults,
     any_same,
+    event_time,
     hmac_b64,
     identity,
     no_phone,
@@ -90,7 +91,7 @@ class ShopifySource(SourceDefaults):
             candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
             reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone")
             submission = no_phone("the Shopify customer", context.mapping, reason)
-        return Delivery([submission], delivery_identity)
+        return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),))
 
 
 def parse_time(text: str) -> datetime | None:
