@@ -13,8 +13,10 @@ from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.messages import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.state_guard import ContactStateGuard
 from heymarket_bridge.sync import QueueRecord, SyncService
 from tests.unit.heymarket_double import HeymarketDouble
+from tests.unit.state_double import InMemoryContactState
 
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
@@ -56,11 +58,32 @@ class FakeWaitingRoom:
 _sequence = itertools.count(1)
 
 
-def upsert(phone: str, receive_count: int = 1, received_at: str | None = None, **fields: Any) -> QueueRecord:
+def upsert(
+    phone: str,
+    receive_count: int = 1,
+    received_at: str | None = None,
+    *,
+    occurred_at: str | None = None,
+    force: bool = False,
+    **fields: Any,
+) -> QueueRecord:
     n = next(_sequence)
     when = received_at or f"2026-11-23T09:00:{n % 60:02d}.{n % 1000:03d}+00:00"
-    operation = ContactOperation(Operation.UPSERT, Contact(phone=phone, **fields), "generic", when, f"corr-{n}")
+    operation = ContactOperation(
+        Operation.UPSERT,
+        Contact(phone=phone, **fields),
+        "generic",
+        when,
+        f"corr-{n}",
+        occurred_at=occurred_at,
+        force=force,
+    )
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
+
+
+def again(record: QueueRecord) -> QueueRecord:
+    """The same message delivered once more by SQS."""
+    return QueueRecord(record.message_id, record.body, record.receive_count + 1, record.sent_timestamp_ms)
 
 
 def delete(
@@ -84,6 +107,10 @@ class Harness:
     v1_overwrite: bool = True
     secret: dict[str, str] = field(default_factory=lambda: {"secret_id": "id", "secret_key": "key"})
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
+    # A contact state (None: none, the bridge as it works without the table); shared by harnesses playing
+    # concurrent invocations of one deployment.
+    state: InMemoryContactState | None = None
+    skip_unchanged: bool = True
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -120,8 +147,17 @@ class Harness:
                 deadline_reserve_s=5,
                 clock=self.clock,
                 wall_clock=lambda: self.now,
+                contact_state=self.guard,
             )
         return self._service
+
+    @property
+    def guard(self) -> ContactStateGuard | None:
+        if self.state is None:
+            return None
+        return ContactStateGuard(
+            self.state, skip_unchanged=self.skip_unchanged, wall_clock_ms=lambda: int(self.now.timestamp() * 1000)
+        )
 
     def deadline(self, seconds: float = 60) -> Deadline:
         return Deadline(self.clock() + seconds, self.clock)
