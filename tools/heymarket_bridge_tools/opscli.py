@@ -141,6 +141,7 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
     epilog=_examples(
         'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
         'heymarket-bridge dlq redrive --filter "answered 5" --stack-name heymarket-bridge',
+        'heymarket-bridge dlq redrive --filter "Shoe size" --force --stack-name heymarket-bridge',
     ),
 )
 @click.option("--filter", "error_filter", metavar="TEXT", help="Only letters whose error contains TEXT (any case).")
