@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from benchmarks import coldstart, cpu, efficiency, latency, rate_limit
+from benchmarks import coldstart, cpu, efficiency, latency, rate_limit, state
 from benchmarks.common import LOG_FILE, OUTPUT_DIR, Section, handlers_quiet, progress, render, to_json
 
 BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
@@ -25,6 +25,7 @@ BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "ratelimit": rate_limit.run,
     "cpu": cpu.run,
     "latency": latency.run,
+    "state": state.run,
 }
 # Fake credentials and no endpoint of a real account: every AWS call goes to moto.
 _FAKE_AWS: Final = {
