@@ -7,8 +7,8 @@ with their last name changed, changed again, then the last change delivered agai
 baseline is the same run with the table left out (CONTACT_STATE_TABLE empty: every batch looks its phones up before
 writing). The request budget is raised far above the runs' needs: requests are counted here, not timed. The table's
 own cost is counted by its adapter: items read (strongly consistent reads, 1 read unit each up to 4 KB) and items
-written (in transactions, 2 write units each up to 1 KB), per contact and delivery. One run with updates that clear what they leave out shows
-what the gateway does when Heymarket behaves that way (noted, no target).
+written (in transactions, 2 write units each up to 1 KB), per contact and delivery. One run with updates that clear
+what they leave out shows what the gateway does when Heymarket behaves that way (noted, no target).
 """
 
 from __future__ import annotations
