@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
@@ -21,6 +21,7 @@ from tests.unit.state_double import InMemoryContactState
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
 RECEIVED = "2026-11-23T09:00:00.000+00:00"
+RECEIVED_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 class FakeClock:
@@ -58,6 +59,11 @@ class FakeWaitingRoom:
 _sequence = itertools.count(1)
 
 
+def _nth(n: int) -> str:
+    """When the bridge received the n-th message made here: 1 ms after the one before, whatever n."""
+    return (RECEIVED_AT + timedelta(milliseconds=n)).isoformat(timespec="milliseconds")
+
+
 def upsert(
     phone: str,
     receive_count: int = 1,
@@ -68,7 +74,7 @@ def upsert(
     **fields: Any,
 ) -> QueueRecord:
     n = next(_sequence)
-    when = received_at or f"2026-11-23T09:00:{n % 60:02d}.{n % 1000:03d}+00:00"
+    when = received_at or _nth(n)
     operation = ContactOperation(
         Operation.UPSERT,
         Contact(phone=phone, **fields),
@@ -90,7 +96,7 @@ def delete(
     *, phone: str | None = None, contact_id: str | None = None, receive_count: int = 1, received_at: str | None = None
 ) -> QueueRecord:
     n = next(_sequence)
-    when = received_at or f"2026-11-23T09:00:{n % 60:02d}.{n % 1000:03d}+00:00"
+    when = received_at or _nth(n)
     operation = DeleteOperation(DeleteTarget(contact_id=contact_id, phone=phone), "generic", when, f"corr-{n}")
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
 
