@@ -108,11 +108,14 @@ class Advance:
 
 @dataclass(frozen=True)
 class Release:
-    """Give back the lease `token` holds, leaving `state` (None: the entry as it was, only the lease ends)."""
+    """Give back the lease `token` holds, leaving `state` (None: the entry as it was, only the lease ends). With
+    `hold_until_ms`, the lease is kept until then instead of ended: a request whose outcome is unknown (no answer in
+    time, a reset, a 5xx) may still take effect, and no other invocation may write the contact before it would have."""
 
     phone: str
     token: str
     state: ContactState | None
+    hold_until_ms: int | None = None
 
 
 @dataclass(frozen=True)

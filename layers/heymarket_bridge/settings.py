@@ -177,6 +177,9 @@ class SyncSettings:
     skip_unchanged: bool = True
     # How long a delete keeps older upserts of its phone out: longer than a message can wait in the queue and the DLQ.
     tombstone_s: int = 1_900_800
+    # How long a contact's lease outlasts its invocation's deadline, and is kept after a request whose outcome is
+    # unknown (it may still take effect): Lambda hosts' clocks, and a request Heymarket is still processing.
+    lease_margin_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -200,6 +203,7 @@ class SyncSettings:
             contact_state_table=_read(env, "CONTACT_STATE_TABLE", str, ""),
             skip_unchanged=_read(env, "SKIP_UNCHANGED_CONTACTS", _flag, True),
             tombstone_s=_read(env, "CONTACT_TOMBSTONE_SECONDS", _positive_int, 1_900_800),
+            lease_margin_s=_read(env, "CONTACT_LEASE_MARGIN_SECONDS", _positive_float, 30.0),
         )
 
     @property

@@ -13,8 +13,9 @@
 
 `ContactStateGuard.record` runs once Heymarket answered and each message's fate is known: it gives every lease back
 with its lane's outcome (the contact stored, or a tombstone after a delete; or the entry as it was, for a lane not
-delivered). A delivered lane whose outcome could not be recorded is sent again (redelivered), so that the table never
-misses the newest operation applied; a delete by contact id records its time (`void`).
+delivered; a lane whose request may still take effect keeps its lease a while longer, the lease margin, so that no
+newer write lands before it). A delivered lane whose outcome could not be recorded is sent again (redelivered), so
+that the table never misses the newest operation applied; a delete by contact id records its time (`void`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from heymarket_bridge.contact_state import (
     tombstone,
     unchanged,
 )
-from heymarket_bridge.heymarket_port import Deleted, GatewayFailure, Stored
+from heymarket_bridge.heymarket_port import Deleted, GatewayFailure, NotDone, Stored, TransientFailure
 from heymarket_bridge.messages import DeleteOperation
 from heymarket_bridge.observability import logger, mask_phone
 from heymarket_bridge.sync import Decided, Execution, Fate, Member, Plan, UpsertStep, Verdict
@@ -104,7 +105,8 @@ class ContactStateGuard:
     """Keeps the newest operation winning across batches and concurrent invocations (see the module docstring).
 
     `skip_unchanged` False sends every upsert, changed or not (an operator's setting); `tombstone_s` is how long a
-    delete keeps older upserts out (longer than any message can wait in the queue and the DLQ).
+    delete keeps older upserts out (longer than any message can wait in the queue and the DLQ); `lease_margin_ms` how
+    long a lease outlasts its invocation's deadline, and how long one is kept after a request whose outcome is unknown.
     """
 
     def __init__(
@@ -113,12 +115,14 @@ class ContactStateGuard:
         *,
         skip_unchanged: bool = True,
         tombstone_s: int = DEFAULT_TOMBSTONE_S,
+        lease_margin_ms: int = LEASE_MARGIN_MS,
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         new_token: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._port = port
         self._skip_unchanged = skip_unchanged
         self._tombstone_s = tombstone_s
+        self._margin_ms = lease_margin_ms
         self._clock_ms = wall_clock_ms
         self._new_token = new_token
 
@@ -130,7 +134,7 @@ class ContactStateGuard:
         """Decide the batch against the contact state; `plan` is the batch planner (pure), `remaining_s` how long
         the invocation may still run (its leases last that long, and a margin)."""
         now, token = self._clock_ms(), self._new_token()
-        lease = Lease(token, now + int(max(remaining_s, 0.0) * 1000) + LEASE_MARGIN_MS)
+        lease = Lease(token, now + int(max(remaining_s, 0.0) * 1000) + self._margin_ms)
         phones = list(dict.fromkeys(p for m in members if (p := operation_phone(m.operation)) is not None))
         try:
             read = self._port.read(phones)
@@ -259,12 +263,14 @@ class ContactStateGuard:
         releases: dict[str, Release] = {}
         outcomes: list[tuple[_Lane, list[Member], frozenset[str]]] = []
         voids: list[Member] = []
+        hold = self._clock_ms() + self._margin_ms
         for lane in _lanes(admission.plan):
             delivered = [m for m in lane.members if fates.get(m.record.message_id) is Fate.DELIVERED]
             states = self._outcome(admission, execution, lane, delivered) if delivered else {}
+            in_doubt = not delivered and _in_doubt(execution, lane)
             for phone in lane.phones:
                 if phone in before:
-                    releases[phone] = Release(phone, admission.token, states.get(phone))
+                    releases[phone] = Release(phone, admission.token, states.get(phone), hold if in_doubt else None)
             outcomes.append((lane, delivered, frozenset(states)))
             deleted = lane.delete is not None and isinstance(execution.deletes[lane.delete], Deleted)
             if deleted and any(_by_id(m) for m in delivered):
@@ -337,6 +343,18 @@ def _lanes(plan: Plan) -> list[_Lane]:
 
 def _phones(members: Sequence[Member]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for m in members if (p := operation_phone(m.operation)) is not None))
+
+
+def _in_doubt(execution: Execution, lane: _Lane) -> bool:
+    """Whether a step of the lane failed with a request whose outcome is unknown: it may still take effect."""
+    results = [
+        *([execution.deletes[lane.delete]] if lane.delete is not None else []),
+        *([execution.upserts[lane.upsert]] if lane.upsert is not None else []),
+    ]
+    return any(
+        isinstance(r, NotDone) and isinstance(r.failure, TransientFailure) and r.failure.outcome_unknown
+        for r in results
+    )
 
 
 def _by_id(member: Member) -> bool:

@@ -352,7 +352,7 @@ class SyncService:
             plan, execution, max_receive_count=self._max_receive_count, waited_too_long=self._waited_too_long
         )
         report = SyncReport(merged_messages=plan.merged)
-        if self._state is not None and admission is not None:
+        if admission is not None:
             verdicts = self._recorded(admission, execution, verdicts, report)
         _count(plan, execution, report)
         letters = [(record, _letter_for_unreadable(record, error)) for record, error in unreadable]

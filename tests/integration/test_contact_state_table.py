@@ -204,3 +204,17 @@ def test_a_table_that_does_not_answer_is_unavailable_for_reads_and_writes_and_re
     with pytest.raises(StateUnavailable):
         missing.void(NOW)
     assert missing.release([Release(ANN, "a", None)]) == frozenset()
+
+
+def test_a_release_held_after_a_request_whose_outcome_is_unknown_keeps_the_lease_until_then(
+    table: DynamoDbContactState,
+) -> None:
+    entry = claimed(table)
+
+    released = table.release([Release(ANN, "a", None, hold_until_ms=NOW + 30_000)])
+
+    after = table.read([ANN]).entries[ANN]
+    assert released == {ANN}
+    assert (after.lease, after.applied_ms, after.rev) == (lease("a", NOW + 30_000), entry.applied_ms, entry.rev + 1)
+    assert table.write([Claim(ANN, after, lease("b"))], NOW + 10_000).refused == {ANN: after}
+    assert table.write([Claim(ANN, after, lease("b"))], NOW + 30_001).written == {ANN}

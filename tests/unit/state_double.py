@@ -70,7 +70,8 @@ class InMemoryContactState:
             if current is None or current.lease is None or current.lease.token != release.token:
                 continue
             state = release.state if release.state is not None else current
-            self.entries[release.phone] = replace(state, phone=release.phone, rev=current.rev + 1, lease=None)
+            held = replace(current.lease, until_ms=release.hold_until_ms) if release.hold_until_ms is not None else None
+            self.entries[release.phone] = replace(state, phone=release.phone, rev=current.rev + 1, lease=held)
             released.add(release.phone)
         return frozenset(released)
 

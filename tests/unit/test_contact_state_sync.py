@@ -51,6 +51,7 @@ def test_an_opt_in_redelivered_after_a_newer_stop_was_applied_is_skipped_and_the
     h.heymarket.down = True
     assert h.process(subscribe, remaining_s=10).failed_message_ids == [subscribe.message_id]
     h.heymarket.down = False
+    h.now += timedelta(minutes=1)
     # And the person's STOP, received after it, was delivered meanwhile
     assert h.process(stop).failed_message_ids == []
     requests = len(h.heymarket.log)
@@ -72,6 +73,7 @@ def test_an_upsert_older_than_a_delete_arriving_after_it_does_not_bring_the_cont
     h.heymarket.down = True
     h.process(late, remaining_s=10)
     h.heymarket.down = False
+    h.now += timedelta(minutes=1)
     h.process(delete(phone=ANN, received_at=at(2)))
 
     report = h.process(again(late))
@@ -372,6 +374,23 @@ def test_a_lease_left_by_an_invocation_that_failed_to_record_holds_off_others_un
     assert waiting.failed_message_ids == [newer.message_id]
     assert applied.failed_message_ids == []
     assert settled(skipped) == ([], 1, 0)
+    assert [fields["first"] for fields in held(a)] == ["Newer"]
+
+
+def test_after_a_request_whose_outcome_is_unknown_the_contact_stays_leased_a_while_and_newer_operations_wait() -> None:
+    # A 5xx, a reset, no answer in time: the request may still take effect, and must not land after a newer write
+    a, b = twins()
+    older, newer = upsert(ANN, received_at=at(1), first="Older"), upsert(ANN, received_at=at(2), first="Newer")
+    a.heymarket.down = True
+    assert a.process(older, remaining_s=10).failed_message_ids == [older.message_id]
+    a.heymarket.down = False
+
+    waiting = b.process(newer)
+    b.now += timedelta(seconds=31)  # the lease margin (30 s) has passed
+    applied = b.process(again(newer))
+
+    assert waiting.failed_message_ids == [newer.message_id]
+    assert applied.failed_message_ids == []
     assert [fields["first"] for fields in held(a)] == ["Newer"]
 
 

@@ -218,6 +218,10 @@ def _release_item(table: str, release: Release) -> dict[str, Any]:
     values: dict[str, Any] = {":token": {"S": release.token}, ":one": {"N": "1"}}
     sets = ["rev = rev + :one"]
     removes = ["lease", "lease_until"]
+    if release.hold_until_ms is not None:  # kept a while longer: a request may still take effect
+        sets.append("lease_until = :hold")
+        values[":hold"] = {"N": str(release.hold_until_ms)}
+        removes = []
     if release.state is not None:
         attributes = _attributes(release.state)
         for name in _STATE_ATTRIBUTES:
@@ -230,7 +234,7 @@ def _release_item(table: str, release: Release) -> dict[str, Any]:
     update: dict[str, Any] = {
         "TableName": table,
         "Key": {"phone": {"S": release.phone}},
-        "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+        "UpdateExpression": f"SET {', '.join(sets)}" + (f" REMOVE {', '.join(removes)}" if removes else ""),
         "ConditionExpression": "lease = :token",
         "ExpressionAttributeValues": values,
     }

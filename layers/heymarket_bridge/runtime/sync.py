@@ -86,7 +86,12 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         else None
     )
     guard = (
-        ContactStateGuard(state, skip_unchanged=settings.skip_unchanged, tombstone_s=settings.tombstone_s)
+        ContactStateGuard(
+            state,
+            skip_unchanged=settings.skip_unchanged,
+            tombstone_s=settings.tombstone_s,
+            lease_margin_ms=int(settings.lease_margin_s * 1000),
+        )
         if state is not None
         else None
     )
