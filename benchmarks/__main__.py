@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from benchmarks import behaviours, coldstart, cpu, efficiency, latency, rate_limit, segments
+from benchmarks import behaviours, coldstart, cpu, efficiency, latency, rate_limit, segments, state
 from benchmarks.common import LOG_FILE, OUTPUT_DIR, Section, handlers_quiet, progress, render, to_json
+from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
 
 BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "coldstart": coldstart.run,
@@ -27,6 +28,7 @@ BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "latency": latency.run,
     "behaviours": behaviours.run,
     "segments": segments.run,
+    "state": state.run,
 }
 # Fake credentials and no endpoint of a real account: every AWS call goes to moto.
 _FAKE_AWS: Final = {
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     os.environ.update(_FAKE_AWS)
+    item_scoped_transactions()  # moto's transactions at the cost of their items, not of whole tables
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     sections: list[Section] = []

@@ -6,6 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
+
+# moto backs every transaction up by copying whole tables; the contact state table's would take minutes and gigabytes.
+item_scoped_transactions()
+
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

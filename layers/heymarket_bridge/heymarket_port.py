@@ -88,6 +88,15 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class KnownContact:
+    """What the bridge learned of a contact when it last stored it: the identifiers Heymarket's answers gave, and
+    the contact as Heymarket's last answer showed it (`snapshot`, None when no answer showed its fields)."""
+
+    identity: Identity
+    snapshot: Contact | None = None
+
+
+@dataclass(frozen=True)
 class Stored:
     """An answer of the documented shape confirmed the contact stored."""
 
@@ -95,6 +104,9 @@ class Stored:
     request_id: str | None = None
     existed: bool = False  # it updated a contact Heymarket already held for the phone (or the id sent)
     opted_out: bool | None = None  # whether the contact is opted out after the write, if the answer says
+    # The contact as Heymarket's answer showed it after the write (its non-empty writable fields), when an answer
+    # showed its fields (the v2 bulk answer does; the v1 writes answer only identifiers).
+    held: Contact | None = None
 
 
 @dataclass(frozen=True)
@@ -119,10 +131,14 @@ DeleteResult = Deleted | NotDone
 class HeymarketPort(Protocol):
     """What the sync domain needs of Heymarket. Results are in the order of the inputs, one each."""
 
-    def upsert(self, contacts: Sequence[Contact], deadline: Deadline) -> list[UpsertResult]:
+    def upsert(
+        self, contacts: Sequence[Contact], deadline: Deadline, known: Sequence[KnownContact | None] = ()
+    ) -> list[UpsertResult]:
         """Store each contact: exactly one Heymarket contact per phone ends with these values (fields not sent are
         left as they were). A contact with `contact_id` updates that contact; if Heymarket no longer holds it, the
-        contact is stored by its phone."""
+        contact is stored by its phone. `known` (empty, or one per contact) names what the bridge learned of a
+        contact it stored before: the adapter may write to it directly by those identifiers, without looking its
+        phone up, and stores it by its phone if Heymarket no longer holds it."""
         ...
 
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:

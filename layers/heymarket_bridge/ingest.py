@@ -246,7 +246,7 @@ class IngestService:
             raise PayloadTooLarge(
                 f"the request holds {len(delivery.submissions)} contacts; at most {limit} are accepted per request"
             )
-        plan = self._plan(source, request, delivery.submissions)
+        plan = self._plan(source, request, delivery.submissions, delivery.occurred_at)
         if not plan.operations and source.refuses_when_nothing_valid:
             raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
         key = _ledger_key(source.name, delivery.identity)
@@ -273,14 +273,22 @@ class IngestService:
             )
         return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
-    def _plan(self, source: Source, request: WebhookRequest, submissions: Sequence[Submission]) -> Plan:
+    def _plan(
+        self,
+        source: Source,
+        request: WebhookRequest,
+        submissions: Sequence[Submission],
+        occurred: Sequence[datetime | None] = (),
+    ) -> Plan:
         """Validate every submission: the contacts to queue (a phone's merged into one, the last winning), and the
-        rejections and dropped fields to report."""
+        rejections and dropped fields to report. A submission's event time (`occurred`, from its source) is queued
+        with it, never later than now."""
         rejected: list[Rejection] = []
         accepted: list[tuple[int, ContactOperation]] = []
         dropped_log: list[dict[str, Any]] = []
         doubt_log: list[int] = []
-        received_at = self._clock().isoformat(timespec="milliseconds")
+        now = self._clock()
+        received_at = now.isoformat(timespec="milliseconds")
         for index, raw in enumerate(submissions):
             if isinstance(raw, Unmappable):
                 rejected.append(Rejection(index, list(raw.errors)))
@@ -296,8 +304,15 @@ class IngestService:
                 dropped_log.append({"index": index, "fields": [item.field for item in dropped]})
             if warnings:
                 doubt_log.append(index)
+            event = occurred[index] if index < len(occurred) else None
+            occurred_at = min(event, now).astimezone(UTC).isoformat(timespec="milliseconds") if event else None
             accepted.append(
-                (index, ContactOperation(Operation.UPSERT, contact, source.name, received_at, request.request_id))
+                (
+                    index,
+                    ContactOperation(
+                        Operation.UPSERT, contact, source.name, received_at, request.request_id, occurred_at=occurred_at
+                    ),
+                )
             )
         operations = _one_per_phone(accepted)
         for index, operation in operations:
@@ -475,7 +490,13 @@ def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tup
     for index, operation in accepted:
         earlier = merged.pop(operation.contact.phone, None)
         if earlier is not None:
-            operation = dataclasses.replace(operation, contact=earlier[1].contact.merged_with(operation.contact))
+            # The merged operation is as new as the newest event time its parts give (ISO 8601 UTC texts order).
+            times = [t for t in (earlier[1].occurred_at, operation.occurred_at) if t is not None]
+            operation = dataclasses.replace(
+                operation,
+                contact=earlier[1].contact.merged_with(operation.contact),
+                occurred_at=max(times) if times else None,
+            )
         merged[operation.contact.phone] = (index, operation)
     return list(merged.values())
 

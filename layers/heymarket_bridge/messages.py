@@ -1,8 +1,15 @@
-"""The queue message format shared by ingest (writer) and sync (reader), and the DLQ record."""
+"""The queue message format shared by ingest (writer) and sync (reader), and the DLQ record.
+
+Besides the operation, a message carries when the bridge received it (`received_at`) and, optionally, when the
+source says the change happened (`occurred_at`, set by the sources that give an event time) and `force` (set by
+`heymarket-bridge dlq redrive --force`: apply it even if a newer operation was applied since, or it changes
+nothing). Messages written before either field existed are read as without them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping
@@ -51,6 +58,8 @@ class ContactOperation:
     received_at: str
     correlation_id: str
     operation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: str | None = None  # the source's own time of the change (ISO 8601, UTC), when it gives one
+    force: bool = False  # an operator's redrive: applied even when superseded or unchanged
 
     def to_json(self) -> str:
         return _envelope_json(self.op, self.contact.to_dict(), self)
@@ -100,6 +109,8 @@ class DeleteOperation:
     received_at: str
     correlation_id: str
     operation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: str | None = None
+    force: bool = False
 
     @property
     def op(self) -> Operation:
@@ -135,10 +146,14 @@ def parse_operation(body: str) -> QueuedOperation:
             "correlation_id": str(data.get("correlation_id", "")),
             "operation_id": str(data.get("operation_id", "")),
         }
+        occurred_at = str(data["occurred_at"]) if data.get("occurred_at") else None
+        force = data.get("force") is True
         op = Operation(data["op"])
         if op is Operation.DELETE:
-            return DeleteOperation(target=DeleteTarget.from_dict(data["contact"]), **common)
-        return ContactOperation(op=op, contact=Contact.from_dict(data["contact"]), **common)
+            target = DeleteTarget.from_dict(data["contact"])
+            return DeleteOperation(target=target, **common, occurred_at=occurred_at, force=force)
+        contact = Contact.from_dict(data["contact"])
+        return ContactOperation(op=op, contact=contact, **common, occurred_at=occurred_at, force=force)
     except MalformedMessage:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -153,19 +168,28 @@ def message_version(op: Operation, contact: Mapping[str, Any]) -> int:
 
 
 def _envelope_json(op: Operation, contact: Mapping[str, Any], operation: QueuedOperation) -> str:
-    return json.dumps(
-        {
-            "v": message_version(op, contact),
-            "op": op.value,
-            "contact": contact,
-            "source": operation.source,
-            "received_at": operation.received_at,
-            "correlation_id": operation.correlation_id,
-            "operation_id": operation.operation_id,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    envelope: dict[str, Any] = {
+        "v": message_version(op, contact),
+        "op": op.value,
+        "contact": contact,
+        "source": operation.source,
+        "received_at": operation.received_at,
+        "correlation_id": operation.correlation_id,
+        "operation_id": operation.operation_id,
+    }
+    if operation.occurred_at is not None:
+        envelope["occurred_at"] = operation.occurred_at
+    if operation.force:
+        envelope["force"] = True
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+
+
+def forced(body: str) -> str:
+    """A queue message body (or a dead letter moved unchanged by SQS) marked `force`: the sync function applies it
+    even if a newer operation was applied to its contact since, or it would change nothing. Raises MalformedMessage
+    for a body that is not an operation."""
+    operation = parse_operation(body)
+    return dataclasses.replace(operation, force=True).to_json()
 
 
 @dataclass(frozen=True)

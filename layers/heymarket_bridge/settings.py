@@ -182,6 +182,16 @@ class SyncSettings:
     create_missing_tags: bool = False
     remove_opted_out_from_lists: bool = True
     list_retry_delay_s: int = 60
+    # The contact state table (heymarket_bridge.contact_state); empty: none (each batch is ordered on its own, every
+    # contact is looked up, every upsert is sent).
+    contact_state_table: str = ""
+    # Upserts that would change nothing the table knows of are not sent; false sends every one.
+    skip_unchanged: bool = True
+    # How long a delete keeps older upserts of its phone out: longer than a message can wait in the queue and the DLQ.
+    tombstone_s: int = 1_900_800
+    # How long a contact's lease outlasts its invocation's deadline, and is kept after a request whose outcome is
+    # unknown (it may still take effect): Lambda hosts' clocks, and a request Heymarket is still processing.
+    lease_margin_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -207,6 +217,10 @@ class SyncSettings:
             create_missing_tags=_read(env, "CREATE_MISSING_TAGS", _flag, False),
             remove_opted_out_from_lists=_read(env, "REMOVE_OPTED_OUT_FROM_LISTS", _flag, True),
             list_retry_delay_s=_read(env, "LIST_RETRY_DELAY_SECONDS", _delay_seconds, 60),
+            contact_state_table=_read(env, "CONTACT_STATE_TABLE", str, ""),
+            skip_unchanged=_read(env, "SKIP_UNCHANGED_CONTACTS", _flag, True),
+            tombstone_s=_read(env, "CONTACT_TOMBSTONE_SECONDS", _positive_int, 1_900_800),
+            lease_margin_s=_read(env, "CONTACT_LEASE_MARGIN_SECONDS", _positive_float, 30.0),
         )
 
     @property

@@ -12,6 +12,11 @@ A use case in three steps over immutable values:
 
 Tags by name and lists (heymarket_bridge.segmenting) hook in around these steps: tag names are looked up before the
 plan, list writes follow the contact writes, and the list-write follow-ups of earlier batches are settled with the rest.
+
+With a contact state (heymarket_bridge.state_guard), the plan covers only what the state admits (operations older
+than the newest applied to their contact, and contacts that would not change, are delivered without a request;
+contacts another invocation is changing wait), known contacts carry their identifiers, and the outcome is recorded
+before the messages are settled.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from heymarket_bridge.contact import Contact
+from heymarket_bridge.contact_state import StateNotReady, operation_ms
 from heymarket_bridge.custom_fields import CustomFieldIndex, titles_in
 from heymarket_bridge.heymarket_port import (
     ConfigurationFailure,
@@ -32,6 +38,7 @@ from heymarket_bridge.heymarket_port import (
     DeleteResult,
     GatewayFailure,
     HeymarketPort,
+    KnownContact,
     NotDone,
     PermanentFailure,
     Stored,
@@ -52,6 +59,9 @@ from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.ordering import merge_contacts, plan_lanes
 from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.segments import Listed, TagLookup, resolve_tags
+
+if TYPE_CHECKING:
+    from heymarket_bridge.state_guard import Admission, ContactStateGuard
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class UpsertStep:
     contact: Contact
     members: tuple[Member, ...]
     after: int | None = None
+    known: KnownContact | None = None  # what the contact state knows of the contact (heymarket_bridge.state_guard)
 
 
 @dataclass(frozen=True)
@@ -208,9 +219,8 @@ def execute(plan: Plan, heymarket: HeymarketPort, deadline: Deadline) -> Executi
     answers = iter(heymarket.delete(targets, deadline) if targets else [])
     deletes = tuple(_all_gone([next(answers) for _ in step.targets]) for step in plan.deletes)
     ready = [n for n, step in enumerate(plan.upserts) if step.after is None or isinstance(deletes[step.after], Deleted)]
-    stored = dict(
-        zip(ready, heymarket.upsert([plan.upserts[n].contact for n in ready], deadline) if ready else [], strict=True)
-    )
+    contacts, known = [plan.upserts[n].contact for n in ready], [plan.upserts[n].known for n in ready]
+    stored = dict(zip(ready, heymarket.upsert(contacts, deadline, known) if ready else [], strict=True))
     upserts: list[UpsertResult] = []
     for n, step in enumerate(plan.upserts):
         if n in stored:
@@ -265,6 +275,8 @@ class SyncReport:
     listed_contacts: int = 0  # stored contacts (and follow-ups) whose lists were all written
     list_follow_ups: int = 0  # stored contacts whose lists are written later, by a follow-up message
     list_writes_dead_lettered: int = 0  # list writes Heymarket refused for good (their contacts are stored)
+    superseded_operations: int = 0  # older than the newest operation applied to their contact: skipped
+    unchanged_skipped: int = 0  # their contact would not change: delivered without a request
     configuration_error: str | None = None
 
 
@@ -303,7 +315,7 @@ def _verdict(
         return Verdict(member, Fate.DEAD, failure)
     final = member.record.receive_count >= max_receive_count
     waits = isinstance(failure, ConfigurationFailure) or (
-        final and isinstance(failure, TransientFailure) and failure.throttled
+        final and isinstance(failure, TransientFailure) and (failure.throttled or isinstance(failure, StateNotReady))
     )
     if waits:
         if waited_too_long(member.operation):
@@ -334,9 +346,11 @@ class SyncService:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         segments: Segmenter | None = None,
+        contact_state: ContactStateGuard | None = None,
     ) -> None:
         self._heymarket = heymarket
         self._segments = segments or Segmenter.disabled()
+        self._state = contact_state
         self._dead_letters = dead_letters
         self._waiting_room = waiting_room
         self._max_receive_count = max_receive_count
@@ -353,7 +367,14 @@ class SyncService:
         prepared = self._segments.prepare(members, deadline)  # list-write follow-ups set apart, tag names looked up
         members = prepared.members
         fields = self._custom_fields(members, deadline)
-        plan = plan_batch(members, fields, prepared.tags)
+        admission = None
+        if self._state is None:
+            plan = plan_batch(members, fields, prepared.tags)
+        else:
+            admission = self._state.admit(
+                members, lambda batch: plan_batch(batch, fields, prepared.tags), deadline.remaining()
+            )
+            plan = admission.plan
         execution = execute(plan, self._heymarket, deadline)
         lists = self._segments.finish(prepared, _stored(plan, execution), deadline)
         verdicts = settle(
@@ -364,6 +385,8 @@ class SyncService:
             also=lists.outcomes,
         )
         report = SyncReport(merged_messages=plan.merged)
+        if admission is not None:
+            verdicts = self._recorded(admission, execution, verdicts, report)
         _count(plan, execution, report)
         report.listed_contacts = lists.listed + sum(
             isinstance(outcome, Listed) and outcome.lists > 0 for _, outcome in lists.outcomes
@@ -388,6 +411,25 @@ class SyncService:
         report.list_follow_ups = len(lists.follow_ups) - len(unqueued)
         self._write_list_letters([*lists.letters, *unqueued], report)
         return report
+
+    def _recorded(
+        self, admission: Admission, execution: Execution, verdicts: list[Verdict], report: SyncReport
+    ) -> list[Verdict]:
+        """The verdicts once the contact state recorded the outcome: a delivered member whose outcome could not be
+        recorded is redelivered; the members the state skipped are delivered."""
+        assert self._state is not None
+        unrecorded = self._state.record(admission, execution, verdicts)
+        recorded = [
+            self._unrecorded(v.member, unrecorded[v.member.record.message_id])
+            if v.member.record.message_id in unrecorded
+            else v
+            for v in verdicts
+        ]
+        report.superseded_operations, report.unchanged_skipped = admission.superseded, admission.unchanged
+        return recorded + [Verdict(skipped.member, Fate.DELIVERED) for skipped in admission.skipped]
+
+    def _unrecorded(self, member: Member, failure: GatewayFailure) -> Verdict:
+        return _verdict(member, NotDone(failure), self._max_receive_count, self._waited_too_long)
 
     def _custom_fields(self, members: Sequence[Member], deadline: Deadline) -> CustomFieldIndex | GatewayFailure | None:
         """The field index if any contact names a field by title (None if none does): cached, re-read at most once
@@ -496,8 +538,9 @@ def _read(records: Sequence[QueueRecord]) -> tuple[list[Member], list[tuple[Queu
         except MalformedMessage as exc:
             logger.error("Unreadable queue message", extra={"message_id": record.message_id, "error": str(exc)})
             unreadable.append((record, str(exc)))
-    # Received order: when the bridge received them, then when SQS got them.
-    members.sort(key=lambda m: (m.operation.received_at, m.record.sent_timestamp_ms))
+    # In the order of the operations' times (the source's event time, else when the bridge received them), then
+    # when the bridge received them, then when SQS got them.
+    members.sort(key=lambda m: (operation_ms(m.operation), m.operation.received_at, m.record.sent_timestamp_ms))
     return members, unreadable
 
 

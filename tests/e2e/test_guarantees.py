@@ -1,8 +1,9 @@
 """Zero loss under faults and load, through the whole local stack over HTTP, checked contact by contact.
 
 The invariant (heymarket_bridge_tools.audit): every contact answered 202 ends in Heymarket (the sandbox) with the
-values it was sent with, or in the DLQ with a reason; none is lost; a contact written twice is only ever the same
-upsert repeated. Each test injects one fault; the soak variants (`make soak`) combine them over more contacts.
+values it was sent with (the newest accepted for it), or in the DLQ with a reason; none is lost, none ends with older
+values than the newest accepted; a contact written twice is only ever the same upsert repeated (or another version
+accepted for it). Each test injects one fault; the soak variants (`make soak`) combine them over more contacts.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Run:
         self.sandbox = stack.sandbox
         self.name = name
         self.accepted: dict[str, dict[str, Any]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}  # every version accepted for a phone, oldest first
         self.results: list[PostResult] = []
         self.recorder = WriteRecorder(stack.sandbox).__enter__()
         self._next = 0
@@ -86,9 +88,24 @@ class Run:
                 results[result.index] = result
         assert [r.status for r in results if r.status != 202] == [], [r.body for r in results if r.status != 202]
         assert sum(r.body["accepted"] for r in results) == contacts
-        self.accepted.update(accepted_contacts(results, bodies))
+        self._accept(accepted_contacts(results, bodies))
         self.results.extend(results)
         return results
+
+    def revise(self, contacts: int, version: int, *, per_webhook: int = 5, senders: int = 2) -> None:
+        """Post new values for the first `contacts` phones posted (their `last` names the version), each webhook
+        once the previous one was answered 202: each version is accepted after the one before it."""
+        phones = distinct_phones(contacts)
+        people = [load_contact(phone, i, f"{self.name}-v{version}") for i, phone in enumerate(phones)]
+        bodies = [{"contacts": people[i : i + per_webhook]} for i in range(0, len(people), per_webhook)]
+        results = self._post(bodies, range(len(bodies)), senders)
+        assert [r.status for r in results] == [202] * len(bodies), [r.body for r in results]
+        self._accept(accepted_contacts(results, bodies))
+
+    def _accept(self, accepted: dict[str, dict[str, Any]]) -> None:
+        self.accepted.update(accepted)
+        for phone, fields in accepted.items():
+            self.history.setdefault(phone, []).append(fields)
 
     def _post(self, bodies: list[Any], indexes: Sequence[int], senders: int) -> list[PostResult]:
         answers = post_webhooks(
@@ -103,7 +120,13 @@ class Run:
         """Wait until the queue is drained, then audit every accepted contact."""
         assert self.stack.wait_until_drained(timeout_s), self.stack.status().line()
         self.recorder.__exit__(None, None, None)
-        return audit(self.accepted, self.sandbox.contacts(), self.stack.dead_letter_bodies(), self.recorder.by_phone())
+        return audit(
+            self.accepted,
+            self.sandbox.contacts(),
+            self.stack.dead_letter_bodies(),
+            self.recorder.by_phone(),
+            self.history,
+        )
 
     def status_count(self, status: str) -> int:
         return int(self.sandbox.stats()["by_status"].get(status, 0))
@@ -216,6 +239,29 @@ def test_connection_resets_after_the_write_lose_nothing_and_repeat_only_the_same
     assert result.ok, result.problems()
     assert run.sandbox.stats()["connections_reset"] > 0
     assert len(run.sandbox.contacts()) == len(result.delivered)
+
+
+@pytest.mark.parametrize("behaviour", BEHAVIOURS, ids=behaviour_id)
+def test_under_5xx_and_resets_every_contact_ends_with_the_newest_values_accepted_for_it(
+    start_stack: StartStack, behaviour: dict[str, str]
+) -> None:
+    # Given a Heymarket failing a fifth of the requests and resetting a tenth after the write, small batches and two
+    # consumers: older versions of a contact are retried while newer ones arrive
+    stack = start_stack(
+        {**FAST, "BatchSize": 5, "HeymarketMaxBatch": 5, "MaxReceiveCount": 10},
+        sandbox=SandboxConfig(fail_rate=0.2, reset_rate=0.1, seed=17, **behaviour),
+    )
+    run = Run(stack, "newest")
+
+    # When 20 contacts are posted, then changed twice, each version posted while the one before is being synced
+    run.post(20, per_webhook=5, senders=2)
+    run.revise(20, 2)
+    run.revise(20, 3)
+
+    # Then each one holds its newest values (never an older version), or is in the DLQ with a reason
+    result = run.settle(90)
+    assert result.ok, result.problems()
+    assert len(result.delivered) == 20
 
 
 def test_an_invocation_that_reaches_its_deadline_mid_batch_leaves_the_rest_to_sqs(start_stack: StartStack) -> None:

@@ -95,6 +95,13 @@ def test_send_signs_a_payload_like_its_source_and_the_contact_is_delivered(local
     assert listing.stdout.startswith("0 dead letter(s)")
 
 
+def test_a_forced_redrive_of_an_empty_dlq_moves_nothing_and_says_so(local_stack: dict[str, Any]) -> None:
+    redriven = bridge(local_stack["cwd"], "dlq", "redrive", "--force", "--local")
+
+    assert redriven.returncode == 0, redriven.stdout + redriven.stderr
+    assert "moved 0, failed 0" in redriven.stdout
+
+
 def test_check_credentials_reports_whether_heymarket_accepts_them(local_stack: dict[str, Any]) -> None:
     checked = bridge(local_stack["cwd"], "check-credentials", "--local")
     assert checked.returncode == 0, checked.stdout + checked.stderr

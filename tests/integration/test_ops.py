@@ -200,3 +200,28 @@ def test_check_credentials_prints_nothing_but_its_verdict(
     assert not ok
     captured = capsys.readouterr()
     assert captured.out + captured.err == ""
+
+
+def test_a_forced_redrive_marks_each_message_to_be_applied_even_if_superseded_or_unchanged(
+    aws: tuple[Any, Any, StackQueues],
+) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["Heymarket answered 500", "invalid email"])
+
+    report = DeadLetterQueue(sqs, queues).redrive(force=True)
+
+    moved = [ContactOperation.from_json(body) for body in main_queue_bodies(sqs, queues)]
+    assert report.moved == 2
+    assert [op.force for op in moved] == [True, True]
+    assert sorted(op.contact.phone for op in moved) == ["15105550000", "15105550001"]
+
+
+def test_a_redrive_without_force_puts_back_the_original_messages_unmarked(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    fill(sqs, queues, ["Heymarket answered 500"])
+
+    DeadLetterQueue(sqs, queues).redrive()
+
+    [body] = main_queue_bodies(sqs, queues)
+    assert not ContactOperation.from_json(body).force
+    assert "force" not in json.loads(body)

@@ -3,11 +3,13 @@
 It answers the contact endpoints in the documented shapes (tests/contract/heymarket_examples/), keeps a log of the
 requests, and lets a test script the next answers of a route (`script("POST /v2/contacts", (500, {...}))`) to
 play faults. The undocumented behaviours are settings: `duplicate_create` ("refuse", "update", "duplicate"),
-`uuids` (whether Contact objects carry their UUID) and `list_local_id_repeat` ("existing", "refuse", "duplicate").
-Tags (`POST /v1/tags` 30 a page by `date`, `POST /v1/tag`) and lists (`POST /v2/lists`, `PUT /v2/lists/{id}`) are
-played as documented; `lists` holds each list's title, local_id and member phones.
-The project's sandbox (tools/heymarket_bridge_tools/sandbox.py)
-plays the same contract independently, over HTTP, for the integration and end-to-end tests.
+`uuids` (whether Contact objects carry their UUID), `list_local_id_repeat` ("existing", "refuse", "duplicate") and
+`update_omitted` ("keep", "clear": whether an update keeps the fields it leaves out). `down` answers every request
+500; `during(route, action)` runs an action (another invocation, say) when the route is next requested, before it is
+answered. Tags (`POST /v1/tags` 30 a page by `date`, `POST /v1/tag`) and lists (`POST /v2/lists`,
+`PUT /v2/lists/{id}`) are played as documented; `lists` holds each list's title, local_id and member phones.
+The project's sandbox (tools/heymarket_bridge_tools/sandbox/) plays the same contract independently, over HTTP, for
+the integration and end-to-end tests.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class HeymarketDouble:
     duplicate_create: str = "refuse"
     uuids: bool = True
     list_local_id_repeat: str = "existing"
+    update_omitted: str = "keep"
+    down: bool = False
     contacts: list[StoredContact] = field(default_factory=list)
     fields: list[dict[str, Any]] = field(default_factory=list)
     tags: list[dict[str, Any]] = field(default_factory=list)  # {"id", "tag", "updated"}, oldest first
@@ -76,6 +80,7 @@ class HeymarketDouble:
     _list_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(42))
     log: list[tuple[str, Any]] = field(default_factory=list)
     _scripts: dict[str, list[Answer | Handler]] = field(default_factory=dict)
+    _actions: dict[str, list[Callable[[], None]]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(98765))
 
     # ---------------------------------------------------------------- test API
@@ -115,6 +120,10 @@ class HeymarketDouble:
     def routes(self) -> list[str]:
         return [route for route, _ in self.log]
 
+    def during(self, route: str, action: Callable[[], None]) -> None:
+        """Run `action` when `route` is next requested, before it is answered."""
+        self._actions.setdefault(route, []).append(action)
+
     # ---------------------------------------------------------------- the pool seam
 
     def request(self, method: str, url: str, body: bytes | None = None, **_: Any) -> FakeResponse:
@@ -122,6 +131,10 @@ class HeymarketDouble:
         route = f"{method} {split.path}"
         data = json.loads(body) if body else None
         self.log.append((route, data))
+        if self._actions.get(route):
+            self._actions[route].pop(0)()
+        if self.down:
+            return FakeResponse(500, b'{"error_code": "internal"}', {})
         wildcard = f"{method} {split.path.rsplit('/', 1)[0]}/*"
         script = self._scripts.get(route) or self._scripts.get(wildcard)
         if script:
@@ -199,18 +212,24 @@ class HeymarketDouble:
                 if not found:
                     failed.append({"contact": item, "error": "no such contact"})
                     continue
-                found[0].fields.update(fields)
+                self._update(found[0], fields)
                 stored.append(found[0].as_answer(self.uuids))
                 continue
             holders = self.holding(item["phone"])
             if holders and self.duplicate_create == "refuse":
                 failed.append({"contact": item, "error": "phone taken"})
             elif holders and self.duplicate_create == "update":
-                holders[0].fields.update(fields)
+                self._update(holders[0], fields)
                 stored.append(holders[0].as_answer(self.uuids))
             else:
                 stored.append(self.add(**fields).as_answer(self.uuids))
         return 200, {"contacts": stored, "failed_contacts": failed}
+
+    def _update(self, contact: StoredContact, fields: dict[str, Any]) -> None:
+        if self.update_omitted == "clear":
+            contact.fields = {"phone": contact.fields.get("phone"), **fields}
+        else:
+            contact.fields.update(fields)
 
     def _v1_contact(self, method: str, contact_id: int, data: Any) -> Answer:
         found = [c for c in self.contacts if c.id == contact_id]
@@ -220,6 +239,6 @@ class HeymarketDouble:
             self.contacts.remove(found[0])
             return 200, "ok"
         if method == "PUT":
-            found[0].fields.update({k: v for k, v in data.items()})
+            self._update(found[0], dict(data))
             return 200, {"id": contact_id, "rev": 2, "uuid": found[0].uuid}
         return 200, found[0].as_answer(self.uuids)

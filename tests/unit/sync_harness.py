@@ -15,13 +15,16 @@ from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.messages import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.segmenting import Segmenter
+from heymarket_bridge.state_guard import ContactStateGuard
 from heymarket_bridge.sync import QueueRecord, SyncService
 from tests.unit.heymarket_double import HeymarketDouble
 from tests.unit.managed_store import MemoryManagedStore
+from tests.unit.state_double import InMemoryContactState
 
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
 RECEIVED = "2026-11-23T09:00:00.000+00:00"
+RECEIVED_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 class FakeClock:
@@ -59,16 +62,37 @@ class FakeWaitingRoom:
 _sequence = itertools.count(1)
 
 
-def _received(n: int) -> str:
-    """The n-th record's receive time: one millisecond after the one before, so records keep the order made."""
-    return (datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(milliseconds=n)).isoformat(timespec="milliseconds")
+def _nth(n: int) -> str:
+    """When the bridge received the n-th message made here: 1 ms after the one before, whatever n."""
+    return (RECEIVED_AT + timedelta(milliseconds=n)).isoformat(timespec="milliseconds")
 
 
-def upsert(phone: str, receive_count: int = 1, received_at: str | None = None, **fields: Any) -> QueueRecord:
+def upsert(
+    phone: str,
+    receive_count: int = 1,
+    received_at: str | None = None,
+    *,
+    occurred_at: str | None = None,
+    force: bool = False,
+    **fields: Any,
+) -> QueueRecord:
     n = next(_sequence)
-    when = received_at or _received(n)
-    operation = ContactOperation(Operation.UPSERT, Contact(phone=phone, **fields), "generic", when, f"corr-{n}")
+    when = received_at or _nth(n)
+    operation = ContactOperation(
+        Operation.UPSERT,
+        Contact(phone=phone, **fields),
+        "generic",
+        when,
+        f"corr-{n}",
+        occurred_at=occurred_at,
+        force=force,
+    )
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
+
+
+def again(record: QueueRecord) -> QueueRecord:
+    """The same message delivered once more by SQS."""
+    return QueueRecord(record.message_id, record.body, record.receive_count + 1, record.sent_timestamp_ms)
 
 
 def redelivered(body: str, receive_count: int = 1) -> QueueRecord:
@@ -81,7 +105,7 @@ def delete(
     *, phone: str | None = None, contact_id: str | None = None, receive_count: int = 1, received_at: str | None = None
 ) -> QueueRecord:
     n = next(_sequence)
-    when = received_at or _received(n)
+    when = received_at or _nth(n)
     operation = DeleteOperation(DeleteTarget(contact_id=contact_id, phone=phone), "generic", when, f"corr-{n}")
     return QueueRecord(f"msg-{n}", operation.to_json(), receive_count, sent_timestamp_ms=n)
 
@@ -105,6 +129,10 @@ class Harness:
     follow_ups: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
     create_missing_tags: bool = False
     remove_opted_out: bool = True
+    # A contact state (None: none, the bridge as it works without the table); shared by harnesses playing
+    # concurrent invocations of one deployment.
+    state: InMemoryContactState | None = None
+    skip_unchanged: bool = True
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -154,8 +182,17 @@ class Harness:
                 clock=self.clock,
                 wall_clock=lambda: self.now,
                 segments=segments,
+                contact_state=self.guard,
             )
         return self._service
+
+    @property
+    def guard(self) -> ContactStateGuard | None:
+        if self.state is None:
+            return None
+        return ContactStateGuard(
+            self.state, skip_unchanged=self.skip_unchanged, wall_clock_ms=lambda: int(self.now.timestamp() * 1000)
+        )
 
     def deadline(self, seconds: float = 60) -> Deadline:
         return Deadline(self.clock() + seconds, self.clock)

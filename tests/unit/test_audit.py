@@ -60,6 +60,32 @@ def test_a_repeated_write_is_allowed_only_with_the_same_values() -> None:
     assert not result.ok
 
 
+def test_a_contact_ending_with_an_older_version_than_the_newest_accepted_fails_the_audit() -> None:
+    # Given Ada accepted as "Ada" then as "Ada Lee", and Bob as "Bobby" then "Bob"
+    history = {ADA: [{"first": "Ada", "last": "Ann"}, {"first": "Ada", "last": "Lee"}], BOB: [{"first": "Bobby"}]}
+    newest = {ADA: {"first": "Ada", "last": "Lee"}, BOB: {"first": "Bob"}}
+    stored = [{"phone": ADA, "first": "Ada", "last": "Ann"}, {"phone": BOB, "first": "Robert"}]
+
+    result = audit(newest, stored, [], history=history)
+
+    assert (result.older_values, result.wrong_values) == ([ADA], [BOB])
+    assert not result.ok
+
+
+def test_writes_of_different_accepted_versions_are_not_divergent_but_a_write_of_none_of_them_is() -> None:
+    history = {ADA: [{"first": "Ada"}, {"first": "Adele"}], BOB: [{"first": "Bob"}, {"first": "Rob"}]}
+    newest = {ADA: {"first": "Adele"}, BOB: {"first": "Rob"}}
+    stored = [{"phone": ADA, "first": "Adele"}, {"phone": BOB, "first": "Rob"}]
+    writes = {
+        ADA: [Write(ADA, {"first": "Ada"}, 1.0), Write(ADA, {"first": "Adele"}, 2.0)],
+        BOB: [Write(BOB, {"first": "Bobby"}, 1.0), Write(BOB, {"first": "Rob"}, 2.0)],
+    }
+
+    result = audit(newest, stored, [], writes, history)
+
+    assert result.divergent_writes == [BOB]
+
+
 def test_a_contact_no_sender_was_answered_202_for_fails_the_audit() -> None:
     stored = [{"phone": ADA, "first": "Ada"}, {"phone": BOB, "first": "Bob"}, {"phone": "14155550102"}]
 

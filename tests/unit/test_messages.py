@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from heymarket_bridge.messages import (
     DeleteTarget,
     MalformedMessage,
     Operation,
+    forced,
     parse_operation,
 )
 
@@ -195,3 +197,40 @@ def test_a_list_write_follow_up_is_a_version_2_lists_operation_that_survives_the
 
     assert json.loads(original.to_json())["v"] == 2
     assert parse_operation(original.to_json()) == original
+
+
+def test_an_event_time_and_the_force_mark_survive_the_queue_round_trip() -> None:
+    original = dataclasses.replace(operation(), occurred_at="2026-11-23T08:59:58.000+00:00", force=True)
+
+    assert ContactOperation.from_json(original.to_json()) == original
+
+
+def test_a_message_written_before_event_times_and_force_existed_is_read_without_them() -> None:
+    body = json.loads(operation().to_json())
+    assert "occurred_at" not in body and "force" not in body  # noqa: PT018 - both left out when not set
+
+    read = parse_operation(json.dumps(body))
+
+    assert (read.occurred_at, read.force) == (None, False)
+
+
+def test_forcing_a_message_marks_it_and_changes_nothing_else() -> None:
+    original = operation()
+
+    marked = parse_operation(forced(original.to_json()))
+
+    assert marked == dataclasses.replace(original, force=True)
+
+
+def test_forcing_a_dead_letter_moved_unchanged_by_sqs_marks_the_operation_it_wraps() -> None:
+    original = DeleteOperation(DeleteTarget(phone="15105551234"), "generic", "2026-11-23T09:00:00.000+00:00", "r")
+    letter = DeadLetter(
+        error="500", attempts=5, source="generic", received_at="t", contact=None, message=original.to_json()
+    )
+
+    assert parse_operation(forced(letter.to_json())) == dataclasses.replace(original, force=True)
+
+
+def test_a_body_that_is_not_an_operation_cannot_be_forced() -> None:
+    with pytest.raises(MalformedMessage):
+        forced("not json")

@@ -118,3 +118,37 @@ def test_the_public_base_url_is_read_without_its_trailing_slash() -> None:
 def test_a_public_base_url_that_is_not_a_plain_https_url_is_named(value: str) -> None:
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
         IngestSettings.from_env({"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "PUBLIC_BASE_URL": value})
+
+
+def test_sync_settings_read_the_contact_state_table_and_its_options() -> None:
+    settings = SyncSettings.from_env(
+        {
+            **SYNC_ENV,
+            "CONTACT_STATE_TABLE": "ContactStateTable-abc",
+            "SKIP_UNCHANGED_CONTACTS": "false",
+            "CONTACT_TOMBSTONE_SECONDS": "1900800",
+            "CONTACT_LEASE_MARGIN_SECONDS": "2.5",
+        }
+    )
+
+    assert (settings.contact_state_table, settings.skip_unchanged, settings.tombstone_s, settings.lease_margin_s) == (
+        "ContactStateTable-abc",
+        False,
+        1_900_800,
+        2.5,
+    )
+
+
+def test_without_a_contact_state_table_the_sync_settings_say_so_and_skip_unchanged_contacts_by_default() -> None:
+    settings = SyncSettings.from_env(SYNC_ENV)
+
+    assert (settings.contact_state_table, settings.skip_unchanged, settings.lease_margin_s) == ("", True, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SKIP_UNCHANGED_CONTACTS", "maybe"), ("CONTACT_TOMBSTONE_SECONDS", "0"), ("CONTACT_LEASE_MARGIN_SECONDS", "-1")],
+)
+def test_a_bad_contact_state_option_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        SyncSettings.from_env({**SYNC_ENV, name: value})

@@ -17,7 +17,7 @@ from moto import mock_aws
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped,unused-ignore]
 
 from heymarket_bridge.settings import IngestSettings, SyncSettings
-from heymarket_bridge_tools.template import TEMPLATE_PATH, LocalResources, Route, StackTemplate
+from heymarket_bridge_tools.template import CONTACT_QUEUE_ID, TEMPLATE_PATH, LocalResources, Route, StackTemplate
 
 REPO_ROOT = TEMPLATE_PATH.parent
 FOURTEEN_DAYS_S = 14 * 24 * 60 * 60
@@ -108,6 +108,43 @@ def test_queue_is_encrypted_at_rest(template: StackTemplate, queue_id: str) -> N
     attributes = template.queue(queue_id).attributes
 
     assert attributes.get("SqsManagedSseEnabled") == "true" or attributes.get("KmsMasterKeyId")
+
+
+def test_every_table_is_on_demand_and_encrypted(template: StackTemplate) -> None:
+    tables = _resources_of_type(template, "AWS::DynamoDB::Table")
+
+    assert "ContactStateTable" in tables
+    for properties in tables.values():
+        assert properties["BillingMode"] == "PAY_PER_REQUEST"
+        assert properties["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_contact_state_tombstones_outlast_any_message_in_the_queue_and_the_dlq(template: StackTemplate) -> None:
+    table = _resources_of_type(template, "AWS::DynamoDB::Table")["ContactStateTable"]
+    environment = template.function("SyncFunction").environment
+    queue = template.queue(CONTACT_QUEUE_ID).attributes
+    dlq = template.queue(template.dead_letter_queue_id()).attributes
+
+    tombstone_s = int(environment["CONTACT_TOMBSTONE_SECONDS"])
+
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert tombstone_s >= int(queue["MessageRetentionPeriod"]) + int(dlq["MessageRetentionPeriod"])
+
+
+def test_the_sync_function_may_read_and_write_the_contact_state_table_and_nothing_else_of_dynamodb(
+    template: StackTemplate,
+) -> None:
+    granted = {
+        action: _statement_resources(template, "SyncFunction", action, {})
+        for action in ("dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+    }
+
+    assert granted == {
+        "dynamodb:BatchGetItem": [LOCAL_ARNS["ContactStateTable.Arn"]],
+        "dynamodb:UpdateItem": [LOCAL_ARNS["ContactStateTable.Arn"]],
+        "dynamodb:PutItem": [],
+        "dynamodb:DeleteItem": [],
+    }
 
 
 def test_every_queue_in_the_template_is_encrypted(template: StackTemplate) -> None:
@@ -679,6 +716,7 @@ LOCAL_ARNS = {
     "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/IdempotencyTable",
     "ManagedListsTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ManagedListsTable",
+    "ContactStateTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ContactStateTable",
 }
 SECRET_FORMS = {
     "name": "team/heymarket",

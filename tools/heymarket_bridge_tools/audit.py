@@ -8,7 +8,8 @@ Used by the guarantee tests (tests/e2e/test_guarantees.py) and the benchmarks (`
   contact written twice can be checked to be the same upsert repeated (a retry after a lost answer), never
   different values;
 - `audit` checks the zero-loss invariant contact by contact, not by counts: every contact answered 202 ends in
-  Heymarket with the values it was sent with, or in the DLQ with a reason; none is lost.
+  Heymarket with the values it was sent with, or in the DLQ with a reason; none is lost. Given every version accepted
+  for a phone (`history`), it also checks that no contact ends with older values than the newest accepted for it.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ class Audit:
     dead_lettered: dict[str, str] = field(default_factory=dict)  # phone -> the reason its letter gives
     lost: list[str] = field(default_factory=list)  # neither in Heymarket nor in the DLQ
     wrong_values: list[str] = field(default_factory=list)  # in Heymarket, but not with the values sent
+    older_values: list[str] = field(default_factory=list)  # in Heymarket with a version older than the newest accepted
     letters_without_reason: list[str] = field(default_factory=list)
     written_more_than_once: int = 0  # phones the sandbox stored twice or more (retries after a lost answer)
     divergent_writes: list[str] = field(default_factory=list)  # written twice with DIFFERENT values: never allowed
@@ -168,6 +170,7 @@ class Audit:
         return not (
             self.lost
             or self.wrong_values
+            or self.older_values
             or self.letters_without_reason
             or self.divergent_writes
             or self.unexpected
@@ -178,6 +181,7 @@ class Audit:
         return (
             f"{self.accepted} accepted: {len(self.delivered)} delivered, {len(self.dead_lettered)} dead-lettered "
             f"with a reason, {len(self.lost)} lost, {len(self.wrong_values)} with wrong values, "
+            f"{len(self.older_values)} with older values than the newest accepted, "
             f"{self.written_more_than_once} written more than once (same values), "
             f"{len(self.divergent_writes)} written with different values, "
             f"{len(self.letters_without_reason)} dead letters without a reason, {len(self.unexpected)} unexpected, "
@@ -191,6 +195,7 @@ class Audit:
             for name, values in (
                 ("lost", self.lost),
                 ("wrong values", self.wrong_values),
+                ("older values", self.older_values),
                 ("letters without reason", self.letters_without_reason),
                 ("divergent writes", self.divergent_writes),
                 ("unexpected", self.unexpected),
@@ -206,11 +211,14 @@ def audit(
     stored: Sequence[Mapping[str, Any]],
     dead_letter_bodies: Sequence[str],
     writes: Mapping[str, Sequence[Write]] | None = None,
+    history: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Audit:
-    """Check the zero-loss invariant for `accepted` (phone -> the fields Heymarket must hold).
+    """Check the zero-loss invariant for `accepted` (phone -> the fields Heymarket must hold: the newest accepted).
 
     A contact both stored and dead-lettered counts as delivered: its write took effect but its answer was lost,
-    and it was refused on a later try; both places name it, so it is not lost.
+    and it was refused on a later try; both places name it, so it is not lost. `history` (phone -> every version
+    accepted for it, oldest first): a contact holding an older version counts in `older_values`, and writes of
+    different accepted versions of one contact are not divergent (a write must match one of them).
     """
     result = Audit(accepted=len(accepted))
     by_phone = {str(contact["phone"]): contact for contact in stored}
@@ -220,8 +228,10 @@ def audit(
     for phone, fields in accepted.items():
         contact = by_phone.get(phone)
         if contact is not None:
-            if any(contact.get(name) != value for name, value in fields.items()):
-                result.wrong_values.append(phone)
+            if not _holds(contact, fields):
+                versions = (history or {}).get(phone, [])
+                older = any(_holds(contact, version) for version in versions)
+                (result.older_values if older else result.wrong_values).append(phone)
             else:
                 result.delivered.add(phone)
         elif phone in reasons:
@@ -232,9 +242,20 @@ def audit(
     for phone, phone_writes in (writes or {}).items():
         if len(phone_writes) > 1:
             result.written_more_than_once += 1
-            if any(_conflict(write.fields, phone_writes[0].fields) for write in phone_writes[1:]):
+            accepted_versions = (history or {}).get(phone)
+            if accepted_versions:
+                divergent = any(
+                    all(_conflict(write.fields, version) for version in accepted_versions) for write in phone_writes
+                )
+            else:
+                divergent = any(_conflict(write.fields, phone_writes[0].fields) for write in phone_writes[1:])
+            if divergent:
                 result.divergent_writes.append(phone)
     return result
+
+
+def _holds(contact: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    return all(contact.get(name) == value for name, value in fields.items())
 
 
 def _conflict(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:

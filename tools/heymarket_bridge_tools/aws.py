@@ -20,6 +20,7 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
+from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
 from heymarket_bridge_tools.serving import Serving, TrackedServer
 
 LOCAL_HOST: Final = "127.0.0.1"
@@ -142,6 +143,7 @@ class LocalAws:
         if self._serving is not None:
             return self
         _linear_moto_sqs()
+        item_scoped_transactions()  # the contact state table's transactions, at the cost of their items
         listener = socket.create_server((LOCAL_HOST, self._port))
         try:
             server = _MotoServer(listener)

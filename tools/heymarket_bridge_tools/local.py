@@ -200,11 +200,14 @@ class LocalStack:
                 **self._aws.environment(),
                 **_functions_environment(template, function_ids, resources),
                 # Contacts waiting for a configuration fix come back after the retry delay, not SQS's 15 minutes;
-                # so do list writes that failed (their follow-ups), not after a minute.
+                # so do list writes that failed (their follow-ups), not after a minute. A contact stays leased after
+                # a request of unknown outcome for the retry delay too, not 30 s: the sandbox settles a request within
+                # milliseconds, and redelivered operations come back that fast.
                 **(
                     {
                         "WAIT_DELAY_SECONDS": str(config.retry_delay_s),
                         "LIST_RETRY_DELAY_SECONDS": str(config.retry_delay_s),
+                        "CONTACT_LEASE_MARGIN_SECONDS": str(max(config.retry_delay_s, 1)),
                     }
                     if config.retry_delay_s is not None
                     else {}

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from heymarket_bridge.messages import DeadLetter, MalformedMessage
+from heymarket_bridge.messages import DeadLetter, MalformedMessage, forced
 from heymarket_bridge.observability import mask_email, mask_phone
 
 # Reading the whole DLQ (list, show, export, redrive): every letter is received once and kept hidden until the read
@@ -259,6 +259,7 @@ class DeadLetterQueue:
         *,
         error_filter: str | None = None,
         dry_run: bool = False,
+        force: bool = False,
         progress: Callable[[RedriveReport], None] = lambda report: None,
     ) -> RedriveReport:
         """Send dead letters back to the main queue, deleting each from the DLQ only once it is re-enqueued.
@@ -268,6 +269,8 @@ class DeadLetterQueue:
         (dead-lettered again meanwhile: its cause is not fixed) is left in the DLQ and counted as `returned`.
         Interrupting (Ctrl-C, SIGTERM) stops after the current message, so no message is ever both re-enqueued and
         left in the DLQ; the letters not yet handled are handed back at once. Run it again to finish.
+        `force` marks each message so that the sync function applies it even if a newer operation was applied to its
+        contact since, or it would change nothing (otherwise such a letter is skipped: superseded or unchanged).
         """
         report = RedriveReport()
         moved: set[str] = set()
@@ -284,7 +287,7 @@ class DeadLetterQueue:
                             report.returned += 1
                         elif dry_run:
                             report.moved += 1
-                        elif self._move(read.current(entry), report):
+                        elif self._move(read.current(entry), report, force=force):
                             read.forget(entry)
                             moved.add(entry.operation_key)
                         progress(report)
@@ -296,10 +299,11 @@ class DeadLetterQueue:
             self.last_count = read.count()
         return report
 
-    def _move(self, entry: DeadLetterEntry, report: RedriveReport) -> bool:
+    def _move(self, entry: DeadLetterEntry, report: RedriveReport, *, force: bool = False) -> bool:
         """Re-enqueue the letter's original message, then delete the letter; False (reported) when that failed."""
         try:
-            self._sqs.send_message(QueueUrl=self._queues.queue_url, MessageBody=entry.original_message)
+            body = forced(entry.original_message) if force else entry.original_message
+            self._sqs.send_message(QueueUrl=self._queues.queue_url, MessageBody=body)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the message stays in the DLQ and is reported
             report.failed += 1
             report.errors.append(f"{entry.message_id}: {exc}")

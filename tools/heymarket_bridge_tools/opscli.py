@@ -151,16 +151,24 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
     epilog=_examples(
         'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
         'heymarket-bridge dlq redrive --filter "answered 5" --stack-name heymarket-bridge',
+        'heymarket-bridge dlq redrive --filter "Shoe size" --force --stack-name heymarket-bridge',
     ),
 )
 @click.option("--filter", "error_filter", metavar="TEXT", help="Only letters whose error contains TEXT (any case).")
 @click.option("--dry-run", is_flag=True, help="Count what would move; move nothing.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply each letter even if its contact was changed since (by a newer operation) or it changes nothing.",
+)
 @target_options
-def dlq_redrive(error_filter: str | None, dry_run: bool, **where: Any) -> int:
+def dlq_redrive(error_filter: str | None, dry_run: bool, force: bool, **where: Any) -> int:
     """Send dead letters back to the main queue as their original messages.
 
-    Each letter is deleted from the DLQ only once its message is back on the queue. Ctrl-C stops between two
-    letters; run the same command again to finish: nothing is lost and nothing is sent twice.
+    A letter older than the newest operation applied to its contact since is skipped when it arrives (superseded),
+    and one that would change nothing is not sent: --force applies them anyway. Each letter is deleted from the DLQ
+    only once its message is back on the queue. Ctrl-C stops between two letters; run the same command again to
+    finish: nothing is lost and nothing is sent twice.
     """
     from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport
 
@@ -172,7 +180,7 @@ def dlq_redrive(error_filter: str | None, dry_run: bool, **where: Any) -> int:
         def progress(report: RedriveReport) -> None:
             advance(report.moved + report.failed + report.skipped)
 
-        report = queue.redrive(error_filter=error_filter, dry_run=dry_run, progress=progress)
+        report = queue.redrive(error_filter=error_filter, dry_run=dry_run, force=force, progress=progress)
     console = _console()
     verb = "would move" if dry_run else "moved"
     console.print(f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (not matching the filter)")

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from heymarket_bridge.adapters.contact_state import DynamoDbContactState
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.adapters.managed_lists import DynamoManagedStore
@@ -25,6 +26,7 @@ from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.runtime import aws_client
 from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.settings import ApiMode, SyncSettings
+from heymarket_bridge.state_guard import ContactStateGuard
 from heymarket_bridge.sync import QueueRecord, SyncReport, SyncService
 
 
@@ -58,6 +60,7 @@ class SyncRuntime:
     settings: SyncSettings
     service: SyncService
     http: HeymarketHttp
+    contact_state: DynamoDbContactState | None = None
 
 
 def build_sync(env: Mapping[str, str]) -> SyncRuntime:
@@ -80,16 +83,32 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         else V2Gateway(http, max_batch=settings.max_batch)
     )
     sqs = aws_client("sqs")
+    dynamodb = cache(lambda: aws_client("dynamodb"))
     segments = Segmenter(
         HeymarketSegments(gateway, http, max_batch=settings.max_batch),
         # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
-        DynamoManagedStore(cache(lambda: aws_client("dynamodb")), settings.managed_lists_table)
+        DynamoManagedStore(dynamodb, settings.managed_lists_table)
         if settings.managed_lists_table
         else None,
         SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
         stack=settings.stack_name,
         create_missing_tags=settings.create_missing_tags,
         remove_opted_out=settings.remove_opted_out_from_lists,
+    )
+    state = (
+        DynamoDbContactState(settings.contact_state_table, dynamodb())
+        if settings.contact_state_table
+        else None
+    )
+    guard = (
+        ContactStateGuard(
+            state,
+            skip_unchanged=settings.skip_unchanged,
+            tombstone_s=settings.tombstone_s,
+            lease_margin_ms=int(settings.lease_margin_s * 1000),
+        )
+        if state is not None
+        else None
     )
     service = SyncService(
         gateway,
@@ -99,8 +118,9 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         deadline_reserve_s=settings.deadline_reserve_s,
         max_wait_s=settings.max_wait_s,
         segments=segments,
+        contact_state=guard,
     )
-    return SyncRuntime(settings, service, http)
+    return SyncRuntime(settings, service, http, state)
 
 
 @cache
@@ -155,6 +175,8 @@ def _record_metrics(report: SyncReport) -> None:
         ("ContactsListed", report.listed_contacts),
         ("ListWritesDeferred", report.list_follow_ups),
         ("ListWritesDeadLettered", report.list_writes_dead_lettered),
+        ("SupersededOperations", report.superseded_operations),
+        ("UnchangedSkipped", report.unchanged_skipped),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     log = logger.error if report.configuration_error else logger.info
@@ -172,6 +194,8 @@ def _record_metrics(report: SyncReport) -> None:
             "listed": report.listed_contacts,
             "list_writes_deferred": report.list_follow_ups,
             "list_writes_dead_lettered": report.list_writes_dead_lettered,
+            "superseded": report.superseded_operations,
+            "unchanged": report.unchanged_skipped,
             "heymarket_requests": report.heymarket_requests,
             "configuration_error": report.configuration_error,
         },

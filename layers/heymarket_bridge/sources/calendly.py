@@ -33,6 +33,7 @@ from heymarket_bridge.sources.common import (
     ReadContext,
     SourceDefaults,
     any_same,
+    event_time,
     identity,
     no_phone,
     parse_json,
@@ -103,7 +104,7 @@ class CalendlySource(SourceDefaults):
                 candidates, "no text_reminder_number and no phone question", "the text_reminder_number or phone answer"
             )
             submission = no_phone("the Calendly invitee", mapping, reason)
-        return Delivery([submission], delivery_identity)
+        return Delivery([submission], delivery_identity, (event_time(payload.get("created_at")),))
 
 
 def _answers(invitee: Mapping[str, Any]) -> list[tuple[str, Any]]:

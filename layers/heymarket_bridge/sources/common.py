@@ -119,10 +119,15 @@ class DeliveryIdentity:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A request read once by its source: the submissions it carries and what identifies it."""
+    """A request read once by its source: the submissions it carries and what identifies it.
+
+    `occurred_at`, for a source whose payload says when the change happened (empty, or one per submission, None where
+    a submission does not say): the contact state orders operations on a contact by it (heymarket_bridge.contact_state).
+    """
 
     submissions: list[Submission]
     identity: DeliveryIdentity
+    occurred_at: tuple[datetime | None, ...] = ()
 
 
 def identity(sender_id: str | None, body: bytes, *, id_covers_body: bool = False) -> DeliveryIdentity:
@@ -172,6 +177,25 @@ def unix_time(text: str | None, max_digits: int) -> int | None:
     if not re.fullmatch(rf"[0-9]{{1,{max_digits}}}", value):
         return None
     return int(value)
+
+
+def event_time(value: Any) -> datetime | None:
+    """A source's event time: an ISO 8601 text with a time zone ("2026-11-23T08:59:57.000000Z", "...+00:00"), or
+    milliseconds since the epoch (digits, as HubSpot writes them); None for anything else, or a time before 2000."""
+    moment: datetime | None = None
+    if isinstance(value, str) and 10 <= len(value.strip()) <= 40:
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            moment = datetime.fromtimestamp(int(text) / 1000, UTC) if len(text) <= 16 else None
+        else:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                return None
+            moment = moment.astimezone(UTC) if moment.tzinfo is not None else None
+    if moment is None or moment.year < 2000:
+        return None
+    return moment
 
 
 def within(now: datetime, sent_at_s: float, tolerance_s: float) -> bool:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from heymarket_bridge.echo import shown
@@ -50,6 +51,7 @@ from heymarket_bridge.sources.common import (
     ReadContext,
     SourceDefaults,
     any_same,
+    event_time,
     hmac_b64,
     identity,
     no_phone,
@@ -150,8 +152,10 @@ class HubSpotSource(SourceDefaults):
         objects = payload if isinstance(payload, list) else [payload]
         too_many(len(objects), context)
         submissions: list[Submission] = []
+        occurred: list[datetime | None] = []
         for index, obj in enumerate(objects):
             properties = _properties(obj, index if isinstance(payload, list) else None)
+            occurred.append(event_time(properties.get("lastmodifieddate")))
             phone = first_phone((properties.get("mobilephone"), properties.get("phone")), context.is_phone)
             contact = context.mapping.apply(
                 {
@@ -169,7 +173,7 @@ class HubSpotSource(SourceDefaults):
                 submissions.append(no_phone("the HubSpot contact", context.mapping, reason))
             else:
                 submissions.append(contact)
-        return Delivery(submissions, identity(None, request.body))
+        return Delivery(submissions, identity(None, request.body), tuple(occurred))
 
 
 def _checked(version: str) -> None:

@@ -35,6 +35,7 @@ import hmac
 import json
 import re
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -43,7 +44,15 @@ import defusedxml.ElementTree as SafeET
 
 from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Submission, first_phone
-from heymarket_bridge.sources.common import Delivery, ReadContext, SourceDefaults, identity, no_phone, phone_reason
+from heymarket_bridge.sources.common import (
+    Delivery,
+    ReadContext,
+    SourceDefaults,
+    event_time,
+    identity,
+    no_phone,
+    phone_reason,
+)
 from heymarket_bridge.sources.generic import token_matches
 from heymarket_bridge.webhook import BadRequest, HttpResponse, PayloadTooLarge, Reply, Unauthorized, WebhookRequest
 
@@ -106,11 +115,13 @@ class SalesforceSource(SourceDefaults):
                 f"accepted (Salesforce sends up to {SALESFORCE_BATCH})"
             )
         submissions: list[Submission] = []
+        occurred: list[datetime | None] = []
         for index, notification in enumerate(notifications):
             sobject = _child(notification, "sObject")
             if sobject is None:
                 raise BadRequest(f"Notification {index} has no <sObject> element")
             fields = {_local(field.tag): _text(field) for field in sobject}
+            occurred.append(event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp")))
             contact = context.mapping.apply(
                 {
                     "phone": first_phone((fields.get("MobilePhone"), fields.get("Phone")), context.is_phone),
@@ -130,7 +141,7 @@ class SalesforceSource(SourceDefaults):
                 submissions.append(contact)
         ids = [_text(_child(n, "Id")) for n in notifications]
         sender_id = ",".join(i for i in ids if i) or None
-        return Delivery(submissions, identity(sender_id, request.body))
+        return Delivery(submissions, identity(sender_id, request.body), tuple(occurred))
 
     def render(self, reply: Reply) -> HttpResponse:
         headers = {**XML_HEADERS, REPLY_HEADER: reply_summary(reply)}

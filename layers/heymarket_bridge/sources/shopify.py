@@ -39,6 +39,7 @@ from heymarket_bridge.sources.common import (
     SourceDefaults,
     any_same,
     check_age,
+    event_time,
     hmac_b64,
     identity,
     iso_time,
@@ -96,7 +97,7 @@ class ShopifySource(SourceDefaults):
             candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
             reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone")
             submission = no_phone("the Shopify customer", context.mapping, reason)
-        return Delivery([submission], delivery_identity)
+        return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),))
 
 
 def customer_time(customer: Mapping[str, Any]) -> datetime | None:

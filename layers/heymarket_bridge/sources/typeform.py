@@ -38,6 +38,7 @@ from heymarket_bridge.sources.common import (
     SourceDefaults,
     any_same,
     check_age,
+    event_time,
     hmac_b64,
     identity,
     iso_time,
@@ -106,7 +107,8 @@ class TypeformSource(SourceDefaults):
             reason = phone_reason(candidates, "no phone_number answer", "the phone_number answer")
             submission = no_phone("the Typeform response", mapping, reason)
         event_id = payload.get("event_id")
-        return Delivery([submission], identity(event_id if isinstance(event_id, str) else None, request.body))
+        delivery_identity = identity(event_id if isinstance(event_id, str) else None, request.body)
+        return Delivery([submission], delivery_identity, (event_time(response.get("submitted_at")),))
 
 
 def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[Answer]:

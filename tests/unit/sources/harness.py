@@ -36,7 +36,8 @@ class RecordingQueue:
 @dataclass(frozen=True)
 class Delivered:
     reply: HttpResponse
-    queued: list[dict[str, Any]]
+    queued: list[dict[str, Any]]  # the contact of each message queued
+    messages: list[dict[str, Any]] = field(default_factory=list)  # each message queued, whole
 
     @property
     def status(self) -> int:
@@ -73,7 +74,8 @@ def deliver(
     chosen = demo_webhook_secrets() if secrets is None else dict(secrets)
     service = IngestService(ingest_settings, lambda: chosen, queue, clock=lambda: now, sources=default_sources())
     reply = service.handle(event)
-    return Delivered(reply, [json.loads(message.body)["contact"] for message in queue.sent])
+    messages = [json.loads(message.body) for message in queue.sent]
+    return Delivered(reply, [message["contact"] for message in messages], messages)
 
 
 def read_delivery(event: Mapping[str, Any], *, now: datetime = SIGNED_AT) -> Delivery:

@@ -21,6 +21,17 @@ What Heymarket does not document, and what the gateway does about it (shared/HEY
 
 Batches larger than `max_batch` are sent in chunks; a chunk Heymarket refuses (400, 413: the maximum batch and
 body size are not documented either) is split in halves until the refused contact is found.
+
+Contacts the bridge stored before (`known`: identifiers from Heymarket's answers, and the contact as the last answer
+showed it) are written to directly, with no search: by UUID in the bulk request (what the sender sent only, so that
+a field changed in Heymarket's app since is left alone), or, known by integer id only, `PUT /v1/contact/{id}`. The
+bulk answer shows the contact after the write: a field the update left out that the snapshot held and the answer no
+longer shows means Heymarket cleared it, and it is written back at once from the snapshot. What was learned that way
+(Heymarket clears what an update leaves out, or a custom map replaces the stored one) holds for the execution
+environment: the contacts it would harm go through the search again, completed with the values just read. An opt-out
+is restored only where the answer shows Heymarket cleared what the update left out (or shows nothing to tell):
+never to undo a change made in Heymarket. A known identifier Heymarket refuses (deleted or merged in its app) sends
+the contact through the search, stored by its phone.
 """
 
 from __future__ import annotations
@@ -52,6 +63,7 @@ from heymarket_bridge.heymarket_port import (
     DeleteResult,
     GatewayFailure,
     Identity,
+    KnownContact,
     NotDone,
     PermanentFailure,
     Stored,
@@ -368,11 +380,20 @@ class Lookup:
 class V2Gateway(_Gateway):
     """Contacts are created and updated with `POST /v2/contacts` (the default, recommended mode)."""
 
-    def upsert(self, contacts: Sequence[Contact], deadline: Deadline) -> list[UpsertResult]:
+    def __init__(self, http: HeymarketHttp, *, max_batch: int) -> None:
+        super().__init__(http, max_batch=max_batch)
+        # What this execution environment learned from answers to updates of known contacts (None: not yet seen).
+        self.omitted: str | None = None  # "keep" or "clear": what an update does with the fields it leaves out
+        self.custom_map: str | None = None  # "merge" or "replace": what an update does with the custom map it sends
+
+    def upsert(
+        self, contacts: Sequence[Contact], deadline: Deadline, known: Sequence[KnownContact | None] = ()
+    ) -> list[UpsertResult]:
         results: list[UpsertResult | None] = [None] * len(contacts)
+        knowledge = list(known) or [None] * len(contacts)
         for chunk in _chunks(list(range(len(contacts))), self._max_batch):
             try:
-                _UpsertChunk(self, contacts, chunk, results).run(deadline)
+                _UpsertChunk(self, contacts, knowledge, chunk, results).run(deadline)
             except ConfigurationFailure as failure:
                 _fill(results, NotDone(failure))
                 break
@@ -400,17 +421,25 @@ class _Write:
     item: dict[str, Any]
     existed: bool
     target: str | None  # the UUID updated, or None for a create
+    snapshot: Contact | None = None  # a known contact written without a search: its answer is checked against this
 
 
 class _UpsertChunk:
-    """Stores one chunk of contacts: look the phones up, then one bulk write. Refused or unconfirmed contacts are
-    looked up again: a refusal stands once a fresh lookup shows nothing changed (same target as before)."""
+    """Stores one chunk of contacts: look the phones up (except known contacts), then one bulk write. Refused or
+    unconfirmed contacts are looked up again: a refusal stands once a fresh lookup shows nothing changed (same target
+    as before)."""
 
     def __init__(
-        self, gateway: V2Gateway, contacts: Sequence[Contact], chunk: list[int], results: list[UpsertResult | None]
+        self,
+        gateway: V2Gateway,
+        contacts: Sequence[Contact],
+        known: Sequence[KnownContact | None],
+        chunk: list[int],
+        results: list[UpsertResult | None],
     ) -> None:
         self._gateway = gateway
         self._contacts = contacts
+        self._known = known
         self._chunk = chunk
         self._results = results
         self._refused: dict[int, tuple[str | None, PermanentFailure]] = {}  # last target refused, and why
@@ -425,31 +454,63 @@ class _UpsertChunk:
 
     def _round(self, deadline: Deadline) -> None:
         pending = self._pending()
-        by_phone = [i for i in pending if i in self._refused or self._contacts[i].contact_id is None]
+        by_phone = [i for i in pending if self._needs_search(i)]
         lookup = self._gateway._search([self._contacts[i].phone for i in by_phone], deadline) if by_phone else Lookup()
         writes: list[_Write] = []
-        by_v1: list[tuple[int, HeardContact]] = []
+        by_v1: list[tuple[int, int, dict[str, Any], HeardContact | None]] = []
         for i in pending:
             contact = self._contacts[i]
-            if i not in by_phone:  # an update of the contact the sender named
-                writes.append(_Write(i, contact.to_heymarket(), existed=True, target=contact.contact_id))
+            if i not in by_phone:
+                known = self._known[i]
+                if contact.contact_id is not None:  # an update of the contact the sender named
+                    writes.append(_Write(i, contact.to_heymarket(), existed=True, target=contact.contact_id))
+                elif known is not None and known.identity.uuid is not None:
+                    item = replace(contact, contact_id=known.identity.uuid).to_heymarket()
+                    writes.append(_Write(i, item, True, known.identity.uuid, known.snapshot))
+                elif known is not None and known.identity.id is not None:
+                    by_v1.append((i, known.identity.id, _v1_fields(contact), None))
                 continue
             if contact.phone in lookup.refused:
                 self._results[i] = NotDone(lookup.refused[contact.phone])
                 continue
             holder = next(iter(lookup.holders(contact.phone)), None)
+            restore = self._restorable(i)
             if i in self._refused and self._refused[i][0] == _key(holder):
                 self._results[i] = NotDone(self._refused[i][1])  # looked up again: nothing changed, the refusal stands
             elif holder is None:
                 writes.append(_Write(i, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None))
             elif holder.identity.uuid is not None:
-                update = replace(_complete(contact, holder), contact_id=holder.identity.uuid).to_heymarket()
+                update = replace(_complete(contact, holder, restore), contact_id=holder.identity.uuid).to_heymarket()
                 writes.append(_Write(i, update, existed=True, target=holder.identity.uuid))
             else:
-                by_v1.append((i, holder))
+                assert holder.identity.id is not None  # read_contact requires it
+                by_v1.append((i, holder.identity.id, _v1_body(contact, holder, restore), holder))
         unconfirmed = self._write(writes, deadline) + self._write_v1(by_v1, deadline)
         if unconfirmed:
             raise TransientFailure(f"Heymarket's answer did not confirm {len(unconfirmed)} of the contacts sent")
+
+    def _needs_search(self, i: int) -> bool:
+        """Whether the contact is stored through a search of its phone, rather than by an identifier known."""
+        if i in self._refused:
+            return True  # the identifier was refused (deleted or merged in Heymarket's app): store it by its phone
+        contact, known = self._contacts[i], self._known[i]
+        if contact.contact_id is not None:
+            return False
+        if known is None:
+            return True
+        if known.identity.uuid is not None and known.snapshot is not None:
+            # Known to harm it: an update clears what it leaves out, or replaces the custom map with the one sent.
+            replaces = contact.custom is not None and self._gateway.custom_map == "replace"
+            return self._gateway.omitted == "clear" or replaces
+        # Nothing to check the answer against (the v1 write answers only identifiers; no snapshot): only once updates
+        # are known to keep what they leave out (`overwrite=false` merges the custom map, as documented).
+        return (known.identity.uuid is None and known.identity.id is None) or self._gateway.omitted != "keep"
+
+    def _restorable(self, i: int) -> Contact | None:
+        """The snapshot to restore fields from that a fresh look-up shows empty, once updates are known to clear what
+        they leave out: a write back of what an update cleared may have failed (see `_checked`)."""
+        known = self._known[i]
+        return known.snapshot if known is not None and self._gateway.omitted == "clear" else None
 
     def _write(self, writes: list[_Write], deadline: Deadline) -> list[int]:
         """Send the writes in one request (halves on a refusal); settle each; return the unconfirmed ones."""
@@ -471,47 +532,91 @@ class _UpsertChunk:
             return []
         stored, failed, untied = _match(writes, answer)
         unconfirmed: list[int] = []
+        repairs: list[_Write] = []
         for write in writes:
             if write.index in failed:
                 self._refuse(write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id))
             elif write.index in stored:
                 heard = stored[write.index]
-                opted_out = _opted_out(heard.fields, write.item)
-                self._results[write.index] = Stored(
-                    heard.identity, request_id, existed=write.existed, opted_out=opted_out
-                )
+                repair = self._checked(write, heard) if write.snapshot is not None else None
+                if repair is not None:
+                    repairs.append(repair)
+                else:
+                    held = _held(self._contacts[write.index].phone, heard.fields)
+                    opted_out = _opted_out(heard.fields, write.item)
+                    self._results[write.index] = Stored(
+                        heard.identity, request_id, existed=write.existed, opted_out=opted_out, held=held
+                    )
             elif untied:
                 # A failure Heymarket does not tie to a contact: an unconfirmed contact may be the one it means.
                 self._refuse(write.index, write.target, PermanentFailure(untied[0], request_id=request_id))
             else:
                 unconfirmed.append(write.index)
-        return unconfirmed
+        return unconfirmed + self._write(repairs, deadline)
 
-    def _write_v1(self, updates: list[tuple[int, HeardContact]], deadline: Deadline) -> list[int]:
-        """Existing contacts known by their integer id only: `PUT /v1/contact/{id}`, then v2 for the rest."""
+    def _checked(self, write: _Write, heard: HeardContact) -> _Write | None:
+        """The write that puts back what an update of a known contact cleared, or None when nothing was.
+
+        Compares the answer with the snapshot for the fields the update left out, learns from it what Heymarket does
+        with them (`V2Gateway.omitted`, `custom_map`), and logs what it puts back.
+        """
+        assert write.snapshot is not None
+        assert write.target is not None
+        contact = self._contacts[write.index]
+        shown = _held(contact.phone, heard.fields)
+        cleared = _cleared(contact, write.snapshot, shown)
+        if cleared.omitted is not None and self._gateway.omitted != "clear":
+            self._gateway.omitted = cleared.omitted
+        if cleared.custom_map is not None and self._gateway.custom_map != "replace":
+            self._gateway.custom_map = cleared.custom_map
+        if not cleared.restore:
+            return None
+        emit_metric("ClearedFieldsRestored")
+        logger.warning(
+            "Heymarket's answer shows fields the update left out cleared; writing them back from the last answer",
+            extra={"phone": mask_phone(contact.phone), "fields": sorted(cleared.restore)},
+        )
+        repaired = Contact.from_dict({**contact.to_dict(), **cleared.restore, "contact_id": write.target})
+        return _Write(write.index, repaired.to_heymarket(), existed=True, target=write.target)
+
+    def _write_v1(
+        self, updates: list[tuple[int, int, dict[str, Any], HeardContact | None]], deadline: Deadline
+    ) -> list[int]:
+        """Existing contacts known by their integer id only: `PUT /v1/contact/{id}`, then v2 for the rest.
+
+        Each update is (index, integer id, v1 body, the contact a look-up just found, or None for a contact known
+        from an earlier answer and written without a search).
+        """
         follow: list[_Write] = []
-        for i, holder in updates:
+        for i, contact_id, body, holder in updates:
             contact = self._contacts[i]
-            contact_id = holder.identity.id
-            assert contact_id is not None  # read_contact requires it
             try:
-                identity = self._gateway._put_v1(contact_id, _v1_body(contact, holder), deadline)
+                identity = self._gateway._put_v1(contact_id, body, deadline)
             except NotFound as missing:
-                # The look-up found this contact a moment ago: the endpoint, not the contact, is missing.
-                raise self._gateway._refusal(missing, "PUT /v1/contact/{id}") from missing
+                if holder is not None:
+                    # The look-up found this contact a moment ago: the endpoint, not the contact, is missing.
+                    raise self._gateway._refusal(missing, "PUT /v1/contact/{id}") from missing
+                # Known from an earlier answer: deleted or merged in Heymarket's app since; stored by its phone.
+                self._refuse(i, f"id:{contact_id}", PermanentFailure("the contact Heymarket held for the phone is gone"))
+                continue
             except Refused as refused:
                 self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
                 continue
+            known = self._known[i]
+            restore = self._restorable(i)
+            completed = _complete(contact, holder, restore) if holder is not None else contact
             # Lists are not a contact field (written with the lists endpoints once the contact is stored).
             rest = sorted(k for k in contact.to_dict() if k not in (*V1_WRITE_FIELDS, "contact_id", "lists"))
             if not rest:
-                opted_out = _complete(contact, holder).is_opted_out
-                self._results[i] = Stored(Identity(contact_id, identity.uuid), existed=True, opted_out=opted_out)
+                self._results[i] = Stored(
+                    Identity(contact_id, identity.uuid), existed=True, opted_out=completed.is_opted_out
+                )
             elif identity.uuid is not None:
                 # Completed like any update (`_complete`): a v2 update that replaced the whole contact would otherwise
-                # clear what the v1 write just kept.
-                item = replace(_complete(contact, holder), contact_id=identity.uuid).to_heymarket()
-                follow.append(_Write(i, item, existed=True, target=identity.uuid))
+                # clear what the v1 write just kept. Without a look-up, its answer is checked against the snapshot.
+                item = replace(completed, contact_id=identity.uuid).to_heymarket()
+                snapshot = known.snapshot if holder is None and known is not None else None
+                follow.append(_Write(i, item, existed=True, target=identity.uuid, snapshot=snapshot))
             else:
                 self._results[i] = NotDone(
                     PermanentFailure(
@@ -581,7 +686,10 @@ class V1Gateway(_Gateway):
         super().__init__(http, max_batch=max_batch)
         self._overwrite = overwrite
 
-    def upsert(self, contacts: Sequence[Contact], deadline: Deadline) -> list[UpsertResult]:
+    def upsert(
+        self, contacts: Sequence[Contact], deadline: Deadline, known: Sequence[KnownContact | None] = ()
+    ) -> list[UpsertResult]:
+        """`known` is not used: the v1 batch endpoint matches contacts by phone, with no search before it."""
         results: list[UpsertResult | None] = [None] * len(contacts)
         sendable: list[int] = []
         for i, contact in enumerate(contacts):
@@ -664,37 +772,60 @@ def _key(holder: HeardContact | None) -> str | None:
     return holder.identity.uuid or f"id:{holder.identity.id}"
 
 
-def _complete(contact: Contact, holder: HeardContact) -> Contact:
+def _complete(contact: Contact, holder: HeardContact, restore: Contact | None = None) -> Contact:
     """An update of `holder` that leaves nothing the sender did not send to chance.
 
     Heymarket does not document whether an update keeps the fields it leaves out, nor whether a custom map sent
     replaces the stored one or merges into it. The search that found `holder` just read its values, so the update
     carries them for every field the sender left out, and the stored custom values merged with the new ones:
     the contact ends the same whichever way Heymarket behaves (and an opt-out is never reverted by an update that
-    left `is_opted_out` out). Empty and null values are never sent.
+    left `is_opted_out` out). Empty and null values are never sent. `restore` (a contact's last known values, given
+    once updates are known to clear what they leave out) fills what the look-up shows empty: what an earlier update
+    cleared when writing it back did not happen.
     """
-    held = holder.fields
+    held = _held(contact.phone, holder.fields).to_dict()
+    if restore is not None:
+        kept = restore.to_dict()
+        held = {**{k: v for k, v in kept.items() if k != "custom"}, **held}
+        if held.get("is_opted_out") is False and kept.get("is_opted_out") is True:
+            held["is_opted_out"] = True
+        if kept.get("custom"):
+            held["custom"] = {**kept["custom"], **(held.get("custom") or {})}
     values = contact.to_dict()
-    for field_name in ("first", "last", "email", "avatar"):
-        if field_name not in values and isinstance(held.get(field_name), str) and held[field_name].strip():
+    for field_name in ("first", "last", "email", "avatar", "display_name", "is_opted_out", "assignee_id", "tags"):
+        if field_name not in values and field_name in held:
             values[field_name] = held[field_name]
-    first, last = held.get("first"), held.get("last")
+    merged = {**(held.get("custom") or {}), **(contact.custom or {})}
+    if merged:
+        values["custom"] = merged
+    return Contact.from_dict(values)
+
+
+def _held(phone: str, fields: Mapping[str, Any]) -> Contact:
+    """A Contact object from an answer as the contact values it shows: its non-empty writable fields (a display
+    name only if it is one of its own, not the one Heymarket derives from first and last; an assignee only if
+    assigned; tags only if given in a form that names them)."""
+    values: dict[str, Any] = {"phone": phone}
+    for field_name in ("first", "last", "email", "avatar"):
+        value = fields.get(field_name)
+        if isinstance(value, str) and value.strip():
+            values[field_name] = value
+    first, last = fields.get("first"), fields.get("last")
     derived = " ".join(part for part in (first, last) if isinstance(part, str) and part)
-    name = held.get("display_name")
-    if "display_name" not in values and isinstance(name, str) and name.strip() and name != derived:
-        values["display_name"] = name  # a name of its own, not the one Heymarket derives from first and last
-    if "is_opted_out" not in values and isinstance(held.get("is_opted_out"), bool):
-        values["is_opted_out"] = held["is_opted_out"]
-    assigned = held.get("assigned_user_id")
-    if "assignee_id" not in values and isinstance(assigned, int) and not isinstance(assigned, bool) and assigned > 0:
+    name = fields.get("display_name")
+    if isinstance(name, str) and name.strip() and name != derived:
+        values["display_name"] = name
+    if isinstance(fields.get("is_opted_out"), bool):
+        values["is_opted_out"] = fields["is_opted_out"]
+    assigned = fields.get("assigned_user_id")
+    if isinstance(assigned, int) and not isinstance(assigned, bool) and assigned > 0:
         values["assignee_id"] = assigned
-    if isinstance(held.get("custom"), Mapping):
-        stored = {str(k): _text(v) for k, v in held["custom"].items() if v not in (None, "")}
-        merged = {**stored, **(contact.custom or {})}
-        if merged:
-            values["custom"] = merged
-    tags = _tag_ids(held.get("tags"))
-    if "tags" not in values and tags:
+    if isinstance(fields.get("custom"), Mapping):
+        custom = {str(k): _text(v) for k, v in fields["custom"].items() if v not in (None, "")}
+        if custom:
+            values["custom"] = custom
+    tags = _tag_ids(fields.get("tags"))
+    if tags:
         values["tags"] = tags
     return Contact.from_dict(values)
 
@@ -705,6 +836,61 @@ def _opted_out(answered: Mapping[str, Any], sent: Mapping[str, Any]) -> bool | N
         if isinstance(values.get("is_opted_out"), bool):
             return bool(values["is_opted_out"])
     return None
+
+
+@dataclass(frozen=True)
+class _Cleared:
+    """What an update of a known contact cleared: the values to write back, and what it shows of Heymarket's ways."""
+
+    restore: dict[str, Any]
+    omitted: str | None  # "keep" or "clear", when the answer shows it
+    custom_map: str | None  # "merge" or "replace", when the answer shows it
+
+
+def _cleared(sent: Contact, snapshot: Contact, shown: Contact) -> _Cleared:
+    """Compare the answer to an update (`shown`) with the contact as last stored (`snapshot`), for what `sent` left
+    out: a field the snapshot held that the answer no longer shows was cleared by the update.
+
+    An opt-out the answer no longer shows is written back only where the answer shows the update cleared what it
+    left out, or shows nothing that could tell (no other field left out held a value): where the other fields left
+    out were kept, a cleared opt-out is a change made in Heymarket (the person texted START), not the update's doing.
+    """
+    values, before, after = sent.to_dict(), snapshot.to_dict(), shown.to_dict()
+    restore: dict[str, Any] = {}
+    kept = False
+    for name in ("first", "last", "display_name", "email", "avatar", "assignee_id", "tags"):
+        if name in values or name not in before:
+            continue
+        if name in after:
+            kept = True
+        else:
+            restore[name] = before[name]
+    custom_map: str | None = None
+    held_custom, shown_custom = before.get("custom") or {}, after.get("custom") or {}
+    others = [key for key in held_custom if key not in (sent.custom or {})]
+    if others:
+        lost = [key for key in others if key not in shown_custom]
+        if sent.custom is not None:
+            custom_map = "replace" if lost else "merge"
+        elif lost:
+            pass  # the custom map left out was cleared with the rest
+        else:
+            kept = True
+        if lost:
+            restore["custom"] = {**{key: held_custom[key] for key in lost}, **(sent.custom or {})}
+    cleared_others = any(name != "custom" for name in restore) or ("custom" in restore and sent.custom is None)
+    opt_out_gone = before.get("is_opted_out") is True and after.get("is_opted_out") is not True
+    if "is_opted_out" not in values and opt_out_gone and (cleared_others or not kept):
+        restore["is_opted_out"] = True
+    omitted = "clear" if cleared_others else ("keep" if kept else None)
+    return _Cleared(restore, omitted, custom_map)
+
+
+def _v1_fields(contact: Contact) -> dict[str, Any]:
+    """The v1 write of a known contact: the documented v1 fields the sender sent (updates keep what they leave out)."""
+    body = {k: v for k, v in contact.to_dict().items() if k in V1_WRITE_FIELDS}
+    body["phone"] = contact.phone
+    return body
 
 
 def _text(value: Any) -> str:
@@ -725,10 +911,10 @@ def _tag_ids(tags: Any) -> list[int]:
     return ids
 
 
-def _v1_body(contact: Contact, holder: HeardContact) -> dict[str, Any]:
+def _v1_body(contact: Contact, holder: HeardContact, restore: Contact | None = None) -> dict[str, Any]:
     """The v1 write: the documented v1 fields, completed from what Heymarket holds (see `_complete`; a v1 write
     always overwrites the names)."""
-    body = {k: v for k, v in _complete(contact, holder).to_dict().items() if k in V1_WRITE_FIELDS}
+    body = {k: v for k, v in _complete(contact, holder, restore).to_dict().items() if k in V1_WRITE_FIELDS}
     body["phone"] = contact.phone
     return body
 

@@ -1,0 +1,448 @@
+"""SyncService with a contact state: the newest operation wins across batches and concurrent invocations, deletes stay
+deleted, known contacts cost one request, unchanged ones none; the table failing only delays.
+
+The V2 gateway over the in-memory Heymarket (tests/unit/heymarket_double.py) and the in-memory table with the
+adapter's conditions (tests/unit/state_double.py); two harnesses sharing both play two concurrent invocations.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from heymarket_bridge.sync import SyncReport
+from tests.unit.heymarket_double import HeymarketDouble
+from tests.unit.state_double import InMemoryContactState
+from tests.unit.sync_harness import ANN, BOB, Harness, again, delete, upsert
+
+CONTACTS = "POST /v2/contacts"
+SEARCH = "POST /v2/contacts/search"
+
+
+def at(second: int) -> str:
+    return f"2026-11-23T09:00:{second:02d}.000+00:00"
+
+
+def stateful(**options: Any) -> Harness:
+    return Harness(state=InMemoryContactState(), **options)
+
+
+def held(h: Harness, phone: str = ANN) -> list[dict[str, Any]]:
+    return [contact.fields for contact in h.heymarket.holding(phone)]
+
+
+def bulk_items(h: Harness) -> list[dict[str, Any]]:
+    return [item for route, data in h.heymarket.log if route == CONTACTS for item in data["contacts"]]
+
+
+def settled(report: SyncReport) -> tuple[list[str], int, int]:
+    return report.failed_message_ids, report.superseded_operations, report.unchanged_skipped
+
+
+# ---------------------------------------------------------------------- newest wins, deletes stay deleted
+
+
+def test_an_opt_in_redelivered_after_a_newer_stop_was_applied_is_skipped_and_the_contact_stays_opted_out() -> None:
+    h = stateful()
+    h.heymarket.add(ANN, first="Ann")
+    subscribe = upsert(ANN, received_at=at(1), is_opted_out=False)
+    stop = upsert(ANN, received_at=at(2), is_opted_out=True)
+    # Given the subscription could not be delivered (Heymarket answered 5xx) and waits for SQS to redeliver it
+    h.heymarket.down = True
+    assert h.process(subscribe, remaining_s=10).failed_message_ids == [subscribe.message_id]
+    h.heymarket.down = False
+    h.now += timedelta(minutes=1)
+    # And the person's STOP, received after it, was delivered meanwhile
+    assert h.process(stop).failed_message_ids == []
+    requests = len(h.heymarket.log)
+
+    # When the subscription comes back
+    report = h.process(again(subscribe))
+
+    # Then it is skipped as older than what was applied: no request, not dead-lettered; the contact stays opted out
+    assert settled(report) == ([], 1, 0)
+    assert len(h.heymarket.log) == requests
+    assert [fields["is_opted_out"] for fields in held(h)] == [True]
+    assert h.letters.letters == []
+
+
+def test_an_upsert_older_than_a_delete_arriving_after_it_does_not_bring_the_contact_back() -> None:
+    h = stateful()
+    h.heymarket.add(ANN, first="Ann")
+    late = upsert(ANN, received_at=at(1), first="Late")
+    h.heymarket.down = True
+    h.process(late, remaining_s=10)
+    h.heymarket.down = False
+    h.now += timedelta(minutes=1)
+    h.process(delete(phone=ANN, received_at=at(2)))
+
+    report = h.process(again(late))
+
+    assert settled(report) == ([], 1, 0)
+    assert held(h) == []
+
+
+def test_an_upsert_newer_than_a_delete_brings_the_contact_back() -> None:
+    h = stateful()
+    h.heymarket.add(ANN, first="Ann")
+    h.process(delete(phone=ANN, received_at=at(1)))
+
+    report = h.process(upsert(ANN, received_at=at(2), first="Back"))
+
+    assert settled(report) == ([], 0, 0)
+    assert [fields["first"] for fields in held(h)] == ["Back"]
+
+
+def test_operations_are_ordered_by_the_sources_event_time_where_it_gives_one() -> None:
+    # Given a change made at 09:00:04, then the sender's retry of an older event (made at 09:00:01) received later
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(5), occurred_at=at(4), first="New"))
+
+    report = h.process(upsert(ANN, received_at=at(9), occurred_at=at(1), first="Old"))
+
+    assert settled(report) == ([], 1, 0)
+    assert [fields["first"] for fields in held(h)] == ["New"]
+
+
+def test_in_one_batch_the_operation_with_the_later_event_time_wins_whatever_order_they_were_received_in() -> None:
+    h = stateful()
+
+    h.process(
+        upsert(ANN, received_at=at(5), occurred_at=at(4), first="New"),
+        upsert(ANN, received_at=at(9), occurred_at=at(1), first="Old", last="Kept"),
+    )
+
+    assert [(fields["first"], fields["last"]) for fields in held(h)] == [("New", "Kept")]
+
+
+def test_a_forced_operation_is_applied_even_when_a_newer_one_was_applied_and_later_older_ones_stay_skipped() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(5), first="New"))
+
+    forced = h.process(upsert(ANN, received_at=at(1), first="Redriven", force=True))
+    older = h.process(upsert(ANN, received_at=at(3), first="Older"))
+
+    assert settled(forced) == ([], 0, 0)
+    assert settled(older) == ([], 1, 0)
+    assert [fields["first"] for fields in held(h)] == ["Redriven"]
+
+
+# ---------------------------------------------------------------------- known contacts, unchanged contacts
+
+
+def test_a_contact_stored_before_is_updated_by_its_uuid_in_one_request_sending_only_what_the_sender_sent() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
+    [contact] = h.heymarket.holding(ANN)
+    h.heymarket.log.clear()
+
+    report = h.process(upsert(ANN, received_at=at(2), last="Lee"))
+
+    assert h.heymarket.routes() == [CONTACTS]
+    [item] = bulk_items(h)
+    assert {k: v for k, v in item.items() if k != "contact_channels"} == {
+        "phone": ANN,
+        "last": "Lee",
+        "contact_id": contact.uuid,
+    }
+    assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]
+    assert (report.delivered_contacts, report.updated_existing) == (1, 1)
+
+
+def test_100_contacts_stored_before_cost_one_request_and_100_deliveries_that_change_nothing_cost_none() -> None:
+    h = stateful()
+    phones = [f"1510555{n:04d}" for n in range(100)]
+    h.process(*[upsert(phone, received_at=at(1), first="A") for phone in phones])
+    h.heymarket.log.clear()
+
+    changed = h.process(*[upsert(phone, received_at=at(2), first="B") for phone in phones])
+    requests_for_changes = len(h.heymarket.log)
+    unchanged = h.process(*[upsert(phone, received_at=at(3), first="B") for phone in phones])
+
+    assert (requests_for_changes, changed.delivered_contacts) == (1, 100)
+    assert len(h.heymarket.log) == requests_for_changes
+    assert settled(unchanged) == ([], 0, 100)
+
+
+def test_a_delivery_that_changes_nothing_records_its_time_so_an_older_change_arriving_later_is_skipped() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="A"))
+    delayed = upsert(ANN, received_at=at(2), first="B")
+
+    unchanged = h.process(upsert(ANN, received_at=at(3), first="A"))
+    late = h.process(delayed)
+
+    assert settled(unchanged) == ([], 0, 1)
+    assert settled(late) == ([], 1, 0)
+    assert [fields["first"] for fields in held(h)] == ["A"]
+
+
+def test_an_upsert_that_sends_a_field_not_confirmed_before_is_sent() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="A"))
+    h.heymarket.log.clear()
+
+    report = h.process(upsert(ANN, received_at=at(2), first="A", email="a@example.com"))
+
+    assert settled(report) == ([], 0, 0)
+    assert h.heymarket.routes() == [CONTACTS]
+
+
+def test_with_skipping_turned_off_an_upsert_that_changes_nothing_is_sent() -> None:
+    h = stateful(skip_unchanged=False)
+    h.process(upsert(ANN, received_at=at(1), first="A"))
+    h.heymarket.log.clear()
+
+    report = h.process(upsert(ANN, received_at=at(2), first="A"))
+
+    assert settled(report) == ([], 0, 0)
+    assert h.heymarket.routes() == [CONTACTS]
+
+
+def test_a_forced_operation_that_changes_nothing_is_sent() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="A"))
+    h.heymarket.log.clear()
+
+    report = h.process(upsert(ANN, received_at=at(2), first="A", force=True))
+
+    assert settled(report) == ([], 0, 0)
+    assert h.heymarket.routes() == [CONTACTS]
+
+
+def test_after_a_delete_by_contact_id_an_upsert_equal_to_the_last_one_is_sent_and_the_contact_made_again() -> None:
+    # A delete by id does not say which phone it removed: nothing confirmed before it is taken for granted
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="Ann"))
+    [contact] = h.heymarket.holding(ANN)
+    h.process(delete(contact_id=contact.uuid, received_at=at(2)))
+
+    report = h.process(upsert(ANN, received_at=at(3), first="Ann"))
+
+    assert settled(report) == ([], 0, 0)
+    assert [fields["first"] for fields in held(h)] == ["Ann"]
+
+
+def test_a_contact_heymarket_no_longer_holds_is_stored_by_its_phone_and_its_new_identifiers_are_used_next() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="Ann"))
+    h.heymarket.contacts.clear()  # deleted in Heymarket's app
+    h.heymarket.log.clear()
+
+    report = h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    [again_made] = h.heymarket.holding(ANN)
+    h.heymarket.log.clear()
+    h.process(upsert(ANN, received_at=at(3), email="lee@example.com"))
+
+    assert settled(report) == ([], 0, 0)
+    assert again_made.fields == {"phone": ANN, "last": "Lee", "email": "lee@example.com"}
+    assert h.heymarket.routes() == [CONTACTS]
+    assert bulk_items(h)[0]["contact_id"] == again_made.uuid
+
+
+def test_a_contact_known_by_its_integer_id_only_goes_straight_to_the_v1_update_once_updates_are_known_to_keep() -> None:
+    # Given answers without UUIDs: Ann and Bob created by the bridge (integer ids only), Ann updated twice since
+    # (the v1 update's answer gave her UUID, and the answer to the next update showed the fields it left out kept)
+    h = stateful(heymarket=HeymarketDouble(uuids=False))
+    h.process(upsert(ANN, received_at=at(1), first="Ann"), upsert(BOB, received_at=at(1), first="Bob"))
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    h.process(upsert(ANN, received_at=at(3), email="ann@example.com"))
+    [bob] = h.heymarket.holding(BOB)
+    h.heymarket.log.clear()
+
+    h.process(upsert(BOB, received_at=at(4), last="Ray"))
+
+    assert h.heymarket.routes() == [f"PUT /v1/contact/{bob.id}"]
+    assert held(h, BOB) == [{"phone": BOB, "first": "Bob", "last": "Ray"}]
+
+
+def test_a_contact_known_by_its_integer_id_only_is_looked_up_while_updates_are_not_known_to_keep_what_they_omit() -> (
+    None
+):
+    h = stateful(heymarket=HeymarketDouble(uuids=False))
+    h.process(upsert(ANN, received_at=at(1), first="Ann"))
+    [ann] = h.heymarket.holding(ANN)
+    h.heymarket.log.clear()
+
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+
+    assert h.heymarket.routes() == [SEARCH, f"PUT /v1/contact/{ann.id}"]
+
+
+# ---------------------------------------------------------------------- Heymarket clearing what an update leaves out
+
+
+def test_fields_an_update_of_a_known_contact_cleared_are_written_back_at_once_then_the_search_is_used() -> None:
+    h = stateful(heymarket=HeymarketDouble(update_omitted="clear"))
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com", is_opted_out=True))
+    h.heymarket.log.clear()
+
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    repaired = held(h)
+    routes = h.heymarket.routes()
+    h.heymarket.log.clear()
+    h.process(upsert(ANN, received_at=at(3), last="Ray"))
+
+    assert routes == [CONTACTS, CONTACTS]
+    assert repaired == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "is_opted_out": True, "last": "Lee"}]
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
+    assert held(h)[0]["last"] == "Ray"
+    assert held(h)[0]["is_opted_out"] is True
+
+
+def test_an_opt_in_made_in_heymarket_is_not_undone_when_the_other_fields_the_update_left_out_were_kept() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="Ann", is_opted_out=True))
+    h.heymarket.holding(ANN)[0].fields["is_opted_out"] = False  # the person texted START to Heymarket
+    h.heymarket.log.clear()
+
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+
+    assert h.heymarket.routes() == [CONTACTS]
+    assert held(h)[0]["is_opted_out"] is False
+
+
+# ---------------------------------------------------------------------- concurrent invocations
+
+
+def twins() -> tuple[Harness, Harness]:
+    """Two invocations of one deployment: the same table, the same Heymarket."""
+    state, heymarket = InMemoryContactState(), HeymarketDouble()
+    heymarket.add(ANN, first="Ann")
+    return Harness(state=state, heymarket=heymarket), Harness(state=state, heymarket=heymarket)
+
+
+def test_a_newer_operation_meeting_an_older_one_being_applied_waits_and_is_applied_after_it() -> None:
+    a, b = twins()
+    older, newer = upsert(ANN, received_at=at(1), first="Older"), upsert(ANN, received_at=at(2), first="Newer")
+    meanwhile: dict[str, SyncReport] = {}
+    # Given invocation B receives the newer operation while invocation A is writing the older one to Heymarket
+    a.heymarket.during(CONTACTS, lambda: meanwhile.setdefault("b", b.process(newer)))
+
+    first = a.process(older)
+    later = b.process(again(newer))
+
+    # Then B's message waited (redelivered, untouched), and applied on its next receive: the newer one wins
+    assert meanwhile["b"].failed_message_ids == [newer.message_id]
+    assert (first.failed_message_ids, later.failed_message_ids) == ([], [])
+    assert [fields["first"] for fields in held(a)] == ["Newer"]
+
+
+def test_an_older_operation_meeting_a_newer_one_being_applied_waits_and_is_then_skipped() -> None:
+    a, b = twins()
+    older, newer = upsert(ANN, received_at=at(1), first="Older"), upsert(ANN, received_at=at(2), first="Newer")
+    meanwhile: dict[str, SyncReport] = {}
+    b.heymarket.during(CONTACTS, lambda: meanwhile.setdefault("a", a.process(older)))
+
+    b.process(newer)
+    later = a.process(again(older))
+
+    assert meanwhile["a"].failed_message_ids == [older.message_id]
+    assert settled(later) == ([], 1, 0)
+    assert [fields["first"] for fields in held(a)] == ["Newer"]
+
+
+def test_an_invocation_whose_entry_changed_between_its_read_and_its_claim_decides_again_and_skips_the_older() -> None:
+    a, b = twins()
+    older, newer = upsert(ANN, received_at=at(1), first="Older"), upsert(ANN, received_at=at(2), first="Newer")
+    assert a.state is not None
+    # Given A read the entry, and B applied the newer operation before A's conditional claim reached the table
+    a.state.before_write.append(lambda: b.process(newer) and None)
+
+    report = a.process(older)
+
+    assert settled(report) == ([], 1, 0)
+    assert [fields["first"] for fields in held(a)] == ["Newer"]
+
+
+def test_a_lease_left_by_an_invocation_that_failed_to_record_holds_off_others_until_it_expires() -> None:
+    a, b = twins()
+    older, newer = upsert(ANN, received_at=at(1), first="Older"), upsert(ANN, received_at=at(2), first="Newer")
+    assert a.state is not None
+    # Given A wrote the older operation to Heymarket, but its lease could not be given back with the outcome
+    a.state.unavailable.add("release")
+    recorded = a.process(older)
+    a.state.unavailable.clear()
+
+    waiting = b.process(newer)
+    b.now += timedelta(minutes=3)  # the lease has expired
+    applied = b.process(again(newer))
+    a.now += timedelta(minutes=3)
+    skipped = a.process(again(older))
+
+    assert recorded.failed_message_ids == [older.message_id]  # Heymarket has it, the table does not: sent again
+    assert waiting.failed_message_ids == [newer.message_id]
+    assert applied.failed_message_ids == []
+    assert settled(skipped) == ([], 1, 0)
+    assert [fields["first"] for fields in held(a)] == ["Newer"]
+
+
+def test_after_a_request_whose_outcome_is_unknown_the_contact_stays_leased_a_while_and_newer_operations_wait() -> None:
+    # A 5xx, a reset, no answer in time: the request may still take effect, and must not land after a newer write
+    a, b = twins()
+    older, newer = upsert(ANN, received_at=at(1), first="Older"), upsert(ANN, received_at=at(2), first="Newer")
+    a.heymarket.down = True
+    assert a.process(older, remaining_s=10).failed_message_ids == [older.message_id]
+    a.heymarket.down = False
+
+    waiting = b.process(newer)
+    b.now += timedelta(seconds=31)  # the lease margin (30 s) has passed
+    applied = b.process(again(newer))
+
+    assert waiting.failed_message_ids == [newer.message_id]
+    assert applied.failed_message_ids == []
+    assert [fields["first"] for fields in held(a)] == ["Newer"]
+
+
+# ---------------------------------------------------------------------- the table failing
+
+
+def test_when_the_table_cannot_be_read_nothing_is_sent_skipped_or_dead_lettered_and_sqs_redelivers() -> None:
+    h = stateful()
+    assert h.state is not None
+    h.state.unavailable.add("read")
+    record = upsert(ANN, received_at=at(1), first="Ann")
+
+    report = h.process(record)
+
+    assert settled(report) == ([record.message_id], 0, 0)
+    assert (h.heymarket.log, h.letters.letters) == ([], [])
+
+
+def test_when_the_table_cannot_be_written_nothing_is_sent_and_sqs_redelivers() -> None:
+    h = stateful()
+    assert h.state is not None
+    h.state.unavailable.add("write")
+    record = upsert(ANN, received_at=at(1), first="Ann")
+
+    report = h.process(record)
+
+    assert settled(report) == ([record.message_id], 0, 0)
+    assert h.heymarket.log == []
+
+
+def test_on_its_last_receive_a_message_the_table_keeps_from_being_applied_waits_instead_of_being_dead_lettered() -> (
+    None
+):
+    h = stateful(max_receive_count=5)
+    assert h.state is not None
+    h.state.unavailable.add("read")
+    record = upsert(ANN, receive_count=5, received_at=at(1), first="Ann")
+
+    report = h.process(record)
+
+    assert (report.waiting_messages, h.letters.letters, h.waiting.bodies) == (1, [], [record.body])
+
+
+def test_a_delete_by_contact_id_whose_time_the_table_could_not_record_is_sent_again() -> None:
+    h = stateful()
+    h.heymarket.add(ANN)
+    [contact] = h.heymarket.holding(ANN)
+    assert h.state is not None
+    h.state.unavailable.add("void")
+    record = delete(contact_id=contact.uuid, received_at=at(1))
+
+    report = h.process(record)
+
+    assert report.failed_message_ids == [record.message_id]
+    assert held(h) == []
