@@ -131,20 +131,20 @@ def test_contact_state_tombstones_outlast_any_message_in_the_queue_and_the_dlq(t
     assert tombstone_s >= int(queue["MessageRetentionPeriod"]) + int(dlq["MessageRetentionPeriod"])
 
 
-def test_the_sync_function_may_read_and_write_the_contact_state_table_and_nothing_else_of_dynamodb(
+def test_the_sync_function_may_read_and_write_its_two_tables_and_nothing_else_of_dynamodb(
     template: StackTemplate,
 ) -> None:
-    granted = {
-        action: _statement_resources(template, "SyncFunction", action, {})
-        for action in ("dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
-    }
+    actions = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem")
+    granted = {action: _statement_resources(template, "SyncFunction", action, {}) for action in actions}
 
+    # The contact state table, read and written in batches; the managed lists' table, an item at a time.
     assert granted == {
         "dynamodb:BatchGetItem": [LOCAL_ARNS["ContactStateTable.Arn"]],
+        "dynamodb:GetItem": [LOCAL_ARNS["ManagedListsTable.Arn"]],
         "dynamodb:UpdateItem": [LOCAL_ARNS["ContactStateTable.Arn"]],
-        "dynamodb:PutItem": [],
-        "dynamodb:DeleteItem": [],
+        "dynamodb:PutItem": [LOCAL_ARNS["ManagedListsTable.Arn"]],
     }
+    assert _statement_resources(template, "SyncFunction", "dynamodb:DeleteItem", {}) == []
 
 
 def test_every_queue_in_the_template_is_encrypted(template: StackTemplate) -> None:

@@ -87,19 +87,13 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
     segments = Segmenter(
         HeymarketSegments(gateway, http, max_batch=settings.max_batch),
         # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
-        DynamoManagedStore(dynamodb, settings.managed_lists_table)
-        if settings.managed_lists_table
-        else None,
+        DynamoManagedStore(dynamodb, settings.managed_lists_table) if settings.managed_lists_table else None,
         SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
         stack=settings.stack_name,
         create_missing_tags=settings.create_missing_tags,
         remove_opted_out=settings.remove_opted_out_from_lists,
     )
-    state = (
-        DynamoDbContactState(settings.contact_state_table, dynamodb())
-        if settings.contact_state_table
-        else None
-    )
+    state = DynamoDbContactState(settings.contact_state_table, dynamodb()) if settings.contact_state_table else None
     guard = (
         ContactStateGuard(
             state,

@@ -597,7 +597,9 @@ class _UpsertChunk:
                     # The look-up found this contact a moment ago: the endpoint, not the contact, is missing.
                     raise self._gateway._refusal(missing, "PUT /v1/contact/{id}") from missing
                 # Known from an earlier answer: deleted or merged in Heymarket's app since; stored by its phone.
-                self._refuse(i, f"id:{contact_id}", PermanentFailure("the contact Heymarket held for the phone is gone"))
+                self._refuse(
+                    i, f"id:{contact_id}", PermanentFailure("the contact Heymarket held for the phone is gone")
+                )
                 continue
             except Refused as refused:
                 self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
