@@ -270,7 +270,12 @@ class ContactStateGuard:
             in_doubt = not delivered and _in_doubt(execution, lane)
             for phone in lane.phones:
                 if phone in before:
-                    releases[phone] = Release(phone, admission.token, states.get(phone), hold if in_doubt else None)
+                    state, entry = states.get(phone), before[phone]
+                    if in_doubt and entry is not None:
+                        # The write may have landed: what the entry says was last stored may no longer be, so an
+                        # operation equal to it is sent, not skipped as unchanged, and the contact is looked up.
+                        state = _in_doubt_state(entry)
+                    releases[phone] = Release(phone, admission.token, state, hold if in_doubt else None)
             outcomes.append((lane, delivered, frozenset(states)))
             deleted = lane.delete is not None and isinstance(execution.deletes[lane.delete], Deleted)
             if deleted and any(_by_id(m) for m in delivered):
@@ -374,3 +379,9 @@ def _holding(plan: Plan, held: Sequence[tuple[Member, GatewayFailure]]) -> Plan:
     if not held:
         return plan
     return replace(plan, decided=plan.decided + tuple(Decided((member,), failure) for member, failure in held))
+
+
+def _in_doubt_state(entry: ContactState) -> ContactState:
+    """The entry after a write whose outcome is unknown: its time and identifiers, without the digests and the
+    snapshot of what was last confirmed stored (the write may have changed it)."""
+    return replace(entry, digests={}, snapshot=None, confirmed_ms=0, lease=None)

@@ -21,6 +21,7 @@ before the messages are settled.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -471,8 +472,10 @@ class SyncService:
         }
         if verdict.fate is Fate.REDELIVER:
             logger.warning("Contact not delivered; SQS will redeliver it", extra=log_fields)
-        elif verdict.fate is Fate.WAIT:
+        elif verdict.fate is Fate.WAIT and isinstance(failure, ConfigurationFailure):
             logger.warning("Contact waits for the bridge's configuration to be fixed", extra=log_fields)
+        elif verdict.fate is Fate.WAIT:
+            logger.warning("Contact put back on the queue to wait (its last receive came too soon)", extra=log_fields)
         else:
             logger.error("Contact dead-lettered", extra=log_fields)
 
@@ -612,8 +615,9 @@ def _letter(member: Member, failure: GatewayFailure) -> DeadLetter:
         correlation_id=operation.correlation_id,
         operation_id=operation.operation_id,
         # The operation's own message, not the record's body: a letter moved back by SQS's redrive and refused
-        # again must hold the original message, not a letter inside a letter.
-        message=operation.to_json(),
+        # again must hold the original message, not a letter inside a letter. An operator's `force` does not
+        # outlive the redrive it was given for: a later plain redrive of this letter is skipped if superseded.
+        message=dataclasses.replace(operation, force=False).to_json(),
         failed_at=_now(),
         heymarket_request_id=failure.request_id,
     )

@@ -71,7 +71,10 @@ def test_the_local_stack_creates_every_table_the_template_declares_with_its_key_
         described = dynamodb.describe_table(TableName=tables[logical_id])["Table"]
         ttl = dynamodb.describe_time_to_live(TableName=tables[logical_id])["TimeToLiveDescription"]
         assert described["KeySchema"] == properties["KeySchema"]
-        assert ttl["AttributeName"] == properties["TimeToLiveSpecification"]["AttributeName"]
+        if "TimeToLiveSpecification" in properties:
+            assert ttl["AttributeName"] == properties["TimeToLiveSpecification"]["AttributeName"]
+        else:
+            assert ttl["TimeToLiveStatus"] == "DISABLED"
 
 
 def test_phones_never_seen_have_no_entry(table: DynamoDbContactState) -> None:
@@ -92,6 +95,26 @@ def test_a_second_claim_of_the_same_entry_is_refused_with_the_entry_as_it_now_is
     result = table.write([Claim(ANN, None, lease("b")), Claim(BOB, None, lease("b"))], NOW)
 
     assert result.written == {BOB}
+    assert result.refused == {ANN: entry}
+
+
+def test_a_claim_sent_again_after_its_answer_was_lost_is_written_not_refused(table: DynamoDbContactState) -> None:
+    # Given claims that landed, their answer lost (a read timeout botocore retries with the same request)
+    entry = table.read([BOB]).entries.get(BOB)
+    assert table.write([Claim(ANN, None, lease()), Claim(BOB, entry, lease())], NOW).written == {ANN, BOB}
+
+    # When the same claims are sent again
+    result = table.write([Claim(ANN, None, lease()), Claim(BOB, entry, lease())], NOW)
+
+    # Then they count as written (the leases are this invocation's), not as refused by a lease of another
+    assert (result.written, result.refused) == ({ANN, BOB}, {})
+
+
+def test_a_claim_meeting_the_same_token_with_another_expiry_is_refused(table: DynamoDbContactState) -> None:
+    entry = claimed(table)
+
+    result = table.write([Claim(ANN, None, lease("a", NOW + 1))], NOW)
+
     assert result.refused == {ANN: entry}
 
 

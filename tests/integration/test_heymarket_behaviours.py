@@ -162,6 +162,24 @@ def test_every_phone_ends_as_one_contact_with_the_latest_values_whatever_heymark
     assert bridge.dead_letters() == []
 
 
+def test_an_update_of_the_contact_a_sender_names_by_contact_id_keeps_every_field_it_leaves_out(bridge: Bridge) -> None:
+    # Given a contact in Heymarket, opted out, with a name, an email and a custom field
+    seed_contact(bridge.sandbox, {"phone": PRE_1, "first": "Pre", "email": "pre@example.com", "is_opted_out": True,
+                                  "custom": {"101": "North"}})  # fmt: skip
+    [uuid] = [c["uuid"] for c in bridge.sandbox.contacts() if c["phone"] == PRE_1]
+
+    # When a sender updates it by its contact_id with one field and one custom value
+    post(bridge, {"phone": PRE_1, "contact_id": uuid, "last": "Named", "custom": {"102": "web"}})
+    drain(bridge)
+
+    # Then it holds the new values and still every one the update left out, whatever an update does with those
+    [contact] = held(bridge)[PRE_1]
+    assert (contact["first"], contact["last"], contact["email"]) == ("Pre", "Named", "pre@example.com")
+    assert contact["is_opted_out"] is True
+    assert contact["custom"] == {"101": "North", "102": "web"}
+    assert bridge.dead_letters() == []
+
+
 def test_a_delete_of_an_id_heymarket_no_longer_holds_is_done_not_dead_lettered(bridge: Bridge) -> None:
     post(bridge, {"phone": NEW[0], "first": "Kept"})
     drain(bridge)

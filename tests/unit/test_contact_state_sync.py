@@ -7,6 +7,7 @@ adapter's conditions (tests/unit/state_double.py); two harnesses sharing both pl
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -64,6 +65,34 @@ def test_an_opt_in_redelivered_after_a_newer_stop_was_applied_is_skipped_and_the
     assert len(h.heymarket.log) == requests
     assert [fields["is_opted_out"] for fields in held(h)] == [True]
     assert h.letters.letters == []
+
+
+def test_a_stop_after_a_subscription_whose_answer_was_lost_is_sent_and_the_contact_ends_opted_out() -> None:
+    h = stateful()
+    h.heymarket.add(ANN, first="Ann", is_opted_out=True)
+    h.process(upsert(ANN, received_at=at(0), first="Ann", is_opted_out=True))  # synced: the table knows it opted out
+    subscribe = upsert(ANN, received_at=at(1), is_opted_out=False)
+    stop = upsert(ANN, received_at=at(2), is_opted_out=True)
+
+    # Given a subscription Heymarket stored, but whose answer was lost (a 5xx after the write)
+    def stored_then_500(data: Any) -> tuple[int, Any]:
+        h.heymarket._bulk(data["contacts"])  # noqa: SLF001 - the double stores the write, then fails to answer
+        return 500, {"error": "internal"}
+
+    h.heymarket.script(CONTACTS, *[stored_then_500] * 20)
+    assert h.process(subscribe, remaining_s=10).failed_message_ids == [subscribe.message_id]
+    h.heymarket.unscript(CONTACTS)
+    assert [fields["is_opted_out"] for fields in held(h)] == [False]
+    h.now += timedelta(minutes=1)
+
+    # When the person's STOP arrives, equal to what the table last confirmed stored
+    report = h.process(stop)
+
+    # Then it is sent (not skipped as unchanged), and the contact ends opted out, the subscription then superseded
+    assert settled(report) == ([], 0, 0)
+    assert [fields["is_opted_out"] for fields in held(h)] == [True]
+    assert settled(h.process(again(subscribe))) == ([], 1, 0)
+    assert [fields["is_opted_out"] for fields in held(h)] == [True]
 
 
 def test_an_upsert_older_than_a_delete_arriving_after_it_does_not_bring_the_contact_back() -> None:
@@ -197,6 +226,17 @@ def test_with_skipping_turned_off_an_upsert_that_changes_nothing_is_sent() -> No
 
     assert settled(report) == ([], 0, 0)
     assert h.heymarket.routes() == [CONTACTS]
+
+
+def test_a_forced_operation_dead_lettered_again_is_no_longer_forced_in_its_letter() -> None:
+    h = stateful(max_receive_count=1)
+    h.heymarket.down = True
+    forced = upsert(ANN, received_at=at(1), force=True, is_opted_out=False)
+
+    h.process(forced, remaining_s=10)
+
+    [letter] = h.letters.letters
+    assert "force" not in json.loads(letter.message)
 
 
 def test_a_forced_operation_that_changes_nothing_is_sent() -> None:

@@ -346,7 +346,33 @@ def test_an_update_of_a_contact_id_heymarket_no_longer_holds_is_stored_by_its_ph
 
     [ann] = h.heymarket.holding(ANN)
     assert ann.fields["first"] == "Ann"
-    assert h.heymarket.routes() == [CONTACTS, SEARCH, CONTACTS]
+    assert h.heymarket.routes() == [f"GET /v2/contact/{ANN_ID}", "GET /v1/inboxes", SEARCH, CONTACTS]
+    assert (report.delivered_contacts, h.letters.letters) == (1, [])
+
+
+@pytest.mark.parametrize("omitted", ["keep", "clear"])
+def test_an_update_of_the_contact_the_sender_names_keeps_what_it_leaves_out_whichever_way_heymarket_updates(
+    omitted: str,
+) -> None:
+    # Given a contact Heymarket holds, opted out, and a Heymarket whose updates keep or clear the fields left out
+    h = Harness()
+    h.heymarket.update_omitted = omitted
+    ann = h.heymarket.add(ANN, first="Ann", email="ann@example.com", custom={"7": "x"}, is_opted_out=True)
+
+    # When a sender updates it by its contact_id with one field and one custom value
+    report = h.process(upsert(ANN, last="Lee", custom={"8": "y"}, contact_id=ann.uuid))
+
+    # Then it was read by its id (no search), and keeps every value the update left out
+    [held] = h.heymarket.holding(ANN)
+    assert held.fields == {
+        "phone": ANN,
+        "first": "Ann",
+        "last": "Lee",
+        "email": "ann@example.com",
+        "custom": {"7": "x", "8": "y"},
+        "is_opted_out": True,
+    }
+    assert h.heymarket.routes() == [f"GET /v2/contact/{ann.uuid}", CONTACTS]
     assert (report.delivered_contacts, h.letters.letters) == (1, [])
 
 
@@ -368,7 +394,7 @@ def test_a_refused_update_of_a_contact_heymarket_still_holds_stands() -> None:
 
     [letter] = h.letters.letters
     assert letter.error == "bad email"
-    assert h.heymarket.routes() == [CONTACTS, SEARCH]
+    assert h.heymarket.routes() == [f"GET /v2/contact/{ann.uuid}", CONTACTS, SEARCH]
 
 
 def test_an_update_carries_the_held_values_of_the_fields_the_sender_left_out_and_never_an_empty_one() -> None:

@@ -152,14 +152,23 @@ class DynamoDbContactState:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException" or not reasons:
                 raise StateUnavailable(_why(exc)) from exc
             again: list[str] = []
+            written: list[str] = []
             for phone, reason in zip(phones, reasons, strict=False):
                 code = str(reason.get("Code") or "None")
-                if code == "ConditionalCheckFailed":
+                if code == "ConditionalCheckFailed" and _claimed_by(items[phone], reason.get("Item") or {}):
+                    # This claim landed already: an attempt whose answer was lost (a timeout botocore retried).
+                    # DynamoDB's ClientRequestToken makes such a retry idempotent; a table that ignores it does not.
+                    written.append(phone)
+                elif code == "ConditionalCheckFailed":
                     outcome.refused[phone] = dict(reason.get("Item") or {})
                 elif code in _RETRYABLE:
                     again.append(phone)
                 else:
                     raise StateUnavailable(f"the transaction was cancelled: {code}") from exc
+            # An earlier attempt that landed wrote every item of it (a transaction is all or nothing): those found
+            # holding this claim's lease are written; the others are refused or sent again as they say.
+            outcome.written |= frozenset(written)
+            self.items_written += len(written)
             return again
         except BotoCoreError as exc:
             raise StateUnavailable(_why(exc)) from exc
@@ -212,6 +221,21 @@ def _write_item(table: str, write: Claim | Advance, now_ms: int) -> dict[str, An
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
+
+
+def _claimed_by(item: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
+    """Whether `found` (the item as a failed condition saw it) holds the lease the claim `item` takes: that claim
+    was written by an earlier attempt."""
+    update = item.get("Update", {})
+    token = update.get("ExpressionAttributeValues", {}).get(":token", {}).get("S")
+    until = update.get("ExpressionAttributeValues", {}).get(":until", {}).get("N")
+    claim = str(update.get("UpdateExpression", "")).startswith("SET lease = :token")
+    return (
+        claim
+        and token is not None
+        and found.get("lease", {}).get("S") == token
+        and found.get("lease_until", {}).get("N") == until
+    )
 
 
 def _release_item(table: str, release: Release) -> dict[str, Any]:

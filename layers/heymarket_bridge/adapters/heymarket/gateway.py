@@ -456,6 +456,7 @@ class _UpsertChunk:
         pending = self._pending()
         by_phone = [i for i in pending if self._needs_search(i)]
         lookup = self._gateway._search([self._contacts[i].phone for i in by_phone], deadline) if by_phone else Lookup()
+        named = {i: self._named(i, deadline) for i in pending if i not in by_phone and self._reads_named(i)}
         writes: list[_Write] = []
         by_v1: list[tuple[int, int, dict[str, Any], HeardContact | None]] = []
         for i in pending:
@@ -463,7 +464,16 @@ class _UpsertChunk:
             if i not in by_phone:
                 known = self._known[i]
                 if contact.contact_id is not None:  # an update of the contact the sender named
-                    writes.append(_Write(i, contact.to_heymarket(), existed=True, target=contact.contact_id))
+                    if i in named:
+                        read = named[i]
+                        if read is None:
+                            continue  # Heymarket holds no such contact: stored by its phone in the next round
+                        kept = self._named_snapshot(i) if self._gateway.omitted == "clear" else None
+                        named_update = replace(_complete(contact, read, kept), contact_id=contact.contact_id)
+                        writes.append(_Write(i, named_update.to_heymarket(), existed=True, target=contact.contact_id))
+                    else:
+                        snapshot = self._named_snapshot(i)
+                        writes.append(_Write(i, contact.to_heymarket(), True, contact.contact_id, snapshot))
                 elif known is not None and known.identity.uuid is not None:
                     item = replace(contact, contact_id=known.identity.uuid).to_heymarket()
                     writes.append(_Write(i, item, True, known.identity.uuid, known.snapshot))
@@ -505,6 +515,45 @@ class _UpsertChunk:
         # Nothing to check the answer against (the v1 write answers only identifiers; no snapshot): only once updates
         # are known to keep what they leave out (`overwrite=false` merges the custom map, as documented).
         return (known.identity.uuid is None and known.identity.id is None) or self._gateway.omitted != "keep"
+
+    def _named_snapshot(self, i: int) -> Contact | None:
+        """The snapshot of the contact the sender named by `contact_id`, when the contact state knows that contact."""
+        known = self._known[i]
+        if known is None or known.identity.uuid != self._contacts[i].contact_id:
+            return None
+        return known.snapshot
+
+    def _reads_named(self, i: int) -> bool:
+        """Whether the contact the sender named by `contact_id` is read before its update, to complete it like any
+        update (`_complete`): unless updates are known to keep what they leave out (and to merge the custom map
+        sent), or a snapshot lets its answer be checked and what it cleared be written back (`_checked`)."""
+        contact = self._contacts[i]
+        if contact.contact_id is None:
+            return False
+        replaces = contact.custom is not None and self._gateway.custom_map != "merge"
+        if self._named_snapshot(i) is not None:
+            return self._gateway.omitted == "clear" or (replaces and self._gateway.custom_map == "replace")
+        return self._gateway.omitted != "keep" or replaces
+
+    def _named(self, i: int, deadline: Deadline) -> HeardContact | None:
+        """The contact the sender named (`GET /v2/contact/{uuid}`), or None when Heymarket holds none by that id (a
+        404, or the id refused): the contact is then stored by its phone, like an update Heymarket refuses."""
+        contact_id = self._contacts[i].contact_id
+        assert contact_id is not None
+        try:
+            return self._gateway._read(
+                "GET",
+                f"/v2/contact/{contact_id}",  # a UUID (heymarket_bridge.contact checks it)
+                None,
+                deadline,
+                lambda data: read_contact(data, "the answer"),
+                resource=True,
+            )
+        except (NotFound, Refused) as missing:
+            self._refuse(
+                i, contact_id, PermanentFailure(f"Heymarket holds no contact by the contact_id sent: {missing}")
+            )
+            return None
 
     def _restorable(self, i: int) -> Contact | None:
         """The snapshot to restore fields from that a fresh look-up shows empty, once updates are known to clear what
