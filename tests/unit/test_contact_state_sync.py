@@ -76,7 +76,7 @@ def test_a_stop_after_a_subscription_whose_answer_was_lost_is_sent_and_the_conta
 
     # Given a subscription Heymarket stored, but whose answer was lost (a 5xx after the write)
     def stored_then_500(data: Any) -> tuple[int, Any]:
-        h.heymarket._bulk(data["contacts"])  # noqa: SLF001 - the double stores the write, then fails to answer
+        h.heymarket._bulk(data["contacts"])
         return 500, {"error": "internal"}
 
     h.heymarket.script(CONTACTS, *[stored_then_500] * 20)
