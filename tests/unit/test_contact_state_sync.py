@@ -40,6 +40,17 @@ def settled(report: SyncReport) -> tuple[list[str], int, int]:
     return report.failed_message_ids, report.superseded_operations, report.unchanged_skipped
 
 
+WARM = "15105559999"
+
+
+def learned(h: Harness) -> None:
+    """Let the instance learn what Heymarket's updates do with what they leave out, on a contact of its own: its
+    first update after a look-up leaves a field out (the probe), and the answer shows whether it was kept."""
+    h.process(upsert(WARM, received_at=at(0), first="Warm", email="warm@example.com"))
+    h.process(upsert(WARM, received_at=at(1), last="Up"))
+    h.heymarket.log.clear()
+
+
 # ---------------------------------------------------------------------- newest wins, deletes stay deleted
 
 
@@ -161,6 +172,7 @@ def test_a_forced_operation_is_applied_even_when_a_newer_one_was_applied_and_lat
 
 def test_a_contact_stored_before_is_updated_by_its_uuid_in_one_request_sending_only_what_the_sender_sent() -> None:
     h = stateful()
+    learned(h)
     h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
     [contact] = h.heymarket.holding(ANN)
     h.heymarket.log.clear()
@@ -180,6 +192,7 @@ def test_a_contact_stored_before_is_updated_by_its_uuid_in_one_request_sending_o
 
 def test_100_contacts_stored_before_cost_one_request_and_100_deliveries_that_change_nothing_cost_none() -> None:
     h = stateful()
+    learned(h)
     phones = [f"1510555{n:04d}" for n in range(100)]
     h.process(*[upsert(phone, received_at=at(1), first="A") for phone in phones])
     h.heymarket.log.clear()
@@ -208,6 +221,7 @@ def test_a_delivery_that_changes_nothing_records_its_time_so_an_older_change_arr
 
 def test_an_upsert_that_sends_a_field_not_confirmed_before_is_sent() -> None:
     h = stateful()
+    learned(h)
     h.process(upsert(ANN, received_at=at(1), first="A"))
     h.heymarket.log.clear()
 
@@ -219,6 +233,7 @@ def test_an_upsert_that_sends_a_field_not_confirmed_before_is_sent() -> None:
 
 def test_with_skipping_turned_off_an_upsert_that_changes_nothing_is_sent() -> None:
     h = stateful(skip_unchanged=False)
+    learned(h)
     h.process(upsert(ANN, received_at=at(1), first="A"))
     h.heymarket.log.clear()
 
@@ -241,6 +256,7 @@ def test_a_forced_operation_dead_lettered_again_is_no_longer_forced_in_its_lette
 
 def test_a_forced_operation_that_changes_nothing_is_sent() -> None:
     h = stateful()
+    learned(h)
     h.process(upsert(ANN, received_at=at(1), first="A"))
     h.heymarket.log.clear()
 
@@ -265,6 +281,7 @@ def test_after_a_delete_by_contact_id_an_upsert_equal_to_the_last_one_is_sent_an
 
 def test_a_contact_heymarket_no_longer_holds_is_stored_by_its_phone_and_its_new_identifiers_are_used_next() -> None:
     h = stateful()
+    learned(h)
     h.process(upsert(ANN, received_at=at(1), first="Ann"))
     h.heymarket.contacts.clear()  # deleted in Heymarket's app
     h.heymarket.log.clear()
@@ -312,7 +329,9 @@ def test_a_contact_known_by_its_integer_id_only_is_looked_up_while_updates_are_n
 # ---------------------------------------------------------------------- Heymarket clearing what an update leaves out
 
 
-def test_fields_an_update_of_a_known_contact_cleared_are_written_back_at_once_then_the_search_is_used() -> None:
+def test_a_field_the_first_update_left_out_and_heymarket_cleared_is_written_back_at_once_then_updates_are_looked_up() -> (
+    None
+):
     h = stateful(heymarket=HeymarketDouble(update_omitted="clear"))
     h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com", is_opted_out=True))
     h.heymarket.log.clear()
@@ -323,15 +342,52 @@ def test_fields_an_update_of_a_known_contact_cleared_are_written_back_at_once_th
     h.heymarket.log.clear()
     h.process(upsert(ANN, received_at=at(3), last="Ray"))
 
-    assert routes == [CONTACTS, CONTACTS]
+    # The first update is looked up, and leaves one field out to learn what Heymarket does (email, cleared: written
+    # back at once); from then on every update is looked up and completed
+    assert routes == [SEARCH, CONTACTS, CONTACTS]
     assert repaired == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "is_opted_out": True, "last": "Lee"}]
     assert h.heymarket.routes() == [SEARCH, CONTACTS]
     assert held(h)[0]["last"] == "Ray"
     assert held(h)[0]["is_opted_out"] is True
 
 
+def test_a_stop_made_in_heymarket_survives_the_first_update_of_an_instance_where_updates_clear_what_they_omit() -> None:
+    # Given a contact the bridge synced opted in, the person's STOP texted to Heymarket since, and an instance that
+    # does not know yet that Heymarket's updates clear what they leave out
+    h = stateful(heymarket=HeymarketDouble(update_omitted="clear"))
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com", is_opted_out=False))
+    h.heymarket.holding(ANN)[0].fields["is_opted_out"] = True
+
+    # When a CRM update of one field arrives
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+
+    # Then the contact was looked up (never written blindly by its UUID), and stays opted out with every field
+    assert h.heymarket.routes()[-3] == SEARCH
+    assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "is_opted_out": True, "last": "Lee"}]
+
+
+def test_known_contacts_are_written_without_a_look_up_only_once_the_instance_has_seen_updates_keep_what_they_omit() -> (
+    None
+):
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
+    h.process(upsert(BOB, received_at=at(1), first="Bob", email="bob@example.com"))
+    h.heymarket.log.clear()
+
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    first = h.heymarket.routes()
+    h.heymarket.log.clear()
+    h.process(upsert(BOB, received_at=at(2), last="Ray"))
+
+    assert first == [SEARCH, CONTACTS]  # the probe: email left out, and the answer showed it kept
+    assert h.heymarket.routes() == [CONTACTS]
+    assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]
+    assert held(h, BOB) == [{"phone": BOB, "first": "Bob", "email": "bob@example.com", "last": "Ray"}]
+
+
 def test_an_opt_in_made_in_heymarket_is_not_undone_when_the_other_fields_the_update_left_out_were_kept() -> None:
     h = stateful()
+    learned(h)
     h.process(upsert(ANN, received_at=at(1), first="Ann", is_opted_out=True))
     h.heymarket.holding(ANN)[0].fields["is_opted_out"] = False  # the person texted START to Heymarket
     h.heymarket.log.clear()

@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from heymarket_bridge.adapters.heymarket.answers import (
     BulkAnswer,
@@ -422,6 +422,11 @@ class _Write:
     existed: bool
     target: str | None  # the UUID updated, or None for a create
     snapshot: Contact | None = None  # a known contact written without a search: its answer is checked against this
+    sent: Contact | None = None  # the contact as sent, when it is not the sender's (a probe: see `_probe`)
+
+
+# Fields a probe may leave out of an update (see `_UpsertChunk._probe`), the least consequential first.
+PROBE_FIELDS: Final = ("avatar", "display_name", "email", "last", "first")
 
 
 class _UpsertChunk:
@@ -443,6 +448,7 @@ class _UpsertChunk:
         self._chunk = chunk
         self._results = results
         self._refused: dict[int, tuple[str | None, PermanentFailure]] = {}  # last target refused, and why
+        self._probing = False  # a write of this chunk learns what updates do with what they leave out (`_probe`)
         self._resolves: dict[int, int] = {}
 
     def run(self, deadline: Deadline) -> None:
@@ -489,9 +495,15 @@ class _UpsertChunk:
                 self._results[i] = NotDone(self._refused[i][1])  # looked up again: nothing changed, the refusal stands
             elif holder is None:
                 writes.append(_Write(i, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None))
-            elif holder.identity.uuid is not None:
-                update = replace(_complete(contact, holder, restore), contact_id=holder.identity.uuid).to_heymarket()
-                writes.append(_Write(i, update, existed=True, target=holder.identity.uuid))
+            elif (uuid := self._uuid_of(i, holder)) is not None:
+                completed = _complete(contact, holder, restore)
+                probe = self._probe(contact, holder, completed)
+                if probe is not None:
+                    held = _held(contact.phone, holder.fields)
+                    item = replace(probe, contact_id=uuid).to_heymarket()
+                    writes.append(_Write(i, item, True, uuid, snapshot=held, sent=probe))
+                else:
+                    writes.append(_Write(i, replace(completed, contact_id=uuid).to_heymarket(), True, uuid))
             else:
                 assert holder.identity.id is not None  # read_contact requires it
                 by_v1.append((i, holder.identity.id, _v1_body(contact, holder, restore), holder))
@@ -509,12 +521,55 @@ class _UpsertChunk:
         if known is None:
             return True
         if known.identity.uuid is not None and known.snapshot is not None:
-            # Known to harm it: an update clears what it leaves out, or replaces the custom map with the one sent.
-            replaces = contact.custom is not None and self._gateway.custom_map == "replace"
-            return self._gateway.omitted == "clear" or replaces
+            # Only once this instance has seen that updates keep what they leave out (and merge a custom map sent):
+            # before that, an update without a look-up could clear a STOP made in Heymarket's app since the
+            # snapshot, which nothing could then tell apart from an opt-in (see `_probe`, which learns it).
+            merges = contact.custom is None or self._gateway.custom_map == "merge"
+            return self._gateway.omitted != "keep" or not merges
         # Nothing to check the answer against (the v1 write answers only identifiers; no snapshot): only once updates
         # are known to keep what they leave out (`overwrite=false` merges the custom map, as documented).
         return (known.identity.uuid is None and known.identity.id is None) or self._gateway.omitted != "keep"
+
+    def _uuid_of(self, i: int, holder: HeardContact) -> str | None:
+        """The UUID of the contact a look-up found: as the answer gives it, else as the contact state learned it
+        for the same integer id (answers without UUIDs: a v1 update's answer gave it)."""
+        known = self._known[i]
+        if holder.identity.uuid is not None:
+            return holder.identity.uuid
+        if known is not None and known.identity.id is not None and known.identity.id == holder.identity.id:
+            return known.identity.uuid
+        return None
+
+    def _probe(self, contact: Contact, holder: HeardContact, completed: Contact) -> Contact | None:
+        """The update to send instead of `completed` so that its answer shows what Heymarket does with what an update
+        leaves out, while this instance does not know it yet; None when there is nothing to learn from this one.
+
+        Left out: one field the look-up showed that the sender did not send (the least used first, never
+        `is_opted_out`, tags or the names Heymarket builds `display_name` from when it has one), and the custom
+        values the sender did not send. Its answer is checked against the look-up (`_checked`): what it cleared is
+        written back at once, from values read a moment ago, and the instance knows from then on. One probe per
+        chunk; once both are known, none.
+        """
+        if self._probing:
+            return None
+        values = completed.to_dict()
+        left_out: dict[str, Any] = {}
+        if self._gateway.omitted is None:
+            shown = _held(contact.phone, holder.fields).to_dict()
+            name = next((n for n in PROBE_FIELDS if n in shown and n not in contact.to_dict()), None)
+            if name is not None:
+                left_out[name] = values.pop(name)
+        if (
+            self._gateway.custom_map is None
+            and contact.custom
+            and set(values.get("custom") or {}) - set(contact.custom)
+        ):
+            values["custom"] = dict(contact.custom)
+            left_out["custom"] = True
+        if not left_out:
+            return None
+        self._probing = True
+        return Contact.from_dict(values)
 
     def _named_snapshot(self, i: int) -> Contact | None:
         """The snapshot of the contact the sender named by `contact_id`, when the contact state knows that contact."""
@@ -611,7 +666,7 @@ class _UpsertChunk:
         """
         assert write.snapshot is not None
         assert write.target is not None
-        contact = self._contacts[write.index]
+        contact = write.sent or self._contacts[write.index]
         shown = _held(contact.phone, heard.fields)
         cleared = _cleared(contact, write.snapshot, shown)
         if cleared.omitted is not None and self._gateway.omitted != "clear":
