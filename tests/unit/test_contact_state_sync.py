@@ -329,9 +329,7 @@ def test_a_contact_known_by_its_integer_id_only_is_looked_up_while_updates_are_n
 # ---------------------------------------------------------------------- Heymarket clearing what an update leaves out
 
 
-def test_a_field_the_first_update_left_out_and_heymarket_cleared_is_written_back_at_once_then_updates_are_looked_up() -> (
-    None
-):
+def test_a_field_the_first_update_left_out_and_heymarket_cleared_is_written_back_then_updates_are_looked_up() -> None:
     h = stateful(heymarket=HeymarketDouble(update_omitted="clear"))
     h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com", is_opted_out=True))
     h.heymarket.log.clear()
