@@ -162,6 +162,11 @@ def operation_ms(operation: QueuedOperation) -> int:
     return min(occurred, received)
 
 
+def received_ms(operation: QueuedOperation) -> int:
+    """When the bridge received the operation, in epoch milliseconds (0 if that cannot be read)."""
+    return _epoch_ms(operation.received_at) or 0
+
+
 def _epoch_ms(text: str | None) -> int | None:
     try:
         moment = datetime.fromisoformat(text or "")

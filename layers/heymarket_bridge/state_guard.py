@@ -41,6 +41,7 @@ from heymarket_bridge.contact_state import (
     forgotten,
     operation_ms,
     operation_phone,
+    received_ms,
     stored_state,
     superseded,
     tombstone,
@@ -216,17 +217,23 @@ class ContactStateGuard:
     def _superseded(self, member: Member, entries: Mapping[str, ContactState | None], skipped: list[Skipped]) -> bool:
         phone = operation_phone(member.operation)
         entry = entries.get(phone) if phone is not None else None
-        if not superseded(member.operation, entry):
+        # Received longer ago than tombstones are kept: a delete that followed it may be forgotten already (a letter
+        # redriven and dead-lettered again starts a new stay in the DLQ), so it is not applied unless forced.
+        expired = not member.operation.force and received_ms(member.operation) < (
+            self._clock_ms() - self._tombstone_s * 1000
+        )
+        if not expired and not superseded(member.operation, entry):
             return False
-        assert entry is not None and phone is not None  # noqa: PT018 - superseded needs an entry, which needs a phone
         skipped.append(Skipped(member, Skip.SUPERSEDED))
         logger.info(
-            "Operation older than the newest applied to its contact; skipped",
+            "Operation older than the tombstones the contact state keeps; skipped (redrive it with --force to apply it)"
+            if expired
+            else "Operation older than the newest applied to its contact; skipped",
             extra={
                 "phone": mask_phone(phone),
                 "operation": member.operation.op.value,
                 "operation_time_ms": operation_ms(member.operation),
-                "applied_time_ms": entry.applied_ms,
+                "applied_time_ms": entry.applied_ms if entry is not None else None,
                 "correlation_id": member.operation.correlation_id,
                 "message_id": member.record.message_id,
             },

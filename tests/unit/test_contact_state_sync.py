@@ -243,6 +243,21 @@ def test_with_skipping_turned_off_an_upsert_that_changes_nothing_is_sent() -> No
     assert h.heymarket.routes() == [CONTACTS]
 
 
+def test_an_operation_received_longer_ago_than_tombstones_are_kept_is_skipped_unless_forced() -> None:
+    # A letter redriven and dead-lettered again starts a new stay in the DLQ: the delete that followed it may be
+    # forgotten, so it cannot bring a deleted contact back
+    h = stateful()
+    h.now += timedelta(days=23)
+    old = upsert(ANN, received_at=at(1), first="Old")
+
+    report = h.process(old)
+    forced = h.process(upsert(ANN, received_at=at(1), first="Forced", force=True))
+
+    assert settled(report) == ([], 1, 0)
+    assert settled(forced) == ([], 0, 0)
+    assert [fields["first"] for fields in held(h)] == ["Forced"]
+
+
 def test_a_forced_operation_dead_lettered_again_is_no_longer_forced_in_its_letter() -> None:
     h = stateful(max_receive_count=1)
     h.heymarket.down = True
