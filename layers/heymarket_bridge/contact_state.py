@@ -77,7 +77,8 @@ class ContactState:
         """What a write to this contact may use instead of a search: its identifiers and snapshot, if it holds any."""
         if self.deleted or self.identity is None or (self.identity.id is None and self.identity.uuid is None):
             return None
-        return KnownContact(self.identity, self.snapshot)
+        # An entry released after a write of unknown outcome keeps its snapshot but no confirmation (`_in_doubt`).
+        return KnownContact(self.identity, self.snapshot, in_doubt=self.snapshot is not None and not self.confirmed_ms)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,9 @@ class KnownContact:
 
     identity: Identity
     snapshot: Contact | None = None
+    # The last write's outcome is unknown (it may have landed): fields a look-up shows empty are filled from the
+    # snapshot, as that write may have cleared them.
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True)

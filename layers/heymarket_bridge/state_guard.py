@@ -389,6 +389,7 @@ def _holding(plan: Plan, held: Sequence[tuple[Member, GatewayFailure]]) -> Plan:
 
 
 def _in_doubt_state(entry: ContactState) -> ContactState:
-    """The entry after a write whose outcome is unknown: its time and identifiers, without the digests and the
-    snapshot of what was last confirmed stored (the write may have changed it)."""
-    return replace(entry, digests={}, snapshot=None, confirmed_ms=0, lease=None)
+    """The entry after a write whose outcome is unknown: its time, identifiers and snapshot, without the digests of
+    what was last confirmed stored (the write may have changed it) nor the confirmation (`ContactState.known` then
+    says the contact is in doubt: it is looked up, and what the look-up shows empty is filled from the snapshot)."""
+    return replace(entry, digests={}, confirmed_ms=0, lease=None)

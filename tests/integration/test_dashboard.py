@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import urllib3
 
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from heymarket_bridge_tools.template import load_template_document
@@ -91,7 +92,23 @@ def exercise_every_path(bridge: Bridge) -> None:
     bridge.sandbox.configure(contact_error_rate=1.0)
     bridge.post(load_event("generic/single_contact"))
     bridge.sync(bridge.receive_event(), timeout_s=10)
-    bridge.sandbox.configure(contact_error_rate=0.0)
+    bridge.sandbox.configure(contact_error_rate=0.0, update_omitted="clear")
+    update = load_event("generic/single_contact")
+    update["body"] = '{"phone": "(510) 555-1234", "last": "Smythe"}'  # Alice, known: the probe clears her email
+    bridge.post(update)
+    bridge.sync(bridge.receive_event(), timeout_s=10)
+    bridge.sandbox.configure(update_omitted="keep", duplicate_create="duplicate")
+    for _ in range(2):  # a phone held twice, made in Heymarket's app
+        urllib3.request(
+            "POST",
+            f"{bridge.sandbox.url}/v1/contact",
+            json={"phone": "14155550122", "first": "Twin"},
+            headers={"Authorization": f"Bearer {bridge.sandbox.config.api_key}"},
+        )
+    twin = load_event("generic/single_contact")
+    twin["body"] = '{"phone": "+1 415 555 0122", "last": "Found"}'
+    bridge.post(twin)
+    bridge.sync(bridge.receive_event(), timeout_s=10)
     bridge.sandbox.rotate_credentials("revoked-secret-id", "revoked-secret-key-nobody-has-anymore")
     later = load_event("generic/single_contact")
     later["body"] = '{"phone": "+1 415 555 0111", "first": "Late"}'

@@ -11,6 +11,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from heymarket_bridge.sync import SyncReport
 from tests.unit.heymarket_double import HeymarketDouble
 from tests.unit.state_double import InMemoryContactState
@@ -555,3 +557,59 @@ def test_a_delete_by_contact_id_whose_time_the_table_could_not_record_is_sent_ag
 
     assert report.failed_message_ids == [record.message_id]
     assert held(h) == []
+
+
+@pytest.mark.parametrize("omitted", ["keep", "clear"])
+def test_the_first_update_of_an_instance_leaves_one_field_and_the_custom_values_not_sent_out_to_learn_and_loses_none(
+    omitted: str,
+) -> None:
+    # Given a contact the bridge synced, and a Heymarket whose updates keep or clear what they leave out (and, the
+    # double, replace the custom map sent)
+    h = stateful(heymarket=HeymarketDouble(update_omitted=omitted))
+    h.process(
+        upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com", custom={"7": "x"}, is_opted_out=True)
+    )
+    h.heymarket.log.clear()
+
+    # When the instance's first update of it is sent
+    h.process(upsert(ANN, received_at=at(2), last="Lee", custom={"8": "y"}))
+
+    # Then it was looked up, left the email and the custom value 7 out, and what Heymarket cleared was written back
+    assert h.heymarket.routes() == [SEARCH, CONTACTS, CONTACTS]
+    probe = bulk_items(h)[0]
+    assert ("email" in probe, probe["custom"], probe["is_opted_out"]) == (False, {"8": "y"}, True)
+    assert held(h) == [
+        {
+            "phone": ANN,
+            "first": "Ann",
+            "last": "Lee",
+            "email": "ann@example.com",
+            "custom": {"7": "x", "8": "y"},
+            "is_opted_out": True,
+        }
+    ]
+
+
+def test_a_probe_whose_answer_was_lost_after_it_cleared_a_field_loses_nothing() -> None:
+    # Given a Heymarket whose updates clear what they leave out, and the probe's answer lost after it landed
+    h = stateful(heymarket=HeymarketDouble(update_omitted="clear"))
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
+
+    def stored_then_reset(data: Any) -> tuple[int, Any]:
+        h.heymarket._bulk(data["contacts"])
+        return 503, {"error": "unavailable"}
+
+    h.heymarket.script(CONTACTS, stored_then_reset, *[(503, {"error": "unavailable"})] * 30)
+    first = h.process(upsert(ANN, received_at=at(2), last="Lee"), remaining_s=10)
+    h.heymarket.unscript(CONTACTS)
+    assert "email" not in held(h)[0]  # cleared by the probe, whose answer never came
+    h.now += timedelta(minutes=5)  # the lease kept after an unknown outcome has passed
+
+    # When the message comes back, in another instance (nothing kept in memory)
+    h2 = Harness(state=h.state, heymarket=h.heymarket, now=h.now)
+    report = h2.process(again(upsert(ANN, received_at=at(2), last="Lee")))
+
+    # Then the email the probe cleared is back, from the contact state's snapshot
+    assert first.failed_message_ids
+    assert report.failed_message_ids == []
+    assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]

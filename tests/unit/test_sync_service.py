@@ -402,10 +402,6 @@ def test_an_update_carries_the_held_values_of_the_fields_the_sender_left_out_and
     # update says them again, and the contact ends the same whichever way Heymarket behaves.
     h = Harness()
     h.heymarket.add(ANN, first="Ann", last="", email="ann@example.com", custom={"7": "x"}, is_opted_out=True)
-    # (once the instance has learned what updates do with what they leave out: see the probe's tests)
-    h.heymarket.add(BOB, first="Bob", email="bob@example.com", custom={"7": "z"})
-    h.process(upsert(BOB, last="Ray", custom={"8": "w"}))
-    h.heymarket.log.clear()
 
     h.process(upsert(ANN, last="Lee", custom={"8": "y"}))
 
@@ -439,30 +435,3 @@ def test_a_request_budget_used_up_to_the_deadline_on_the_last_receive_waits_like
 
     assert (h.letters.letters, report.failed_message_ids) == ([], [])
     assert len(h.waiting.bodies) == 3
-
-
-@pytest.mark.parametrize("omitted", ["keep", "clear"])
-def test_the_first_update_of_an_instance_leaves_one_field_and_the_custom_values_not_sent_out_to_learn_and_loses_none(
-    omitted: str,
-) -> None:
-    # Given a Heymarket whose updates keep or clear what they leave out (and replace the custom map sent)
-    h = Harness()
-    h.heymarket.update_omitted = omitted
-    h.heymarket.add(ANN, first="Ann", email="ann@example.com", custom={"7": "x"}, is_opted_out=True)
-
-    # When the instance's first update after a look-up is sent
-    h.process(upsert(ANN, last="Lee", custom={"8": "y"}))
-
-    # Then it left the email and the custom value 7 out, and what Heymarket cleared was written back at once
-    probe = bulk_calls(h)[0][0]
-    assert ("email" in probe, probe["custom"], probe["is_opted_out"]) == (False, {"8": "y"}, True)
-    assert len(bulk_calls(h)) == 2  # the double's updates replace the custom map: custom 7 written back either way
-    [held] = h.heymarket.holding(ANN)
-    assert held.fields == {
-        "phone": ANN,
-        "first": "Ann",
-        "last": "Lee",
-        "email": "ann@example.com",
-        "custom": {"7": "x", "8": "y"},
-        "is_opted_out": True,
-    }

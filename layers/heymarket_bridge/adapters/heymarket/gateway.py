@@ -449,6 +449,7 @@ class _UpsertChunk:
         self._results = results
         self._refused: dict[int, tuple[str | None, PermanentFailure]] = {}  # last target refused, and why
         self._probing = False  # a write of this chunk learns what updates do with what they leave out (`_probe`)
+        self._probed: dict[int, Contact] = {}  # the probed contact, as its look-up showed it
         self._resolves: dict[int, int] = {}
 
     def run(self, deadline: Deadline) -> None:
@@ -497,9 +498,9 @@ class _UpsertChunk:
                 writes.append(_Write(i, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None))
             elif (uuid := self._uuid_of(i, holder)) is not None:
                 completed = _complete(contact, holder, restore)
-                probe = self._probe(contact, holder, completed)
+                probe = self._probe(i, holder, completed)
                 if probe is not None:
-                    held = _held(contact.phone, holder.fields)
+                    held = self._probed[i]
                     item = replace(probe, contact_id=uuid).to_heymarket()
                     writes.append(_Write(i, item, True, uuid, snapshot=held, sent=probe))
                 else:
@@ -518,7 +519,7 @@ class _UpsertChunk:
         contact, known = self._contacts[i], self._known[i]
         if contact.contact_id is not None:
             return False
-        if known is None:
+        if known is None or known.in_doubt:
             return True
         if known.identity.uuid is not None and known.snapshot is not None:
             # Only once this instance has seen that updates keep what they leave out (and merge a custom map sent):
@@ -540,35 +541,44 @@ class _UpsertChunk:
             return known.identity.uuid
         return None
 
-    def _probe(self, contact: Contact, holder: HeardContact, completed: Contact) -> Contact | None:
+    def _probe(self, i: int, holder: HeardContact, completed: Contact) -> Contact | None:
         """The update to send instead of `completed` so that its answer shows what Heymarket does with what an update
         leaves out, while this instance does not know it yet; None when there is nothing to learn from this one.
 
         Left out: one field the look-up showed that the sender did not send (the least used first, never
-        `is_opted_out`, tags or the names Heymarket builds `display_name` from when it has one), and the custom
-        values the sender did not send. Its answer is checked against the look-up (`_checked`): what it cleared is
-        written back at once, from values read a moment ago, and the instance knows from then on. One probe per
-        chunk; once both are known, none.
+        `is_opted_out` or tags), and the custom values the sender did not send. Only for a contact whose snapshot in
+        the contact state holds the same values for what is left out: whatever happens to the answer, what the
+        update cleared can be put back (at once from the look-up; after a lost answer, in a later round or
+        invocation, from the look-up kept or the snapshot: `_restorable`). Its answer is checked against the look-up
+        (`_checked`): what it cleared is written back at once, and the instance knows from then on. One per chunk.
         """
-        if self._probing:
+        known, contact = self._known[i], self._contacts[i]
+        if self._probing or i in self._probed or known is None or known.snapshot is None or known.in_doubt:
             return None
-        values = completed.to_dict()
-        left_out: dict[str, Any] = {}
+        shown, kept, values = (
+            _held(contact.phone, holder.fields).to_dict(),
+            known.snapshot.to_dict(),
+            completed.to_dict(),
+        )
+        sent = contact.to_dict()
+        left_out = False
         if self._gateway.omitted is None:
-            shown = _held(contact.phone, holder.fields).to_dict()
-            name = next((n for n in PROBE_FIELDS if n in shown and n not in contact.to_dict()), None)
+            name = next(
+                (n for n in PROBE_FIELDS if n in shown and n not in sent and kept.get(n) == shown[n]),
+                None,
+            )
             if name is not None:
-                left_out[name] = values.pop(name)
-        if (
-            self._gateway.custom_map is None
-            and contact.custom
-            and set(values.get("custom") or {}) - set(contact.custom)
-        ):
-            values["custom"] = dict(contact.custom)
-            left_out["custom"] = True
+                values.pop(name)
+                left_out = True
+        if self._gateway.custom_map is None and contact.custom:
+            others = {k: v for k, v in (shown.get("custom") or {}).items() if k not in contact.custom}
+            if others and all((kept.get("custom") or {}).get(k) == v for k, v in others.items()):
+                values["custom"] = dict(contact.custom)
+                left_out = True
         if not left_out:
             return None
         self._probing = True
+        self._probed[i] = _held(contact.phone, holder.fields)
         return Contact.from_dict(values)
 
     def _named_snapshot(self, i: int) -> Contact | None:
@@ -580,15 +590,13 @@ class _UpsertChunk:
 
     def _reads_named(self, i: int) -> bool:
         """Whether the contact the sender named by `contact_id` is read before its update, to complete it like any
-        update (`_complete`): unless updates are known to keep what they leave out (and to merge the custom map
-        sent), or a snapshot lets its answer be checked and what it cleared be written back (`_checked`)."""
+        update (`_complete`): unless this instance has seen that updates keep what they leave out (and merge a
+        custom map sent). A snapshot alone is not enough: it cannot tell a STOP texted to Heymarket since."""
         contact = self._contacts[i]
         if contact.contact_id is None:
             return False
-        replaces = contact.custom is not None and self._gateway.custom_map != "merge"
-        if self._named_snapshot(i) is not None:
-            return self._gateway.omitted == "clear" or (replaces and self._gateway.custom_map == "replace")
-        return self._gateway.omitted != "keep" or replaces
+        merges = contact.custom is None or self._gateway.custom_map == "merge"
+        return self._gateway.omitted != "keep" or not merges
 
     def _named(self, i: int, deadline: Deadline) -> HeardContact | None:
         """The contact the sender named (`GET /v2/contact/{uuid}`), or None when Heymarket holds none by that id (a
@@ -611,10 +619,15 @@ class _UpsertChunk:
             return None
 
     def _restorable(self, i: int) -> Contact | None:
-        """The snapshot to restore fields from that a fresh look-up shows empty, once updates are known to clear what
-        they leave out: a write back of what an update cleared may have failed (see `_checked`)."""
+        """The values to restore fields from that a fresh look-up shows empty: the look-up of this chunk's probe (its
+        answer may have been lost after it landed), or the snapshot once updates are known to clear what they leave
+        out, or when the last write's outcome is unknown (a write back of what an update cleared may have failed)."""
+        if i in self._probed:
+            return self._probed[i]
         known = self._known[i]
-        return known.snapshot if known is not None and self._gateway.omitted == "clear" else None
+        if known is None or known.snapshot is None:
+            return None
+        return known.snapshot if self._gateway.omitted == "clear" or known.in_doubt else None
 
     def _write(self, writes: list[_Write], deadline: Deadline) -> list[int]:
         """Send the writes in one request (halves on a refusal); settle each; return the unconfirmed ones."""
