@@ -44,6 +44,7 @@ DEPLOYED: Final = LocalResources(
     tables={
         "IdempotencyTable": "heymarket-bridge-IdempotencyTable-AbC",
         "ManagedListsTable": "heymarket-bridge-ManagedListsTable-AbC",
+        "ContactStateTable": "heymarket-bridge-ContactStateTable-AbC",
     },
     ssm_parameters={"SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC"},
 )
