@@ -49,6 +49,9 @@ class GatewayFailure(Exception):
         super().__init__(reason)
         self.reason = reason
         self.request_id = request_id
+        # A write of the contact reached Heymarket and what it did is unknown (see TransientFailure); set on any
+        # failure of a contact one of whose writes had such an outcome earlier in the invocation.
+        self.outcome_unknown = False
 
 
 class PermanentFailure(GatewayFailure):

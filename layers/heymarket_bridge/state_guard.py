@@ -47,7 +47,7 @@ from heymarket_bridge.contact_state import (
     tombstone,
     unchanged,
 )
-from heymarket_bridge.heymarket_port import Deleted, GatewayFailure, NotDone, Stored, TransientFailure
+from heymarket_bridge.heymarket_port import Deleted, GatewayFailure, NotDone, Stored
 from heymarket_bridge.messages import DeleteOperation
 from heymarket_bridge.observability import logger, mask_phone
 from heymarket_bridge.sync import Decided, Execution, Fate, Member, Plan, UpsertStep, Verdict
@@ -363,10 +363,7 @@ def _in_doubt(execution: Execution, lane: _Lane) -> bool:
         *([execution.deletes[lane.delete]] if lane.delete is not None else []),
         *([execution.upserts[lane.upsert]] if lane.upsert is not None else []),
     ]
-    return any(
-        isinstance(r, NotDone) and isinstance(r.failure, TransientFailure) and r.failure.outcome_unknown
-        for r in results
-    )
+    return any(isinstance(r, NotDone) and r.failure.outcome_unknown for r in results)
 
 
 def _by_id(member: Member) -> bool:

@@ -613,3 +613,106 @@ def test_a_probe_whose_answer_was_lost_after_it_cleared_a_field_loses_nothing() 
     assert first.failed_message_ids
     assert report.failed_message_ids == []
     assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]
+
+
+# ---------------------------------------------------------------------- writes whose outcome is unknown, opt-outs
+
+
+def stored_then(h: Harness, status: int, body: Any) -> Any:
+    """A handler of POST /v2/contacts that stores the write, then answers `status` with `body` (bytes or JSON)."""
+
+    def handler(data: Any) -> tuple[int, Any]:
+        h.heymarket._bulk(data["contacts"])
+        return status, body
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "answer", [(200, b"<html>proxy</html>"), (200, b""), (200, b'{"contacts": [{"id": 1'), (502, {})]
+)
+def test_a_stop_after_a_subscription_whose_answer_could_not_be_read_is_sent(answer: tuple[int, Any]) -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(0), first="Ann", is_opted_out=True))
+    subscribe, stop = (
+        upsert(ANN, received_at=at(1), is_opted_out=False),
+        upsert(ANN, received_at=at(2), is_opted_out=True),
+    )
+    # Given a subscription Heymarket stored, whose every answer in the invocation could not be read
+    h.heymarket.script(CONTACTS, *[stored_then(h, *answer)] * 30)
+    assert h.process(subscribe, remaining_s=10).failed_message_ids == [subscribe.message_id]
+    h.heymarket.unscript(CONTACTS)
+    h.now += timedelta(minutes=1)
+
+    # When the person's STOP arrives, then the subscription again
+    stopped = h.process(stop)
+    h.process(again(subscribe))
+
+    # Then the STOP was sent, and the contact ends opted out
+    assert settled(stopped) == ([], 0, 0)
+    assert [fields["is_opted_out"] for fields in held(h)] == [True]
+
+
+def test_a_probe_that_landed_then_met_throttling_on_the_look_up_loses_nothing_in_the_next_invocation() -> None:
+    h = stateful(heymarket=HeymarketDouble(update_omitted="clear"))
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
+    # Given the probe stored (email cleared) and answered 502, then every look-up throttled until the deadline
+    h.heymarket.script(CONTACTS, stored_then(h, 502, {}), *[(503, {})] * 30)
+    h.heymarket.script(SEARCH, (200, [c.as_answer(True) for c in h.heymarket.holding(ANN)]), *[(429, {})] * 60)
+    first = h.process(upsert(ANN, received_at=at(2), last="Lee"), remaining_s=10)
+    h.heymarket.unscript(CONTACTS)
+    h.heymarket.unscript(SEARCH)
+    assert first.failed_message_ids
+    assert "email" not in held(h)[0]
+    h.now += timedelta(minutes=5)
+
+    # When the message comes back in another instance
+    report = Harness(state=h.state, heymarket=h.heymarket, now=h.now).process(
+        again(upsert(ANN, received_at=at(2), last="Lee"))
+    )
+
+    # Then the email is back
+    assert report.failed_message_ids == []
+    assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]
+
+
+def test_a_start_texted_to_heymarket_is_not_reverted_once_updates_are_known_to_keep() -> None:
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(1), first="Ann", is_opted_out=True))
+    h.heymarket.holding(ANN)[0].fields["is_opted_out"] = False  # the person texted START to Heymarket
+
+    h.process(upsert(ANN, received_at=at(2), first="Annie"))
+
+    assert held(h) == [{"phone": ANN, "first": "Annie", "is_opted_out": False}]
+
+
+def test_a_field_cleared_in_heymarkets_app_stays_cleared_once_updates_are_known_to_keep() -> None:
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
+    del h.heymarket.holding(ANN)[0].fields["email"]  # a person cleared it in Heymarket's app
+
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    h.heymarket.log.clear()
+    h.process(upsert(BOB, received_at=at(1), first="Bob"))
+    h.process(upsert(BOB, received_at=at(2), last="Ray"))
+
+    assert held(h) == [{"phone": ANN, "first": "Ann", "last": "Lee"}]
+    assert h.heymarket.routes()[-1:] == [CONTACTS]  # and the instance still knows updates keep: no look-up
+
+
+def test_a_subscription_that_landed_without_an_answer_is_not_reverted_by_a_newer_change_of_another_field() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(0), first="Ann", is_opted_out=True))
+    subscribe = upsert(ANN, received_at=at(1), is_opted_out=False)
+    h.heymarket.script(CONTACTS, *[stored_then(h, 502, {})] * 30)
+    h.process(subscribe, remaining_s=10)
+    h.heymarket.unscript(CONTACTS)
+    h.now += timedelta(minutes=5)
+
+    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    h.process(again(subscribe))
+
+    assert [fields["is_opted_out"] for fields in held(h)] == [False]
+    assert held(h)[0]["last"] == "Lee"

@@ -36,6 +36,7 @@ the contact through the search, stored by its phone.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -352,6 +353,7 @@ class _Gateway:
             raise TransientFailure(
                 f"Heymarket's answer to {method} {path.split('?', 1)[0]} is not of the documented shape: {exc}",
                 request_id=answer.request_id,
+                outcome_unknown=True,  # it answered 2xx: the request was carried out, whatever it did
             ) from exc
         self._reached = True
         return value
@@ -391,9 +393,11 @@ class V2Gateway(_Gateway):
     ) -> list[UpsertResult]:
         results: list[UpsertResult | None] = [None] * len(contacts)
         knowledge = list(known) or [None] * len(contacts)
+        doubt: set[int] = set()
         for chunk in _chunks(list(range(len(contacts))), self._max_batch):
+            upserts = _UpsertChunk(self, contacts, knowledge, chunk, results)
             try:
-                _UpsertChunk(self, contacts, knowledge, chunk, results).run(deadline)
+                upserts.run(deadline)
             except ConfigurationFailure as failure:
                 _fill(results, NotDone(failure))
                 break
@@ -401,9 +405,14 @@ class V2Gateway(_Gateway):
                 for i in chunk:
                     if results[i] is None:
                         results[i] = NotDone(failure)
-        return [
+            finally:
+                doubt |= upserts.doubt
+        final = [
             r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
             for r in results
+        ]
+        return [
+            NotDone(_doubtful(r.failure)) if i in doubt and isinstance(r, NotDone) else r for i, r in enumerate(final)
         ]
 
     def _bulk(self, items: list[dict[str, Any]], deadline: Deadline) -> tuple[BulkAnswer, str | None]:
@@ -450,6 +459,9 @@ class _UpsertChunk:
         self._refused: dict[int, tuple[str | None, PermanentFailure]] = {}  # last target refused, and why
         self._probing = False  # a write of this chunk learns what updates do with what they leave out (`_probe`)
         self._probed: dict[int, Contact] = {}  # the probed contact, as its look-up showed it
+        # Contacts a write of which had an unknown outcome (or cleared fields not yet written back) in this chunk:
+        # however they end, they end in doubt (`doubtful`).
+        self.doubt: set[int] = set()
         self._resolves: dict[int, int] = {}
 
     def run(self, deadline: Deadline) -> None:
@@ -496,7 +508,11 @@ class _UpsertChunk:
                 self._results[i] = NotDone(self._refused[i][1])  # looked up again: nothing changed, the refusal stands
             elif holder is None:
                 writes.append(_Write(i, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None))
-            elif (uuid := self._uuid_of(i, holder)) is not None:
+            elif (uuid := self._uuid_of(i, holder)) is not None and restore is None and self._keeps(contact):
+                # Known to keep what it leaves out: only what the sender sent (an opt-out read a moment ago is not
+                # said again, so a STOP texted since the look-up stands).
+                writes.append(_Write(i, replace(contact, contact_id=uuid).to_heymarket(), True, uuid))
+            elif uuid is not None:
                 completed = _complete(contact, holder, restore)
                 probe = self._probe(i, holder, completed)
                 if probe is not None:
@@ -530,6 +546,11 @@ class _UpsertChunk:
         # Nothing to check the answer against (the v1 write answers only identifiers; no snapshot): only once updates
         # are known to keep what they leave out (`overwrite=false` merges the custom map, as documented).
         return (known.identity.uuid is None and known.identity.id is None) or self._gateway.omitted != "keep"
+
+    def _keeps(self, contact: Contact) -> bool:
+        """Whether this instance has seen that an update of `contact` keeps what it leaves out (and merges the custom
+        map it sends, if it sends one)."""
+        return self._gateway.omitted == "keep" and (contact.custom is None or self._gateway.custom_map == "merge")
 
     def _uuid_of(self, i: int, holder: HeardContact) -> str | None:
         """The UUID of the contact a look-up found: as the answer gives it, else as the contact state learned it
@@ -620,14 +641,12 @@ class _UpsertChunk:
 
     def _restorable(self, i: int) -> Contact | None:
         """The values to restore fields from that a fresh look-up shows empty: the look-up of this chunk's probe (its
-        answer may have been lost after it landed), or the snapshot once updates are known to clear what they leave
-        out, or when the last write's outcome is unknown (a write back of what an update cleared may have failed)."""
+        answer may have been lost after it landed), or the snapshot when a write's outcome was unknown (it may have
+        cleared what it left out, or a write back of what an update cleared may have failed)."""
         if i in self._probed:
             return self._probed[i]
         known = self._known[i]
-        if known is None or known.snapshot is None:
-            return None
-        return known.snapshot if self._gateway.omitted == "clear" or known.in_doubt else None
+        return known.snapshot if known is not None and known.in_doubt else None
 
     def _write(self, writes: list[_Write], deadline: Deadline) -> list[int]:
         """Send the writes in one request (halves on a refusal); settle each; return the unconfirmed ones."""
@@ -637,6 +656,7 @@ class _UpsertChunk:
             answer, request_id = self._gateway._bulk([w.item for w in writes], deadline)
         except TransientFailure as failure:
             if failure.outcome_unknown:
+                self.doubt.update(w.index for w in writes)
                 self._hold_creates(writes, failure)
             raise
         except Refused as refused:
@@ -680,14 +700,19 @@ class _UpsertChunk:
         assert write.snapshot is not None
         assert write.target is not None
         contact = write.sent or self._contacts[write.index]
+        if self._gateway.omitted == "keep" and (contact.custom is None or self._gateway.custom_map == "merge"):
+            # Known to keep what it leaves out: a field the answer no longer shows was cleared in Heymarket's app,
+            # by a person, since the snapshot; it is left as they left it.
+            return None
         shown = _held(contact.phone, heard.fields)
         cleared = _cleared(contact, write.snapshot, shown)
-        if cleared.omitted is not None and self._gateway.omitted != "clear":
+        if cleared.omitted is not None and self._gateway.omitted is None:
             self._gateway.omitted = cleared.omitted
-        if cleared.custom_map is not None and self._gateway.custom_map != "replace":
+        if cleared.custom_map is not None and self._gateway.custom_map is None:
             self._gateway.custom_map = cleared.custom_map
         if not cleared.restore:
             return None
+        self.doubt.add(write.index)  # until the write back is confirmed
         emit_metric("ClearedFieldsRestored")
         logger.warning(
             "Heymarket's answer shows fields the update left out cleared; writing them back from the last answer",
@@ -709,6 +734,10 @@ class _UpsertChunk:
             contact = self._contacts[i]
             try:
                 identity = self._gateway._put_v1(contact_id, body, deadline)
+            except TransientFailure as failure:
+                if failure.outcome_unknown:
+                    self.doubt.add(i)
+                raise
             except NotFound as missing:
                 if holder is not None:
                     # The look-up found this contact a moment ago: the endpoint, not the contact, is missing.
@@ -898,16 +927,14 @@ def _complete(contact: Contact, holder: HeardContact, restore: Contact | None = 
     replaces the stored one or merges into it. The search that found `holder` just read its values, so the update
     carries them for every field the sender left out, and the stored custom values merged with the new ones:
     the contact ends the same whichever way Heymarket behaves (and an opt-out is never reverted by an update that
-    left `is_opted_out` out). Empty and null values are never sent. `restore` (a contact's last known values, given
-    once updates are known to clear what they leave out) fills what the look-up shows empty: what an earlier update
-    cleared when writing it back did not happen.
+    left `is_opted_out` out). Empty and null values are never sent. `restore` (the values a probe's look-up showed,
+    or the snapshot of a contact whose last write had an unknown outcome) fills what the look-up shows empty: what a
+    write that left it out may have cleared. It never fills the opt-out: a look-up's `is_opted_out` is the newest.
     """
     held = _held(contact.phone, holder.fields).to_dict()
     if restore is not None:
         kept = restore.to_dict()
         held = {**{k: v for k, v in kept.items() if k != "custom"}, **held}
-        if held.get("is_opted_out") is False and kept.get("is_opted_out") is True:
-            held["is_opted_out"] = True
         if kept.get("custom"):
             held["custom"] = {**kept["custom"], **(held.get("custom") or {})}
     values = contact.to_dict()
@@ -1036,6 +1063,16 @@ def _v1_body(contact: Contact, holder: HeardContact, restore: Contact | None = N
     body = {k: v for k, v in _complete(contact, holder, restore).to_dict().items() if k in V1_WRITE_FIELDS}
     body["phone"] = contact.phone
     return body
+
+
+def _doubtful(failure: GatewayFailure) -> GatewayFailure:
+    """The failure of a contact a write of which had an unknown outcome earlier: marked so (a copy, the failure may
+    serve other contacts), whatever failed last."""
+    if failure.outcome_unknown:
+        return failure
+    marked = copy.copy(failure)
+    marked.outcome_unknown = True
+    return marked
 
 
 def _phone_of(contact: Mapping[str, Any]) -> str:

@@ -138,6 +138,7 @@ class HeymarketHttp:
                 raise TransientFailure(
                     f"Heymarket's answer to {method} {path.split('?', 1)[0]} ({status}) is not JSON: {data.describe()}",
                     request_id=request_id,
+                    outcome_unknown=True,  # a 2xx: the request was carried out, whatever it did
                 )
             return Answer(status, data, request_id)
         text = _error_text(data)
@@ -251,7 +252,9 @@ class HeymarketHttp:
         while True:
             left = deadline.remaining()
             if left <= 0:
-                raise TransientFailure(f"Heymarket's answer to {method} {path} was still arriving at the deadline")
+                raise TransientFailure(
+                    f"Heymarket's answer to {method} {path} was still arriving at the deadline", outcome_unknown=True
+                )
             sock = getattr(getattr(raw, "connection", None), "sock", None)
             if sock is not None:
                 sock.settimeout(min(self._read_timeout_s, left))
@@ -266,7 +269,10 @@ class HeymarketHttp:
                 return b"".join(chunks)
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
-                raise TransientFailure(f"Heymarket's answer to {method} {path} is larger than {MAX_ANSWER_BYTES} bytes")
+                raise TransientFailure(
+                    f"Heymarket's answer to {method} {path} is larger than {MAX_ANSWER_BYTES} bytes",
+                    outcome_unknown=True,
+                )
             chunks.append(chunk)
 
     def _load_credentials(self, *, refresh: bool) -> str:
