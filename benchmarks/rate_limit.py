@@ -7,13 +7,13 @@ carries 1 contact instead of up to 100, so that a backlog of 600 contacts keeps 
 
 The backlog is fed to the local queue as the bridge drains it, about a batch ahead: moto's queue takes about 1 ms
 per queued message for every ReceiveMessage (a second per call at 1,000 messages), which would make the local
-event source, not the bridge, the bottleneck. Requests are timed by when the sandbox stored their contacts.
+event source, not the bridge, the bottleneck. Requests (look-ups and writes) are timed by when the sandbox's rate limit
+admitted them.
 """
 
 from __future__ import annotations
 
 import bisect
-import math
 import time
 from typing import Any, Final
 
@@ -73,13 +73,12 @@ def run() -> Section:
         )
         stats = sandbox.stats()
         invocations = stack.status().poller.invocations
-    # Each admitted request stores its contacts the moment it is admitted: their times are the requests' times.
-    stored_at = sorted(write.at for phone_writes in writes.values() for write in phone_writes)
-    started, ended = stored_at[0], stored_at[-1]
-    first_window = bisect.bisect_left(stored_at, started + WINDOW_S) / CONTACTS_PER_REQUEST
-    busiest = max(bisect.bisect_left(stored_at, at + WINDOW_S) - i for i, at in enumerate(stored_at))
-    busiest_requests = math.ceil(busiest / CONTACTS_PER_REQUEST)
-    sustained = len(stored_at) / CONTACTS_PER_REQUEST / (ended - started) * 60
+    # Every request the sandbox's rate limit admitted (look-ups and writes alike), at the time it admitted it.
+    admitted = sorted(sandbox.admitted_times)
+    started, ended = admitted[0], admitted[-1]
+    first_window = bisect.bisect_left(admitted, started + WINDOW_S)
+    busiest_requests = max(bisect.bisect_left(admitted, at + WINDOW_S) - i for i, at in enumerate(admitted))
+    sustained = len(admitted) / (ended - started) * 60
     throttled = int(stats["by_status"].get("429", 0))
     answered = sum(int(n) for n in stats["by_status"].values())
     title = section.title

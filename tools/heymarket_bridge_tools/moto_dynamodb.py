@@ -15,7 +15,9 @@ import copy
 import threading
 from typing import Any, Final
 
-_TRANSACTIONS: Final = threading.Lock()
+_TRANSACTIONS: Final = threading.RLock()
+_SUCCEEDED: dict[str, None] = {}  # ClientRequestTokens of transactions that succeeded, oldest first
+_TOKENS_KEPT: Final = 10_000
 
 
 def item_scoped_transactions() -> None:
@@ -43,6 +45,37 @@ def item_scoped_transactions() -> None:
 
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     backend._heymarket_bridge_item_scoped = True  # type: ignore[attr-defined]
+    _idempotent_transactions()
+
+
+def _idempotent_transactions() -> None:
+    """DynamoDB makes TransactWriteItems idempotent by its ClientRequestToken (botocore fills one in and sends it
+    again when it retries a call whose answer timed out): a repeat of a call that succeeded succeeds without writing
+    again, for 10 minutes. moto ignores the token, so a retried claim or release of the contact state met its own
+    first attempt's writes as a failed condition. This answers a repeated token as DynamoDB does."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.transact_write_items
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        with _TRANSACTIONS:
+            if token and token in _SUCCEEDED:
+                return _empty_answer()
+            answer = original(self)
+            if token:
+                _SUCCEEDED[token] = None
+                while len(_SUCCEEDED) > _TOKENS_KEPT:
+                    _SUCCEEDED.pop(next(iter(_SUCCEEDED)))
+            return answer
+
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _empty_answer() -> Any:
+    from moto.core.responses import ActionResult
+
+    return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
 
 
 class _TablesShared:

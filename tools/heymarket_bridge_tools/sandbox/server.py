@@ -59,6 +59,7 @@ class HeymarketSandbox:
         self._connections_reset = 0
         self._answer_faults = 0
         self.requests_log: list[tuple[str, str, int]] = []  # (method, path, status) of every API request
+        self.admitted_times: list[float] = []  # time.monotonic() of every request the rate limit admitted
         self._serving: Serving | None = None
         self._stopping = threading.Event()
 
@@ -161,6 +162,7 @@ class HeymarketSandbox:
             self._connections_reset = 0
             self._answer_faults = 0
             self._admitted_at.clear()
+            self.admitted_times.clear()
             self.requests_log.clear()
 
     def configure(self, **changes: Any) -> None:
@@ -268,6 +270,7 @@ class HeymarketSandbox:
                     retry_after,
                 )
             window.append(now)
+            self.admitted_times.append(now)
             if self._throttle_remaining > 0:
                 self._throttle_remaining -= 1
                 raise ApiError(HTTPStatus.TOO_MANY_REQUESTS, "rate_limited", "throttled (injected burst)", retry_after)
