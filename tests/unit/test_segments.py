@@ -129,3 +129,12 @@ def test_a_managed_lists_local_id_is_the_stack_and_the_name_whatever_its_spellin
     assert list_local_id("prod", "Spring open house") != list_local_id("dev", "Spring open house")
     assert list_local_id("prod", "Spring open house").startswith("heymarket-bridge:prod:")
     assert list_local_id("prod", "Spring open house", 2) == list_local_id("prod", "Spring open house") + ":2"
+
+
+def test_a_tag_and_a_managed_list_are_found_whatever_the_unicode_spelling_of_their_name() -> None:
+    # Given a tag named with a composed "é", and a list name sent with a decomposed one behind a BOM
+    index = TagIndex([Tag(60, "Caf\u00e9 club")])
+
+    # Then both spellings name the same tag and the same managed list
+    assert index.lookup("\ufeffCafe\u0301 club") == 60
+    assert list_local_id("prod", "\ufeffCafe\u0301 club") == list_local_id("prod", "Caf\u00e9 club")
