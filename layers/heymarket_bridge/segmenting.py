@@ -388,8 +388,9 @@ class ListDirectory:
       (empty) is never used either. Every consumer uses the one list the record names, whatever the case.
     - a create refused outright (its local_id used outside the bridge's record, or the title refused) is tried once
       under the next local_id; refused again, it is refused for good (dead-lettered with Heymarket's reason).
-    - a list Heymarket answers 404 for (deleted in its app, or a proxy's 404) is never created again on the bridge's
-      own: its writes are dead-lettered, saying to give the list a new name (or an id) and redrive them.
+    - a list Heymarket answers 404 for, with its own error object (deleted in its app), is never created again on the
+      bridge's own: its writes are dead-lettered, saying to give the list a new name (or an id) and redrive them. A
+      404 without it (a proxy's page) says nothing of the list: a configuration failure, its writes wait.
     """
 
     def __init__(self, heymarket: SegmentsPort, claims: _Claims, stack: str) -> None:
@@ -549,8 +550,9 @@ def _is_follow_up(operation: QueuedOperation) -> bool:
 
 
 def _managed_gone(name: str, failure: GatewayFailure) -> GatewayFailure:
-    """A managed list Heymarket answers 404 for is not created again: a proxy's stray 404 would split its contacts
-    between two lists, and a list deleted in Heymarket's app was deleted on purpose."""
+    """A managed list Heymarket answers 404 for is not created again: a list deleted in Heymarket's app was deleted on
+    purpose, and a 404 Heymarket did not write is never read as one (adapters.heymarket.segments: a configuration
+    failure), since creating the list again would split its contacts between two lists."""
     if not isinstance(failure, ListGone):
         return failure
     return ListGone(

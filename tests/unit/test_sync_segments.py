@@ -403,3 +403,43 @@ def test_a_sync_service_without_tags_and_lists_set_up_refuses_them_naming_why() 
         "managed-lists table)",
     ]
     assert (report.delivered_contacts, report.failed_message_ids) == (1, [])
+
+
+def test_a_list_heymarket_refuses_as_a_whole_costs_a_few_requests_and_each_contact_gets_a_letter_naming_it() -> None:
+    # Given a list made in Heymarket's app that Heymarket refuses every change to (archived)
+    h = Harness()
+    archived = h.heymarket.add_list("Archived")
+    h.heymarket.script(LIST, *[(400, {"error_code": "bad_data", "message": "id: the list is archived"})] * 300)
+    phones = [f"1510555{n:04d}" for n in range(100)]
+
+    # When 100 contacts naming it are synced
+    report = h.process(*(upsert(phone, lists=(archived,)) for phone in phones))
+
+    # Then the contacts are stored; the list costs 3 requests, not one per phone; each contact has its letter
+    assert (report.delivered_contacts, report.list_writes_dead_lettered, count(h, LIST)) == (100, 100, 3)
+    assert sorted((letter.contact or {})["phone"] for letter in h.letters.letters) == phones
+    assert all(
+        f"Heymarket refuses every change to list {archived}, whatever the phone" in letter.error
+        for letter in h.letters.letters
+    )
+
+
+def test_a_proxys_404_for_a_managed_list_write_waits_as_a_configuration_error_and_never_says_the_list_is_gone() -> None:
+    # Given a managed list the bridge created, then a proxy answering its writes with an HTML 404
+    h = Harness()
+    h.process(upsert(ANN, lists=(SPRING,)))
+    page = (404, b"<html><h1>404 Not Found</h1></html>", {"Content-Type": "text/html"})
+    h.heymarket.script(LIST, page, page)
+
+    # When a contact for it is synced, and its follow-up received
+    report = h.process(upsert(BOB, lists=(SPRING,)))
+    [body] = h.follow_ups.bodies
+    later = h.process(redelivered(body))
+
+    # Then nothing is dead-lettered: the follow-up waits while the bridge is misconfigured
+    assert (report.delivered_contacts, report.list_follow_ups, h.letters.letters) == (1, 1, [])
+    assert (later.waiting_messages, h.waiting.bodies) == (1, [body])
+    assert "not Heymarket's answer for a missing list" in (later.configuration_error or "")
+    # And once the proxy is fixed, the same list is used
+    h.process(redelivered(body))
+    assert (h.heymarket.list_titled(SPRING)[0].phones, count(h, LISTS)) == ([ANN, BOB], 1)
