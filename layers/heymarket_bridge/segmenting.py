@@ -47,6 +47,7 @@ from heymarket_bridge.segments import (
     TagIndex,
     TagLookup,
     changes_by_list,
+    contacts_sent,
     list_key,
     list_local_id,
     managed_list_key,
@@ -160,8 +161,7 @@ class Segmenter:
     def prepare(self, members: Sequence[M], deadline: Deadline) -> Prepared[M]:
         follow_ups = [m for m in members if _is_follow_up(m.operation)]
         rest = [m for m in members if not _is_follow_up(m.operation)]
-        contacts = [m.operation.contact for m in rest if isinstance(m.operation, ContactOperation)]
-        return Prepared(rest, follow_ups, self.tag_lookup(contacts, deadline))
+        return Prepared(rest, follow_ups, self.tag_lookup(contacts_sent([m.operation for m in rest]), deadline))
 
     def tag_lookup(self, contacts: Sequence[Contact], deadline: Deadline) -> TagLookup | GatewayFailure | None:
         """The tags the contacts' names need (None when no contact names a tag), or the failure to read them."""

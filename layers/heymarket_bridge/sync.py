@@ -59,7 +59,7 @@ from heymarket_bridge.messages import (
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.ordering import merge_contacts, plan_lanes
 from heymarket_bridge.segmenting import Segmenter
-from heymarket_bridge.segments import Listed, TagLookup, resolve_tags
+from heymarket_bridge.segments import Listed, TagLookup, resolve_tags, without_superseded_tags
 
 if TYPE_CHECKING:
     from heymarket_bridge.state_guard import Admission, ContactStateGuard
@@ -154,7 +154,7 @@ def plan_batch(
         if not lane.upserts:
             continue
         lane_members = tuple(members[i] for i in lane.upserts)
-        contacts = [_contact(member.operation) for member in lane_members]
+        contacts = without_superseded_tags([_contact(member.operation) for member in lane_members])
         if any(titles_in(contact.custom) for contact in contacts):
             resolved = _resolve_titles(contacts, fields)
             if isinstance(resolved, GatewayFailure):

@@ -443,3 +443,21 @@ def test_a_proxys_404_for_a_managed_list_write_waits_as_a_configuration_error_an
     # And once the proxy is fixed, the same list is used
     h.process(redelivered(body))
     assert (h.heymarket.list_titled(SPRING)[0].phones, count(h, LISTS)) == ([ANN, BOB], 1)
+
+
+@pytest.mark.parametrize("create_missing_tags", [False, True])
+def test_an_older_messages_unknown_tag_costs_nothing_when_a_newer_message_replaces_the_tags(
+    create_missing_tags: bool,
+) -> None:
+    # Given a tag the account has, and two messages for one phone in one batch: the older names an unknown tag
+    h = Harness(create_missing_tags=create_missing_tags)
+    vip = h.heymarket.add_tag("VIP")
+
+    # When the batch is synced
+    report = h.process(upsert(ANN, tags=("Autumn fair",)), upsert(ANN, first="Ann", tags=("VIP",)))
+
+    # Then the contact is sent with the newer message's tags, as it would be one message at a time, and the unknown
+    # name is neither dead-lettered, nor read for again, nor created
+    assert [contact["tags"] for contact in sent_contacts(h)] == [[{"tag_id": vip}]]
+    assert (report.delivered_contacts, report.merged_messages, h.letters.letters) == (1, 1, [])
+    assert (count(h, TAGS), count(h, TAG)) == (1, 0)
