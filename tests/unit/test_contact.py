@@ -310,3 +310,12 @@ def test_a_name_of_invisible_characters_only_is_dropped_and_named() -> None:
 )
 def test_names_that_look_alike_fold_alike(one: str, other: str) -> None:
     assert fold_name(one) == fold_name(other)
+
+
+@pytest.mark.parametrize(
+    ("raw", "tags"),
+    [("2026", (2026,)), ("\u0661\u0662\u0663", (123,)), ("\uff11\uff12\uff13", (123,)), ([{"tag": "2026"}], (2026,))],
+)
+def test_a_name_of_digits_of_any_script_is_read_as_an_id(raw: object, tags: tuple[int, ...]) -> None:
+    # The README says so ("Tags and lists", Syntax): there is no way to give such a name
+    assert parse_contact({"phone": "5105550113", "tags": raw}, "US").tags == tags
