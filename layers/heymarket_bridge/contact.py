@@ -33,6 +33,8 @@ _TRUE = {"true", "yes", "1", "y", "on", "t", "checked", "1.0"}
 _FALSE = {"false", "no", "0", "n", "off", "f", "unchecked", "0.0"}
 # A list joined into one string by the sender (Zapier joins line items with commas).
 _LIST_SEPARATORS = re.compile(r"[,;|]")
+# The zero-width non-joiner and joiner: format characters that are seen (they change the glyphs around them).
+_JOINERS = frozenset("\u200c\u200d")
 # Text that is a number: a tag or list given this way is an id (a positive integer), never a name.
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
 
@@ -227,7 +229,7 @@ def _phone_text(raw: Any) -> str:
     else:
         raise ValueError("phone must be text or a number")
     # Invisible format characters (left-to-right marks, zero-width spaces) come with numbers copied from apps.
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+    text = without_format_characters(text).strip()
     if len(text) > 60:
         raise ValueError("phone is too long")
     if not text:
@@ -376,9 +378,12 @@ def segment_items(raw: Any) -> list[Any] | None:
 
 def _segment(what: str, value: Any) -> int | str | None:
     """One tag or list as given: a positive id (an integer, or text that is a number), or a name (any other text)."""
+    if isinstance(value, str):
+        # A BOM from a spreadsheet export ("\ufeffVIP"), a zero-width space: invisible, so not part of the name.
+        value = without_format_characters(value, keep_joiners=True)
     if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
         name = value.strip()
-        if not name or len(name) > MAX_TEXT or _unsendable(name) is not None:
+        if not fold_name(name) or len(name) > MAX_TEXT or _unsendable(name) is not None:
             return None
         return name
     number = _int(what, value, [])
@@ -421,8 +426,18 @@ def _limit_reason(name: str, limit: int) -> str:
 
 
 def fold_name(name: str) -> str:
-    """A tag or list name as compared: case and runs of spaces do not matter ("Spring  open House")."""
-    return " ".join(name.split()).casefold()
+    """A tag or list name as compared (the one place names are folded): case, runs of spaces, invisible format
+    characters (a BOM, a zero-width space or joiner) and Unicode spelling do not matter ("Spring  open House";
+    "Café" composed or as "e" and a combining accent; "VIP" in full-width letters): NFKC, case-folded, NFKC again."""
+    visible = unicodedata.normalize("NFKC", without_format_characters(name))
+    return " ".join(unicodedata.normalize("NFKC", visible.casefold()).split())
+
+
+def without_format_characters(text: str, *, keep_joiners: bool = False) -> str:
+    """`text` without the invisible format characters (Unicode category Cf: a BOM, zero-width spaces, direction
+    marks) that copying from apps and spreadsheet exports leave in it. `keep_joiners` keeps the zero-width joiner and
+    non-joiner, which change how the characters around them look (emoji sequences, Persian words)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf" or (keep_joiners and ch in _JOINERS))
 
 
 def _tags(raw: Any, errors: list[str]) -> tuple[int | str, ...] | None:

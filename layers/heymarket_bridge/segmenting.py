@@ -47,12 +47,15 @@ from heymarket_bridge.segments import (
     TagIndex,
     TagLookup,
     changes_by_list,
+    contacts_sent,
     list_key,
     list_local_id,
     managed_list_key,
     managed_tag_key,
     membership,
+    resolve_tags,
     tag_names_in,
+    without_superseded_tags,
 )
 
 # A consumer creating a tag or list holds a claim for at most one invocation (the sync function's Timeout, 60 s):
@@ -60,6 +63,10 @@ from heymarket_bridge.segments import (
 CLAIM_TTL_S = 300.0
 # How long a consumer waits for another's claim, re-reading the record after each pause (seconds).
 CLAIM_WAITS_S = (0.25, 0.5, 1.0, 2.0)
+# The team's tags are read again when a batch names tags and they were read longer ago than this (seconds): a tag
+# renamed in Heymarket's app keeps its id, and the write is not refused. One read (a request per 30 tags) per
+# execution environment every 5 minutes at most.
+TAGS_MAX_AGE_S = 300.0
 # A tag the bridge created this recently is used even if the team's tag list does not show it yet.
 RECENT_TAG_S = 600.0
 NOT_SET_UP = "this sync function is not set up for tags by name and lists (no managed-lists table)"
@@ -148,7 +155,10 @@ class Segmenter:
         self._remove_opted_out = remove_opted_out
         self._claims = _Claims(store, wall_clock, sleep, new_token) if store is not None else None
         self._lists = ListDirectory(heymarket, self._claims, stack) if heymarket and self._claims else None
-        self._index: TagIndex | None = None  # the team's tags, read once per cold start
+        self._wall_clock = wall_clock
+        self._index: TagIndex | None = None  # the team's tags, read once per cold start (and see `tag_lookup`)
+        self._index_read_at = 0.0  # when (wall clock, epoch seconds)
+        self._read_this_invocation = False
 
     @classmethod
     def disabled(cls) -> Segmenter:
@@ -158,23 +168,34 @@ class Segmenter:
     # ------------------------------------------------------------------ prepare
 
     def prepare(self, members: Sequence[M], deadline: Deadline) -> Prepared[M]:
+        """Starts an invocation: sets the follow-ups apart, looks the tag names up."""
+        self._read_this_invocation = False
         follow_ups = [m for m in members if _is_follow_up(m.operation)]
         rest = [m for m in members if not _is_follow_up(m.operation)]
-        contacts = [m.operation.contact for m in rest if isinstance(m.operation, ContactOperation)]
-        return Prepared(rest, follow_ups, self.tag_lookup(contacts, deadline))
+        return Prepared(rest, follow_ups, self.tag_lookup(contacts_sent([m.operation for m in rest]), deadline))
 
-    def tag_lookup(self, contacts: Sequence[Contact], deadline: Deadline) -> TagLookup | GatewayFailure | None:
-        """The tags the contacts' names need (None when no contact names a tag), or the failure to read them."""
+    def tag_lookup(
+        self, contacts: Sequence[Contact], deadline: Deadline, *, reread: bool = False
+    ) -> TagLookup | GatewayFailure | None:
+        """The tags the contacts' names need (None when no contact names a tag), or the failure to read them.
+
+        The team's tags are read again when a name is not among them, when they were read more than TAGS_MAX_AGE_S
+        ago (a tag renamed, or deleted and made again, in Heymarket's app), or when `reread`; at most once per
+        invocation, except the first read of an execution environment."""
         names = tag_names_in(contacts)
         if not names:
             return None
         if self._heymarket is None:
             return PermanentFailure(NOT_SET_UP)
-        if self._index is None or self._index.unknown(names):
+        stale = self._wall_clock() - self._index_read_at >= TAGS_MAX_AGE_S
+        if self._index is None or (
+            not self._read_this_invocation and (reread or stale or bool(self._index.unknown(names)))
+        ):
             try:
                 self._index = TagIndex(self._heymarket.tags(deadline))
             except GatewayFailure as failure:
                 return failure
+            self._index_read_at, self._read_this_invocation = self._wall_clock(), True
             logger.info("Read Heymarket's tags", extra={"count": len(self._index)})
         failed: dict[str, GatewayFailure] = {}
         for name in self._index.unknown(names) if self._create_missing else []:
@@ -184,6 +205,38 @@ class Segmenter:
                 continue
             self._index = self._index.with_tag(Tag(created, name))
         return TagLookup(self._index, failed)
+
+    def retag(
+        self, refused: Sequence[tuple[Contact, Sequence[Contact]]], deadline: Deadline
+    ) -> list[Contact | GatewayFailure | None]:
+        """For contact writes Heymarket refused (`(contact sent, the messages merged into it in received order)`):
+        the contact to send again with tag ids read afresh, when its tags were given by name and the team's tags,
+        read again (at most once per invocation), now give other ids (a tag deleted and made again under its name,
+        or another tag renamed to it); the failure that now explains the refusal (the name matches no tag any more);
+        or None, the refusal stands (no tag given by name, the ids unchanged, the tags already read afresh in this
+        invocation, or unreadable)."""
+        sent = [without_superseded_tags(messages) for _, messages in refused]
+        named = [contacts for contacts in sent if tag_names_in(contacts)]
+        if not named or self._read_this_invocation:
+            return [None] * len(refused)
+        lookup = self.tag_lookup([contact for contacts in named for contact in contacts], deadline, reread=True)
+        if not isinstance(lookup, TagLookup):
+            return [None] * len(refused)
+        retagged: list[Contact | GatewayFailure | None] = []
+        for (contact, _), contacts in zip(refused, sent, strict=True):
+            resolved = resolve_tags(contacts, lookup) if tag_names_in(contacts) else None
+            if resolved is None or isinstance(resolved, GatewayFailure):
+                retagged.append(resolved)
+                continue
+            tags = next((c.tags for c in reversed(resolved) if c.tags is not None), None)
+            retagged.append(None if tags == contact.tags else replace(contact, tags=tags))
+        fresh = sum(isinstance(item, Contact) for item in retagged)
+        if fresh:
+            logger.warning(
+                "Heymarket refused contacts whose tag ids changed since they were read; sent again with fresh ids",
+                extra={"count": fresh},
+            )
+        return retagged
 
     def _create_tag(self, name: str, deadline: Deadline) -> int | GatewayFailure:
         """Create a tag the team's list does not show, one consumer at a time; a consumer that finds another creating
@@ -388,8 +441,9 @@ class ListDirectory:
       (empty) is never used either. Every consumer uses the one list the record names, whatever the case.
     - a create refused outright (its local_id used outside the bridge's record, or the title refused) is tried once
       under the next local_id; refused again, it is refused for good (dead-lettered with Heymarket's reason).
-    - a list Heymarket answers 404 for (deleted in its app, or a proxy's 404) is never created again on the bridge's
-      own: its writes are dead-lettered, saying to give the list a new name (or an id) and redrive them.
+    - a list Heymarket answers 404 for, with its own error object (deleted in its app), is never created again on the
+      bridge's own: its writes are dead-lettered, saying to give the list a new name (or an id) and redrive them. A
+      404 without it (a proxy's page) says nothing of the list: a configuration failure, its writes wait.
     """
 
     def __init__(self, heymarket: SegmentsPort, claims: _Claims, stack: str) -> None:
@@ -549,8 +603,9 @@ def _is_follow_up(operation: QueuedOperation) -> bool:
 
 
 def _managed_gone(name: str, failure: GatewayFailure) -> GatewayFailure:
-    """A managed list Heymarket answers 404 for is not created again: a proxy's stray 404 would split its contacts
-    between two lists, and a list deleted in Heymarket's app was deleted on purpose."""
+    """A managed list Heymarket answers 404 for is not created again: a list deleted in Heymarket's app was deleted on
+    purpose, and a 404 Heymarket did not write is never read as one (adapters.heymarket.segments: a configuration
+    failure), since creating the list again would split its contacts between two lists."""
     if not isinstance(failure, ListGone):
         return failure
     return ListGone(

@@ -11,7 +11,7 @@ The rules:
   else ignoring case and runs of spaces when that names one tag only. Two tags spelled exactly alike: the oldest
   (lowest id). A contact's tags are one field, at most 5: the latest message that gives tags decides them all, and a
   source's constant tags apply only when the submission gives none (heymarket_bridge.mapping), so merging messages
-  never makes more than 5.
+  never makes more than 5. Only the tags sent are looked up and judged: an older message's, replaced, cost nothing.
 - A list is given by id (a list made in Heymarket's app) or by name (a list the bridge manages: created once, with a
   `local_id` made of the stack and the name, its id remembered in the managed-lists table).
 - Lists are written once the contact is stored, from its final state: a contact that ends opted out (as sent, or as
@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from heymarket_bridge.contact import MAX_TAGS, Contact, fold_name
 from heymarket_bridge.heymarket_port import Deadline, GatewayFailure, PermanentFailure, TransientFailure
+from heymarket_bridge.messages import ContactOperation, QueuedOperation
+from heymarket_bridge.ordering import plan_lanes
 
 ListRef = int | str
 """A list as a message gives it: its Heymarket id, or the name of a list the bridge manages."""
@@ -92,6 +94,27 @@ class TagLookup:
     failed: Mapping[str, GatewayFailure] = field(default_factory=dict)
 
 
+def without_superseded_tags(contacts: Sequence[Contact]) -> list[Contact]:
+    """Messages merged into one contact (in received order), the tags of each but the latest that gives tags left
+    out: the merge sends only those (the latest decides), so only those are resolved and judged, and an older
+    message's tag name, unknown or not, costs nothing."""
+    latest = next((n for n in range(len(contacts) - 1, -1, -1) if contacts[n].tags is not None), None)
+    return [
+        contact if n == latest or contact.tags is None else replace(contact, tags=None)
+        for n, contact in enumerate(contacts)
+    ]
+
+
+def contacts_sent(operations: Sequence[QueuedOperation]) -> list[Contact]:
+    """The contacts of a batch's upserts (in received order) as they will be merged and sent: per lane of operations
+    on one contact (heymarket_bridge.ordering), the upserts after its last delete, without superseded tags."""
+    sent: list[Contact] = []
+    for lane in plan_lanes(operations):
+        upserts = [operations[n] for n in lane.upserts]
+        sent += without_superseded_tags([op.contact for op in upserts if isinstance(op, ContactOperation)])
+    return sent
+
+
 def tag_names_in(contacts: Iterable[Contact]) -> list[str]:
     """Every tag name the contacts give, once each (by folded name), in order."""
     names: dict[str, str] = {}
@@ -102,7 +125,8 @@ def tag_names_in(contacts: Iterable[Contact]) -> list[str]:
 
 
 def resolve_tags(contacts: list[Contact], tags: TagLookup | GatewayFailure | None) -> list[Contact] | GatewayFailure:
-    """The contacts with their tag names replaced by ids; or the failure that makes them wait or refused.
+    """The contacts with their tag names replaced by ids; or the failure that makes them wait or refused. The
+    contacts are those that will be sent (for messages merged into one, see `without_superseded_tags`).
 
     A name that matches no tag is refused for good (PermanentFailure naming it): retrying cannot make the tag exist.
     """

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
@@ -59,7 +59,7 @@ from heymarket_bridge.messages import (
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.ordering import merge_contacts, plan_lanes
 from heymarket_bridge.segmenting import Segmenter
-from heymarket_bridge.segments import Listed, TagLookup, resolve_tags
+from heymarket_bridge.segments import Listed, TagLookup, resolve_tags, without_superseded_tags
 
 if TYPE_CHECKING:
     from heymarket_bridge.state_guard import Admission, ContactStateGuard
@@ -154,7 +154,7 @@ def plan_batch(
         if not lane.upserts:
             continue
         lane_members = tuple(members[i] for i in lane.upserts)
-        contacts = [_contact(member.operation) for member in lane_members]
+        contacts = without_superseded_tags([_contact(member.operation) for member in lane_members])
         if any(titles_in(contact.custom) for contact in contacts):
             resolved = _resolve_titles(contacts, fields)
             if isinstance(resolved, GatewayFailure):
@@ -377,6 +377,9 @@ class SyncService:
             )
             plan = admission.plan
         execution = execute(plan, self._heymarket, deadline)
+        plan, execution = self._retagged(plan, execution, deadline)
+        if admission is not None:
+            admission = replace(admission, plan=plan)
         lists = self._segments.finish(prepared, _stored(plan, execution), deadline)
         verdicts = settle(
             plan,
@@ -412,6 +415,34 @@ class SyncService:
         report.list_follow_ups = len(lists.follow_ups) - len(unqueued)
         self._write_list_letters([*lists.letters, *unqueued], report)
         return report
+
+    def _retagged(self, plan: Plan, execution: Execution, deadline: Deadline) -> tuple[Plan, Execution]:
+        """Contacts Heymarket refused whose tags were given by name are sent again, once, if the team's tags read
+        afresh give other ids (heymarket_bridge.segmenting.Segmenter.retag)."""
+        refused = [
+            n
+            for n, result in enumerate(execution.upserts)
+            if isinstance(result, NotDone) and isinstance(result.failure, PermanentFailure)
+        ]
+        if not refused:
+            return plan, execution
+        steps, results = list(plan.upserts), list(execution.upserts)
+        fresh = self._segments.retag(
+            [(steps[n].contact, [_contact(m.operation) for m in steps[n].members]) for n in refused], deadline
+        )
+        again: list[int] = []
+        for n, found in zip(refused, fresh, strict=True):
+            if isinstance(found, Contact):
+                steps[n] = replace(steps[n], contact=found)
+                again.append(n)
+            elif found is not None:
+                results[n] = NotDone(found)
+        if again:
+            contacts, known = [steps[n].contact for n in again], [steps[n].known for n in again]
+            answers = self._heymarket.upsert(contacts, deadline, known)
+            for n, answer in zip(again, answers, strict=True):
+                results[n] = answer
+        return replace(plan, upserts=tuple(steps)), replace(execution, upserts=tuple(results))
 
     def _recorded(
         self, admission: Admission, execution: Execution, verdicts: list[Verdict], report: SyncReport

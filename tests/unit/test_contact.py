@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.contact import Contact, InvalidContact, normalise_phone, parse_contact, read_contact
+from heymarket_bridge.contact import (
+    Contact,
+    InvalidContact,
+    fold_name,
+    normalise_phone,
+    parse_contact,
+    read_contact,
+)
 
 
 @pytest.mark.parametrize(
@@ -262,3 +269,53 @@ def test_lists_are_not_sent_to_heymarket_as_a_contact_field_in_either_mode() -> 
     assert "lists" not in contact.to_heymarket()
     assert contact.fields_v1_cannot_send() == ["tags"]
     assert Contact.from_dict(contact.to_dict()) == contact
+
+
+CAFE_NFC, CAFE_NFD = "Caf\u00e9 club", "Cafe\u0301 club"
+
+
+@pytest.mark.parametrize(
+    ("raw", "lists"),
+    [
+        ("\ufeffSpring open house", ("Spring open house",)),  # a BOM from a spreadsheet export
+        (["Spring\u200b open house"], ("Spring open house",)),  # a zero-width space copied with the name
+        ([CAFE_NFC, CAFE_NFD], (CAFE_NFC,)),  # one name however its accent is encoded: the first spelling kept
+        (["\ufeff42"], (42,)),  # an id behind a BOM is an id
+        (["\U0001f468\u200d\U0001f469 Families"], ("\U0001f468\u200d\U0001f469 Families",)),  # a joiner is seen
+    ],
+)
+def test_a_name_loses_its_invisible_characters_and_keeps_its_visible_spelling(
+    raw: object, lists: tuple[int | str, ...]
+) -> None:
+    # Given a list name as senders' apps and exports write it; When it is read; Then it is the name a person sees
+    assert parse_contact({"phone": "5105550113", "lists": raw}, "US").lists == lists
+
+
+def test_a_name_of_invisible_characters_only_is_dropped_and_named() -> None:
+    contact, dropped, _ = read_contact({"phone": "5105550113", "tags": ["\ufeff\u200b"]}, "US")
+
+    assert (contact.tags, [item.field for item in dropped]) == (None, ["tags"])
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (CAFE_NFC, CAFE_NFD),
+        ("\ufeffVIP", "vip"),
+        ("VIP\u200b", "VIP"),
+        ("\uff36\uff29\uff30", "VIP"),  # full-width letters
+        ("Stra\u00dfe", "STRASSE"),
+        ("Spring  open\u00a0house", "spring open house"),  # a no-break space is a space
+    ],
+)
+def test_names_that_look_alike_fold_alike(one: str, other: str) -> None:
+    assert fold_name(one) == fold_name(other)
+
+
+@pytest.mark.parametrize(
+    ("raw", "tags"),
+    [("2026", (2026,)), ("\u0661\u0662\u0663", (123,)), ("\uff11\uff12\uff13", (123,)), ([{"tag": "2026"}], (2026,))],
+)
+def test_a_name_of_digits_of_any_script_is_read_as_an_id(raw: object, tags: tuple[int, ...]) -> None:
+    # The README says so ("Tags and lists", Syntax): there is no way to give such a name
+    assert parse_contact({"phone": "5105550113", "tags": raw}, "US").tags == tags

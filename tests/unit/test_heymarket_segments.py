@@ -11,7 +11,7 @@ import pytest
 
 from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments, read_created, read_tags_page
-from heymarket_bridge.heymarket_port import PermanentFailure, TransientFailure
+from heymarket_bridge.heymarket_port import ConfigurationFailure, PermanentFailure, TransientFailure
 from heymarket_bridge.segments import ListChange, ListGone, Tag
 from tests.unit.sync_harness import ANN, BOB, Harness
 
@@ -153,3 +153,86 @@ def test_a_refused_read_of_the_tags_is_a_permanent_failure_naming_it() -> None:
 
     with pytest.raises(PermanentFailure, match="refused to list the team's tags: Heymarket answered 400: date"):
         segments(h).tags(h.deadline())
+
+
+ARCHIVED = (400, {"error_code": "bad_data", "message": "id: the list is archived"})
+PHONES = tuple(f"1510555{n:04d}" for n in range(100))
+
+
+def test_a_list_heymarket_refuses_for_every_phone_costs_three_requests_not_one_per_phone() -> None:
+    # Given a list Heymarket refuses every change to (archived in its app), whatever the phone
+    h = Harness()
+    list_id = h.heymarket.add_list("Spring")
+    h.heymarket.script(LIST, *[ARCHIVED] * 300)
+
+    # When 100 phones are added to it
+    failed = segments(h).update_list(ListChange(list_id, add_phones=PHONES), h.deadline())
+
+    # Then the chunk, its first phone alone and its last phone alone were sent: the list is refused for all
+    assert [len(data["add_phones"]) for _, data in h.heymarket.log] == [100, 1, 1]
+    assert set(failed) == set(PHONES)
+    assert {failure.reason for failure in failed.values()} == {
+        f"Heymarket refuses every change to list {list_id}, whatever the phone (Heymarket answered 400: id: the list "
+        "is archived): the list itself is refused (archived, or not a list of contacts?); fix it in Heymarket or name "
+        "another list, then redrive"
+    }
+    assert all(isinstance(failure, PermanentFailure) for failure in failed.values())
+
+
+def test_the_next_chunk_refused_alike_is_refused_for_the_list_without_asking_again() -> None:
+    h = Harness()
+    list_id = h.heymarket.add_list("Spring")
+    h.heymarket.script(LIST, *[ARCHIVED] * 300)
+
+    failed = segments(h, max_batch=50).update_list(ListChange(list_id, add_phones=PHONES), h.deadline())
+
+    assert [len(data["add_phones"]) for _, data in h.heymarket.log] == [50, 1, 1, 50]
+    assert len(failed) == 100
+
+
+@pytest.mark.parametrize("refused", [0, 37, 99])
+def test_a_phone_refused_with_the_same_words_as_its_chunk_is_found_alone_wherever_it_is(refused: int) -> None:
+    # Given Heymarket refuses one phone with an answer that does not name it (the chunk gets the same words)
+    h = Harness()
+    list_id = h.heymarket.add_list("Spring")
+    bad = PHONES[refused]
+
+    def refuse_the_bad_phone(data: Any) -> Any:
+        if bad in data.get("add_phones", []):
+            return 400, {"error_code": "bad_data", "message": "add_phones: invalid"}
+        return h.heymarket._update_list(list_id, data)
+
+    h.heymarket.script(LIST, *[refuse_the_bad_phone] * 100)
+
+    # When the chunk holding it is written
+    failed = segments(h).update_list(ListChange(list_id, add_phones=PHONES), h.deadline())
+
+    # Then that phone alone is refused, as a phone's refusal, and the other 99 are on the list
+    assert list(failed) == [bad]
+    assert "for the phone" in failed[bad].reason
+    assert sorted(h.heymarket.list_titled("Spring")[0].phones) == sorted(set(PHONES) - {bad})
+    assert len(h.heymarket.log) <= 20
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (404, b"<html><body><h1>404 Not Found</h1></body></html>", {"Content-Type": "text/html"}),
+        (404, {"message": "Not Found"}),  # an API gateway's 404 in front of the base URL
+        (404, b""),
+    ],
+)
+def test_a_404_that_is_not_heymarkets_error_object_is_a_configuration_failure_not_a_list_gone(
+    answer: Any,
+) -> None:
+    # Given a base URL that reaches Heymarket, and a list write answered 404 by something other than Heymarket
+    h = Harness()
+    list_id = h.heymarket.add_list("Spring")
+    h.heymarket.script(LIST, answer)
+
+    # When a phone is added to the list
+    with pytest.raises(ConfigurationFailure, match="not Heymarket's answer for a missing list"):
+        segments(h).update_list(ListChange(list_id, add_phones=(ANN,)), h.deadline())
+
+    # Then nothing says the list is gone
+    assert h.heymarket.list_titled("Spring")[0].phones == []

@@ -18,6 +18,7 @@ from heymarket_bridge.segments import (
     list_local_id,
     membership,
     resolve_tags,
+    without_superseded_tags,
 )
 
 ANN, BOB = "15105551234", "15105550000"
@@ -129,3 +130,28 @@ def test_a_managed_lists_local_id_is_the_stack_and_the_name_whatever_its_spellin
     assert list_local_id("prod", "Spring open house") != list_local_id("dev", "Spring open house")
     assert list_local_id("prod", "Spring open house").startswith("heymarket-bridge:prod:")
     assert list_local_id("prod", "Spring open house", 2) == list_local_id("prod", "Spring open house") + ":2"
+
+
+def test_a_tag_and_a_managed_list_are_found_whatever_the_unicode_spelling_of_their_name() -> None:
+    # Given a tag named with a composed "é", and a list name sent with a decomposed one behind a BOM
+    index = TagIndex([Tag(60, "Caf\u00e9 club")])
+
+    # Then both spellings name the same tag and the same managed list
+    assert index.lookup("\ufeffCafe\u0301 club") == 60
+    assert list_local_id("prod", "\ufeffCafe\u0301 club") == list_local_id("prod", "Caf\u00e9 club")
+
+
+def test_only_the_tags_of_the_latest_message_that_gives_tags_are_kept_for_resolving() -> None:
+    # Given three messages merged into one contact: the second's tags replace the first's, the third gives none
+    contacts = [
+        Contact(phone=ANN, tags=("Autumn fair",)),
+        Contact(phone=ANN, tags=("VIP",)),
+        Contact(phone=ANN, first="Ann"),
+    ]
+
+    # When the superseded tags are left out, Then only the second keeps its tags, and it resolves
+    kept = without_superseded_tags(contacts)
+    assert [contact.tags for contact in kept] == [None, ("VIP",), None]
+    resolved = resolve_tags(kept, TagLookup(INDEX))
+    assert not isinstance(resolved, PermanentFailure)
+    assert [contact.tags for contact in resolved] == [None, (55,), None]

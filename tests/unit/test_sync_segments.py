@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from heymarket_bridge.segmenting import TAGS_MAX_AGE_S
 from heymarket_bridge.segments import list_local_id
+from tests.unit.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, BOB, Harness, redelivered, upsert
 
 CONTACTS = "POST /v2/contacts"
@@ -403,3 +405,169 @@ def test_a_sync_service_without_tags_and_lists_set_up_refuses_them_naming_why() 
         "managed-lists table)",
     ]
     assert (report.delivered_contacts, report.failed_message_ids) == (1, [])
+
+
+def test_a_list_heymarket_refuses_as_a_whole_costs_a_few_requests_and_each_contact_gets_a_letter_naming_it() -> None:
+    # Given a list made in Heymarket's app that Heymarket refuses every change to (archived)
+    h = Harness()
+    archived = h.heymarket.add_list("Archived")
+    h.heymarket.script(LIST, *[(400, {"error_code": "bad_data", "message": "id: the list is archived"})] * 300)
+    phones = [f"1510555{n:04d}" for n in range(100)]
+
+    # When 100 contacts naming it are synced
+    report = h.process(*(upsert(phone, lists=(archived,)) for phone in phones))
+
+    # Then the contacts are stored; the list costs 3 requests, not one per phone; each contact has its letter
+    assert (report.delivered_contacts, report.list_writes_dead_lettered, count(h, LIST)) == (100, 100, 3)
+    assert sorted((letter.contact or {})["phone"] for letter in h.letters.letters) == phones
+    assert all(
+        f"Heymarket refuses every change to list {archived}, whatever the phone" in letter.error
+        for letter in h.letters.letters
+    )
+
+
+def test_a_proxys_404_for_a_managed_list_write_waits_as_a_configuration_error_and_never_says_the_list_is_gone() -> None:
+    # Given a managed list the bridge created, then a proxy answering its writes with an HTML 404
+    h = Harness()
+    h.process(upsert(ANN, lists=(SPRING,)))
+    page = (404, b"<html><h1>404 Not Found</h1></html>", {"Content-Type": "text/html"})
+    h.heymarket.script(LIST, page, page)
+
+    # When a contact for it is synced, and its follow-up received
+    report = h.process(upsert(BOB, lists=(SPRING,)))
+    [body] = h.follow_ups.bodies
+    later = h.process(redelivered(body))
+
+    # Then nothing is dead-lettered: the follow-up waits while the bridge is misconfigured
+    assert (report.delivered_contacts, report.list_follow_ups, h.letters.letters) == (1, 1, [])
+    assert (later.waiting_messages, h.waiting.bodies) == (1, [body])
+    assert "not Heymarket's answer for a missing list" in (later.configuration_error or "")
+    # And once the proxy is fixed, the same list is used
+    h.process(redelivered(body))
+    assert (h.heymarket.list_titled(SPRING)[0].phones, count(h, LISTS)) == ([ANN, BOB], 1)
+
+
+@pytest.mark.parametrize("create_missing_tags", [False, True])
+def test_an_older_messages_unknown_tag_costs_nothing_when_a_newer_message_replaces_the_tags(
+    create_missing_tags: bool,
+) -> None:
+    # Given a tag the account has, and two messages for one phone in one batch: the older names an unknown tag
+    h = Harness(create_missing_tags=create_missing_tags)
+    vip = h.heymarket.add_tag("VIP")
+
+    # When the batch is synced
+    report = h.process(upsert(ANN, tags=("Autumn fair",)), upsert(ANN, first="Ann", tags=("VIP",)))
+
+    # Then the contact is sent with the newer message's tags, as it would be one message at a time, and the unknown
+    # name is neither dead-lettered, nor read for again, nor created
+    assert [contact["tags"] for contact in sent_contacts(h)] == [[{"tag_id": vip}]]
+    assert (report.delivered_contacts, report.merged_messages, h.letters.letters) == (1, 1, [])
+    assert (count(h, TAGS), count(h, TAG)) == (1, 0)
+
+
+# ------------------------------------------------------------------------------------------------ stale tag ids
+
+
+def refuse_tag_ids_heymarket_does_not_hold(h: Harness) -> None:
+    """Heymarket refuses, in `failed_contacts`, a contact written with a tag id it does not hold (the error text is
+    not documented: the bridge cannot tell from it that the tag is the cause)."""
+
+    def answer(data: Any) -> Any:
+        held = {tag["id"] for tag in h.heymarket.tags}
+        good = [c for c in data["contacts"] if all(t.get("tag_id") in held for t in c.get("tags", []))]
+        status, body = h.heymarket._bulk(good)
+        body["failed_contacts"] += [{"contact": c, "error": "tags: invalid"} for c in data["contacts"] if c not in good]
+        return status, body
+
+    h.heymarket.script(CONTACTS, *[answer] * 10)
+
+
+def refuse_every_contact(data: Any) -> Any:
+    return 200, {
+        "contacts": [],
+        "failed_contacts": [{"contact": c, "error": "email: invalid"} for c in data["contacts"]],
+    }
+
+
+def delete_tag(h: Harness, tag_id: int) -> None:
+    h.heymarket.tags = [tag for tag in h.heymarket.tags if tag["id"] != tag_id]
+
+
+def rename_tag(h: Harness, tag_id: int, name: str) -> None:
+    next(tag for tag in h.heymarket.tags if tag["id"] == tag_id)["tag"] = name
+
+
+@pytest.mark.parametrize("change", ["deleted and made again", "deleted, another renamed to its name"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_a_write_refused_for_a_cached_tag_id_is_sent_again_with_the_ids_read_afresh(
+    change: str, with_state: bool
+) -> None:
+    # Given a warm execution environment that read the tag "VIP"
+    h = Harness(state=InMemoryContactState() if with_state else None)
+    old = h.heymarket.add_tag("VIP")
+    premium = h.heymarket.add_tag("Premium")
+    h.process(upsert(BOB, tags=("VIP",)))
+    # And in Heymarket's app the tag is deleted, and "VIP" is a tag again under another id
+    delete_tag(h, old)
+    if change == "deleted and made again":
+        new = h.heymarket.add_tag("VIP")
+    else:
+        rename_tag(h, premium, "VIP")
+        new = premium
+    refuse_tag_ids_heymarket_does_not_hold(h)
+
+    # When a contact tagged "VIP" is synced
+    report = h.process(upsert(ANN, first="Ann", tags=("VIP",)))
+
+    # Then its refused write is sent again once, with the id read afresh, and it is delivered
+    assert [contact["tags"] for contact in sent_contacts(h)[1:]] == [[{"tag_id": old}], [{"tag_id": new}]]
+    assert (report.delivered_contacts, h.letters.letters, count(h, TAGS)) == (1, [], 2)
+    assert h.heymarket.holding(ANN)[0].fields["tags"] == [{"tag_id": new}]
+
+
+def test_a_refusal_that_the_tags_do_not_explain_stands_and_the_tags_are_read_again_once_per_invocation() -> None:
+    # Given a warm execution environment, and Heymarket refusing two contacts for another reason
+    h = Harness()
+    h.heymarket.add_tag("VIP")
+    h.process(upsert(BOB, tags=("VIP",)))
+    h.heymarket.script(CONTACTS, refuse_every_contact)
+
+    # When both are synced in one batch
+    report = h.process(upsert(ANN, tags=("VIP",)), upsert("15105550001", tags=("VIP",)))
+
+    # Then the tags were read again once, the ids were unchanged, so nothing was sent again: both dead-lettered
+    assert (count(h, TAGS), count(h, CONTACTS)) == (2, 2)
+    assert (report.delivered_contacts, len(h.letters.letters)) == (0, 2)
+    assert all("email: invalid" in letter.error for letter in h.letters.letters)
+
+
+def test_a_write_refused_for_a_tag_deleted_since_is_dead_lettered_naming_the_tag() -> None:
+    h = Harness()
+    vip = h.heymarket.add_tag("VIP")
+    h.process(upsert(BOB, tags=("VIP",)))
+    delete_tag(h, vip)
+    refuse_tag_ids_heymarket_does_not_hold(h)
+
+    h.process(upsert(ANN, tags=("VIP",)))
+
+    [letter] = h.letters.letters
+    assert "tag 'VIP' is not a tag of this Heymarket account" in letter.error
+    assert count(h, CONTACTS) == 2  # the first batch, and the refused write: not sent again
+
+
+def test_the_tags_are_read_again_when_the_copy_is_older_than_the_max_age_so_a_rename_is_seen() -> None:
+    # Given "VIP" read, then renamed in Heymarket's app and "VIP" made anew (the old id still holds: no refusal)
+    h = Harness()
+    old = h.heymarket.add_tag("VIP")
+    h.process(upsert(BOB, tags=("VIP",)))
+    rename_tag(h, old, "VIP 2025")
+    new = h.heymarket.add_tag("VIP")
+
+    # When a contact tagged "VIP" comes within the max age, then one after it
+    h.process(upsert(ANN, tags=("VIP",)))
+    h.clock.now += TAGS_MAX_AGE_S
+    h.process(upsert(ANN, tags=("VIP",)))
+
+    # Then the first still uses the copy; the second reads the tags again and uses the new id
+    assert [contact["tags"] for contact in sent_contacts(h)] == [[{"tag_id": old}]] * 2 + [[{"tag_id": new}]]
+    assert count(h, TAGS) == 2

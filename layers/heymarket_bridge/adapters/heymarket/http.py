@@ -45,12 +45,17 @@ class Refused(Exception):
 
 
 class NotFound(Exception):
-    """A 404: the thing named in the path is not there, or (if every path is answered so) the base URL is wrong."""
+    """A 404: the thing named in the path is not there, or (if every path is answered so) the base URL is wrong.
 
-    def __init__(self, reason: str, request_id: str | None) -> None:
+    `heymarket_error` says whether the body is an error object as Heymarket writes them (`{"error_code", ...}`), so
+    that a proxy's 404 (an HTML page, an API gateway's `{"message": "Not Found"}`) is not read as Heymarket's answer.
+    """
+
+    def __init__(self, reason: str, request_id: str | None, *, heymarket_error: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.request_id = request_id
+        self.heymarket_error = heymarket_error
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,9 @@ class HeymarketHttp:
                 request_id=request_id,
             )
         if status == 404:
-            raise NotFound(f"Heymarket answered 404 for {method} {url}: {text}", request_id)
+            raise NotFound(
+                f"Heymarket answered 404 for {method} {url}: {text}", request_id, heymarket_error=_is_error_object(data)
+            )
         if status == 429:
             raise TransientFailure(
                 f"Heymarket answered 429: {text}",
@@ -365,6 +372,12 @@ def _error_text(data: Any) -> str:
     if isinstance(data, str):
         return data[:500]
     return json.dumps(data)[:500] if data is not None else "no body"
+
+
+def _is_error_object(data: Any) -> bool:
+    """An error body in the shape Heymarket's API surfaces use, `{"error_code": "...", "message": "..."}` (the public
+    API does not document its error bodies: shared/HEYMARKET_API.md, "Limits and errors"), with a text error_code."""
+    return isinstance(data, dict) and isinstance(data.get("error_code"), str) and bool(data["error_code"].strip())
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -11,8 +11,10 @@ v2-lists-create.*, v2-lists-update.*):
 - `POST /v2/lists` `{"title", "local_id", "type": "contacts"}` answers `{"id", "rev", "uuid"}`.
 - `PUT /v2/lists/{id}` `{"add_phones": [...], "remove_phones": [...]}` answers `{"id", "rev"}`. Adding or removing a
   phone twice changes nothing, so a write whose answer was lost is simply sent again. The largest number of phones
-  per request is not documented: `max_batch` (HeymarketMaxBatch) at most, halves on a 400 or 413 until the refused
-  phone is found.
+  per request is not documented: `max_batch` (HeymarketMaxBatch) at most. A 400 or 413 for a chunk is the list's
+  (archived, of another type: refused for every phone, found with two phones sent alone) or a phone's (halves until
+  the refused phone is alone). A 404 is "no such list" only with Heymarket's error object as its body; what the
+  error bodies look like is not documented (Heymarket's other APIs write `{"error_code", "message"}`).
 
 Creates are another matter: a create that may have taken effect (no answer, a reset, a 5xx, a 2xx answer that cannot
 be read: anything but a 429) is never sent again by this adapter; it says so (`outcome_unknown`) and the domain
@@ -22,6 +24,7 @@ decides (segmenting).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -35,6 +38,7 @@ from heymarket_bridge.heymarket_port import (
     PermanentFailure,
     TransientFailure,
 )
+from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.segments import ListChange, ListGone, Tag
 
 T = TypeVar("T")
@@ -100,29 +104,86 @@ class HeymarketSegments:
 
     def update_list(self, change: ListChange, deadline: Deadline) -> dict[str, GatewayFailure]:
         items = [(phone, True) for phone in change.add_phones] + [(phone, False) for phone in change.remove_phones]
-        failed: dict[str, GatewayFailure] = {}
+        written = _ListWrite(change.list_id)
         for start in range(0, len(items), self._max_batch):
             chunk = items[start : start + self._max_batch]
             try:
-                self._http.retrying(partial(self._put, change.list_id, chunk, failed, deadline), deadline)
+                self._http.retrying(partial(self._put_chunk, written, chunk, deadline), deadline)
             except ConfigurationFailure:
                 raise
             except NotFound as missing:
-                reason = f"Heymarket holds no list {change.list_id}: {missing.reason}"
-                gone = ListGone(reason, request_id=missing.request_id)
-                failed.update((phone, gone) for phone, _ in items[start:])
+                gone = self._gone(change.list_id, missing)
+                written.failed.update((phone, gone) for phone, _ in written.pending(items[start:]))
                 break
             except GatewayFailure as failure:
-                failed.update((phone, failure) for phone, _ in chunk if phone not in failed)
-        return failed
+                written.failed.update((phone, failure) for phone, _ in written.pending(chunk))
+        return written.failed
 
-    def _put(
-        self, list_id: int, items: list[tuple[str, bool]], failed: dict[str, GatewayFailure], deadline: Deadline
+    def _gone(self, list_id: int, missing: NotFound) -> ListGone:
+        """A 404 for a list write: Heymarket's own answer (its error object) says the list is gone; any other 404 (a
+        proxy's HTML page, an API gateway's `{"message": "Not Found"}`) says nothing of the list, and is a
+        configuration failure (raised): its writes wait like every message while the bridge is misconfigured,
+        instead of being dead-lettered with advice that would split the list."""
+        if missing.heymarket_error:
+            reason = f"Heymarket holds no list {list_id}: {missing.reason}"
+            return ListGone(reason, request_id=missing.request_id)
+        emit_metric("HeymarketConfigurationErrors")
+        logger.error(
+            "A list write was answered 404 without Heymarket's error object: check HeymarketBaseUrl and any proxy",
+            extra={"list_id": list_id, "heymarket_request_id": missing.request_id},
+        )
+        raise ConfigurationFailure(
+            f"{missing.reason}: not Heymarket's answer for a missing list (no error_code in the body), so a proxy or "
+            "HeymarketBaseUrl answered it",
+            request_id=missing.request_id,
+        ) from missing
+
+    def _put_chunk(
+        self, written: _ListWrite, items: list[tuple[str, bool]], deadline: Deadline, *, probe: bool = True
     ) -> None:
-        """One `PUT /v2/lists/{id}`; a refusal (400, 413) is split in halves until the refused phone is alone."""
-        items = [(phone, adding) for phone, adding in items if phone not in failed]
+        """One `PUT /v2/lists/{id}` for the phones of `items` not settled yet. A refusal (400, 413) is the list's or
+        a phone's: with `probe`, one phone is tried alone, then another (`_list_refuses`); else, or once the refusal
+        is known to be a phone's, the phones are split in halves until the refused one is alone."""
+        items = written.pending(items)
         if not items:
             return
+        try:
+            self._put(written.list_id, items, deadline)
+        except Refused as refused:
+            if written.refuses_all(refused):
+                written.refuse(items, written.list_failure(refused))
+            elif len(items) == 1:
+                written.refuse(items, written.phone_failure(refused))
+            elif probe and self._list_refuses(written, items, refused, deadline):
+                written.refuse(items, written.list_failure(refused))
+            else:
+                middle = len(items) // 2
+                self._put_chunk(written, items[:middle], deadline, probe=False)
+                self._put_chunk(written, items[middle:], deadline, probe=False)
+            return
+        written.done.update(phone for phone, _ in items)
+
+    def _list_refuses(
+        self, written: _ListWrite, items: list[tuple[str, bool]], refused: Refused, deadline: Deadline
+    ) -> bool:
+        """Whether a refused chunk was refused for the list (an archived list, a list that is not of contacts) rather
+        than for a phone: the first and the last phone, each sent alone, are refused with the very answer the chunk
+        got. Two requests, instead of the 2n - 1 that splitting n phones down to one each would cost; a probe that
+        passes (or is refused otherwise) is settled, and the chunk split as for a phone's refusal."""
+        for item in (items[0], items[-1]):
+            try:
+                self._put(written.list_id, [item], deadline)
+            except Refused as alone:
+                if _same_answer(alone, refused):
+                    continue
+                written.refuse([item], written.phone_failure(alone))
+                return False
+            written.done.add(item[0])
+            return False
+        written.list_refusal = refused
+        return True
+
+    def _put(self, list_id: int, items: list[tuple[str, bool]], deadline: Deadline) -> None:
         body: dict[str, list[str]] = {}
         adds = [phone for phone, adding in items if adding]
         removes = [phone for phone, adding in items if not adding]
@@ -130,18 +191,7 @@ class HeymarketSegments:
             body["add_phones"] = adds
         if removes:
             body["remove_phones"] = removes
-        try:
-            self._read("PUT", f"/v2/lists/{list_id}", body, deadline, read_list_update, resource=True)
-        except Refused as refused:
-            if len(items) == 1:
-                failed[items[0][0]] = PermanentFailure(
-                    f"Heymarket refused to change list {list_id} for the phone: {refused.reason}",
-                    request_id=refused.request_id,
-                )
-                return
-            middle = len(items) // 2
-            self._put(list_id, items[:middle], failed, deadline)
-            self._put(list_id, items[middle:], failed, deadline)
+        self._read("PUT", f"/v2/lists/{list_id}", body, deadline, read_list_update, resource=True)
 
     def opted_out(self, phones: Sequence[str], deadline: Deadline) -> dict[str, bool | GatewayFailure]:
         lookup = self._gateway.search(phones, deadline)
@@ -196,6 +246,45 @@ class HeymarketSegments:
         resource: bool = False,
     ) -> T:
         return self._gateway.request(method, path, body, deadline, reader, resource=resource)[0]
+
+
+@dataclass
+class _ListWrite:
+    """The phones of one `update_list` settled so far (kept across retries of a chunk), and the refusal Heymarket
+    gave for the list as a whole, once two phones alone got it too."""
+
+    list_id: int
+    done: set[str] = field(default_factory=set)
+    failed: dict[str, GatewayFailure] = field(default_factory=dict)
+    list_refusal: Refused | None = None
+
+    def pending(self, items: Sequence[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        return [(phone, adding) for phone, adding in items if phone not in self.failed and phone not in self.done]
+
+    def refuses_all(self, refused: Refused) -> bool:
+        return self.list_refusal is not None and _same_answer(refused, self.list_refusal)
+
+    def refuse(self, items: Sequence[tuple[str, bool]], failure: PermanentFailure) -> None:
+        self.failed.update((phone, failure) for phone, _ in items)
+
+    def phone_failure(self, refused: Refused) -> PermanentFailure:
+        return PermanentFailure(
+            f"Heymarket refused to change list {self.list_id} for the phone: {refused.reason}",
+            request_id=refused.request_id,
+        )
+
+    def list_failure(self, refused: Refused) -> PermanentFailure:
+        return PermanentFailure(
+            f"Heymarket refuses every change to list {self.list_id}, whatever the phone ({refused.reason}): the list "
+            "itself is refused (archived, or not a list of contacts?); fix it in Heymarket or name another list, "
+            "then redrive",
+            request_id=refused.request_id,
+        )
+
+
+def _same_answer(one: Refused, other: Refused) -> bool:
+    """Two refusals alike: the same status and the same error text (request ids differ)."""
+    return (one.status, one.reason) == (other.status, other.reason)
 
 
 def _unknown(failure: TransientFailure) -> TransientFailure:
