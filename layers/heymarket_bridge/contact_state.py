@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Identity, KnownContact, TransientFailure
@@ -61,7 +61,7 @@ class ContactState:
 
     phone: str
     rev: int = 0
-    applied_ms: int = 0
+    applied_ms: int = 0  # the rank (`operation_rank`) of the newest operation applied
     deleted: bool = False
     identity: Identity | None = None
     snapshot: Contact | None = None
@@ -163,6 +163,17 @@ def operation_ms(operation: QueuedOperation) -> int:
     return min(occurred, received)
 
 
+RANK_SCALE: Final = 10**13  # epoch milliseconds take 13 digits until the year 2286
+
+
+def operation_rank(operation: QueuedOperation) -> int:
+    """An operation's place among the changes of its contact, as one number (what the table's `applied` holds): its
+    time (`operation_ms`) first, then when the bridge received it. Sources give event times in whole seconds
+    (Shopify's `updated_at`), so two changes within one second are ordered as the bridge received them; the same
+    operation received again has the same rank."""
+    return operation_ms(operation) * RANK_SCALE + received_ms(operation)
+
+
 def received_ms(operation: QueuedOperation) -> int:
     """When the bridge received the operation, in epoch milliseconds (0 if that cannot be read)."""
     return _epoch_ms(operation.received_at) or 0
@@ -202,7 +213,7 @@ def _digest(value: object) -> str:
 
 def superseded(operation: QueuedOperation, entry: ContactState | None) -> bool:
     """An operation older than the newest applied to its contact (unless an operator forced it)."""
-    return entry is not None and not operation.force and operation_ms(operation) < entry.applied_ms
+    return entry is not None and not operation.force and operation_rank(operation) < entry.applied_ms
 
 
 def unchanged(contact: Contact, entry: ContactState | None, void_ms: int) -> bool:

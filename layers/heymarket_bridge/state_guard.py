@@ -29,6 +29,7 @@ from enum import Enum
 from heymarket_bridge.contact_state import (
     DEFAULT_TOMBSTONE_S,
     LEASE_MARGIN_MS,
+    RANK_SCALE,
     Advance,
     Claim,
     ContactState,
@@ -41,6 +42,7 @@ from heymarket_bridge.contact_state import (
     forgotten,
     operation_ms,
     operation_phone,
+    operation_rank,
     received_ms,
     stored_state,
     superseded,
@@ -161,7 +163,7 @@ class ContactStateGuard:
                     continue
                 entry = self._unchanged(drafted, lane, entries, before, read.void_ms)
                 if entry is not None:
-                    newest = max(operation_ms(m.operation) for m in lane.members)
+                    newest = max(operation_rank(m.operation) for m in lane.members)
                     if newest > entry.applied_ms:
                         writes.append(Advance(entry.phone, entry, newest))
                         actions.append((lane, Skip.UNCHANGED, [entry.phone]))
@@ -233,7 +235,7 @@ class ContactStateGuard:
                 "phone": mask_phone(phone),
                 "operation": member.operation.op.value,
                 "operation_time_ms": operation_ms(member.operation),
-                "applied_time_ms": entry.applied_ms if entry is not None else None,
+                "applied_time_ms": entry.applied_ms // RANK_SCALE if entry is not None else None,
                 "correlation_id": member.operation.correlation_id,
                 "message_id": member.record.message_id,
             },
@@ -280,8 +282,13 @@ class ContactStateGuard:
                     state, entry = states.get(phone), before[phone]
                     if in_doubt and entry is not None:
                         # The write may have landed: what the entry says was last stored may no longer be, so an
-                        # operation equal to it is sent, not skipped as unchanged, and the contact is looked up.
-                        state = _in_doubt_state(entry)
+                        # operation equal to it is sent, not skipped as unchanged, and the contact is looked up. A
+                        # lane dead-lettered so (its last receive) counts as applied for the order: an older
+                        # operation arriving later must not undo what may have landed (a STOP); its members come
+                        # back only by a redrive, which says so. A lane redelivered comes back whole instead.
+                        dead = all(fates.get(m.record.message_id) is Fate.DEAD for m in lane.members)
+                        newest = max(operation_rank(m.operation) for m in lane.members) if dead else 0
+                        state = _in_doubt_state(entry, newest)
                     releases[phone] = Release(phone, admission.token, state, hold if in_doubt else None)
             outcomes.append((lane, delivered, frozenset(states)))
             deleted = lane.delete is not None and isinstance(execution.deletes[lane.delete], Deleted)
@@ -314,7 +321,7 @@ class ContactStateGuard:
     ) -> dict[str, ContactState]:
         """Each phone's entry after a lane whose `delivered` members were applied."""
         before = admission.before or {}
-        newest = max(operation_ms(m.operation) for m in delivered)
+        newest = max(operation_rank(m.operation) for m in delivered)
         upserted = execution.upserts[lane.upsert] if lane.upsert is not None else None
         if isinstance(upserted, Stored):
             assert lane.upsert is not None
@@ -385,8 +392,9 @@ def _holding(plan: Plan, held: Sequence[tuple[Member, GatewayFailure]]) -> Plan:
     return replace(plan, decided=plan.decided + tuple(Decided((member,), failure) for member, failure in held))
 
 
-def _in_doubt_state(entry: ContactState) -> ContactState:
-    """The entry after a write whose outcome is unknown: its time, identifiers and snapshot, without the digests of
-    what was last confirmed stored (the write may have changed it) nor the confirmation (`ContactState.known` then
-    says the contact is in doubt: it is looked up, and what the look-up shows empty is filled from the snapshot)."""
-    return replace(entry, digests={}, confirmed_ms=0, lease=None)
+def _in_doubt_state(entry: ContactState, newest: int) -> ContactState:
+    """The entry after a write whose outcome is unknown (`newest`: the rank to record as applied, 0 for none): its
+    time, identifiers and snapshot, without the digests of what was last confirmed stored (the write may have
+    changed it) nor the confirmation (`ContactState.known` then says the contact is in doubt: it is looked up, and
+    what the look-up shows empty is filled from the snapshot)."""
+    return replace(entry, applied_ms=max(entry.applied_ms, newest), digests={}, confirmed_ms=0, lease=None)

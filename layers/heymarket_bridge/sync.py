@@ -441,6 +441,9 @@ class SyncService:
             contacts, known = [steps[n].contact for n in again], [steps[n].known for n in again]
             answers = self._heymarket.upsert(contacts, deadline, known)
             for n, answer in zip(again, answers, strict=True):
+                earlier = results[n]
+                if isinstance(earlier, NotDone) and earlier.failure.outcome_unknown and isinstance(answer, NotDone):
+                    answer.failure.outcome_unknown = True  # an earlier write of it may have taken effect
                 results[n] = answer
         return replace(plan, upserts=tuple(steps)), replace(execution, upserts=tuple(results))
 
@@ -637,8 +640,11 @@ def _letter(member: Member, failure: GatewayFailure) -> DeadLetter:
         contact = operation.contact.to_dict() if lists_only else operation.contact.to_heymarket()
     else:
         contact = operation.target.to_dict()
+    error = failure.reason or "not delivered"
+    if failure.outcome_unknown:
+        error += " (the last write of this contact may have taken effect in Heymarket)"
     return DeadLetter(
-        error=failure.reason or "not delivered",
+        error=error,
         attempts=record.receive_count,
         source=operation.source,
         received_at=operation.received_at,

@@ -8,6 +8,7 @@ from heymarket_bridge.contact_state import (
     ContactState,
     field_digests,
     operation_ms,
+    operation_rank,
     stored_state,
     superseded,
     tombstone,
@@ -50,13 +51,24 @@ def test_a_delete_has_a_time_too() -> None:
 
 
 def test_an_operation_older_than_the_newest_applied_is_superseded_unless_forced() -> None:
-    entry = ContactState(ANN, applied_ms=NINE)
+    applied = upsert("2026-11-23T09:00:00.000+00:00")
+    entry = ContactState(ANN, applied_ms=operation_rank(applied))
     older = "2026-11-23T08:59:59.999+00:00"
 
     assert superseded(upsert(older), entry)
     assert not superseded(upsert(older, force=True), entry)
-    assert not superseded(upsert("2026-11-23T09:00:00.000+00:00"), entry)  # the same time: the same operation again
+    assert not superseded(applied, entry)  # the same operation again
     assert not superseded(upsert(older), None)
+
+
+def test_operations_with_the_same_event_time_are_ordered_as_the_bridge_received_them() -> None:
+    # Shopify's updated_at is in whole seconds: a consent change within the same second as the update before it
+    event = "2026-11-23T08:59:58.000+00:00"
+    first = upsert("2026-11-23T09:00:01.000+00:00", event)
+    second = upsert("2026-11-23T09:00:02.000+00:00", event)
+
+    assert superseded(first, ContactState(ANN, applied_ms=operation_rank(second)))
+    assert not superseded(second, ContactState(ANN, applied_ms=operation_rank(first)))
 
 
 def test_digests_are_per_field_and_per_custom_key_and_leave_the_phone_and_contact_id_out() -> None:

@@ -50,6 +50,8 @@ def learned(h: Harness) -> None:
     first update after a look-up leaves a field out (the probe), and the answer shows whether it was kept."""
     h.process(upsert(WARM, received_at=at(0), first="Warm", email="warm@example.com"))
     h.process(upsert(WARM, received_at=at(1), last="Up"))
+    # (answers without UUIDs: the first update is a v1 write, whose answer gives the UUID the probe needs)
+    h.process(upsert(WARM, received_at=at(2), first="Warmer"))
     h.heymarket.log.clear()
 
 
@@ -716,3 +718,69 @@ def test_a_subscription_that_landed_without_an_answer_is_not_reverted_by_a_newer
 
     assert [fields["is_opted_out"] for fields in held(h)] == [False]
     assert held(h)[0]["last"] == "Lee"
+
+
+def test_an_opt_in_with_the_same_event_time_as_a_stop_received_after_it_does_not_revert_the_stop() -> None:
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(0), first="Ann"))
+    event = "2026-11-23T09:00:05.000+00:00"  # whole seconds, as Shopify's updated_at
+    subscribe = upsert(ANN, received_at=at(6), occurred_at=event, is_opted_out=False)
+    stop = upsert(ANN, received_at=at(7), occurred_at=event, is_opted_out=True)
+    h.heymarket.down = True
+    h.process(subscribe, remaining_s=10)
+    h.heymarket.down = False
+    h.now += timedelta(minutes=1)
+
+    h.process(stop)
+    report = h.process(again(subscribe))
+
+    assert settled(report) == ([], 1, 0)
+    assert [fields["is_opted_out"] for fields in held(h)] == [True]
+
+
+def test_a_stop_dead_lettered_after_a_write_of_unknown_outcome_is_not_undone_by_an_older_opt_in() -> None:
+    h = stateful(max_receive_count=1)
+    h.process(upsert(ANN, received_at=at(0), first="Ann"))
+    subscribe = upsert(ANN, received_at=at(1), is_opted_out=False)
+    stop = upsert(ANN, received_at=at(2), is_opted_out=True)
+    # Given the STOP stored by Heymarket on its last receive, every answer a 502: dead-lettered
+    h.heymarket.script(CONTACTS, *[stored_then(h, 502, {})] * 30)
+    h.process(stop, remaining_s=10)
+    h.heymarket.unscript(CONTACTS)
+    h.now += timedelta(minutes=5)
+
+    # When the older subscription arrives later
+    report = h.process(subscribe)
+
+    # Then it is skipped (the STOP may have taken effect, and did), and the STOP's letter says it may have
+    assert settled(report) == ([], 1, 0)
+    assert [fields["is_opted_out"] for fields in held(h)] == [True]
+    [letter] = h.letters.letters
+    assert "may have taken effect" in letter.error
+
+
+def test_custom_values_set_in_heymarkets_app_survive_an_update_of_a_contact_known_by_integer_id_only() -> None:
+    # Updates keep what they leave out but replace the custom map sent (the double's way)
+    h = stateful(heymarket=HeymarketDouble(uuids=False))
+    learned(h)
+    h.process(upsert(ANN, received_at=at(1), first="Ann", custom={"101": "North"}))
+    h.heymarket.holding(ANN)[0].fields["custom"] = {"101": "North", "102": "Phone call"}  # set in the app
+
+    h.process(upsert(ANN, received_at=at(2), last="Lee", custom={"101": "South"}))
+
+    assert held(h)[0]["custom"] == {"101": "South", "102": "Phone call"}
+
+
+def test_once_updates_are_known_to_keep_a_contact_in_doubt_is_not_restored_over_a_persons_clear() -> None:
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
+    h.heymarket.script(CONTACTS, *[stored_then(h, 502, {})] * 30)
+    h.process(upsert(ANN, received_at=at(2), last="Lee"), remaining_s=10)
+    h.heymarket.unscript(CONTACTS)
+    del h.heymarket.holding(ANN)[0].fields["email"]  # a person cleared it in Heymarket's app
+    h.now += timedelta(minutes=5)
+
+    h.process(upsert(ANN, received_at=at(3), last="Lee2"))
+
+    assert held(h) == [{"phone": ANN, "first": "Ann", "last": "Lee2"}]

@@ -512,6 +512,11 @@ class _UpsertChunk:
                 # Known to keep what it leaves out: only what the sender sent (an opt-out read a moment ago is not
                 # said again, so a STOP texted since the look-up stands).
                 writes.append(_Write(i, replace(contact, contact_id=uuid).to_heymarket(), True, uuid))
+            elif uuid is not None and self._gateway.omitted == "keep":
+                # Known to keep what it leaves out, not to merge a custom map sent: only the custom map is completed
+                # (the opt-out read a moment ago is not said again: a STOP texted since the look-up stands).
+                update = replace(_with_held_custom(contact, holder), contact_id=uuid).to_heymarket()
+                writes.append(_Write(i, update, True, uuid))
             elif uuid is not None:
                 completed = _complete(contact, holder, restore)
                 probe = self._probe(i, holder, completed)
@@ -544,8 +549,9 @@ class _UpsertChunk:
             merges = contact.custom is None or self._gateway.custom_map == "merge"
             return self._gateway.omitted != "keep" or not merges
         # Nothing to check the answer against (the v1 write answers only identifiers; no snapshot): only once updates
-        # are known to keep what they leave out (`overwrite=false` merges the custom map, as documented).
-        return (known.identity.uuid is None and known.identity.id is None) or self._gateway.omitted != "keep"
+        # are known to keep what they leave out (and merge a custom map sent: the v2 update that follows a v1 write
+        # carries the fields v1 does not take, custom values among them).
+        return (known.identity.uuid is None and known.identity.id is None) or not self._keeps(contact)
 
     def _keeps(self, contact: Contact) -> bool:
         """Whether this instance has seen that an update of `contact` keeps what it leaves out (and merges the custom
@@ -646,7 +652,9 @@ class _UpsertChunk:
         if i in self._probed:
             return self._probed[i]
         known = self._known[i]
-        return known.snapshot if known is not None and known.in_doubt else None
+        if known is None or not known.in_doubt or self._gateway.omitted == "keep":
+            return None  # once updates are known to keep what they leave out, none of ours cleared anything
+        return known.snapshot
 
     def _write(self, writes: list[_Write], deadline: Deadline) -> list[int]:
         """Send the writes in one request (halves on a refusal); settle each; return the unconfirmed ones."""
@@ -945,6 +953,14 @@ def _complete(contact: Contact, holder: HeardContact, restore: Contact | None = 
     if merged:
         values["custom"] = merged
     return Contact.from_dict(values)
+
+
+def _with_held_custom(contact: Contact, holder: HeardContact) -> Contact:
+    """`contact` with the custom values `holder` holds and the sender did not send (a custom map sent may replace the
+    stored one)."""
+    held = _held(contact.phone, holder.fields).custom or {}
+    merged = {**held, **(contact.custom or {})}
+    return replace(contact, custom=merged) if merged else contact
 
 
 def _held(phone: str, fields: Mapping[str, Any]) -> Contact:
