@@ -6,7 +6,7 @@ would: batches of 100 (BatchSize) to 2 concurrent invocations (MaximumConcurrenc
 environment of its own. Its AWS calls (Secrets Manager, the DLQ) go to moto in this process; Heymarket is the
 sandbox answering in 50 ms. The contact state table is left out (CONTACT_STATE_TABLE empty): it changes no request
 for new contacts, and moto spends milliseconds of CPU per contact on it where DynamoDB answers a batch of 100 in a
-few milliseconds (its requests and cost: benchmark 6). SQS itself is left out: moto's queue slows down with a
+few milliseconds (its requests and cost: benchmark 8). SQS itself is left out: moto's queue slows down with a
 backlog of thousands, which says nothing about SQS (the local-stack runs in benchmarks 3 and 5 keep their queues
 short).
 
@@ -255,7 +255,7 @@ def run(sample: int = 500) -> Section:
         f"requests, {baseline['stored']} stored) and extrapolated linearly to {CONTACTS:,}: "
         f"{per_contact_s:.0f} s; at Heymarket's 500 requests/minute it cannot take less than {rate_bound_s:.0f} s.",
         "the contact state table is left out of this run (it changes no request for new contacts; moto spends "
-        "milliseconds of CPU per contact on it): its requests and cost are benchmark 6.",
+        "milliseconds of CPU per contact on it): its requests and cost are benchmark 8.",
         "the bridge's time is set by its request budget (500 requests/min shared by 2 consumers, bursts included), "
         "not by Heymarket's latency; on AWS add the event source's polling (the batching window does not apply "
         "to a backlog: batches are full at once).",

@@ -58,7 +58,7 @@ def run_once(segmented: bool) -> dict[str, Any]:
 
 
 def run() -> Section:
-    section = Section(f"6. Tags by name and lists: {CONTACTS:,} new contacts in batches of {BATCH_SIZE}")
+    section = Section(f"7. Tags by name and lists: {CONTACTS:,} new contacts in batches of {BATCH_SIZE}")
     progress("  baseline: tags by id, no list...")
     baseline = run_once(segmented=False)
     progress("  tags by name and one list by name...")

@@ -126,7 +126,7 @@ def _largest_item(runtime: Any) -> int:
 
 
 def run() -> Section:
-    section = Section(f"6. Contact state: Heymarket requests for {CONTACTS} contacts synced before")
+    section = Section(f"8. Contact state: Heymarket requests for {CONTACTS} contacts synced before")
     title = section.title
     runs: dict[str, dict[str, Any]] = {}
     for behaviour in BEHAVIOURS:
