@@ -487,7 +487,7 @@ class _UpsertChunk:
                         read = named[i]
                         if read is None:
                             continue  # Heymarket holds no such contact: stored by its phone in the next round
-                        kept = self._named_snapshot(i) if self._gateway.omitted == "clear" else None
+                        kept = self._restorable(i) if self._named_snapshot(i) is not None else None
                         named_update = replace(_complete(contact, read, kept), contact_id=contact.contact_id)
                         writes.append(_Write(i, named_update.to_heymarket(), existed=True, target=contact.contact_id))
                     else:
@@ -508,15 +508,12 @@ class _UpsertChunk:
                 self._results[i] = NotDone(self._refused[i][1])  # looked up again: nothing changed, the refusal stands
             elif holder is None:
                 writes.append(_Write(i, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None))
-            elif (uuid := self._uuid_of(i, holder)) is not None and restore is None and self._keeps(contact):
-                # Known to keep what it leaves out: only what the sender sent (an opt-out read a moment ago is not
-                # said again, so a STOP texted since the look-up stands).
-                writes.append(_Write(i, replace(contact, contact_id=uuid).to_heymarket(), True, uuid))
-            elif uuid is not None and self._gateway.omitted == "keep":
-                # Known to keep what it leaves out, not to merge a custom map sent: only the custom map is completed
-                # (the opt-out read a moment ago is not said again: a STOP texted since the look-up stands).
-                update = replace(_with_held_custom(contact, holder), contact_id=uuid).to_heymarket()
-                writes.append(_Write(i, update, True, uuid))
+            elif (uuid := self._uuid_of(i, holder)) is not None and self._gateway.omitted == "keep":
+                # Known to keep what it leaves out: only what the sender sent, the custom map completed unless a
+                # custom map sent is known to merge (the opt-out read a moment ago is not said again, so a STOP
+                # texted since the look-up stands).
+                sent = contact if self._keeps(contact) else _with_held_custom(contact, holder)
+                writes.append(_Write(i, replace(sent, contact_id=uuid).to_heymarket(), True, uuid))
             elif uuid is not None:
                 completed = _complete(contact, holder, restore)
                 probe = self._probe(i, holder, completed)
