@@ -228,6 +228,9 @@ class HeymarketHttp:
             ) from exc
         try:
             content = self._read_within(raw, deadline, method, path)
+        except BaseException:
+            raw.close()  # an answer not read to its end: its connection cannot carry another request
+            raise
         finally:
             raw.release_conn()
         self._record(raw.status, time.perf_counter() - started)
@@ -315,17 +318,30 @@ def _before(deadline: Deadline, call: Callable[[], T]) -> T:
     """
     outcome: list[T] = []
     failure: list[BaseException] = []
+    lock = threading.Lock()
+    abandoned = False
 
     def run() -> None:
         try:
-            outcome.append(call())
+            result = call()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
             failure.append(exc)
+            return
+        with lock:
+            if not abandoned:
+                outcome.append(result)
+                return
+        close = getattr(result, "close", None)  # an answer nobody waits for: its connection is closed, not leaked
+        if callable(close):
+            close()
 
     worker = threading.Thread(target=run, name="heymarket-request", daemon=True)
     worker.start()
     worker.join(max(0.0, deadline.remaining()))
-    if worker.is_alive():
+    with lock:
+        if not outcome and not failure:
+            abandoned = True
+    if abandoned:
         raise _Late
     if failure:
         raise failure[0]
