@@ -82,6 +82,22 @@ class ConfigurationFailure(GatewayFailure):
     """Nothing can be sent until an operator fixes the bridge's setup: credentials, or the Heymarket base URL."""
 
 
+def reworded(failure: GatewayFailure, reason: str) -> GatewayFailure:
+    """The same kind of failure, told differently (its cause in the words of what it stopped), with all it says
+    besides: request id, throttling, Retry-After, and whether a write may have taken effect."""
+    if isinstance(failure, TransientFailure):
+        told: GatewayFailure = TransientFailure(
+            reason,
+            request_id=failure.request_id,
+            throttled=failure.throttled,
+            retry_after_s=failure.retry_after_s,
+        )
+    else:
+        told = type(failure)(reason, request_id=failure.request_id)
+    told.outcome_unknown = failure.outcome_unknown
+    return told
+
+
 @dataclass(frozen=True)
 class Identity:
     """What Heymarket's answers said identifies a stored contact: its integer id and, when given, its UUID."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from heymarket_bridge.contact import MAX_TAGS, Contact, fold_name
-from heymarket_bridge.heymarket_port import Deadline, GatewayFailure, PermanentFailure, TransientFailure
+from heymarket_bridge.heymarket_port import Deadline, GatewayFailure, PermanentFailure, TransientFailure, reworded
 from heymarket_bridge.messages import ContactOperation, QueuedOperation
 from heymarket_bridge.ordering import plan_lanes
 
@@ -135,11 +135,11 @@ def resolve_tags(contacts: list[Contact], tags: TagLookup | GatewayFailure | Non
         return contacts
     if tags is None or isinstance(tags, GatewayFailure):
         failure = tags or TransientFailure("the tags were not read")
-        return _reworded(failure, f"reading Heymarket's tags failed: {failure.reason}")
+        return reworded(failure, f"reading Heymarket's tags failed: {failure.reason}")
     for name in names:
         if fold_name(name) in tags.failed:
             failure = tags.failed[fold_name(name)]
-            return _reworded(failure, f"creating the tag {name!r} failed: {failure.reason}")
+            return reworded(failure, f"creating the tag {name!r} failed: {failure.reason}")
     unknown = tags.index.unknown(names)
     if unknown:
         listed = ", ".join(repr(name) for name in unknown)
@@ -353,15 +353,3 @@ class ManagedStore(Protocol):
         """Write `record` with version `record.version + 1`, if the stored one still has `record.version` (0: none
         stored yet). False when another write came first."""
         ...
-
-
-def _reworded(failure: GatewayFailure, reason: str) -> GatewayFailure:
-    if isinstance(failure, TransientFailure):
-        return TransientFailure(
-            reason,
-            request_id=failure.request_id,
-            throttled=failure.throttled,
-            retry_after_s=failure.retry_after_s,
-            outcome_unknown=failure.outcome_unknown,
-        )
-    return type(failure)(reason, request_id=failure.request_id)

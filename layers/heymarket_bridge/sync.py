@@ -45,6 +45,7 @@ from heymarket_bridge.heymarket_port import (
     Stored,
     TransientFailure,
     UpsertResult,
+    reworded,
 )
 from heymarket_bridge.messages import (
     ContactOperation,
@@ -182,7 +183,7 @@ def _resolve_titles(
 ) -> list[Contact] | GatewayFailure:
     if fields is None or isinstance(fields, GatewayFailure):
         failure = fields or TransientFailure("the custom fields were not read")
-        return _with_reason(failure, f"reading Heymarket's custom fields failed: {failure.reason}")
+        return reworded(failure, f"reading Heymarket's custom fields failed: {failure.reason}")
     unknown = list(dict.fromkeys(title for contact in contacts for title in fields.unknown(contact.custom)))
     if unknown:
         names = ", ".join(repr(title) for title in unknown)
@@ -231,7 +232,7 @@ def execute(plan: Plan, heymarket: HeymarketPort, deadline: Deadline) -> Executi
         assert isinstance(blocked, NotDone)  # an upsert not sent follows a delete that was not done
         why = "failed" if isinstance(blocked.failure, PermanentFailure) else "could not be sent yet"
         reason = f"the delete received before it {why}: {blocked.failure.reason}"
-        upserts.append(NotDone(_with_reason(blocked.failure, reason)))
+        upserts.append(NotDone(reworded(blocked.failure, reason)))
     return Execution(deletes, tuple(upserts))
 
 
@@ -321,7 +322,7 @@ def _verdict(
     if waits:
         if waited_too_long(member.operation):
             reason = f"waited as long as the queue keeps messages, and still: {failure.reason}"
-            return Verdict(member, Fate.DEAD, _with_reason(failure, reason))
+            return Verdict(member, Fate.DEAD, reworded(failure, reason))
         return Verdict(member, Fate.WAIT, failure)
     return Verdict(member, Fate.DEAD if final else Fate.REDELIVER, failure)
 
@@ -594,19 +595,6 @@ def _count(plan: Plan, execution: Execution, report: SyncReport) -> None:
             report.deleted_contacts += deleted.count
         elif isinstance(deleted.failure, PermanentFailure):
             report.rejected_contacts += 1
-
-
-def _with_reason(failure: GatewayFailure, reason: str) -> GatewayFailure:
-    """The same kind of failure, told differently (the cause of a wait or a refusal, in the member's words)."""
-    if isinstance(failure, TransientFailure):
-        return TransientFailure(
-            reason,
-            request_id=failure.request_id,
-            throttled=failure.throttled,
-            retry_after_s=failure.retry_after_s,
-            outcome_unknown=failure.outcome_unknown,
-        )
-    return type(failure)(reason, request_id=failure.request_id)
 
 
 def _target(operation: QueuedOperation) -> DeleteTarget:

@@ -54,7 +54,7 @@ from heymarket_bridge.adapters.heymarket.answers import (
     read_v1_batch_answer,
     read_write_answer,
 )
-from heymarket_bridge.adapters.heymarket.http import Answer, HeymarketHttp, NotFound, Refused
+from heymarket_bridge.adapters.heymarket.http import Answer, HeymarketHttp, NotFound, Refused, misconfigured
 from heymarket_bridge.contact import V1_FIELDS, Contact
 from heymarket_bridge.custom_fields import CustomField
 from heymarket_bridge.heymarket_port import (
@@ -193,15 +193,12 @@ class _Gateway:
         """What a refused write of a contact Heymarket holds means: a 404 says the endpoint is missing (the base URL
         or a moved endpoint, a configuration error), any other refusal is Heymarket's answer for the contact."""
         if isinstance(refused, NotFound):
-            emit_metric("HeymarketConfigurationErrors")
-            logger.error(
-                "Heymarket answered 404 for a contact it holds: check HeymarketBaseUrl",
-                extra={"endpoint": what, "heymarket_request_id": refused.request_id},
-            )
-            return ConfigurationFailure(
+            return misconfigured(
                 f"Heymarket answered 404 to {what} for a contact it holds: the endpoint moved or HeymarketBaseUrl "
                 "is wrong",
+                "Heymarket answered 404 for a contact it holds: check HeymarketBaseUrl",
                 request_id=refused.request_id,
+                endpoint=what,
             )
         return PermanentFailure(f"Heymarket refused {what}: {refused.reason}", request_id=refused.request_id)
 
@@ -327,13 +324,11 @@ class _Gateway:
         except NotFound as missing:
             if resource and self._base_url_works(deadline):
                 raise
-            emit_metric("HeymarketConfigurationErrors")
-            logger.error(
+            raise misconfigured(
+                f"{missing.reason}: HeymarketBaseUrl is wrong or the endpoint moved",
                 "Heymarket answered 404 for an endpoint it documents: check HeymarketBaseUrl",
-                extra={"url": self._http.base_url + path.split("?", 1)[0], "heymarket_request_id": missing.request_id},
-            )
-            raise ConfigurationFailure(
-                f"{missing.reason}: HeymarketBaseUrl is wrong or the endpoint moved", request_id=missing.request_id
+                request_id=missing.request_id,
+                url=self._http.base_url + path.split("?", 1)[0],
             ) from missing
         return self._parse(answer, method, path, reader), answer.request_id
 

@@ -155,15 +155,14 @@ class HeymarketHttp:
                 f"Heymarket refused the credentials {hint}: {status} {text}", request_id=request_id
             )
         if 300 <= status < 400:
-            emit_metric("HeymarketConfigurationErrors")
-            logger.error(
-                "Heymarket answered a redirect: check HeymarketBaseUrl",
-                extra={"url": url, "status": status, "location": location, "heymarket_request_id": request_id},
-            )
-            raise ConfigurationFailure(
+            raise misconfigured(
                 f"Heymarket answered {status} (a redirect to {location or 'nowhere'}) for {method} {url}: "
                 "HeymarketBaseUrl is wrong or the endpoint moved",
+                "Heymarket answered a redirect: check HeymarketBaseUrl",
                 request_id=request_id,
+                url=url,
+                status=status,
+                location=location,
             )
         if status == 404:
             raise NotFound(
@@ -308,6 +307,15 @@ class HeymarketHttp:
 
 class _Late(Exception):
     """The call had not returned by the deadline."""
+
+
+def misconfigured(reason: str, log_message: str, *, request_id: str | None, **log_fields: Any) -> ConfigurationFailure:
+    """The ConfigurationFailure of an answer that says the bridge is set up wrong (a redirect, a 404 that is not
+    Heymarket's answer for a resource), counted (`HeymarketConfigurationErrors`, which the configuration alarm
+    watches) and logged at ERROR with `log_message` and `log_fields`."""
+    emit_metric("HeymarketConfigurationErrors")
+    logger.error(log_message, extra={**log_fields, "heymarket_request_id": request_id})
+    return ConfigurationFailure(reason, request_id=request_id)
 
 
 def _before(deadline: Deadline, call: Callable[[], T]) -> T:

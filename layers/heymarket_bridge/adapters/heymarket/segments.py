@@ -30,7 +30,7 @@ from typing import Any, Final, TypeVar
 
 from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
 from heymarket_bridge.adapters.heymarket.gateway import V1Gateway, V2Gateway
-from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, NotFound, Refused
+from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, NotFound, Refused, misconfigured
 from heymarket_bridge.heymarket_port import (
     ConfigurationFailure,
     Deadline,
@@ -38,7 +38,6 @@ from heymarket_bridge.heymarket_port import (
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.segments import ListChange, ListGone, Tag
 
 T = TypeVar("T")
@@ -127,15 +126,12 @@ class HeymarketSegments:
         if missing.heymarket_error:
             reason = f"Heymarket holds no list {list_id}: {missing.reason}"
             return ListGone(reason, request_id=missing.request_id)
-        emit_metric("HeymarketConfigurationErrors")
-        logger.error(
-            "A list write was answered 404 without Heymarket's error object: check HeymarketBaseUrl and any proxy",
-            extra={"list_id": list_id, "heymarket_request_id": missing.request_id},
-        )
-        raise ConfigurationFailure(
+        raise misconfigured(
             f"{missing.reason}: not Heymarket's answer for a missing list (no error_code in the body), so a proxy or "
             "HeymarketBaseUrl answered it",
+            "A list write was answered 404 without Heymarket's error object: check HeymarketBaseUrl and any proxy",
             request_id=missing.request_id,
+            list_id=list_id,
         ) from missing
 
     def _put_chunk(
