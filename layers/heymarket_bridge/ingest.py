@@ -496,6 +496,7 @@ def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tup
                 operation,
                 contact=earlier[1].contact.merged_with(operation.contact),
                 occurred_at=max(times) if times else None,
+                consent=operation.consent if operation.consent is not None else earlier[1].consent,
             )
         merged[operation.contact.phone] = (index, operation)
     return list(merged.values())

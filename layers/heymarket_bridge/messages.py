@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from heymarket_bridge.consent import ConsentClaim
 from heymarket_bridge.contact import Contact
 
 MESSAGE_VERSION = 1
@@ -60,6 +61,9 @@ class ContactOperation:
     operation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     occurred_at: str | None = None  # the source's own time of the change (ISO 8601, UTC), when it gives one
     force: bool = False  # an operator's redrive: applied even when superseded or unchanged
+    # What the source said about SMS consent, as it said it (heymarket_bridge.consent), when the contact's
+    # `is_opted_out` came from the payload: for the consent record and the re-consent rule.
+    consent: ConsentClaim | None = None
 
     def to_json(self) -> str:
         return _envelope_json(self.op, self.contact.to_dict(), self)
@@ -153,7 +157,8 @@ def parse_operation(body: str) -> QueuedOperation:
             target = DeleteTarget.from_dict(data["contact"])
             return DeleteOperation(target=target, **common, occurred_at=occurred_at, force=force)
         contact = Contact.from_dict(data["contact"])
-        return ContactOperation(op=op, contact=contact, **common, occurred_at=occurred_at, force=force)
+        consent = ConsentClaim.from_dict(data["consent"]) if isinstance(data.get("consent"), dict) else None
+        return ContactOperation(op=op, contact=contact, **common, occurred_at=occurred_at, force=force, consent=consent)
     except MalformedMessage:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -181,6 +186,8 @@ def _envelope_json(op: Operation, contact: Mapping[str, Any], operation: QueuedO
         envelope["occurred_at"] = operation.occurred_at
     if operation.force:
         envelope["force"] = True
+    if isinstance(operation, ContactOperation) and operation.consent is not None:
+        envelope["consent"] = operation.consent.to_dict()
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
 
 
