@@ -295,15 +295,15 @@ def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Coun
     if not read:
         named = ", ".join(item.describe() for item in deciding)
         raise ValueError(
-            f"phone {shown(text)} is written without its country code, and {named} is not a country the bridge can "
-            "read: send the phone with its + and country code, or the country as an ISO 3166 code (MX, DE)"
+            f"phone {shown(text)} has no country code and {named} is not a country the bridge can read: send the "
+            "phone with its + and country code, or the country as an ISO 3166 code (MX, DE)"
         )
     codes = {country.code for _, country in read}
     if len(codes) > 1:
-        named = " and ".join(f"{item.describe()} (+{country.code})" for item, country in read)
+        named = ", ".join(f"{item.describe()} (+{country.code})" for item, country in read)
         raise ValueError(
-            f"phone {shown(text)} is written without its country code, and the payload names more than one country "
-            f"for it: {named}; send the phone with its + and country code"
+            f"phone {shown(text)} has no country code and the payload names two countries for it: {named}; send "
+            "the phone with its + and country code"
         )
     item, country = read[0]
     return country, item.describe()

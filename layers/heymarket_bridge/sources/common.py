@@ -148,7 +148,7 @@ def choose_phone(
         try:
             read_phone(theirs[0].value, context.default_country, (*theirs[0].evidence, *person))
         except ValueError as exc:
-            reason = f"the field {shown(theirs[0].name, 60)} does not parse as a phone number: {exc}"
+            reason = f"the field {shown(theirs[0].name, 60)} cannot be used: {exc}"
             return PhoneChoice(reason=reason, evidence=tuple(person))
     others = [f for f in given if about_someone_else(f.name)]
     if others:
