@@ -55,7 +55,7 @@ _LABELS = frozenset(
         *("privat", "arbeit", "buro", "buero", "geschaftlich", "dienstlich", "festnetz", "telefon", "mobilnummer"),
         *("casa", "trabajo", "oficina", "movil", "celular", "telefono", "particular", "fijo", "domicilio"),
         *("portable", "domicile", "bureau", "travail", "fixe", "mobiel", "thuis", "werk", "kantoor", "cellulare"),
-        *("ufficio", "lavoro", "telemovel", "trabalho", "escritorio", "c", "m", "h", "w", "o", "t", "p", "f"),
+        *("ufficio", "lavoro", "telemovel", "trabalho", "escritorio", "c", "m", "h", "w", "o", "t", "p"),
     )
 )
 # A run of letters (a word), in any script.

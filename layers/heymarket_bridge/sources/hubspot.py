@@ -190,12 +190,19 @@ def _phone_fields(properties: Mapping[str, Any]) -> list[PhoneField]:
     fields: list[PhoneField] = []
     for name, calculated in (("mobilephone", "hs_calculated_mobile_number"), ("phone", "hs_calculated_phone_number")):
         evidence = tuple(
-            CountryEvidence(ref, properties[ref], of_number=True)
+            CountryEvidence(ref, _plus(properties[ref]) if ref == calculated else properties[ref], of_number=True)
             for ref in (calculated, f"{calculated}_country_code")
             if not is_blank(properties.get(ref))
         )
         fields.append(PhoneField(name, properties.get(name), evidence))
     return fields
+
+
+def _plus(calculated: Any) -> Any:
+    """A calculated number in international form: HubSpot writes it in E.164, with its "+" (digits alone are taken
+    to be that form without the "+")."""
+    text = str(calculated).strip() if isinstance(calculated, str | int) and not isinstance(calculated, bool) else ""
+    return f"+{text}" if text.isdigit() and 8 <= len(text) <= 15 else calculated
 
 
 def _person_evidence(properties: Mapping[str, Any]) -> tuple[CountryEvidence, ...]:
