@@ -8,8 +8,10 @@ keyed by source name, for example:
                   "constants": {"tags": ["Typeform lead"], "lists": ["Spring open house"]}}}
 
 - A contact field ("phone", "first", "last", "display_name", "email", "avatar", "is_opted_out",
-  "assignee_id", "contact_id", "tags", "lists") or "name" (a full name, split into first and last on its last
-  space) takes a reference, or a list of references tried in order. What a reference means is up to the source:
+  "assignee_id", "contact_id", "tags", "lists"), "name" (a full name, split into first and last on its last
+  space) or "country" / "country_code" (the phone's country: it replaces the source's own country evidence,
+  heymarket_bridge.contact.read_phone) takes a reference, or a list of references tried in order. A value that
+  is a one-item list is its item (Google Forms' `e.namedValues`). What a reference means is up to the source:
   a Typeform field ref, a Jotform field name, a dotted path into a generic JSON body... (see each source module).
 - "custom" maps a Heymarket custom-field ID to a reference.
 - "constants" are values that every contact from the source gets unless the submission provides that field
