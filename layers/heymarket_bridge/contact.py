@@ -77,6 +77,11 @@ _LABEL_BETWEEN_NUMBERS = re.compile(r"(?<=[\d)])\s+(?=[^\W\d_]{2,}\.?\s*:?\s*[+(
 _VANITY = re.compile(r"\+?[\d\s().\-]*\d[\s.\-]*(?=(?:[^A-Za-z]*[A-Za-z]){3})[A-Za-z0-9][A-Za-z0-9\s.\-]*")
 
 
+class PhoneCountryConflict(ValueError):
+    """A phone refused because what its payload says about its country disagrees with it (or with itself): the
+    message names the evidence and the number (`read_phone`)."""
+
+
 class InvalidContact(ValueError):
     """A contact that cannot be sent; `errors` names every problem found, one sentence each."""
 
@@ -246,7 +251,7 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
         for item in evidence:
             country = country_of(item.value)
             if item.of_number and country is not None and country.code != number.country_code:
-                raise ValueError(
+                raise PhoneCountryConflict(
                     f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} says its "
                     f"country code is +{country.code}: correct one of them"
                 )
@@ -278,7 +283,7 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
             elsewhere = f" (it is a +{other.country_code} number as written in {default_country})"
     except phonenumbers.NumberParseException:
         pass
-    raise ValueError(
+    raise PhoneCountryConflict(
         f"phone {shown(text)} is not a valid {country.region} (+{country.code}) number, the country named by "
         f"{where}{elsewhere}: send the phone with its + and country code, or correct the country"
     )
@@ -294,14 +299,14 @@ def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Coun
     read = [(item, country) for item in deciding if (country := country_of(item.value)) is not None]
     if not read:
         named = ", ".join(item.describe() for item in deciding)
-        raise ValueError(
+        raise PhoneCountryConflict(
             f"phone {shown(text)} has no country code and {named} is not a country the bridge can read: send the "
             "phone with its + and country code, or the country as an ISO 3166 code (MX, DE)"
         )
     codes = {country.code for _, country in read}
     if len(codes) > 1:
         named = ", ".join(f"{item.describe()} (+{country.code})" for item, country in read)
-        raise ValueError(
+        raise PhoneCountryConflict(
             f"phone {shown(text)} has no country code and the payload names two countries for it: {named}; send "
             "the phone with its + and country code"
         )

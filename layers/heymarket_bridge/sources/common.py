@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from heymarket_bridge.contact import phone_parses, read_phone
+from heymarket_bridge.contact import PhoneCountryConflict, phone_parses, read_phone
 from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
@@ -148,7 +148,8 @@ def choose_phone(
         try:
             read_phone(theirs[0].value, context.default_country, (*theirs[0].evidence, *person))
         except ValueError as exc:
-            reason = f"the field {shown(theirs[0].name, 60)} cannot be used: {exc}"
+            problem = "cannot be used" if isinstance(exc, PhoneCountryConflict) else "does not parse as a phone number"
+            reason = f"the field {shown(theirs[0].name, 60)} {problem}: {exc}"
             return PhoneChoice(reason=reason, evidence=tuple(person))
     others = [f for f in given if about_someone_else(f.name)]
     if others:

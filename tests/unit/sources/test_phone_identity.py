@@ -215,7 +215,7 @@ RESPONDENT: list[Row] = [
             ("mobile", "Your mobile", "phone_number", "12"),
             ("parent_phone", "Parent's phone", "phone_number", "+15105550100"),
         ),
-        "refused: the field 'Your mobile / mobile' cannot be used",
+        "refused: the field 'Your mobile / mobile' does not parse as a phone number",
     ),
     (
         "typeform: the respondent's phone after a guardian's",
@@ -248,7 +248,7 @@ RESPONDENT: list[Row] = [
     (
         "jotform: an alternative number is never the fallback",
         jotform({"q4_phoneNumber": {"full": "12"}, "q5_alternativePhone": {"full": "(510) 555-0100"}}),
-        "refused: the field 'q4_phoneNumber' cannot be used",
+        "refused: the field 'q4_phoneNumber' does not parse as a phone number",
     ),
     (
         "salesforce: OtherPhone and AssistantPhone are never the contact's",
