@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heymarket_bridge.contact import (
     Contact,
@@ -492,3 +494,22 @@ def test_a_submissions_country_and_its_sources_evidence_decide_the_phone() -> No
     contact, _, _ = read_contact(raw, "US")
 
     assert contact.phone == "43664123456"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from("0123456789 +-().#xX/;,:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzÜü")
+    ).filter(lambda text: len(text) <= 120),
+    st.sampled_from([(), ("country", "DE"), ("country", "52"), ("country", "Narnia")]),
+)
+def test_any_text_is_read_as_at_most_15_digits_or_refused_with_a_value_error(
+    text: str, given_country: tuple[str, str] | tuple[()]
+) -> None:
+    found = [CountryEvidence(given_country[0], given_country[1])] if given_country else []
+    try:
+        digits = normalise_phone(text, "US", found)
+    except ValueError:
+        return
+    assert digits.isdigit()
+    assert len(digits) <= 15

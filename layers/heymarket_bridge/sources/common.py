@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from heymarket_bridge.contact import PhoneCountryConflict, phone_parses, read_phone
+from heymarket_bridge.contact import PhoneCountryConflict, phone_parses, read_phone, single
 from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
@@ -194,12 +194,15 @@ def about_someone_else(*labels: str) -> bool:
         spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", label or "")
         folded = "".join(ch for ch in unicodedata.normalize("NFKD", spaced.casefold()) if not unicodedata.combining(ch))
         words = re.findall(r"[a-z]+", folded)
+        # "mothersPhone", "parents_mobile": a possessive written without its apostrophe.
+        words += [word[:-1] for word in words if word.endswith("s")]
         if any(word in SOMEONE_ELSE_WORDS for word in words) or "emergencycontact" in "".join(words):
             return True
     return False
 
 
 def _blank(value: Any) -> bool:
+    value = single(value)
     if isinstance(value, str):
         return not value.strip()
     if isinstance(value, list | dict | tuple):

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heymarket_bridge.observability import metrics
+from heymarket_bridge.sources.common import about_someone_else
 from tests.unit.sources.harness import deliver
 from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
 
@@ -511,3 +512,33 @@ def test_a_named_country_is_never_read_as_the_default_region(pair: tuple[str, st
 
     assert default_reading[1:] not in outcomes
     assert outcomes == {expected[1:]}
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Emergency contact phone",
+        "emergencyContactPhone",
+        "q7_mothersPhone",
+        "parents_mobile",
+        "Guardian's cell",
+        "Referred by (phone)",
+        "Alternative number",
+        "Other phone",
+        "Spouse mobile",
+        "Telefon Notfallkontakt",
+        "Handy der Eltern",
+        "Teléfono del padre",
+        "Téléphone en cas d'urgence",
+    ],
+)
+def test_a_field_about_someone_else_is_recognised(label: str) -> None:
+    assert about_someone_else(label)
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["Phone", "Your mobile", "Best number to text you?", "q4_phoneNumber", "Handynummer", "Teléfono", "Work phone"],
+)
+def test_the_respondents_own_field_is_not_about_someone_else(label: str) -> None:
+    assert not about_someone_else(label)
