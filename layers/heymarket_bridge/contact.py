@@ -235,6 +235,8 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
     first_problem: ValueError | None = None
     for segment in _numbers_in(text):
         try:
+            if isinstance(segment, ValueError):
+                raise segment
             return _read_number(segment, default_country, evidence)
         except ValueError as exc:
             first_problem = first_problem or exc
@@ -444,20 +446,22 @@ def _dial_form(text: str) -> str:
     return text
 
 
-def _numbers_in(text: str) -> list[str]:
-    """The numbers a phone field holds, in order, each without its labels and extension; the whole text when it is a
-    vanity number (letters read as digits). Raises ValueError when a part holds words that are not labels."""
+def _numbers_in(text: str) -> list[str | ValueError]:
+    """The numbers a phone field holds, in order, each without its labels and extension (or, for a part holding a
+    word that is not a label, the ValueError naming it); the whole text when it is a vanity number."""
     if _is_vanity(text):
         return [text]
     parts = [part for part in _SEPARATORS.split(text) if part and part.strip()]
-    numbers: list[str] = []
+    numbers: list[str | ValueError] = []
     for part in parts:
         for piece in _LABEL_BETWEEN_NUMBERS.split(part):
-            cleaned = _without_labels(piece)
+            try:
+                cleaned = _without_labels(piece)
+            except ValueError as exc:
+                numbers.append(exc)
+                continue
             if cleaned:
                 numbers.append(cleaned)
-    if not numbers:
-        raise ValueError("phone is not a phone number")
     return numbers
 
 
