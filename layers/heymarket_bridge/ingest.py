@@ -33,7 +33,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
-from heymarket_bridge.contact_state import operation_ms
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
 from heymarket_bridge.echo import printable, shown
 from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
@@ -499,7 +498,9 @@ def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tup
         by_phone.setdefault(operation.contact.phone, []).append((index, operation))
     merged: list[tuple[int, ContactOperation]] = []
     for parts in by_phone.values():
-        ordered = sorted(parts, key=lambda part: (operation_ms(part[1]), part[0]))
+        # `_plan` writes both times as ISO 8601 UTC texts with milliseconds, an event time never after the receipt:
+        # as texts they order as heymarket_bridge.contact_state.operation_ms does (without loading that module).
+        ordered = sorted(parts, key=lambda part: (part[1].occurred_at or part[1].received_at, part[0]))
         operation = ordered[0][1]
         for _, later in ordered[1:]:
             # The merged operation is as new as the newest event time its parts give (ISO 8601 UTC texts order).
