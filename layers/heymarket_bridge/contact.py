@@ -9,10 +9,12 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from heymarket_bridge.country import Country, CountryEvidence, country_of, evidence_of
 from heymarket_bridge.echo import shown
+
+if TYPE_CHECKING:  # loaded where a phone is read (the ingest side), not by the sync function, which reads none
+    from heymarket_bridge.country import Country, CountryEvidence
 
 MAX_TAGS = 5
 # Lists a contact may be put on by one message: each costs one request per chunk of contacts (README, "Tags and lists").
@@ -245,6 +247,8 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
 
 def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvidence]) -> PhoneReading:
     """One number of a phone field (its labels and extension already removed), read as `read_phone` says."""
+    from heymarket_bridge.country import country_of
+
     text = _dial_form(text)
     if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text) > 40:
         raise ValueError("phone is too long")
@@ -294,6 +298,8 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
 def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Country, str] | None:
     """The country a nationally written number is read in, and the evidence naming it (as a refusal quotes it); None
     when the payload names no country. Raises ValueError when it names two, or none the bridge can read."""
+    from heymarket_bridge.country import country_of
+
     about_number = [item for item in evidence if item.of_number and not _blank(item.value)]
     deciding = about_number or [item for item in evidence if not item.of_number and not _blank(item.value)]
     if not deciding:
@@ -788,6 +794,8 @@ def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedF
 def contact_evidence(raw: Mapping[str, Any]) -> list[CountryEvidence]:
     """What a submission says about its phone's country: the evidence its source found ("country_evidence"), and a
     `country` or `country_code` field (the generic source's, or a mapping's), both about the person."""
+    from heymarket_bridge.country import CountryEvidence, evidence_of
+
     given = [CountryEvidence(name, single(raw[name])) for name in COUNTRY_FIELDS if raw.get(name) is not None]
     return [*evidence_of(raw.get("country_evidence")), *given]
 

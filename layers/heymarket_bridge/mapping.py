@@ -28,10 +28,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heymarket_bridge.contact import InvalidContact, contact_evidence, parse_contact, segment_items, single
-from heymarket_bridge.country import CountryEvidence
+
+if TYPE_CHECKING:
+    from heymarket_bridge.country import CountryEvidence
 
 MAPPED_FIELDS = frozenset(
     (
@@ -49,7 +51,7 @@ _PROBE_PHONE = "+14155552671"
 
 Lookup = Callable[[str], Any]
 """A source's reader of one submission: the value a reference names, or None when the submission lacks it."""
-PhoneTest = Callable[[Any, Sequence[CountryEvidence]], bool]
+PhoneTest = Callable[[Any, Sequence["CountryEvidence"]], bool]
 """Whether a value reads as a phone number with the given country evidence (heymarket_bridge.contact.read_phone)."""
 
 
