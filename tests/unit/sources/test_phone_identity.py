@@ -92,6 +92,17 @@ COUNTRY_EVIDENCE: list[Row] = [
         "33612345678",
     ),
     ("salesforce: Brazil", salesforce({"MobilePhone": "(11) 96123-4567", "MailingCountryCode": "BR"}), "5511961234567"),
+    ("salesforce: UK", salesforce({"MobilePhone": "07400 123456", "MailingCountry": "United Kingdom"}), "447400123456"),
+    (
+        "salesforce: the other address's country when no mailing country is sent -> Mexico",
+        salesforce({"MobilePhone": "55 1234 5679", "OtherCountry": "Mexico"}),
+        "525512345679",
+    ),
+    (
+        "salesforce: the mailing country wins over the other address's",
+        salesforce({"MobilePhone": "55 1234 5679", "MailingCountryCode": "MX", "OtherCountryCode": "US"}),
+        "525512345679",
+    ),
     (
         "salesforce: two countries for a national number is refused naming both",
         salesforce({"MobilePhone": "5105550157", "MailingCountryCode": "MX", "Country": "US"}),
@@ -106,6 +117,11 @@ COUNTRY_EVIDENCE: list[Row] = [
         "jotform: the widget's full number with +43 -> Austria",
         jotform({"q4_phoneNumber": {"full": "0664 123456", "country": "+43"}}),
         "43664123456",
+    ),
+    (
+        "jotform: the phone widget's country code -> UK",
+        jotform({"q4_phoneNumber": {"country": "44", "area": "7400", "phone": "123456"}}),
+        "447400123456",
     ),
     (
         "jotform: an address widget's country -> Germany",
