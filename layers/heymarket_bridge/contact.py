@@ -76,7 +76,7 @@ _SEPARATORS = re.compile(r"\s*(?:[;,|\n]|\s/\s|(?<=\s)(?:or|oder|ou|o|y|and|und|
 # A label word after a number and before another ("510 555 0100 cell 510 555 0157"): the second number starts there.
 _LABEL_BETWEEN_NUMBERS = re.compile(r"(?<=[\d)])\s+(?=[^\W\d_]{2,}\.?\s*:?\s*[+(\d])")
 # A vanity number: digits first, then letters (at least three) and digits, joined by spaces, dots or dashes only.
-_VANITY = re.compile(r"\+?[\d\s().\-]*\d[\s.\-]*(?=(?:[^A-Za-z]*[A-Za-z]){3})[A-Za-z0-9][A-Za-z0-9\s.\-]*")
+_VANITY = re.compile(r"\+?[\d\s().\-]*\d[\s.\-)]*(?=(?:[^A-Za-z]*[A-Za-z]){3})[A-Za-z0-9][A-Za-z0-9\s.\-]*")
 
 
 class PhoneCountryConflict(ValueError):

@@ -400,6 +400,14 @@ def test_a_one_item_array_is_its_item(event: dict[str, Any], expected: str) -> N
     assert stored(event) == expected
 
 
+def test_a_mapped_one_item_answer_joining_tags_is_read_as_that_text() -> None:
+    named_values = {"Phone": ["(510) 555-0157"], "Interests": ["Evening classes, Weekend workshops"]}
+
+    [contact] = deliver(generic(named_values), mappings={"generic": {"phone": "Phone", "tags": "Interests"}}).queued
+
+    assert contact["tags"] == ["Evening classes", "Weekend workshops"]
+
+
 def test_google_forms_named_values_through_a_mapping_are_a_contact() -> None:
     named_values = {
         "Timestamp": ["12/7/2026 16:20:00"],
