@@ -372,7 +372,7 @@ class IngestService:
         reason = "; ".join(printable(error) for error in errors) or "refused"
         note = " (fields too large to keep whole were cut)" if cut else ""
         return DeadLetter(
-            error=f"refused at ingest: {reason}{note}"[:1000],
+            error=f"refused at ingest from {source.name}: {reason}{note}"[:1000],
             attempts=0,
             source=source.name,
             received_at=received_at,

@@ -359,7 +359,6 @@ class HeymarketSandbox:
                 return faults.encode(error.reply())
         return faults.encode(Reply(HTTPStatus.OK, dataclasses.asdict(self.config)))
 
-
     def _app_phone_change(self, body: bytes) -> Reply:
         """`POST /_sandbox/app-phone-change` `{"contact": <id or UUID>, "phone": "<E.164 digits>"}`: the contact
         as changed, 404 for an unknown contact, 400 for a bad phone."""
