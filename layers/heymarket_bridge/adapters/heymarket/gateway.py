@@ -775,7 +775,7 @@ class _UpsertChunk:
         if contact.contact_id is not None or write.snapshot is None or write.target is None:
             return []
         self._known[i] = None
-        undo = _undo(i, write.sent or contact, write.snapshot, write.target)
+        undo = _undo(i, write.sent or contact, write.snapshot, write.target, _held(heard.phone, heard.fields))
         return [replace(undo, known_id=write.known_id)] if undo is not None else []
 
     def _write_v1(
@@ -1101,15 +1101,17 @@ def _cleared(sent: Contact, snapshot: Contact, shown: Contact) -> _Cleared:
     return _Cleared(restore, omitted, custom_map)
 
 
-def _undo(index: int, sent: Contact, snapshot: Contact, target: str) -> _Write | None:
+def _undo(index: int, sent: Contact, snapshot: Contact, target: str, shown: Contact) -> _Write | None:
     """The write that puts back, on a contact found holding another phone, what a write meant for `sent.phone`
-    changed: each field sent, as the snapshot (the contact as the bridge last stored it) held it. An opt-out is put
-    back if the snapshot held one, never an opt-in (a STOP texted since the snapshot cannot be told apart); a field
-    the snapshot did not hold cannot be cleared (an update never sends empty values), and stays as written."""
-    before, values = snapshot.to_dict(), sent.to_dict()
+    changed: each field sent that the answer (`shown`) still holds as sent, as the snapshot (the contact as the bridge
+    last stored it) held it; a field the answer shows otherwise was written since by someone else (another write of
+    the same request), and is left alone. An opt-out is put back if the snapshot held one, never an opt-in (a STOP
+    texted since the snapshot cannot be told apart); a field the snapshot did not hold cannot be cleared (an update
+    never sends empty values), and stays as written."""
+    before, values, after = snapshot.to_dict(), sent.to_dict(), shown.to_dict()
     restore: dict[str, Any] = {}
     for name, value in values.items():
-        if name in ("phone", "contact_id", "lists"):
+        if name in ("phone", "contact_id", "lists") or (name != "custom" and after.get(name, value) != value):
             continue
         if name == "is_opted_out":
             if before.get(name) is True and value is not True:
