@@ -28,7 +28,7 @@ from typing import Any, Final
 from benchmarks.common import ROOT, Figure, Section, handlers_quiet
 from benchmarks.efficiency import sqs_records
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
-from heymarket_bridge.adapters.sqs import SqsBatchSender
+from heymarket_bridge.adapters.sqs import SqsBatchSender, SqsDeadLetters
 from heymarket_bridge.contact import parse_contact
 from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.ingest import IngestService
@@ -124,7 +124,7 @@ def stubbed_runtime() -> Iterator[None]:
         sync_settings,
         SyncService(
             V2Gateway(http, max_batch=sync_settings.max_batch),
-            sync_runtime.SqsDeadLetters(SqsBatchSender(AcceptingSqs(), "https://dlq")),
+            SqsDeadLetters(SqsBatchSender(AcceptingSqs(), "https://dlq")),
             sync_runtime.SqsWaitingRoom(SqsBatchSender(AcceptingSqs(), "https://queue")),
             max_receive_count=sync_settings.max_receive_count,
         ),

@@ -13,6 +13,9 @@ Per phone (E.164 digits), the state holds:
 - `digests` of the fields last confirmed stored: an upsert whose every field equals them changes nothing and costs no
   Heymarket request. They count only if confirmed after the last delete by contact id (`void_ms`): such a delete
   does not say which phone it removed, so nothing confirmed before it is taken for granted;
+- which phone each contact id is bound to (`Binding`): a write that stores a contact for one phone releases every
+  other phone bound to that contact before (a `contact_id` update that moved it, a number corrected in Heymarket's
+  app and found by a look-up), so that the old number's next owner is never written onto this person's contact;
 - a `lease` while an invocation applies an operation to the contact. Writes are conditional, never read-then-write:
   a lease is taken only if the entry is still as read (so on the time applied, and on no live lease), and given back
   with the outcome only by its holder. An operation meeting another invocation's live lease waits (redelivered).
@@ -128,6 +131,14 @@ class WriteResult:
     refused: Mapping[str, ContactState | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Binding:
+    """Heymarket just stored the contact `identity` for `phone`: the one phone the state binds to that contact."""
+
+    phone: str
+    identity: Identity
+
+
 class ContactStatePort(Protocol):
     """The table of contact states. Each call covers many phones (batched reads and writes, never one per phone)."""
 
@@ -147,6 +158,12 @@ class ContactStatePort(Protocol):
 
     def void(self, at_ms: int) -> None:
         """Record a delete by contact id at `at_ms` (kept if later than the one recorded). Raises StateUnavailable."""
+        ...
+
+    def bind(self, bindings: Sequence[Binding]) -> frozenset[str]:
+        """Record each binding, and release any other phone bound to the same contact before (its identifiers,
+        snapshot and digests removed, its time kept; only if it is still bound to that contact). Returns the phones
+        released. Raises StateUnavailable."""
         ...
 
 
@@ -271,6 +288,20 @@ def stored_state(
         digests={**kept, **field_digests(contact)},
         confirmed_ms=confirmed_ms,
     )
+
+
+def rebound(before: ContactState | None, after: ContactState) -> Binding | None:
+    """The binding to record when `after` (the entry after a write) binds its phone to a contact `before` did not
+    name: a new contact, or another one than before. None when the contact is the one the entry already held."""
+    identity = after.identity
+    if identity is None or (identity.uuid is None and identity.id is None):
+        return None
+    held = before.identity if before is not None and not before.deleted else None
+    same_uuid = held is not None and identity.uuid is not None and held.uuid == identity.uuid
+    same_id = held is not None and identity.id is not None and held.id == identity.id
+    if same_uuid or same_id:
+        return None
+    return Binding(after.phone, identity)
 
 
 def tombstone(before: ContactState | None, phone: str, applied_ms: int, expires_s: int) -> ContactState:

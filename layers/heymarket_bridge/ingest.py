@@ -16,6 +16,12 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
   back is not (the latest contact is then the changed one). This also makes a sender's retry after a partial
   failure (503) harmless: the contacts that reached the queue are not queued twice.
+
+A contact refused for its content (not for authentication, nor a body refused before it is read) is also written to
+the DLQ as a refusal letter (`RefusalLetters`): the reason, the source and the fields as received, bounded, so that
+an operator can see it, correct it and send it again through validation (`heymarket-bridge dlq redrive --set`).
+Most senders show the bridge's answer to nobody. A letter that cannot be written makes the answer a 503, so that the
+sender tries again (the contacts already queued are not queued twice).
 """
 
 from __future__ import annotations
@@ -40,10 +46,13 @@ from heymarket_bridge.errors import DeliveryKeyConflict, DeliveryLedgerUnavailab
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.messages import (
     MAX_OPERATION_BYTES,
+    REFUSED_AT_INGEST,
     ContactOperation,
+    DeadLetter,
     DeleteOperation,
     Operation,
     QueuedOperation,
+    bounded_fields,
 )
 from heymarket_bridge.observability import emit_metric, logger, metrics
 from heymarket_bridge.settings import IngestSettings
@@ -86,6 +95,12 @@ class DeliveryLedger(Protocol):
         Raises heymarket_bridge.errors' DeliveryInProgress, DeliveryKeyConflict (same key, other content) or
         DeliveryLedgerUnavailable.
         """
+        ...
+
+
+class RefusalLetters(Protocol):
+    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
+        """Write the letters to the DLQ; return the indexes of those NOT written."""
         ...
 
 
@@ -169,6 +184,7 @@ class Plan:
     operations: list[ContactOperation]
     rejected: list[Rejection]
     accepted: int
+    letters: list[DeadLetter] = dataclasses.field(default_factory=list)  # the refused contacts, for the DLQ
 
 
 class IngestService:
@@ -184,6 +200,7 @@ class IngestService:
         *,
         sources: SourceRegistry | None = None,
         recent: RecentContacts | None = None,
+        refusals: RefusalLetters | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
@@ -192,6 +209,7 @@ class IngestService:
         self._deliveries = deliveries
         self._sources = sources if sources is not None else default_sources()
         self._recent = recent
+        self._refusals = refusals
 
     @property
     def deliveries(self) -> DeliveryLedger | None:
@@ -249,6 +267,7 @@ class IngestService:
             )
         plan = self._plan(source, request, delivery.submissions, delivery.occurred_at)
         if not plan.operations and source.refuses_when_nothing_valid:
+            self._write_letters(plan.letters)
             raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
         key = _ledger_key(source.name, delivery.identity)
         if key is None or self._deliveries is None:
@@ -290,14 +309,17 @@ class IngestService:
         doubt_log: list[int] = []
         now = self._clock()
         received_at = now.isoformat(timespec="milliseconds")
+        letters: list[DeadLetter] = []
         for index, raw in enumerate(submissions):
             if isinstance(raw, Unmappable):
                 rejected.append(Rejection(index, list(raw.errors)))
+                letters.append(self._letter(source, request, received_at, index, list(raw.errors), None))
                 continue
             try:
                 contact, dropped, warnings = read_contact(raw, self._settings.default_country)
             except InvalidContact as exc:
                 rejected.append(Rejection(index, exc.errors))
+                letters.append(self._letter(source, request, received_at, index, exc.errors, raw))
                 continue
             if dropped or warnings:
                 rejected.append(_queued_with(index, dropped, warnings))
@@ -335,7 +357,49 @@ class IngestService:
                 "Phones without a + read as international numbers that could be mistyped national ones",
                 extra={"source": source.name, "indexes": doubt_log[:20], "count": len(doubt_log)},
             )
-        return Plan([operation for _, operation in operations], rejected, len(accepted))
+        return Plan([operation for _, operation in operations], rejected, len(accepted), letters)
+
+    def _letter(
+        self,
+        source: Source,
+        request: WebhookRequest,
+        received_at: str,
+        index: int,
+        errors: Sequence[str],
+        fields: Any,
+    ) -> DeadLetter:
+        """The refusal letter of submission `index`: why, from whom, and its fields as received (bounded)."""
+        kept, cut = bounded_fields(fields) if isinstance(fields, Mapping) else ({}, False)
+        reason = "; ".join(printable(error) for error in errors) or "refused"
+        note = " (fields too large to keep whole were cut)" if cut else ""
+        return DeadLetter(
+            error=f"refused at ingest from {source.name}: {reason}{note}"[:1000],
+            attempts=0,
+            source=source.name,
+            received_at=received_at,
+            contact=None,
+            correlation_id=request.request_id,
+            operation_id=f"{request.request_id}#{index}",
+            failed_at=received_at,
+            kind=REFUSED_AT_INGEST,
+            fields=kept,
+            region=self._settings.default_country,
+        )
+
+    def _write_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Write the refusal letters to the DLQ; BufferUnavailable (503: the sender tries again) if any is not."""
+        if not letters or self._refusals is None:
+            return
+        unsent = self._refusals.write(letters)
+        written = len(letters) - len(unsent)
+        if written:
+            emit_metric("RefusalLettersWritten", value=written)
+        if unsent:
+            logger.error("Refusal letters not written to the DLQ", extra={"count": len(unsent)})
+            raise BufferUnavailable(
+                f"{len(unsent)} refused contact(s) could not be recorded for an operator; retry the request (the "
+                "contacts already buffered are not buffered twice)"
+            )
 
     def _buffer(self, source: Source, delivery: Delivery, plan: Plan) -> IngestOutcome:
         """Queue the planned contacts that are not repeats of the latest ones queued for their phones."""
@@ -357,6 +421,7 @@ class IngestService:
                 f"{len(unsent)} of {len(fresh)} contacts could not be buffered; retry the request (the contacts "
                 "already buffered are not buffered twice)"
             )
+        self._write_letters(plan.letters)
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(queued))
         repeats = len(operations) - len(fresh)
         if repeats:

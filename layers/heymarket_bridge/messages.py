@@ -32,6 +32,14 @@ LETTER_MAX_BYTES = 262_144 - 1024
 # object and room for the letter's own fields (an error of up to 1,000 characters), still fits in one SQS message.
 MAX_OPERATION_BYTES = LETTER_MAX_BYTES - 6 * 1024
 MAX_LETTER_NESTING = 5
+# The kind of a dead letter the ingest function writes for a contact it refused for its content (a sync letter has
+# none). It holds no queue message: it goes back only through validation again (`heymarket-bridge dlq redrive`).
+REFUSED_AT_INGEST = "refused_at_ingest"
+# What a refusal letter keeps of the fields as received: never a whole payload (a sender may send megabytes).
+REFUSED_FIELDS_MAX_BYTES = 16 * 1024
+REFUSED_TEXT_MAX_CHARS = 1000
+REFUSED_LIST_MAX_ITEMS = 20
+REFUSED_MAX_NESTING = 3
 
 
 class Operation(StrEnum):
@@ -141,6 +149,11 @@ def parse_operation(body: str) -> QueuedOperation:
             # unchanged: carry on with the original message inside (a string, or an object in a large letter).
             # A letter an older version wrote for a message that was itself a moved letter nests once more.
             data = json.loads(data["message"]) if isinstance(data["message"], str) else data["message"]
+        if isinstance(data, dict) and data.get("kind") == REFUSED_AT_INGEST:
+            raise MalformedMessage(
+                "a contact refused at ingest, moved back without validation: send it again with "
+                "`heymarket-bridge dlq redrive`, which validates it (--set field=value corrects it)"
+            )
         if not isinstance(data, dict) or data.get("v") not in READABLE_VERSIONS:
             version = data.get("v") if isinstance(data, dict) else None
             raise MalformedMessage(f"unsupported message version {version!r}")
@@ -213,6 +226,16 @@ class DeadLetter:
     message: str | None = None  # the original queue message body, re-enqueued as is by a redrive
     failed_at: str = ""
     heymarket_request_id: str | None = None
+    # A contact the ingest function refused for its content (`kind` REFUSED_AT_INGEST; "" for a sync letter): the
+    # submission's fields as the source sent them (bounded: `bounded_fields`), and the region national numbers were
+    # read in. It carries no `message`: a redrive validates the fields again, as a delivery's (tools' ops.py).
+    kind: str = ""
+    fields: Mapping[str, Any] | None = None
+    region: str = ""
+
+    @property
+    def refused_at_ingest(self) -> bool:
+        return self.kind == REFUSED_AT_INGEST
 
     def to_json(self) -> str:
         """The letter as a DLQ message body, never over `LETTER_MAX_BYTES`.
@@ -248,6 +271,7 @@ class DeadLetter:
             "failed_at": self.failed_at,
             "heymarket_request_id": self.heymarket_request_id,
             "message": self.message,
+            **({"kind": self.kind, "fields": self.fields, "region": self.region} if self.kind else {}),
         }
 
     @classmethod
@@ -276,6 +300,9 @@ class DeadLetter:
         if isinstance(attempts, bool) or not isinstance(attempts, int):
             raise MalformedMessage("not a dead letter: 'attempts' must be an integer")
         request_id = data.get("heymarket_request_id")
+        fields = data.get("fields")
+        if fields is not None and not isinstance(fields, dict):
+            raise MalformedMessage("not a dead letter: 'fields' must be an object or null")
         return cls(
             error=data["error"],
             attempts=attempts,
@@ -287,4 +314,43 @@ class DeadLetter:
             message=message,
             failed_at=str(data.get("failed_at") or ""),
             heymarket_request_id=None if request_id is None else str(request_id),
+            kind=str(data.get("kind") or ""),
+            fields=fields,
+            region=str(data.get("region") or ""),
         )
+
+
+def bounded_fields(values: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A refused submission's fields as a refusal letter keeps them, and whether anything was cut: texts cut to
+    REFUSED_TEXT_MAX_CHARS characters, lists to REFUSED_LIST_MAX_ITEMS items, objects REFUSED_MAX_NESTING deep (deeper
+    ones as their JSON text, cut), at most REFUSED_FIELDS_MAX_BYTES of JSON in all (the fields past that left out).
+    Values JSON cannot hold are kept as their text."""
+    cut = False
+
+    def bound(value: Any, depth: int) -> Any:
+        nonlocal cut
+        if isinstance(value, str):
+            cut = cut or len(value) > REFUSED_TEXT_MAX_CHARS
+            return value[:REFUSED_TEXT_MAX_CHARS]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, Mapping | list | tuple) and depth >= REFUSED_MAX_NESTING:
+            return bound(json.dumps(value, default=str, ensure_ascii=False), depth)
+        if isinstance(value, Mapping):
+            return {str(key)[:REFUSED_TEXT_MAX_CHARS]: bound(item, depth + 1) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            cut = cut or len(value) > REFUSED_LIST_MAX_ITEMS
+            return [bound(item, depth + 1) for item in list(value)[:REFUSED_LIST_MAX_ITEMS]]
+        return bound(str(value), depth)
+
+    kept: dict[str, Any] = {}
+    size = 2
+    for key, value in values.items():
+        name, item = str(key)[:REFUSED_TEXT_MAX_CHARS], bound(value, 1)
+        added = len(json.dumps({name: item}, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        if size + added > REFUSED_FIELDS_MAX_BYTES:
+            cut = True
+            continue
+        kept[name] = item
+        size += added
+    return kept, cut

@@ -129,6 +129,8 @@ class IngestSettings:
     public_base_url: str = ""
     # HubSpot requests must carry the v3 signature (the only one that signs a time): v1/v2 alone are refused.
     hubspot_require_v3: bool = False
+    # The DLQ, where contacts refused for their content are written as refusal letters (empty: only answered).
+    dlq_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -145,6 +147,7 @@ class IngestSettings:
             idempotency_retention_s=_read(env, "IDEMPOTENCY_RETENTION_SECONDS", _positive_int, 4 * 24 * 3600),
             public_base_url=_read(env, "PUBLIC_BASE_URL", _public_url, ""),
             hubspot_require_v3=_read(env, "HUBSPOT_REQUIRE_SIGNATURE_V3", _flag, False),
+            dlq_url=_read(env, "DLQ_URL", str, ""),
         )
 
 

@@ -15,7 +15,9 @@
 with its lane's outcome (the contact stored, or a tombstone after a delete; or the entry as it was, for a lane not
 delivered; a lane whose request may still take effect keeps its lease a while longer, the lease margin, so that no
 newer write lands before it). A delivered lane whose outcome could not be recorded is sent again (redelivered), so
-that the table never misses the newest operation applied; a delete by contact id records its time (`void`).
+that the table never misses the newest operation applied; a delete by contact id records its time (`void`). A
+contact stored for a phone the state did not bind to it is bound to that phone (`bind`), which releases the phone
+it was bound to before: the contact moved (a `contact_id` update, or a number corrected in Heymarket's app).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from heymarket_bridge.contact_state import (
     LEASE_MARGIN_MS,
     RANK_SCALE,
     Advance,
+    Binding,
     Claim,
     ContactState,
     ContactStatePort,
@@ -43,6 +46,7 @@ from heymarket_bridge.contact_state import (
     operation_ms,
     operation_phone,
     operation_rank,
+    rebound,
     received_ms,
     stored_state,
     superseded,
@@ -51,7 +55,7 @@ from heymarket_bridge.contact_state import (
 )
 from heymarket_bridge.heymarket_port import Deleted, GatewayFailure, NotDone, Stored
 from heymarket_bridge.messages import DeleteOperation
-from heymarket_bridge.observability import logger, mask_phone
+from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.sync import Decided, Execution, Fate, Member, Plan, UpsertStep, Verdict
 
 # Rounds of conditional writes before a lane whose entries keep changing under it is left to a later receive.
@@ -297,6 +301,16 @@ class ContactStateGuard:
         for phone in before:  # leased for a lane that was held in the end
             releases.setdefault(phone, Release(phone, admission.token, None))
         released = self._port.release(list(releases.values())) if releases else frozenset()
+        self._bind(
+            [
+                binding
+                for phone, release in releases.items()
+                if phone in released
+                and release.state is not None
+                and release.hold_until_ms is None
+                and (binding := rebound(before[phone], release.state)) is not None
+            ]
+        )
         unrecorded: dict[str, GatewayFailure] = {}
         lost = StateNotReady(
             "Heymarket has the change, but the contact state table could not record it; it is sent again later"
@@ -315,6 +329,24 @@ class ContactStateGuard:
                 "Contact state not recorded; the operations are sent again", extra={"count": len(unrecorded)}
             )
         return unrecorded
+
+    def _bind(self, bindings: Sequence[Binding]) -> None:
+        """Bind the contacts stored for phones they were not bound to, releasing their old phones. A failure is
+        logged: the old phone's next write by that contact's id finds the contact moved (the gateway compares the
+        answer's phone with the phone sent) and goes through a look-up."""
+        if not bindings:
+            return
+        try:
+            moved = self._port.bind(bindings)
+        except StateUnavailable as exc:
+            logger.warning("Could not record which phone a contact is bound to", extra={"error": str(exc)})
+            return
+        if moved:
+            emit_metric("PhoneBindingsReleased", value=len(moved))
+            logger.info(
+                "Contacts stored for a new phone: their old phones are no longer bound to them",
+                extra={"phones": [mask_phone(phone) for phone in sorted(moved)][:20], "count": len(moved)},
+            )
 
     def _outcome(
         self, admission: Admission, execution: Execution, lane: _Lane, delivered: list[Member]

@@ -99,14 +99,15 @@ class Bridge:
                 QueueUrl=self.resources.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
             )
 
-    def dead_letters(self) -> list[dict[str, Any]]:
-        """Every message in the DLQ (left invisible afterwards: call once per test)."""
+    def dead_letters(self, kind: str = "") -> list[dict[str, Any]]:
+        """The messages in the DLQ of one kind: the sync function's letters by default, or the ingest function's
+        refusal letters with `kind="refused_at_ingest"` (all are left invisible afterwards: call once per test)."""
         letters: list[dict[str, Any]] = []
         while messages := self.sqs.receive_message(QueueUrl=self.resources.dlq_url, MaxNumberOfMessages=10).get(
             "Messages", []
         ):
             letters.extend(json.loads(message["Body"]) for message in messages)
-        return letters
+        return [letter for letter in letters if not isinstance(letter, dict) or letter.get("kind", "") == kind]
 
     def queue_depth(self) -> int:
         attributes = self.sqs.get_queue_attributes(

@@ -14,6 +14,7 @@ from heymarket_bridge.adapters.contact_state import DynamoDbContactState
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.contact_state import (
     Advance,
+    Binding,
     Claim,
     ContactState,
     Lease,
@@ -241,3 +242,61 @@ def test_a_release_held_after_a_request_whose_outcome_is_unknown_keeps_the_lease
     assert (after.lease, after.applied_ms, after.rev) == (lease("a", NOW + 30_000), entry.applied_ms, entry.rev + 1)
     assert table.write([Claim(ANN, after, lease("b"))], NOW + 10_000).refused == {ANN: after}
     assert table.write([Claim(ANN, after, lease("b"))], NOW + 30_001).written == {ANN}
+
+
+# ---------------------------------------------------------------------- bindings follow the person (issue 22)
+
+ANN_CONTACT = Identity(98765, "a1b2c3d4-0000-4000-8000-000000000001")
+
+
+def stored(table: DynamoDbContactState, phone: str, identity: Identity) -> None:
+    """The phone's entry after Heymarket stored `identity` for it (claimed, then released with that outcome)."""
+    current = table.read([phone]).entries.get(phone)
+    assert table.write([Claim(phone, current, lease())], NOW).written == {phone}
+    state = ContactState(phone, applied_ms=NOW, identity=identity, snapshot=Contact(phone=phone, first="Ann"))
+    assert table.release([Release(phone, "a", state)]) == {phone}
+
+
+def test_binding_a_contact_to_a_new_phone_releases_the_phone_it_was_bound_to(table: DynamoDbContactState) -> None:
+    # Given Ann's contact stored for her first number, and bound to it
+    stored(table, ANN, ANN_CONTACT)
+    assert table.bind([Binding(ANN, ANN_CONTACT)]) == frozenset()
+
+    # When her contact is stored for another number (a contact_id update, or a look-up of a number changed in
+    # Heymarket's app) and bound to it
+    stored(table, BOB, ANN_CONTACT)
+    released = table.bind([Binding(BOB, ANN_CONTACT)])
+
+    # Then her old number's entry knows no contact any more; its time is kept
+    assert released == {ANN}
+    entry = table.read([ANN]).entries[ANN]
+    assert (entry.identity, entry.snapshot, entry.digests, entry.applied_ms) == (None, None, {}, NOW)
+
+
+def test_binding_leaves_alone_an_old_phone_bound_to_another_contact_since(table: DynamoDbContactState) -> None:
+    stored(table, ANN, ANN_CONTACT)
+    table.bind([Binding(ANN, ANN_CONTACT)])
+    zoe = Identity(98766, "a1b2c3d4-0000-4000-8000-000000000002")
+    stored(table, ANN, zoe)  # the old number's next owner, stored before the binding moved
+
+    released = table.bind([Binding(BOB, ANN_CONTACT)])
+
+    assert released == frozenset()
+    assert table.read([ANN]).entries[ANN].identity == zoe
+
+
+def test_a_binding_by_integer_id_only_releases_the_old_phone_too(table: DynamoDbContactState) -> None:
+    integer_only = Identity(98767, None)
+    stored(table, ANN, integer_only)
+    table.bind([Binding(ANN, integer_only)])
+    stored(table, BOB, integer_only)
+
+    assert table.bind([Binding(BOB, integer_only)]) == {ANN}
+    assert table.read([ANN]).entries[ANN].identity is None
+
+
+def test_the_binding_items_are_not_read_as_phones(table: DynamoDbContactState) -> None:
+    stored(table, ANN, ANN_CONTACT)
+    table.bind([Binding(ANN, ANN_CONTACT)])
+
+    assert set(table.read([ANN]).entries) == {ANN}

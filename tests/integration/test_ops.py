@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from heymarket_bridge.contact import Contact
-from heymarket_bridge.messages import ContactOperation, DeadLetter, Operation
+from heymarket_bridge.messages import REFUSED_AT_INGEST, ContactOperation, DeadLetter, Operation
 from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, check_credentials, queue_status
 from heymarket_bridge_tools.sandbox import HeymarketSandbox
 from heymarket_bridge_tools.template import StackTemplate
@@ -225,3 +225,94 @@ def test_a_redrive_without_force_puts_back_the_original_messages_unmarked(aws: t
     [body] = main_queue_bodies(sqs, queues)
     assert not ContactOperation.from_json(body).force
     assert "force" not in json.loads(body)
+
+
+# ---------------------------------------------------------------------- refusal letters (issue 22, kind 7)
+
+
+def refusal_letter(n: int, phone: str) -> str:
+    return DeadLetter(
+        error="refused at ingest from typeform: phone: not a phone number",
+        attempts=0,
+        source="typeform",
+        received_at="2026-11-23T09:00:00.000+00:00",
+        contact=None,
+        correlation_id=f"req-{n}",
+        operation_id=f"req-{n}#0",
+        kind=REFUSED_AT_INGEST,
+        fields={"phone": phone, "first": f"Ada{n}", "email": f"ada{n}@example.com"},
+        region="US",
+    ).to_json()
+
+
+def test_a_refusal_letter_is_listed_under_its_reason_with_its_fields_masked(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=refusal_letter(0, "(510) 555-01 cell"))
+    dlq = DeadLetterQueue(sqs, queues)
+
+    [entry] = dlq.entries()
+
+    assert dlq.summary() == [("refused at ingest from typeform: phone: not a phone number", 1)]
+    shown = entry.masked()
+    assert (shown["kind"], shown["source"], shown["email"]) == (REFUSED_AT_INGEST, "typeform", "a***@example.com")
+    assert "ada0@example.com" not in json.dumps(shown)
+
+
+def test_a_refusal_letter_corrected_with_set_goes_back_validated_as_an_upsert_from_its_source(
+    aws: tuple[Any, Any, StackQueues],
+) -> None:
+    sqs, _, queues = aws
+    sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=refusal_letter(0, "(510) 555-01"))
+    dlq = DeadLetterQueue(sqs, queues)
+
+    report = dlq.redrive(sets={"phone": "+1 510 555 0123"})
+
+    assert (report.moved, report.failed) == (1, 0)
+    [body] = main_queue_bodies(sqs, queues)
+    operation = json.loads(body)
+    assert (operation["source"], operation["contact"]["phone"], operation["contact"]["first"]) == (
+        "typeform",
+        "15105550123",
+        "Ada0",
+    )
+    assert dlq.depth() == (0, 0)
+
+
+def test_a_refusal_letter_still_invalid_stays_in_the_dlq_with_its_reasons(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=refusal_letter(0, "(510) 555-01"))
+    dlq = DeadLetterQueue(sqs, queues)
+
+    report = dlq.redrive()
+
+    assert (report.moved, report.failed) == (0, 1)
+    assert "still refused" in report.errors[0]
+    assert main_queue_bodies(sqs, queues) == []
+    assert dlq.depth() == (1, 0)
+
+
+def test_setting_a_phone_on_several_refusal_letters_at_once_moves_nothing(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    for n in range(2):
+        sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=refusal_letter(n, "(510) 555-01"))
+    dlq = DeadLetterQueue(sqs, queues)
+
+    report = dlq.redrive(sets={"phone": "+1 510 555 0123"})
+
+    assert (report.moved, report.failed) == (0, 1)
+    assert "--message-id" in report.errors[0]
+    assert dlq.depth() == (2, 0)
+
+
+def test_a_set_with_a_message_id_corrects_that_letter_only(aws: tuple[Any, Any, StackQueues]) -> None:
+    sqs, _, queues = aws
+    for n in range(2):
+        sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=refusal_letter(n, "(510) 555-01"))
+    fill(sqs, queues, ["Heymarket answered 500"])
+    dlq = DeadLetterQueue(sqs, queues)
+    chosen = next(entry for entry in dlq.entries() if entry.refused_at_ingest)
+
+    report = dlq.redrive(sets={"phone": "+1 510 555 0123"}, message_id=chosen.message_id)
+
+    assert (report.moved, report.skipped) == (1, 2)
+    assert dlq.depth() == (2, 0)

@@ -1968,3 +1968,60 @@ def test_a_bad_option_value_exits_with_a_usage_error() -> None:
 
     assert result.returncode == 2
     assert b"fail_rate" in result.stderr
+
+
+# ---------------------------------------------------------------------- a number changed in Heymarket's app
+
+
+def test_a_phone_changed_as_in_heymarkets_app_is_what_searches_and_answers_show_from_then_on(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
+    # Given Ann stored for her first number
+    [ann] = client.create(contact("15105551234", first="Ann"))["contacts"]
+    requests = sandbox.stats()["requests"]
+
+    # When her number is changed as a person does in Heymarket's app
+    status, changed = client.control("POST", "app-phone-change", {"contact": ann["id"], "phone": "15105550177"})
+
+    # Then no API request was counted, and the search finds her by the new number only
+    assert (status, changed["phone"], changed["uuid"]) == (200, "15105550177", ann["uuid"])
+    assert sandbox.stats()["requests"] == requests
+    assert client.search("15105551234") == []
+    assert [found["first"] for found in client.search("15105550177")] == ["Ann"]
+
+
+def test_a_phone_changed_as_in_heymarkets_app_calls_no_write_listener(sandbox: HeymarketSandbox) -> None:
+    heard: list[object] = []
+    sandbox.add_write_listener(heard.append)
+    created = sandbox_create(sandbox, "15105551234")
+    heard.clear()
+
+    sandbox.change_phone_in_app(created["uuid"], "15105550177")
+
+    assert heard == []
+
+
+def test_a_phone_change_as_in_the_app_to_a_number_another_contact_holds_is_refused(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
+    [ann, bob] = client.create(contact("15105551234", first="Ann"), contact("15105550000", first="Bob"))["contacts"]
+
+    status, answer = client.control("POST", "app-phone-change", {"contact": ann["uuid"], "phone": bob["phone"]})
+
+    assert status == 400
+    assert "another contact" in answer["message"]
+
+
+def test_a_phone_change_as_in_the_app_of_an_unknown_contact_is_a_404(client: Client) -> None:
+    status, _ = client.control("POST", "app-phone-change", {"contact": 1, "phone": "15105550177"})
+
+    assert status == 404
+
+
+def sandbox_create(sandbox: HeymarketSandbox, phone: str) -> dict[str, Any]:
+    pool = urllib3.PoolManager()
+    try:
+        [created] = Client(sandbox, pool).create(contact(phone, first="Ann"))["contacts"]
+    finally:
+        pool.clear()
+    return dict(created)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from heymarket_bridge.contact_state import (
     Advance,
+    Binding,
     Claim,
     ContactState,
     Release,
@@ -26,6 +27,7 @@ class InMemoryContactState:
     unavailable: set[str] = field(default_factory=set)  # "read", "write", "release", "void"
     before_write: list[Callable[[], None]] = field(default_factory=list)  # run (once each) before the next write
     calls: list[str] = field(default_factory=list)
+    bound: dict[object, str] = field(default_factory=dict)  # contact identifier -> the phone bound to it
 
     def read(self, phones: Sequence[str]) -> StateRead:
         self._call("read")
@@ -78,6 +80,22 @@ class InMemoryContactState:
     def void(self, at_ms: int) -> None:
         self._call("void")
         self.void_ms = max(self.void_ms, at_ms)
+
+    def bind(self, bindings: Sequence[Binding]) -> frozenset[str]:
+        self._call("bind")
+        released: set[str] = set()
+        for binding in bindings:
+            key = binding.identity.uuid or binding.identity.id
+            old = self.bound.get(key)
+            entry = self.entries.get(old) if old is not None and old != binding.phone else None
+            held = entry.identity if entry is not None and not entry.deleted else None
+            if entry is not None and held is not None and (held.uuid or held.id) == key:
+                self.entries[entry.phone] = replace(
+                    entry, rev=entry.rev + 1, identity=None, snapshot=None, digests={}, confirmed_ms=0
+                )
+                released.add(entry.phone)
+            self.bound[key] = binding.phone
+        return frozenset(released)
 
     def _call(self, name: str) -> None:
         self.calls.append(name)

@@ -100,3 +100,26 @@ def test_load_contacts_are_valid_distinct_and_identifiable() -> None:
     assert len(set(phones)) == 2000
     assert [parse_contact(contact, "US").phone for contact in contacts] == phones
     assert expected_fields(contacts[7]) == {"first": "F7", "last": "load-7", "email": "c7@example.com"}
+
+
+def test_a_phone_holding_a_field_only_another_person_was_accepted_with_fails_the_audit() -> None:
+    # Given Bob's contact holding his own first name, and Ada's email (Ada's number moved onto his contact's)
+    accepted = {ADA: {"first": "Ada", "email": "ada@example.com"}, BOB: {"first": "Bob"}}
+    stored = [{"phone": ADA, "first": "Ada", "email": "ada@example.com"}, {"phone": BOB, "first": "Bob"}]
+    stored[1]["email"] = "ada@example.com"
+
+    result = audit(accepted, stored, [])
+
+    # Then his own values are right, but he carries another person's field
+    assert result.wrong_values == []
+    assert result.foreign_fields == [BOB]
+    assert not result.ok
+
+
+def test_a_value_two_people_were_accepted_with_is_not_another_persons_field() -> None:
+    accepted = {ADA: {"first": "Sam"}, BOB: {"first": "Sam"}}
+
+    result = audit(accepted, [{"phone": ADA, "first": "Sam"}, {"phone": BOB, "first": "Sam"}], [])
+
+    assert result.foreign_fields == []
+    assert result.ok, result.problems()

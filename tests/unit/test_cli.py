@@ -271,3 +271,21 @@ def test_an_export_that_cannot_be_written_names_the_file_asked_for_not_a_tempora
     assert line.startswith(f"heymarket-bridge: error: {destination}: ")
     assert ".tmp" not in line
     assert sqs.calls == 0  # refused before reading a letter
+
+
+def test_a_redrive_set_option_without_a_value_is_a_usage_error_before_any_letter_is_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+    from tests.unit.sqs_model import SqsModel
+
+    sqs = SqsModel()
+    target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")
+    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+
+    code, _, err = run(capsys, "dlq", "redrive", "--set", "phone")
+
+    assert code == 2
+    assert "FIELD=VALUE" in one_error_line(err)
+    assert sqs.calls == 0

@@ -174,7 +174,9 @@ def test_a_forced_operation_is_applied_even_when_a_newer_one_was_applied_and_lat
 # ---------------------------------------------------------------------- known contacts, unchanged contacts
 
 
-def test_a_contact_stored_before_is_updated_by_its_uuid_in_one_request_sending_only_what_the_sender_sent() -> None:
+def test_a_contact_stored_before_is_updated_by_its_uuid_in_one_request_sending_only_what_was_sent_but_its_phone() -> (
+    None
+):
     h = stateful()
     learned(h)
     h.process(upsert(ANN, received_at=at(1), first="Ann", email="ann@example.com"))
@@ -185,11 +187,8 @@ def test_a_contact_stored_before_is_updated_by_its_uuid_in_one_request_sending_o
 
     assert h.heymarket.routes() == [CONTACTS]
     [item] = bulk_items(h)
-    assert {k: v for k, v in item.items() if k != "contact_channels"} == {
-        "phone": ANN,
-        "last": "Lee",
-        "contact_id": contact.uuid,
-    }
+    # The phone is left out: an update by the state's identifier never moves a contact back to a number it left.
+    assert item == {"last": "Lee", "contact_id": contact.uuid}
     assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]
     assert (report.delivered_contacts, report.updated_existing) == (1, 1)
 
@@ -316,7 +315,7 @@ def test_a_contact_heymarket_no_longer_holds_is_stored_by_its_phone_and_its_new_
     assert bulk_items(h)[0]["contact_id"] == again_made.uuid
 
 
-def test_a_contact_known_by_its_integer_id_only_goes_straight_to_the_v1_update_once_updates_are_known_to_keep() -> None:
+def test_a_contact_known_by_its_integer_id_only_is_looked_up_before_its_v1_update_even_once_updates_keep() -> None:
     # Given answers without UUIDs: Ann and Bob created by the bridge (integer ids only), Ann updated twice since
     # (the v1 update's answer gave her UUID, and the answer to the next update showed the fields it left out kept)
     h = stateful(heymarket=HeymarketDouble(uuids=False))
@@ -328,7 +327,9 @@ def test_a_contact_known_by_its_integer_id_only_goes_straight_to_the_v1_update_o
 
     h.process(upsert(BOB, received_at=at(4), last="Ray"))
 
-    assert h.heymarket.routes() == [f"PUT /v1/contact/{bob.id}"]
+    # The v1 write by id needs the phone and answers only identifiers: nothing would show Bob's contact holding
+    # another number now (changed in Heymarket's app), so the phone is looked up first.
+    assert h.heymarket.routes() == [SEARCH, f"PUT /v1/contact/{bob.id}"]
     assert held(h, BOB) == [{"phone": BOB, "first": "Bob", "last": "Ray"}]
 
 
@@ -784,3 +785,120 @@ def test_once_updates_are_known_to_keep_a_contact_in_doubt_is_not_restored_over_
     h.process(upsert(ANN, received_at=at(3), last="Lee2"))
 
     assert held(h) == [{"phone": ANN, "first": "Ann", "last": "Lee2"}]
+
+
+# ---------------------------------------------------------------------- bindings follow the person (issue 22)
+
+MOVED_TO = "15105550177"  # the number a person moved to
+
+
+def bound(h: Harness, phone: str) -> str | int | None:
+    """The contact id the state binds `phone` to (its UUID, else its integer id), None for none."""
+    assert h.state is not None
+    identity = h.state.entries[phone].identity
+    return None if identity is None else (identity.uuid or identity.id)
+
+
+def one(h: Harness, phone: str) -> dict[str, Any]:
+    [contact] = held(h, phone)
+    return contact
+
+
+def test_a_contact_id_update_that_moves_a_contact_releases_its_old_phone_in_the_contact_state() -> None:
+    # Given Ann stored for her first number, the state binding it to her contact
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="Ann", last="Lee"))
+    [ann] = h.heymarket.holding(ANN)
+    assert bound(h, ANN) == ann.uuid
+
+    # When a sender moves her contact to a new number by its contact_id
+    h.process(upsert(MOVED_TO, received_at=at(2), contact_id=ann.uuid))
+
+    # Then the new number is bound to her contact, and her old number to no contact any more
+    assert bound(h, MOVED_TO) == ann.uuid
+    assert bound(h, ANN) is None
+    assert h.state is not None
+    assert h.state.entries[ANN].snapshot is None
+
+
+def test_the_old_numbers_next_owner_after_a_contact_id_move_gets_a_contact_of_their_own() -> None:
+    # Given Ann stored, then moved to a new number by her contact_id, on an instance that writes known contacts
+    # straight by their id
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann", last="Lee"))
+    [ann] = h.heymarket.holding(ANN)
+    h.process(upsert(MOVED_TO, received_at=at(4), contact_id=ann.uuid))
+
+    # When the old number's new owner opts out
+    h.process(upsert(ANN, received_at=at(5), first="Zoe", last="Ray", is_opted_out=True))
+
+    # Then each phone is on its own person's contact: Ann's is not opted out nor renamed
+    assert one(h, MOVED_TO) == {"phone": MOVED_TO, "first": "Ann", "last": "Lee"}
+    assert one(h, ANN) == {"phone": ANN, "first": "Zoe", "last": "Ray", "is_opted_out": True}
+
+
+def test_a_number_changed_in_heymarkets_app_is_seen_in_the_answer_and_the_old_numbers_owner_is_looked_up() -> None:
+    # Given Ann stored (the state binds her number to her contact), then her number changed in Heymarket's app
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann", last="Lee"))
+    [ann] = h.heymarket.holding(ANN)
+    ann.fields["phone"] = MOVED_TO
+    h.heymarket.log.clear()
+
+    # When the old number's new owner arrives
+    report = h.process(upsert(ANN, received_at=at(4), first="Zoe", last="Ray"))
+
+    # Then the write by the known id is answered with the other phone: Ann's contact gets its names back, and the
+    # old number is looked up and stored as a contact of its own
+    assert report.failed_message_ids == []
+    assert one(h, MOVED_TO) == {"phone": MOVED_TO, "first": "Ann", "last": "Lee"}
+    assert one(h, ANN) == {"phone": ANN, "first": "Zoe", "last": "Ray"}
+    assert h.heymarket.routes() == [CONTACTS, CONTACTS, SEARCH, CONTACTS]
+    assert bound(h, ANN) not in (None, ann.uuid)
+
+
+def test_a_write_by_a_known_id_never_moves_the_contact_back_to_the_number_sent() -> None:
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann"))
+    [ann] = h.heymarket.holding(ANN)
+    ann.fields["phone"] = MOVED_TO  # changed in Heymarket's app
+
+    h.process(upsert(ANN, received_at=at(4), first="Zoe"))
+
+    assert ann.fields["phone"] == MOVED_TO
+
+
+def test_a_number_changed_in_heymarkets_app_and_found_by_a_look_up_of_the_new_one_releases_the_old_one() -> None:
+    # Given Ann stored, then her number changed in Heymarket's app
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="Ann"))
+    [ann] = h.heymarket.holding(ANN)
+    ann.fields["phone"] = MOVED_TO
+
+    # When a change for her new number arrives (looked up: the state does not know it)
+    h.process(upsert(MOVED_TO, received_at=at(2), last="Lee"))
+
+    # Then the look-up found her contact, and her old number is no longer bound to it
+    assert bound(h, ANN) is None
+    assert bound(h, MOVED_TO) == ann.uuid
+
+
+def test_a_recycled_number_whose_owner_moved_in_heymarkets_app_ends_with_each_phone_on_its_own_person() -> None:
+    # Given answers without UUIDs (the state knows integer ids, and UUIDs from v1 answers): Ann stored and updated
+    h = stateful(heymarket=HeymarketDouble(uuids=False))
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann", last="Lee"))
+    h.process(upsert(ANN, received_at=at(4), email="ann@example.com"))
+    [ann] = h.heymarket.holding(ANN)
+    ann.fields["phone"] = MOVED_TO  # Ann changed numbers in Heymarket's app
+
+    # When her old number's new owner arrives
+    report = h.process(upsert(ANN, received_at=at(5), first="Zoe", last="Ray"))
+
+    # Then each phone is on its own person's contact
+    assert report.failed_message_ids == []
+    assert one(h, MOVED_TO) == {"phone": MOVED_TO, "first": "Ann", "last": "Lee", "email": "ann@example.com"}
+    assert one(h, ANN) == {"phone": ANN, "first": "Zoe", "last": "Ray"}

@@ -199,6 +199,24 @@ def test_dead_letter_queue_alarm_fires_on_the_first_message(template: StackTempl
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
+def test_refusal_letters_have_an_alarm_of_their_own_on_their_own_metric(template: StackTemplate) -> None:
+    alarm = template.document["Resources"]["RefusalLettersAlarm"]["Properties"]
+
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("HeymarketBridge", "RefusalLettersWritten")
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_ingest_function_may_send_refusal_letters_to_the_dlq_and_nothing_else_on_it(
+    template: StackTemplate,
+) -> None:
+    properties = template.document["Resources"]["IngestFunction"]["Properties"]
+    on_dlq = [policy for policy in properties["Policies"] if "ContactDeadLetterQueue" in json.dumps(policy)]
+
+    assert on_dlq == [{"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["ContactDeadLetterQueue", "QueueName"]}}}]
+    assert properties["Environment"]["Variables"]["DLQ_URL"] == {"Ref": "ContactDeadLetterQueue"}
+
+
 # ---------------------------------------------------------------- permissions
 
 

@@ -9,7 +9,8 @@ Used by the guarantee tests (tests/e2e/test_guarantees.py) and the benchmarks (`
   different values;
 - `audit` checks the zero-loss invariant contact by contact, not by counts: every contact answered 202 ends in
   Heymarket with the values it was sent with, or in the DLQ with a reason; none is lost. Given every version accepted
-  for a phone (`history`), it also checks that no contact ends with older values than the newest accepted for it.
+  for a phone (`history`), it also checks that no contact ends with older values than the newest accepted for it,
+  and that no stored phone carries another person's fields (a name or email only another phone was accepted with).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from heymarket_bridge_tools.sandbox import ContactWrite, HeymarketSandbox
 
 # Fields of a write that say where it goes, not what it holds.
 _ADDRESSING: Final = frozenset({"contact_id", "contact_channels"})
+# Fields that say whose contact it is: held by a phone never accepted with them, they are another person's.
+_PERSONAL: Final = ("first", "last", "email")
 
 
 def distinct_phones(count: int, *, area_code: str = "415") -> list[str]:
@@ -164,6 +167,8 @@ class Audit:
     divergent_writes: list[str] = field(default_factory=list)  # written twice with DIFFERENT values: never allowed
     unexpected: list[str] = field(default_factory=list)  # phones Heymarket holds that no 202 accepted
     duplicated: list[str] = field(default_factory=list)  # phones more than one Heymarket contact holds
+    # Phones whose contact holds a name or email that only ANOTHER phone was accepted with: another person's.
+    foreign_fields: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -175,6 +180,7 @@ class Audit:
             or self.divergent_writes
             or self.unexpected
             or self.duplicated
+            or self.foreign_fields
         )
 
     def summary(self) -> str:
@@ -185,7 +191,8 @@ class Audit:
             f"{self.written_more_than_once} written more than once (same values), "
             f"{len(self.divergent_writes)} written with different values, "
             f"{len(self.letters_without_reason)} dead letters without a reason, {len(self.unexpected)} unexpected, "
-            f"{len(self.duplicated)} phones held by more than one contact"
+            f"{len(self.duplicated)} phones held by more than one contact, "
+            f"{len(self.foreign_fields)} phones with another person's fields"
         )
 
     def problems(self, limit: int = 5) -> str:
@@ -200,6 +207,7 @@ class Audit:
                 ("divergent writes", self.divergent_writes),
                 ("unexpected", self.unexpected),
                 ("duplicated", self.duplicated),
+                ("another person's fields", self.foreign_fields),
             )
             if values
         ]
@@ -239,6 +247,7 @@ def audit(
         else:
             result.lost.append(phone)
     result.unexpected = sorted(set(by_phone) - set(accepted))
+    result.foreign_fields = _foreign_fields(stored, accepted, history or {})
     for phone, phone_writes in (writes or {}).items():
         if len(phone_writes) > 1:
             result.written_more_than_once += 1
@@ -252,6 +261,28 @@ def audit(
             if divergent:
                 result.divergent_writes.append(phone)
     return result
+
+
+def _foreign_fields(
+    stored: Sequence[Mapping[str, Any]],
+    accepted: Mapping[str, Mapping[str, Any]],
+    history: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> list[str]:
+    """Stored phones holding a value of `_PERSONAL` that only other phones were accepted with (any version)."""
+    owners: dict[tuple[str, str], set[str]] = {}
+    for phone, versions in {**{p: [fields] for p, fields in accepted.items()}, **history}.items():
+        for version in versions:
+            for name in _PERSONAL:
+                if version.get(name):
+                    owners.setdefault((name, json.dumps(version[name])), set()).add(phone)
+    foreign: set[str] = set()
+    for contact in stored:
+        phone = str(contact["phone"])
+        for name in _PERSONAL:
+            holders = owners.get((name, json.dumps(contact.get(name)))) if contact.get(name) else None
+            if holders and phone not in holders:
+                foreign.add(phone)
+    return sorted(foreign)
 
 
 def _holds(contact: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:

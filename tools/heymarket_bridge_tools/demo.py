@@ -234,6 +234,16 @@ def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     return DeadLetterView(phone, operation.source, reason, body, _describe(operation))
 
 
+def _refusal_letter(body: str) -> bool:
+    """A contact the ingest function refused (and answered so): a letter for an operator, not a sync failure."""
+    from heymarket_bridge.messages import DeadLetter, MalformedMessage
+
+    try:
+        return DeadLetter.from_json(body).refused_at_ingest
+    except MalformedMessage:
+        return False
+
+
 def _describe(operation: QueuedOperation) -> str:
     """What a queued operation asks, masked as the logs mask it: a contact's phone, or a delete's target."""
     if isinstance(operation, DeleteOperation):
@@ -298,6 +308,7 @@ class DemoReport:
     contacts: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's contacts (for names and tags)
     tags: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's tags
     sync: BatchTotals | None = None  # the sync function's own "Batch synced" records, added up
+    refusal_letters: int = 0  # contacts refused at ingest, written to the DLQ for an operator (not in dead_letters)
 
     def check(self) -> None:
         """Fill `problems`: what makes the demo fail."""
@@ -355,7 +366,9 @@ class DemoReport:
         lines.append("")
         lines.append(f"Received       {accepted + len(rejections)} contacts")
         lines.append(f"Accepted       {accepted} (queued in SQS){note if not self.drained else ''}")
-        lines.append(f"Rejected       {len(rejections)}" + (":" if rejections else ""))
+        letters = self.refusal_letters
+        written = f" ({letters} in the DLQ as refusal letters: `dlq list`)" if letters else ""
+        lines.append(f"Rejected       {len(rejections)}{written}" + (":" if rejections else ""))
         lines += [f"  - {reason}" for reason in rejections]
         warnings = [warning for outcome in self.outcomes for warning in outcome.warnings]
         if warnings:
@@ -561,10 +574,12 @@ def run_demo(
         sandbox_under_test = stack.sandbox
         assert sandbox_under_test is not None  # the demo always runs the built-in sandbox
         max_receive_count = stack.resources.max_receive_count
+        bodies = stack.dead_letter_bodies()
         report = DemoReport(
             outcomes=outcomes,
             ledger=ledger,
-            dead_letters=[read_dead_letter(body, max_receive_count) for body in stack.dead_letter_bodies()],
+            dead_letters=[read_dead_letter(body, max_receive_count) for body in bodies if not _refusal_letter(body)],
+            refusal_letters=sum(1 for body in bodies if _refusal_letter(body)),
             sandbox_phones={str(contact["phone"]) for contact in sandbox_under_test.contacts()},
             sandbox_stats=sandbox_under_test.stats(),
             drained=drained,

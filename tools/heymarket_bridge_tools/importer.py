@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
 from heymarket_bridge.mapping import split_name
+from heymarket_bridge.messages import REFUSED_AT_INGEST
 from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 
@@ -153,7 +154,7 @@ def _json_document(text: str) -> list[Row] | None:
         document = document["contacts"]
     items = document if isinstance(document, list) else [document]
     return [
-        Row(number, item) if isinstance(item, dict) else Row(number, None, "not a JSON object")
+        Row(number, _unwrapped(item)) if isinstance(item, dict) else Row(number, None, "not a JSON object")
         for number, item in enumerate(items, start=1)
     ]
 
@@ -172,7 +173,16 @@ def _json_lines(text: str) -> Iterator[Row]:
         if not isinstance(value, dict):
             yield Row(number, None, "not a JSON object")
             continue
-        yield Row(number, value)
+        yield Row(number, _unwrapped(value))
+
+
+def _unwrapped(item: dict[str, Any]) -> dict[str, Any]:
+    """A row as given, or, for a refusal letter of `heymarket-bridge dlq export` (a contact refused at ingest, maybe
+    edited since), the fields it holds: re-imported, they are validated again like any row."""
+    fields = item.get("fields")
+    if item.get("kind") == REFUSED_AT_INGEST and isinstance(fields, dict):
+        return dict(fields)
+    return item
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -15,16 +15,17 @@ import os
 import re
 import signal
 import time
+import uuid
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from heymarket_bridge.messages import DeadLetter, MalformedMessage, forced
+from heymarket_bridge.messages import REFUSED_AT_INGEST, DeadLetter, MalformedMessage, forced
 from heymarket_bridge.observability import mask_email, mask_phone
 
 # Reading the whole DLQ (list, show, export, redrive): every letter is received once and kept hidden until the read
@@ -46,6 +47,9 @@ RECEIVE_WAIT_S: Final = 1
 NOTHING_NEW_TO_CONCLUDE: Final = 3
 # SQS refuses to receive more once a standard queue holds 120,000 messages in flight (its quota).
 _IN_FLIGHT_LIMIT_CODES: Final = frozenset({"OverLimit", "AWS.SimpleQueueService.OverLimit"})
+# Fields that say who a contact is: a `--set` of one corrects one refusal letter (name it with --message-id, or
+# select exactly one), never several people at once.
+IDENTITY_FIELDS: Final = frozenset({"phone", "contact_id", "email", "first", "last", "name", "display_name"})
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,18 @@ class DeadLetterEntry:
     @property
     def masked_error(self) -> str:
         """The reason with the contact's phone, email and names, and anything shaped like them, masked."""
-        return mask_text(self.error, self.letter.contact if self.letter is not None else None)
+        return mask_text(self.error, self._contact())
+
+    @property
+    def refused_at_ingest(self) -> bool:
+        """A refusal letter: a contact the ingest function refused for its content, never sent to Heymarket."""
+        return self.letter is not None and self.letter.refused_at_ingest
+
+    def _contact(self) -> Mapping[str, Any] | None:
+        """The letter's contact: as queued, or a refusal letter's fields as received."""
+        if self.letter is None:
+            return None
+        return self.letter.contact if self.letter.contact is not None else self.letter.fields
 
     @property
     def operation_key(self) -> str:
@@ -110,7 +125,7 @@ class DeadLetterEntry:
 
     def masked(self) -> dict[str, Any]:
         """The entry as an operator may see it: phone and email masked, nothing else of the contact."""
-        contact = (self.letter.contact if self.letter is not None else None) or {}
+        contact = self._contact() or {}
         return {
             "message_id": self.message_id,
             "error": self.masked_error,
@@ -119,6 +134,7 @@ class DeadLetterEntry:
             "source": (self.letter.source if self.letter is not None else "") or "unknown",
             "received_at": self.letter.received_at if self.letter is not None else "",
             "attempts": self.letter.attempts if self.letter is not None else None,
+            **({"kind": REFUSED_AT_INGEST} if self.refused_at_ingest else {}),
         }
 
     def unmasked(self) -> dict[str, Any]:
@@ -151,6 +167,51 @@ def mask_text(text: str, contact: Mapping[str, Any] | None = None) -> str:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def parse_sets(options: Sequence[str]) -> dict[str, str]:
+    """`--set field=value` options as the fields they set (`custom.<id>=value` one custom value); the values stay
+    text, as a sender sends them: validation reads them. ValueError names an option without `=` or a field."""
+    sets: dict[str, str] = {}
+    for option in options:
+        name, separator, value = option.partition("=")
+        if not separator or not name.strip():
+            raise ValueError(f"--set {option!r}: expected FIELD=VALUE, e.g. --set phone=+15105550123")
+        sets[name.strip()] = value
+    return sets
+
+
+def corrected_fields(letter: DeadLetter, sets: Mapping[str, str]) -> dict[str, Any]:
+    """A refusal letter's fields as received, with the operator's corrections."""
+    fields = dict(letter.fields or {})
+    for name, value in sets.items():
+        if name.startswith("custom."):
+            held = fields.get("custom")
+            fields["custom"] = {**(held if isinstance(held, Mapping) else {}), name.split(".", 1)[1]: value}
+        else:
+            fields[name] = value
+    return fields
+
+
+def revalidated(letter: DeadLetter, sets: Mapping[str, str], *, force: bool = False) -> str:
+    """The queue message of a refusal letter once corrected: its fields validated again exactly as a delivery's
+    contact is (heymarket_bridge.contact.read_contact, in the region the ingest function read it in), as an upsert
+    from its source (so that the source's consent rules apply to it as to any of its contacts). Raises InvalidContact
+    (the reasons) when it is still not a contact."""
+    from heymarket_bridge.contact import read_contact
+    from heymarket_bridge.messages import ContactOperation, Operation
+
+    contact, _dropped, _warnings = read_contact(corrected_fields(letter, sets), letter.region or "US")
+    operation = ContactOperation(
+        Operation.UPSERT,
+        contact,
+        letter.source or "generic",
+        letter.received_at or letter.failed_at,
+        letter.correlation_id,
+        operation_id=letter.operation_id or str(uuid.uuid4()),
+        force=force,
+    )
+    return operation.to_json()
 
 
 def _entry(message: dict[str, Any]) -> DeadLetterEntry:
@@ -260,6 +321,8 @@ class DeadLetterQueue:
         error_filter: str | None = None,
         dry_run: bool = False,
         force: bool = False,
+        sets: Mapping[str, str] | None = None,
+        message_id: str | None = None,
         progress: Callable[[RedriveReport], None] = lambda report: None,
     ) -> RedriveReport:
         """Send dead letters back to the main queue, deleting each from the DLQ only once it is re-enqueued.
@@ -271,8 +334,24 @@ class DeadLetterQueue:
         left in the DLQ; the letters not yet handled are handed back at once. Run it again to finish.
         `force` marks each message so that the sync function applies it even if a newer operation was applied to its
         contact since, or it would change nothing (otherwise such a letter is skipped: superseded or unchanged).
+
+        A refusal letter (a contact refused at ingest: it has no queue message) goes back only once its fields,
+        corrected by `sets` (field -> value), pass the same validation as a delivery's contact (`revalidated`);
+        one still refused stays in the DLQ, counted as failed with its reasons. `sets` selects refusal letters only;
+        one that sets who the contact is (IDENTITY_FIELDS) must select exactly one letter (`message_id`, or a
+        filter that one letter matches), else nothing moves. `message_id` selects that DLQ message only.
         """
         report = RedriveReport()
+        sets = dict(sets or {})
+        if sets and message_id is None and IDENTITY_FIELDS & {name.split(".", 1)[0] for name in sets}:
+            matching = [e for e in self.entries() if self._selected(e, error_filter, sets, None)]
+            if len(matching) != 1:
+                report.errors.append(
+                    f"--set {', '.join(sorted(sets))} corrects one letter, and {len(matching)} refusal letter(s) "
+                    "match: name one with --message-id (`dlq show --json` lists them); nothing was moved"
+                )
+                report.failed = 1
+                return report
         moved: set[str] = set()
         read = _LetterRead(self._sqs, self._queues.dlq_url, self._clock)
         try:
@@ -281,13 +360,14 @@ class DeadLetterQueue:
                     for entry in batch:
                         if interrupted():
                             break
-                        if error_filter is not None and error_filter.lower() not in entry.error.lower():
+                        if not self._selected(entry, error_filter, sets, message_id):
                             report.skipped += 1
                         elif entry.operation_key in moved:
                             report.returned += 1
                         elif dry_run:
-                            report.moved += 1
-                        elif self._move(read.current(entry), report, force=force):
+                            if self._body(entry, report, force=force, sets=sets) is not None:
+                                report.moved += 1
+                        elif self._move(read.current(entry), report, force=force, sets=sets):
                             read.forget(entry)
                             moved.add(entry.operation_key)
                         progress(report)
@@ -299,10 +379,48 @@ class DeadLetterQueue:
             self.last_count = read.count()
         return report
 
-    def _move(self, entry: DeadLetterEntry, report: RedriveReport, *, force: bool = False) -> bool:
-        """Re-enqueue the letter's original message, then delete the letter; False (reported) when that failed."""
+    @staticmethod
+    def _selected(
+        entry: DeadLetterEntry, error_filter: str | None, sets: Mapping[str, str], message_id: str | None
+    ) -> bool:
+        if message_id is not None and entry.message_id != message_id:
+            return False
+        if sets and not entry.refused_at_ingest:
+            return False  # corrections apply to refusal letters; a queued operation goes back as it was
+        return error_filter is None or error_filter.lower() in entry.error.lower()
+
+    def _body(
+        self, entry: DeadLetterEntry, report: RedriveReport, *, force: bool, sets: Mapping[str, str]
+    ) -> str | None:
+        """What goes back to the main queue for the letter: its original message, or a refusal letter validated
+        again; None (counted as failed, with the reasons masked) for one still refused."""
+        from heymarket_bridge.contact import InvalidContact
+
+        if entry.letter is not None and entry.refused_at_ingest:
+            try:
+                return revalidated(entry.letter, sets, force=force)
+            except InvalidContact as refused:
+                fields = corrected_fields(entry.letter, sets)
+                report.failed += 1
+                reasons = mask_text("; ".join(refused.errors), fields)
+                report.errors.append(f"{entry.message_id}: still refused, left in the DLQ: {reasons}")
+                return None
+        return forced(entry.original_message) if force else entry.original_message
+
+    def _move(
+        self,
+        entry: DeadLetterEntry,
+        report: RedriveReport,
+        *,
+        force: bool = False,
+        sets: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Re-enqueue the letter's original message (a refusal letter: its fields validated again), then delete the
+        letter; False (reported) when that failed."""
+        body = self._body(entry, report, force=force, sets=sets or {})
+        if body is None:
+            return False
         try:
-            body = forced(entry.original_message) if force else entry.original_message
             self._sqs.send_message(QueueUrl=self._queues.queue_url, MessageBody=body)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the message stays in the DLQ and is reported
             report.failed += 1

@@ -152,9 +152,21 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
         'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
         'heymarket-bridge dlq redrive --filter "answered 5" --stack-name heymarket-bridge',
         'heymarket-bridge dlq redrive --filter "Shoe size" --force --stack-name heymarket-bridge',
+        "heymarket-bridge dlq redrive --message-id 5fb1c0e2-... --set phone=+525512345679 --local",
+        'heymarket-bridge dlq redrive --filter "refused at ingest from jotform" --set country=MX --dry-run --local',
     ),
 )
 @click.option("--filter", "error_filter", metavar="TEXT", help="Only letters whose error contains TEXT (any case).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Correct a refusal letter (a contact refused at ingest) before it goes back (repeat; custom.<id>=VALUE for "
+    "a custom field): its fields are validated again like a delivery's, and one still refused stays in the DLQ. "
+    "Only refusal letters are selected; phone, email or names can be set on one letter at a time.",
+)
+@click.option("--message-id", metavar="ID", help="Only this DLQ message (its message_id in `dlq show --json`).")
 @click.option("--dry-run", is_flag=True, help="Count what would move; move nothing.")
 @click.option(
     "--force",
@@ -162,16 +174,25 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
     help="Apply each letter even if its contact was changed since (by a newer operation) or it changes nothing.",
 )
 @target_options
-def dlq_redrive(error_filter: str | None, dry_run: bool, force: bool, **where: Any) -> int:
+def dlq_redrive(
+    error_filter: str | None, sets: tuple[str, ...], message_id: str | None, dry_run: bool, force: bool, **where: Any
+) -> int:
     """Send dead letters back to the main queue as their original messages.
+
+    A refusal letter (a contact the bridge refused at ingest: "refused at ingest from <source>") goes back only once
+    its fields, corrected with --set, pass the same validation as a delivery's contact.
 
     A letter older than the newest operation applied to its contact since is skipped when it arrives (superseded),
     and one that would change nothing is not sent: --force applies them anyway. Each letter is deleted from the DLQ
     only once its message is back on the queue. Ctrl-C stops between two letters; run the same command again to
     finish: nothing is lost and nothing is sent twice.
     """
-    from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport
+    from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, parse_sets
 
+    try:
+        corrections = parse_sets(sets)
+    except ValueError as bad:
+        raise CliError(str(bad), EXIT_USAGE) from None
     target = resolve(**where)
     queue = DeadLetterQueue(target.clients("sqs"), target.queues)
     total = sum(queue.depth())
@@ -180,10 +201,21 @@ def dlq_redrive(error_filter: str | None, dry_run: bool, force: bool, **where: A
         def progress(report: RedriveReport) -> None:
             advance(report.moved + report.failed + report.skipped)
 
-        report = queue.redrive(error_filter=error_filter, dry_run=dry_run, force=force, progress=progress)
+        report = queue.redrive(
+            error_filter=error_filter,
+            dry_run=dry_run,
+            force=force,
+            sets=corrections,
+            message_id=message_id,
+            progress=progress,
+        )
     console = _console()
     verb = "would move" if dry_run else "moved"
-    console.print(f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (not matching the filter)")
+    console.print(
+        f"{verb} {report.moved}, failed {report.failed}, skipped {report.skipped} (not matching the filter"
+        + (", --message-id or --set: only refusal letters take corrections" if corrections or message_id else "")
+        + ")"
+    )
     if report.returned:
         console.print(
             f"{report.returned} letter(s) came back to the DLQ while this ran (their contacts failed again: see "

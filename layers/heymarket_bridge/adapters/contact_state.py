@@ -4,7 +4,9 @@ One item per phone, keyed by `phone` (E.164 digits): `rev` (changes with every w
 newest operation applied), `deleted` (a tombstone, which expires through the table's TTL attribute `expires`),
 `cid` and `uuid` (the contact's identifiers), `snapshot` (the contact as Heymarket's last answer showed it, JSON),
 `digests` (per field), `confirmed` (epoch ms), `lease` and `lease_until` (the invocation applying an operation). One
-more item, `#meta` (no phone looks like it), holds `void`: the time of the last delete by contact id.
+more item, `#meta` (no phone looks like it), holds `void`: the time of the last delete by contact id. Items keyed
+`#bound:uuid:<uuid>` or `#bound:id:<id>` hold `bound`: the phone the contact was last stored for, so that storing it
+for another phone releases the old one (`bind`).
 
 Every call covers many phones: reads are `BatchGetItem` (100 keys a call, strongly consistent), conditional writes
 are `TransactWriteItems` (100 items a call), which says, item by item, which condition failed (and returns that item
@@ -26,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.contact_state import (
     Advance,
+    Binding,
     Claim,
     ContactState,
     Lease,
@@ -38,6 +41,9 @@ from heymarket_bridge.heymarket_port import Identity
 from heymarket_bridge.observability import logger
 
 META_KEY: Final = "#meta"
+BOUND_PREFIX: Final = "#bound:"
+# What a phone's item loses when the contact it was bound to is stored for another phone: all it knew of that contact.
+_RELEASED_ATTRIBUTES: Final = ("cid", "uuid", "snapshot", "digests", "confirmed")
 BATCH_GET: Final = 100
 TRANSACTION_ITEMS: Final = 100
 ATTEMPTS: Final = 3
@@ -127,6 +133,74 @@ class DynamoDbContactState:
         except BotoCoreError as exc:
             raise StateUnavailable(_why(exc)) from exc
         self.items_written += 1
+
+    def bind(self, bindings: Sequence[Binding]) -> frozenset[str]:
+        """Read each contact's `#bound:` item (batched), release the other phone it names if that phone is still
+        bound to the contact (a conditional update: another binding since is left alone), then record the new
+        phone. Raises StateUnavailable; a binding recorded before a failure stays recorded."""
+        by_key = {_bound_key(binding.identity): binding for binding in bindings}
+        released: set[str] = set()
+        try:
+            bound = self._bound_phones(list(by_key))
+            for key, binding in by_key.items():
+                old = bound.get(key)
+                if old is not None and old != binding.phone and self._release_binding(old, binding):
+                    released.add(old)
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key={"phone": {"S": key}},
+                    UpdateExpression="SET bound = :phone",
+                    ExpressionAttributeValues={":phone": {"S": binding.phone}},
+                )
+                self.items_written += 1
+        except (ClientError, BotoCoreError) as exc:
+            raise StateUnavailable(_why(exc)) from exc
+        return frozenset(released)
+
+    def _bound_phones(self, keys: list[str]) -> dict[str, str]:
+        bound: dict[str, str] = {}
+        for start in range(0, len(keys), BATCH_GET):
+            pending: list[dict[str, Any]] = [{"phone": {"S": key}} for key in keys[start : start + BATCH_GET]]
+            for attempt in range(ATTEMPTS):
+                if attempt:
+                    self._sleep(self._backoff_s * 2 ** (attempt - 1))
+                answer = self._dynamodb.batch_get_item(
+                    RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                )
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    if "S" in item.get("bound", {}):
+                        bound[item["phone"]["S"]] = item["bound"]["S"]
+                self.items_read += len(pending)
+                pending = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                self.items_read -= len(pending)
+                if not pending:
+                    break
+            if pending:
+                raise StateUnavailable(f"{len(pending)} keys left unprocessed (throttled)")
+        return bound
+
+    def _release_binding(self, phone: str, binding: Binding) -> bool:
+        """Forget what `phone`'s item knows of the contact, if it is still bound to it; whether it was."""
+        identity = binding.identity
+        if identity.uuid is not None:
+            condition, values = "#uuid = :held", {":held": {"S": identity.uuid}}
+        else:
+            condition, values = "cid = :held", {":held": {"N": str(identity.id)}}
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"phone": {"S": phone}},
+                UpdateExpression="SET rev = rev + :one REMOVE " + ", ".join(f"#{n}" for n in _RELEASED_ATTRIBUTES),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={f"#{n}": n for n in _RELEASED_ATTRIBUTES},
+                ExpressionAttributeValues={**values, ":one": {"N": "1"}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False  # bound to another contact since, or gone: nothing of this contact to forget
+            raise
+        self.items_written += 1
+        return True
 
     def _transact(self, items: Mapping[str, dict[str, Any]]) -> _Outcome:
         """Write the items (one per phone) in transactions of at most 100, each sent again without the items whose
@@ -312,6 +386,11 @@ def _state(item: Mapping[str, Any]) -> ContactState:
         lease=Lease(lease, _number(item.get("lease_until"))) if lease is not None else None,
         expires_s=int(expires) if expires is not None else None,
     )
+
+
+def _bound_key(identity: Identity) -> str:
+    """The key of the item holding the phone a contact is bound to (by its UUID, else its integer id)."""
+    return f"{BOUND_PREFIX}uuid:{identity.uuid}" if identity.uuid is not None else f"{BOUND_PREFIX}id:{identity.id}"
 
 
 def _number(value: Mapping[str, Any] | None) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from heymarket_bridge.messages import DeadLetter
 from heymarket_bridge.observability import logger
 
 SQS_BATCH = 10
@@ -113,3 +114,19 @@ def _chunks(indexes: list[int], messages: Sequence[OutgoingMessage]) -> list[lis
     if current:
         chunks.append(current)
     return chunks
+
+
+class SqsDeadLetters:
+    """The DLQ, written by the bridge itself (the sync function, and the ingest function for the contacts it refuses)
+    so that every dead letter says why it is there."""
+
+    def __init__(self, sender: SqsBatchSender) -> None:
+        self._sender = sender
+
+    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
+        return self._sender.send(
+            [
+                OutgoingMessage(letter.to_json(), {"source": letter.source, "correlation_id": letter.correlation_id})
+                for letter in letters
+            ]
+        )

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from heymarket_bridge.adapters.parameters import MappingsUnavailable, SourceMappingsParameter
 from heymarket_bridge.adapters.secrets import JsonSecretStore
-from heymarket_bridge.adapters.sqs import SqsBatchSender
+from heymarket_bridge.adapters.sqs import SqsBatchSender, SqsDeadLetters
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.observability import logger
 from heymarket_bridge.runtime import aws_client
@@ -34,6 +34,7 @@ def build_ingest(settings: IngestSettings) -> IngestService:
         settings = replace(settings, mappings=mappings)
     store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
     queue = SqsBatchSender(aws_client("sqs"), settings.queue_url)
+    refusals = SqsDeadLetters(SqsBatchSender(aws_client("sqs"), settings.dlq_url)) if settings.dlq_url else None
     deliveries = recent = None
     if settings.idempotency_table:
         from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger, DynamoDbRecentContacts
@@ -48,6 +49,7 @@ def build_ingest(settings: IngestSettings) -> IngestService:
         deliveries=deliveries,
         sources=default_sources(),
         recent=recent,
+        refusals=refusals,
     )
 
 

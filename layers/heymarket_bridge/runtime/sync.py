@@ -19,8 +19,7 @@ from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, Heym
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.adapters.managed_lists import DynamoManagedStore
 from heymarket_bridge.adapters.secrets import JsonSecretStore
-from heymarket_bridge.adapters.sqs import OutgoingMessage, SqsBatchSender
-from heymarket_bridge.messages import DeadLetter
+from heymarket_bridge.adapters.sqs import OutgoingMessage, SqsBatchSender, SqsDeadLetters
 from heymarket_bridge.observability import logger, metrics
 from heymarket_bridge.ratelimit import RequestBudget
 from heymarket_bridge.runtime import aws_client
@@ -28,21 +27,6 @@ from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.settings import ApiMode, SyncSettings
 from heymarket_bridge.state_guard import ContactStateGuard
 from heymarket_bridge.sync import QueueRecord, SyncReport, SyncService
-
-
-class SqsDeadLetters:
-    """The DLQ, written by the sync function itself so that every dead letter says why it is there."""
-
-    def __init__(self, sender: SqsBatchSender) -> None:
-        self._sender = sender
-
-    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
-        return self._sender.send(
-            [
-                OutgoingMessage(letter.to_json(), {"source": letter.source, "correlation_id": letter.correlation_id})
-                for letter in letters
-            ]
-        )
 
 
 class SqsWaitingRoom:

@@ -24,7 +24,9 @@ tags_lists.py; failed-contact error texts are human text that clients must not p
 Run it alone with `python -m heymarket_bridge_tools.sandbox --port 8099` (or `heymarket-bridge sandbox`, same
 options: one per setting); it prints `READY {"url": ...}` once it accepts connections. Endpoints under
 `/_sandbox/` need no auth and are not counted: GET contacts (each with its integer id and its uuid, oldest first),
-GET lists (with their members' phones), GET tags, GET stats, POST reset, GET/POST faults (every setting).
+GET lists (with their members' phones), GET tags, GET stats, POST reset, GET/POST faults (every setting), and POST
+app-phone-change `{"contact": <id or UUID>, "phone": "<digits>"}`: a contact's number changed as a person does in
+Heymarket's app (no API request, no write listener: clients learn it only from later answers).
 """
 
 from heymarket_bridge_tools.sandbox.command import main

@@ -333,6 +333,22 @@ class ContactBook:
         self._emit("update", sent, contact)
         return contact
 
+    def change_phone_in_app(self, contact: StoredContact, phone: str) -> StoredContact:
+        """Give a contact another phone as a person does in Heymarket's app: no API request, so no write listener
+        hears it and no client is told (the bridge learns it only from later answers). The phone must be free.
+        Raises ContactRejected."""
+        if not PHONE_PATTERN.fullmatch(phone):
+            raise ContactRejected("phone: must be E.164 digits without a leading +, such as 15105551234")
+        if self._ids_by_phone.get(phone):
+            raise ContactRejected("phone: another contact holds this phone number")
+        self._unindex_phone(contact)
+        contact.phone = phone
+        self._ids_by_phone.setdefault(phone, []).append(contact.id)
+        contact.updated = self._clock.now()
+        contact.rev += 1
+        contact.op = "update"
+        return contact
+
     def delete(self, contact: StoredContact, sent: object) -> None:
         if self._by_id.pop(contact.id, None) is None:
             return

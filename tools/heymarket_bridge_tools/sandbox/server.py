@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from heymarket_bridge_tools.sandbox import faults
 from heymarket_bridge_tools.sandbox.auth import authenticate
 from heymarket_bridge_tools.sandbox.config import DEFAULT_CONFIG, DEFAULT_MAX_BODY_BYTES, SETTING_NAMES, SandboxConfig
-from heymarket_bridge_tools.sandbox.contacts import WriteListener, render
+from heymarket_bridge_tools.sandbox.contacts import ContactRejected, WriteListener, render
 from heymarket_bridge_tools.sandbox.endpoints import HeymarketApi, Route
 from heymarket_bridge_tools.sandbox.faults import Answer
 from heymarket_bridge_tools.sandbox.protocol import ApiError, ApiRequest, JsonObject, Reply, bad_data, error_payload
@@ -36,6 +36,7 @@ _CONTROL_ROUTES: Final[dict[str, tuple[str, ...]]] = {
     "/_sandbox/stats": ("GET",),
     "/_sandbox/reset": ("POST",),
     "/_sandbox/faults": ("GET", "POST"),
+    "/_sandbox/app-phone-change": ("POST",),
 }
 
 
@@ -178,6 +179,21 @@ class HeymarketSandbox:
                 self._rng.seed(self._config.seed)
             if "account_tags" in changes:
                 self._api.tags.seed(self._config.account_tags)
+
+    def change_phone_in_app(self, contact: int | str, phone: str) -> JsonObject:
+        """Change a stored contact's phone (by integer id or UUID) as a person does in Heymarket's app: no API
+        request, nothing counted, no write listener called. Returns the contact as `contacts()` shows it. Raises
+        LookupError for an unknown contact, ValueError for a phone that is not E.164 digits or is held already."""
+        with self._lock:
+            store = self._api.contacts
+            found = store.by_id(contact) if isinstance(contact, int) else store.by_uuid(contact)
+            if found is None:
+                raise LookupError(f"no contact {contact!r}")
+            try:
+                changed = store.change_phone_in_app(found, phone)
+            except ContactRejected as error:
+                raise ValueError(str(error)) from error
+            return render(changed, with_uuid=True)
 
     def rotate_credentials(self, secret_id: str, secret_key: str) -> None:
         """Replace the JWT secret pair; tokens signed with the old pair fail from now on."""
@@ -331,6 +347,8 @@ class HeymarketSandbox:
         if path == "/_sandbox/reset":
             self.reset()
             return faults.encode(Reply(HTTPStatus.OK, {"reset": True}))
+        if path == "/_sandbox/app-phone-change":
+            return faults.encode(self._app_phone_change(body))
         if method == "POST":
             try:
                 changes = ApiRequest(method, path, {}, body).json_object()
@@ -340,6 +358,22 @@ class HeymarketSandbox:
             except ApiError as error:
                 return faults.encode(error.reply())
         return faults.encode(Reply(HTTPStatus.OK, dataclasses.asdict(self.config)))
+
+    def _app_phone_change(self, body: bytes) -> Reply:
+        """`POST /_sandbox/app-phone-change` `{"contact": <id or UUID>, "phone": "<E.164 digits>"}`: the contact
+        as changed, 404 for an unknown contact, 400 for a bad phone."""
+        try:
+            sent = ApiRequest("POST", "/_sandbox/app-phone-change", {}, body).json_object()
+            contact, phone = sent.get("contact"), sent.get("phone")
+            if isinstance(contact, bool) or not isinstance(contact, int | str) or not isinstance(phone, str):
+                raise bad_data('send {"contact": <integer id or UUID>, "phone": "<E.164 digits>"}')
+            return Reply(HTTPStatus.OK, self.change_phone_in_app(contact, phone))
+        except LookupError as error:
+            return ApiError(HTTPStatus.NOT_FOUND, "not_found", str(error)).reply()
+        except ValueError as error:
+            return bad_data(str(error)).reply()
+        except ApiError as error:
+            return error.reply()
 
 
 class _SandboxRequestHandler(BaseHTTPRequestHandler):

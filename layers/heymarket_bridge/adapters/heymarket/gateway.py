@@ -32,6 +32,12 @@ environment: the contacts it would harm go through the search again, completed w
 is restored only where the answer shows Heymarket cleared what the update left out (or shows nothing to tell):
 never to undo a change made in Heymarket. A known identifier Heymarket refuses (deleted or merged in its app) sends
 the contact through the search, stored by its phone.
+
+A write by an identifier (the contact state's, or a sender's `contact_id`) is checked against its answer: the answer
+must show the contact holding the phone sent (`_UpsertChunk._moved`). A contact whose number was changed in Heymarket's
+app, or moved by a `contact_id` update, is no longer that phone's person: the contact is put back as the snapshot
+showed it (the fields the write changed), and the phone is looked up and written again. A write by the contact
+state's identifier leaves the phone out, so that it can never move a contact back to a number its person left.
 """
 
 from __future__ import annotations
@@ -427,6 +433,10 @@ class _Write:
     target: str | None  # the UUID updated, or None for a create
     snapshot: Contact | None = None  # a known contact written without a search: its answer is checked against this
     sent: Contact | None = None  # the contact as sent, when it is not the sender's (a probe: see `_probe`)
+    # Written by an identifier, not found by a look-up of the phone: the phone its answer must show (`_moved`).
+    expects_phone: str | None = None
+    undo: bool = False  # puts back a contact a write meant for another phone changed: settles no contact
+    known_id: int | None = None  # the integer id of the contact written by its identifier, when known
 
 
 # Fields a probe may leave out of an update (see `_UpsertChunk._probe`), the least consequential first.
@@ -448,7 +458,7 @@ class _UpsertChunk:
     ) -> None:
         self._gateway = gateway
         self._contacts = contacts
-        self._known = known
+        self._known = list(known)  # an entry is dropped when its contact turns out to hold another phone
         self._chunk = chunk
         self._results = results
         self._refused: dict[int, tuple[str | None, PermanentFailure]] = {}  # last target refused, and why
@@ -458,6 +468,7 @@ class _UpsertChunk:
         # however they end, they end in doubt (`doubtful`).
         self.doubt: set[int] = set()
         self._resolves: dict[int, int] = {}
+        self._unbound: set[int] = set()  # the identifier written by holds another phone: stored by a look-up
 
     def run(self, deadline: Deadline) -> None:
         while self._pending():
@@ -484,13 +495,27 @@ class _UpsertChunk:
                             continue  # Heymarket holds no such contact: stored by its phone in the next round
                         kept = self._restorable(i) if self._named_snapshot(i) is not None else None
                         named_update = replace(_complete(contact, read, kept), contact_id=contact.contact_id)
-                        writes.append(_Write(i, named_update.to_heymarket(), existed=True, target=contact.contact_id))
+                        writes.append(
+                            _Write(
+                                i,
+                                named_update.to_heymarket(),
+                                existed=True,
+                                target=contact.contact_id,
+                                expects_phone=contact.phone,
+                            )
+                        )
                     else:
                         snapshot = self._named_snapshot(i)
-                        writes.append(_Write(i, contact.to_heymarket(), True, contact.contact_id, snapshot))
+                        item = contact.to_heymarket()
+                        writes.append(_Write(i, item, True, contact.contact_id, snapshot, expects_phone=contact.phone))
                 elif known is not None and known.identity.uuid is not None:
-                    item = replace(contact, contact_id=known.identity.uuid).to_heymarket()
-                    writes.append(_Write(i, item, True, known.identity.uuid, known.snapshot))
+                    # Without the phone: were the contact's number changed in Heymarket's app, the update could
+                    # move it back to this one, onto the old number's next owner; its answer shows it (`_moved`).
+                    item = _without_phone(replace(contact, contact_id=known.identity.uuid).to_heymarket())
+                    target, known_id = known.identity.uuid, known.identity.id
+                    writes.append(
+                        _Write(i, item, True, target, known.snapshot, expects_phone=contact.phone, known_id=known_id)
+                    )
                 elif known is not None and known.identity.id is not None:
                     by_v1.append((i, known.identity.id, _v1_fields(contact), None))
                 continue
@@ -527,8 +552,10 @@ class _UpsertChunk:
 
     def _needs_search(self, i: int) -> bool:
         """Whether the contact is stored through a search of its phone, rather than by an identifier known."""
-        if i in self._refused:
-            return True  # the identifier was refused (deleted or merged in Heymarket's app): store it by its phone
+        if i in self._refused or i in self._unbound:
+            # The identifier was refused (deleted or merged in Heymarket's app), or its contact holds another phone
+            # now: store it by its phone.
+            return True
         contact, known = self._contacts[i], self._known[i]
         if contact.contact_id is not None:
             return False
@@ -540,10 +567,10 @@ class _UpsertChunk:
             # snapshot, which nothing could then tell apart from an opt-in (see `_probe`, which learns it).
             merges = contact.custom is None or self._gateway.custom_map == "merge"
             return self._gateway.omitted != "keep" or not merges
-        # Nothing to check the answer against (the v1 write answers only identifiers; no snapshot): only once updates
-        # are known to keep what they leave out (and merge a custom map sent: the v2 update that follows a v1 write
-        # carries the fields v1 does not take, custom values among them).
-        return (known.identity.uuid is None and known.identity.id is None) or not self._keeps(contact)
+        # Known by its integer id only: the v1 write by that id needs the phone and answers only identifiers, so
+        # nothing would show that the contact holds another phone now (`_moved`): looked up first. Otherwise
+        # only once updates are known to keep what they leave out (and merge a custom map sent).
+        return known.identity.uuid is None or not self._keeps(contact)
 
     def _keeps(self, contact: Contact) -> bool:
         """Whether this instance has seen that an update of `contact` keeps what it leaves out (and merges the custom
@@ -671,10 +698,20 @@ class _UpsertChunk:
         unconfirmed: list[int] = []
         repairs: list[_Write] = []
         for write in writes:
+            if write.undo:
+                if write.index not in stored:
+                    logger.warning(
+                        "Could not put back a contact a write meant for another phone changed",
+                        extra={"error": failed.get(write.index, "not confirmed")},
+                    )
+                continue
             if write.index in failed:
                 self._refuse(write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id))
             elif write.index in stored:
                 heard = stored[write.index]
+                if write.expects_phone is not None and heard.phone != write.expects_phone:
+                    repairs.extend(self._moved(write, heard))
+                    continue
                 repair = self._checked(write, heard) if write.snapshot is not None else None
                 if repair is not None:
                     repairs.append(repair)
@@ -720,6 +757,26 @@ class _UpsertChunk:
         )
         repaired = Contact.from_dict({**contact.to_dict(), **cleared.restore, "contact_id": write.target})
         return _Write(write.index, repaired.to_heymarket(), existed=True, target=write.target)
+
+    def _moved(self, write: _Write, heard: HeardContact) -> list[_Write]:
+        """A write by an identifier whose answer shows its contact holding another phone (`heard.phone`) than the one
+        written for: the person of that contact moved (a number corrected in Heymarket's app, a `contact_id`
+        update). The identifier is dropped and the phone looked up and written again in the next round; a contact
+        the contact state bound (not one the sender named) gets back what this write changed (`_undo`)."""
+        i = write.index
+        contact = self._contacts[i]
+        emit_metric("ContactPhoneMoved")
+        logger.warning(
+            "Heymarket's answer shows the contact written by its id holding another phone; the phone is looked up "
+            "and written again",
+            extra={"phone": mask_phone(contact.phone), "held_phone": mask_phone(heard.phone)},
+        )
+        self._unbound.add(i)
+        if contact.contact_id is not None or write.snapshot is None or write.target is None:
+            return []
+        self._known[i] = None
+        undo = _undo(i, write.sent or contact, write.snapshot, write.target, _held(heard.phone, heard.fields))
+        return [replace(undo, known_id=write.known_id)] if undo is not None else []
 
     def _write_v1(
         self, updates: list[tuple[int, int, dict[str, Any], HeardContact | None]], deadline: Deadline
@@ -796,11 +853,13 @@ class _UpsertChunk:
 
 
 def _match(writes: list[_Write], answer: BulkAnswer) -> tuple[dict[int, HeardContact], dict[int, str], list[str]]:
-    """Tie the answer's contacts and failures to the writes: by UUID for updates, else by phone."""
+    """Tie the answer's contacts and failures to the writes: by UUID for updates, else by the integer id of a contact
+    written by its identifier (answers without UUIDs), else by phone (the phone a write without one was for)."""
     by_uuid = {w.item["contact_id"]: w.index for w in writes if w.item.get("contact_id")}
+    by_id = {w.known_id: w.index for w in writes if w.known_id is not None}
     by_phone: dict[str, list[int]] = {}
     for w in writes:
-        by_phone.setdefault(_phone_of(w.item), []).append(w.index)
+        by_phone.setdefault(_phone_of(w.item) or w.expects_phone or "", []).append(w.index)
     failed: dict[int, str] = {}
     untied: list[str] = []
     for item in answer.failed:
@@ -815,6 +874,8 @@ def _match(writes: list[_Write], answer: BulkAnswer) -> tuple[dict[int, HeardCon
     stored: dict[int, HeardContact] = {}
     for contact in answer.stored:
         index = by_uuid.get(contact.identity.uuid or "") if contact.identity.uuid else None
+        if index is None and contact.identity.id is not None:
+            index = by_id.get(contact.identity.id)
         if index is None:
             candidates = by_phone.get(contact.phone, [])
             index = next((c for c in candidates if c not in stored and c not in failed), None)
@@ -1038,6 +1099,38 @@ def _cleared(sent: Contact, snapshot: Contact, shown: Contact) -> _Cleared:
         restore["is_opted_out"] = True
     omitted = "clear" if cleared_others else ("keep" if kept else None)
     return _Cleared(restore, omitted, custom_map)
+
+
+def _undo(index: int, sent: Contact, snapshot: Contact, target: str, shown: Contact) -> _Write | None:
+    """The write that puts back, on a contact found holding another phone, what a write meant for `sent.phone`
+    changed: each field sent that the answer (`shown`) still holds as sent, as the snapshot (the contact as the bridge
+    last stored it) held it; a field the answer shows otherwise was written since by someone else (another write of
+    the same request), and is left alone. An opt-out is put back if the snapshot held one, never an opt-in (a STOP
+    texted since the snapshot cannot be told apart); a field the snapshot did not hold cannot be cleared (an update
+    never sends empty values), and stays as written."""
+    before, values, after = snapshot.to_dict(), sent.to_dict(), shown.to_dict()
+    restore: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in ("phone", "contact_id", "lists") or (name != "custom" and after.get(name, value) != value):
+            continue
+        if name == "is_opted_out":
+            if before.get(name) is True and value is not True:
+                restore[name] = True
+        elif name == "custom":
+            kept = {key: before["custom"][key] for key in value if key in (before.get("custom") or {})}
+            if kept:
+                restore["custom"] = kept
+        elif name in before and before[name] != value:
+            restore[name] = before[name]
+    if not restore:
+        return None
+    item = _without_phone(Contact.from_dict({**restore, "phone": sent.phone}).to_heymarket())
+    return _Write(index, {**item, "contact_id": target}, existed=True, target=target, undo=True)
+
+
+def _without_phone(item: dict[str, Any]) -> dict[str, Any]:
+    """An update by `contact_id` that leaves the contact's phone as Heymarket holds it."""
+    return {name: value for name, value in item.items() if name not in ("phone", "contact_channels")}
 
 
 def _v1_fields(contact: Contact) -> dict[str, Any]:
