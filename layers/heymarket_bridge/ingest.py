@@ -11,10 +11,12 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
 - within a delivery, the contacts for one phone are merged in the delivery's order into the one contact queued for
   it (later values win field by field, as the sync function merges a phone's upserts): the last one wins. Queued
   as separate messages they would carry one `received_at`, and SQS, a standard queue, keeps no order between them;
-- whatever the delivery, a contact equal to the latest one queued for its phone by the same source within a
+- whatever the delivery, a contact equal to the newest one queued for its phone by the same source within a
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
-  back is not (the latest contact is then the changed one). This also makes a sender's retry after a partial
-  failure (503) harmless: the contacts that reached the queue are not queued twice.
+  back is not (the newest contact is then the changed one). This also makes a sender's retry after a partial
+  failure (503) harmless: the contacts that reached the queue are not queued twice. "Newest" is the sync side's
+  order, decided with conditional writes before the contact is queued (heymarket_bridge.repeats), so that no
+  interleaving of concurrent deliveries turns the change a sender sent last into a repeat.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
+from heymarket_bridge.contact_state import operation_rank
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
 from heymarket_bridge.echo import printable, shown
 from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
@@ -45,6 +48,7 @@ from heymarket_bridge.messages import (
     QueuedOperation,
 )
 from heymarket_bridge.observability import emit_metric, logger, metrics
+from heymarket_bridge.repeats import Latest, Verdict, judge
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, SourceRegistry, default_sources
 from heymarket_bridge.sources.common import Credentials, Delivery, DeliveryIdentity, ReadContext
@@ -70,6 +74,9 @@ NO_MAPPING = SourceMapping()
 # still fit in a dead letter with its original message (heymarket_bridge.messages.MAX_OPERATION_BYTES).
 MAX_QUEUE_MESSAGE_BYTES = MAX_OPERATION_BYTES
 DELETES_METRIC_SOURCE = "deletes"
+# Rounds of reading and conditionally writing a phone's newest contact before a delivery contended by concurrent ones
+# for the same phone is answered 503 (its sender retries).
+MAX_CLAIM_ROUNDS = 5
 
 
 class MessageQueue(Protocol):
@@ -89,12 +96,28 @@ class DeliveryLedger(Protocol):
 
 
 class RecentContacts(Protocol):
-    def seen(self, phones: Sequence[str]) -> dict[str, str]:
-        """The fingerprint of the latest contact queued for each phone within the window (absent: none)."""
+    """What the ingest side knows of the newest contact of each phone (heymarket_bridge.repeats). Every method
+    raises heymarket_bridge.errors.DeliveryLedgerUnavailable when the store cannot be reached."""
+
+    def seen(self, phones: Sequence[str]) -> Mapping[str, Latest]:
+        """What is known of each phone (absent: nothing)."""
         ...
 
-    def record(self, fingerprints: Mapping[str, str]) -> None:
-        """Remember these as the latest for their phones ("" for a phone being deleted)."""
+    def claim(self, phone: str, as_read: Latest | None, fingerprint: str, rank: int) -> str | None:
+        """Make this the newest content of the phone, not yet queued, if the entry is still `as_read`: the claim's
+        version, or None when the entry changed meanwhile."""
+        ...
+
+    def advance(self, phone: str, as_read: Latest, rank: int) -> bool:
+        """A repeat of the newest content sent at `rank`, if the entry is still `as_read` (False otherwise)."""
+        ...
+
+    def confirm(self, phone: str, version: str) -> bool:
+        """The content claimed with `version` is in the queue (False: a newer claim replaced it)."""
+        ...
+
+    def forget(self, phones: Sequence[str], rank: int) -> None:
+        """The phones' contacts are being deleted by an operation of this rank."""
         ...
 
     def void(self) -> None:
@@ -337,30 +360,28 @@ class IngestService:
         return Plan([operation for _, operation in operations], rejected, len(accepted))
 
     def _buffer(self, source: Source, delivery: Delivery, plan: Plan) -> IngestOutcome:
-        """Queue the planned contacts that are not repeats of the latest ones queued for their phones."""
+        """Queue the planned contacts that are not repeats of the newest ones known for their phones."""
         operations = plan.operations
-        fingerprints = [_fingerprint(op) for op in operations]
-        fresh = list(range(len(operations)))
-        if self._recent is not None and operations:
-            try:
-                seen = self._recent.seen([op.contact.phone for op in operations])
-            except DeliveryLedgerUnavailable as exc:
-                raise BufferUnavailable("the bridge cannot check for repeated contacts right now; retry later") from exc
-            fresh = [i for i in fresh if seen.get(operations[i].contact.phone) != fingerprints[i]]
+        verdicts = self._judge(operations)
+        fresh = [i for i, (verdict, _) in enumerate(verdicts) if verdict in (Verdict.CLAIM, Verdict.QUEUE)]
+        undecided = [i for i, (verdict, _) in enumerate(verdicts) if verdict is None]
         unsent = self._enqueue([operations[i] for i in fresh], raise_on_failure=False)
         queued = [i for position, i in enumerate(fresh) if position not in set(unsent)]
-        self._remember({operations[i].contact.phone: fingerprints[i] for i in queued})
-        if unsent:
-            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent))
+        self._confirm({operations[i].contact.phone: verdicts[i][1] for i in queued if verdicts[i][1]})
+        if unsent or undecided:
+            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent) + len(undecided))
             raise BufferUnavailable(
-                f"{len(unsent)} of {len(fresh)} contacts could not be buffered; retry the request (the contacts "
-                "already buffered are not buffered twice)"
+                f"{len(unsent) + len(undecided)} of {len(operations)} contacts could not be buffered; retry the "
+                "request (the contacts already buffered are not buffered twice)"
             )
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(queued))
-        repeats = len(operations) - len(fresh)
+        repeats = sum(verdict is Verdict.REPEAT for verdict, _ in verdicts)
+        superseded = sum(verdict is Verdict.SUPERSEDED for verdict, _ in verdicts)
         if repeats:
             metrics.add_metric(name="RepeatedContacts", unit=MetricUnit.Count, value=repeats)
-        outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=bool(operations) and not fresh)
+        if superseded:
+            metrics.add_metric(name="SupersededContacts", unit=MetricUnit.Count, value=superseded)
+        outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=bool(operations) and repeats == len(operations))
         if outcome.duplicate:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         logger.info(
@@ -371,20 +392,65 @@ class IngestService:
                 "accepted": outcome.accepted,
                 "queued": len(queued),
                 "repeats": repeats,
+                "superseded": superseded,
                 "rejected": len(outcome.rejected),
                 "rejections": [r.errors for r in outcome.rejected][:20],
             },
         )
         return outcome
 
-    def _remember(self, fingerprints: Mapping[str, str]) -> None:
-        if self._recent is None or not fingerprints:
+    def _judge(self, operations: Sequence[ContactOperation]) -> list[tuple[Verdict | None, str]]:
+        """Each operation's verdict (heymarket_bridge.repeats), and the version of its claim when it claimed its phone.
+
+        A verdict stands only once the phone's entry was found as it was read (a conditional write), else the phone is
+        read and judged again; None for one still contended after MAX_CLAIM_ROUNDS (its delivery is answered 503).
+        Without the table every operation is queued as it is.
+        """
+        verdicts: list[tuple[Verdict | None, str]] = [(Verdict.QUEUE, "")] * len(operations)
+        if self._recent is None or not operations:
+            return verdicts
+        verdicts = [(None, "")] * len(operations)
+        pending = list(range(len(operations)))
+        try:
+            for _ in range(MAX_CLAIM_ROUNDS):
+                if not pending:
+                    break
+                known = self._recent.seen([operations[i].contact.phone for i in pending])
+                contended = []
+                for i in pending:
+                    decided = self._decide(operations[i], known.get(operations[i].contact.phone))
+                    if decided is None:
+                        contended.append(i)
+                    else:
+                        verdicts[i] = decided
+                pending = contended
+        except DeliveryLedgerUnavailable as exc:
+            raise BufferUnavailable("the bridge cannot check for repeated contacts right now; retry later") from exc
+        if pending:
+            logger.warning("Contacts contended by concurrent deliveries", extra={"contacts": len(pending)})
+        return verdicts
+
+    def _decide(self, operation: ContactOperation, latest: Latest | None) -> tuple[Verdict, str] | None:
+        """The operation's verdict, written where it changes the phone's entry; None if the entry changed first."""
+        assert self._recent is not None
+        phone, fingerprint, rank = operation.contact.phone, _fingerprint(operation), operation_rank(operation)
+        verdict = judge(latest, fingerprint, rank)
+        if verdict is Verdict.CLAIM:
+            version = self._recent.claim(phone, latest, fingerprint, rank)
+            return None if version is None else (verdict, version)
+        if verdict is Verdict.REPEAT and latest is not None and rank > latest.rank:
+            return (verdict, "") if self._recent.advance(phone, latest, rank) else None
+        return verdict, ""
+
+    def _confirm(self, versions: Mapping[str, str]) -> None:
+        if self._recent is None:
             return
         try:
-            self._recent.record(fingerprints)
+            for phone, version in versions.items():
+                self._recent.confirm(phone, version)
         except DeliveryLedgerUnavailable:
-            # The contacts are in the queue: the answer stays a 202. A retry would only queue them again.
-            logger.warning("Could not record the latest contacts", extra={"contacts": len(fingerprints)})
+            # The contacts are in the queue: the answer stays a 202. Left unconfirmed, a resend is queued again.
+            logger.warning("Could not record the latest contacts", extra={"contacts": len(versions)})
 
     # ------------------------------------------------------------------ delete
 
@@ -412,9 +478,13 @@ class IngestService:
             raise NothingValid(
                 "no valid contact id or phone in the delete request", {"rejected": [r.to_dict() for r in rejected]}
             )
-        self._forget([t.phone for t in targets if t.phone is not None], any(t.contact_id for t in targets))
         received_at = self._clock().isoformat(timespec="milliseconds")
         operations = [DeleteOperation(t, "generic", received_at, request.request_id) for t in targets]
+        self._forget(
+            [t.phone for t in targets if t.phone is not None],
+            any(t.contact_id for t in targets),
+            operation_rank(operations[0]),
+        )
         self._enqueue(operations)
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(targets))
         logger.info(
@@ -427,13 +497,13 @@ class IngestService:
         )
         return IngestOutcome(len(targets), rejected)
 
-    def _forget(self, phones: list[str], by_id: bool) -> None:
+    def _forget(self, phones: list[str], by_id: bool, rank: int) -> None:
         """A contact deleted is no longer the latest for its phone: an upsert repeated after the delete must run."""
         if self._recent is None:
             return
         try:
             if phones:
-                self._recent.record(dict.fromkeys(phones, ""))
+                self._recent.forget(phones, rank)
             if by_id:
                 self._recent.void()
         except DeliveryLedgerUnavailable as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.observability import metrics
+from heymarket_bridge.repeats import Latest
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import SourceRegistry
 from heymarket_bridge.sources.common import Delivery, ReadContext, identity
@@ -211,15 +212,36 @@ def test_no_digest_of_the_body_is_logged(caplog: pytest.LogCaptureFixture) -> No
 
 @dataclass
 class FakeRecent:
-    """The latest fingerprint of each phone, in memory (as the delivery table keeps it)."""
+    """The newest contact of each phone, in memory, written only if unchanged since read (as the delivery table)."""
 
-    latest: dict[str, str] = field(default_factory=dict)
+    latest: dict[str, Latest] = field(default_factory=dict)
 
-    def seen(self, phones: Sequence[str]) -> dict[str, str]:
+    def seen(self, phones: Sequence[str]) -> dict[str, Latest]:
         return {phone: self.latest[phone] for phone in phones if phone in self.latest}
 
-    def record(self, fingerprints: Mapping[str, str]) -> None:
-        self.latest.update(fingerprints)
+    def claim(self, phone: str, as_read: Latest | None, fingerprint: str, rank: int) -> str | None:
+        if self.latest.get(phone) != as_read:
+            return None
+        version = f"v{len(self.latest)}-{rank}"
+        self.latest[phone] = Latest(fingerprint, rank, rank, False, version)
+        return version
+
+    def advance(self, phone: str, as_read: Latest, rank: int) -> bool:
+        if self.latest.get(phone) != as_read:
+            return False
+        self.latest[phone] = replace(as_read, rank=rank, version=as_read.version + "+")
+        return True
+
+    def confirm(self, phone: str, version: str) -> bool:
+        entry = self.latest.get(phone)
+        if entry is None or entry.version != version:
+            return False
+        self.latest[phone] = replace(entry, queued=True, version=version + "q")
+        return True
+
+    def forget(self, phones: Sequence[str], rank: int) -> None:
+        for phone in phones:
+            self.latest[phone] = Latest("", rank, rank, True, f"gone-{rank}")
 
     def void(self) -> None:
         self.latest.clear()

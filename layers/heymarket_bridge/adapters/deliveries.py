@@ -5,8 +5,9 @@
   window; a repeat gets that answer back (marked by the `response_hook`) and enqueues nothing. Keys are hashed
   whole with SHA-256 (`event_key_jmespath`), never truncated; a key whose content differs from the first
   delivery's (`payload_validation_jmespath`) is a conflict.
-- `DynamoDbRecentContacts`: for each phone, the fingerprint of the latest contact queued for it, for a few
-  minutes: what tells a retry from a change when the sender names no delivery.
+- `DynamoDbRecentContacts`: for each phone, the newest contact known (its fingerprint and rank,
+  heymarket_bridge.repeats), written with conditional writes: what tells a retry from a change when the sender
+  names no delivery, whatever the interleaving of concurrent deliveries.
 
 Items of both share the table's key `id` and its TTL attribute `expiration`; the phones are stored as SHA-256
 digests, and no digest is ever logged.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +35,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from botocore.exceptions import BotoCoreError, ClientError
 
 from heymarket_bridge.errors import DeliveryInProgress, DeliveryKeyConflict, DeliveryLedgerUnavailable
+from heymarket_bridge.repeats import Latest
 
 # Longer than the retry windows of the senders: Shopify 4 h, HubSpot 3 days, Salesforce 24 h, Typeform a day.
 DEFAULT_RETENTION_S = 4 * 24 * 3600
@@ -93,7 +96,13 @@ class DynamoDbDeliveryLedger:
 
 
 class DynamoDbRecentContacts:
-    """The latest contact fingerprint of each phone, for RECENT_WINDOW_S (BatchGetItem / BatchWriteItem)."""
+    """The newest contact known of each phone (heymarket_bridge.repeats.Latest), one item per phone.
+
+    Reads are consistent (BatchGetItem); every write but `forget` is a conditional PutItem or UpdateItem on the item
+    as read (its `version`), answering False when another delivery changed it meanwhile. Items are kept for
+    `retention_s` (a sender's retry window, for the ranks); a repeat is only recognised within `window_s`.
+    Raises DeliveryLedgerUnavailable when DynamoDB cannot be read or written.
+    """
 
     def __init__(
         self,
@@ -101,36 +110,135 @@ class DynamoDbRecentContacts:
         dynamodb_client: Any,
         window_s: int = RECENT_WINDOW_S,
         clock: Callable[[], float] = time.time,
+        retention_s: int = DEFAULT_RETENTION_S,
     ) -> None:
         self._table = table_name
         self._dynamodb = dynamodb_client
         self._window_s = window_s
+        self._retention_s = max(retention_s, window_s)
         self._clock = clock
 
-    def seen(self, phones: Sequence[str]) -> dict[str, str]:
-        """The fingerprint of the latest contact recorded for each phone within the window; voided ones left out."""
+    def seen(self, phones: Sequence[str]) -> dict[str, Latest]:
+        """What is known of each phone (absent: nothing); an entry written before the last `void` reads as one that
+        says nothing (rank 0, not queued), kept only for its version."""
         ids = {_item_id(phone): phone for phone in dict.fromkeys(phones)}
         items = self._get([*ids, _VOID_ID])
         now_ms = int(self._clock() * 1000)
         void_ms = int(items.get(_VOID_ID, {}).get("at", {}).get("N", "0"))
-        found: dict[str, str] = {}
+        found: dict[str, Latest] = {}
         for item_id, phone in ids.items():
             item = items.get(item_id)
             if item is None:
                 continue
             at_ms = int(item.get("at", {}).get("N", "0"))
-            if at_ms > void_ms and now_ms - at_ms <= self._window_s * 1000:
-                found[phone] = str(item.get("fingerprint", {}).get("S", ""))
+            version = str(item.get("version", {}).get("S", ""))
+            if at_ms <= void_ms:
+                found[phone] = Latest("", 0, 0, False, version, fresh=False)
+                continue
+            rank = int(item.get("rank", {}).get("N", "0"))
+            found[phone] = Latest(
+                fingerprint=str(item.get("fingerprint", {}).get("S", "")),
+                rank=rank,
+                queued_rank=int(item.get("queued_rank", {}).get("N", str(rank))),
+                queued=bool(item.get("queued", {}).get("BOOL", True)),
+                version=version,
+                fresh=now_ms - at_ms <= self._window_s * 1000,
+            )
         return found
 
-    def record(self, fingerprints: Mapping[str, str]) -> None:
-        """Remember each fingerprint as the latest for its phone ("" for a phone whose contact is being deleted)."""
+    def claim(self, phone: str, as_read: Latest | None, fingerprint: str, rank: int) -> str | None:
+        """Make `fingerprint` at `rank` the newest content of the phone, not yet confirmed queued, if the entry is
+        still `as_read`: the new version, or None when the entry changed."""
+        version = uuid.uuid4().hex
+        item = {
+            **self._stamp(_item_id(phone), version),
+            "fingerprint": {"S": fingerprint},
+            "rank": {"N": str(rank)},
+            "queued_rank": {"N": str(rank)},
+            "queued": {"BOOL": False},
+        }
+        written = self._write(as_read, lambda extra: self._dynamodb.put_item(TableName=self._table, Item=item, **extra))
+        return version if written else None
+
+    def advance(self, phone: str, as_read: Latest, rank: int) -> bool:
+        """A repeat sent at `rank`: the newest content's rank moves up to it, if the entry is still `as_read`."""
+        return self._update(phone, as_read, "#rank = :rank", {":rank": {"N": str(rank)}})
+
+    def confirm(self, phone: str, version: str) -> bool:
+        """The content claimed with `version` is in the queue, if the entry is still as that claim wrote it."""
+        claimed = Latest("", 0, 0, False, version)
+        return self._update(phone, claimed, "#queued = :queued", {":queued": {"BOOL": True}})
+
+    def forget(self, phones: Sequence[str], rank: int) -> None:
+        """The phones' contacts are being deleted (the delete's `rank`): no contact is a repeat of what was before,
+        and an older one is left to the sync side (the delete keeps it out)."""
         now = self._clock()
-        self._put({_item_id(phone): fingerprint for phone, fingerprint in fingerprints.items()}, now)
+        requests = []
+        for phone in dict.fromkeys(phones):
+            item = {
+                **self._stamp(_item_id(phone), uuid.uuid4().hex, now),
+                "fingerprint": {"S": ""},
+                "rank": {"N": str(rank)},
+                "queued_rank": {"N": str(rank)},
+                "queued": {"BOOL": True},
+            }
+            requests.append({"PutRequest": {"Item": item}})
+        self._put(requests)
 
     def void(self) -> None:
         """Forget every record made until now (a delete by contact id: the phone it deletes is not known)."""
-        self._put({_VOID_ID: ""}, self._clock())
+        self._put([{"PutRequest": {"Item": self._stamp(_VOID_ID, "", self._clock())}}])
+
+    def _stamp(self, item_id: str, version: str, now: float | None = None) -> dict[str, Any]:
+        now = self._clock() if now is None else now
+        return {
+            "id": {"S": item_id},
+            "version": {"S": version},
+            "at": {"N": str(int(now * 1000))},
+            "expiration": {"N": str(int(now) + self._retention_s + 60)},
+        }
+
+    def _update(self, phone: str, as_read: Latest, assignment: str, values: dict[str, Any]) -> bool:
+        stamp = self._stamp(_item_id(phone), uuid.uuid4().hex)
+        expression = f"SET {assignment}, #version = :new_version, #at = :at, #expiration = :expiration"
+        names = {"#at": "at", "#expiration": "expiration", "#rank": "rank", "#queued": "queued"}
+        values = {**values, ":new_version": stamp["version"], ":at": stamp["at"], ":expiration": stamp["expiration"]}
+
+        def update(condition: dict[str, Any]) -> Any:
+            return self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"id": stamp["id"]},
+                UpdateExpression=expression,
+                ConditionExpression=condition["ConditionExpression"],
+                ExpressionAttributeNames=_used(
+                    {**names, **condition["ExpressionAttributeNames"]}, expression, condition["ConditionExpression"]
+                ),
+                ExpressionAttributeValues={**values, **condition.get("ExpressionAttributeValues", {})},
+            )
+
+        return self._write(as_read, update)
+
+    def _write(self, as_read: Latest | None, write: Callable[[dict[str, Any]], Any]) -> bool:
+        """Run `write` with the condition that the item is still `as_read`; False when it is not."""
+        names = {"#id": "id", "#version": "version"}
+        if as_read is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(#id)"}
+        elif not as_read.version:
+            condition = {"ConditionExpression": "attribute_exists(#id) AND attribute_not_exists(#version)"}
+        else:
+            condition = {
+                "ConditionExpression": "#version = :read_version",
+                "ExpressionAttributeValues": {":read_version": {"S": as_read.version}},
+            }
+        try:
+            write({**condition, "ExpressionAttributeNames": _used(names, condition["ConditionExpression"])})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
+        except BotoCoreError as exc:
+            raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
+        return True
 
     def _get(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         items: dict[str, dict[str, Any]] = {}
@@ -152,22 +260,7 @@ class DynamoDbRecentContacts:
             raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
         return items
 
-    def _put(self, fingerprints: Mapping[str, str], now: float) -> None:
-        expiration = str(int(now) + self._window_s + 60)
-        at_ms = str(int(now * 1000))
-        requests = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "id": {"S": item_id},
-                        "fingerprint": {"S": fingerprint},
-                        "at": {"N": at_ms},
-                        "expiration": {"N": expiration},
-                    }
-                }
-            }
-            for item_id, fingerprint in fingerprints.items()
-        ]
+    def _put(self, requests: list[dict[str, Any]]) -> None:
         try:
             for start in range(0, len(requests), _BATCH_WRITE):
                 pending = requests[start : start + _BATCH_WRITE]
@@ -180,6 +273,11 @@ class DynamoDbRecentContacts:
                     raise DeliveryLedgerUnavailable("unprocessed items")
         except (ClientError, BotoCoreError) as exc:
             raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
+
+
+def _used(names: Mapping[str, str], *expressions: str) -> dict[str, str]:
+    """The attribute names the expressions use (DynamoDB refuses a name given but not used)."""
+    return {key: name for key, name in names.items() if any(key in expression for expression in expressions)}
 
 
 def _item_id(phone: str) -> str:
