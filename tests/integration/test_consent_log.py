@@ -159,3 +159,41 @@ def test_a_failed_write_of_one_change_is_not_half_written(table: tuple[Any, str]
     with pytest.raises(ConsentRecordUnavailable):
         log.record([replace(change(), event_id="op-9")])
     assert client.scan(TableName=name)["Items"] == []
+
+
+def stack_target(client: Any, outputs: dict[str, str]) -> Any:
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+
+    return Target("stack test (us-east-1)", StackQueues("q", "d", "", ""), lambda service: client, "", "test", outputs)
+
+
+def test_the_export_command_writes_one_phones_changes_from_the_stacks_table(
+    table: tuple[Any, str], tmp_path: Path, monkeypatch: Any
+) -> None:
+    from heymarket_bridge_tools.cli import main
+
+    client, name = table
+    DynamoDbConsentLog(name, client, clock=lambda: NOW).record([change(ANN, n=1), change(BOB, n=2)])
+    target = stack_target(client, {"ConsentRecordTableName": name})
+    monkeypatch.setattr("heymarket_bridge_tools.consentcli.resolve", lambda **where: target)
+    path = tmp_path / "ann.jsonl"
+
+    code = main(["consent", "export", str(path), "--phone", "(510) 555-0123", "--stack-name", "test"])
+
+    assert code == 0
+    assert [json.loads(line)["phone"] for line in path.read_text().splitlines()] == [ANN]
+
+
+def test_the_export_command_says_when_the_stack_has_no_consent_record(
+    table: tuple[Any, str], tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from heymarket_bridge_tools.cli import main
+
+    client, _ = table
+    monkeypatch.setattr("heymarket_bridge_tools.consentcli.resolve", lambda **where: stack_target(client, {}))
+
+    code = main(["consent", "export", str(tmp_path / "x.jsonl"), "--stack-name", "test"])
+
+    assert code == 2
+    assert "has no consent record (ConsentRecordTableName)" in capsys.readouterr().err

@@ -31,7 +31,14 @@ def consent() -> None:
     """The consent record: every SMS consent change the bridge received, per phone, and what it did with it."""
 
 
-@consent.command("export", context_settings=CONTEXT_SETTINGS)
+@consent.command(
+    "export",
+    context_settings=CONTEXT_SETTINGS,
+    epilog="Examples:\n\n\b\n"
+    "  heymarket-bridge consent export consent.jsonl --stack-name heymarket-bridge\n"
+    "  heymarket-bridge consent export ann.csv --phone '+1 510 555 0123' --local\n"
+    "  heymarket-bridge consent export old.jsonl --table old-stack-ConsentRecordTable-1A2B3C --region eu-west-1",
+)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--phone",
@@ -45,7 +52,10 @@ def consent() -> None:
     help="jsonl (one JSON object per line) or csv; default: from FILE's extension (.csv), else jsonl.",
 )
 @click.option(
-    "--table", metavar="NAME", help="Read this table instead of the stack's (a table kept from a deleted stack)."
+    "--table",
+    metavar="NAME",
+    help="Read this table instead of the stack's; with --region and no --stack-name, a table on AWS kept from a "
+    "deleted stack.",
 )
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @target_options
@@ -61,12 +71,19 @@ def consent_export(
     if not file.parent.is_dir():
         raise CliError(f"{file.parent}: no such folder", EXIT_USAGE)
     chosen = output_format or ("csv" if file.suffix.lower() == ".csv" else "jsonl")
-    target = resolve(**where)
-    name = table or consent_table(target)
-    digits = _phone(phone, target) if phone is not None else None
     from heymarket_bridge.adapters.consent_log import read_changes
 
-    count = write_changes(file, read_changes(target.clients("dynamodb"), name, digits), chosen)
+    if table and where.get("region") and not where.get("stack_name"):
+        import boto3  # a table kept from a deleted stack: no stack to read it through
+
+        client: Any = boto3.session.Session(region_name=where["region"]).client("dynamodb")
+        digits = _phone(phone, None) if phone is not None else None
+    else:
+        target = resolve(**where)
+        client = target.clients("dynamodb")
+        digits = _phone(phone, target) if phone is not None else None
+        table = table or consent_table(target)
+    count = write_changes(file, read_changes(client, table, digits), chosen)
     which = "of every phone" if digits is None else "of that phone"
     click.echo(f"wrote {count} consent change(s) {which} to {file} ({chosen}, mode 0600: it holds phone numbers)")
 
@@ -117,10 +134,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _phone(text: str, target: Target) -> str:
+def _phone(text: str, target: Target | None) -> str:
     from heymarket_bridge.contact import normalise_phone
 
     try:
-        return normalise_phone(text, target.parameter("DefaultCountry", "US"))
+        return normalise_phone(text, target.parameter("DefaultCountry", "US") if target is not None else "US")
     except ValueError as error:
         raise CliError(f"--phone: {error}", EXIT_USAGE) from None
