@@ -48,7 +48,7 @@ from heymarket_bridge.messages import (
     QueuedOperation,
 )
 from heymarket_bridge.observability import emit_metric, logger, metrics
-from heymarket_bridge.repeats import Latest, Verdict, judge
+from heymarket_bridge.repeats import Claim, Latest, Verdict, judge
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, SourceRegistry, default_sources
 from heymarket_bridge.sources.common import Credentials, Delivery, DeliveryIdentity, ReadContext
@@ -103,17 +103,13 @@ class RecentContacts(Protocol):
         """What is known of each phone (absent: nothing)."""
         ...
 
-    def claim(self, phone: str, as_read: Latest | None, fingerprint: str, rank: int) -> str | None:
-        """Make this the newest content of the phone, not yet queued, if the entry is still `as_read`: the claim's
-        version, or None when the entry changed meanwhile."""
+    def claim(self, claims: Sequence[Claim]) -> list[str | None]:
+        """Write each claim if its phone's entry is still as it read it: the version written for each, None for one
+        whose entry changed meanwhile."""
         ...
 
-    def advance(self, phone: str, as_read: Latest, rank: int) -> bool:
-        """A repeat of the newest content sent at `rank`, if the entry is still `as_read` (False otherwise)."""
-        ...
-
-    def confirm(self, phone: str, version: str) -> bool:
-        """The content claimed with `version` is in the queue (False: a newer claim replaced it)."""
+    def confirm(self, versions: Mapping[str, str]) -> int:
+        """The contents claimed with these versions (by phone) are in the queue; how many entries were still theirs."""
         ...
 
     def forget(self, phones: Sequence[str], rank: int) -> None:
@@ -416,38 +412,36 @@ class IngestService:
                 if not pending:
                     break
                 known = self._recent.seen([operations[i].contact.phone for i in pending])
-                contended = []
+                claims: list[tuple[int, Claim]] = []
                 for i in pending:
-                    decided = self._decide(operations[i], known.get(operations[i].contact.phone))
-                    if decided is None:
-                        contended.append(i)
+                    operation = operations[i]
+                    latest = known.get(operation.contact.phone)
+                    fingerprint, rank = _fingerprint(operation), operation_rank(operation)
+                    verdict = judge(latest, fingerprint, rank)
+                    if verdict is Verdict.CLAIM:
+                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, rank)))
+                    elif verdict is Verdict.REPEAT and latest is not None and rank > latest.rank:
+                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, rank, repeat=True)))
                     else:
-                        verdicts[i] = decided
-                pending = contended
+                        verdicts[i] = (verdict, "")
+                versions = self._recent.claim([claim for _, claim in claims]) if claims else []
+                pending = []
+                for (i, claim), version in zip(claims, versions, strict=True):
+                    if version is None:
+                        pending.append(i)  # its entry changed since it was read: read and judged again
+                    else:
+                        verdicts[i] = (Verdict.REPEAT, "") if claim.repeat else (Verdict.CLAIM, version)
         except DeliveryLedgerUnavailable as exc:
             raise BufferUnavailable("the bridge cannot check for repeated contacts right now; retry later") from exc
         if pending:
             logger.warning("Contacts contended by concurrent deliveries", extra={"contacts": len(pending)})
         return verdicts
 
-    def _decide(self, operation: ContactOperation, latest: Latest | None) -> tuple[Verdict, str] | None:
-        """The operation's verdict, written where it changes the phone's entry; None if the entry changed first."""
-        assert self._recent is not None
-        phone, fingerprint, rank = operation.contact.phone, _fingerprint(operation), operation_rank(operation)
-        verdict = judge(latest, fingerprint, rank)
-        if verdict is Verdict.CLAIM:
-            version = self._recent.claim(phone, latest, fingerprint, rank)
-            return None if version is None else (verdict, version)
-        if verdict is Verdict.REPEAT and latest is not None and rank > latest.rank:
-            return (verdict, "") if self._recent.advance(phone, latest, rank) else None
-        return verdict, ""
-
     def _confirm(self, versions: Mapping[str, str]) -> None:
-        if self._recent is None:
+        if self._recent is None or not versions:
             return
         try:
-            for phone, version in versions.items():
-                self._recent.confirm(phone, version)
+            self._recent.confirm(versions)
         except DeliveryLedgerUnavailable:
             # The contacts are in the queue: the answer stays a 202. Left unconfirmed, a resend is queued again.
             logger.warning("Could not record the latest contacts", extra={"contacts": len(versions)})

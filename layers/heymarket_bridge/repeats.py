@@ -60,3 +60,15 @@ def judge(latest: Latest | None, fingerprint: str, rank: int) -> Verdict:
     if latest.queued and rank > latest.queued_rank:
         return Verdict.SUPERSEDED
     return Verdict.QUEUE
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A write of a phone's entry, conditional on the entry being still `as_read`: `fingerprint` at `rank` as the
+    newest content, not yet confirmed queued; or, for a `repeat`, only the newest content's rank moved up to `rank`."""
+
+    phone: str
+    as_read: Latest | None
+    fingerprint: str
+    rank: int
+    repeat: bool = False

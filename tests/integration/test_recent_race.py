@@ -28,12 +28,14 @@ from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact_state import operation_rank
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.messages import ContactOperation
+from heymarket_bridge.repeats import Claim
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import SourceRegistry
 from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
 from tests.unit.test_ingest import FakeSource, event
 
 TABLE = "deliveries"
+ANN, BOB, CAT = "15105550100", "15105550101", "15105550102"
 TRIALS = 40
 
 
@@ -183,28 +185,42 @@ def test_a_repeat_received_after_the_change_it_repeats_is_not_queued_again(dynam
 def test_a_claim_on_an_entry_changed_since_it_was_read_is_refused(dynamodb: Any) -> None:
     # Given a phone's entry read by two deliveries, one of which claims it first
     recent = DynamoDbRecentContacts(TABLE, dynamodb)
-    recent.claim("15105550100", None, "first", 10)
-    as_read = recent.seen(["15105550100"])["15105550100"]
-    assert recent.claim("15105550100", as_read, "second", 20) is not None
+    recent.claim([Claim(ANN, None, "first", 10)])
+    as_read = recent.seen([ANN])[ANN]
+    assert recent.claim([Claim(ANN, as_read, "second", 20)]) != [None]
 
     # When the other claims it from what it read
-    version = recent.claim("15105550100", as_read, "third", 30)
+    versions = recent.claim([Claim(ANN, as_read, "third", 30)])
 
     # Then its claim is refused and the entry is the first claimant's
-    assert version is None
-    assert recent.seen(["15105550100"])["15105550100"].fingerprint == "second"
+    assert versions == [None]
+    assert recent.seen([ANN])[ANN].fingerprint == "second"
+
+
+def test_one_refused_claim_does_not_keep_the_others_of_its_delivery_from_being_written(dynamodb: Any) -> None:
+    recent = DynamoDbRecentContacts(TABLE, dynamodb)
+    recent.claim([Claim(ANN, None, "first", 10)])
+
+    versions = recent.claim([Claim(BOB, None, "bob", 10), Claim(ANN, None, "stale", 20), Claim(CAT, None, "cat", 10)])
+
+    assert [version is not None for version in versions] == [True, False, True]
+    assert {phone: latest.fingerprint for phone, latest in recent.seen([ANN, BOB, CAT]).items()} == {
+        ANN: "first",
+        BOB: "bob",
+        CAT: "cat",
+    }
 
 
 def test_a_repeat_of_an_entry_changed_since_it_was_read_does_not_move_its_rank(dynamodb: Any) -> None:
     recent = DynamoDbRecentContacts(TABLE, dynamodb)
-    version = recent.claim("15105550100", None, "out", 10)
+    [version] = recent.claim([Claim(ANN, None, "out", 10)])
     assert version is not None
-    assert recent.confirm("15105550100", version)
-    as_read = recent.seen(["15105550100"])["15105550100"]
-    recent.claim("15105550100", as_read, "in", 20)
+    assert recent.confirm({ANN: version}) == 1
+    as_read = recent.seen([ANN])[ANN]
+    recent.claim([Claim(ANN, as_read, "in", 20)])
 
-    assert recent.advance("15105550100", as_read, 30) is False
-    assert recent.seen(["15105550100"])["15105550100"].rank == 20
+    assert recent.claim([Claim(ANN, as_read, "out", 30, repeat=True)]) == [None]
+    assert recent.seen([ANN])[ANN].rank == 20
 
 
 def test_an_entry_written_before_the_ranks_existed_reads_as_a_queued_content_of_rank_zero(dynamodb: Any) -> None:
@@ -224,4 +240,4 @@ def test_an_entry_written_before_the_ranks_existed_reads_as_a_queued_content_of_
     latest = recent.seen(["15105550100"])["15105550100"]
 
     assert (latest.fingerprint, latest.rank, latest.queued, latest.version) == ("old", 0, True, "")
-    assert recent.advance("15105550100", latest, 10) is True
+    assert recent.claim([Claim("15105550100", latest, "old", 10, repeat=True)]) != [None]

@@ -13,7 +13,7 @@ import pytest
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.observability import metrics
-from heymarket_bridge.repeats import Latest
+from heymarket_bridge.repeats import Claim, Latest
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import SourceRegistry
 from heymarket_bridge.sources.common import Delivery, ReadContext, identity
@@ -219,25 +219,28 @@ class FakeRecent:
     def seen(self, phones: Sequence[str]) -> dict[str, Latest]:
         return {phone: self.latest[phone] for phone in phones if phone in self.latest}
 
-    def claim(self, phone: str, as_read: Latest | None, fingerprint: str, rank: int) -> str | None:
-        if self.latest.get(phone) != as_read:
-            return None
-        version = f"v{len(self.latest)}-{rank}"
-        self.latest[phone] = Latest(fingerprint, rank, rank, False, version)
-        return version
+    def claim(self, claims: Sequence[Claim]) -> list[str | None]:
+        versions: list[str | None] = []
+        for claim in claims:
+            if self.latest.get(claim.phone) != claim.as_read:
+                versions.append(None)
+                continue
+            version = f"v{len(self.latest)}-{claim.rank}"
+            if claim.repeat and claim.as_read is not None:
+                self.latest[claim.phone] = replace(claim.as_read, rank=claim.rank, version=version)
+            else:
+                self.latest[claim.phone] = Latest(claim.fingerprint, claim.rank, claim.rank, False, version)
+            versions.append(version)
+        return versions
 
-    def advance(self, phone: str, as_read: Latest, rank: int) -> bool:
-        if self.latest.get(phone) != as_read:
-            return False
-        self.latest[phone] = replace(as_read, rank=rank, version=as_read.version + "+")
-        return True
-
-    def confirm(self, phone: str, version: str) -> bool:
-        entry = self.latest.get(phone)
-        if entry is None or entry.version != version:
-            return False
-        self.latest[phone] = replace(entry, queued=True, version=version + "q")
-        return True
+    def confirm(self, versions: Mapping[str, str]) -> int:
+        confirmed = 0
+        for phone, version in versions.items():
+            entry = self.latest.get(phone)
+            if entry is not None and entry.version == version:
+                self.latest[phone] = replace(entry, queued=True, version=version + "q")
+                confirmed += 1
+        return confirmed
 
     def forget(self, phones: Sequence[str], rank: int) -> None:
         for phone in phones:
