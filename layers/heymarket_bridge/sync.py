@@ -30,7 +30,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 from heymarket_bridge.consent import ConsentLog
-from heymarket_bridge.consent_record import consent_changes
+from heymarket_bridge.consent_record import consent_changes, superseded_changes
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.contact_state import StateNotReady, operation_ms
 from heymarket_bridge.custom_fields import CustomFieldIndex, titles_in
@@ -400,7 +400,7 @@ class SyncService:
         if admission is not None:
             verdicts = self._recorded(admission, execution, verdicts, report)
         _count(plan, execution, report)
-        self._record_consent(plan, execution, report)
+        self._record_consent(plan, execution, report, admission)
         report.listed_contacts = lists.listed + sum(
             isinstance(outcome, Listed) and outcome.lists > 0 for _, outcome in lists.outcomes
         )
@@ -425,7 +425,9 @@ class SyncService:
         self._write_list_letters([*lists.letters, *unqueued], report)
         return report
 
-    def _record_consent(self, plan: Plan, execution: Execution, report: SyncReport) -> None:
+    def _record_consent(
+        self, plan: Plan, execution: Execution, report: SyncReport, admission: Admission | None = None
+    ) -> None:
         """Write the batch's consent changes to the consent record (heymarket_bridge.consent_record), once Heymarket
         answered. A record that cannot be written is counted and logged (masked) and never holds a contact back:
         the contact's opt-out reaching Heymarket matters more than its proof, and a redelivery would not record it
@@ -436,7 +438,13 @@ class SyncService:
             ([_operation(member.operation) for member in step.members], step.contact, result)
             for step, result in zip(plan.upserts, execution.upserts, strict=True)
         ]
-        changes = consent_changes(steps, self._wall_clock().astimezone(UTC).isoformat(timespec="milliseconds"))
+        now = self._wall_clock().astimezone(UTC).isoformat(timespec="milliseconds")
+        skipped = [
+            _operation(skip.member.operation)
+            for skip in (admission.skipped if admission is not None else ())
+            if skip.why.value == "superseded" and isinstance(skip.member.operation, ContactOperation)
+        ]
+        changes = consent_changes(steps, now) + superseded_changes(skipped, now)
         if not changes:
             return
         try:

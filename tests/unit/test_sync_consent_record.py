@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from heymarket_bridge.consent import ConsentAction, ConsentChange
+from heymarket_bridge.consent_record import APPLIED, SUPERSEDED
 from heymarket_bridge.errors import ConsentRecordUnavailable
+from tests.unit.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, BOB, Harness, upsert
 
 CONTACTS = "POST /v2/contacts"
@@ -62,3 +64,20 @@ def test_a_record_that_cannot_be_written_is_counted_and_the_contact_still_delive
     logged = " ".join(json.dumps(record.__dict__, default=str) for record in caplog.records)
     assert "Consent changes not recorded" in logged
     assert ANN not in logged  # the phone is masked
+
+
+def test_an_opt_in_older_than_the_opt_out_applied_is_recorded_as_held_back() -> None:
+    # Given an opt-out applied, received at 09:00:05
+    log = MemoryConsentLog()
+    h = Harness(consent_log=log, state=InMemoryContactState())
+    h.process(upsert(ANN, received_at="2026-11-23T09:00:05.000+00:00", is_opted_out=True))
+
+    # When an opt-in received before it arrives late (a retry)
+    report = h.process(upsert(ANN, received_at="2026-11-23T09:00:01.000+00:00", is_opted_out=False))
+
+    # Then it is skipped, and on record as held back
+    assert report.superseded_operations == 1
+    assert [(c.opted_out, c.action, c.reason) for c in log.changes] == [
+        (True, ConsentAction.APPLIED, APPLIED),
+        (False, ConsentAction.HELD_BACK, SUPERSEDED),
+    ]
