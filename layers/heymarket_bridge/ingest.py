@@ -34,7 +34,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
-from heymarket_bridge.contact_state import operation_rank
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
 from heymarket_bridge.echo import printable, shown
 from heymarket_bridge.errors import DeliveryInProgress as LedgerBusy
@@ -48,7 +47,7 @@ from heymarket_bridge.messages import (
     QueuedOperation,
 )
 from heymarket_bridge.observability import emit_metric, logger, metrics
-from heymarket_bridge.repeats import Claim, Latest, Verdict, judge
+from heymarket_bridge.repeats import Claim, Latest, Verdict, judge, rank
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, SourceRegistry, default_sources
 from heymarket_bridge.sources.common import Credentials, Delivery, DeliveryIdentity, ReadContext
@@ -416,12 +415,12 @@ class IngestService:
                 for i in pending:
                     operation = operations[i]
                     latest = known.get(operation.contact.phone)
-                    fingerprint, rank = _fingerprint(operation), operation_rank(operation)
-                    verdict = judge(latest, fingerprint, rank)
+                    fingerprint, place = _fingerprint(operation), rank(operation.occurred_at, operation.received_at)
+                    verdict = judge(latest, fingerprint, place)
                     if verdict is Verdict.CLAIM:
-                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, rank)))
-                    elif verdict is Verdict.REPEAT and latest is not None and rank > latest.rank:
-                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, rank, repeat=True)))
+                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, place)))
+                    elif verdict is Verdict.REPEAT and latest is not None and place > latest.rank:
+                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, place, repeat=True)))
                     else:
                         verdicts[i] = (verdict, "")
                 versions = self._recent.claim([claim for _, claim in claims]) if claims else []
@@ -477,7 +476,7 @@ class IngestService:
         self._forget(
             [t.phone for t in targets if t.phone is not None],
             any(t.contact_id for t in targets),
-            operation_rank(operations[0]),
+            rank(None, received_at),
         )
         self._enqueue(operations)
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(targets))

@@ -20,7 +20,11 @@ Why each verdict keeps the change the sender sent last in place (the sync side a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
+
+# As heymarket_bridge.contact_state.RANK_SCALE: epoch milliseconds take 13 digits until the year 2286.
+_RANK_SCALE = 10**13
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,24 @@ class Claim:
     fingerprint: str
     rank: int
     repeat: bool = False
+
+
+def rank(occurred_at: str | None, received_at: str) -> int:
+    """An operation's place among its phone's changes, as the sync side orders them
+    (heymarket_bridge.contact_state.operation_rank, the same number), from its two times as the ingest side writes
+    them (ISO 8601): the source's event time (never later than the receipt), then the receipt. Computed here so
+    that the ingest function does not load the contact state module."""
+    received = _epoch_ms(received_at)
+    occurred = _epoch_ms(occurred_at) if occurred_at else None
+    moment = (received or occurred or 0) if occurred is None or received is None else min(occurred, received)
+    return moment * _RANK_SCALE + (received or 0)
+
+
+def _epoch_ms(text: str | None) -> int | None:
+    try:
+        moment = datetime.fromisoformat(text or "")
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

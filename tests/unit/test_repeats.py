@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from heymarket_bridge.repeats import Latest, Verdict, judge
+import pytest
+
+from heymarket_bridge.contact import Contact
+from heymarket_bridge.contact_state import operation_rank
+from heymarket_bridge.messages import ContactOperation, Operation
+from heymarket_bridge.repeats import Latest, Verdict, judge, rank
 
 OUT, IN = "fingerprint-opted-out", "fingerprint-opted-in"
 
@@ -65,3 +70,23 @@ def test_a_contact_after_a_delete_of_its_phone_is_claimed() -> None:
     deleted = Latest("", 10, 10, True, "v1")
 
     assert judge(deleted, OUT, 20) is Verdict.CLAIM
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "received_at"),
+    [
+        (None, "2026-11-23T09:00:00.123+00:00"),
+        ("2026-11-23T08:59:00.000+00:00", "2026-11-23T09:00:00.123+00:00"),
+        ("2026-11-23T09:01:00.000+00:00", "2026-11-23T09:00:00.123+00:00"),  # a source clock ahead: the receipt
+        ("not a time", "2026-11-23T09:00:00.123+00:00"),
+        (None, "not a time"),
+    ],
+)
+def test_the_rank_is_the_one_the_sync_side_orders_a_phones_operations_by(
+    occurred_at: str | None, received_at: str
+) -> None:
+    operation = ContactOperation(
+        Operation.UPSERT, Contact(phone="15105550123"), "generic", received_at, "req", occurred_at=occurred_at
+    )
+
+    assert rank(occurred_at, received_at) == operation_rank(operation)
