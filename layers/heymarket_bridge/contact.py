@@ -6,17 +6,25 @@ import math
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heymarket_bridge.echo import shown
+
+if TYPE_CHECKING:  # loaded where a phone is read (the ingest side), not by the sync function, which reads none
+    from heymarket_bridge.country import Country, CountryEvidence
 
 MAX_TAGS = 5
 # Lists a contact may be put on by one message: each costs one request per chunk of contacts (README, "Tags and lists").
 MAX_LISTS = 10
 MAX_TEXT = 255
+# Fields a submission may name its phone's country with (generic senders, mappings): an ISO code, a name or a
+# calling code (heymarket_bridge.country).
+COUNTRY_FIELDS = ("country", "country_code")
+# E.164's longest number (ITU-T E.164, section 6): no phone with more digits leaves the bridge.
+MAX_PHONE_DIGITS = 15
 MAX_CUSTOM_FIELDS = 100
 # The fields Heymarket documents for the legacy POST /v1/batch/contacts (the phone matches existing contacts).
 V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
@@ -37,6 +45,43 @@ _LIST_SEPARATORS = re.compile(r"[,;|]")
 _JOINERS = frozenset("\u200c\u200d")
 # Text that is a number: a tag or list given this way is an id (a positive integer), never a name.
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
+# A phone field's text: room for a few numbers with their labels ("home: (510) 555-0100; cell: (510) 555-0157").
+MAX_PHONE_TEXT = 120
+# Words that label a number in free text (English, German, Spanish, French, Dutch, Italian, Portuguese), compared
+# case-folded without accents: removed before the number is read.
+_LABELS = frozenset(
+    (
+        *("cell", "cellphone", "cellular", "mobile", "mob", "mobil", "handy", "home", "work", "office", "business"),
+        *("main", "direct", "tel", "tele", "telephone", "phone", "ph", "fon", "text", "sms", "whatsapp", "day"),
+        *("evening", "night", "daytime", "private", "personal", "landline", "primary", "number", "no", "nr", "num"),
+        *("privat", "arbeit", "buro", "buero", "geschaftlich", "dienstlich", "festnetz", "telefon", "mobilnummer"),
+        *("casa", "trabajo", "oficina", "movil", "celular", "telefono", "particular", "fijo", "domicilio"),
+        *("portable", "domicile", "bureau", "travail", "fixe", "mobiel", "thuis", "werk", "kantoor", "cellulare"),
+        *("ufficio", "lavoro", "telemovel", "trabalho", "escritorio", "c", "m", "h", "w", "o", "t", "p"),
+    )
+)
+# A run of letters (a word), in any script.
+_WORD = re.compile(r"[^\W\d_]+")
+# Parentheses or brackets holding no digit: a label ("(cell)", "[Büro]").
+_WORDS_IN_BRACKETS = re.compile(r"[(\[][^()\[\]\d]*[)\]]")
+# An extension at the end: "ext 12", "ext. 12", "extension 12", "x12", "#12", "Durchwahl 12", "poste 12", "anexo 12".
+_EXTENSION = re.compile(
+    r"(?:(?<![^\W\d_])(?:ext|extn|extension|x|durchwahl|dw|poste|anexo|ramal|interno|toestel)\.?|#)\s*[:.]?\s*"
+    r"\d{1,7}\s*$",
+    re.IGNORECASE,
+)
+# Between two numbers in one field: ";", ",", "|", a line break, " / " (a slash between spaces: "030/1234567" is one
+# German number), or a word such as "or", "oder", "ou", "o", "y", "and", "und", "&".
+_SEPARATORS = re.compile(r"\s*(?:[;,|\n]|\s/\s|(?<=\s)(?:or|oder|ou|o|y|and|und|&)(?=\s))\s*", re.IGNORECASE)
+# A label word after a number and before another ("510 555 0100 cell 510 555 0157"): the second number starts there.
+_LABEL_BETWEEN_NUMBERS = re.compile(r"(?<=[\d)])\s+(?=[^\W\d_]{2,}\.?\s*:?\s*[+(\d])")
+# A vanity number: digits first, then letters (at least three) and digits, joined by spaces, dots or dashes only.
+_VANITY = re.compile(r"\+?[\d\s().\-]*\d[\s.\-)]*(?=(?:[^A-Za-z]*[A-Za-z]){3})[A-Za-z0-9][A-Za-z0-9\s.\-]*")
+
+
+class PhoneCountryConflict(ValueError):
+    """A phone refused because what its payload says about its country disagrees with it (or with itself): the
+    message names the evidence and the number (`read_phone`)."""
 
 
 class InvalidContact(ValueError):
@@ -74,6 +119,11 @@ class Contact:
     # Heymarket lists to put the contact on, by id (int) or by name (str, a list the bridge manages). Not a field of
     # Heymarket's contact: written with the lists endpoints once the contact is stored (heymarket_bridge.segments).
     lists: tuple[int | str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # The one guard no path can bypass: E.164 allows at most 15 digits, and anything else is not a phone.
+        if not isinstance(self.phone, str) or not re.fullmatch(r"[0-9]{1,15}", self.phone):
+            raise ValueError(f"phone must be 1 to {MAX_PHONE_DIGITS} digits (E.164, without '+')")
 
     def to_dict(self) -> dict[str, Any]:
         """The provided fields only, JSON-ready (the queue message form)."""
@@ -144,28 +194,135 @@ class PhoneReading:
     warning: str | None = None
 
 
-def normalise_phone(raw: Any, default_country: str) -> str:
+def normalise_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidence] = ()) -> str:
     """E.164 digits without '+', e.g. '(510) 555-1234' -> '15105551234'. Raises ValueError naming the problem.
 
     Takes what senders produce: text in any human format, an integer, a float that holds an integer (spreadsheet and
     pandas pipelines turn phones into 5105551234.0, Excel into 5.105551234E+09), `tel:` URIs, invisible formatting
-    characters, and international numbers written without their "+". Numbers the phone library rejects but that are
-    still in common use are read the way their country's numbering plan maps them (see `_legacy_variants`).
+    characters, international numbers written without their "+", labels and extensions in free text, and a one-item
+    list (its item). Numbers the phone library rejects but that are still in common use are read the way their
+    country's numbering plan maps them (see `_legacy_variants`). `evidence`: see `read_phone`.
     """
-    return read_phone(raw, default_country).digits
+    return read_phone(raw, default_country, evidence).digits
 
 
-def read_phone(raw: Any, default_country: str) -> PhoneReading:
-    """`normalise_phone`'s reading, with a warning when 11-15 digits written without "+" were read as an
-    international number that, short of one digit, is also a number of `default_country`: a national number typed
-    with a digit too many (31255504034: +31 25 550 4034, or the US 312 555 0403 and a stray 4). Such numbers are
-    kept (about 40% of valid foreign numbers written without "+" are one deletion away from a valid US number,
-    measured on phonenumbers' example numbers), with the warning saying how to remove the doubt."""
+def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidence] = ()) -> PhoneReading:
+    """`normalise_phone`'s reading, in the country the payload names (`evidence`), else in `default_country`.
+
+    How the country is decided (README, "How a phone's country is decided"):
+
+    1. A number in international form ("+" or "00") says its own country and is read as written. Evidence about the
+       number itself (`of_number`: a phone widget's country code, the sender's international form of the same
+       number) that names another calling code is a refusal naming both; evidence about the person (an address, a
+       country field) is not: a +44 mobile with a US address is a traveller's or an expat's real number.
+    2. A number written nationally is read in the country named by the evidence about the number if there is any,
+       else by the evidence about the person. It must be a valid number there: if it is not (even if it would be in
+       `default_country`), or the evidence at that level names two calling codes, or names no country the bridge
+       can read, the phone is refused with a reason naming the evidence and the number; never guessed.
+       11-15 digits without "+" that are valid only as an international number are kept if that number is in the
+       named country, refused otherwise.
+    3. With no evidence at all, the number is read in `default_country` (DefaultPhoneRegion); 11-15 digits without
+       "+" that are not a number of it are read as an international number, with a warning when, short of one
+       digit, they are also a number of `default_country`: a national number typed with a digit too many
+       (31255504034: +31 25 550 4034, or the US 312 555 0403 and a stray 4). Such numbers are kept (about 40% of
+       valid foreign numbers written without "+" are one deletion away from a valid US number, measured on
+       phonenumbers' example numbers), with the warning saying how to remove the doubt.
+
+    Free text is read as people write it: labels ("cell", "(Arbeit)", "Büro:") and an extension ("ext 12", "x12",
+    "#12") are removed before the number is read; letters are read as digits only when the whole value is a vanity
+    number ("1-800-FLOWERS"); of several numbers in one field ("home 510 555 0100; cell 510 555 0157") the first
+    valid one is taken. No reading has more than 15 digits (E.164's maximum).
+    """
     text = _phone_text(raw)
-    if len(text) > 40:
+    first_problem: ValueError | None = None
+    for segment in _numbers_in(text):
+        try:
+            if isinstance(segment, ValueError):
+                raise segment
+            return _read_number(segment, default_country, evidence)
+        except ValueError as exc:
+            first_problem = first_problem or exc
+    raise first_problem or ValueError("phone is not a phone number")
+
+
+def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvidence]) -> PhoneReading:
+    """One number of a phone field (its labels and extension already removed), read as `read_phone` says."""
+    from heymarket_bridge.country import country_of
+
+    text = _dial_form(text)
+    if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text) > 40:
         raise ValueError("phone is too long")
-    # Imported here so that the sync function, which never parses a phone, does not load it at its cold start;
-    # the ingest function loads it at init (its sources import it).
+    if text.startswith("+"):
+        number = _valid_number(text, default_country)
+        for item in evidence:
+            country = country_of(item.value)
+            if item.of_number and country is not None and country.code != number.country_code:
+                raise PhoneCountryConflict(
+                    f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} says its "
+                    f"country code is +{country.code}: correct one of them"
+                )
+        return PhoneReading(_e164(number))
+    named = _named_country(text, evidence)
+    if named is None:
+        return _read_in_default(text, default_country)
+    country, where = named
+    import phonenumbers
+
+    try:
+        number = _valid_number(text, country.region)
+    except ValueError:
+        number = None
+    if number is not None and number.country_code == country.code:
+        return PhoneReading(_e164(number))
+    digits = re.sub(r"[\s().\-/]", "", text)
+    if digits.isdigit() and 11 <= len(digits) <= MAX_PHONE_DIGITS:
+        try:
+            international = _valid_number(f"+{digits}", country.region)
+        except ValueError:
+            international = None
+        if international is not None and international.country_code == country.code:
+            return PhoneReading(_e164(international))
+    elsewhere = ""
+    try:
+        other = phonenumbers.parse(text, default_country)
+        if phonenumbers.is_valid_number(other):
+            elsewhere = f" (it is a +{other.country_code} number as written in {default_country})"
+    except phonenumbers.NumberParseException:
+        pass
+    raise PhoneCountryConflict(
+        f"phone {shown(text)} is not a valid {country.region} (+{country.code}) number, the country named by "
+        f"{where}{elsewhere}: send the phone with its + and country code, or correct the country"
+    )
+
+
+def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Country, str] | None:
+    """The country a nationally written number is read in, and the evidence naming it (as a refusal quotes it); None
+    when the payload names no country. Raises ValueError when it names two, or none the bridge can read."""
+    from heymarket_bridge.country import country_of
+
+    about_number = [item for item in evidence if item.of_number and not _blank(item.value)]
+    deciding = about_number or [item for item in evidence if not item.of_number and not _blank(item.value)]
+    if not deciding:
+        return None
+    read = [(item, country) for item in deciding if (country := country_of(item.value)) is not None]
+    if not read:
+        named = ", ".join(item.describe() for item in deciding)
+        raise PhoneCountryConflict(
+            f"phone {shown(text)} has no country code and {named} is not a country the bridge can read: send the "
+            "phone with its + and country code, or the country as an ISO 3166 code (MX, DE)"
+        )
+    codes = {country.code for _, country in read}
+    if len(codes) > 1:
+        named = ", ".join(f"{item.describe()} (+{country.code})" for item, country in read)
+        raise PhoneCountryConflict(
+            f"phone {shown(text)} has no country code and the payload names two countries for it: {named}; send "
+            "the phone with its + and country code"
+        )
+    item, country = read[0]
+    return country, item.describe()
+
+
+def _read_in_default(text: str, default_country: str) -> PhoneReading:
     import phonenumbers
 
     problem = "phone is not a phone number"
@@ -175,13 +332,42 @@ def read_phone(raw: Any, default_country: str) -> PhoneReading:
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
-            return PhoneReading(digits, _typo_warning(number, default_country) if position else None)
+            return PhoneReading(_e164(number), _typo_warning(number, default_country) if position else None)
         for legacy in _legacy_variants(number):
             if phonenumbers.is_valid_number(legacy):
-                return PhoneReading(phonenumbers.format_number(legacy, phonenumbers.PhoneNumberFormat.E164).lstrip("+"))
+                return PhoneReading(_e164(legacy))
         problem = "phone is not a valid number for its country"
     raise ValueError(problem)
+
+
+def _valid_number(text: str, region: str) -> Any:
+    """The number `text` is in `region` (or its own, written with +), valid or mapped from a legacy form; raises
+    ValueError when it is neither."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("phone is not a phone number") from exc
+    if phonenumbers.is_valid_number(number):
+        return number
+    for legacy in _legacy_variants(number):
+        if phonenumbers.is_valid_number(legacy):
+            return legacy
+    raise ValueError("phone is not a valid number for its country")
+
+
+def _e164(number: Any) -> str:
+    import phonenumbers
+
+    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+    if len(digits) > MAX_PHONE_DIGITS:
+        raise ValueError(f"phone has more than {MAX_PHONE_DIGITS} digits (E.164's maximum)")
+    return digits
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], [""], [None])
 
 
 def _typo_warning(number: Any, default_country: str) -> str | None:
@@ -206,16 +392,24 @@ def _typo_warning(number: Any, default_country: str) -> str | None:
     return None
 
 
-def phone_parses(raw: Any, default_country: str) -> bool:
-    """Whether `raw` is a phone number `normalise_phone` accepts (for sources choosing among candidate answers)."""
+def phone_parses(raw: Any, default_country: str, evidence: Sequence[CountryEvidence] = ()) -> bool:
+    """Whether `raw` is a phone number `read_phone` accepts with this evidence (for sources choosing among
+    candidate answers)."""
     try:
-        normalise_phone(raw, default_country)
+        read_phone(raw, default_country, evidence)
     except ValueError:
         return False
     return True
 
 
+def single(value: Any) -> Any:
+    """A one-item list as its item (Google Forms' Apps Script `e.namedValues` sends every answer as one), else the
+    value as given: for every field that holds one value."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
 def _phone_text(raw: Any) -> str:
+    raw = single(raw)
     if isinstance(raw, bool):
         raise ValueError("phone must be text or a number, not true or false")
     if isinstance(raw, int):
@@ -230,12 +424,10 @@ def _phone_text(raw: Any) -> str:
         raise ValueError("phone must be text or a number")
     # Invisible format characters (left-to-right marks, zero-width spaces) come with numbers copied from apps.
     text = without_format_characters(text).strip()
-    if len(text) > 60:
+    if len(text) > MAX_PHONE_TEXT:
         raise ValueError("phone is too long")
     if not text:
         raise ValueError("phone is empty")
-    if text[:4].lower() == "tel:":
-        text = text[4:].strip()
     if re.fullmatch(r"\+?\d+\.0+", text):  # a float written out as text (CSV exports)
         text = text.split(".", 1)[0]
     elif re.fullmatch(r"\d(?:\.\d+)?[eE]\+?\d{1,2}", text):  # Excel's scientific notation
@@ -246,9 +438,72 @@ def _phone_text(raw: Any) -> str:
         if value != value.to_integral_value():
             raise ValueError("phone is not a phone number")
         text = str(int(value))
+    return text
+
+
+def _dial_form(text: str) -> str:
+    """A number as the phone library reads it: without a `tel:` scheme, with "00" (the international prefix most of
+    the world dials) written as "+"."""
+    text = text.strip()
+    if text[:4].lower() == "tel:":
+        text = text[4:].strip()
     if text.startswith("00"):
         text = "+" + text[2:]
     return text
+
+
+def _numbers_in(text: str) -> list[str | ValueError]:
+    """The numbers a phone field holds, in order, each without its labels and extension (or, for a part holding a
+    word that is not a label, the ValueError naming it); the whole text when it is a vanity number."""
+    if _is_vanity(text):
+        return [text]
+    parts = [part for part in _SEPARATORS.split(text) if part and part.strip()]
+    numbers: list[str | ValueError] = []
+    for part in parts:
+        for piece in _LABEL_BETWEEN_NUMBERS.split(part):
+            try:
+                cleaned = _without_labels(piece)
+            except ValueError as exc:
+                numbers.append(exc)
+                continue
+            if cleaned:
+                numbers.append(cleaned)
+    return numbers
+
+
+def _without_labels(text: str) -> str:
+    """`text` without labels in parentheses, label words and a trailing extension; raises ValueError naming a word
+    that is none of them (a phone is never read from words: "+49 30 1234567 (Arbeit)" is not a vanity number)."""
+    text = _dial_form(text) if text.strip()[:4].lower() == "tel:" else text
+    text = _EXTENSION.sub("", _WORDS_IN_BRACKETS.sub(" ", text))
+    kept: list[str] = []
+    position = 0
+    for word in _WORD.finditer(text):
+        kept.append(text[position : word.start()])
+        position = word.end()
+        if _fold_label(word.group()) not in _LABELS:
+            raise ValueError(
+                f"phone has the word {shown(word.group())}, which is not part of a number or a label such as cell, "
+                "home, work or ext"
+            )
+    kept.append(text[position:])
+    # A colon or dash left where a label was ("cell: 510...", "Büro - 030...").
+    return re.sub(r"^[\s:\-\u2013.]+", "", "".join(kept)).strip()
+
+
+def _is_vanity(text: str) -> bool:
+    """A number spelt partly in letters ("1-800-FLOWERS", "0800 KAUFEN"): digits first (fewer than a whole number),
+    then letters and digits, at most 15 of them in all, and no word a label."""
+    form = _dial_form(text)
+    if not _VANITY.fullmatch(form) or any(_fold_label(word.group()) in _LABELS for word in _WORD.finditer(form)):
+        return False
+    before_letters = re.split(r"[A-Za-z]", form, maxsplit=1)[0]
+    return sum(ch.isdigit() for ch in before_letters) <= 7 and sum(ch.isalnum() for ch in form) <= MAX_PHONE_DIGITS
+
+
+def _fold_label(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def _fallbacks(text: str) -> list[str]:
@@ -459,6 +714,7 @@ def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
         return None
     custom: dict[str, str] = {}
     for key, value in raw.items():
+        value = single(value)
         if value is None or value == "":
             continue
         if isinstance(value, dict | list):
@@ -518,6 +774,7 @@ def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedF
     """
     if not isinstance(raw, dict):
         raise InvalidContact(["contact must be a JSON object"])
+    raw = {name: _one_value(name, value) for name, value in raw.items()}
     values: dict[str, Any] = {}
     dropped: list[DroppedField] = []
     for name, read in _OPTIONAL_FIELDS:
@@ -528,10 +785,27 @@ def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedF
     if phone is None or (isinstance(phone, str) and not phone.strip()):
         raise InvalidContact(["phone is required", *(item.error for item in dropped)])
     try:
-        reading = read_phone(phone, default_country)
+        reading = read_phone(phone, default_country, contact_evidence(raw))
     except ValueError as exc:
         raise InvalidContact([str(exc), *(item.error for item in dropped)]) from exc
     return Contact(phone=reading.digits, **values), dropped, [reading.warning] if reading.warning else []
+
+
+def contact_evidence(raw: Mapping[str, Any]) -> list[CountryEvidence]:
+    """What a submission says about its phone's country: the evidence its source found ("country_evidence"), and a
+    `country` or `country_code` field (the generic source's, or a mapping's), both about the person."""
+    from heymarket_bridge.country import CountryEvidence, evidence_of
+
+    given = [CountryEvidence(name, single(raw[name])) for name in COUNTRY_FIELDS if raw.get(name) is not None]
+    return [*evidence_of(raw.get("country_evidence")), *given]
+
+
+def _one_value(name: str, value: Any) -> Any:
+    """A field's value with a one-item list read as its item, for every field that holds one value (tags and lists
+    are lists already: `segment_items` reads a one-item list, and splits its item when it joins ids)."""
+    if name in ("tags", "lists", "custom", "country_evidence"):
+        return value
+    return single(value)
 
 
 def parse_contact(raw: Any, default_country: str) -> Contact:

@@ -8,9 +8,10 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
 
 - a delivery the sender names (heymarket_bridge.sources.common.DeliveryIdentity) is run once per name: a repeat
   gets the first answer back with `"duplicate": true`; the same Idempotency-Key with another body is a 422;
-- within a delivery, the contacts for one phone are merged in the delivery's order into the one contact queued for
-  it (later values win field by field, as the sync function merges a phone's upserts): the last one wins. Queued
-  as separate messages they would carry one `received_at`, and SQS, a standard queue, keeps no order between them;
+- within a delivery, the contacts for one phone are merged into the one contact queued for it in the order of their
+  own event times (the delivery's order for equal times or none; later values win field by field, as the sync
+  function merges a phone's upserts): the newest one wins. Queued as separate messages they would carry one
+  `received_at`, and SQS, a standard queue, keeps no order between them;
 - whatever the delivery, a contact equal to the newest one queued for its phone by the same source within a
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
   back is not (the newest contact is then the changed one). This also makes a sender's retry after a partial
@@ -546,23 +547,35 @@ class IngestService:
 
 
 def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tuple[int, ContactOperation]]:
-    """The delivery's operations with each phone's merged into one, in the delivery's order (later values win field by
-    field, custom values key by key, as heymarket_bridge.ordering merges a phone's upserts), each at the place and
-    with the index of the phone's last submission."""
-    merged: dict[str, tuple[int, ContactOperation]] = {}
+    """The delivery's operations with each phone's merged into one, each at the place and with the index of the
+    phone's last submission.
+
+    A phone's operations are merged in the order of their own event times (`occurred_at`; one without is as new as
+    its delivery, `received_at`), ties in the delivery's order, as heymarket_bridge.contact_state orders operations
+    across batches (`operation_rank`): later values win field by field, custom values key by key. A sender may put
+    an older change after a newer one in one delivery (Salesforce: "messages may be delivered out of order"), and
+    the newer change must still win.
+    """
+    by_phone: dict[str, list[tuple[int, ContactOperation]]] = {}
     for index, operation in accepted:
-        earlier = merged.pop(operation.contact.phone, None)
-        if earlier is not None:
+        by_phone.setdefault(operation.contact.phone, []).append((index, operation))
+    merged: list[tuple[int, ContactOperation]] = []
+    for parts in by_phone.values():
+        # `_plan` writes both times as ISO 8601 UTC texts with milliseconds, an event time never after the receipt:
+        # as texts they order as heymarket_bridge.contact_state.operation_ms does (without loading that module).
+        ordered = sorted(parts, key=lambda part: (part[1].occurred_at or part[1].received_at, part[0]))
+        operation = ordered[0][1]
+        for _, later in ordered[1:]:
             # The merged operation is as new as the newest event time its parts give (ISO 8601 UTC texts order).
-            times = [t for t in (earlier[1].occurred_at, operation.occurred_at) if t is not None]
+            times = [t for t in (operation.occurred_at, later.occurred_at) if t is not None]
             operation = dataclasses.replace(
-                operation,
-                contact=earlier[1].contact.merged_with(operation.contact),
+                later,
+                contact=operation.contact.merged_with(later.contact),
                 occurred_at=max(times) if times else None,
-                consent=operation.consent if operation.consent is not None else earlier[1].consent,
+                consent=later.consent if later.consent is not None else operation.consent,
             )
-        merged[operation.contact.phone] = (index, operation)
-    return list(merged.values())
+        merged.append((parts[-1][0], operation))
+    return sorted(merged, key=lambda part: part[0])
 
 
 def _queued_with(index: int, dropped: Sequence[DroppedField], warnings: Sequence[str]) -> Rejection:

@@ -8,8 +8,10 @@ keyed by source name, for example:
                   "constants": {"tags": ["Typeform lead"], "lists": ["Spring open house"]}}}
 
 - A contact field ("phone", "first", "last", "display_name", "email", "avatar", "is_opted_out",
-  "assignee_id", "contact_id", "tags", "lists") or "name" (a full name, split into first and last on its last
-  space) takes a reference, or a list of references tried in order. What a reference means is up to the source:
+  "assignee_id", "contact_id", "tags", "lists"), "name" (a full name, split into first and last on its last
+  space) or "country" / "country_code" (the phone's country: it replaces the source's own country evidence,
+  heymarket_bridge.contact.read_phone) takes a reference, or a list of references tried in order. A value that
+  is a one-item list is its item (Google Forms' `e.namedValues`). What a reference means is up to the source:
   a Typeform field ref, a Jotform field name, a dotted path into a generic JSON body... (see each source module).
 - "custom" maps a Heymarket custom-field ID to a reference.
 - "constants" are values that every contact from the source gets unless the submission provides that field
@@ -24,16 +26,19 @@ guess that could text the wrong number. Pure: no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from heymarket_bridge.contact import InvalidContact, parse_contact, segment_items
+from heymarket_bridge.contact import InvalidContact, contact_evidence, parse_contact, segment_items, single
+
+if TYPE_CHECKING:
+    from heymarket_bridge.country import CountryEvidence
 
 MAPPED_FIELDS = frozenset(
     (
         *("phone", "first", "last", "name", "display_name", "email", "avatar"),
-        *("is_opted_out", "assignee_id", "contact_id", "tags", "lists"),
+        *("is_opted_out", "assignee_id", "contact_id", "tags", "lists", "country", "country_code"),
     )
 )
 CONSTANT_FIELDS = frozenset(
@@ -46,6 +51,8 @@ _PROBE_PHONE = "+14155552671"
 
 Lookup = Callable[[str], Any]
 """A source's reader of one submission: the value a reference names, or None when the submission lacks it."""
+PhoneTest = Callable[[Any, Sequence["CountryEvidence"]], bool]
+"""Whether a value reads as a phone number with the given country evidence (heymarket_bridge.contact.read_phone)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ def is_blank(value: Any) -> bool:
 
 def split_name(full: Any) -> tuple[str | None, str | None]:
     """'Ada King Lovelace' -> ('Ada King', 'Lovelace'); one word is a first name."""
+    full = single(full)
     if not isinstance(full, str):
         return None, None
     words = full.split()
@@ -92,28 +100,41 @@ class SourceMapping:
         return bool(self.fields or self.custom or self.constants)
 
     def overrides(self, name: str) -> bool:
-        """True when this mapping decides the field `name` (so the source's default must not be used)."""
+        """True when this mapping decides the field `name` (so the source's default must not be used). A mapped
+        `country` or `country_code` decides the phone's country: the source's own evidence is not used."""
+        if name == "country_evidence":
+            return "country" in self.fields or "country_code" in self.fields
         return name in self.fields or (name in ("first", "last") and "name" in self.fields)
 
-    def apply(
-        self, defaults: Mapping[str, Any], lookup: Lookup, is_phone: Callable[[Any], bool] | None = None
-    ) -> dict[str, Any]:
+    def apply(self, defaults: Mapping[str, Any], lookup: Lookup, is_phone: PhoneTest | None = None) -> dict[str, Any]:
         """The submission's contact: constants, then the source's defaults, then the mapped references.
 
-        `is_phone` tells a value that parses as a phone number: among a mapped phone's references, the first whose
-        value parses wins over an earlier one that does not (an answer "Yes" is never taken for the number).
+        `is_phone` tells a value that reads as a phone number with the submission's country evidence (the source's,
+        or the mapped `country` / `country_code`): among a mapped phone's references, the first whose value reads
+        wins over an earlier one that does not (an answer "Yes" is never taken for the number). A one-item list is
+        its item (heymarket_bridge.contact.single).
         """
         values: dict[str, Any] = {}
         for name, value in defaults.items():
             if name not in _MERGED_CONSTANTS and not is_blank(value) and not self.overrides(name):
                 values[name] = value
+        if "phone" in self.fields and isinstance(values.get("country_evidence"), list):
+            # What the source said about the number it would have chosen is not about the mapped one.
+            person = [
+                item for item in values["country_evidence"] if not (isinstance(item, dict) and item.get("of_number"))
+            ]
+            values["country_evidence"] = person
         if "name" in self.fields:
             first, last = split_name(first_present(lookup, self.fields["name"]))
             values.update({k: v for k, v in (("first", first), ("last", last)) if v is not None})
-        for name, refs in self.fields.items():
+        for name, refs in sorted(self.fields.items(), key=lambda item: item[0] == "phone"):
             if name in ("name", "lists"):
                 continue
-            value = first_present(lookup, refs, is_phone if name == "phone" else None)
+            preferred = None
+            if name == "phone" and is_phone is not None:
+                evidence = contact_evidence(values)
+                preferred = lambda value, test=is_phone, evidence=evidence: test(value, evidence)  # noqa: E731
+            value = first_present(lookup, refs, preferred)
             if not is_blank(value):
                 values[name] = value
         contact = {k: v for k, v in self.constants.items() if k not in _MERGED_CONSTANTS}
@@ -179,7 +200,7 @@ def parse_mappings(raw: str, known_sources: frozenset[str]) -> dict[str, SourceM
 
 def first_present(lookup: Lookup, refs: tuple[str, ...], preferred: Callable[[Any], bool] | None = None) -> Any:
     """The first reference's value that is not blank; with `preferred`, the first that also satisfies it, if any."""
-    present = [value for value in (lookup(ref) for ref in refs) if not is_blank(value)]
+    present = [value for value in (single(lookup(ref)) for ref in refs) if not is_blank(value)]
     if preferred is not None:
         return next((value for value in present if preferred(value)), present[0] if present else None)
     return present[0] if present else None

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heymarket_bridge.contact import (
     Contact,
@@ -9,7 +11,9 @@ from heymarket_bridge.contact import (
     normalise_phone,
     parse_contact,
     read_contact,
+    read_phone,
 )
+from heymarket_bridge.country import CountryEvidence, country_of
 
 
 @pytest.mark.parametrize(
@@ -27,7 +31,9 @@ def test_phone_in_any_human_format_is_normalised_to_e164_digits(raw: object, cou
     assert normalise_phone(raw, country) == expected
 
 
-@pytest.mark.parametrize("raw", ["555-12", "", "not a phone", "+1 (200) 555-1234", True, ["15105551234"], "9" * 50])
+@pytest.mark.parametrize(
+    "raw", ["555-12", "", "not a phone", "+1 (200) 555-1234", True, ["15105551234", "15105551235"], "9" * 50]
+)
 def test_impossible_phones_are_refused(raw: object) -> None:
     with pytest.raises(ValueError, match="phone"):
         normalise_phone(raw, "US")
@@ -319,3 +325,197 @@ def test_names_that_look_alike_fold_alike(one: str, other: str) -> None:
 def test_a_name_of_digits_of_any_script_is_read_as_an_id(raw: object, tags: tuple[int, ...]) -> None:
     # The README says so ("Tags and lists", Syntax): there is no way to give such a name
     assert parse_contact({"phone": "5105550113", "tags": raw}, "US").tags == tags
+
+
+# ------------------------------------------------------------------------- issue 22: phone identity, contact rules
+def evidence(field: str, value: object, *, of_number: bool = False) -> CountryEvidence:
+    return CountryEvidence(field, value, of_number)
+
+
+@pytest.mark.parametrize(
+    ("value", "region"),
+    [
+        ("MX", "MX"),
+        ("mx", "MX"),
+        ("MEX", "MX"),
+        ("México", "MX"),
+        ("52", "MX"),
+        ("+52", "MX"),
+        ("Deutschland", "DE"),
+        ("Österreich", "AT"),
+        ("UK", "GB"),
+        ("United States of America", "US"),
+        ("U.S.A.", "US"),
+        ("+525512345679", "MX"),
+        (["FR"], "FR"),
+    ],
+)
+def test_a_country_is_read_from_codes_names_calling_codes_and_international_numbers(value: object, region: str) -> None:
+    country = country_of(value)
+
+    assert country is not None
+    assert country.region == region
+
+
+@pytest.mark.parametrize("value", ["Narnia", "", "ZZ", "999", True, None, {"country": "MX"}, "+800 1234 5678"])
+def test_a_value_naming_no_country_the_bridge_knows_is_none(value: object) -> None:
+    assert country_of(value) is None
+
+
+def test_a_national_number_is_read_in_the_named_country_not_the_default() -> None:
+    assert normalise_phone("55 1234 5679", "US", [evidence("country", "MX")]) == "525512345679"
+
+
+def test_without_evidence_a_national_number_is_read_in_the_default_region() -> None:
+    assert normalise_phone("55 1234 5679", "US") == "15512345679"
+
+
+def test_an_international_number_is_self_describing_whatever_the_persons_country() -> None:
+    assert normalise_phone("+44 7400 123456", "US", [evidence("MailingCountryCode", "US")]) == "447400123456"
+
+
+def test_evidence_about_the_number_that_names_another_code_refuses_naming_both() -> None:
+    with pytest.raises(ValueError, match=r"is a \+44 number, but widget.country '52' says its country code is \+52"):
+        read_phone("+44 7400 123456", "US", [evidence("widget.country", "52", of_number=True)])
+
+
+def test_evidence_about_the_number_outranks_the_persons_country() -> None:
+    found = [evidence("country", "US"), evidence("calculated", "+525512345679", of_number=True)]
+
+    assert normalise_phone("55 1234 5679", "US", found) == "525512345679"
+
+
+def test_a_national_number_not_valid_in_the_named_country_is_refused_naming_both() -> None:
+    with pytest.raises(ValueError, match=r"is not a valid MX \(\+52\) number, the country named by country 'Mexico'"):
+        read_phone("0664 123456", "US", [evidence("country", "Mexico")])
+
+
+def test_two_countries_for_a_national_number_are_refused_naming_both() -> None:
+    with pytest.raises(ValueError, match=r"two countries for it: a 'MX' \(\+52\), b 'DE' \(\+49\)"):
+        read_phone("5105550157", "US", [evidence("a", "MX"), evidence("b", "DE")])
+
+
+def test_two_regions_of_one_calling_code_are_one_country() -> None:
+    assert normalise_phone("(506) 234-5678", "GB", [evidence("a", "US"), evidence("b", "CA")]) == "15062345678"
+
+
+def test_a_country_the_bridge_cannot_read_refuses_a_national_number() -> None:
+    with pytest.raises(ValueError, match="'Narnia' is not a country the bridge can read"):
+        read_phone("5105550157", "US", [evidence("country", "Narnia")])
+
+
+def test_digits_without_plus_are_an_international_number_only_in_the_named_country() -> None:
+    assert normalise_phone("525512345679", "US", [evidence("country", "MX")]) == "525512345679"
+    with pytest.raises(ValueError, match="not a valid MX"):
+        read_phone("447400123456", "US", [evidence("country", "MX")])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("(510) 555-0157 (cell)", "15105550157"),
+        ("+49 30 1234567 (Arbeit)", "49301234567"),
+        ("Büro: +43 1 234567", "431234567"),
+        ("privat +49 30 12345678", "493012345678"),
+        ("Mobile: 510.555.0157", "15105550157"),
+        ("510-555-0157 x12", "15105550157"),
+        ("510-555-0157 ext. 12", "15105550157"),
+        ("510-555-0157 #12", "15105550157"),
+        ("home (510) 555-0100, work (510) 555-0199", "15105550100"),
+        ("12; (510) 555-0157", "15105550157"),
+        ("(510) 555-0157; ask for Jim", "15105550157"),
+        ("home 510 555 0100 cell 510 555 0157", "15105550100"),
+        ("1-800-FLOWERS", "18003569377"),
+        ("1 (800) FLOWERS", "18003569377"),
+        ("5105550157x12", "15105550157"),
+        ("+49 30 1234567 Durchwahl 12", "49301234567"),
+        ("+43 (0) 664 123456 (Handy)", "43664123456"),
+        ("510 555 0157 (home) / 510 555 0199 (cell)", "15105550157"),
+        ("+1 800 GOT JUNK", "18004685865"),
+        ("tel:+49-30-1234567", "49301234567"),
+    ],
+)
+def test_free_text_is_read_without_labels_and_extensions(raw: str, expected: str) -> None:
+    assert normalise_phone(raw, "US") == expected
+
+
+@pytest.mark.parametrize("raw", ["510 555 0157 Mom", "call 510 555 0157", "(510) 555-0157 (cell) Jim"])
+def test_a_word_that_is_no_label_is_refused_naming_it(raw: str) -> None:
+    with pytest.raises(ValueError, match="phone has the word"):
+        normalise_phone(raw, "US")
+
+
+def test_letters_beside_a_label_are_never_vanity_digits() -> None:
+    with pytest.raises(ValueError, match="phone has the word 'ABC'"):
+        normalise_phone("+49 30 1234567 Arbeit ABC", "US")
+
+
+@pytest.mark.parametrize("digits", ["4930123456727234", "1" * 16, "+15105550157", "", "15105550157x"])
+def test_a_contact_never_holds_a_phone_that_is_not_1_to_15_digits(digits: str) -> None:
+    with pytest.raises(ValueError, match="1 to 15 digits"):
+        Contact(phone=digits)
+
+
+def test_a_queued_contact_with_too_many_digits_cannot_be_rebuilt() -> None:
+    with pytest.raises(ValueError, match="1 to 15 digits"):
+        Contact.from_dict({"phone": "4930123456727234"})
+
+
+def test_a_one_item_list_is_its_item_for_every_single_valued_field() -> None:
+    contact, dropped, _ = read_contact(
+        {
+            "phone": ["(510) 555-0157"],
+            "first": ["Ada"],
+            "last": ["Lovelace"],
+            "email": ["ada@example.com"],
+            "is_opted_out": ["no"],
+            "assignee_id": ["7"],
+            "custom": {"101": ["Berlin"]},
+            "tags": ["VIP"],
+        },
+        "US",
+    )
+
+    assert (dropped, contact.to_dict()) == (
+        [],
+        {
+            "phone": "15105550157",
+            "first": "Ada",
+            "last": "Lovelace",
+            "email": "ada@example.com",
+            "custom": {"101": "Berlin"},
+            "tags": ["VIP"],
+            "is_opted_out": False,
+            "assignee_id": 7,
+        },
+    )
+
+
+def test_a_submissions_country_and_its_sources_evidence_decide_the_phone() -> None:
+    raw = {
+        "phone": "0664 123456",
+        "country_evidence": [{"field": "address.country", "value": "Austria", "of_number": False}],
+    }
+
+    contact, _, _ = read_contact(raw, "US")
+
+    assert contact.phone == "43664123456"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from("0123456789 +-().#xX/;,:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzÜü")
+    ).filter(lambda text: len(text) <= 120),
+    st.sampled_from([(), ("country", "DE"), ("country", "52"), ("country", "Narnia")]),
+)
+def test_any_text_is_read_as_at_most_15_digits_or_refused_with_a_value_error(
+    text: str, given_country: tuple[str, str] | tuple[()]
+) -> None:
+    found = [CountryEvidence(given_country[0], given_country[1])] if given_country else []
+    try:
+        digits = normalise_phone(text, "US", found)
+    except ValueError:
+        return
+    assert digits.isdigit()
+    assert len(digits) <= 15

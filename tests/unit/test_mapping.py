@@ -112,3 +112,48 @@ def test_constant_tags_may_be_names_and_apply_only_when_the_submission_gives_non
 
     assert apply(mapping, {"phone": "1"})["tags"] == ["Typeform lead"]
     assert apply(mapping, {"phone": "1", "tags": [3]})["tags"] == [3]
+
+
+def test_a_one_item_list_is_its_item_for_a_mapped_field() -> None:
+    mapping = SourceMapping.from_json({"phone": "Mobile", "name": "Full name", "email": "Email"})
+    named_values = {"Mobile": ["(510) 555-0157"], "Full name": ["Ada Lovelace"], "Email": ["ada@example.com"]}
+
+    contact = mapping.apply({}, named_values.get)
+
+    assert contact == {"phone": "(510) 555-0157", "first": "Ada", "last": "Lovelace", "email": "ada@example.com"}
+
+
+def test_a_mapped_country_replaces_the_sources_country_evidence() -> None:
+    mapping = SourceMapping.from_json({"country": "pais"})
+    found = [{"field": "address.country", "value": "US", "of_number": False}]
+
+    contact = mapping.apply({"phone": "55 1234 5679", "country_evidence": found}, {"pais": "MX"}.get)
+
+    assert (contact.get("country"), "country_evidence" in contact) == ("MX", False)
+
+
+def test_a_mapped_phone_keeps_only_the_evidence_about_the_person() -> None:
+    mapping = SourceMapping.from_json({"phone": "whatsapp"})
+    found = [
+        {"field": "hs_calculated_mobile_number", "value": "+525512345679", "of_number": True},
+        {"field": "country", "value": "Austria", "of_number": False},
+    ]
+
+    contact = mapping.apply({"phone": "55 1234 5679", "country_evidence": found}, {"whatsapp": "0664 123456"}.get)
+
+    assert contact["country_evidence"] == [found[1]]
+
+
+def test_a_mapped_phone_is_chosen_with_the_mapped_country() -> None:
+    mapping = SourceMapping.from_json({"phone": ["home", "mobile"], "country": "land"})
+    submission = {"home": "n/a", "mobile": "0664 123456", "land": "AT"}
+    seen: list[tuple[object, object]] = []
+
+    def is_phone(value: object, evidence: object) -> bool:
+        seen.append((value, evidence))
+        return value != "n/a"
+
+    contact = mapping.apply({}, submission.get, is_phone)
+
+    assert contact["phone"] == "0664 123456"
+    assert [(e.field, e.value) for e in seen[-1][1]] == [("country", "AT")]  # type: ignore[attr-defined]

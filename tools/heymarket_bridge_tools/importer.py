@@ -51,6 +51,8 @@ CONTACT_FIELDS: Final = (
     "is_opted_out",
     "assignee_id",
     "contact_id",
+    "country",
+    "occurred_at",
 )
 MAPPING_FIELDS: Final = (*CONTACT_FIELDS, "name")
 # Delimiters a CSV header is sniffed for, the first one winning a tie.

@@ -5,7 +5,8 @@ HMAC-SHA256 of "<t>.<raw body>">`, keyed by the subscription's signing key; refu
 away (the guide's tolerance). Several v1 values are each tried (a key being rotated).
 Defaults: phone = the first that parses as a phone of text_reminder_number (the number the invitee gave for SMS
 reminders) and the answers to questions that ask for a phone, mobile, cell, SMS or WhatsApp number, in the
-questions' order: an answer "Yes" to "May we send you SMS reminders?" is never taken for the number;
+questions' order: an answer "Yes" to "May we send you SMS reminders?" is never taken for the number, nor the
+answer to a question about someone else's phone (an emergency contact: sources.common.about_someone_else);
 email = email; first/last = first_name/last_name, else `name` split on its last space.
 Other events (routing forms, no-shows) carry no invitee: each is rejected with the reason, not refused.
 Mapping references (SOURCE_MAPPINGS): a question's text (exact, ignoring case) names its answer; anything else is
@@ -26,13 +27,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from heymarket_bridge.echo import shown
-from heymarket_bridge.mapping import Submission, Unmappable, dotted, first_phone, split_name
+from heymarket_bridge.mapping import Submission, Unmappable, dotted, split_name
 from heymarket_bridge.sources.common import (
     MAX_SIGNATURES,
     Delivery,
+    PhoneField,
     ReadContext,
     SourceDefaults,
     any_same,
+    choose_phone,
     event_time,
     identity,
     no_phone,
@@ -101,7 +104,10 @@ class CalendlySource(SourceDefaults):
         if contact.get("phone") is None:
             candidates = _phone_candidates(invitee)
             reason = phone_reason(
-                candidates, "no text_reminder_number and no phone question", "the text_reminder_number or phone answer"
+                candidates,
+                "no text_reminder_number and no phone question",
+                "the text_reminder_number or phone answer",
+                choose_phone(_phone_fields(invitee), context),
             )
             submission = no_phone("the Calendly invitee", mapping, reason)
         return Delivery([submission], delivery_identity, (event_time(payload.get("created_at")),))
@@ -118,8 +124,16 @@ def _answers(invitee: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 def _phone_candidates(invitee: Mapping[str, Any]) -> list[Any]:
     """text_reminder_number, then the answers to questions about a phone, in the questions' order."""
-    answers = [answer for question, answer in _answers(invitee) if PHONE_QUESTION.search(question)]
-    return [invitee.get("text_reminder_number"), *answers]
+    return [field.value for field in _phone_fields(invitee)]
+
+
+def _phone_fields(invitee: Mapping[str, Any]) -> list[PhoneField]:
+    """text_reminder_number (Calendly writes it in international form), then the answers to questions about a phone,
+    named by their question (one about someone else, an emergency contact, is never taken: `choose_phone`)."""
+    answers = [
+        PhoneField(question, answer) for question, answer in _answers(invitee) if PHONE_QUESTION.search(question)
+    ]
+    return [PhoneField("text_reminder_number", invitee.get("text_reminder_number")), *answers]
 
 
 def _position(question: Mapping[str, Any]) -> int:
@@ -128,11 +142,11 @@ def _position(question: Mapping[str, Any]) -> int:
 
 
 def _defaults(invitee: Mapping[str, Any], context: ReadContext) -> dict[str, Any]:
-    phone = first_phone(_phone_candidates(invitee), context.is_phone)
     first, last = invitee.get("first_name"), invitee.get("last_name")
     if not first and not last:
         first, last = split_name(invitee.get("name"))
-    return {"phone": phone, "first": first, "last": last, "email": invitee.get("email")}
+    choice = choose_phone(_phone_fields(invitee), context)
+    return {**choice.defaults(), "first": first, "last": last, "email": invitee.get("email")}
 
 
 def _lookup(invitee: Mapping[str, Any], ref: str) -> Any:

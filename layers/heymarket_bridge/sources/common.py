@@ -15,14 +15,16 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from heymarket_bridge.consent import ConsentClaim
-from heymarket_bridge.contact import phone_parses
+from heymarket_bridge.contact import PhoneCountryConflict, phone_parses, read_phone, single
+from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.webhook import (
@@ -99,8 +101,114 @@ class ReadContext:
     public_base_url: str = ""  # the URL senders call, for schemes that sign it ("" : as API Gateway saw it)
     hubspot_require_v3: bool = False  # HubSpotRequireSignatureV3: refuse HubSpot requests signed only with v1/v2
 
-    def is_phone(self, value: Any) -> bool:
-        return phone_parses(value, self.default_country)
+    def is_phone(self, value: Any, evidence: Sequence[CountryEvidence] = ()) -> bool:
+        """Whether `value` reads as a phone number with this country evidence (heymarket_bridge.contact.read_phone)."""
+        return phone_parses(value, self.default_country, evidence)
+
+
+@dataclass(frozen=True)
+class PhoneField:
+    """A field that may hold the respondent's phone, as a source found it: its name (as a refusal names it), its
+    value, and what the payload says about the country of that number (heymarket_bridge.country)."""
+
+    name: str
+    value: Any
+    evidence: tuple[CountryEvidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class PhoneChoice:
+    """The phone a source's defaults take, with its evidence as the submission carries it, or why there is none."""
+
+    value: Any = None
+    evidence: tuple[CountryEvidence, ...] = ()  # the chosen field's, then the person's; the person's alone if none
+    reason: str | None = None  # set when `value` is None and the fields found say why (someone else's, unreadable)
+
+    def defaults(self) -> dict[str, Any]:
+        """The submission's "phone" and "country_evidence" (JSON-ready: a dead letter keeps the submission)."""
+        out: dict[str, Any] = {"phone": self.value}
+        if self.evidence:
+            out["country_evidence"] = [item.to_dict() for item in self.evidence]
+        return out
+
+
+def choose_phone(
+    fields: Sequence[PhoneField], context: ReadContext, person: Sequence[CountryEvidence] = ()
+) -> PhoneChoice:
+    """Of the fields that may hold the respondent's phone, in order of preference, the first whose value reads as a
+    phone with its evidence and the evidence about the `person` (an address's country). A field about someone else
+    (`about_someone_else`: an emergency contact, a parent) is never taken; when only such fields are given, `reason`
+    names them. When the respondent's fields all fail to read, `reason` says why the first one does not."""
+    given = [f for f in fields if not _blank(f.value)]
+    theirs = [f for f in given if not about_someone_else(f.name)]
+    for field_ in theirs:
+        evidence = (*field_.evidence, *person)
+        if context.is_phone(field_.value, evidence):
+            return PhoneChoice(field_.value, evidence)
+    if theirs:
+        try:
+            read_phone(theirs[0].value, context.default_country, (*theirs[0].evidence, *person))
+        except ValueError as exc:
+            problem = "cannot be used" if isinstance(exc, PhoneCountryConflict) else "does not parse as a phone number"
+            reason = f"the field {shown(theirs[0].name, 60)} {problem}: {exc}"
+            return PhoneChoice(reason=reason, evidence=tuple(person))
+    others = [f for f in given if about_someone_else(f.name)]
+    if others:
+        named = ", ".join(shown(f.name, 60) for f in others)
+        return PhoneChoice(
+            reason=(
+                f"no field is clearly the respondent's phone: {named} "
+                f"{'is' if len(others) == 1 else 'are'} about someone else (never used as the respondent's); map "
+                "the respondent's phone field in SourceMappings"
+            ),
+            evidence=tuple(person),
+        )
+    return PhoneChoice(evidence=tuple(person))
+
+
+# Words that make a field about someone other than the respondent (English, German, Spanish, French, Portuguese,
+# Italian, Dutch), compared case-folded without accents; camelCase and snake_case names are split into words.
+SOMEONE_ELSE_WORDS = frozenset(
+    (
+        *("emergency", "parent", "parents", "parental", "guardian", "guardians", "referrer", "referral", "referred"),
+        *("referee", "reference", "references", "alternative", "alternate", "alt", "other", "another", "secondary"),
+        *("backup", "spouse", "partner", "husband", "wife", "mother", "father", "mom", "mum", "mommy", "dad"),
+        *("daddy", "child", "childs", "children", "son", "daughter", "kid", "kids", "friend", "friends", "sibling"),
+        *("brother", "sister", "relative", "relatives", "kin", "nextofkin", "assistant", "manager", "supervisor"),
+        *("boss", "sponsor", "nominee", "beneficiary", "caregiver", "carer", "doctor", "physician", "employer"),
+        *("notfall", "notfallkontakt", "eltern", "elternteil", "mutter", "vater", "erziehungsberechtigte"),
+        *("erziehungsberechtigter", "ehepartner", "ehepartnerin", "ehefrau", "ehemann", "partnerin", "kind"),
+        *("kinder", "sohn", "tochter", "andere", "anderer", "anderes", "weitere", "weiterer", "alternativ"),
+        *("angehorige", "angehoriger", "vertreter", "vertreterin", "emergencia", "padre", "madre", "padres"),
+        *("tutor", "tutora", "acudiente", "esposo", "esposa", "conyuge", "pareja", "hijo", "hija", "otro", "otra"),
+        *("alternativo", "alternativa", "referido", "referida", "familiar", "urgence", "tuteur", "tutrice"),
+        *("conjoint", "conjointe", "epoux", "epouse", "mere", "pere", "enfant", "autre", "alternatif", "parrain"),
+        *("responsavel", "emergenza", "genitore", "genitori", "noodgeval", "ouder", "ouders", "voogd"),
+    )
+)
+
+
+def about_someone_else(*labels: str) -> bool:
+    """Whether a field's name, ref or question says it is about someone other than the respondent ("Emergency
+    contact phone", "parentPhone", "q7_guardian_mobile", "Telefon Notfallkontakt", "Teléfono del padre")."""
+    for label in labels:
+        spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", label or "")
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", spaced.casefold()) if not unicodedata.combining(ch))
+        words = re.findall(r"[a-z]+", folded)
+        # "mothersPhone", "parents_mobile": a possessive written without its apostrophe.
+        words += [word[:-1] for word in words if word.endswith("s")]
+        if any(word in SOMEONE_ELSE_WORDS for word in words) or "emergencycontact" in "".join(words):
+            return True
+    return False
+
+
+def _blank(value: Any) -> bool:
+    value = single(value)
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | dict | tuple):
+        return not value
+    return value is None
 
 
 @dataclass(frozen=True)
@@ -347,8 +455,11 @@ def no_phone(where: str, mapping: SourceMapping, default: str) -> Unmappable:
     return Unmappable((f"{where} has no phone number: {default}",))
 
 
-def phone_reason(candidates: Iterable[Any], none_given: str, what: str) -> str:
-    """Why a default found no phone: `none_given` when there was no candidate, else that none of `what` parses."""
+def phone_reason(candidates: Iterable[Any], none_given: str, what: str, choice: PhoneChoice | None = None) -> str:
+    """Why a default found no phone: the `choice`'s reason when it has one (someone else's fields, a field that
+    does not read, saying why), `none_given` when there was no candidate, else that none of `what` parses."""
+    if choice is not None and choice.reason is not None:
+        return choice.reason
     given = [c for c in candidates if c is not None and not (isinstance(c, str) and not c.strip())]
     return none_given if not given else f"{what} does not parse as a phone number"
 

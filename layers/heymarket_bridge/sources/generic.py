@@ -5,7 +5,10 @@ Zapier's "Basic Auth" field sends it), `X-Bridge-Token`, or `?token=`.
 Payload: a contact object in the bridge's field names, a list of them, or {"contacts": [...]}; or a form post
 (`custom[<id>]=value` for custom fields, `tags=3&tags=VIP`, `lists=42&lists=Spring` or `tags[]=3` for lists of
 values). Values are read as senders write them (see heymarket_bridge.contact): phones as numbers, tags as "3,7",
-booleans as 1/"yes"/"on".
+booleans as 1/"yes"/"on"; a one-item list (Google Forms' `e.namedValues`) as its item. `country` or
+`country_code` names the phone's country (heymarket_bridge.contact.read_phone). `occurred_at` (ISO 8601 with a
+time zone, or epoch milliseconds as text) says when the contact changed: a phone's contacts in one request are
+applied in that order, and an older change never overwrites a newer one (heymarket_bridge.contact_state).
 Mapping references (SOURCE_MAPPINGS) are dotted paths into each contact object, so a sender's own shape needs
 no code; a literal key wins over a path, so keys with spaces (form titles) work too. Example:
 
@@ -36,6 +39,7 @@ from heymarket_bridge.sources.common import (
     Delivery,
     ReadContext,
     SourceDefaults,
+    event_time,
     form_pairs,
     identity,
     no_phone,
@@ -93,11 +97,12 @@ class GenericSource(SourceDefaults):
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
         items = self._items(request, context)
+        occurred = tuple(event_time(item.get("occurred_at")) if isinstance(item, dict) else None for item in items)
         mapping = context.mapping
         if mapping:
             items = [self._mapped(item, mapping, context) if isinstance(item, dict) else item for item in items]
         key = idempotency_key(request)
-        return Delivery(items, identity(f"key:{key}" if key else None, request.body, id_covers_body=True))
+        return Delivery(items, identity(f"key:{key}" if key else None, request.body, id_covers_body=True), occurred)
 
     def _mapped(self, item: Mapping[str, Any], mapping: SourceMapping, context: ReadContext) -> Submission:
         contact = mapping.apply(item, _reader(item), context.is_phone)

@@ -27,7 +27,9 @@ deployment's PublicBaseUrl (the URL up to and including the mapping) replaces ht
 Payload: the contact object ({"vid"/"objectId", "properties": {"phone": {"value": ...}} or {"phone": ...}}), a list
 of them, or a customised body of contact properties at the top level.
 Defaults: phone = mobilephone, else phone (the first that parses as a phone); first = firstname; last = lastname;
-email = email.
+email = email. The phone's country (heymarket_bridge.contact.read_phone): HubSpot's calculated international form
+of that property (`hs_calculated_mobile_number`, `hs_calculated_phone_number`, and their `_country_code`), else the
+contact's `hs_country_region_code` and `country`.
 Mapping references (SOURCE_MAPPINGS): a contact property's internal name, else a dotted path into the object.
 
     {"hubspot": {"phone": ["hs_whatsapp_phone_number", "mobilephone"], "custom": {"101": "lifecyclestage"}}}
@@ -43,14 +45,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
-from heymarket_bridge.mapping import Lookup, Submission, dotted, first_phone
+from heymarket_bridge.mapping import Lookup, Submission, dotted, is_blank
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sources.common import (
     Delivery,
+    PhoneField,
     ReadContext,
     SourceDefaults,
     any_same,
+    choose_phone,
     event_time,
     hmac_b64,
     identity,
@@ -65,6 +70,8 @@ from heymarket_bridge.sources.common import (
 from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TOLERANCE_S = 300
+# The contact's country properties, read as the country of a phone written without its country code.
+PERSON_COUNTRY = ("hs_country_region_code", "country")
 # HubSpot decodes these escapes in the URI it signs (its request-validation guide lists them).
 DECODED_ESCAPES = {
     "%3A": ":",
@@ -156,10 +163,10 @@ class HubSpotSource(SourceDefaults):
         for index, obj in enumerate(objects):
             properties = _properties(obj, index if isinstance(payload, list) else None)
             occurred.append(event_time(properties.get("lastmodifieddate")))
-            phone = first_phone((properties.get("mobilephone"), properties.get("phone")), context.is_phone)
+            choice = choose_phone(_phone_fields(properties), context, _person_evidence(properties))
             contact = context.mapping.apply(
                 {
-                    "phone": phone,
+                    **choice.defaults(),
                     "first": properties.get("firstname"),
                     "last": properties.get("lastname"),
                     "email": properties.get("email"),
@@ -169,11 +176,40 @@ class HubSpotSource(SourceDefaults):
             )
             if contact.get("phone") is None:
                 candidates = (properties.get("mobilephone"), properties.get("phone"))
-                reason = phone_reason(candidates, 'no "mobilephone" or "phone" property', "the phone property")
+                reason = phone_reason(candidates, 'no "mobilephone" or "phone" property', "the phone property", choice)
                 submissions.append(no_phone("the HubSpot contact", context.mapping, reason))
             else:
                 submissions.append(contact)
         return Delivery(submissions, identity(None, request.body), tuple(occurred))
+
+
+def _phone_fields(properties: Mapping[str, Any]) -> list[PhoneField]:
+    """mobilephone, then phone, each with HubSpot's calculated international form of it (`hs_calculated_mobile_number`,
+    `hs_calculated_phone_number`, computed by HubSpot from the number and the contact's country) and that form's
+    `_country_code` property when sent."""
+    fields: list[PhoneField] = []
+    for name, calculated in (("mobilephone", "hs_calculated_mobile_number"), ("phone", "hs_calculated_phone_number")):
+        evidence = tuple(
+            CountryEvidence(ref, _plus(properties[ref]) if ref == calculated else properties[ref], of_number=True)
+            for ref in (calculated, f"{calculated}_country_code")
+            if not is_blank(properties.get(ref))
+        )
+        fields.append(PhoneField(name, properties.get(name), evidence))
+    return fields
+
+
+def _plus(calculated: Any) -> Any:
+    """A calculated number in international form: HubSpot writes it in E.164, with its "+" (digits alone are taken
+    to be that form without the "+")."""
+    text = str(calculated).strip() if isinstance(calculated, str | int) and not isinstance(calculated, bool) else ""
+    return f"+{text}" if text.isdigit() and 8 <= len(text) <= 15 else calculated
+
+
+def _person_evidence(properties: Mapping[str, Any]) -> tuple[CountryEvidence, ...]:
+    """The contact's country properties: `hs_country_region_code` (an ISO code HubSpot sets) and `country` (text)."""
+    return tuple(
+        CountryEvidence(name, properties[name]) for name in PERSON_COUNTRY if not is_blank(properties.get(name))
+    )
 
 
 def _checked(version: str) -> None:

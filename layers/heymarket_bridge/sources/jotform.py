@@ -8,8 +8,10 @@ Payload (Jotform's "How to send submissions to your own server" guide): the form
 on the parts, their headers and their sizes, so a hostile body is refused quickly (heymarket_bridge.sources.common
 for the charsets: a part's own, the form's `_charset_`, the Content-Type's, else UTF-8).
 Defaults: phone = the first answer that parses as a phone, Phone widgets first (an answer with "full", or "area"
-and "phone"), then fields named like phone, mobile or cell; email = the first field named like email;
-first/last = the first Full Name widget.
+and "phone", read in the country of its Country Code sub-field `country`, else of an Address widget's `country`),
+then fields named like phone, mobile or cell; email = the first field named like email; first/last = the first
+Full Name widget. A field whose name is about someone else (an emergency contact, a parent:
+heymarket_bridge.sources.common.about_someone_else) is never used for the respondent.
 Mapping references (SOURCE_MAPPINGS): a field name ("phoneNumber") or whole key ("q4_phoneNumber"), with a dotted
 path into a widget's parts after it ("fullName.first"); a widget without a path gives its whole value as text.
 
@@ -29,15 +31,21 @@ from typing import Any
 
 import multipart
 
+from heymarket_bridge.contact import single
+from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
-from heymarket_bridge.mapping import dotted, first_phone
+from heymarket_bridge.mapping import dotted
 from heymarket_bridge.sources.common import (
     FORM_TYPE,
     MAX_FORM_FIELDS,
     MULTIPART_TYPE,
     Delivery,
+    PhoneChoice,
+    PhoneField,
     ReadContext,
     SourceDefaults,
+    about_someone_else,
+    choose_phone,
     decode_text,
     form_pairs,
     identity,
@@ -71,7 +79,8 @@ class JotformSource(SourceDefaults):
         delivery_identity = identity(fields.get("submissionID") or None, request.body)
         if contact.get("phone") is None:
             candidates = [v for _, name, v in answers if _is_phone_widget(v) or PHONE_NAME.search(name)]
-            reason = phone_reason(candidates, "no field named like phone, mobile or cell", "the phone field")
+            choice = _choice(answers, context)
+            reason = phone_reason(candidates, "no field named like phone, mobile or cell", "the phone field", choice)
             return Delivery([no_phone("the Jotform submission", mapping, reason)], delivery_identity)
         return Delivery([contact], delivery_identity)
 
@@ -151,7 +160,9 @@ def _answers(fields: Mapping[str, str]) -> list[tuple[str, str, Any]]:
 
 
 def _text(value: Any) -> Any:
-    """A widget's value as one piece of text: a phone's full number, a name's parts, a list's items."""
+    """A widget's value as one piece of text: a phone's full number, a name's parts, a list's items (a one-item
+    list: its item)."""
+    value = single(value)
     if isinstance(value, dict):
         if value.get("full"):
             return value["full"]
@@ -168,16 +179,55 @@ def _is_phone_widget(value: Any) -> bool:
     return isinstance(value, dict) and any(value.get(k) for k in ("full", "area", "phone"))
 
 
+def _choice(answers: list[tuple[str, str, Any]], context: ReadContext) -> PhoneChoice:
+    """Phone widgets first (each with its Country Code sub-field, about that number), then fields named like phone;
+    a phone written without its country code is read in the country of the respondent's address widget, if any."""
+    widgets = [PhoneField(key, _text(v), _widget_country(key, v)) for key, _, v in answers if _is_phone_widget(v)]
+    named = [
+        PhoneField(key, _text(single(v)))
+        for key, name, v in answers
+        if PHONE_NAME.search(name) and not _is_phone_widget(v)
+    ]
+    person = tuple(
+        CountryEvidence(f"{key}.country", v["country"])
+        for key, _, v in answers
+        if isinstance(v, dict) and not _is_phone_widget(v) and v.get("country") and not about_someone_else(key)
+    )
+    return choose_phone([*widgets, *named], context, person)
+
+
+def _widget_country(key: str, value: Mapping[str, Any]) -> tuple[CountryEvidence, ...]:
+    """A Phone widget's Country Code sub-field ("52", "+52"), which is about the number it goes with."""
+    country = value.get("country")
+    return (CountryEvidence(f"{key}.country", country, of_number=True),) if country not in (None, "") else ()
+
+
 def _defaults(answers: list[tuple[str, str, Any]], context: ReadContext) -> dict[str, Any]:
-    widgets = [_text(v) for _, _, v in answers if _is_phone_widget(v)]
-    named = [_text(v) for _, name, v in answers if PHONE_NAME.search(name) and not _is_phone_widget(v)]
-    phone = first_phone([*widgets, *named], context.is_phone)
-    email = next((v for _, name, v in answers if EMAIL_NAME.search(name) and isinstance(v, str) and v.strip()), None)
+    email = next(
+        (
+            single(v)
+            for key, name, v in answers
+            if EMAIL_NAME.search(name)
+            and not about_someone_else(key)
+            and isinstance(single(v), str)
+            and single(v).strip()
+        ),
+        None,
+    )
     full_name = next(
-        (v for _, _, v in answers if isinstance(v, dict) and (v.get("first") or v.get("last"))),
+        (
+            v
+            for key, _, v in answers
+            if isinstance(v, dict) and (v.get("first") or v.get("last")) and not about_someone_else(key)
+        ),
         {},
     )
-    return {"phone": phone, "email": email, "first": full_name.get("first"), "last": full_name.get("last")}
+    return {
+        **_choice(answers, context).defaults(),
+        "email": email,
+        "first": full_name.get("first"),
+        "last": full_name.get("last"),
+    }
 
 
 def _lookup(answers: list[tuple[str, str, Any]], ref: str) -> Any:

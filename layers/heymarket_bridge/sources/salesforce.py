@@ -18,8 +18,10 @@ XML: parsed with defusedxml, which refuses a DOCTYPE (entity expansion, external
 encoding, before anything is expanded (its import adds about 2 ms to the function's init on an idle core, up to
 22 ms on a loaded machine: smallest and largest of 5 runs).
 Defaults: phone = MobilePhone, else Phone (texts go to mobiles; the first that parses as a phone); first =
-FirstName; last = LastName; email = Email. Opt-outs are not mapped by default (orgs differ: DoNotCall,
-HasOptedOutOfEmail, custom fields).
+FirstName; last = LastName; email = Email. The phone's country is the country of the address that goes with it
+(MailingCountryCode / MailingCountry, a Lead's CountryCode / Country; else OtherCountryCode / OtherCountry:
+heymarket_bridge.contact.read_phone).
+Opt-outs are not mapped by default (orgs differ: DoNotCall, HasOptedOutOfEmail, custom fields).
 Mapping references (SOURCE_MAPPINGS): the sObject's field API names (only the fields the Outbound Message sends).
 
     {"salesforce": {"phone": ["Mobile_SMS__c", "MobilePhone"], "is_opted_out": "SMS_Opt_Out__c",
@@ -42,12 +44,15 @@ from xml.sax.saxutils import escape
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
-from heymarket_bridge.mapping import Submission, first_phone
+from heymarket_bridge.mapping import Submission
 from heymarket_bridge.sources.common import (
     Delivery,
+    PhoneField,
     ReadContext,
     SourceDefaults,
+    choose_phone,
     event_time,
     identity,
     no_phone,
@@ -69,6 +74,12 @@ ACK = ENVELOPE.format(
     '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse>'
 )
 ORG_ID_PREFIX = 15
+# The country of the address that goes with MobilePhone and Phone: a Contact's mailing address, a Lead's address
+# (ISO code first: State and Country Picklists fill it; the text field otherwise). OtherCountry goes with OtherPhone,
+# AssistantPhone with no address: neither is the contact's own number.
+ADDRESS_COUNTRY = ("MailingCountryCode", "MailingCountry", "CountryCode", "Country")
+# A Contact's other address: the person's country too, read only when the message gives none of the above.
+OTHER_ADDRESS_COUNTRY = ("OtherCountryCode", "OtherCountry")
 # The response header carrying the bridge's JSON answer beside the SOAP Ack or Fault, and how many rejections it shows.
 REPLY_HEADER = "X-Bridge-Reply"
 REPLY_REJECTIONS = 20
@@ -122,9 +133,14 @@ class SalesforceSource(SourceDefaults):
                 raise BadRequest(f"Notification {index} has no <sObject> element")
             fields = {_local(field.tag): _text(field) for field in sobject}
             occurred.append(event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp")))
+            choice = choose_phone(
+                [PhoneField("MobilePhone", fields.get("MobilePhone")), PhoneField("Phone", fields.get("Phone"))],
+                context,
+                _address_country(fields),
+            )
             contact = context.mapping.apply(
                 {
-                    "phone": first_phone((fields.get("MobilePhone"), fields.get("Phone")), context.is_phone),
+                    **choice.defaults(),
                     "first": fields.get("FirstName"),
                     "last": fields.get("LastName"),
                     "email": fields.get("Email"),
@@ -135,7 +151,9 @@ class SalesforceSource(SourceDefaults):
             if contact.get("phone") is None:
                 kind = shown(str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2], quote="")
                 candidates = (fields.get("MobilePhone"), fields.get("Phone"))
-                reason = phone_reason(candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field")
+                reason = phone_reason(
+                    candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field", choice
+                )
                 submissions.append(no_phone(f"the Salesforce {kind}", context.mapping, reason))
             else:
                 submissions.append(contact)
@@ -155,6 +173,16 @@ class SalesforceSource(SourceDefaults):
             f"<faultstring>{escape(message or 'the message was refused')}</faultstring></soapenv:Fault>"
         )
         return HttpResponse(reply.status, ENVELOPE.format(fault), headers)
+
+
+def _address_country(fields: dict[str, str | None]) -> tuple[CountryEvidence, ...]:
+    """The country evidence of the record's address: the mailing (or a Lead's) address fields sent, else the other
+    address's."""
+    for names in (ADDRESS_COUNTRY, OTHER_ADDRESS_COUNTRY):
+        found = tuple(CountryEvidence(name, fields[name]) for name in names if fields.get(name))
+        if found:
+            return found
+    return ()
 
 
 def reply_summary(reply: Reply) -> str:

@@ -11,8 +11,10 @@ webhook. A signed customer more than MAX_AGE old (or more than MAX_AHEAD in the 
 refused (401): a recorded delivery replayed later is not taken. `X-Shopify-Triggered-At`, when sent, must be in the
 window too. A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
 Defaults: phone = the customer's phone, else the default address's phone (read in the address's country), the
-first that parses as a phone; first/last = first_name/last_name, else the default address's; email = email;
-is_opted_out from sms_marketing_consent.state: "subscribed" -> false, "unsubscribed" -> true, anything else (never
+first that parses as a phone, a phone written without its country code read in the country of the customer's
+default (else billing, else shipping) address (heymarket_bridge.contact.read_phone); first/last =
+first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state:
+"subscribed" -> false, "unsubscribed" -> true, anything else (never
 asked, pending, redacted) leaves Heymarket's value alone.
 customers_marketing_consent/update (Shopify's SMS consent event, API 2021-10; since 2025-01 the customer webhooks no
 longer carry sms_marketing_consent): {"id", "phone", "sms_marketing_consent": {"state", "opt_in_level",
@@ -39,15 +41,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.consent import ConsentClaim
+from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
-from heymarket_bridge.mapping import Submission, Unmappable, dotted, first_phone
+from heymarket_bridge.mapping import Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.sources.common import (
     Delivery,
     DeliveryIdentity,
+    PhoneChoice,
+    PhoneField,
     ReadContext,
     SourceDefaults,
     any_same,
     check_age,
+    choose_phone,
     event_time,
     hmac_b64,
     identity,
@@ -101,14 +107,13 @@ class ShopifySource(SourceDefaults):
         if context.credentials.secret is not None:
             what = "the signed customer's updated_at (or created_at)"
             check_age(customer_time(customer), context.now, what, MAX_AGE, RETRY_SPAN, MAX_AHEAD)
-        contact = context.mapping.apply(
-            _defaults(customer, context), lambda ref: dotted(customer, ref), context.is_phone
-        )
+        defaults, choice = _defaults(customer, context)
+        contact = context.mapping.apply(defaults, lambda ref: dotted(customer, ref), context.is_phone)
         submission: Submission = contact
         if contact.get("phone") is None:
             address = customer.get("default_address")
             candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
-            reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone")
+            reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
             submission = no_phone("the Shopify customer", context.mapping, reason)
         return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),))
 
@@ -121,34 +126,37 @@ def customer_time(customer: Mapping[str, Any]) -> datetime | None:
     return max(times, default=None)
 
 
-def _defaults(customer: Mapping[str, Any], context: ReadContext) -> dict[str, Any]:
+def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[str, Any], PhoneChoice]:
     default_address = customer.get("default_address")
     address: Mapping[str, Any] = default_address if isinstance(default_address, dict) else {}
     consent = customer.get("sms_marketing_consent")
     state = consent.get("state") if isinstance(consent, dict) else None
-    candidates = (customer.get("phone"), _international(address.get("phone"), address.get("country_code")))
+    country = _address_country(customer)
+    person = (country,) if country is not None else ()
+    fields = [PhoneField("phone", customer.get("phone"))]
+    if not is_blank(address.get("phone")):
+        # An address's phone is written for that address: its country is about this number.
+        own = (CountryEvidence("default_address.country_code", address.get("country_code"), of_number=True),)
+        has_country = not is_blank(address.get("country_code"))
+        fields.append(PhoneField("default_address.phone", address["phone"], own if has_country else ()))
+    choice = choose_phone(fields, context, person)
     return {
-        "phone": first_phone(candidates, context.is_phone),
+        **choice.defaults(),
         "first": customer.get("first_name") or address.get("first_name"),
         "last": customer.get("last_name") or address.get("last_name"),
         "email": customer.get("email"),
         "is_opted_out": SMS_CONSENT_OPTED_OUT.get(state) if isinstance(state, str) else None,
-    }
+    }, choice
 
 
-def _international(phone: Any, country_code: Any) -> Any:
-    """An address phone written the local way, made international using the address's country; else as given."""
-    if not isinstance(phone, str) or not phone.strip() or not isinstance(country_code, str):
-        return phone
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(phone, country_code.upper()[:2])
-    except phonenumbers.NumberParseException:
-        return phone
-    if not phonenumbers.is_valid_number(number):
-        return phone
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def _address_country(customer: Mapping[str, Any]) -> CountryEvidence | None:
+    """The customer's country: the default address's `country_code`, else a billing or shipping address's (an
+    order's customer), the first given."""
+    for name in ("default_address", "billing_address", "shipping_address"):
+        address = customer.get(name)
+        if isinstance(address, dict) and not is_blank(address.get("country_code")):
+            return CountryEvidence(f"{name}.country_code", address["country_code"])
+    return None
 
 
 def _consent_update(request: WebhookRequest, context: ReadContext, delivery_identity: DeliveryIdentity) -> Delivery:
@@ -166,7 +174,8 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
         check_age(iso_time(stamp), context.now, "the signed consent_updated_at", MAX_AGE, RETRY_SPAN, MAX_AHEAD)
     state = consent.get("state")
     opted_out = SMS_CONSENT_OPTED_OUT.get(state.strip().lower()) if isinstance(state, str) else None
-    defaults = {"phone": first_phone((payload.get("phone"),), context.is_phone), "is_opted_out": opted_out}
+    choice = choose_phone([PhoneField("phone", payload.get("phone"))], context)
+    defaults = {**choice.defaults(), "is_opted_out": opted_out}
     contact = context.mapping.apply(defaults, lambda ref: dotted(payload, ref), context.is_phone)
     moment = event_time(stamp)
     submission: Submission = contact
@@ -175,7 +184,7 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
         said = f"the SMS consent state {quoted}" if state is not None else "no SMS consent state"
         submission = Unmappable((f"{said} says nothing of opting out: the event has nothing to write",))
     elif contact.get("phone") is None:
-        reason = phone_reason((payload.get("phone"),), "no phone", "the phone")
+        reason = phone_reason((payload.get("phone"),), "no phone", "the phone", choice)
         submission = no_phone("the Shopify customer", context.mapping, reason)
     claim = None
     if opted_out is not None and not context.mapping.overrides("is_opted_out"):

@@ -11,7 +11,8 @@ delivery replayed after its event_id left the delivery table (4 days) is not tak
 Defaults: phone = the first phone_number answer that parses as a phone (by the answer's type first), else the first
 text answer to a question about a phone that parses; email = the first email answer; first and last = text answers
 whose field ref or question title says first name / last name (given name, surname), or else one "name" /
-"full name" answer split on its last space.
+"full name" answer split on its last space. An answer whose question is about someone else (an emergency contact,
+a parent: heymarket_bridge.sources.common.about_someone_else) is never used for the respondent.
 Mapping references (SOURCE_MAPPINGS): a field ref (or field id) names that question's answer (a choice gives its
 label, several choices their labels joined by ", "); "hidden.<name>" names a hidden field and
 "variables.<key>" a variable. Example:
@@ -31,13 +32,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from heymarket_bridge.mapping import Submission, first_phone, split_name
+from heymarket_bridge.mapping import Submission, split_name
 from heymarket_bridge.sources.common import (
     Delivery,
+    PhoneChoice,
+    PhoneField,
     ReadContext,
     SourceDefaults,
+    about_someone_else,
     any_same,
     check_age,
+    choose_phone,
     event_time,
     hmac_b64,
     identity,
@@ -64,6 +69,14 @@ class Answer:
     answer_type: str
     title: str
     value: Any
+
+    @property
+    def name(self) -> str:
+        """The answer as a refusal names it, and as `about_someone_else` reads it: its question's title and ref."""
+        return " / ".join(part for part in (self.title, self.ref) if part) or self.field_id
+
+    def about_someone_else(self) -> bool:
+        return about_someone_else(self.title, self.ref)
 
     def says(self, *words: str) -> bool:
         """True when the field's ref or title mentions one of `words` (compared as lower-case letters only)."""
@@ -104,7 +117,9 @@ class TypeformSource(SourceDefaults):
         submission: Submission = contact
         if contact.get("phone") is None:
             candidates = [a.value for a in answers if a.answer_type == "phone_number"]
-            reason = phone_reason(candidates, "no phone_number answer", "the phone_number answer")
+            reason = phone_reason(
+                candidates, "no phone_number answer", "the phone_number answer", _choice(answers, context)
+            )
             submission = no_phone("the Typeform response", mapping, reason)
         event_id = payload.get("event_id")
         delivery_identity = identity(event_id if isinstance(event_id, str) else None, request.body)
@@ -158,14 +173,24 @@ def _answer_value(raw: Mapping[str, Any]) -> Any:
     return raw.get(kind)
 
 
+def _choice(answers: list[Answer], context: ReadContext) -> PhoneChoice:
+    """phone_number answers (E.164, with their "+": they name their own country), then text answers about a phone;
+    an answer whose question is about someone else is never the respondent's."""
+    by_type = [a for a in answers if a.answer_type == "phone_number"]
+    by_title = [a for a in answers if a.answer_type == "text" and a.says(*PHONE_WORDS)]
+    return choose_phone([PhoneField(a.name, a.value) for a in (*by_type, *by_title)], context)
+
+
 def _defaults(answers: list[Answer], context: ReadContext) -> dict[str, Any]:
-    by_type = [a.value for a in answers if a.answer_type == "phone_number"]
-    by_title = [a.value for a in answers if a.answer_type == "text" and a.says(*PHONE_WORDS)]
     contact: dict[str, Any] = {
-        "phone": first_phone([*by_type, *by_title], context.is_phone),
-        "email": _first(a for a in answers if a.answer_type == "email"),
+        **_choice(answers, context).defaults(),
+        "email": _first(a for a in answers if a.answer_type == "email" and not a.about_someone_else()),
     }
-    texts = [a for a in answers if a.answer_type == "text" or a.field_type in TEXT_FIELD_TYPES]
+    texts = [
+        a
+        for a in answers
+        if (a.answer_type == "text" or a.field_type in TEXT_FIELD_TYPES) and not a.about_someone_else()
+    ]
     contact["first"] = _first(a for a in texts if a.says("firstname", "givenname", "forename"))
     contact["last"] = _first(a for a in texts if a.says("lastname", "surname", "familyname"))
     if contact["first"] is None and contact["last"] is None:
