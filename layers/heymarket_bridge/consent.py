@@ -88,7 +88,7 @@ class ConsentChange:
 
 class ConsentLog(Protocol):
     """The consent record's store. `record` keeps the changes given (only those that change what is on record for
-    their phone and source: a delivery repeating the same state is not written again). Raises
-    heymarket_bridge.heymarket_port.TransientFailure-like errors as the adapter documents."""
+    their phone and source: a delivery repeating the same state is not written again) and answers how many it
+    wrote. Raises heymarket_bridge.errors.ConsentRecordUnavailable when the store cannot be read or written."""
 
-    def record(self, changes: Sequence[ConsentChange]) -> None: ...
+    def record(self, changes: Sequence[ConsentChange]) -> int: ...

@@ -13,3 +13,7 @@ class DeliveryLedgerUnavailable(Exception):
 
 class DeliveryKeyConflict(Exception):
     """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
+
+
+class ConsentRecordUnavailable(Exception):
+    """The consent record could not be read or written (DynamoDB unreachable or refusing)."""

@@ -12,10 +12,12 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   own event times (the delivery's order for equal times or none; later values win field by field, as the sync
   function merges a phone's upserts): the newest one wins. Queued as separate messages they would carry one
   `received_at`, and SQS, a standard queue, keeps no order between them;
-- whatever the delivery, a contact equal to the latest one queued for its phone by the same source within a
+- whatever the delivery, a contact equal to the newest one queued for its phone by the same source within a
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
-  back is not (the latest contact is then the changed one). This also makes a sender's retry after a partial
-  failure (503) harmless: the contacts that reached the queue are not queued twice.
+  back is not (the newest contact is then the changed one). This also makes a sender's retry after a partial
+  failure (503) harmless: the contacts that reached the queue are not queued twice. "Newest" is the sync side's
+  order, decided with conditional writes before the contact is queued (heymarket_bridge.repeats), so that no
+  interleaving of concurrent deliveries turns the change a sender sent last into a repeat.
 
 A contact refused for its content (not for authentication, nor a body refused before it is read) is also written to
 the DLQ as a refusal letter (`RefusalLetters`): the reason, the source and the fields as received, bounded, so that
@@ -55,6 +57,7 @@ from heymarket_bridge.messages import (
     bounded_fields,
 )
 from heymarket_bridge.observability import emit_metric, logger, metrics
+from heymarket_bridge.repeats import Claim, Latest, Verdict, judge, rank
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, SourceRegistry, default_sources
 from heymarket_bridge.sources.common import Credentials, Delivery, DeliveryIdentity, ReadContext
@@ -80,6 +83,9 @@ NO_MAPPING = SourceMapping()
 # still fit in a dead letter with its original message (heymarket_bridge.messages.MAX_OPERATION_BYTES).
 MAX_QUEUE_MESSAGE_BYTES = MAX_OPERATION_BYTES
 DELETES_METRIC_SOURCE = "deletes"
+# Rounds of reading and conditionally writing a phone's newest contact before a delivery contended by concurrent ones
+# for the same phone is answered 503 (its sender retries).
+MAX_CLAIM_ROUNDS = 5
 
 
 class MessageQueue(Protocol):
@@ -105,12 +111,24 @@ class RefusalLetters(Protocol):
 
 
 class RecentContacts(Protocol):
-    def seen(self, phones: Sequence[str]) -> dict[str, str]:
-        """The fingerprint of the latest contact queued for each phone within the window (absent: none)."""
+    """What the ingest side knows of the newest contact of each phone (heymarket_bridge.repeats). Every method
+    raises heymarket_bridge.errors.DeliveryLedgerUnavailable when the store cannot be reached."""
+
+    def seen(self, phones: Sequence[str]) -> Mapping[str, Latest]:
+        """What is known of each phone (absent: nothing)."""
         ...
 
-    def record(self, fingerprints: Mapping[str, str]) -> None:
-        """Remember these as the latest for their phones ("" for a phone being deleted)."""
+    def claim(self, claims: Sequence[Claim]) -> list[str | None]:
+        """Write each claim if its phone's entry is still as it read it: the version written for each, None for one
+        whose entry changed meanwhile."""
+        ...
+
+    def confirm(self, versions: Mapping[str, str]) -> int:
+        """The contents claimed with these versions (by phone) are in the queue; how many entries were still theirs."""
+        ...
+
+    def forget(self, phones: Sequence[str], rank: int) -> None:
+        """The phones' contacts are being deleted by an operation of this rank."""
         ...
 
     def void(self) -> None:
@@ -402,31 +420,29 @@ class IngestService:
             )
 
     def _buffer(self, source: Source, delivery: Delivery, plan: Plan) -> IngestOutcome:
-        """Queue the planned contacts that are not repeats of the latest ones queued for their phones."""
+        """Queue the planned contacts that are not repeats of the newest ones known for their phones."""
         operations = plan.operations
-        fingerprints = [_fingerprint(op) for op in operations]
-        fresh = list(range(len(operations)))
-        if self._recent is not None and operations:
-            try:
-                seen = self._recent.seen([op.contact.phone for op in operations])
-            except DeliveryLedgerUnavailable as exc:
-                raise BufferUnavailable("the bridge cannot check for repeated contacts right now; retry later") from exc
-            fresh = [i for i in fresh if seen.get(operations[i].contact.phone) != fingerprints[i]]
+        verdicts = self._judge(operations)
+        fresh = [i for i, (verdict, _) in enumerate(verdicts) if verdict in (Verdict.CLAIM, Verdict.QUEUE)]
+        undecided = [i for i, (verdict, _) in enumerate(verdicts) if verdict is None]
         unsent = self._enqueue([operations[i] for i in fresh], raise_on_failure=False)
         queued = [i for position, i in enumerate(fresh) if position not in set(unsent)]
-        self._remember({operations[i].contact.phone: fingerprints[i] for i in queued})
-        if unsent:
-            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent))
+        self._confirm({operations[i].contact.phone: verdicts[i][1] for i in queued if verdicts[i][1]})
+        if unsent or undecided:
+            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent) + len(undecided))
             raise BufferUnavailable(
-                f"{len(unsent)} of {len(fresh)} contacts could not be buffered; retry the request (the contacts "
-                "already buffered are not buffered twice)"
+                f"{len(unsent) + len(undecided)} of {len(operations)} contacts could not be buffered; retry the "
+                "request (the contacts already buffered are not buffered twice)"
             )
         self._write_letters(plan.letters)
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(queued))
-        repeats = len(operations) - len(fresh)
+        repeats = sum(verdict is Verdict.REPEAT for verdict, _ in verdicts)
+        superseded = sum(verdict is Verdict.SUPERSEDED for verdict, _ in verdicts)
         if repeats:
             metrics.add_metric(name="RepeatedContacts", unit=MetricUnit.Count, value=repeats)
-        outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=bool(operations) and not fresh)
+        if superseded:
+            metrics.add_metric(name="SupersededContacts", unit=MetricUnit.Count, value=superseded)
+        outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=bool(operations) and repeats == len(operations))
         if outcome.duplicate:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         logger.info(
@@ -437,20 +453,63 @@ class IngestService:
                 "accepted": outcome.accepted,
                 "queued": len(queued),
                 "repeats": repeats,
+                "superseded": superseded,
                 "rejected": len(outcome.rejected),
                 "rejections": [r.errors for r in outcome.rejected][:20],
             },
         )
         return outcome
 
-    def _remember(self, fingerprints: Mapping[str, str]) -> None:
-        if self._recent is None or not fingerprints:
+    def _judge(self, operations: Sequence[ContactOperation]) -> list[tuple[Verdict | None, str]]:
+        """Each operation's verdict (heymarket_bridge.repeats), and the version of its claim when it claimed its phone.
+
+        A verdict stands only once the phone's entry was found as it was read (a conditional write), else the phone is
+        read and judged again; None for one still contended after MAX_CLAIM_ROUNDS (its delivery is answered 503).
+        Without the table every operation is queued as it is.
+        """
+        verdicts: list[tuple[Verdict | None, str]] = [(Verdict.QUEUE, "")] * len(operations)
+        if self._recent is None or not operations:
+            return verdicts
+        verdicts = [(None, "")] * len(operations)
+        pending = list(range(len(operations)))
+        try:
+            for _ in range(MAX_CLAIM_ROUNDS):
+                if not pending:
+                    break
+                known = self._recent.seen([operations[i].contact.phone for i in pending])
+                claims: list[tuple[int, Claim]] = []
+                for i in pending:
+                    operation = operations[i]
+                    latest = known.get(operation.contact.phone)
+                    fingerprint, place = _fingerprint(operation), rank(operation.occurred_at, operation.received_at)
+                    verdict = judge(latest, fingerprint, place)
+                    if verdict is Verdict.CLAIM:
+                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, place)))
+                    elif verdict is Verdict.REPEAT and latest is not None and place > latest.rank:
+                        claims.append((i, Claim(operation.contact.phone, latest, fingerprint, place, repeat=True)))
+                    else:
+                        verdicts[i] = (verdict, "")
+                versions = self._recent.claim([claim for _, claim in claims]) if claims else []
+                pending = []
+                for (i, claim), version in zip(claims, versions, strict=True):
+                    if version is None:
+                        pending.append(i)  # its entry changed since it was read: read and judged again
+                    else:
+                        verdicts[i] = (Verdict.REPEAT, "") if claim.repeat else (Verdict.CLAIM, version)
+        except DeliveryLedgerUnavailable as exc:
+            raise BufferUnavailable("the bridge cannot check for repeated contacts right now; retry later") from exc
+        if pending:
+            logger.warning("Contacts contended by concurrent deliveries", extra={"contacts": len(pending)})
+        return verdicts
+
+    def _confirm(self, versions: Mapping[str, str]) -> None:
+        if self._recent is None or not versions:
             return
         try:
-            self._recent.record(fingerprints)
+            self._recent.confirm(versions)
         except DeliveryLedgerUnavailable:
-            # The contacts are in the queue: the answer stays a 202. A retry would only queue them again.
-            logger.warning("Could not record the latest contacts", extra={"contacts": len(fingerprints)})
+            # The contacts are in the queue: the answer stays a 202. Left unconfirmed, a resend is queued again.
+            logger.warning("Could not record the latest contacts", extra={"contacts": len(versions)})
 
     # ------------------------------------------------------------------ delete
 
@@ -478,9 +537,13 @@ class IngestService:
             raise NothingValid(
                 "no valid contact id or phone in the delete request", {"rejected": [r.to_dict() for r in rejected]}
             )
-        self._forget([t.phone for t in targets if t.phone is not None], any(t.contact_id for t in targets))
         received_at = self._clock().isoformat(timespec="milliseconds")
         operations = [DeleteOperation(t, "generic", received_at, request.request_id) for t in targets]
+        self._forget(
+            [t.phone for t in targets if t.phone is not None],
+            any(t.contact_id for t in targets),
+            rank(None, received_at),
+        )
         self._enqueue(operations)
         metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(targets))
         logger.info(
@@ -493,13 +556,13 @@ class IngestService:
         )
         return IngestOutcome(len(targets), rejected)
 
-    def _forget(self, phones: list[str], by_id: bool) -> None:
+    def _forget(self, phones: list[str], by_id: bool, rank: int) -> None:
         """A contact deleted is no longer the latest for its phone: an upsert repeated after the delete must run."""
         if self._recent is None:
             return
         try:
             if phones:
-                self._recent.record(dict.fromkeys(phones, ""))
+                self._recent.forget(phones, rank)
             if by_id:
                 self._recent.void()
         except DeliveryLedgerUnavailable as exc:

@@ -195,6 +195,10 @@ class SyncSettings:
     # How long a contact's lease outlasts its invocation's deadline, and is kept after a request whose outcome is
     # unknown (it may still take effect): Lambda hosts' clocks, and a request Heymarket is still processing.
     lease_margin_s: float = 30.0
+    # The consent record (heymarket_bridge.adapters.consent_log): its table (empty: none kept) and how many days each
+    # change is kept.
+    consent_record_table: str = ""
+    consent_record_retention_days: int = 1827
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -224,6 +228,8 @@ class SyncSettings:
             skip_unchanged=_read(env, "SKIP_UNCHANGED_CONTACTS", _flag, True),
             tombstone_s=_read(env, "CONTACT_TOMBSTONE_SECONDS", _positive_int, 1_900_800),
             lease_margin_s=_read(env, "CONTACT_LEASE_MARGIN_SECONDS", _positive_float, 30.0),
+            consent_record_table=_read(env, "CONSENT_RECORD_TABLE", str, ""),
+            consent_record_retention_days=_read(env, "CONSENT_RECORD_RETENTION_DAYS", _positive_int, 1827),
         )
 
     @property

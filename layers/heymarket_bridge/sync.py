@@ -29,9 +29,12 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from heymarket_bridge.consent import ConsentLog
+from heymarket_bridge.consent_record import consent_changes, superseded_changes
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.contact_state import StateNotReady, operation_ms
 from heymarket_bridge.custom_fields import CustomFieldIndex, titles_in
+from heymarket_bridge.errors import ConsentRecordUnavailable
 from heymarket_bridge.heymarket_port import (
     ConfigurationFailure,
     Deadline,
@@ -279,6 +282,8 @@ class SyncReport:
     list_writes_dead_lettered: int = 0  # list writes Heymarket refused for good (their contacts are stored)
     superseded_operations: int = 0  # older than the newest operation applied to their contact: skipped
     unchanged_skipped: int = 0  # their contact would not change: delivered without a request
+    consent_changes_recorded: int = 0  # consent changes written to the consent record
+    consent_records_failed: int = 0  # consent changes the record could not take (counted, logged)
     configuration_error: str | None = None
 
 
@@ -349,7 +354,9 @@ class SyncService:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         segments: Segmenter | None = None,
         contact_state: ContactStateGuard | None = None,
+        consent_log: ConsentLog | None = None,
     ) -> None:
+        self._consent_log = consent_log
         self._heymarket = heymarket
         self._segments = segments or Segmenter.disabled()
         self._state = contact_state
@@ -393,6 +400,7 @@ class SyncService:
         if admission is not None:
             verdicts = self._recorded(admission, execution, verdicts, report)
         _count(plan, execution, report)
+        self._record_consent(plan, execution, report, admission)
         report.listed_contacts = lists.listed + sum(
             isinstance(outcome, Listed) and outcome.lists > 0 for _, outcome in lists.outcomes
         )
@@ -416,6 +424,50 @@ class SyncService:
         report.list_follow_ups = len(lists.follow_ups) - len(unqueued)
         self._write_list_letters([*lists.letters, *unqueued], report)
         return report
+
+    def _record_consent(
+        self, plan: Plan, execution: Execution, report: SyncReport, admission: Admission | None = None
+    ) -> None:
+        """Write the batch's consent changes to the consent record (heymarket_bridge.consent_record), once Heymarket
+        answered. A record that cannot be written is counted and logged (masked) and never holds a contact back:
+        the contact's opt-out reaching Heymarket matters more than its proof, and a redelivery would not record it
+        either (its contact, unchanged since, is skipped without a write)."""
+        if self._consent_log is None:
+            return
+        steps = [
+            ([_operation(member.operation) for member in step.members], step.contact, result)
+            for step, result in zip(plan.upserts, execution.upserts, strict=True)
+        ]
+        now = self._wall_clock().astimezone(UTC).isoformat(timespec="milliseconds")
+        skipped = [
+            _operation(skip.member.operation)
+            for skip in (admission.skipped if admission is not None else ())
+            if skip.why.value == "superseded" and isinstance(skip.member.operation, ContactOperation)
+        ]
+        changes = consent_changes(steps, now) + superseded_changes(skipped, now)
+        if not changes:
+            return
+        try:
+            report.consent_changes_recorded += self._consent_log.record(changes)
+        except ConsentRecordUnavailable as exc:
+            report.consent_records_failed += len(changes)
+            logger.error(
+                "Consent changes not recorded",
+                extra={
+                    "error": str(exc),
+                    "changes": [
+                        {
+                            "phone": mask_phone(change.phone),
+                            "source": change.source,
+                            "delivery_id": change.delivery_id,
+                            "event_id": change.event_id,
+                            "opted_out": change.opted_out,
+                            "action": change.action.value,
+                        }
+                        for change in changes[:20]
+                    ],
+                },
+            )
 
     def _retagged(self, plan: Plan, execution: Execution, deadline: Deadline) -> tuple[Plan, Execution]:
         """Contacts Heymarket refused whose tags were given by name are sent again, once, if the team's tags read
@@ -600,6 +652,11 @@ def _count(plan: Plan, execution: Execution, report: SyncReport) -> None:
 def _target(operation: QueuedOperation) -> DeleteTarget:
     assert isinstance(operation, DeleteOperation)  # lanes list deletes by index
     return operation.target
+
+
+def _operation(operation: QueuedOperation) -> ContactOperation:
+    assert isinstance(operation, ContactOperation)  # lanes list upserts by index
+    return operation
 
 
 def _contact(operation: QueuedOperation) -> Contact:

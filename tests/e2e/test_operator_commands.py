@@ -142,3 +142,35 @@ def test_a_second_local_on_a_busy_port_fails_clearly_and_leaves_the_first_s_stat
     assert "Traceback" not in second.stderr
     assert state.read_text() == before
     assert bridge(cwd, "status").returncode == 0
+
+
+def test_an_opt_out_sent_to_the_local_stack_is_exported_from_its_consent_record(local_stack: dict[str, Any]) -> None:
+    # Given an opt-out posted to the local stack and delivered
+    cwd: Path = local_stack["cwd"]
+    payload = cwd / "opt-out.json"
+    payload.write_text(json.dumps({"phone": "+1 510 555 0142", "is_opted_out": True}))
+    sent = bridge(cwd, "send", "generic", "--file", str(payload), "--local")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+
+    # When the operator exports that phone's consent record, as JSON lines and as CSV
+    deadline = time.monotonic() + 20
+    lines: list[str] = []
+    while time.monotonic() < deadline and not lines:
+        exported = bridge(cwd, "consent", "export", "record.jsonl", "--phone", "+1 510 555 0142", "--force", "--local")
+        assert exported.returncode == 0, exported.stdout + exported.stderr
+        lines = (cwd / "record.jsonl").read_text().splitlines()
+        time.sleep(0.5)
+    every = bridge(cwd, "consent", "export", "record.csv", "--local")
+
+    # Then the change is there, applied, in both
+    [change] = [json.loads(line) for line in lines]
+    assert (change["phone"], change["source"], change["opted_out"], change["action"]) == (
+        "15105550142",
+        "generic",
+        True,
+        "applied",
+    )
+    assert every.returncode == 0, every.stdout + every.stderr
+    rows = (cwd / "record.csv").read_text().splitlines()
+    assert rows[0].startswith("phone,source,delivery_id")
+    assert any(row.startswith("15105550142,generic,") and ",true," in row for row in rows[1:])

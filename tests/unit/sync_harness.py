@@ -133,6 +133,8 @@ class Harness:
     # concurrent invocations of one deployment.
     state: InMemoryContactState | None = None
     skip_unchanged: bool = True
+    # The consent record (None: none kept).
+    consent_log: Any = None
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -183,6 +185,7 @@ class Harness:
                 wall_clock=lambda: self.now,
                 segments=segments,
                 contact_state=self.guard,
+                consent_log=self.consent_log,
             )
         return self._service
 

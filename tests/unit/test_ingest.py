@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from heymarket_bridge.ingest import IngestService
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.observability import metrics
+from heymarket_bridge.repeats import Claim, Latest
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import SourceRegistry
 from heymarket_bridge.sources.common import Delivery, ReadContext, identity
@@ -211,15 +212,39 @@ def test_no_digest_of_the_body_is_logged(caplog: pytest.LogCaptureFixture) -> No
 
 @dataclass
 class FakeRecent:
-    """The latest fingerprint of each phone, in memory (as the delivery table keeps it)."""
+    """The newest contact of each phone, in memory, written only if unchanged since read (as the delivery table)."""
 
-    latest: dict[str, str] = field(default_factory=dict)
+    latest: dict[str, Latest] = field(default_factory=dict)
 
-    def seen(self, phones: Sequence[str]) -> dict[str, str]:
+    def seen(self, phones: Sequence[str]) -> dict[str, Latest]:
         return {phone: self.latest[phone] for phone in phones if phone in self.latest}
 
-    def record(self, fingerprints: Mapping[str, str]) -> None:
-        self.latest.update(fingerprints)
+    def claim(self, claims: Sequence[Claim]) -> list[str | None]:
+        versions: list[str | None] = []
+        for claim in claims:
+            if self.latest.get(claim.phone) != claim.as_read:
+                versions.append(None)
+                continue
+            version = f"v{len(self.latest)}-{claim.rank}"
+            if claim.repeat and claim.as_read is not None:
+                self.latest[claim.phone] = replace(claim.as_read, rank=claim.rank, version=version)
+            else:
+                self.latest[claim.phone] = Latest(claim.fingerprint, claim.rank, claim.rank, False, version)
+            versions.append(version)
+        return versions
+
+    def confirm(self, versions: Mapping[str, str]) -> int:
+        confirmed = 0
+        for phone, version in versions.items():
+            entry = self.latest.get(phone)
+            if entry is not None and entry.version == version:
+                self.latest[phone] = replace(entry, queued=True, version=version + "q")
+                confirmed += 1
+        return confirmed
+
+    def forget(self, phones: Sequence[str], rank: int) -> None:
+        for phone in phones:
+            self.latest[phone] = Latest("", rank, rank, True, f"gone-{rank}")
 
     def void(self) -> None:
         self.latest.clear()

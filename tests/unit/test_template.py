@@ -131,20 +131,45 @@ def test_contact_state_tombstones_outlast_any_message_in_the_queue_and_the_dlq(t
     assert tombstone_s >= int(queue["MessageRetentionPeriod"]) + int(dlq["MessageRetentionPeriod"])
 
 
-def test_the_sync_function_may_read_and_write_its_two_tables_and_nothing_else_of_dynamodb(
+def test_the_sync_function_may_read_and_write_its_three_tables_and_nothing_else_of_dynamodb(
     template: StackTemplate,
 ) -> None:
     actions = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem")
     granted = {action: _statement_resources(template, "SyncFunction", action, {}) for action in actions}
 
-    # The contact state table, read and written in batches; the managed lists' table, an item at a time.
+    # The contact state table, read and written in batches; the managed lists' table, an item at a time; the consent
+    # record, read in batches and only ever added to.
     assert granted == {
-        "dynamodb:BatchGetItem": [LOCAL_ARNS["ContactStateTable.Arn"]],
+        "dynamodb:BatchGetItem": [LOCAL_ARNS["ContactStateTable.Arn"], LOCAL_ARNS["ConsentRecordTable.Arn"]],
         "dynamodb:GetItem": [LOCAL_ARNS["ManagedListsTable.Arn"]],
         "dynamodb:UpdateItem": [LOCAL_ARNS["ContactStateTable.Arn"]],
-        "dynamodb:PutItem": [LOCAL_ARNS["ManagedListsTable.Arn"]],
+        "dynamodb:PutItem": [LOCAL_ARNS["ConsentRecordTable.Arn"], LOCAL_ARNS["ManagedListsTable.Arn"]],
     }
-    assert _statement_resources(template, "SyncFunction", "dynamodb:DeleteItem", {}) == []
+    for action in ("dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchWriteItem"):
+        assert _statement_resources(template, "SyncFunction", action, {}) == []
+
+
+def test_the_consent_record_is_kept_when_the_stack_is_deleted_or_the_table_replaced(template: StackTemplate) -> None:
+    table = template.document["Resources"]["ConsentRecordTable"]
+
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_the_consent_record_keeps_each_change_five_years_unless_the_operator_says_otherwise(
+    template: StackTemplate,
+) -> None:
+    environment = template.function("SyncFunction").environment
+    own = StackTemplate.load(parameter_overrides={"ConsentRecordRetentionDays": "3650"})
+
+    assert template.evaluate(environment["CONSENT_RECORD_RETENTION_DAYS"], {}) == "1827"
+    assert own.evaluate(environment["CONSENT_RECORD_RETENTION_DAYS"], {}) == "3650"
+    assert environment["CONSENT_RECORD_TABLE"] == {"Ref": "ConsentRecordTable"}
+    assert template.document["Resources"]["ConsentRecordTable"]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires",
+        "Enabled": True,
+    }
 
 
 def test_every_queue_in_the_template_is_encrypted(template: StackTemplate) -> None:
@@ -735,6 +760,7 @@ LOCAL_ARNS = {
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/IdempotencyTable",
     "ManagedListsTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ManagedListsTable",
     "ContactStateTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ContactStateTable",
+    "ConsentRecordTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ConsentRecordTable",
 }
 SECRET_FORMS = {
     "name": "team/heymarket",
@@ -880,7 +906,10 @@ def test_outputs_give_the_queue_arns_a_message_move_task_needs(template: StackTe
 def test_the_sync_function_reads_and_writes_the_managed_lists_table_only(template: StackTemplate, action: str) -> None:
     resources = _statement_resources(template, "SyncFunction", action, {})
 
-    assert resources == [LOCAL_ARNS["ManagedListsTable.Arn"]]
+    # (PutItem is also granted on the consent record, which holds no list.)
+    assert [arn for arn in resources if arn != LOCAL_ARNS["ConsentRecordTable.Arn"]] == [
+        LOCAL_ARNS["ManagedListsTable.Arn"]
+    ]
 
 
 def test_the_sync_function_gets_the_tags_and_lists_settings_and_the_stack_name(template: StackTemplate) -> None:

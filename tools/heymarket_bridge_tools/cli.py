@@ -35,6 +35,7 @@ COMMANDS: Final = {
     "status": ("opscli", "status", "Queue and DLQ depth; on AWS, alarms and the last hour's counts."),
     "dlq": ("opscli", "dlq", "Inspect, export and redrive the dead-letter queue."),
     "check-credentials": ("opscli", "check_credentials", "Check that Heymarket accepts the stack's credentials."),
+    "consent": ("consentcli", "consent", "Export the consent record (every SMS consent change), per phone or all."),
     "samples": ("sendcli", "samples", "List the bundled sample webhooks, or print one to edit."),
     "local": ("localcli", "local", "Run the whole bridge on this machine until Ctrl-C (needs the 'local' extra)."),
     "demo": ("localcli", "demo", "Post every sample through a local stack and summarise (needs 'local')."),
@@ -43,7 +44,7 @@ COMMANDS: Final = {
 SECTIONS: Final = (
     (
         "Operate a stack (deployed: --stack-name; local: --local)",
-        ("send", "import", "status", "dlq", "check-credentials", "samples"),
+        ("send", "import", "status", "dlq", "check-credentials", "consent", "samples"),
     ),
     ("Run on this machine (no AWS account, no Docker)", ("local", "demo", "sandbox")),
 )

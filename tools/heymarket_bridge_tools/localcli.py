@@ -303,6 +303,7 @@ def _run_local(config: Any, log_path: Path) -> int:
             {
                 **json.loads(info.to_json()),
                 "heymarket_secret_arn": stack.resources.heymarket_secret_arn,
+                "tables": stack.resources.tables,
                 "parameters": stack.template_parameters,
                 "log_file": str(log_path),
             },

@@ -46,6 +46,21 @@ def item_scoped_transactions() -> None:
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     backend._heymarket_bridge_item_scoped = True  # type: ignore[attr-defined]
     _idempotent_transactions()
+    _atomic_item_writes(backend)
+
+
+def _atomic_item_writes(backend: Any) -> None:
+    """moto checks a PutItem's or UpdateItem's condition and writes the item without a lock: two threads claiming one
+    item (the ingest side's newest contact of a phone) could both succeed. DynamoDB serialises writes of an item;
+    so does this, with the transactions' lock."""
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(backend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _TRANSACTIONS:
+                return _original(self, *args, **kwargs)
+
+        setattr(backend, name, locked)
 
 
 def _idempotent_transactions() -> None:

@@ -121,6 +121,10 @@ def local(state_file: Path | None = None) -> Target:
     )
     endpoint = str(data["aws_endpoint_url"])
     secrets = data.get("webhook_secrets")
+    found = data.get("tables")
+    tables: dict[str, Any] = found if isinstance(found, dict) else {}
+    # The outputs a deployed stack gives that the local one has too (its tables are made from template.yaml).
+    outputs = {"ConsentRecordTableName": str(tables["ConsentRecordTable"])} if "ConsentRecordTable" in tables else {}
     return Target(
         description=f"local stack at {state.api_url}",
         queues=StackQueues(
@@ -131,6 +135,7 @@ def local(state_file: Path | None = None) -> Target:
         ),
         clients=lambda service: session.client(service, endpoint_url=endpoint),
         api_url=state.api_url,
+        outputs=outputs,
         parameters={str(k): str(v) for k, v in (data.get("parameters") or {}).items()},
         local_secrets={str(k): str(v) for k, v in secrets.items()} if isinstance(secrets, dict) else {},
     )

@@ -5,8 +5,9 @@
   window; a repeat gets that answer back (marked by the `response_hook`) and enqueues nothing. Keys are hashed
   whole with SHA-256 (`event_key_jmespath`), never truncated; a key whose content differs from the first
   delivery's (`payload_validation_jmespath`) is a conflict.
-- `DynamoDbRecentContacts`: for each phone, the fingerprint of the latest contact queued for it, for a few
-  minutes: what tells a retry from a change when the sender names no delivery.
+- `DynamoDbRecentContacts`: for each phone, the newest contact known (its fingerprint and rank,
+  heymarket_bridge.repeats), written with conditional writes: what tells a retry from a change when the sender
+  names no delivery, whatever the interleaving of concurrent deliveries.
 
 Items of both share the table's key `id` and its TTL attribute `expiration`; the phones are stored as SHA-256
 digests, and no digest is ever logged.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +35,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from botocore.exceptions import BotoCoreError, ClientError
 
 from heymarket_bridge.errors import DeliveryInProgress, DeliveryKeyConflict, DeliveryLedgerUnavailable
+from heymarket_bridge.repeats import Claim, Latest
 
 # Longer than the retry windows of the senders: Shopify 4 h, HubSpot 3 days, Salesforce 24 h, Typeform a day.
 DEFAULT_RETENTION_S = 4 * 24 * 3600
@@ -42,6 +45,7 @@ REPLAYED = "__replayed__"
 _VOID_ID = "recent#void"
 _BATCH_GET = 100
 _BATCH_WRITE = 25
+_BATCH_TRANSACT = 100
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -93,7 +97,14 @@ class DynamoDbDeliveryLedger:
 
 
 class DynamoDbRecentContacts:
-    """The latest contact fingerprint of each phone, for RECENT_WINDOW_S (BatchGetItem / BatchWriteItem)."""
+    """The newest contact known of each phone (heymarket_bridge.repeats.Latest), one item per phone.
+
+    Reads are consistent (BatchGetItem); every write but `forget` is conditional on the item as read (its `version`),
+    in transactions of up to 100 items (3 calls for an uncontended delivery of up to 100 contacts: read, claim,
+    confirm); an item another delivery changed meanwhile is answered as not written. Items are kept for
+    `retention_s` (a sender's retry window, for the ranks); a repeat is only recognised within `window_s`.
+    Raises DeliveryLedgerUnavailable when DynamoDB cannot be read or written.
+    """
 
     def __init__(
         self,
@@ -101,36 +112,160 @@ class DynamoDbRecentContacts:
         dynamodb_client: Any,
         window_s: int = RECENT_WINDOW_S,
         clock: Callable[[], float] = time.time,
+        retention_s: int = DEFAULT_RETENTION_S,
     ) -> None:
         self._table = table_name
         self._dynamodb = dynamodb_client
         self._window_s = window_s
+        self._retention_s = max(retention_s, window_s)
         self._clock = clock
 
-    def seen(self, phones: Sequence[str]) -> dict[str, str]:
-        """The fingerprint of the latest contact recorded for each phone within the window; voided ones left out."""
+    def seen(self, phones: Sequence[str]) -> dict[str, Latest]:
+        """What is known of each phone (absent: nothing); an entry written before the last `void` reads as one that
+        says nothing (rank 0, not queued), kept only for its version."""
         ids = {_item_id(phone): phone for phone in dict.fromkeys(phones)}
         items = self._get([*ids, _VOID_ID])
         now_ms = int(self._clock() * 1000)
         void_ms = int(items.get(_VOID_ID, {}).get("at", {}).get("N", "0"))
-        found: dict[str, str] = {}
+        found: dict[str, Latest] = {}
         for item_id, phone in ids.items():
             item = items.get(item_id)
             if item is None:
                 continue
             at_ms = int(item.get("at", {}).get("N", "0"))
-            if at_ms > void_ms and now_ms - at_ms <= self._window_s * 1000:
-                found[phone] = str(item.get("fingerprint", {}).get("S", ""))
+            version = str(item.get("version", {}).get("S", ""))
+            if at_ms <= void_ms:
+                found[phone] = Latest("", 0, 0, False, version, fresh=False)
+                continue
+            rank = int(item.get("rank", {}).get("N", "0"))
+            found[phone] = Latest(
+                fingerprint=str(item.get("fingerprint", {}).get("S", "")),
+                rank=rank,
+                queued_rank=int(item.get("queued_rank", {}).get("N", str(rank))),
+                queued=bool(item.get("queued", {}).get("BOOL", True)),
+                version=version,
+                fresh=now_ms - at_ms <= self._window_s * 1000,
+            )
         return found
 
-    def record(self, fingerprints: Mapping[str, str]) -> None:
-        """Remember each fingerprint as the latest for its phone ("" for a phone whose contact is being deleted)."""
+    def claim(self, claims: Sequence[Claim]) -> list[str | None]:
+        """Write each claim if its phone's entry is still as it read it: a newest content (not yet confirmed queued),
+        or a repeat moving the newest content's rank up. The version written for each, None for one whose entry
+        changed meanwhile (others of the call are written all the same)."""
+        versions = [uuid.uuid4().hex for _ in claims]
+        items = [self._claim_item(claim, version) for claim, version in zip(claims, versions, strict=True)]
+        written = self._transact(items)
+        return [version if ok else None for version, ok in zip(versions, written, strict=True)]
+
+    def confirm(self, versions: Mapping[str, str]) -> int:
+        """The contents claimed with these versions (by phone) are in the queue: each entry still as its claim wrote
+        it is marked so; how many were."""
+        items = [
+            self._update_item(phone, Latest("", 0, 0, False, version), "#queued = :queued", {":queued": {"BOOL": True}})
+            for phone, version in versions.items()
+        ]
+        return sum(self._transact(items))
+
+    def _claim_item(self, claim: Claim, version: str) -> dict[str, Any]:
+        if claim.repeat:
+            assert claim.as_read is not None  # a repeat is of an entry read
+            return self._update_item(
+                claim.phone, claim.as_read, "#rank = :rank", {":rank": {"N": str(claim.rank)}}, version
+            )
+        item = {
+            **self._stamp(_item_id(claim.phone), version),
+            "fingerprint": {"S": claim.fingerprint},
+            "rank": {"N": str(claim.rank)},
+            "queued_rank": {"N": str(claim.rank)},
+            "queued": {"BOOL": False},
+        }
+        return {"Put": {"TableName": self._table, "Item": item, **_condition(claim.as_read)}}
+
+    def _update_item(
+        self, phone: str, as_read: Latest, assignment: str, values: dict[str, Any], version: str | None = None
+    ) -> dict[str, Any]:
+        stamp = self._stamp(_item_id(phone), version or uuid.uuid4().hex)
+        expression = f"SET {assignment}, #version = :new_version, #at = :at, #expiration = :expiration"
+        condition = _condition(as_read)
+        names = {"#at": "at", "#expiration": "expiration", "#rank": "rank", "#queued": "queued"}
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"id": stamp["id"]},
+                "UpdateExpression": expression,
+                "ConditionExpression": condition["ConditionExpression"],
+                "ExpressionAttributeNames": _used(
+                    {**names, **condition["ExpressionAttributeNames"]}, expression, condition["ConditionExpression"]
+                ),
+                "ExpressionAttributeValues": {
+                    **values,
+                    ":new_version": stamp["version"],
+                    ":at": stamp["at"],
+                    ":expiration": stamp["expiration"],
+                    **condition.get("ExpressionAttributeValues", {}),
+                },
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[bool]:
+        """Write the items in transactions of up to 100 (one phone each): which were written. An item whose condition
+        fails is left out and the rest written again (a transaction is all or nothing)."""
+        written = [False] * len(items)
+        try:
+            for start in range(0, len(items), _BATCH_TRANSACT):
+                pending = list(range(start, min(start + _BATCH_TRANSACT, len(items))))
+                for _ in range(3):
+                    if not pending:
+                        break
+                    try:
+                        self._dynamodb.transact_write_items(TransactItems=[items[i] for i in pending])
+                    except ClientError as exc:
+                        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                            raise
+                        reasons = exc.response.get("CancellationReasons") or []
+                        failed = {
+                            pending[n]
+                            for n, reason in enumerate(reasons)
+                            if n < len(pending) and reason.get("Code") == "ConditionalCheckFailed"
+                        }
+                        # Cancelled for another reason (a transaction on the same item at once): tried again.
+                        pending = [i for i in pending if i not in failed]
+                        continue
+                    for i in pending:
+                        written[i] = True
+                    pending = []
+        except (ClientError, BotoCoreError) as exc:
+            raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
+        return written
+
+    def forget(self, phones: Sequence[str], rank: int) -> None:
+        """The phones' contacts are being deleted (the delete's `rank`): no contact is a repeat of what was before,
+        and an older one is left to the sync side (the delete keeps it out)."""
         now = self._clock()
-        self._put({_item_id(phone): fingerprint for phone, fingerprint in fingerprints.items()}, now)
+        requests = []
+        for phone in dict.fromkeys(phones):
+            item = {
+                **self._stamp(_item_id(phone), uuid.uuid4().hex, now),
+                "fingerprint": {"S": ""},
+                "rank": {"N": str(rank)},
+                "queued_rank": {"N": str(rank)},
+                "queued": {"BOOL": True},
+            }
+            requests.append({"PutRequest": {"Item": item}})
+        self._put(requests)
 
     def void(self) -> None:
         """Forget every record made until now (a delete by contact id: the phone it deletes is not known)."""
-        self._put({_VOID_ID: ""}, self._clock())
+        self._put([{"PutRequest": {"Item": self._stamp(_VOID_ID, "", self._clock())}}])
+
+    def _stamp(self, item_id: str, version: str, now: float | None = None) -> dict[str, Any]:
+        now = self._clock() if now is None else now
+        return {
+            "id": {"S": item_id},
+            "version": {"S": version},
+            "at": {"N": str(int(now * 1000))},
+            "expiration": {"N": str(int(now) + self._retention_s + 60)},
+        }
 
     def _get(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         items: dict[str, dict[str, Any]] = {}
@@ -152,22 +287,7 @@ class DynamoDbRecentContacts:
             raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
         return items
 
-    def _put(self, fingerprints: Mapping[str, str], now: float) -> None:
-        expiration = str(int(now) + self._window_s + 60)
-        at_ms = str(int(now * 1000))
-        requests = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "id": {"S": item_id},
-                        "fingerprint": {"S": fingerprint},
-                        "at": {"N": at_ms},
-                        "expiration": {"N": expiration},
-                    }
-                }
-            }
-            for item_id, fingerprint in fingerprints.items()
-        ]
+    def _put(self, requests: list[dict[str, Any]]) -> None:
         try:
             for start in range(0, len(requests), _BATCH_WRITE):
                 pending = requests[start : start + _BATCH_WRITE]
@@ -180,6 +300,27 @@ class DynamoDbRecentContacts:
                     raise DeliveryLedgerUnavailable("unprocessed items")
         except (ClientError, BotoCoreError) as exc:
             raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
+
+
+def _condition(as_read: Latest | None) -> dict[str, Any]:
+    """The condition that an entry is still as read (absent, of the format without versions, or of this version)."""
+    if as_read is None:
+        return {"ConditionExpression": "attribute_not_exists(#id)", "ExpressionAttributeNames": {"#id": "id"}}
+    if not as_read.version:
+        return {
+            "ConditionExpression": "attribute_exists(#id) AND attribute_not_exists(#version)",
+            "ExpressionAttributeNames": {"#id": "id", "#version": "version"},
+        }
+    return {
+        "ConditionExpression": "#version = :read_version",
+        "ExpressionAttributeNames": {"#version": "version"},
+        "ExpressionAttributeValues": {":read_version": {"S": as_read.version}},
+    }
+
+
+def _used(names: Mapping[str, str], *expressions: str) -> dict[str, str]:
+    """The attribute names the expressions use (DynamoDB refuses a name given but not used)."""
+    return {key: name for key, name in names.items() if any(key in expression for expression in expressions)}
 
 
 def _item_id(phone: str) -> str:

@@ -41,7 +41,9 @@ def build_ingest(settings: IngestSettings) -> IngestService:
 
         dynamodb = aws_client("dynamodb")
         deliveries = DynamoDbDeliveryLedger(settings.idempotency_table, dynamodb, settings.idempotency_retention_s)
-        recent = DynamoDbRecentContacts(settings.idempotency_table, dynamodb)
+        recent = DynamoDbRecentContacts(
+            settings.idempotency_table, dynamodb, retention_s=settings.idempotency_retention_s
+        )
     return IngestService(
         settings,
         lambda: store.get(settings.webhook_secrets_arn),

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from heymarket_bridge.adapters.consent_log import DynamoDbConsentLog
 from heymarket_bridge.adapters.contact_state import DynamoDbContactState
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
@@ -88,6 +89,11 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         if state is not None
         else None
     )
+    consent_log = (
+        DynamoDbConsentLog(settings.consent_record_table, dynamodb(), settings.consent_record_retention_days)
+        if settings.consent_record_table
+        else None
+    )
     service = SyncService(
         gateway,
         SqsDeadLetters(SqsBatchSender(sqs, settings.dlq_url)),
@@ -97,6 +103,7 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         max_wait_s=settings.max_wait_s,
         segments=segments,
         contact_state=guard,
+        consent_log=consent_log,
     )
     return SyncRuntime(settings, service, http, state)
 
@@ -155,6 +162,8 @@ def _record_metrics(report: SyncReport) -> None:
         ("ListWritesDeadLettered", report.list_writes_dead_lettered),
         ("SupersededOperations", report.superseded_operations),
         ("UnchangedSkipped", report.unchanged_skipped),
+        ("ConsentChangesRecorded", report.consent_changes_recorded),
+        ("ConsentRecordsFailed", report.consent_records_failed),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     log = logger.error if report.configuration_error else logger.info
@@ -174,6 +183,8 @@ def _record_metrics(report: SyncReport) -> None:
             "list_writes_dead_lettered": report.list_writes_dead_lettered,
             "superseded": report.superseded_operations,
             "unchanged": report.unchanged_skipped,
+            "consent_recorded": report.consent_changes_recorded,
+            "consent_record_failed": report.consent_records_failed,
             "heymarket_requests": report.heymarket_requests,
             "configuration_error": report.configuration_error,
         },

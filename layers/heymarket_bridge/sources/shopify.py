@@ -16,6 +16,13 @@ default (else billing, else shipping) address (heymarket_bridge.contact.read_pho
 first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state:
 "subscribed" -> false, "unsubscribed" -> true, anything else (never
 asked, pending, redacted) leaves Heymarket's value alone.
+customers_marketing_consent/update (Shopify's SMS consent event, API 2021-10; since 2025-01 the customer webhooks no
+longer carry sms_marketing_consent): {"id", "phone", "sms_marketing_consent": {"state", "opt_in_level",
+"consent_updated_at", "consent_collected_from"}}; the same states set is_opted_out (case aside), and
+`consent_updated_at` (Shopify: "if no date is provided, ... when the consent information was sent") is the event
+time, the consent time of the record and the signed time the window is enforced on. A state that says nothing of
+opting out is rejected with the reason: the event carries nothing else to write. Email consent
+(`email_marketing_consent`, customers/email_marketing_consent_update) is never read as SMS consent.
 Other topics are rejected with the reason, not refused: Shopify retries refused deliveries and removes a
 subscription that keeps failing.
 Mapping references (SOURCE_MAPPINGS): dotted paths into the customer ("default_address.company", "note").
@@ -33,11 +40,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from heymarket_bridge.consent import ConsentClaim
 from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.sources.common import (
     Delivery,
+    DeliveryIdentity,
     PhoneChoice,
     PhoneField,
     ReadContext,
@@ -57,6 +66,8 @@ from heymarket_bridge.sources.common import (
 from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 CUSTOMER_TOPICS = ("customers/create", "customers/update")
+CONSENT_TOPIC = "customers_marketing_consent/update"
+SMS_CONSENT_FIELD = "sms_marketing_consent.state"
 SMS_CONSENT_OPTED_OUT = {"subscribed": False, "unsubscribed": True}
 # Shopify's retries span 4 hours; the rest is margin for a delivery that is slow to be accepted.
 MAX_AGE = timedelta(hours=6)
@@ -84,9 +95,11 @@ class ShopifySource(SourceDefaults):
         topic = request.headers.get("x-shopify-topic", "").strip().lower()
         event_id = request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id")
         delivery_identity = identity(f"{topic}:{event_id}" if event_id else None, request.body)
+        if topic == CONSENT_TOPIC:
+            return _consent_update(request, context, delivery_identity)
         if topic and topic not in CUSTOMER_TOPICS:
             topic_shown = shown(topic, 60, quote='"')
-            reason = f"Shopify topic {topic_shown} is not customers/create or customers/update"
+            reason = f"Shopify topic {topic_shown} is not customers/create, customers/update or {CONSENT_TOPIC}"
             return Delivery([Unmappable((reason,))], delivery_identity)
         customer = parse_json(request.body, request.charset)
         if not isinstance(customer, dict) or customer.get("id") in (None, ""):
@@ -144,3 +157,37 @@ def _address_country(customer: Mapping[str, Any]) -> CountryEvidence | None:
         if isinstance(address, dict) and not is_blank(address.get("country_code")):
             return CountryEvidence(f"{name}.country_code", address["country_code"])
     return None
+
+
+def _consent_update(request: WebhookRequest, context: ReadContext, delivery_identity: DeliveryIdentity) -> Delivery:
+    """A customers_marketing_consent/update event: the customer's phone and SMS consent, dated by
+    `consent_updated_at`. Raises BadRequest for a payload that is not one, Unauthorized for a signed one out of the
+    window."""
+    payload = parse_json(request.body, request.charset)
+    if not isinstance(payload, dict) or payload.get("id") in (None, ""):
+        raise BadRequest('the Shopify payload is not a customer\'s consent: it has no "id"')
+    consent = payload.get("sms_marketing_consent")
+    if not isinstance(consent, dict):
+        raise BadRequest('the Shopify consent event has no "sms_marketing_consent" object')
+    stamp = consent.get("consent_updated_at")
+    if context.credentials.secret is not None:
+        check_age(iso_time(stamp), context.now, "the signed consent_updated_at", MAX_AGE, RETRY_SPAN, MAX_AHEAD)
+    state = consent.get("state")
+    opted_out = SMS_CONSENT_OPTED_OUT.get(state.strip().lower()) if isinstance(state, str) else None
+    choice = choose_phone([PhoneField("phone", payload.get("phone"))], context)
+    defaults = {**choice.defaults(), "is_opted_out": opted_out}
+    contact = context.mapping.apply(defaults, lambda ref: dotted(payload, ref), context.is_phone)
+    moment = event_time(stamp)
+    submission: Submission = contact
+    if contact.get("is_opted_out") is None:
+        quoted = shown(state, 40, quote='"')
+        said = f"the SMS consent state {quoted}" if state is not None else "no SMS consent state"
+        submission = Unmappable((f"{said} says nothing of opting out: the event has nothing to write",))
+    elif contact.get("phone") is None:
+        reason = phone_reason((payload.get("phone"),), "no phone", "the phone", choice)
+        submission = no_phone("the Shopify customer", context.mapping, reason)
+    claim = None
+    if opted_out is not None and not context.mapping.overrides("is_opted_out"):
+        at = moment.isoformat(timespec="milliseconds") if moment is not None else None
+        claim = ConsentClaim(SMS_CONSENT_FIELD, str(state), at)
+    return Delivery([submission], delivery_identity, (moment,), (claim,))

@@ -96,7 +96,13 @@ def test_another_topic_is_rejected_with_the_reason(created: dict[str, Any]) -> N
 
     assert delivered.status == 202
     assert delivered.rejected == [
-        {"index": 0, "errors": ['Shopify topic "orders/create" is not customers/create or customers/update']}
+        {
+            "index": 0,
+            "errors": [
+                'Shopify topic "orders/create" is not customers/create, customers/update or '
+                "customers_marketing_consent/update"
+            ],
+        }
     ]
 
 
@@ -211,3 +217,104 @@ def test_a_time_past_the_calendars_ends_or_not_a_time_is_401_not_500(created: di
 
     assert deliver(with_headers(with_json(created, payload), x_shopify_triggered_at=moment)).status == 401
     assert deliver(with_headers(created, x_shopify_triggered_at=moment)).status == 401
+
+
+# ---------------------------------------------------------------- customers_marketing_consent/update (issue 21)
+
+
+def consent_event(
+    updated: dict[str, Any], state: Any, *, phone: Any = "+13125550143", at: str | None = "2026-11-23T03:59:00-05:00"
+) -> dict[str, Any]:
+    """Shopify's SMS consent event for a customer, signed at SIGNED_AT (consent updated a minute earlier)."""
+    payload = {
+        "id": 7608123457651,
+        "phone": phone,
+        "sms_marketing_consent": {
+            "state": state,
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": at,
+            "consent_collected_from": "OTHER",
+        },
+    }
+    return with_json(with_headers(updated, x_shopify_topic="customers_marketing_consent/update"), payload)
+
+
+@pytest.mark.parametrize(
+    ("state", "opted_out"), [("unsubscribed", True), ("subscribed", False), ("UNSUBSCRIBED", True)]
+)
+def test_the_sms_consent_event_sets_the_opt_out_of_the_customers_phone(
+    updated: dict[str, Any], state: str, opted_out: bool
+) -> None:
+    delivered = deliver(consent_event(updated, state))
+
+    assert delivered.status == 202
+    assert delivered.queued == [{"phone": "13125550143", "is_opted_out": opted_out}]
+
+
+def test_the_sms_consent_event_is_dated_by_its_consent_updated_at(updated: dict[str, Any]) -> None:
+    [message] = deliver(consent_event(updated, "unsubscribed")).messages
+
+    assert message["occurred_at"] == "2026-11-23T08:59:00.000+00:00"
+
+
+def test_the_sms_consent_event_claims_its_field_and_value_as_sent_with_the_consent_time(
+    updated: dict[str, Any],
+) -> None:
+    delivery = read_delivery(consent_event(updated, "unsubscribed"))
+
+    [claim] = delivery.consent
+    assert claim is not None
+    assert (claim.field, claim.value, claim.consented_at) == (
+        "sms_marketing_consent.state",
+        "unsubscribed",
+        "2026-11-23T08:59:00.000+00:00",
+    )
+
+
+@pytest.mark.parametrize("state", ["not_subscribed", "pending", "redacted", None])
+def test_a_consent_state_that_says_nothing_of_opting_out_is_rejected_with_the_reason(
+    updated: dict[str, Any], state: str | None
+) -> None:
+    delivered = deliver(consent_event(updated, state))
+
+    assert (delivered.status, delivered.queued) == (202, [])
+    assert "says nothing of opting out" in delivered.rejected[0]["errors"][0]
+
+
+def test_a_consent_event_without_a_phone_is_rejected_with_the_reason(updated: dict[str, Any]) -> None:
+    delivered = deliver(consent_event(updated, "unsubscribed", phone=None))
+
+    assert (delivered.status, delivered.queued) == (202, [])
+    assert "no phone" in delivered.rejected[0]["errors"][0]
+
+
+def test_a_signed_consent_event_whose_consent_time_is_out_of_the_window_is_401(updated: dict[str, Any]) -> None:
+    assert deliver(consent_event(updated, "unsubscribed", at="2026-11-20T09:00:00Z")).status == 401
+
+
+def test_a_consent_event_without_its_object_is_400(updated: dict[str, Any]) -> None:
+    event = with_json(with_headers(updated, x_shopify_topic="customers_marketing_consent/update"), {"id": 1})
+
+    assert deliver(event).status == 400
+
+
+def test_email_marketing_consent_is_never_read_as_sms_consent(created: dict[str, Any]) -> None:
+    # Given a customer unsubscribed from email marketing, saying nothing of SMS
+    payload = payload_of(created)
+    payload["email_marketing_consent"] = {"state": "unsubscribed", "consent_updated_at": "2026-11-23T03:59:00-05:00"}
+    del payload["sms_marketing_consent"]
+
+    # When Shopify posts it
+    [contact] = deliver(with_json(created, payload)).queued
+
+    # Then the contact's SMS opt-out is left alone
+    assert "is_opted_out" not in contact
+
+
+def test_the_email_consent_event_is_not_read_as_sms_consent(updated: dict[str, Any]) -> None:
+    payload = {"id": 1, "email_address": "mary@example.com", "email_marketing_consent": {"state": "unsubscribed"}}
+    event = with_json(with_headers(updated, x_shopify_topic="customers/email_marketing_consent_update"), payload)
+
+    delivered = deliver(event)
+
+    assert (delivered.status, delivered.queued) == (202, [])

@@ -1,0 +1,199 @@
+"""The consent record in (moto) DynamoDB: what is written, what is not written twice, how it is exported."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from heymarket_bridge.adapters.consent_log import DynamoDbConsentLog, read_changes
+from heymarket_bridge.consent import ConsentAction, ConsentChange
+from heymarket_bridge.errors import ConsentRecordUnavailable
+from heymarket_bridge_tools.consentcli import write_changes
+from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
+from heymarket_bridge_tools.template import StackTemplate
+
+NOW = 1_795_424_700.0
+ANN, BOB = "15105550123", "15105550177"
+
+
+def change(phone: str = ANN, opted_out: bool = True, action: ConsentAction = ConsentAction.APPLIED, n: int = 1) -> Any:
+    return ConsentChange(
+        phone=phone,
+        source="shopify",
+        delivery_id=f"req-{n}",
+        event_id=f"op-{n}",
+        field="sms_marketing_consent.state",
+        value="unsubscribed" if opted_out else "subscribed",
+        opted_out=opted_out,
+        occurred_at="2026-11-23T08:59:00.000+00:00",
+        received_at="2026-11-23T09:00:00.000+00:00",
+        recorded_at=f"2026-11-23T09:00:{n:02d}.000+00:00",
+        action=action,
+        reason="the contact ends as the source said",
+    )
+
+
+@pytest.fixture
+def table() -> Iterator[tuple[Any, str]]:
+    """The template's ConsentRecordTable, made as the local stack makes it."""
+    item_scoped_transactions()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        tables = StackTemplate.load()._create_tables(client, "test")
+        yield client, tables["ConsentRecordTable"]
+
+
+def test_a_change_is_written_with_every_field_as_given(table: tuple[Any, str]) -> None:
+    client, name = table
+    log = DynamoDbConsentLog(name, client, clock=lambda: NOW)
+
+    written = log.record([change()])
+
+    assert written == 1
+    assert list(read_changes(client, name, ANN)) == [change().to_dict()]
+
+
+def test_a_delivery_repeating_the_same_state_is_not_written_again(table: tuple[Any, str]) -> None:
+    client, name = table
+    log = DynamoDbConsentLog(name, client, clock=lambda: NOW)
+    log.record([change(n=1)])
+
+    written = log.record([change(n=2), change(n=3)])
+
+    assert written == 0
+    assert [row["delivery_id"] for row in read_changes(client, name, ANN)] == ["req-1"]
+
+
+def test_each_change_of_state_or_of_what_the_bridge_did_is_written(table: tuple[Any, str]) -> None:
+    client, name = table
+    log = DynamoDbConsentLog(name, client, clock=lambda: NOW)
+
+    log.record([change(n=1), change(opted_out=False, action=ConsentAction.HELD_BACK, n=2)])
+    log.record([change(opted_out=False, action=ConsentAction.APPLIED, n=3), change(n=4)])
+
+    assert [(row["opted_out"], row["action"]) for row in read_changes(client, name, ANN)] == [
+        (True, "applied"),
+        (False, "held back"),
+        (False, "applied"),
+        (True, "applied"),
+    ]
+
+
+def test_each_item_expires_after_the_retention_period(table: tuple[Any, str]) -> None:
+    client, name = table
+    DynamoDbConsentLog(name, client, retention_days=1827, clock=lambda: NOW).record([change()])
+
+    items = client.scan(TableName=name)["Items"]
+
+    assert {int(item["expires"]["N"]) for item in items} == {int(NOW) + 1827 * 86_400}
+
+
+def test_a_change_recorded_twice_by_a_retry_is_kept_once(table: tuple[Any, str]) -> None:
+    client, name = table
+    DynamoDbConsentLog(name, client, clock=lambda: NOW).record([change()])
+    client.delete_item(TableName=name, Key={"phone": {"S": ANN}, "entry": {"S": "latest#shopify"}})
+
+    written = DynamoDbConsentLog(name, client, clock=lambda: NOW).record([change()])
+
+    assert written == 1  # counted, as the state on record was unknown
+    assert len(list(read_changes(client, name, ANN))) == 1
+
+
+def test_an_unreachable_table_raises_the_records_own_error(table: tuple[Any, str]) -> None:
+    client, _ = table
+
+    with pytest.raises(ConsentRecordUnavailable):
+        DynamoDbConsentLog("no-such-table", client).record([change()])
+
+
+def test_all_phones_are_exported_phone_by_phone_each_in_the_order_recorded(table: tuple[Any, str]) -> None:
+    client, name = table
+    log = DynamoDbConsentLog(name, client, clock=lambda: NOW)
+    log.record([change(BOB, n=1), change(ANN, n=2), change(BOB, opted_out=False, n=3)])
+
+    rows = list(read_changes(client, name))
+
+    assert [(row["phone"], row["delivery_id"]) for row in rows] == [(ANN, "req-2"), (BOB, "req-1"), (BOB, "req-3")]
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv"])
+def test_the_export_file_holds_every_field_and_is_readable_by_its_owner_only(
+    table: tuple[Any, str], tmp_path: Path, output_format: str
+) -> None:
+    client, name = table
+    DynamoDbConsentLog(name, client, clock=lambda: NOW).record([change()])
+    path = tmp_path / f"record.{output_format}"
+
+    count = write_changes(path, read_changes(client, name), output_format)
+
+    assert count == 1
+    assert path.stat().st_mode & 0o777 == 0o600
+    if output_format == "jsonl":
+        assert [json.loads(line) for line in path.read_text().splitlines()] == [change().to_dict()]
+    else:
+        [row] = list(csv.DictReader(path.open()))
+        expected = {
+            k: ("true" if v is True else "false" if v is False else str(v)) for k, v in change().to_dict().items()
+        }
+        assert row == expected
+
+
+def test_a_failed_write_of_one_change_is_not_half_written(table: tuple[Any, str], monkeypatch: Any) -> None:
+    client, name = table
+    log = DynamoDbConsentLog(name, client, clock=lambda: NOW)
+
+    def refused(**kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "TransactWriteItems")
+
+    monkeypatch.setattr(client, "transact_write_items", refused)
+
+    with pytest.raises(ConsentRecordUnavailable):
+        log.record([replace(change(), event_id="op-9")])
+    assert client.scan(TableName=name)["Items"] == []
+
+
+def stack_target(client: Any, outputs: dict[str, str]) -> Any:
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+
+    return Target("stack test (us-east-1)", StackQueues("q", "d", "", ""), lambda service: client, "", "test", outputs)
+
+
+def test_the_export_command_writes_one_phones_changes_from_the_stacks_table(
+    table: tuple[Any, str], tmp_path: Path, monkeypatch: Any
+) -> None:
+    from heymarket_bridge_tools.cli import main
+
+    client, name = table
+    DynamoDbConsentLog(name, client, clock=lambda: NOW).record([change(ANN, n=1), change(BOB, n=2)])
+    target = stack_target(client, {"ConsentRecordTableName": name})
+    monkeypatch.setattr("heymarket_bridge_tools.consentcli.resolve", lambda **where: target)
+    path = tmp_path / "ann.jsonl"
+
+    code = main(["consent", "export", str(path), "--phone", "(510) 555-0123", "--stack-name", "test"])
+
+    assert code == 0
+    assert [json.loads(line)["phone"] for line in path.read_text().splitlines()] == [ANN]
+
+
+def test_the_export_command_says_when_the_stack_has_no_consent_record(
+    table: tuple[Any, str], tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from heymarket_bridge_tools.cli import main
+
+    client, _ = table
+    monkeypatch.setattr("heymarket_bridge_tools.consentcli.resolve", lambda **where: stack_target(client, {}))
+
+    code = main(["consent", "export", str(tmp_path / "x.jsonl"), "--stack-name", "test"])
+
+    assert code == 2
+    assert "has no consent record (ConsentRecordTableName)" in capsys.readouterr().err
