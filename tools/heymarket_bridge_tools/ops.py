@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from heymarket_bridge.echo import MASKING_MARGIN
 from heymarket_bridge.messages import DeadLetter, MalformedMessage, forced
 from heymarket_bridge.observability import mask_email, mask_phone
 
@@ -128,9 +129,14 @@ class DeadLetterEntry:
         return {"message_id": self.message_id, **json.loads(self.letter.to_json())}
 
 
-_EMAIL: Final = re.compile(r"[^\s@\"'<>,;:()\[\]]+@[^\s@\"'<>,;:()\[\]]+\.[A-Za-z]{2,}")
+# Each pattern is tried only where its run starts (the lookbehinds): a start inside a run fails wherever the run's
+# own start failed, and trying them all was quadratic in the run's length.
+_EMAIL: Final = re.compile(r"(?<![^\s@\"'<>,;:()\[\]])[^\s@\"'<>,;:()\[\]]+@[^\s@\"'<>,;:()\[\]]+\.[A-Za-z]{2,}")
 # A run of 7 or more digits, possibly with the separators people write phones with.
-_PHONE: Final = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_PHONE: Final = re.compile(r"(?<!\d)\+?\d[\d\s().-]{5,}\d")
+# The most of an error an operator is shown (masked); `--unmasked` shows it whole. A dead letter's error is cut to
+# 1,000 characters when written, but anything can be put on a DLQ: masking costs this much at most.
+SHOWN_ERROR_CHARACTERS: Final = 2000
 _NAME_FIELDS: Final = ("first", "last", "display_name", "name")
 
 
@@ -140,13 +146,15 @@ def mask_text(text: str, contact: Mapping[str, Any] | None = None) -> str:
     Heymarket's error messages may quote what was sent: the contact's own values are masked wherever they appear,
     and so is anything shaped like an email or a phone number.
     """
-    masked = _EMAIL.sub(lambda match: mask_email(match.group(0)), text)
+    cut = len(text) > SHOWN_ERROR_CHARACTERS
+    # Masked a little past the cut, so that an email or a phone the cut splits is still recognised whole.
+    masked = _EMAIL.sub(lambda match: mask_email(match.group(0)), text[: SHOWN_ERROR_CHARACTERS + MASKING_MARGIN])
     masked = _PHONE.sub(lambda match: mask_phone(match.group(0)) or match.group(0), masked)
     for name_field in _NAME_FIELDS:
         value = _text((contact or {}).get(name_field)).strip()
-        if len(value) >= 2:
+        if 2 <= len(value) <= len(masked):
             masked = re.sub(re.escape(value), value[0] + "***", masked, flags=re.IGNORECASE)
-    return masked
+    return masked[:SHOWN_ERROR_CHARACTERS] + " ..." if cut else masked
 
 
 def _text(value: Any) -> str:
