@@ -69,7 +69,9 @@ class StackQueues:
             queue_url=outputs["ContactQueueUrl"],
             dlq_url=outputs["ContactDeadLetterQueueUrl"],
             heymarket_secret_arn=outputs.get("HeymarketSecretArn", ""),
-            heymarket_url=parameters.get("HeymarketBaseUrl") or "https://api.heymarket.com",
+            heymarket_url=parameters.get("LocalTestHeymarketUrl")
+            or parameters.get("HeymarketBaseUrl")
+            or "https://api.heymarket.com",
         )
 
 
