@@ -498,8 +498,29 @@ def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
     )
 
 
+# What check-credentials asks Heymarket, beyond GET /v1/inboxes (the credentials): each permission the bridge uses,
+# probed so that nothing can change. A permission is granted when Heymarket answers the probe (2xx), refuses its body
+# (400: the request was authorised, then found invalid) or answers its own 404; refused when it answers 401 or 403.
+# (what, method, path, body)
+PERMISSION_PROBES: Final[tuple[tuple[str, str, str, dict[str, Any]], ...]] = (
+    (
+        "search contacts",
+        "POST",
+        "/v2/contacts/search",
+        {"contact_channels": [{"channel_type": "phone", "channel_ids": []}]},
+    ),
+    # A body Heymarket must refuse ("contacts" is not an array): nothing can be written.
+    ("write contacts", "POST", "/v2/contacts", {"contacts": {}}),
+    ("read tags", "POST", "/v1/tags", {}),
+    ("read custom fields", "POST", "/v1/contact-fields", {}),
+    # An update of list 0, which no account holds, that changes nothing even if it were held.
+    ("write lists", "PUT", "/v2/lists/0", {}),
+)
+
+
 def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) -> tuple[bool, str]:
-    """Sign a JWT from the stack's secret and call GET /v1/inboxes: (works, what to tell the operator).
+    """Sign a JWT from the stack's secret, call GET /v1/inboxes, then probe each permission the bridge uses
+    (PERMISSION_PROBES, none of which can change anything): (all granted, what to tell the operator).
 
     The Heymarket client's own log lines and warnings (meant for CloudWatch) are kept out of the answer.
     """
@@ -534,7 +555,22 @@ def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) 
         return False, f"could not check the credentials at {heymarket_url}: {exc}"
     count = len(inboxes) if isinstance(inboxes, list) else None
     suffix = f"; {count} inbox(es) visible" if count is not None else ""
-    return True, f"the credentials work{suffix}"
+    refused: list[str] = []
+    for what, method, path, body in PERMISSION_PROBES:
+        try:
+            with _quiet_client():
+                http.call(method, path, body, Deadline.after(20))
+        except (NotFound, Refused):
+            continue  # authorised, then refused for the probe's own body or id: the permission is there
+        except GatewayFailure as exc:
+            request_id = f", request id {exc.request_id}" if exc.request_id else ""
+            refused.append(f"{what} ({method} {path}: {exc.reason}{request_id})")
+    if refused:
+        return False, f"the credentials work{suffix}, but Heymarket refuses what the bridge needs: " + "; ".join(
+            refused
+        )
+    granted = ", ".join(what for what, *_ in PERMISSION_PROBES)
+    return True, f"the credentials work{suffix}; granted: {granted}"
 
 
 @contextmanager
