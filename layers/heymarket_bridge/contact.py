@@ -236,9 +236,9 @@ def _phone_text(raw: Any) -> str:
         text = raw
     else:
         raise ValueError("phone must be text or a number")
-    # Invisible format characters (left-to-right marks, zero-width spaces) come with numbers copied from apps.
     if len(text) > MAX_RAW_TEXT:
         raise ValueError("phone is too long")
+    # Invisible format characters (left-to-right marks, zero-width spaces) come with numbers copied from apps.
     text = without_format_characters(text).strip()
     if len(text) > 60:
         raise ValueError("phone is too long")
@@ -369,7 +369,7 @@ def segment_items(raw: Any) -> list[Any] | None:
     """The tags or lists a sender meant: a list, one id or name, or several joined in one string ("3,7", "VIP; Gold").
 
     An item of a list is split only when it joins ids ("3,7"): a name inside a JSON array may hold a comma.
-    Reading stops past MAX_SEGMENT_ITEMS items (the field is refused): the list returned is then one longer.
+    Reading stops past MAX_SEGMENT_ITEMS items (the field is then refused): the list returned is then longer.
     """
     if isinstance(raw, str):
         return _joined_items(raw)
