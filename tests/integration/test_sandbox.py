@@ -1697,6 +1697,7 @@ NON_DEFAULT: dict[str, tuple[Any, list[str]]] = {
     "retry_after_s": (3, ["3"]),
     "duplicate_create": ("duplicate", ["duplicate"]),
     "identifiers": ("integer", ["integer"]),
+    "answer_deviations": (("id_as_uuid", "extra_fields"), ["id_as_uuid", "extra_fields"]),
     "delete_unknown": ("not_found", ["not_found"]),
     "list_local_id_repeat": ("refuse", ["refuse"]),
     "update_omitted": ("clear", ["clear"]),
