@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -26,6 +27,12 @@ COUNTRY_FIELDS = ("country", "country_code")
 # E.164's longest number (ITU-T E.164, section 6): no phone with more digits leaves the bridge.
 MAX_PHONE_DIGITS = 15
 MAX_CUSTOM_FIELDS = 100
+# The most tag or list items one field may hold, repeats and blanks left out: more is refused whole, before any item
+# is read (each costs a normalisation: a megabyte of "a,a,a" was 500,000 of them, 1.5 s of CPU).
+MAX_SEGMENT_ITEMS = 100
+# The longest text read as a name or a phone before its invisible characters and spaces are removed: longer is
+# refused as it comes, so that normalising costs at most this much whatever a sender sends.
+MAX_RAW_TEXT = 4 * MAX_TEXT
 # The fields Heymarket documents for the legacy POST /v1/batch/contacts (the phone matches existing contacts).
 V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
 # An address as RFC 6531/6532 allow it (internationalised: any Unicode letter or digit in both parts), without the
@@ -41,6 +48,7 @@ _TRUE = {"true", "yes", "1", "y", "on", "t", "checked", "1.0"}
 _FALSE = {"false", "no", "0", "n", "off", "f", "unchecked", "0.0"}
 # A list joined into one string by the sender (Zapier joins line items with commas).
 _LIST_SEPARATORS = re.compile(r"[,;|]")
+_SEPARATED = re.compile(r"[^,;|]+")
 # The zero-width non-joiner and joiner: format characters that are seen (they change the glyphs around them).
 _JOINERS = frozenset("\u200c\u200d")
 # Text that is a number: a tag or list given this way is an id (a positive integer), never a name.
@@ -422,6 +430,8 @@ def _phone_text(raw: Any) -> str:
         text = raw
     else:
         raise ValueError("phone must be text or a number")
+    if len(text) > MAX_RAW_TEXT:
+        raise ValueError("phone is too long")
     # Invisible format characters (left-to-right marks, zero-width spaces) come with numbers copied from apps.
     text = without_format_characters(text).strip()
     if len(text) > MAX_PHONE_TEXT:
@@ -614,21 +624,30 @@ def segment_items(raw: Any) -> list[Any] | None:
     """The tags or lists a sender meant: a list, one id or name, or several joined in one string ("3,7", "VIP; Gold").
 
     An item of a list is split only when it joins ids ("3,7"): a name inside a JSON array may hold a comma.
+    Reading stops past MAX_SEGMENT_ITEMS items (the field is then refused): the list returned is then longer.
     """
     if isinstance(raw, str):
-        return [part for part in _LIST_SEPARATORS.split(raw) if part.strip()]
+        return _joined_items(raw)
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         return [raw]
     if not isinstance(raw, list):
         return None
     items: list[Any] = []
     for item in raw:
-        parts = [part for part in _LIST_SEPARATORS.split(item) if part.strip()] if isinstance(item, str) else []
+        if len(items) > MAX_SEGMENT_ITEMS:
+            break
+        parts = _joined_items(item) if isinstance(item, str) else []
         if len(parts) > 1 and all(_NUMBER.fullmatch(part.strip()) for part in parts):
             items.extend(parts)
         else:
             items.append(item)
     return items
+
+
+def _joined_items(text: str) -> list[str]:
+    """The items of a text joined with separators, blanks left out, at most MAX_SEGMENT_ITEMS + 1 of them."""
+    items = (match.group() for match in _SEPARATED.finditer(text) if not match.group().isspace())
+    return list(itertools.islice(items, MAX_SEGMENT_ITEMS + 1))
 
 
 def _segment(what: str, value: Any) -> int | str | None:
@@ -658,11 +677,17 @@ def _segments(
     if items is None:
         errors.append(f"{name} must be a list of {name[:-1]} ids or names")
         return None
+    if len(items) > MAX_SEGMENT_ITEMS:
+        errors.append(f"{name} holds more than {MAX_SEGMENT_ITEMS} items")
+        return None
     found: dict[Any, int | str] = {}
     for item in items:
         value = item
         if isinstance(item, dict) and objects is not None:
             value = item.get(objects[0], item.get(objects[1]))
+        if isinstance(value, str) and len(value) > MAX_RAW_TEXT:
+            errors.append(f"{name} must be {name[:-1]} ids or names of at most {MAX_TEXT} characters")
+            continue
         segment = None if isinstance(value, dict | list) else _segment(name, value)
         if segment is None:
             errors.append(f"{name} must be positive {name[:-1]} ids or names, not {shown(value)}")
@@ -714,6 +739,9 @@ def _custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
         return None
     custom: dict[str, str] = {}
     for key, value in raw.items():
+        if len(str(key)) > MAX_TEXT:  # refused before it is quoted, searched or normalised anywhere
+            errors.append(f"custom has a field id or title longer than {MAX_TEXT} characters")
+            continue
         value = single(value)
         if value is None or value == "":
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,9 +67,13 @@ def _country(raw: str) -> str:
 
 
 def _url(raw: str) -> str:
-    if not raw.startswith(("https://", "http://")):
-        raise ValueError("must be an http(s) URL")
+    # https only: every request carries the JWT. http:// only to this machine, for a local test double.
+    if not (raw.startswith("https://") or _LOCAL_HTTP.match(raw)):
+        raise ValueError("must be an https:// URL (http:// only on 127.0.0.1 or localhost, for a local test)")
     return raw.rstrip("/")
+
+
+_LOCAL_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
 
 
 def _api_mode(raw: str) -> ApiMode:

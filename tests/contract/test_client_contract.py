@@ -3,7 +3,9 @@ requests the gateway sends have the documented shapes. (The sandbox's side is ch
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from heymarket_bridge.adapters.heymarket.answers import (
     UnreadableAnswer,
     read_bulk_answer,
+    read_contact,
     read_ok,
     read_search_answer,
     read_v1_batch_answer,
@@ -20,9 +23,11 @@ from heymarket_bridge.adapters.heymarket.answers import (
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Identity, Stored
 from heymarket_bridge.messages import DeleteTarget
+from heymarket_bridge.observability import logger
 from tests.unit.sync_harness import Harness
 
 EXAMPLES = Path(__file__).parent / "heymarket_examples"
+UUID_A, UUID_B = "a1b2c3d4-e5f6-4a90-abcd-ef1234567890", "b2c3d4e5-f6a7-4b01-8cde-f12345678901"
 # HEYMARKET_API.md, "v2 contact write fields" (and contact_id for updates).
 V2_WRITE_FIELDS = {
     "phone", "first", "last", "display_name", "email", "avatar", "custom", "assignee_id", "tags", "is_opted_out",
@@ -89,7 +94,14 @@ def test_the_documented_v1_batch_answers_are_ok_or_the_contacts_that_failed() ->
     [
         (read_search_answer, {"contacts": example("v2-contacts-search.response")}),  # the shape the old client read
         (read_search_answer, ["98765"]),
-        (read_search_answer, [{"id": "98765", "phone": "14155550101"}]),  # the reference's id is an integer
+        (read_search_answer, [{"id": "98765a", "phone": "14155550101"}]),  # neither an integer nor a UUID
+        (read_search_answer, [{"id": "-98765", "phone": "14155550101"}]),
+        (read_search_answer, [{"id": 98765.5, "phone": "14155550101"}]),
+        (read_search_answer, [{"id": True, "phone": "14155550101"}]),
+        (read_search_answer, [{"id": UUID_A, "uuid": UUID_B}]),  # two UUIDs: which one is the contact is unknown
+        (read_bulk_answer, {"failed_contacts": []}),  # no contacts and no failure: nothing says what happened
+        (read_bulk_answer, {}),
+        (read_bulk_answer, {"contacts": None, "failed_contacts": [{"contact": {}, "error": "x"}]}),
         (read_bulk_answer, {"contacts": ["id-0"], "failed_contacts": []}),
         (read_bulk_answer, {"contacts": [], "failed_contacts": ["oops"]}),
         (read_bulk_answer, {"data": example("v2-contacts-bulk.response")}),
@@ -127,3 +139,94 @@ def test_the_gateway_sends_documented_request_shapes() -> None:
     assert sent["POST /v2/contacts"]["contacts"][1]["contact_id"] == existing.uuid
     assert same_shape(sent["DELETE /v2/contacts"], example("v2-contacts-delete.request"))
     assert sent["DELETE /v2/contacts"]["contact_channels"][0]["channel_type"] == "id"
+
+
+# ---------------------------------------------------------------------- deviations whose meaning is not in doubt
+
+
+def deviations_counted(output: str) -> dict[str, float]:
+    """`HeymarketAnswerDeviations` by kind, from the EMF lines printed."""
+    counted: dict[str, float] = {}
+    for line in output.splitlines():
+        if line.startswith('{"_aws"') and "HeymarketAnswerDeviations" in line:
+            record = json.loads(line)
+            value = record["HeymarketAnswerDeviations"]
+            counted[record["kind"]] = counted.get(record["kind"], 0) + sum(
+                value if isinstance(value, list) else [value]
+            )
+    return counted
+
+
+def test_an_id_that_is_a_uuid_is_read_as_the_contacts_uuid_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a search answer whose Contact objects carry the UUID as `id` (the v2 endpoints' identifier)
+    answer = [{**example("v2-contacts-search.response")[0], "id": UUID_A}]
+
+    # When it is read
+    [contact] = read_search_answer(answer)
+
+    # Then the UUID identifies the contact, no integer id is made up, and the deviation is counted
+    assert contact.identity == Identity(None, UUID_A)
+    assert deviations_counted(capsys.readouterr().out) == {"id_as_uuid": 1}
+
+
+def test_a_uuid_id_next_to_the_same_uuid_is_that_uuid() -> None:
+    assert read_contact({"id": UUID_A.upper(), "uuid": UUID_A}, "the answer").identity == Identity(None, UUID_A)
+
+
+def test_an_id_of_digits_is_that_integer() -> None:
+    [contact] = read_search_answer([{"id": "98765", "uuid": UUID_A, "phone": "14155550101"}])
+
+    assert contact.identity == Identity(98765, UUID_A)
+
+
+def test_a_phone_written_with_a_plus_is_that_phone() -> None:
+    [contact] = read_search_answer([{"id": 98765, "phone": "+14155550101"}])
+
+    assert contact.phone == "14155550101"
+
+
+def test_fields_the_reference_does_not_list_are_ignored_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    answer = {"contacts": [{**example("v2-contacts-bulk.response")["contacts"][0], "channels": [], "score": 3}]}
+
+    [contact] = read_bulk_answer(answer).stored
+
+    assert contact.identity == Identity(98770, None)
+    assert deviations_counted(capsys.readouterr().out) == {"extra_fields": 1}
+
+
+def test_a_bulk_answer_without_contacts_when_every_contact_failed_stored_nothing() -> None:
+    failed = example("v2-contacts-bulk.response")["failed_contacts"]
+
+    answer = read_bulk_answer({"failed_contacts": failed})
+
+    assert answer.stored == []
+    assert [item.error for item in answer.failed] == ["<text Heymarket does not document>"]
+
+
+def test_the_documented_answers_count_no_deviation(capsys: pytest.CaptureFixture[str]) -> None:
+    read_search_answer(example("v2-contacts-search.response"))
+    read_bulk_answer(example("v2-contacts-bulk.response"))
+    read_write_answer(example("v1-contact-create.response"))
+
+    assert deviations_counted(capsys.readouterr().out) == {}
+
+
+def test_one_sample_of_each_deviation_is_logged_per_execution_environment_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from heymarket_bridge.adapters.heymarket import answers
+
+    monkeypatch.setattr(answers, "_SAMPLED", set())
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        for _ in range(3):
+            read_search_answer([{"id": 98765, "phone": "+14155550101"}, {"id": 98766, "phone": "+14155550102"}])
+    finally:
+        handler.setStream(previous)
+
+    logged = [json.loads(line) for line in stream.getvalue().splitlines() if "undocumented shape" in line]
+    assert [(line["kind"], line["count"]) for line in logged] == [("phone_with_plus", 2)]
+    assert "4155550101" not in logged[0]["sample"]

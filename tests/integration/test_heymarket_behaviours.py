@@ -36,8 +36,16 @@ UPDATE_OMITTED = ("keep", "clear")
 UPDATE_CUSTOM = ("replace", "merge")
 DELETE_UNKNOWN = ("ok", "bad_data", "not_found")
 LIST_LOCAL_ID_REPEAT = ("existing", "refuse", "duplicate")
+# Deviations from the reference that mean one thing only (SandboxConfig.answer_deviations): each in some behaviour.
+ANSWER_DEVIATIONS = (
+    (),
+    ("id_as_uuid", "phone_with_plus"),
+    ("id_as_text", "extra_fields"),
+    ("no_contacts_when_all_failed", "id_as_uuid"),
+    ("id_as_text", "phone_with_plus", "extra_fields", "no_contacts_when_all_failed"),
+)
 
-# Every duplicate_create x identifiers x update_omitted combination, the other two settings cycling through theirs.
+# Every duplicate_create x identifiers x update_omitted combination, the other settings cycling through theirs.
 BEHAVIOURS = [
     {
         "duplicate_create": create,
@@ -46,6 +54,7 @@ BEHAVIOURS = [
         "update_custom": UPDATE_CUSTOM[n % 2],
         "delete_unknown": DELETE_UNKNOWN[n % 3],
         "list_local_id_repeat": LIST_LOCAL_ID_REPEAT[(n // 2) % 3],
+        "answer_deviations": ANSWER_DEVIATIONS[n % 5],
     }
     for n, (create, identifiers, omitted) in enumerate(itertools.product(DUPLICATE_CREATE, IDENTIFIERS, UPDATE_OMITTED))
 ]
@@ -56,8 +65,10 @@ PRE_1, PRE_2 = "15105550101", "15105550102"  # in Heymarket before the bridge se
 NEW = [f"1510555020{n}" for n in range(5)]
 
 
-def behaviour_id(behaviour: dict[str, str]) -> str:
-    return "-".join(behaviour.values())
+def behaviour_id(behaviour: dict[str, Any]) -> str:
+    return "-".join(
+        value if isinstance(value, str) else "+".join(value) or "documented" for value in behaviour.values()
+    )
 
 
 @pytest.fixture(params=BEHAVIOURS, ids=behaviour_id)

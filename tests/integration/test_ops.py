@@ -16,7 +16,7 @@ from moto import mock_aws
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.messages import REFUSED_AT_INGEST, ContactOperation, DeadLetter, Operation
 from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, check_credentials, queue_status
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
+from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from heymarket_bridge_tools.template import StackTemplate
 
 
@@ -316,3 +316,39 @@ def test_a_set_with_a_message_id_corrects_that_letter_only(aws: tuple[Any, Any, 
 
     assert (report.moved, report.skipped) == (1, 2)
     assert dlq.depth() == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "what"),
+    [
+        ("POST /v2/contacts/search", "search contacts"),
+        ("POST /v2/contacts", "write contacts"),
+        ("POST /v1/tags", "read tags"),
+        ("POST /v1/contact-fields", "read custom fields"),
+        ("PUT /v2/lists/{id}", "write lists"),
+    ],
+)
+def test_check_credentials_fails_when_heymarket_refuses_a_permission_the_bridge_uses(
+    aws: tuple[Any, Any, StackQueues], endpoint: str, what: str
+) -> None:
+    # Given credentials Heymarket accepts, without access to one endpoint the bridge uses
+    _, secretsmanager, queues = aws
+    with HeymarketSandbox(SandboxConfig(forbidden_endpoints=(endpoint,))) as sandbox:
+        # When they are checked
+        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
+
+    # Then the check fails, naming the permission
+    assert not ok
+    assert f"refuses what the bridge needs: {what} (" in message
+    assert "403" in message
+
+
+def test_check_credentials_changes_nothing_in_heymarket(aws: tuple[Any, Any, StackQueues]) -> None:
+    _, secretsmanager, queues = aws
+    with HeymarketSandbox() as sandbox:
+        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
+        assert ok, message
+        assert "granted: search contacts, write contacts, read tags, read custom fields, write lists" in message
+        stats = sandbox.stats()
+        held = (stats["contacts_written"], stats["contacts_stored"], stats["lists_stored"], stats["tags_stored"])
+        assert held == (0, 0, 0, len(sandbox.config.account_tags))

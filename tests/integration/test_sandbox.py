@@ -1697,6 +1697,7 @@ NON_DEFAULT: dict[str, tuple[Any, list[str]]] = {
     "retry_after_s": (3, ["3"]),
     "duplicate_create": ("duplicate", ["duplicate"]),
     "identifiers": ("integer", ["integer"]),
+    "answer_deviations": (("id_as_uuid", "extra_fields"), ["id_as_uuid", "extra_fields"]),
     "delete_unknown": ("not_found", ["not_found"]),
     "list_local_id_repeat": ("refuse", ["refuse"]),
     "update_omitted": ("clear", ["clear"]),
@@ -2025,3 +2026,44 @@ def sandbox_create(sandbox: HeymarketSandbox, phone: str) -> dict[str, Any]:
     finally:
         pool.clear()
     return dict(created)
+
+
+# Answer deviations (answer_deviations) ------------------------------------------------------------------------
+
+
+def test_id_as_uuid_gives_the_uuid_as_id_and_no_integer_id(sandbox: HeymarketSandbox, client: Client) -> None:
+    sandbox.configure(answer_deviations=("id_as_uuid",))
+
+    [created] = client.create(contact(ALICE, first="Alice"))["contacts"]
+
+    assert created["id"] == sandbox.contacts()[0]["uuid"]
+    assert "uuid" not in created
+    assert client.search(ALICE)[0]["id"] == created["id"]
+
+
+def test_id_as_text_gives_the_integer_id_as_a_string(sandbox: HeymarketSandbox, client: Client) -> None:
+    sandbox.configure(answer_deviations=("id_as_text",))
+
+    [created] = client.create(contact(ALICE))["contacts"]
+
+    assert created["id"] == "98765"
+
+
+def test_phone_with_plus_and_extra_fields_change_only_what_they_name(sandbox: HeymarketSandbox, client: Client) -> None:
+    client.create(contact(ALICE, first="Alice"))
+    sandbox.configure(answer_deviations=("phone_with_plus", "extra_fields"))
+
+    [found] = client.search(ALICE)
+
+    assert found["phone"] == f"+{ALICE}"
+    assert set(found) - CONTACT_KEYS - {"uuid"} == {"channels", "score"}
+
+
+def test_no_contacts_when_all_failed_leaves_contacts_out_only_then(sandbox: HeymarketSandbox, client: Client) -> None:
+    sandbox.configure(answer_deviations=("no_contacts_when_all_failed",))
+
+    all_failed = client.create({"contact_id": "a1b2c3d4-e5f6-4a90-abcd-ef1234567890", "last": "King"})
+    some_stored = client.create(contact(ALICE), {"contact_id": "a1b2c3d4-e5f6-4a90-abcd-ef1234567890"})
+
+    assert set(all_failed) == {"failed_contacts"}
+    assert len(some_stored["contacts"]) == 1

@@ -5,6 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heymarket_bridge.contact import (
+    MAX_RAW_TEXT,
+    MAX_SEGMENT_ITEMS,
     Contact,
     InvalidContact,
     fold_name,
@@ -519,3 +521,41 @@ def test_any_text_is_read_as_at_most_15_digits_or_refused_with_a_value_error(
         return
     assert digits.isdigit()
     assert len(digits) <= 15
+
+
+def test_more_tag_items_than_a_field_may_hold_are_refused_before_any_is_read() -> None:
+    # Given a megabyte of "a," as the tags (500,000 items, one name repeated)
+    raw = {"phone": "5105550109", "tags": "a," * 500_000}
+
+    # When the contact is read
+    contact, dropped, _ = read_contact(raw, "US")
+
+    # Then the tags are dropped whole, naming the limit, and the contact kept
+    assert contact.tags is None
+    assert [item.error for item in dropped] == [f"tags holds more than {MAX_SEGMENT_ITEMS} items"]
+
+
+def test_a_hundred_repeats_of_one_tag_are_still_one_tag() -> None:
+    contact, dropped, _ = read_contact({"phone": "5105550109", "tags": ["VIP"] * MAX_SEGMENT_ITEMS}, "US")
+
+    assert contact.tags == ("VIP",)
+    assert dropped == []
+
+
+def test_an_over_long_tag_name_is_refused_without_quoting_it() -> None:
+    _, dropped, _ = read_contact({"phone": "5105550109", "tags": ["VIP", "n" * 100_000]}, "US")
+
+    [item] = dropped
+    assert item.error == "tags must be tag ids or names of at most 255 characters"
+
+
+def test_an_over_long_custom_field_key_is_refused_without_quoting_it() -> None:
+    _, dropped, _ = read_contact({"phone": "5105550109", "custom": {"k" * 256: "v", "Grade": "A"}}, "US")
+
+    [item] = dropped
+    assert item.error == "custom has a field id or title longer than 255 characters"
+
+
+def test_a_phone_longer_than_any_formatting_allows_is_refused_before_it_is_normalised() -> None:
+    with pytest.raises(ValueError, match="phone is too long"):
+        normalise_phone("\u200b" * (MAX_RAW_TEXT + 1), "US")

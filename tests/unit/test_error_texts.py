@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.echo import printable, shown
-from heymarket_bridge.observability import logger
+from heymarket_bridge.observability import logger, redact
 from tests.support import load_event
 from tests.unit.sources.harness import deliver, with_body, with_json
 
@@ -118,3 +118,39 @@ def test_a_value_is_shown_masked_escaped_and_short(value: Any, expected: str) ->
 
 def test_printable_text_is_kept_as_it_is() -> None:
     assert printable("Renée 用户 +1 510") == "Renée 用户 +1 510"
+
+
+def test_an_email_cut_by_the_limit_is_still_masked() -> None:
+    # Given an email that starts just before the quoted part ends, in a value far longer than the limit
+    value = "x" * 30 + " ada.lovelace@example.com " + "y" * 1_000_000
+
+    # When it is quoted
+    quoted = shown(value)
+
+    # Then what is shown of the email is masked, and the value is cut
+    assert "ada.lo" not in quoted
+    assert quoted.startswith("'" + "x" * 30 + " a***@")
+    assert quoted.endswith("...'")
+
+
+def test_a_phone_cut_by_the_limit_is_still_masked() -> None:
+    quoted = shown("x" * 34 + "+1 510 555 0142" + "y" * 1_000_000)
+
+    assert "510" not in quoted
+    assert "555" not in quoted
+
+
+def test_a_large_non_text_value_is_quoted_from_a_bounded_repr() -> None:
+    quoted = shown(list(range(1_000_000)))
+
+    assert quoted == "'[0, 1, 2, 3, 4, 5, ...]'"
+
+
+def test_a_redacted_log_text_masks_an_email_the_limit_cuts() -> None:
+    text = "x" * 290 + " ada.lovelace@example.com" + "z" * 1_000_000
+
+    assert redact(text) == "x" * 290 + " <redacted"
+
+
+def test_a_redacted_log_text_keeps_what_is_neither_a_phone_nor_an_email() -> None:
+    assert redact("HTTP 500 from POST /v2/contacts (request 7f3a)") == "HTTP 500 from POST /v2/contacts (request 7f3a)"

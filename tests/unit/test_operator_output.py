@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from heymarket_bridge_tools.activity import batch_line, webhook_line
 from heymarket_bridge_tools.api import ApiExchange
 from heymarket_bridge_tools.errors import CliError
-from heymarket_bridge_tools.ops import mask_text
+from heymarket_bridge_tools.ops import SHOWN_ERROR_CHARACTERS, mask_text
 from heymarket_bridge_tools.poller import BatchResult
 from heymarket_bridge_tools.sandboxopts import apply_options, config_from_options, sandbox_options
 from heymarket_bridge_tools.state import read_state, remove_state, running_stacks, state_path, write_state
@@ -222,3 +222,16 @@ def test_status_lists_the_stack_s_own_alarms_not_those_of_a_stack_named_like_it(
     out = capsys.readouterr().out
     assert "hb-DeadLetterQueueAlarm-1A" in out
     assert "hb-prod" not in out
+
+
+def test_a_long_error_is_shown_cut_with_a_phone_at_the_cut_still_masked() -> None:
+    # Given an error text of a megabyte with a phone number across the point where it is cut
+    text = "x" * (SHOWN_ERROR_CHARACTERS - 6) + " +1 510 555 1234 " + "y" * 1_000_000
+
+    # When it is masked for an operator
+    masked = mask_text(text)
+
+    # Then it is cut, says so, and shows no more than the phone's last digits
+    assert masked.endswith(" ...")
+    assert len(masked) == SHOWN_ERROR_CHARACTERS + len(" ...")
+    assert "510" not in masked

@@ -931,3 +931,104 @@ def test_a_claim_on_a_managed_list_outlives_any_sync_invocation(template: StackT
     timeout_s = int(template.document["Resources"]["SyncFunction"]["Properties"]["Timeout"])
 
     assert 2 * timeout_s < CLAIM_TTL_S
+
+
+# ---------------------------------------------------------------------- nothing lost to an upgrade or an uninstall
+
+# The data-bearing resources, by logical id (a new logical id is a new resource: the old one is deleted, or left
+# behind when retained), with their type and the properties whose change makes CloudFormation REPLACE the resource
+# ("Update requires: Replacement" in the AWS::SQS::Queue, AWS::DynamoDB::Table and AWS::SecretsManager::Secret
+# references), as recorded here: a change to any of them must be a deliberate change of this list too.
+RETAINED: dict[str, tuple[str, dict[str, Any]]] = {
+    "ContactQueue": ("AWS::SQS::Queue", {"QueueName": None, "FifoQueue": None}),
+    "ContactDeadLetterQueue": ("AWS::SQS::Queue", {"QueueName": None, "FifoQueue": None}),
+    "ContactStateTable": (
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": None,
+            "KeySchema": [{"AttributeName": "phone", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "phone", "AttributeType": "S"}],
+            "LocalSecondaryIndexes": None,
+        },
+    ),
+    "ManagedListsTable": (
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": None,
+            "KeySchema": [{"AttributeName": "key", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "key", "AttributeType": "S"}],
+            "LocalSecondaryIndexes": None,
+        },
+    ),
+    "HeymarketCredentialsSecret": ("AWS::SecretsManager::Secret", {"Name": None}),
+    "WebhookSecretsSecret": ("AWS::SecretsManager::Secret", {"Name": None}),
+}
+# Deliberately not retained: its records only expire, and losing them costs at most a retry queued twice.
+NOT_RETAINED = {"IdempotencyTable"}
+DATA_TYPES = {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"}
+
+
+@pytest.mark.parametrize("logical_id", sorted(RETAINED))
+def test_a_data_bearing_resource_keeps_its_logical_id_type_and_replacement_properties(
+    template: StackTemplate, logical_id: str
+) -> None:
+    resource = template.document["Resources"].get(logical_id)
+
+    assert resource is not None, f"{logical_id} is gone: CloudFormation would delete it (or leave it retained)"
+    resource_type, recorded = RETAINED[logical_id]
+    assert resource["Type"] == resource_type
+    properties = resource.get("Properties") or {}
+    assert {name: properties.get(name) for name in recorded} == recorded, "this change would replace the resource"
+
+
+@pytest.mark.parametrize("logical_id", sorted(RETAINED))
+def test_a_data_bearing_resource_is_retained_on_deletion_and_replacement(
+    template: StackTemplate, logical_id: str
+) -> None:
+    resource = template.document["Resources"][logical_id]
+
+    assert resource.get("DeletionPolicy") == "Retain"
+    assert resource.get("UpdateReplacePolicy") == "Retain"
+
+
+def test_every_queue_table_and_secret_is_either_retained_or_deliberately_not(template: StackTemplate) -> None:
+    data_bearing = {
+        logical_id for logical_id, resource in template.document["Resources"].items() if resource["Type"] in DATA_TYPES
+    }
+
+    assert data_bearing == set(RETAINED) | NOT_RETAINED
+
+
+@pytest.mark.parametrize("logical_id", ["ContactStateTable", "ManagedListsTable"])
+def test_a_retained_table_has_point_in_time_recovery(template: StackTemplate, logical_id: str) -> None:
+    properties = template.document["Resources"][logical_id]["Properties"]
+
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_heymarket_base_url_is_https_only(template: StackTemplate) -> None:
+    with pytest.raises(ValueError, match="HeymarketBaseUrl"):
+        template.with_parameters({"HeymarketBaseUrl": "http://api.heymarket.com"})
+
+
+def test_a_local_test_url_is_http_on_this_machine_only(template: StackTemplate) -> None:
+    with pytest.raises(ValueError, match="LocalTestHeymarketUrl"):
+        template.with_parameters({"LocalTestHeymarketUrl": "http://api.heymarket.com"})
+
+
+def test_a_local_test_url_replaces_the_base_url_in_the_sync_function(
+    template: StackTemplate, aws: tuple[Any, Any]
+) -> None:
+    local = template.with_parameters({"LocalTestHeymarketUrl": "http://127.0.0.1:8081"})
+
+    environment = local.function_environment("SyncFunction", _provision(local, aws))
+
+    assert environment["HEYMARKET_BASE_URL"] == "http://127.0.0.1:8081"
+
+
+def test_the_sync_function_calls_the_base_url_when_no_local_test_url_is_set(
+    template: StackTemplate, aws: tuple[Any, Any]
+) -> None:
+    environment = template.function_environment("SyncFunction", _provision(template, aws))
+
+    assert environment["HEYMARKET_BASE_URL"] == "https://api.heymarket.com"

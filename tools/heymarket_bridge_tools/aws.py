@@ -21,6 +21,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import ThreadedWSGIServer
 
 from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
+from heymarket_bridge_tools.moto_sqs import serialised_sqs
 from heymarket_bridge_tools.serving import Serving, TrackedServer
 
 LOCAL_HOST: Final = "127.0.0.1"
@@ -143,6 +144,7 @@ class LocalAws:
         if self._serving is not None:
             return self
         _linear_moto_sqs()
+        serialised_sqs()  # one SQS call at a time, as SQS behaves: moto's message list has no lock
         item_scoped_transactions()  # the contact state table's transactions, at the cost of their items
         listener = socket.create_server((LOCAL_HOST, self._port))
         try:

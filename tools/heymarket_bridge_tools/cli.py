@@ -34,7 +34,7 @@ COMMANDS: Final = {
     "import": ("importcli", "import_contacts", "Send a CSV or JSON-lines contact export through a stack."),
     "status": ("opscli", "status", "Queue and DLQ depth; on AWS, alarms and the last hour's counts."),
     "dlq": ("opscli", "dlq", "Inspect, export and redrive the dead-letter queue."),
-    "check-credentials": ("opscli", "check_credentials", "Check that Heymarket accepts the stack's credentials."),
+    "check-credentials": ("opscli", "check_credentials", "Check the stack's Heymarket credentials and permissions."),
     "consent": ("consentcli", "consent", "Export the consent record (every SMS consent change), per phone or all."),
     "samples": ("sendcli", "samples", "List the bundled sample webhooks, or print one to edit."),
     "local": ("localcli", "local", "Run the whole bridge on this machine until Ctrl-C (needs the 'local' extra)."),

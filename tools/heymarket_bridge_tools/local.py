@@ -176,7 +176,7 @@ class LocalStack:
         StackTemplate.load(config.template_path, config.parameter_overrides)
         heymarket_url, credentials = self._start_heymarket()
         template = StackTemplate.load(
-            config.template_path, {**config.parameter_overrides, "HeymarketBaseUrl": heymarket_url}
+            config.template_path, {**config.parameter_overrides, _base_url_parameter(heymarket_url): heymarket_url}
         )
         self._parameters = dict(template.parameters)
         self._aws = _listen("the local AWS (moto)", config.aws_port, LocalAws(config.aws_port).start)
@@ -472,3 +472,9 @@ def _generated_webhook_secrets() -> dict[str, str]:
     if "salesforce" in generated:
         generated[ORG_ID_ENTRY] = "00D" + secrets.token_hex(6).upper()[:12]
     return generated
+
+
+def _base_url_parameter(url: str) -> str:
+    """The template parameter that takes `url`: HeymarketBaseUrl is https only (the JWT must not travel in clear),
+    so an http:// test double on this machine (the sandbox) goes in LocalTestHeymarketUrl."""
+    return "LocalTestHeymarketUrl" if url.startswith("http://") else "HeymarketBaseUrl"

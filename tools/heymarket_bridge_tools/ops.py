@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from heymarket_bridge.echo import MASKING_MARGIN
 from heymarket_bridge.messages import REFUSED_AT_INGEST, DeadLetter, MalformedMessage, forced
 from heymarket_bridge.observability import mask_email, mask_phone
 
@@ -72,7 +73,9 @@ class StackQueues:
             queue_url=outputs["ContactQueueUrl"],
             dlq_url=outputs["ContactDeadLetterQueueUrl"],
             heymarket_secret_arn=outputs.get("HeymarketSecretArn", ""),
-            heymarket_url=parameters.get("HeymarketBaseUrl") or "https://api.heymarket.com",
+            heymarket_url=parameters.get("LocalTestHeymarketUrl")
+            or parameters.get("HeymarketBaseUrl")
+            or "https://api.heymarket.com",
         )
 
 
@@ -144,9 +147,14 @@ class DeadLetterEntry:
         return {"message_id": self.message_id, **json.loads(self.letter.to_json())}
 
 
-_EMAIL: Final = re.compile(r"[^\s@\"'<>,;:()\[\]]+@[^\s@\"'<>,;:()\[\]]+\.[A-Za-z]{2,}")
+# Each pattern is tried only where its run starts (the lookbehinds): a start inside a run fails wherever the run's
+# own start failed, and trying them all was quadratic in the run's length.
+_EMAIL: Final = re.compile(r"(?<![^\s@\"'<>,;:()\[\]])[^\s@\"'<>,;:()\[\]]+@[^\s@\"'<>,;:()\[\]]+\.[A-Za-z]{2,}")
 # A run of 7 or more digits, possibly with the separators people write phones with.
-_PHONE: Final = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_PHONE: Final = re.compile(r"(?<!\d)\+?\d[\d\s().-]{5,}\d")
+# The most of an error an operator is shown (masked); `--unmasked` shows it whole. A dead letter's error is cut to
+# 1,000 characters when written, but anything can be put on a DLQ: masking costs this much at most.
+SHOWN_ERROR_CHARACTERS: Final = 2000
 _NAME_FIELDS: Final = ("first", "last", "display_name", "name")
 
 
@@ -156,13 +164,15 @@ def mask_text(text: str, contact: Mapping[str, Any] | None = None) -> str:
     Heymarket's error messages may quote what was sent: the contact's own values are masked wherever they appear,
     and so is anything shaped like an email or a phone number.
     """
-    masked = _EMAIL.sub(lambda match: mask_email(match.group(0)), text)
+    cut = len(text) > SHOWN_ERROR_CHARACTERS
+    # Masked a little past the cut, so that an email or a phone the cut splits is still recognised whole.
+    masked = _EMAIL.sub(lambda match: mask_email(match.group(0)), text[: SHOWN_ERROR_CHARACTERS + MASKING_MARGIN])
     masked = _PHONE.sub(lambda match: mask_phone(match.group(0)) or match.group(0), masked)
     for name_field in _NAME_FIELDS:
         value = _text((contact or {}).get(name_field)).strip()
-        if len(value) >= 2:
+        if 2 <= len(value) <= len(masked):
             masked = re.sub(re.escape(value), value[0] + "***", masked, flags=re.IGNORECASE)
-    return masked
+    return masked[:SHOWN_ERROR_CHARACTERS] + " ..." if cut else masked
 
 
 def _text(value: Any) -> str:
@@ -606,8 +616,29 @@ def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
     )
 
 
+# What check-credentials asks Heymarket, beyond GET /v1/inboxes (the credentials): each permission the bridge uses,
+# probed so that nothing can change. A permission is granted when Heymarket answers the probe (2xx), refuses its body
+# (400: the request was authorised, then found invalid) or answers its own 404; refused when it answers 401 or 403.
+# (what, method, path, body)
+PERMISSION_PROBES: Final[tuple[tuple[str, str, str, dict[str, Any]], ...]] = (
+    (
+        "search contacts",
+        "POST",
+        "/v2/contacts/search",
+        {"contact_channels": [{"channel_type": "phone", "channel_ids": []}]},
+    ),
+    # A body Heymarket must refuse ("contacts" is not an array): nothing can be written.
+    ("write contacts", "POST", "/v2/contacts", {"contacts": {}}),
+    ("read tags", "POST", "/v1/tags", {}),
+    ("read custom fields", "POST", "/v1/contact-fields", {}),
+    # An update of list 0, which no account holds, that changes nothing even if it were held.
+    ("write lists", "PUT", "/v2/lists/0", {}),
+)
+
+
 def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) -> tuple[bool, str]:
-    """Sign a JWT from the stack's secret and call GET /v1/inboxes: (works, what to tell the operator).
+    """Sign a JWT from the stack's secret, call GET /v1/inboxes, then probe each permission the bridge uses
+    (PERMISSION_PROBES, none of which can change anything): (all granted, what to tell the operator).
 
     The Heymarket client's own log lines and warnings (meant for CloudWatch) are kept out of the answer.
     """
@@ -642,7 +673,22 @@ def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) 
         return False, f"could not check the credentials at {heymarket_url}: {exc}"
     count = len(inboxes) if isinstance(inboxes, list) else None
     suffix = f"; {count} inbox(es) visible" if count is not None else ""
-    return True, f"the credentials work{suffix}"
+    refused: list[str] = []
+    for what, method, path, body in PERMISSION_PROBES:
+        try:
+            with _quiet_client():
+                http.call(method, path, body, Deadline.after(20))
+        except (NotFound, Refused):
+            continue  # authorised, then refused for the probe's own body or id: the permission is there
+        except GatewayFailure as exc:
+            request_id = f", request id {exc.request_id}" if exc.request_id else ""
+            refused.append(f"{what} ({method} {path}: {exc.reason}{request_id})")
+    if refused:
+        return False, f"the credentials work{suffix}, but Heymarket refuses what the bridge needs: " + "; ".join(
+            refused
+        )
+    granted = ", ".join(what for what, *_ in PERMISSION_PROBES)
+    return True, f"the credentials work{suffix}; granted: {granted}"
 
 
 @contextmanager

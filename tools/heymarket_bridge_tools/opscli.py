@@ -300,9 +300,10 @@ def stack_alarm_names(cloudformation: Any, stack_name: str) -> list[str]:
 )
 @target_options
 def check_credentials(**where: Any) -> int:
-    """Sign a JWT from the stack's Heymarket secret and call Heymarket (GET /v1/inboxes) with it.
+    """Sign a JWT from the stack's Heymarket secret, call Heymarket (GET /v1/inboxes) with it, then probe every
+    permission the bridge uses with requests that cannot change anything.
 
-    Exits 0 when Heymarket accepts the credentials, 1 with the reason when it does not.
+    Exits 0 when Heymarket accepts the credentials and grants each permission, 1 with the reason when it does not.
     """
     from heymarket_bridge_tools.ops import check_credentials as check
 

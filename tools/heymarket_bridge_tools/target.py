@@ -212,7 +212,9 @@ def deployed(stack_name: str, region: str | None) -> Target:
             queue_url=outputs["ContactQueueUrl"],
             dlq_url=outputs["ContactDeadLetterQueueUrl"],
             heymarket_secret_arn=outputs.get("HeymarketSecretArn", ""),
-            heymarket_url=parameters.get("HeymarketBaseUrl") or DEFAULT_HEYMARKET_URL,
+            heymarket_url=parameters.get("LocalTestHeymarketUrl")
+            or parameters.get("HeymarketBaseUrl")
+            or DEFAULT_HEYMARKET_URL,
         ),
         clients=lambda service: client_session.client(service, config=config),
         api_url=outputs.get("WebhookUrl", "").rstrip("/").removesuffix("/webhooks"),

@@ -222,7 +222,13 @@ def _first(answers: Any) -> Any:
 
 
 def _letters(text: str) -> str:
-    return re.sub(r"[^a-z]", "", text.lower())
+    # Cut first: a ref or title is a sender's text, and a megabyte of it must cost no more than its first part.
+    return re.sub(r"[^a-z]", "", text[:_COMPARED_CHARACTERS].lower())
+
+
+# How much of a field's ref or title is compared with the words that say what the field holds (Typeform's titles are
+# questions: "What's your phone number, so we can text you?"); a key word further on is not looked for.
+_COMPARED_CHARACTERS = 500
 
 
 def _is_name_title(title: str) -> bool:

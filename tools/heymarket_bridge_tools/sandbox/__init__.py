@@ -14,6 +14,7 @@ endpoints by integer id (`POST /v1/contact`, `POST /v1/contact/get`, `GET/PUT/DE
 legacy-key auth; 500 requests a minute; errors `{"error_code", "message"}` and an `X-Request-Id` on every answer.
 
 Not documented, one setting each (config.py gives every value): `duplicate_create`, `identifiers`,
+`answer_deviations` (answers that deviate from the reference while meaning one thing only),
 `delete_unknown`, `list_local_id_repeat`, `update_omitted`, `update_custom`, `max_bulk_contacts`,
 `max_body_bytes`, `retry_after_s`, `custom_fields` and `account_tags` (what the account holds);
 faults: `fail_rate`, `throttle_burst`, `contact_error_rate`,

@@ -52,6 +52,16 @@ ANSWER_FAULTS: Final = (
     "not_found",
     "trickle",
 )
+# Ways Contact objects and bulk answers may deviate from the reference while meaning one thing only: the UUID as
+# `id` (no integer id), the integer id as a decimal string, the phone with "+", fields the reference does not list,
+# and a bulk answer without `contacts` when every contact failed.
+ANSWER_DEVIATIONS: Final = (
+    "id_as_uuid",
+    "id_as_text",
+    "phone_with_plus",
+    "extra_fields",
+    "no_contacts_when_all_failed",
+)
 # Heymarket documents no body limit; the default only protects the sandbox from runaway clients.
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 
@@ -106,6 +116,16 @@ class SandboxConfig:
         'which identifiers Contact objects carry: "uuid" next to the integer id, or the integer id only (the UUID is '
         "then only in the answers of POST /v1/contact and PUT /v1/contact/{id})",
         ("uuid", "integer"),
+    )
+    answer_deviations: tuple[str, ...] = _setting(
+        (),
+        "how Contact objects and bulk answers deviate from the reference while meaning one thing only: id_as_uuid "
+        "(the UUID as id, no integer id), id_as_text (the integer id as a string), phone_with_plus, extra_fields "
+        "(fields the reference does not list), no_contacts_when_all_failed (a bulk answer without contacts); "
+        "repeat the option for more",
+        ANSWER_DEVIATIONS,
+        flags=("--answer-deviation",),
+        metavar="KIND",
     )
     delete_unknown: str = _setting(
         "ok",

@@ -217,6 +217,8 @@ class HeymarketApi:
                 failed.append({"contact": sent, "error": str(rejected)})
             else:
                 written.append(self._render(stored, config))
+        if not written and failed and "no_contacts_when_all_failed" in config.answer_deviations:
+            return ok({"failed_contacts": failed})
         return ok({"contacts": written, "failed_contacts": failed})
 
     def search_contacts(self, request: ApiRequest, config: SandboxConfig) -> Reply:
@@ -458,7 +460,7 @@ class HeymarketApi:
     # Helpers --------------------------------------------------------------------------------------------------
 
     def _render(self, contact: StoredContact, config: SandboxConfig) -> JsonObject:
-        return render(contact, with_uuid=config.identifiers == "uuid")
+        return deviated(render(contact, with_uuid=config.identifiers == "uuid"), contact, config.answer_deviations)
 
     @staticmethod
     def _v1_answer(contact: StoredContact) -> JsonObject:
@@ -538,3 +540,16 @@ class HeymarketApi:
                 write = ParsedWrite(value, {}) if channel == "phone" else ParsedWrite(None, {"email": value})
                 ids.append(self.contacts.create(write, {channel: value}).id)
         return ids
+
+
+def deviated(rendered: JsonObject, contact: StoredContact, deviations: tuple[str, ...]) -> JsonObject:
+    """A Contact object as it is with the `answer_deviations` set (each means one thing only)."""
+    if "id_as_uuid" in deviations:
+        rendered = {"id": contact.uuid, **{k: v for k, v in rendered.items() if k not in ("id", "uuid")}}
+    elif "id_as_text" in deviations:
+        rendered = {**rendered, "id": str(contact.id)}
+    if "phone_with_plus" in deviations and rendered.get("phone"):
+        rendered = {**rendered, "phone": f"+{rendered['phone']}"}
+    if "extra_fields" in deviations:
+        rendered = {**rendered, "channels": [{"type": "sms", "id": rendered.get("phone")}], "score": 0}
+    return rendered
