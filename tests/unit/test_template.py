@@ -960,6 +960,21 @@ RETAINED: dict[str, tuple[str, dict[str, Any]]] = {
             "LocalSecondaryIndexes": None,
         },
     ),
+    "ConsentRecordTable": (
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": None,
+            "KeySchema": [
+                {"AttributeName": "phone", "KeyType": "HASH"},
+                {"AttributeName": "entry", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "phone", "AttributeType": "S"},
+                {"AttributeName": "entry", "AttributeType": "S"},
+            ],
+            "LocalSecondaryIndexes": None,
+        },
+    ),
     "HeymarketCredentialsSecret": ("AWS::SecretsManager::Secret", {"Name": None}),
     "WebhookSecretsSecret": ("AWS::SecretsManager::Secret", {"Name": None}),
 }
@@ -999,7 +1014,7 @@ def test_every_queue_table_and_secret_is_either_retained_or_deliberately_not(tem
     assert data_bearing == set(RETAINED) | NOT_RETAINED
 
 
-@pytest.mark.parametrize("logical_id", ["ContactStateTable", "ManagedListsTable"])
+@pytest.mark.parametrize("logical_id", ["ContactStateTable", "ManagedListsTable", "ConsentRecordTable"])
 def test_a_retained_table_has_point_in_time_recovery(template: StackTemplate, logical_id: str) -> None:
     properties = template.document["Resources"][logical_id]["Properties"]
 
