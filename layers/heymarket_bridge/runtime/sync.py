@@ -113,6 +113,7 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         max_wait_s=settings.max_wait_s,
         segments=segments,
         contact_state=guard,
+        reconsent=settings.reconsent,
     )
     return SyncRuntime(settings, service, http, state)
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+from heymarket_bridge.consent import ConsentClaim
 from heymarket_bridge.contact import phone_parses
 from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
@@ -123,11 +124,14 @@ class Delivery:
 
     `occurred_at`, for a source whose payload says when the change happened (empty, or one per submission, None where
     a submission does not say): the contact state orders operations on a contact by it (heymarket_bridge.contact_state).
+    `consent`, for a source whose own field gives SMS consent (empty, or one per submission, None where it does not):
+    that field and value as sent, and its time; other submissions' `is_opted_out` is claimed as the mapping names it.
     """
 
     submissions: list[Submission]
     identity: DeliveryIdentity
     occurred_at: tuple[datetime | None, ...] = ()
+    consent: tuple[ConsentClaim | None, ...] = ()
 
 
 def identity(sender_id: str | None, body: bytes, *, id_covers_body: bool = False) -> DeliveryIdentity:
