@@ -948,7 +948,9 @@ def test_a_text_with_a_keyword_that_is_neither_stop_nor_start_is_refused_by_the_
     assert "texts" in json.dumps(answer)
 
 
-def test_a_text_is_seen_by_write_listeners_as_a_text_not_an_api_write(sandbox: HeymarketSandbox, client: Client) -> None:
+def test_a_text_is_seen_by_write_listeners_as_a_text_not_an_api_write(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
     client.create(contact(ALICE))
     changes: list[ContactWrite] = []
     remove = sandbox.add_write_listener(changes.append)
