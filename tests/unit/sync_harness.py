@@ -14,6 +14,7 @@ from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.messages import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.state_guard import ContactStateGuard
 from heymarket_bridge.sync import QueueRecord, SyncService
@@ -133,6 +134,7 @@ class Harness:
     # concurrent invocations of one deployment.
     state: InMemoryContactState | None = None
     skip_unchanged: bool = True
+    reconsent: ReconsentRule = NO_RECONSENT  # sources whose dated consent may opt a person back in
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -183,6 +185,7 @@ class Harness:
                 wall_clock=lambda: self.now,
                 segments=segments,
                 contact_state=self.guard,
+                reconsent=self.reconsent,
             )
         return self._service
 
