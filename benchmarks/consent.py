@@ -102,10 +102,11 @@ def run() -> Section:
             )
         )
     section.notes += [
-        "a fifth of the contacts texted STOP to Heymarket before the measured update; each contact is known to the "
-        "bridge (stored twice before), so an update without an opt-in needs no look-up once the instance has learned "
-        "that Heymarket's updates keep what they leave out.",
-        "at default settings an opt-in is left out of the write: it costs nothing. A re-consent is decided on a fresh "
-        "look-up: one search per chunk of 100 more.",
+        "a fifth of the contacts texted STOP to Heymarket before the measured update. Measured (make bench, 1,000 "
+        "contacts): 2.00 requests per 100 in all three (one search, one bulk write per chunk): every update here is "
+        "looked up, whatever it carries, so an opt-in adds nothing at default settings (it is left out of the "
+        "write) and a re-consent's look-up is the one every update already has.",
+        "where an instance writes known contacts without a look-up (once it has seen that updates keep what they "
+        "leave out), an opt-in still costs nothing, and a chunk carrying a re-consent costs one search more.",
     ]
     return section
