@@ -463,3 +463,55 @@ def test_an_opt_in_from_a_source_trusted_for_reconsent_dated_before_the_opt_out_
     # Then the STOP stands, the last name changes
     assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(True, "Changed")]
     assert bridge.dead_letters() == []
+
+
+def test_an_opt_in_redelivered_after_the_person_texted_stop_leaves_the_contact_opted_out(bridge: Bridge) -> None:
+    # Given an opt-in of a known contact whose sync met a Heymarket answering 5xx (SQS redelivers it later)
+    post(bridge, {"phone": NEW[0], "first": "Pat"})
+    drain(bridge)
+    post(bridge, {"phone": NEW[0], "last": "Again", "is_opted_out": False})
+    waiting = sync_failing(bridge)
+    # And the person texts STOP meanwhile
+    bridge.sandbox.text(NEW[0], "STOP")
+
+    # When the opt-in is redelivered
+    bridge.make_visible(waiting)
+    drain(bridge)
+
+    # Then the STOP stands, the last name is written
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(True, "Again")]
+    assert bridge.dead_letters() == []
+
+
+def test_an_opt_in_redriven_from_the_dlq_with_force_after_a_stop_leaves_the_contact_opted_out(bridge: Bridge) -> None:
+    # Given an opt-in taken off the queue (as the DLQ holds it), and the person texting STOP since
+    post(bridge, {"phone": NEW[0], "first": "Pat"})
+    drain(bridge)
+    post(bridge, {"phone": NEW[0], "last": "Forced", "is_opted_out": False})
+    [record] = bridge.receive_event()["Records"]
+    bridge.sqs.delete_message(QueueUrl=bridge.resources.queue_url, ReceiptHandle=record["receiptHandle"])
+    bridge.sandbox.text(NEW[0], "STOP")
+
+    # When an operator redrives it with --force (the original operation, forced past the order check)
+    forced = {**json.loads(record["body"]), "force": True}
+    bridge.sqs.send_message(QueueUrl=bridge.resources.queue_url, MessageBody=json.dumps(forced))
+    drain(bridge)
+
+    # Then the STOP stands, the last name is written
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(True, "Forced")]
+    assert bridge.dead_letters() == []
+
+
+def test_in_v1_mode_an_opt_in_leaves_a_contact_that_texted_stop_opted_out(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEYMARKET_API_MODE", "v1")
+    sync_runtime.sync_runtime.cache_clear()
+    seed_contact(bridge.sandbox, {"phone": PRE_1, "first": "Seeded"})
+    bridge.sandbox.text(PRE_1, "STOP")
+
+    post(bridge, {"phone": PRE_1, "last": "V1", "is_opted_out": False})
+    drain(bridge)
+
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[PRE_1]] == [(True, "V1")]
+    assert bridge.dead_letters() == []
