@@ -347,3 +347,12 @@ def test_through_the_sync_service_only_a_trusted_re_consent_newer_than_the_opt_o
     assert (first.failed_message_ids, held_back) == ([], True)
     assert (second.failed_message_ids, second.unchanged_skipped) == ([], 0)
     assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is False
+
+
+def test_an_opt_out_read_through_a_mapping_is_claimed_under_the_field_the_mapping_names() -> None:
+    event = load_event("generic/single_contact")
+    event["body"] = json.dumps({"phone": "+15105551234", "SMS_Opt_Out__c": "true"})
+
+    [message] = deliver(event, mappings={"generic": {"is_opted_out": "SMS_Opt_Out__c"}}).messages
+
+    assert message["consent"] == {"field": "SMS_Opt_Out__c", "value": "true"}
