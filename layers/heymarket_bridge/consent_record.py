@@ -33,7 +33,7 @@ def consent_changes(
     for operations, sent, result in steps:
         if not isinstance(result, Stored):
             continue
-        held_back = getattr(result, "consent_held_back", None)  # the gateway's reason, where it gives one
+        held_back = result.consent_held_back  # the gateway's reason, where it gives one
         ends = _ends_opted_out(sent, result, held_back)
         for operation in operations:
             asked = operation.contact.is_opted_out

@@ -185,11 +185,14 @@ class Contact:
         return [name for name in self.to_dict() if name not in V1_FIELDS and name not in ("contact_id", "lists")]
 
     def merged_with(self, later: Contact) -> Contact:
-        """Field by field, a value from `later` wins; custom fields merge key by key."""
+        """Field by field, a value from `later` wins; custom fields merge key by key. An opt-out is the exception: a
+        later opt-in does not undo it (only the person opts back in: heymarket_bridge.consent)."""
         values = self.to_dict()
         newer = later.to_dict()
         if "custom" in newer and "custom" in values:
             newer["custom"] = {**values["custom"], **newer["custom"]}
+        if self.is_opted_out is True:
+            newer.pop("is_opted_out", None)
         values.update(newer)
         return Contact.from_dict(values)
 

@@ -129,6 +129,10 @@ class Stored:
     # The contact as Heymarket's answer showed it after the write (its non-empty writable fields), when an answer
     # showed its fields (the v2 bulk answer does; the v1 writes answer only identifiers).
     held: Contact | None = None
+    # The sender asked for an opt-in (`is_opted_out: false`) that was not applied, and why (one sentence, no personal
+    # data); None when the contact asked for none, or ends opted in as it asked. Opt-ins are never written over an
+    # opt-out Heymarket holds (a STOP) unless the operator's re-consent rule allows it (heymarket_bridge.consent).
+    consent_held_back: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,13 +158,23 @@ class HeymarketPort(Protocol):
     """What the sync domain needs of Heymarket. Results are in the order of the inputs, one each."""
 
     def upsert(
-        self, contacts: Sequence[Contact], deadline: Deadline, known: Sequence[KnownContact | None] = ()
+        self,
+        contacts: Sequence[Contact],
+        deadline: Deadline,
+        known: Sequence[KnownContact | None] = (),
+        reconsent: Sequence[str | None] = (),
     ) -> list[UpsertResult]:
         """Store each contact: exactly one Heymarket contact per phone ends with these values (fields not sent are
         left as they were). A contact with `contact_id` updates that contact; if Heymarket no longer holds it, the
         contact is stored by its phone. `known` (empty, or one per contact) names what the bridge learned of a
         contact it stored before: the adapter may write to it directly by those identifiers, without looking its
-        phone up, and stores it by its phone if Heymarket no longer holds it."""
+        phone up, and stores it by its phone if Heymarket no longer holds it.
+
+        Opt-out wins: an `is_opted_out: false` is never written blind. It is left out of every write (a new contact
+        is opted in unless opted out; `Stored.consent_held_back` says when the contact ends opted out all the same),
+        except for a contact whose `reconsent` (empty, or one per contact) gives the time (ISO 8601) of explicit
+        consent from a source the operator trusts for it: that contact is looked up, and the opt-in is written only
+        over an opt-out older than that time."""
         ...
 
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:

@@ -40,6 +40,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
+from heymarket_bridge.consent import ConsentClaim
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
 from heymarket_bridge.echo import printable, shown
@@ -57,6 +58,7 @@ from heymarket_bridge.messages import (
     bounded_fields,
 )
 from heymarket_bridge.observability import emit_metric, logger, metrics
+from heymarket_bridge.ordering import consent_of
 from heymarket_bridge.repeats import Claim, Latest, Verdict, judge, rank
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import Source, SourceRegistry, default_sources
@@ -283,7 +285,7 @@ class IngestService:
             raise PayloadTooLarge(
                 f"the request holds {len(delivery.submissions)} contacts; at most {limit} are accepted per request"
             )
-        plan = self._plan(source, request, delivery.submissions, delivery.occurred_at)
+        plan = self._plan(source, request, delivery.submissions, delivery.occurred_at, delivery.consent)
         if not plan.operations and source.refuses_when_nothing_valid:
             self._write_letters(plan.letters)
             raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
@@ -317,6 +319,7 @@ class IngestService:
         request: WebhookRequest,
         submissions: Sequence[Submission],
         occurred: Sequence[datetime | None] = (),
+        consent: Sequence[ConsentClaim | None] = (),
     ) -> Plan:
         """Validate every submission: the contacts to queue (a phone's merged into one, the last winning), and the
         rejections and dropped fields to report. A submission's event time (`occurred`, from its source) is queued
@@ -347,11 +350,22 @@ class IngestService:
                 doubt_log.append(index)
             event = occurred[index] if index < len(occurred) else None
             occurred_at = min(event, now).astimezone(UTC).isoformat(timespec="milliseconds") if event else None
+            claim = None
+            if contact.is_opted_out is not None:
+                given = consent[index] if index < len(consent) else None
+                mapping = self._settings.mappings.get(source.name, NO_MAPPING)
+                claim = given or _claimed(raw, mapping)
             accepted.append(
                 (
                     index,
                     ContactOperation(
-                        Operation.UPSERT, contact, source.name, received_at, request.request_id, occurred_at=occurred_at
+                        Operation.UPSERT,
+                        contact,
+                        source.name,
+                        received_at,
+                        request.request_id,
+                        occurred_at=occurred_at,
+                        consent=claim,
                     ),
                 )
             )
@@ -637,10 +651,20 @@ def _one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tup
                 later,
                 contact=operation.contact.merged_with(later.contact),
                 occurred_at=max(times) if times else None,
-                consent=later.consent if later.consent is not None else operation.consent,
+                consent=consent_of([operation, later])[1],
             )
         merged.append((parts[-1][0], operation))
     return sorted(merged, key=lambda part: part[0])
+
+
+def _claimed(raw: Submission, mapping: SourceMapping) -> ConsentClaim | None:
+    """The consent claim of a submission whose `is_opted_out` its source gives as a field of its own (the generic
+    post's, or the one the operator's mapping names): that field, the value as sent, no time (none is given)."""
+    if isinstance(raw, Unmappable) or raw.get("is_opted_out") is None:
+        return None
+    value = raw["is_opted_out"]
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return ConsentClaim(" or ".join(mapping.fields.get("is_opted_out", ("is_opted_out",))), text)
 
 
 def _queued_with(index: int, dropped: Sequence[DroppedField], warnings: Sequence[str]) -> Rejection:

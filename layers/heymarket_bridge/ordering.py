@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from heymarket_bridge.consent import ConsentClaim
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.messages import ContactOperation, DeleteOperation, QueuedOperation
 
@@ -72,6 +73,17 @@ def _lane(indexes: list[int], operations: Sequence[QueuedOperation]) -> Lane:
         superseded=tuple(i for i in upserts if i < last_delete),
         upserts=tuple(i for i in upserts if i > last_delete),
     )
+
+
+def consent_of(operations: Sequence[ContactOperation]) -> tuple[str | None, ConsentClaim | None]:
+    """The source and consent claim behind the `is_opted_out` of these operations merged (in received order; see
+    `Contact.merged_with`): the last opt-out's, else the last operation's that carries the field."""
+    winner: ContactOperation | None = None
+    for operation in operations:
+        said = operation.contact.is_opted_out
+        if said is not None and not (winner is not None and winner.contact.is_opted_out is True and said is False):
+            winner = operation
+    return (winner.source, winner.consent) if winner is not None else (None, None)
 
 
 def merge_contacts(contacts: Sequence[Contact], deleted_ids: frozenset[str] = frozenset()) -> Contact:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from heymarket_bridge.mapping import SourceMapping, parse_mappings
+from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
 
 T = TypeVar("T")
 
@@ -204,6 +205,8 @@ class SyncSettings:
     # change is kept.
     consent_record_table: str = ""
     consent_record_retention_days: int = 1827
+    # Sources (and their consent field) that may opt a person back in after an opt-out (heymarket_bridge.reconsent).
+    reconsent: ReconsentRule = NO_RECONSENT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -231,6 +234,7 @@ class SyncSettings:
             list_retry_delay_s=_read(env, "LIST_RETRY_DELAY_SECONDS", _delay_seconds, 60),
             contact_state_table=_read(env, "CONTACT_STATE_TABLE", str, ""),
             skip_unchanged=_read(env, "SKIP_UNCHANGED_CONTACTS", _flag, True),
+            reconsent=_read(env, "RECONSENT_SOURCES", ReconsentRule.parse, NO_RECONSENT),
             tombstone_s=_read(env, "CONTACT_TOMBSTONE_SECONDS", _positive_int, 1_900_800),
             lease_margin_s=_read(env, "CONTACT_LEASE_MARGIN_SECONDS", _positive_float, 30.0),
             consent_record_table=_read(env, "CONSENT_RECORD_TABLE", str, ""),

@@ -358,6 +358,10 @@ class ContactStateGuard:
         if isinstance(upserted, Stored):
             assert lane.upsert is not None
             contact = admission.plan.upserts[lane.upsert].contact
+            if upserted.consent_held_back is not None:
+                # What was stored, not the opt-in held back: a later opt-in is then not skipped as unchanged (a
+                # re-consent must reach the gateway, and a repeated one is held back again, on record).
+                contact = replace(contact, is_opted_out=upserted.opted_out)
             states = {
                 phone: forgotten(before.get(phone), phone, newest) for phone in lane.phones if phone != contact.phone
             }

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from heymarket_bridge.consent import ConsentLog
+from heymarket_bridge.consent import ConsentClaim, ConsentLog
 from heymarket_bridge.consent_record import consent_changes, superseded_changes
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.contact_state import StateNotReady, operation_ms
@@ -61,7 +61,8 @@ from heymarket_bridge.messages import (
     parse_operation,
 )
 from heymarket_bridge.observability import logger, mask_phone, redact
-from heymarket_bridge.ordering import merge_contacts, plan_lanes
+from heymarket_bridge.ordering import consent_of, merge_contacts, plan_lanes
+from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.segments import Listed, TagLookup, resolve_tags, without_superseded_tags
 
@@ -119,6 +120,9 @@ class UpsertStep:
     members: tuple[Member, ...]
     after: int | None = None
     known: KnownContact | None = None  # what the contact state knows of the contact (heymarket_bridge.state_guard)
+    # The source and consent claim behind the contact's `is_opted_out` (ordering.consent_of), when it carries one.
+    consent_source: str | None = None
+    consent: ConsentClaim | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ def plan_batch(
             if after is not None
             else frozenset()
         )
-        upserts.append(UpsertStep(merge_contacts(contacts, deleted_ids), lane_members, after))
+        source, claim = consent_of([_operation(member.operation) for member in lane_members])
+        upserts.append(UpsertStep(merge_contacts(contacts, deleted_ids), lane_members, after, None, source, claim))
     merged = len(members) - len(deletes) - len(upserts) - sum(len(d.members) for d in decided)
     return Plan(tuple(deletes), tuple(upserts), tuple(decided), merged)
 
@@ -217,15 +222,19 @@ class Execution:
     upserts: tuple[UpsertResult, ...]
 
 
-def execute(plan: Plan, heymarket: HeymarketPort, deadline: Deadline) -> Execution:
+def execute(
+    plan: Plan, heymarket: HeymarketPort, deadline: Deadline, reconsent: ReconsentRule = NO_RECONSENT
+) -> Execution:
     """Deletes first, then the upserts whose delete (if any) succeeded; an upsert waits with a delete that failed,
-    since sending it would let the delete, when retried, remove what the upsert wrote."""
+    since sending it would let the delete, when retried, remove what the upsert wrote. `reconsent` names the sources
+    whose opt-ins may opt a person back in (heymarket_bridge.reconsent)."""
     targets = [target for step in plan.deletes for target in step.targets]
     answers = iter(heymarket.delete(targets, deadline) if targets else [])
     deletes = tuple(_all_gone([next(answers) for _ in step.targets]) for step in plan.deletes)
     ready = [n for n, step in enumerate(plan.upserts) if step.after is None or isinstance(deletes[step.after], Deleted)]
     contacts, known = [plan.upserts[n].contact for n in ready], [plan.upserts[n].known for n in ready]
-    stored = dict(zip(ready, heymarket.upsert(contacts, deadline, known) if ready else [], strict=True))
+    times = _reconsent_times([plan.upserts[n] for n in ready], reconsent)
+    stored = dict(zip(ready, heymarket.upsert(contacts, deadline, known, times) if ready else [], strict=True))
     upserts: list[UpsertResult] = []
     for n, step in enumerate(plan.upserts):
         if n in stored:
@@ -237,6 +246,16 @@ def execute(plan: Plan, heymarket: HeymarketPort, deadline: Deadline) -> Executi
         reason = f"the delete received before it {why}: {blocked.failure.reason}"
         upserts.append(NotDone(reworded(blocked.failure, reason)))
     return Execution(deletes, tuple(upserts))
+
+
+def _reconsent_times(steps: Sequence[UpsertStep], reconsent: ReconsentRule) -> list[str | None]:
+    """For each step, the consent time its opt-in may opt a person back in with (None: it may not)."""
+    if not reconsent:
+        return []
+    return [
+        reconsent.consent_time(step.consent_source, step.consent) if step.contact.is_opted_out is False else None
+        for step in steps
+    ]
 
 
 def _all_gone(results: list[DeleteResult]) -> DeleteResult:
@@ -355,9 +374,11 @@ class SyncService:
         segments: Segmenter | None = None,
         contact_state: ContactStateGuard | None = None,
         consent_log: ConsentLog | None = None,
+        reconsent: ReconsentRule = NO_RECONSENT,
     ) -> None:
         self._consent_log = consent_log
         self._heymarket = heymarket
+        self._reconsent = reconsent
         self._segments = segments or Segmenter.disabled()
         self._state = contact_state
         self._dead_letters = dead_letters
@@ -384,7 +405,7 @@ class SyncService:
                 members, lambda batch: plan_batch(batch, fields, prepared.tags), deadline.remaining()
             )
             plan = admission.plan
-        execution = execute(plan, self._heymarket, deadline)
+        execution = execute(plan, self._heymarket, deadline, self._reconsent)
         plan, execution = self._retagged(plan, execution, deadline)
         if admission is not None:
             admission = replace(admission, plan=plan)
@@ -492,7 +513,8 @@ class SyncService:
                 results[n] = NotDone(found)
         if again:
             contacts, known = [steps[n].contact for n in again], [steps[n].known for n in again]
-            answers = self._heymarket.upsert(contacts, deadline, known)
+            times = _reconsent_times([steps[n] for n in again], self._reconsent)
+            answers = self._heymarket.upsert(contacts, deadline, known, times)
             for n, answer in zip(again, answers, strict=True):
                 earlier = results[n]
                 if isinstance(earlier, NotDone) and earlier.failure.outcome_unknown and isinstance(answer, NotDone):

@@ -67,14 +67,26 @@ class Run:
         self._next = 0
         self.sender_retries = 0  # webhooks posted again after a 5xx, 409 or no answer
 
-    def post(self, contacts: int, *, per_webhook: int = 10, senders: int = 4, retries: int = 0) -> list[PostResult]:
+    def post(
+        self,
+        contacts: int,
+        *,
+        per_webhook: int = 10,
+        senders: int = 4,
+        retries: int = 0,
+        opted_out_every: int = 0,
+    ) -> list[PostResult]:
         """Post `contacts` new contacts in webhooks of `per_webhook`; every one must end answered 202.
 
         With `retries`, a webhook answered 5xx or 409 (or not at all) is posted again, as Typeform, Shopify and the
-        other senders do; the retry carries the same body, so the bridge answers it as the first delivery.
+        other senders do; the retry carries the same body, so the bridge answers it as the first delivery. With
+        `opted_out_every` N, every N-th contact is posted opted out.
         """
         phones = distinct_phones(self._next + contacts)[self._next :]
         people = [load_contact(phone, self._next + i, self.name) for i, phone in enumerate(phones)]
+        if opted_out_every:
+            for person in people[::opted_out_every]:
+                person["is_opted_out"] = True
         self._next += contacts
         bodies = [{"contacts": people[i : i + per_webhook]} for i in range(0, len(people), per_webhook)]
         results = self._post(bodies, range(len(bodies)), senders)
@@ -92,15 +104,25 @@ class Run:
         self.results.extend(results)
         return results
 
-    def revise(self, contacts: int, version: int, *, per_webhook: int = 5, senders: int = 2) -> None:
+    def revise(
+        self, contacts: int, version: int, *, per_webhook: int = 5, senders: int = 2, opt_in: bool = False
+    ) -> None:
         """Post new values for the first `contacts` phones posted (their `last` names the version), each webhook
-        once the previous one was answered 202: each version is accepted after the one before it."""
+        once the previous one was answered 202: each version is accepted after the one before it. With `opt_in`,
+        each also says `is_opted_out: false` (not expected to hold: a contact opted out stays so; the audit's
+        `opted_back_in` checks that none is opted back in)."""
         phones = distinct_phones(contacts)
         people = [load_contact(phone, i, f"{self.name}-v{version}") for i, phone in enumerate(phones)]
-        bodies = [{"contacts": people[i : i + per_webhook]} for i in range(0, len(people), per_webhook)]
+        posted = [{**person, "is_opted_out": False} if opt_in else person for person in people]
+        bodies = [{"contacts": posted[i : i + per_webhook]} for i in range(0, len(posted), per_webhook)]
         results = self._post(bodies, range(len(bodies)), senders)
         assert [r.status for r in results] == [202] * len(bodies), [r.body for r in results]
-        self._accept(accepted_contacts(results, bodies))
+        expected = [{"contacts": people[i : i + per_webhook]} for i in range(0, len(people), per_webhook)]
+        self._accept(accepted_contacts(results, expected))
+
+    def text_stop(self, every: int) -> int:
+        """Every `every`-th phone posted texts STOP to Heymarket (those it holds yet change); how many changed."""
+        return sum(self.sandbox.text(phone, "STOP") for phone in distinct_phones(self._next)[1::every])
 
     def _accept(self, accepted: dict[str, dict[str, Any]]) -> None:
         self.accepted.update(accepted)
@@ -126,6 +148,7 @@ class Run:
             self.stack.dead_letter_bodies(),
             self.recorder.by_phone(),
             self.history,
+            self.recorder.opted_back_in(),
         )
 
     def status_count(self, status: str) -> int:
@@ -253,12 +276,15 @@ def test_under_5xx_and_resets_every_contact_ends_with_the_newest_values_accepted
     )
     run = Run(stack, "newest")
 
-    # When 20 contacts are posted, then changed twice, each version posted while the one before is being synced
-    run.post(20, per_webhook=5, senders=2)
+    # When 20 contacts are posted (every fourth opted out), then changed twice, each version posted while the one
+    # before is being synced, the second saying opted in, after every third person texted STOP to Heymarket
+    run.post(20, per_webhook=5, senders=2, opted_out_every=4)
     run.revise(20, 2)
-    run.revise(20, 3)
+    run.text_stop(3)
+    run.revise(20, 3, opt_in=True)
 
-    # Then each one holds its newest values (never an older version), or is in the DLQ with a reason
+    # Then each one holds its newest values (never an older version), or is in the DLQ with a reason; and none
+    # opted out (by the source or a STOP) was opted back in
     result = run.settle(90)
     assert result.ok, result.problems()
     assert len(result.delivered) == 20
@@ -436,9 +462,11 @@ def test_every_fault_at_once_over_2000_contacts_loses_nothing(
     for wave in range(4):
         # The local stack runs in one process: under this load an ingest invocation can overrun its 10 s Timeout
         # and be answered 500, and the sender posts it again, as real senders do.
-        run.post(500, per_webhook=50, retries=3)
+        run.post(500, per_webhook=50, retries=3, opted_out_every=5)
         run.sandbox.configure(latency_ms=800 if wave % 2 == 0 else 0, throttle_burst=5)
         time.sleep(2)
+        # People text STOP to Heymarket while their contacts are being written (retried, completed, restored)
+        run.text_stop(7)
     run.sandbox.configure(latency_ms=0)
 
     result = run.settle(600)

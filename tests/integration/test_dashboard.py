@@ -110,6 +110,11 @@ def exercise_every_path(bridge: Bridge) -> None:
     twin["body"] = '{"phone": "+1 415 555 0122", "last": "Found"}'
     bridge.post(twin)
     bridge.sync(bridge.receive_event(), timeout_s=10)
+    bridge.sandbox.text("15105551234", "STOP")  # Alice texts STOP; a source then says she is opted in
+    opt_in = load_event("generic/single_contact")
+    opt_in["body"] = '{"phone": "(510) 555-1234", "is_opted_out": false}'
+    bridge.post(opt_in)
+    bridge.sync(bridge.receive_event(), timeout_s=10)
     bridge.sandbox.rotate_credentials("revoked-secret-id", "revoked-secret-key-nobody-has-anymore")
     later = load_event("generic/single_contact")
     later["body"] = '{"phone": "+1 415 555 0111", "first": "Late"}'

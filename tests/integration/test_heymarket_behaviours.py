@@ -18,7 +18,9 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,8 +29,9 @@ import urllib3
 from heymarket_bridge.runtime import sync as sync_runtime
 from heymarket_bridge.sync import QueueRecord
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
+from heymarket_bridge_tools.signing import resign_event
 from tests.integration.bridge import Bridge, running_bridge
-from tests.support import load_event
+from tests.support import demo_webhook_secrets, load_event
 
 DUPLICATE_CREATE = ("refuse", "update", "duplicate")
 IDENTIFIERS = ("uuid", "integer")
@@ -341,3 +344,185 @@ def race(records: list[dict[str, Any]], *, head_start: int) -> list[list[str]]:
     for thread in threads:
         thread.join()
     return results
+
+
+# ---------------------------------------------------------------------- consent: a STOP is final until START
+
+
+def shopify_customer(bridge: Bridge, phone: str, *, state: str, consented_at: datetime, last: str) -> None:
+    """Post a Shopify customers/update for `phone`, signed now, whose SMS consent says `state` as of `consented_at`."""
+    now = datetime.now(UTC)
+    event = copy.deepcopy(load_event("shopify/customers_update"))
+    customer = {
+        "id": int(phone),
+        "phone": f"+{phone}",
+        "first_name": "Sam",
+        "last_name": last,
+        "created_at": (now - timedelta(hours=1)).isoformat(),
+        "updated_at": now.isoformat(),
+        "sms_marketing_consent": {
+            "state": state,
+            "opt_in_level": "confirmed_opt_in",
+            "consent_updated_at": consented_at.isoformat(),
+        },
+    }
+    event["body"], event["isBase64Encoded"] = json.dumps(customer), False
+    event["headers"]["x-shopify-webhook-id"] = str(uuid.uuid4())
+    event["requestContext"]["timeEpoch"] = int(now.timestamp() * 1000)
+    status, answer = bridge.post(resign_event(event, demo_webhook_secrets()["shopify"], now))
+    assert status == 202, answer
+
+
+def reconsent(monkeypatch: pytest.MonkeyPatch, sources: str) -> None:
+    monkeypatch.setenv("RECONSENT_SOURCES", sources)
+    sync_runtime.sync_runtime.cache_clear()
+
+
+@pytest.mark.parametrize("answer", ["accept", "ignore", "refuse"])
+def test_an_opt_in_from_any_path_leaves_a_contact_that_texted_stop_opted_out_and_changes_its_other_fields(
+    bridge: Bridge, answer: str
+) -> None:
+    # Given three contacts that texted STOP to Heymarket: one the bridge stored before (known: written without a
+    # look-up once updates are known to keep what they leave out), one made in Heymarket's app (looked up), and one
+    # a sender will name by its contact_id; whatever Heymarket does with an opt-in written over a STOP
+    bridge.sandbox.configure(opt_in_over_stop=answer)
+    post(bridge, {"phone": NEW[0], "first": "Known"})
+    post(bridge, {"phone": NEW[1], "first": "Warm-up"})
+    drain(bridge)
+    post(bridge, {"phone": NEW[1], "last": "Probe"})  # an update: the instance learns what updates leave out
+    drain(bridge)
+    seed_contact(bridge.sandbox, {"phone": PRE_1, "first": "Seeded"})
+    seed_contact(bridge.sandbox, {"phone": PRE_2, "first": "Named"})
+    [named] = [c["uuid"] for c in bridge.sandbox.contacts() if c["phone"] == PRE_2]
+    for phone in (NEW[0], PRE_1, PRE_2):
+        bridge.sandbox.text(phone, "STOP")
+
+    # When sources send an opt-in with a new last name, by phone and by contact_id, as a generic "no" and false
+    post(bridge, {"phone": NEW[0], "last": "One", "is_opted_out": "no"})
+    post(bridge, {"phone": PRE_1, "last": "Two", "is_opted_out": False})
+    post(bridge, {"phone": PRE_2, "contact_id": named, "last": "Three", "is_opted_out": False})
+    drain(bridge)
+
+    # Then each stays opted out, its last name changed; nothing is dead-lettered
+    contacts = held(bridge)
+    assert {phone: [(c["is_opted_out"], c["last"]) for c in contacts[phone]] for phone in (NEW[0], PRE_1, PRE_2)} == {
+        NEW[0]: [(True, "One")],
+        PRE_1: [(True, "Two")],
+        PRE_2: [(True, "Three")],
+    }
+    assert bridge.dead_letters() == []
+
+
+def test_a_contact_that_texted_stop_then_start_stays_opted_in_through_an_update_without_consent(bridge: Bridge) -> None:
+    post(bridge, {"phone": NEW[0], "first": "Pat"})
+    drain(bridge)
+    bridge.sandbox.text(NEW[0], "STOP")
+    bridge.sandbox.text(NEW[0], "START")
+
+    post(bridge, {"phone": NEW[0], "last": "Later"})
+    drain(bridge)
+
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(False, "Later")]
+    assert bridge.dead_letters() == []
+
+
+def test_a_source_opt_out_then_a_later_opt_in_from_it_leaves_the_contact_opted_out_by_default(bridge: Bridge) -> None:
+    shopify_customer(bridge, NEW[0], state="unsubscribed", consented_at=datetime.now(UTC), last="Out")
+    drain(bridge)
+
+    shopify_customer(bridge, NEW[0], state="subscribed", consented_at=datetime.now(UTC), last="In")
+    drain(bridge)
+
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(True, "In")]
+    assert bridge.dead_letters() == []
+
+
+@pytest.mark.parametrize(("answer", "opted_out"), [("accept", False), ("ignore", True), ("refuse", True)])
+def test_a_later_dated_opt_in_from_a_source_trusted_for_reconsent_opts_the_contact_back_in_where_heymarket_takes_it(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch, answer: str, opted_out: bool
+) -> None:
+    # Given re-consent turned on for Shopify's SMS consent, and a customer Shopify unsubscribed
+    reconsent(monkeypatch, "shopify=sms_marketing_consent.state")
+    bridge.sandbox.configure(opt_in_over_stop=answer)
+    shopify_customer(bridge, NEW[0], state="unsubscribed", consented_at=datetime.now(UTC), last="Out")
+    drain(bridge)
+
+    # When the customer subscribes again, the consent dated after the opt-out was stored
+    time.sleep(0.01)
+    shopify_customer(bridge, NEW[0], state="subscribed", consented_at=datetime.now(UTC), last="In")
+    drain(bridge)
+
+    # Then the contact is opted back in where Heymarket takes the opt-in; its last name changes either way
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(opted_out, "In")]
+    assert bridge.dead_letters() == []
+
+
+def test_an_opt_in_from_a_source_trusted_for_reconsent_dated_before_the_opt_out_leaves_the_contact_opted_out(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given re-consent for Shopify, and a contact that texted STOP to Heymarket after Shopify's consent was given
+    reconsent(monkeypatch, "shopify=sms_marketing_consent.state")
+    consented = datetime.now(UTC) - timedelta(minutes=5)
+    post(bridge, {"phone": NEW[0], "first": "Sam"})
+    drain(bridge)
+    bridge.sandbox.text(NEW[0], "STOP")
+
+    # When Shopify sends the customer, still subscribed as Shopify knows it, with the older consent time
+    shopify_customer(bridge, NEW[0], state="subscribed", consented_at=consented, last="Changed")
+    drain(bridge)
+
+    # Then the STOP stands, the last name changes
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(True, "Changed")]
+    assert bridge.dead_letters() == []
+
+
+def test_an_opt_in_redelivered_after_the_person_texted_stop_leaves_the_contact_opted_out(bridge: Bridge) -> None:
+    # Given an opt-in of a known contact whose sync met a Heymarket answering 5xx (SQS redelivers it later)
+    post(bridge, {"phone": NEW[0], "first": "Pat"})
+    drain(bridge)
+    post(bridge, {"phone": NEW[0], "last": "Again", "is_opted_out": False})
+    waiting = sync_failing(bridge)
+    # And the person texts STOP meanwhile
+    bridge.sandbox.text(NEW[0], "STOP")
+
+    # When the opt-in is redelivered
+    bridge.make_visible(waiting)
+    drain(bridge)
+
+    # Then the STOP stands, the last name is written
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(True, "Again")]
+    assert bridge.dead_letters() == []
+
+
+def test_an_opt_in_redriven_from_the_dlq_with_force_after_a_stop_leaves_the_contact_opted_out(bridge: Bridge) -> None:
+    # Given an opt-in taken off the queue (as the DLQ holds it), and the person texting STOP since
+    post(bridge, {"phone": NEW[0], "first": "Pat"})
+    drain(bridge)
+    post(bridge, {"phone": NEW[0], "last": "Forced", "is_opted_out": False})
+    [record] = bridge.receive_event()["Records"]
+    bridge.sqs.delete_message(QueueUrl=bridge.resources.queue_url, ReceiptHandle=record["receiptHandle"])
+    bridge.sandbox.text(NEW[0], "STOP")
+
+    # When an operator redrives it with --force (the original operation, forced past the order check)
+    forced = {**json.loads(record["body"]), "force": True}
+    bridge.sqs.send_message(QueueUrl=bridge.resources.queue_url, MessageBody=json.dumps(forced))
+    drain(bridge)
+
+    # Then the STOP stands, the last name is written
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[NEW[0]]] == [(True, "Forced")]
+    assert bridge.dead_letters() == []
+
+
+def test_in_v1_mode_an_opt_in_leaves_a_contact_that_texted_stop_opted_out(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEYMARKET_API_MODE", "v1")
+    sync_runtime.sync_runtime.cache_clear()
+    seed_contact(bridge.sandbox, {"phone": PRE_1, "first": "Seeded"})
+    bridge.sandbox.text(PRE_1, "STOP")
+
+    post(bridge, {"phone": PRE_1, "last": "V1", "is_opted_out": False})
+    drain(bridge)
+
+    assert [(c["is_opted_out"], c["last"]) for c in held(bridge)[PRE_1]] == [(True, "V1")]
+    assert bridge.dead_letters() == []

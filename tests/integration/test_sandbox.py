@@ -908,6 +908,105 @@ def test_v1_batch_with_a_bad_overwrite_flag_answers_400(client: Client) -> None:
     assert client.send("POST", "/v1/batch/contacts?overwrite=maybe", [{"phone": ALICE}]).status == 400
 
 
+# STOP and START texted to the account (texts), and an opt-in written over a STOP (opt_in_over_stop) -----------
+
+
+def test_a_stop_texted_through_the_faults_endpoint_opts_the_contact_out_without_an_api_request(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
+    # Given a contact opted in
+    [created] = client.create(contact(ALICE, first="Alice"))["contacts"]
+    requests = sandbox.stats()["requests"]
+
+    # When the person texts STOP (set through the faults endpoint)
+    status, _ = client.control("POST", "faults", {"texts": [f"{ALICE}:stop"]})
+
+    # Then the contact is opted out, later changed, with no API request counted and its other fields kept
+    [after] = sandbox.contacts()
+    assert status == 200
+    assert (after["is_opted_out"], after["first"], after["rev"]) == (True, "Alice", created["rev"] + 1)
+    assert after["updated"] > created["updated"]
+    assert sandbox.stats()["requests"] == requests
+
+
+def test_a_start_texted_after_a_stop_opts_the_contact_back_in(sandbox: HeymarketSandbox, client: Client) -> None:
+    client.create(contact(ALICE, first="Alice"))
+    sandbox.text(ALICE, "STOP")
+
+    changed = sandbox.text(ALICE, "UNSTOP")
+
+    assert changed == 1
+    assert [item["is_opted_out"] for item in sandbox.contacts()] == [False]
+
+
+def test_a_text_with_a_keyword_that_is_neither_stop_nor_start_is_refused_by_the_faults_endpoint(
+    client: Client,
+) -> None:
+    status, answer = client.control("POST", "faults", {"texts": [f"{ALICE}:hello"]})
+
+    assert status == 400
+    assert "texts" in json.dumps(answer)
+
+
+def test_a_text_is_seen_by_write_listeners_as_a_text_not_an_api_write(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
+    client.create(contact(ALICE))
+    changes: list[ContactWrite] = []
+    remove = sandbox.add_write_listener(changes.append)
+
+    sandbox.text(ALICE, "STOP")
+    remove()
+
+    assert [(change.op, change.sent, change.contact["is_opted_out"]) for change in changes] == [
+        ("text", {"is_opted_out": True}, True)
+    ]
+
+
+@pytest.mark.parametrize(("answer", "opted_out"), [("accept", False), ("ignore", True)])
+def test_an_opt_in_written_over_a_stop_is_accepted_or_ignored_and_the_other_fields_change(
+    sandbox: HeymarketSandbox, client: Client, answer: str, opted_out: bool
+) -> None:
+    # Given a contact that texted STOP, and the setting for an opt-in written over it
+    sandbox.configure(opt_in_over_stop=answer)
+    [created] = client.create(contact(ALICE, first="Alice"))["contacts"]
+    sandbox.text(ALICE, "STOP")
+
+    # When an update writes is_opted_out false with a new last name
+    reply = client.create({"contact_id": created["uuid"], "last": "Lee", "is_opted_out": False})
+
+    # Then the answer shows the contact as stored, its opt-out as the setting says, its last name changed
+    [shown] = reply["contacts"]
+    assert (shown["is_opted_out"], shown["last"]) == (opted_out, "Lee")
+    assert [(item["is_opted_out"], item["last"]) for item in sandbox.contacts()] == [(opted_out, "Lee")]
+
+
+def test_an_opt_in_written_over_a_stop_is_refused_as_a_failed_contact_in_bulk_and_400_alone(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
+    sandbox.configure(opt_in_over_stop="refuse")
+    [created] = client.create(contact(ALICE, first="Alice"))["contacts"]
+    sandbox.text(ALICE, "STOP")
+
+    bulk = client.create({"contact_id": created["uuid"], "last": "Lee", "is_opted_out": False})
+    alone = client.send("PUT", f"/v1/contact/{created['id']}", {"phone": ALICE, "is_opted_out": False})
+
+    assert [item["error"].split(":")[0] for item in bulk["failed_contacts"]] == ["is_opted_out"]
+    assert alone.status == 400
+    assert [(item["is_opted_out"], item["last"]) for item in sandbox.contacts()] == [(True, "")]
+
+
+def test_an_opt_in_of_a_contact_opted_in_is_stored_whatever_the_setting(
+    sandbox: HeymarketSandbox, client: Client
+) -> None:
+    sandbox.configure(opt_in_over_stop="refuse")
+    [created] = client.create(contact(ALICE))["contacts"]
+
+    reply = client.create({"contact_id": created["uuid"], "is_opted_out": False})
+
+    assert reply["failed_contacts"] == []
+
+
 # What an update does with what it leaves out (update_omitted, update_custom) ------------------------------
 
 
@@ -1702,6 +1801,8 @@ NON_DEFAULT: dict[str, tuple[Any, list[str]]] = {
     "list_local_id_repeat": ("refuse", ["refuse"]),
     "update_omitted": ("clear", ["clear"]),
     "update_custom": ("merge", ["merge"]),
+    "opt_in_over_stop": ("refuse", ["refuse"]),
+    "texts": (("15105551234:STOP",), ["15105551234:stop"]),
     "custom_fields": (((7, "Size"), (8, "Colour")), ["7=Size", "8=Colour"]),
     "account_tags": (((3, "Gold"),), ["3=Gold"]),
     "fail_rate": (0.25, ["0.25"]),

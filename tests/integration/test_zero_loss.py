@@ -108,7 +108,9 @@ def test_when_sqs_keeps_refusing_the_sender_gets_503_and_its_retry_repeats_only_
         while event := bridge.receive_event()["Records"]:
             assert bridge.sync({"Records": event}) == []
     accepted = {c["phone"].lstrip("+"): expected_fields(c) for c in contacts}
-    result = audit(accepted, sandbox.contacts(), bridge.dead_letters(), recorder.by_phone())
+    result = audit(
+        accepted, sandbox.contacts(), bridge.dead_letters(), recorder.by_phone(), opted_back_in=recorder.opted_back_in()
+    )
     assert result.ok, result.problems()
     assert len(result.delivered) == 25
 
@@ -134,7 +136,9 @@ def test_a_sync_invocation_killed_after_heymarket_answered_is_redelivered_and_se
 
     # Then the contact state knows them stored with these values: nothing is sent again; one contact per phone
     accepted = {c["phone"].lstrip("+"): expected_fields(c) for c in contacts}
-    result = audit(accepted, sandbox.contacts(), bridge.dead_letters(), recorder.by_phone())
+    result = audit(
+        accepted, sandbox.contacts(), bridge.dead_letters(), recorder.by_phone(), opted_back_in=recorder.opted_back_in()
+    )
     assert result.ok, result.problems()
     assert result.written_more_than_once == 0
     assert sandbox.stats()["requests"] == requests_before

@@ -14,6 +14,7 @@ from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Deadline
 from heymarket_bridge.messages import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.segmenting import Segmenter
 from heymarket_bridge.state_guard import ContactStateGuard
 from heymarket_bridge.sync import QueueRecord, SyncService
@@ -135,6 +136,7 @@ class Harness:
     skip_unchanged: bool = True
     # The consent record (None: none kept).
     consent_log: Any = None
+    reconsent: ReconsentRule = NO_RECONSENT  # sources whose dated consent may opt a person back in
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -186,6 +188,7 @@ class Harness:
                 segments=segments,
                 contact_state=self.guard,
                 consent_log=self.consent_log,
+                reconsent=self.reconsent,
             )
         return self._service
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from heymarket_bridge.contact import parse_contact
-from heymarket_bridge_tools.audit import Write, audit, distinct_phones, expected_fields, load_contact
+from heymarket_bridge_tools.audit import Write, WriteRecorder, audit, distinct_phones, expected_fields, load_contact
+from heymarket_bridge_tools.sandbox import ContactWrite
 
 ADA = "14155550100"
 BOB = "14155550101"
@@ -123,3 +126,57 @@ def test_a_value_two_people_were_accepted_with_is_not_another_persons_field() ->
 
     assert result.foreign_fields == []
     assert result.ok, result.problems()
+
+
+class FakeSandbox:
+    """What WriteRecorder uses of a sandbox: its write listeners, fed by the test."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[ContactWrite], None]] = []
+
+    def add_write_listener(self, listener: Callable[[ContactWrite], None]) -> Callable[[], None]:
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
+
+    def change(self, op: str, opted_out: bool, contact_id: int = 1, sent: Any = None) -> None:
+        contact = {"id": contact_id, "phone": ADA, "is_opted_out": opted_out}
+        for listener in self.listeners:
+            listener(ContactWrite(op, sent if sent is not None else {"last": "x"}, contact))
+
+
+def recorded(*changes: tuple[str, bool]) -> list[str]:
+    sandbox = FakeSandbox()
+    with WriteRecorder(sandbox) as recorder:  # type: ignore[arg-type]
+        for op, opted_out in changes:
+            sandbox.change(op, opted_out)
+    return recorder.opted_back_in()
+
+
+def test_a_write_that_opts_in_a_contact_opted_out_by_a_write_fails_the_audit() -> None:
+    opted_back_in = recorded(("create", True), ("update", False))
+
+    result = audit(SENT, [{"phone": ADA, "first": "Ada"}], [letter(BOB, "invalid phone")], opted_back_in=opted_back_in)
+
+    assert opted_back_in == [ADA]
+    assert not result.ok
+    assert "opted back in" in result.problems()
+
+
+def test_a_write_that_opts_in_a_contact_that_texted_stop_is_caught() -> None:
+    assert recorded(("create", False), ("text", True), ("update", False)) == [ADA]
+
+
+def test_a_contact_that_texted_start_after_stop_may_be_written_opted_in() -> None:
+    assert recorded(("create", False), ("text", True), ("text", False), ("update", False)) == []
+
+
+def test_a_contact_created_again_after_a_delete_starts_afresh() -> None:
+    assert recorded(("create", True), ("delete", True), ("create", False)) == []
+
+
+def test_texts_are_not_counted_as_writes() -> None:
+    sandbox = FakeSandbox()
+    with WriteRecorder(sandbox) as recorder:  # type: ignore[arg-type]
+        sandbox.change("text", True, sent={"is_opted_out": True})
+
+    assert recorder.writes == []

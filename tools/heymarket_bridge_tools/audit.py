@@ -6,7 +6,8 @@ Used by the guarantee tests (tests/e2e/test_guarantees.py) and the benchmarks (`
 - `post_webhooks` posts webhooks from several concurrent senders over HTTP, as senders do;
 - `WriteRecorder` records every contact write the Heymarket sandbox stores (through its write hook), so that a
   contact written twice can be checked to be the same upsert repeated (a retry after a lost answer), never
-  different values;
+  different values, and follows each contact's opt-out (the sandbox's STOP and START texts included), so that a
+  contact the bridge turned from opted out to opted in is caught (`opted_back_in`: never, at default settings);
 - `audit` checks the zero-loss invariant contact by contact, not by counts: every contact answered 202 ends in
   Heymarket with the values it was sent with, or in the DLQ with a reason; none is lost. Given every version accepted
   for a phone (`history`), it also checks that no contact ends with older values than the newest accepted for it,
@@ -117,7 +118,8 @@ class WriteRecorder:
     """Records every contact create and update a sandbox stores (from any endpoint), by phone.
 
     It listens to the sandbox's writes (`HeymarketSandbox.add_write_listener`) for as long as it is entered;
-    writes the sandbox refuses are not recorded, nor are deletes.
+    writes the sandbox refuses are not recorded, nor are deletes, nor STOP and START texts (op "text"), which only
+    move each contact's opt-out as `opted_back_in` follows it.
     """
 
     def __init__(self, sandbox: HeymarketSandbox) -> None:
@@ -125,6 +127,8 @@ class WriteRecorder:
         self._lock = threading.Lock()
         self.writes: list[Write] = []
         self._remove: Callable[[], None] | None = None
+        self._opted_out: dict[int, bool] = {}  # contact id -> whether it is opted out, as the last change left it
+        self._opted_back_in: list[str] = []
 
     def __enter__(self) -> WriteRecorder:
         if self._remove is None:
@@ -137,11 +141,30 @@ class WriteRecorder:
             remove()
 
     def _record(self, change: ContactWrite) -> None:
-        if change.op == "delete" or not isinstance(change.sent, dict):
+        self._follow_opt_out(change)
+        if change.op in ("delete", "text") or not isinstance(change.sent, dict):
             return
         fields = {name: value for name, value in change.sent.items() if name not in _ADDRESSING and name != "phone"}
         with self._lock:
             self.writes.append(Write(str(change.contact["phone"]), fields, time.monotonic()))
+
+    def _follow_opt_out(self, change: ContactWrite) -> None:
+        """Note a write through the API (not a text) that left an opted-out contact opted in."""
+        contact_id, opted_out = change.contact.get("id"), change.contact.get("is_opted_out")
+        if not isinstance(contact_id, int):
+            return
+        with self._lock:
+            if change.op == "delete":
+                self._opted_out.pop(contact_id, None)
+                return
+            if change.op != "text" and self._opted_out.get(contact_id) is True and opted_out is False:
+                self._opted_back_in.append(str(change.contact.get("phone")))
+            self._opted_out[contact_id] = opted_out is True
+
+    def opted_back_in(self) -> list[str]:
+        """Phones whose contact, opted out (by a write or a STOP text), an API write opted back in, in order."""
+        with self._lock:
+            return list(self._opted_back_in)
 
     def by_phone(self) -> dict[str, list[Write]]:
         with self._lock:
@@ -169,11 +192,13 @@ class Audit:
     duplicated: list[str] = field(default_factory=list)  # phones more than one Heymarket contact holds
     # Phones whose contact holds a name or email that only ANOTHER phone was accepted with: another person's.
     foreign_fields: list[str] = field(default_factory=list)
+    opted_back_in: list[str] = field(default_factory=list)  # opted out, then opted in by a write: never allowed
 
     @property
     def ok(self) -> bool:
         return not (
-            self.lost
+            self.opted_back_in
+            or self.lost
             or self.wrong_values
             or self.older_values
             or self.letters_without_reason
@@ -192,7 +217,8 @@ class Audit:
             f"{len(self.divergent_writes)} written with different values, "
             f"{len(self.letters_without_reason)} dead letters without a reason, {len(self.unexpected)} unexpected, "
             f"{len(self.duplicated)} phones held by more than one contact, "
-            f"{len(self.foreign_fields)} phones with another person's fields"
+            f"{len(self.foreign_fields)} phones with another person's fields, "
+            f"{len(self.opted_back_in)} opted back in by a write"
         )
 
     def problems(self, limit: int = 5) -> str:
@@ -208,6 +234,7 @@ class Audit:
                 ("unexpected", self.unexpected),
                 ("duplicated", self.duplicated),
                 ("another person's fields", self.foreign_fields),
+                ("opted back in", self.opted_back_in),
             )
             if values
         ]
@@ -220,6 +247,7 @@ def audit(
     dead_letter_bodies: Sequence[str],
     writes: Mapping[str, Sequence[Write]] | None = None,
     history: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    opted_back_in: Sequence[str] = (),
 ) -> Audit:
     """Check the zero-loss invariant for `accepted` (phone -> the fields Heymarket must hold: the newest accepted).
 
@@ -227,8 +255,9 @@ def audit(
     and it was refused on a later try; both places name it, so it is not lost. `history` (phone -> every version
     accepted for it, oldest first): a contact holding an older version counts in `older_values`, and writes of
     different accepted versions of one contact are not divergent (a write must match one of them).
+    `opted_back_in` (`WriteRecorder.opted_back_in`): phones a write opted back in after an opt-out; any fails it.
     """
-    result = Audit(accepted=len(accepted))
+    result = Audit(accepted=len(accepted), opted_back_in=list(opted_back_in))
     by_phone = {str(contact["phone"]): contact for contact in stored}
     holders = Counter(str(contact["phone"]) for contact in stored)
     result.duplicated = sorted(phone for phone, count in holders.items() if count > 1)

@@ -180,6 +180,12 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
     help="template.yaml parameters, as for `sam deploy` (e.g. 'MaxReceiveCount=2 LogLevel=DEBUG').",
 )
 @click.option(
+    "--reconsent-sources",
+    metavar="SOURCE=FIELD,...",
+    help="Sources whose dated consent may opt a person back in after an opt-out (template.yaml's "
+    "ReconsentSources) [default: none]",
+)
+@click.option(
     "--log-file",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
@@ -197,6 +203,7 @@ def local(
     batching_window: int | None,
     retry_delay: str,
     parameter_overrides: tuple[str, ...],
+    reconsent_sources: str | None,
     log_file: Path | None,
     template: Path | None,
     **sandbox_values: Any,
@@ -217,6 +224,8 @@ def local(
         overrides["BatchSize"] = batch_size
     if batching_window is not None:
         overrides["BatchingWindowSeconds"] = batching_window
+    if reconsent_sources is not None:
+        overrides["ReconsentSources"] = reconsent_sources
     credentials = None
     if heymarket_url is not None:
         if not heymarket_url.startswith(("http://", "https://")):

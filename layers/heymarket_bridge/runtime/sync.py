@@ -104,6 +104,7 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         segments=segments,
         contact_state=guard,
         consent_log=consent_log,
+        reconsent=settings.reconsent,
     )
     return SyncRuntime(settings, service, http, state)
 

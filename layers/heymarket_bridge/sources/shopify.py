@@ -115,7 +115,21 @@ class ShopifySource(SourceDefaults):
             candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
             reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
             submission = no_phone("the Shopify customer", context.mapping, reason)
-        return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),))
+        claim = None if context.mapping.overrides("is_opted_out") else _sms_consent(customer)
+        return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),), (claim,))
+
+
+def _sms_consent(customer: Mapping[str, Any]) -> ConsentClaim | None:
+    """The customer's SMS consent as Shopify states it (`sms_marketing_consent.state`), dated by its
+    `consent_updated_at` (Shopify's Customer resource); None without a state. Email consent is never read as SMS."""
+    consent = customer.get("sms_marketing_consent")
+    state = consent.get("state") if isinstance(consent, dict) else None
+    if not isinstance(state, str) or not state.strip():
+        return None
+    assert isinstance(consent, dict)
+    moment = event_time(consent.get("consent_updated_at"))
+    at = moment.isoformat(timespec="milliseconds") if moment is not None else None
+    return ConsentClaim("sms_marketing_consent.state", state, at)
 
 
 def customer_time(customer: Mapping[str, Any]) -> datetime | None:

@@ -150,6 +150,21 @@ class SandboxConfig:
         "what a v2 update does with the custom map it sends: replace the stored map, or merge it key by key",
         ("replace", "merge"),
     )
+    opt_in_over_stop: str = _setting(
+        "accept",
+        "what a write of is_opted_out false does to a contact opted out: accept it, ignore it (answered as stored, "
+        "the contact stays opted out, its other fields change), or refuse it (400 for a single write, a failed "
+        "contact in a bulk write)",
+        ("accept", "ignore", "refuse"),
+    )
+    texts: tuple[str, ...] = _setting(
+        (),
+        "PHONE:KEYWORD texted to the account's number, applied when set to the contacts holding PHONE as Heymarket's "
+        "app does (no API request): STOP, STOPALL, UNSUBSCRIBE, CANCEL, END or QUIT opt them out; START, YES or "
+        "UNSTOP opt them back in; repeat the option for more",
+        flags=("--text",),
+        metavar="PHONE:KEYWORD",
+    )
     custom_fields: tuple[tuple[int, str], ...] = _setting(
         (),
         "a custom field (ID=TITLE) listed by POST /v1/contact-fields; repeat the option for more",
@@ -267,9 +282,29 @@ def _normalised(config: SandboxConfig) -> dict[str, Any]:
             changes[spec.name] = tuple(_choice(spec.name, item, choices, aliases) for item in value)
         else:
             changes[spec.name] = _choice(spec.name, value, choices, aliases)
+    changes["texts"] = parse_texts(config.texts)
     changes["custom_fields"] = _id_name_pairs("custom_fields", config.custom_fields)
     changes["account_tags"] = _id_name_pairs("account_tags", config.account_tags)
     return changes
+
+
+# Heymarket's help centre, "Opt-Out Management": the keywords that opt a contact out, and back in.
+STOP_KEYWORDS: Final = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_KEYWORDS: Final = frozenset({"START", "YES", "UNSTOP"})
+
+
+def parse_texts(value: object) -> tuple[str, ...]:
+    """PHONE:KEYWORD items (E.164 digits, a keyword of STOP_KEYWORDS or START_KEYWORDS), normalised."""
+    if not isinstance(value, list | tuple):
+        raise ValueError("texts must be a list of PHONE:KEYWORD")
+    texts: list[str] = []
+    for item in value:
+        phone, _, keyword = str(item).partition(":")
+        phone, keyword = phone.strip().lstrip("+"), keyword.strip().upper()
+        if not phone.isdigit() or keyword not in STOP_KEYWORDS | START_KEYWORDS:
+            raise ValueError(f"texts: {item!r} is not PHONE:KEYWORD (digits, then STOP, START, ...)")
+        texts.append(f"{phone}:{keyword}")
+    return tuple(texts)
 
 
 def _is_integer(value: object) -> bool:

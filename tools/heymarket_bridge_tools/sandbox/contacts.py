@@ -313,6 +313,12 @@ class ContactBook:
             contact.phone = write.phone
             self._ids_by_phone.setdefault(write.phone, []).append(contact.id)
             self._ids_by_phone[write.phone].sort()
+        if contact.is_opted_out and write.fields.get("is_opted_out") is False:
+            # Not documented: what an opt-in written over an opt-out does (SandboxConfig.opt_in_over_stop).
+            if config.opt_in_over_stop == "refuse":
+                raise ContactRejected("is_opted_out: the contact opted out; only the contact can opt back in")
+            if config.opt_in_over_stop == "ignore":
+                write = ParsedWrite(write.phone, {**write.fields, "is_opted_out": True})
         derived_name = contact.display_name == default_display_name(contact.first, contact.last)
         if config.update_omitted == "clear":
             for name, empty in _EMPTY.items():
@@ -348,6 +354,18 @@ class ContactBook:
         contact.rev += 1
         contact.op = "update"
         return contact
+
+    def text(self, phone: str, opted_out: bool) -> int:
+        """A STOP (`opted_out`) or START texted from `phone` to the account, as Heymarket's app applies it to the
+        contacts holding the phone: their opt-out changes, with no API request. Write listeners see op "text" (sent:
+        `{"is_opted_out": ...}`). Returns how many contacts it changed."""
+        holders = self.holding_phone(phone)
+        for contact in holders:
+            contact.is_opted_out = opted_out
+            contact.updated = self._clock.now()
+            contact.rev += 1
+            self._emit("text", {"is_opted_out": opted_out}, contact)
+        return len(holders)
 
     def delete(self, contact: StoredContact, sent: object) -> None:
         if self._by_id.pop(contact.id, None) is None:

@@ -20,7 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from heymarket_bridge_tools.sandbox import faults
 from heymarket_bridge_tools.sandbox.auth import authenticate
-from heymarket_bridge_tools.sandbox.config import DEFAULT_CONFIG, DEFAULT_MAX_BODY_BYTES, SETTING_NAMES, SandboxConfig
+from heymarket_bridge_tools.sandbox.config import (
+    DEFAULT_CONFIG,
+    DEFAULT_MAX_BODY_BYTES,
+    SETTING_NAMES,
+    STOP_KEYWORDS,
+    SandboxConfig,
+    parse_texts,
+)
 from heymarket_bridge_tools.sandbox.contacts import ContactRejected, WriteListener, render
 from heymarket_bridge_tools.sandbox.endpoints import HeymarketApi, Route
 from heymarket_bridge_tools.sandbox.faults import Answer
@@ -179,6 +186,22 @@ class HeymarketSandbox:
                 self._rng.seed(self._config.seed)
             if "account_tags" in changes:
                 self._api.tags.seed(self._config.account_tags)
+            if "texts" in changes:
+                self._texted(self._config.texts)
+
+    def text(self, phone: str, keyword: str) -> int:
+        """`keyword` (STOP, START, ...) texted from `phone` to the account's number: the contacts holding the phone
+        change their opt-out as Heymarket's app does, with no API request. Returns how many changed. Raises
+        ValueError for a keyword that is neither."""
+        with self._lock:
+            return self._texted(parse_texts([f"{phone}:{keyword}"]))
+
+    def _texted(self, texts: tuple[str, ...]) -> int:
+        changed = 0
+        for text in texts:
+            phone, _, keyword = text.partition(":")
+            changed += self._api.contacts.text(phone, keyword in STOP_KEYWORDS)
+        return changed
 
     def change_phone_in_app(self, contact: int | str, phone: str) -> JsonObject:
         """Change a stored contact's phone (by integer id or UUID) as a person does in Heymarket's app: no API

@@ -38,6 +38,17 @@ must show the contact holding the phone sent (`_UpsertChunk._moved`). A contact 
 app, or moved by a `contact_id` update, is no longer that phone's person: the contact is put back as the snapshot
 showed it (the fields the write changed), and the phone is looked up and written again. A write by the contact
 state's identifier leaves the phone out, so that it can never move a contact back to a number its person left.
+
+Opt-out wins (Heymarket's help centre, "Opt-Out Management": only the contact can opt back in, by texting START, YES or
+UNSTOP). An `is_opted_out: false` from a sender is left out of every write, on every path (look-up or none, by
+`contact_id`, v1): a contact opted in stays so, a new one is created opted in (the field's documented default is
+not given; left out, nothing can turn an opt-out into an opt-in), and one opted out stays opted out while its other
+fields change. Costs no request. Nor is an opt-in ever completed or restored from a look-up or snapshot (`_complete`
+fills only an opt-out). The one exception is re-consent (`upsert`'s `reconsent`): such a contact is always looked up
+(one search per chunk, or `GET /v2/contact/{uuid}` for one named by `contact_id`), and the opt-in is written only
+over an opt-out whose contact Heymarket last changed (`updated`) before the consent time. What Heymarket does with an
+opt-in written over its opt-out is not documented: accepted; ignored (2xx, still opted out: reported held back);
+refused (400 or a failed contact): sent again at once without the opt-in, so its other fields are not lost.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -87,6 +99,16 @@ T = TypeVar("T")
 MAX_RESOLVES = 2
 # Fields the v1 contact write (PUT /v1/contact/{id}) documents; others follow in a v2 update by UUID.
 V1_WRITE_FIELDS = (*V1_FIELDS, "custom")
+
+# Why an opt-in a sender asked for was not applied (Stored.consent_held_back).
+HELD_OPTED_OUT: Final = "Heymarket holds the contact opted out: only the person can opt back in, by texting START"
+HELD_NOT_SHOWN: Final = (
+    "the opt-in was left out of the write, and Heymarket's answer does not show whether the contact is opted out"
+)
+HELD_NOT_NEWER: Final = "the consent is not newer than Heymarket's last change of the opted-out contact"
+HELD_NO_TIME: Final = "Heymarket's contact does not show when it last changed: the consent cannot be shown newer"
+HELD_REFUSED: Final = "Heymarket refused the opt-in written over its opt-out; the other fields were written"
+HELD_IGNORED: Final = "Heymarket kept its opt-out over the opt-in written"
 
 
 class _Gateway:
@@ -390,13 +412,19 @@ class V2Gateway(_Gateway):
         self.custom_map: str | None = None  # "merge" or "replace": what an update does with the custom map it sends
 
     def upsert(
-        self, contacts: Sequence[Contact], deadline: Deadline, known: Sequence[KnownContact | None] = ()
+        self,
+        contacts: Sequence[Contact],
+        deadline: Deadline,
+        known: Sequence[KnownContact | None] = (),
+        reconsent: Sequence[str | None] = (),
     ) -> list[UpsertResult]:
         results: list[UpsertResult | None] = [None] * len(contacts)
         knowledge = list(known) or [None] * len(contacts)
         doubt: set[int] = set()
+        optins = _OptIns(contacts, reconsent)
+        outgoing = optins.outgoing()
         for chunk in _chunks(list(range(len(contacts))), self._max_batch):
-            upserts = _UpsertChunk(self, contacts, knowledge, chunk, results)
+            upserts = _UpsertChunk(self, outgoing, knowledge, chunk, results, optins)
             try:
                 upserts.run(deadline)
             except ConfigurationFailure as failure:
@@ -412,9 +440,9 @@ class V2Gateway(_Gateway):
             r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
             for r in results
         ]
-        return [
-            NotDone(_doubtful(r.failure)) if i in doubt and isinstance(r, NotDone) else r for i, r in enumerate(final)
-        ]
+        return optins.settled(
+            [NotDone(_doubtful(r.failure)) if i in doubt and isinstance(r, NotDone) else r for i, r in enumerate(final)]
+        )
 
     def _bulk(self, items: list[dict[str, Any]], deadline: Deadline) -> tuple[BulkAnswer, str | None]:
         return self._exchange("POST", "/v2/contacts", {"contacts": items}, deadline, read_bulk_answer)
@@ -451,13 +479,15 @@ class _UpsertChunk:
     def __init__(
         self,
         gateway: V2Gateway,
-        contacts: Sequence[Contact],
+        contacts: list[Contact],
         known: Sequence[KnownContact | None],
         chunk: list[int],
         results: list[UpsertResult | None],
+        optins: _OptIns,
     ) -> None:
         self._gateway = gateway
-        self._contacts = contacts
+        self._contacts = contacts  # as sent: opt-ins left out (`_OptIns`); a re-consent's decided at each look-up
+        self._optins = optins
         self._known = list(known)  # an entry is dropped when its contact turns out to hold another phone
         self._chunk = chunk
         self._results = results
@@ -493,6 +523,8 @@ class _UpsertChunk:
                         read = named[i]
                         if read is None:
                             continue  # Heymarket holds no such contact: stored by its phone in the next round
+                        if i in self._optins.trying:
+                            contact = self._contacts[i] = self._optins.decide(i, read)
                         kept = self._restorable(i) if self._named_snapshot(i) is not None else None
                         named_update = replace(_complete(contact, read, kept), contact_id=contact.contact_id)
                         writes.append(
@@ -523,6 +555,8 @@ class _UpsertChunk:
                 self._results[i] = NotDone(lookup.refused[contact.phone])
                 continue
             holder = next(iter(lookup.holders(contact.phone)), None)
+            if i in self._optins.trying:
+                contact = self._contacts[i] = self._optins.decide(i, holder)
             restore = self._restorable(i)
             if i in self._refused and self._refused[i][0] == _key(holder):
                 self._results[i] = NotDone(self._refused[i][1])  # looked up again: nothing changed, the refusal stands
@@ -559,6 +593,8 @@ class _UpsertChunk:
         contact, known = self._contacts[i], self._known[i]
         if contact.contact_id is not None:
             return False
+        if i in self._optins.trying:
+            return True  # a re-consent is written only over what a look-up just showed
         if known is None or known.in_doubt:
             return True
         if known.identity.uuid is not None and known.snapshot is not None:
@@ -641,6 +677,8 @@ class _UpsertChunk:
         contact = self._contacts[i]
         if contact.contact_id is None:
             return False
+        if i in self._optins.trying:
+            return True  # a re-consent is written only over what a look-up just showed
         merges = contact.custom is None or self._gateway.custom_map == "merge"
         return self._gateway.omitted != "keep" or not merges
 
@@ -690,9 +728,10 @@ class _UpsertChunk:
             if len(writes) > 1:
                 middle = len(writes) // 2
                 return self._write(writes[:middle], deadline) + self._write(writes[middle:], deadline)
-            self._refuse(
-                writes[0].index, writes[0].target, PermanentFailure(refused.reason, request_id=refused.request_id)
-            )
+            if not self._opt_in_refused(writes[0].index, writes[0].item):
+                self._refuse(
+                    writes[0].index, writes[0].target, PermanentFailure(refused.reason, request_id=refused.request_id)
+                )
             return []
         stored, failed, untied = _match(writes, answer)
         unconfirmed: list[int] = []
@@ -706,6 +745,8 @@ class _UpsertChunk:
                     )
                 continue
             if write.index in failed:
+                if self._opt_in_refused(write.index, write.item):
+                    continue
                 self._refuse(write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id))
             elif write.index in stored:
                 heard = stored[write.index]
@@ -805,7 +846,8 @@ class _UpsertChunk:
                 )
                 continue
             except Refused as refused:
-                self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
+                if not self._opt_in_refused(i, body):
+                    self._refuse(i, f"id:{contact_id}", PermanentFailure(refused.reason, request_id=refused.request_id))
                 continue
             known = self._known[i]
             restore = self._restorable(i)
@@ -843,6 +885,14 @@ class _UpsertChunk:
                         request_id=failure.request_id,
                     )
                 )
+
+    def _opt_in_refused(self, index: int, sent: Mapping[str, Any]) -> bool:
+        """Whether a refused write carried a re-consent's opt-in: then the contact is sent again without it (in the
+        next round, after a fresh look-up), so that Heymarket's refusal of the opt-in costs none of its other fields."""
+        if sent.get("is_opted_out") is not False:
+            return False
+        self._contacts[index] = self._optins.refused(index)
+        return True
 
     def _refuse(self, index: int, target: str | None, failure: PermanentFailure) -> None:
         self._resolves[index] = self._resolves.get(index, 0) + 1
@@ -894,12 +944,21 @@ class V1Gateway(_Gateway):
     def __init__(self, http: HeymarketHttp, *, max_batch: int, overwrite: bool) -> None:
         super().__init__(http, max_batch=max_batch)
         self._overwrite = overwrite
+        self._optins = _OptIns([], [])  # the opt-ins of the upsert call under way
 
     def upsert(
-        self, contacts: Sequence[Contact], deadline: Deadline, known: Sequence[KnownContact | None] = ()
+        self,
+        contacts: Sequence[Contact],
+        deadline: Deadline,
+        known: Sequence[KnownContact | None] = (),
+        reconsent: Sequence[str | None] = (),
     ) -> list[UpsertResult]:
-        """`known` is not used: the v1 batch endpoint matches contacts by phone, with no search before it."""
+        """`known` is not used: the v1 batch endpoint matches contacts by phone, with no search before it (except
+        with overwrite, and for a re-consent: see `_send`)."""
         results: list[UpsertResult | None] = [None] * len(contacts)
+        optins = _OptIns(contacts, reconsent)
+        self._optins = optins
+        contacts = optins.outgoing()
         sendable: list[int] = []
         for i, contact in enumerate(contacts):
             extra = contact.fields_v1_cannot_send()
@@ -922,10 +981,12 @@ class V1Gateway(_Gateway):
                 for i in chunk:
                     if results[i] is None:
                         results[i] = NotDone(failure)
-        return [
-            r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
-            for r in results
-        ]
+        return optins.settled(
+            [
+                r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
+                for r in results
+            ]
+        )
 
     def _send(
         self, contacts: Sequence[Contact], chunk: list[int], results: list[UpsertResult | None], deadline: Deadline
@@ -935,14 +996,20 @@ class V1Gateway(_Gateway):
         pending = [i for i in chunk if results[i] is None]
         if not pending:
             return
-        lookup = self._search([contacts[i].phone for i in pending], deadline) if self._overwrite else Lookup()
+        looked = [i for i in pending if self._overwrite or i in self._optins.trying]
+        lookup = self._search([contacts[i].phone for i in looked], deadline) if looked else Lookup()
         bodies: dict[int, dict[str, Any]] = {}
         for i in pending:
             if contacts[i].phone in lookup.refused:
                 results[i] = NotDone(lookup.refused[contacts[i].phone])
                 continue
             holder = next(iter(lookup.holders(contacts[i].phone)), None)
-            bodies[i] = (_complete(contacts[i], holder) if holder is not None else contacts[i]).to_heymarket_v1()
+            if i in self._optins.trying:
+                contact = self._optins.decide(i, holder)
+            else:
+                contact = contacts[i]
+                self._optins.note(i, holder, looked=i in looked)
+            bodies[i] = (_complete(contact, holder) if holder is not None else contact).to_heymarket_v1()
         self._send_batch(bodies, results, deadline)
 
     def _send_batch(
@@ -956,6 +1023,9 @@ class V1Gateway(_Gateway):
             failed = self._read("POST", path, [bodies[i] for i in pending], deadline, read_v1_batch_answer)
         except Refused as refused:
             if len(pending) == 1:
+                if bodies[pending[0]].get("is_opted_out") is False:
+                    self._send_batch({pending[0]: self._without_refused_opt_in(pending[0], bodies)}, results, deadline)
+                    return
                 results[pending[0]] = NotDone(PermanentFailure(refused.reason, request_id=refused.request_id))
                 return
             middle = len(pending) // 2
@@ -965,13 +1035,122 @@ class V1Gateway(_Gateway):
         refused_phones = [phone_digits(item.get("phone")) for item in failed]
         if "" in refused_phones:
             raise TransientFailure("Heymarket's v1 batch answer lists a failed contact without a phone")
+        again = {
+            i: self._without_refused_opt_in(i, bodies)
+            for i in pending
+            if phone_digits(bodies[i].get("phone")) in refused_phones and bodies[i].get("is_opted_out") is False
+        }
         for i in pending:
+            if i in again:
+                continue
             if phone_digits(bodies[i].get("phone")) in refused_phones:
                 results[i] = NotDone(
                     PermanentFailure("Heymarket's v1 batch endpoint did not store the contact (it gives no reason)")
                 )
             else:
                 results[i] = Stored(Identity(), existed=False)
+        self._send_batch(again, results, deadline)
+
+    def _without_refused_opt_in(self, i: int, bodies: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
+        """The body of a write whose re-consent opt-in Heymarket refused, without it: the opt-out the look-up showed
+        said again (an overwrite may clear what it leaves out)."""
+        self._optins.refused(i)
+        return {**bodies[i], "is_opted_out": True}
+
+
+class _OptIns:
+    """The opt-ins (`is_opted_out: false`) asked for in one upsert call, and what became of them.
+
+    Left out of every write (`outgoing`), except those with a re-consent time (`trying`): each look-up of such a
+    contact decides (`decide`) whether its opt-in is written; a refusal of it (`refused`) leaves it out from then on.
+    `settled` puts the outcome on each result, and logs and counts what was held back.
+    """
+
+    def __init__(self, contacts: Sequence[Contact], reconsent: Sequence[str | None]) -> None:
+        self._contacts = list(contacts)
+        self._asked = {i for i, contact in enumerate(contacts) if contact.is_opted_out is False}
+        self._times = {i: at for i, at in enumerate(reconsent) if at is not None and i in self._asked}
+        self.trying = set(self._times)
+        self._written: set[int] = set()
+        self._reasons: dict[int, str] = {}
+
+    def outgoing(self) -> list[Contact]:
+        return [c if i in self.trying else _without_opt_in(c) for i, c in enumerate(self._contacts)]
+
+    def decide(self, i: int, holder: HeardContact | None) -> Contact:
+        """The contact to write, a look-up having just shown `holder` (None: no contact holds the phone)."""
+        self._written.discard(i)
+        self._reasons.pop(i, None)
+        state = holder.fields.get("is_opted_out") if holder is not None else False
+        if state is False:
+            return _without_opt_in(self._contacts[i])  # nothing to opt back in (a new contact is opted in)
+        reason = HELD_OPTED_OUT if state is not True else self._too_old(i, holder)
+        if reason is not None:
+            self._reasons[i] = reason
+            return _without_opt_in(self._contacts[i])
+        self._written.add(i)
+        return self._contacts[i]
+
+    def _too_old(self, i: int, holder: HeardContact | None) -> str | None:
+        """Why the consent time does not show a consent newer than the opt-out (None: it does). The opt-out dates
+        from Heymarket's last change of the contact (`updated`, documented in the Contact object) or earlier."""
+        changed = _instant(holder.fields.get("updated")) if holder is not None else None
+        consented = _instant(self._times[i])
+        if changed is None or consented is None:
+            return HELD_NO_TIME
+        return None if consented > changed else HELD_NOT_NEWER
+
+    def note(self, i: int, holder: HeardContact | None, *, looked: bool) -> None:
+        """What is known of an opt-in left out of a write without a decision (v1 mode): a look-up showed `holder`, or
+        there was none (`looked` false) and nothing will show how the contact ends."""
+        if i not in self._asked or i in self.trying:
+            return
+        if not looked:
+            self._reasons[i] = HELD_NOT_SHOWN
+        elif holder is not None and holder.fields.get("is_opted_out") is not False:
+            self._reasons[i] = HELD_OPTED_OUT
+
+    def refused(self, i: int) -> Contact:
+        """Heymarket refused the opt-in written: the contact without it, and no opt-in for it again in this call."""
+        self.trying.discard(i)
+        self._written.discard(i)
+        self._reasons[i] = HELD_REFUSED
+        return _without_opt_in(self._contacts[i])
+
+    def settled(self, results: list[UpsertResult]) -> list[UpsertResult]:
+        """The results, each stored contact that asked for an opt-in saying whether it was held back."""
+        settled: list[UpsertResult] = []
+        for i, result in enumerate(results):
+            if i in self._asked and isinstance(result, Stored) and result.opted_out is not False:
+                reason = self._reasons.get(i)
+                if reason is None and result.opted_out is True:
+                    reason = HELD_IGNORED if i in self._written else HELD_OPTED_OUT
+                if reason is None and i not in self._written and result.existed:
+                    reason = HELD_NOT_SHOWN
+                if reason is not None:
+                    emit_metric("OptInsHeldBack")
+                    logger.warning(
+                        "Opt-in held back: the contact stays as Heymarket holds it; its other fields were written",
+                        extra={"phone": mask_phone(self._contacts[i].phone), "reason": reason},
+                    )
+                    result = replace(result, consent_held_back=reason)
+            settled.append(result)
+        return settled
+
+
+def _without_opt_in(contact: Contact) -> Contact:
+    return replace(contact, is_opted_out=None) if contact.is_opted_out is False else contact
+
+
+def _instant(value: Any) -> datetime | None:
+    """An ISO 8601 time as an aware datetime (UTC when it names no offset), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _key(holder: HeardContact | None) -> str | None:
@@ -990,7 +1169,7 @@ def _complete(contact: Contact, holder: HeardContact, restore: Contact | None = 
     the contact ends the same whichever way Heymarket behaves (and an opt-out is never reverted by an update that
     left `is_opted_out` out). Empty and null values are never sent. `restore` (the values a probe's look-up showed,
     or the snapshot of a contact whose last write had an unknown outcome) fills what the look-up shows empty: what a
-    write that left it out may have cleared. It never fills the opt-out: a look-up's `is_opted_out` is the newest.
+    write that left it out may have cleared. Of `is_opted_out`, only an opt-out is filled (never an opt-in).
     """
     held = _held(contact.phone, holder.fields).to_dict()
     if restore is not None:
@@ -999,9 +1178,13 @@ def _complete(contact: Contact, holder: HeardContact, restore: Contact | None = 
         if kept.get("custom"):
             held["custom"] = {**kept["custom"], **(held.get("custom") or {})}
     values = contact.to_dict()
-    for field_name in ("first", "last", "email", "avatar", "display_name", "is_opted_out", "assignee_id", "tags"):
+    for field_name in ("first", "last", "email", "avatar", "display_name", "assignee_id", "tags"):
         if field_name not in values and field_name in held:
             values[field_name] = held[field_name]
+    if "is_opted_out" not in values and held.get("is_opted_out") is True:
+        # An opt-out is said again (an update may clear what it leaves out); an opt-in never is: said over a STOP
+        # texted since the look-up, it would undo it.
+        values["is_opted_out"] = True
     merged = {**(held.get("custom") or {}), **(contact.custom or {})}
     if merged:
         values["custom"] = merged
