@@ -1,0 +1,202 @@
+"""Review of issue 22 (phone identity): attacks that the fix does not resolve. Each test states the expected behaviour
+from the issue and the README; every one of them fails on the reviewed commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.ingest import IngestService
+from heymarket_bridge.mapping import SourceMapping
+from heymarket_bridge.messages import DeadLetter
+from heymarket_bridge.observability import metrics
+from heymarket_bridge.settings import IngestSettings
+from heymarket_bridge.sources import default_sources
+from tests.support import demo_webhook_secrets
+from tests.unit.sources.harness import SIGNED_AT, RecordingQueue, deliver
+from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> Iterator[None]:
+    yield
+    metrics.clear_metrics()
+
+
+class Letters:
+    def __init__(self) -> None:
+        self.letters: list[DeadLetter] = []
+
+    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
+        self.letters.extend(DeadLetter.from_json(letter.to_json()) for letter in letters)
+        return []
+
+
+def letters_of(event: dict[str, Any], mappings: dict[str, Any] | None = None) -> list[DeadLetter]:
+    letters = Letters()
+    settings = IngestSettings(
+        queue_url="https://queue",
+        webhook_secrets_arn="arn:secret",
+        mappings={name: SourceMapping.from_json(doc) for name, doc in (mappings or {}).items()},
+    )
+    service = IngestService(
+        settings,
+        demo_webhook_secrets,
+        RecordingQueue(),
+        clock=lambda: SIGNED_AT,
+        sources=default_sources(),
+        refusals=letters,
+    )
+    service.handle(event)
+    return letters.letters
+
+
+# ------------------------------------------------------------------ 7. nothing refused is gone: the fields are kept
+REFUSED_BY_A_VENDOR = [
+    pytest.param(
+        jotform(
+            {
+                "q3_fullName": {"first": "Jo", "last": "Teen"},
+                "q4_phoneNumber": {"full": "12"},
+                "q5_email": "jo.teen@example.com",
+            }
+        ),
+        "Teen",
+        id="jotform: an unreadable phone widget",
+    ),
+    pytest.param(
+        hubspot({"mobilephone": "n/a", "lastname": "Teen", "email": "jo.teen@example.com"}),
+        "Teen",
+        id="hubspot: a mobilephone that is not a number",
+    ),
+    pytest.param(
+        salesforce({"FirstName": "Jo", "LastName": "Teen", "OtherPhone": "(510) 555-0100"}),
+        "Teen",
+        id="salesforce: a contact with no MobilePhone or Phone",
+    ),
+    pytest.param(
+        typeform(("last", "Your last name", "text", "Teen"), ("mobile", "Your mobile", "phone_number", "12")),
+        "Teen",
+        id="typeform: an unreadable phone answer",
+    ),
+    pytest.param(
+        calendly("12"),
+        "Vaughan",
+        id="calendly: an unreadable SMS number",
+    ),
+    pytest.param(
+        shopify({"phone": "12", "last_name": "Teen"}),
+        "Teen",
+        id="shopify: an unreadable customer phone",
+    ),
+]
+
+
+@pytest.mark.parametrize(("event", "last_name"), REFUSED_BY_A_VENDOR)
+def test_a_vendor_contact_refused_for_its_phone_keeps_its_fields_in_the_refusal_letter(
+    event: dict[str, Any], last_name: str
+) -> None:
+    # The issue: "becomes a dead letter of its own kind: the reason, the source, and the fields as received". A
+    # submission the source could not map (no usable phone) is written with `fields: {}`: the name and email are
+    # gone, and `dlq redrive --set phone=...` sends a nameless contact.
+    [letter] = letters_of(event)
+
+    assert letter.fields, letter.to_json()
+    assert last_name in json.dumps(letter.fields)
+
+
+def test_a_generic_contact_refused_under_a_mapping_keeps_its_fields_in_the_refusal_letter() -> None:
+    body = {"data": {"mobile": "", "name": "Jo Teen", "mail": "jo.teen@example.com"}}
+    mapping = {"generic": {"phone": "data.mobile", "name": "data.name", "email": "data.mail"}}
+
+    [letter] = letters_of(generic(body), mappings=mapping)
+
+    assert "Teen" in json.dumps(letter.fields), letter.to_json()
+
+
+# ------------------------------------------------------------------ 2. a field about someone else is never the phone
+ABOUT_SOMEONE_ELSE = [
+    pytest.param(jotform({"q5_guardianphone": {"full": "(510) 555-0100"}}), id="jotform: guardianphone"),
+    pytest.param(jotform({"q5_parentguardian": {"full": "(510) 555-0100"}}), id="jotform: parentguardian"),
+    pytest.param(jotform({"q5_mothersphone": {"full": "(510) 555-0100"}}), id="jotform: mothersphone"),
+    pytest.param(jotform({"q5_emergencyphone": {"full": "(510) 555-0100"}}), id="jotform: emergencyphone"),
+    pytest.param(jotform({"q5_notfallnummer": {"full": "(510) 555-0100"}}), id="jotform: notfallnummer (German)"),
+    pytest.param(
+        typeform(("x", "Telefone da mãe", "phone_number", "+5511961234567")), id="typeform: Portuguese mother's phone"
+    ),
+    pytest.param(typeform(("ice", "ICE phone", "phone_number", "+15105550100")), id="typeform: ICE (in case of emergency)"),
+    pytest.param(
+        calendly(None, ("Phone of a colleague we can reach", "+1 510-555-0100")), id="calendly: a colleague's phone"
+    ),
+]
+
+
+@pytest.mark.parametrize("event", ABOUT_SOMEONE_ELSE)
+def test_a_phone_field_about_someone_else_is_never_stored_as_the_respondents(event: dict[str, Any]) -> None:
+    assert stored(event).startswith("refused: ")
+
+
+LABELLED_AS_SOMEONE_ELSES = [
+    pytest.param(generic({"phone": "510 555 0157 (Mom)", "first": "Kid"}), id="generic: (Mom)"),
+    pytest.param(generic({"phone": "510 555 0157 (emergency contact)"}), id="generic: (emergency contact)"),
+    pytest.param(salesforce({"MobilePhone": "(510) 555-0157 (Vater)"}), id="salesforce: (Vater)"),
+]
+
+
+@pytest.mark.parametrize("event", LABELLED_AS_SOMEONE_ELSES)
+def test_a_number_labelled_as_someone_elses_in_parentheses_is_refused_as_without_them(event: dict[str, Any]) -> None:
+    # "510 555 0157 Mom" is refused naming the word; in parentheses the same word is thrown away as a label and the
+    # mother's number is stored under the respondent's name.
+    assert stored(event).startswith("refused: ")
+
+
+# ------------------------------------------------------------------ 1. country evidence in the payload
+COUNTRY_NAMED = [
+    pytest.param(
+        typeform(("mobile", "Mobile number", "text", "55 1234 5679"), ("country", "Country", "text", "Mexico")),
+        id="typeform: a Country answer",
+    ),
+    pytest.param(
+        calendly(None, ("Phone number", "55 1234 5679"), ("Country", "Mexico")), id="calendly: a Country answer"
+    ),
+    pytest.param(
+        salesforce({"Phone": "55 1234 5679", "BillingCountryCode": "MX"}, kind="Account"),
+        id="salesforce: an Account's billing country",
+    ),
+    pytest.param(
+        shopify({"phone": "55 1234 5679", "addresses": [{"country_code": "MX", "default": True}]}),
+        id="shopify: the customer's addresses",
+    ),
+]
+
+
+@pytest.mark.parametrize("event", COUNTRY_NAMED)
+def test_a_national_number_is_not_read_in_the_default_region_when_the_payload_names_mexico(
+    event: dict[str, Any],
+) -> None:
+    # +1 551-234-5679 is a New Jersey number: a stranger texted under the customer's name.
+    assert stored(event) in ("525512345679",) or stored(event).startswith("refused: ")
+
+
+# ------------------------------------------------------------------ 5. order inside a delivery / 4. shapes
+OCCURRED_AT_SHAPES = [
+    pytest.param(1795424340000, 1795424280000, id="epoch milliseconds as JSON numbers"),
+    pytest.param(["2026-11-23T08:59:00Z"], ["2026-11-23T08:58:00Z"], id="one-item lists (e.namedValues)"),
+]
+
+
+@pytest.mark.parametrize(("newer", "older"), OCCURRED_AT_SHAPES)
+def test_generic_contacts_for_one_phone_are_applied_by_their_occurred_at_whatever_its_shape(
+    newer: Any, older: Any
+) -> None:
+    body = [
+        {"phone": "5105550157", "first": "New", "occurred_at": newer},
+        {"phone": "5105550157", "first": "Old", "occurred_at": older},
+    ]
+
+    [contact] = deliver(generic(body)).queued
+
+    assert contact["first"] == "New"
