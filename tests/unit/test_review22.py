@@ -16,7 +16,8 @@ from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import default_sources
 from tests.support import demo_webhook_secrets
-from tests.unit.sources.harness import SIGNED_AT, RecordingQueue, deliver
+from heymarket_bridge_tools.signing import event_body
+from tests.unit.sources.harness import SIGNED_AT, RecordingQueue, deliver, with_body
 from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
 
 
@@ -200,3 +201,59 @@ def test_generic_contacts_for_one_phone_are_applied_by_their_occurred_at_whateve
     [contact] = deliver(generic(body)).queued
 
     assert contact["first"] == "New"
+
+
+# ------------------------------------------------------------------ 5xx for bad input (README: "never a 500")
+OUT_OF_RANGE_TIMES = [
+    pytest.param(generic({"phone": "+15105550157", "occurred_at": "9999999999999999"}), id="generic: 16-digit ms"),
+    pytest.param(
+        generic({"phone": "+15105550157", "occurred_at": "9999-12-31T23:59:59-12:00"}), id="generic: year 9999 -12:00"
+    ),
+    pytest.param(
+        salesforce({"MobilePhone": "+15105550157", "LastModifiedDate": "9999-12-31T23:59:59-12:00"}),
+        id="salesforce: LastModifiedDate year 9999 -12:00",
+    ),
+    pytest.param(
+        hubspot({"mobilephone": "+15105550157", "lastmodifieddate": "9999999999999999"}),
+        id="hubspot: lastmodifieddate of 16 digits",
+    ),
+]
+
+
+@pytest.mark.parametrize("event", OUT_OF_RANGE_TIMES)
+def test_an_event_time_out_of_range_is_not_a_server_error(event: dict[str, Any]) -> None:
+    # Raises ValueError ("year 318857 is out of range") or OverflowError: the local stack answers 500 and the whole
+    # delivery (a Salesforce message's other notifications too) is refused.
+    delivered = deliver(event)
+
+    assert delivered.status < 500
+
+
+# ------------------------------------------------------------------ 5. two notifications for one Salesforce record
+def test_an_older_notification_of_a_salesforce_record_does_not_store_its_old_phone() -> None:
+    # One Contact (same sf:Id) changed its MobilePhone: the newer notification holds the new number, the older one
+    # (sent out of order in the same message) the number Ana left. Both are queued: Ana's name is written on her old
+    # number, which may be someone else's by now.
+    event = salesforce(
+        {"MobilePhone": "+15105550158", "FirstName": "Ana", "LastModifiedDate": "2026-11-23T08:59:00.000Z"},
+        {"MobilePhone": "+15105550157", "FirstName": "Ana", "LastModifiedDate": "2026-11-23T08:58:00.000Z"},
+    )
+    body = event_body(event).decode().replace("003000000000001AAA", "003000000000000AAA")
+
+    delivered = deliver(with_body(event, body))
+
+    assert [contact["phone"] for contact in delivered.queued] == ["15105550158"]
+
+
+# ------------------------------------------------------------------ 1. a country the bridge cannot read
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"phone": "55 1234 5679", "country": "MX", "country_code": "Narnia"}, id="country_code Narnia"),
+        pytest.param({"phone": "55 1234 5679", "country": "Narnia", "country_code": "MX"}, id="country Narnia"),
+    ],
+)
+def test_a_country_the_bridge_cannot_read_is_refused_even_beside_one_it_can(body: dict[str, Any]) -> None:
+    # README: "When a named country and the number disagree (...; two countries are named; a country the bridge
+    # cannot read), the contact is refused with a reason naming both, never guessed". Alone, "Narnia" is refused.
+    assert stored(generic(body)).startswith("refused: ")
