@@ -51,3 +51,28 @@ def test_the_next_owner_of_a_number_changed_in_heymarkets_app_does_not_opt_out_i
     assert stored[PAT_NEW]["uuid"] == pat["uuid"]
     assert (stored[PAT_NEW]["first"], stored[PAT_NEW]["last"]) == ("Pat", "Person2")
     assert stored[PAT_NEW]["is_opted_out"] is False  # fails: Zed's opt-out was written onto Pat and kept
+
+
+def test_a_contact_moved_by_contact_id_beside_its_old_numbers_next_owner_opting_out_is_not_opted_out(
+    bridge: Bridge,
+) -> None:
+    # Given Mia stored and changed once (the instance writes her by her id from then on)
+    post(bridge, {"phone": f"+{PAT_OLD}", "first": "Mia", "last": "Mover", "email": "mia@example.com"})
+    post(bridge, {"phone": f"+{PAT_OLD}", "last": "Mover2"})
+    [mia] = bridge.sandbox.contacts()
+    # When one delivery moves Mia to a new number by her contact_id, and her old number's next owner opts out
+    post(
+        bridge,
+        {
+            "contacts": [
+                {"contact_id": mia["uuid"], "phone": f"+{PAT_NEW}", "first": "Mia", "last": "Mover2"},
+                {"phone": f"+{PAT_OLD}", "first": "Zoe", "last": "Next", "is_opted_out": True},
+            ]
+        },
+    )
+
+    # Then each is on their own contact, and only Zoe is opted out
+    stored = {str(contact["phone"]): contact for contact in bridge.sandbox.contacts()}
+    assert stored[PAT_NEW]["uuid"] == mia["uuid"]
+    assert stored[PAT_OLD]["first"] == "Zoe"
+    assert stored[PAT_NEW]["is_opted_out"] is False  # fails: Zoe's opt-out lands on Mia
