@@ -257,3 +257,43 @@ def test_a_country_the_bridge_cannot_read_is_refused_even_beside_one_it_can(body
     # README: "When a named country and the number disagree (...; two countries are named; a country the bridge
     # cannot read), the contact is refused with a reason naming both, never guessed". Alone, "Narnia" is refused.
     assert stored(generic(body)).startswith("refused: ")
+
+
+# ------------------------------------------------------------------ 2. Jotform: the label is in `pretty`, not the name
+def jotform_labelled(answers: dict[str, Any], pretty: str) -> dict[str, Any]:
+    """A Jotform submission whose widgets keep the unique names Jotform gave them when added (a second Phone widget
+    is `phoneNumber5`), relabelled afterwards: the labels are only in the `pretty` field Jotform posts."""
+    from urllib.parse import urlencode
+
+    from heymarket_bridge.sources.jotform import form_fields
+    from heymarket_bridge.webhook import WebhookRequest
+    from tests.support import load_event
+    from tests.unit.sources.harness import with_headers
+
+    event = load_event("jotform/submission")
+    fields = form_fields(WebhookRequest.from_http_api_event(event))
+    fields["rawRequest"] = json.dumps({"q3_fullName": {"first": "Ana", "last": "Ruiz"}, **answers})
+    fields["pretty"] = pretty
+    return with_body(with_headers(event, content_type="application/x-www-form-urlencoded"), urlencode(fields))
+
+
+JOTFORM_LABELLED = [
+    pytest.param(
+        jotform_labelled(
+            {"q4_phoneNumber": {"full": "12"}, "q5_phoneNumber5": {"full": "(510) 555-0100"}},
+            "Full Name:Ana Ruiz, Phone Number:12, Emergency Contact Phone:(510) 555-0100",
+        ),
+        id="the respondent's phone does not parse: never the emergency contact's",
+    ),
+    pytest.param(
+        jotform_labelled(
+            {"q5_phoneNumber5": {"full": "(510) 555-0100"}}, "Full Name:Ana Ruiz, Parent/Guardian Phone:(510) 555-0100"
+        ),
+        id="the only phone widget is a parent's",
+    ),
+]
+
+
+@pytest.mark.parametrize("event", JOTFORM_LABELLED)
+def test_a_jotform_phone_widget_labelled_as_someone_elses_is_never_the_respondents(event: dict[str, Any]) -> None:
+    assert stored(event).startswith("refused: ")
