@@ -297,3 +297,33 @@ JOTFORM_LABELLED = [
 @pytest.mark.parametrize("event", JOTFORM_LABELLED)
 def test_a_jotform_phone_widget_labelled_as_someone_elses_is_never_the_respondents(event: dict[str, Any]) -> None:
     assert stored(event).startswith("refused: ")
+
+
+# ------------------------------------------------------------------ more instances, lower severity
+def test_hubspot_mobile_read_with_the_country_of_the_contacts_calculated_phone_number() -> None:
+    # hs_calculated_phone_number +52 says the contact is in Mexico (HubSpot computes it from the contact's country):
+    # the payload names another country, yet the national mobile is stored as the New Jersey +1 551 234 5679.
+    event = hubspot({"mobilephone": "55 1234 5679", "hs_calculated_phone_number": "+525512345679"})
+
+    outcome = stored(event)
+
+    assert outcome == "525512345679" or outcome.startswith("refused: ")
+
+
+def test_a_shopify_default_address_of_another_person_does_not_give_the_customers_phone() -> None:
+    # The address belongs to "Other Person" (a gift recipient saved as default): its phone is theirs, not Mary's.
+    event = shopify(
+        {
+            "phone": None,
+            "default_address": {"first_name": "Other", "last_name": "Person", "phone": "+15105550100"},
+        }
+    )
+
+    assert stored(event).startswith("refused: ")
+
+
+@pytest.mark.parametrize("question", ["Número de teléfono", "Telefonnummer", "Numéro de portable", "Handynummer"])
+def test_a_calendly_phone_question_in_another_language_gives_the_invitees_phone(question: str) -> None:
+    # README: field names are recognised "in English, German, Spanish, French and a few more"; these are refused
+    # ("no text_reminder_number and no phone question"), and their refusal letters keep no fields.
+    assert stored(calendly(None, (question, "+49 151 23456789"))) == "4915123456789"
