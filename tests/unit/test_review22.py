@@ -327,3 +327,26 @@ def test_a_calendly_phone_question_in_another_language_gives_the_invitees_phone(
     # README: field names are recognised "in English, German, Spanish, French and a few more"; these are refused
     # ("no text_reminder_number and no phone question"), and their refusal letters keep no fields.
     assert stored(calendly(None, (question, "+49 151 23456789"))) == "4915123456789"
+
+
+# ------------------------------------------------------------------ 1. a US number with its 1, a Mexican address
+US_NUMBER_WITH_ITS_1_IN_MEXICO = [
+    pytest.param(generic({"phone": "1-415-555-2671", "country": "MX"}), id="generic: San Francisco -> San Miguel"),
+    pytest.param(hubspot({"mobilephone": "1 (718) 555-0175", "country": "Mexico"}), id="hubspot: New York"),
+    pytest.param(salesforce({"MobilePhone": "1 646 555 0100", "MailingCountryCode": "MX"}), id="salesforce: Manhattan"),
+    pytest.param(
+        shopify({"phone": "1-415-555-2671", "default_address": {"country_code": "MX"}}), id="shopify: San Francisco"
+    ),
+]
+
+
+@pytest.mark.parametrize("event", US_NUMBER_WITH_ITS_1_IN_MEXICO)
+def test_a_us_number_written_with_its_1_by_someone_living_in_mexico_is_never_made_a_mexican_number(
+    event: dict[str, Any],
+) -> None:
+    # "1 415 555 2671" is a valid +1 number as written and not a valid Mexican national number (libphonenumber says
+    # +52 1 415 555 2671 is invalid); the bridge reads the 1 as Mexico's old mobile prefix and stores +52 415 555 2671,
+    # a stranger in Mexico, under the customer's name. ("1 512 555 0162" is refused naming both, as it should be.)
+    outcome = stored(event)
+
+    assert not outcome.startswith("52"), outcome
