@@ -350,3 +350,14 @@ def test_a_us_number_written_with_its_1_by_someone_living_in_mexico_is_never_mad
     outcome = stored(event)
 
     assert not outcome.startswith("52"), outcome
+
+
+def test_a_one_item_tags_list_from_named_values_is_read_as_its_text_without_a_mapping_too() -> None:
+    # With a mapping the one-item ["Evening classes, Weekend workshops"] is two tags; posted as generic fields
+    # (Apps Script sending e.namedValues with the bridge's own field names) it is one tag with a comma in its name,
+    # which the sync function then dead-letters as "not a tag of this Heymarket account".
+    named_values = {"phone": ["(510) 555-0157"], "tags": ["Evening classes, Weekend workshops"]}
+
+    [contact] = deliver(generic(named_values)).queued
+
+    assert contact["tags"] == ["Evening classes", "Weekend workshops"]
