@@ -15,8 +15,8 @@ from heymarket_bridge.messages import DeadLetter
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import default_sources
-from tests.support import demo_webhook_secrets
 from heymarket_bridge_tools.signing import event_body
+from tests.support import demo_webhook_secrets
 from tests.unit.sources.harness import SIGNED_AT, RecordingQueue, deliver, with_body
 from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
 
@@ -128,7 +128,9 @@ ABOUT_SOMEONE_ELSE = [
     pytest.param(
         typeform(("x", "Telefone da mãe", "phone_number", "+5511961234567")), id="typeform: Portuguese mother's phone"
     ),
-    pytest.param(typeform(("ice", "ICE phone", "phone_number", "+15105550100")), id="typeform: ICE (in case of emergency)"),
+    pytest.param(
+        typeform(("ice", "ICE phone", "phone_number", "+15105550100")), id="typeform: ICE (in case of emergency)"
+    ),
     pytest.param(
         calendly(None, ("Phone of a colleague we can reach", "+1 510-555-0100")), id="calendly: a colleague's phone"
     ),
