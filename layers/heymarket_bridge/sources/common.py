@@ -14,6 +14,7 @@ import codecs
 import hashlib
 import hmac
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -293,21 +294,44 @@ def unix_time(text: str | None, max_digits: int) -> int | None:
 
 def event_time(value: Any) -> datetime | None:
     """A source's event time: an ISO 8601 text with a time zone ("2026-11-23T08:59:57.000000Z", "...+00:00"), or
-    milliseconds since the epoch (digits, as HubSpot writes them); None for anything else, or a time before 2000."""
+    milliseconds since the epoch (digits, as HubSpot writes them, or a JSON number; 10 digits or fewer are seconds);
+    a one-item list is its item (Apps Script's `e.namedValues`). None for anything else: text that is no time, a
+    time before 2000 or after 9000 (a sender's placeholder such as 9999-12-31, or digits no clock gives), so that a
+    bad time costs a contact its ordering, never the delivery (no ValueError or OverflowError escapes)."""
+    value = single(value)
+    if isinstance(value, bool):
+        return None
     moment: datetime | None = None
-    if isinstance(value, str) and 10 <= len(value.strip()) <= 40:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip()) if len(value.strip()) <= 16 else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        moment = _epoch_moment(value)
+    elif isinstance(value, str) and 10 <= len(value.strip()) <= 40:
         text = value.strip()
-        if text.isascii() and text.isdigit():
-            moment = datetime.fromtimestamp(int(text) / 1000, UTC) if len(text) <= 16 else None
-        else:
-            try:
-                moment = datetime.fromisoformat(text)
-            except ValueError:
-                return None
-            moment = moment.astimezone(UTC) if moment.tzinfo is not None else None
-    if moment is None or moment.year < 2000:
+        try:
+            parsed = datetime.fromisoformat(text)
+            moment = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        except (ValueError, OverflowError):  # nanoseconds Python does not read, or an offset past the calendar
+            moment = iso_time(text) if re.search(r"(?:Z|[+-]\d{2}:?\d{2})$", text) else None
+    if moment is None or not _EARLIEST_EVENT <= moment <= _LATEST_EVENT:
         return None
     return moment
+
+
+# Event times outside these are no real event: ordering by them would let a placeholder win every comparison.
+_EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST_EVENT = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _epoch_moment(value: float) -> datetime | None:
+    """Seconds (up to 10 digits) or milliseconds since the epoch as a UTC time; None when no calendar holds it."""
+    if not math.isfinite(value) or value <= 0:
+        return None
+    seconds = value if value < 1e11 else value / 1000
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def within(now: datetime, sent_at_s: float, tolerance_s: float) -> bool:
