@@ -8,7 +8,8 @@ values). Values are read as senders write them (see heymarket_bridge.contact): p
 booleans as 1/"yes"/"on"; a one-item list (Google Forms' `e.namedValues`) as its item. `country` or
 `country_code` names the phone's country (heymarket_bridge.contact.read_phone). `occurred_at` (ISO 8601 with a
 time zone, or epoch milliseconds as text or a number; a time that is none is ignored) says when the contact
-changed: a phone's contacts in one request are applied in that order, and an older change never overwrites a newer one (heymarket_bridge.contact_state).
+changed: a phone's contacts in one request are applied in that order, and an older change never overwrites a newer
+one (heymarket_bridge.contact_state).
 Mapping references (SOURCE_MAPPINGS) are dotted paths into each contact object, so a sender's own shape needs
 no code; a literal key wins over a path, so keys with spaces (form titles) work too. Example:
 
