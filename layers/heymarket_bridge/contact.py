@@ -256,6 +256,11 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
         number = _valid_number(text, default_country)
         for item in evidence:
             country = country_of(item.value)
+            if item.of_number and country is None and not _blank(item.value):
+                raise PhoneCountryConflict(
+                    f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} is not a country "
+                    "code the bridge can read: correct it, or leave it empty"
+                )
             if item.of_number and country is not None and country.code != number.country_code:
                 raise PhoneCountryConflict(
                     f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} says its "
@@ -272,9 +277,10 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
         number = _valid_number(text, country.region)
     except ValueError:
         number = None
-    if number is not None and number.country_code == country.code:
-        return PhoneReading(_e164(number))
     digits = re.sub(r"[\s().\-/]", "", text)
+    if number is not None and number.country_code == country.code:
+        _refuse_if_also_international(text, digits, country, where, default_country)
+        return PhoneReading(_e164(number))
     if digits.isdigit() and 11 <= len(digits) <= MAX_PHONE_DIGITS:
         try:
             international = _valid_number(f"+{digits}", country.region)
@@ -295,6 +301,43 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
     )
 
 
+def _refuse_if_also_international(text: str, digits: str, country: Country, where: str, default_country: str) -> None:
+    """Refuse a nationally written number of the named `country` that is just as much another country's number
+    written with its calling code and no "+" ("1 415 555 2671" beside a Mexican or Austrian address: +1 415 555 2671
+    as written), when that reading is `default_country`'s (the bridge's home region: a country calling code typed
+    without "+" is how its users write their own numbers) or the named country's reading only holds through an
+    old form its plan has since rewritten (Mexico's mobile "1"). Which of the two people is meant is a guess: the
+    reason names both readings."""
+    import phonenumbers
+
+    if not (digits.isdigit() and 11 <= len(digits) <= MAX_PHONE_DIGITS):
+        return
+    international = _strictly_valid(f"+{digits}", None)
+    if international is None or international.country_code == country.code:
+        return
+    as_written = _strictly_valid(text, country.region)
+    home = phonenumbers.country_code_for_region(default_country) if default_country else 0
+    if as_written is not None and international.country_code != home:
+        return
+    region = phonenumbers.region_code_for_number(international) or "?"
+    raise PhoneCountryConflict(
+        f"phone {shown(text)} has no + and reads two ways: in {country.region} (+{country.code}), the country "
+        f"named by {where}, and as written, a +{international.country_code} ({region}) number: send the phone "
+        "with its + and country code"
+    )
+
+
+def _strictly_valid(text: str, region: str | None) -> Any:
+    """The number `text` is in `region` when it is valid as written (no old form rewritten); None otherwise."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
 def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Country, str] | None:
     """The country a nationally written number is read in, and the evidence naming it (as a refusal quotes it); None
     when the payload names no country. Raises ValueError when it names two, or none the bridge can read."""
@@ -305,8 +348,10 @@ def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Coun
     if not deciding:
         return None
     read = [(item, country) for item in deciding if (country := country_of(item.value)) is not None]
-    if not read:
-        named = ", ".join(item.describe() for item in deciding)
+    unread = [item for item in deciding if country_of(item.value) is None]
+    if unread:
+        # Beside a country it can read too: which of them is the person's is a guess.
+        named = ", ".join(item.describe() for item in unread)
         raise PhoneCountryConflict(
             f"phone {shown(text)} has no country code and {named} is not a country the bridge can read: send the "
             "phone with its + and country code, or the country as an ISO 3166 code (MX, DE)"
@@ -335,9 +380,20 @@ def _read_in_default(text: str, default_country: str) -> PhoneReading:
             return PhoneReading(_e164(number), _typo_warning(number, default_country) if position else None)
         for legacy in _legacy_variants(number):
             if phonenumbers.is_valid_number(legacy):
+                _refuse_if_also_international(
+                    text, re.sub(r"[\s().\-/]", "", text), _home(default_country), "DefaultPhoneRegion", ""
+                )
                 return PhoneReading(_e164(legacy))
         problem = "phone is not a valid number for its country"
     raise ValueError(problem)
+
+
+def _home(region: str) -> Country:
+    import phonenumbers
+
+    from heymarket_bridge.country import Country
+
+    return Country(region, phonenumbers.country_code_for_region(region))
 
 
 def _valid_number(text: str, region: str) -> Any:
@@ -517,7 +573,8 @@ def _fallbacks(text: str) -> list[str]:
 def _legacy_variants(number: Any) -> list[Any]:
     """Numbers still in common use that their country's plan has since rewritten, in today's form.
 
-    - Mexico: mobiles were dialled from abroad as +52 1 + 10 digits until the 2019 plan dropped the 1.
+    - Mexico: mobiles were dialled from abroad as +52 1 + 10 digits until the 2019 plan dropped the 1, and at home
+      with the prefixes 044 (local) and 045 (long distance) + 10 digits (the phone library strips the 0).
     - Brazil: mobiles got a leading 9 (2012-2016); the old 8-digit form, 6-9 first, maps to 9 + the 8 digits.
     """
     import phonenumbers
@@ -526,6 +583,8 @@ def _legacy_variants(number: Any) -> list[Any]:
     variants: list[str] = []
     if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
         variants.append(national[1:])
+    if number.country_code == 52 and len(national) == 12 and national[:2] in ("44", "45"):
+        variants.append(national[2:])
     if number.country_code == 55 and len(national) == 10 and national[2] in "6789":
         variants.append(national[:2] + "9" + national[2:])
     return [phonenumbers.PhoneNumber(country_code=number.country_code, national_number=int(v)) for v in variants]
