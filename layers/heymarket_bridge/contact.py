@@ -530,7 +530,13 @@ def _numbers_in(text: str) -> list[str | ValueError]:
 def _without_labels(text: str) -> str:
     """`text` without labels in parentheses, label words and a trailing extension; raises ValueError naming a word
     that is none of them (a phone is never read from words: "+49 30 1234567 (Arbeit)" is not a vanity number)."""
+    from heymarket_bridge.sources.common import about_someone_else
+
     text = _dial_form(text) if text.strip()[:4].lower() == "tel:" else text
+    for bracket in _WORDS_IN_BRACKETS.findall(text):
+        # "510 555 0157 (Mom)": a note saying whose number it is, not a label to throw away.
+        if about_someone_else(bracket):
+            raise ValueError(f"phone is marked {shown(bracket)}: the number of someone other than the contact")
     text = _EXTENSION.sub("", _WORDS_IN_BRACKETS.sub(" ", text))
     kept: list[str] = []
     position = 0

@@ -185,7 +185,23 @@ SOMEONE_ELSE_WORDS = frozenset(
         *("alternativo", "alternativa", "referido", "referida", "familiar", "urgence", "tuteur", "tutrice"),
         *("conjoint", "conjointe", "epoux", "epouse", "mere", "pere", "enfant", "autre", "alternatif", "parrain"),
         *("responsavel", "emergenza", "genitore", "genitori", "noodgeval", "ouder", "ouders", "voogd"),
+        # "ICE" (in case of emergency), colleagues, Portuguese and Italian relatives.
+        *("ice", "colleague", "coworker", "kollege", "kollegin", "colega", "collegue", "collega", "mae", "pai"),
+        *("irmao", "irma", "filho", "filha", "marido", "madrina", "padrino", "figlio", "figlia", "moglie"),
+        *("marito", "fratello", "sorella", "nonno", "nonna", "abuelo", "abuela", "grandparent", "grandmother"),
+        *("grandfather", "grandma", "grandpa", "aunt", "uncle", "tia", "tio", "cousin", "neighbor", "neighbour"),
     )
+)
+# The same, found inside names written run together ("q5_guardianphone", "mothersphone", "notfallnummer",
+# "parentguardian"): only stems too long or too particular to sit inside a word about the respondent ("vater" is
+# inside "privater", "son" inside "person": those are matched as whole words only).
+SOMEONE_ELSE_STEMS = (
+    *("emergenc", "guardian", "parent", "mother", "father", "spouse", "husband", "sibling", "brother", "sister"),
+    *("relative", "nextofkin", "caregiver", "referr", "referee", "colleague", "coworker", "notfall", "eltern"),
+    *("mutter", "ehepartner", "ehefrau", "ehemann", "erziehungsberecht", "angehorig", "tochter", "emergencia"),
+    *("emergenza", "urgence", "noodgeval", "madre", "padre", "esposa", "esposo", "conyuge", "acudiente"),
+    *("responsavel", "genitor", "tuteur", "tutrice", "daughter", "children", "grandm", "grandf", "grandp"),
+    *("alternat", "secondary", "assistant", "supervisor", "beneficiar", "kollege", "kollegin"),
 )
 
 
@@ -200,7 +216,49 @@ def about_someone_else(*labels: str) -> bool:
         words += [word[:-1] for word in words if word.endswith("s")]
         if any(word in SOMEONE_ELSE_WORDS for word in words) or "emergencycontact" in "".join(words):
             return True
+        if any(stem in word for word in words for stem in SOMEONE_ELSE_STEMS):
+            return True
     return False
+
+
+# Words of a question or field name asking for a phone (English, German, Spanish, French, Portuguese, Italian,
+# Dutch), found inside the name case-folded without accents: "Número de teléfono", "Handynummer", "Celular".
+PHONE_STEMS = (
+    *("phone", "mobil", "cell", "celular", "sms", "whatsapp", "telef", "telep", "handy", "movil", "portable"),
+    *("natel", "cellulare", "telefoon", "gsm"),
+)
+
+
+def asks_for_phone(*labels: str) -> bool:
+    """Whether a field's name or question asks for a phone number, in any of the languages of PHONE_STEMS."""
+    return any(stem in word for label in labels for word in _words(label) for stem in PHONE_STEMS)
+
+
+# Words of a question or field naming the respondent's country ("Country", "País", "Land", "Pays", "Country /
+# Region"); one about where they were born or their citizenship says nothing about their phone.
+COUNTRY_WORDS = frozenset(("country", "countries", "pais", "land", "pays", "paese", "countryregion", "nation"))
+NOT_RESIDENCE_WORDS = frozenset(("birth", "born", "nationality", "citizenship", "geburtsland", "nacimiento"))
+
+
+def country_answers(pairs: Iterable[tuple[str, Any]]) -> tuple[CountryEvidence, ...]:
+    """Evidence about the respondent's country from (question or field name, answer) pairs: the answers to
+    questions naming a country (COUNTRY_WORDS), not about someone else and not about birth or citizenship. Answers
+    that are not text (a phone widget, a list of several) are left out; a one-item list is its item."""
+    found: list[CountryEvidence] = []
+    for name, answer in pairs:
+        value = single(answer)
+        if not isinstance(value, str) or not value.strip() or about_someone_else(name):
+            continue
+        words = set(_words(name))
+        if words & COUNTRY_WORDS and not words & NOT_RESIDENCE_WORDS:
+            found.append(CountryEvidence(name, value))
+    return tuple(found)
+
+
+def _words(label: str) -> list[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", label or "")
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", spaced.casefold()) if not unicodedata.combining(ch))
+    return re.findall(r"[a-z]+", folded)
 
 
 def _blank(value: Any) -> bool:

@@ -9,10 +9,12 @@ API guide, "Delivery retries"; it documents no manual redelivery). A signed resp
 (or more than MAX_AHEAD in the future), or without a submitted_at (or landed_at) time, is refused (401): a recorded
 delivery replayed after its event_id left the delivery table (4 days) is not taken either.
 Defaults: phone = the first phone_number answer that parses as a phone (by the answer's type first), else the first
-text answer to a question about a phone that parses; email = the first email answer; first and last = text answers
-whose field ref or question title says first name / last name (given name, surname), or else one "name" /
-"full name" answer split on its last space. An answer whose question is about someone else (an emergency contact,
-a parent: heymarket_bridge.sources.common.about_someone_else) is never used for the respondent.
+text answer to a question about a phone (in several languages: "Celular", "Telefonnummer") that parses, a national
+number read in the country a "Country" question's answer names (sources.common.country_answers); email = the
+first email answer; first and last = text answers whose field ref or question title says first name / last name
+(given name, surname), or else one "name" / "full name" answer split on its last space. An answer whose question
+is about someone else (an emergency contact, a parent: heymarket_bridge.sources.common.about_someone_else) is never
+used for the respondent.
 Mapping references (SOURCE_MAPPINGS): a field ref (or field id) names that question's answer (a choice gives its
 label, several choices their labels joined by ", "); "hidden.<name>" names a hidden field and
 "variables.<key>" a variable. Example:
@@ -41,8 +43,10 @@ from heymarket_bridge.sources.common import (
     SourceDefaults,
     about_someone_else,
     any_same,
+    asks_for_phone,
     check_age,
     choose_phone,
+    country_answers,
     event_time,
     hmac_b64,
     identity,
@@ -55,7 +59,6 @@ from heymarket_bridge.sources.common import (
 from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TEXT_FIELD_TYPES = ("short_text", "long_text")
-PHONE_WORDS = ("phone", "mobile", "cell", "sms", "whatsapp")
 # Typeform's retries end about 10.6 hours after the submission; the rest is margin for a slow acceptance.
 MAX_AGE = timedelta(hours=12)
 MAX_AHEAD = timedelta(minutes=5)
@@ -177,8 +180,9 @@ def _choice(answers: list[Answer], context: ReadContext) -> PhoneChoice:
     """phone_number answers (E.164, with their "+": they name their own country), then text answers about a phone;
     an answer whose question is about someone else is never the respondent's."""
     by_type = [a for a in answers if a.answer_type == "phone_number"]
-    by_title = [a for a in answers if a.answer_type == "text" and a.says(*PHONE_WORDS)]
-    return choose_phone([PhoneField(a.name, a.value) for a in (*by_type, *by_title)], context)
+    by_title = [a for a in answers if a.answer_type == "text" and asks_for_phone(a.title, a.ref)]
+    person = country_answers((a.name, a.value) for a in answers if a.answer_type in ("text", "choice"))
+    return choose_phone([PhoneField(a.name, a.value) for a in (*by_type, *by_title)], context, person)
 
 
 def _defaults(answers: list[Answer], context: ReadContext) -> dict[str, Any]:
