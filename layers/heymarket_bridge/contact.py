@@ -678,8 +678,11 @@ def _bool(name: str, raw: Any, errors: list[str]) -> bool | None:
 def segment_items(raw: Any) -> list[Any] | None:
     """The tags or lists a sender meant: a list, one id or name, or several joined in one string ("3,7", "VIP; Gold").
 
-    An item of a list is split only when it joins ids ("3,7"): a name inside a JSON array may hold a comma.
+    An item of a list of two or more is split only when it joins ids ("3,7"): a name inside such a JSON array may
+    hold a comma. A one-item list is its item (Apps Script's `e.namedValues` sends every answer as one), split as a
+    single string is.
     """
+    raw = single(raw) if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], str) else raw
     if isinstance(raw, str):
         return [part for part in _LIST_SEPARATORS.split(raw) if part.strip()]
     if isinstance(raw, int | float) and not isinstance(raw, bool):
