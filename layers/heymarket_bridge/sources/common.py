@@ -185,8 +185,9 @@ SOMEONE_ELSE_WORDS = frozenset(
         *("alternativo", "alternativa", "referido", "referida", "familiar", "urgence", "tuteur", "tutrice"),
         *("conjoint", "conjointe", "epoux", "epouse", "mere", "pere", "enfant", "autre", "alternatif", "parrain"),
         *("responsavel", "emergenza", "genitore", "genitori", "noodgeval", "ouder", "ouders", "voogd"),
-        # "ICE" (in case of emergency), colleagues, Portuguese and Italian relatives.
-        *("ice", "colleague", "coworker", "kollege", "kollegin", "colega", "collegue", "collega", "mae", "pai"),
+        # "ICE" (in case of emergency), colleagues, Portuguese and Italian relatives (not Portuguese "pai": "país"
+        # less its possessive "s" would be it).
+        *("ice", "colleague", "coworker", "kollege", "kollegin", "colega", "collegue", "collega", "mae"),
         *("irmao", "irma", "filho", "filha", "marido", "madrina", "padrino", "figlio", "figlia", "moglie"),
         *("marito", "fratello", "sorella", "nonno", "nonna", "abuelo", "abuela", "grandparent", "grandmother"),
         *("grandfather", "grandma", "grandpa", "aunt", "uncle", "tia", "tio", "cousin", "neighbor", "neighbour"),
