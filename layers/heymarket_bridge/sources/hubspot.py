@@ -210,12 +210,12 @@ def _person_evidence(properties: Mapping[str, Any]) -> tuple[CountryEvidence, ..
     """The contact's country, strongest first: its country properties (`hs_country_region_code`, an ISO code HubSpot
     sets, and `country`, text); else the country of either calculated number (HubSpot computes them from the number
     and the contact's country, so a +52 `hs_calculated_phone_number` says the contact is in Mexico whichever
-    property a national number is in); else `ip_country_code` (where HubSpot saw the contact's browser: weaker, read
-    only when nothing else names a country)."""
+    property a national number is in); else `ip_country_code` / `ip_country` (where HubSpot saw the contact's browser:
+    weaker, read only when nothing else names a country)."""
     tiers = (
         tuple((name, properties.get(name)) for name in PERSON_COUNTRY),
         tuple((name, _plus(properties.get(name))) for name in CALCULATED),
-        (("ip_country_code", properties.get("ip_country_code")),),
+        (("ip_country_code", properties.get("ip_country_code")), ("ip_country", properties.get("ip_country"))),
     )
     for tier in tiers:
         found = tuple(CountryEvidence(name, value) for name, value in tier if not is_blank(value))

@@ -115,13 +115,18 @@ class TypeformSource(SourceDefaults):
         answers = _answers(response, raw_answers)
         mapping = context.mapping
         contact = mapping.apply(
-            _defaults(answers, context), lambda ref: _lookup(response, answers, ref), context.is_phone
+            _defaults(answers, context, _hidden(response)),
+            lambda ref: _lookup(response, answers, ref),
+            context.is_phone,
         )
         submission: Submission = contact
         if contact.get("phone") is None:
             candidates = [a.value for a in answers if a.answer_type == "phone_number"]
             reason = phone_reason(
-                candidates, "no phone_number answer", "the phone_number answer", _choice(answers, context)
+                candidates,
+                "no phone_number answer",
+                "the phone_number answer",
+                _choice(answers, context, _hidden(response)),
             )
             submission = no_phone("the Typeform response", mapping, reason)
         event_id = payload.get("event_id")
@@ -176,18 +181,28 @@ def _answer_value(raw: Mapping[str, Any]) -> Any:
     return raw.get(kind)
 
 
-def _choice(answers: list[Answer], context: ReadContext) -> PhoneChoice:
-    """phone_number answers (E.164, with their "+": they name their own country), then text answers about a phone;
-    an answer whose question is about someone else is never the respondent's."""
+def _hidden(response: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The response's hidden fields as (name, value): a form embedded with `?country=MX` names the country so."""
+    hidden = response.get("hidden")
+    return [(f"hidden.{name}", value) for name, value in hidden.items()] if isinstance(hidden, dict) else []
+
+
+def _choice(answers: list[Answer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None) -> PhoneChoice:
+    """phone_number answers (E.164, with their "+": they name their own country), then text answers about a phone,
+    read in the country a "Country" answer (else a hidden field named so) names; an answer whose question is about
+    someone else is never the respondent's."""
     by_type = [a for a in answers if a.answer_type == "phone_number"]
     by_title = [a for a in answers if a.answer_type == "text" and asks_for_phone(a.title, a.ref)]
     person = country_answers((a.name, a.value) for a in answers if a.answer_type in ("text", "choice"))
+    person = person or country_answers(hidden or [])
     return choose_phone([PhoneField(a.name, a.value) for a in (*by_type, *by_title)], context, person)
 
 
-def _defaults(answers: list[Answer], context: ReadContext) -> dict[str, Any]:
+def _defaults(
+    answers: list[Answer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None
+) -> dict[str, Any]:
     contact: dict[str, Any] = {
-        **_choice(answers, context).defaults(),
+        **_choice(answers, context, hidden).defaults(),
         "email": _first(a for a in answers if a.answer_type == "email" and not a.about_someone_else()),
     }
     texts = [

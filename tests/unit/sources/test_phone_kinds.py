@@ -30,6 +30,15 @@ def person(country: str) -> list[CountryEvidence]:
     return [CountryEvidence("country", country)]
 
 
+def _typeform_hidden_country(phone: str, country: str) -> dict[str, Any]:
+    from tests.unit.sources.harness import payload_of, with_json
+
+    event = typeform(("m", "Mobile", "text", phone))
+    payload = payload_of(event)
+    payload["form_response"]["hidden"] = {"country": country}
+    return with_json(event, payload)
+
+
 # ------------------------------------------------------------------ 3. the default region's number with its code
 @pytest.mark.parametrize("country", ["MX", "AT", "DE", "GB", "FR", "BR", "CN", "IT", "ES", "AR"])
 @pytest.mark.parametrize("written", ["1-415-555-2671", "1 (718) 555-0175", "1.646.555.0100", "(1) 800 356 9377"])
@@ -247,6 +256,12 @@ def test_a_typeform_text_question_in_portuguese_gives_the_phone() -> None:
             "15512345679",
             id="shopify: an address in another person's name names no country for the customer",
         ),
+        pytest.param(
+            hubspot({"mobilephone": "0151 23456789", "ip_country": "germany"}),
+            "4915123456789",
+            id="hubspot: ip_country (a name)",
+        ),
+        pytest.param(_typeform_hidden_country("030 1234567", "DE"), "49301234567", id="typeform: a hidden country"),
         pytest.param(
             jotform({"q4_phoneNumber": {"full": "030 1234567"}, "q7_country": "Germany"}),
             "49301234567",
