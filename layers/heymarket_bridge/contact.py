@@ -211,7 +211,9 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
 
     How the country is decided (README, "How a phone's country is decided"):
 
-    1. A number in international form ("+" or "00") says its own country and is read as written. Evidence about the
+    1. A number in international form ("+", "00", or `default_country`'s international prefix: the US's "011",
+       Australia's "0011") says its own country and is read as written (a national reading of the same digits in
+       a named country is a refusal naming both). Evidence about the
        number itself (`of_number`: a phone widget's country code, the sender's international form of the same
        number) that names another calling code is a refusal naming both; evidence about the person (an address, a
        country field) is not: a +44 mobile with a US address is a traveller's or an expat's real number.
@@ -249,9 +251,25 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
     """One number of a phone field (its labels and extension already removed), read as `read_phone` says."""
     from heymarket_bridge.country import country_of
 
-    text = _dial_form(text)
-    if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text) > 40:
+    if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text.strip()) > 40:
         raise ValueError("phone is too long")
+    # Before "00" is read as "+": Australia dials 0011, and "0011 61..." is no +11 number.
+    dialled = _after_international_prefix(text, default_country)
+    if dialled is not None:
+        # "011 52 55 1234 5679": dialled from DefaultCountry with its international prefix, a number in its own
+        # country like one with "+", unless the named country reads the same digits as a number of its own.
+        try:
+            named = _named_country(text, evidence)
+        except ValueError:  # no country to read the digits in: as with "+", the person's country does not matter
+            named = None
+        if named is not None and _strictly_valid(text, named[0].region) is not None:
+            raise PhoneCountryConflict(
+                f"phone {shown(text)} reads two ways: in {named[0].region}, the country named by {named[1]}, and "
+                f"as dialled from {default_country} with its international prefix: send the phone with its + and "
+                "country code"
+            )
+        return _read_number(dialled, default_country, evidence)
+    text = _dial_form(text)
     if text.startswith("+"):
         number = _valid_number(text, default_country)
         for item in evidence:
@@ -325,6 +343,22 @@ def _refuse_if_also_international(text: str, digits: str, country: Country, wher
         f"named by {where}, and as written, a +{international.country_code} ({region}) number: send the phone "
         "with its + and country code"
     )
+
+
+def _after_international_prefix(text: str, region: str) -> str | None:
+    """`text` as "+<digits>" when it starts with `region`'s international prefix (the US's 011, Australia's 0011,
+    Japan's 010) and what follows is a valid number written with its country code; None otherwise."""
+    import phonenumbers
+
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    digits = re.sub(r"[\s().\-/]", "", text)
+    if metadata is None or not metadata.international_prefix or not digits.isdigit():
+        return None
+    prefix = re.match(metadata.international_prefix, digits)
+    if prefix is None or not prefix.end():
+        return None
+    dialled = f"+{digits[prefix.end() :]}"
+    return dialled if _strictly_valid(dialled, None) is not None else None
 
 
 def _strictly_valid(text: str, region: str | None) -> Any:

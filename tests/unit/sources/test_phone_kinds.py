@@ -96,6 +96,21 @@ def test_a_us_number_with_its_1_in_a_mexican_default_region_is_refused_naming_bo
         read_phone("1 415 555 2671", "MX")
 
 
+@pytest.mark.parametrize(
+    ("written", "default", "country", "expected"),
+    [
+        ("011 52 55 1234 5679", "US", "MX", "525512345679"),  # dialled from the US, beside the person's country
+        ("011 44 7400 123456", "US", "MX", "447400123456"),  # a traveller's number: its own country wins, as with +
+        ("0011 61 412 345 678", "AU", None, "61412345678"),  # Australia's prefix is no "00" and a +11 number
+        ("010 44 7400 123456", "JP", None, "447400123456"),
+    ],
+)
+def test_a_number_dialled_with_the_default_regions_international_prefix_is_read_as_international(
+    written: str, default: str, country: str | None, expected: str
+) -> None:
+    assert read_phone(written, default, person(country) if country else []).digits == expected
+
+
 # ------------------------------------------------------------------ 8. a country the bridge cannot read
 @pytest.mark.parametrize(
     "evidence",
