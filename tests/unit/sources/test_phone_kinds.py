@@ -361,3 +361,30 @@ def test_a_contact_with_an_impossible_event_time_is_queued_without_it(bad: Any) 
 
     assert delivered.status == 202
     assert [message.get("occurred_at") for message in delivered.messages] == [None]
+
+
+def test_an_older_generic_record_of_a_contact_id_with_its_old_phone_is_not_applied() -> None:
+    # Mia moved from ...157 to ...158 (contact_id 77): the older record, later in the array, holds the number she left
+    body = [
+        {"phone": "5105550158", "first": "Mia", "contact_id": "77", "occurred_at": "2026-11-23T08:59:00Z"},
+        {"phone": "5105550157", "first": "Mia", "contact_id": "77", "occurred_at": "2026-11-23T08:58:00Z"},
+    ]
+
+    assert [contact["phone"] for contact in deliver(generic(body)).queued] == ["15105550158"]
+
+
+def test_generic_records_of_one_contact_id_and_one_phone_are_all_applied_in_time_order() -> None:
+    body = [
+        {"phone": "5105550158", "first": "New", "contact_id": "77", "occurred_at": "2026-11-23T08:59:00Z"},
+        {
+            "phone": "(510) 555-0158",
+            "first": "Old",
+            "email": "mia@example.com",
+            "contact_id": "77",
+            "occurred_at": "2026-11-23T08:58:00Z",
+        },
+    ]
+
+    [contact] = deliver(generic(body)).queued
+
+    assert (contact["first"], contact["email"]) == ("New", "mia@example.com")
