@@ -222,7 +222,9 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
 
     How the country is decided (README, "How a phone's country is decided"):
 
-    1. A number in international form ("+" or "00") says its own country and is read as written. Evidence about the
+    1. A number in international form ("+", "00", or `default_country`'s international prefix: the US's "011",
+       Australia's "0011") says its own country and is read as written (a national reading of the same digits in
+       a named country is a refusal naming both). Evidence about the
        number itself (`of_number`: a phone widget's country code, the sender's international form of the same
        number) that names another calling code is a refusal naming both; evidence about the person (an address, a
        country field) is not: a +44 mobile with a US address is a traveller's or an expat's real number.
@@ -260,13 +262,34 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
     """One number of a phone field (its labels and extension already removed), read as `read_phone` says."""
     from heymarket_bridge.country import country_of
 
-    text = _dial_form(text)
-    if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text) > 40:
+    if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text.strip()) > 40:
         raise ValueError("phone is too long")
+    # Before "00" is read as "+": Australia dials 0011, and "0011 61..." is no +11 number.
+    dialled = _after_international_prefix(text, default_country)
+    if dialled is not None:
+        # "011 52 55 1234 5679": dialled from DefaultCountry with its international prefix, a number in its own
+        # country like one with "+", unless the named country reads the same digits as a number of its own.
+        try:
+            named = _named_country(text, evidence)
+        except ValueError:  # no country to read the digits in: as with "+", the person's country does not matter
+            named = None
+        if named is not None and _strictly_valid(text, named[0].region) is not None:
+            raise PhoneCountryConflict(
+                f"phone {shown(text)} reads two ways: in {named[0].region}, the country named by {named[1]}, and "
+                f"as dialled from {default_country} with its international prefix: send the phone with its + and "
+                "country code"
+            )
+        return _read_number(dialled, default_country, evidence)
+    text = _dial_form(text)
     if text.startswith("+"):
         number = _valid_number(text, default_country)
         for item in evidence:
             country = country_of(item.value)
+            if item.of_number and country is None and not _blank(item.value):
+                raise PhoneCountryConflict(
+                    f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} is not a country "
+                    "code the bridge can read: correct it, or leave it empty"
+                )
             if item.of_number and country is not None and country.code != number.country_code:
                 raise PhoneCountryConflict(
                     f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} says its "
@@ -283,9 +306,10 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
         number = _valid_number(text, country.region)
     except ValueError:
         number = None
-    if number is not None and number.country_code == country.code:
-        return PhoneReading(_e164(number))
     digits = re.sub(r"[\s().\-/]", "", text)
+    if number is not None and number.country_code == country.code:
+        _refuse_if_also_international(text, digits, country, where, default_country)
+        return PhoneReading(_e164(number))
     if digits.isdigit() and 11 <= len(digits) <= MAX_PHONE_DIGITS:
         try:
             international = _valid_number(f"+{digits}", country.region)
@@ -306,6 +330,59 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
     )
 
 
+def _refuse_if_also_international(text: str, digits: str, country: Country, where: str, default_country: str) -> None:
+    """Refuse a nationally written number of the named `country` that is just as much another country's number
+    written with its calling code and no "+" ("1 415 555 2671" beside a Mexican or Austrian address: +1 415 555 2671
+    as written), when that reading is `default_country`'s (the bridge's home region: a country calling code typed
+    without "+" is how its users write their own numbers) or the named country's reading only holds through an
+    old form its plan has since rewritten (Mexico's mobile "1"). Which of the two people is meant is a guess: the
+    reason names both readings."""
+    import phonenumbers
+
+    if not (digits.isdigit() and 11 <= len(digits) <= MAX_PHONE_DIGITS):
+        return
+    international = _strictly_valid(f"+{digits}", None)
+    if international is None or international.country_code == country.code:
+        return
+    as_written = _strictly_valid(text, country.region)
+    home = phonenumbers.country_code_for_region(default_country) if default_country else 0
+    if as_written is not None and international.country_code != home:
+        return
+    region = phonenumbers.region_code_for_number(international) or "?"
+    raise PhoneCountryConflict(
+        f"phone {shown(text)} has no + and reads two ways: in {country.region} (+{country.code}), the country "
+        f"named by {where}, and as written, a +{international.country_code} ({region}) number: send the phone "
+        "with its + and country code"
+    )
+
+
+def _after_international_prefix(text: str, region: str) -> str | None:
+    """`text` as "+<digits>" when it starts with `region`'s international prefix (the US's 011, Australia's 0011,
+    Japan's 010) and what follows is a valid number written with its country code; None otherwise."""
+    import phonenumbers
+
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    digits = re.sub(r"[\s().\-/]", "", text)
+    if metadata is None or not metadata.international_prefix or not digits.isdigit():
+        return None
+    prefix = re.match(metadata.international_prefix, digits)
+    if prefix is None or not prefix.end():
+        return None
+    dialled = f"+{digits[prefix.end() :]}"
+    return dialled if _strictly_valid(dialled, None) is not None else None
+
+
+def _strictly_valid(text: str, region: str | None) -> Any:
+    """The number `text` is in `region` when it is valid as written (no old form rewritten); None otherwise."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
 def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Country, str] | None:
     """The country a nationally written number is read in, and the evidence naming it (as a refusal quotes it); None
     when the payload names no country. Raises ValueError when it names two, or none the bridge can read."""
@@ -316,8 +393,10 @@ def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Coun
     if not deciding:
         return None
     read = [(item, country) for item in deciding if (country := country_of(item.value)) is not None]
-    if not read:
-        named = ", ".join(item.describe() for item in deciding)
+    unread = [item for item in deciding if country_of(item.value) is None]
+    if unread:
+        # Beside a country it can read too: which of them is the person's is a guess.
+        named = ", ".join(item.describe() for item in unread)
         raise PhoneCountryConflict(
             f"phone {shown(text)} has no country code and {named} is not a country the bridge can read: send the "
             "phone with its + and country code, or the country as an ISO 3166 code (MX, DE)"
@@ -346,9 +425,20 @@ def _read_in_default(text: str, default_country: str) -> PhoneReading:
             return PhoneReading(_e164(number), _typo_warning(number, default_country) if position else None)
         for legacy in _legacy_variants(number):
             if phonenumbers.is_valid_number(legacy):
+                _refuse_if_also_international(
+                    text, re.sub(r"[\s().\-/]", "", text), _home(default_country), "DefaultPhoneRegion", ""
+                )
                 return PhoneReading(_e164(legacy))
         problem = "phone is not a valid number for its country"
     raise ValueError(problem)
+
+
+def _home(region: str) -> Country:
+    import phonenumbers
+
+    from heymarket_bridge.country import Country
+
+    return Country(region, phonenumbers.country_code_for_region(region))
 
 
 def _valid_number(text: str, region: str) -> Any:
@@ -487,7 +577,13 @@ def _numbers_in(text: str) -> list[str | ValueError]:
 def _without_labels(text: str) -> str:
     """`text` without labels in parentheses, label words and a trailing extension; raises ValueError naming a word
     that is none of them (a phone is never read from words: "+49 30 1234567 (Arbeit)" is not a vanity number)."""
+    from heymarket_bridge.sources.common import about_someone_else
+
     text = _dial_form(text) if text.strip()[:4].lower() == "tel:" else text
+    for bracket in _WORDS_IN_BRACKETS.findall(text):
+        # "510 555 0157 (Mom)": a note saying whose number it is, not a label to throw away.
+        if about_someone_else(bracket):
+            raise ValueError(f"phone is marked {shown(bracket)}: the number of someone other than the contact")
     text = _EXTENSION.sub("", _WORDS_IN_BRACKETS.sub(" ", text))
     kept: list[str] = []
     position = 0
@@ -530,7 +626,8 @@ def _fallbacks(text: str) -> list[str]:
 def _legacy_variants(number: Any) -> list[Any]:
     """Numbers still in common use that their country's plan has since rewritten, in today's form.
 
-    - Mexico: mobiles were dialled from abroad as +52 1 + 10 digits until the 2019 plan dropped the 1.
+    - Mexico: mobiles were dialled from abroad as +52 1 + 10 digits until the 2019 plan dropped the 1, and at home
+      with the prefixes 044 (local) and 045 (long distance) + 10 digits (the phone library strips the 0).
     - Brazil: mobiles got a leading 9 (2012-2016); the old 8-digit form, 6-9 first, maps to 9 + the 8 digits.
     """
     import phonenumbers
@@ -539,6 +636,8 @@ def _legacy_variants(number: Any) -> list[Any]:
     variants: list[str] = []
     if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
         variants.append(national[1:])
+    if number.country_code == 52 and len(national) == 12 and national[:2] in ("44", "45"):
+        variants.append(national[2:])
     if number.country_code == 55 and len(national) == 10 and national[2] in "6789":
         variants.append(national[:2] + "9" + national[2:])
     return [phonenumbers.PhoneNumber(country_code=number.country_code, national_number=int(v)) for v in variants]
@@ -626,9 +725,12 @@ def _bool(name: str, raw: Any, errors: list[str]) -> bool | None:
 def segment_items(raw: Any) -> list[Any] | None:
     """The tags or lists a sender meant: a list, one id or name, or several joined in one string ("3,7", "VIP; Gold").
 
-    An item of a list is split only when it joins ids ("3,7"): a name inside a JSON array may hold a comma.
+    An item of a list of two or more is split only when it joins ids ("3,7"): a name inside such a JSON array may
+    hold a comma. A one-item list is its item (Apps Script's `e.namedValues` sends every answer as one), split as a
+    single string is.
     Reading stops past MAX_SEGMENT_ITEMS items (the field is then refused): the list returned is then longer.
     """
+    raw = single(raw) if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], str) else raw
     if isinstance(raw, str):
         return _joined_items(raw)
     if isinstance(raw, int | float) and not isinstance(raw, bool):

@@ -4,9 +4,11 @@ Authenticity, from Calendly's "Webhook signatures" guide: `Calendly-Webhook-Sign
 HMAC-SHA256 of "<t>.<raw body>">`, keyed by the subscription's signing key; refused when t is more than 3 minutes
 away (the guide's tolerance). Several v1 values are each tried (a key being rotated).
 Defaults: phone = the first that parses as a phone of text_reminder_number (the number the invitee gave for SMS
-reminders) and the answers to questions that ask for a phone, mobile, cell, SMS or WhatsApp number, in the
-questions' order: an answer "Yes" to "May we send you SMS reminders?" is never taken for the number, nor the
-answer to a question about someone else's phone (an emergency contact: sources.common.about_someone_else);
+reminders) and the answers to questions that ask for a phone, mobile, cell, SMS or WhatsApp number (in several
+languages: sources.common.asks_for_phone), in the questions' order, read in the country a "Country" question's
+answer names (sources.common.country_answers): an answer "Yes" to "May we send you SMS reminders?" is never taken
+for the number, nor the answer to a question about someone else's phone (an emergency contact:
+sources.common.about_someone_else);
 email = email; first/last = first_name/last_name, else `name` split on its last space.
 Other events (routing forms, no-shows) carry no invitee: each is rejected with the reason, not refused.
 Mapping references (SOURCE_MAPPINGS): a question's text (exact, ignoring case) names its answer; anything else is
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,9 @@ from heymarket_bridge.sources.common import (
     ReadContext,
     SourceDefaults,
     any_same,
+    asks_for_phone,
     choose_phone,
+    country_answers,
     event_time,
     identity,
     no_phone,
@@ -48,7 +51,6 @@ from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TOLERANCE_S = 180
 INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
-PHONE_QUESTION = re.compile(r"phone|mobile|cell|sms|whats\s?app", re.IGNORECASE)
 
 
 def signature_parts(header: str) -> tuple[list[str], list[str]]:
@@ -107,7 +109,7 @@ class CalendlySource(SourceDefaults):
                 candidates,
                 "no text_reminder_number and no phone question",
                 "the text_reminder_number or phone answer",
-                choose_phone(_phone_fields(invitee), context),
+                choose_phone(_phone_fields(invitee), context, country_answers(_answers(invitee))),
             )
             submission = no_phone("the Calendly invitee", mapping, reason)
         return Delivery([submission], delivery_identity, (event_time(payload.get("created_at")),))
@@ -130,9 +132,7 @@ def _phone_candidates(invitee: Mapping[str, Any]) -> list[Any]:
 def _phone_fields(invitee: Mapping[str, Any]) -> list[PhoneField]:
     """text_reminder_number (Calendly writes it in international form), then the answers to questions about a phone,
     named by their question (one about someone else, an emergency contact, is never taken: `choose_phone`)."""
-    answers = [
-        PhoneField(question, answer) for question, answer in _answers(invitee) if PHONE_QUESTION.search(question)
-    ]
+    answers = [PhoneField(question, answer) for question, answer in _answers(invitee) if asks_for_phone(question)]
     return [PhoneField("text_reminder_number", invitee.get("text_reminder_number")), *answers]
 
 
@@ -145,7 +145,7 @@ def _defaults(invitee: Mapping[str, Any], context: ReadContext) -> dict[str, Any
     first, last = invitee.get("first_name"), invitee.get("last_name")
     if not first and not last:
         first, last = split_name(invitee.get("name"))
-    choice = choose_phone(_phone_fields(invitee), context)
+    choice = choose_phone(_phone_fields(invitee), context, country_answers(_answers(invitee)))
     return {**choice.defaults(), "first": first, "last": last, "email": invitee.get("email")}
 
 

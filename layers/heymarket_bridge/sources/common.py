@@ -14,6 +14,7 @@ import codecs
 import hashlib
 import hmac
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -184,7 +185,24 @@ SOMEONE_ELSE_WORDS = frozenset(
         *("alternativo", "alternativa", "referido", "referida", "familiar", "urgence", "tuteur", "tutrice"),
         *("conjoint", "conjointe", "epoux", "epouse", "mere", "pere", "enfant", "autre", "alternatif", "parrain"),
         *("responsavel", "emergenza", "genitore", "genitori", "noodgeval", "ouder", "ouders", "voogd"),
+        # "ICE" (in case of emergency), colleagues, Portuguese and Italian relatives (not Portuguese "pai": "país"
+        # less its possessive "s" would be it).
+        *("ice", "colleague", "coworker", "kollege", "kollegin", "colega", "collegue", "collega", "mae"),
+        *("irmao", "irma", "filho", "filha", "marido", "madrina", "padrino", "figlio", "figlia", "moglie"),
+        *("marito", "fratello", "sorella", "nonno", "nonna", "abuelo", "abuela", "grandparent", "grandmother"),
+        *("grandfather", "grandma", "grandpa", "aunt", "uncle", "tia", "tio", "cousin", "neighbor", "neighbour"),
     )
+)
+# The same, found inside names written run together ("q5_guardianphone", "mothersphone", "notfallnummer",
+# "parentguardian"): only stems too long or too particular to sit inside a word about the respondent ("vater" is
+# inside "privater", "son" inside "person": those are matched as whole words only).
+SOMEONE_ELSE_STEMS = (
+    *("emergenc", "guardian", "parent", "mother", "father", "spouse", "husband", "sibling", "brother", "sister"),
+    *("relative", "nextofkin", "caregiver", "referr", "referee", "colleague", "coworker", "notfall", "eltern"),
+    *("mutter", "ehepartner", "ehefrau", "ehemann", "erziehungsberecht", "angehorig", "tochter", "emergencia"),
+    *("emergenza", "urgence", "noodgeval", "madre", "padre", "esposa", "esposo", "conyuge", "acudiente"),
+    *("responsavel", "genitor", "tuteur", "tutrice", "daughter", "children", "grandm", "grandf", "grandp"),
+    *("alternat", "secondary", "assistant", "supervisor", "beneficiar", "kollege", "kollegin"),
 )
 
 
@@ -199,7 +217,49 @@ def about_someone_else(*labels: str) -> bool:
         words += [word[:-1] for word in words if word.endswith("s")]
         if any(word in SOMEONE_ELSE_WORDS for word in words) or "emergencycontact" in "".join(words):
             return True
+        if any(stem in word for word in words for stem in SOMEONE_ELSE_STEMS):
+            return True
     return False
+
+
+# Words of a question or field name asking for a phone (English, German, Spanish, French, Portuguese, Italian,
+# Dutch), found inside the name case-folded without accents: "Número de teléfono", "Handynummer", "Celular".
+PHONE_STEMS = (
+    *("phone", "mobil", "cell", "celular", "sms", "whatsapp", "telef", "telep", "handy", "movil", "portable"),
+    *("natel", "cellulare", "telefoon", "gsm"),
+)
+
+
+def asks_for_phone(*labels: str) -> bool:
+    """Whether a field's name or question asks for a phone number, in any of the languages of PHONE_STEMS."""
+    return any(stem in word for label in labels for word in _words(label) for stem in PHONE_STEMS)
+
+
+# Words of a question or field naming the respondent's country ("Country", "País", "Land", "Pays", "Country /
+# Region"); one about where they were born or their citizenship says nothing about their phone.
+COUNTRY_WORDS = frozenset(("country", "countries", "pais", "land", "pays", "paese", "countryregion", "nation"))
+NOT_RESIDENCE_WORDS = frozenset(("birth", "born", "nationality", "citizenship", "geburtsland", "nacimiento"))
+
+
+def country_answers(pairs: Iterable[tuple[str, Any]]) -> tuple[CountryEvidence, ...]:
+    """Evidence about the respondent's country from (question or field name, answer) pairs: the answers to
+    questions naming a country (COUNTRY_WORDS), not about someone else and not about birth or citizenship. Answers
+    that are not text (a phone widget, a list of several) are left out; a one-item list is its item."""
+    found: list[CountryEvidence] = []
+    for name, answer in pairs:
+        value = single(answer)
+        if not isinstance(value, str) or not value.strip() or about_someone_else(name):
+            continue
+        words = set(_words(name))
+        if words & COUNTRY_WORDS and not words & NOT_RESIDENCE_WORDS:
+            found.append(CountryEvidence(name, value))
+    return tuple(found)
+
+
+def _words(label: str) -> list[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", label or "")
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", spaced.casefold()) if not unicodedata.combining(ch))
+    return re.findall(r"[a-z]+", folded)
 
 
 def _blank(value: Any) -> bool:
@@ -293,21 +353,44 @@ def unix_time(text: str | None, max_digits: int) -> int | None:
 
 def event_time(value: Any) -> datetime | None:
     """A source's event time: an ISO 8601 text with a time zone ("2026-11-23T08:59:57.000000Z", "...+00:00"), or
-    milliseconds since the epoch (digits, as HubSpot writes them); None for anything else, or a time before 2000."""
+    milliseconds since the epoch (digits, as HubSpot writes them, or a JSON number; 10 digits or fewer are seconds);
+    a one-item list is its item (Apps Script's `e.namedValues`). None for anything else: text that is no time, a
+    time before 2000 or after 9000 (a sender's placeholder such as 9999-12-31, or digits no clock gives), so that a
+    bad time costs a contact its ordering, never the delivery (no ValueError or OverflowError escapes)."""
+    value = single(value)
+    if isinstance(value, bool):
+        return None
     moment: datetime | None = None
-    if isinstance(value, str) and 10 <= len(value.strip()) <= 40:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip()) if len(value.strip()) <= 16 else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        moment = _epoch_moment(value)
+    elif isinstance(value, str) and 10 <= len(value.strip()) <= 40:
         text = value.strip()
-        if text.isascii() and text.isdigit():
-            moment = datetime.fromtimestamp(int(text) / 1000, UTC) if len(text) <= 16 else None
-        else:
-            try:
-                moment = datetime.fromisoformat(text)
-            except ValueError:
-                return None
-            moment = moment.astimezone(UTC) if moment.tzinfo is not None else None
-    if moment is None or moment.year < 2000:
+        try:
+            parsed = datetime.fromisoformat(text)
+            moment = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        except (ValueError, OverflowError):  # nanoseconds Python does not read, or an offset past the calendar
+            moment = iso_time(text) if re.search(r"(?:Z|[+-]\d{2}:?\d{2})$", text) else None
+    if moment is None or not _EARLIEST_EVENT <= moment <= _LATEST_EVENT:
         return None
     return moment
+
+
+# Event times outside these are no real event: ordering by them would let a placeholder win every comparison.
+_EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST_EVENT = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _epoch_moment(value: float) -> datetime | None:
+    """Seconds (up to 10 digits) or milliseconds since the epoch as a UTC time; None when no calendar holds it."""
+    if not math.isfinite(value) or value <= 0:
+        return None
+    seconds = value if value < 1e11 else value / 1000
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def within(now: datetime, sent_at_s: float, tolerance_s: float) -> bool:

@@ -7,8 +7,10 @@ Payload: a contact object in the bridge's field names, a list of them, or {"cont
 values). Values are read as senders write them (see heymarket_bridge.contact): phones as numbers, tags as "3,7",
 booleans as 1/"yes"/"on"; a one-item list (Google Forms' `e.namedValues`) as its item. `country` or
 `country_code` names the phone's country (heymarket_bridge.contact.read_phone). `occurred_at` (ISO 8601 with a
-time zone, or epoch milliseconds as text) says when the contact changed: a phone's contacts in one request are
-applied in that order, and an older change never overwrites a newer one (heymarket_bridge.contact_state).
+time zone, or epoch milliseconds as text or a number; a time that is none is ignored) says when the contact
+changed: a phone's contacts in one request are applied in that order, and an older change never overwrites a newer
+one (heymarket_bridge.contact_state); an older record of a `contact_id` whose phone is not that contact's newest
+record's in the same request is not applied (a number the person has left).
 Mapping references (SOURCE_MAPPINGS) are dotted paths into each contact object, so a sender's own shape needs
 no code; a literal key wins over a path, so keys with spaces (form titles) work too. Example:
 
@@ -31,6 +33,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from heymarket_bridge.contact import contact_evidence, read_phone, single
 from heymarket_bridge.echo import shown
 from heymarket_bridge.mapping import Lookup, SourceMapping, Submission, dotted
 from heymarket_bridge.sources.common import (
@@ -101,6 +104,8 @@ class GenericSource(SourceDefaults):
         mapping = context.mapping
         if mapping:
             items = [self._mapped(item, mapping, context) if isinstance(item, dict) else item for item in items]
+        kept = _without_older_phones(items, occurred, context)
+        items, occurred = [items[i] for i in kept], tuple(occurred[i] for i in kept)
         key = idempotency_key(request)
         return Delivery(items, identity(f"key:{key}" if key else None, request.body, id_covers_body=True), occurred)
 
@@ -153,3 +158,34 @@ def form_contact(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     if custom:
         contact["custom"] = custom
     return contact
+
+
+def _without_older_phones(items: list[Any], occurred: tuple[Any, ...], context: ReadContext) -> list[int]:
+    """The indexes of the items to apply: all but an older record of a `contact_id` that carries another phone than
+    that contact's newest record in the delivery (both with an event time). A record's phone as of an older change
+    is a number the person has since left, perhaps someone else's now; writing it under their contact would bind
+    it to them again. Records of one phone are merged in time order by the ingest service, so they are all kept."""
+    newest: dict[str, int] = {}
+    for index, item in enumerate(items):
+        contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
+        if not isinstance(contact_id, str | int) or isinstance(contact_id, bool) or occurred[index] is None:
+            continue
+        kept = newest.get(str(contact_id))
+        if kept is None or occurred[index] >= occurred[kept]:
+            newest[str(contact_id)] = index
+    superseded = set()
+    for index, item in enumerate(items):
+        contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
+        latest = newest.get(str(contact_id)) if isinstance(contact_id, str | int) else None
+        if latest is None or latest == index or occurred[index] is None:
+            continue
+        if _phone_of(item, context) != _phone_of(items[latest], context) and occurred[index] < occurred[latest]:
+            superseded.add(index)
+    return [index for index in range(len(items)) if index not in superseded]
+
+
+def _phone_of(item: Mapping[str, Any], context: ReadContext) -> str | None:
+    try:
+        return read_phone(item.get("phone"), context.default_country, contact_evidence(item)).digits
+    except ValueError:
+        return None

@@ -72,6 +72,7 @@ from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 TOLERANCE_S = 300
 # The contact's country properties, read as the country of a phone written without its country code.
 PERSON_COUNTRY = ("hs_country_region_code", "country")
+CALCULATED = ("hs_calculated_mobile_number", "hs_calculated_phone_number")
 # HubSpot decodes these escapes in the URI it signs (its request-validation guide lists them).
 DECODED_ESCAPES = {
     "%3A": ":",
@@ -206,10 +207,21 @@ def _plus(calculated: Any) -> Any:
 
 
 def _person_evidence(properties: Mapping[str, Any]) -> tuple[CountryEvidence, ...]:
-    """The contact's country properties: `hs_country_region_code` (an ISO code HubSpot sets) and `country` (text)."""
-    return tuple(
-        CountryEvidence(name, properties[name]) for name in PERSON_COUNTRY if not is_blank(properties.get(name))
+    """The contact's country, strongest first: its country properties (`hs_country_region_code`, an ISO code HubSpot
+    sets, and `country`, text); else the country of either calculated number (HubSpot computes them from the number
+    and the contact's country, so a +52 `hs_calculated_phone_number` says the contact is in Mexico whichever
+    property a national number is in); else `ip_country_code` / `ip_country` (where HubSpot saw the contact's browser:
+    weaker, read only when nothing else names a country)."""
+    tiers = (
+        tuple((name, properties.get(name)) for name in PERSON_COUNTRY),
+        tuple((name, _plus(properties.get(name))) for name in CALCULATED),
+        (("ip_country_code", properties.get("ip_country_code")), ("ip_country", properties.get("ip_country"))),
     )
+    for tier in tiers:
+        found = tuple(CountryEvidence(name, value) for name, value in tier if not is_blank(value))
+        if found:
+            return found
+    return ()
 
 
 def _checked(version: str) -> None:

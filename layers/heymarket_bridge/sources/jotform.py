@@ -10,8 +10,8 @@ for the charsets: a part's own, the form's `_charset_`, the Content-Type's, else
 Defaults: phone = the first answer that parses as a phone, Phone widgets first (an answer with "full", or "area"
 and "phone", read in the country of its Country Code sub-field `country`, else of an Address widget's `country`),
 then fields named like phone, mobile or cell; email = the first field named like email; first/last = the first
-Full Name widget. A field whose name is about someone else (an emergency contact, a parent:
-heymarket_bridge.sources.common.about_someone_else) is never used for the respondent.
+Full Name widget. A field whose name or label (from the `pretty` field Jotform posts) is about someone else (an
+emergency contact, a parent: heymarket_bridge.sources.common.about_someone_else) is never used for the respondent.
 Mapping references (SOURCE_MAPPINGS): a field name ("phoneNumber") or whole key ("q4_phoneNumber"), with a dotted
 path into a widget's parts after it ("fullName.first"); a widget without a path gives its whole value as text.
 
@@ -45,7 +45,9 @@ from heymarket_bridge.sources.common import (
     ReadContext,
     SourceDefaults,
     about_someone_else,
+    asks_for_phone,
     choose_phone,
+    country_answers,
     decode_text,
     form_pairs,
     identity,
@@ -74,12 +76,15 @@ class JotformSource(SourceDefaults):
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
         fields = form_fields(request)
         answers = _answers(fields)
+        labels = _labels(fields.get("pretty"), answers)
         mapping = context.mapping
-        contact = mapping.apply(_defaults(answers, context), lambda ref: _lookup(answers, ref), context.is_phone)
+        contact = mapping.apply(
+            _defaults(answers, context, labels), lambda ref: _lookup(answers, ref), context.is_phone
+        )
         delivery_identity = identity(fields.get("submissionID") or None, request.body)
         if contact.get("phone") is None:
             candidates = [v for _, name, v in answers if _is_phone_widget(v) or PHONE_NAME.search(name)]
-            choice = _choice(answers, context)
+            choice = _choice(answers, context, labels)
             reason = phone_reason(candidates, "no field named like phone, mobile or cell", "the phone field", choice)
             return Delivery([no_phone("the Jotform submission", mapping, reason)], delivery_identity)
         return Delivery([contact], delivery_identity)
@@ -179,20 +184,54 @@ def _is_phone_widget(value: Any) -> bool:
     return isinstance(value, dict) and any(value.get(k) for k in ("full", "area", "phone"))
 
 
-def _choice(answers: list[tuple[str, str, Any]], context: ReadContext) -> PhoneChoice:
+def _labels(pretty: Any, answers: list[tuple[str, str, Any]]) -> dict[str, str]:
+    """Each answer's label as the form shows it, from the `pretty` field Jotform posts ("Full Name:Ana Ruiz, Phone
+    Number:12, Emergency Contact Phone:(510) 555-0100"): a widget keeps the unique name it was given when added
+    (a second Phone widget is `phoneNumber5`) however it is relabelled, so whose number it is may be said only in
+    its label. An answer is matched by its value as text; one whose value is not found has no label."""
+    if not isinstance(pretty, str) or not pretty:
+        return {}
+    labels: dict[str, str] = {}
+    for key, _, value in answers:
+        text = _text(value)
+        if not isinstance(text, str) or not text.strip() or len(text) > 500:
+            continue
+        match = re.search(r"(?:^|,\s)([^:,]{1,200}):\s?" + re.escape(text) + r"(?=,\s|$)", pretty)
+        if match:
+            labels[key] = match.group(1).strip()
+    return labels
+
+
+def _named(key: str, labels: Mapping[str, str]) -> str:
+    """The answer as a refusal names it and `about_someone_else` reads it: its key, and its label when known."""
+    return f"{key} ({labels[key]})" if labels.get(key) else key
+
+
+def _choice(
+    answers: list[tuple[str, str, Any]], context: ReadContext, labels: Mapping[str, str] | None = None
+) -> PhoneChoice:
     """Phone widgets first (each with its Country Code sub-field, about that number), then fields named like phone;
-    a phone written without its country code is read in the country of the respondent's address widget, if any."""
-    widgets = [PhoneField(key, _text(v), _widget_country(key, v)) for key, _, v in answers if _is_phone_widget(v)]
+    a phone written without its country code is read in the country of the respondent's address widget, if any,
+    else of a field named or labelled as a country. Whose number a field is is read from its name and its label."""
+    labels = labels or {}
+    widgets = [
+        PhoneField(_named(key, labels), _text(v), _widget_country(key, v))
+        for key, _, v in answers
+        if _is_phone_widget(v)
+    ]
     named = [
-        PhoneField(key, _text(single(v)))
+        PhoneField(_named(key, labels), _text(single(v)))
         for key, name, v in answers
-        if PHONE_NAME.search(name) and not _is_phone_widget(v)
+        if (PHONE_NAME.search(name) or asks_for_phone(labels.get(key, ""))) and not _is_phone_widget(v)
     ]
     person = tuple(
         CountryEvidence(f"{key}.country", v["country"])
         for key, _, v in answers
-        if isinstance(v, dict) and not _is_phone_widget(v) and v.get("country") and not about_someone_else(key)
-    )
+        if isinstance(v, dict)
+        and not _is_phone_widget(v)
+        and v.get("country")
+        and not about_someone_else(_named(key, labels))
+    ) or country_answers((_named(key, labels), v) for key, _, v in answers if not isinstance(single(v), dict | list))
     return choose_phone([*widgets, *named], context, person)
 
 
@@ -202,13 +241,16 @@ def _widget_country(key: str, value: Mapping[str, Any]) -> tuple[CountryEvidence
     return (CountryEvidence(f"{key}.country", country, of_number=True),) if country not in (None, "") else ()
 
 
-def _defaults(answers: list[tuple[str, str, Any]], context: ReadContext) -> dict[str, Any]:
+def _defaults(
+    answers: list[tuple[str, str, Any]], context: ReadContext, labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    labels = labels or {}
     email = next(
         (
             single(v)
             for key, name, v in answers
             if EMAIL_NAME.search(name)
-            and not about_someone_else(key)
+            and not about_someone_else(_named(key, labels))
             and isinstance(single(v), str)
             and single(v).strip()
         ),
@@ -218,12 +260,12 @@ def _defaults(answers: list[tuple[str, str, Any]], context: ReadContext) -> dict
         (
             v
             for key, _, v in answers
-            if isinstance(v, dict) and (v.get("first") or v.get("last")) and not about_someone_else(key)
+            if isinstance(v, dict) and (v.get("first") or v.get("last")) and not about_someone_else(_named(key, labels))
         ),
         {},
     )
     return {
-        **_choice(answers, context).defaults(),
+        **_choice(answers, context, labels).defaults(),
         "email": email,
         "first": full_name.get("first"),
         "last": full_name.get("last"),

@@ -80,6 +80,13 @@ ORG_ID_PREFIX = 15
 ADDRESS_COUNTRY = ("MailingCountryCode", "MailingCountry", "CountryCode", "Country")
 # A Contact's other address: the person's country too, read only when the message gives none of the above.
 OTHER_ADDRESS_COUNTRY = ("OtherCountryCode", "OtherCountry")
+# A Person Account's or an Account's addresses (Account has no Mailing address): read only when none of the above is
+# sent, billing first (the customer's own), then shipping; then PersonAccount's Person*-prefixed mailing fields.
+ACCOUNT_ADDRESS_COUNTRY = (
+    ("PersonMailingCountryCode", "PersonMailingCountry"),
+    ("BillingCountryCode", "BillingCountry"),
+    ("ShippingCountryCode", "ShippingCountry"),
+)
 # The response header carrying the bridge's JSON answer beside the SOAP Ack or Fault, and how many rejections it shows.
 REPLY_HEADER = "X-Bridge-Reply"
 REPLY_REJECTIONS = 20
@@ -127,12 +134,17 @@ class SalesforceSource(SourceDefaults):
             )
         submissions: list[Submission] = []
         occurred: list[datetime | None] = []
+        records: list[tuple[Any, dict[str, str | None], datetime | None]] = []
         for index, notification in enumerate(notifications):
             sobject = _child(notification, "sObject")
             if sobject is None:
                 raise BadRequest(f"Notification {index} has no <sObject> element")
             fields = {_local(field.tag): _text(field) for field in sobject}
-            occurred.append(event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp")))
+            records.append(
+                (sobject, fields, event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp")))
+            )
+        for sobject, fields, moment in _latest_of_each_record(records):
+            occurred.append(moment)
             choice = choose_phone(
                 [PhoneField("MobilePhone", fields.get("MobilePhone")), PhoneField("Phone", fields.get("Phone"))],
                 context,
@@ -175,10 +187,36 @@ class SalesforceSource(SourceDefaults):
         return HttpResponse(reply.status, ENVELOPE.format(fault), headers)
 
 
+def _latest_of_each_record(
+    records: list[tuple[Any, dict[str, str | None], datetime | None]],
+) -> list[tuple[Any, dict[str, str | None], datetime | None]]:
+    """The notifications of a message, each record (its `Id`) once: the one it last changed in. Salesforce documents
+    that messages may arrive out of order and repeat; each notification holds the record's whole state as selected,
+    so an older one for the same record only holds values it has since left (a number now someone else's). Between
+    two of the same time, or without one, the later in the message wins; records without an Id are all kept."""
+    latest: dict[str, int] = {}
+    for index, (_, fields, moment) in enumerate(records):
+        record_id = fields.get("Id")
+        if not record_id:
+            continue
+        kept = latest.get(record_id)
+        if kept is None or _not_older(moment, records[kept][2]):
+            latest[record_id] = index
+    return [
+        record
+        for index, record in enumerate(records)
+        if not record[1].get("Id") or latest.get(record[1].get("Id") or "") == index
+    ]
+
+
+def _not_older(moment: datetime | None, than: datetime | None) -> bool:
+    return moment is None or than is None or moment >= than
+
+
 def _address_country(fields: dict[str, str | None]) -> tuple[CountryEvidence, ...]:
     """The country evidence of the record's address: the mailing (or a Lead's) address fields sent, else the other
-    address's."""
-    for names in (ADDRESS_COUNTRY, OTHER_ADDRESS_COUNTRY):
+    address's, else an Account's (a Person Account's mailing, billing, shipping)."""
+    for names in (ADDRESS_COUNTRY, OTHER_ADDRESS_COUNTRY, *ACCOUNT_ADDRESS_COUNTRY):
         found = tuple(CountryEvidence(name, fields[name]) for name in names if fields.get(name))
         if found:
             return found

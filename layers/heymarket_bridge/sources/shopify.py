@@ -36,6 +36,7 @@ headers are not signed, so the body decides).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -141,8 +142,10 @@ def customer_time(customer: Mapping[str, Any]) -> datetime | None:
 
 
 def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[str, Any], PhoneChoice]:
-    default_address = customer.get("default_address")
+    default_address = _default_address(customer)
     address: Mapping[str, Any] = default_address if isinstance(default_address, dict) else {}
+    others = address if not _is_customers(address, customer) else {}
+    address = {} if others else address
     consent = customer.get("sms_marketing_consent")
     state = consent.get("state") if isinstance(consent, dict) else None
     country = _address_country(customer)
@@ -153,6 +156,9 @@ def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[s
         own = (CountryEvidence("default_address.country_code", address.get("country_code"), of_number=True),)
         has_country = not is_blank(address.get("country_code"))
         fields.append(PhoneField("default_address.phone", address["phone"], own if has_country else ()))
+    if not is_blank(others.get("phone")):
+        # Named so that `choose_phone` never takes it and its refusal says why.
+        fields.append(PhoneField("default_address.phone (an address in another person's name)", others["phone"]))
     choice = choose_phone(fields, context, person)
     return {
         **choice.defaults(),
@@ -164,13 +170,47 @@ def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[s
 
 
 def _address_country(customer: Mapping[str, Any]) -> CountryEvidence | None:
-    """The customer's country: the default address's `country_code`, else a billing or shipping address's (an
-    order's customer), the first given."""
-    for name in ("default_address", "billing_address", "shipping_address"):
-        address = customer.get(name)
-        if isinstance(address, dict) and not is_blank(address.get("country_code")):
+    """The customer's country: the default address's `country_code` (`default_address`, else the `addresses` item
+    marked `default`), else a billing or shipping address's (an order's customer), the first given. An address in
+    another person's name (a gift recipient's) says nothing about the customer."""
+    candidates = (
+        ("default_address", _default_address(customer)),
+        ("billing_address", customer.get("billing_address")),
+        ("shipping_address", customer.get("shipping_address")),
+    )
+    for name, address in candidates:
+        if isinstance(address, dict) and not is_blank(address.get("country_code")) and _is_customers(address, customer):
             return CountryEvidence(f"{name}.country_code", address["country_code"])
     return None
+
+
+def _default_address(customer: Mapping[str, Any]) -> Any:
+    """`default_address`, else the item of `addresses` marked `"default": true` (a customer object as the Admin API
+    returns it, or a trimmed webhook body, may give only the list)."""
+    address = customer.get("default_address")
+    if isinstance(address, dict):
+        return address
+    addresses = customer.get("addresses")
+    if isinstance(addresses, list):
+        return next((a for a in addresses if isinstance(a, dict) and a.get("default") is True), None)
+    return None
+
+
+def _is_customers(address: Mapping[str, Any], customer: Mapping[str, Any]) -> bool:
+    """False when the address is in another person's name: a first or last name given on both that differs (case
+    and accents aside). Its phone and country are then that person's (a gift recipient's), never the customer's."""
+    for part in ("first_name", "last_name"):
+        mine, theirs = _folded(customer.get(part)), _folded(address.get(part))
+        if mine and theirs and mine != theirs:
+            return False
+    return True
+
+
+def _folded(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
 
 
 def _consent_update(request: WebhookRequest, context: ReadContext, delivery_identity: DeliveryIdentity) -> Delivery:

@@ -9,10 +9,12 @@ API guide, "Delivery retries"; it documents no manual redelivery). A signed resp
 (or more than MAX_AHEAD in the future), or without a submitted_at (or landed_at) time, is refused (401): a recorded
 delivery replayed after its event_id left the delivery table (4 days) is not taken either.
 Defaults: phone = the first phone_number answer that parses as a phone (by the answer's type first), else the first
-text answer to a question about a phone that parses; email = the first email answer; first and last = text answers
-whose field ref or question title says first name / last name (given name, surname), or else one "name" /
-"full name" answer split on its last space. An answer whose question is about someone else (an emergency contact,
-a parent: heymarket_bridge.sources.common.about_someone_else) is never used for the respondent.
+text answer to a question about a phone (in several languages: "Celular", "Telefonnummer") that parses, a national
+number read in the country a "Country" question's answer names (sources.common.country_answers); email = the
+first email answer; first and last = text answers whose field ref or question title says first name / last name
+(given name, surname), or else one "name" / "full name" answer split on its last space. An answer whose question
+is about someone else (an emergency contact, a parent: heymarket_bridge.sources.common.about_someone_else) is never
+used for the respondent.
 Mapping references (SOURCE_MAPPINGS): a field ref (or field id) names that question's answer (a choice gives its
 label, several choices their labels joined by ", "); "hidden.<name>" names a hidden field and
 "variables.<key>" a variable. Example:
@@ -41,8 +43,10 @@ from heymarket_bridge.sources.common import (
     SourceDefaults,
     about_someone_else,
     any_same,
+    asks_for_phone,
     check_age,
     choose_phone,
+    country_answers,
     event_time,
     hmac_b64,
     identity,
@@ -55,7 +59,6 @@ from heymarket_bridge.sources.common import (
 from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 
 TEXT_FIELD_TYPES = ("short_text", "long_text")
-PHONE_WORDS = ("phone", "mobile", "cell", "sms", "whatsapp")
 # Typeform's retries end about 10.6 hours after the submission; the rest is margin for a slow acceptance.
 MAX_AGE = timedelta(hours=12)
 MAX_AHEAD = timedelta(minutes=5)
@@ -112,13 +115,18 @@ class TypeformSource(SourceDefaults):
         answers = _answers(response, raw_answers)
         mapping = context.mapping
         contact = mapping.apply(
-            _defaults(answers, context), lambda ref: _lookup(response, answers, ref), context.is_phone
+            _defaults(answers, context, _hidden(response)),
+            lambda ref: _lookup(response, answers, ref),
+            context.is_phone,
         )
         submission: Submission = contact
         if contact.get("phone") is None:
             candidates = [a.value for a in answers if a.answer_type == "phone_number"]
             reason = phone_reason(
-                candidates, "no phone_number answer", "the phone_number answer", _choice(answers, context)
+                candidates,
+                "no phone_number answer",
+                "the phone_number answer",
+                _choice(answers, context, _hidden(response)),
             )
             submission = no_phone("the Typeform response", mapping, reason)
         event_id = payload.get("event_id")
@@ -173,17 +181,28 @@ def _answer_value(raw: Mapping[str, Any]) -> Any:
     return raw.get(kind)
 
 
-def _choice(answers: list[Answer], context: ReadContext) -> PhoneChoice:
-    """phone_number answers (E.164, with their "+": they name their own country), then text answers about a phone;
-    an answer whose question is about someone else is never the respondent's."""
+def _hidden(response: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The response's hidden fields as (name, value): a form embedded with `?country=MX` names the country so."""
+    hidden = response.get("hidden")
+    return [(f"hidden.{name}", value) for name, value in hidden.items()] if isinstance(hidden, dict) else []
+
+
+def _choice(answers: list[Answer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None) -> PhoneChoice:
+    """phone_number answers (E.164, with their "+": they name their own country), then text answers about a phone,
+    read in the country a "Country" answer (else a hidden field named so) names; an answer whose question is about
+    someone else is never the respondent's."""
     by_type = [a for a in answers if a.answer_type == "phone_number"]
-    by_title = [a for a in answers if a.answer_type == "text" and a.says(*PHONE_WORDS)]
-    return choose_phone([PhoneField(a.name, a.value) for a in (*by_type, *by_title)], context)
+    by_title = [a for a in answers if a.answer_type == "text" and asks_for_phone(a.title, a.ref)]
+    person = country_answers((a.name, a.value) for a in answers if a.answer_type in ("text", "choice"))
+    person = person or country_answers(hidden or [])
+    return choose_phone([PhoneField(a.name, a.value) for a in (*by_type, *by_title)], context, person)
 
 
-def _defaults(answers: list[Answer], context: ReadContext) -> dict[str, Any]:
+def _defaults(
+    answers: list[Answer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None
+) -> dict[str, Any]:
     contact: dict[str, Any] = {
-        **_choice(answers, context).defaults(),
+        **_choice(answers, context, hidden).defaults(),
         "email": _first(a for a in answers if a.answer_type == "email" and not a.about_someone_else()),
     }
     texts = [

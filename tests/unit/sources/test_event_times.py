@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from heymarket_bridge.sources.common import event_time
 from heymarket_bridge_tools.signing import event_body
@@ -79,10 +81,65 @@ def test_an_event_time_later_than_now_is_queued_as_now() -> None:
         ("2026-11-23T08:59:58", None),  # no time zone: not a moment
         ("0", None),
         ("yesterday", None),
-        (1795424391000, None),  # HubSpot writes digits as text
+        (1795424391000, "2026-11-23T08:59:51+00:00"),  # changed (review 22, 6): a generic sender's JSON number too
+        ("9999999999999999", None),  # past any calendar: ignored, never a 500
+        ("9999-12-31T23:59:59-12:00", None),
         (None, None),
         ("1" * 40, None),
     ],
 )
 def test_event_times_are_read_from_iso_8601_with_a_zone_or_epoch_milliseconds(value: Any, expected: str | None) -> None:
     assert event_time(value) == (utc(expected) if expected else None)
+
+
+def _with_time(source: str, value: Any) -> dict[str, Any]:
+    """A one-contact delivery of `source` whose event time is `value` (in the field that source reads it from)."""
+    from tests.unit.sources.payloads import calendly, generic, hubspot, salesforce, shopify, typeform
+
+    if source == "generic":
+        return generic({"phone": "+15105550157", "occurred_at": value})
+    if source == "hubspot":
+        return hubspot({"mobilephone": "+15105550157", "lastmodifieddate": value})
+    if source == "salesforce":
+        return salesforce({"MobilePhone": "+15105550157", "LastModifiedDate": value})
+    if source == "shopify":
+        return shopify({"phone": "+15105550157", "updated_at": value})
+    event = typeform(("mobile", "Your mobile", "phone_number", "+15105550157")) if source == "typeform" else None
+    if event is not None:
+        payload = payload_of(event)
+        payload["form_response"]["submitted_at"] = value
+        return with_json(event, payload)
+    event = calendly("+15105550157")
+    payload = payload_of(event)
+    payload["created_at"] = value
+    return with_json(event, payload)
+
+
+EVENT_TIME_VALUES = st.one_of(
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet="0123456789-+:TZ. ", max_size=40),
+    st.from_regex(
+        r"\A[0-9]{1,6}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,12})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+    ),
+    st.lists(st.text(max_size=30), max_size=2),
+    st.none(),
+    st.booleans(),
+)
+
+
+@pytest.mark.parametrize("source", ["generic", "hubspot", "salesforce", "shopify", "typeform", "calendly"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=EVENT_TIME_VALUES)
+def test_no_event_time_value_makes_a_server_error_in_any_source(source: str, value: Any) -> None:
+    # Given any value where a source reads its event time (out of range, unparseable, a wrong type)
+    event = _with_time(source, str(value) if source == "salesforce" else value)
+
+    # When it is delivered
+    delivered = deliver(event)
+
+    # Then the answer is never a 500, and a time that is kept is a real moment no later than now
+    assert delivered.status < 500, delivered.reply.body
+    for message in delivered.messages:
+        if message.get("occurred_at"):
+            assert datetime.fromisoformat(message["occurred_at"]) <= SIGNED_AT

@@ -253,7 +253,9 @@ def with_notifications(event: dict[str, Any], count: int) -> dict[str, Any]:
     start, end = xml.index("   <Notification>"), xml.index("  </notifications>")
     template = xml[start : xml.index("   <Notification>", start + 1)]
     notifications = "".join(
-        template.replace("04l000000000001AAA", f"04l{n:012d}AAA").replace("+1 415 555 2671", f"+1 415 555 {n:04d}")
+        template.replace("04l000000000001AAA", f"04l{n:012d}AAA")
+        .replace("003000000000001AAA", f"003{n:012d}AAA")
+        .replace("+1 415 555 2671", f"+1 415 555 {n:04d}")
         for n in range(count)
     )
     return with_body(event, xml[:start] + notifications + xml[end:])
