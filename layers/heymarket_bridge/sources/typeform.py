@@ -120,7 +120,7 @@ class TypeformSource(SourceDefaults):
             reason = phone_reason(
                 candidates, "no phone_number answer", "the phone_number answer", _choice(answers, context)
             )
-            submission = no_phone("the Typeform response", mapping, reason)
+            submission = no_phone("the Typeform response", mapping, reason, contact)
         event_id = payload.get("event_id")
         delivery_identity = identity(event_id if isinstance(event_id, str) else None, request.body)
         return Delivery([submission], delivery_identity, (event_time(response.get("submitted_at")),))
