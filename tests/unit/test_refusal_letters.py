@@ -24,7 +24,7 @@ from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sources import SourceRegistry, default_sources
 from heymarket_bridge_tools.importer import _unwrapped
-from heymarket_bridge_tools.ops import corrected_fields, parse_sets, revalidated
+from heymarket_bridge_tools.ops import CORRECTABLE_FIELDS, corrected_fields, parse_sets, revalidated
 from tests.support import demo_webhook_secrets
 from tests.unit.sources.harness import SIGNED_AT, RecordingQueue
 from tests.unit.sources.payloads import hubspot
@@ -264,6 +264,14 @@ def test_a_custom_value_is_corrected_key_by_key() -> None:
 def test_a_set_option_without_a_value_separator_is_refused() -> None:
     with pytest.raises(ValueError, match="FIELD=VALUE"):
         parse_sets(["phone"])
+
+
+def test_every_field_a_correction_may_set_is_one_the_contact_rules_read() -> None:
+    from heymarket_bridge.contact import _OPTIONAL_FIELDS, COUNTRY_FIELDS
+
+    read = {"phone", *COUNTRY_FIELDS, *(name for name, _ in _OPTIONAL_FIELDS if name != "custom")}
+
+    assert set(CORRECTABLE_FIELDS) == read
 
 
 def test_an_exported_refusal_letter_re_imported_is_read_as_its_fields() -> None:
