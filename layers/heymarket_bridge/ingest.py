@@ -334,7 +334,7 @@ class IngestService:
         for index, raw in enumerate(submissions):
             if isinstance(raw, Unmappable):
                 rejected.append(Rejection(index, list(raw.errors)))
-                letters.append(self._letter(source, request, received_at, index, list(raw.errors), None))
+                letters.append(self._letter(source, request, received_at, index, list(raw.errors), raw.fields))
                 continue
             try:
                 contact, dropped, warnings = read_contact(raw, self._settings.default_country)

@@ -57,9 +57,13 @@ PhoneTest = Callable[[Any, Sequence["CountryEvidence"]], bool]
 
 @dataclass(frozen=True)
 class Unmappable:
-    """A submission that cannot become a contact, with the reasons the sender is told (in the reply's "rejected")."""
+    """A submission that cannot become a contact, with the reasons the sender is told (in the reply's "rejected"),
+    and what the source read of it (`fields`, in generic field names: the names, email and country evidence): its
+    refusal letter keeps them, so that an operator's `dlq redrive --set phone=...` sends the whole person, its phone
+    read with the payload's country."""
 
     errors: tuple[str, ...]
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 Submission = Mapping[str, Any] | Unmappable

@@ -289,3 +289,25 @@ def test_a_redrive_set_option_without_a_value_is_a_usage_error_before_any_letter
     assert code == 2
     assert "FIELD=VALUE" in one_error_line(err)
     assert sqs.calls == 0
+
+
+@pytest.mark.parametrize("field", ["Phone", "mobile", "foo", "name", "custom."])
+def test_a_redrive_set_option_naming_an_unknown_field_is_a_usage_error_listing_the_accepted_ones(
+    field: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+    from tests.unit.sqs_model import SqsModel
+
+    sqs = SqsModel()
+    target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")
+    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+
+    code, _, err = run(capsys, "dlq", "redrive", "--set", f"{field}=+15105550123")
+
+    line = one_error_line(err)
+    assert code == 2
+    assert repr(field) in line
+    assert "phone, first, last" in line
+    assert "custom.<id>" in line
+    assert sqs.calls == 0

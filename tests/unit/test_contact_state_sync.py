@@ -184,13 +184,13 @@ def test_a_contact_stored_before_is_updated_by_its_uuid_in_one_request_sending_o
     [contact] = h.heymarket.holding(ANN)
     h.heymarket.log.clear()
 
-    report = h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    report = h.process(upsert(ANN, received_at=at(2), first="Annie"))
 
     assert h.heymarket.routes() == [CONTACTS]
     [item] = bulk_items(h)
     # The phone is left out: an update by the state's identifier never moves a contact back to a number it left.
-    assert item == {"last": "Lee", "contact_id": contact.uuid}
-    assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]
+    assert item == {"first": "Annie", "contact_id": contact.uuid}
+    assert held(h) == [{"phone": ANN, "first": "Annie", "email": "ann@example.com"}]
     assert (report.delivered_contacts, report.updated_existing) == (1, 1)
 
 
@@ -232,7 +232,9 @@ def test_an_upsert_that_sends_a_field_not_confirmed_before_is_sent() -> None:
     report = h.process(upsert(ANN, received_at=at(2), first="A", email="a@example.com"))
 
     assert settled(report) == ([], 0, 0)
-    assert h.heymarket.routes() == [CONTACTS]
+    # A field the contact never held is written after a look-up: on a contact that moved away from the phone, it
+    # could not be taken back (an update never sends empty values).
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
 
 
 def test_with_skipping_turned_off_an_upsert_that_changes_nothing_is_sent() -> None:
@@ -308,10 +310,10 @@ def test_a_contact_heymarket_no_longer_holds_is_stored_by_its_phone_and_its_new_
     report = h.process(upsert(ANN, received_at=at(2), last="Lee"))
     [again_made] = h.heymarket.holding(ANN)
     h.heymarket.log.clear()
-    h.process(upsert(ANN, received_at=at(3), email="lee@example.com"))
+    h.process(upsert(ANN, received_at=at(3), last="Li"))
 
     assert settled(report) == ([], 0, 0)
-    assert again_made.fields == {"phone": ANN, "last": "Lee", "email": "lee@example.com"}
+    assert again_made.fields == {"phone": ANN, "last": "Li"}
     assert h.heymarket.routes() == [CONTACTS]
     assert bulk_items(h)[0]["contact_id"] == again_made.uuid
 
@@ -396,12 +398,12 @@ def test_known_contacts_are_written_without_a_look_up_only_once_the_instance_has
     h.process(upsert(ANN, received_at=at(2), last="Lee"))
     first = h.heymarket.routes()
     h.heymarket.log.clear()
-    h.process(upsert(BOB, received_at=at(2), last="Ray"))
+    h.process(upsert(BOB, received_at=at(2), first="Robert"))
 
     assert first == [SEARCH, CONTACTS]  # the probe: email left out, and the answer showed it kept
     assert h.heymarket.routes() == [CONTACTS]
     assert held(h) == [{"phone": ANN, "first": "Ann", "email": "ann@example.com", "last": "Lee"}]
-    assert held(h, BOB) == [{"phone": BOB, "first": "Bob", "email": "bob@example.com", "last": "Ray"}]
+    assert held(h, BOB) == [{"phone": BOB, "first": "Robert", "email": "bob@example.com"}]
 
 
 def test_an_opt_in_made_in_heymarket_is_not_undone_when_the_other_fields_the_update_left_out_were_kept() -> None:
@@ -411,7 +413,7 @@ def test_an_opt_in_made_in_heymarket_is_not_undone_when_the_other_fields_the_upd
     h.heymarket.holding(ANN)[0].fields["is_opted_out"] = False  # the person texted START to Heymarket
     h.heymarket.log.clear()
 
-    h.process(upsert(ANN, received_at=at(2), last="Lee"))
+    h.process(upsert(ANN, received_at=at(2), first="Annie"))
 
     assert h.heymarket.routes() == [CONTACTS]
     assert held(h)[0]["is_opted_out"] is False
@@ -905,3 +907,72 @@ def test_a_recycled_number_whose_owner_moved_in_heymarkets_app_ends_with_each_ph
     assert report.failed_message_ids == []
     assert one(h, MOVED_TO) == {"phone": MOVED_TO, "first": "Ann", "last": "Lee", "email": "ann@example.com"}
     assert one(h, ANN) == {"phone": ANN, "first": "Zoe", "last": "Ray"}
+
+
+def test_an_opt_out_for_a_known_contact_is_written_after_a_look_up_of_its_phone() -> None:
+    # Given Ann stored on an instance that writes known contacts straight by their id
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann"))
+    h.heymarket.log.clear()
+
+    # When her phone opts out
+    h.process(upsert(ANN, received_at=at(4), is_opted_out=True))
+
+    # Then the phone is looked up before the opt-out is written: an opt-out on a person who moved away from the
+    # number could not be taken back (that would be writing an opt-in onto a person)
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
+    assert one(h, ANN) == {"phone": ANN, "first": "Ann", "is_opted_out": True}
+
+
+def test_the_next_owner_of_a_number_changed_in_heymarkets_app_opting_out_never_opts_out_its_previous_owner() -> None:
+    # Given Ann stored, then her number changed in Heymarket's app
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann", last="Lee"))
+    [ann] = h.heymarket.holding(ANN)
+    ann.fields["phone"] = MOVED_TO
+
+    # When the old number's new owner opts out
+    report = h.process(upsert(ANN, received_at=at(4), first="Zoe", last="Ray", is_opted_out=True))
+
+    # Then the opt-out is on Zoe's own contact, and Ann's contact was never written
+    assert report.failed_message_ids == []
+    assert one(h, MOVED_TO) == {"phone": MOVED_TO, "first": "Ann", "last": "Lee"}
+    assert one(h, ANN) == {"phone": ANN, "first": "Zoe", "last": "Ray", "is_opted_out": True}
+
+
+def test_a_field_the_previous_owner_never_held_is_never_left_on_them_by_the_next_owner_of_their_old_number() -> None:
+    # Given Ann stored without an email, then her number changed in Heymarket's app
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann"))
+    [ann] = h.heymarket.holding(ANN)
+    ann.fields["phone"] = MOVED_TO
+
+    # When the old number's new owner arrives with an email
+    h.process(upsert(ANN, received_at=at(4), first="Zoe", email="zoe@example.com"))
+
+    # Then Ann's contact does not hold Zoe's email (which no update could clear again): it was looked up first
+    assert one(h, MOVED_TO) == {"phone": MOVED_TO, "first": "Ann"}
+    assert one(h, ANN) == {"phone": ANN, "first": "Zoe", "email": "zoe@example.com"}
+
+
+def test_a_contact_id_move_and_its_old_numbers_next_owner_in_one_batch_end_each_on_their_own_contact() -> None:
+    # Given Ann stored on an instance that writes known contacts straight by their id
+    h = stateful()
+    learned(h)
+    h.process(upsert(ANN, received_at=at(3), first="Ann", last="Lee"))
+    [ann] = h.heymarket.holding(ANN)
+
+    # When one batch moves Ann to a new number by her contact_id, and carries her old number's next owner opting out
+    report = h.process(
+        upsert(MOVED_TO, received_at=at(4), contact_id=ann.uuid, first="Ann"),
+        upsert(ANN, received_at=at(4), first="Zoe", last="Lee", is_opted_out=True),
+    )
+
+    # Then Zoe is written only once Ann has moved, onto a contact of her own; Ann keeps her names and her consent
+    assert report.failed_message_ids == []
+    assert one(h, MOVED_TO) == {"phone": MOVED_TO, "first": "Ann", "last": "Lee"}
+    assert one(h, ANN) == {"phone": ANN, "first": "Zoe", "last": "Lee", "is_opted_out": True}
+    assert bound(h, ANN) not in (None, ann.uuid)

@@ -22,10 +22,12 @@ from heymarket_bridge.messages import (
 )
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import SourceRegistry
+from heymarket_bridge.sources import SourceRegistry, default_sources
 from heymarket_bridge_tools.importer import _unwrapped
-from heymarket_bridge_tools.ops import corrected_fields, parse_sets, revalidated
-from tests.unit.sources.harness import RecordingQueue
+from heymarket_bridge_tools.ops import CORRECTABLE_FIELDS, corrected_fields, parse_sets, revalidated
+from tests.support import demo_webhook_secrets
+from tests.unit.sources.harness import SIGNED_AT, RecordingQueue
+from tests.unit.sources.payloads import hubspot
 from tests.unit.test_ingest import NOW, VALID, FakeSource, body, event
 
 REFUSED = {"phone": "(510) 555-01", "first": "Ada", "last": "Lovelace", "email": "ada@example.com"}
@@ -103,6 +105,41 @@ def test_a_submission_the_source_could_not_map_becomes_a_refusal_letter_with_its
     written = letter(letters)
     assert written.error == "refused at ingest from fake: no phone answer"
     assert written.fields == {}
+
+
+def test_a_submission_the_source_could_not_map_keeps_what_the_source_read_of_it_in_its_letter() -> None:
+    letters = FakeLetters()
+    read = {"first": "Ada", "email": "ada@example.com", "country_evidence": [{"field": "country", "value": "MX"}]}
+
+    post(FakeSource([Unmappable(("no phone answer",), read)]), letters)
+
+    assert letter(letters).fields == read
+
+
+def test_a_vendor_contact_refused_for_its_phone_is_corrected_with_its_name_email_and_the_payloads_country() -> None:
+    # Given a HubSpot contact in Mexico whose phone property is not a number, refused into a letter
+    event = hubspot({"mobilephone": "n/a", "lastname": "Teen", "email": "jo.teen@example.com", "country": "Mexico"})
+    letters = FakeLetters()
+    service = IngestService(
+        IngestSettings("https://queue", "arn:secret"),
+        demo_webhook_secrets,
+        RecordingQueue(),
+        clock=lambda: SIGNED_AT,
+        sources=default_sources(),
+        refusals=letters,
+    )
+    service.handle(event)
+
+    # When the operator corrects its phone with the national number the person gave elsewhere
+    body = revalidated(letter(letters), parse_sets(["phone=55 1234 5679"]))
+
+    # Then the number is read in Mexico, and the contact keeps its name and email
+    assert json.loads(body)["contact"] == {
+        "phone": "525512345679",
+        "first": "Ana",
+        "last": "Teen",
+        "email": "jo.teen@example.com",
+    }
 
 
 def test_a_source_answered_422_for_nothing_valid_still_gets_its_refusals_written() -> None:
@@ -227,6 +264,14 @@ def test_a_custom_value_is_corrected_key_by_key() -> None:
 def test_a_set_option_without_a_value_separator_is_refused() -> None:
     with pytest.raises(ValueError, match="FIELD=VALUE"):
         parse_sets(["phone"])
+
+
+def test_every_field_a_correction_may_set_is_one_the_contact_rules_read() -> None:
+    from heymarket_bridge.contact import _OPTIONAL_FIELDS, COUNTRY_FIELDS
+
+    read = {"phone", *COUNTRY_FIELDS, *(name for name, _ in _OPTIONAL_FIELDS if name != "custom")}
+
+    assert set(CORRECTABLE_FIELDS) == read
 
 
 def test_an_exported_refusal_letter_re_imported_is_read_as_its_fields() -> None:

@@ -51,6 +51,12 @@ _IN_FLIGHT_LIMIT_CODES: Final = frozenset({"OverLimit", "AWS.SimpleQueueService.
 # Fields that say who a contact is: a `--set` of one corrects one refusal letter (name it with --message-id, or
 # select exactly one), never several people at once.
 IDENTITY_FIELDS: Final = frozenset({"phone", "contact_id", "email", "first", "last", "name", "display_name"})
+# The fields a `--set` may correct: those the contact rules read (heymarket_bridge.contact.read_contact), and the
+# phone's country. Any other name would be carried into the letter's fields and silently ignored by validation.
+CORRECTABLE_FIELDS: Final = (
+    *("phone", "first", "last", "display_name", "email", "avatar", "tags", "lists", "is_opted_out"),
+    *("assignee_id", "contact_id", "country", "country_code"),
+)
 
 
 @dataclass(frozen=True)
@@ -181,13 +187,21 @@ def _text(value: Any) -> str:
 
 def parse_sets(options: Sequence[str]) -> dict[str, str]:
     """`--set field=value` options as the fields they set (`custom.<id>=value` one custom value); the values stay
-    text, as a sender sends them: validation reads them. ValueError names an option without `=` or a field."""
+    text, as a sender sends them: validation reads them. ValueError names an option without `=` or a field, or a
+    field that is not one of CORRECTABLE_FIELDS (listing them)."""
     sets: dict[str, str] = {}
     for option in options:
         name, separator, value = option.partition("=")
         if not separator or not name.strip():
             raise ValueError(f"--set {option!r}: expected FIELD=VALUE, e.g. --set phone=+15105550123")
-        sets[name.strip()] = value
+        name = name.strip()
+        custom_id = name.split(".", 1)[1].strip() if name.startswith("custom.") else None
+        if name not in CORRECTABLE_FIELDS and not custom_id:
+            accepted = ", ".join((*CORRECTABLE_FIELDS, "custom.<id>"))
+            raise ValueError(
+                f"--set {name!r}: not a field a correction can set (names are lower case); use one of {accepted}"
+            )
+        sets[name] = value
     return sets
 
 

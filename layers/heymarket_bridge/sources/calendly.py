@@ -111,7 +111,7 @@ class CalendlySource(SourceDefaults):
                 "the text_reminder_number or phone answer",
                 choose_phone(_phone_fields(invitee), context, country_answers(_answers(invitee))),
             )
-            submission = no_phone("the Calendly invitee", mapping, reason)
+            submission = no_phone("the Calendly invitee", mapping, reason, contact)
         return Delivery([submission], delivery_identity, (event_time(payload.get("created_at")),))
 
 

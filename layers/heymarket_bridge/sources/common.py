@@ -530,12 +530,16 @@ def _form_text(latin1: str, charset: str) -> str:
     return decode_text(latin1.encode("latin-1"), charset, "a form field")
 
 
-def no_phone(where: str, mapping: SourceMapping, default: str) -> Unmappable:
-    """The rejection of a submission without a phone: names the mapped references, or what the default looks for."""
+def no_phone(where: str, mapping: SourceMapping, default: str, contact: Mapping[str, Any] | None = None) -> Unmappable:
+    """The rejection of a submission without a phone: names the mapped references, or what the default looks for.
+
+    `contact` is what the source read of the submission otherwise (its mapped contact: names, email, the country
+    evidence about the person): the refusal letter keeps it for the operator's correction."""
+    fields = {name: value for name, value in (contact or {}).items() if name != "phone"}
     if "phone" in mapping.fields:
         refs = ", ".join(f'"{ref}"' for ref in mapping.fields["phone"])
-        return Unmappable((f"{where} has no value for the mapped phone reference {refs}",))
-    return Unmappable((f"{where} has no phone number: {default}",))
+        return Unmappable((f"{where} has no value for the mapped phone reference {refs}",), fields)
+    return Unmappable((f"{where} has no phone number: {default}",), fields)
 
 
 def phone_reason(candidates: Iterable[Any], none_given: str, what: str, choice: PhoneChoice | None = None) -> str:

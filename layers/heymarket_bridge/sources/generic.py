@@ -112,7 +112,7 @@ class GenericSource(SourceDefaults):
     def _mapped(self, item: Mapping[str, Any], mapping: SourceMapping, context: ReadContext) -> Submission:
         contact = mapping.apply(item, _reader(item), context.is_phone)
         if contact.get("phone") is None and "phone" in mapping.fields:
-            return no_phone("the contact", mapping, "")
+            return no_phone("the contact", mapping, "", contact)
         return contact
 
     def _items(self, request: WebhookRequest, context: ReadContext) -> list[Any]:

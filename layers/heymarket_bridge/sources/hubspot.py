@@ -178,7 +178,7 @@ class HubSpotSource(SourceDefaults):
             if contact.get("phone") is None:
                 candidates = (properties.get("mobilephone"), properties.get("phone"))
                 reason = phone_reason(candidates, 'no "mobilephone" or "phone" property', "the phone property", choice)
-                submissions.append(no_phone("the HubSpot contact", context.mapping, reason))
+                submissions.append(no_phone("the HubSpot contact", context.mapping, reason, contact))
             else:
                 submissions.append(contact)
         return Delivery(submissions, identity(None, request.body), tuple(occurred))

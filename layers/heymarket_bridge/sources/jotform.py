@@ -86,7 +86,7 @@ class JotformSource(SourceDefaults):
             candidates = [v for _, name, v in answers if _is_phone_widget(v) or PHONE_NAME.search(name)]
             choice = _choice(answers, context, labels)
             reason = phone_reason(candidates, "no field named like phone, mobile or cell", "the phone field", choice)
-            return Delivery([no_phone("the Jotform submission", mapping, reason)], delivery_identity)
+            return Delivery([no_phone("the Jotform submission", mapping, reason, contact)], delivery_identity)
         return Delivery([contact], delivery_identity)
 
 

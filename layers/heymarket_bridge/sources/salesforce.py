@@ -166,7 +166,7 @@ class SalesforceSource(SourceDefaults):
                 reason = phone_reason(
                     candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field", choice
                 )
-                submissions.append(no_phone(f"the Salesforce {kind}", context.mapping, reason))
+                submissions.append(no_phone(f"the Salesforce {kind}", context.mapping, reason, contact))
             else:
                 submissions.append(contact)
         ids = [_text(_child(n, "Id")) for n in notifications]

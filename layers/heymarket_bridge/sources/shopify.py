@@ -115,7 +115,7 @@ class ShopifySource(SourceDefaults):
             address = customer.get("default_address")
             candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
             reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
-            submission = no_phone("the Shopify customer", context.mapping, reason)
+            submission = no_phone("the Shopify customer", context.mapping, reason, contact)
         claim = None if context.mapping.overrides("is_opted_out") else _sms_consent(customer)
         return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),), (claim,))
 
@@ -239,7 +239,7 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
         submission = Unmappable((f"{said} says nothing of opting out: the event has nothing to write",))
     elif contact.get("phone") is None:
         reason = phone_reason((payload.get("phone"),), "no phone", "the phone", choice)
-        submission = no_phone("the Shopify customer", context.mapping, reason)
+        submission = no_phone("the Shopify customer", context.mapping, reason, contact)
     claim = None
     if opted_out is not None and not context.mapping.overrides("is_opted_out"):
         at = moment.isoformat(timespec="milliseconds") if moment is not None else None

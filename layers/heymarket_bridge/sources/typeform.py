@@ -128,7 +128,7 @@ class TypeformSource(SourceDefaults):
                 "the phone_number answer",
                 _choice(answers, context, _hidden(response)),
             )
-            submission = no_phone("the Typeform response", mapping, reason)
+            submission = no_phone("the Typeform response", mapping, reason, contact)
         event_id = payload.get("event_id")
         delivery_identity = identity(event_id if isinstance(event_id, str) else None, request.body)
         return Delivery([submission], delivery_identity, (event_time(response.get("submitted_at")),))

@@ -59,7 +59,10 @@ def test_a_notification_without_a_phone_is_rejected_while_the_others_go_through(
     submissions = read_delivery(event).submissions
 
     assert [isinstance(s, Unmappable) for s in submissions] == [False, False, True]
-    assert submissions[2] == Unmappable(("the Salesforce Contact has no phone number: no MobilePhone or Phone field",))
+    assert submissions[2] == Unmappable(
+        ("the Salesforce Contact has no phone number: no MobilePhone or Phone field",),
+        {"first": "Miriam", "last": "Mann", "email": "miriam.mann@example.com"},
+    )
 
 
 def test_a_message_whose_every_notification_is_rejected_is_still_acknowledged(event: dict[str, Any]) -> None:

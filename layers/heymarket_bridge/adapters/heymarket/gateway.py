@@ -49,6 +49,11 @@ fills only an opt-out). The one exception is re-consent (`upsert`'s `reconsent`)
 over an opt-out whose contact Heymarket last changed (`updated`) before the consent time. What Heymarket does with an
 opt-in written over its opt-out is not documented: accepted; ignored (2xx, still opted out: reported held back);
 refused (400 or a failed contact): sent again at once without the opt-in, so its other fields are not lost.
+
+What could not be put back is never written by the contact state's identifier (`_unrepairable_by_id`): an opt-out
+the snapshot does not hold, a field or custom value it does not hold. Those writes look their phone up first. A
+`contact_id` update goes first, and a contact of the same batch for the phone it moves its contact away from waits
+until it is written, then is looked up (`_UpsertChunk._moving_away`): in one request the two could land in any order.
 """
 
 from __future__ import annotations
@@ -423,7 +428,10 @@ class V2Gateway(_Gateway):
         doubt: set[int] = set()
         optins = _OptIns(contacts, reconsent)
         outgoing = optins.outgoing()
-        for chunk in _chunks(list(range(len(contacts))), self._max_batch):
+        # A contact_id update may move its contact away from a phone another contact of the batch is for: written
+        # first, it has moved before the other is looked up (`_UpsertChunk._moving_away`).
+        order = sorted(range(len(contacts)), key=lambda i: contacts[i].contact_id is None)
+        for chunk in _chunks(order, self._max_batch):
             upserts = _UpsertChunk(self, outgoing, knowledge, chunk, results, optins)
             try:
                 upserts.run(deadline)
@@ -509,13 +517,21 @@ class _UpsertChunk:
 
     def _round(self, deadline: Deadline) -> None:
         pending = self._pending()
+        movers = self._movers(pending)
+        for i in pending:
+            if self._moving_away(i, movers, self._known_uuid(i)):
+                self._unbound.add(i)  # its binding is the moving contact's: stored by a look-up once it moved
         by_phone = [i for i in pending if self._needs_search(i)]
         lookup = self._gateway._search([self._contacts[i].phone for i in by_phone], deadline) if by_phone else Lookup()
         named = {i: self._named(i, deadline) for i in pending if i not in by_phone and self._reads_named(i)}
         writes: list[_Write] = []
         by_v1: list[tuple[int, int, dict[str, Any], HeardContact | None]] = []
+        deferred = False
         for i in pending:
             contact = self._contacts[i]
+            if i in by_phone and self._moving_away(i, movers, _key(next(iter(lookup.holders(contact.phone)), None))):
+                deferred = True  # looked up again in the next round, once the contact_id update has moved it
+                continue
             if i not in by_phone:
                 known = self._known[i]
                 if contact.contact_id is not None:  # an update of the contact the sender named
@@ -583,6 +599,27 @@ class _UpsertChunk:
         unconfirmed = self._write(writes, deadline) + self._write_v1(by_v1, deadline)
         if unconfirmed:
             raise TransientFailure(f"Heymarket's answer did not confirm {len(unconfirmed)} of the contacts sent")
+        if deferred and not writes and not by_v1:
+            raise TransientFailure("a contact_id update this batch waits on was not written")
+
+    def _movers(self, pending: Sequence[int]) -> dict[str, str]:
+        """The contacts a pending `contact_id` update of this chunk writes (UUID -> the phone it writes them for)."""
+        return {contact_id: self._contacts[j].phone for j in pending if (contact_id := self._contacts[j].contact_id)}
+
+    def _moving_away(self, i: int, movers: Mapping[str, str], target: str | None) -> bool:
+        """Whether contact `i` (not itself a `contact_id` update) would be written onto a contact that a pending
+        `contact_id` update of the same chunk moves to another phone. Sent in one request, the two writes could land
+        in either order, and the old phone's next owner (an opt-out) onto the person who left it: `i` waits for the
+        move, then is looked up (`_round`)."""
+        contact = self._contacts[i]
+        return (
+            contact.contact_id is None and target is not None and target in movers and movers[target] != contact.phone
+        )
+
+    def _known_uuid(self, i: int) -> str | None:
+        """The UUID contact `i` would be written to without a look-up (the contact state's binding), if any."""
+        known = self._known[i]
+        return known.identity.uuid if known is not None and i not in self._unbound else None
 
     def _needs_search(self, i: int) -> bool:
         """Whether the contact is stored through a search of its phone, rather than by an identifier known."""
@@ -596,6 +633,8 @@ class _UpsertChunk:
         if i in self._optins.trying:
             return True  # a re-consent is written only over what a look-up just showed
         if known is None or known.in_doubt:
+            return True
+        if _unrepairable_by_id(contact, known.snapshot):
             return True
         if known.identity.uuid is not None and known.snapshot is not None:
             # Only once this instance has seen that updates keep what they leave out (and merge a custom map sent):
@@ -1309,6 +1348,29 @@ def _undo(index: int, sent: Contact, snapshot: Contact, target: str, shown: Cont
         return None
     item = _without_phone(Contact.from_dict({**restore, "phone": sent.phone}).to_heymarket())
     return _Write(index, {**item, "contact_id": target}, existed=True, target=target, undo=True)
+
+
+def _unrepairable_by_id(contact: Contact, snapshot: Contact | None) -> bool:
+    """Whether a write of `contact` by the identifier the contact state bound to its phone could not be put back
+    (`_undo`) were that contact found holding another phone (its person moved): an opt-out the snapshot does not
+    hold (undoing it would write an opt-in onto a person, which the consent rules forbid, and would text them
+    meanwhile), a field or custom value the snapshot does not hold (an update never sends empty values, so it could
+    not be cleared), or no snapshot at all. Such a write goes through a look-up of its phone instead: the next
+    owner of a recycled number never gets the previous owner's contact."""
+    if snapshot is None:
+        return True
+    values, before = contact.to_dict(), snapshot.to_dict()
+    if values.get("is_opted_out") is True and before.get("is_opted_out") is not True:
+        return True
+    for name, value in values.items():
+        if name in ("phone", "contact_id", "lists", "is_opted_out") or value == before.get(name):
+            continue
+        if name == "custom":
+            if not set(value) <= set(before.get("custom") or {}):
+                return True
+        elif name not in before:
+            return True
+    return False
 
 
 def _without_phone(item: dict[str, Any]) -> dict[str, Any]:
