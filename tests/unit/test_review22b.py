@@ -145,3 +145,36 @@ def test_redrive_correction_cannot_drop_the_persons_opt_out() -> None:
         return  # refusing the correction is one right answer
     contact = json.loads(revalidated(letter, sets))["contact"]
     assert contact.get("is_opted_out") is True, f"the person's opt-out was dropped by a correction: {contact}"
+
+
+# ------------------------------------------- 7. Shopify: a customer whose only address (their own, not marked default)
+# is in Mexico names Mexico; the national phone is still read as the US stranger +1 551-234-5679.
+def test_shopify_national_phone_read_in_the_country_of_the_customers_own_address() -> None:
+    from tests.unit.sources.payloads import shopify
+
+    event = shopify(
+        {
+            "phone": "55 1234 5679",
+            "default_address": None,
+            "addresses": [
+                {"first_name": "Mary", "last_name": "Jackson", "phone": None, "country_code": "MX", "default": False}
+            ],
+        }
+    )
+    assert stored(event) != "15512345679", "the payload names Mexico: never the default region's reading"
+
+
+# ------------------------------------------- 8. international dialling prefixes of the named country (AU 0011, JP 010,
+# RU 810) are not honoured: a valid number written as its owner dials it is refused.
+@pytest.mark.parametrize(
+    "phone, country, expected",
+    [
+        pytest.param("0011 44 7911 123456", "AU", "447911123456", id="AU 0011"),
+        pytest.param("010 44 7911 123456", "JP", "447911123456", id="JP 010"),
+        pytest.param("0011 61 412 345 678", "AU", "61412345678", id="AU 0011 to its own code"),
+    ],
+)
+def test_the_named_countrys_international_prefix_is_read(phone: str, country: str, expected: str) -> None:
+    from tests.unit.sources.payloads import generic
+
+    assert stored(generic({"phone": phone, "country": country, "first": "X"})) == expected
