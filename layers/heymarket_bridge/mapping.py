@@ -53,6 +53,8 @@ Lookup = Callable[[str], Any]
 """A source's reader of one submission: the value a reference names, or None when the submission lacks it."""
 PhoneTest = Callable[[Any, Sequence["CountryEvidence"]], bool]
 """Whether a value reads as a phone number with the given country evidence (heymarket_bridge.contact.read_phone)."""
+EvidenceOf = Callable[[str], Sequence["CountryEvidence"]]
+"""A source's evidence about the country of the number a reference holds (heymarket_bridge.country)."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,21 @@ class SourceMapping:
             return "country" in self.fields or "country_code" in self.fields
         return name in self.fields or (name in ("first", "last") and "name" in self.fields)
 
-    def apply(self, defaults: Mapping[str, Any], lookup: Lookup, is_phone: PhoneTest | None = None) -> dict[str, Any]:
+    def apply(
+        self,
+        defaults: Mapping[str, Any],
+        lookup: Lookup,
+        is_phone: PhoneTest | None = None,
+        phone_evidence: EvidenceOf | None = None,
+    ) -> dict[str, Any]:
         """The submission's contact: constants, then the source's defaults, then the mapped references.
 
         `is_phone` tells a value that reads as a phone number with the submission's country evidence (the source's,
         or the mapped `country` / `country_code`): among a mapped phone's references, the first whose value reads
-        wins over an earlier one that does not (an answer "Yes" is never taken for the number). A one-item list is
-        its item (heymarket_bridge.contact.single).
+        wins over an earlier one that does not (an answer "Yes" is never taken for the number). `phone_evidence`
+        gives, for a reference, what the source's payload says about the country of THAT field's number (a Jotform
+        Phone widget's Country Code sub-field, HubSpot's calculated international form of that property): a mapped
+        phone keeps it in "country_evidence". A one-item list is its item (heymarket_bridge.contact.single).
         """
         values: dict[str, Any] = {}
         for name, value in defaults.items():
@@ -134,11 +144,10 @@ class SourceMapping:
         for name, refs in sorted(self.fields.items(), key=lambda item: item[0] == "phone"):
             if name in ("name", "lists"):
                 continue
-            preferred = None
-            if name == "phone" and is_phone is not None:
-                evidence = contact_evidence(values)
-                preferred = lambda value, test=is_phone, evidence=evidence: test(value, evidence)  # noqa: E731
-            value = first_present(lookup, refs, preferred)
+            if name == "phone":
+                self._apply_phone(values, refs, lookup, is_phone, phone_evidence)
+                continue
+            value = first_present(lookup, refs)
             if not is_blank(value):
                 values[name] = value
         contact = {k: v for k, v in self.constants.items() if k not in _MERGED_CONSTANTS}
@@ -151,6 +160,30 @@ class SourceMapping:
         if lists is not None:
             contact["lists"] = lists
         return contact
+
+    @staticmethod
+    def _apply_phone(
+        values: dict[str, Any],
+        refs: tuple[str, ...],
+        lookup: Lookup,
+        is_phone: PhoneTest | None,
+        phone_evidence: EvidenceOf | None,
+    ) -> None:
+        """Set the mapped phone in `values` (the first reference whose value reads as a phone with its evidence, else
+        the first given), with the evidence about that field's own number added to "country_evidence"."""
+        person = contact_evidence(values)
+        present = [(ref, value) for ref, value in ((ref, single(lookup(ref))) for ref in refs) if not is_blank(value)]
+        if not present:
+            return
+        own = {ref: tuple(phone_evidence(ref)) if phone_evidence is not None else () for ref, _ in present}
+        chosen = present[0]
+        if is_phone is not None:
+            chosen = next((item for item in present if is_phone(item[1], (*own[item[0]], *person))), chosen)
+        values["phone"] = chosen[1]
+        if own[chosen[0]]:
+            given = values.get("country_evidence")
+            kept: list[Any] = given if isinstance(given, list) else []
+            values["country_evidence"] = [*(item.to_dict() for item in own[chosen[0]]), *kept]
 
     def _mapped_custom(self, lookup: Lookup) -> dict[str, Any]:
         out: dict[str, Any] = {}

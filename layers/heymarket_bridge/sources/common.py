@@ -115,6 +115,10 @@ class PhoneField:
     name: str
     value: Any
     evidence: tuple[CountryEvidence, ...] = ()
+    # True for a field the source documents as the same record's own number (HubSpot's mobilephone and phone,
+    # Salesforce's MobilePhone and Phone): when the first does not read, the next such field of that record is read.
+    # A form's question never is: who it is about is whatever its author wrote.
+    same_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,35 +140,81 @@ class PhoneChoice:
 def choose_phone(
     fields: Sequence[PhoneField], context: ReadContext, person: Sequence[CountryEvidence] = ()
 ) -> PhoneChoice:
-    """Of the fields that may hold the respondent's phone, in order of preference, the first whose value reads as a
-    phone with its evidence and the evidence about the `person` (an address's country). A field about someone else
-    (`about_someone_else`: an emergency contact, a parent) is never taken; when only such fields are given, `reason`
-    names them. When the respondent's fields all fail to read, `reason` says why the first one does not."""
+    """The respondent's phone among the fields that may hold it, given in the source's documented order (for a form:
+    the questions' order), with its evidence and the evidence about the `person` (an address's country).
+
+    The rule is structural: the respondent's phone is ONE field, the first answered field in that order, or, when a
+    field's name says plainly that it is the respondent's own (`clearly_own`: "Phone", "Your phone", "Mobile
+    number", "q4_phone"), the first such answered field. When that field does not read as a phone, `reason` names it
+    and the other candidate fields: a later phone field is never taken in its place (it may be anyone's: a form's
+    question about an emergency contact can be worded in any language). A field whose name says it is about someone
+    else (`about_someone_else`: an emergency contact, a parent) is never the respondent's, even when it comes first;
+    when only such fields are given, `reason` names them."""
     given = [f for f in fields if not _blank(f.value)]
     theirs = [f for f in given if not about_someone_else(f.name)]
-    for field_ in theirs:
-        evidence = (*field_.evidence, *person)
-        if context.is_phone(field_.value, evidence):
-            return PhoneChoice(field_.value, evidence)
     if theirs:
+        own = [f for f in theirs if clearly_own(f.name)]
+        chosen = (own or theirs)[0]
+        evidence = (*chosen.evidence, *person)
+        if context.is_phone(chosen.value, evidence):
+            return PhoneChoice(chosen.value, evidence)
+        if chosen.same_record:
+            for field_ in theirs[theirs.index(chosen) + 1 :]:
+                if field_.same_record and context.is_phone(field_.value, (*field_.evidence, *person)):
+                    return PhoneChoice(field_.value, (*field_.evidence, *person))
         try:
-            read_phone(theirs[0].value, context.default_country, (*theirs[0].evidence, *person))
+            read_phone(chosen.value, context.default_country, evidence)
+            problem = "does not parse as a phone number"
         except ValueError as exc:
             problem = "cannot be used" if isinstance(exc, PhoneCountryConflict) else "does not parse as a phone number"
-            reason = f"the field {shown(theirs[0].name, 60)} {problem}: {exc}"
-            return PhoneChoice(reason=reason, evidence=tuple(person))
-    others = [f for f in given if about_someone_else(f.name)]
-    if others:
-        named = ", ".join(shown(f.name, 60) for f in others)
+            problem = f"{problem}: {exc}"
+        rest = [f for f in given if f is not chosen]
+        reason = f"the field {shown(chosen.name, 60)} {problem}"
+        if rest and not chosen.same_record:
+            named = ", ".join(shown(f.name, 60) for f in rest)
+            reason += (
+                f"; it is the respondent's phone, and the other phone fields ({named}) are never used in its place "
+                "(they may be someone else's)"
+            )
+        return PhoneChoice(reason=reason, evidence=tuple(person))
+    if given:
+        named = ", ".join(shown(f.name, 60) for f in given)
         return PhoneChoice(
             reason=(
                 f"no field is clearly the respondent's phone: {named} "
-                f"{'is' if len(others) == 1 else 'are'} about someone else (never used as the respondent's); map "
+                f"{'is' if len(given) == 1 else 'are'} about someone else (never used as the respondent's); map "
                 "the respondent's phone field in SourceMappings"
             ),
             evidence=tuple(person),
         )
     return PhoneChoice(evidence=tuple(person))
+
+
+# Words that, with a phone word (PHONE_STEMS), make a field's name say plainly that it holds the respondent's own
+# phone ("Your phone", "Mobile number", "Tu número de teléfono", "Ihre Handynummer", "q4_phone"): nothing in such a
+# name leaves room for another person.
+OWN_PHONE_WORDS = frozenset(
+    (
+        *("your", "yours", "you", "my", "own", "the", "a", "an", "of", "what", "whats", "is", "s", "number", "numbers"),
+        *("no", "nr", "num", "nro", "best", "contact", "primary", "main", "personal", "direct", "q", "tel", "sms"),
+        *("tu", "su", "de", "numero", "votre", "ton", "ihre", "deine", "dein", "ihr", "nummer", "seu", "sua", "il"),
+        *("tuo", "uw", "je", "jouw", "mobile", "cell", "cellphone", "mobilephone", "phonenumber", "telephone"),
+    )
+)
+
+
+def clearly_own(name: str) -> bool:
+    """Whether one part of a field's name (a Typeform name is "title / ref") asks for a phone and says nothing else,
+    so that it can only be the respondent's own: "Phone", "Your phone number", "Mobile", "Teléfono", "q4_phone"."""
+    for part in (name or "").split(" / "):
+        words = _words(part)
+        if words and asks_for_phone(part) and all(w in OWN_PHONE_WORDS or _is_phone_word(w) for w in words):
+            return True
+    return False
+
+
+def _is_phone_word(word: str) -> bool:
+    return any(stem in word for stem in PHONE_STEMS) and len(word) <= 16
 
 
 # Words that make a field about someone other than the respondent (English, German, Spanish, French, Portuguese,
@@ -191,6 +241,9 @@ SOMEONE_ELSE_WORDS = frozenset(
         *("irmao", "irma", "filho", "filha", "marido", "madrina", "padrino", "figlio", "figlia", "moglie"),
         *("marito", "fratello", "sorella", "nonno", "nonna", "abuelo", "abuela", "grandparent", "grandmother"),
         *("grandfather", "grandma", "grandpa", "aunt", "uncle", "tia", "tio", "cousin", "neighbor", "neighbour"),
+        # People a booking or an order is for or with: a guest, a companion, a patient booked for, a gift's recipient.
+        *("guest", "guests", "companion", "acompanante", "invitado", "invitada", "patient", "recipient", "gast"),
+        *("beschenkte", "destinataire", "destinatario", "destinataria", "paciente"),
     )
 )
 # The same, found inside names written run together ("q5_guardianphone", "mothersphone", "notfallnummer",

@@ -41,7 +41,7 @@ does not tell two workflows' bodies apart; a repeat is only a repeat of the late
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -164,7 +164,9 @@ class HubSpotSource(SourceDefaults):
         for index, obj in enumerate(objects):
             properties = _properties(obj, index if isinstance(payload, list) else None)
             occurred.append(event_time(properties.get("lastmodifieddate")))
-            choice = choose_phone(_phone_fields(properties), context, _person_evidence(properties))
+            phones = _phone_fields(properties)
+            choice = choose_phone(phones, context, _person_evidence(properties))
+
             contact = context.mapping.apply(
                 {
                     **choice.defaults(),
@@ -174,6 +176,7 @@ class HubSpotSource(SourceDefaults):
                 },
                 _reader(obj, properties),
                 context.is_phone,
+                _evidence_of(phones),
             )
             if contact.get("phone") is None:
                 candidates = (properties.get("mobilephone"), properties.get("phone"))
@@ -182,6 +185,13 @@ class HubSpotSource(SourceDefaults):
             else:
                 submissions.append(contact)
         return Delivery(submissions, identity(None, request.body), tuple(occurred))
+
+
+def _evidence_of(phones: list[PhoneField]) -> Callable[[str], Sequence[CountryEvidence]]:
+    """For a mapping's phone reference: a mapped "mobilephone" or "phone" keeps HubSpot's calculated form of that
+    property as its evidence (any other property has none)."""
+    about = {f.name: f.evidence for f in phones}
+    return lambda ref: about.get(ref.rpartition(".")[2], ())
 
 
 def _phone_fields(properties: Mapping[str, Any]) -> list[PhoneField]:
@@ -195,7 +205,14 @@ def _phone_fields(properties: Mapping[str, Any]) -> list[PhoneField]:
             for ref in (calculated, f"{calculated}_country_code")
             if not is_blank(properties.get(ref))
         )
-        fields.append(PhoneField(name, properties.get(name), evidence))
+        fields.append(PhoneField(name, properties.get(name), evidence, same_record=True))
+    # HubSpot documents one country code, hs_calculated_phone_number_country_code, computed for `phone` from the
+    # contact's country: for mobilephone it is the contact's country (the person's evidence, not the number's).
+    country = properties.get("hs_calculated_phone_number_country_code")
+    if not is_blank(country) and is_blank(properties.get("hs_calculated_mobile_number")):
+        mobile = fields[0]
+        about_person = CountryEvidence("hs_calculated_phone_number_country_code", country)
+        fields[0] = PhoneField(mobile.name, mobile.value, (*mobile.evidence, about_person), same_record=True)
     return fields
 
 

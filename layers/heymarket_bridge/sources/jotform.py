@@ -79,7 +79,10 @@ class JotformSource(SourceDefaults):
         labels = _labels(fields.get("pretty"), answers)
         mapping = context.mapping
         contact = mapping.apply(
-            _defaults(answers, context, labels), lambda ref: _lookup(answers, ref), context.is_phone
+            _defaults(answers, context, labels),
+            lambda ref: _lookup(answers, ref),
+            context.is_phone,
+            lambda ref: _widget_evidence(answers, ref),
         )
         delivery_identity = identity(fields.get("submissionID") or None, request.body)
         if contact.get("phone") is None:
@@ -270,6 +273,16 @@ def _defaults(
         "first": full_name.get("first"),
         "last": full_name.get("last"),
     }
+
+
+def _widget_evidence(answers: list[tuple[str, str, Any]], ref: str) -> tuple[CountryEvidence, ...]:
+    """For a mapped phone reference naming a Phone widget (or one of its sub-fields), the widget's Country Code."""
+    head = ref.partition(".")[0]
+    for key, name, value in answers:
+        if head in (key, name) or ref in (key, name):
+            value = single(value)
+            return _widget_country(key, value) if _is_phone_widget(value) else ()
+    return ()
 
 
 def _lookup(answers: list[tuple[str, str, Any]], ref: str) -> Any:

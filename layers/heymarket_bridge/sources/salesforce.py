@@ -17,10 +17,12 @@ Salesforce ignores and `curl -i` or the demo read.
 XML: parsed with defusedxml, which refuses a DOCTYPE (entity expansion, external entities) whatever the body's
 encoding, before anything is expanded (its import adds about 2 ms to the function's init on an idle core, up to
 22 ms on a loaded machine: smallest and largest of 5 runs).
-Defaults: phone = MobilePhone, else Phone (texts go to mobiles; the first that parses as a phone); first =
-FirstName; last = LastName; email = Email. The phone's country is the country of the address that goes with it
-(MailingCountryCode / MailingCountry, a Lead's CountryCode / Country; else OtherCountryCode / OtherCountry:
-heymarket_bridge.contact.read_phone).
+Defaults: phone = MobilePhone, else a Person Account's PersonMobilePhone, else Phone (texts go to mobiles; the
+first of the record's own numbers that parses as a phone); first = FirstName; last = LastName; email = Email. The
+phone's country is the country of the address that goes with it (MailingCountryCode / MailingCountry, a Lead's
+CountryCode / Country; else a Person Account's PersonMailingCountryCode / PersonMailingCountry; else the other
+address's OtherCountryCode / OtherCountry or PersonOtherCountryCode / PersonOtherCountry; else an Account's billing,
+then shipping country: heymarket_bridge.contact.read_phone).
 Opt-outs are not mapped by default (orgs differ: DoNotCall, HasOptedOutOfEmail, custom fields).
 Mapping references (SOURCE_MAPPINGS): the sObject's field API names (only the fields the Outbound Message sends).
 
@@ -79,9 +81,13 @@ ORG_ID_PREFIX = 15
 # AssistantPhone with no address: neither is the contact's own number.
 ADDRESS_COUNTRY = ("MailingCountryCode", "MailingCountry", "CountryCode", "Country")
 # A Contact's other address: the person's country too, read only when the message gives none of the above.
-OTHER_ADDRESS_COUNTRY = ("OtherCountryCode", "OtherCountry")
+OTHER_ADDRESS_COUNTRY = ("OtherCountryCode", "OtherCountry", "PersonOtherCountryCode", "PersonOtherCountry")
+# The record's own numbers, in order: a Contact's or Lead's mobile, a Person Account's mobile (Salesforce's
+# Person-prefixed Contact fields on Account), then the record's Phone (a Person Account's phone is Account.Phone).
+PHONE_FIELDS = ("MobilePhone", "PersonMobilePhone", "Phone")
 # A Person Account's or an Account's addresses (Account has no Mailing address): read only when none of the above is
-# sent, billing first (the customer's own), then shipping; then PersonAccount's Person*-prefixed mailing fields.
+# sent: a Person Account's Person*-prefixed mailing fields (then its other address, above), billing (the customer's
+# own), then shipping.
 ACCOUNT_ADDRESS_COUNTRY = (
     ("PersonMailingCountryCode", "PersonMailingCountry"),
     ("BillingCountryCode", "BillingCountry"),
@@ -146,7 +152,7 @@ class SalesforceSource(SourceDefaults):
         for sobject, fields, moment in _latest_of_each_record(records):
             occurred.append(moment)
             choice = choose_phone(
-                [PhoneField("MobilePhone", fields.get("MobilePhone")), PhoneField("Phone", fields.get("Phone"))],
+                [PhoneField(name, fields.get(name), same_record=True) for name in PHONE_FIELDS],
                 context,
                 _address_country(fields),
             )
@@ -162,7 +168,7 @@ class SalesforceSource(SourceDefaults):
             )
             if contact.get("phone") is None:
                 kind = shown(str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2], quote="")
-                candidates = (fields.get("MobilePhone"), fields.get("Phone"))
+                candidates = tuple(fields.get(name) for name in PHONE_FIELDS)
                 reason = phone_reason(
                     candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field", choice
                 )
@@ -215,8 +221,9 @@ def _not_older(moment: datetime | None, than: datetime | None) -> bool:
 
 def _address_country(fields: dict[str, str | None]) -> tuple[CountryEvidence, ...]:
     """The country evidence of the record's address: the mailing (or a Lead's) address fields sent, else the other
-    address's, else an Account's (a Person Account's mailing, billing, shipping)."""
-    for names in (ADDRESS_COUNTRY, OTHER_ADDRESS_COUNTRY, *ACCOUNT_ADDRESS_COUNTRY):
+    address's, else an Account's (a Person Account's mailing, its other address, billing, shipping)."""
+    person_mailing, *account = ACCOUNT_ADDRESS_COUNTRY
+    for names in (ADDRESS_COUNTRY, person_mailing, OTHER_ADDRESS_COUNTRY, *account):
         found = tuple(CountryEvidence(name, fields[name]) for name in names if fields.get(name))
         if found:
             return found

@@ -120,7 +120,11 @@ def test_a_signature_header_sent_twice_with_the_same_value_is_accepted(event: di
     assert deliver(with_headers(event, typeform_signature=f"{signature},{signature}")).status == 202
 
 
-def test_a_phone_answer_that_is_not_a_number_gives_way_to_a_text_answer_about_the_phone(event: dict[str, Any]) -> None:
+def test_a_phone_answer_that_is_not_a_number_is_refused_never_replaced_by_a_later_phone_question(
+    event: dict[str, Any],
+) -> None:
+    # Given the form's phone_number answer does not read and a later text question is about a phone (whose, the form
+    # author's wording says: it may be anyone's)
     payload = payload_of(event)
     response = payload["form_response"]
     for answer in response["answers"]:
@@ -130,7 +134,12 @@ def test_a_phone_answer_that_is_not_a_number_gives_way_to_a_text_answer_about_th
         {"type": "text", "text": "(510) 555-0126", "field": {"id": "Zz8", "type": "short_text", "ref": "cell_phone"}}
     )
 
-    assert [c["phone"] for c in deliver(with_json(event, payload)).queued] == ["15105550126"]
+    # When it is delivered
+    result = deliver(with_json(event, payload))
+
+    # Then nothing is queued: the respondent's own phone is the first phone field, and it is refused naming both
+    assert result.queued == []
+    assert "cell_phone" in result.reply.body
 
 
 # Typeform signs no header time, but the signed body's submitted_at is when it sent the first delivery.
