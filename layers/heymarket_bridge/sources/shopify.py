@@ -148,8 +148,7 @@ def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[s
     address = {} if others else address
     consent = customer.get("sms_marketing_consent")
     state = consent.get("state") if isinstance(consent, dict) else None
-    country = _address_country(customer)
-    person = (country,) if country is not None else ()
+    person = _address_country(customer)
     fields = [PhoneField("phone", customer.get("phone"))]
     if not is_blank(address.get("phone")):
         # An address's phone is written for that address: its country is about this number.
@@ -169,10 +168,12 @@ def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[s
     }, choice
 
 
-def _address_country(customer: Mapping[str, Any]) -> CountryEvidence | None:
+def _address_country(customer: Mapping[str, Any]) -> tuple[CountryEvidence, ...]:
     """The customer's country: the default address's `country_code` (`default_address`, else the `addresses` item
-    marked `default`), else a billing or shipping address's (an order's customer), the first given. An address in
-    another person's name (a gift recipient's) says nothing about the customer."""
+    marked `default`), else a billing or shipping address's (an order's customer), the first given; else the
+    country of each other `addresses` item in the customer's own name (several countries named there disagree, and a
+    national number is then refused rather than read in `DefaultCountry`). An address in another person's name (a
+    gift recipient's) says nothing about the customer."""
     candidates = (
         ("default_address", _default_address(customer)),
         ("billing_address", customer.get("billing_address")),
@@ -180,8 +181,14 @@ def _address_country(customer: Mapping[str, Any]) -> CountryEvidence | None:
     )
     for name, address in candidates:
         if isinstance(address, dict) and not is_blank(address.get("country_code")) and _is_customers(address, customer):
-            return CountryEvidence(f"{name}.country_code", address["country_code"])
-    return None
+            return (CountryEvidence(f"{name}.country_code", address["country_code"]),)
+    addresses = customer.get("addresses")
+    found: dict[str, CountryEvidence] = {}
+    for index, address in enumerate(addresses if isinstance(addresses, list) else []):
+        if isinstance(address, dict) and not is_blank(address.get("country_code")) and _is_customers(address, customer):
+            code = str(address["country_code"]).strip().upper()
+            found.setdefault(code, CountryEvidence(f"addresses.{index}.country_code", address["country_code"]))
+    return tuple(found.values())
 
 
 def _default_address(customer: Mapping[str, Any]) -> Any:
