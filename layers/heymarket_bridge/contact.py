@@ -66,6 +66,8 @@ _LABELS = frozenset(
         *("casa", "trabajo", "oficina", "movil", "celular", "telefono", "particular", "fijo", "domicilio"),
         *("portable", "domicile", "bureau", "travail", "fixe", "mobiel", "thuis", "werk", "kantoor", "cellulare"),
         *("ufficio", "lavoro", "telemovel", "trabalho", "escritorio", "c", "m", "h", "w", "o", "t", "p"),
+        # Abbreviations written with a dot ("Cel.", "Tlf.", "Tfno.", "Mob.") and a few more languages' words.
+        *("cel", "tlf", "tlfn", "telf", "tfno", "tfn", "fono", "mov", "numero"),
     )
 )
 # A run of letters (a word), in any script.
@@ -75,12 +77,18 @@ _WORDS_IN_BRACKETS = re.compile(r"[(\[][^()\[\]\d]*[)\]]")
 # An extension at the end: "ext 12", "ext. 12", "extension 12", "x12", "#12", "Durchwahl 12", "poste 12", "anexo 12".
 _EXTENSION = re.compile(
     r"(?:(?<![^\W\d_])(?:ext|extn|extension|x|durchwahl|dw|poste|anexo|ramal|interno|toestel)\.?|#)\s*[:.]?\s*"
-    r"\d{1,7}\s*$",
+    r"\d{1,10}\s*$",
     re.IGNORECASE,
 )
 # Between two numbers in one field: ";", ",", "|", a line break, " / " (a slash between spaces: "030/1234567" is one
 # German number), or a word such as "or", "oder", "ou", "o", "y", "and", "und", "&".
 _SEPARATORS = re.compile(r"\s*(?:[;,|\n]|\s/\s|(?<=\s)(?:or|oder|ou|o|y|and|und|&)(?=\s))\s*", re.IGNORECASE)
+# Also between a number and a note about it, in a second reading when the first finds no number: " - " (a dash
+# between spaces: "(510) 555-0157 - mobile - best after 5pm"); in it a line break inside one number ("(510)\n555-0157")
+# is a space.
+_NOTE_SEPARATOR = re.compile(r"\s+[-\u2013\u2014]\s+")
+# Brazil's "0xx" (the caller's choice of long-distance carrier) before an area code: "0xx11 91234-5678".
+_BRAZIL_CARRIER_CHOICE = re.compile(r"^\s*0\s*xx\s*(?=\d)", re.IGNORECASE)
 # A label word after a number and before another ("510 555 0100 cell 510 555 0157"): the second number starts there.
 _LABEL_BETWEEN_NUMBERS = re.compile(r"(?<=[\d)])\s+(?=[^\W\d_]{2,}\.?\s*:?\s*[+(\d])")
 # A vanity number: digits first, then letters (at least three) and digits, joined by spaces, dots or dashes only.
@@ -222,8 +230,9 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
 
     How the country is decided (README, "How a phone's country is decided"):
 
-    1. A number in international form ("+", "00", or `default_country`'s international prefix: the US's "011",
-       Australia's "0011") says its own country and is read as written (a national reading of the same digits in
+    1. A number in international form ("+", "00", `default_country`'s international prefix: the US's "011",
+       Australia's "0011", or that of the country the payload names, from phonenumbers' metadata: "0011 44 ..."
+       with an Australian address) says its own country and is read as written (a national reading of the same digits in
        a named country is a refusal naming both). Evidence about the
        number itself (`of_number`: a phone widget's country code, the sender's international form of the same
        number) that names another calling code is a refusal naming both; evidence about the person (an address, a
@@ -248,13 +257,19 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
     """
     text = _phone_text(raw)
     first_problem: ValueError | None = None
-    for segment in _numbers_in(text):
-        try:
-            if isinstance(segment, ValueError):
-                raise segment
-            return _read_number(segment, default_country, evidence)
-        except ValueError as exc:
-            first_problem = first_problem or exc
+    # The field as written, then (only if that finds no number) with notes after " - " apart and line breaks as spaces.
+    readings = [_numbers_in(text)]
+    other = text.replace("\r", " ").replace("\n", " ")
+    if other != text or _NOTE_SEPARATOR.search(text):
+        readings.append(_numbers_in(other) + [n for part in _NOTE_SEPARATOR.split(other) for n in _numbers_in(part)])
+    for segments in readings:
+        for segment in segments:
+            try:
+                if isinstance(segment, ValueError):
+                    raise segment
+                return _read_number(segment, default_country, evidence)
+            except ValueError as exc:
+                first_problem = first_problem or exc
     raise first_problem or ValueError("phone is not a phone number")
 
 
@@ -264,6 +279,14 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
 
     if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text.strip()) > 40:
         raise ValueError("phone is too long")
+    if _BRAZIL_CARRIER_CHOICE.match(text):
+        named = _named_country(text, evidence)
+        if (named[0].region if named is not None else default_country) != "BR":
+            raise PhoneCountryConflict(
+                f"phone {shown(text)} starts with 0xx, Brazil's carrier choice, but its country is not Brazil: send "
+                "the phone with its + and country code"
+            )
+        text = _BRAZIL_CARRIER_CHOICE.sub("0", text)
     # Before "00" is read as "+": Australia dials 0011, and "0011 61..." is no +11 number.
     dialled = _after_international_prefix(text, default_country)
     if dialled is not None:
@@ -279,6 +302,9 @@ def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvid
                 f"as dialled from {default_country} with its international prefix: send the phone with its + and "
                 "country code"
             )
+        return _read_number(dialled, default_country, evidence)
+    dialled = _dialled_from_named_country(text, evidence, default_country)
+    if dialled is not None:
         return _read_number(dialled, default_country, evidence)
     text = _dial_form(text)
     if text.startswith("+"):
@@ -370,6 +396,27 @@ def _after_international_prefix(text: str, region: str) -> str | None:
         return None
     dialled = f"+{digits[prefix.end() :]}"
     return dialled if _strictly_valid(dialled, None) is not None else None
+
+
+def _dialled_from_named_country(text: str, evidence: Sequence[CountryEvidence], default_country: str) -> str | None:
+    """`text` as "+<digits>" when it starts with the international prefix of the country the payload names (from
+    phonenumbers' metadata: Australia's 0011, Japan's 010, Russia's 810) and what follows is a valid number with its
+    country code, the way a person there writes a foreign number; None otherwise, and None when the same digits are
+    also a valid national number of that country (then the national reading decides, as for any national number)."""
+    try:
+        named = _named_country(text, evidence)
+    except ValueError:
+        return None
+    if named is None or named[0].region == default_country:
+        return None
+    dialled = _after_international_prefix(text, named[0].region)
+    if dialled is None:
+        return None
+    # phonenumbers itself reads a region's international prefix: only another reading of the digits is national.
+    national = _strictly_valid(text, named[0].region)
+    if national is not None and _e164(national) != _e164(_strictly_valid(dialled, None)):
+        return None
+    return dialled
 
 
 def _strictly_valid(text: str, region: str | None) -> Any:
@@ -560,6 +607,10 @@ def _numbers_in(text: str) -> list[str | ValueError]:
     word that is not a label, the ValueError naming it); the whole text when it is a vanity number."""
     if _is_vanity(text):
         return [text]
+    # "1 800 FLOWERS (cell)", "1-800-FLOWERS ext 12": a vanity number with a label or an extension.
+    bare = _EXTENSION.sub("", _WORDS_IN_BRACKETS.sub(" ", text)).strip()
+    if bare != text.strip() and _is_vanity(bare) and not _someone_elses_label(text):
+        return [bare]
     parts = [part for part in _SEPARATORS.split(text) if part and part.strip()]
     numbers: list[str | ValueError] = []
     for part in parts:
@@ -577,14 +628,14 @@ def _numbers_in(text: str) -> list[str | ValueError]:
 def _without_labels(text: str) -> str:
     """`text` without labels in parentheses, label words and a trailing extension; raises ValueError naming a word
     that is none of them (a phone is never read from words: "+49 30 1234567 (Arbeit)" is not a vanity number)."""
-    from heymarket_bridge.sources.common import about_someone_else
-
     text = _dial_form(text) if text.strip()[:4].lower() == "tel:" else text
-    for bracket in _WORDS_IN_BRACKETS.findall(text):
+    marked = _someone_elses_label(text)
+    if marked is not None:
         # "510 555 0157 (Mom)": a note saying whose number it is, not a label to throw away.
-        if about_someone_else(bracket):
-            raise ValueError(f"phone is marked {shown(bracket)}: the number of someone other than the contact")
+        raise ValueError(f"phone is marked {shown(marked)}: the number of someone other than the contact")
     text = _EXTENSION.sub("", _WORDS_IN_BRACKETS.sub(" ", text))
+    carrier_choice = _BRAZIL_CARRIER_CHOICE.match(text)
+    prefix, text = (carrier_choice.group(), text[carrier_choice.end() :]) if carrier_choice else ("", text)
     kept: list[str] = []
     position = 0
     for word in _WORD.finditer(text):
@@ -597,7 +648,14 @@ def _without_labels(text: str) -> str:
             )
     kept.append(text[position:])
     # A colon or dash left where a label was ("cell: 510...", "Büro - 030...").
-    return re.sub(r"^[\s:\-\u2013.]+", "", "".join(kept)).strip()
+    return prefix + re.sub(r"^[\s:\-\u2013.]+", "", "".join(kept)).strip()
+
+
+def _someone_elses_label(text: str) -> str | None:
+    """The first label in brackets that says the number is someone else's ("(Mom)", "(Sekretariat)"), if any."""
+    from heymarket_bridge.sources.common import about_someone_else
+
+    return next((bracket for bracket in _WORDS_IN_BRACKETS.findall(text) if about_someone_else(bracket)), None)
 
 
 def _is_vanity(text: str) -> bool:

@@ -244,6 +244,9 @@ SOMEONE_ELSE_WORDS = frozenset(
         # People a booking or an order is for or with: a guest, a companion, a patient booked for, a gift's recipient.
         *("guest", "guests", "companion", "acompanante", "invitado", "invitada", "patient", "recipient", "gast"),
         *("beschenkte", "destinataire", "destinatario", "destinataria", "paciente"),
+        # Someone who answers for the person: a secretary, a reception desk, a switchboard.
+        *("sekretariat", "sekretarin", "sekretaerin", "secretary", "secretariat", "secretaria", "secretaire"),
+        *("reception", "receptionist", "rezeption", "empfang", "zentrale", "switchboard", "centralita", "recepcion"),
     )
 )
 # The same, found inside names written run together ("q5_guardianphone", "mothersphone", "notfallnummer",

@@ -47,7 +47,7 @@ from typing import Any
 
 from heymarket_bridge.country import CountryEvidence
 from heymarket_bridge.echo import shown
-from heymarket_bridge.mapping import Lookup, Submission, dotted, is_blank
+from heymarket_bridge.mapping import Lookup, Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sources.common import (
     Delivery,
@@ -162,6 +162,10 @@ class HubSpotSource(SourceDefaults):
         submissions: list[Submission] = []
         occurred: list[datetime | None] = []
         for index, obj in enumerate(objects):
+            if isinstance(obj, dict) and "subscriptionType" in obj:
+                occurred.append(None)
+                submissions.append(_subscription_event(obj, index if isinstance(payload, list) else None))
+                continue
             properties = _properties(obj, index if isinstance(payload, list) else None)
             occurred.append(event_time(properties.get("lastmodifieddate")))
             phones = _phone_fields(properties)
@@ -255,6 +259,25 @@ def _sha256_hex(prefix: str, body: bytes) -> str:
 def _reader(obj: Any, properties: Mapping[str, Any]) -> Lookup:
     """A property by its internal name, else a dotted path into the object."""
     return lambda ref: properties[ref] if ref in properties else dotted(obj, ref)
+
+
+def _subscription_event(event: Mapping[str, Any], index: int | None) -> Unmappable:
+    """The refusal of a HubSpot app's webhook subscription event ({"subscriptionType": "contact.propertyChange",
+    "objectId", "propertyName", "propertyValue", ...}, developers.hubspot.com "Webhooks API"): it carries one changed
+    property of a contact known only by its id, not the contact (no name, no country for a national number), so it
+    is never read as one."""
+    where = "the HubSpot payload" if index is None else f"item {index} of the HubSpot payload"
+    kind = shown(str(event.get("subscriptionType")), 60)
+    about = f" {shown(str(event.get('propertyName')), 60)}" if isinstance(event.get("propertyName"), str) else ""
+    contact_id = event.get("objectId")
+    of = f" of the contact {shown(str(contact_id), 30)}" if isinstance(contact_id, int | str) else ""
+    return Unmappable(
+        (
+            f"{where} is an app subscription event ({kind}): it carries the changed property{about}{of}, not the "
+            "contact; send contacts to the bridge from a workflow's \"Send a webhook\" action (the contact's "
+            "properties), see the README's HubSpot row",
+        ),
+    )
 
 
 def _properties(obj: Any, index: int | None) -> dict[str, Any]:
