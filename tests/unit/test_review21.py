@@ -1,0 +1,38 @@
+"""Review of issue 21 (consent): failing reproductions of where a STOP / opt-out is not final."""
+
+from __future__ import annotations
+
+from tests.unit.state_double import InMemoryContactState
+from tests.unit.sync_harness import ANN, Harness, upsert
+
+EARLY, LATE = "2026-11-23T09:00:00.000+00:00", "2026-11-23T09:01:00.000+00:00"
+
+
+def test_an_opt_out_dated_before_a_later_applied_name_change_still_applies() -> None:
+    # Given a contact opted in, and a name change dated LATE applied (no consent in it)
+    h = Harness(state=InMemoryContactState())
+    h.heymarket.add(ANN, first="Ann", is_opted_out=False)
+    h.process(upsert(ANN, occurred_at=LATE, last="Lee"))
+    assert h.heymarket.holding(ANN)[0].fields["last"] == "Lee"
+
+    # When the person's opt-out, dated EARLY (a Shopify consent event delivered after the customers/update, a
+    # Salesforce outbound message retried), arrives
+    h.process(upsert(ANN, occurred_at=EARLY, is_opted_out=True))
+
+    # Then it applies: "Opt-outs from sources always apply"; nothing newer ever said the person opted in
+    assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
+
+
+def test_a_re_consent_dated_in_the_future_does_not_opt_back_in_over_a_stop() -> None:
+    # Given re-consent for Shopify, and a contact Heymarket holds opted out (a STOP texted at STOPPED)
+    from tests.unit.test_consent import RULE, STOPPED, shopify_opt_in
+
+    h = Harness(state=InMemoryContactState(), reconsent=RULE)
+    h.heymarket.add(ANN, is_opted_out=True, updated=STOPPED)
+
+    # When Shopify's opt-in arrives (received 2026-11-23T09:00) with a consent_updated_at in 2099: a consent time
+    # later than when the bridge received it is not a time the person consented at
+    h.process(shopify_opt_in(1, "2099-01-01T00:00:00.000+00:00"))
+
+    # Then it is held back: the STOP stands
+    assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
