@@ -36,3 +36,41 @@ def test_a_re_consent_dated_in_the_future_does_not_opt_back_in_over_a_stop() -> 
 
     # Then it is held back: the STOP stands
     assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
+
+
+def _hubspot_opt_out(n: int) -> object:
+    from heymarket_bridge.consent import ConsentClaim
+    from heymarket_bridge.contact import Contact
+    from heymarket_bridge.messages import ContactOperation, Operation
+    from heymarket_bridge.sync import QueueRecord
+
+    operation = ContactOperation(
+        Operation.UPSERT,
+        Contact(phone=ANN, is_opted_out=True),
+        "hubspot",
+        f"2026-11-23T09:02:0{n}.000+00:00",
+        f"corr-hs-{n}",
+        consent=ConsentClaim("sms_opt_out", "true"),
+    )
+    return QueueRecord(f"msg-hs-{n}", operation.to_json(), 1, sent_timestamp_ms=10_000 + n)
+
+
+def test_an_opt_out_after_a_start_texted_in_heymarket_applies_although_the_last_stored_state_was_opted_out() -> None:
+    # Given an opt-out applied (generic), then the person texts START to Heymarket (no request from the bridge)
+    from tests.unit.test_sync_consent_record import MemoryConsentLog
+
+    log = MemoryConsentLog()
+    h = Harness(state=InMemoryContactState(), consent_log=log)
+    h.heymarket.add(ANN, first="Ann", is_opted_out=False)
+    h.process(upsert(ANN, is_opted_out=True))
+    assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
+    h.heymarket.holding(ANN)[0].fields["is_opted_out"] = False  # START
+
+    # When HubSpot (another source) sends the person's opt-out
+    report = h.process(_hubspot_opt_out(1))
+
+    # Then it applies (an opt-out always applies; "unchanged" is the bridge's memory, not Heymarket's state), and
+    # the HubSpot opt-out, a change the bridge received, is on record
+    assert report.unchanged_skipped == 0
+    assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
+    assert [(c.source, c.opted_out) for c in log.changes] == [("generic", True), ("hubspot", True)]
