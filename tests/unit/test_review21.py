@@ -74,3 +74,41 @@ def test_an_opt_out_after_a_start_texted_in_heymarket_applies_although_the_last_
     assert report.unchanged_skipped == 0
     assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
     assert [(c.source, c.opted_out) for c in log.changes] == [("generic", True), ("hubspot", True)]
+
+
+# ---------------------------------------------------------------- Shopify's consent event: opt-outs refused 401
+import pytest  # noqa: E402
+
+from tests.support import load_event  # noqa: E402
+from tests.unit.sources.harness import deliver, with_headers, with_json  # noqa: E402
+
+
+def _consent_event(state: str, at: str | None) -> dict:
+    payload = {
+        "id": 7608123457651,
+        "phone": "+13125550143",
+        "sms_marketing_consent": {
+            "state": state,
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": at,
+            "consent_collected_from": "SHOPIFY",
+        },
+    }
+    updated = load_event("shopify/customers_update")  # X-Shopify-Triggered-At: 2026-11-23T09:00:00Z (now)
+    return with_json(with_headers(updated, x_shopify_topic="customers_marketing_consent/update"), payload)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        None,  # Shopify: "if no date is provided, ... when the consent information was sent"; its example has null
+        "2026-11-22T12:00:00Z",  # an unsubscribe recorded in Shopify with the day it was collected (backdated)
+    ],
+)
+def test_a_signed_shopify_unsubscribe_is_taken_whatever_its_consent_time(at: str | None) -> None:
+    delivered = deliver(_consent_event("unsubscribed", at))
+
+    # An opt-out is never refused as a "replay": replaying an opt-out cannot opt anyone in, and a 401 makes Shopify
+    # retry for 4 hours, then drop it (and in the end remove the subscription): the person's STOP never arrives
+    assert delivered.status == 202
+    assert delivered.queued == [{"phone": "13125550143", "is_opted_out": True}]
