@@ -112,3 +112,52 @@ def test_a_signed_shopify_unsubscribe_is_taken_whatever_its_consent_time(at: str
     # retry for 4 hours, then drop it (and in the end remove the subscription): the person's STOP never arrives
     assert delivered.status == 202
     assert delivered.queued == [{"phone": "13125550143", "is_opted_out": True}]
+
+
+def _shopify(n: int, consented_at: str, **fields: object) -> object:
+    from heymarket_bridge.consent import ConsentClaim
+    from heymarket_bridge.contact import Contact
+    from heymarket_bridge.messages import ContactOperation, Operation
+    from heymarket_bridge.sync import QueueRecord
+
+    claim = ConsentClaim("sms_marketing_consent.state", "subscribed", consented_at)
+    contact = Contact(phone=ANN, is_opted_out=False, **fields)  # type: ignore[arg-type]
+    operation = ContactOperation(
+        Operation.UPSERT, contact, "shopify", f"2026-11-23T09:00:0{n}.000+00:00", f"corr-s-{n}", consent=claim
+    )
+    return QueueRecord(f"msg-s-{n}", operation.to_json(), 1, sent_timestamp_ms=20_000 + n)
+
+
+@pytest.mark.parametrize("fields", [{"last": "Lee"}, {}], ids=["customers/update", "consent event"])
+def test_a_re_consent_after_a_stop_texted_in_heymarket_is_applied_and_on_record(fields: dict) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from heymarket_bridge.adapters.consent_log import DynamoDbConsentLog, read_changes
+    from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
+    from heymarket_bridge_tools.template import StackTemplate
+    from tests.unit.test_consent import AFTER, BEFORE, RULE, STOPPED
+
+    item_scoped_transactions()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = StackTemplate.load()._create_tables(client, "test")["ConsentRecordTable"]
+        # Given re-consent for Shopify (the consent record as deployed); a customer created subscribed (on record:
+        # subscribed, applied); then a STOP texted to Heymarket at STOPPED
+        h = Harness(state=InMemoryContactState(), reconsent=RULE, consent_log=DynamoDbConsentLog(table, client))
+        h.process(_shopify(1, BEFORE, first="Ann"))
+        contact = h.heymarket.holding(ANN)[0]
+        contact.fields["is_opted_out"] = True
+        contact.fields["updated"] = STOPPED
+
+        # When the person re-subscribes in Shopify (double opt-in) after the STOP: a customers/update, or Shopify's
+        # dedicated customers_marketing_consent/update (nothing but the consent)
+        h.process(_shopify(2, AFTER, **fields))
+
+        # Then they are opted back in, and the re-consent, the change that most needs documenting, is on record
+        assert h.heymarket.holding(ANN)[0].fields["is_opted_out"] is False
+        changes = list(read_changes(client, table, ANN))
+        assert [(c["source"], c["opted_out"], c["action"]) for c in changes] == [
+            ("shopify", False, "applied"),
+            ("shopify", False, "applied"),
+        ]
