@@ -161,3 +161,23 @@ def test_a_re_consent_after_a_stop_texted_in_heymarket_is_applied_and_on_record(
             ("shopify", False, "applied"),
             ("shopify", False, "applied"),
         ]
+
+
+def test_a_customers_update_reads_its_sms_unsubscribe_in_any_case_as_the_consent_event_does() -> None:
+    # The consent event reads "UNSUBSCRIBED" (Shopify's GraphQL spelling) as an opt-out; customers/update drops it
+    from tests.unit.sources.harness import payload_of
+
+    updated = load_event("shopify/customers_update")
+    customer = payload_of(updated)
+    customer["phone"] = "+13125550143"
+    customer["sms_marketing_consent"] = {
+        "state": "UNSUBSCRIBED",
+        "opt_in_level": "single_opt_in",
+        "consent_updated_at": "2026-11-23T03:59:00-05:00",
+        "consent_collected_from": "OTHER",
+    }
+
+    delivered = deliver(with_json(updated, customer))
+
+    assert delivered.status == 202
+    assert [contact.get("is_opted_out") for contact in delivered.queued] == [True]
