@@ -181,3 +181,16 @@ def test_a_customers_update_reads_its_sms_unsubscribe_in_any_case_as_the_consent
 
     assert delivered.status == 202
     assert [contact.get("is_opted_out") for contact in delivered.queued] == [True]
+
+
+def test_an_opt_out_reaches_every_contact_heymarket_holds_for_the_phone() -> None:
+    # Given two contacts holding one phone (one made in Heymarket's app: README, "DuplicateContactsFound")
+    h = Harness(state=InMemoryContactState())
+    h.heymarket.add(ANN, first="Ann", is_opted_out=False)
+    h.heymarket.add(ANN, first="Ann (app)", is_opted_out=False)
+
+    # When a source sends the person's opt-out
+    h.process(upsert(ANN, is_opted_out=True))
+
+    # Then neither contact can still be texted: an opt-out is about the number, not one of its contacts
+    assert [c.fields["is_opted_out"] for c in h.heymarket.holding(ANN)] == [True, True]
