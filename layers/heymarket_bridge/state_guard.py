@@ -50,6 +50,7 @@ from heymarket_bridge.contact_state import (
     received_ms,
     stored_state,
     superseded,
+    surviving_opt_out,
     tombstone,
     unchanged,
 )
@@ -156,7 +157,7 @@ class ContactStateGuard:
         admitted: list[Member] = []
         pending = list(members)
         for _ in range(MAX_ROUNDS):
-            live = [m for m in pending if not self._superseded(m, entries, skipped)]
+            live = [live for m in pending if (live := self._live(m, entries, skipped)) is not None]
             drafted = plan(live)
             admitted.extend(m for decided in drafted.decided for m in decided.members)  # settled without a request
             writes: list[Claim | Advance] = []
@@ -220,7 +221,11 @@ class ContactStateGuard:
             before,
         )
 
-    def _superseded(self, member: Member, entries: Mapping[str, ContactState | None], skipped: list[Skipped]) -> bool:
+    def _live(
+        self, member: Member, entries: Mapping[str, ContactState | None], skipped: list[Skipped]
+    ) -> Member | None:
+        """The member to plan: itself, or, when superseded, its opt-out alone (`surviving_opt_out`: applied and
+        recorded as applied), or None when it is skipped (then in `skipped`)."""
         phone = operation_phone(member.operation)
         entry = entries.get(phone) if phone is not None else None
         # Received longer ago than tombstones are kept: a delete that followed it may be forgotten already (a letter
@@ -229,7 +234,18 @@ class ContactStateGuard:
             self._clock_ms() - self._tombstone_s * 1000
         )
         if not expired and not superseded(member.operation, entry):
-            return False
+            return member
+        survivor = None if expired else surviving_opt_out(member.operation, entry)
+        if survivor is not None:
+            logger.info(
+                "Operation older than the newest applied to its contact; its opt-out alone applies",
+                extra={
+                    "phone": mask_phone(phone),
+                    "correlation_id": member.operation.correlation_id,
+                    "message_id": member.record.message_id,
+                },
+            )
+            return replace(member, operation=survivor)
         skipped.append(Skipped(member, Skip.SUPERSEDED))
         logger.info(
             "Operation older than the tombstones the contact state keeps; skipped (redrive it with --force to apply it)"
@@ -244,7 +260,7 @@ class ContactStateGuard:
                 "message_id": member.record.message_id,
             },
         )
-        return True
+        return None
 
     def _unchanged(
         self,
