@@ -276,9 +276,13 @@ class ContactStateGuard:
             return None
         phone = lane.phones[0]
         entry = entries.get(phone)
-        if phone in before or any(m.operation.force for m in lane.members):
+        contact = drafted.upserts[lane.upsert].contact
+        # An opt-out is always sent: what the entry says was stored is the bridge's memory, not Heymarket's state (a
+        # START texted to Heymarket since changes it with no request from the bridge), and a person texted after a
+        # STOP is a TCPA violation, so one request more is cheap.
+        if phone in before or contact.is_opted_out is True or any(m.operation.force for m in lane.members):
             return None
-        return entry if unchanged(drafted.upserts[lane.upsert].contact, entry, void_ms) else None
+        return entry if unchanged(contact, entry, void_ms) else None
 
     # ------------------------------------------------------------------ after Heymarket
 
