@@ -272,6 +272,22 @@ def test_the_reconsent_rule_gives_the_consent_time_only_for_a_named_source_and_f
     assert RULE.consent_time("shopify", ConsentClaim("sms_marketing_consent.state", "subscribed", "soon")) is None
 
 
+@pytest.mark.parametrize(
+    ("consented_at", "gives"),
+    [
+        ("2026-11-23T09:04:59.000Z", True),  # within the clock skew allowed of the receipt (09:00)
+        ("2026-11-23T09:05:01.000Z", False),  # later than the skew: not a time the person consented at
+        ("2099-01-01T00:00:00.000+00:00", False),
+    ],
+)
+def test_a_consent_time_later_than_its_receipt_gives_no_re_consent(consented_at: str, gives: bool) -> None:
+    claim = ConsentClaim("sms_marketing_consent.state", "subscribed", consented_at)
+
+    time = RULE.consent_time("shopify", claim, received_at="2026-11-23T09:00:00.000+00:00")
+
+    assert time == (consented_at if gives else None)
+
+
 def test_no_source_may_re_consent_by_default() -> None:
     settings = SyncSettings.from_env({"HEYMARKET_SECRET_ARN": "arn", "DLQ_URL": "dlq", "QUEUE_URL": "q"})
 
