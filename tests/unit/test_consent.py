@@ -257,6 +257,33 @@ def test_a_re_consent_heymarket_ignores_is_reported_held_back() -> None:
     assert stored(result).consent_held_back == HELD_IGNORED
 
 
+# ---------------------------------------------------------------------- an opt-out reaches every holder of the phone
+
+
+def test_an_opt_out_is_written_to_every_contact_holding_the_phone_keeping_their_fields() -> None:
+    # Given two contacts holding Ann's phone (one made in Heymarket's app)
+    h = Harness()
+    h.heymarket.add(ANN, first="Ann", is_opted_out=False)
+    h.heymarket.add(ANN, first="Ann (app)", email="ann@example.com", is_opted_out=False)
+
+    [result] = h.gateway.upsert([Contact(phone=ANN, is_opted_out=True)], h.deadline())
+
+    assert stored(result).opted_out is True
+    assert [(c.fields["first"], c.fields.get("email"), c.fields["is_opted_out"]) for c in h.heymarket.holding(ANN)] == [
+        ("Ann", None, True),
+        ("Ann (app)", "ann@example.com", True),
+    ]
+
+
+def test_an_opt_out_of_a_phone_held_by_one_contact_costs_no_request_more() -> None:
+    h = Harness()
+    h.heymarket.add(ANN, first="Ann", is_opted_out=False)
+
+    h.gateway.upsert([Contact(phone=ANN, is_opted_out=True)], h.deadline())
+
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
+
+
 # ---------------------------------------------------------------------- the rule, the setting, merges, sources
 
 RULE = ReconsentRule.parse("shopify=sms_marketing_consent.state, typeform=answers.consent")
