@@ -505,11 +505,11 @@ class V2Gateway(_Gateway):
                 update = _complete(Contact(phone=contacts[i].phone, is_opted_out=True), holder)
                 items.append((i, replace(update, contact_id=holder.identity.uuid).to_heymarket()))
         for chunk in _chunks(items, self._max_batch):
-            failure = self._opt_out_chunk([item for _, item in chunk], deadline)
+            outcome = self._opt_out_chunk([item for _, item in chunk], deadline)
             for i, _ in chunk:
-                if isinstance(failure, GatewayFailure):
-                    settled[i] = NotDone(failure)
-                elif contacts[i].phone in failure:
+                if isinstance(outcome, GatewayFailure):
+                    settled[i] = NotDone(outcome)
+                elif contacts[i].phone in outcome:
                     settled[i] = NotDone(
                         TransientFailure("Heymarket did not opt out another contact holding the phone")
                     )
