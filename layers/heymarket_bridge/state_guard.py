@@ -57,7 +57,8 @@ from heymarket_bridge.contact_state import (
 from heymarket_bridge.heymarket_port import Deleted, GatewayFailure, NotDone, Stored
 from heymarket_bridge.messages import DeleteOperation
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
-from heymarket_bridge.sync import Decided, Execution, Fate, Member, Plan, UpsertStep, Verdict
+from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
+from heymarket_bridge.sync import Decided, Execution, Fate, Member, Plan, UpsertStep, Verdict, claim_received_at
 
 # Rounds of conditional writes before a lane whose entries keep changing under it is left to a later receive.
 MAX_ROUNDS = 3
@@ -126,6 +127,7 @@ class ContactStateGuard:
         lease_margin_ms: int = LEASE_MARGIN_MS,
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         new_token: Callable[[], str] = lambda: uuid.uuid4().hex,
+        reconsent: ReconsentRule = NO_RECONSENT,
     ) -> None:
         self._port = port
         self._skip_unchanged = skip_unchanged
@@ -133,6 +135,7 @@ class ContactStateGuard:
         self._margin_ms = lease_margin_ms
         self._clock_ms = wall_clock_ms
         self._new_token = new_token
+        self._reconsent = reconsent
 
     # ------------------------------------------------------------------ before Heymarket
 
@@ -281,6 +284,14 @@ class ContactStateGuard:
         # START texted to Heymarket since changes it with no request from the bridge), and a person texted after a
         # STOP is a TCPA violation, so one request more is cheap.
         if phone in before or contact.is_opted_out is True or any(m.operation.force for m in lane.members):
+            return None
+        # Likewise a re-consent the operator's rule allows: a STOP texted since the bridge last wrote the contact is
+        # not in the entry, and only the gateway's look-up shows whether the opt-in must be written over it. (With
+        # re-consent on for a source, its opt-ins cost a look-up and a write even when nothing else changed.)
+        step = drafted.upserts[lane.upsert]
+        if contact.is_opted_out is False and self._reconsent.consent_time(
+            step.consent_source, step.consent, claim_received_at(step)
+        ):
             return None
         return entry if unchanged(contact, entry, void_ms) else None
 

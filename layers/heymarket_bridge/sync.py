@@ -253,14 +253,14 @@ def _reconsent_times(steps: Sequence[UpsertStep], reconsent: ReconsentRule) -> l
     if not reconsent:
         return []
     return [
-        reconsent.consent_time(step.consent_source, step.consent, _claim_received_at(step))
+        reconsent.consent_time(step.consent_source, step.consent, claim_received_at(step))
         if step.contact.is_opted_out is False
         else None
         for step in steps
     ]
 
 
-def _claim_received_at(step: UpsertStep) -> str | None:
+def claim_received_at(step: UpsertStep) -> str | None:
     """When the bridge received the (earliest) operation whose consent claim the step carries."""
     times = [
         m.operation.received_at

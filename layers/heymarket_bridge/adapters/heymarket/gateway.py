@@ -427,6 +427,7 @@ class V2Gateway(_Gateway):
         knowledge = list(known) or [None] * len(contacts)
         doubt: set[int] = set()
         seen: dict[int, list[HeardContact]] = {}
+        prior: dict[int, HeardContact] = {}
         optins = _OptIns(contacts, reconsent)
         outgoing = optins.outgoing()
         # A contact_id update may move its contact away from a phone another contact of the batch is for: written
@@ -446,11 +447,13 @@ class V2Gateway(_Gateway):
             finally:
                 doubt |= upserts.doubt
                 seen.update(upserts.seen)
+                prior.update(upserts.prior)
         final = [
             r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
             for r in results
         ]
         final = self._opt_out_other_holders(contacts, final, deadline, seen)
+        final = [_with_prior_consent(r, prior.get(i)) for i, r in enumerate(final)]
         return optins.settled(
             [NotDone(_doubtful(r.failure)) if i in doubt and isinstance(r, NotDone) else r for i, r in enumerate(final)]
         )
@@ -590,6 +593,7 @@ class _UpsertChunk:
         self._resolves: dict[int, int] = {}
         self._unbound: set[int] = set()  # the identifier written by holds another phone: stored by a look-up
         self.seen: dict[int, list[HeardContact]] = {}  # the contacts a look-up showed holding each contact's phone
+        self.prior: dict[int, HeardContact] = {}  # the contact each write updates, as a look-up just showed it
 
     def run(self, deadline: Deadline) -> None:
         while self._pending():
@@ -622,6 +626,7 @@ class _UpsertChunk:
                         read = named[i]
                         if read is None:
                             continue  # Heymarket holds no such contact: stored by its phone in the next round
+                        self.prior[i] = read
                         if i in self._optins.trying:
                             contact = self._contacts[i] = self._optins.decide(i, read)
                         kept = self._restorable(i) if self._named_snapshot(i) is not None else None
@@ -655,6 +660,10 @@ class _UpsertChunk:
                 continue
             self.seen[i] = lookup.holders(contact.phone)
             holder = next(iter(lookup.holders(contact.phone)), None)
+            if holder is not None:
+                self.prior[i] = holder
+            else:
+                self.prior.pop(i, None)
             if i in self._optins.trying:
                 contact = self._contacts[i] = self._optins.decide(i, holder)
             restore = self._restorable(i)
@@ -1513,6 +1522,14 @@ def _phone_of(contact: Mapping[str, Any]) -> str:
                 phone = channel.get("channel_id")
                 break
     return phone_digits(phone)
+
+
+def _with_prior_consent(result: UpsertResult, prior: HeardContact | None) -> UpsertResult:
+    """A stored result with whether the contact it updated was opted out before, as its look-up showed."""
+    if not isinstance(result, Stored) or prior is None or not _same_contact(prior.identity, result.identity):
+        return result
+    before = prior.fields.get("is_opted_out")
+    return replace(result, opted_out_before=before) if isinstance(before, bool) else result
 
 
 def _same_contact(a: Identity, b: Identity) -> bool:
