@@ -22,6 +22,11 @@ APPLIED = "the contact ends as the source said"
 HELD_OPT_IN = "Heymarket holds the contact opted out; only the person can opt back in (START)"
 LATER_IN_BATCH = "a later change of the same contact in the same batch decided its opt-out"
 SUPERSEDED = "older than the newest change applied to the contact: not applied"
+OPTED_BACK_IN = "Heymarket held the contact opted out (a STOP): the source's re-consent opted it back in"
+OPTED_OUT_AGAIN = "Heymarket held the contact opted in (a START, or a duplicate): the source's opt-out opted it out"
+# Reasons of changes that turned over the state Heymarket held: on record whatever the record last said of the
+# source (the STOP or START between them was texted to Heymarket, not sent through the bridge).
+TURNED_OVER = frozenset({OPTED_BACK_IN, OPTED_OUT_AGAIN})
 
 
 def consent_changes(
@@ -41,6 +46,8 @@ def consent_changes(
                 continue
             if ends is None or asked == ends:
                 action, reason = ConsentAction.APPLIED, APPLIED
+                if result.opted_out_before is not None and result.opted_out_before != asked:
+                    reason = OPTED_OUT_AGAIN if asked else OPTED_BACK_IN
             elif not asked and sent.is_opted_out is not True:
                 action, reason = ConsentAction.HELD_BACK, str(held_back or HELD_OPT_IN)
             else:

@@ -26,13 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Identity, KnownContact, TransientFailure
-from heymarket_bridge.messages import ContactOperation, QueuedOperation
+from heymarket_bridge.messages import ContactOperation, Operation, QueuedOperation
 
 # Added to a lease beyond the invocation's own deadline: clocks of two Lambda hosts, and a request still in flight.
 LEASE_MARGIN_MS = 30_000
@@ -231,6 +231,24 @@ def _digest(value: object) -> str:
 def superseded(operation: QueuedOperation, entry: ContactState | None) -> bool:
     """An operation older than the newest applied to its contact (unless an operator forced it)."""
     return entry is not None and not operation.force and operation_rank(operation) < entry.applied_ms
+
+
+def surviving_opt_out(operation: QueuedOperation, entry: ContactState | None) -> ContactOperation | None:
+    """What still applies of an operation `superseded` by a newer one: its opt-out, alone (its phone and
+    `is_opted_out` true, its consent claim kept for the record), or None. The superseded rule is per field for
+    consent: a newer operation that did not opt the person in says nothing against an older opt-out ("opt-outs from
+    sources always apply", issue 21), so a name change dated later (a public generic post, a Shopify customers/update
+    delivered before the consent event) cannot suppress it. Over a newer opt-in too: the safe side (a person texted
+    in error is a TCPA violation; one opted out in error texts START). Not over a delete applied since (a tombstone):
+    the contact is gone, and an opt-out alone would create one."""
+    if (
+        not isinstance(operation, ContactOperation)
+        or operation.op is not Operation.UPSERT
+        or operation.contact.is_opted_out is not True
+        or (entry is not None and entry.deleted)
+    ):
+        return None
+    return replace(operation, contact=Contact(phone=operation.contact.phone, is_opted_out=True))
 
 
 def unchanged(contact: Contact, entry: ContactState | None, void_ms: int) -> bool:

@@ -133,6 +133,10 @@ class Stored:
     # data); None when the contact asked for none, or ends opted in as it asked. Opt-ins are never written over an
     # opt-out Heymarket holds (a STOP) unless the operator's re-consent rule allows it (heymarket_bridge.consent).
     consent_held_back: str | None = None
+    # Whether the contact was opted out just before the write, as the look-up made for it showed (None: not looked
+    # up, or no contact held the phone): a write that turned it over (a re-consent over a STOP texted to Heymarket,
+    # an opt-out after a START) is a consent change whatever the record last said (heymarket_bridge.consent_record).
+    opted_out_before: bool | None = None
 
 
 @dataclass(frozen=True)

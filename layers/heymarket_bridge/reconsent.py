@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from heymarket_bridge.consent import ConsentClaim
+
+# How far a source's consent time may run ahead of the bridge's receipt of it: the sender's clock and Lambda's may
+# differ by this much (NTP keeps both within seconds; minutes allow for a source's own queueing clock). Later than
+# that, the consent time cannot be when the person consented.
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,21 @@ class ReconsentRule:
             fields[source] = name
         return cls(fields)
 
-    def consent_time(self, source: str | None, claim: ConsentClaim | None) -> str | None:
+    def consent_time(
+        self, source: str | None, claim: ConsentClaim | None, received_at: str | None = None
+    ) -> str | None:
         """The time of the consent an opt-in may opt a person back in with: the claim's `consented_at`, when the
-        source is named with the claim's field and the time reads as ISO 8601; None otherwise."""
+        source is named with the claim's field, the time reads as ISO 8601 and it is no later than `received_at`
+        (when the bridge received the delivery, ISO 8601) plus `CONSENT_CLOCK_SKEW`; None otherwise. A consent
+        dated after its own delivery is not a time the person consented at (a backdated or mistyped field, e.g.
+        2099): it would outrank every STOP to come. Without `received_at` the time is not checked against it."""
         if source is None or claim is None or self.fields.get(source) != claim.field or claim.consented_at is None:
             return None
-        try:
-            datetime.fromisoformat(claim.consented_at)
-        except ValueError:
+        consented = _instant(claim.consented_at)
+        if consented is None:
+            return None
+        received = _instant(received_at) if received_at is not None else None
+        if received_at is not None and (received is None or consented > received + CONSENT_CLOCK_SKEW):
             return None
         return claim.consented_at
 
@@ -52,3 +64,12 @@ class ReconsentRule:
 
 
 NO_RECONSENT = ReconsentRule()
+
+
+def _instant(text: str) -> datetime | None:
+    """An ISO 8601 time as an aware datetime (UTC when it names no offset), or None."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -50,13 +50,15 @@ from heymarket_bridge.contact_state import (
     received_ms,
     stored_state,
     superseded,
+    surviving_opt_out,
     tombstone,
     unchanged,
 )
 from heymarket_bridge.heymarket_port import Deleted, GatewayFailure, NotDone, Stored
 from heymarket_bridge.messages import DeleteOperation
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
-from heymarket_bridge.sync import Decided, Execution, Fate, Member, Plan, UpsertStep, Verdict
+from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
+from heymarket_bridge.sync import Decided, Execution, Fate, Member, Plan, UpsertStep, Verdict, claim_received_at
 
 # Rounds of conditional writes before a lane whose entries keep changing under it is left to a later receive.
 MAX_ROUNDS = 3
@@ -125,6 +127,7 @@ class ContactStateGuard:
         lease_margin_ms: int = LEASE_MARGIN_MS,
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         new_token: Callable[[], str] = lambda: uuid.uuid4().hex,
+        reconsent: ReconsentRule = NO_RECONSENT,
     ) -> None:
         self._port = port
         self._skip_unchanged = skip_unchanged
@@ -132,6 +135,7 @@ class ContactStateGuard:
         self._margin_ms = lease_margin_ms
         self._clock_ms = wall_clock_ms
         self._new_token = new_token
+        self._reconsent = reconsent
 
     # ------------------------------------------------------------------ before Heymarket
 
@@ -156,7 +160,7 @@ class ContactStateGuard:
         admitted: list[Member] = []
         pending = list(members)
         for _ in range(MAX_ROUNDS):
-            live = [m for m in pending if not self._superseded(m, entries, skipped)]
+            live = [live for m in pending if (live := self._live(m, entries, skipped)) is not None]
             drafted = plan(live)
             admitted.extend(m for decided in drafted.decided for m in decided.members)  # settled without a request
             writes: list[Claim | Advance] = []
@@ -220,7 +224,11 @@ class ContactStateGuard:
             before,
         )
 
-    def _superseded(self, member: Member, entries: Mapping[str, ContactState | None], skipped: list[Skipped]) -> bool:
+    def _live(
+        self, member: Member, entries: Mapping[str, ContactState | None], skipped: list[Skipped]
+    ) -> Member | None:
+        """The member to plan: itself, or, when superseded, its opt-out alone (`surviving_opt_out`: applied and
+        recorded as applied), or None when it is skipped (then in `skipped`)."""
         phone = operation_phone(member.operation)
         entry = entries.get(phone) if phone is not None else None
         # Received longer ago than tombstones are kept: a delete that followed it may be forgotten already (a letter
@@ -229,7 +237,18 @@ class ContactStateGuard:
             self._clock_ms() - self._tombstone_s * 1000
         )
         if not expired and not superseded(member.operation, entry):
-            return False
+            return member
+        survivor = None if expired else surviving_opt_out(member.operation, entry)
+        if survivor is not None:
+            logger.info(
+                "Operation older than the newest applied to its contact; its opt-out alone applies",
+                extra={
+                    "phone": mask_phone(phone),
+                    "correlation_id": member.operation.correlation_id,
+                    "message_id": member.record.message_id,
+                },
+            )
+            return replace(member, operation=survivor)
         skipped.append(Skipped(member, Skip.SUPERSEDED))
         logger.info(
             "Operation older than the tombstones the contact state keeps; skipped (redrive it with --force to apply it)"
@@ -244,7 +263,7 @@ class ContactStateGuard:
                 "message_id": member.record.message_id,
             },
         )
-        return True
+        return None
 
     def _unchanged(
         self,
@@ -260,9 +279,21 @@ class ContactStateGuard:
             return None
         phone = lane.phones[0]
         entry = entries.get(phone)
-        if phone in before or any(m.operation.force for m in lane.members):
+        contact = drafted.upserts[lane.upsert].contact
+        # An opt-out is always sent: what the entry says was stored is the bridge's memory, not Heymarket's state (a
+        # START texted to Heymarket since changes it with no request from the bridge), and a person texted after a
+        # STOP is a TCPA violation, so one request more is cheap.
+        if phone in before or contact.is_opted_out is True or any(m.operation.force for m in lane.members):
             return None
-        return entry if unchanged(drafted.upserts[lane.upsert].contact, entry, void_ms) else None
+        # Likewise a re-consent the operator's rule allows: a STOP texted since the bridge last wrote the contact is
+        # not in the entry, and only the gateway's look-up shows whether the opt-in must be written over it. (With
+        # re-consent on for a source, its opt-ins cost a look-up and a write even when nothing else changed.)
+        step = drafted.upserts[lane.upsert]
+        if contact.is_opted_out is False and self._reconsent.consent_time(
+            step.consent_source, step.consent, claim_received_at(step)
+        ):
+            return None
+        return entry if unchanged(contact, entry, void_ms) else None
 
     # ------------------------------------------------------------------ after Heymarket
 

@@ -253,9 +253,21 @@ def _reconsent_times(steps: Sequence[UpsertStep], reconsent: ReconsentRule) -> l
     if not reconsent:
         return []
     return [
-        reconsent.consent_time(step.consent_source, step.consent) if step.contact.is_opted_out is False else None
+        reconsent.consent_time(step.consent_source, step.consent, claim_received_at(step))
+        if step.contact.is_opted_out is False
+        else None
         for step in steps
     ]
+
+
+def claim_received_at(step: UpsertStep) -> str | None:
+    """When the bridge received the (earliest) operation whose consent claim the step carries."""
+    times = [
+        m.operation.received_at
+        for m in step.members
+        if isinstance(m.operation, ContactOperation) and m.operation.consent == step.consent
+    ]
+    return min(times) if times else None
 
 
 def _all_gone(results: list[DeleteResult]) -> DeleteResult:

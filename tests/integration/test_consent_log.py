@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from heymarket_bridge.adapters.consent_log import DynamoDbConsentLog, read_changes
 from heymarket_bridge.consent import ConsentAction, ConsentChange
+from heymarket_bridge.consent_record import OPTED_BACK_IN
 from heymarket_bridge.errors import ConsentRecordUnavailable
 from heymarket_bridge_tools.consentcli import write_changes
 from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
@@ -71,6 +72,23 @@ def test_a_delivery_repeating_the_same_state_is_not_written_again(table: tuple[A
 
     assert written == 0
     assert [row["delivery_id"] for row in read_changes(client, name, ANN)] == ["req-1"]
+
+
+def test_a_change_that_turned_over_heymarkets_state_is_written_though_the_source_said_the_same_before(
+    table: tuple[Any, str],
+) -> None:
+    # Given Shopify's subscription on record; then a STOP texted to Heymarket (not through the bridge)
+    client, name = table
+    log = DynamoDbConsentLog(name, client, clock=lambda: NOW)
+    log.record([change(opted_out=False, n=1)])
+
+    # When Shopify's re-consent opts the person back in over that STOP
+    again = replace(change(opted_out=False, n=2), reason=OPTED_BACK_IN)
+    written = log.record([again])
+
+    # Then it is on record: the same state as the source's last, but a change of the person's consent
+    assert written == 1
+    assert [row["delivery_id"] for row in read_changes(client, name, ANN)] == ["req-1", "req-2"]
 
 
 def test_each_change_of_state_or_of_what_the_bridge_did_is_written(table: tuple[Any, str]) -> None:

@@ -197,7 +197,10 @@ class Harness:
         if self.state is None:
             return None
         return ContactStateGuard(
-            self.state, skip_unchanged=self.skip_unchanged, wall_clock_ms=lambda: int(self.now.timestamp() * 1000)
+            self.state,
+            skip_unchanged=self.skip_unchanged,
+            wall_clock_ms=lambda: int(self.now.timestamp() * 1000),
+            reconsent=self.reconsent,
         )
 
     def deadline(self, seconds: float = 60) -> Deadline:

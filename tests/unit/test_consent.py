@@ -257,6 +257,33 @@ def test_a_re_consent_heymarket_ignores_is_reported_held_back() -> None:
     assert stored(result).consent_held_back == HELD_IGNORED
 
 
+# ---------------------------------------------------------------------- an opt-out reaches every holder of the phone
+
+
+def test_an_opt_out_is_written_to_every_contact_holding_the_phone_keeping_their_fields() -> None:
+    # Given two contacts holding Ann's phone (one made in Heymarket's app)
+    h = Harness()
+    h.heymarket.add(ANN, first="Ann", is_opted_out=False)
+    h.heymarket.add(ANN, first="Ann (app)", email="ann@example.com", is_opted_out=False)
+
+    [result] = h.gateway.upsert([Contact(phone=ANN, is_opted_out=True)], h.deadline())
+
+    assert stored(result).opted_out is True
+    assert [(c.fields["first"], c.fields.get("email"), c.fields["is_opted_out"]) for c in h.heymarket.holding(ANN)] == [
+        ("Ann", None, True),
+        ("Ann (app)", "ann@example.com", True),
+    ]
+
+
+def test_an_opt_out_of_a_phone_held_by_one_contact_costs_no_request_more() -> None:
+    h = Harness()
+    h.heymarket.add(ANN, first="Ann", is_opted_out=False)
+
+    h.gateway.upsert([Contact(phone=ANN, is_opted_out=True)], h.deadline())
+
+    assert h.heymarket.routes() == [SEARCH, CONTACTS]
+
+
 # ---------------------------------------------------------------------- the rule, the setting, merges, sources
 
 RULE = ReconsentRule.parse("shopify=sms_marketing_consent.state, typeform=answers.consent")
@@ -270,6 +297,22 @@ def test_the_reconsent_rule_gives_the_consent_time_only_for_a_named_source_and_f
     assert RULE.consent_time("shopify", ConsentClaim("email_marketing_consent.state", "subscribed", AFTER)) is None
     assert RULE.consent_time("shopify", ConsentClaim("sms_marketing_consent.state", "subscribed")) is None
     assert RULE.consent_time("shopify", ConsentClaim("sms_marketing_consent.state", "subscribed", "soon")) is None
+
+
+@pytest.mark.parametrize(
+    ("consented_at", "gives"),
+    [
+        ("2026-11-23T09:04:59.000Z", True),  # within the clock skew allowed of the receipt (09:00)
+        ("2026-11-23T09:05:01.000Z", False),  # later than the skew: not a time the person consented at
+        ("2099-01-01T00:00:00.000+00:00", False),
+    ],
+)
+def test_a_consent_time_later_than_its_receipt_gives_no_re_consent(consented_at: str, gives: bool) -> None:
+    claim = ConsentClaim("sms_marketing_consent.state", "subscribed", consented_at)
+
+    time = RULE.consent_time("shopify", claim, received_at="2026-11-23T09:00:00.000+00:00")
+
+    assert time == (consented_at if gives else None)
 
 
 def test_no_source_may_re_consent_by_default() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from heymarket_bridge.consent import ConsentAction, ConsentClaim
-from heymarket_bridge.consent_record import HELD_OPT_IN, consent_changes
+from heymarket_bridge.consent_record import APPLIED, HELD_OPT_IN, OPTED_BACK_IN, OPTED_OUT_AGAIN, consent_changes
 from heymarket_bridge.contact import Contact
 from heymarket_bridge.heymarket_port import Identity, NotDone, Stored, TransientFailure
 from heymarket_bridge.messages import ContactOperation, Operation
@@ -94,3 +94,20 @@ def test_an_answer_that_does_not_say_means_the_contact_ends_as_sent() -> None:
     [change] = consent_changes([([op], op.contact, stored(None))], NOW)
 
     assert change.action is ConsentAction.APPLIED
+
+
+def test_an_opt_in_written_over_an_opt_out_heymarket_held_is_recorded_as_a_re_consent() -> None:
+    op = operation(False)
+
+    [change] = consent_changes([([op], op.contact, Stored(Identity(1), opted_out=False, opted_out_before=True))], NOW)
+
+    assert (change.action, change.reason) == (ConsentAction.APPLIED, OPTED_BACK_IN)
+
+
+def test_an_opt_out_written_over_an_opt_in_heymarket_held_says_so_and_one_already_held_does_not() -> None:
+    op = operation(True)
+
+    [turned] = consent_changes([([op], op.contact, Stored(Identity(1), opted_out=True, opted_out_before=False))], NOW)
+    [same] = consent_changes([([op], op.contact, Stored(Identity(1), opted_out=True, opted_out_before=True))], NOW)
+
+    assert (turned.reason, same.reason) == (OPTED_OUT_AGAIN, APPLIED)

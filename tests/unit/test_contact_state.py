@@ -11,6 +11,7 @@ from heymarket_bridge.contact_state import (
     operation_rank,
     stored_state,
     superseded,
+    surviving_opt_out,
     tombstone,
     unchanged,
 )
@@ -59,6 +60,37 @@ def test_an_operation_older_than_the_newest_applied_is_superseded_unless_forced(
     assert not superseded(upsert(older, force=True), entry)
     assert not superseded(applied, entry)  # the same operation again
     assert not superseded(upsert(older), None)
+
+
+def _opting_out(**fields: str) -> ContactOperation:
+    contact = Contact(phone=ANN, is_opted_out=True, **fields)  # type: ignore[arg-type]
+    return ContactOperation(Operation.UPSERT, contact, "generic", "2026-11-23T08:59:00.000+00:00", "c")
+
+
+def test_a_superseded_operations_opt_out_survives_alone() -> None:
+    # Given a newer change applied; When an older operation carrying an opt-out and a name is decided
+    entry = ContactState(ANN, applied_ms=NINE * 1_000_000)
+    survivor = surviving_opt_out(_opting_out(last="Lee"), entry)
+
+    # Then its opt-out alone still applies (the superseded rule is per field for consent), with its own ids
+    assert survivor is not None
+    assert survivor.contact == Contact(phone=ANN, is_opted_out=True)
+    assert survivor.correlation_id == "c"
+
+
+def test_a_superseded_operation_without_an_opt_out_leaves_nothing() -> None:
+    entry = ContactState(ANN, applied_ms=NINE * 1_000_000)
+    opting_in = ContactOperation(
+        Operation.UPSERT, Contact(phone=ANN, is_opted_out=False), "generic", "2026-11-23T08:59:00.000+00:00", "c"
+    )
+
+    assert surviving_opt_out(upsert("2026-11-23T08:59:00.000+00:00", last="Lee"), entry) is None
+    assert surviving_opt_out(opting_in, entry) is None
+
+
+def test_an_opt_out_older_than_a_delete_applied_since_leaves_nothing() -> None:
+    # An opt-out alone over a deleted contact would create a contact with nothing but a phone
+    assert surviving_opt_out(_opting_out(), tombstone(None, ANN, NINE * 1_000_000, 0)) is None
 
 
 def test_operations_with_the_same_event_time_are_ordered_as_the_bridge_received_them() -> None:

@@ -223,6 +223,21 @@ def test_a_delivery_that_changes_nothing_records_its_time_so_an_older_change_arr
     assert [fields["first"] for fields in held(h)] == ["A"]
 
 
+def test_an_opt_out_the_state_says_was_stored_is_sent_again_not_skipped_as_unchanged() -> None:
+    # Given an opt-out stored, then a START texted to Heymarket (no request from the bridge: the entry still says
+    # opted out)
+    h = stateful()
+    h.process(upsert(ANN, received_at=at(1), first="A", is_opted_out=True))
+    h.heymarket.holding(ANN)[0].fields["is_opted_out"] = False
+
+    # When the same opt-out arrives again
+    report = h.process(upsert(ANN, received_at=at(2), is_opted_out=True))
+
+    # Then it is sent: the entry is the bridge's memory, not Heymarket's state
+    assert settled(report) == ([], 0, 0)
+    assert held(h)[0]["is_opted_out"] is True
+
+
 def test_an_upsert_that_sends_a_field_not_confirmed_before_is_sent() -> None:
     h = stateful()
     learned(h)

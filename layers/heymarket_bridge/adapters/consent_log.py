@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from heymarket_bridge.consent import ConsentAction, ConsentChange
+from heymarket_bridge.consent_record import TURNED_OVER
 from heymarket_bridge.errors import ConsentRecordUnavailable
 
 # The TCPA's limitation period is 4 years (47 U.S.C. 1658's default for federal claims); a year of margin.
@@ -69,8 +70,8 @@ class DynamoDbConsentLog:
             written = 0
             for change in changes:
                 state = (change.opted_out, change.action.value)
-                if on_record.get((change.phone, change.source)) == state:
-                    continue
+                if on_record.get((change.phone, change.source)) == state and change.reason not in TURNED_OVER:
+                    continue  # (a change that turned over Heymarket's state is one, whatever the record says)
                 self._write(change)
                 on_record[(change.phone, change.source)] = state
                 written += 1

@@ -85,6 +85,7 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
             skip_unchanged=settings.skip_unchanged,
             tombstone_s=settings.tombstone_s,
             lease_margin_ms=int(settings.lease_margin_s * 1000),
+            reconsent=settings.reconsent,
         )
         if state is not None
         else None

@@ -426,6 +426,8 @@ class V2Gateway(_Gateway):
         results: list[UpsertResult | None] = [None] * len(contacts)
         knowledge = list(known) or [None] * len(contacts)
         doubt: set[int] = set()
+        seen: dict[int, list[HeardContact]] = {}
+        prior: dict[int, HeardContact] = {}
         optins = _OptIns(contacts, reconsent)
         outgoing = optins.outgoing()
         # A contact_id update may move its contact away from a phone another contact of the batch is for: written
@@ -444,13 +446,96 @@ class V2Gateway(_Gateway):
                         results[i] = NotDone(failure)
             finally:
                 doubt |= upserts.doubt
+                seen.update(upserts.seen)
+                prior.update(upserts.prior)
         final = [
             r or NotDone(TransientFailure("the invocation ran out of time before the contact was sent"))
             for r in results
         ]
+        final = self._opt_out_other_holders(contacts, final, deadline, seen)
+        final = [_with_prior_consent(r, prior.get(i)) for i, r in enumerate(final)]
         return optins.settled(
             [NotDone(_doubtful(r.failure)) if i in doubt and isinstance(r, NotDone) else r for i, r in enumerate(final)]
         )
+
+    def _opt_out_other_holders(
+        self,
+        contacts: Sequence[Contact],
+        results: list[UpsertResult],
+        deadline: Deadline,
+        seen: Mapping[int, list[HeardContact]],
+    ) -> list[UpsertResult]:
+        """The results once every other contact Heymarket holds for the phone of each opt-out stored is opted out too.
+
+        An opt-out is about the number, not one of its contacts: a duplicate (made in Heymarket's app, the README's
+        DuplicateContactsFound case) left opted in could still be texted. The holders are the ones the write's look-up
+        showed (`seen`: every opt-out is looked up before it is written); a phone not looked up costs one search per
+        chunk of 100. Then one update per chunk of duplicates found, each completed with the fields the look-up
+        showed (an update may clear what it leaves out): nothing more where a phone has one contact. A contact whose
+        duplicates could not be opted out is not done: its message is sent again (transient) or dead-lettered with
+        Heymarket's refusal, and its own opt-out is sent again with it.
+        """
+        opting_out = [i for i, c in enumerate(contacts) if c.is_opted_out is True and isinstance(results[i], Stored)]
+        if not opting_out:
+            return results
+        settled = list(results)
+        unseen = [i for i in opting_out if i not in seen]
+        lookup = Lookup(found={contacts[i].phone: list(holders) for i, holders in seen.items()})
+        try:
+            if unseen:
+                searched = self._http.retrying(
+                    lambda: self._search([contacts[i].phone for i in unseen], deadline), deadline
+                )
+                lookup.found.update(searched.found)
+                lookup.refused.update(searched.refused)
+        except GatewayFailure as failure:
+            return [NotDone(failure) if i in opting_out else r for i, r in enumerate(settled)]
+        items: list[tuple[int, dict[str, Any]]] = []
+        for i in opting_out:
+            stored = settled[i]
+            assert isinstance(stored, Stored)
+            if contacts[i].phone in lookup.refused:
+                settled[i] = NotDone(lookup.refused[contacts[i].phone])
+                continue
+            for holder in lookup.holders(contacts[i].phone):
+                if _same_contact(holder.identity, stored.identity) or holder.fields.get("is_opted_out") is True:
+                    continue
+                if holder.identity.uuid is None:
+                    settled[i] = NotDone(
+                        PermanentFailure("another contact holding the phone has no UUID: it cannot be opted out")
+                    )
+                    continue
+                update = _complete(Contact(phone=contacts[i].phone, is_opted_out=True), holder)
+                items.append((i, replace(update, contact_id=holder.identity.uuid).to_heymarket()))
+        for chunk in _chunks(items, self._max_batch):
+            outcome = self._opt_out_chunk([item for _, item in chunk], deadline)
+            for i, _ in chunk:
+                if isinstance(outcome, GatewayFailure):
+                    settled[i] = NotDone(outcome)
+                elif contacts[i].phone in outcome:
+                    settled[i] = NotDone(
+                        TransientFailure("Heymarket did not opt out another contact holding the phone")
+                    )
+        reached = sum(1 for i, _ in items if isinstance(settled[i], Stored))
+        if reached:
+            emit_metric("DuplicatesOptedOut", value=reached)
+            logger.warning(
+                "An opt-out was written to every contact Heymarket holds for its phone", extra={"count": reached}
+            )
+        return settled
+
+    def _opt_out_chunk(self, items: list[dict[str, Any]], deadline: Deadline) -> GatewayFailure | set[str]:
+        """One bulk write of opt-outs to other holders: the phones of the items Heymarket failed, or the failure."""
+        try:
+            answer, _ = self._http.retrying(lambda: self._bulk(items, deadline), deadline)
+        except Refused as refused:
+            return PermanentFailure(
+                f"Heymarket refused to opt out another contact holding the phone: {refused}",
+                request_id=refused.request_id,
+            )
+        except GatewayFailure as failure:
+            return failure
+        return {phone_digits(item.sent.get("phone")) for item in answer.failed}
 
     def _bulk(self, items: list[dict[str, Any]], deadline: Deadline) -> tuple[BulkAnswer, str | None]:
         return self._exchange("POST", "/v2/contacts", {"contacts": items}, deadline, read_bulk_answer)
@@ -507,6 +592,8 @@ class _UpsertChunk:
         self.doubt: set[int] = set()
         self._resolves: dict[int, int] = {}
         self._unbound: set[int] = set()  # the identifier written by holds another phone: stored by a look-up
+        self.seen: dict[int, list[HeardContact]] = {}  # the contacts a look-up showed holding each contact's phone
+        self.prior: dict[int, HeardContact] = {}  # the contact each write updates, as a look-up just showed it
 
     def run(self, deadline: Deadline) -> None:
         while self._pending():
@@ -539,6 +626,7 @@ class _UpsertChunk:
                         read = named[i]
                         if read is None:
                             continue  # Heymarket holds no such contact: stored by its phone in the next round
+                        self.prior[i] = read
                         if i in self._optins.trying:
                             contact = self._contacts[i] = self._optins.decide(i, read)
                         kept = self._restorable(i) if self._named_snapshot(i) is not None else None
@@ -570,7 +658,12 @@ class _UpsertChunk:
             if contact.phone in lookup.refused:
                 self._results[i] = NotDone(lookup.refused[contact.phone])
                 continue
+            self.seen[i] = lookup.holders(contact.phone)
             holder = next(iter(lookup.holders(contact.phone)), None)
+            if holder is not None:
+                self.prior[i] = holder
+            else:
+                self.prior.pop(i, None)
             if i in self._optins.trying:
                 contact = self._contacts[i] = self._optins.decide(i, holder)
             restore = self._restorable(i)
@@ -1429,6 +1522,19 @@ def _phone_of(contact: Mapping[str, Any]) -> str:
                 phone = channel.get("channel_id")
                 break
     return phone_digits(phone)
+
+
+def _with_prior_consent(result: UpsertResult, prior: HeardContact | None) -> UpsertResult:
+    """A stored result with whether the contact it updated was opted out before, as its look-up showed."""
+    if not isinstance(result, Stored) or prior is None or not _same_contact(prior.identity, result.identity):
+        return result
+    before = prior.fields.get("is_opted_out")
+    return replace(result, opted_out_before=before) if isinstance(before, bool) else result
+
+
+def _same_contact(a: Identity, b: Identity) -> bool:
+    """Whether two identities name one contact (by UUID, else by integer id)."""
+    return (a.uuid is not None and a.uuid == b.uuid) or (a.id is not None and a.id == b.id)
 
 
 def _chunks(items: list[T], size: int) -> list[list[T]]:
