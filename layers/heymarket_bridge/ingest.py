@@ -14,7 +14,8 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   `received_at`, and SQS, a standard queue, keeps no order between them;
 - whatever the delivery, a contact equal to the newest one queued for its phone by the same source within a
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
-  back is not (the newest contact is then the changed one). This also makes a sender's retry after a partial
+  back is not (the newest contact is then the changed one). An opt-out is never a repeat nor a duplicate: it is
+  queued every time it is sent (it re-asserts a STOP the person may have undone by texting START in Heymarket). This also makes a sender's retry after a partial
   failure (503) harmless: the contacts that reached the queue are not queued twice. "Newest" is the sync side's
   order, decided with conditional writes before the contact is queued (heymarket_bridge.repeats), so that no
   interleaving of concurrent deliveries turns the change a sender sent last into a repeat.
@@ -305,6 +306,13 @@ class IngestService:
             ) from exc
         except DeliveryLedgerUnavailable as exc:
             raise BufferUnavailable("the bridge cannot check for repeated deliveries right now; retry later") from exc
+        opt_outs = [operation for operation in plan.operations if operation.contact.is_opted_out is True]
+        if not first_time and opt_outs:
+            # An opt-out is never answered as a duplicate: sent again (the same key too), it may re-assert a STOP the
+            # person undid by texting START in Heymarket, which the bridge does not see. Queued again (idempotent);
+            # the delivery's other contacts and its letters are not.
+            self._buffer(source, delivery, Plan(opt_outs, [], len(opt_outs)))
+            return dataclasses.replace(IngestOutcome.from_dict(answer, duplicate=False), duplicate=False)
         if not first_time:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
             logger.info(
@@ -496,7 +504,7 @@ class IngestService:
                     operation = operations[i]
                     latest = known.get(operation.contact.phone)
                     fingerprint, place = _fingerprint(operation), rank(operation.occurred_at, operation.received_at)
-                    verdict = judge(latest, fingerprint, place)
+                    verdict = judge(latest, fingerprint, place, opt_out=operation.contact.is_opted_out is True)
                     if verdict is Verdict.CLAIM:
                         claims.append((i, Claim(operation.contact.phone, latest, fingerprint, place)))
                     elif verdict is Verdict.REPEAT and latest is not None and place > latest.rank:
