@@ -9,7 +9,9 @@ so the header can be left out or forged: the window is enforced on the signed bo
 `updated_at` (else `created_at`, the latest that is a time), which a create or an update sets as it triggers the
 webhook. A signed customer more than MAX_AGE old (or more than MAX_AHEAD in the future), or without either time, is
 refused (401): a recorded delivery replayed later is not taken. `X-Shopify-Triggered-At`, when sent, must be in the
-window too. A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
+window too. An opt-out is never refused as a replay (replaying one cannot opt anyone in; a refusal makes Shopify
+retry for 4 hours, then drop it): a customer out of the window that says unsubscribed gives its opt-out only.
+A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
 Defaults: phone = the customer's phone, else the default address's phone (read in the address's country), the
 first that parses as a phone, a phone written without its country code read in the country of the customer's
 default (else billing, else shipping) address (heymarket_bridge.contact.read_phone); first/last =
@@ -19,8 +21,10 @@ asked, pending, redacted) leaves Heymarket's value alone.
 customers_marketing_consent/update (Shopify's SMS consent event, API 2021-10; since 2025-01 the customer webhooks no
 longer carry sms_marketing_consent): {"id", "phone", "sms_marketing_consent": {"state", "opt_in_level",
 "consent_updated_at", "consent_collected_from"}}; the same states set is_opted_out (case aside), and
-`consent_updated_at` (Shopify: "if no date is provided, ... when the consent information was sent") is the event
-time, the consent time of the record and the signed time the window is enforced on. A state that says nothing of
+`consent_updated_at` (Shopify: "if no date is provided, ... when the consent information was sent": null reads as
+`X-Shopify-Triggered-At`) is the event time and the consent time of the record. The window is enforced on
+`X-Shopify-Triggered-At` where sent (a consent time may be backdated), else on `consent_updated_at`, and never on
+an unsubscribe. A state that says nothing of
 opting out is rejected with the reason: the event carries nothing else to write. Email consent
 (`email_marketing_consent`, customers/email_marketing_consent_update) is never read as SMS consent.
 Other topics are rejected with the reason, not refused: Shopify retries refused deliveries and removes a
@@ -88,9 +92,7 @@ class ShopifySource(SourceDefaults):
             raise Unauthorized("missing X-Shopify-Hmac-Sha256 header")
         if not any_same([hmac_b64(secret, request.body)], presented):
             raise Unauthorized("the X-Shopify-Hmac-Sha256 does not match the body and the secret for source 'shopify'")
-        triggered = request.headers.get("x-shopify-triggered-at")
-        if triggered is not None:
-            check_age(iso_time(triggered), context.now, "X-Shopify-Triggered-At", MAX_AGE, RETRY_SPAN, MAX_AHEAD)
+        # The replay window is checked as the body is read: an opt-out is never refused as a replay.
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
         topic = request.headers.get("x-shopify-topic", "").strip().lower()
@@ -105,11 +107,18 @@ class ShopifySource(SourceDefaults):
         customer = parse_json(request.body, request.charset)
         if not isinstance(customer, dict) or customer.get("id") in (None, ""):
             raise BadRequest('the Shopify payload is not a customer: it has no "id"')
+        stale = None
         if context.credentials.secret is not None:
             what = "the signed customer's updated_at (or created_at)"
-            check_age(customer_time(customer), context.now, what, MAX_AGE, RETRY_SPAN, MAX_AHEAD)
+            stale = _replayed(request, context, (customer_time(customer), what))
         defaults, choice = _defaults(customer, context)
         contact = context.mapping.apply(defaults, lambda ref: dotted(customer, ref), context.is_phone)
+        if stale is not None:
+            if contact.get("is_opted_out") is not True or contact.get("phone") is None:
+                raise stale
+            # An opt-out is never refused as a replay (replaying one cannot opt anyone in; refused, Shopify retries
+            # for 4 hours, then drops it): only the opt-out is taken, not the rest of a customer that may be stale.
+            contact = {**choice.defaults(), "is_opted_out": True}
         submission: Submission = contact
         if contact.get("phone") is None:
             address = customer.get("default_address")
@@ -224,14 +233,20 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
     if not isinstance(consent, dict):
         raise BadRequest('the Shopify consent event has no "sms_marketing_consent" object')
     stamp = consent.get("consent_updated_at")
-    if context.credentials.secret is not None:
-        check_age(iso_time(stamp), context.now, "the signed consent_updated_at", MAX_AGE, RETRY_SPAN, MAX_AHEAD)
     state = consent.get("state")
     opted_out = SMS_CONSENT_OPTED_OUT.get(state.strip().lower()) if isinstance(state, str) else None
+    if context.credentials.secret is not None and opted_out is not True:
+        # The window is enforced on the send time (X-Shopify-Triggered-At) where Shopify sends one: a consent time
+        # may be backdated (collected offline, set through the Admin API) and is then no sign of a replay. An
+        # opt-out is never refused as a replay: replaying one cannot opt anyone in.
+        error = _replayed(request, context, (iso_time(stamp), "the signed consent_updated_at"), send_time_only=True)
+        if error is not None:
+            raise error
     choice = choose_phone([PhoneField("phone", payload.get("phone"))], context)
     defaults = {**choice.defaults(), "is_opted_out": opted_out}
     contact = context.mapping.apply(defaults, lambda ref: dotted(payload, ref), context.is_phone)
-    moment = event_time(stamp)
+    # Shopify: "if no date is provided, [consent_updated_at is] when the consent information was sent".
+    moment = event_time(stamp) if stamp is not None else iso_time(request.headers.get("x-shopify-triggered-at"))
     submission: Submission = contact
     if contact.get("is_opted_out") is None:
         quoted = shown(state, 40, quote='"')
@@ -245,3 +260,27 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
         at = moment.isoformat(timespec="milliseconds") if moment is not None else None
         claim = ConsentClaim(SMS_CONSENT_FIELD, str(state), at)
     return Delivery([submission], delivery_identity, (moment,), (claim,))
+
+
+def _replayed(
+    request: WebhookRequest,
+    context: ReadContext,
+    body_time: tuple[datetime | None, str],
+    *,
+    send_time_only: bool = False,
+) -> Unauthorized | None:
+    """The refusal (401) of a delivery out of the replay window, None for one in it: its send time
+    (`X-Shopify-Triggered-At`, when sent, Shopify's own advice for telling a stale delivery) and the signed body's
+    time (`body_time`: the time and what to call it), the latter only without a send time if `send_time_only`."""
+    triggered = request.headers.get("x-shopify-triggered-at")
+    checks: list[tuple[datetime | None, str]] = []
+    if triggered is not None:
+        checks.append((iso_time(triggered), "X-Shopify-Triggered-At"))
+    if triggered is None or not send_time_only:
+        checks.append(body_time)
+    try:
+        for moment, what in checks:
+            check_age(moment, context.now, what, MAX_AGE, RETRY_SPAN, MAX_AHEAD)
+    except Unauthorized as exc:
+        return exc
+    return None

@@ -288,8 +288,58 @@ def test_a_consent_event_without_a_phone_is_rejected_with_the_reason(updated: di
     assert "no phone" in delivered.rejected[0]["errors"][0]
 
 
-def test_a_signed_consent_event_whose_consent_time_is_out_of_the_window_is_401(updated: dict[str, Any]) -> None:
-    assert deliver(consent_event(updated, "unsubscribed", at="2026-11-20T09:00:00Z")).status == 401
+def test_a_signed_consent_event_sent_longer_ago_than_shopifys_retries_is_401(updated: dict[str, Any]) -> None:
+    assert deliver(consent_event(updated, "subscribed"), now=SIGNED_AT + timedelta(hours=7)).status == 401
+
+
+def test_a_signed_subscribe_without_a_send_time_is_401_when_its_consent_time_is_out_of_the_window(
+    updated: dict[str, Any],
+) -> None:
+    event = with_headers(consent_event(updated, "subscribed", at="2026-11-20T09:00:00Z"), x_shopify_triggered_at=None)
+
+    assert deliver(event).status == 401
+
+
+def test_a_subscribe_with_a_backdated_consent_time_sent_now_is_taken_dated_by_its_consent_time(
+    updated: dict[str, Any],
+) -> None:
+    # Given a subscription recorded in Shopify with the day it was collected (Admin API), sent now
+    delivered = deliver(consent_event(updated, "subscribed", at="2026-11-20T09:00:00Z"))
+
+    # Then it is taken: the send time is in the window; the consent time stays the one Shopify gives
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "13125550143", "is_opted_out": False}])
+    assert read_delivery(consent_event(updated, "subscribed", at="2026-11-20T09:00:00Z")).consent[0].consented_at == (
+        "2026-11-20T09:00:00.000+00:00"
+    )
+
+
+def test_an_unsubscribe_sent_longer_ago_than_shopifys_retries_is_still_taken(updated: dict[str, Any]) -> None:
+    # Replaying an opt-out cannot opt anyone in; refused, Shopify retries for 4 hours and then drops it
+    delivered = deliver(consent_event(updated, "unsubscribed"), now=SIGNED_AT + timedelta(hours=7))
+
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "13125550143", "is_opted_out": True}])
+
+
+def test_a_consent_time_left_null_is_the_send_time(updated: dict[str, Any]) -> None:
+    delivery = read_delivery(consent_event(updated, "unsubscribed", at=None))
+
+    assert delivery.consent[0].consented_at == SIGNED_AT.isoformat(timespec="milliseconds")
+
+
+def test_a_stale_customer_that_says_unsubscribed_gives_its_opt_out_only(created: dict[str, Any]) -> None:
+    # Given a signed customer two years old (out of the window) whose SMS consent says unsubscribed
+    payload = payload_of(two_years_old(created))
+    payload["sms_marketing_consent"] = {"state": "unsubscribed", "consent_updated_at": None}
+    event = with_headers(with_json(created, payload), x_shopify_triggered_at=None)
+
+    # When it is delivered
+    delivered = deliver(event)
+
+    # Then its opt-out is taken, and nothing else of a customer that may be stale
+    assert (delivered.status, delivered.queued) == (
+        202,
+        [{"phone": delivered.queued[0]["phone"], "is_opted_out": True}],
+    )
 
 
 def test_a_consent_event_without_its_object_is_400(updated: dict[str, Any]) -> None:
