@@ -15,9 +15,9 @@ A source allowed without a secret (AllowUnauthenticatedSources) has no signed ti
 Defaults: phone = the customer's phone, else the default address's phone (read in the address's country), the
 first that parses as a phone, a phone written without its country code read in the country of the customer's
 default (else billing, else shipping) address (heymarket_bridge.contact.read_phone); first/last =
-first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state:
-"subscribed" -> false, "unsubscribed" -> true, anything else (never
-asked, pending, redacted) leaves Heymarket's value alone.
+first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state
+(case aside: the GraphQL Admin API spells it "UNSUBSCRIBED"): "subscribed" -> false, "unsubscribed" -> true,
+anything else (never asked, pending, redacted) leaves Heymarket's value alone.
 customers_marketing_consent/update (Shopify's SMS consent event, API 2021-10; since 2025-01 the customer webhooks no
 longer carry sms_marketing_consent): {"id", "phone", "sms_marketing_consent": {"state", "opt_in_level",
 "consent_updated_at", "consent_collected_from"}}; the same states set is_opted_out (case aside), and
@@ -174,7 +174,7 @@ def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[s
         "first": customer.get("first_name") or address.get("first_name"),
         "last": customer.get("last_name") or address.get("last_name"),
         "email": customer.get("email"),
-        "is_opted_out": SMS_CONSENT_OPTED_OUT.get(state) if isinstance(state, str) else None,
+        "is_opted_out": SMS_CONSENT_OPTED_OUT.get(state.strip().lower()) if isinstance(state, str) else None,
     }, choice
 
 

@@ -368,3 +368,17 @@ def test_the_email_consent_event_is_not_read_as_sms_consent(updated: dict[str, A
     delivered = deliver(event)
 
     assert (delivered.status, delivered.queued) == (202, [])
+
+
+@pytest.mark.parametrize(
+    ("state", "opted_out"), [("UNSUBSCRIBED", True), ("Subscribed", False), (" unsubscribed ", True)]
+)
+def test_a_customers_sms_consent_state_is_read_in_any_case(
+    created: dict[str, Any], state: str, opted_out: bool
+) -> None:
+    payload = payload_of(created)
+    payload["sms_marketing_consent"] = {"state": state, "consent_updated_at": "2026-11-23T03:59:00-05:00"}
+
+    [contact] = deliver(with_json(created, payload)).queued
+
+    assert contact["is_opted_out"] is opted_out
