@@ -26,7 +26,10 @@ longer carry sms_marketing_consent): {"id", "phone", "sms_marketing_consent": {"
 `X-Shopify-Triggered-At` where sent (a consent time may be backdated), else on `consent_updated_at`, and never on
 an unsubscribe. A state that says nothing of
 opting out is rejected with the reason: the event carries nothing else to write. Email consent
-(`email_marketing_consent`, customers/email_marketing_consent_update) is never read as SMS consent.
+(`email_marketing_consent`) is never read as SMS consent; an email consent topic
+(customers/email_marketing_consent_update) is acknowledged (202) and ignored, not a refusal letter. A consent event
+without the customer's "id" is read all the same (the phone is what is written); one without its
+`sms_marketing_consent` object is rejected with the reason (202).
 Other topics are rejected with the reason, not refused: Shopify retries refused deliveries and removes a
 subscription that keeps failing.
 Mapping references (SOURCE_MAPPINGS): dotted paths into the customer ("default_address.company", "note").
@@ -73,6 +76,8 @@ from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 CUSTOMER_TOPICS = ("customers/create", "customers/update")
 CONSENT_TOPIC = "customers_marketing_consent/update"
 SMS_CONSENT_FIELD = "sms_marketing_consent.state"
+# customers/email_marketing_consent_update (REST), customers_email_marketing_consent/update (GraphQL's spelling).
+EMAIL_CONSENT_TOPIC_PART = "email_marketing_consent"
 SMS_CONSENT_OPTED_OUT = {"subscribed": False, "unsubscribed": True}
 # Shopify's retries span 4 hours; the rest is margin for a delivery that is slow to be accepted.
 MAX_AGE = timedelta(hours=6)
@@ -100,6 +105,9 @@ class ShopifySource(SourceDefaults):
         delivery_identity = identity(f"{topic}:{event_id}" if event_id else None, request.body)
         if topic == CONSENT_TOPIC:
             return _consent_update(request, context, delivery_identity)
+        if EMAIL_CONSENT_TOPIC_PART in topic:
+            # Email consent is not SMS consent: acknowledged (202) and ignored, neither read nor a refusal letter.
+            return Delivery([], delivery_identity)
         if topic and topic not in CUSTOMER_TOPICS:
             topic_shown = shown(topic, 60, quote='"')
             reason = f"Shopify topic {topic_shown} is not customers/create, customers/update or {CONSENT_TOPIC}"
@@ -227,11 +235,14 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
     `consent_updated_at`. Raises BadRequest for a payload that is not one, Unauthorized for a signed one out of the
     window."""
     payload = parse_json(request.body, request.charset)
-    if not isinstance(payload, dict) or payload.get("id") in (None, ""):
-        raise BadRequest('the Shopify payload is not a customer\'s consent: it has no "id"')
+    if not isinstance(payload, dict):
+        raise BadRequest("the Shopify consent event is not a JSON object")
+    # The customer's "id" is not needed to write the phone's consent: an event without it is read all the same.
     consent = payload.get("sms_marketing_consent")
     if not isinstance(consent, dict):
-        raise BadRequest('the Shopify consent event has no "sms_marketing_consent" object')
+        # A 202 with the reason, as for any vendor delivery with nothing usable (a 4xx makes Shopify retry).
+        reason = 'the Shopify consent event has no "sms_marketing_consent" object: it has nothing to write'
+        return Delivery([Unmappable((reason,))], delivery_identity)
     stamp = consent.get("consent_updated_at")
     state = consent.get("state")
     opted_out = SMS_CONSENT_OPTED_OUT.get(state.strip().lower()) if isinstance(state, str) else None

@@ -342,10 +342,41 @@ def test_a_stale_customer_that_says_unsubscribed_gives_its_opt_out_only(created:
     )
 
 
-def test_a_consent_event_without_its_object_is_400(updated: dict[str, Any]) -> None:
+def test_a_consent_event_without_its_object_is_rejected_with_the_reason(updated: dict[str, Any]) -> None:
     event = with_json(with_headers(updated, x_shopify_topic="customers_marketing_consent/update"), {"id": 1})
 
-    assert deliver(event).status == 400
+    delivered = deliver(event)
+
+    assert (delivered.status, delivered.queued) == (202, [])
+    assert "sms_marketing_consent" in delivered.rejected[0]["errors"][0]
+
+
+def test_a_consent_event_without_an_id_is_read_by_its_phone(updated: dict[str, Any]) -> None:
+    event = consent_event(updated, "unsubscribed")
+    payload = payload_of(event)
+    del payload["id"]
+
+    delivered = deliver(with_json(event, payload))
+
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "13125550143", "is_opted_out": True}])
+
+
+@pytest.mark.parametrize(
+    "topic", ["customers/email_marketing_consent_update", "customers_email_marketing_consent/update"]
+)
+def test_an_email_consent_topic_is_acknowledged_and_ignored_without_a_refusal_letter(
+    updated: dict[str, Any], topic: str
+) -> None:
+    payload = {
+        "customer_id": 1,
+        "email_address": "mary@example.com",
+        "email_marketing_consent": {"state": "unsubscribed"},
+    }
+
+    delivered = deliver(with_json(with_headers(updated, x_shopify_topic=topic), payload))
+
+    # (nothing rejected: no refusal letter, which is written for each rejected contact)
+    assert (delivered.status, delivered.queued, delivered.rejected) == (202, [], [])
 
 
 def test_email_marketing_consent_is_never_read_as_sms_consent(created: dict[str, Any]) -> None:
