@@ -16,9 +16,8 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
   back is not (the newest contact is then the changed one). An opt-out is never a repeat nor a duplicate: it is
   queued every time it is sent (it re-asserts a STOP the person may have undone by texting START in Heymarket).
-  This also makes a sender's retry after a partial
-  failure (503) harmless: the contacts that reached the queue are not queued twice. "Newest" is the sync side's
-  order, decided with conditional writes before the contact is queued (heymarket_bridge.repeats), so that no
+  This also makes a sender's retry after a partial failure (503) harmless: the contacts that reached the queue are
+  not queued twice. "Newest" is the sync side's order, decided with conditional writes before the contact is queued (heymarket_bridge.repeats), so that no
   interleaving of concurrent deliveries turns the change a sender sent last into a repeat.
 
 A contact refused for its content (not for authentication, nor a body refused before it is read) is also written to
