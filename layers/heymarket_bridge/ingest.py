@@ -17,8 +17,9 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   back is not (the newest contact is then the changed one). An opt-out is never a repeat nor a duplicate: it is
   queued every time it is sent (it re-asserts a STOP the person may have undone by texting START in Heymarket).
   This also makes a sender's retry after a partial failure (503) harmless: the contacts that reached the queue are
-  not queued twice. "Newest" is the sync side's order, decided with conditional writes before the contact is queued (heymarket_bridge.repeats), so that no
-  interleaving of concurrent deliveries turns the change a sender sent last into a repeat.
+  not queued twice. "Newest" is the sync side's order, decided with conditional writes before the contact is
+  queued (heymarket_bridge.repeats), so that no interleaving of concurrent deliveries turns the change a sender
+  sent last into a repeat.
 
 A contact refused for its content (not for authentication, nor a body refused before it is read) is also written to
 the DLQ as a refusal letter (`RefusalLetters`): the reason, the source and the fields as received, bounded, so that
@@ -41,7 +42,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
-from heymarket_bridge.consent import ConsentClaim
+from heymarket_bridge.consent import MAX_CLAIM_TEXT, ConsentClaim
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
 from heymarket_bridge.echo import printable, shown
@@ -286,7 +287,9 @@ class IngestService:
             raise PayloadTooLarge(
                 f"the request holds {len(delivery.submissions)} contacts; at most {limit} are accepted per request"
             )
-        plan = self._plan(source, request, delivery.submissions, delivery.occurred_at, delivery.consent)
+        plan = self._plan(
+            source, request, delivery.submissions, delivery.occurred_at, delivery.consent, delivery.event_ids
+        )
         if not plan.operations and source.refuses_when_nothing_valid:
             self._write_letters(plan.letters)
             raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
@@ -328,6 +331,7 @@ class IngestService:
         submissions: Sequence[Submission],
         occurred: Sequence[datetime | None] = (),
         consent: Sequence[ConsentClaim | None] = (),
+        event_ids: Sequence[str | None] = (),
     ) -> Plan:
         """Validate every submission: the contacts to queue (a phone's merged into one, the last winning), and the
         rejections and dropped fields to report. A submission's event time (`occurred`, from its source) is queued
@@ -363,6 +367,9 @@ class IngestService:
                 given = consent[index] if index < len(consent) else None
                 mapping = self._settings.mappings.get(source.name, NO_MAPPING)
                 claim = given or _claimed(raw, mapping)
+                event_id = event_ids[index] if index < len(event_ids) else None
+                if claim is not None and event_id and claim.event_id is None:
+                    claim = dataclasses.replace(claim, event_id=event_id[:MAX_CLAIM_TEXT])
             accepted.append(
                 (
                     index,

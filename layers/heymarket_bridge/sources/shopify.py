@@ -134,7 +134,8 @@ class ShopifySource(SourceDefaults):
             reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
             submission = no_phone("the Shopify customer", context.mapping, reason, contact)
         claim = None if context.mapping.overrides("is_opted_out") else _sms_consent(customer)
-        return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),), (claim,))
+        moment = event_time(customer.get("updated_at"))
+        return Delivery([submission], delivery_identity, (moment,), (claim,), (_event_id(request),))
 
 
 def _sms_consent(customer: Mapping[str, Any]) -> ConsentClaim | None:
@@ -270,7 +271,12 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
     if opted_out is not None and not context.mapping.overrides("is_opted_out"):
         at = moment.isoformat(timespec="milliseconds") if moment is not None else None
         claim = ConsentClaim(SMS_CONSENT_FIELD, str(state), at)
-    return Delivery([submission], delivery_identity, (moment,), (claim,))
+    return Delivery([submission], delivery_identity, (moment,), (claim,), (_event_id(request),))
+
+
+def _event_id(request: WebhookRequest) -> str | None:
+    """Shopify's own id of the event (`X-Shopify-Event-Id`, the same across its retries), else of the webhook."""
+    return request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id") or None
 
 
 def _replayed(

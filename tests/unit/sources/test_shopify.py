@@ -413,3 +413,9 @@ def test_a_customers_sms_consent_state_is_read_in_any_case(
     [contact] = deliver(with_json(created, payload)).queued
 
     assert contact["is_opted_out"] is opted_out
+
+
+def test_a_consent_change_carries_shopifys_own_event_id_for_the_record(updated: dict[str, Any]) -> None:
+    delivered = deliver(consent_event(updated, "unsubscribed"))
+
+    assert delivered.messages[0]["consent"]["event_id"] == "98d1ac1c-3b5e-4f6a-9f0e-6b1c2d3e4f50"
