@@ -126,7 +126,8 @@ class ShopifySource(SourceDefaults):
                 raise stale
             # An opt-out is never refused as a replay (replaying one cannot opt anyone in; refused, Shopify retries
             # for 4 hours, then drops it): only the opt-out is taken, not the rest of a customer that may be stale.
-            contact = {**choice.defaults(), "is_opted_out": True}
+            kept = {"phone", *choice.defaults()}  # the phone (as mapped) and what it was read with
+            contact = {**{k: v for k, v in contact.items() if k in kept}, "is_opted_out": True}
         submission: Submission = contact
         if contact.get("phone") is None:
             address = customer.get("default_address")
