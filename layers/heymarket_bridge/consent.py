@@ -26,11 +26,13 @@ MAX_CLAIM_TEXT = 200
 class ConsentClaim:
     """What a source said about SMS consent: `field` as the source names it (e.g. "sms_marketing_consent.state"),
     `value` as sent (text, cut to MAX_CLAIM_TEXT), and `consented_at`, the source's own time of the consent
-    (ISO 8601, UTC) when the payload gives one."""
+    (ISO 8601, UTC) when the payload gives one, and `event_id`, the source's own id of the event that carried it
+    (X-Shopify-Event-Id, Typeform's event_id, Jotform's submissionID, Calendly's invitee URI) when it gives one."""
 
     field: str
     value: str
     consented_at: str | None = None
+    event_id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field", self.field[:MAX_CLAIM_TEXT])
@@ -40,15 +42,20 @@ class ConsentClaim:
         out = {"field": self.field, "value": self.value}
         if self.consented_at is not None:
             out["consented_at"] = self.consented_at
+        if self.event_id is not None:
+            out["event_id"] = self.event_id
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConsentClaim:
         """Raises ValueError for anything but the shape `to_dict` writes."""
         field, value, at = data.get("field"), data.get("value"), data.get("consented_at")
+        event_id = data.get("event_id")
         if not isinstance(field, str) or not isinstance(value, str) or not isinstance(at, str | None):
             raise ValueError("a consent claim has a text field and value and an optional consented_at")
-        return cls(field=field, value=value, consented_at=at)
+        if not isinstance(event_id, str | None):
+            raise ValueError("a consent claim's event_id is text")
+        return cls(field=field, value=value, consented_at=at, event_id=event_id)
 
 
 class ConsentAction(StrEnum):

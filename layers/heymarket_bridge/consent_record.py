@@ -74,7 +74,7 @@ def _change(
         phone=operation.contact.phone,
         source=operation.source,
         delivery_id=operation.correlation_id,
-        event_id=operation.operation_id or None,
+        event_id=(operation.consent.event_id if operation.consent else None) or operation.operation_id or None,
         field=claim.field,
         value=claim.value,
         opted_out=asked,

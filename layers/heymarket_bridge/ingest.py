@@ -14,10 +14,12 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   `received_at`, and SQS, a standard queue, keeps no order between them;
 - whatever the delivery, a contact equal to the newest one queued for its phone by the same source within a
   retry burst (15 minutes) is not queued again: a resend seconds later is a repeat, a value changed and changed
-  back is not (the newest contact is then the changed one). This also makes a sender's retry after a partial
-  failure (503) harmless: the contacts that reached the queue are not queued twice. "Newest" is the sync side's
-  order, decided with conditional writes before the contact is queued (heymarket_bridge.repeats), so that no
-  interleaving of concurrent deliveries turns the change a sender sent last into a repeat.
+  back is not (the newest contact is then the changed one). An opt-out is never a repeat nor a duplicate: it is
+  queued every time it is sent (it re-asserts a STOP the person may have undone by texting START in Heymarket).
+  This also makes a sender's retry after a partial failure (503) harmless: the contacts that reached the queue are
+  not queued twice. "Newest" is the sync side's order, decided with conditional writes before the contact is
+  queued (heymarket_bridge.repeats), so that no interleaving of concurrent deliveries turns the change a sender
+  sent last into a repeat.
 
 A contact refused for its content (not for authentication, nor a body refused before it is read) is also written to
 the DLQ as a refusal letter (`RefusalLetters`): the reason, the source and the fields as received, bounded, so that
@@ -40,7 +42,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.secrets import SecretUnavailable
 from heymarket_bridge.adapters.sqs import OutgoingMessage
-from heymarket_bridge.consent import ConsentClaim
+from heymarket_bridge.consent import MAX_CLAIM_TEXT, ConsentClaim
 from heymarket_bridge.contact import DroppedField, InvalidContact, read_contact
 from heymarket_bridge.deletes import authenticate_delete, parse_delete_request
 from heymarket_bridge.echo import printable, shown
@@ -285,7 +287,9 @@ class IngestService:
             raise PayloadTooLarge(
                 f"the request holds {len(delivery.submissions)} contacts; at most {limit} are accepted per request"
             )
-        plan = self._plan(source, request, delivery.submissions, delivery.occurred_at, delivery.consent)
+        plan = self._plan(
+            source, request, delivery.submissions, delivery.occurred_at, delivery.consent, delivery.event_ids
+        )
         if not plan.operations and source.refuses_when_nothing_valid:
             self._write_letters(plan.letters)
             raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
@@ -305,6 +309,13 @@ class IngestService:
             ) from exc
         except DeliveryLedgerUnavailable as exc:
             raise BufferUnavailable("the bridge cannot check for repeated deliveries right now; retry later") from exc
+        opt_outs = [operation for operation in plan.operations if operation.contact.is_opted_out is True]
+        if not first_time and opt_outs:
+            # An opt-out is never answered as a duplicate: sent again (the same key too), it may re-assert a STOP the
+            # person undid by texting START in Heymarket, which the bridge does not see. Queued again (idempotent);
+            # the delivery's other contacts and its letters are not.
+            self._buffer(source, delivery, Plan(opt_outs, [], len(opt_outs)))
+            return dataclasses.replace(IngestOutcome.from_dict(answer, duplicate=False), duplicate=False)
         if not first_time:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
             logger.info(
@@ -320,6 +331,7 @@ class IngestService:
         submissions: Sequence[Submission],
         occurred: Sequence[datetime | None] = (),
         consent: Sequence[ConsentClaim | None] = (),
+        event_ids: Sequence[str | None] = (),
     ) -> Plan:
         """Validate every submission: the contacts to queue (a phone's merged into one, the last winning), and the
         rejections and dropped fields to report. A submission's event time (`occurred`, from its source) is queued
@@ -355,6 +367,9 @@ class IngestService:
                 given = consent[index] if index < len(consent) else None
                 mapping = self._settings.mappings.get(source.name, NO_MAPPING)
                 claim = given or _claimed(raw, mapping)
+                event_id = event_ids[index] if index < len(event_ids) else None
+                if claim is not None and event_id and claim.event_id is None:
+                    claim = dataclasses.replace(claim, event_id=event_id[:MAX_CLAIM_TEXT])
             accepted.append(
                 (
                     index,
@@ -496,7 +511,7 @@ class IngestService:
                     operation = operations[i]
                     latest = known.get(operation.contact.phone)
                     fingerprint, place = _fingerprint(operation), rank(operation.occurred_at, operation.received_at)
-                    verdict = judge(latest, fingerprint, place)
+                    verdict = judge(latest, fingerprint, place, opt_out=operation.contact.is_opted_out is True)
                     if verdict is Verdict.CLAIM:
                         claims.append((i, Claim(operation.contact.phone, latest, fingerprint, place)))
                     elif verdict is Verdict.REPEAT and latest is not None and place > latest.rank:

@@ -15,6 +15,11 @@ Why each verdict keeps the change the sender sent last in place (the sync side a
   be applied over it. Not queued (the sync side skips an operation older than the newest applied the same way).
 - QUEUE: older than the newest known, and not newer than its queued copy (or that one is not yet confirmed): queued
   as it is, the sync side's order puts it in its place.
+
+An opt-out (`is_opted_out` true) is never a REPEAT nor SUPERSEDED: it is claimed (the newest) or queued as it is.
+It is idempotent, and its repeat is how a sender re-asserts it after the person texted START in Heymarket (which the
+bridge does not see), so it reaches Heymarket every time it is sent. It still claims the entry when it is the
+newest, with the same conditional write, so the race guarantee above holds for it as for any change.
 """
 
 from __future__ import annotations
@@ -52,11 +57,13 @@ class Verdict(Enum):
     QUEUE = "queue"  # older than the newest known: queued as it is, the entry left alone
 
 
-def judge(latest: Latest | None, fingerprint: str, rank: int) -> Verdict:
-    """What to do with a contact (`fingerprint`, `rank`) given what is known of its phone (None: nothing within the
-    window)."""
+def judge(latest: Latest | None, fingerprint: str, rank: int, *, opt_out: bool = False) -> Verdict:
+    """What to do with a contact (`fingerprint`, `rank`; `opt_out` when it carries `is_opted_out` true) given what is
+    known of its phone (None: nothing within the window)."""
     if latest is None:
         return Verdict.CLAIM
+    if opt_out:
+        return Verdict.CLAIM if rank >= latest.rank else Verdict.QUEUE
     if latest.queued and latest.fresh and fingerprint == latest.fingerprint:
         return Verdict.REPEAT
     if rank >= latest.rank:

@@ -106,13 +106,49 @@ def test_each_change_of_state_or_of_what_the_bridge_did_is_written(table: tuple[
     ]
 
 
-def test_each_item_expires_after_the_retention_period(table: tuple[Any, str]) -> None:
-    client, name = table
-    DynamoDbConsentLog(name, client, retention_days=1827, clock=lambda: NOW).record([change()])
-
+def expiries(client: Any, name: str) -> dict[str, int | None]:
     items = client.scan(TableName=name)["Items"]
+    return {item["entry"]["S"]: int(item["expires"]["N"]) if "expires" in item else None for item in items}
 
-    assert {int(item["expires"]["N"]) for item in items} == {int(NOW) + 1827 * 86_400}
+
+def test_the_latest_change_never_expires_while_it_is_the_latest(table: tuple[Any, str]) -> None:
+    # Given a subscription recorded, still the state on record years later (the proof a text relies on)
+    client, name = table
+    DynamoDbConsentLog(name, client, retention_days=1827, clock=lambda: NOW).record([change(opted_out=False)])
+
+    # Then neither it nor the latest item carries an expiry
+    assert set(expiries(client, name).values()) == {None}
+
+
+def test_a_replaced_change_expires_the_retention_period_after_it_stopped_being_the_latest(
+    table: tuple[Any, str],
+) -> None:
+    # Given a subscription recorded, then replaced by an opt-out six years later
+    client, name = table
+    DynamoDbConsentLog(name, client, retention_days=1827, clock=lambda: NOW).record([change(opted_out=False, n=1)])
+    later = NOW + 6 * 365 * 86_400
+    DynamoDbConsentLog(name, client, retention_days=1827, clock=lambda: later).record([change(opted_out=True, n=2)])
+
+    # Then the subscription is kept 1827 days from its replacement, and the opt-out, now the latest, never expires
+    found = expiries(client, name)
+    assert found == {
+        "2026-11-23T09:00:01.000+00:00#shopify#op-1": int(later) + 1827 * 86_400,
+        "2026-11-23T09:00:02.000+00:00#shopify#op-2": None,
+        "latest#shopify": None,
+    }
+
+
+def test_a_change_already_written_is_never_rewritten(table: tuple[Any, str]) -> None:
+    # Given a change on record
+    client, name = table
+    DynamoDbConsentLog(name, client, clock=lambda: NOW).record([change(n=1)])
+    client.delete_item(TableName=name, Key={"phone": {"S": ANN}, "entry": {"S": "latest#shopify"}})
+
+    # When the same entry is written again with other values (a retry, a change of the same id and time)
+    DynamoDbConsentLog(name, client, clock=lambda: NOW).record([replace(change(n=1), value="tampered")])
+
+    # Then the entry keeps what was first written
+    assert [row["value"] for row in read_changes(client, name, ANN)] == ["unsubscribed"]
 
 
 def test_a_change_recorded_twice_by_a_retry_is_kept_once(table: tuple[Any, str]) -> None:

@@ -63,21 +63,25 @@ def test_every_source_has_a_sample_delivery() -> None:
 
 
 @pytest.mark.parametrize("name", SAMPLE_DELIVERIES)
-def test_a_repeated_delivery_is_answered_like_the_first_and_enqueues_nothing(bridge: Bridge, name: str) -> None:
+def test_a_repeated_delivery_is_answered_like_the_first_and_enqueues_only_its_opt_outs_again(
+    bridge: Bridge, name: str
+) -> None:
     event = fresh(name)
 
     first_status, first_body = post(event)
     depth_after_first = bridge.queue_depth()
+    # An opt-out is queued every time it is sent (it may re-assert a STOP undone by a START texted in Heymarket)
+    opt_outs = sum(contact.get("is_opted_out") is True for contact in queued_contacts(bridge))
     second_status, second_body = post(event)
 
     assert first_status in (200, 202)
     assert depth_after_first >= 1
     assert second_status == first_status
-    assert bridge.queue_depth() == depth_after_first
+    assert bridge.queue_depth() == depth_after_first + opt_outs
     if first_status == 202:
         first, second = json.loads(first_body), json.loads(second_body)
         assert (second["accepted"], second["rejected"]) == (first["accepted"], first["rejected"])
-        assert second["duplicate"] is True
+        assert second.get("duplicate", False) is (opt_outs == 0)
     else:
         assert second_body == first_body  # Salesforce's SOAP Ack
 
@@ -155,13 +159,27 @@ def test_keys_that_share_their_first_200_characters_are_different_keys(bridge: B
 
 
 def test_without_a_key_the_same_body_resent_at_once_is_a_repeat(bridge: Bridge) -> None:
-    event = generic({"phone": "+1 510 555 0199", "is_opted_out": True})
+    event = generic({"phone": "+1 510 555 0199", "first": "Erin", "is_opted_out": False})
 
     post(event)
     status, body = post(event)
 
     assert (status, json.loads(body)["duplicate"]) == (202, True)
     assert bridge.queue_depth() == 1
+
+
+@pytest.mark.parametrize("key", [None, "stop-1"], ids=["without a key", "with the same key"])
+def test_an_opt_out_sent_again_is_queued_again_and_not_answered_as_a_duplicate(bridge: Bridge, key: str | None) -> None:
+    # Given an opt-out queued (the person may since have texted START in Heymarket, which the bridge does not see)
+    event = generic({"phone": "+1 510 555 0199", "is_opted_out": True}, key=key)
+    assert post(event)[0] == 202
+
+    # When the sender sends it again
+    status, body = post(event)
+
+    # Then it is queued again: an opt-out is idempotent, and its repeat re-asserts the STOP
+    assert (status, "duplicate" in json.loads(body)) == (202, False)
+    assert [c["is_opted_out"] for c in queued_contacts(bridge)] == [True, True]
 
 
 def test_without_a_key_opt_out_opt_in_opt_out_ends_opted_out(bridge: Bridge) -> None:

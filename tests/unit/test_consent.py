@@ -354,6 +354,7 @@ def test_shopify_claims_its_sms_consent_state_dated_by_consent_updated_at() -> N
         "field": "sms_marketing_consent.state",
         "value": "subscribed",
         "consented_at": "2026-11-23T08:59:51.000+00:00",
+        "event_id": "98d1ac1c-3b5e-4f6a-9f0e-6b1c2d3e4f50",  # X-Shopify-Event-Id, for the record
     }
 
 

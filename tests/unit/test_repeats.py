@@ -66,6 +66,14 @@ def test_the_same_content_after_the_repeat_window_is_queued_again() -> None:
     assert judge(queued(OUT, 10, fresh=False), OUT, 20) is Verdict.CLAIM
 
 
+def test_an_opt_out_sent_again_after_it_was_queued_is_claimed_not_a_repeat() -> None:
+    assert judge(queued(OUT, 10), OUT, 20, opt_out=True) is Verdict.CLAIM
+
+
+def test_an_opt_out_older_than_a_repeat_of_newer_content_is_queued_not_superseded() -> None:
+    assert judge(queued(IN, 10, repeated_at=30), OUT, 20, opt_out=True) is Verdict.QUEUE
+
+
 def test_a_contact_after_a_delete_of_its_phone_is_claimed() -> None:
     deleted = Latest("", 10, 10, True, "v1")
 

@@ -142,7 +142,7 @@ def test_the_sync_function_may_read_and_write_its_three_tables_and_nothing_else_
     assert granted == {
         "dynamodb:BatchGetItem": [LOCAL_ARNS["ContactStateTable.Arn"], LOCAL_ARNS["ConsentRecordTable.Arn"]],
         "dynamodb:GetItem": [LOCAL_ARNS["ManagedListsTable.Arn"]],
-        "dynamodb:UpdateItem": [LOCAL_ARNS["ContactStateTable.Arn"]],
+        "dynamodb:UpdateItem": [LOCAL_ARNS["ContactStateTable.Arn"], LOCAL_ARNS["ConsentRecordTable.Arn"]],
         "dynamodb:PutItem": [LOCAL_ARNS["ConsentRecordTable.Arn"], LOCAL_ARNS["ManagedListsTable.Arn"]],
     }
     for action in ("dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchWriteItem"):
@@ -155,6 +155,26 @@ def test_the_consent_record_is_kept_when_the_stack_is_deleted_or_the_table_repla
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
     assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_the_consent_record_may_update_only_the_expiry_of_its_entries(template: StackTemplate) -> None:
+    policies = template.document["Resources"]["SyncFunction"]["Properties"]["Policies"]
+    [statement] = [
+        s
+        for policy in policies
+        for s in policy.get("Statement", [])
+        if s["Action"] == "dynamodb:UpdateItem" and s["Resource"] == {"Fn::GetAtt": ["ConsentRecordTable", "Arn"]}
+    ]
+
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["phone", "entry", "expires", "kind"]}
+    }
+
+
+def test_the_consent_record_retention_is_at_least_the_tcpas_four_year_limitation_period(
+    template: StackTemplate,
+) -> None:
+    assert template.document["Parameters"]["ConsentRecordRetentionDays"]["MinValue"] == 1461
 
 
 def test_the_consent_record_keeps_each_change_five_years_unless_the_operator_says_otherwise(

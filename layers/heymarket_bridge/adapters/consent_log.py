@@ -3,12 +3,18 @@
 Items, under the key (`phone`: E.164 digits, `entry`):
 - a change: `entry` = "<recorded_at>#<source>#<event id>", every field of heymarket_bridge.consent.ConsentChange,
   written once (a conditional put) and never changed;
-- what is on record for a phone and source: `entry` = "latest#<source>", its last change's `opted_out` and
-  `action`. A change equal to it (the same state, done the same way) is not written again.
+- what is on record for a phone and source: `entry` = "latest#<source>", its last change's `opted_out`, `action`
+  and `change` (the entry of that change). A change equal to it (the same state, done the same way) is not written
+  again.
 
 A change and its phone's latest are written together (TransactWriteItems), so that neither is ever written without
-the other. Every item expires (TTL attribute `expires`) `retention_days` after it was written: the record keeps
-each change at least that long (DynamoDB deletes expired items within a few days, never before).
+the other; the change only if its entry does not exist yet (write-once: a retry never rewrites it).
+
+Retention: a state still relied on keeps its proof. A change and the latest item are written without an expiry:
+while a change is the latest on record for its phone and source, it is never deleted. When a newer change
+replaces it, the replaced change gets its expiry (TTL attribute `expires`): `retention_days` after it stopped being
+the latest, i.e. after the last day the bridge relied on it (DynamoDB deletes expired items within a few days,
+never before). Items written by an earlier version carry an expiry from when they were written.
 """
 
 from __future__ import annotations
@@ -70,17 +76,23 @@ class DynamoDbConsentLog:
             written = 0
             for change in changes:
                 state = (change.opted_out, change.action.value)
-                if on_record.get((change.phone, change.source)) == state and change.reason not in TURNED_OVER:
-                    continue  # (a change that turned over Heymarket's state is one, whatever the record says)
-                self._write(change)
-                on_record[(change.phone, change.source)] = state
+                known = on_record.get((change.phone, change.source))
+                # A change that turned over Heymarket's state (an opt-in after a STOP, an opt-out after a START) is
+                # one, whatever the record of its source says.
+                if known is not None and known[:2] == state and change.reason not in TURNED_OVER:
+                    continue
+                entry = self._write(change)
+                if known is not None and known[2] is not None and known[2] != entry:
+                    self._expire(change.phone, known[2])
+                on_record[(change.phone, change.source)] = (*state, entry)
                 written += 1
         except (ClientError, BotoCoreError) as exc:
             raise ConsentRecordUnavailable(type(exc).__name__) from exc
         return written
 
-    def _latest(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[bool, str]]:
-        found: dict[tuple[str, str], tuple[bool, str]] = {}
+    def _latest(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[bool, str, str | None]]:
+        """What is on record per phone and source: (opted_out, action, the entry of the change, if known)."""
+        found: dict[tuple[str, str], tuple[bool, str, str | None]] = {}
         for start in range(0, len(keys), _BATCH_GET):
             pending: list[dict[str, Any]] = [
                 {"phone": {"S": phone}, "entry": {"S": LATEST + source}} for phone, source in keys[start : start + 100]
@@ -91,7 +103,11 @@ class DynamoDbConsentLog:
                 )
                 for item in answer.get("Responses", {}).get(self._table, []):
                     key = (item["phone"]["S"], item["entry"]["S"].removeprefix(LATEST))
-                    found[key] = (bool(item.get("opted_out", {}).get("BOOL")), str(item.get("action", {}).get("S")))
+                    found[key] = (
+                        bool(item.get("opted_out", {}).get("BOOL")),
+                        str(item.get("action", {}).get("S")),
+                        item.get("change", {}).get("S"),
+                    )
                 pending = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
                 if not pending:
                     break
@@ -99,10 +115,10 @@ class DynamoDbConsentLog:
                 raise ConsentRecordUnavailable("unprocessed keys")
         return found
 
-    def _write(self, change: ConsentChange) -> None:
-        expires = {"N": str(int(self._clock()) + self._retention_s)}
+    def _write(self, change: ConsentChange) -> str:
+        """Write the change (once) and make it the latest for its phone and source; its entry."""
         entry = f"{change.recorded_at}#{change.source}#{change.event_id or change.delivery_id}"
-        item = {**_item(change), "entry": {"S": entry}, "kind": {"S": KIND_CHANGE}, "expires": expires}
+        item = {**_item(change), "entry": {"S": entry}, "kind": {"S": KIND_CHANGE}}
         latest = {
             "phone": {"S": change.phone},
             "entry": {"S": LATEST + change.source},
@@ -110,7 +126,7 @@ class DynamoDbConsentLog:
             "opted_out": {"BOOL": change.opted_out},
             "action": {"S": change.action.value},
             "recorded_at": {"S": change.recorded_at},
-            "expires": expires,
+            "change": {"S": entry},
         }
         try:
             self._dynamodb.transact_write_items(
@@ -129,8 +145,28 @@ class DynamoDbConsentLog:
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException" and _already_written(exc):
-                return
+                return entry
             raise
+        return entry
+
+    def _expire(self, phone: str, entry: str) -> None:
+        """Start the retention of a change no longer the latest: it expires `retention_days` from now. Only its
+        `expires` is set, and only on a change that exists (one already deleted is not made again)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"phone": {"S": phone}, "entry": {"S": entry}},
+                UpdateExpression="SET #expires = :expires",
+                ConditionExpression="attribute_exists(#entry) AND #kind = :change",
+                ExpressionAttributeNames={"#expires": "expires", "#entry": "entry", "#kind": "kind"},
+                ExpressionAttributeValues={
+                    ":expires": {"N": str(int(self._clock()) + self._retention_s)},
+                    ":change": {"S": KIND_CHANGE},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
 
 def _already_written(exc: ClientError) -> bool:

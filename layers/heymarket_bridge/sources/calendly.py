@@ -112,7 +112,8 @@ class CalendlySource(SourceDefaults):
                 choose_phone(_phone_fields(invitee), context, country_answers(_answers(invitee))),
             )
             submission = no_phone("the Calendly invitee", mapping, reason, contact)
-        return Delivery([submission], delivery_identity, (event_time(payload.get("created_at")),))
+        own_id = uri if isinstance(uri, str) and uri else None
+        return Delivery([submission], delivery_identity, (event_time(payload.get("created_at")),), (), (own_id,))
 
 
 def _answers(invitee: Mapping[str, Any]) -> list[tuple[str, Any]]:

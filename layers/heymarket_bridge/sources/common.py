@@ -350,12 +350,15 @@ class Delivery:
     a submission does not say): the contact state orders operations on a contact by it (heymarket_bridge.contact_state).
     `consent`, for a source whose own field gives SMS consent (empty, or one per submission, None where it does not):
     that field and value as sent, and its time; other submissions' `is_opted_out` is claimed as the mapping names it.
+    `event_ids`, for a source that names its events (empty, or one per submission, None where it does not): the
+    source's own id of the event, as sent, recorded with a consent change (heymarket_bridge.consent.ConsentClaim).
     """
 
     submissions: list[Submission]
     identity: DeliveryIdentity
     occurred_at: tuple[datetime | None, ...] = ()
     consent: tuple[ConsentClaim | None, ...] = ()
+    event_ids: tuple[str | None, ...] = ()
 
 
 def identity(sender_id: str | None, body: bytes, *, id_covers_body: bool = False) -> DeliveryIdentity:

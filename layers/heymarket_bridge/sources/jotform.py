@@ -90,7 +90,7 @@ class JotformSource(SourceDefaults):
             choice = _choice(answers, context, labels)
             reason = phone_reason(candidates, "no field named like phone, mobile or cell", "the phone field", choice)
             return Delivery([no_phone("the Jotform submission", mapping, reason, contact)], delivery_identity)
-        return Delivery([contact], delivery_identity)
+        return Delivery([contact], delivery_identity, event_ids=(fields.get("submissionID") or None,))
 
 
 def form_fields(request: WebhookRequest) -> dict[str, str]:

@@ -9,20 +9,27 @@ so the header can be left out or forged: the window is enforced on the signed bo
 `updated_at` (else `created_at`, the latest that is a time), which a create or an update sets as it triggers the
 webhook. A signed customer more than MAX_AGE old (or more than MAX_AHEAD in the future), or without either time, is
 refused (401): a recorded delivery replayed later is not taken. `X-Shopify-Triggered-At`, when sent, must be in the
-window too. A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
+window too. An opt-out is never refused as a replay (replaying one cannot opt anyone in; a refusal makes Shopify
+retry for 4 hours, then drop it): a customer out of the window that says unsubscribed gives its opt-out only.
+A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
 Defaults: phone = the customer's phone, else the default address's phone (read in the address's country), the
 first that parses as a phone, a phone written without its country code read in the country of the customer's
 default (else billing, else shipping) address (heymarket_bridge.contact.read_phone); first/last =
-first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state:
-"subscribed" -> false, "unsubscribed" -> true, anything else (never
-asked, pending, redacted) leaves Heymarket's value alone.
+first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state
+(case aside: the GraphQL Admin API spells it "UNSUBSCRIBED"): "subscribed" -> false, "unsubscribed" -> true,
+anything else (never asked, pending, redacted) leaves Heymarket's value alone.
 customers_marketing_consent/update (Shopify's SMS consent event, API 2021-10; since 2025-01 the customer webhooks no
 longer carry sms_marketing_consent): {"id", "phone", "sms_marketing_consent": {"state", "opt_in_level",
 "consent_updated_at", "consent_collected_from"}}; the same states set is_opted_out (case aside), and
-`consent_updated_at` (Shopify: "if no date is provided, ... when the consent information was sent") is the event
-time, the consent time of the record and the signed time the window is enforced on. A state that says nothing of
+`consent_updated_at` (Shopify: "if no date is provided, ... when the consent information was sent": null reads as
+`X-Shopify-Triggered-At`) is the event time and the consent time of the record. The window is enforced on
+`X-Shopify-Triggered-At` where sent (a consent time may be backdated), else on `consent_updated_at`, and never on
+an unsubscribe. A state that says nothing of
 opting out is rejected with the reason: the event carries nothing else to write. Email consent
-(`email_marketing_consent`, customers/email_marketing_consent_update) is never read as SMS consent.
+(`email_marketing_consent`) is never read as SMS consent; an email consent topic
+(customers/email_marketing_consent_update) is acknowledged (202) and ignored, not a refusal letter. A consent event
+without the customer's "id" is read all the same (the phone is what is written); one without its
+`sms_marketing_consent` object is rejected with the reason (202).
 Other topics are rejected with the reason, not refused: Shopify retries refused deliveries and removes a
 subscription that keeps failing.
 Mapping references (SOURCE_MAPPINGS): dotted paths into the customer ("default_address.company", "note").
@@ -69,6 +76,8 @@ from heymarket_bridge.webhook import BadRequest, Unauthorized, WebhookRequest
 CUSTOMER_TOPICS = ("customers/create", "customers/update")
 CONSENT_TOPIC = "customers_marketing_consent/update"
 SMS_CONSENT_FIELD = "sms_marketing_consent.state"
+# customers/email_marketing_consent_update (REST), customers_email_marketing_consent/update (GraphQL's spelling).
+EMAIL_CONSENT_TOPIC_PART = "email_marketing_consent"
 SMS_CONSENT_OPTED_OUT = {"subscribed": False, "unsubscribed": True}
 # Shopify's retries span 4 hours; the rest is margin for a delivery that is slow to be accepted.
 MAX_AGE = timedelta(hours=6)
@@ -88,9 +97,7 @@ class ShopifySource(SourceDefaults):
             raise Unauthorized("missing X-Shopify-Hmac-Sha256 header")
         if not any_same([hmac_b64(secret, request.body)], presented):
             raise Unauthorized("the X-Shopify-Hmac-Sha256 does not match the body and the secret for source 'shopify'")
-        triggered = request.headers.get("x-shopify-triggered-at")
-        if triggered is not None:
-            check_age(iso_time(triggered), context.now, "X-Shopify-Triggered-At", MAX_AGE, RETRY_SPAN, MAX_AHEAD)
+        # The replay window is checked as the body is read: an opt-out is never refused as a replay.
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
         topic = request.headers.get("x-shopify-topic", "").strip().lower()
@@ -98,6 +105,9 @@ class ShopifySource(SourceDefaults):
         delivery_identity = identity(f"{topic}:{event_id}" if event_id else None, request.body)
         if topic == CONSENT_TOPIC:
             return _consent_update(request, context, delivery_identity)
+        if EMAIL_CONSENT_TOPIC_PART in topic:
+            # Email consent is not SMS consent: acknowledged (202) and ignored, neither read nor a refusal letter.
+            return Delivery([], delivery_identity)
         if topic and topic not in CUSTOMER_TOPICS:
             topic_shown = shown(topic, 60, quote='"')
             reason = f"Shopify topic {topic_shown} is not customers/create, customers/update or {CONSENT_TOPIC}"
@@ -105,11 +115,19 @@ class ShopifySource(SourceDefaults):
         customer = parse_json(request.body, request.charset)
         if not isinstance(customer, dict) or customer.get("id") in (None, ""):
             raise BadRequest('the Shopify payload is not a customer: it has no "id"')
+        stale = None
         if context.credentials.secret is not None:
             what = "the signed customer's updated_at (or created_at)"
-            check_age(customer_time(customer), context.now, what, MAX_AGE, RETRY_SPAN, MAX_AHEAD)
+            stale = _replayed(request, context, (customer_time(customer), what))
         defaults, choice = _defaults(customer, context)
         contact = context.mapping.apply(defaults, lambda ref: dotted(customer, ref), context.is_phone)
+        if stale is not None:
+            if contact.get("is_opted_out") is not True or contact.get("phone") is None:
+                raise stale
+            # An opt-out is never refused as a replay (replaying one cannot opt anyone in; refused, Shopify retries
+            # for 4 hours, then drops it): only the opt-out is taken, not the rest of a customer that may be stale.
+            kept = {"phone", *choice.defaults()}  # the phone (as mapped) and what it was read with
+            contact = {**{k: v for k, v in contact.items() if k in kept}, "is_opted_out": True}
         submission: Submission = contact
         if contact.get("phone") is None:
             address = customer.get("default_address")
@@ -117,7 +135,8 @@ class ShopifySource(SourceDefaults):
             reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
             submission = no_phone("the Shopify customer", context.mapping, reason, contact)
         claim = None if context.mapping.overrides("is_opted_out") else _sms_consent(customer)
-        return Delivery([submission], delivery_identity, (event_time(customer.get("updated_at")),), (claim,))
+        moment = event_time(customer.get("updated_at"))
+        return Delivery([submission], delivery_identity, (moment,), (claim,), (_event_id(request),))
 
 
 def _sms_consent(customer: Mapping[str, Any]) -> ConsentClaim | None:
@@ -164,7 +183,7 @@ def _defaults(customer: Mapping[str, Any], context: ReadContext) -> tuple[dict[s
         "first": customer.get("first_name") or address.get("first_name"),
         "last": customer.get("last_name") or address.get("last_name"),
         "email": customer.get("email"),
-        "is_opted_out": SMS_CONSENT_OPTED_OUT.get(state) if isinstance(state, str) else None,
+        "is_opted_out": SMS_CONSENT_OPTED_OUT.get(state.strip().lower()) if isinstance(state, str) else None,
     }, choice
 
 
@@ -225,20 +244,29 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
     `consent_updated_at`. Raises BadRequest for a payload that is not one, Unauthorized for a signed one out of the
     window."""
     payload = parse_json(request.body, request.charset)
-    if not isinstance(payload, dict) or payload.get("id") in (None, ""):
-        raise BadRequest('the Shopify payload is not a customer\'s consent: it has no "id"')
+    if not isinstance(payload, dict):
+        raise BadRequest("the Shopify consent event is not a JSON object")
+    # The customer's "id" is not needed to write the phone's consent: an event without it is read all the same.
     consent = payload.get("sms_marketing_consent")
     if not isinstance(consent, dict):
-        raise BadRequest('the Shopify consent event has no "sms_marketing_consent" object')
+        # A 202 with the reason, as for any vendor delivery with nothing usable (a 4xx makes Shopify retry).
+        reason = 'the Shopify consent event has no "sms_marketing_consent" object: it has nothing to write'
+        return Delivery([Unmappable((reason,))], delivery_identity)
     stamp = consent.get("consent_updated_at")
-    if context.credentials.secret is not None:
-        check_age(iso_time(stamp), context.now, "the signed consent_updated_at", MAX_AGE, RETRY_SPAN, MAX_AHEAD)
     state = consent.get("state")
     opted_out = SMS_CONSENT_OPTED_OUT.get(state.strip().lower()) if isinstance(state, str) else None
+    if context.credentials.secret is not None and opted_out is not True:
+        # The window is enforced on the send time (X-Shopify-Triggered-At) where Shopify sends one: a consent time
+        # may be backdated (collected offline, set through the Admin API) and is then no sign of a replay. An
+        # opt-out is never refused as a replay: replaying one cannot opt anyone in.
+        error = _replayed(request, context, (iso_time(stamp), "the signed consent_updated_at"), send_time_only=True)
+        if error is not None:
+            raise error
     choice = choose_phone([PhoneField("phone", payload.get("phone"))], context)
     defaults = {**choice.defaults(), "is_opted_out": opted_out}
     contact = context.mapping.apply(defaults, lambda ref: dotted(payload, ref), context.is_phone)
-    moment = event_time(stamp)
+    # Shopify: "if no date is provided, [consent_updated_at is] when the consent information was sent".
+    moment = event_time(stamp) if stamp is not None else iso_time(request.headers.get("x-shopify-triggered-at"))
     submission: Submission = contact
     if contact.get("is_opted_out") is None:
         quoted = shown(state, 40, quote='"')
@@ -251,4 +279,33 @@ def _consent_update(request: WebhookRequest, context: ReadContext, delivery_iden
     if opted_out is not None and not context.mapping.overrides("is_opted_out"):
         at = moment.isoformat(timespec="milliseconds") if moment is not None else None
         claim = ConsentClaim(SMS_CONSENT_FIELD, str(state), at)
-    return Delivery([submission], delivery_identity, (moment,), (claim,))
+    return Delivery([submission], delivery_identity, (moment,), (claim,), (_event_id(request),))
+
+
+def _event_id(request: WebhookRequest) -> str | None:
+    """Shopify's own id of the event (`X-Shopify-Event-Id`, the same across its retries), else of the webhook."""
+    return request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id") or None
+
+
+def _replayed(
+    request: WebhookRequest,
+    context: ReadContext,
+    body_time: tuple[datetime | None, str],
+    *,
+    send_time_only: bool = False,
+) -> Unauthorized | None:
+    """The refusal (401) of a delivery out of the replay window, None for one in it: its send time
+    (`X-Shopify-Triggered-At`, when sent, Shopify's own advice for telling a stale delivery) and the signed body's
+    time (`body_time`: the time and what to call it), the latter only without a send time if `send_time_only`."""
+    triggered = request.headers.get("x-shopify-triggered-at")
+    checks: list[tuple[datetime | None, str]] = []
+    if triggered is not None:
+        checks.append((iso_time(triggered), "X-Shopify-Triggered-At"))
+    if triggered is None or not send_time_only:
+        checks.append(body_time)
+    try:
+        for moment, what in checks:
+            check_age(moment, context.now, what, MAX_AGE, RETRY_SPAN, MAX_AHEAD)
+    except Unauthorized as exc:
+        return exc
+    return None

@@ -131,7 +131,8 @@ class TypeformSource(SourceDefaults):
             submission = no_phone("the Typeform response", mapping, reason, contact)
         event_id = payload.get("event_id")
         delivery_identity = identity(event_id if isinstance(event_id, str) else None, request.body)
-        return Delivery([submission], delivery_identity, (event_time(response.get("submitted_at")),))
+        own_id = event_id if isinstance(event_id, str) and event_id else None
+        return Delivery([submission], delivery_identity, (event_time(response.get("submitted_at")),), (), (own_id,))
 
 
 def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[Answer]:

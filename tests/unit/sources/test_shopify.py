@@ -288,14 +288,95 @@ def test_a_consent_event_without_a_phone_is_rejected_with_the_reason(updated: di
     assert "no phone" in delivered.rejected[0]["errors"][0]
 
 
-def test_a_signed_consent_event_whose_consent_time_is_out_of_the_window_is_401(updated: dict[str, Any]) -> None:
-    assert deliver(consent_event(updated, "unsubscribed", at="2026-11-20T09:00:00Z")).status == 401
+def test_a_signed_consent_event_sent_longer_ago_than_shopifys_retries_is_401(updated: dict[str, Any]) -> None:
+    assert deliver(consent_event(updated, "subscribed"), now=SIGNED_AT + timedelta(hours=7)).status == 401
 
 
-def test_a_consent_event_without_its_object_is_400(updated: dict[str, Any]) -> None:
+def test_a_signed_subscribe_without_a_send_time_is_401_when_its_consent_time_is_out_of_the_window(
+    updated: dict[str, Any],
+) -> None:
+    event = with_headers(consent_event(updated, "subscribed", at="2026-11-20T09:00:00Z"), x_shopify_triggered_at=None)
+
+    assert deliver(event).status == 401
+
+
+def test_a_subscribe_with_a_backdated_consent_time_sent_now_is_taken_dated_by_its_consent_time(
+    updated: dict[str, Any],
+) -> None:
+    # Given a subscription recorded in Shopify with the day it was collected (Admin API), sent now
+    delivered = deliver(consent_event(updated, "subscribed", at="2026-11-20T09:00:00Z"))
+
+    # Then it is taken: the send time is in the window; the consent time stays the one Shopify gives
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "13125550143", "is_opted_out": False}])
+    assert read_delivery(consent_event(updated, "subscribed", at="2026-11-20T09:00:00Z")).consent[0].consented_at == (
+        "2026-11-20T09:00:00.000+00:00"
+    )
+
+
+def test_an_unsubscribe_sent_longer_ago_than_shopifys_retries_is_still_taken(updated: dict[str, Any]) -> None:
+    # Replaying an opt-out cannot opt anyone in; refused, Shopify retries for 4 hours and then drops it
+    delivered = deliver(consent_event(updated, "unsubscribed"), now=SIGNED_AT + timedelta(hours=7))
+
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "13125550143", "is_opted_out": True}])
+
+
+def test_a_consent_time_left_null_is_the_send_time(updated: dict[str, Any]) -> None:
+    delivery = read_delivery(consent_event(updated, "unsubscribed", at=None))
+
+    assert delivery.consent[0].consented_at == SIGNED_AT.isoformat(timespec="milliseconds")
+
+
+def test_a_stale_customer_that_says_unsubscribed_gives_its_opt_out_only(created: dict[str, Any]) -> None:
+    # Given a signed customer two years old (out of the window) whose SMS consent says unsubscribed
+    payload = payload_of(two_years_old(created))
+    payload["sms_marketing_consent"] = {"state": "unsubscribed", "consent_updated_at": None}
+    event = with_headers(with_json(created, payload), x_shopify_triggered_at=None)
+
+    # When it is delivered
+    delivered = deliver(event)
+
+    # Then its opt-out is taken, and nothing else of a customer that may be stale
+    assert (delivered.status, delivered.queued) == (
+        202,
+        [{"phone": delivered.queued[0]["phone"], "is_opted_out": True}],
+    )
+
+
+def test_a_consent_event_without_its_object_is_rejected_with_the_reason(updated: dict[str, Any]) -> None:
     event = with_json(with_headers(updated, x_shopify_topic="customers_marketing_consent/update"), {"id": 1})
 
-    assert deliver(event).status == 400
+    delivered = deliver(event)
+
+    assert (delivered.status, delivered.queued) == (202, [])
+    assert "sms_marketing_consent" in delivered.rejected[0]["errors"][0]
+
+
+def test_a_consent_event_without_an_id_is_read_by_its_phone(updated: dict[str, Any]) -> None:
+    event = consent_event(updated, "unsubscribed")
+    payload = payload_of(event)
+    del payload["id"]
+
+    delivered = deliver(with_json(event, payload))
+
+    assert (delivered.status, delivered.queued) == (202, [{"phone": "13125550143", "is_opted_out": True}])
+
+
+@pytest.mark.parametrize(
+    "topic", ["customers/email_marketing_consent_update", "customers_email_marketing_consent/update"]
+)
+def test_an_email_consent_topic_is_acknowledged_and_ignored_without_a_refusal_letter(
+    updated: dict[str, Any], topic: str
+) -> None:
+    payload = {
+        "customer_id": 1,
+        "email_address": "mary@example.com",
+        "email_marketing_consent": {"state": "unsubscribed"},
+    }
+
+    delivered = deliver(with_json(with_headers(updated, x_shopify_topic=topic), payload))
+
+    # (nothing rejected: no refusal letter, which is written for each rejected contact)
+    assert (delivered.status, delivered.queued, delivered.rejected) == (202, [], [])
 
 
 def test_email_marketing_consent_is_never_read_as_sms_consent(created: dict[str, Any]) -> None:
@@ -318,3 +399,23 @@ def test_the_email_consent_event_is_not_read_as_sms_consent(updated: dict[str, A
     delivered = deliver(event)
 
     assert (delivered.status, delivered.queued) == (202, [])
+
+
+@pytest.mark.parametrize(
+    ("state", "opted_out"), [("UNSUBSCRIBED", True), ("Subscribed", False), (" unsubscribed ", True)]
+)
+def test_a_customers_sms_consent_state_is_read_in_any_case(
+    created: dict[str, Any], state: str, opted_out: bool
+) -> None:
+    payload = payload_of(created)
+    payload["sms_marketing_consent"] = {"state": state, "consent_updated_at": "2026-11-23T03:59:00-05:00"}
+
+    [contact] = deliver(with_json(created, payload)).queued
+
+    assert contact["is_opted_out"] is opted_out
+
+
+def test_a_consent_change_carries_shopifys_own_event_id_for_the_record(updated: dict[str, Any]) -> None:
+    delivered = deliver(consent_event(updated, "unsubscribed"))
+
+    assert delivered.messages[0]["consent"]["event_id"] == "98d1ac1c-3b5e-4f6a-9f0e-6b1c2d3e4f50"

@@ -79,6 +79,11 @@ def _pair_option(option: str) -> tuple[int, str]:
     return int(item_id), name
 
 
+def _text_option(option: str) -> str:
+    """One PHONE:KEYWORD command-line value, normalised (ValueError: not one)."""
+    return parse_texts([option])[0]
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """Credentials, limits, the undocumented behaviours Heymarket may have, and injected faults; validated on
@@ -161,8 +166,10 @@ class SandboxConfig:
         (),
         "PHONE:KEYWORD texted to the account's number, applied when set to the contacts holding PHONE as Heymarket's "
         "app does (no API request): STOP, STOPALL, UNSUBSCRIBE, CANCEL, END or QUIT opt them out; START, YES or "
-        "UNSTOP opt them back in; repeat the option for more",
+        "UNSTOP opt them back in; repeat the option for more. Given at startup it changes only the contacts held "
+        'then (none on a fresh stack): text once they exist with POST /_sandbox/faults {"texts": ["PHONE:STOP"]}',
         flags=("--text",),
+        parse=_text_option,
         metavar="PHONE:KEYWORD",
     )
     custom_fields: tuple[tuple[int, str], ...] = _setting(
