@@ -312,4 +312,5 @@ def test_a_refusal_letter_edited_into_an_opt_in_is_refused_on_import(tmp_path: A
     path.write_text(json.dumps(exported) + "\n", encoding="utf-8")
 
     [row] = list(read_export(path).rows)
-    assert row.values is None and "only the person opts back in" in row.problem
+    assert row.values is None
+    assert "only the person opts back in" in row.problem

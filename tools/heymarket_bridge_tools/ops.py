@@ -223,8 +223,9 @@ def _reads_true(value: Any) -> bool:
 
 def opt_in_by_correction(original: Mapping[str, Any] | None, corrected: Mapping[str, Any]) -> str:
     """Why a corrected refusal letter would drop a person's opt-out ("" when it would not): its `is_opted_out` as
-    corrected must read true whenever the letter's fields as received held one that did, and may never be an explicit
-    opt-in (false) the letter did not hold as received. A correction fixes what a sender got wrong; consent is the person's (README "Consent")."""
+    corrected must read true whenever the letter's fields as received held one that did, and may never be an
+    explicit opt-in (false) the letter did not hold as received. A correction fixes what a sender got wrong;
+    consent is the person's (README "Consent")."""
     held = (original or {}).get("is_opted_out")
     value = corrected.get("is_opted_out")
     if _reads_true(held) and not _reads_true(value):
