@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.observability import metrics
-from tests.unit.sources.payloads import calendly, hubspot, jotform, salesforce, typeform, stored
+from tests.unit.sources.payloads import calendly, hubspot, jotform, salesforce, stored, typeform
 from tests.unit.test_review22 import letters_of
 
 
@@ -93,7 +93,12 @@ def test_salesforce_person_account_other_address_country_is_evidence() -> None:
     [
         pytest.param(
             lambda: salesforce(
-                {"LastName": "X", "MobilePhone": "55 1234 5679", "MailingCountryCode": "MX", "MailingCountry": "Germany"}
+                {
+                    "LastName": "X",
+                    "MobilePhone": "55 1234 5679",
+                    "MailingCountryCode": "MX",
+                    "MailingCountry": "Germany",
+                }
             ),
             id="salesforce: two countries",
         ),
@@ -109,7 +114,7 @@ def test_refusal_letter_keeps_the_phone_as_received(event: Any) -> None:
 
 # ------------------------------------------- 5. free text: common labels still refused
 @pytest.mark.parametrize(
-    "value, country, expected",
+    ("value", "country", "expected"),
     [
         pytest.param("Cel. 55 1234 5679", "MX", "525512345679", id="Spanish 'Cel.'"),
         pytest.param("(510)\n555-0157", "US", "15105550157", id="a line break inside the number"),
@@ -167,7 +172,7 @@ def test_shopify_national_phone_read_in_the_country_of_the_customers_own_address
 # ------------------------------------------- 8. international dialling prefixes of the named country (AU 0011, JP 010,
 # RU 810) are not honoured: a valid number written as its owner dials it is refused.
 @pytest.mark.parametrize(
-    "phone, country, expected",
+    ("phone", "country", "expected"),
     [
         pytest.param("0011 44 7911 123456", "AU", "447911123456", id="AU 0011"),
         pytest.param("010 44 7911 123456", "JP", "447911123456", id="JP 010"),
