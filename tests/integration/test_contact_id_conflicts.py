@@ -76,3 +76,40 @@ def test_a_swap_of_two_contacts_numbers_in_one_delivery_mixes_no_two_people(brid
 
     people = {(c["phone"], c["first"], c["last"]) for c in bridge.sandbox.contacts()}
     assert people == {(ALICE, "Alice", "Old"), (DAVE, "Dave", "Fourth")}
+
+
+def test_an_answer_that_does_not_show_the_phone_sent_puts_the_named_contact_back_and_refuses_the_update(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a Heymarket that answers such an update 2xx keeping the contact's own phone, and a third contact moved
+    # in its app onto the new phone while the bulk request runs (after the bridge's look-up found it free)
+    free, other = "15105550333", "15105550344"
+    with (
+        HeymarketSandbox(SandboxConfig(seed=7, update_phone_held="keep")) as sandbox,
+        running_bridge(monkeypatch, sandbox, {"MaxReceiveCount": 2}, {"SYNC_DEADLINE_RESERVE": "0.5"}) as bridge,
+    ):
+        alice, dave = alice_and_dave(bridge)
+        post(bridge, {"phone": f"+{other}", "first": "Carol", "last": "Third"})
+        store = sandbox._api.contacts  # the listener runs under the sandbox's lock: the store, not the sandbox
+        carol = store.holding_phone(other)[0]
+
+        def move_carol(change: Any) -> None:
+            if change.op == "update" and change.contact["uuid"] == dave["uuid"]:
+                store.change_phone_in_app(carol, free)
+
+        sandbox.add_write_listener(move_carol)
+
+        # When Dave's contact is updated by its id first, then Alice's to the phone that was free
+        post(
+            bridge,
+            [
+                {"contact_id": dave["uuid"], "phone": f"+{DAVE}", "last": "Fifth"},
+                {"contact_id": alice["uuid"], "phone": f"+{free}", "first": "Alicia"},
+            ],
+        )
+
+        # Then Alice's contact is put back as it was read, and the update is a letter naming the conflict
+        after = {str(c["uuid"]): c for c in sandbox.contacts()}
+        assert (after[alice["uuid"]]["phone"], after[alice["uuid"]]["first"]) == (ALICE, "Alice")
+        [letter] = bridge.dead_letters()
+        assert "the phone is held by another contact in Heymarket" in letter["error"]
