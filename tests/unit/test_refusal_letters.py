@@ -314,3 +314,13 @@ def test_a_refusal_letter_edited_into_an_opt_in_is_refused_on_import(tmp_path: A
     [row] = list(read_export(path).rows)
     assert row.values is None
     assert "only the person opts back in" in row.problem
+
+
+def test_dlq_show_masks_a_refusal_letters_phone_as_received_and_unmasked_shows_it_whole() -> None:
+    from heymarket_bridge_tools.ops import DeadLetterEntry
+
+    letter = refusal(dict(REFUSED, phone="(510) 555-01 (cell)"))
+    entry = DeadLetterEntry("m-1", "r-1", letter.to_json(), letter)
+
+    assert "555-01" not in json.dumps(entry.masked())
+    assert entry.unmasked()["fields"]["phone"] == "(510) 555-01 (cell)"
