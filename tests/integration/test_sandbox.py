@@ -996,6 +996,32 @@ def test_an_opt_in_written_over_a_stop_is_refused_as_a_failed_contact_in_bulk_an
     assert [(item["is_opted_out"], item["last"]) for item in sandbox.contacts()] == [(True, "")]
 
 
+# An update by contact_id to a phone another contact holds (update_phone_held) ---------------------------------------
+@pytest.mark.parametrize(
+    ("way", "expected"),
+    [
+        ("refuse", {("Alice", "ALICE"), ("Bob", "BOB")}),
+        ("keep", {("Alicia", "ALICE"), ("Bob", "BOB")}),
+        ("holder", {("Alice", "ALICE"), ("Alicia", "BOB")}),
+        ("share", {("Alicia", "BOB"), ("Bob", "BOB")}),
+    ],
+)
+def test_an_update_by_contact_id_to_a_phone_another_contact_holds_is_played_as_the_setting_says(
+    sandbox: HeymarketSandbox, client: Client, way: str, expected: set[tuple[str, str]]
+) -> None:
+    # Given Alice's and Bob's contacts, and the setting for such an update
+    sandbox.configure(update_phone_held=way)
+    [alice] = client.create(contact(ALICE, first="Alice"))["contacts"]
+    client.create(contact(BOB, first="Bob"))
+
+    # When Alice's contact is updated by its id to Bob's phone
+    client.create({"contact_id": alice["uuid"], "phone": BOB, "first": "Alicia"})
+
+    # Then the contacts are as the setting says
+    names = {ALICE: "ALICE", BOB: "BOB"}
+    assert {(item["first"], names[item["phone"]]) for item in sandbox.contacts()} == expected
+
+
 def test_an_opt_in_of_a_contact_opted_in_is_stored_whatever_the_setting(
     sandbox: HeymarketSandbox, client: Client
 ) -> None:
@@ -1802,6 +1828,7 @@ NON_DEFAULT: dict[str, tuple[Any, list[str]]] = {
     "update_omitted": ("clear", ["clear"]),
     "update_custom": ("merge", ["merge"]),
     "opt_in_over_stop": ("refuse", ["refuse"]),
+    "update_phone_held": ("holder", ["holder"]),
     "texts": (("15105551234:STOP",), ["15105551234:stop"]),
     "custom_fields": (((7, "Size"), (8, "Colour")), ["7=Size", "8=Colour"]),
     "account_tags": (((3, "Gold"),), ["3=Gold"]),

@@ -278,3 +278,49 @@ def test_an_exported_refusal_letter_re_imported_is_read_as_its_fields() -> None:
     exported = json.loads(refusal(dict(REFUSED, phone="+15105550123")).to_json())
 
     assert _unwrapped(exported) == dict(REFUSED, phone="+15105550123")
+
+
+# ---------------------------------------------------------------------- a correction never opts a person in
+@pytest.mark.parametrize("value", ["false", "no", "0", "off"])
+def test_a_set_that_would_opt_a_person_in_is_a_usage_error(value: str) -> None:
+    with pytest.raises(ValueError, match="only set is_opted_out=true"):
+        parse_sets([f"is_opted_out={value}"])
+
+
+def test_a_set_may_add_an_opt_out() -> None:
+    body = revalidated(refusal(REFUSED), parse_sets(["phone=(510) 555-0123", "is_opted_out=true"]))
+
+    assert json.loads(body)["contact"]["is_opted_out"] is True
+
+
+def test_a_correction_that_drops_the_letters_opt_out_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot remove it"):
+        revalidated(refusal(dict(REFUSED, is_opted_out=True)), {"phone": "(510) 555-0123", "is_opted_out": ""})
+
+
+def test_a_corrected_letter_carries_no_consent_claim_so_it_is_never_re_consent() -> None:
+    body = revalidated(refusal(dict(REFUSED, is_opted_out=True)), parse_sets(["phone=(510) 555-0123"]))
+
+    assert "consent" not in json.loads(body)
+
+
+def test_a_refusal_letter_edited_into_an_opt_in_is_refused_on_import(tmp_path: Any) -> None:
+    from heymarket_bridge_tools.importer import read_export
+
+    exported = json.loads(refusal(dict(REFUSED, phone="+15105550123", is_opted_out=False)).to_json())
+    path = tmp_path / "letters.jsonl"
+    path.write_text(json.dumps(exported) + "\n", encoding="utf-8")
+
+    [row] = list(read_export(path).rows)
+    assert row.values is None
+    assert "only the person opts back in" in row.problem
+
+
+def test_dlq_show_masks_a_refusal_letters_phone_as_received_and_unmasked_shows_it_whole() -> None:
+    from heymarket_bridge_tools.ops import DeadLetterEntry
+
+    letter = refusal(dict(REFUSED, phone="(510) 555-01 (cell)"))
+    entry = DeadLetterEntry("m-1", "r-1", letter.to_json(), letter)
+
+    assert "555-01" not in json.dumps(entry.masked())
+    assert entry.unmasked()["fields"]["phone"] == "(510) 555-01 (cell)"

@@ -154,7 +154,7 @@ def _json_document(text: str) -> list[Row] | None:
         document = document["contacts"]
     items = document if isinstance(document, list) else [document]
     return [
-        Row(number, _unwrapped(item)) if isinstance(item, dict) else Row(number, None, "not a JSON object")
+        _item_row(number, item) if isinstance(item, dict) else Row(number, None, "not a JSON object")
         for number, item in enumerate(items, start=1)
     ]
 
@@ -173,7 +173,24 @@ def _json_lines(text: str) -> Iterator[Row]:
         if not isinstance(value, dict):
             yield Row(number, None, "not a JSON object")
             continue
-        yield Row(number, _unwrapped(value))
+        yield _item_row(number, value)
+
+
+def _item_row(number: int, item: dict[str, Any]) -> Row:
+    """A JSON item as a row; a refusal letter edited into an explicit opt-in (`is_opted_out` no longer true) is
+    refused: a correction never opts a person in (heymarket_bridge_tools.ops.opt_in_by_correction)."""
+    row = _unwrapped(item)
+    if row is not item and _opted_in_by_edit(row):
+        return Row(number, None, "a refusal letter's is_opted_out can only be true: only the person opts back in")
+    return Row(number, row)
+
+
+def _opted_in_by_edit(fields: dict[str, Any]) -> bool:
+    from heymarket_bridge_tools.ops import opt_in_by_correction
+
+    # The file holds only the edited letter: an explicit opt-in in it is refused (a removed key cannot be told from
+    # a letter that never held one; such a contact is written without any opt-in claim, as any sender's is).
+    return bool(opt_in_by_correction(None, fields))
 
 
 def _unwrapped(item: dict[str, Any]) -> dict[str, Any]:

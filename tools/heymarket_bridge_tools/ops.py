@@ -201,8 +201,39 @@ def parse_sets(options: Sequence[str]) -> dict[str, str]:
             raise ValueError(
                 f"--set {name!r}: not a field a correction can set (names are lower case); use one of {accepted}"
             )
+        if name == "is_opted_out" and not _reads_true(value):
+            raise ValueError(
+                f"--set is_opted_out={value!r}: a correction may only set is_opted_out=true; an opt-out from a "
+                "source always applies and only the person opts back in (by texting START to Heymarket)"
+            )
         sets[name] = value
     return sets
+
+
+def _reads_true(value: Any) -> bool:
+    """Whether an is_opted_out value reads as an opt-out, as the contact rules read it (heymarket_bridge.contact)."""
+    from heymarket_bridge.contact import _TRUE
+
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool | int | float):
+        return value is True or (not isinstance(value, bool) and value == 1)
+    return isinstance(value, str) and value.strip().lower() in _TRUE
+
+
+def opt_in_by_correction(original: Mapping[str, Any] | None, corrected: Mapping[str, Any]) -> str:
+    """Why a corrected refusal letter would drop a person's opt-out ("" when it would not): its `is_opted_out` as
+    corrected must read true whenever the letter's fields as received held one that did, and may never be an
+    explicit opt-in (false) the letter did not hold as received. A correction fixes what a sender got wrong;
+    consent is the person's (README "Consent")."""
+    held = (original or {}).get("is_opted_out")
+    value = corrected.get("is_opted_out")
+    if _reads_true(held) and not _reads_true(value):
+        return "the letter holds an opt-out (is_opted_out true): a correction cannot remove it"
+    blank = value is None or (isinstance(value, str) and not value.strip())
+    if value != held and not blank and not _reads_true(value):
+        return "a correction cannot set is_opted_out to false: only the person opts back in"
+    return ""
 
 
 def corrected_fields(letter: DeadLetter, sets: Mapping[str, str]) -> dict[str, Any]:
@@ -221,11 +252,16 @@ def revalidated(letter: DeadLetter, sets: Mapping[str, str], *, force: bool = Fa
     """The queue message of a refusal letter once corrected: its fields validated again exactly as a delivery's
     contact is (heymarket_bridge.contact.read_contact, in the region the ingest function read it in), as an upsert
     from its source (so that the source's consent rules apply to it as to any of its contacts). Raises InvalidContact
-    (the reasons) when it is still not a contact."""
+    (the reasons) when it is still not a contact, ValueError when the correction would drop the person's opt-out
+    (opt_in_by_correction). The operation carries no consent claim: a correction is never re-consent."""
     from heymarket_bridge.contact import read_contact
     from heymarket_bridge.messages import ContactOperation, Operation
 
-    contact, _dropped, _warnings = read_contact(corrected_fields(letter, sets), letter.region or "US")
+    fields = corrected_fields(letter, sets)
+    refused = opt_in_by_correction(letter.fields, fields)
+    if refused:
+        raise ValueError(refused)
+    contact, _dropped, _warnings = read_contact(fields, letter.region or "US")
     operation = ContactOperation(
         Operation.UPSERT,
         contact,
@@ -428,6 +464,10 @@ class DeadLetterQueue:
                 report.failed += 1
                 reasons = mask_text("; ".join(refused.errors), fields)
                 report.errors.append(f"{entry.message_id}: still refused, left in the DLQ: {reasons}")
+                return None
+            except ValueError as refused_correction:  # the correction would drop the person's opt-out
+                report.failed += 1
+                report.errors.append(f"{entry.message_id}: correction refused, left in the DLQ: {refused_correction}")
                 return None
         return forced(entry.original_message) if force else entry.original_message
 

@@ -17,7 +17,8 @@ Not documented, one setting each (config.py gives every value): `duplicate_creat
 `answer_deviations` (answers that deviate from the reference while meaning one thing only),
 `delete_unknown`, `list_local_id_repeat`, `update_omitted`, `update_custom`, `max_bulk_contacts`,
 `max_body_bytes`, `retry_after_s`, `opt_in_over_stop` (an opt-in written over a STOP: accepted, ignored or
-refused), `custom_fields` and `account_tags` (what the account holds); `texts` (STOP or START texted from a phone,
+refused), `update_phone_held` (an update by contact_id to a phone another contact holds), `custom_fields` and
+`account_tags` (what the account holds); `texts` (STOP or START texted from a phone,
 applied as Heymarket's app does, with no API request; also `HeymarketSandbox.text`);
 faults: `fail_rate`, `throttle_burst`, `contact_error_rate`,
 `forbidden_endpoints`, `answer_fault` (with `answer_fault_rate`, `answer_fault_endpoints`, `trickle_seconds`,

@@ -116,6 +116,14 @@ class SandboxConfig:
         ("refuse", "update", "duplicate"),
         aliases={"fail": "refuse"},
     )
+    update_phone_held: str = _setting(
+        "refuse",
+        "what an update by contact_id does with a phone another contact holds: refuse it (a failed contact), keep "
+        "the contact's own phone (its other fields written, answered 2xx), write onto the phone's holder instead "
+        "(answered as that contact), or share the phone (two contacts hold it; also when duplicate_create is "
+        "duplicate)",
+        ("refuse", "keep", "holder", "share"),
+    )
     identifiers: str = _setting(
         "uuid",
         'which identifiers Contact objects carry: "uuid" next to the integer id, or the integer id only (the UUID is '

@@ -306,8 +306,12 @@ class ContactBook:
         """Apply a write to a stored contact as SandboxConfig.update_omitted and update_custom say (`custom`
         overrides the latter: v1 documents it). A new phone must be free unless duplicates are allowed.
         Raises ContactRejected."""
+        held = write.phone is not None and write.phone != contact.phone and bool(self._ids_by_phone.get(write.phone))
+        if held and config.update_phone_held == "keep" and config.duplicate_create != "duplicate":
+            write = ParsedWrite(None, write.fields)  # Not documented (SandboxConfig.update_phone_held)
         if write.phone is not None and write.phone != contact.phone:
-            if self._ids_by_phone.get(write.phone) and config.duplicate_create != "duplicate":
+            shared = config.duplicate_create == "duplicate" or config.update_phone_held == "share"
+            if self._ids_by_phone.get(write.phone) and not shared:
                 raise ContactRejected("phone: another contact holds this phone number")
             self._unindex_phone(contact)
             contact.phone = write.phone

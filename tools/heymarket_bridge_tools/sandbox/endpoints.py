@@ -210,6 +210,9 @@ class HeymarketApi:
                     contact = self.contacts.by_uuid(sent["contact_id"])
                     if contact is None:
                         raise ContactRejected("contact_id: no contact has this id")
+                    if config.update_phone_held == "holder" and write.phone is not None:
+                        # Not documented (SandboxConfig.update_phone_held): the write lands on the phone's holder.
+                        contact = next(iter(self.contacts.holding_phone(write.phone)), contact)
                     stored = self.contacts.update(contact, write, sent, config)
                 else:
                     stored = self.contacts.create_new(write, sent, config)

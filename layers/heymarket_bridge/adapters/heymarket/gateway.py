@@ -38,6 +38,9 @@ must show the contact holding the phone sent (`_UpsertChunk._moved`). A contact 
 app, or moved by a `contact_id` update, is no longer that phone's person: the contact is put back as the snapshot
 showed it (the fields the write changed), and the phone is looked up and written again. A write by the contact
 state's identifier leaves the phone out, so that it can never move a contact back to a number its person left.
+A sender's `contact_id` update is never written onto another contact: its phone is looked up first (unless the named
+contact as read holds it), and one another contact holds is refused (`_held_by_another`); one whose answer still
+does not show the named contact holding the phone sent puts that contact back as read and is refused (`_put_back`).
 
 Opt-out wins (Heymarket's help centre, "Opt-Out Management": only the contact can opt back in, by texting START, YES or
 UNSTOP). An `is_opted_out: false` from a sender is left out of every write, on every path (look-up or none, by
@@ -594,6 +597,10 @@ class _UpsertChunk:
         self._unbound: set[int] = set()  # the identifier written by holds another phone: stored by a look-up
         self.seen: dict[int, list[HeardContact]] = {}  # the contacts a look-up showed holding each contact's phone
         self.prior: dict[int, HeardContact] = {}  # the contact each write updates, as a look-up just showed it
+        # `contact_id` updates: the named contact as read before the update (to put it back), and those Heymarket
+        # holds no contact for (a 404: stored by their phone like any contact).
+        self._named_reads: dict[int, HeardContact] = {}
+        self._absent: set[int] = set()
 
     def run(self, deadline: Deadline) -> None:
         while self._pending():
@@ -609,8 +616,19 @@ class _UpsertChunk:
             if self._moving_away(i, movers, self._known_uuid(i)):
                 self._unbound.add(i)  # its binding is the moving contact's: stored by a look-up once it moved
         by_phone = [i for i in pending if self._needs_search(i)]
-        lookup = self._gateway._search([self._contacts[i].phone for i in by_phone], deadline) if by_phone else Lookup()
         named = {i: self._named(i, deadline) for i in pending if i not in by_phone and self._reads_named(i)}
+        self._named_reads.update((i, read) for i, read in named.items() if read is not None)
+        # A contact_id update to a phone its contact does not hold (as read, or not read) has its phone looked up
+        # too, in the same request: held by another contact, the update is refused (`_held_by_another`).
+        by_id = [
+            i
+            for i in pending
+            if i not in by_phone
+            and self._contacts[i].contact_id is not None
+            and (i not in named or getattr(named[i], "phone", self._contacts[i].phone) != self._contacts[i].phone)
+        ]
+        phones = list(dict.fromkeys(self._contacts[i].phone for i in (*by_phone, *by_id)))
+        lookup = self._gateway._search(phones, deadline) if phones else Lookup()
         writes: list[_Write] = []
         by_v1: list[tuple[int, int, dict[str, Any], HeardContact | None]] = []
         deferred = False
@@ -621,6 +639,8 @@ class _UpsertChunk:
                 continue
             if i not in by_phone:
                 known = self._known[i]
+                if contact.contact_id is not None and self._held_by_another(i, lookup, deadline):
+                    continue
                 if contact.contact_id is not None:  # an update of the contact the sender named
                     if i in named:
                         read = named[i]
@@ -660,6 +680,8 @@ class _UpsertChunk:
                 continue
             self.seen[i] = lookup.holders(contact.phone)
             holder = next(iter(lookup.holders(contact.phone)), None)
+            if contact.contact_id is not None and self._held_by_another(i, lookup, deadline):
+                continue  # never the phone's other holder: the sender named a contact Heymarket holds
             if holder is not None:
                 self.prior[i] = holder
             else:
@@ -694,6 +716,49 @@ class _UpsertChunk:
             raise TransientFailure(f"Heymarket's answer did not confirm {len(unconfirmed)} of the contacts sent")
         if deferred and not writes and not by_v1:
             raise TransientFailure("a contact_id update this batch waits on was not written")
+
+    def _held_by_another(self, i: int, lookup: Lookup, deadline: Deadline) -> bool:
+        """Whether the phone of `contact_id` update `i` is held in Heymarket by a contact other than the one named
+        (refused then, as a conflict for the operator: `_conflict`). Heymarket does not document what an update by
+        `contact_id` does with a phone another contact holds (refuse it, give the named contact a duplicate, or write
+        onto the holder): written, it could leave two people on one number or one person's name on another's
+        contact. A contact_id Heymarket holds no contact for (a 404 when read) is stored by its phone instead."""
+        contact = self._contacts[i]
+        assert contact.contact_id is not None
+        if i in self._absent:
+            return False
+        others = [h for h in lookup.holders(contact.phone) if not self._is_named(i, h, deadline)]
+        if i in self._absent or not others:
+            return False
+        self._conflict(i, "the phone is held by another contact in Heymarket")
+        return True
+
+    def _is_named(self, i: int, holder: HeardContact, deadline: Deadline) -> bool:
+        """Whether a contact a look-up found is the one update `i` names by `contact_id`: by UUID when the look-up
+        gives it (undocumented), else by the integer id of the named contact as read (`GET /v2/contact/{uuid}`)."""
+        contact_id = self._contacts[i].contact_id
+        if holder.identity.uuid is not None:
+            return holder.identity.uuid == contact_id
+        if i not in self._named_reads:
+            read = self._named(i, deadline)
+            if read is None:
+                self._absent.add(i)
+                return False
+            self._named_reads[i] = read
+        return holder.identity.id is not None and holder.identity.id == self._named_reads[i].identity.id
+
+    def _conflict(self, i: int, reason: str) -> None:
+        """Refuse `contact_id` update `i` for a phone another contact holds: dead-lettered with the reason (for the
+        operator to resolve in Heymarket's app or the sender), counted, never written onto the phone's holder."""
+        contact = self._contacts[i]
+        emit_metric("ContactIdPhoneConflict")
+        logger.warning(
+            "A contact_id update was refused: its phone is another contact's in Heymarket",
+            extra={"phone": mask_phone(contact.phone), "reason": reason},
+        )
+        self._results[i] = NotDone(
+            PermanentFailure(f"contact_id update refused: {reason}; nothing was written onto that contact")
+        )
 
     def _movers(self, pending: Sequence[int]) -> dict[str, str]:
         """The contacts a pending `contact_id` update of this chunk writes (UUID -> the phone it writes them for)."""
@@ -829,6 +894,7 @@ class _UpsertChunk:
                 resource=True,
             )
         except (NotFound, Refused) as missing:
+            self._absent.add(i)
             self._refuse(
                 i, contact_id, PermanentFailure(f"Heymarket holds no contact by the contact_id sent: {missing}")
             )
@@ -882,6 +948,10 @@ class _UpsertChunk:
                 self._refuse(write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id))
             elif write.index in stored:
                 heard = stored[write.index]
+                by_contact_id = self._contacts[write.index].contact_id is not None
+                if by_contact_id and self._elsewhere(write, heard):
+                    repairs.extend(self._put_back(write, heard))
+                    continue
                 if write.expects_phone is not None and heard.phone != write.expects_phone:
                     repairs.extend(self._moved(write, heard))
                     continue
@@ -930,6 +1000,35 @@ class _UpsertChunk:
         )
         repaired = Contact.from_dict({**contact.to_dict(), **cleared.restore, "contact_id": write.target})
         return _Write(write.index, repaired.to_heymarket(), existed=True, target=write.target)
+
+    def _elsewhere(self, write: _Write, heard: HeardContact) -> bool:
+        """Whether the answer to a `contact_id` update does not show the named contact holding the phone sent: another
+        phone (undocumented: Heymarket may keep the number and answer 2xx), or another contact (one matched by phone,
+        a UUID other than the one named)."""
+        if write.expects_phone is not None and heard.phone != write.expects_phone:
+            return True
+        return heard.identity.uuid is not None and write.target is not None and heard.identity.uuid != write.target
+
+    def _put_back(self, write: _Write, heard: HeardContact) -> list[_Write]:
+        """Refuse a `contact_id` update whose answer does not show the named contact holding the phone sent, and put
+        the named contact back as it was read before the update (when the answer is that contact's). A contact the
+        answer shows that is not the one named cannot be told from its own person's since: left as Heymarket holds it,
+        and named in the log and the letter."""
+        i = write.index
+        other = heard.identity.uuid is not None and write.target is not None and heard.identity.uuid != write.target
+        self._conflict(
+            i,
+            "Heymarket wrote the update onto another contact (the phone is held by another contact in Heymarket)"
+            if other
+            else "Heymarket's answer does not show the phone sent (the phone is held by another contact in Heymarket)",
+        )
+        read = self._named_reads.get(i)
+        before = _held(read.phone, read.fields) if read is not None else self._named_snapshot(i)
+        if other or before is None or write.target is None:
+            return []
+        # The fields the update completed from the read hold what was read: only the sender's can need putting back.
+        undo = _undo(i, self._contacts[i], before, write.target, _held(heard.phone, heard.fields))
+        return [undo] if undo is not None else []
 
     def _moved(self, write: _Write, heard: HeardContact) -> list[_Write]:
         """A write by an identifier whose answer shows its contact holding another phone (`heard.phone`) than the one
