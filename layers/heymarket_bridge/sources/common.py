@@ -48,6 +48,8 @@ MAX_JSON_INT_DIGITS = 64
 MAX_FORM_FIELDS = 1000
 # Signatures taken from one header (a sender rotating keys sends two; API Gateway joins repeated headers).
 MAX_SIGNATURES = 8
+# The key under which a refusal letter keeps the respondent's phone field that did not read, as received.
+PHONE_AS_RECEIVED = "phone_as_received"
 _UTF8_BOM = b"\xef\xbb\xbf"
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -128,10 +130,14 @@ class PhoneChoice:
     value: Any = None
     evidence: tuple[CountryEvidence, ...] = ()  # the chosen field's, then the person's; the person's alone if none
     reason: str | None = None  # set when `value` is None and the fields found say why (someone else's, unreadable)
+    # The respondent's field that did not read as a phone, as received (for the refusal letter: see `no_phone`).
+    received: Any = None
 
     def defaults(self) -> dict[str, Any]:
         """The submission's "phone" and "country_evidence" (JSON-ready: a dead letter keeps the submission)."""
         out: dict[str, Any] = {"phone": self.value}
+        if self.value is None and self.received is not None:
+            out[PHONE_AS_RECEIVED] = self.received
         if self.evidence:
             out["country_evidence"] = [item.to_dict() for item in self.evidence]
         return out
@@ -176,7 +182,7 @@ def choose_phone(
                 f"; it is the respondent's phone, and the other phone fields ({named}) are never used in its place "
                 "(they may be someone else's)"
             )
-        return PhoneChoice(reason=reason, evidence=tuple(person))
+        return PhoneChoice(reason=reason, evidence=tuple(person), received=chosen.value)
     if given:
         named = ", ".join(shown(f.name, 60) for f in given)
         return PhoneChoice(
@@ -593,7 +599,9 @@ def no_phone(where: str, mapping: SourceMapping, default: str, contact: Mapping[
     """The rejection of a submission without a phone: names the mapped references, or what the default looks for.
 
     `contact` is what the source read of the submission otherwise (its mapped contact: names, email, the country
-    evidence about the person): the refusal letter keeps it for the operator's correction."""
+    evidence about the person, and the respondent's phone field that did not read, as received, under
+    PHONE_AS_RECEIVED): the refusal letter keeps it for the operator's correction. The phone that did not read is
+    never kept as `phone`, so a redrive without a correction cannot store it (nor any other field's number)."""
     fields = {name: value for name, value in (contact or {}).items() if name != "phone"}
     if "phone" in mapping.fields:
         refs = ", ".join(f'"{ref}"' for ref in mapping.fields["phone"])
