@@ -75,25 +75,8 @@ class DynamoDbContactState:
 
     def read(self, phones: Sequence[str]) -> StateRead:
         keys = [*dict.fromkeys(phones), META_KEY]
-        items: dict[str, dict[str, Any]] = {}
         try:
-            for start in range(0, len(keys), BATCH_GET):
-                pending: list[dict[str, Any]] = [{"phone": {"S": key}} for key in keys[start : start + BATCH_GET]]
-                for attempt in range(ATTEMPTS):
-                    if attempt:
-                        self._sleep(self._backoff_s * 2 ** (attempt - 1))
-                    answer = self._dynamodb.batch_get_item(
-                        RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
-                    )
-                    for item in answer.get("Responses", {}).get(self._table, []):
-                        items[item["phone"]["S"]] = item
-                    self.items_read += len(pending)
-                    pending = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-                    self.items_read -= len(pending)
-                    if not pending:
-                        break
-                if pending:
-                    raise StateUnavailable(f"{len(pending)} keys left unprocessed (throttled)")
+            items = self._get_items(keys)
         except (ClientError, BotoCoreError) as exc:
             raise StateUnavailable(_why(exc)) from exc
         meta = items.pop(META_KEY, {})
@@ -158,7 +141,14 @@ class DynamoDbContactState:
         return frozenset(released)
 
     def _bound_phones(self, keys: list[str]) -> dict[str, str]:
-        bound: dict[str, str] = {}
+        items = self._get_items(keys)
+        return {key: item["bound"]["S"] for key, item in items.items() if "S" in item.get("bound", {})}
+
+    def _get_items(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The items of `keys` (consistent reads, BatchGetItem's 100 keys at a time, unprocessed keys retried with
+        backoff), by key. Raises StateUnavailable when keys are still unprocessed after ATTEMPTS; ClientError and
+        BotoCoreError pass through to the caller."""
+        items: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), BATCH_GET):
             pending: list[dict[str, Any]] = [{"phone": {"S": key}} for key in keys[start : start + BATCH_GET]]
             for attempt in range(ATTEMPTS):
@@ -168,8 +158,7 @@ class DynamoDbContactState:
                     RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
                 )
                 for item in answer.get("Responses", {}).get(self._table, []):
-                    if "S" in item.get("bound", {}):
-                        bound[item["phone"]["S"]] = item["bound"]["S"]
+                    items[item["phone"]["S"]] = item
                 self.items_read += len(pending)
                 pending = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
                 self.items_read -= len(pending)
@@ -177,7 +166,7 @@ class DynamoDbContactState:
                     break
             if pending:
                 raise StateUnavailable(f"{len(pending)} keys left unprocessed (throttled)")
-        return bound
+        return items
 
     def _release_binding(self, phone: str, binding: Binding) -> bool:
         """Forget what `phone`'s item knows of the contact, if it is still bound to it; whether it was."""
