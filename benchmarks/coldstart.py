@@ -195,7 +195,7 @@ def _measure(rounds: int, layers: dict[str, Path]) -> Section:
     if not layers:
         section.notes.append("no .aws-sam/build/BridgeLayer: run `make template` (sam build) for the as-deployed rows")
     section.notes.append(
-        "Each function imports only its own side (heymarket_bridge.runtime.ingest or .sync): the ingest function "
+        "Each function imports only its own side (heymarket_bridge.app.ingest or .sync): the ingest function "
         "never loads the Heymarket client, PyJWT or Powertools' batch utility; the sync function never loads the "
         "sources or phonenumbers (imported inside contact.normalise_phone, which only the ingest side calls; the "
         "ingest function loads it at init through its sources). Lazy on purpose: boto3 clients (runtime.aws_client, "

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from benchmarks.common import Figure, Section, progress
 from benchmarks.efficiency import sqs_records, sync_function
-from heymarket_bridge.consent import ConsentClaim
+from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge_tools.audit import distinct_phones, load_contact
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 

@@ -27,12 +27,12 @@ from typing import Any, Final
 
 from benchmarks.common import ROOT, Figure, Section, handlers_quiet
 from benchmarks.efficiency import sqs_records
+from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
-from heymarket_bridge.adapters.sqs import SqsBatchSender, SqsDeadLetters
-from heymarket_bridge.contact import parse_contact
-from heymarket_bridge.heymarket_port import Deadline
-from heymarket_bridge.ingest import IngestService
-from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
+from heymarket_bridge.domain.contact import parse_contact
+from heymarket_bridge.domain.failures import Deadline
+from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.settings import IngestSettings, SyncSettings
 from heymarket_bridge_tools.audit import distinct_phones, load_contact
 from heymarket_bridge_tools.lambdas import LocalFunction
@@ -104,11 +104,12 @@ def _http() -> HeymarketHttp:
 
 @contextmanager
 def stubbed_runtime() -> Iterator[None]:
-    """Both handlers' runtimes built as heymarket_bridge.runtime builds them, with stubs in place of the network."""
-    from heymarket_bridge.adapters.deliveries import DynamoDbDeliveryLedger
-    from heymarket_bridge.runtime import ingest as ingest_runtime
-    from heymarket_bridge.runtime import sync as sync_runtime
-    from heymarket_bridge.sync import SyncService
+    """Both handlers' runtimes built as heymarket_bridge.app.aws_clients builds them, with stubs in place of the
+    network."""
+    from heymarket_bridge.adapters.aws.deliveries import DynamoDbDeliveryLedger
+    from heymarket_bridge.app import ingest as ingest_runtime
+    from heymarket_bridge.app import sync as sync_runtime
+    from heymarket_bridge.sync.service import SyncService
 
     ingest_settings = IngestSettings(queue_url="https://queue", webhook_secrets_arn="arn", idempotency_table="table")
     ledger = DynamoDbDeliveryLedger("table", AcceptingDynamoDb())
@@ -215,23 +216,23 @@ def cpu_seconds(work: Callable[[], None], repeat: int = 3) -> float:
 
 # Where the CPU goes: (what, file ending, function) whose cumulative time is reported as a share of the handler's.
 INGEST_PARTS: Final = (
-    ("contact validation", "heymarket_bridge/contact.py", "read_contact"),
-    ("  of which phone (phonenumbers)", "heymarket_bridge/contact.py", "read_phone"),
+    ("contact validation", "heymarket_bridge/domain/contact.py", "read_contact"),
+    ("  of which phone (phonenumbers)", "heymarket_bridge/domain/contact.py", "read_phone"),
     ("idempotency records (Powertools)", "idempotency/persistence/base.py", "save_inprogress"),
     ("idempotency result (Powertools)", "idempotency/persistence/base.py", "save_success"),
-    ("queue messages (JSON, entries)", "heymarket_bridge/ingest.py", "_enqueue"),
+    ("queue messages (JSON, entries)", "heymarket_bridge/ingest/service.py", "_enqueue"),
     ("log line (Powertools Logger)", "aws_lambda_powertools/logging/logger.py", "info"),
     ("metrics (EMF flush)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
 )
 SYNC_PARTS: Final = (
-    ("read queue messages", "heymarket_bridge/sync.py", "_read"),
-    ("plan lanes and merge", "heymarket_bridge/sync.py", "plan_batch"),
-    ("search and bulk request, answers read", "heymarket_bridge/sync.py", "execute"),
+    ("read queue messages", "heymarket_bridge/sync/service.py", "_read"),
+    ("plan lanes and merge", "heymarket_bridge/sync/service.py", "plan_batch"),
+    ("search and bulk request, answers read", "heymarket_bridge/sync/service.py", "execute"),
     ("  of which JSON and HTTP client", "heymarket_bridge/adapters/heymarket/http.py", "_send"),
-    ("settle each message", "heymarket_bridge/sync.py", "settle"),
+    ("settle each message", "heymarket_bridge/sync/service.py", "settle"),
     ("batch response (Powertools)", "utilities/batch/decorators.py", "process_partial_response"),
-    ("SQS records (Powertools data classes)", "heymarket_bridge/runtime/sync.py", "<listcomp>"),
-    ("metrics and log line", "heymarket_bridge/runtime/sync.py", "_record_metrics"),
+    ("SQS records (Powertools data classes)", "heymarket_bridge/app/sync.py", "<listcomp>"),
+    ("metrics and log line", "heymarket_bridge/app/sync.py", "_record_metrics"),
 )
 
 

@@ -34,10 +34,10 @@ import boto3
 
 from benchmarks.common import Figure, Section, progress
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
-from heymarket_bridge.contact import parse_contact
-from heymarket_bridge.heymarket_port import Deadline
-from heymarket_bridge.messages import ContactOperation, Operation
-from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
+from heymarket_bridge.domain.contact import parse_contact
+from heymarket_bridge.domain.failures import Deadline
+from heymarket_bridge.domain.operations import ContactOperation, Operation
 from heymarket_bridge_tools.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
 from heymarket_bridge_tools.lambdas import ExecutionEnvironments, LocalFunction
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
@@ -94,7 +94,7 @@ def sync_function(
     sandbox, ready to invoke."""
     from moto import mock_aws
 
-    from heymarket_bridge.runtime import sync as sync_runtime
+    from heymarket_bridge.app import sync as sync_runtime
 
     template = StackTemplate.load()
     saved = dict(os.environ)

@@ -137,7 +137,8 @@ def run() -> Section:
         f"{result.summary()}; {answered} Heymarket answers {stats['by_status']} in {ended - started:.0f} s; "
         f"{invocations} sync invocations.",
         "each consumer's token bucket refills at (250 - its burst of 8.3) a minute, so that a full bucket plus a "
-        "minute of refill never exceeds its half of the window (heymarket_bridge/ratelimit.py); two consumers "
-        "starting at once therefore stay within 500 in every 60 s window, and lose 3% of it to the burst.",
+        "minute of refill never exceeds its half of the window (heymarket_bridge/adapters/heymarket/ratelimit.py); "
+        "two consumers starting at once therefore stay within 500 in every 60 s window, "
+        "and lose 3% of it to the burst.",
     ]
     return section

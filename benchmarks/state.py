@@ -25,7 +25,7 @@ import boto3
 
 from benchmarks.common import Figure, Section, progress
 from benchmarks.efficiency import sqs_records
-from heymarket_bridge.sync import QueueRecord
+from heymarket_bridge.sync.service import QueueRecord
 from heymarket_bridge_tools.audit import audit, distinct_phones, expected_fields, load_contact
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from heymarket_bridge_tools.template import StackTemplate
@@ -53,7 +53,7 @@ def sync_side(sandbox: HeymarketSandbox, *, table: bool) -> Iterator[Any]:
     """The sync function's runtime as deployed (template environment), against moto and the sandbox."""
     from moto import mock_aws
 
-    from heymarket_bridge.runtime.sync import build_sync
+    from heymarket_bridge.app.sync import build_sync
 
     template = StackTemplate.load()
     with mock_aws():

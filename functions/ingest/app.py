@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from heymarket_bridge.app.ingest import handle_webhook
 from heymarket_bridge.observability import logger, metrics
-from heymarket_bridge.runtime.ingest import handle_webhook
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from heymarket_bridge.app.sync import handle_sqs_batch
 from heymarket_bridge.observability import logger, metrics
-from heymarket_bridge.runtime.sync import handle_sqs_batch
 
 
 @logger.inject_lambda_context

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
-from heymarket_bridge.mapping import SourceMapping, parse_mappings
-from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
+from heymarket_bridge.domain.mapping import SourceMapping, parse_mappings
+from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 
 T = TypeVar("T")
 
@@ -95,9 +95,9 @@ def _names(raw: str) -> frozenset[str]:
 
 
 def parse_source_mappings(raw: str, origin: str) -> dict[str, SourceMapping]:
-    """The field mappings JSON (heymarket_bridge.mapping) read from `origin` (named in the error): `{}` for
+    """The field mappings JSON (heymarket_bridge.domain.mapping) read from `origin` (named in the error): `{}` for
     none; raises ConfigError naming the origin and what is wrong (not JSON, unknown source or field)."""
-    from heymarket_bridge.sources import SOURCE_NAMES  # imported late, only when set
+    from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 
     try:
         return parse_mappings(raw, SOURCE_NAMES)
@@ -122,7 +122,7 @@ class IngestSettings:
     max_body_bytes: int = 1_048_576
     max_contacts_per_request: int = 500
     secrets_max_age_s: int = 300
-    # Per-source field mappings (see heymarket_bridge.mapping); empty means every default. from_env() leaves them
+    # Per-source field mappings (see heymarket_bridge.domain.mapping); empty means every default. from_env() leaves them
     # empty: they live in the SSM parameter named by SOURCE_MAPPINGS_PARAMETER (an environment variable cannot
     # hold them: Lambda allows 4 KB of variables per function), which the composition root reads into this field.
     mappings: Mapping[str, SourceMapping] = field(default_factory=dict)
@@ -182,7 +182,8 @@ class SyncSettings:
     wait_delay_s: int = 900
     # ... for at most as long as the queue keeps messages (ContactQueue's MessageRetentionPeriod), then dead-lettered.
     max_wait_s: int = 345_600
-    # Tags by name and lists (heymarket_bridge.segments): the table remembering the tags and lists the bridge creates
+    # Tags by name and lists (heymarket_bridge.sync.lists.rules): the table remembering the tags and lists the bridge
+    # creates
     # (empty: names of lists and tag creation are refused), the stack name in the lists' local_id, whether unknown tag
     # names are created, whether opted-out contacts are taken off their lists, and how long (SQS DelaySeconds) a list
     # write that failed waits before its follow-up is received.
@@ -191,7 +192,7 @@ class SyncSettings:
     create_missing_tags: bool = False
     remove_opted_out_from_lists: bool = True
     list_retry_delay_s: int = 60
-    # The contact state table (heymarket_bridge.contact_state); empty: none (each batch is ordered on its own, every
+    # The contact state table (heymarket_bridge.sync.state.rules); empty: none (each batch is ordered on its own, every
     # contact is looked up, every upsert is sent).
     contact_state_table: str = ""
     # Upserts that would change nothing the table knows of are not sent; false sends every one.
@@ -201,11 +202,13 @@ class SyncSettings:
     # How long a contact's lease outlasts its invocation's deadline, and is kept after a request whose outcome is
     # unknown (it may still take effect): Lambda hosts' clocks, and a request Heymarket is still processing.
     lease_margin_s: float = 30.0
-    # The consent record (heymarket_bridge.adapters.consent_log): its table (empty: none kept) and how many days each
+    # The consent record (heymarket_bridge.adapters.aws.consent_log): its table (empty: none kept) and how many days
+    # each
     # change is kept.
     consent_record_table: str = ""
     consent_record_retention_days: int = 1827
-    # Sources (and their consent field) that may opt a person back in after an opt-out (heymarket_bridge.reconsent).
+    # Sources (and their consent field) that may opt a person back in after an opt-out
+    # (heymarket_bridge.domain.reconsent).
     reconsent: ReconsentRule = NO_RECONSENT
 
     @classmethod

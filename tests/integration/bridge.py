@@ -16,8 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from heymarket_bridge.runtime import ingest as ingest_runtime
-from heymarket_bridge.runtime import sync as sync_runtime
+from heymarket_bridge.app import ingest as ingest_runtime
+from heymarket_bridge.app import sync as sync_runtime
 from heymarket_bridge_tools.sandbox import HeymarketSandbox
 from heymarket_bridge_tools.template import LocalResources, StackTemplate
 from tests.support import FakeLambdaContext, demo_webhook_secrets, load_handler

@@ -14,10 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from heymarket_bridge.adapters.consent_log import DynamoDbConsentLog, read_changes
-from heymarket_bridge.consent import ConsentAction, ConsentChange
-from heymarket_bridge.consent_record import OPTED_BACK_IN
-from heymarket_bridge.errors import ConsentRecordUnavailable
+from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog, read_changes
+from heymarket_bridge.domain.consent import ConsentAction, ConsentChange
+from heymarket_bridge.domain.failures import ConsentRecordUnavailable
+from heymarket_bridge.sync.consent_record import OPTED_BACK_IN
 from heymarket_bridge_tools.consentcli import write_changes
 from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
 from heymarket_bridge_tools.template import StackTemplate

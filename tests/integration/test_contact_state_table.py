@@ -1,4 +1,4 @@
-"""The contact state table adapter (heymarket_bridge.adapters.contact_state) against moto, on the table the template
+"""The contact state table adapter (heymarket_bridge.adapters.aws.contact_state) against moto, on the table the template
 declares (created by the local stack's provision, so the tests cannot drift from what is deployed)."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from heymarket_bridge.adapters.contact_state import DynamoDbContactState
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.contact_state import (
+from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.sync.model import Identity
+from heymarket_bridge.sync.state.rules import (
     Advance,
     Binding,
     Claim,
@@ -21,7 +22,6 @@ from heymarket_bridge.contact_state import (
     Release,
     StateUnavailable,
 )
-from heymarket_bridge.heymarket_port import Identity
 from heymarket_bridge_tools.template import TABLE_TYPE, StackTemplate
 
 ANN, BOB = "15105551234", "15105550000"

@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from heymarket_bridge.runtime import ingest as ingest_runtime
-from heymarket_bridge.webhook import is_delete_route
+from heymarket_bridge.app import ingest as ingest_runtime
+from heymarket_bridge.ingest.http import is_delete_route
 from heymarket_bridge_tools.sandbox import HeymarketSandbox
 from heymarket_bridge_tools.signing import resign_event
 from tests.integration.bridge import INGEST, Bridge, running_bridge

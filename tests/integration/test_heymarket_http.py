@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
-from heymarket_bridge.heymarket_port import ConfigurationFailure, Deadline, TransientFailure
-from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
+from heymarket_bridge.domain.failures import ConfigurationFailure, Deadline, TransientFailure
 
 Script = Callable[[BaseHTTPRequestHandler], None]
 

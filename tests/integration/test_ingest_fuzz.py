@@ -32,11 +32,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge.adapters.sqs import OutgoingMessage
-from heymarket_bridge.contact import normalise_phone, parse_contact
-from heymarket_bridge.ingest import IngestService
-from heymarket_bridge.messages import ContactOperation, parse_operation
-from heymarket_bridge.runtime import ingest as ingest_runtime
+from heymarket_bridge.adapters.aws.sqs import OutgoingMessage
+from heymarket_bridge.app import ingest as ingest_runtime
+from heymarket_bridge.domain.contact import normalise_phone, parse_contact
+from heymarket_bridge.domain.operations import ContactOperation, parse_operation
+from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.demo import sample_events
 from heymarket_bridge_tools.signing import credential_name, event_body, resign_event

@@ -2,7 +2,7 @@
 
 Each delivery runs in its own thread through IngestService and the recent-contacts ledger in (moto) DynamoDB, every
 DynamoDB call and queue send delayed at random, as concurrent Lambdas interleave. The sync side applies the newest
-operation of a phone (heymarket_bridge.contact_state.operation_rank) and skips older ones, so what a phone ends as
+operation of a phone (heymarket_bridge.sync.state.rules.operation_rank) and skips older ones, so what a phone ends as
 is the queued operation of highest rank: it must be the change the sender sent last.
 """
 
@@ -23,14 +23,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from heymarket_bridge.adapters.deliveries import DynamoDbRecentContacts
-from heymarket_bridge.adapters.sqs import OutgoingMessage
-from heymarket_bridge.contact_state import operation_rank
-from heymarket_bridge.ingest import IngestService
-from heymarket_bridge.messages import ContactOperation
-from heymarket_bridge.repeats import Claim
+from heymarket_bridge.adapters.aws.deliveries import DynamoDbRecentContacts
+from heymarket_bridge.adapters.aws.sqs import OutgoingMessage
+from heymarket_bridge.domain.operations import ContactOperation
+from heymarket_bridge.ingest.repeats import Claim
+from heymarket_bridge.ingest.service import IngestService
+from heymarket_bridge.ingest.sources.base import SourceRegistry
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import SourceRegistry
+from heymarket_bridge.sync.state.rules import operation_rank
 from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
 from tests.unit.test_ingest import FakeSource, event
 

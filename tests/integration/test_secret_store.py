@@ -7,7 +7,7 @@ import pytest
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from moto import mock_aws
 
-from heymarket_bridge.adapters.secrets import JsonSecretStore, SecretMisconfigured
+from heymarket_bridge.adapters.aws.secrets import JsonSecretStore, SecretMisconfigured
 
 
 @mock_aws

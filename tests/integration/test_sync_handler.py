@@ -11,10 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.heymarket_port import Deadline, Stored
+from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.observability import logger
-from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.sync.model import Stored
 from heymarket_bridge_tools.ops import DeadLetterQueue, StackQueues
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import SYNC, Bridge, running_bridge

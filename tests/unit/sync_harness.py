@@ -9,18 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.heymarket_port import Deadline
-from heymarket_bridge.messages import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
-from heymarket_bridge.ratelimit import RequestBudget
-from heymarket_bridge.reconsent import NO_RECONSENT, ReconsentRule
-from heymarket_bridge.segmenting import Segmenter
-from heymarket_bridge.state_guard import ContactStateGuard
-from heymarket_bridge.sync import QueueRecord, SyncService
-from tests.unit.heymarket_double import HeymarketDouble
-from tests.unit.managed_store import MemoryManagedStore
-from tests.unit.state_double import InMemoryContactState
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.failures import Deadline
+from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
+from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
+from heymarket_bridge.sync.lists.steps import Segmenter
+from heymarket_bridge.sync.service import QueueRecord, SyncService
+from heymarket_bridge.sync.state.guard import ContactStateGuard
+from tests.doubles.heymarket_double import HeymarketDouble
+from tests.doubles.managed_store import MemoryManagedStore
+from tests.doubles.state_double import InMemoryContactState
 
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"

@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from heymarket_bridge.adapters.sqs import OutgoingMessage, SqsBatchSender
-from heymarket_bridge.runtime import DEFAULT_AWS_CALL_BUDGET, AwsCallBudget, aws_client
+from heymarket_bridge.adapters.aws.sqs import OutgoingMessage, SqsBatchSender
+from heymarket_bridge.app.aws_clients import DEFAULT_AWS_CALL_BUDGET, AwsCallBudget, aws_client
 from heymarket_bridge.settings import SyncSettings
 from heymarket_bridge_tools.template import StackTemplate
 

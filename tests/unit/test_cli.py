@@ -253,7 +253,7 @@ def test_an_export_that_cannot_be_written_names_the_file_asked_for_not_a_tempora
 ) -> None:
     from heymarket_bridge_tools.ops import StackQueues
     from heymarket_bridge_tools.target import Target
-    from tests.unit.sqs_model import SqsModel
+    from tests.doubles.sqs_model import SqsModel
 
     sqs = SqsModel()
     sqs.fill("d", ["{}"])
@@ -278,7 +278,7 @@ def test_a_redrive_set_option_without_a_value_is_a_usage_error_before_any_letter
 ) -> None:
     from heymarket_bridge_tools.ops import StackQueues
     from heymarket_bridge_tools.target import Target
-    from tests.unit.sqs_model import SqsModel
+    from tests.doubles.sqs_model import SqsModel
 
     sqs = SqsModel()
     target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")
@@ -297,7 +297,7 @@ def test_a_redrive_set_option_naming_an_unknown_field_is_a_usage_error_listing_t
 ) -> None:
     from heymarket_bridge_tools.ops import StackQueues
     from heymarket_bridge_tools.target import Target
-    from tests.unit.sqs_model import SqsModel
+    from tests.doubles.sqs_model import SqsModel
 
     sqs = SqsModel()
     target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")

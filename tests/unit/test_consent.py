@@ -16,17 +16,16 @@ from heymarket_bridge.adapters.heymarket.gateway import (
     HELD_OPTED_OUT,
     HELD_REFUSED,
 )
-from heymarket_bridge.consent import ConsentClaim
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.heymarket_port import Identity, KnownContact, Stored
-from heymarket_bridge.messages import ContactOperation, Operation
-from heymarket_bridge.ordering import consent_of
-from heymarket_bridge.reconsent import ReconsentRule
+from heymarket_bridge.domain.consent import ConsentClaim
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, Operation, consent_of
+from heymarket_bridge.domain.reconsent import ReconsentRule
 from heymarket_bridge.settings import ConfigError, SyncSettings
-from heymarket_bridge.sync import QueueRecord
+from heymarket_bridge.sync.model import Identity, KnownContact, Stored
+from heymarket_bridge.sync.service import QueueRecord
+from tests.doubles.state_double import InMemoryContactState
 from tests.support import load_event
 from tests.unit.sources.harness import deliver, payload_of, with_json
-from tests.unit.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, RECEIVED, Harness
 
 CONTACTS = "POST /v2/contacts"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from heymarket_bridge.consent import ConsentClaim
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.messages import ContactOperation, Operation
-from heymarket_bridge.sync import QueueRecord
-from tests.unit.state_double import InMemoryContactState
+from heymarket_bridge.domain.consent import ConsentClaim
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, Operation
+from heymarket_bridge.sync.service import QueueRecord
+from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, Harness
 from tests.unit.test_sync_consent_record import MemoryConsentLog
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge.contact import (
+from heymarket_bridge.domain.contact import (
     MAX_RAW_TEXT,
     MAX_SEGMENT_ITEMS,
     Contact,
@@ -15,7 +15,7 @@ from heymarket_bridge.contact import (
     read_contact,
     read_phone,
 )
-from heymarket_bridge.country import CountryEvidence, country_of
+from heymarket_bridge.domain.country import CountryEvidence, country_of
 
 
 @pytest.mark.parametrize(

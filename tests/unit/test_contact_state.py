@@ -1,10 +1,12 @@
-"""The contact state's rules (heymarket_bridge.contact_state): operation times, digests, supersession, unchanged
+"""The contact state's rules (heymarket_bridge.sync.state.rules): operation times, digests, supersession, unchanged
 contacts, and the entry left after a contact was stored."""
 
 from __future__ import annotations
 
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.contact_state import (
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, DeleteTarget, Operation
+from heymarket_bridge.sync.model import Identity
+from heymarket_bridge.sync.state.rules import (
     ContactState,
     field_digests,
     operation_ms,
@@ -15,8 +17,6 @@ from heymarket_bridge.contact_state import (
     tombstone,
     unchanged,
 )
-from heymarket_bridge.heymarket_port import Identity
-from heymarket_bridge.messages import ContactOperation, DeleteOperation, DeleteTarget, Operation
 
 ANN = "15105551234"
 NINE = 1_795_424_400_000  # 2026-11-23T09:00:00Z in epoch milliseconds

@@ -1,8 +1,8 @@
 """SyncService with a contact state: the newest operation wins across batches and concurrent invocations, deletes stay
 deleted, known contacts cost one request, unchanged ones none; the table failing only delays.
 
-The V2 gateway over the in-memory Heymarket (tests/unit/heymarket_double.py) and the in-memory table with the
-adapter's conditions (tests/unit/state_double.py); two harnesses sharing both play two concurrent invocations.
+The V2 gateway over the in-memory Heymarket (tests/doubles/heymarket_double.py) and the in-memory table with the
+adapter's conditions (tests/doubles/state_double.py); two harnesses sharing both play two concurrent invocations.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sync import SyncReport
-from tests.unit.heymarket_double import HeymarketDouble
-from tests.unit.state_double import InMemoryContactState
+from heymarket_bridge.sync.service import SyncReport
+from tests.doubles.heymarket_double import HeymarketDouble
+from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, BOB, Harness, again, delete, upsert
 
 CONTACTS = "POST /v2/contacts"

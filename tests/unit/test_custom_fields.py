@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.custom_fields import CustomField, CustomFieldIndex, is_title, parse_contact_fields, titles_in
+from heymarket_bridge.domain.custom_fields import (
+    CustomField,
+    CustomFieldIndex,
+    is_title,
+    parse_contact_fields,
+    titles_in,
+)
 
 FIELDS = [CustomField("101", "Campus"), CustomField("102", "Lead source"), CustomField("103", "Plan")]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from heymarket_bridge_tools.ops import DeadLetterQueue, StackQueues
-from tests.unit.sqs_model import SqsModel
+from tests.doubles.sqs_model import SqsModel
 
 QUEUES = StackQueues("main-queue", "dead-letter-queue")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.echo import printable, shown
+from heymarket_bridge.domain.text import printable, shown
 from heymarket_bridge.observability import logger, redact
 from tests.support import load_event
 from tests.unit.sources.harness import deliver, with_body, with_json

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.ingest import IngestService
-from heymarket_bridge.mapping import SourceMapping, Submission, Unmappable
+from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
+from heymarket_bridge.ingest.http import HttpResponse, Reply, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.repeats import Claim, Latest
+from heymarket_bridge.ingest.service import IngestService
+from heymarket_bridge.ingest.sources.base import SourceRegistry
+from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, identity
 from heymarket_bridge.observability import metrics
-from heymarket_bridge.repeats import Claim, Latest
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import SourceRegistry
-from heymarket_bridge.sources.common import Delivery, ReadContext, identity
-from heymarket_bridge.webhook import HttpResponse, Reply, Unauthorized, WebhookRequest
 from tests.unit.sources.harness import RecordingQueue
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -318,7 +318,7 @@ def test_a_phone_repeated_in_a_delivery_without_the_table_is_still_queued_once()
 
 
 def test_an_answer_with_warnings_is_replayed_as_it_was_given() -> None:
-    from heymarket_bridge.ingest import Rejection
+    from heymarket_bridge.ingest.service import Rejection
 
     entries = [
         Rejection(0, ["email is not a valid address"], dropped=["email"], notes=["phone was read as +31"]),

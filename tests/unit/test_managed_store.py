@@ -11,10 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from heymarket_bridge.adapters.managed_lists import DynamoManagedStore
-from heymarket_bridge.segments import ManagedRecord, ManagedStore, StoreUnavailable
+from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
+from heymarket_bridge.sync.lists.rules import ManagedRecord, ManagedStore, StoreUnavailable
 from heymarket_bridge_tools.template import StackTemplate
-from tests.unit.managed_store import MemoryManagedStore
+from tests.doubles.managed_store import MemoryManagedStore
 
 SPRING = ManagedRecord("list:spring open house", "Spring open house")
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.mapping import SourceMapping, dotted, parse_mappings, split_name
+from heymarket_bridge.domain.mapping import SourceMapping, dotted, parse_mappings, split_name
 
 SUBMISSION = {"mobile": "+15105550123", "work": "", "name": "Ada King Lovelace", "campus": "Oakland"}
 DEFAULTS = {"phone": "+15105550199", "first": "Default", "email": "default@example.com", "custom": {"1": "d"}}

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.messages import (
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import (
     LETTER_MAX_BYTES,
     MAX_OPERATION_BYTES,
     ContactOperation,

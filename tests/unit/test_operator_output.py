@@ -188,7 +188,7 @@ def test_status_lists_the_stack_s_own_alarms_not_those_of_a_stack_named_like_it(
     from heymarket_bridge_tools import cli
     from heymarket_bridge_tools.ops import StackQueues
     from heymarket_bridge_tools.target import Target
-    from tests.unit.sqs_model import SqsModel
+    from tests.doubles.sqs_model import SqsModel
 
     alarms = {"hb-DeadLetterQueueAlarm-1A": "OK", "hb-prod-DeadLetterQueueAlarm-2B": "ALARM"}
     resources = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.messages import ContactOperation, DeleteOperation, DeleteTarget, Operation
-from heymarket_bridge.ordering import Lane, merge_contacts, plan_lanes
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, DeleteTarget, Operation
+from heymarket_bridge.sync.lanes import Lane, merge_contacts, plan_lanes
 
 ANN = "15105551234"
 BOB = "15105550000"

@@ -4,7 +4,7 @@ from collections import deque
 
 import pytest
 
-from heymarket_bridge.ratelimit import RequestBudget
+from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 
 
 class Clock:

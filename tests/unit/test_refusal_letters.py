@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.contact import InvalidContact
-from heymarket_bridge.ingest import IngestService
-from heymarket_bridge.mapping import Unmappable
-from heymarket_bridge.messages import (
+from heymarket_bridge.domain.contact import InvalidContact
+from heymarket_bridge.domain.mapping import Unmappable
+from heymarket_bridge.domain.operations import (
     REFUSED_AT_INGEST,
     REFUSED_FIELDS_MAX_BYTES,
     DeadLetter,
@@ -20,9 +19,10 @@ from heymarket_bridge.messages import (
     bounded_fields,
     parse_operation,
 )
+from heymarket_bridge.ingest.service import IngestService
+from heymarket_bridge.ingest.sources.base import SourceRegistry, default_sources
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import SourceRegistry, default_sources
 from heymarket_bridge_tools.importer import _unwrapped
 from heymarket_bridge_tools.ops import CORRECTABLE_FIELDS, corrected_fields, parse_sets, revalidated
 from tests.support import demo_webhook_secrets
@@ -267,7 +267,7 @@ def test_a_set_option_without_a_value_separator_is_refused() -> None:
 
 
 def test_every_field_a_correction_may_set_is_one_the_contact_rules_read() -> None:
-    from heymarket_bridge.contact import _OPTIONAL_FIELDS, COUNTRY_FIELDS
+    from heymarket_bridge.domain.contact import _OPTIONAL_FIELDS, COUNTRY_FIELDS
 
     read = {"phone", *COUNTRY_FIELDS, *(name for name, _ in _OPTIONAL_FIELDS if name != "custom")}
 

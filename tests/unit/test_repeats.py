@@ -1,13 +1,13 @@
-"""Which contact a sender posts again is a repeat (heymarket_bridge.repeats.judge), one rule per test."""
+"""Which contact a sender posts again is a repeat (heymarket_bridge.ingest.repeats.judge), one rule per test."""
 
 from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.contact_state import operation_rank
-from heymarket_bridge.messages import ContactOperation, Operation
-from heymarket_bridge.repeats import Latest, Verdict, judge, rank
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, Operation
+from heymarket_bridge.ingest.repeats import Latest, Verdict, judge, rank
+from heymarket_bridge.sync.state.rules import operation_rank
 
 OUT, IN = "fingerprint-opted-out", "fingerprint-opted-in"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.state_double import InMemoryContactState
+from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, Harness, upsert
 
 EARLY, LATE = "2026-11-23T09:00:00.000+00:00", "2026-11-23T09:01:00.000+00:00"
@@ -39,10 +39,10 @@ def test_a_re_consent_dated_in_the_future_does_not_opt_back_in_over_a_stop() -> 
 
 
 def _hubspot_opt_out(n: int) -> object:
-    from heymarket_bridge.consent import ConsentClaim
-    from heymarket_bridge.contact import Contact
-    from heymarket_bridge.messages import ContactOperation, Operation
-    from heymarket_bridge.sync import QueueRecord
+    from heymarket_bridge.domain.consent import ConsentClaim
+    from heymarket_bridge.domain.contact import Contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
+    from heymarket_bridge.sync.service import QueueRecord
 
     operation = ContactOperation(
         Operation.UPSERT,
@@ -115,10 +115,10 @@ def test_a_signed_shopify_unsubscribe_is_taken_whatever_its_consent_time(at: str
 
 
 def _shopify(n: int, consented_at: str, **fields: object) -> object:
-    from heymarket_bridge.consent import ConsentClaim
-    from heymarket_bridge.contact import Contact
-    from heymarket_bridge.messages import ContactOperation, Operation
-    from heymarket_bridge.sync import QueueRecord
+    from heymarket_bridge.domain.consent import ConsentClaim
+    from heymarket_bridge.domain.contact import Contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
+    from heymarket_bridge.sync.service import QueueRecord
 
     claim = ConsentClaim("sms_marketing_consent.state", "subscribed", consented_at)
     contact = Contact(phone=ANN, is_opted_out=False, **fields)  # type: ignore[arg-type]
@@ -133,7 +133,7 @@ def test_a_re_consent_after_a_stop_texted_in_heymarket_is_applied_and_on_record(
     import boto3
     from moto import mock_aws
 
-    from heymarket_bridge.adapters.consent_log import DynamoDbConsentLog, read_changes
+    from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog, read_changes
     from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
     from heymarket_bridge_tools.template import StackTemplate
     from tests.unit.test_consent import AFTER, BEFORE, RULE, STOPPED

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.ingest import IngestService
-from heymarket_bridge.mapping import SourceMapping
-from heymarket_bridge.messages import DeadLetter
+from heymarket_bridge.domain.mapping import SourceMapping
+from heymarket_bridge.domain.operations import DeadLetter
+from heymarket_bridge.ingest.service import IngestService
+from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import default_sources
 from heymarket_bridge_tools.signing import event_body
 from tests.support import demo_webhook_secrets
 from tests.unit.sources.harness import SIGNED_AT, RecordingQueue, deliver, with_body
@@ -267,8 +267,8 @@ def jotform_labelled(answers: dict[str, Any], pretty: str) -> dict[str, Any]:
     is `phoneNumber5`), relabelled afterwards: the labels are only in the `pretty` field Jotform posts."""
     from urllib.parse import urlencode
 
-    from heymarket_bridge.sources.jotform import form_fields
-    from heymarket_bridge.webhook import WebhookRequest
+    from heymarket_bridge.ingest.http import WebhookRequest
+    from heymarket_bridge.ingest.sources.jotform import form_fields
     from tests.support import load_event
     from tests.unit.sources.harness import with_headers
 

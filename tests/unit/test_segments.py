@@ -1,12 +1,12 @@
-"""The rules of tags by name and lists (heymarket_bridge.segments): pure, no Heymarket."""
+"""The rules of tags by name and lists (heymarket_bridge.sync.lists.rules): pure, no Heymarket."""
 
 from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.contact import Contact
-from heymarket_bridge.heymarket_port import PermanentFailure, TransientFailure
-from heymarket_bridge.segments import (
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.failures import PermanentFailure, TransientFailure
+from heymarket_bridge.sync.lists.rules import (
     Ambiguous,
     ListChange,
     Membership,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.mapping import SourceMapping
+from heymarket_bridge.domain.mapping import SourceMapping
 from heymarket_bridge.settings import ApiMode, ConfigError, IngestSettings, SyncSettings, parse_source_mappings
 
 

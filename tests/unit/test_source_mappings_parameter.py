@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from moto import mock_aws
 
-from heymarket_bridge.adapters.parameters import MappingsUnavailable, SourceMappingsParameter
-from heymarket_bridge.mapping import SourceMapping
+from heymarket_bridge.adapters.aws.parameters import MappingsUnavailable, SourceMappingsParameter
+from heymarket_bridge.domain.mapping import SourceMapping
 from heymarket_bridge.settings import ConfigError
 
 NAME = "/bridge/mappings"

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from heymarket_bridge.consent import ConsentAction, ConsentChange
-from heymarket_bridge.consent_record import APPLIED, SUPERSEDED
-from heymarket_bridge.errors import ConsentRecordUnavailable
-from tests.unit.state_double import InMemoryContactState
+from heymarket_bridge.domain.consent import ConsentAction, ConsentChange
+from heymarket_bridge.domain.failures import ConsentRecordUnavailable
+from heymarket_bridge.sync.consent_record import APPLIED, SUPERSEDED
+from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, BOB, Harness, upsert
 
 CONTACTS = "POST /v2/contacts"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.segmenting import TAGS_MAX_AGE_S
-from heymarket_bridge.segments import list_local_id
-from tests.unit.state_double import InMemoryContactState
+from heymarket_bridge.sync.lists.rules import list_local_id
+from heymarket_bridge.sync.lists.steps import TAGS_MAX_AGE_S
+from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, BOB, Harness, redelivered, upsert
 
 CONTACTS = "POST /v2/contacts"
@@ -391,7 +391,7 @@ def test_a_managed_lists_table_that_cannot_be_reached_delays_the_lists_not_the_c
 
 
 def test_a_sync_service_without_tags_and_lists_set_up_refuses_them_naming_why() -> None:
-    from heymarket_bridge.sync import SyncService
+    from heymarket_bridge.sync.service import SyncService
 
     h = Harness()
     service = SyncService(h.gateway, h.letters, h.waiting, max_receive_count=5, clock=h.clock)

@@ -21,7 +21,7 @@ from heymarket_bridge_tools.api import ApiExchange
 from heymarket_bridge_tools.poller import BatchResult
 
 BATCH_SUMMARY_MESSAGE: Final = "Batch synced"
-# The counters of the sync function's "Batch synced" record (heymarket_bridge.runtime.sync._record_metrics).
+# The counters of the sync function's "Batch synced" record (heymarket_bridge.app.sync._record_metrics).
 _SUMMARY_FIELDS: Final = (
     "delivered",
     "rejected",

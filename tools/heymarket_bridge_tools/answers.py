@@ -1,6 +1,6 @@
 """The bridge's JSON answer to a webhook, read one way for every command that shows it: `import`, `local`, `demo`.
 
-The format is the README's "Answers" (written by heymarket_bridge.ingest: `IngestOutcome.to_dict` and
+The format is the README's "Answers" (written by heymarket_bridge.ingest.service: `IngestOutcome.to_dict` and
 `Rejection.to_dict`): `{"accepted": N, "rejected": [...], "duplicate": true?}`, or `{"error": {"code", "message"}}`.
 An entry of `rejected` marked `"accepted": true` is not a rejection: that contact was queued, without the optional
 fields it `dropped` or with a value to check, and its `warnings` say what (its `errors` only say why a field was

@@ -71,7 +71,7 @@ def consent_export(
     if not file.parent.is_dir():
         raise CliError(f"{file.parent}: no such folder", EXIT_USAGE)
     chosen = output_format or ("csv" if file.suffix.lower() == ".csv" else "jsonl")
-    from heymarket_bridge.adapters.consent_log import read_changes
+    from heymarket_bridge.adapters.aws.consent_log import read_changes
 
     if table and where.get("region") and not where.get("stack_name"):
         import boto3  # a table kept from a deleted stack: no stack to read it through
@@ -102,7 +102,7 @@ def consent_table(target: Target) -> str:
 
 def write_changes(path: Path, changes: Iterable[dict[str, Any]], output_format: str) -> int:
     """Write the changes to a new file at `path` (mode 0600), as JSON lines or CSV with a header; how many."""
-    from heymarket_bridge.adapters.consent_log import FIELDS
+    from heymarket_bridge.adapters.aws.consent_log import FIELDS
 
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -135,7 +135,7 @@ def _cell(value: Any) -> str:
 
 
 def _phone(text: str, target: Target | None) -> str:
-    from heymarket_bridge.contact import normalise_phone
+    from heymarket_bridge.domain.contact import normalise_phone
 
     try:
         return normalise_phone(text, target.parameter("DefaultCountry", "US") if target is not None else "US")

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from heymarket_bridge.messages import DeleteOperation, QueuedOperation
+from heymarket_bridge.domain.operations import DeleteOperation, QueuedOperation
 from heymarket_bridge_tools.activity import BatchTotals
 from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
@@ -205,7 +205,7 @@ class DeadLetterView:
 
 def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     """A DLQ message: a letter the sync function wrote (with its error), or a message the queue redrove."""
-    from heymarket_bridge.messages import DeadLetter, MalformedMessage, parse_operation
+    from heymarket_bridge.domain.operations import DeadLetter, MalformedMessage, parse_operation
 
     try:
         letter = DeadLetter.from_json(body)
@@ -236,7 +236,7 @@ def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
 
 def _refusal_letter(body: str) -> bool:
     """A contact the ingest function refused (and answered so): a letter for an operator, not a sync failure."""
-    from heymarket_bridge.messages import DeadLetter, MalformedMessage
+    from heymarket_bridge.domain.operations import DeadLetter, MalformedMessage
 
     try:
         return DeadLetter.from_json(body).refused_at_ingest
@@ -261,8 +261,8 @@ def _describe_contact(phone: str | None) -> str:
 
 
 def _is_list_write(body: str) -> bool:
-    """A list write's follow-up, which the sync function queues itself (heymarket_bridge.segmenting)."""
-    from heymarket_bridge.messages import ContactOperation, MalformedMessage, Operation, parse_operation
+    """A list write's follow-up, which the sync function queues itself (heymarket_bridge.sync.lists.steps)."""
+    from heymarket_bridge.domain.operations import ContactOperation, MalformedMessage, Operation, parse_operation
 
     try:
         operation = parse_operation(body)
@@ -272,7 +272,7 @@ def _is_list_write(body: str) -> bool:
 
 
 def _is_delete(body: str) -> bool:
-    from heymarket_bridge.messages import DeleteOperation, MalformedMessage, parse_operation
+    from heymarket_bridge.domain.operations import DeleteOperation, MalformedMessage, parse_operation
 
     try:
         return isinstance(parse_operation(body), DeleteOperation)
@@ -281,7 +281,7 @@ def _is_delete(body: str) -> bool:
 
 
 def _phone_of(body: str) -> str | None:
-    from heymarket_bridge.messages import ContactOperation, MalformedMessage, parse_operation
+    from heymarket_bridge.domain.operations import ContactOperation, MalformedMessage, parse_operation
 
     try:
         operation = parse_operation(body)

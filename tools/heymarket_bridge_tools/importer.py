@@ -12,7 +12,7 @@ Each chunk carries an `Idempotency-Key` made of the run's id and the hash of the
 answer was lost (Ctrl-C, a crash, a dropped connection) and is sent again by a resumed run is recognised by the
 bridge as a repeat (no row queued twice), while another body (a corrected --map) or another run (--restart) is a
 new request. The bridge also answers as a repeat, queuing nothing, contacts it queued unchanged within the last 15
-minutes (heymarket_bridge.ingest): the summary counts such chunks and says so. Chunks go out `concurrency` at a
+minutes (heymarket_bridge.ingest.service): the summary counts such chunks and says so. Chunks go out `concurrency` at a
 time; the checkpoint only advances over chunks all answered.
 """
 
@@ -34,8 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
-from heymarket_bridge.mapping import split_name
-from heymarket_bridge.messages import REFUSED_AT_INGEST
+from heymarket_bridge.domain.mapping import split_name
+from heymarket_bridge.domain.operations import REFUSED_AT_INGEST
 from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 

@@ -231,7 +231,7 @@ class LocalStack:
             on_exchange=self._on_exchange,
         )
         self._api = _listen("the local API", config.api_port, api.start)
-        from heymarket_bridge.runtime import sync as sync_runtime  # the layer: imported only when the handlers are
+        from heymarket_bridge.app import sync as sync_runtime
 
         self._environments = ExecutionEnvironments([(sync_runtime, "sync_runtime")]).install()
         self._poller = SqsEventSource(
@@ -449,8 +449,8 @@ def _functions_environment(
 
 
 def _clear_runtime_caches() -> None:
-    from heymarket_bridge.runtime import ingest as ingest_runtime  # the layer: imported only when the handlers are
-    from heymarket_bridge.runtime import sync as sync_runtime
+    from heymarket_bridge.app import ingest as ingest_runtime
+    from heymarket_bridge.app import sync as sync_runtime
 
     ingest_runtime.ingest_service.cache_clear()
     sync_runtime.sync_runtime.cache_clear()
@@ -463,9 +463,9 @@ def _generated_webhook_secrets() -> dict[str, str]:
     Salesforce authenticates with a token in the endpoint URL plus the organization id its messages carry (not
     something a sender can be given): it gets a well-formed made-up one.
     """
-    from heymarket_bridge.deletes import DELETE_CREDENTIAL
-    from heymarket_bridge.sources import SOURCE_NAMES
-    from heymarket_bridge.sources.salesforce import ORG_ID_ENTRY
+    from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
+    from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
+    from heymarket_bridge.ingest.sources.salesforce import ORG_ID_ENTRY
 
     generated = {name: secrets.token_urlsafe(24) for name in sorted(SOURCE_NAMES)}
     generated[DELETE_CREDENTIAL] = secrets.token_urlsafe(24)

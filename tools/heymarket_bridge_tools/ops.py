@@ -25,8 +25,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from heymarket_bridge.echo import MASKING_MARGIN
-from heymarket_bridge.messages import REFUSED_AT_INGEST, DeadLetter, MalformedMessage, forced
+from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, DeadLetter, MalformedMessage, forced
+from heymarket_bridge.domain.text import MASKING_MARGIN
 from heymarket_bridge.observability import mask_email, mask_phone
 
 # Reading the whole DLQ (list, show, export, redrive): every letter is received once and kept hidden until the read
@@ -51,7 +51,7 @@ _IN_FLIGHT_LIMIT_CODES: Final = frozenset({"OverLimit", "AWS.SimpleQueueService.
 # Fields that say who a contact is: a `--set` of one corrects one refusal letter (name it with --message-id, or
 # select exactly one), never several people at once.
 IDENTITY_FIELDS: Final = frozenset({"phone", "contact_id", "email", "first", "last", "name", "display_name"})
-# The fields a `--set` may correct: those the contact rules read (heymarket_bridge.contact.read_contact), and the
+# The fields a `--set` may correct: those the contact rules read (heymarket_bridge.domain.contact.read_contact), and the
 # phone's country. Any other name would be carried into the letter's fields and silently ignored by validation.
 CORRECTABLE_FIELDS: Final = (
     *("phone", "first", "last", "display_name", "email", "avatar", "tags", "lists", "is_opted_out"),
@@ -211,8 +211,9 @@ def parse_sets(options: Sequence[str]) -> dict[str, str]:
 
 
 def _reads_true(value: Any) -> bool:
-    """Whether an is_opted_out value reads as an opt-out, as the contact rules read it (heymarket_bridge.contact)."""
-    from heymarket_bridge.contact import _TRUE
+    """Whether an is_opted_out value reads as an opt-out, as the contact rules read it
+    (heymarket_bridge.domain.contact)."""
+    from heymarket_bridge.domain.contact import _TRUE
 
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
@@ -250,12 +251,13 @@ def corrected_fields(letter: DeadLetter, sets: Mapping[str, str]) -> dict[str, A
 
 def revalidated(letter: DeadLetter, sets: Mapping[str, str], *, force: bool = False) -> str:
     """The queue message of a refusal letter once corrected: its fields validated again exactly as a delivery's
-    contact is (heymarket_bridge.contact.read_contact, in the region the ingest function read it in), as an upsert
+    contact is (heymarket_bridge.domain.contact.read_contact, in the region the ingest function read it in), as an
+    upsert
     from its source (so that the source's consent rules apply to it as to any of its contacts). Raises InvalidContact
     (the reasons) when it is still not a contact, ValueError when the correction would drop the person's opt-out
     (opt_in_by_correction). The operation carries no consent claim: a correction is never re-consent."""
-    from heymarket_bridge.contact import read_contact
-    from heymarket_bridge.messages import ContactOperation, Operation
+    from heymarket_bridge.domain.contact import read_contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
 
     fields = corrected_fields(letter, sets)
     refused = opt_in_by_correction(letter.fields, fields)
@@ -454,7 +456,7 @@ class DeadLetterQueue:
     ) -> str | None:
         """What goes back to the main queue for the letter: its original message, or a refusal letter validated
         again; None (counted as failed, with the reasons masked) for one still refused."""
-        from heymarket_bridge.contact import InvalidContact
+        from heymarket_bridge.domain.contact import InvalidContact
 
         if entry.letter is not None and entry.refused_at_ingest:
             try:
@@ -698,8 +700,8 @@ def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) 
     """
     from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
     from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
-    from heymarket_bridge.heymarket_port import Deadline, GatewayFailure
-    from heymarket_bridge.ratelimit import RequestBudget
+    from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
+    from heymarket_bridge.domain.failures import Deadline, GatewayFailure
     from heymarket_bridge.settings import ConfigError
 
     def load(_refresh: bool) -> Credentials:

@@ -113,7 +113,7 @@ def org_id_of(body: bytes) -> str | None:
 def signature_url(url: str, source: str, public_base_url: str = "") -> str:
     """The URL a signature over the request to `url` must cover: the one the bridge rebuilds, https://<host><path>
     as API Gateway serves it, or, on a stack with PublicBaseUrl (a custom domain with an API mapping path), that URL
-    followed by /webhooks/<source> (heymarket_bridge.sources.hubspot.request_uri)."""
+    followed by /webhooks/<source> (heymarket_bridge.ingest.sources.hubspot.request_uri)."""
     parts = urlsplit(url)
     if public_base_url:
         return public_base_url.rstrip("/") + f"/webhooks/{source}" + (f"?{parts.query}" if parts.query else "")

@@ -66,7 +66,7 @@ def send(
         base = base or target.api_url
         public_base_url = target.parameter("PublicBaseUrl", "")
         if source == "salesforce":
-            from heymarket_bridge.sources.salesforce import ORG_ID_ENTRY
+            from heymarket_bridge.ingest.sources.salesforce import ORG_ID_ENTRY
 
             org_id = target.webhook_secret(ORG_ID_ENTRY)
         if secret is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from heymarket_bridge.webhook import event_source, is_delete_route
+from heymarket_bridge.ingest.http import event_source, is_delete_route
 
 TOKEN_SOURCES = ("generic", "jotform")
 # Senders that cannot sign and carry their token in the URL (`?token=`): see `with_token`.

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from heymarket_bridge.adapters.sqs import OutgoingMessage
-from heymarket_bridge.ingest import IngestService
-from heymarket_bridge.mapping import SourceMapping
+from heymarket_bridge.adapters.aws.sqs import OutgoingMessage
+from heymarket_bridge.domain.mapping import SourceMapping
+from heymarket_bridge.ingest.http import HttpResponse, WebhookRequest
+from heymarket_bridge.ingest.service import IngestService
+from heymarket_bridge.ingest.sources.base import default_sources
+from heymarket_bridge.ingest.sources.common import Credentials, Delivery, ReadContext
 from heymarket_bridge.settings import IngestSettings
-from heymarket_bridge.sources import default_sources
-from heymarket_bridge.sources.common import Credentials, Delivery, ReadContext
-from heymarket_bridge.webhook import HttpResponse, WebhookRequest
 from heymarket_bridge_tools.signing import credential_name, event_body, resign_event
 from tests.support import demo_webhook_secrets
 

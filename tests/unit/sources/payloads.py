@@ -9,10 +9,10 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
-from heymarket_bridge.contact import InvalidContact, read_contact
-from heymarket_bridge.mapping import Unmappable
-from heymarket_bridge.sources.jotform import form_fields
-from heymarket_bridge.webhook import WebhookRequest
+from heymarket_bridge.domain.contact import InvalidContact, read_contact
+from heymarket_bridge.domain.mapping import Unmappable
+from heymarket_bridge.ingest.http import WebhookRequest
+from heymarket_bridge.ingest.sources.jotform import form_fields
 from tests.support import load_event
 from tests.unit.sources.harness import deliver, payload_of, read_delivery, with_body, with_headers, with_json
 

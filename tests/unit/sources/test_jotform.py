@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from heymarket_bridge.sources.jotform import form_fields
-from heymarket_bridge.webhook import WebhookRequest
+from heymarket_bridge.ingest.http import WebhookRequest
+from heymarket_bridge.ingest.sources.jotform import form_fields
 from tests.support import load_event
 from tests.unit.sources.harness import deliver, read_delivery, with_body, with_headers
 

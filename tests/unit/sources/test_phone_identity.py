@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from heymarket_bridge.ingest.sources.common import about_someone_else
 from heymarket_bridge.observability import metrics
-from heymarket_bridge.sources.common import about_someone_else
 from tests.unit.sources.harness import deliver
 from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
 

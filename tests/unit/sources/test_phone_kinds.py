@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge.contact import read_phone
-from heymarket_bridge.country import CountryEvidence
+from heymarket_bridge.domain.contact import read_phone
+from heymarket_bridge.domain.country import CountryEvidence
+from heymarket_bridge.ingest.sources.common import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge.observability import metrics
-from heymarket_bridge.sources.common import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge_tools.signing import event_body
 from tests.unit.sources.harness import deliver, with_body
 from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.mapping import Unmappable
+from heymarket_bridge.domain.mapping import Unmappable
 from heymarket_bridge_tools.signing import event_body
 from tests.support import demo_webhook_secrets, load_event
 from tests.unit.sources.harness import Delivered, deliver, read_delivery, with_body

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heymarket_bridge.sources import SOURCE_NAMES
+from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge_tools.signing import credential_name, fresh_times, main, resign_event, sign, with_token
 from tests.support import EVENTS, demo_webhook_secrets, load_event
 from tests.unit.sources.harness import SIGNED_AT, deliver, seconds

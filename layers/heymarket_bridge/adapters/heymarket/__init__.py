@@ -1,5 +1,5 @@
 """The Heymarket adapter: credentials and JWTs (`auth`), one paced request at a time (`http`), the documented
-answer shapes (`answers`), and the gateway implementing `heymarket_bridge.heymarket_port.HeymarketPort` for each API
+answer shapes (`answers`), and the gateway implementing `heymarket_bridge.sync.ports.HeymarketPort` for each API
 mode (`gateway`: `V2Gateway`, `V1Gateway`)."""
 
 from heymarket_bridge.adapters.heymarket.auth import Authenticator, Credentials, sign_jwt

@@ -21,11 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from heymarket_bridge.custom_fields import CustomField
-from heymarket_bridge.echo import shown
-from heymarket_bridge.heymarket_port import Identity
+from heymarket_bridge.domain.custom_fields import CustomField
+from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.text import shown
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
-from heymarket_bridge.phone import phone_digits
+from heymarket_bridge.sync.model import Identity
 
 # The deviations from the documented shapes a reader takes, by the name they are counted and logged with.
 DEVIATIONS: Final = ("id_as_uuid", "id_as_text", "phone_with_plus", "extra_fields", "no_contacts_when_all_failed")

@@ -81,25 +81,27 @@ from heymarket_bridge.adapters.heymarket.answers import (
     read_write_answer,
 )
 from heymarket_bridge.adapters.heymarket.http import Answer, HeymarketHttp, NotFound, Refused, misconfigured
-from heymarket_bridge.contact import V1_FIELDS, Contact
-from heymarket_bridge.custom_fields import CustomField
-from heymarket_bridge.heymarket_port import (
+from heymarket_bridge.domain.contact import V1_FIELDS, Contact
+from heymarket_bridge.domain.custom_fields import CustomField
+from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
     Deadline,
+    GatewayFailure,
+    PermanentFailure,
+    TransientFailure,
+)
+from heymarket_bridge.domain.operations import DeleteTarget
+from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.observability import emit_metric, logger, mask_phone
+from heymarket_bridge.sync.model import (
     Deleted,
     DeleteResult,
-    GatewayFailure,
     Identity,
     KnownContact,
     NotDone,
-    PermanentFailure,
     Stored,
-    TransientFailure,
     UpsertResult,
 )
-from heymarket_bridge.messages import DeleteTarget
-from heymarket_bridge.observability import emit_metric, logger, mask_phone
-from heymarket_bridge.phone import phone_digits
 
 T = TypeVar("T")
 # How many times one contact may be looked up again after Heymarket refused what was sent for it (a create of
@@ -887,7 +889,7 @@ class _UpsertChunk:
         try:
             return self._gateway._read(
                 "GET",
-                f"/v2/contact/{contact_id}",  # a UUID (heymarket_bridge.contact checks it)
+                f"/v2/contact/{contact_id}",  # a UUID (heymarket_bridge.domain.contact checks it)
                 None,
                 deadline,
                 lambda data: read_contact(data, "the answer"),

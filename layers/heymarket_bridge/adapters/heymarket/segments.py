@@ -1,4 +1,4 @@
-"""`heymarket_bridge.segments.SegmentsPort` on Heymarket's documented tags and lists endpoints.
+"""`heymarket_bridge.sync.lists.rules.SegmentsPort` on Heymarket's documented tags and lists endpoints.
 
 Shapes from shared/HEYMARKET_API.md ("Tags and lists") and shared/heymarket-examples/ (v1-tags.response.json,
 v2-lists-create.*, v2-lists-update.*):
@@ -31,14 +31,14 @@ from typing import Any, Final, TypeVar
 from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
 from heymarket_bridge.adapters.heymarket.gateway import V1Gateway, V2Gateway
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, NotFound, Refused, misconfigured
-from heymarket_bridge.heymarket_port import (
+from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
     Deadline,
     GatewayFailure,
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.segments import ListChange, ListGone, Tag
+from heymarket_bridge.sync.lists.rules import ListChange, ListGone, Tag
 
 T = TypeVar("T")
 

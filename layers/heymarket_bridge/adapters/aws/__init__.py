@@ -1,0 +1,1 @@
+"""The AWS adapters: SQS, Secrets Manager, SSM parameters, and the DynamoDB tables."""

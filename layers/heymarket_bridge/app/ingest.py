@@ -1,0 +1,81 @@
+"""The ingest function's composition root: API Gateway event in, validated contacts in SQS, response out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from heymarket_bridge.adapters.aws.parameters import MappingsUnavailable, SourceMappingsParameter
+from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
+from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
+from heymarket_bridge.app.aws_clients import aws_client
+from heymarket_bridge.ingest.http import BufferUnavailable, Reply, RequestLine, render_json
+from heymarket_bridge.ingest.service import IngestService
+from heymarket_bridge.ingest.sources.base import default_sources
+from heymarket_bridge.observability import logger
+from heymarket_bridge.settings import IngestSettings
+
+
+def build_ingest(settings: IngestSettings) -> IngestService:
+    """The ingest service of one execution environment, from its settings and boto3 clients.
+
+    Raises MappingsUnavailable when the SSM parameter holding the mappings cannot be read (nothing is cached then:
+    the next request tries again).
+    """
+    if settings.source_mappings_parameter:
+        mappings = SourceMappingsParameter(
+            SSMProvider(boto3_client=aws_client("ssm")), settings.source_mappings_parameter, settings.secrets_max_age_s
+        )
+        settings = replace(settings, mappings=mappings)
+    store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
+    queue = SqsBatchSender(aws_client("sqs"), settings.queue_url)
+    refusals = SqsDeadLetters(SqsBatchSender(aws_client("sqs"), settings.dlq_url)) if settings.dlq_url else None
+    deliveries = recent = None
+    if settings.idempotency_table:
+        from heymarket_bridge.adapters.aws.deliveries import DynamoDbDeliveryLedger, DynamoDbRecentContacts
+
+        dynamodb = aws_client("dynamodb")
+        deliveries = DynamoDbDeliveryLedger(settings.idempotency_table, dynamodb, settings.idempotency_retention_s)
+        recent = DynamoDbRecentContacts(
+            settings.idempotency_table, dynamodb, retention_s=settings.idempotency_retention_s
+        )
+    return IngestService(
+        settings,
+        lambda: store.get(settings.webhook_secrets_arn),
+        queue,
+        deliveries=deliveries,
+        sources=default_sources(),
+        recent=recent,
+        refusals=refusals,
+    )
+
+
+@cache
+def ingest_service() -> IngestService:
+    return build_ingest(IngestSettings.from_env())
+
+
+def handle_webhook(event: Mapping[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+    """API Gateway HTTP API event in, API Gateway response out."""
+    event = event if isinstance(event, Mapping) else {}
+    try:
+        service = ingest_service()
+    except MappingsUnavailable:
+        # The sender is told to retry meanwhile, in the format it reads.
+        line = RequestLine.of(event)
+        logger.error(
+            "Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"}
+        )
+        source = default_sources().get(line.source)
+        render = source.render if source is not None else render_json
+        unavailable = BufferUnavailable("the bridge cannot read its configuration right now; retry later")
+        return render(Reply.error(unavailable, line.request_id)).to_http_api()
+    register = getattr(service.deliveries, "register_lambda_context", None)
+    if context is not None and register is not None:
+        register(context)
+    return service.handle(event).to_http_api()

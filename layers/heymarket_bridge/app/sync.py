@@ -1,0 +1,193 @@
+"""The sync function's composition root: SQS batch in, Heymarket bulk requests, partial batch response out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog
+from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
+from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
+from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
+from heymarket_bridge.adapters.aws.sqs import OutgoingMessage, SqsBatchSender, SqsDeadLetters
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
+from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
+from heymarket_bridge.app.aws_clients import aws_client
+from heymarket_bridge.observability import logger, metrics
+from heymarket_bridge.settings import ApiMode, SyncSettings
+from heymarket_bridge.sync.lists.steps import Segmenter
+from heymarket_bridge.sync.service import QueueRecord, SyncReport, SyncService
+from heymarket_bridge.sync.state.guard import ContactStateGuard
+
+
+class SqsWaitingRoom:
+    """Puts waiting messages back on the contact queue, delayed, as new messages: their receive count starts again."""
+
+    def __init__(self, sender: SqsBatchSender) -> None:
+        self._sender = sender
+
+    def put_back(self, bodies: Sequence[str]) -> list[int]:
+        return self._sender.send([OutgoingMessage(body) for body in bodies])
+
+
+@dataclass(frozen=True)
+class SyncRuntime:
+    settings: SyncSettings
+    service: SyncService
+    http: HeymarketHttp
+    contact_state: DynamoDbContactState | None = None
+
+
+def build_sync(env: Mapping[str, str]) -> SyncRuntime:
+    """The sync function's objects for one execution environment, from its environment variables."""
+    settings = SyncSettings.from_env(env)
+    store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
+    auth = Authenticator(
+        lambda refresh: Credentials.from_secret(store.get(settings.heymarket_secret_arn, refresh=refresh))
+    )
+    http = HeymarketHttp(
+        settings.heymarket_base_url,
+        auth,
+        RequestBudget(settings.requests_per_minute_per_consumer),
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
+    gateway: V1Gateway | V2Gateway = (
+        V1Gateway(http, max_batch=settings.max_batch, overwrite=settings.v1_overwrite)
+        if settings.api_mode is ApiMode.V1
+        else V2Gateway(http, max_batch=settings.max_batch)
+    )
+    sqs = aws_client("sqs")
+    dynamodb = cache(lambda: aws_client("dynamodb"))
+    segments = Segmenter(
+        HeymarketSegments(gateway, http, max_batch=settings.max_batch),
+        # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
+        DynamoManagedStore(dynamodb, settings.managed_lists_table) if settings.managed_lists_table else None,
+        SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
+        stack=settings.stack_name,
+        create_missing_tags=settings.create_missing_tags,
+        remove_opted_out=settings.remove_opted_out_from_lists,
+    )
+    state = DynamoDbContactState(settings.contact_state_table, dynamodb()) if settings.contact_state_table else None
+    guard = (
+        ContactStateGuard(
+            state,
+            skip_unchanged=settings.skip_unchanged,
+            tombstone_s=settings.tombstone_s,
+            lease_margin_ms=int(settings.lease_margin_s * 1000),
+            reconsent=settings.reconsent,
+        )
+        if state is not None
+        else None
+    )
+    consent_log = (
+        DynamoDbConsentLog(settings.consent_record_table, dynamodb(), settings.consent_record_retention_days)
+        if settings.consent_record_table
+        else None
+    )
+    service = SyncService(
+        gateway,
+        SqsDeadLetters(SqsBatchSender(sqs, settings.dlq_url)),
+        SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.wait_delay_s)),
+        max_receive_count=settings.max_receive_count,
+        deadline_reserve_s=settings.deadline_reserve_s,
+        max_wait_s=settings.max_wait_s,
+        segments=segments,
+        contact_state=guard,
+        consent_log=consent_log,
+        reconsent=settings.reconsent,
+    )
+    return SyncRuntime(settings, service, http, state)
+
+
+@cache
+def sync_runtime() -> SyncRuntime:
+    """One runtime per execution environment (the local stack stands in a builder of its own per environment)."""
+    return build_sync(os.environ)
+
+
+def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS event in, partial batch response out: only the messages to redeliver are reported."""
+    records = [SQSRecord(raw) for raw in event.get("Records", [])]
+    if not records:  # Lambda never sends an empty batch; a manual test invocation might
+        return {"batchItemFailures": []}
+    queued = [
+        QueueRecord(
+            message_id=record.message_id,
+            body=record.body,
+            receive_count=int(record.attributes.approximate_receive_count or 1),
+            sent_timestamp_ms=int(record.attributes.sent_timestamp or 0),
+        )
+        for record in records
+    ]
+    runtime = sync_runtime()
+    requests_before = runtime.http.requests_sent
+    report = runtime.service.process(queued, lambda: context.get_remaining_time_in_millis() / 1000)
+    report.heymarket_requests = runtime.http.requests_sent - requests_before
+    _record_metrics(report)
+    redeliver = set(report.failed_message_ids)
+
+    def settle(record: SQSRecord) -> None:
+        if record.message_id in redeliver:
+            raise RedeliverMessage(record.message_id)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(process_partial_response(event=event, record_handler=settle, processor=processor, context=context))
+
+
+class RedeliverMessage(Exception):
+    """Marks a message that SQS must deliver again (its contact could not be sent this time)."""
+
+
+def _record_metrics(report: SyncReport) -> None:
+    for name, value in (
+        ("ContactsDelivered", report.delivered_contacts),
+        ("ContactsFailed", report.rejected_contacts),
+        ("ContactsRetried", report.retried_messages),
+        ("ContactsDeadLettered", report.dead_lettered_messages),
+        ("ContactsWaiting", report.waiting_messages),
+        ("OperationsMerged", report.merged_messages),
+        ("ExistingContactsUpdated", report.updated_existing),
+        ("ContactsDeleted", report.deleted_contacts),
+        ("ContactsListed", report.listed_contacts),
+        ("ListWritesDeferred", report.list_follow_ups),
+        ("ListWritesDeadLettered", report.list_writes_dead_lettered),
+        ("SupersededOperations", report.superseded_operations),
+        ("UnchangedSkipped", report.unchanged_skipped),
+        ("ConsentChangesRecorded", report.consent_changes_recorded),
+        ("ConsentRecordsFailed", report.consent_records_failed),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    log = logger.error if report.configuration_error else logger.info
+    log(
+        "Batch synced",
+        extra={
+            "delivered": report.delivered_contacts,
+            "rejected": report.rejected_contacts,
+            "retried": report.retried_messages,
+            "dead_lettered": report.dead_lettered_messages,
+            "waiting": report.waiting_messages,
+            "merged": report.merged_messages,
+            "updated_existing": report.updated_existing,
+            "deleted": report.deleted_contacts,
+            "listed": report.listed_contacts,
+            "list_writes_deferred": report.list_follow_ups,
+            "list_writes_dead_lettered": report.list_writes_dead_lettered,
+            "superseded": report.superseded_operations,
+            "unchanged": report.unchanged_skipped,
+            "consent_recorded": report.consent_changes_recorded,
+            "consent_record_failed": report.consent_records_failed,
+            "heymarket_requests": report.heymarket_requests,
+            "configuration_error": report.configuration_error,
+        },
+    )

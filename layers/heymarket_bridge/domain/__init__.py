@@ -1,0 +1,2 @@
+"""Pure values both functions share: contacts, phones, operations, mappings, consent, failures. Imports only
+domain/ (and the standard library, phonenumbers)."""

@@ -1,0 +1,109 @@
+"""The failures the use cases react to, without importing the adapters that raise them. Pure: no I/O.
+
+Heymarket's failures (`GatewayFailure` and its kinds), as the Heymarket adapter reports them:
+
+
+- `PermanentFailure`: Heymarket refused this contact or request, and will refuse it again (dead-letter it);
+- `TransientFailure`: it may work later (5xx, 429, a timeout, an answer that could not be read);
+- `ConfigurationFailure`: the bridge cannot work until an operator fixes something (credentials missing or refused,
+  a base URL answering 3xx or 404); messages wait for the fix instead of using up their receives.
+
+and the failures of the AWS edges (the delivery ledger, the consent record).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point in time (on `clock`, seconds) after which no Heymarket call may still be running."""
+
+    at: float
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        """Seconds left; zero or less once passed."""
+        return self.at - self.clock()
+
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+
+class GatewayFailure(Exception):
+    """Why a Heymarket call did not do what was asked. `reason` is for people; it never holds a secret."""
+
+    def __init__(self, reason: str, *, request_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.request_id = request_id
+        # A write of the contact reached Heymarket and what it did is unknown (see TransientFailure); set on any
+        # failure of a contact one of whose writes had such an outcome earlier in the invocation.
+        self.outcome_unknown = False
+
+
+class PermanentFailure(GatewayFailure):
+    """Heymarket refused it (a 4xx such as 400 bad_data, or a contact in failed_contacts): the same will fail again."""
+
+
+class TransientFailure(GatewayFailure):
+    """It may succeed later: 5xx, 429, a timeout, a reset connection, an answer not of the documented shape."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        request_id: str | None = None,
+        throttled: bool = False,
+        retry_after_s: float | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(reason, request_id=request_id)
+        self.throttled = throttled  # Heymarket answered 429: over the account's request rate
+        self.retry_after_s = retry_after_s
+        # The request reached Heymarket and may still be taking effect (no answer in time, a reset, a 5xx): what it
+        # did is known only later. A create must not be sent again before a later look-up shows whether it landed.
+        self.outcome_unknown = outcome_unknown
+
+
+class ConfigurationFailure(GatewayFailure):
+    """Nothing can be sent until an operator fixes the bridge's setup: credentials, or the Heymarket base URL."""
+
+
+def reworded(failure: GatewayFailure, reason: str) -> GatewayFailure:
+    """The same kind of failure, told differently (its cause in the words of what it stopped), with all it says
+    besides: request id, throttling, Retry-After, and whether a write may have taken effect."""
+    if isinstance(failure, TransientFailure):
+        told: GatewayFailure = TransientFailure(
+            reason,
+            request_id=failure.request_id,
+            throttled=failure.throttled,
+            retry_after_s=failure.retry_after_s,
+        )
+    else:
+        told = type(failure)(reason, request_id=failure.request_id)
+    told.outcome_unknown = failure.outcome_unknown
+    return told
+
+
+class DeliveryInProgress(Exception):
+    """The same webhook delivery is being handled right now by another invocation."""
+
+
+class DeliveryLedgerUnavailable(Exception):
+    """The record of past deliveries could not be read or written (DynamoDB unreachable or refusing)."""
+
+
+class DeliveryKeyConflict(Exception):
+    """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
+
+
+class ConsentRecordUnavailable(Exception):
+    """The consent record could not be read or written (DynamoDB unreachable or refusing)."""

@@ -1,0 +1,1 @@
+"""The senders: one module per vendor, registered in `base.py` (the only list of source names)."""
