@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from benchmarks.common import ROOT, Figure, Section, handlers_quiet
 from benchmarks.efficiency import sqs_records
-from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
+from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters, SqsRequeue
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.domain.contact import parse_contact
@@ -126,7 +126,7 @@ def stubbed_runtime() -> Iterator[None]:
         SyncService(
             V2Gateway(http, max_batch=sync_settings.max_batch),
             SqsDeadLetters(SqsBatchSender(AcceptingSqs(), "https://dlq")),
-            sync_runtime.SqsWaitingRoom(SqsBatchSender(AcceptingSqs(), "https://queue")),
+            SqsRequeue(SqsBatchSender(AcceptingSqs(), "https://queue")),
             max_receive_count=sync_settings.max_receive_count,
         ),
         http,
@@ -225,11 +225,11 @@ INGEST_PARTS: Final = (
     ("metrics (EMF flush)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
 )
 SYNC_PARTS: Final = (
-    ("read queue messages", "heymarket_bridge/sync/service.py", "_read"),
-    ("plan lanes and merge", "heymarket_bridge/sync/service.py", "plan_batch"),
-    ("search and bulk request, answers read", "heymarket_bridge/sync/service.py", "execute"),
+    ("read queue messages", "heymarket_bridge/sync/plan.py", "read_batch"),
+    ("plan lanes and merge", "heymarket_bridge/sync/plan.py", "plan_batch"),
+    ("search and bulk request, answers read", "heymarket_bridge/sync/execute.py", "execute"),
     ("  of which JSON and HTTP client", "heymarket_bridge/adapters/heymarket/http.py", "_send"),
-    ("settle each message", "heymarket_bridge/sync/service.py", "settle"),
+    ("settle each message", "heymarket_bridge/sync/settle.py", "settle"),
     ("batch response (Powertools)", "utilities/batch/decorators.py", "process_partial_response"),
     ("SQS records (Powertools data classes)", "heymarket_bridge/app/sync.py", "<listcomp>"),
     ("metrics and log line", "heymarket_bridge/app/sync.py", "_record_metrics"),

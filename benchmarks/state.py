@@ -25,7 +25,7 @@ import boto3
 
 from benchmarks.common import Figure, Section, progress
 from benchmarks.efficiency import sqs_records
-from heymarket_bridge.sync.service import QueueRecord
+from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge_tools.audit import audit, distinct_phones, expected_fields, load_contact
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from heymarket_bridge_tools.template import StackTemplate

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
-from heymarket_bridge.sync.lists.rules import ManagedRecord, StoreUnavailable
+from heymarket_bridge.sync.failures import StoreUnavailable
+from heymarket_bridge.sync.model import ManagedRecord
 
 
 @dataclass

@@ -8,16 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from heymarket_bridge.sync.state.rules import (
-    Advance,
-    Binding,
-    Claim,
-    ContactState,
-    Release,
-    StateRead,
-    StateUnavailable,
-    WriteResult,
-)
+from heymarket_bridge.sync.failures import StateUnavailable
+from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Release, StateRead, WriteResult
 
 
 @dataclass

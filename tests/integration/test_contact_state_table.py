@@ -12,16 +12,8 @@ from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
 from heymarket_bridge.domain.contact import Contact
-from heymarket_bridge.sync.model import Identity
-from heymarket_bridge.sync.state.rules import (
-    Advance,
-    Binding,
-    Claim,
-    ContactState,
-    Lease,
-    Release,
-    StateUnavailable,
-)
+from heymarket_bridge.sync.failures import StateUnavailable
+from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Identity, Lease, Release
 from heymarket_bridge_tools.template import TABLE_TYPE, StackTemplate
 
 ANN, BOB = "15105551234", "15105550000"

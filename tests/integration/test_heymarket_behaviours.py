@@ -27,7 +27,7 @@ import pytest
 import urllib3
 
 from heymarket_bridge.app import sync as sync_runtime
-from heymarket_bridge.sync.service import QueueRecord
+from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from heymarket_bridge_tools.signing import resign_event
 from tests.integration.bridge import Bridge, running_bridge

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.app import sync as sync_runtime
-from heymarket_bridge.sync.service import QueueRecord
+from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import Bridge, running_bridge
 from tests.integration.test_heymarket_behaviours import drain, post

@@ -16,7 +16,8 @@ from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.sync.lists.steps import Segmenter
-from heymarket_bridge.sync.service import QueueRecord, SyncService
+from heymarket_bridge.sync.model import QueueRecord
+from heymarket_bridge.sync.service import SyncService
 from heymarket_bridge.sync.state.guard import ContactStateGuard
 from tests.doubles.heymarket_double import HeymarketDouble
 from tests.doubles.managed_store import MemoryManagedStore

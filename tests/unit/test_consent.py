@@ -21,8 +21,7 @@ from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import ContactOperation, Operation, consent_of
 from heymarket_bridge.domain.reconsent import ReconsentRule
 from heymarket_bridge.settings import ConfigError, SyncSettings
-from heymarket_bridge.sync.model import Identity, KnownContact, Stored
-from heymarket_bridge.sync.service import QueueRecord
+from heymarket_bridge.sync.model import Identity, KnownContact, QueueRecord, Stored
 from tests.doubles.state_double import InMemoryContactState
 from tests.support import load_event
 from tests.unit.sources.harness import deliver, payload_of, with_json

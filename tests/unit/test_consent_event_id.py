@@ -5,7 +5,7 @@ from __future__ import annotations
 from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import ContactOperation, Operation
-from heymarket_bridge.sync.service import QueueRecord
+from heymarket_bridge.sync.model import QueueRecord
 from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, Harness
 from tests.unit.test_sync_consent_record import MemoryConsentLog

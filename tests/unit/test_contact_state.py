@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, DeleteTarget, Operation
-from heymarket_bridge.sync.model import Identity
+from heymarket_bridge.sync.model import ContactState, Identity
 from heymarket_bridge.sync.state.rules import (
-    ContactState,
     field_digests,
     operation_ms,
     operation_rank,

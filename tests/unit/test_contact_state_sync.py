@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sync.service import SyncReport
+from heymarket_bridge.sync.model import SyncReport
 from tests.doubles.heymarket_double import HeymarketDouble
 from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync_harness import ANN, BOB, Harness, again, delete, upsert

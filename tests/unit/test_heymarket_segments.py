@@ -12,7 +12,8 @@ import pytest
 from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments, read_created, read_tags_page
 from heymarket_bridge.domain.failures import ConfigurationFailure, PermanentFailure, TransientFailure
-from heymarket_bridge.sync.lists.rules import ListChange, ListGone, Tag
+from heymarket_bridge.sync.failures import ListGone
+from heymarket_bridge.sync.model import ListChange, Tag
 from tests.unit.sync_harness import ANN, BOB, Harness
 
 EXAMPLES = Path(__file__).parent.parent / "contract" / "heymarket_examples"

@@ -12,7 +12,9 @@ import pytest
 from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
-from heymarket_bridge.sync.lists.rules import ManagedRecord, ManagedStore, StoreUnavailable
+from heymarket_bridge.sync.failures import StoreUnavailable
+from heymarket_bridge.sync.model import ManagedRecord
+from heymarket_bridge.sync.ports import ManagedStore
 from heymarket_bridge_tools.template import StackTemplate
 from tests.doubles.managed_store import MemoryManagedStore
 

@@ -42,7 +42,7 @@ def _hubspot_opt_out(n: int) -> object:
     from heymarket_bridge.domain.consent import ConsentClaim
     from heymarket_bridge.domain.contact import Contact
     from heymarket_bridge.domain.operations import ContactOperation, Operation
-    from heymarket_bridge.sync.service import QueueRecord
+    from heymarket_bridge.sync.model import QueueRecord
 
     operation = ContactOperation(
         Operation.UPSERT,
@@ -118,7 +118,7 @@ def _shopify(n: int, consented_at: str, **fields: object) -> object:
     from heymarket_bridge.domain.consent import ConsentClaim
     from heymarket_bridge.domain.contact import Contact
     from heymarket_bridge.domain.operations import ContactOperation, Operation
-    from heymarket_bridge.sync.service import QueueRecord
+    from heymarket_bridge.sync.model import QueueRecord
 
     claim = ConsentClaim("sms_marketing_consent.state", "subscribed", consented_at)
     contact = Contact(phone=ANN, is_opted_out=False, **fields)  # type: ignore[arg-type]

@@ -8,9 +8,7 @@ from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import PermanentFailure, TransientFailure
 from heymarket_bridge.sync.lists.rules import (
     Ambiguous,
-    ListChange,
     Membership,
-    Tag,
     TagIndex,
     TagLookup,
     changes_by_list,
@@ -20,6 +18,7 @@ from heymarket_bridge.sync.lists.rules import (
     resolve_tags,
     without_superseded_tags,
 )
+from heymarket_bridge.sync.model import ListChange, Tag
 
 ANN, BOB = "15105551234", "15105550000"
 INDEX = TagIndex([Tag(55, "VIP"), Tag(56, "Spring lead"), Tag(57, "vip list"), Tag(58, "VIP LIST"), Tag(59, "VIP")])

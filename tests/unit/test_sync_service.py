@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.sync.service import QueueRecord
+from heymarket_bridge.sync.model import QueueRecord
 from tests.unit.sync_harness import ANN, ANN_ID, BOB, FakeDeadLetters, Harness, upsert
 
 CONTACTS = "POST /v2/contacts"

@@ -946,7 +946,7 @@ def test_the_sync_function_gets_the_tags_and_lists_settings_and_the_stack_name(t
 
 def test_a_claim_on_a_managed_list_outlives_any_sync_invocation(template: StackTemplate) -> None:
     # A consumer's claim must not look abandoned while that consumer may still be running.
-    from heymarket_bridge.sync.lists.steps import CLAIM_TTL_S
+    from heymarket_bridge.sync.lists.directory import CLAIM_TTL_S
 
     timeout_s = int(template.document["Resources"]["SyncFunction"]["Properties"]["Timeout"])
 

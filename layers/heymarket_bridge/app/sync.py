@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -18,7 +18,7 @@ from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog
 from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
 from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
-from heymarket_bridge.adapters.aws.sqs import OutgoingMessage, SqsBatchSender, SqsDeadLetters
+from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters, SqsRequeue
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
@@ -26,18 +26,9 @@ from heymarket_bridge.app.aws_clients import aws_client
 from heymarket_bridge.observability import logger, metrics
 from heymarket_bridge.settings import ApiMode, SyncSettings
 from heymarket_bridge.sync.lists.steps import Segmenter
-from heymarket_bridge.sync.service import QueueRecord, SyncReport, SyncService
+from heymarket_bridge.sync.model import QueueRecord, SyncReport
+from heymarket_bridge.sync.service import SyncService
 from heymarket_bridge.sync.state.guard import ContactStateGuard
-
-
-class SqsWaitingRoom:
-    """Puts waiting messages back on the contact queue, delayed, as new messages: their receive count starts again."""
-
-    def __init__(self, sender: SqsBatchSender) -> None:
-        self._sender = sender
-
-    def put_back(self, bodies: Sequence[str]) -> list[int]:
-        return self._sender.send([OutgoingMessage(body) for body in bodies])
 
 
 @dataclass(frozen=True)
@@ -73,7 +64,7 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         HeymarketSegments(gateway, http, max_batch=settings.max_batch),
         # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
         DynamoManagedStore(dynamodb, settings.managed_lists_table) if settings.managed_lists_table else None,
-        SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
+        SqsRequeue(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
         stack=settings.stack_name,
         create_missing_tags=settings.create_missing_tags,
         remove_opted_out=settings.remove_opted_out_from_lists,
@@ -98,7 +89,7 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
     service = SyncService(
         gateway,
         SqsDeadLetters(SqsBatchSender(sqs, settings.dlq_url)),
-        SqsWaitingRoom(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.wait_delay_s)),
+        SqsRequeue(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.wait_delay_s)),
         max_receive_count=settings.max_receive_count,
         deadline_reserve_s=settings.deadline_reserve_s,
         max_wait_s=settings.max_wait_s,

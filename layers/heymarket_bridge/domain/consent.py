@@ -13,10 +13,10 @@ Two values travel with the operations:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 # A value as sent is kept for the record, cut to this many characters (it is a consent flag, not free text).
 MAX_CLAIM_TEXT = 200
@@ -91,11 +91,3 @@ class ConsentChange:
         out = asdict(self)
         out["action"] = self.action.value
         return out
-
-
-class ConsentLog(Protocol):
-    """The consent record's store. `record` keeps the changes given (only those that change what is on record for
-    their phone and source: a delivery repeating the same state is not written again) and answers how many it
-    wrote. Raises heymarket_bridge.domain.failures.ConsentRecordUnavailable when the store cannot be read or written."""
-
-    def record(self, changes: Sequence[ConsentChange]) -> int: ...

@@ -6,7 +6,7 @@ applied if the contact ends as it asked, else held back, with the reason: the ga
 when it says why it left an opt-in out), else what the answer shows. A contact whose write failed (`NotDone`) has
 no outcome yet: it is recorded when a later receive of its message knows one. An operation the contact state skipped
 as older than the newest applied to its contact was held back. Which entries change what is on
-record is the store's to decide (heymarket_bridge.domain.consent.ConsentLog).
+record is the store's to decide (heymarket_bridge.sync.ports.ConsentLog).
 """
 
 from __future__ import annotations

@@ -1,9 +1,18 @@
 """What the sync use case needs from outside, declared once: the ports its adapters implement. Pure: no I/O.
 
-The use case asks Heymarket for three things: store these contacts (create or update, whichever Heymarket needs),
-delete these contacts, and list the team's custom fields. How that maps onto Heymarket's endpoints, which
-identifiers it needs, how answers are read, retried and paced, is the adapter's business
-(`heymarket_bridge.adapters.heymarket`); it reports only which kind of failure happened (`domain.failures`).
+- `HeymarketPort`: store contacts (create or update, whichever Heymarket needs), delete contacts, list the team's
+  custom fields. How that maps onto Heymarket's endpoints, which identifiers it needs, how answers are read,
+  retried and paced, is the adapter's business (`heymarket_bridge.adapters.heymarket`); it reports only which kind
+  of failure happened (`domain.failures`).
+- `SegmentsPort`: Heymarket's tags and lists (`heymarket_bridge.adapters.heymarket.segments`).
+- `ContactStatePort`: the contact state table (`heymarket_bridge.adapters.aws.contact_state`).
+- `ManagedStore`: the managed-lists table (`heymarket_bridge.adapters.aws.managed_lists`).
+- `DeadLetterSink` and `Requeue`: the DLQ, and the contact queue a message is put back on
+  (`heymarket_bridge.adapters.aws.sqs`).
+- `ConsentLog`: the consent record (`heymarket_bridge.adapters.aws.consent_log`).
+
+The values they carry are heymarket_bridge.sync.model's; the failures they raise, heymarket_bridge.domain.failures'
+and heymarket_bridge.sync.failures'.
 """
 
 from __future__ import annotations
@@ -11,11 +20,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from heymarket_bridge.domain.consent import ConsentChange
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
-from heymarket_bridge.domain.failures import Deadline
-from heymarket_bridge.domain.operations import DeleteTarget
-from heymarket_bridge.sync.model import DeleteResult, KnownContact, UpsertResult
+from heymarket_bridge.domain.failures import Deadline, GatewayFailure
+from heymarket_bridge.domain.operations import DeadLetter, DeleteTarget
+from heymarket_bridge.sync.model import (
+    Advance,
+    Binding,
+    Claim,
+    DeleteResult,
+    KnownContact,
+    ListChange,
+    ManagedRecord,
+    Release,
+    StateRead,
+    Tag,
+    UpsertResult,
+    WriteResult,
+)
 
 
 class HeymarketPort(Protocol):
@@ -48,3 +71,97 @@ class HeymarketPort(Protocol):
     def custom_fields(self, deadline: Deadline) -> list[CustomField]:
         """The team's custom fields (id and title). Raises a `GatewayFailure`."""
         ...
+
+
+class SegmentsPort(Protocol):
+    """What the sync domain needs of Heymarket's tags and lists. Each raises a `GatewayFailure` (port kinds)."""
+
+    def tags(self, deadline: Deadline) -> list[Tag]:
+        """Every tag of the team (all pages)."""
+        ...
+
+    def create_tag(self, name: str, deadline: Deadline) -> int:
+        """Create a tag; its id. A TransientFailure with `outcome_unknown` may have created it."""
+        ...
+
+    def create_list(self, title: str, local_id: str, deadline: Deadline) -> int:
+        """Create an empty list of contacts; its id. A TransientFailure with `outcome_unknown` may have created it
+        (an answer that came back unreadable is one too); a PermanentFailure is a refusal (400)."""
+        ...
+
+    def update_list(self, change: ListChange, deadline: Deadline) -> dict[str, GatewayFailure]:
+        """Add and remove the phones (in as many requests as the batch size needs); the phones NOT done, each with
+        its failure (`ListGone` when the list does not exist). Raises nothing but a ConfigurationFailure."""
+        ...
+
+    def opted_out(self, phones: Sequence[str], deadline: Deadline) -> dict[str, bool | GatewayFailure]:
+        """The phones Heymarket holds a contact for, each with whether that contact is opted out (the oldest
+        contact's, when several hold one phone); a phone Heymarket refused to look up, with the refusal."""
+        ...
+
+
+class ContactStatePort(Protocol):
+    """The table of contact states. Each call covers many phones (batched reads and writes, never one per phone)."""
+
+    def read(self, phones: Sequence[str]) -> StateRead:
+        """Every entry of `phones` (strongly consistent), and the last delete by id. Raises StateUnavailable."""
+        ...
+
+    def write(self, writes: Sequence[Claim | Advance], now_ms: int) -> WriteResult:
+        """Conditional writes (at most one per phone); a claim also needs no live lease at `now_ms`. Raises
+        StateUnavailable."""
+        ...
+
+    def release(self, releases: Sequence[Release]) -> frozenset[str]:
+        """Give leases back with their outcome, each only if its token still holds it: the phones released (any other
+        was not recorded: the lease was lost, or the table failed). Never raises."""
+        ...
+
+    def void(self, at_ms: int) -> None:
+        """Record a delete by contact id at `at_ms` (kept if later than the one recorded). Raises StateUnavailable."""
+        ...
+
+    def bind(self, bindings: Sequence[Binding]) -> frozenset[str]:
+        """Record each binding, and release any other phone bound to the same contact before (its identifiers,
+        snapshot and digests removed, its time kept; only if it is still bound to that contact). Returns the phones
+        released. Raises StateUnavailable."""
+        ...
+
+
+class ManagedStore(Protocol):
+    """The managed-lists table. Both methods raise StoreUnavailable."""
+
+    def get(self, key: str) -> ManagedRecord | None:
+        """The record, read consistently; None if there is none."""
+        ...
+
+    def put(self, record: ManagedRecord) -> bool:
+        """Write `record` with version `record.version + 1`, if the stored one still has `record.version` (0: none
+        stored yet). False when another write came first."""
+        ...
+
+
+class DeadLetterSink(Protocol):
+    """The DLQ."""
+
+    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
+        """Write the letters to the DLQ; return the indexes of those NOT written."""
+        ...
+
+
+class Requeue(Protocol):
+    """The contact queue, for messages put back on it: a message waiting for the bridge's configuration to be fixed
+    (or throttled to its last receive), and a list write's follow-up."""
+
+    def put_back(self, bodies: Sequence[str]) -> list[int]:
+        """Put these message bodies back on the queue, to be received again later as new messages (a receive count
+        of zero); return the indexes of those NOT put back."""
+        ...
+
+
+class ConsentLog(Protocol):
+    """The consent record's store. `record` keeps the changes given (only those that change what is on record for
+    their phone and source: a delivery repeating the same state is not written again) and answers how many it
+    wrote. Raises heymarket_bridge.domain.failures.ConsentRecordUnavailable when the store cannot be read or written."""
+
+    def record(self, changes: Sequence[ConsentChange]) -> int: ...

@@ -1,4 +1,4 @@
-"""The consent record (heymarket_bridge.domain.consent.ConsentLog) in the stack's ConsentRecordTable (DynamoDB).
+"""The consent record (heymarket_bridge.sync.ports.ConsentLog) in the stack's ConsentRecordTable (DynamoDB).
 
 Items, under the key (`phone`: E.164 digits, `entry`):
 - a change: `entry` = "<recorded_at>#<source>#<event id>", every field of heymarket_bridge.domain.consent.ConsentChange,

@@ -1,4 +1,4 @@
-"""The contact state table in DynamoDB: `heymarket_bridge.sync.state.rules.ContactStatePort`.
+"""The contact state table in DynamoDB: `heymarket_bridge.sync.ports.ContactStatePort`.
 
 One item per phone, keyed by `phone` (E.164 digits): `rev` (changes with every write), `applied` (epoch ms of the
 newest operation applied), `deleted` (a tombstone, which expires through the table's TTL attribute `expires`),
@@ -27,16 +27,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.observability import logger
-from heymarket_bridge.sync.model import Identity
-from heymarket_bridge.sync.state.rules import (
+from heymarket_bridge.sync.failures import StateUnavailable
+from heymarket_bridge.sync.model import (
     Advance,
     Binding,
     Claim,
     ContactState,
+    Identity,
     Lease,
     Release,
     StateRead,
-    StateUnavailable,
     WriteResult,
 )
 

@@ -1,6 +1,6 @@
 """The managed-lists table (template: ManagedListsTable): the tags and lists the bridge creates, one item each.
 
-Implements `heymarket_bridge.sync.lists.rules.ManagedStore` on DynamoDB: reads are strongly consistent, and every
+Implements `heymarket_bridge.sync.ports.ManagedStore` on DynamoDB: reads are strongly consistent, and every
 write is
 conditional on the item's `version` (absent for a new item), so that of two consumers writing the same item from the
 same version exactly one succeeds. Items are small (under 1 KB): each read or write is one capacity unit.
@@ -13,7 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge.sync.lists.rules import ManagedRecord, StoreUnavailable
+from heymarket_bridge.sync.failures import StoreUnavailable
+from heymarket_bridge.sync.model import ManagedRecord
 
 
 class DynamoManagedStore:

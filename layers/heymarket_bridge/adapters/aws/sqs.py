@@ -130,3 +130,14 @@ class SqsDeadLetters:
                 for letter in letters
             ]
         )
+
+
+class SqsRequeue:
+    """The contact queue, for messages the sync function puts back (`heymarket_bridge.sync.ports.Requeue`): sent
+    delayed, as new messages, so that their receive count starts again."""
+
+    def __init__(self, sender: SqsBatchSender) -> None:
+        self._sender = sender
+
+    def put_back(self, bodies: Sequence[str]) -> list[int]:
+        return self._sender.send([OutgoingMessage(body) for body in bodies])

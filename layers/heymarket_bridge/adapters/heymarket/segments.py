@@ -1,4 +1,4 @@
-"""`heymarket_bridge.sync.lists.rules.SegmentsPort` on Heymarket's documented tags and lists endpoints.
+"""`heymarket_bridge.sync.ports.SegmentsPort` on Heymarket's documented tags and lists endpoints.
 
 Shapes from shared/HEYMARKET_API.md ("Tags and lists") and shared/heymarket-examples/ (v1-tags.response.json,
 v2-lists-create.*, v2-lists-update.*):
@@ -38,7 +38,8 @@ from heymarket_bridge.domain.failures import (
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.sync.lists.rules import ListChange, ListGone, Tag
+from heymarket_bridge.sync.failures import ListGone
+from heymarket_bridge.sync.model import ListChange, Tag
 
 T = TypeVar("T")
 

@@ -1,4 +1,5 @@
-"""Segmenting contacts: tags given by name, and Heymarket lists. The rules, the values and the ports. Pure: no I/O.
+"""Segmenting contacts: tags given by name, and Heymarket lists. The rules. Pure: no I/O (the values are
+heymarket_bridge.sync.model's, the ports `SegmentsPort` and `ManagedStore` heymarket_bridge.sync.ports').
 
 Facts relied on (shared/HEYMARKET_API.md, "Tags and lists"): `POST /v1/tags` lists a team's tags 30 at a time, newest
 first (`{"date": <updated of the last one>}` for the next page); `POST /v1/tag` creates one; a contact holds at most 5
@@ -25,26 +26,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from heymarket_bridge.domain.contact import MAX_TAGS, Contact, fold_name
-from heymarket_bridge.domain.failures import Deadline, GatewayFailure, PermanentFailure, TransientFailure, reworded
+from heymarket_bridge.domain.failures import (
+    ConfigurationFailure,
+    GatewayFailure,
+    PermanentFailure,
+    TransientFailure,
+    reworded,
+)
 from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
+from heymarket_bridge.sync.failures import ListGone
 from heymarket_bridge.sync.lanes import plan_lanes
-
-ListRef = int | str
-"""A list as a message gives it: its Heymarket id, or the name of a list the bridge manages."""
-
+from heymarket_bridge.sync.model import ListChange, ListRef, Tag
 
 # ------------------------------------------------------------------------------------------------ tags
-
-
-@dataclass(frozen=True)
-class Tag:
-    """A tag of the team, as `POST /v1/tags` lists it (`id`, and its name `tag`)."""
-
-    id: int
-    name: str
 
 
 @dataclass(frozen=True)
@@ -191,7 +187,7 @@ def managed_tag_key(name: str) -> str:
 
 def list_local_id(stack: str, name: str, generation: int = 1) -> str:
     """The `local_id` of a managed list: the stack, and a digest of the name as compared (so any spelling gives the
-    same one, and any length of name fits), with the generation from the second on (see segmenting.ListDirectory)."""
+    same one, and any length of name fits), with the generation from the second on (see ListDirectory)."""
     digest = hashlib.sha256(fold_name(name).encode()).hexdigest()[:20]
     base = f"heymarket-bridge:{stack}:{digest}"
     return base if generation == 1 else f"{base}:{generation}"
@@ -244,15 +240,6 @@ def membership(
     return Membership(phone, add=refs)
 
 
-@dataclass(frozen=True)
-class ListChange:
-    """One request's worth of membership changes to one list (phones as E.164 digits)."""
-
-    list_id: int
-    add_phones: tuple[str, ...] = ()
-    remove_phones: tuple[str, ...] = ()
-
-
 def changes_by_list(memberships: Sequence[Membership], ids: Mapping[str, int]) -> list[ListChange]:
     """The changes to make to each list (by id), from memberships in received order: for each list and phone the
     latest membership decides, so no phone is both added and removed in one request. `ids` gives the id of each
@@ -276,81 +263,31 @@ def changes_by_list(memberships: Sequence[Membership], ids: Mapping[str, int]) -
     ]
 
 
-@dataclass(frozen=True)
-class Listed:
-    """A list-write follow-up is done: `lists` written (0: nothing left to do, the contact is gone)."""
-
-    lists: int
-
-
-# ------------------------------------------------------------------------------------------------ ports
-
-
-class ListGone(PermanentFailure):
-    """Heymarket holds no list with the id written to (deleted in its app, or never there)."""
-
-
-class SegmentsPort(Protocol):
-    """What the sync domain needs of Heymarket's tags and lists. Each raises a `GatewayFailure` (port kinds)."""
-
-    def tags(self, deadline: Deadline) -> list[Tag]:
-        """Every tag of the team (all pages)."""
-        ...
-
-    def create_tag(self, name: str, deadline: Deadline) -> int:
-        """Create a tag; its id. A TransientFailure with `outcome_unknown` may have created it."""
-        ...
-
-    def create_list(self, title: str, local_id: str, deadline: Deadline) -> int:
-        """Create an empty list of contacts; its id. A TransientFailure with `outcome_unknown` may have created it
-        (an answer that came back unreadable is one too); a PermanentFailure is a refusal (400)."""
-        ...
-
-    def update_list(self, change: ListChange, deadline: Deadline) -> dict[str, GatewayFailure]:
-        """Add and remove the phones (in as many requests as the batch size needs); the phones NOT done, each with
-        its failure (`ListGone` when the list does not exist). Raises nothing but a ConfigurationFailure."""
-        ...
-
-    def opted_out(self, phones: Sequence[str], deadline: Deadline) -> dict[str, bool | GatewayFailure]:
-        """The phones Heymarket holds a contact for, each with whether that contact is opted out (the oldest
-        contact's, when several hold one phone); a phone Heymarket refused to look up, with the refusal."""
-        ...
+def managed_list_gone(name: str, failure: GatewayFailure) -> GatewayFailure:
+    """A managed list Heymarket answers 404 for is not created again: a list deleted in Heymarket's app was deleted on
+    purpose, and a 404 Heymarket did not write is never read as one (adapters.heymarket.segments: a configuration
+    failure), since creating the list again would split its contacts between two lists."""
+    if not isinstance(failure, ListGone):
+        return failure
+    return ListGone(
+        f"the list {name!r} that the bridge created no longer exists in Heymarket ({failure.reason}); the bridge does "
+        "not create a list twice: give the list a new name (or the id of a list made in Heymarket), then redrive",
+        request_id=failure.request_id,
+    )
 
 
-class StoreUnavailable(Exception):
-    """The managed-lists table could not be read or written (it may work later)."""
-
-
-@dataclass(frozen=True)
-class ManagedRecord:
-    """A tag or list the bridge creates, as the managed-lists table remembers it.
-
-    `resource_id` is Heymarket's id once created. `claim` is the token of the consumer creating it right now, since
-    `claimed_at` (epoch seconds): others wait for it. `generation` numbers the list's `local_id` (a new one only when
-    the last one cannot be used: see segmenting.ListDirectory); `maybe_sent` says a create with that local_id may
-    have reached Heymarket without its answer reaching the bridge. `version` counts the record's writes: every write
-    is conditional on the version read, so two consumers never both think they won.
-    """
-
-    key: str
-    name: str
-    resource_id: int | None = None
-    generation: int = 1
-    claim: str | None = None
-    claimed_at: float = 0.0
-    maybe_sent: bool = False
-    created_at: float = 0.0
-    version: int = 0
-
-
-class ManagedStore(Protocol):
-    """The managed-lists table. Both methods raise StoreUnavailable."""
-
-    def get(self, key: str) -> ManagedRecord | None:
-        """The record, read consistently; None if there is none."""
-        ...
-
-    def put(self, record: ManagedRecord) -> bool:
-        """Write `record` with version `record.version + 1`, if the stored one still has `record.version` (0: none
-        stored yet). False when another write came first."""
-        ...
+def deciding_failure(failures: Mapping[str, GatewayFailure]) -> GatewayFailure:
+    """The failure that decides a message's fate: a configuration failure (it waits), else one that may pass, else a
+    refusal; its reason names every list that failed."""
+    ranked = sorted(
+        failures.values(),
+        key=lambda f: 0 if isinstance(f, ConfigurationFailure) else 1 if isinstance(f, TransientFailure) else 2,
+    )
+    first = ranked[0]
+    reasons = list(dict.fromkeys(f.reason for f in ranked))
+    reason = "writing the contact's lists failed: " + "; ".join(reasons)
+    if isinstance(first, TransientFailure):
+        return TransientFailure(
+            reason, request_id=first.request_id, throttled=first.throttled, retry_after_s=first.retry_after_s
+        )
+    return type(first)(reason, request_id=first.request_id)

@@ -21,11 +21,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar
 
 from heymarket_bridge.domain.contact import Contact, fold_name
 from heymarket_bridge.domain.failures import (
-    ConfigurationFailure,
     Deadline,
     GatewayFailure,
     PermanentFailure,
@@ -33,37 +31,26 @@ from heymarket_bridge.domain.failures import (
 )
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
 from heymarket_bridge.observability import logger, mask_phone, redact
+from heymarket_bridge.sync.failures import StoreUnavailable
+from heymarket_bridge.sync.lists.directory import Claims, ListDirectory
 from heymarket_bridge.sync.lists.rules import (
-    ListChange,
-    Listed,
-    ListGone,
-    ListRef,
-    ManagedRecord,
-    ManagedStore,
     Membership,
-    SegmentsPort,
-    StoreUnavailable,
-    Tag,
     TagIndex,
     TagLookup,
     changes_by_list,
     contacts_sent,
+    deciding_failure,
     list_key,
-    list_local_id,
-    managed_list_key,
+    managed_list_gone,
     managed_tag_key,
     membership,
     resolve_tags,
     tag_names_in,
     without_superseded_tags,
 )
-from heymarket_bridge.sync.model import NotDone
+from heymarket_bridge.sync.model import ListChange, Listed, ListRef, Member, NotDone, Tag
+from heymarket_bridge.sync.ports import ManagedStore, Requeue, SegmentsPort
 
-# A consumer creating a tag or list holds a claim for at most one invocation (the sync function's Timeout, 60 s):
-# a claim older than this belongs to a consumer that died mid-way, and another may take it over.
-CLAIM_TTL_S = 300.0
-# How long a consumer waits for another's claim, re-reading the record after each pause (seconds).
-CLAIM_WAITS_S = (0.25, 0.5, 1.0, 2.0)
 # The team's tags are read again when a batch names tags and they were read longer ago than this (seconds): a tag
 # renamed in Heymarket's app keeps its id, and the write is not refused. One read (a request per 30 tags) per
 # execution environment every 5 minutes at most.
@@ -74,62 +61,38 @@ NOT_SET_UP = "this sync function is not set up for tags by name and lists (no ma
 _FOLLOW_UP_NAMESPACE = uuid.UUID("6b1f1d0e-58f4-4b8e-a1c7-5f0f3c2d9a17")
 
 
-class _Record(Protocol):
-    @property
-    def receive_count(self) -> int: ...
-
-
-class Carrier(Protocol):
-    """A queue message and the operation it carries (heymarket_bridge.sync.service.Member)."""
-
-    @property
-    def record(self) -> _Record: ...
-
-    @property
-    def operation(self) -> QueuedOperation: ...
-
-
-M = TypeVar("M", bound=Carrier)
-
-
-class FollowUpQueue(Protocol):
-    def put_back(self, bodies: Sequence[str]) -> list[int]:
-        """Queue these message bodies (to be received later as new messages); the indexes of those NOT queued."""
-        ...
-
-
 @dataclass(frozen=True)
-class Prepared(Generic[M]):
+class Prepared:
     """A batch ready to plan: its contact operations, its list-write follow-ups, and what its tag names resolve to."""
 
-    members: list[M]
-    follow_ups: list[M]
+    members: list[Member]
+    follow_ups: list[Member]
     tags: TagLookup | GatewayFailure | None
 
 
 @dataclass(frozen=True)
-class FollowUp(Generic[M]):
+class FollowUp:
     """List writes to try again later, for the stored contact of `members`: `body` goes on the queue, or `letter`
     to the DLQ if it cannot."""
 
-    members: tuple[M, ...]
+    members: tuple[Member, ...]
     body: str
     letter: DeadLetter
 
 
 @dataclass
-class Finished(Generic[M]):
+class Finished:
     """What the list writes of a batch came to."""
 
-    outcomes: list[tuple[tuple[M, ...], Listed | NotDone]] = field(default_factory=list)  # of the follow-ups
-    follow_ups: list[FollowUp[M]] = field(default_factory=list)
-    letters: list[tuple[tuple[M, ...], DeadLetter]] = field(default_factory=list)  # refused list writes
+    outcomes: list[tuple[tuple[Member, ...], Listed | NotDone]] = field(default_factory=list)  # of the follow-ups
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    letters: list[tuple[tuple[Member, ...], DeadLetter]] = field(default_factory=list)  # refused list writes
     listed: int = 0  # stored contacts whose lists were all written
 
 
 @dataclass(frozen=True)
-class _Work(Generic[M]):
-    members: tuple[M, ...]
+class _Work:
+    members: tuple[Member, ...]
     membership: Membership
     follow_up: bool
 
@@ -141,7 +104,7 @@ class Segmenter:
         self,
         heymarket: SegmentsPort | None,
         store: ManagedStore | None,
-        follow_ups: FollowUpQueue | None,
+        follow_ups: Requeue | None,
         *,
         stack: str,
         create_missing_tags: bool = False,
@@ -154,7 +117,7 @@ class Segmenter:
         self._follow_ups = follow_ups
         self._create_missing = create_missing_tags
         self._remove_opted_out = remove_opted_out
-        self._claims = _Claims(store, wall_clock, sleep, new_token) if store is not None else None
+        self._claims = Claims(store, wall_clock, sleep, new_token) if store is not None else None
         self._lists = ListDirectory(heymarket, self._claims, stack) if heymarket and self._claims else None
         self._wall_clock = wall_clock
         self._index: TagIndex | None = None  # the team's tags, read once per cold start (and see `tag_lookup`)
@@ -168,7 +131,7 @@ class Segmenter:
 
     # ------------------------------------------------------------------ prepare
 
-    def prepare(self, members: Sequence[M], deadline: Deadline) -> Prepared[M]:
+    def prepare(self, members: Sequence[Member], deadline: Deadline) -> Prepared:
         """Starts an invocation: sets the follow-ups apart, looks the tag names up."""
         self._read_this_invocation = False
         follow_ups = [m for m in members if _is_follow_up(m.operation)]
@@ -223,14 +186,7 @@ class Segmenter:
         lookup = self.tag_lookup([contact for contacts in named for contact in contacts], deadline, reread=True)
         if not isinstance(lookup, TagLookup):
             return [None] * len(refused)
-        retagged: list[Contact | GatewayFailure | None] = []
-        for (contact, _), contacts in zip(refused, sent, strict=True):
-            resolved = resolve_tags(contacts, lookup) if tag_names_in(contacts) else None
-            if resolved is None or isinstance(resolved, GatewayFailure):
-                retagged.append(resolved)
-                continue
-            tags = next((c.tags for c in reversed(resolved) if c.tags is not None), None)
-            retagged.append(None if tags == contact.tags else replace(contact, tags=tags))
+        retagged = [_retagged(contact, contacts, lookup) for (contact, _), contacts in zip(refused, sent, strict=True)]
         fresh = sum(isinstance(item, Contact) for item in retagged)
         if fresh:
             logger.warning(
@@ -267,14 +223,14 @@ class Segmenter:
 
     def finish(
         self,
-        prepared: Prepared[M],
-        stored: Sequence[tuple[tuple[M, ...], Contact, bool | None]],
+        prepared: Prepared,
+        stored: Sequence[tuple[tuple[Member, ...], Contact, bool | None]],
         deadline: Deadline,
-    ) -> Finished[M]:
+    ) -> Finished:
         """Write the lists of the stored contacts (`(members, contact sent, opted out as answered)`) and of the
         follow-ups; say what became of each."""
-        finished: Finished[M] = Finished()
-        work: list[_Work[M]] = []
+        finished: Finished = Finished()
+        work: list[_Work] = []
         for members, contact, opted_out in stored:
             contacts = [m.operation.contact for m in members if isinstance(m.operation, ContactOperation)]
             wanted = membership(contact.phone, contacts, opted_out, remove_opted_out=self._remove_opted_out)
@@ -288,7 +244,9 @@ class Segmenter:
         results = self.write([item.membership for item in work], deadline)
         for item, failed in zip(work, results, strict=True):
             if item.follow_up:
-                outcome: Listed | NotDone = NotDone(_worst(failed)) if failed else Listed(len(item.membership.refs))
+                outcome: Listed | NotDone = (
+                    NotDone(deciding_failure(failed)) if failed else Listed(len(item.membership.refs))
+                )
                 finished.outcomes.append((item.members, outcome))
                 continue
             if not failed:
@@ -297,7 +255,7 @@ class Segmenter:
             self._defer(item, failed, finished)
         return finished
 
-    def _follow_up_work(self, follow_ups: Sequence[M], deadline: Deadline, finished: Finished[M]) -> list[_Work[M]]:
+    def _follow_up_work(self, follow_ups: Sequence[Member], deadline: Deadline, finished: Finished) -> list[_Work]:
         """The follow-ups' memberships: a follow-up's phone is looked up first, so that a contact deleted since is not
         put back on a list (an unknown phone added to a list becomes a new contact), and one opted out since is
         taken off instead."""
@@ -312,7 +270,7 @@ class Segmenter:
         except GatewayFailure as failure:
             finished.outcomes += [((m,), NotDone(failure)) for m in follow_ups]
             return []
-        work: list[_Work[M]] = []
+        work: list[_Work] = []
         for member, contact in zip(follow_ups, contacts, strict=True):
             state = held.get(contact.phone)
             if isinstance(state, GatewayFailure):
@@ -337,6 +295,20 @@ class Segmenter:
         """Write the memberships (in received order); for each, the lists (by `list_key`) NOT written, and why."""
         if self._heymarket is None:
             return [{list_key(ref): PermanentFailure(NOT_SET_UP) for ref in member.refs} for member in memberships]
+        ids, unresolved, managed = self._list_ids(memberships, deadline)
+        failed_phones: dict[int, dict[str, GatewayFailure]] = {}
+        for change in changes_by_list(memberships, ids):
+            failed = self._update(change, deadline)
+            if change.list_id in managed:
+                failed = {phone: managed_list_gone(managed[change.list_id], f) for phone, f in failed.items()}
+            failed_phones[change.list_id] = failed
+        return [_failures_of(member, ids, unresolved, failed_phones) for member in memberships]
+
+    def _list_ids(
+        self, memberships: Sequence[Membership], deadline: Deadline
+    ) -> tuple[dict[str, int], dict[str, GatewayFailure], dict[int, str]]:
+        """The id of each list the memberships name (by `list_key`); the failure of those without one; and the names
+        of the lists the bridge manages (by id)."""
         refs: dict[str, ListRef] = {}
         for member in memberships:
             for ref in member.refs:
@@ -352,23 +324,7 @@ class Segmenter:
             ids[key] = found
             if isinstance(ref, str):
                 managed[found] = ref
-        failed_phones: dict[int, dict[str, GatewayFailure]] = {}
-        for change in changes_by_list(memberships, ids):
-            failed = self._update(change, deadline)
-            if change.list_id in managed:
-                failed = {phone: _managed_gone(managed[change.list_id], f) for phone, f in failed.items()}
-            failed_phones[change.list_id] = failed
-        results: list[dict[str, GatewayFailure]] = []
-        for member in memberships:
-            failures: dict[str, GatewayFailure] = {}
-            for ref in member.refs:
-                key = list_key(ref)
-                if key in unresolved:
-                    failures[key] = unresolved[key]
-                elif member.phone in failed_phones.get(ids[key], {}):
-                    failures[key] = failed_phones[ids[key]][member.phone]
-            results.append(failures)
-        return results
+        return ids, unresolved, managed
 
     def _list_id(self, ref: ListRef, deadline: Deadline) -> int | GatewayFailure:
         if isinstance(ref, int):
@@ -384,7 +340,7 @@ class Segmenter:
         except GatewayFailure as failure:
             return dict.fromkeys((*change.add_phones, *change.remove_phones), failure)
 
-    def _defer(self, item: _Work[M], failed: Mapping[str, GatewayFailure], finished: Finished[M]) -> None:
+    def _defer(self, item: _Work, failed: Mapping[str, GatewayFailure], finished: Finished) -> None:
         """A stored contact's lists not written: a follow-up for those that may work later, a dead letter for those
         Heymarket refused for good."""
         later = {key: f for key, f in failed.items() if not isinstance(f, PermanentFailure)}
@@ -394,7 +350,7 @@ class Segmenter:
             if not group:
                 continue
             wanted = item.membership.only(ref for ref in item.membership.refs if list_key(ref) in group)
-            failure = _worst(group)
+            failure = deciding_failure(group)
             operation = _follow_up_operation(last, wanted)
             letter = _list_letter(last, operation, failure)
             logger.warning(
@@ -413,7 +369,7 @@ class Segmenter:
             else:
                 finished.letters.append((item.members, letter))
 
-    def queue(self, follow_ups: Sequence[FollowUp[M]]) -> list[tuple[tuple[M, ...], DeadLetter]]:
+    def queue(self, follow_ups: Sequence[FollowUp]) -> list[tuple[tuple[Member, ...], DeadLetter]]:
         """Put the follow-ups on the queue; the letters of those that could not be (to write to the DLQ instead)."""
         if not follow_ups:
             return []
@@ -425,219 +381,15 @@ class Segmenter:
         return [(f.members, f.letter) for n, f in enumerate(follow_ups) if n in unsent]
 
 
-class ListDirectory:
-    """The ids of the lists the bridge manages, created once per stack and name whatever happens on the way.
-
-    The managed-lists table holds one record per list (by folded name): its id once created, else who is creating it
-    (a claim) and the generation of `local_id` in use. One consumer creates a list; the others wait for its record.
-    Heymarket does not document what `POST /v2/lists` does with a `local_id` already used (answer the existing list,
-    refuse it, or create a second list), nor is there an endpoint that lists lists, so:
-
-    - a create whose answer is lost (no answer, a reset, a 5xx, an answer that cannot be read, or a consumer that
-      died mid-way) is not repeated in the same invocation; the record keeps `maybe_sent`, and the next attempt sends
-      it again with the SAME local_id: if Heymarket answers with the existing list, that list is used (one list); if
-      it creates the list only now, the first never landed (one list); if it refuses the repeat, the first did land
-      but its id cannot be read back: the bridge creates the list under the next local_id and logs the first, empty
-      one (title and local_id) for you to delete; if it creates a second list for a repeated local_id, the first
-      (empty) is never used either. Every consumer uses the one list the record names, whatever the case.
-    - a create refused outright (its local_id used outside the bridge's record, or the title refused) is tried once
-      under the next local_id; refused again, it is refused for good (dead-lettered with Heymarket's reason).
-    - a list Heymarket answers 404 for, with its own error object (deleted in its app), is never created again on the
-      bridge's own: its writes are dead-lettered, saying to give the list a new name (or an id) and redrive them. A
-      404 without it (a proxy's page) says nothing of the list: a configuration failure, its writes wait.
-    """
-
-    def __init__(self, heymarket: SegmentsPort, claims: _Claims, stack: str) -> None:
-        self._heymarket = heymarket
-        self._claims = claims
-        self._stack = stack
-        self._ids: dict[str, int] = {}  # by table key, for this execution environment
-
-    def list_id(self, name: str, deadline: Deadline) -> int | GatewayFailure:
-        key = managed_list_key(name)
-        if key in self._ids:
-            return self._ids[key]
-        try:
-            found = self._ensure(key, name, deadline)
-        except StoreUnavailable as exc:
-            return TransientFailure(f"the managed-lists table could not be read or written: {exc}")
-        if isinstance(found, int):
-            self._ids[key] = found
-        return found
-
-    def _ensure(self, key: str, name: str, deadline: Deadline) -> int | GatewayFailure:
-        claimed = self._claims.claim(key, name, deadline, ready=lambda record: True)
-        if isinstance(claimed, int | GatewayFailure):
-            return claimed
-        return self._create(claimed, deadline, retry_refused=True)
-
-    def _create(self, claimed: ManagedRecord, deadline: Deadline, *, retry_refused: bool) -> int | GatewayFailure:
-        local_id = list_local_id(self._stack, claimed.name, claimed.generation)
-        try:
-            list_id = self._heymarket.create_list(claimed.name, local_id, deadline)
-        except PermanentFailure as refused:
-            return self._refused(claimed, refused, deadline, retry_refused=retry_refused)
-        except TransientFailure as failure:
-            self._claims.release(replace(claimed, maybe_sent=claimed.maybe_sent or failure.outcome_unknown))
-            if failure.outcome_unknown:
-                return TransientFailure(
-                    f"creating the list {claimed.name!r} may have worked but its answer was lost ({failure.reason}); "
-                    "it is asked again with the same local_id on the next attempt",
-                    request_id=failure.request_id,
-                )
-            return failure
-        except GatewayFailure as failure:
-            self._claims.release(claimed)
-            return failure
-        if claimed.maybe_sent:
-            logger.info(
-                "A list create whose answer was lost was sent again with the same local_id",
-                extra={"list": claimed.name, "local_id": local_id, "list_id": list_id},
-            )
-        if self._claims.release(replace(claimed, resource_id=list_id, maybe_sent=False, created_at=self._claims.now())):
-            logger.info("Created a managed list in Heymarket", extra={"list": claimed.name, "list_id": list_id})
-            return list_id
-        # Another consumer took the claim over meanwhile (this one outlived CLAIM_TTL_S): its record decides.
-        record = self._claims.read(claimed.key)
-        if record is not None and record.resource_id is not None:
-            logger.error(
-                "Two consumers created the same managed list; the one its record names is used",
-                extra={"list": claimed.name, "unused_list_id": list_id, "list_id": record.resource_id},
-            )
-            return record.resource_id
-        return TransientFailure(f"the list {claimed.name!r} is being created by another consumer")
-
-    def _refused(
-        self, claimed: ManagedRecord, refused: PermanentFailure, deadline: Deadline, *, retry_refused: bool
-    ) -> int | GatewayFailure:
-        local_id = list_local_id(self._stack, claimed.name, claimed.generation)
-        if not retry_refused:
-            # Refused under two local_ids: the title (or the request) is what Heymarket refuses. Nothing was created
-            # under this local_id, so the next attempt may use it again.
-            self._claims.release(replace(claimed, generation=claimed.generation - 1, maybe_sent=False))
-            reason = f"Heymarket refused to create the list {claimed.name!r}: {refused.reason}"
-            return PermanentFailure(reason, request_id=refused.request_id)
-        if claimed.maybe_sent:
-            logger.error(
-                "Heymarket refused a repeated local_id whose first create's answer was lost: that list exists, empty, "
-                "and its id cannot be read back; the list is created under a new local_id (delete the empty one in "
-                "Heymarket)",
-                extra={"list": claimed.name, "unused_local_id": local_id},
-            )
-        following = replace(claimed, generation=claimed.generation + 1, maybe_sent=False)
-        if not self._claims.write(following):
-            return TransientFailure(f"the list {claimed.name!r} is being created by another consumer")
-        return self._create(replace(following, version=following.version + 1), deadline, retry_refused=False)
-
-
-class _Claims:
-    """Records of the managed-lists table, written one consumer at a time (conditional writes, `version`)."""
-
-    def __init__(
-        self,
-        store: ManagedStore,
-        wall_clock: Callable[[], float],
-        sleep: Callable[[float], None],
-        new_token: Callable[[], str],
-    ) -> None:
-        self._store = store
-        self._wall_clock = wall_clock
-        self._sleep = sleep
-        self._token = new_token()  # this execution environment's
-
-    def now(self) -> float:
-        return self._wall_clock()
-
-    def age(self, since: float) -> float:
-        return self._wall_clock() - since
-
-    def read(self, key: str) -> ManagedRecord | None:
-        return self._store.get(key)
-
-    def write(self, record: ManagedRecord) -> bool:
-        """Write a record read (or claimed) at `record.version`; False when another write came first."""
-        return self._store.put(record)
-
-    def claim(
-        self, key: str, name: str, deadline: Deadline, *, ready: Callable[[ManagedRecord], bool]
-    ) -> ManagedRecord | int | GatewayFailure:
-        """The resource's id if its record has one that is `ready`; else the record claimed by this consumer (at its
-        new version) to create it; else, after waiting a few seconds for another consumer's claim, a failure.
-
-        Taking over a stale claim sets `maybe_sent`: the consumer that held it may have sent its create."""
-        for pause in (0.0, *CLAIM_WAITS_S):
-            if pause:
-                if deadline.remaining() <= pause:
-                    break
-                self._sleep(pause)
-            record = self._store.get(key)
-            if record is not None and record.claim is None and record.resource_id is not None and ready(record):
-                return record.resource_id
-            claimed_elsewhere = record is not None and record.claim is not None
-            if claimed_elsewhere and record is not None and self.age(record.claimed_at) < CLAIM_TTL_S:
-                continue
-            base = record or ManagedRecord(key, name)
-            claimed = replace(
-                base,
-                resource_id=None,
-                claim=self._token,
-                claimed_at=self._wall_clock(),
-                maybe_sent=base.maybe_sent or claimed_elsewhere,
-            )
-            if self._store.put(claimed):
-                return replace(claimed, version=claimed.version + 1)
-        return TransientFailure(f"{name!r} is being created by another consumer; its contacts follow once it is")
-
-    def release(self, record: ManagedRecord) -> bool:
-        """Write a claimed record back without the claim; False when another consumer took the claim over."""
-        try:
-            return self._store.put(replace(record, claim=None))
-        except StoreUnavailable:
-            # The claim stays until it is stale (CLAIM_TTL_S); then `maybe_sent` makes the next creator ask again
-            # with the same local_id, which is what a lost answer calls for anyway.
-            logger.warning("Could not release a claim in the managed-lists table", extra={"key": record.key})
-            return False
-
-
 def _is_follow_up(operation: QueuedOperation) -> bool:
     return isinstance(operation, ContactOperation) and operation.op is Operation.LISTS
 
 
-def _managed_gone(name: str, failure: GatewayFailure) -> GatewayFailure:
-    """A managed list Heymarket answers 404 for is not created again: a list deleted in Heymarket's app was deleted on
-    purpose, and a 404 Heymarket did not write is never read as one (adapters.heymarket.segments: a configuration
-    failure), since creating the list again would split its contacts between two lists."""
-    if not isinstance(failure, ListGone):
-        return failure
-    return ListGone(
-        f"the list {name!r} that the bridge created no longer exists in Heymarket ({failure.reason}); the bridge does "
-        "not create a list twice: give the list a new name (or the id of a list made in Heymarket), then redrive",
-        request_id=failure.request_id,
-    )
-
-
-def _received_at(member: Carrier) -> str:
+def _received_at(member: Member) -> str:
     return member.operation.received_at
 
 
-def _worst(failures: Mapping[str, GatewayFailure]) -> GatewayFailure:
-    """The failure that decides a message's fate: a configuration failure (it waits), else one that may pass, else a
-    refusal; its reason names every list that failed."""
-    ranked = sorted(
-        failures.values(),
-        key=lambda f: 0 if isinstance(f, ConfigurationFailure) else 1 if isinstance(f, TransientFailure) else 2,
-    )
-    first = ranked[0]
-    reasons = list(dict.fromkeys(f.reason for f in ranked))
-    reason = "writing the contact's lists failed: " + "; ".join(reasons)
-    if isinstance(first, TransientFailure):
-        return TransientFailure(
-            reason, request_id=first.request_id, throttled=first.throttled, retry_after_s=first.retry_after_s
-        )
-    return type(first)(reason, request_id=first.request_id)
-
-
-def _follow_up_operation(member: Carrier, wanted: Membership) -> ContactOperation:
+def _follow_up_operation(member: Member, wanted: Membership) -> ContactOperation:
     operation = member.operation
     assert isinstance(operation, ContactOperation)  # stored contacts come from upserts
     return ContactOperation(
@@ -650,7 +402,7 @@ def _follow_up_operation(member: Carrier, wanted: Membership) -> ContactOperatio
     )
 
 
-def _list_letter(member: Carrier, operation: ContactOperation, failure: GatewayFailure) -> DeadLetter:
+def _list_letter(member: Member, operation: ContactOperation, failure: GatewayFailure) -> DeadLetter:
     return DeadLetter(
         error=failure.reason or "the lists were not written",
         attempts=member.record.receive_count,
@@ -663,3 +415,30 @@ def _list_letter(member: Carrier, operation: ContactOperation, failure: GatewayF
         failed_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         heymarket_request_id=failure.request_id,
     )
+
+
+def _retagged(contact: Contact, contacts: Sequence[Contact], lookup: TagLookup) -> Contact | GatewayFailure | None:
+    """A refused contact with its tag ids read afresh (`contacts`: the messages merged into it, the older tags left
+    out), the failure that now explains the refusal, or None when the refusal stands (no tag by name, ids unchanged)."""
+    resolved = resolve_tags(list(contacts), lookup) if tag_names_in(contacts) else None
+    if resolved is None or isinstance(resolved, GatewayFailure):
+        return resolved
+    tags = next((c.tags for c in reversed(resolved) if c.tags is not None), None)
+    return None if tags == contact.tags else replace(contact, tags=tags)
+
+
+def _failures_of(
+    member: Membership,
+    ids: Mapping[str, int],
+    unresolved: Mapping[str, GatewayFailure],
+    failed_phones: Mapping[int, Mapping[str, GatewayFailure]],
+) -> dict[str, GatewayFailure]:
+    """The lists (by `list_key`) of a membership NOT written, and why."""
+    failures: dict[str, GatewayFailure] = {}
+    for ref in member.refs:
+        key = list_key(ref)
+        if key in unresolved:
+            failures[key] = unresolved[key]
+        elif member.phone in failed_phones.get(ids[key], {}):
+            failures[key] = failed_phones[ids[key]][member.phone]
+    return failures

@@ -25,48 +25,52 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from heymarket_bridge.domain.failures import GatewayFailure
-from heymarket_bridge.domain.operations import DeleteOperation
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
-from heymarket_bridge.sync.model import Deleted, NotDone, Stored
-from heymarket_bridge.sync.service import (
-    Decided,
+from heymarket_bridge.sync.failures import StateNotReady, StateUnavailable
+from heymarket_bridge.sync.model import (
+    Advance,
+    Binding,
+    Claim,
+    ContactState,
     Execution,
     Fate,
+    Lease,
     Member,
     Plan,
-    UpsertStep,
+    Release,
     Verdict,
+    WriteResult,
     claim_received_at,
+)
+from heymarket_bridge.sync.ports import ContactStatePort
+from heymarket_bridge.sync.state.outcome import (
+    ContactLane,
+    bindings_to_record,
+    contact_lanes,
+    entries_after,
+    holding,
+    in_doubt,
+    newest_rank,
+    phones_of,
+    releases_of,
+    unrecorded_members,
+    voids_of,
+    with_known,
 )
 from heymarket_bridge.sync.state.rules import (
     DEFAULT_TOMBSTONE_S,
     LEASE_MARGIN_MS,
     RANK_SCALE,
-    Advance,
-    Binding,
-    Claim,
-    ContactState,
-    ContactStatePort,
-    Lease,
-    Release,
-    StateNotReady,
-    StateUnavailable,
-    WriteResult,
-    forgotten,
     operation_ms,
     operation_phone,
-    operation_rank,
-    rebound,
     received_ms,
-    stored_state,
     superseded,
     surviving_opt_out,
-    tombstone,
     unchanged,
 )
 
@@ -75,6 +79,7 @@ MAX_ROUNDS = 3
 # Added to the time of a delete by contact id: a claim made on a host whose clock runs a little ahead is not trusted.
 VOID_MARGIN_MS = 5_000
 BUSY = "another invocation is applying an operation to this contact; tried again later"
+LOST = "Heymarket has the change, but the contact state table could not record it; it is sent again later"
 
 
 class Skip(Enum):
@@ -110,14 +115,24 @@ class Admission:
         return sum(skipped.why is Skip.UNCHANGED for skipped in self.skipped)
 
 
-@dataclass(frozen=True)
-class _Lane:
-    """One contact's steps in a plan (indexes into its deletes and upserts), its members and the phones they name."""
+@dataclass
+class _Admitting:
+    """What `admit` knows so far of a batch: the entries as last read or written, the entries of the phones it leased
+    as they were before (`before`), and where each member went."""
 
-    delete: int | None
-    upsert: int | None
-    members: tuple[Member, ...]
-    phones: tuple[str, ...]
+    entries: dict[str, ContactState | None]
+    lease: Lease
+    now_ms: int
+    void_ms: int
+    before: dict[str, ContactState | None] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    held: list[tuple[Member, GatewayFailure]] = field(default_factory=list)
+    admitted: list[Member] = field(default_factory=list)
+
+
+# A lane's conditional writes in one round: the lane, why it is skipped once they are written (None: admitted), and
+# the phones they write.
+_Action = tuple[ContactLane, Skip | None, list[str]]
 
 
 class ContactStateGuard:
@@ -156,83 +171,81 @@ class ContactStateGuard:
         the invocation may still run (its leases last that long, and a margin)."""
         now, token = self._clock_ms(), self._new_token()
         lease = Lease(token, now + int(max(remaining_s, 0.0) * 1000) + self._margin_ms)
-        phones = list(dict.fromkeys(p for m in members if (p := operation_phone(m.operation)) is not None))
+        phones = list(phones_of(members))
         try:
             read = self._port.read(phones)
         except StateUnavailable as exc:
             logger.warning("Contact state table unavailable; the batch is tried again later", extra={"error": str(exc)})
             failure = StateNotReady(f"the contact state table could not be read ({exc}); tried again later")
-            return Admission(_holding(plan([]), [(m, failure) for m in members]), token=token, now_ms=now)
-        entries: dict[str, ContactState | None] = {p: read.entries.get(p) for p in phones}
-        before: dict[str, ContactState | None] = {}
-        skipped: list[Skipped] = []
-        held: list[tuple[Member, GatewayFailure]] = []
-        admitted: list[Member] = []
+            return Admission(holding(plan([]), [(m, failure) for m in members]), token=token, now_ms=now)
+        batch = _Admitting({p: read.entries.get(p) for p in phones}, lease, now, read.void_ms)
         pending = list(members)
         for _ in range(MAX_ROUNDS):
-            live = [live for m in pending if (live := self._live(m, entries, skipped)) is not None]
-            drafted = plan(live)
-            admitted.extend(m for decided in drafted.decided for m in decided.members)  # settled without a request
-            writes: list[Claim | Advance] = []
-            actions: list[tuple[_Lane, Skip | None, list[str]]] = []
-            for lane in _lanes(drafted):
-                if any((e := entries.get(p)) is not None and e.leased_to_another(token, now) for p in lane.phones):
-                    held.extend((m, StateNotReady(BUSY)) for m in lane.members)
-                    continue
-                entry = self._unchanged(drafted, lane, entries, before, read.void_ms)
-                if entry is not None:
-                    newest = max(operation_rank(m.operation) for m in lane.members)
-                    if newest > entry.applied_ms:
-                        writes.append(Advance(entry.phone, entry, newest))
-                        actions.append((lane, Skip.UNCHANGED, [entry.phone]))
-                    else:
-                        skipped.extend(Skipped(m, Skip.UNCHANGED) for m in lane.members)
-                    continue
-                claims = [Claim(p, entries.get(p), lease) for p in lane.phones if p not in before]
-                writes.extend(claims)
-                actions.append((lane, None, [claim.phone for claim in claims]))
-            try:
-                result = self._port.write(writes, now) if writes else WriteResult(frozenset())
-            except StateUnavailable as exc:
-                logger.warning(
-                    "Contact state table unavailable; contacts are tried again later", extra={"error": str(exc)}
-                )
-                failure = StateNotReady(f"the contact state table could not be written ({exc}); tried again later")
-                held.extend((m, failure) for lane, _, _ in actions for m in lane.members)
-                pending = []
-                break
-            for write in writes:
-                if write.phone in result.written:
-                    if isinstance(write, Claim):
-                        before[write.phone] = write.expected
-                        entries[write.phone] = replace(write.expected or ContactState(write.phone), lease=write.lease)
-                    else:
-                        entries[write.phone] = replace(write.expected, applied_ms=write.applied_ms, rev=-1)
-                elif write.phone in result.refused:
-                    entries[write.phone] = result.refused[write.phone]
-            pending = []
-            for lane, skip, written in actions:
-                if not all(phone in result.written for phone in written):
-                    pending.extend(lane.members)  # decided again with the entries as they now are
-                elif skip is not None:
-                    skipped.extend(Skipped(m, skip) for m in lane.members)
-                else:
-                    admitted.extend(lane.members)
+            pending = self._round(batch, pending, plan)
             if not pending:
                 break
-        held.extend((m, StateNotReady(BUSY)) for m in pending)
-        if held:
-            logger.info("Contacts being changed by another invocation wait", extra={"count": len(held)})
-        final = plan(admitted)
-        upserts = tuple(_known(step, before) for step in final.upserts)
+        batch.held.extend((m, StateNotReady(BUSY)) for m in pending)
+        if batch.held:
+            logger.info("Contacts being changed by another invocation wait", extra={"count": len(batch.held)})
+        final = plan(batch.admitted)
+        upserts = tuple(with_known(step, batch.before) for step in final.upserts)
         return Admission(
-            _holding(replace(final, upserts=upserts), held),
-            tuple(skipped),
+            holding(replace(final, upserts=upserts), batch.held),
+            tuple(batch.skipped),
             token,
             now,
             read.void_ms,
-            before,
+            batch.before,
         )
+
+    def _round(
+        self, batch: _Admitting, pending: Sequence[Member], plan: Callable[[Sequence[Member]], Plan]
+    ) -> list[Member]:
+        """One round of conditional writes: plan what is still live, lease or advance each lane's phones. Returns the
+        members to decide again (a write refused: the entries as they now are)."""
+        live = [live for m in pending if (live := self._live(m, batch.entries, batch.skipped)) is not None]
+        drafted = plan(live)
+        batch.admitted.extend(m for decided in drafted.decided for m in decided.members)  # settled without a request
+        writes: list[Claim | Advance] = []
+        actions: list[_Action] = []
+        for lane in contact_lanes(drafted):
+            self._decide(drafted, lane, batch, writes, actions)
+        try:
+            result = self._port.write(writes, batch.now_ms) if writes else WriteResult(frozenset())
+        except StateUnavailable as exc:
+            logger.warning("Contact state table unavailable; contacts are tried again later", extra={"error": str(exc)})
+            failure = StateNotReady(f"the contact state table could not be written ({exc}); tried again later")
+            batch.held.extend((m, failure) for lane, _, _ in actions for m in lane.members)
+            return []
+        _apply(batch, writes, result)
+        return _sort(batch, actions, result)
+
+    def _decide(
+        self,
+        drafted: Plan,
+        lane: ContactLane,
+        batch: _Admitting,
+        writes: list[Claim | Advance],
+        actions: list[_Action],
+    ) -> None:
+        """A lane's writes: none while another invocation leases one of its phones (it waits); an `Advance` for an
+        unchanged contact newer than its entry (none if it is not newer: skipped); else a `Claim` per phone."""
+        token, now = batch.lease.token, batch.now_ms
+        if any((e := batch.entries.get(p)) is not None and e.leased_to_another(token, now) for p in lane.phones):
+            batch.held.extend((m, StateNotReady(BUSY)) for m in lane.members)
+            return
+        entry = self._unchanged(drafted, lane, batch.entries, batch.before, batch.void_ms)
+        if entry is not None:
+            newest = newest_rank(lane.members)
+            if newest > entry.applied_ms:
+                writes.append(Advance(entry.phone, entry, newest))
+                actions.append((lane, Skip.UNCHANGED, [entry.phone]))
+            else:
+                batch.skipped.extend(Skipped(m, Skip.UNCHANGED) for m in lane.members)
+            return
+        claims = [Claim(p, batch.entries.get(p), batch.lease) for p in lane.phones if p not in batch.before]
+        writes.extend(claims)
+        actions.append((lane, None, [claim.phone for claim in claims]))
 
     def _live(
         self, member: Member, entries: Mapping[str, ContactState | None], skipped: list[Skipped]
@@ -278,7 +291,7 @@ class ContactStateGuard:
     def _unchanged(
         self,
         drafted: Plan,
-        lane: _Lane,
+        lane: ContactLane,
         entries: Mapping[str, ContactState | None],
         before: Mapping[str, ContactState | None],
         void_ms: int,
@@ -315,61 +328,62 @@ class ContactStateGuard:
         before = admission.before or {}
         fates = {verdict.member.record.message_id: verdict.fate for verdict in verdicts}
         releases: dict[str, Release] = {}
-        outcomes: list[tuple[_Lane, list[Member], frozenset[str]]] = []
+        outcomes: list[tuple[list[Member], frozenset[str]]] = []
         voids: list[Member] = []
-        hold = self._clock_ms() + self._margin_ms
-        for lane in _lanes(admission.plan):
-            delivered = [m for m in lane.members if fates.get(m.record.message_id) is Fate.DELIVERED]
-            states = self._outcome(admission, execution, lane, delivered) if delivered else {}
-            in_doubt = not delivered and _in_doubt(execution, lane)
-            for phone in lane.phones:
-                if phone in before:
-                    state, entry = states.get(phone), before[phone]
-                    if in_doubt and entry is not None:
-                        # The write may have landed: what the entry says was last stored may no longer be, so an
-                        # operation equal to it is sent, not skipped as unchanged, and the contact is looked up. A
-                        # lane dead-lettered so (its last receive) counts as applied for the order: an older
-                        # operation arriving later must not undo what may have landed (a STOP); its members come
-                        # back only by a redrive, which says so. A lane redelivered comes back whole instead.
-                        dead = all(fates.get(m.record.message_id) is Fate.DEAD for m in lane.members)
-                        newest = max(operation_rank(m.operation) for m in lane.members) if dead else 0
-                        state = _in_doubt_state(entry, newest)
-                    releases[phone] = Release(phone, admission.token, state, hold if in_doubt else None)
-            outcomes.append((lane, delivered, frozenset(states)))
-            deleted = lane.delete is not None and isinstance(execution.deletes[lane.delete], Deleted)
-            if deleted and any(_by_id(m) for m in delivered):
-                voids.extend(delivered)
+        for lane in contact_lanes(admission.plan):
+            delivered, states, lane_releases = self._lane_outcome(admission, execution, lane, fates)
+            releases.update(lane_releases)
+            outcomes.append((delivered, frozenset(states)))
+            voids += voids_of(execution, lane, delivered)
         for phone in before:  # leased for a lane that was held in the end
             releases.setdefault(phone, Release(phone, admission.token, None))
         released = self._port.release(list(releases.values())) if releases else frozenset()
-        self._bind(
-            [
-                binding
-                for phone, release in releases.items()
-                if phone in released
-                and release.state is not None
-                and release.hold_until_ms is None
-                and (binding := rebound(before[phone], release.state)) is not None
-            ]
-        )
-        unrecorded: dict[str, GatewayFailure] = {}
-        lost = StateNotReady(
-            "Heymarket has the change, but the contact state table could not record it; it is sent again later"
-        )
-        for _lane, delivered, recorded in outcomes:
-            if any(phone not in released for phone in recorded):
-                unrecorded.update((m.record.message_id, lost) for m in delivered)
-        if voids:
-            try:
-                self._port.void(self._clock_ms() + VOID_MARGIN_MS)
-            except StateUnavailable as exc:
-                logger.warning("Could not record a delete by contact id", extra={"error": str(exc)})
-                unrecorded.update((m.record.message_id, lost) for m in voids)
+        self._bind(bindings_to_record(releases, released, before))
+        lost = StateNotReady(LOST)
+        unrecorded: dict[str, GatewayFailure] = {
+            m.record.message_id: lost for m in unrecorded_members(outcomes, released)
+        }
+        if voids and not self._void():
+            unrecorded.update((m.record.message_id, lost) for m in voids)
         if unrecorded:
             logger.warning(
                 "Contact state not recorded; the operations are sent again", extra={"count": len(unrecorded)}
             )
         return unrecorded
+
+    def _lane_outcome(
+        self, admission: Admission, execution: Execution, lane: ContactLane, fates: Mapping[str, Fate]
+    ) -> tuple[list[Member], dict[str, ContactState], dict[str, Release]]:
+        """A lane's members delivered, the entries they leave, and the releases of the phones it leased (held a while
+        longer when a step of it may still take effect)."""
+        delivered = [m for m in lane.members if fates.get(m.record.message_id) is Fate.DELIVERED]
+        states = self._entries_after(admission, execution, lane, delivered) if delivered else {}
+        hold = self._clock_ms() + self._margin_ms if not delivered and in_doubt(execution, lane) else None
+        return delivered, states, releases_of(lane, states, admission.before or {}, fates, admission.token, hold)
+
+    def _entries_after(
+        self, admission: Admission, execution: Execution, lane: ContactLane, delivered: list[Member]
+    ) -> dict[str, ContactState]:
+        """Each phone's entry after a lane whose `delivered` members were applied."""
+        return entries_after(
+            admission.plan,
+            execution,
+            lane,
+            delivered,
+            admission.before or {},
+            now_ms=admission.now_ms,
+            void_ms=admission.void_ms,
+            tombstone_s=self._tombstone_s,
+        )
+
+    def _void(self) -> bool:
+        """Record a delete by contact id (now, and a margin); False when the table could not record it."""
+        try:
+            self._port.void(self._clock_ms() + VOID_MARGIN_MS)
+        except StateUnavailable as exc:
+            logger.warning("Could not record a delete by contact id", extra={"error": str(exc)})
+            return False
+        return True
 
     def _bind(self, bindings: Sequence[Binding]) -> None:
         """Bind the contacts stored for phones they were not bound to, releasing their old phones. A failure is
@@ -389,89 +403,45 @@ class ContactStateGuard:
                 extra={"phones": [mask_phone(phone) for phone in sorted(moved)][:20], "count": len(moved)},
             )
 
-    def _outcome(
-        self, admission: Admission, execution: Execution, lane: _Lane, delivered: list[Member]
-    ) -> dict[str, ContactState]:
-        """Each phone's entry after a lane whose `delivered` members were applied."""
-        before = admission.before or {}
-        newest = max(operation_rank(m.operation) for m in delivered)
-        upserted = execution.upserts[lane.upsert] if lane.upsert is not None else None
-        if isinstance(upserted, Stored):
-            assert lane.upsert is not None
-            contact = admission.plan.upserts[lane.upsert].contact
-            if upserted.consent_held_back is not None:
-                # What was stored, not the opt-in held back: a later opt-in is then not skipped as unchanged (a
-                # re-consent must reach the gateway, and a repeated one is held back again, on record).
-                contact = replace(contact, is_opted_out=upserted.opted_out)
-            states = {
-                phone: forgotten(before.get(phone), phone, newest) for phone in lane.phones if phone != contact.phone
-            }
-            states[contact.phone] = stored_state(
-                before.get(contact.phone),
-                contact,
-                upserted.identity,
-                upserted.held,
-                existed=upserted.existed,
-                applied_ms=newest,
-                confirmed_ms=admission.now_ms,
-                void_ms=admission.void_ms,
-            )
-            return states
-        if lane.delete is not None and isinstance(execution.deletes[lane.delete], Deleted):
-            expires = admission.now_ms // 1000 + self._tombstone_s
-            return {phone: tombstone(before.get(phone), phone, newest, expires) for phone in lane.phones}
+
+class Unguarded:
+    """No contact state table: each batch is planned on its own (the bridge as it works without the table), and
+    nothing is recorded."""
+
+    def admit(
+        self, members: Sequence[Member], plan: Callable[[Sequence[Member]], Plan], remaining_s: float
+    ) -> Admission:
+        return Admission(plan(members))
+
+    def record(
+        self, admission: Admission, execution: Execution, verdicts: Sequence[Verdict]
+    ) -> dict[str, GatewayFailure]:
         return {}
 
 
-def _lanes(plan: Plan) -> list[_Lane]:
-    """A plan's steps grouped by contact: each delete step with the upsert step that follows it, if any."""
-    following = {step.after: n for n, step in enumerate(plan.upserts) if step.after is not None}
-    lanes: list[_Lane] = []
-    for d, step in enumerate(plan.deletes):
-        u = following.get(d)
-        members = step.members + (plan.upserts[u].members if u is not None else ())
-        lanes.append(_Lane(d, u, members, _phones(members)))
-    lanes.extend(
-        _Lane(None, u, step.members, _phones(step.members)) for u, step in enumerate(plan.upserts) if step.after is None
-    )
-    return lanes
+def _apply(batch: _Admitting, writes: Sequence[Claim | Advance], result: WriteResult) -> None:
+    """The entries once a round's writes were answered: a claim written leases its phone (its entry before kept), an
+    advance written moves the time applied; a write refused brings the entry as it now is."""
+    for write in writes:
+        if write.phone in result.written:
+            if isinstance(write, Claim):
+                batch.before[write.phone] = write.expected
+                batch.entries[write.phone] = replace(write.expected or ContactState(write.phone), lease=write.lease)
+            else:
+                batch.entries[write.phone] = replace(write.expected, applied_ms=write.applied_ms, rev=-1)
+        elif write.phone in result.refused:
+            batch.entries[write.phone] = result.refused[write.phone]
 
 
-def _phones(members: Sequence[Member]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(p for m in members if (p := operation_phone(m.operation)) is not None))
-
-
-def _in_doubt(execution: Execution, lane: _Lane) -> bool:
-    """Whether a step of the lane failed with a request whose outcome is unknown: it may still take effect."""
-    results = [
-        *([execution.deletes[lane.delete]] if lane.delete is not None else []),
-        *([execution.upserts[lane.upsert]] if lane.upsert is not None else []),
-    ]
-    return any(isinstance(r, NotDone) and r.failure.outcome_unknown for r in results)
-
-
-def _by_id(member: Member) -> bool:
-    return isinstance(member.operation, DeleteOperation) and member.operation.target.contact_id is not None
-
-
-def _known(step: UpsertStep, before: Mapping[str, ContactState | None]) -> UpsertStep:
-    """An upsert step with what the state knows of its contact, if it names none itself and follows no delete."""
-    entry = before.get(step.contact.phone)
-    if step.after is not None or step.contact.contact_id is not None or entry is None:
-        return step
-    return replace(step, known=entry.known())
-
-
-def _holding(plan: Plan, held: Sequence[tuple[Member, GatewayFailure]]) -> Plan:
-    """The plan with the members that wait added, each with the failure that makes it wait."""
-    if not held:
-        return plan
-    return replace(plan, decided=plan.decided + tuple(Decided((member,), failure) for member, failure in held))
-
-
-def _in_doubt_state(entry: ContactState, newest: int) -> ContactState:
-    """The entry after a write whose outcome is unknown (`newest`: the rank to record as applied, 0 for none): its
-    time, identifiers and snapshot, without the digests of what was last confirmed stored (the write may have
-    changed it) nor the confirmation (`ContactState.known` then says the contact is in doubt: it is looked up, and
-    what the look-up shows empty is filled from the snapshot)."""
-    return replace(entry, applied_ms=max(entry.applied_ms, newest), digests={}, confirmed_ms=0, lease=None)
+def _sort(batch: _Admitting, actions: Sequence[_Action], result: WriteResult) -> list[Member]:
+    """Each lane of a round once its writes were answered: skipped or admitted when all were written; else its
+    members are returned, to be decided again with the entries as they now are."""
+    pending: list[Member] = []
+    for lane, skip, written in actions:
+        if not all(phone in result.written for phone in written):
+            pending.extend(lane.members)
+        elif skip is not None:
+            batch.skipped.extend(Skipped(m, skip) for m in lane.members)
+        else:
+            batch.admitted.extend(lane.members)
+    return pending

@@ -1,5 +1,6 @@
-"""Contact state: what the sync function remembers of each phone between batches, the rules it applies, and the port
-to the table that keeps it. Pure: no I/O (the table is `heymarket_bridge.adapters.aws.contact_state`).
+"""Contact state: what the sync function remembers of each phone between batches, and the rules it applies. Pure: no
+I/O (its values are heymarket_bridge.sync.model's, its port `ContactStatePort` heymarket_bridge.sync.ports', the
+table `heymarket_bridge.adapters.aws.contact_state`).
 
 Per phone (E.164 digits), the state holds:
 
@@ -25,147 +26,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import Final
 
 from heymarket_bridge.domain.contact import Contact
-from heymarket_bridge.domain.failures import TransientFailure
 from heymarket_bridge.domain.operations import ContactOperation, Operation, QueuedOperation
-from heymarket_bridge.sync.model import Identity, KnownContact
+from heymarket_bridge.sync.model import Binding, ContactState, Identity
 
 # Added to a lease beyond the invocation's own deadline: clocks of two Lambda hosts, and a request still in flight.
 LEASE_MARGIN_MS = 30_000
 # ContactQueue keeps messages 4 days and the DLQ 14; a letter redriven on its last day may wait 4 more in the queue.
 DEFAULT_TOMBSTONE_S = (4 + 14 + 4) * 24 * 3600
-
-
-class StateNotReady(TransientFailure):
-    """The contact's state cannot be used now: the table did not answer, or another invocation is applying an
-    operation to the same contact. Not the contact's fault: on its last receive the message waits (put back on the
-    queue) instead of being dead-lettered."""
-
-
-class StateUnavailable(Exception):
-    """The contact state table did not answer, or not in time (`str()` says how, never with a phone)."""
-
-
-@dataclass(frozen=True)
-class Lease:
-    """Held by one invocation (`token`) until `until_ms` (epoch milliseconds)."""
-
-    token: str
-    until_ms: int
-
-
-@dataclass(frozen=True)
-class ContactState:
-    """The table's entry for a phone. `rev` changes with every write: the condition of the next one."""
-
-    phone: str
-    rev: int = 0
-    applied_ms: int = 0  # the rank (`operation_rank`) of the newest operation applied
-    deleted: bool = False
-    identity: Identity | None = None
-    snapshot: Contact | None = None
-    digests: Mapping[str, str] = field(default_factory=dict)
-    confirmed_ms: int = 0  # when the write that confirmed `digests` began (its lease was taken)
-    lease: Lease | None = None
-    expires_s: int | None = None  # a tombstone's expiry (epoch seconds, the table's TTL)
-
-    def leased_to_another(self, token: str, now_ms: int) -> bool:
-        return self.lease is not None and self.lease.token != token and self.lease.until_ms > now_ms
-
-    def known(self) -> KnownContact | None:
-        """What a write to this contact may use instead of a search: its identifiers and snapshot, if it holds any."""
-        if self.deleted or self.identity is None or (self.identity.id is None and self.identity.uuid is None):
-            return None
-        # An entry released after a write of unknown outcome keeps its snapshot but no confirmation (`_in_doubt`).
-        return KnownContact(self.identity, self.snapshot, in_doubt=self.snapshot is not None and not self.confirmed_ms)
-
-
-@dataclass(frozen=True)
-class StateRead:
-    """Entries of the phones asked for (absent: never seen, or expired), and the last delete by contact id."""
-
-    entries: Mapping[str, ContactState]
-    void_ms: int = 0
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Take the lease on a phone if its entry is still `expected` (None: no entry)."""
-
-    phone: str
-    expected: ContactState | None
-    lease: Lease
-
-
-@dataclass(frozen=True)
-class Advance:
-    """Record `applied_ms` as the newest operation applied (an unchanged contact), if the entry is still `expected`."""
-
-    phone: str
-    expected: ContactState
-    applied_ms: int
-
-
-@dataclass(frozen=True)
-class Release:
-    """Give back the lease `token` holds, leaving `state` (None: the entry as it was, only the lease ends). With
-    `hold_until_ms`, the lease is kept until then instead of ended: a request whose outcome is unknown (no answer in
-    time, a reset, a 5xx) may still take effect, and no other invocation may write the contact before it would have."""
-
-    phone: str
-    token: str
-    state: ContactState | None
-    hold_until_ms: int | None = None
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What became of conditional writes: written; refused (the entry is not as expected: here as it now is, None if
-    there is none); the others could not be settled now (another transaction was writing the same entries)."""
-
-    written: frozenset[str]
-    refused: Mapping[str, ContactState | None] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Binding:
-    """Heymarket just stored the contact `identity` for `phone`: the one phone the state binds to that contact."""
-
-    phone: str
-    identity: Identity
-
-
-class ContactStatePort(Protocol):
-    """The table of contact states. Each call covers many phones (batched reads and writes, never one per phone)."""
-
-    def read(self, phones: Sequence[str]) -> StateRead:
-        """Every entry of `phones` (strongly consistent), and the last delete by id. Raises StateUnavailable."""
-        ...
-
-    def write(self, writes: Sequence[Claim | Advance], now_ms: int) -> WriteResult:
-        """Conditional writes (at most one per phone); a claim also needs no live lease at `now_ms`. Raises
-        StateUnavailable."""
-        ...
-
-    def release(self, releases: Sequence[Release]) -> frozenset[str]:
-        """Give leases back with their outcome, each only if its token still holds it: the phones released (any other
-        was not recorded: the lease was lost, or the table failed). Never raises."""
-        ...
-
-    def void(self, at_ms: int) -> None:
-        """Record a delete by contact id at `at_ms` (kept if later than the one recorded). Raises StateUnavailable."""
-        ...
-
-    def bind(self, bindings: Sequence[Binding]) -> frozenset[str]:
-        """Record each binding, and release any other phone bound to the same contact before (its identifiers,
-        snapshot and digests removed, its time kept; only if it is still bound to that contact). Returns the phones
-        released. Raises StateUnavailable."""
-        ...
 
 
 # ------------------------------------------------------------------------------------------------ rules
@@ -278,35 +150,36 @@ def stored_state(
     The digests add to the ones confirmed before only for an update of the same contact (a create, or another
     contact, starts afresh); the snapshot is the answer's, else the last one with the fields just sent.
     """
-    same = (
-        before is not None
-        and not before.deleted
-        and before.identity is not None
-        and existed
-        and (
-            (before.identity.uuid is not None and before.identity.uuid == identity.uuid)
-            or (before.identity.id is not None and before.identity.id == identity.id)
-        )
-    )
-    prior = before if same and before is not None else None
+    prior = before if _same_contact(before, identity, existed=existed) else None
     kept = dict(prior.digests) if prior is not None and prior.confirmed_ms > void_ms else {}
     uuid = identity.uuid or (prior.identity.uuid if prior is not None and prior.identity is not None else None)
     known = Identity(identity.id, uuid) if identity.id is not None or uuid is not None else None
-    sent = {k: v for k, v in contact.to_dict().items() if k != "contact_id"}
-    if held is not None:
-        snapshot = held
-    else:
-        base = prior.snapshot.to_dict() if prior is not None and prior.snapshot is not None else {}
-        custom = {**(base.get("custom") or {}), **(sent.get("custom") or {})}
-        snapshot = Contact.from_dict({**base, **sent, **({"custom": custom} if custom else {})})
     return ContactState(
         phone=contact.phone,
         applied_ms=max(applied_ms, before.applied_ms if before is not None else 0),
         identity=known,
-        snapshot=snapshot,
+        snapshot=held if held is not None else _with_sent(prior, contact),
         digests={**kept, **field_digests(contact)},
         confirmed_ms=confirmed_ms,
     )
+
+
+def _same_contact(before: ContactState | None, identity: Identity, *, existed: bool) -> bool:
+    """Whether a write that answered `identity` updated the contact `before` held (a create, or another contact,
+    is not)."""
+    if before is None or before.deleted or before.identity is None or not existed:
+        return False
+    held = before.identity
+    return (held.uuid is not None and held.uuid == identity.uuid) or (held.id is not None and held.id == identity.id)
+
+
+def _with_sent(prior: ContactState | None, contact: Contact) -> Contact:
+    """The last snapshot of the same contact with the fields just sent (its custom fields merged), for an answer that
+    showed none."""
+    sent = {k: v for k, v in contact.to_dict().items() if k != "contact_id"}
+    base = prior.snapshot.to_dict() if prior is not None and prior.snapshot is not None else {}
+    custom = {**(base.get("custom") or {}), **(sent.get("custom") or {})}
+    return Contact.from_dict({**base, **sent, **({"custom": custom} if custom else {})})
 
 
 def rebound(before: ContactState | None, after: ContactState) -> Binding | None:
