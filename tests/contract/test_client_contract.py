@@ -24,7 +24,7 @@ from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Identity, Stored
-from tests.unit.sync_harness import Harness
+from tests.unit.sync.harness import Harness
 
 EXAMPLES = Path(__file__).parent / "heymarket_examples"
 UUID_A, UUID_B = "a1b2c3d4-e5f6-4a90-abcd-ef1234567890", "b2c3d4e5-f6a7-4b01-8cde-f12345678901"

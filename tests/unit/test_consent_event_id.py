@@ -6,9 +6,9 @@ from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import ContactOperation, Operation
 from heymarket_bridge.sync.model import QueueRecord
+from tests.doubles.consent_log import MemoryConsentLog
 from tests.doubles.state_double import InMemoryContactState
-from tests.unit.sync_harness import ANN, Harness
-from tests.unit.test_sync_consent_record import MemoryConsentLog
+from tests.unit.sync.harness import ANN, Harness
 
 SHOPIFY_EVENT = "98d1ac1c-3b5e-4f6a-9f0e-6b1c2d3e4f50"
 

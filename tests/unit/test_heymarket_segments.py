@@ -14,7 +14,7 @@ from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments, read
 from heymarket_bridge.domain.failures import ConfigurationFailure, PermanentFailure, TransientFailure
 from heymarket_bridge.sync.failures import ListGone
 from heymarket_bridge.sync.model import ListChange, Tag
-from tests.unit.sync_harness import ANN, BOB, Harness
+from tests.unit.sync.harness import ANN, BOB, Harness
 
 EXAMPLES = Path(__file__).parent.parent / "contract" / "heymarket_examples"
 LISTS = "POST /v2/lists"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.doubles.state_double import InMemoryContactState
-from tests.unit.sync_harness import ANN, Harness, upsert
+from tests.unit.sync.harness import ANN, Harness, upsert
 
 EARLY, LATE = "2026-11-23T09:00:00.000+00:00", "2026-11-23T09:01:00.000+00:00"
 
@@ -57,7 +57,7 @@ def _hubspot_opt_out(n: int) -> object:
 
 def test_an_opt_out_after_a_start_texted_in_heymarket_applies_although_the_last_stored_state_was_opted_out() -> None:
     # Given an opt-out applied (generic), then the person texts START to Heymarket (no request from the bridge)
-    from tests.unit.test_sync_consent_record import MemoryConsentLog
+    from tests.doubles.consent_log import MemoryConsentLog
 
     log = MemoryConsentLog()
     h = Harness(state=InMemoryContactState(), consent_log=log)

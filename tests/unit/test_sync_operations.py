@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.sync_harness import ANN, ANN_ID, BOB, Harness, delete, upsert
+from tests.unit.sync.harness import ANN, ANN_ID, BOB, Harness, delete, upsert
 
 CONTACTS = "POST /v2/contacts"
 SEARCH = "POST /v2/contacts/search"
@@ -112,20 +112,6 @@ def test_a_delete_heymarket_keeps_refusing_for_a_contact_it_holds_is_dead_letter
     assert report.failed_message_ids == []
 
 
-def test_a_delete_that_keeps_failing_is_redelivered_then_dead_lettered_on_the_final_receive() -> None:
-    h = Harness(max_receive_count=3)
-    h.heymarket.script(DELETE, *[(500, {"message": "boom"})] * 200)
-    early, last = delete(contact_id=ANN_ID, receive_count=1), delete(contact_id=ANN_ID, receive_count=3)
-
-    first = h.process(early, remaining_s=20)
-    final = h.process(last, remaining_s=20)
-
-    assert (first.failed_message_ids, final.failed_message_ids) == ([early.message_id], [])
-    [letter] = h.letters.letters
-    assert (letter.contact, letter.attempts) == ({"contact_id": ANN_ID}, 3)
-    assert "500" in letter.error
-
-
 # ---------------------------------------------------------------- ordering
 
 
@@ -151,19 +137,6 @@ def test_a_delete_then_an_upsert_of_one_contact_deletes_then_creates_it_afresh()
     assert stored.uuid != ann.uuid
     assert stored.fields == {"phone": ANN, "first": "Ann"}
     assert (report.failed_message_ids, h.letters.letters) == ([], [])
-
-
-def test_an_upsert_waiting_for_a_delete_that_failed_is_redelivered_with_it_not_sent() -> None:
-    h = Harness()
-    h.heymarket.add(ANN)
-    h.heymarket.script(DELETE, *[(503, {"message": "unavailable"})] * 200)
-    records = [delete(phone=ANN), upsert(ANN, first="Ann"), upsert(BOB)]
-
-    report = h.process(*records, remaining_s=20)
-
-    assert sorted(report.failed_message_ids) == sorted(r.message_id for r in records[:2])
-    sent = [c["phone"] for route, data in h.heymarket.log if route == CONTACTS for c in data["contacts"]]
-    assert sent == [BOB]
 
 
 # ---------------------------------------------------------------- integer-only identifiers
@@ -269,69 +242,6 @@ def test_v1_mode_dead_letters_a_contact_with_fields_v1_does_not_take_naming_them
 
 
 # ---------------------------------------------------------------- custom fields by title
-
-
-def sent_custom(h: Harness) -> list[dict[str, str]]:
-    return [c["custom"] for route, data in h.heymarket.log if route == CONTACTS for c in data["contacts"]]
-
-
-def test_titles_are_resolved_to_ids_with_one_read_of_the_fields_per_cold_start() -> None:
-    h = Harness()
-    h.heymarket.fields = [{"id": 101, "title": "Campus"}]
-
-    h.process(upsert(ANN, custom={"Campus": "North", "102": "x"}))
-    h.process(upsert(BOB, custom={"campus": "South"}))
-
-    assert h.heymarket.routes().count(FIELDS) == 1
-    assert sent_custom(h) == [{"101": "North", "102": "x"}, {"101": "South"}]
-
-
-def test_a_title_and_its_id_merged_in_one_batch_keep_the_value_received_last() -> None:
-    h = Harness()
-    h.heymarket.fields = [{"id": 101, "title": "Campus"}]
-
-    h.process(
-        upsert(ANN, custom={"101": "old"}), upsert(ANN, custom={"Campus": "new"}), upsert(ANN, custom={"101": "last"})
-    )
-
-    assert sent_custom(h) == [{"101": "last"}]
-
-
-def test_an_unknown_title_rereads_the_fields_once_then_dead_letters_the_contact_naming_it() -> None:
-    h = Harness()
-    h.heymarket.fields = [{"id": 101, "title": "Campus"}]
-    h.process(upsert(BOB, custom={"Campus": "North"}))  # the fields are now cached
-
-    report = h.process(upsert(ANN, custom={"Shoe size": "9"}), upsert(BOB, first="Bob"))
-
-    assert h.heymarket.routes().count(FIELDS) == 2
-    [letter] = h.letters.letters
-    assert "'Shoe size'" in letter.error
-    assert ((letter.contact or {}).get("phone"), report.delivered_contacts) == (ANN, 1)
-
-
-def test_a_title_of_a_field_created_since_the_cache_was_filled_is_found_on_the_reread() -> None:
-    h = Harness()
-    h.heymarket.fields = [{"id": 101, "title": "Campus"}]
-    h.process(upsert(BOB, custom={"Campus": "North"}))
-    h.heymarket.fields.append({"id": 104, "title": "Shoe size"})
-
-    h.process(upsert(ANN, custom={"Shoe size": "9"}))
-
-    assert sent_custom(h)[-1] == {"104": "9"}
-    assert h.letters.letters == []
-
-
-def test_when_the_fields_cannot_be_read_contacts_with_titles_wait_and_the_others_go() -> None:
-    h = Harness()
-    h.heymarket.script(FIELDS, *[(500, {"message": "boom"})] * 200)
-    titled = upsert(ANN, custom={"Campus": "North"})
-
-    report = h.process(titled, upsert(BOB), remaining_s=20)
-
-    assert report.failed_message_ids == [titled.message_id]
-    assert [c["phone"] for route, data in h.heymarket.log if route == CONTACTS for c in data["contacts"]] == [BOB]
-    assert h.letters.letters == []
 
 
 def test_a_field_list_that_is_not_a_list_is_not_taken_for_an_empty_one() -> None:

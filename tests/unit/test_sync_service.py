@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.sync.model import QueueRecord
-from tests.unit.sync_harness import ANN, ANN_ID, BOB, FakeDeadLetters, Harness, upsert
+from tests.unit.sync.harness import ANN, ANN_ID, BOB, Harness, upsert
 
 CONTACTS = "POST /v2/contacts"
 SEARCH = "POST /v2/contacts/search"
@@ -40,20 +40,6 @@ def test_contacts_heymarket_holds_are_updated_by_their_uuid_in_the_same_bulk_req
     assert [c.get("contact_id") for c in sent] == [ann.uuid, None]
     assert [c.fields for c in h.heymarket.holding(ANN)] == [{"phone": ANN, "first": "Anna", "last": "Lee"}]
     assert (report.delivered_contacts, report.updated_existing) == (2, 1)
-
-
-def test_duplicate_phones_in_a_batch_are_sent_once_with_later_values_winning() -> None:
-    h = Harness()
-    records = [
-        upsert(ANN, received_at="2026-11-23T09:00:05.000+00:00", last="Jones", custom={"2": "b"}),
-        upsert(ANN, received_at="2026-11-23T09:00:00.000+00:00", first="Alice", last="Smith", custom={"1": "a"}),
-    ]
-
-    report = h.process(*records)
-
-    [[sent]] = bulk_calls(h)
-    assert (sent["first"], sent["last"], sent["custom"]) == ("Alice", "Jones", {"1": "a", "2": "b"})
-    assert (report.merged_messages, report.failed_message_ids) == (1, [])
 
 
 def test_contacts_heymarket_fails_go_to_the_dlq_with_the_error_and_the_rest_are_done() -> None:
@@ -251,33 +237,6 @@ def test_a_404_from_the_bulk_endpoint_is_a_configuration_error() -> None:
 
     assert h.heymarket.routes() == [SEARCH, CONTACTS]
     assert (h.letters.letters, report.waiting_messages) == ([], 2)
-
-
-def test_a_message_whose_dead_letter_cannot_be_written_is_kept_in_the_queue() -> None:
-    h = Harness(letters=FakeDeadLetters(refuse=True))
-    h.heymarket.script(
-        CONTACTS,
-        lambda data: (
-            200,
-            {"contacts": [], "failed_contacts": [{"contact": c, "error": "nope"} for c in data["contacts"]]},
-        ),
-    )
-    record = upsert(ANN)
-
-    report = h.process(record)
-
-    assert (report.failed_message_ids, report.dead_lettered_messages) == ([record.message_id], 0)
-
-
-def test_an_unreadable_message_is_dead_lettered_with_its_body() -> None:
-    h = Harness()
-
-    report = h.process(QueueRecord("msg-x", "{not json", 1))
-
-    assert h.heymarket.log == []
-    [letter] = h.letters.letters
-    assert (letter.message, report.failed_message_ids) == ("{not json", [])
-    assert "unreadable" in letter.error
 
 
 def test_a_failure_heymarket_does_not_tie_to_a_contact_never_counts_as_delivered() -> None:

@@ -10,7 +10,7 @@ import pytest
 from heymarket_bridge.sync.lists.rules import list_local_id
 from heymarket_bridge.sync.lists.steps import TAGS_MAX_AGE_S
 from tests.doubles.state_double import InMemoryContactState
-from tests.unit.sync_harness import ANN, BOB, Harness, redelivered, upsert
+from tests.unit.sync.harness import ANN, BOB, Harness, redelivered, upsert
 
 CONTACTS = "POST /v2/contacts"
 SEARCH = "POST /v2/contacts/search"

@@ -16,7 +16,7 @@ import pytest
 from heymarket_bridge.sync.model import SyncReport
 from tests.doubles.heymarket_double import HeymarketDouble
 from tests.doubles.state_double import InMemoryContactState
-from tests.unit.sync_harness import ANN, BOB, Harness, again, delete, upsert
+from tests.unit.sync.harness import ANN, BOB, Harness, again, delete, upsert
 
 CONTACTS = "POST /v2/contacts"
 SEARCH = "POST /v2/contacts/search"

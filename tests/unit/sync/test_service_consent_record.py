@@ -4,30 +4,16 @@ contact back."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import pytest
 
-from heymarket_bridge.domain.consent import ConsentAction, ConsentChange
-from heymarket_bridge.domain.failures import ConsentRecordUnavailable
+from heymarket_bridge.domain.consent import ConsentAction
 from heymarket_bridge.sync.consent_record import APPLIED, SUPERSEDED
+from tests.doubles.consent_log import MemoryConsentLog
 from tests.doubles.state_double import InMemoryContactState
-from tests.unit.sync_harness import ANN, BOB, Harness, upsert
+from tests.unit.sync.harness import ANN, BOB, Harness, upsert
 
 CONTACTS = "POST /v2/contacts"
-
-
-@dataclass
-class MemoryConsentLog:
-    changes: list[ConsentChange] = field(default_factory=list)
-    broken: bool = False
-
-    def record(self, changes: Sequence[ConsentChange]) -> int:
-        if self.broken:
-            raise ConsentRecordUnavailable("ResourceNotFoundException")
-        self.changes.extend(changes)
-        return len(changes)
 
 
 def test_an_opt_out_delivered_is_recorded_as_applied_with_the_time_it_was_recorded() -> None:

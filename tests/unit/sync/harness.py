@@ -1,4 +1,5 @@
-"""A SyncService wired to the V2 or V1 gateway over an in-memory Heymarket, with a fake clock, DLQ and queue."""
+"""A SyncService with a fake clock, DLQ and queue: over the V2 or V1 gateway and an in-memory Heymarket on the wire
+(`Harness`), or over a Heymarket at the port (`PortHarness`, tests.doubles.fake_heymarket)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge.sync.service import SyncService
 from heymarket_bridge.sync.state.guard import ContactStateGuard
+from tests.doubles.fake_heymarket import FakeHeymarket
 from tests.doubles.heymarket_double import HeymarketDouble
 from tests.doubles.managed_store import MemoryManagedStore
 from tests.doubles.state_double import InMemoryContactState
@@ -206,6 +208,44 @@ class Harness:
 
     def deadline(self, seconds: float = 60) -> Deadline:
         return Deadline(self.clock() + seconds, self.clock)
+
+    def process(self, *records: QueueRecord, remaining_s: float = 60) -> Any:
+        return self.service.process(list(records), lambda: remaining_s)
+
+
+@dataclass
+class PortHarness:
+    """A SyncService over `FakeHeymarket`: the use case's decisions, without a gateway (no tags by name or lists)."""
+
+    heymarket: FakeHeymarket = field(default_factory=FakeHeymarket)
+    clock: FakeClock = field(default_factory=FakeClock)
+    letters: FakeDeadLetters = field(default_factory=FakeDeadLetters)
+    waiting: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
+    max_receive_count: int = 5
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
+    state: InMemoryContactState | None = None
+    _service: SyncService | None = None
+
+    @property
+    def service(self) -> SyncService:
+        """One service per harness, like one execution environment (it keeps the custom fields it read)."""
+        if self._service is None:
+            guard = (
+                ContactStateGuard(self.state, wall_clock_ms=lambda: int(self.now.timestamp() * 1000))
+                if self.state is not None
+                else None
+            )
+            self._service = SyncService(
+                self.heymarket,
+                self.letters,
+                self.waiting,
+                max_receive_count=self.max_receive_count,
+                deadline_reserve_s=5,
+                clock=self.clock,
+                wall_clock=lambda: self.now,
+                contact_state=guard,
+            )
+        return self._service
 
     def process(self, *records: QueueRecord, remaining_s: float = 60) -> Any:
         return self.service.process(list(records), lambda: remaining_s)
