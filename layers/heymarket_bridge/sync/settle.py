@@ -161,10 +161,10 @@ def route(verdicts: Sequence[Verdict], unreadable: Sequence[tuple[QueueRecord, s
     return out
 
 
-def _log(verdict: Verdict) -> None:
-    if verdict.fate is Fate.DELIVERED:
+def _log(settled: Verdict) -> None:
+    if settled.fate is Fate.DELIVERED:
         return
-    record, operation, failure = verdict.member.record, verdict.member.operation, verdict.failure
+    record, operation, failure = settled.member.record, settled.member.operation, settled.failure
     log_fields = {
         **_identity(operation),
         "operation": operation.op.value,
@@ -174,11 +174,11 @@ def _log(verdict: Verdict) -> None:
         "error": redact(failure.reason if failure else ""),
         "heymarket_request_id": failure.request_id if failure else None,
     }
-    if verdict.fate is Fate.REDELIVER:
+    if settled.fate is Fate.REDELIVER:
         logger.warning("Contact not delivered; SQS will redeliver it", extra=log_fields)
-    elif verdict.fate is Fate.WAIT and isinstance(failure, ConfigurationFailure):
+    elif settled.fate is Fate.WAIT and isinstance(failure, ConfigurationFailure):
         logger.warning("Contact waits for the bridge's configuration to be fixed", extra=log_fields)
-    elif verdict.fate is Fate.WAIT:
+    elif settled.fate is Fate.WAIT:
         logger.warning("Contact put back on the queue to wait (its last receive came too soon)", extra=log_fields)
     else:
         logger.error("Contact dead-lettered", extra=log_fields)
