@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from benchmarks.common import ROOT, Figure, Section, median
-from heymarket_bridge_tools.template import LocalResources, StackTemplate
+from heymarket_local.template import LocalResources, StackTemplate
 
 FUNCTIONS: Final = {"ingest": "IngestFunction", "sync": "SyncFunction"}
 TARGET_RATIO: Final = 1.5

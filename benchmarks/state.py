@@ -26,9 +26,9 @@ import boto3
 from benchmarks.common import Figure, Section, progress
 from benchmarks.efficiency import sqs_records
 from heymarket_bridge.sync.service import QueueRecord
-from heymarket_bridge_tools.audit import audit, distinct_phones, expected_fields, load_contact
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.audit import audit, distinct_phones, expected_fields, load_contact
+from heymarket_local.template import StackTemplate
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
 CONTACTS: Final = 100
 TARGET: Final = 1.05  # Heymarket requests per 100 contacts synced before

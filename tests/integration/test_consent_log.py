@@ -19,8 +19,8 @@ from heymarket_bridge.domain.consent import ConsentAction, ConsentChange
 from heymarket_bridge.domain.failures import ConsentRecordUnavailable
 from heymarket_bridge.sync.consent_record import OPTED_BACK_IN
 from heymarket_bridge_tools.consentcli import write_changes
-from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.moto_dynamodb import item_scoped_transactions
+from heymarket_local.template import StackTemplate
 
 NOW = 1_795_424_700.0
 ANN, BOB = "15105550123", "15105550177"

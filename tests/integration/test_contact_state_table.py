@@ -22,7 +22,7 @@ from heymarket_bridge.sync.state.rules import (
     Release,
     StateUnavailable,
 )
-from heymarket_bridge_tools.template import TABLE_TYPE, StackTemplate
+from heymarket_local.template import TABLE_TYPE, StackTemplate
 
 ANN, BOB = "15105551234", "15105550000"
 NOW = 1_795_424_400_000

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
 from heymarket_bridge.sync.lists.rules import ManagedRecord, ManagedStore, StoreUnavailable
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.template import StackTemplate
 from tests.doubles.managed_store import MemoryManagedStore
 
 SPRING = ManagedRecord("list:spring open house", "Spring open house")

@@ -37,14 +37,14 @@ from urllib.parse import urlsplit
 import urllib3
 
 from heymarket_bridge.domain.operations import DeleteOperation, QueuedOperation
-from heymarket_bridge_tools.activity import BatchTotals
-from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
-from heymarket_bridge_tools.local import LocalStack, LocalStackConfig, LocalStackError
-from heymarket_bridge_tools.poller import BatchResult, PollerStats
-from heymarket_bridge_tools.sandbox import SandboxConfig
 from heymarket_bridge_tools.signing import resign_event
-from heymarket_bridge_tools.template import TEMPLATE_PATH
+from heymarket_local.activity import BatchTotals
+from heymarket_local.answers import read_answer
+from heymarket_local.poller import BatchResult, PollerStats
+from heymarket_local.stack import LocalStack, LocalStackConfig, LocalStackError
+from heymarket_local.template import TEMPLATE_PATH
+from heymarket_sandbox import SandboxConfig
 
 EVENTS_DIR: Final = TEMPLATE_PATH.parent / "events"
 # Under the folder the demo runs in, as `local`'s logs are (never inside an installed package).
@@ -634,7 +634,7 @@ class _Progress:
 
 
 def _settings_text(stack: LocalStack) -> str:
-    from heymarket_bridge_tools.template import StackTemplate
+    from heymarket_local.template import StackTemplate
 
     template = StackTemplate.load(stack.config.template_path, stack.config.parameter_overrides)
     spec = template.event_source()

@@ -36,8 +36,8 @@ from typing import IO, Any, Final, Protocol
 
 from heymarket_bridge.domain.mapping import split_name
 from heymarket_bridge.domain.operations import REFUSED_AT_INGEST
-from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
+from heymarket_local.answers import read_answer
 
 # The contact fields a column can fill, as the generic source reads them (README "The generic source"); `name` is a
 # full name, split into first and last as SourceMappings splits it (README "Mapping fields").

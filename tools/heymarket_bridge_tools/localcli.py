@@ -39,7 +39,7 @@ PORT: Final = click.IntRange(0, 65_535)
 
 
 def _sandbox_config_class() -> type[Any]:
-    from heymarket_bridge_tools.sandbox import SandboxConfig
+    from heymarket_sandbox import SandboxConfig
 
     return SandboxConfig
 
@@ -72,7 +72,7 @@ def _template_path(template: Path | None) -> Path:
     """--template, else the project's (template.find_project); a CliError naming --template when there is none."""
     if template is not None:
         return template.resolve()
-    from heymarket_bridge_tools.template import find_project
+    from heymarket_local.template import find_project
 
     project = find_project()
     if project is None:
@@ -216,7 +216,7 @@ def local(
     .local/stacks/<api port>.json. Webhook tokens are generated for every source unless --webhook-secrets.
     """
     _require_local_stack()
-    from heymarket_bridge_tools.local import LocalStackConfig
+    from heymarket_local.stack import LocalStackConfig
 
     template_path = _template_path(template)
     overrides = _parse_overrides(parameter_overrides)
@@ -271,9 +271,9 @@ def _exit_now(code: int) -> NoReturn:
 
 
 def _run_local(config: Any, log_path: Path) -> int:
-    from heymarket_bridge_tools.activity import BatchSummaries, batch_line, webhook_line
-    from heymarket_bridge_tools.local import LocalStack, LocalStackError
-    from heymarket_bridge_tools.state import remove_state, state_path, write_state
+    from heymarket_local.activity import BatchSummaries, batch_line, webhook_line
+    from heymarket_local.stack import LocalStack, LocalStackError
+    from heymarket_local.state import remove_state, state_path, write_state
 
     terminal_out, terminal_err = sys.stdout, sys.stderr
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -481,7 +481,7 @@ def sandbox(host: str, port: int, **values: Any) -> int:
     Prints `READY {"url": ...}` once listening; Ctrl-C stops it. Endpoints under /_sandbox/ (contacts, stats,
     reset, faults) need no credentials. Every setting below is also a field of POST /_sandbox/faults.
     """
-    from heymarket_bridge_tools.sandbox import HeymarketSandbox
+    from heymarket_sandbox import HeymarketSandbox
 
     config = config_from_options(_sandbox_config_class(), _SANDBOX, values)
     stop_requested = threading.Event()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from heymarket_bridge_tools.demo import DeadLetterView, DemoReport, Ledger, read_dead_letter
-from heymarket_bridge_tools.poller import BatchResult
+from heymarket_local.poller import BatchResult
 from tests.support import EVENTS, load_event
 
 RECORDS = load_event("sync/batch")["Records"]
@@ -206,8 +206,8 @@ def test_a_dead_lettered_delete_is_listed_as_the_delete_it_is() -> None:
 def test_retries_inside_an_invocation_are_counted_from_heymarket_s_failed_answers() -> None:
     import logging
 
-    from heymarket_bridge_tools.activity import BatchTotals
-    from heymarket_bridge_tools.poller import PollerStats
+    from heymarket_local.activity import BatchTotals
+    from heymarket_local.poller import PollerStats
 
     # Given a sandbox that failed 3 requests, all retried inside the invocation (the sync function left no message
     # for another receive, as its "Batch synced" record says)

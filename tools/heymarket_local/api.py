@@ -28,9 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from heymarket_bridge_tools.lambdas import ACCOUNT_ID, Invoke
-from heymarket_bridge_tools.serving import Serving, TrackedServer, UnreadableBody, read_body
-from heymarket_bridge_tools.template import Route
+from heymarket_local.lambdas import ACCOUNT_ID, Invoke
+from heymarket_local.template import Route
+from heymarket_sandbox.serving import Serving, TrackedServer, UnreadableBody, read_body
 
 log = logging.getLogger(__name__)
 

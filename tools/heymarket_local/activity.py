@@ -16,9 +16,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from heymarket_bridge_tools.answers import ContactNote, read_answer
-from heymarket_bridge_tools.api import ApiExchange
-from heymarket_bridge_tools.poller import BatchResult
+from heymarket_local.answers import ContactNote, read_answer
+from heymarket_local.api import ApiExchange
+from heymarket_local.poller import BatchResult
 
 BATCH_SUMMARY_MESSAGE: Final = "Batch synced"
 # The counters of the sync function's "Batch synced" record (heymarket_bridge.app.sync._record_metrics).

@@ -20,8 +20,8 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from heymarket_bridge_tools.sandbox.config import SandboxConfig
-from heymarket_bridge_tools.sandbox.protocol import CREATOR_ID, TEAM_ID, Clock, JsonObject
+from heymarket_sandbox.config import SandboxConfig
+from heymarket_sandbox.protocol import CREATOR_ID, TEAM_ID, Clock, JsonObject
 
 MAX_TAGS: Final = 5
 FIRST_CONTACT_ID: Final = 98765

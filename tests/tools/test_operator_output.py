@@ -12,13 +12,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from heymarket_bridge_tools.activity import batch_line, webhook_line
-from heymarket_bridge_tools.api import ApiExchange
 from heymarket_bridge_tools.errors import CliError
 from heymarket_bridge_tools.ops import SHOWN_ERROR_CHARACTERS, mask_text
-from heymarket_bridge_tools.poller import BatchResult
 from heymarket_bridge_tools.sandboxopts import apply_options, config_from_options, sandbox_options
-from heymarket_bridge_tools.state import read_state, remove_state, running_stacks, state_path, write_state
+from heymarket_local.activity import batch_line, webhook_line
+from heymarket_local.api import ApiExchange
+from heymarket_local.poller import BatchResult
+from heymarket_local.state import read_state, remove_state, running_stacks, state_path, write_state
 
 STATE = {"api_url": "http://127.0.0.1:3000", "aws_endpoint_url": "x", "queue_url": "q", "dlq_url": "d"}
 
@@ -169,9 +169,9 @@ def test_the_live_status_line_keeps_the_heymarket_request_count_on_an_80_column_
 
     from rich.console import Console
 
-    from heymarket_bridge_tools.local import StackStatus
     from heymarket_bridge_tools.localcli import status_line, status_renderable
-    from heymarket_bridge_tools.poller import PollerStats
+    from heymarket_local.poller import PollerStats
+    from heymarket_local.stack import StackStatus
 
     busy = StackStatus(12_345, 300, 17, PollerStats(invocations=4_321), 48_000, 9_876)
     screen = io.StringIO()

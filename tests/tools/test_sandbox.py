@@ -22,8 +22,8 @@ import jwt
 import pytest
 import urllib3
 
-from heymarket_bridge_tools.audit import WriteRecorder
-from heymarket_bridge_tools.sandbox import (
+from heymarket_local.audit import WriteRecorder
+from heymarket_sandbox import (
     API_ENDPOINTS,
     ContactWrite,
     HeymarketSandbox,
@@ -2049,7 +2049,7 @@ def test_main_prints_ready_and_stops_cleanly_on_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "heymarket_bridge_tools.sandbox",
+            "heymarket_sandbox",
             "--port",
             "0",
             "--api-key",
@@ -2088,7 +2088,7 @@ def test_main_prints_ready_and_stops_cleanly_on_sigterm() -> None:
 def test_a_bad_option_value_exits_with_a_usage_error() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TOOLS_DIR), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(
-        [sys.executable, "-m", "heymarket_bridge_tools.sandbox", "--fail-rate", "2"],
+        [sys.executable, "-m", "heymarket_sandbox", "--fail-rate", "2"],
         capture_output=True,
         env=env,
         timeout=30,

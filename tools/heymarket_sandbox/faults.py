@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, Final
 
-from heymarket_bridge_tools.sandbox.config import SandboxConfig
-from heymarket_bridge_tools.sandbox.protocol import Reply
+from heymarket_sandbox.config import SandboxConfig
+from heymarket_sandbox.protocol import Reply
 
 BEFORE_REQUEST: Final = frozenset({"redirect", "not_found"})
 AFTER_REQUEST: Final = frozenset({"non_json", "empty", "truncated", "other_shape", "non_object_items", "trickle"})

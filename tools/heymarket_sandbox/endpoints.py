@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
 
-from heymarket_bridge_tools.sandbox.config import API_ENDPOINTS, SandboxConfig
-from heymarket_bridge_tools.sandbox.contacts import (
+from heymarket_sandbox.config import API_ENDPOINTS, SandboxConfig
+from heymarket_sandbox.contacts import (
     PHONE_PATTERN,
     V1_BATCH_FIELDS,
     V2_WRITE_FIELDS,
@@ -24,7 +24,7 @@ from heymarket_bridge_tools.sandbox.contacts import (
     parse_write,
     render,
 )
-from heymarket_bridge_tools.sandbox.protocol import (
+from heymarket_sandbox.protocol import (
     ApiError,
     ApiRequest,
     Clock,
@@ -35,7 +35,7 @@ from heymarket_bridge_tools.sandbox.protocol import (
     ok,
     parse_time,
 )
-from heymarket_bridge_tools.sandbox.tags_lists import DEFAULT_TAG_COLOR, ContactList, ListBook, TagBook
+from heymarket_sandbox.tags_lists import DEFAULT_TAG_COLOR, ContactList, ListBook, TagBook
 
 Endpoint = Callable[[ApiRequest, SandboxConfig], Reply]
 

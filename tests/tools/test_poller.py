@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge_tools.aws import LocalAws
-from heymarket_bridge_tools.poller import (
+from heymarket_local.aws import LocalAws
+from heymarket_local.poller import (
     EventSourceConfig,
     InvalidBatchResponse,
     SqsEventSource,
     batch_item_failures,
 )
-from heymarket_bridge_tools.template import LocalResources, StackTemplate
+from heymarket_local.template import LocalResources, StackTemplate
 
 MAX_RECEIVE_COUNT = 2
 

@@ -12,8 +12,8 @@ from typing import Final
 
 import jwt
 
-from heymarket_bridge_tools.sandbox.config import SandboxConfig
-from heymarket_bridge_tools.sandbox.protocol import ApiError
+from heymarket_sandbox.config import SandboxConfig
+from heymarket_sandbox.protocol import ApiError
 
 JWT_LIFETIME_SECONDS: Final = 300
 JWT_CLOCK_SKEW_SECONDS: Final = 60

@@ -2,7 +2,7 @@
 
 The local stack serves moto from a threaded server, and its event-source emulation deletes from two invocations at
 once while the ingest function sends: moto's message list, changed without a lock, put deleted messages back and
-lost sends (heymarket_bridge_tools.moto_sqs). Here three threads call moto's SQS backend directly, as the server's
+lost sends (heymarket_local.moto_sqs). Here three threads call moto's SQS backend directly, as the server's
 request threads do.
 """
 
@@ -18,8 +18,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
-from heymarket_bridge_tools.aws import _linear_moto_sqs as linear_moto_sqs
-from heymarket_bridge_tools.moto_sqs import serialised_sqs
+from heymarket_local.aws import _linear_moto_sqs as linear_moto_sqs
+from heymarket_local.moto_sqs import serialised_sqs
 
 REGION = "us-east-1"
 QUEUE = "contacts"

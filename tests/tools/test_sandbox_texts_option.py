@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from click.testing import CliRunner
 
-from heymarket_bridge_tools.sandbox.config import SandboxConfig
 from heymarket_bridge_tools.sandboxopts import apply_options, config_from_options, sandbox_options
+from heymarket_sandbox.config import SandboxConfig
 
 
 def command() -> click.Command:

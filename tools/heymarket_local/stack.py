@@ -4,19 +4,20 @@ It composes the parts `sam local` would need Docker for, all on 127.0.0.1:
 
 - AWS: moto in server mode (`LocalAws`); the queue, DLQ with its redrive policy, the secrets, the
   tables and the SSM parameters are created from template.yaml by `StackTemplate.provision`;
-- the handlers: the real functions/<name>/app.py, run in this process. They reach moto through boto3
-  exactly as they reach AWS: the stack sets AWS_ENDPOINT_URL, fake credentials and a region in the
-  process environment, plus each function's template environment, then clears the runtime's cached
-  services so they are built again from that environment;
+- the handlers: the real functions/<name>/app.py, run in this process, imported afresh for each execution
+  environment as a Lambda cold start imports them (`LocalFunction`). Each environment's handler is made over
+  its own variables (`handler_for(env)`): the function's template environment plus AWS_ENDPOINT_URL, fake
+  credentials and a region, with which boto3 reaches moto exactly as it reaches AWS. Nothing of the product
+  is patched and os.environ is never written;
 - the API: `HttpApi`, API Gateway HTTP API's routes and payload-2.0 events;
 - the event source: `SqsEventSource`, Lambda's SQS event source mapping with the template's batch
   size, batching window, MaximumConcurrency and ReportBatchItemFailures; each concurrent invocation of the
-  sync function gets an execution environment of its own (`ExecutionEnvironments`): its own settings,
-  clients and Heymarket request budget, as on AWS;
+  sync function gets an execution environment of its own (`ExecutionEnvironments`): its own module object,
+  settings, clients and Heymarket request budget, as on AWS;
 - Heymarket: the project's `HeymarketSandbox`, or any Heymarket-compatible URL.
 
-Because the handlers share this process (its environment and the runtime's caches), one process runs
-at most one `LocalStack` at a time.
+Because the handlers share this process's Powertools logger and metrics, and moto's patches are
+process-wide, one process runs at most one `LocalStack` at a time.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
-from heymarket_bridge_tools.api import ApiExchange, HttpApi
-from heymarket_bridge_tools.aws import AWS_VARIABLES_TO_CLEAR, LOCAL_HOST, LocalAws
-from heymarket_bridge_tools.lambdas import ExecutionEnvironments, LocalFunction
-from heymarket_bridge_tools.poller import BatchResult, EventSourceConfig, PollerStats, SqsEventSource
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
-from heymarket_bridge_tools.template import TEMPLATE_PATH, LocalResources, StackTemplate
+from heymarket_local.api import ApiExchange, HttpApi
+from heymarket_local.aws import AWS_VARIABLES_TO_CLEAR, LOCAL_HOST, LocalAws
+from heymarket_local.lambdas import LocalFunction
+from heymarket_local.poller import BatchResult, EventSourceConfig, PollerStats, SqsEventSource
+from heymarket_local.template import TEMPLATE_PATH, LocalResources, StackTemplate
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,8 @@ class LocalStack:
         self._sandbox: HeymarketSandbox | None = None
         self._api: HttpApi | None = None
         self._poller: SqsEventSource | None = None
-        self._environments: ExecutionEnvironments | None = None
         self._sqs: Any = None
         self._resources: LocalResources | None = None
-        self._saved_environment: dict[str, str | None] | None = None
         self._ready: ReadyInfo | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -195,29 +194,36 @@ class LocalStack:
 
         routes = template.routes()
         function_ids = sorted({route.function_id for route in routes} | {SYNC_FUNCTION_ID})
-        self._apply_environment(
-            {
-                **self._aws.environment(),
-                **_functions_environment(template, function_ids, resources),
-                # Contacts waiting for a configuration fix come back after the retry delay, not SQS's 15 minutes;
-                # so do list writes that failed (their follow-ups), not after a minute. A contact stays leased after
-                # a request of unknown outcome for the retry delay too, not 30 s: the sandbox settles a request within
-                # milliseconds, and redelivered operations come back that fast.
-                **(
-                    {
-                        "WAIT_DELAY_SECONDS": str(config.retry_delay_s),
-                        "LIST_RETRY_DELAY_SECONDS": str(config.retry_delay_s),
-                        "CONTACT_LEASE_MARGIN_SECONDS": str(max(config.retry_delay_s, 1)),
-                    }
-                    if config.retry_delay_s is not None
-                    else {}
-                ),
-                **config.environment,
-            }
-        )
+        # The functions' variables, read here and handed to each execution environment: the process's, minus any
+        # that could add credentials, a role or a profile, then those that send boto3 to moto, then the template's.
+        variables = {
+            **{name: value for name, value in os.environ.items() if name not in AWS_VARIABLES_TO_CLEAR},
+            **self._aws.environment(),
+            **_functions_environment(template, function_ids, resources),
+            # Contacts waiting for a configuration fix come back after the retry delay, not SQS's 15 minutes;
+            # so do list writes that failed (their follow-ups), not after a minute. A contact stays leased after
+            # a request of unknown outcome for the retry delay too, not 30 s: the sandbox settles a request within
+            # milliseconds, and redelivered operations come back that fast.
+            **(
+                {
+                    "WAIT_DELAY_SECONDS": str(config.retry_delay_s),
+                    "LIST_RETRY_DELAY_SECONDS": str(config.retry_delay_s),
+                    "CONTACT_LEASE_MARGIN_SECONDS": str(max(config.retry_delay_s, 1)),
+                }
+                if config.retry_delay_s is not None
+                else {}
+            ),
+            **config.environment,
+        }
+        # The ingest function keeps one execution environment for every request, as the local API always ran it;
+        # each concurrent sync invocation gets one of its own (see LocalFunction).
         functions = {
             function_id: LocalFunction.load(
-                template.function(function_id), f"{STACK_NAME}-{function_id}", self._aws.region
+                template.function(function_id),
+                f"{STACK_NAME}-{function_id}",
+                self._aws.region,
+                variables,
+                shared_environment=function_id != SYNC_FUNCTION_ID,
             )
             for function_id in function_ids
         }
@@ -231,15 +237,12 @@ class LocalStack:
             on_exchange=self._on_exchange,
         )
         self._api = _listen("the local API", config.api_port, api.start)
-        from heymarket_bridge.app import sync as sync_runtime
-
-        self._environments = ExecutionEnvironments([(sync_runtime, "sync_runtime")]).install()
         self._poller = SqsEventSource(
             self._sqs,
             EventSourceConfig.from_template(
                 event_source, resources, retry_delay_s=config.retry_delay_s, region=self._aws.region
             ),
-            partial(self._environments.invoke, functions[SYNC_FUNCTION_ID].invoke),
+            functions[SYNC_FUNCTION_ID].invoke,
             on_batch=self._on_batch,
         ).start()
         self._ready = ReadyInfo(
@@ -262,15 +265,13 @@ class LocalStack:
         return sandbox.url, {"secret_id": config.sandbox.secret_id, "secret_key": config.sandbox.secret_key}
 
     def stop(self) -> None:
-        """Stop every part (API first, AWS last), restore the environment; safe to call twice."""
+        """Stop every part (API first, AWS last); safe to call twice."""
         grace_s = self.config.shutdown_grace_s
         steps: list[tuple[str, Callable[[], None]]] = []
         if self._api is not None:
             steps.append(("API", partial(self._api.stop, grace_s)))
         if self._poller is not None:
             steps.append(("event source", partial(self._poller.stop, grace_s)))
-        if self._environments is not None:
-            steps.append(("execution environments", self._environments.uninstall))
         if self._sandbox is not None:
             steps.append(("Heymarket sandbox", self._sandbox.stop))
         if self._sqs is not None:
@@ -283,9 +284,7 @@ class LocalStack:
             except Exception:  # keep stopping the other parts
                 log.exception("stopping the %s failed", name)
         self._api = self._poller = self._sandbox = self._aws = self._sqs = None
-        self._environments = None
         self._ready = None
-        self._restore_environment()
         with LocalStack._process_lock:
             if LocalStack._running is self:
                 LocalStack._running = None
@@ -295,28 +294,6 @@ class LocalStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    # ------------------------------------------------------------------ environment
-
-    def _apply_environment(self, environment: Mapping[str, str]) -> None:
-        names = set(environment) | set(AWS_VARIABLES_TO_CLEAR)
-        self._saved_environment = {name: os.environ.get(name) for name in names}
-        for name in AWS_VARIABLES_TO_CLEAR:
-            os.environ.pop(name, None)
-        os.environ.update(environment)
-        _clear_runtime_caches()
-
-    def _restore_environment(self) -> None:
-        saved, self._saved_environment = self._saved_environment, None
-        if saved is None:
-            return
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        # Services built for this stack hold clients of a server that is gone.
-        _clear_runtime_caches()
 
     # ------------------------------------------------------------------ inspection
 
@@ -436,24 +413,17 @@ def _listen(part: str, port: int, start: Callable[[], Any]) -> Any:
 def _functions_environment(
     template: StackTemplate, function_ids: list[str], resources: LocalResources
 ) -> dict[str, str]:
-    """The functions' template environments merged; they share this process, so they must agree."""
+    """The functions' template environments merged, each function given all of them, as the local stack always
+    did; they must agree."""
     merged: dict[str, str] = {}
     for function_id in function_ids:
         for name, value in template.function_environment(function_id, resources).items():
             if merged.get(name, value) != value:
                 raise LocalStackError(
-                    f"the functions need different values of {name}, but the local stack runs them in one process"
+                    f"the functions need different values of {name}, but the local stack gives them one environment"
                 )
             merged[name] = value
     return merged
-
-
-def _clear_runtime_caches() -> None:
-    from heymarket_bridge.app import ingest as ingest_runtime
-    from heymarket_bridge.app import sync as sync_runtime
-
-    ingest_runtime.ingest_service.cache_clear()
-    sync_runtime.sync_runtime.cache_clear()
 
 
 def _generated_webhook_secrets() -> dict[str, str]:

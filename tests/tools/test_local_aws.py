@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge_tools.aws import LocalAws
+from heymarket_local.aws import LocalAws
 
 
 @pytest.fixture

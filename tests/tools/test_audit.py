@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from heymarket_bridge.domain.contact import parse_contact
-from heymarket_bridge_tools.audit import Write, WriteRecorder, audit, distinct_phones, expected_fields, load_contact
-from heymarket_bridge_tools.sandbox import ContactWrite
+from heymarket_local.audit import Write, WriteRecorder, audit, distinct_phones, expected_fields, load_contact
+from heymarket_sandbox import ContactWrite
 
 ADA = "14155550100"
 BOB = "14155550101"

@@ -35,9 +35,9 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge_tools.aws import LOCAL_REGION
-from heymarket_bridge_tools.lambdas import Invoke
-from heymarket_bridge_tools.template import EventSourceSpec, LocalResources
+from heymarket_local.aws import LOCAL_REGION
+from heymarket_local.lambdas import Invoke
+from heymarket_local.template import EventSourceSpec, LocalResources
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from heymarket_bridge_tools.api import HttpApi
-from heymarket_bridge_tools.template import Route, StackTemplate
+from heymarket_local.api import HttpApi
+from heymarket_local.template import Route, StackTemplate
 from tests.support import load_event
 
 ROUTES = StackTemplate.load().routes()

@@ -1,4 +1,4 @@
-"""`heymarket-bridge sandbox` and `python -m heymarket_bridge_tools.sandbox`: the sandbox in the foreground."""
+"""`heymarket-bridge sandbox` and `python -m heymarket_sandbox`: the sandbox in the foreground."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import threading
 from types import FrameType
 
-from heymarket_bridge_tools.sandbox.config import add_arguments, config_from_args
-from heymarket_bridge_tools.sandbox.server import HeymarketSandbox
+from heymarket_sandbox.config import add_arguments, config_from_args
+from heymarket_sandbox.server import HeymarketSandbox
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from heymarket_bridge_tools.sandbox.protocol import TEAM_ID, Clock, JsonObject, parse_time
+from heymarket_sandbox.protocol import TEAM_ID, Clock, JsonObject, parse_time
 
 FIRST_TAG_ID: Final = 55
 DEFAULT_TAG_COLOR: Final = "#808080"

@@ -20,9 +20,9 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
-from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
-from heymarket_bridge_tools.moto_sqs import serialised_sqs
-from heymarket_bridge_tools.serving import Serving, TrackedServer
+from heymarket_local.moto_dynamodb import item_scoped_transactions
+from heymarket_local.moto_sqs import serialised_sqs
+from heymarket_sandbox.serving import Serving, TrackedServer
 
 LOCAL_HOST: Final = "127.0.0.1"
 LOCAL_REGION: Final = "us-east-1"

@@ -25,7 +25,7 @@ faults: `fail_rate`, `throttle_burst`, `contact_error_rate`,
 `redirect_status`), `latency_ms`, `reset_rate`. Smaller choices are listed in the docstrings of contacts.py and
 tags_lists.py; failed-contact error texts are human text that clients must not parse.
 
-Run it alone with `python -m heymarket_bridge_tools.sandbox --port 8099` (or `heymarket-bridge sandbox`, same
+Run it alone with `python -m heymarket_sandbox --port 8099` (or `heymarket-bridge sandbox`, same
 options: one per setting); it prints `READY {"url": ...}` once it accepts connections. Endpoints under
 `/_sandbox/` need no auth and are not counted: GET contacts (each with its integer id and its uuid, oldest first),
 GET lists (with their members' phones), GET tags, GET stats, POST reset, GET/POST faults (every setting), and POST
@@ -33,8 +33,8 @@ app-phone-change `{"contact": <id or UUID>, "phone": "<digits>"}`: a contact's n
 Heymarket's app (no API request, no write listener: clients learn it only from later answers).
 """
 
-from heymarket_bridge_tools.sandbox.command import main
-from heymarket_bridge_tools.sandbox.config import (
+from heymarket_sandbox.command import main
+from heymarket_sandbox.config import (
     API_ENDPOINTS,
     DEFAULT_CONFIG,
     SandboxConfig,
@@ -43,8 +43,8 @@ from heymarket_bridge_tools.sandbox.config import (
     config_from_args,
     setting_options,
 )
-from heymarket_bridge_tools.sandbox.contacts import ContactWrite
-from heymarket_bridge_tools.sandbox.server import HeymarketSandbox
+from heymarket_sandbox.contacts import ContactWrite
+from heymarket_sandbox.server import HeymarketSandbox
 
 __all__ = [
     "API_ENDPOINTS",

@@ -18,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from heymarket_bridge_tools.sandbox import faults
-from heymarket_bridge_tools.sandbox.auth import authenticate
-from heymarket_bridge_tools.sandbox.config import (
+from heymarket_sandbox import faults
+from heymarket_sandbox.auth import authenticate
+from heymarket_sandbox.config import (
     DEFAULT_CONFIG,
     DEFAULT_MAX_BODY_BYTES,
     SETTING_NAMES,
@@ -28,11 +28,11 @@ from heymarket_bridge_tools.sandbox.config import (
     SandboxConfig,
     parse_texts,
 )
-from heymarket_bridge_tools.sandbox.contacts import ContactRejected, WriteListener, render
-from heymarket_bridge_tools.sandbox.endpoints import HeymarketApi, Route
-from heymarket_bridge_tools.sandbox.faults import Answer
-from heymarket_bridge_tools.sandbox.protocol import ApiError, ApiRequest, JsonObject, Reply, bad_data, error_payload
-from heymarket_bridge_tools.serving import Serving, TrackedServer, UnreadableBody, read_body
+from heymarket_sandbox.contacts import ContactRejected, WriteListener, render
+from heymarket_sandbox.endpoints import HeymarketApi, Route
+from heymarket_sandbox.faults import Answer
+from heymarket_sandbox.protocol import ApiError, ApiRequest, JsonObject, Reply, bad_data, error_payload
+from heymarket_sandbox.serving import Serving, TrackedServer, UnreadableBody, read_body
 
 RATE_WINDOW_SECONDS: Final = 60.0
 _SERVE_POLL_SECONDS: Final = 0.02
