@@ -48,18 +48,7 @@ def read_answer(reply: Any) -> Answer | None:
             return None
     if not isinstance(reply, Mapping):
         return None
-    rejected: list[ContactNote] = []
-    warnings: list[ContactNote] = []
-    for item in reply.get("rejected") or []:
-        if not isinstance(item, Mapping):
-            continue
-        index = item.get("index") if isinstance(item.get("index"), int) else None
-        field = item.get("field") if isinstance(item.get("field"), str) else None
-        if item.get("accepted") is True:
-            texts = _texts(item.get("warnings")) or _texts(item.get("errors")) or ("accepted with a warning",)
-            warnings.append(ContactNote(index, texts, field))
-        else:
-            rejected.append(ContactNote(index, _texts(item.get("errors")) or ("rejected",), field))
+    rejected, warnings = _notes(reply.get("rejected") or [])
     error = reply.get("error")
     accepted = reply.get("accepted")
     return Answer(
@@ -69,6 +58,23 @@ def read_answer(reply: Any) -> Answer | None:
         duplicate=reply.get("duplicate") is True,
         error=f"{error.get('code')}: {error.get('message')}" if isinstance(error, Mapping) else None,
     )
+
+
+def _notes(items: Any) -> tuple[list[ContactNote], list[ContactNote]]:
+    """(rejected, accepted with a warning) from an answer's `rejected` list; items that are not objects are left out."""
+    rejected: list[ContactNote] = []
+    warnings: list[ContactNote] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        index = item.get("index") if isinstance(item.get("index"), int) else None
+        field = item.get("field") if isinstance(item.get("field"), str) else None
+        if item.get("accepted") is True:
+            texts = _texts(item.get("warnings")) or _texts(item.get("errors")) or ("accepted with a warning",)
+            warnings.append(ContactNote(index, texts, field))
+        else:
+            rejected.append(ContactNote(index, _texts(item.get("errors")) or ("rejected",), field))
+    return rejected, warnings
 
 
 def _texts(value: Any) -> tuple[str, ...]:

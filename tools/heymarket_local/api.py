@@ -228,21 +228,25 @@ def http_reply(response: Any) -> HttpReply:
     cookies = response.get("cookies") or []
     if not isinstance(cookies, list):
         raise InvalidFunctionResponse("cookies must be a list")
-    body = response.get("body")
-    if body is None:
-        data = b""
-    elif not isinstance(body, str):
-        raise InvalidFunctionResponse("body must be a string")
-    elif response.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise InvalidFunctionResponse("isBase64Encoded is true but body is not base64") from error
-    else:
-        data = body.encode("utf-8")
+    data = _reply_body(response)
     pairs = [(str(name), str(value)) for name, value in headers.items()]
     pairs.extend(("Set-Cookie", str(cookie)) for cookie in cookies)
     return HttpReply(status, pairs, data)
+
+
+def _reply_body(response: Mapping[str, Any]) -> bytes:
+    """The bytes of a payload-2.0 response's body (base64-decoded when isBase64Encoded)."""
+    body = response.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidFunctionResponse("body must be a string")
+    if not response.get("isBase64Encoded"):
+        return body.encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidFunctionResponse("isBase64Encoded is true but body is not base64") from error
 
 
 def _message(status: HTTPStatus, text: str) -> HttpReply:
