@@ -159,7 +159,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
     def broken(**where: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", broken)
+    monkeypatch.setattr("heymarket_bridge_tools.commands.operate.resolve", broken)
     code, _, err = run(capsys, "status")
     assert code == 1
     assert "unexpected error (RuntimeError: boom); run again with --debug" in one_error_line(err)
@@ -216,7 +216,7 @@ def test_debug_after_the_command_shows_the_traceback_too(
     def broken(**where: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("heymarket_bridge_tools.sendcli.resolve", broken)
+    monkeypatch.setattr("heymarket_bridge_tools.commands.send.resolve", broken)
 
     code, _, err = run(capsys, "send", "typeform", "--debug")
 
@@ -258,7 +258,7 @@ def test_an_export_that_cannot_be_written_names_the_file_asked_for_not_a_tempora
     sqs = SqsModel()
     sqs.fill("d", ["{}"])
     target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")
-    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+    monkeypatch.setattr("heymarket_bridge_tools.commands.operate.resolve", lambda **where: target)
     readonly = tmp_path / "readonly"
     readonly.mkdir()
     readonly.chmod(0o500)
@@ -282,7 +282,7 @@ def test_a_redrive_set_option_without_a_value_is_a_usage_error_before_any_letter
 
     sqs = SqsModel()
     target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")
-    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+    monkeypatch.setattr("heymarket_bridge_tools.commands.operate.resolve", lambda **where: target)
 
     code, _, err = run(capsys, "dlq", "redrive", "--set", "phone")
 
@@ -301,7 +301,7 @@ def test_a_redrive_set_option_naming_an_unknown_field_is_a_usage_error_listing_t
 
     sqs = SqsModel()
     target = Target("local stack", StackQueues("q", "d"), lambda service: sqs, "http://127.0.0.1:3000")
-    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+    monkeypatch.setattr("heymarket_bridge_tools.commands.operate.resolve", lambda **where: target)
 
     code, _, err = run(capsys, "dlq", "redrive", "--set", f"{field}=+15105550123")
 

@@ -302,7 +302,7 @@ def test_a_latin1_file_read_as_utf8_names_the_encoding_option(tmp_path: Path) ->
 @pytest.fixture
 def bridge_cli(monkeypatch: pytest.MonkeyPatch) -> FakeBridge:
     """`heymarket-bridge import` against a FakeBridge standing in for a local stack with a generic token."""
-    from heymarket_bridge_tools import importcli
+    from heymarket_bridge_tools.commands import import_contacts as importcli
     from heymarket_bridge_tools.ops import StackQueues
     from heymarket_bridge_tools.target import Target
 

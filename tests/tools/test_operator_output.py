@@ -169,7 +169,7 @@ def test_the_live_status_line_keeps_the_heymarket_request_count_on_an_80_column_
 
     from rich.console import Console
 
-    from heymarket_bridge_tools.localcli import status_line, status_renderable
+    from heymarket_bridge_tools.commands.local import status_line, status_renderable
     from heymarket_local.poller import PollerStats
     from heymarket_local.stack import StackStatus
 
@@ -215,7 +215,7 @@ def test_status_lists_the_stack_s_own_alarms_not_those_of_a_stack_named_like_it(
 
     clients = {"sqs": SqsModel(), "cloudformation": CloudFormation(), "cloudwatch": CloudWatch()}
     target = Target("stack hb (us-east-1)", StackQueues("q", "d"), clients.__getitem__, "", stack_name="hb")
-    monkeypatch.setattr("heymarket_bridge_tools.opscli.resolve", lambda **where: target)
+    monkeypatch.setattr("heymarket_bridge_tools.commands.operate.resolve", lambda **where: target)
 
     assert cli.main(["status", "--stack-name", "hb"]) == 0
 

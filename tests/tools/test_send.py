@@ -114,7 +114,8 @@ def test_send_signs_for_the_public_base_url_of_the_stack_it_targets(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a stack (local or deployed: both are a Target) whose parameters set PublicBaseUrl
-    from heymarket_bridge_tools import cli, sendcli
+    from heymarket_bridge_tools import cli
+    from heymarket_bridge_tools.commands import send as sendcli
     from heymarket_bridge_tools.ops import StackQueues
     from heymarket_bridge_tools.target import Target
 
