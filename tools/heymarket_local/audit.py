@@ -265,12 +265,7 @@ def audit(
     for phone, fields in accepted.items():
         contact = by_phone.get(phone)
         if contact is not None:
-            if not _holds(contact, fields):
-                versions = (history or {}).get(phone, [])
-                older = any(_holds(contact, version) for version in versions)
-                (result.older_values if older else result.wrong_values).append(phone)
-            else:
-                result.delivered.add(phone)
+            _check_stored(result, phone, contact, fields, (history or {}).get(phone, []))
         elif phone in reasons:
             result.dead_lettered[phone] = reasons[phone]
         else:
@@ -280,16 +275,32 @@ def audit(
     for phone, phone_writes in (writes or {}).items():
         if len(phone_writes) > 1:
             result.written_more_than_once += 1
-            accepted_versions = (history or {}).get(phone)
-            if accepted_versions:
-                divergent = any(
-                    all(_conflict(write.fields, version) for version in accepted_versions) for write in phone_writes
-                )
-            else:
-                divergent = any(_conflict(write.fields, phone_writes[0].fields) for write in phone_writes[1:])
-            if divergent:
+            if _divergent(phone_writes, (history or {}).get(phone)):
                 result.divergent_writes.append(phone)
     return result
+
+
+def _check_stored(
+    result: Audit,
+    phone: str,
+    contact: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    versions: Sequence[Mapping[str, Any]],
+) -> None:
+    """Count a stored contact as delivered, holding an older accepted version, or holding wrong values."""
+    if _holds(contact, fields):
+        result.delivered.add(phone)
+        return
+    older = any(_holds(contact, version) for version in versions)
+    (result.older_values if older else result.wrong_values).append(phone)
+
+
+def _divergent(phone_writes: Sequence[Write], accepted_versions: Sequence[Mapping[str, Any]] | None) -> bool:
+    """Whether one phone's writes disagree: one matches none of its accepted versions, or (without a history)
+    one conflicts with the first."""
+    if accepted_versions:
+        return any(all(_conflict(write.fields, version) for version in accepted_versions) for write in phone_writes)
+    return any(_conflict(write.fields, phone_writes[0].fields) for write in phone_writes[1:])
 
 
 def _foreign_fields(
