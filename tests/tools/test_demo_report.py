@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from heymarket_bridge_tools.demo import DeadLetterView, DemoReport, Ledger, read_dead_letter
+from heymarket_bridge_tools.demo_report import DeadLetterView, DemoReport, Ledger, read_dead_letter
 from heymarket_local.poller import BatchResult
 from tests.support import EVENTS, load_event
 
@@ -80,7 +80,7 @@ def test_nothing_accepted_fails_the_demo() -> None:
 
 
 def test_an_undrained_queue_is_reported_with_what_is_left_and_accepted_from_the_replies() -> None:
-    from heymarket_bridge_tools.demo import SampleWebhook, WebhookOutcome
+    from heymarket_bridge_tools.demo_report import SampleWebhook, WebhookOutcome
 
     webhook = SampleWebhook("generic/mixed_contacts.json", "POST", "/webhooks/generic", {}, b"")
     verdict = DemoReport(
@@ -105,7 +105,7 @@ def test_an_undrained_queue_is_reported_with_what_is_left_and_accepted_from_the_
 
 
 def test_a_reply_in_the_sources_own_format_is_read_from_the_bridges_reply_header() -> None:
-    from heymarket_bridge_tools.demo import SampleWebhook, read_reply
+    from heymarket_bridge_tools.demo_report import SampleWebhook, read_reply
 
     webhook = SampleWebhook("salesforce/outbound_message.json", "POST", "/webhooks/salesforce", {}, b"")
     answer = {"accepted": 2, "rejected": [{"index": 2, "errors": ["no phone"]}], "request_id": "r"}
@@ -117,7 +117,7 @@ def test_a_reply_in_the_sources_own_format_is_read_from_the_bridges_reply_header
 
 
 def test_a_contact_accepted_with_a_warning_is_not_counted_as_rejected() -> None:
-    from heymarket_bridge_tools.demo import SampleWebhook, read_reply
+    from heymarket_bridge_tools.demo_report import SampleWebhook, read_reply
 
     webhook = SampleWebhook("generic/x.json", "POST", "/webhooks/generic", {}, b"")
     entry = {"index": 0, "accepted": True, "errors": [], "warnings": ["phone was read as +31"]}
@@ -165,7 +165,7 @@ def test_a_list_write_follow_up_is_settled_but_not_counted_as_a_contact_delivere
 
 
 def test_an_undrained_queue_still_counts_every_reply_s_contacts_and_blames_only_the_drain() -> None:
-    from heymarket_bridge_tools.demo import SampleWebhook, WebhookOutcome
+    from heymarket_bridge_tools.demo_report import SampleWebhook, WebhookOutcome
 
     generic = SampleWebhook("generic/mixed_contacts.json", "POST", "/webhooks/generic", {}, b"")
     salesforce = SampleWebhook("salesforce/outbound_message.json", "POST", "/webhooks/salesforce", {}, b"")
