@@ -261,13 +261,27 @@ _FRACTIONS: Final = ("fail_rate", "contact_error_rate", "reset_rate", "answer_fa
 def _normalised(config: SandboxConfig) -> dict[str, Any]:
     """The fields whose values must change type or spelling (JSON and argparse hand lists and ints over);
     raises ValueError naming the first bad setting."""
-    changes: dict[str, Any] = {}
+    _check_credentials(config)
+    changes = _numbers(config)
+    changes.update(_choices(config))
+    changes["texts"] = parse_texts(config.texts)
+    changes["custom_fields"] = _id_name_pairs("custom_fields", config.custom_fields)
+    changes["account_tags"] = _id_name_pairs("account_tags", config.account_tags)
+    return changes
+
+
+def _check_credentials(config: SandboxConfig) -> None:
     for name in ("secret_id", "secret_key"):
         value = getattr(config, name)
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string")
     if config.api_key is not None and (not isinstance(config.api_key, str) or not config.api_key):
         raise ValueError("api_key must be a non-empty string or None")
+
+
+def _numbers(config: SandboxConfig) -> dict[str, Any]:
+    """The numeric settings checked; the fractions and trickle_seconds as floats."""
+    changes: dict[str, Any] = {}
     for name, minimum in _INTEGER_MINIMUMS.items():
         if not _is_integer(getattr(config, name)) or getattr(config, name) < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}")
@@ -285,6 +299,12 @@ def _normalised(config: SandboxConfig) -> dict[str, Any]:
             raise ValueError(f"{name} must be an integer or None")
     if config.retry_after_s is not None and config.retry_after_s < 0:
         raise ValueError("retry_after_s must be >= 0")
+    return changes
+
+
+def _choices(config: SandboxConfig) -> dict[str, Any]:
+    """The settings with a list of choices, spelled as the choices are (aliases resolved); lists as tuples."""
+    changes: dict[str, Any] = {}
     for spec in dataclasses.fields(SandboxConfig):
         choices = spec.metadata["choices"]
         if choices is None:
@@ -297,9 +317,6 @@ def _normalised(config: SandboxConfig) -> dict[str, Any]:
             changes[spec.name] = tuple(_choice(spec.name, item, choices, aliases) for item in value)
         else:
             changes[spec.name] = _choice(spec.name, value, choices, aliases)
-    changes["texts"] = parse_texts(config.texts)
-    changes["custom_fields"] = _id_name_pairs("custom_fields", config.custom_fields)
-    changes["account_tags"] = _id_name_pairs("account_tags", config.account_tags)
     return changes
 
 

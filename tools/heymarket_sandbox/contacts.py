@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -130,6 +130,19 @@ def parse_write(sent: object, *, known_tags: Container[int], allowed: frozenset[
         fields["custom"] = _custom(given["custom"])
     if "tags" in given:
         fields["tags"] = _tags(given["tags"], known_tags)
+    fields.update(_account_fields(given))
+    channels = _channels(given.get("contact_channels", []))
+    if "email" not in fields and "email" in channels:
+        fields["email"] = channels["email"]
+    phone = given["phone"] if "phone" in given else channels.get("phone")
+    if phone is not None and (not isinstance(phone, str) or not PHONE_PATTERN.fullmatch(phone)):
+        raise ContactRejected("phone: must be E.164 digits without a leading +, such as 15105551234")
+    return ParsedWrite(phone, fields)
+
+
+def _account_fields(given: Mapping[str, Any]) -> JsonObject:
+    """is_opted_out, the assignee (as assigned_user_id: -1 unassigns) and email_suppressions, as sent and checked."""
+    fields: JsonObject = {}
     if "is_opted_out" in given:
         if not isinstance(given["is_opted_out"], bool):
             raise ContactRejected("is_opted_out: must be true or false")
@@ -144,13 +157,19 @@ def parse_write(sent: object, *, known_tags: Container[int], allowed: frozenset[
         if not isinstance(suppressions, list) or not all(_is_integer(item) for item in suppressions):
             raise ContactRejected("email_suppressions: must be an array of integers")
         fields["email_suppressions"] = list(suppressions)
-    channels = _channels(given.get("contact_channels", []))
-    if "email" not in fields and "email" in channels:
-        fields["email"] = channels["email"]
-    phone = given["phone"] if "phone" in given else channels.get("phone")
-    if phone is not None and (not isinstance(phone, str) or not PHONE_PATTERN.fullmatch(phone)):
-        raise ContactRejected("phone: must be E.164 digits without a leading +, such as 15105551234")
-    return ParsedWrite(phone, fields)
+    return fields
+
+
+def _opt_in_over_stop(contact: StoredContact, write: ParsedWrite, config: SandboxConfig) -> ParsedWrite:
+    """An opt-in written over a contact that opted out, as SandboxConfig.opt_in_over_stop says. Not documented
+    by Heymarket. Raises ContactRejected when the sandbox refuses it."""
+    if not (contact.is_opted_out and write.fields.get("is_opted_out") is False):
+        return write
+    if config.opt_in_over_stop == "refuse":
+        raise ContactRejected("is_opted_out: the contact opted out; only the contact can opt back in")
+    if config.opt_in_over_stop == "ignore":
+        return ParsedWrite(write.phone, {**write.fields, "is_opted_out": True})
+    return write
 
 
 def _is_integer(value: object) -> bool:
@@ -306,23 +325,8 @@ class ContactBook:
         """Apply a write to a stored contact as SandboxConfig.update_omitted and update_custom say (`custom`
         overrides the latter: v1 documents it). A new phone must be free unless duplicates are allowed.
         Raises ContactRejected."""
-        held = write.phone is not None and write.phone != contact.phone and bool(self._ids_by_phone.get(write.phone))
-        if held and config.update_phone_held == "keep" and config.duplicate_create != "duplicate":
-            write = ParsedWrite(None, write.fields)  # Not documented (SandboxConfig.update_phone_held)
-        if write.phone is not None and write.phone != contact.phone:
-            shared = config.duplicate_create == "duplicate" or config.update_phone_held == "share"
-            if self._ids_by_phone.get(write.phone) and not shared:
-                raise ContactRejected("phone: another contact holds this phone number")
-            self._unindex_phone(contact)
-            contact.phone = write.phone
-            self._ids_by_phone.setdefault(write.phone, []).append(contact.id)
-            self._ids_by_phone[write.phone].sort()
-        if contact.is_opted_out and write.fields.get("is_opted_out") is False:
-            # Not documented: what an opt-in written over an opt-out does (SandboxConfig.opt_in_over_stop).
-            if config.opt_in_over_stop == "refuse":
-                raise ContactRejected("is_opted_out: the contact opted out; only the contact can opt back in")
-            if config.opt_in_over_stop == "ignore":
-                write = ParsedWrite(write.phone, {**write.fields, "is_opted_out": True})
+        write = self._move_phone(contact, write, config)
+        write = _opt_in_over_stop(contact, write, config)
         derived_name = contact.display_name == default_display_name(contact.first, contact.last)
         if config.update_omitted == "clear":
             for name, empty in _EMPTY.items():
@@ -342,6 +346,22 @@ class ContactBook:
         self.written += 1
         self._emit("update", sent, contact)
         return contact
+
+    def _move_phone(self, contact: StoredContact, write: ParsedWrite, config: SandboxConfig) -> ParsedWrite:
+        """Give the contact the write's new phone, as SandboxConfig.update_phone_held and duplicate_create say; the
+        write without its phone when a held phone is kept. Raises ContactRejected when another contact holds it."""
+        held = write.phone is not None and write.phone != contact.phone and bool(self._ids_by_phone.get(write.phone))
+        if held and config.update_phone_held == "keep" and config.duplicate_create != "duplicate":
+            write = ParsedWrite(None, write.fields)  # Not documented (SandboxConfig.update_phone_held)
+        if write.phone is not None and write.phone != contact.phone:
+            shared = config.duplicate_create == "duplicate" or config.update_phone_held == "share"
+            if self._ids_by_phone.get(write.phone) and not shared:
+                raise ContactRejected("phone: another contact holds this phone number")
+            self._unindex_phone(contact)
+            contact.phone = write.phone
+            self._ids_by_phone.setdefault(write.phone, []).append(contact.id)
+            self._ids_by_phone[write.phone].sort()
+        return write
 
     def change_phone_in_app(self, contact: StoredContact, phone: str) -> StoredContact:
         """Give a contact another phone as a person does in Heymarket's app: no API request, so no write listener
