@@ -107,16 +107,7 @@ def import_contacts(
     export = read_export(file, encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter)
     check_export(export, mapping)
     target = resolve(**where)
-    token = secret or target.webhook_secret("generic")
-    if not token:
-        raise CliError(f"the {target.description} holds no 'generic' token: add one to its webhook secrets or --secret")
-    if not target.api_url:
-        raise CliError(f"the {target.description} has no webhook URL (WebhookUrl output)")
-    max_contacts = _int(target.parameter("MaxContactsPerRequest", ""), DEFAULT_MAX_CONTACTS)
-    if chunk_size is not None and chunk_size > max_contacts:
-        raise CliError(
-            f"--chunk-size {chunk_size} is above the stack's MaxContactsPerRequest ({max_contacts})", EXIT_USAGE
-        )
+    token, max_contacts = _what_the_stack_takes(target, secret, chunk_size)
     checkpoint_path = file.with_name(file.name + ".import.json")
     rejects_path = rejects or file.with_name(file.name + ".rejected.jsonl")
     warnings_path = file.with_name(file.name + ".warnings.jsonl")
@@ -125,26 +116,7 @@ def import_contacts(
     resuming = checkpoint is not None
     reading = (export.encoding, export.delimiter)
     if checkpoint is not None:
-        if (
-            checkpoint.fingerprint,
-            checkpoint.target,
-            checkpoint.mapping,
-            (checkpoint.encoding, checkpoint.delimiter),
-        ) != (
-            digest,
-            target.description,
-            mapping,
-            reading,
-        ):
-            raise CliError(
-                f"{checkpoint_path} is the checkpoint of another file, target, --map, --encoding or --delimiter: "
-                "pass --restart to start over"
-            )
-        if checkpoint.complete:
-            raise CliError(
-                f"{file} was already imported ({checkpoint.rows_done} rows, see {checkpoint_path}): "
-                "pass --restart to import it again"
-            )
+        _check_resumable(checkpoint, checkpoint_path, file, (digest, target.description, mapping, reading))
     else:
         checkpoint = Checkpoint(
             digest, target.description, mapping, chunk_size or max_contacts, encoding=reading[0], delimiter=reading[1]
@@ -188,6 +160,17 @@ def import_contacts(
         f"{summary.elapsed_s:.1f} s ({rate:,.0f} rows/s)",
         markup=False,
     )
+    _print_notes(out, summary, rejects_path, warnings_path)
+    if summary.interrupted:
+        out.print("interrupted: run the same command again to continue")
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURE if done.rejected else 0
+
+
+def _print_notes(out: Any, summary: Any, rejects_path: Path, warnings_path: Path) -> None:
+    """After the totals: contacts the bridge answered as repeats, and the commonest reasons rows were rejected or
+    warned about, with the files that list them all."""
+    done = summary.checkpoint
     if done.repeated_chunks:
         out.print(
             f"nothing was queued for {done.repeated_rows} of the accepted contacts: the bridge answered their "
@@ -203,10 +186,41 @@ def import_contacts(
         out.print(f"rows accepted with a warning, and what to check: {warnings_path}", markup=False)
         for note, count in summary.warnings.most_common(5):
             out.print(f"  {count:>7}  {note}", markup=False)
-    if summary.interrupted:
-        out.print("interrupted: run the same command again to continue")
-        return EXIT_INTERRUPTED
-    return EXIT_FAILURE if done.rejected else 0
+
+
+def _what_the_stack_takes(target: Any, secret: str | None, chunk_size: int | None) -> tuple[str, int]:
+    """(the generic token, MaxContactsPerRequest) of the target; CliError when it has no token or webhook URL, or
+    --chunk-size is above its limit."""
+    token = secret or target.webhook_secret("generic")
+    if not token:
+        raise CliError(f"the {target.description} holds no 'generic' token: add one to its webhook secrets or --secret")
+    if not target.api_url:
+        raise CliError(f"the {target.description} has no webhook URL (WebhookUrl output)")
+    max_contacts = _int(target.parameter("MaxContactsPerRequest", ""), DEFAULT_MAX_CONTACTS)
+    if chunk_size is not None and chunk_size > max_contacts:
+        raise CliError(
+            f"--chunk-size {chunk_size} is above the stack's MaxContactsPerRequest ({max_contacts})", EXIT_USAGE
+        )
+    return str(token), max_contacts
+
+
+def _check_resumable(checkpoint: Any, checkpoint_path: Path, file: Path, run: tuple[Any, ...]) -> None:
+    """CliError unless `checkpoint` is this run's (file digest, target, --map, (encoding, delimiter)) and unfinished."""
+    if (
+        checkpoint.fingerprint,
+        checkpoint.target,
+        checkpoint.mapping,
+        (checkpoint.encoding, checkpoint.delimiter),
+    ) != run:
+        raise CliError(
+            f"{checkpoint_path} is the checkpoint of another file, target, --map, --encoding or --delimiter: "
+            "pass --restart to start over"
+        )
+    if checkpoint.complete:
+        raise CliError(
+            f"{file} was already imported ({checkpoint.rows_done} rows, see {checkpoint_path}): "
+            "pass --restart to import it again"
+        )
 
 
 def _int(value: str, default: int) -> int:
