@@ -166,14 +166,7 @@ def run_demo(
     samples = sample_events(events_dir)
     if not samples:
         raise CliError(f"no HTTP API sample events under {events_dir}/<source>/: pass --events DIR", EXIT_USAGE)
-    secrets_path = webhook_secrets_file or events_dir / "webhook_secrets.json"
-    try:
-        webhook_secrets = json.loads(secrets_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise CliError(
-            f"cannot read the webhook secrets {secrets_path}: {reason} (pass --webhook-secrets FILE)", EXIT_USAGE
-        ) from None
+    webhook_secrets = _webhook_secrets(webhook_secrets_file or events_dir / "webhook_secrets.json")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     ledger = Ledger()
     totals = BatchTotals()
@@ -204,31 +197,55 @@ def run_demo(
         with bars.task("waiting for the queue to drain", total=None) as advance:
             drained = _wait_until_drained(stack, drain_timeout_s, advance)
         drain_s = time.monotonic() - posted
-        status = stack.status()
-        sandbox_under_test = stack.sandbox
-        assert sandbox_under_test is not None  # the demo always runs the built-in sandbox
-        max_receive_count = stack.resources.max_receive_count
-        bodies = stack.dead_letter_bodies()
-        report = DemoReport(
-            outcomes=outcomes,
-            ledger=ledger,
-            dead_letters=[read_dead_letter(body, max_receive_count) for body in bodies if not refusal_letter(body)],
-            refusal_letters=sum(1 for body in bodies if refusal_letter(body)),
-            sandbox_phones={str(contact["phone"]) for contact in sandbox_under_test.contacts()},
-            sandbox_stats=sandbox_under_test.stats(),
-            drained=drained,
-            drain_s=drain_s,
-            poller=status.poller,
-            left_in_queue=(status.queued, status.in_flight),
-            lists=sandbox_under_test.lists(),
-            contacts=sandbox_under_test.contacts(),
-            tags=sandbox_under_test.tags(),
-            sync=totals,
-        )
+        report = _report(stack, outcomes, ledger, totals, drained=drained, drain_s=drain_s)
     report.check()
     print(report.render(events_dir=events_dir, log_file=log_file, settings=settings), file=out)
     print(f"Done in {time.monotonic() - started:.1f} s.", file=out, flush=True)
     return 1 if report.problems else 0
+
+
+def _webhook_secrets(path: Path) -> Any:
+    """The demo's webhook secrets file, read; CliError when it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise CliError(
+            f"cannot read the webhook secrets {path}: {reason} (pass --webhook-secrets FILE)", EXIT_USAGE
+        ) from None
+
+
+def _report(
+    stack: LocalStack,
+    outcomes: list[WebhookOutcome],
+    ledger: Ledger,
+    totals: BatchTotals,
+    *,
+    drained: bool,
+    drain_s: float,
+) -> DemoReport:
+    """What the stack, its DLQ and the sandbox hold once the queue drained (or the wait ended)."""
+    status = stack.status()
+    sandbox_under_test = stack.sandbox
+    assert sandbox_under_test is not None  # the demo always runs the built-in sandbox
+    max_receive_count = stack.resources.max_receive_count
+    bodies = stack.dead_letter_bodies()
+    return DemoReport(
+        outcomes=outcomes,
+        ledger=ledger,
+        dead_letters=[read_dead_letter(body, max_receive_count) for body in bodies if not refusal_letter(body)],
+        refusal_letters=sum(1 for body in bodies if refusal_letter(body)),
+        sandbox_phones={str(contact["phone"]) for contact in sandbox_under_test.contacts()},
+        sandbox_stats=sandbox_under_test.stats(),
+        drained=drained,
+        drain_s=drain_s,
+        poller=status.poller,
+        left_in_queue=(status.queued, status.in_flight),
+        lists=sandbox_under_test.lists(),
+        contacts=sandbox_under_test.contacts(),
+        tags=sandbox_under_test.tags(),
+        sync=totals,
+    )
 
 
 def _wait_until_drained(stack: LocalStack, timeout_s: float, progress: Callable[[int], None]) -> bool:
