@@ -3,8 +3,8 @@
 `heymarket-bridge local` and `demo` run the real functions as template.yaml declares them, and the demo posts the
 sample events: none of these is inside a Python package, so a plain wheel would leave them behind and an installed
 `local` would look for them next to site-packages. This `build_py` copies template.yaml, functions/ (their Python
-files) and events/ (their JSON files) into heymarket_bridge_tools/project/ of the build, where
-heymarket_bridge_tools.template finds them. An editable install skips the copy: it runs from the checkout, which
+files) and events/ (their JSON files) into heymarket_local/project/ of the build, where
+heymarket_local.template finds them. An editable install skips the copy: it runs from the checkout, which
 holds the originals. Everything else is in pyproject.toml.
 """
 
@@ -22,13 +22,13 @@ PROJECT_FILES = (("template.yaml", "template.yaml"), ("functions", "**/*.py"), (
 
 
 class BuildPyWithProject(build_py):
-    """build_py, plus the project files under heymarket_bridge_tools/project/."""
+    """build_py, plus the project files under heymarket_local/project/."""
 
     def run(self) -> None:
         super().run()
         if getattr(self, "editable_mode", False):
             return
-        target = Path(self.build_lib, "heymarket_bridge_tools", "project")
+        target = Path(self.build_lib, "heymarket_local", "project")
         shutil.rmtree(target, ignore_errors=True)
         for name, pattern in PROJECT_FILES:
             source = ROOT / name

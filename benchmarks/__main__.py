@@ -18,7 +18,7 @@ from typing import Final
 
 from benchmarks import behaviours, coldstart, consent, cpu, efficiency, latency, rate_limit, segments, state
 from benchmarks.common import LOG_FILE, OUTPUT_DIR, Section, handlers_quiet, progress, render, to_json
-from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
+from heymarket_local.moto_dynamodb import item_scoped_transactions
 
 BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "coldstart": coldstart.run,

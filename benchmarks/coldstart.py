@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from benchmarks.common import ROOT, Figure, Section, median
-from heymarket_bridge_tools.template import LocalResources, StackTemplate
+from heymarket_local.template import LocalResources, StackTemplate
 
 FUNCTIONS: Final = {"ingest": "IngestFunction", "sync": "SyncFunction"}
 TARGET_RATIO: Final = 1.5
@@ -135,8 +135,9 @@ def run(rounds: int = 7) -> Section:
         return _measure(rounds, layers)
 
 
-def _measure(rounds: int, layers: dict[str, Path]) -> Section:
-    section = Section("1. Cold start: import of each handler in a fresh process")
+def _variants(layers: dict[str, Path]) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """name -> (code, folder, environment) of each process measured: the baseline, each handler with its bytecode
+    cached, and each handler against each built layer."""
     variants = {
         "baseline": ("import boto3", str(ROOT), _environment(None)),
         **{
@@ -151,6 +152,28 @@ def _measure(rounds: int, layers: dict[str, Path]) -> Section:
                 for function, fid in FUNCTIONS.items()
             }
         )
+    return variants
+
+
+def _import_figure(title: str, function: str, value: float, baseline: float) -> Figure:
+    name, _, variant = function.partition(" ")
+    informational = variant == "without layer bytecode"  # what the layer's bytecode saves, not a deployment
+    return Figure(
+        title,
+        f"{name} handler import, {variant or 'bytecode cached'}"
+        + (" (layer with .pyc, read-only)" if variant == "as deployed" else ""),
+        value * 1000,
+        "ms",
+        baseline=baseline * 1000,
+        baseline_name="import boto3",
+        target="" if informational else f"<= {TARGET_RATIO}x",
+        met=None if informational else value / baseline <= TARGET_RATIO,
+    )
+
+
+def _measure(rounds: int, layers: dict[str, Path]) -> Section:
+    section = Section("1. Cold start: import of each handler in a fresh process")
+    variants = _variants(layers)
     bare = ("pass", str(ROOT), _environment(None))
     times: dict[str, list[float]] = {name: [] for name in [*variants, "interpreter"]}
     for round_number in range(rounds + 1):
@@ -163,23 +186,11 @@ def _measure(rounds: int, layers: dict[str, Path]) -> Section:
         Figure(section.title, "python -c pass (interpreter start)", median(times["interpreter"]) * 1000, "ms")
     )
     section.figures.append(Figure(section.title, "bare `import boto3` (the baseline)", baseline * 1000, "ms"))
-    for function in [name for name in variants if name != "baseline"]:
-        value = median(times[function])
-        name, _, variant = function.partition(" ")
-        informational = variant == "without layer bytecode"  # what the layer's bytecode saves, not a deployment
-        section.figures.append(
-            Figure(
-                section.title,
-                f"{name} handler import, {variant or 'bytecode cached'}"
-                + (" (layer with .pyc, read-only)" if variant == "as deployed" else ""),
-                value * 1000,
-                "ms",
-                baseline=baseline * 1000,
-                baseline_name="import boto3",
-                target="" if informational else f"<= {TARGET_RATIO}x",
-                met=None if informational else value / baseline <= TARGET_RATIO,
-            )
-        )
+    section.figures += [
+        _import_figure(section.title, function, median(times[function]), baseline)
+        for function in variants
+        if function != "baseline"
+    ]
     section.details["runs_ms"] = {name: [round(t * 1000, 1) for t in values] for name, values in times.items()}
     for function in FUNCTIONS:
         profile = import_profile(function)
@@ -198,9 +209,9 @@ def _measure(rounds: int, layers: dict[str, Path]) -> Section:
         "Each function imports only its own side (heymarket_bridge.app.ingest or .sync): the ingest function "
         "never loads the Heymarket client, PyJWT or Powertools' batch utility; the sync function never loads the "
         "sources or phonenumbers (imported inside contact.normalise_phone, which only the ingest side calls; the "
-        "ingest function loads it at init through its sources). Lazy on purpose: boto3 clients (runtime.aws_client, "
+        "ingest function loads it at init through its sources). Lazy on purpose: boto3 clients (AwsClients, "
         "created by the builders on the first invocation: no credential lookup at import, and tests can mock AWS); "
-        "the DynamoDB idempotency adapter (imported in ingest_service() only when IDEMPOTENCY_TABLE is set). "
+        "the DynamoDB idempotency adapter (imported in compose_ingest() only when IDEMPOTENCY_TABLE is set). "
         "Not avoidable: Powertools' parameters package imports boto3 (the baseline) itself."
     )
     return section

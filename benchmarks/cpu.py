@@ -20,8 +20,7 @@ import json
 import pstats
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -34,9 +33,9 @@ from heymarket_bridge.domain.contact import parse_contact
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.settings import IngestSettings, SyncSettings
-from heymarket_bridge_tools.audit import distinct_phones, load_contact
-from heymarket_bridge_tools.lambdas import LocalFunction
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.audit import distinct_phones, load_contact
+from heymarket_local.lambdas import Invoke, LocalLambdaContext, load_module
+from heymarket_local.template import StackTemplate
 
 TOKEN: Final = "benchmark-token"
 
@@ -102,10 +101,10 @@ def _http() -> HeymarketHttp:
     )
 
 
-@contextmanager
-def stubbed_runtime() -> Iterator[None]:
-    """Both handlers' runtimes built as heymarket_bridge.app.aws_clients builds them, with stubs in place of the
-    network."""
+def stubbed_functions(template: StackTemplate) -> tuple[Invoke, Invoke]:
+    """Both handlers as deployed (functions/<name>/app.py, with its decorators), each over an app built as the
+    composition roots build theirs, with stubs in place of the network: handed to the handler file's
+    `handler_over(app)`, so nothing is patched."""
     from heymarket_bridge.adapters.aws.deliveries import DynamoDbDeliveryLedger
     from heymarket_bridge.app import ingest as ingest_runtime
     from heymarket_bridge.app import sync as sync_runtime
@@ -131,13 +130,16 @@ def stubbed_runtime() -> Iterator[None]:
         ),
         http,
     )
-    originals = (ingest_runtime.ingest_service, sync_runtime.sync_runtime)
-    ingest_runtime.ingest_service = lambda: ingest  # type: ignore[assignment]
-    sync_runtime.sync_runtime = lambda: sync  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        ingest_runtime.ingest_service, sync_runtime.sync_runtime = originals
+    return (
+        _invoker(template, "IngestFunction", ingest_runtime.IngestApp(lambda: ingest)),
+        _invoker(template, "SyncFunction", sync_runtime.SyncApp(lambda: sync)),
+    )
+
+
+def _invoker(template: StackTemplate, function_id: str, app: Any) -> Invoke:
+    spec = template.function(function_id)
+    handler = load_module(spec, f"benchmarks.cpu.{function_id}").handler_over(app)
+    return lambda event: handler(event, LocalLambdaContext(function_id, spec.timeout_s, spec.memory_mb, "us-east-1"))
 
 
 def webhook_events(count: int, per_webhook: int) -> list[dict[str, Any]]:
@@ -254,72 +256,70 @@ def profile_shares(
 def run() -> Section:
     section = Section("4. CPU per contact, I/O stubbed")
     template = StackTemplate.load()
-    ingest = LocalFunction.load(template.function("IngestFunction"), "IngestFunction", "us-east-1")
-    sync = LocalFunction.load(template.function("SyncFunction"), "SyncFunction", "us-east-1")
-    with stubbed_runtime():
-        singles = webhook_events(300, 1)
-        bulks = webhook_events(10, 100)
-        for event in singles[:20]:  # warm: first-call caches (phone metadata, regexes, the JWT)
-            assert ingest.invoke(copy.deepcopy(event))["statusCode"] == 202
+    ingest_invoke, sync_invoke = stubbed_functions(template)
+    singles = webhook_events(300, 1)
+    bulks = webhook_events(10, 100)
+    for event in singles[:20]:  # warm: first-call caches (phone metadata, regexes, the JWT)
+        assert ingest_invoke(copy.deepcopy(event))["statusCode"] == 202
 
-        def post(events: list[dict[str, Any]]) -> Callable[[], None]:
-            def work() -> None:
-                for event in events:
-                    response = ingest.invoke(event)
-                    assert response["statusCode"] == 202, response
+    def post(events: list[dict[str, Any]]) -> Callable[[], None]:
+        def work() -> None:
+            for event in events:
+                response = ingest_invoke(event)
+                assert response["statusCode"] == 202, response
 
-            return work
+        return work
 
-        single_s = cpu_seconds(post(singles)) / len(singles)
-        bulk_s = cpu_seconds(post(bulks)) / (len(bulks) * 100)
+    single_s = cpu_seconds(post(singles)) / len(singles)
+    bulk_s = cpu_seconds(post(bulks)) / (len(bulks) * 100)
 
-        def minimum(events: list[dict[str, Any]]) -> Callable[[], None]:
-            received_at = datetime.now(UTC).isoformat()
+    def minimum(events: list[dict[str, Any]]) -> Callable[[], None]:
+        received_at = datetime.now(UTC).isoformat()
 
-            def work() -> None:
-                for event in events:
-                    payload = json.loads(event["body"])
-                    for raw in payload.get("contacts", [payload]):
-                        json.dumps({"v": 1, "contact": raw, "source": "generic", "received_at": received_at})
+        def work() -> None:
+            for event in events:
+                payload = json.loads(event["body"])
+                for raw in payload.get("contacts", [payload]):
+                    json.dumps({"v": 1, "contact": raw, "source": "generic", "received_at": received_at})
 
-            return work
+        return work
 
-        minimum_single_s = cpu_seconds(minimum(singles)) / len(singles)
-        large = large_input_events(singles[0])
-        for _, event in large:  # warm, and check each is answered (a 5xx would be a failure, not a figure)
-            assert ingest.invoke(copy.deepcopy(event))["statusCode"] < 500
+    minimum_single_s = cpu_seconds(minimum(singles)) / len(singles)
+    large = large_input_events(singles[0])
+    for _, event in large:  # warm, and check each is answered (a 5xx would be a failure, not a figure)
+        assert ingest_invoke(copy.deepcopy(event))["statusCode"] < 500
 
-        def answer(event: dict[str, Any]) -> Callable[[], None]:
-            return lambda: ingest.invoke(event) and None
+    def answer(event: dict[str, Any]) -> Callable[[], None]:
+        return lambda: ingest_invoke(event) and None
 
-        large_s = {name: cpu_seconds(answer(event), repeat=2) for name, event in large}
-        decode_s = cpu_seconds(decode(large[0][1]), repeat=2)  # a body holding a 1 MB phone
+    large_s = {name: cpu_seconds(answer(event), repeat=2) for name, event in large}
+    decode_s = cpu_seconds(decode(large[0][1]), repeat=2)  # a body holding a 1 MB phone
 
-        minimum_bulk_s = cpu_seconds(minimum(bulks)) / (len(bulks) * 100)
-        ingest_profile = profile_shares(post(singles), INGEST_PARTS, "ingest")
-        log_per_webhook = printed_per_call(len(singles), post(singles))
+    minimum_bulk_s = cpu_seconds(minimum(bulks)) / (len(bulks) * 100)
+    ingest_profile = profile_shares(post(singles), INGEST_PARTS, "ingest")
+    log_per_webhook = printed_per_call(len(singles), post(singles))
 
-        contacts = [load_contact(p, i, "cpu-sync") for i, p in enumerate(distinct_phones(1000))]
-        records = sqs_records(contacts, "cpu")
-        batches = [{"Records": records[start : start + 100]} for start in range(0, len(records), 100)]
-        assert sync.invoke(copy.deepcopy(batches[0])) == {"batchItemFailures": []}
+    contacts = [load_contact(p, i, "cpu-sync") for i, p in enumerate(distinct_phones(1000))]
+    records = sqs_records(contacts, "cpu")
+    batches = [{"Records": records[start : start + 100]} for start in range(0, len(records), 100)]
+    assert sync_invoke(copy.deepcopy(batches[0])) == {"batchItemFailures": []}
 
-        def deliver() -> None:
-            for batch in batches:
-                assert sync.invoke(batch) == {"batchItemFailures": []}
+    def deliver() -> None:
+        for batch in batches:
+            assert sync_invoke(batch) == {"batchItemFailures": []}
 
-        sync_s = cpu_seconds(deliver) / len(records)
-        sync_profile = profile_shares(deliver, SYNC_PARTS, "sync")
-        log_per_batch = printed_per_call(len(batches), deliver)
+    sync_s = cpu_seconds(deliver) / len(records)
+    sync_profile = profile_shares(deliver, SYNC_PARTS, "sync")
+    log_per_batch = printed_per_call(len(batches), deliver)
 
-        http = _http()
-        bodies = [parse_contact(c, "US").to_heymarket() for c in contacts]
+    http = _http()
+    bodies = [parse_contact(c, "US").to_heymarket() for c in contacts]
 
-        def per_contact() -> None:
-            for body in bodies:
-                http.call("POST", "/v2/contact", body, Deadline.after(60))
+    def per_contact() -> None:
+        for body in bodies:
+            http.call("POST", "/v2/contact", body, Deadline.after(60))
 
-        per_contact_s = cpu_seconds(per_contact) / len(bodies)
+    per_contact_s = cpu_seconds(per_contact) / len(bodies)
 
     title = section.title
     worst_name = max(large_s, key=lambda name: large_s[name])

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Final
 
 import boto3
@@ -38,10 +37,10 @@ from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.domain.contact import parse_contact
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.domain.operations import ContactOperation, Operation
-from heymarket_bridge_tools.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
-from heymarket_bridge_tools.lambdas import ExecutionEnvironments, LocalFunction
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
+from heymarket_local.lambdas import LocalFunction
+from heymarket_local.template import StackTemplate
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
 CONTACTS: Final = 10_000
 LATENCY_MS: Final = 50
@@ -91,38 +90,27 @@ def sync_function(
     sandbox: HeymarketSandbox, environment: dict[str, str] | None = None
 ) -> Iterator[Callable[[dict[str, Any]], Any]]:
     """The sync handler configured as deployed (template defaults, then `environment`) against moto and the
-    sandbox, ready to invoke."""
+    sandbox, ready to invoke: each concurrent invocation in an execution environment of its own, built from its
+    variables (nothing patched, os.environ untouched)."""
     from moto import mock_aws
 
-    from heymarket_bridge.app import sync as sync_runtime
-
     template = StackTemplate.load()
-    saved = dict(os.environ)
-    try:
-        with mock_aws():
-            os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"})
-            resources = template.provision(
-                boto3.client("sqs"),
-                boto3.client("secretsmanager"),
-                webhook_secrets={"generic": "unused"},
-                heymarket_credentials={"secret_id": sandbox.config.secret_id, "secret_key": sandbox.config.secret_key},
-            )
-            os.environ.update(
-                template.function_environment(
-                    "SyncFunction", resources, {"HEYMARKET_BASE_URL": sandbox.url, **(environment or {})}
-                )
-            )
-            sync_runtime.sync_runtime.cache_clear()
-            environments = ExecutionEnvironments([(sync_runtime, "sync_runtime")]).install()
-            function = LocalFunction.load(template.function("SyncFunction"), "SyncFunction", "us-east-1")
-            try:
-                yield partial(environments.invoke, function.invoke)
-            finally:
-                environments.uninstall()
-                sync_runtime.sync_runtime.cache_clear()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    region = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+    with mock_aws():
+        resources = template.provision(
+            boto3.client("sqs", region_name="us-east-1"),
+            boto3.client("secretsmanager", region_name="us-east-1"),
+            webhook_secrets={"generic": "unused"},
+            heymarket_credentials={"secret_id": sandbox.config.secret_id, "secret_key": sandbox.config.secret_key},
+        )
+        variables = {
+            **os.environ,
+            **region,
+            **template.function_environment(
+                "SyncFunction", resources, {"HEYMARKET_BASE_URL": sandbox.url, **(environment or {})}
+            ),
+        }
+        yield LocalFunction.load(template.function("SyncFunction"), "SyncFunction", "us-east-1", variables).invoke
 
 
 def bridge_run(consumers: int = 2, batch_size: int = 100) -> dict[str, Any]:

@@ -16,10 +16,10 @@ import urllib3
 
 from benchmarks.common import Figure, Section, median, percentile, progress
 from benchmarks.efficiency import LATENCY_MS
-from heymarket_bridge_tools.audit import WriteRecorder, distinct_phones, load_contact
-from heymarket_bridge_tools.local import LocalStack, LocalStackConfig
-from heymarket_bridge_tools.sandbox import SandboxConfig
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.audit import WriteRecorder, distinct_phones, load_contact
+from heymarket_local.stack import LocalStack, LocalStackConfig
+from heymarket_local.template import StackTemplate
+from heymarket_sandbox import SandboxConfig
 
 WEBHOOKS: Final = 30
 SPACING_S: Final = 0.5

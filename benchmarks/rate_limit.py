@@ -19,9 +19,9 @@ from typing import Any, Final
 
 from benchmarks.common import Figure, Section, progress
 from benchmarks.efficiency import LATENCY_MS, sqs_records
-from heymarket_bridge_tools.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
-from heymarket_bridge_tools.local import LocalStack, LocalStackConfig
-from heymarket_bridge_tools.sandbox import SandboxConfig
+from heymarket_local.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
+from heymarket_local.stack import LocalStack, LocalStackConfig
+from heymarket_sandbox import SandboxConfig
 
 PER_MINUTE: Final = 500
 CONTACTS_PER_REQUEST: Final = 1

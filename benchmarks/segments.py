@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from benchmarks.common import Figure, Section, progress
 from benchmarks.efficiency import sqs_records, sync_function
-from heymarket_bridge_tools.audit import distinct_phones, load_contact
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
+from heymarket_local.audit import distinct_phones, load_contact
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
 CONTACTS: Final = 1_000
 BATCH_SIZE: Final = 100  # BatchSize's default, and HeymarketMaxBatch's: one chunk per batch

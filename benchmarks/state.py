@@ -1,7 +1,7 @@
 """Contact state: Heymarket requests for contacts the bridge synced before, with the table and without it (baseline).
 
 For each undocumented behaviour that decides the requests (what a create of a held phone does x which identifiers
-answers carry; updates keeping what they leave out), the sync side as deployed (`build_sync` from the template's
+answers carry; updates keeping what they leave out), the sync side as deployed (`compose_sync` from the template's
 environment, moto for AWS, the sandbox for Heymarket) takes 100 new contacts (phone, names, email), then the same 100
 with their last name changed three times (the first change, the change on which the instance learns what updates do
 with what they leave out, a change once it knows), then the last change delivered again, one batch of 100 each; the
@@ -26,9 +26,9 @@ import boto3
 from benchmarks.common import Figure, Section, progress
 from benchmarks.efficiency import sqs_records
 from heymarket_bridge.sync.model import QueueRecord
-from heymarket_bridge_tools.audit import audit, distinct_phones, expected_fields, load_contact
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.audit import audit, distinct_phones, expected_fields, load_contact
+from heymarket_local.template import StackTemplate
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
 CONTACTS: Final = 100
 TARGET: Final = 1.05  # Heymarket requests per 100 contacts synced before
@@ -53,7 +53,7 @@ def sync_side(sandbox: HeymarketSandbox, *, table: bool) -> Iterator[Any]:
     """The sync function's runtime as deployed (template environment), against moto and the sandbox."""
     from moto import mock_aws
 
-    from heymarket_bridge.app.sync import build_sync
+    from heymarket_bridge.app.sync import compose_sync
 
     template = StackTemplate.load()
     with mock_aws():
@@ -65,7 +65,7 @@ def sync_side(sandbox: HeymarketSandbox, *, table: bool) -> Iterator[Any]:
         )
         extra = {"HEYMARKET_BASE_URL": sandbox.url, **UNLIMITED, **({} if table else {"CONTACT_STATE_TABLE": ""})}
         environment = template.function_environment("SyncFunction", resources, extra)
-        yield build_sync({**os.environ, **environment})
+        yield compose_sync({**os.environ, **environment})
 
 
 def records(contacts: list[dict[str, Any]], run: str) -> list[QueueRecord]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
+from heymarket_local.moto_dynamodb import item_scoped_transactions
 
 # moto backs every transaction up by copying whole tables; the contact state table's would take minutes and gigabytes.
 item_scoped_transactions()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 from tests.contract.shapes import CONTACT_FIELDS, CONTACT_UUID, EXAMPLES_DIR, assert_same_shape, load_example
 
 API_KEY = "contract-api-key"

@@ -8,7 +8,7 @@ play faults. The undocumented behaviours are settings: `duplicate_create` ("refu
 500; `during(route, action)` runs an action (another invocation, say) when the route is next requested, before it is
 answered. Tags (`POST /v1/tags` 30 a page by `date`, `POST /v1/tag`) and lists (`POST /v2/lists`,
 `PUT /v2/lists/{id}`) are played as documented; `lists` holds each list's title, local_id and member phones.
-The project's sandbox (tools/heymarket_bridge_tools/sandbox/) plays the same contract independently, over HTTP, for
+The project's sandbox (tools/heymarket_sandbox/) plays the same contract independently, over HTTP, for
 the integration and end-to-end tests.
 """
 

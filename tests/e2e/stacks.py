@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from heymarket_bridge_tools.local import LocalStack, LocalStackConfig
+from heymarket_local.stack import LocalStack, LocalStackConfig
 from tests.support import demo_webhook_secrets
 
 STACK_THREADS = ("moto-", "local-api-", "heymarket-sandbox-", "sqs-")

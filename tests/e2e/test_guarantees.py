@@ -1,6 +1,6 @@
 """Zero loss under faults and load, through the whole local stack over HTTP, checked contact by contact.
 
-The invariant (heymarket_bridge_tools.audit): every contact answered 202 ends in Heymarket (the sandbox) with the
+The invariant (heymarket_local.audit): every contact answered 202 ends in Heymarket (the sandbox) with the
 values it was sent with (the newest accepted for it), or in the DLQ with a reason; none is lost, none ends with older
 values than the newest accepted; a contact written twice is only ever the same upsert repeated (or another version
 accepted for it). Each test injects one fault; the soak variants (`make soak`) combine them over more contacts.
@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from heymarket_bridge_tools.audit import (
+from heymarket_local.audit import (
     Audit,
     PostResult,
     WriteRecorder,
@@ -26,8 +26,8 @@ from heymarket_bridge_tools.audit import (
     load_contact,
     post_webhooks,
 )
-from heymarket_bridge_tools.local import LocalStack
-from heymarket_bridge_tools.sandbox import SandboxConfig
+from heymarket_local.stack import LocalStack
+from heymarket_sandbox import SandboxConfig
 from tests.e2e.stacks import StartStack
 from tests.support import demo_webhook_secrets
 

@@ -81,7 +81,7 @@ def test_the_installed_package_is_not_the_checkout(installed: Path, tmp_path: Pa
     where = run(
         installed / "python",
         "-c",
-        "import heymarket_bridge_tools.template as t; print(t.__file__); print(t.TEMPLATE_PATH)",
+        "import heymarket_local.template as t; print(t.__file__); print(t.TEMPLATE_PATH)",
         cwd=tmp_path,
         env=outside_the_checkout(tmp_path),
     )

@@ -18,8 +18,8 @@ import pytest
 import urllib3
 
 from heymarket_bridge_tools import demo
-from heymarket_bridge_tools.local import LocalStack
-from heymarket_bridge_tools.sandbox import SandboxConfig
+from heymarket_local.stack import LocalStack
+from heymarket_sandbox import SandboxConfig
 from tests.e2e.stacks import StartStack, stack_threads
 from tests.support import ROOT, demo_webhook_secrets, load_event
 

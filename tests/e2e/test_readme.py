@@ -22,9 +22,9 @@ from typing import Any
 import boto3
 import pytest
 
-from heymarket_bridge_tools.aws import LocalAws
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.aws import LocalAws
+from heymarket_local.template import StackTemplate
+from heymarket_sandbox import HeymarketSandbox
 from tests.e2e.test_local_stack import free_ports, wait_for_ready
 from tests.support import ROOT
 

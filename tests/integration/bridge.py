@@ -9,21 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from heymarket_bridge.app import ingest as ingest_runtime
-from heymarket_bridge.app import sync as sync_runtime
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
-from heymarket_bridge_tools.template import LocalResources, StackTemplate
+from heymarket_local.template import LocalResources, StackTemplate
+from heymarket_sandbox import HeymarketSandbox
 from tests.support import FakeLambdaContext, demo_webhook_secrets, load_handler
-
-INGEST = load_handler("ingest")
-SYNC = load_handler("sync")
 
 
 @dataclass
@@ -32,10 +28,27 @@ class Bridge:
     secretsmanager: Any
     resources: LocalResources
     sandbox: HeymarketSandbox
+    # The two functions' handler files, each loaded as one execution environment's cold start does: their apps read
+    # the environment variables the test set on their first invocation.
+    ingest_function: ModuleType = field(default_factory=lambda: load_handler("ingest"))
+    sync_function: ModuleType = field(default_factory=lambda: load_handler("sync"))
+
+    def restart_ingest(self) -> None:
+        """A new execution environment of the ingest function: its settings and mappings are read again."""
+        self.ingest_function = load_handler("ingest")
+
+    def restart_sync(self) -> None:
+        """A new execution environment of the sync function: its settings are read again."""
+        self.sync_function = load_handler("sync")
+
+    def ingest(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Call the ingest handler; its API Gateway response."""
+        response: dict[str, Any] = self.ingest_function.lambda_handler(event, FakeLambdaContext(10, "IngestFunction"))
+        return response
 
     def post(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Call the ingest handler; the status code and decoded JSON body."""
-        response = INGEST.lambda_handler(event, FakeLambdaContext(10, "IngestFunction"))
+        response = self.ingest(event)
         assert response["headers"]["Content-Type"].startswith("application/json")
         return response["statusCode"], json.loads(response["body"])
 
@@ -85,7 +98,7 @@ class Bridge:
 
         Successes are deleted from the queue, as Lambda does with ReportBatchItemFailures.
         """
-        response = SYNC.lambda_handler(event, FakeLambdaContext(timeout_s, "SyncFunction"))
+        response = self.sync_function.lambda_handler(event, FakeLambdaContext(timeout_s, "SyncFunction"))
         failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
         for record in event["Records"]:
             if record["messageId"] not in failed:
@@ -145,10 +158,4 @@ def running_bridge(
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        ingest_runtime.ingest_service.cache_clear()
-        sync_runtime.sync_runtime.cache_clear()
-        try:
-            yield Bridge(sqs, secretsmanager, resources, sandbox)
-        finally:
-            ingest_runtime.ingest_service.cache_clear()
-            sync_runtime.sync_runtime.cache_clear()
+        yield Bridge(sqs, secretsmanager, resources, sandbox)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import urllib3
 
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import Bridge, running_bridge
 from tests.support import load_event
 

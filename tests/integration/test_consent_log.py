@@ -18,9 +18,9 @@ from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog, read_c
 from heymarket_bridge.domain.consent import ConsentAction, ConsentChange
 from heymarket_bridge.domain.failures import ConsentRecordUnavailable
 from heymarket_bridge.sync.consent_record import OPTED_BACK_IN
-from heymarket_bridge_tools.consentcli import write_changes
-from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_bridge_tools.commands.consent import write_changes
+from heymarket_local.moto_dynamodb import item_scoped_transactions
+from heymarket_local.template import StackTemplate
 
 NOW = 1_795_424_700.0
 ANN, BOB = "15105550123", "15105550177"
@@ -230,7 +230,7 @@ def test_the_export_command_writes_one_phones_changes_from_the_stacks_table(
     client, name = table
     DynamoDbConsentLog(name, client, clock=lambda: NOW).record([change(ANN, n=1), change(BOB, n=2)])
     target = stack_target(client, {"ConsentRecordTableName": name})
-    monkeypatch.setattr("heymarket_bridge_tools.consentcli.resolve", lambda **where: target)
+    monkeypatch.setattr("heymarket_bridge_tools.commands.consent.resolve", lambda **where: target)
     path = tmp_path / "ann.jsonl"
 
     code = main(["consent", "export", str(path), "--phone", "(510) 555-0123", "--stack-name", "test"])
@@ -245,7 +245,7 @@ def test_the_export_command_says_when_the_stack_has_no_consent_record(
     from heymarket_bridge_tools.cli import main
 
     client, _ = table
-    monkeypatch.setattr("heymarket_bridge_tools.consentcli.resolve", lambda **where: stack_target(client, {}))
+    monkeypatch.setattr("heymarket_bridge_tools.commands.consent.resolve", lambda **where: stack_target(client, {}))
 
     code = main(["consent", "export", str(tmp_path / "x.jsonl"), "--stack-name", "test"])
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.observability import logger
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import Bridge, running_bridge
 from tests.support import load_event
 

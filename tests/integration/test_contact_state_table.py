@@ -14,7 +14,7 @@ from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.sync.failures import StateUnavailable
 from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Identity, Lease, Release
-from heymarket_bridge_tools.template import TABLE_TYPE, StackTemplate
+from heymarket_local.template import TABLE_TYPE, StackTemplate
 
 ANN, BOB = "15105551234", "15105550000"
 NOW = 1_795_424_400_000

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
-from heymarket_bridge_tools.template import load_template_document
+from heymarket_local.template import load_template_document
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import Bridge, running_bridge
 from tests.support import load_event
 

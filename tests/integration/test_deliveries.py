@@ -13,12 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
-from heymarket_bridge.app import ingest as ingest_runtime
 from heymarket_bridge.ingest.http import is_delete_route
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
 from heymarket_bridge_tools.signing import resign_event
-from tests.integration.bridge import INGEST, Bridge, running_bridge
-from tests.support import EVENTS, FakeLambdaContext, demo_webhook_secrets, load_event
+from heymarket_sandbox import HeymarketSandbox
+from tests.integration.bridge import Bridge, running_bridge
+from tests.support import EVENTS, demo_webhook_secrets, load_event
 
 # Bulk delete requests are deliberately not de-duplicated (IngestService._ingest says why; the contact
 # operations tests check that a repeated delete is queued again).
@@ -42,18 +41,15 @@ def fresh(name: str) -> dict[str, Any]:
 
 
 @contextmanager
-def mappings_set(mappings: str) -> Iterator[None]:
+def mappings_set(bridge: Bridge, mappings: str) -> Iterator[None]:
     """The stack's SourceMappings parameter changed in SSM, and the ingest function started again."""
     boto3.client("ssm").put_parameter(Name=os.environ["SOURCE_MAPPINGS_PARAMETER"], Value=mappings, Overwrite=True)
-    ingest_runtime.ingest_service.cache_clear()
-    try:
-        yield
-    finally:
-        ingest_runtime.ingest_service.cache_clear()
+    bridge.restart_ingest()
+    yield
 
 
-def post(event: dict[str, Any]) -> tuple[int, str]:
-    response = INGEST.lambda_handler(event, FakeLambdaContext(10, "IngestFunction"))
+def post(bridge: Bridge, event: dict[str, Any]) -> tuple[int, str]:
+    response = bridge.ingest(event)
     return response["statusCode"], response["body"]
 
 
@@ -68,11 +64,11 @@ def test_a_repeated_delivery_is_answered_like_the_first_and_enqueues_only_its_op
 ) -> None:
     event = fresh(name)
 
-    first_status, first_body = post(event)
+    first_status, first_body = post(bridge, event)
     depth_after_first = bridge.queue_depth()
     # An opt-out is queued every time it is sent (it may re-assert a STOP undone by a START texted in Heymarket)
     opt_outs = sum(contact.get("is_opted_out") is True for contact in queued_contacts(bridge))
-    second_status, second_body = post(event)
+    second_status, second_body = post(bridge, event)
 
     assert first_status in (200, 202)
     assert depth_after_first >= 1
@@ -90,9 +86,9 @@ def test_a_refused_delivery_is_not_remembered_so_the_retry_can_succeed(bridge: B
     event = load_event("generic/single_contact")
     wrong = json.loads(json.dumps(event))
     wrong["headers"]["authorization"] = "Bearer wrong"
-    assert post(wrong)[0] == 401
+    assert post(bridge, wrong)[0] == 401
 
-    assert post(event)[0] == 202
+    assert post(bridge, event)[0] == 202
     assert bridge.queue_depth() == 1
 
 
@@ -103,7 +99,7 @@ def test_without_the_delivery_table_the_sender_is_told_to_retry(bridge: Bridge) 
     for table in dynamodb.list_tables()["TableNames"]:
         dynamodb.delete_table(TableName=table)
 
-    status, body = post(load_event("generic/single_contact"))
+    status, body = post(bridge, load_event("generic/single_contact"))
 
     assert status == 503
     assert json.loads(body)["error"]["code"] == "buffer_unavailable"
@@ -131,17 +127,17 @@ def queued_contacts(bridge: Bridge) -> list[dict[str, Any]]:
 def test_the_same_idempotency_key_and_body_is_a_repeat(bridge: Bridge) -> None:
     event = generic({"phone": "+1 510 555 0199", "first": "Erin"}, key="order-1234")
 
-    assert post(event)[0] == 202
-    status, body = post(event)
+    assert post(bridge, event)[0] == 202
+    status, body = post(bridge, event)
 
     assert (status, json.loads(body)["duplicate"]) == (202, True)
     assert bridge.queue_depth() == 1
 
 
 def test_an_idempotency_key_reused_with_another_body_is_422_and_nothing_is_queued(bridge: Bridge) -> None:
-    assert post(generic({"phone": "+1 510 555 0199", "first": "Erin"}, key="order-1234"))[0] == 202
+    assert post(bridge, generic({"phone": "+1 510 555 0199", "first": "Erin"}, key="order-1234"))[0] == 202
 
-    status, body = post(generic({"phone": "+1 510 555 0177", "first": "Someone else"}, key="order-1234"))
+    status, body = post(bridge, generic({"phone": "+1 510 555 0177", "first": "Someone else"}, key="order-1234"))
 
     assert (status, json.loads(body)["error"]["code"]) == (422, "idempotency_key_reused")
     assert bridge.queue_depth() == 1
@@ -150,8 +146,8 @@ def test_an_idempotency_key_reused_with_another_body_is_422_and_nothing_is_queue
 def test_keys_that_share_their_first_200_characters_are_different_keys(bridge: Bridge) -> None:
     prefix = "k" * 200
 
-    first = post(generic({"phone": "+1 510 555 0199"}, key=prefix + "-1"))
-    second = post(generic({"phone": "+1 510 555 0177"}, key=prefix + "-2"))
+    first = post(bridge, generic({"phone": "+1 510 555 0199"}, key=prefix + "-1"))
+    second = post(bridge, generic({"phone": "+1 510 555 0177"}, key=prefix + "-2"))
 
     assert (first[0], second[0]) == (202, 202)
     assert "duplicate" not in json.loads(second[1])
@@ -161,8 +157,8 @@ def test_keys_that_share_their_first_200_characters_are_different_keys(bridge: B
 def test_without_a_key_the_same_body_resent_at_once_is_a_repeat(bridge: Bridge) -> None:
     event = generic({"phone": "+1 510 555 0199", "first": "Erin", "is_opted_out": False})
 
-    post(event)
-    status, body = post(event)
+    post(bridge, event)
+    status, body = post(bridge, event)
 
     assert (status, json.loads(body)["duplicate"]) == (202, True)
     assert bridge.queue_depth() == 1
@@ -172,10 +168,10 @@ def test_without_a_key_the_same_body_resent_at_once_is_a_repeat(bridge: Bridge) 
 def test_an_opt_out_sent_again_is_queued_again_and_not_answered_as_a_duplicate(bridge: Bridge, key: str | None) -> None:
     # Given an opt-out queued (the person may since have texted START in Heymarket, which the bridge does not see)
     event = generic({"phone": "+1 510 555 0199", "is_opted_out": True}, key=key)
-    assert post(event)[0] == 202
+    assert post(bridge, event)[0] == 202
 
     # When the sender sends it again
-    status, body = post(event)
+    status, body = post(bridge, event)
 
     # Then it is queued again: an opt-out is idempotent, and its repeat re-asserts the STOP
     assert (status, "duplicate" in json.loads(body)) == (202, False)
@@ -184,7 +180,7 @@ def test_an_opt_out_sent_again_is_queued_again_and_not_answered_as_a_duplicate(b
 
 def test_without_a_key_opt_out_opt_in_opt_out_ends_opted_out(bridge: Bridge) -> None:
     for opted_out in (True, False, True):
-        status, body = post(generic({"phone": "+1 510 555 0199", "is_opted_out": opted_out}))
+        status, body = post(bridge, generic({"phone": "+1 510 555 0199", "is_opted_out": opted_out}))
         assert (status, "duplicate" in json.loads(body)) == (202, False)
 
     assert [c["is_opted_out"] for c in queued_contacts(bridge)] == [True, False, True]
@@ -193,9 +189,9 @@ def test_without_a_key_opt_out_opt_in_opt_out_ends_opted_out(bridge: Bridge) -> 
 def test_a_hubspot_customised_body_opted_out_in_and_out_again_ends_opted_out(bridge: Bridge) -> None:
     mapping = json.dumps({"hubspot": {"is_opted_out": "sms_opt_out"}})
     body = {"hs_object_id": "75101", "firstname": "Al", "phone": "+1 512 555 0111"}
-    with mappings_set(mapping):
+    with mappings_set(bridge, mapping):
         for opted_out in ("true", "false", "true"):
-            status, answer = post(hubspot({**body, "sms_opt_out": opted_out}))
+            status, answer = post(bridge, hubspot({**body, "sms_opt_out": opted_out}))
             assert (status, "duplicate" in json.loads(answer)) == (202, False)
 
     assert [c["is_opted_out"] for c in queued_contacts(bridge)] == [True, False, True]
@@ -203,7 +199,8 @@ def test_a_hubspot_customised_body_opted_out_in_and_out_again_ends_opted_out(bri
 
 def test_a_hubspot_name_changed_and_changed_back_ends_with_the_last_name(bridge: Bridge) -> None:
     for first in ("Al", "Alan", "Al"):
-        assert post(hubspot({"hs_object_id": "75101", "firstname": first, "phone": "+1 512 555 0111"}))[0] == 202
+        event = hubspot({"hs_object_id": "75101", "firstname": first, "phone": "+1 512 555 0111"})
+        assert post(bridge, event)[0] == 202
 
     assert [c["first"] for c in queued_contacts(bridge)] == ["Al", "Alan", "Al"]
 
@@ -213,8 +210,8 @@ def test_two_hubspot_workflows_posting_one_contact_at_one_modification_time_are_
     first = {"vid": 75101, "properties": {**stamp, "phone": {"value": "+1 512 555 0111"}, "firstname": {"value": "A"}}}
     second = {"vid": 75101, "properties": {**stamp, "phone": {"value": "+1 512 555 0111"}, "lastname": {"value": "B"}}}
 
-    post(hubspot(first))
-    status, body = post(hubspot(second))
+    post(bridge, hubspot(first))
+    status, body = post(bridge, hubspot(second))
 
     assert (status, "duplicate" in json.loads(body)) == (202, False)
     assert bridge.queue_depth() == 2
@@ -225,9 +222,9 @@ def test_an_upsert_repeated_after_a_delete_of_its_phone_is_queued_again(bridge: 
     delete = load_event("generic/delete_contacts")
     delete["body"] = json.dumps({"phones": ["510-555-0199"]})
 
-    post(upsert)
-    assert post(delete)[0] == 202
-    status, body = post(upsert)
+    post(bridge, upsert)
+    assert post(bridge, delete)[0] == 202
+    status, body = post(bridge, upsert)
 
     assert (status, "duplicate" in json.loads(body)) == (202, False)
     assert bridge.queue_depth() == 3
@@ -238,9 +235,9 @@ def test_an_upsert_repeated_after_a_delete_by_id_is_queued_again(bridge: Bridge)
     delete = load_event("generic/delete_contacts")
     delete["body"] = json.dumps({"contact_ids": ["6f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60"]})
 
-    post(upsert)
-    post(delete)
-    status, body = post(upsert)
+    post(bridge, upsert)
+    post(bridge, delete)
+    status, body = post(bridge, upsert)
 
     assert (status, "duplicate" in json.loads(body)) == (202, False)
 
@@ -249,7 +246,7 @@ def test_a_shopify_delivery_replayed_with_its_original_headers_long_after_is_ref
     two_years_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(days=730)
     event = resign_event(load_event("shopify/customers_create"), demo_webhook_secrets()["shopify"], two_years_ago)
 
-    status, body = post(event)
+    status, body = post(bridge, event)
 
     assert status == 401
     assert "X-Shopify-Triggered-At" in json.loads(body)["error"]["message"]
@@ -276,20 +273,21 @@ def test_the_retry_after_a_partial_failure_does_not_queue_the_first_part_twice(
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", second_batch_fails)
-    assert post(event)[0] == 503
+    assert post(bridge, event)[0] == 503
     monkeypatch.setattr(BaseClient, "_make_api_call", original)
     assert bridge.queue_depth() == 10
 
-    status, body = post(event)
+    status, body = post(bridge, event)
 
     assert (status, json.loads(body)["accepted"]) == (202, 12)
     assert sorted(c["phone"] for c in queued_contacts(bridge)) == sorted(f"151055501{n:02d}" for n in range(12))
 
 
 def test_one_delivery_opting_an_opted_out_phone_in_then_out_again_leaves_it_opted_out(bridge: Bridge) -> None:
-    assert post(generic({"phone": "+1 510 555 0199", "is_opted_out": True}))[0] == 202
+    assert post(bridge, generic({"phone": "+1 510 555 0199", "is_opted_out": True}))[0] == 202
 
-    status, _ = post(generic({"contacts": [{"phone": "+1 510 555 0199", "is_opted_out": v} for v in (False, True)]}))
+    contacts = [{"phone": "+1 510 555 0199", "is_opted_out": v} for v in (False, True)]
+    status, _ = post(bridge, generic({"contacts": contacts}))
 
     assert status == 202
     assert [c["is_opted_out"] for c in queued_contacts(bridge)][-1] is True
@@ -299,7 +297,7 @@ def test_the_delivery_tables_saved_answers_hold_no_email_or_phone_a_sender_sent(
     # Neither an id nor a name (a tag may be a name): wrapped in lists, so that they are refused and echoed.
     contact = {"phone": "+1 510 555 0199", "tags": [["ada.lovelace@example.com"], ["+1 510 555 0142"]]}
 
-    assert post(generic(contact, key="order-1"))[0] == 202
+    assert post(bridge, generic(contact, key="order-1"))[0] == 202
 
     items = json.dumps(boto3.client("dynamodb").scan(TableName=os.environ["IDEMPOTENCY_TABLE"])["Items"])
     assert "ada.lovelace" not in items

@@ -28,8 +28,8 @@ import urllib3
 
 from heymarket_bridge.app import sync as sync_runtime
 from heymarket_bridge.sync.model import QueueRecord
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
 from heymarket_bridge_tools.signing import resign_event
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import Bridge, running_bridge
 from tests.support import demo_webhook_secrets, load_event
 
@@ -322,7 +322,7 @@ def test_two_invocations_racing_on_one_phone_with_operations_of_different_ages_e
 def race(records: list[dict[str, Any]], *, head_start: int) -> list[list[str]]:
     """Process each record in an invocation of its own (its own execution environment), all at once; each is
     processed again (as SQS would redeliver it) until it is settled. The last report of each."""
-    runtimes = [sync_runtime.build_sync(os.environ) for _ in records]
+    runtimes = [sync_runtime.compose_sync(os.environ) for _ in records]
     start = threading.Barrier(len(records))
     results: list[list[str]] = [[] for _ in records]
 
@@ -373,9 +373,9 @@ def shopify_customer(bridge: Bridge, phone: str, *, state: str, consented_at: da
     assert status == 202, answer
 
 
-def reconsent(monkeypatch: pytest.MonkeyPatch, sources: str) -> None:
+def reconsent(bridge: Bridge, monkeypatch: pytest.MonkeyPatch, sources: str) -> None:
     monkeypatch.setenv("RECONSENT_SOURCES", sources)
-    sync_runtime.sync_runtime.cache_clear()
+    bridge.restart_sync()
 
 
 @pytest.mark.parametrize("answer", ["accept", "ignore", "refuse"])
@@ -442,7 +442,7 @@ def test_a_later_dated_opt_in_from_a_source_trusted_for_reconsent_opts_the_conta
     bridge: Bridge, monkeypatch: pytest.MonkeyPatch, answer: str, opted_out: bool
 ) -> None:
     # Given re-consent turned on for Shopify's SMS consent, and a customer Shopify unsubscribed
-    reconsent(monkeypatch, "shopify=sms_marketing_consent.state")
+    reconsent(bridge, monkeypatch, "shopify=sms_marketing_consent.state")
     bridge.sandbox.configure(opt_in_over_stop=answer)
     shopify_customer(bridge, NEW[0], state="unsubscribed", consented_at=datetime.now(UTC), last="Out")
     drain(bridge)
@@ -461,7 +461,7 @@ def test_an_opt_in_from_a_source_trusted_for_reconsent_dated_before_the_opt_out_
     bridge: Bridge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given re-consent for Shopify, and a contact that texted STOP to Heymarket after Shopify's consent was given
-    reconsent(monkeypatch, "shopify=sms_marketing_consent.state")
+    reconsent(bridge, monkeypatch, "shopify=sms_marketing_consent.state")
     consented = datetime.now(UTC) - timedelta(minutes=5)
     post(bridge, {"phone": NEW[0], "first": "Sam"})
     drain(bridge)
@@ -517,7 +517,7 @@ def test_in_v1_mode_an_opt_in_leaves_a_contact_that_texted_stop_opted_out(
     bridge: Bridge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HEYMARKET_API_MODE", "v1")
-    sync_runtime.sync_runtime.cache_clear()
+    bridge.restart_sync()
     seed_contact(bridge.sandbox, {"phone": PRE_1, "first": "Seeded"})
     bridge.sandbox.text(PRE_1, "STOP")
 

@@ -24,7 +24,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heymarket_bridge.adapters.aws.sqs import OutgoingMessage
-from heymarket_bridge.app import ingest as ingest_runtime
+from heymarket_bridge.app.ingest import IngestApp
 from heymarket_bridge.domain.contact import normalise_phone, parse_contact
 from heymarket_bridge.domain.operations import ContactOperation, parse_operation
 from heymarket_bridge.ingest.service import IngestService
@@ -72,6 +72,8 @@ class CheckingQueue:
 
     def __init__(self) -> None:
         self.sent: list[OutgoingMessage] = []
+        # The ingest handler (functions/ingest/app.py, decorators included) over an app that queues here.
+        self.handler: Any = None
 
     def __repr__(self) -> str:
         return f"CheckingQueue({len(self.sent)} sent)"
@@ -103,18 +105,14 @@ def assert_valid_operation(body: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def queue() -> Iterator[CheckingQueue]:
+def queue() -> CheckingQueue:
     """The ingest runtime with the demo webhook secrets and a checking queue, in place of Secrets Manager and SQS."""
     checking = CheckingQueue()
     service = IngestService(
         IngestSettings(queue_url="https://queue", webhook_secrets_arn="arn"), lambda: SECRETS, checking
     )
-    original = ingest_runtime.ingest_service
-    ingest_runtime.ingest_service = lambda: service  # type: ignore[assignment]
-    try:
-        yield checking
-    finally:
-        ingest_runtime.ingest_service = original
+    checking.handler = INGEST.handler_over(IngestApp(lambda: service))
+    return checking
 
 
 # A fraction of the ingest function's 10 s timeout, with room for a slow shared machine.
@@ -125,7 +123,7 @@ def call(queue: CheckingQueue, event: dict[str, Any]) -> tuple[int, list[Outgoin
     """Invoke the handler; its status and what it queued. Raising, or a 5xx, is a 500 for the sender: a failure."""
     before = len(queue.sent)
     started = time.perf_counter()
-    response = INGEST.lambda_handler(event, FakeLambdaContext(10, "IngestFunction"))
+    response = queue.handler(event, FakeLambdaContext(10, "IngestFunction"))
     assert time.perf_counter() - started < ANSWER_WITHIN_S, "answered too slowly"
     status = response["statusCode"]
     queued = queue.sent[before:]

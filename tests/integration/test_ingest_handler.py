@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
+from heymarket_sandbox import HeymarketSandbox
 from tests.integration.bridge import Bridge, running_bridge
 from tests.support import load_event
 

@@ -31,7 +31,7 @@ from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import SourceRegistry
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sync.state.rules import operation_rank
-from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
+from heymarket_local.moto_dynamodb import item_scoped_transactions
 from tests.unit.test_ingest import FakeSource, event
 
 TABLE = "deliveries"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from heymarket_bridge.settings import ConfigError
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
+from heymarket_sandbox import HeymarketSandbox
 from tests.integration.bridge import running_bridge
 from tests.support import load_event
 

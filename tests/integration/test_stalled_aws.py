@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.template import StackTemplate
+from heymarket_sandbox import HeymarketSandbox
 from tests.integration.bridge import running_bridge
 from tests.support import load_event
 

@@ -17,8 +17,8 @@ from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Stored
 from heymarket_bridge_tools.ops import DeadLetterQueue, StackQueues
-from heymarket_bridge_tools.sandbox import HeymarketSandbox, SandboxConfig
-from tests.integration.bridge import SYNC, Bridge, running_bridge
+from heymarket_sandbox import HeymarketSandbox, SandboxConfig
+from tests.integration.bridge import Bridge, running_bridge
 from tests.support import FakeLambdaContext, load_event
 
 # Short invocations keep the retry tests quick: the handler keeps SYNC_DEADLINE_RESERVE of them back.
@@ -168,7 +168,7 @@ def test_a_429_that_outlasts_the_invocation_is_redelivered_not_lost(bridge: Brid
 def test_duplicate_phones_in_a_batch_are_sent_once_with_merged_fields(
     sandbox: HeymarketSandbox, bridge: Bridge
 ) -> None:
-    response = SYNC.lambda_handler(load_event("sync/batch"), FakeLambdaContext(30, "SyncFunction"))
+    response = bridge.sync_function.lambda_handler(load_event("sync/batch"), FakeLambdaContext(30, "SyncFunction"))
 
     assert response == {"batchItemFailures": []}
     assert len(bulk_requests(sandbox)) == 1

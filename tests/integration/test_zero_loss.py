@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from heymarket_bridge_tools.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
-from heymarket_bridge_tools.sandbox import HeymarketSandbox
-from tests.integration.bridge import SYNC, Bridge, running_bridge
+from heymarket_local.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
+from heymarket_sandbox import HeymarketSandbox
+from tests.integration.bridge import Bridge, running_bridge
 from tests.support import FakeLambdaContext, load_event
 
 ApiCall = Callable[[Any, str, dict[str, Any]], Any]
@@ -125,7 +125,7 @@ def test_a_sync_invocation_killed_after_heymarket_answered_is_redelivered_and_se
     with WriteRecorder(sandbox) as recorder:
         # Given an invocation that delivered the batch but was stopped before reporting to SQS (timeout, crash):
         # nothing is deleted, and SQS makes the messages visible again
-        SYNC.lambda_handler(copy.deepcopy(event), FakeLambdaContext(60, "SyncFunction"))
+        bridge.sync_function.lambda_handler(copy.deepcopy(event), FakeLambdaContext(60, "SyncFunction"))
         bridge.make_visible(event)
         requests_before = sandbox.stats()["requests"]
 

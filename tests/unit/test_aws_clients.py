@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from heymarket_bridge.adapters.aws.sqs import OutgoingMessage, SqsBatchSender
-from heymarket_bridge.app.aws_clients import DEFAULT_AWS_CALL_BUDGET, AwsCallBudget, aws_client
+from heymarket_bridge.app.aws_clients import DEFAULT_AWS_CALL_BUDGET, AwsCallBudget, AwsClients
 from heymarket_bridge.settings import SyncSettings
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.template import StackTemplate
 
 # What the ingest function still does after a call has failed: answer 503 (milliseconds), with a wide margin for a
 # cold start's imports (about 0.5 s, README "Performance").
@@ -36,7 +37,7 @@ def test_the_longest_call_counts_every_attempt_and_botocores_backoff() -> None:
 
 
 def test_aws_clients_get_the_budget_instead_of_botocores_60_second_defaults() -> None:
-    config = aws_client("sqs").meta.config
+    config = AwsClients(os.environ).client("sqs").meta.config
 
     assert (config.connect_timeout, config.read_timeout) == (1.0, 1.0)
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}

@@ -15,7 +15,7 @@ from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
 from heymarket_bridge.sync.failures import StoreUnavailable
 from heymarket_bridge.sync.model import ManagedRecord
 from heymarket_bridge.sync.ports import ManagedStore
-from heymarket_bridge_tools.template import StackTemplate
+from heymarket_local.template import StackTemplate
 from tests.doubles.managed_store import MemoryManagedStore
 
 SPRING = ManagedRecord("list:spring open house", "Spring open house")

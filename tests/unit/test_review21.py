@@ -134,8 +134,8 @@ def test_a_re_consent_after_a_stop_texted_in_heymarket_is_applied_and_on_record(
     from moto import mock_aws
 
     from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog, read_changes
-    from heymarket_bridge_tools.moto_dynamodb import item_scoped_transactions
-    from heymarket_bridge_tools.template import StackTemplate
+    from heymarket_local.moto_dynamodb import item_scoped_transactions
+    from heymarket_local.template import StackTemplate
     from tests.unit.test_consent import AFTER, BEFORE, RULE, STOPPED
 
     item_scoped_transactions()

@@ -17,7 +17,7 @@ from moto import mock_aws
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped,unused-ignore]
 
 from heymarket_bridge.settings import IngestSettings, SyncSettings
-from heymarket_bridge_tools.template import CONTACT_QUEUE_ID, TEMPLATE_PATH, LocalResources, Route, StackTemplate
+from heymarket_local.template import CONTACT_QUEUE_ID, TEMPLATE_PATH, LocalResources, Route, StackTemplate
 
 REPO_ROOT = TEMPLATE_PATH.parent
 FOURTEEN_DAYS_S = 14 * 24 * 60 * 60

@@ -28,18 +28,34 @@ CONTEXT_SETTINGS: Final[dict[str, Any]] = {
     "max_content_width": 110,
 }
 
-# name -> (module under heymarket_bridge_tools, attribute, one-line help shown without importing the module)
+# name -> (module under heymarket_bridge_tools.commands, attribute, one-line help shown without importing the module)
 COMMANDS: Final = {
-    "send": ("sendcli", "send", "Post a sample webhook (or your own body), signed as its source signs."),
-    "import": ("importcli", "import_contacts", "Send a CSV or JSON-lines contact export through a stack."),
-    "status": ("opscli", "status", "Queue and DLQ depth; on AWS, alarms and the last hour's counts."),
-    "dlq": ("opscli", "dlq", "Inspect, export and redrive the dead-letter queue."),
-    "check-credentials": ("opscli", "check_credentials", "Check the stack's Heymarket credentials and permissions."),
-    "consent": ("consentcli", "consent", "Export the consent record (every SMS consent change), per phone or all."),
-    "samples": ("sendcli", "samples", "List the bundled sample webhooks, or print one to edit."),
-    "local": ("localcli", "local", "Run the whole bridge on this machine until Ctrl-C (needs the 'local' extra)."),
-    "demo": ("localcli", "demo", "Post every sample through a local stack and summarise (needs 'local')."),
-    "sandbox": ("localcli", "sandbox", "Run only the Heymarket sandbox, an in-memory Heymarket API."),
+    "send": ("send", "send", "Post a sample webhook (or your own body), signed as its source signs."),
+    "import": (
+        "import_contacts",
+        "import_contacts",
+        "Send a CSV or JSON-lines contact export through a stack.",
+    ),
+    "status": ("operate", "status", "Queue and DLQ depth; on AWS, alarms and the last hour's counts."),
+    "dlq": ("operate", "dlq", "Inspect, export and redrive the dead-letter queue."),
+    "check-credentials": (
+        "operate",
+        "check_credentials",
+        "Check the stack's Heymarket credentials and permissions.",
+    ),
+    "consent": (
+        "consent",
+        "consent",
+        "Export the consent record (every SMS consent change), per phone or all.",
+    ),
+    "samples": ("send", "samples", "List the bundled sample webhooks, or print one to edit."),
+    "local": (
+        "local",
+        "local",
+        "Run the whole bridge on this machine until Ctrl-C (needs the 'local' extra).",
+    ),
+    "demo": ("local", "demo", "Post every sample through a local stack and summarise (needs 'local')."),
+    "sandbox": ("local", "sandbox", "Run only the Heymarket sandbox, an in-memory Heymarket API."),
 }
 SECTIONS: Final = (
     (
@@ -61,7 +77,7 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         module_name, attribute, _ = entry
-        command = getattr(importlib.import_module(f"heymarket_bridge_tools.{module_name}"), attribute)
+        command = getattr(importlib.import_module(f"heymarket_bridge_tools.commands.{module_name}"), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{module_name}.{attribute} is not a click command")
         _accept_debug(command)

@@ -77,14 +77,19 @@ def _aws_error(error: BaseException) -> str | None:
     if "EndpointConnectionError" in names or "ConnectTimeoutError" in names or "ReadTimeoutError" in names:
         return f"cannot reach AWS: {error}; check the region and your network"
     if "ClientError" in names:
-        response = getattr(error, "response", {}) or {}
-        details = response.get("Error", {}) if isinstance(response, dict) else {}
-        code = str(details.get("Code") or "error")
-        message = str(details.get("Message") or error)
-        operation = getattr(error, "operation_name", "a call")
-        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
-            return f"AWS refused your credentials ({code}): refresh them (e.g. `aws sso login`)"
-        if code in ("AccessDenied", "AccessDeniedException"):
-            return f"AWS denied {operation}: {message}"
-        return f"AWS refused {operation} ({code}): {message}"
+        return _client_error(error)
     return f"AWS error: {error}"
+
+
+def _client_error(error: BaseException) -> str:
+    """A botocore ClientError: the service's error code and message, and what to do about refused credentials."""
+    response = getattr(error, "response", {}) or {}
+    details = response.get("Error", {}) if isinstance(response, dict) else {}
+    code = str(details.get("Code") or "error")
+    message = str(details.get("Message") or error)
+    operation = getattr(error, "operation_name", "a call")
+    if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
+        return f"AWS refused your credentials ({code}): refresh them (e.g. `aws sso login`)"
+    if code in ("AccessDenied", "AccessDeniedException"):
+        return f"AWS denied {operation}: {message}"
+    return f"AWS refused {operation} ({code}): {message}"

@@ -36,8 +36,8 @@ from typing import IO, Any, Final, Protocol
 
 from heymarket_bridge.domain.mapping import split_name
 from heymarket_bridge.domain.operations import REFUSED_AT_INGEST
-from heymarket_bridge_tools.answers import read_answer
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
+from heymarket_local.answers import Answer, read_answer
 
 # The contact fields a column can fill, as the generic source reads them (README "The generic source"); `name` is a
 # full name, split into first and last as SourceMappings splits it (README "Mapping fields").
@@ -441,12 +441,7 @@ class ContactImport:
                             finished[chunk.first_row] = (chunk, future.result())
                         except _Stopped:
                             exhausted = False  # not answered: the checkpoint stays before it
-                    # Advance the checkpoint over the chunks answered in file order only.
-                    while next_row in finished:
-                        chunk, outcome = finished.pop(next_row)
-                        self._settle(chunk, outcome, summary)
-                        next_row += len(chunk.rows)
-                        progress(next_row)
+                    next_row = self._advance(finished, next_row, summary, progress)
             except BaseException:
                 for future in pending:
                     future.cancel()
@@ -456,6 +451,21 @@ class ContactImport:
         self.checkpoint.save(self._checkpoint_path)
         summary.elapsed_s = time.monotonic() - started
         return summary
+
+    def _advance(
+        self,
+        finished: dict[int, tuple[_Chunk, _Outcome]],
+        next_row: int,
+        summary: ImportSummary,
+        progress: Callable[[int], None],
+    ) -> int:
+        """Advance the checkpoint over the chunks answered, in file order only; the next row to wait for."""
+        while next_row in finished:
+            chunk, outcome = finished.pop(next_row)
+            self._settle(chunk, outcome, summary)
+            next_row += len(chunk.rows)
+            progress(next_row)
+        return next_row
 
     def _chunks(self, rows: Iterator[Row], skip: int) -> Iterator[_Chunk]:
         size = self.checkpoint.chunk_size
@@ -489,17 +499,8 @@ class ContactImport:
                     f"rows {part[0].number}-{part[-1].number}: HTTP {status}: {_error_text(reply, answer)}"
                 )
             read = read_answer(reply)
-            accepted = (read.accepted if read is not None else None) or 0
-            outcome.accepted += accepted
-            if read is not None and read.duplicate:
-                outcome.repeated_chunks += 1
-                outcome.repeated_rows += accepted
-            for note in read.rejected if read is not None else ():
-                if note.index is not None and 0 <= note.index < len(part):
-                    outcome.rejected.append((part[note.index], list(note.texts)))
-            for note in read.warnings if read is not None else ():
-                if note.index is not None and 0 <= note.index < len(part):
-                    outcome.warned.append((part[note.index], list(note.texts)))
+            if read is not None:
+                _count(outcome, read, part)
         return outcome
 
     def idempotency_key(self, body: bytes) -> str:
@@ -564,6 +565,21 @@ class ContactImport:
         summary.rows_this_run += len(chunk.rows)
         summary.requests_this_run += outcome.requests
         checkpoint.save(self._checkpoint_path)
+
+
+def _count(outcome: _Outcome, read: Answer, part: list[Row]) -> None:
+    """Add one answer to the chunk's outcome: contacts accepted (and repeated), rows rejected or warned about."""
+    accepted = read.accepted or 0
+    outcome.accepted += accepted
+    if read.duplicate:
+        outcome.repeated_chunks += 1
+        outcome.repeated_rows += accepted
+    for note in read.rejected:
+        if note.index is not None and 0 <= note.index < len(part):
+            outcome.rejected.append((part[note.index], list(note.texts)))
+    for note in read.warnings:
+        if note.index is not None and 0 <= note.index < len(part):
+            outcome.warned.append((part[note.index], list(note.texts)))
 
 
 def _json(answer: bytes) -> dict[str, Any]:

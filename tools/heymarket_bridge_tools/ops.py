@@ -405,15 +405,8 @@ class DeadLetterQueue:
         """
         report = RedriveReport()
         sets = dict(sets or {})
-        if sets and message_id is None and IDENTITY_FIELDS & {name.split(".", 1)[0] for name in sets}:
-            matching = [e for e in self.entries() if self._selected(e, error_filter, sets, None)]
-            if len(matching) != 1:
-                report.errors.append(
-                    f"--set {', '.join(sorted(sets))} corrects one letter, and {len(matching)} refusal letter(s) "
-                    "match: name one with --message-id (`dlq show --json` lists them); nothing was moved"
-                )
-                report.failed = 1
-                return report
+        if not self._one_identity_letter(report, error_filter, sets, message_id):
+            return report
         moved: set[str] = set()
         read = _LetterRead(self._sqs, self._queues.dlq_url, self._clock)
         try:
@@ -440,6 +433,22 @@ class DeadLetterQueue:
             read.release_all()
             self.last_count = read.count()
         return report
+
+    def _one_identity_letter(
+        self, report: RedriveReport, error_filter: str | None, sets: Mapping[str, str], message_id: str | None
+    ) -> bool:
+        """False (with the report's error) when `sets` names who the contact is and no single letter is selected."""
+        if not sets or message_id is not None or not IDENTITY_FIELDS & {name.split(".", 1)[0] for name in sets}:
+            return True
+        matching = [e for e in self.entries() if self._selected(e, error_filter, sets, None)]
+        if len(matching) == 1:
+            return True
+        report.errors.append(
+            f"--set {', '.join(sorted(sets))} corrects one letter, and {len(matching)} refusal letter(s) "
+            "match: name one with --message-id (`dlq show --json` lists them); nothing was moved"
+        )
+        report.failed = 1
+        return False
 
     @staticmethod
     def _selected(

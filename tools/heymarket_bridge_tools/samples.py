@@ -74,29 +74,39 @@ def file_payload(source: str, data: bytes, name: str, content_type: str | None) 
     """
     event = _api_gateway_event(data)
     if event is not None:
-        body = event.get("body") or ""
-        raw = base64.b64decode(body) if event.get("isBase64Encoded") else str(body).encode("utf-8")
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-        recorded = str((event.get("pathParameters") or {}).get("source", ""))
-        if recorded and recorded != source:
-            raise CliError(f"{name} is an API Gateway event of source {recorded!r}, not {source!r}", EXIT_USAGE)
-        path = str(event.get("rawPath") or "")
-        if not recorded and not path.startswith("/webhooks/"):
-            method = str((event["requestContext"].get("http") or {}).get("method") or "POST")
-            raise CliError(
-                f"{name} is an API Gateway event of {method} {path or 'another route'}, not of a webhook "
-                f"(/webhooks/{source}): `send` posts webhooks only. A bulk delete goes to the stack's "
-                "DeleteContactsUrl with its 'deletes' token (README, \"Deleting contacts\")",
-                EXIT_USAGE,
-            )
-        return Payload(
-            raw,
-            content_type or headers.get("content-type") or SAMPLES[source].content_type,
-            f"{name} is an API Gateway event (as in events/): sending the body it carries",
-        )
+        return _event_payload(event, source, name, content_type)
     if source == "jotform" and content_type is None and data.lstrip().startswith(b"{"):
         return _jotform_form(data, name)
     return Payload(data, content_type or SAMPLES[source].content_type)
+
+
+def _event_payload(event: dict[str, Any], source: str, name: str, content_type: str | None) -> Payload:
+    """The body an API Gateway event of /webhooks/SOURCE carries; CliError for another source or route."""
+    body = event.get("body") or ""
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else str(body).encode("utf-8")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    _check_route(event, source, name)
+    return Payload(
+        raw,
+        content_type or headers.get("content-type") or SAMPLES[source].content_type,
+        f"{name} is an API Gateway event (as in events/): sending the body it carries",
+    )
+
+
+def _check_route(event: dict[str, Any], source: str, name: str) -> None:
+    """CliError unless the event is a webhook of `source` (/webhooks/SOURCE, or recorded without a route)."""
+    recorded = str((event.get("pathParameters") or {}).get("source", ""))
+    if recorded and recorded != source:
+        raise CliError(f"{name} is an API Gateway event of source {recorded!r}, not {source!r}", EXIT_USAGE)
+    path = str(event.get("rawPath") or "")
+    if not recorded and not path.startswith("/webhooks/"):
+        method = str((event["requestContext"].get("http") or {}).get("method") or "POST")
+        raise CliError(
+            f"{name} is an API Gateway event of {method} {path or 'another route'}, not of a webhook "
+            f"(/webhooks/{source}): `send` posts webhooks only. A bulk delete goes to the stack's "
+            "DeleteContactsUrl with its 'deletes' token (README, \"Deleting contacts\")",
+            EXIT_USAGE,
+        )
 
 
 def with_org_id(body: bytes, org_id: str) -> bytes:

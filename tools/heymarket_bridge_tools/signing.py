@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
 from heymarket_bridge.ingest.http import event_source, is_delete_route
+from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 
 TOKEN_SOURCES = ("generic", "jotform")
 # Senders that cannot sign and carry their token in the URL (`?token=`): see `with_token`.
 URL_TOKEN_SOURCES = ("jotform", "salesforce")
-SOURCES = ("generic", "typeform", "hubspot", "calendly", "shopify", "jotform", "salesforce")
-# The webhook-secrets entry the bulk delete routes authenticate with (never the generic token).
-DELETE_CREDENTIAL = "deletes"
 HUBSPOT_VERSIONS = ("v3", "v2", "v1")
 # Signed bodies that carry their delivery's own time (the bridge refuses one outside the sender's retry window):
 # a body signed for another moment has these times moved with it.
@@ -85,7 +84,7 @@ def sign(
         return {"Calendly-Webhook-Signature": f"t={timestamp},v1={digest}"}
     if source == "salesforce":
         return {}
-    raise ValueError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+    raise ValueError(f"unknown source {source!r}; known: {', '.join(sorted(SOURCE_NAMES))}")
 
 
 def sign_hubspot(
@@ -189,22 +188,33 @@ def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[s
         body = shifted_times(source, event_body(event), now - datetime.fromtimestamp(recorded / 1000, UTC))
         fresh["body"] = base64.b64encode(body).decode() if fresh.get("isBase64Encoded") else body.decode("utf-8")
     if source in (*TOKEN_SOURCES, *URL_TOKEN_SOURCES, DELETE_CREDENTIAL):
-        if not _replace_token(fresh, headers, secret):
-            if source in URL_TOKEN_SOURCES:
-                _add_query_token(fresh, secret)
-            else:
-                headers["x-bridge-token"] = secret
+        _set_token(fresh, headers, source, secret)
     else:
-        carried = [v for v in HUBSPOT_VERSIONS if _carries_hubspot_version(headers, v)] if source == "hubspot" else []
-        for version in carried or ["v3"]:
-            signed = sign(
-                source, event_body(fresh), secret, method=method, url=event_url(event), now=now, hubspot_version=version
-            )
-            headers.update({k.lower(): v for k, v in signed.items()})
+        _sign_again(fresh, headers, source, secret, method=method, url=event_url(event), now=now)
     fresh["headers"] = headers
     context["timeEpoch"] = int(now.timestamp() * 1000)
     context["time"] = now.astimezone(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
     return fresh
+
+
+def _set_token(event: dict[str, Any], headers: dict[str, str], source: str, secret: str) -> None:
+    """Put `secret` where the event carries its token, or where `source` sends one."""
+    if _replace_token(event, headers, secret):
+        return
+    if source in URL_TOKEN_SOURCES:
+        _add_query_token(event, secret)
+    else:
+        headers["x-bridge-token"] = secret
+
+
+def _sign_again(
+    event: dict[str, Any], headers: dict[str, str], source: str, secret: str, *, method: str, url: str, now: datetime
+) -> None:
+    """Replace the signature headers of a signing source (a HubSpot event: each version it carries, else v3)."""
+    carried = [v for v in HUBSPOT_VERSIONS if _carries_hubspot_version(headers, v)] if source == "hubspot" else []
+    for version in carried or ["v3"]:
+        signed = sign(source, event_body(event), secret, method=method, url=url, now=now, hubspot_version=version)
+        headers.update({k.lower(): v for k, v in signed.items()})
 
 
 def _add_query_token(event: dict[str, Any], secret: str) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import click
 
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
-from heymarket_bridge_tools.state import STATE_DIR, LocalState, StateFileError, read_state, running_stacks
+from heymarket_local.state import STATE_DIR, LocalState, StateFileError, read_state, running_stacks
 
 if TYPE_CHECKING:
     from heymarket_bridge_tools.ops import StackQueues

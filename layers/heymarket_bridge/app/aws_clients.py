@@ -8,6 +8,7 @@ loads the Heymarket client, PyJWT or the batch utility; the sync function never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -42,15 +43,37 @@ class AwsCallBudget:
 DEFAULT_AWS_CALL_BUDGET: Final = AwsCallBudget(connect_timeout_s=1.0, read_timeout_s=1.0, max_attempts=2)
 
 
-def aws_client(service: str, budget: AwsCallBudget = DEFAULT_AWS_CALL_BUDGET) -> Any:
-    """A boto3 client with the budget's timeouts and retries, created on first use, not at import: no credential
-    lookup at import, and tests can point it at moto (AWS_ENDPOINT_URL) or at a stalled endpoint."""
-    import boto3
-    from botocore.config import Config
+class AwsClients:
+    """The boto3 clients of one execution environment, made from its variables, not from the process's.
 
-    config = Config(
-        connect_timeout=budget.connect_timeout_s,
-        read_timeout=budget.read_timeout_s,
-        retries={"mode": "standard", "total_max_attempts": budget.max_attempts},
-    )
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    `env` is the environment's variables (os.environ on Lambda): AWS_REGION (or AWS_DEFAULT_REGION), the
+    credentials AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN the Lambda runtime sets, and
+    AWS_ENDPOINT_URL (where tests and the local stack point the clients at moto). A variable the mapping lacks
+    falls back to boto3's own resolution. One boto3 session per environment, made on the first client: the same
+    one-time cost as boto3's default session (which `boto3.client` would make), and nothing at import.
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._session: Any = None
+
+    def client(self, service: str, budget: AwsCallBudget = DEFAULT_AWS_CALL_BUDGET) -> Any:
+        """A boto3 client with the budget's timeouts and retries, created on first use, not at import: no
+        credential lookup at import, and tests can point it at moto (AWS_ENDPOINT_URL) or at a stalled endpoint."""
+        import boto3
+        from botocore.config import Config
+
+        env = self._env
+        if self._session is None:
+            self._session = boto3.session.Session(
+                aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+                aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+                aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
+                region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            )
+        config = Config(
+            connect_timeout=budget.connect_timeout_s,
+            read_timeout=budget.read_timeout_s,
+            retries={"mode": "standard", "total_max_attempts": budget.max_attempts},
+        )
+        return self._session.client(service, config=config, endpoint_url=env.get("AWS_ENDPOINT_URL") or None)

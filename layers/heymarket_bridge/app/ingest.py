@@ -1,10 +1,14 @@
-"""The ingest function's composition root: API Gateway event in, validated contacts in SQS, response out."""
+"""The ingest function's composition root: API Gateway event in, validated contacts in SQS, response out.
+
+`build_ingest(env)` makes the function of one execution environment (`IngestApp`) from that environment's
+variables; functions/ingest/app.py builds one from os.environ at import, and the local stack one per environment
+it runs, from that environment's mapping: nothing is patched and os.environ is never written.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
@@ -13,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from heymarket_bridge.adapters.aws.parameters import MappingsUnavailable, SourceMappingsParameter
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
-from heymarket_bridge.app.aws_clients import aws_client
+from heymarket_bridge.app.aws_clients import AwsClients
 from heymarket_bridge.ingest.http import BufferUnavailable, Reply, RequestLine, render_json
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
@@ -21,25 +25,25 @@ from heymarket_bridge.observability import logger
 from heymarket_bridge.settings import IngestSettings
 
 
-def build_ingest(settings: IngestSettings) -> IngestService:
-    """The ingest service of one execution environment, from its settings and boto3 clients.
+def compose_ingest(settings: IngestSettings, aws: AwsClients) -> IngestService:
+    """The ingest service of one execution environment, from its settings and its boto3 clients.
 
     Raises MappingsUnavailable when the SSM parameter holding the mappings cannot be read (nothing is cached then:
     the next request tries again).
     """
     if settings.source_mappings_parameter:
         mappings = SourceMappingsParameter(
-            SSMProvider(boto3_client=aws_client("ssm")), settings.source_mappings_parameter, settings.secrets_max_age_s
+            SSMProvider(boto3_client=aws.client("ssm")), settings.source_mappings_parameter, settings.secrets_max_age_s
         )
         settings = replace(settings, mappings=mappings)
-    store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
-    queue = SqsBatchSender(aws_client("sqs"), settings.queue_url)
-    refusals = SqsDeadLetters(SqsBatchSender(aws_client("sqs"), settings.dlq_url)) if settings.dlq_url else None
+    store = JsonSecretStore(SecretsProvider(boto3_client=aws.client("secretsmanager")), settings.secrets_max_age_s)
+    queue = SqsBatchSender(aws.client("sqs"), settings.queue_url)
+    refusals = SqsDeadLetters(SqsBatchSender(aws.client("sqs"), settings.dlq_url)) if settings.dlq_url else None
     deliveries = recent = None
     if settings.idempotency_table:
         from heymarket_bridge.adapters.aws.deliveries import DynamoDbDeliveryLedger, DynamoDbRecentContacts
 
-        dynamodb = aws_client("dynamodb")
+        dynamodb = aws.client("dynamodb")
         deliveries = DynamoDbDeliveryLedger(settings.idempotency_table, dynamodb, settings.idempotency_retention_s)
         recent = DynamoDbRecentContacts(
             settings.idempotency_table, dynamodb, retention_s=settings.idempotency_retention_s
@@ -55,27 +59,45 @@ def build_ingest(settings: IngestSettings) -> IngestService:
     )
 
 
-@cache
-def ingest_service() -> IngestService:
-    return build_ingest(IngestSettings.from_env())
+class IngestApp:
+    """The ingest function of one execution environment: its service, built on the first request, then kept.
+
+    Built on first use, not at import, as before: a cold start reads its settings and makes its clients once,
+    and a configuration that cannot be read (MappingsUnavailable) is tried again at the next request.
+    """
+
+    def __init__(self, build: Callable[[], IngestService]) -> None:
+        self._build = build
+        self._service: IngestService | None = None
+
+    def service(self) -> IngestService:
+        """The environment's service; raises MappingsUnavailable while the mappings cannot be read."""
+        if self._service is None:
+            self._service = self._build()
+        return self._service
+
+    def handle(self, event: Mapping[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        """API Gateway HTTP API event (payload 2.0) in, API Gateway response out."""
+        event = event if isinstance(event, Mapping) else {}
+        try:
+            service = self.service()
+        except MappingsUnavailable:
+            # The sender is told to retry meanwhile, in the format it reads.
+            line = RequestLine.of(event)
+            logger.error(
+                "Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"}
+            )
+            source = default_sources().get(line.source)
+            render = source.render if source is not None else render_json
+            unavailable = BufferUnavailable("the bridge cannot read its configuration right now; retry later")
+            return render(Reply.error(unavailable, line.request_id)).to_http_api()
+        register = getattr(service.deliveries, "register_lambda_context", None)
+        if context is not None and register is not None:
+            register(context)
+        return service.handle(event).to_http_api()
 
 
-def handle_webhook(event: Mapping[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
-    """API Gateway HTTP API event in, API Gateway response out."""
-    event = event if isinstance(event, Mapping) else {}
-    try:
-        service = ingest_service()
-    except MappingsUnavailable:
-        # The sender is told to retry meanwhile, in the format it reads.
-        line = RequestLine.of(event)
-        logger.error(
-            "Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"}
-        )
-        source = default_sources().get(line.source)
-        render = source.render if source is not None else render_json
-        unavailable = BufferUnavailable("the bridge cannot read its configuration right now; retry later")
-        return render(Reply.error(unavailable, line.request_id)).to_http_api()
-    register = getattr(service.deliveries, "register_lambda_context", None)
-    if context is not None and register is not None:
-        register(context)
-    return service.handle(event).to_http_api()
+def build_ingest(env: Mapping[str, str]) -> IngestApp:
+    """The ingest function of one execution environment, over its variables (os.environ on Lambda), which are
+    read on the first request (IngestSettings.from_env: ConfigError names a missing or bad one)."""
+    return IngestApp(lambda: compose_ingest(IngestSettings.from_env(env), AwsClients(env)))

@@ -1,9 +1,13 @@
-"""The sync function's composition root: SQS batch in, Heymarket bulk requests, partial batch response out."""
+"""The sync function's composition root: SQS batch in, Heymarket bulk requests, partial batch response out.
+
+`build_sync(env)` makes the function of one execution environment (`SyncApp`) from that environment's variables;
+functions/sync/app.py builds one from os.environ at import, and the local stack one per execution environment it
+runs, from that environment's mapping: nothing is patched and os.environ is never written.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -22,7 +26,7 @@ from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters, Sq
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
-from heymarket_bridge.app.aws_clients import aws_client
+from heymarket_bridge.app.aws_clients import AwsClients
 from heymarket_bridge.observability import logger, metrics
 from heymarket_bridge.settings import ApiMode, SyncSettings
 from heymarket_bridge.sync.lists.steps import Segmenter
@@ -39,10 +43,14 @@ class SyncRuntime:
     contact_state: DynamoDbContactState | None = None
 
 
-def build_sync(env: Mapping[str, str]) -> SyncRuntime:
-    """The sync function's objects for one execution environment, from its environment variables."""
+def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
+    """The sync function's objects for one execution environment, from its environment variables.
+
+    Raises ConfigError naming a missing or bad variable (SyncSettings.from_env).
+    """
     settings = SyncSettings.from_env(env)
-    store = JsonSecretStore(SecretsProvider(boto3_client=aws_client("secretsmanager")), settings.secrets_max_age_s)
+    aws = AwsClients(env)
+    store = JsonSecretStore(SecretsProvider(boto3_client=aws.client("secretsmanager")), settings.secrets_max_age_s)
     auth = Authenticator(
         lambda refresh: Credentials.from_secret(store.get(settings.heymarket_secret_arn, refresh=refresh))
     )
@@ -58,8 +66,8 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
         if settings.api_mode is ApiMode.V1
         else V2Gateway(http, max_batch=settings.max_batch)
     )
-    sqs = aws_client("sqs")
-    dynamodb = cache(lambda: aws_client("dynamodb"))
+    sqs = aws.client("sqs")
+    dynamodb = cache(lambda: aws.client("dynamodb"))
     segments = Segmenter(
         HeymarketSegments(gateway, http, max_batch=settings.max_batch),
         # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
@@ -101,39 +109,55 @@ def build_sync(env: Mapping[str, str]) -> SyncRuntime:
     return SyncRuntime(settings, service, http, state)
 
 
-@cache
-def sync_runtime() -> SyncRuntime:
-    """One runtime per execution environment (the local stack stands in a builder of its own per environment)."""
-    return build_sync(os.environ)
+class SyncApp:
+    """The sync function of one execution environment: its objects, built on the first batch, then kept.
+
+    Built on first use, not at import, as before: a cold start reads its settings and makes its clients once.
+    """
+
+    def __init__(self, build: Callable[[], SyncRuntime]) -> None:
+        self._build = build
+        self._runtime: SyncRuntime | None = None
+
+    def runtime(self) -> SyncRuntime:
+        """The environment's objects; raises ConfigError on a missing or bad variable (nothing is kept then)."""
+        if self._runtime is None:
+            self._runtime = self._build()
+        return self._runtime
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """SQS event in, partial batch response out: only the messages to redeliver are reported."""
+        records = [SQSRecord(raw) for raw in event.get("Records", [])]
+        if not records:  # Lambda never sends an empty batch; a manual test invocation might
+            return {"batchItemFailures": []}
+        queued = [
+            QueueRecord(
+                message_id=record.message_id,
+                body=record.body,
+                receive_count=int(record.attributes.approximate_receive_count or 1),
+                sent_timestamp_ms=int(record.attributes.sent_timestamp or 0),
+            )
+            for record in records
+        ]
+        runtime = self.runtime()
+        requests_before = runtime.http.requests_sent
+        report = runtime.service.process(queued, lambda: context.get_remaining_time_in_millis() / 1000)
+        report.heymarket_requests = runtime.http.requests_sent - requests_before
+        _record_metrics(report)
+        redeliver = set(report.failed_message_ids)
+
+        def settle(record: SQSRecord) -> None:
+            if record.message_id in redeliver:
+                raise RedeliverMessage(record.message_id)
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return dict(process_partial_response(event=event, record_handler=settle, processor=processor, context=context))
 
 
-def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """SQS event in, partial batch response out: only the messages to redeliver are reported."""
-    records = [SQSRecord(raw) for raw in event.get("Records", [])]
-    if not records:  # Lambda never sends an empty batch; a manual test invocation might
-        return {"batchItemFailures": []}
-    queued = [
-        QueueRecord(
-            message_id=record.message_id,
-            body=record.body,
-            receive_count=int(record.attributes.approximate_receive_count or 1),
-            sent_timestamp_ms=int(record.attributes.sent_timestamp or 0),
-        )
-        for record in records
-    ]
-    runtime = sync_runtime()
-    requests_before = runtime.http.requests_sent
-    report = runtime.service.process(queued, lambda: context.get_remaining_time_in_millis() / 1000)
-    report.heymarket_requests = runtime.http.requests_sent - requests_before
-    _record_metrics(report)
-    redeliver = set(report.failed_message_ids)
-
-    def settle(record: SQSRecord) -> None:
-        if record.message_id in redeliver:
-            raise RedeliverMessage(record.message_id)
-
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(process_partial_response(event=event, record_handler=settle, processor=processor, context=context))
+def build_sync(env: Mapping[str, str]) -> SyncApp:
+    """The sync function of one execution environment, over its variables (os.environ on Lambda), which are read
+    on the first batch."""
+    return SyncApp(lambda: compose_sync(env))
 
 
 class RedeliverMessage(Exception):
