@@ -4,18 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge.domain.contact import (
-    MAX_RAW_TEXT,
-    MAX_SEGMENT_ITEMS,
-    Contact,
-    InvalidContact,
-    fold_name,
-    normalise_phone,
-    parse_contact,
-    read_contact,
-    read_phone,
-)
+from heymarket_bridge.domain.contact import Contact, InvalidContact, parse_contact, read_contact
 from heymarket_bridge.domain.country import CountryEvidence, country_of
+from heymarket_bridge.domain.fields import MAX_RAW_TEXT, MAX_SEGMENT_ITEMS
+from heymarket_bridge.domain.phone import normalise_phone, read_phone
+from heymarket_bridge.domain.text import fold_name
 
 
 @pytest.mark.parametrize(

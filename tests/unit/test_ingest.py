@@ -12,7 +12,7 @@ import pytest
 
 from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.ingest.http import HttpResponse, Reply, Unauthorized, WebhookRequest
-from heymarket_bridge.ingest.repeats import Claim, Latest
+from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import SourceRegistry
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, identity
@@ -219,7 +219,7 @@ class FakeRecent:
     def seen(self, phones: Sequence[str]) -> dict[str, Latest]:
         return {phone: self.latest[phone] for phone in phones if phone in self.latest}
 
-    def claim(self, claims: Sequence[Claim]) -> list[str | None]:
+    def claim(self, claims: Sequence[PhoneClaim]) -> list[str | None]:
         versions: list[str | None] = []
         for claim in claims:
             if self.latest.get(claim.phone) != claim.as_read:
@@ -318,7 +318,7 @@ def test_a_phone_repeated_in_a_delivery_without_the_table_is_still_queued_once()
 
 
 def test_an_answer_with_warnings_is_replayed_as_it_was_given() -> None:
-    from heymarket_bridge.ingest.service import Rejection
+    from heymarket_bridge.ingest.replies import Rejection
 
     entries = [
         Rejection(0, ["email is not a valid address"], dropped=["email"], notes=["phone was read as +31"]),

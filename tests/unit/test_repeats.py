@@ -6,7 +6,7 @@ import pytest
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import ContactOperation, Operation
-from heymarket_bridge.ingest.repeats import Latest, Verdict, judge, rank
+from heymarket_bridge.ingest.repeats import Latest, RepeatVerdict, judge, rank
 from heymarket_bridge.sync.state.rules import operation_rank
 
 OUT, IN = "fingerprint-opted-out", "fingerprint-opted-in"
@@ -18,31 +18,31 @@ def queued(fingerprint: str, rank: int, *, repeated_at: int | None = None, fresh
 
 
 def test_a_phone_nothing_is_known_of_is_claimed() -> None:
-    assert judge(None, OUT, 10) is Verdict.CLAIM
+    assert judge(None, OUT, 10) is RepeatVerdict.CLAIM
 
 
 def test_the_newest_content_sent_again_after_it_was_queued_is_a_repeat() -> None:
-    assert judge(queued(OUT, 10), OUT, 20) is Verdict.REPEAT
+    assert judge(queued(OUT, 10), OUT, 20) is RepeatVerdict.REPEAT
 
 
 def test_the_newest_content_sent_again_before_it_is_confirmed_queued_is_queued_again() -> None:
     claimed = Latest(OUT, 10, 10, False, "v1")
 
-    assert judge(claimed, OUT, 20) is Verdict.CLAIM
+    assert judge(claimed, OUT, 20) is RepeatVerdict.CLAIM
 
 
 def test_a_newer_change_is_claimed() -> None:
-    assert judge(queued(OUT, 10), IN, 20) is Verdict.CLAIM
+    assert judge(queued(OUT, 10), IN, 20) is RepeatVerdict.CLAIM
 
 
 def test_an_older_change_than_the_queued_one_is_queued_for_the_sync_side_to_order() -> None:
-    assert judge(queued(OUT, 10), IN, 5) is Verdict.QUEUE
+    assert judge(queued(OUT, 10), IN, 5) is RepeatVerdict.QUEUE
 
 
 def test_an_older_change_than_a_claim_not_yet_queued_is_queued() -> None:
     claimed = Latest(OUT, 10, 10, False, "v1")
 
-    assert judge(claimed, IN, 5) is Verdict.QUEUE
+    assert judge(claimed, IN, 5) is RepeatVerdict.QUEUE
 
 
 def test_a_change_older_than_a_repeat_but_newer_than_the_queued_copy_is_not_queued() -> None:
@@ -53,31 +53,31 @@ def test_a_change_older_than_a_repeat_but_newer_than_the_queued_copy_is_not_queu
     verdict = judge(entry, IN, 20)
 
     # Then it is not queued
-    assert verdict is Verdict.SUPERSEDED
+    assert verdict is RepeatVerdict.SUPERSEDED
 
 
 def test_a_late_change_between_the_queued_copy_and_its_repeat_is_superseded_after_the_repeat_window() -> None:
     entry = queued(OUT, 10, repeated_at=30, fresh=False)
 
-    assert judge(entry, IN, 20) is Verdict.SUPERSEDED
+    assert judge(entry, IN, 20) is RepeatVerdict.SUPERSEDED
 
 
 def test_the_same_content_after_the_repeat_window_is_queued_again() -> None:
-    assert judge(queued(OUT, 10, fresh=False), OUT, 20) is Verdict.CLAIM
+    assert judge(queued(OUT, 10, fresh=False), OUT, 20) is RepeatVerdict.CLAIM
 
 
 def test_an_opt_out_sent_again_after_it_was_queued_is_claimed_not_a_repeat() -> None:
-    assert judge(queued(OUT, 10), OUT, 20, opt_out=True) is Verdict.CLAIM
+    assert judge(queued(OUT, 10), OUT, 20, opt_out=True) is RepeatVerdict.CLAIM
 
 
 def test_an_opt_out_older_than_a_repeat_of_newer_content_is_queued_not_superseded() -> None:
-    assert judge(queued(IN, 10, repeated_at=30), OUT, 20, opt_out=True) is Verdict.QUEUE
+    assert judge(queued(IN, 10, repeated_at=30), OUT, 20, opt_out=True) is RepeatVerdict.QUEUE
 
 
 def test_a_contact_after_a_delete_of_its_phone_is_claimed() -> None:
     deleted = Latest("", 10, 10, True, "v1")
 
-    assert judge(deleted, OUT, 20) is Verdict.CLAIM
+    assert judge(deleted, OUT, 20) is RepeatVerdict.CLAIM
 
 
 @pytest.mark.parametrize(

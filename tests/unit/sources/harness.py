@@ -15,7 +15,7 @@ from heymarket_bridge.domain.mapping import SourceMapping
 from heymarket_bridge.ingest.http import HttpResponse, WebhookRequest
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
-from heymarket_bridge.ingest.sources.common import Credentials, Delivery, ReadContext
+from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SourceCredentials
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.signing import credential_name, event_body, resign_event
 from tests.support import demo_webhook_secrets
@@ -82,7 +82,7 @@ def read_delivery(event: Mapping[str, Any], *, now: datetime = SIGNED_AT) -> Del
     """The event as its source reads it (authenticated with the demo secrets), without validating or queueing."""
     name = source_of(event)
     secrets = demo_webhook_secrets()
-    context = ReadContext(now=now, credentials=Credentials(secrets.get(name), secrets))
+    context = ReadContext(now=now, credentials=SourceCredentials(secrets.get(name), secrets))
     source = default_sources()[name]
     request = WebhookRequest.from_http_api_event(event)
     source.authenticate(request, context)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge.ingest.sources.common import event_time
+from heymarket_bridge.ingest.times import event_time
 from heymarket_bridge_tools.signing import event_body
 from tests.support import load_event
 from tests.unit.sources.harness import SIGNED_AT, deliver, payload_of, read_delivery, with_body, with_json

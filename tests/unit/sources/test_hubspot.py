@@ -146,10 +146,10 @@ def hubspot_request(body: str, headers: dict[str, str], url: str = "https://www.
 
 
 def authenticate(request: Any, secret: str = DOC_SECRET, public_base_url: str = "") -> None:
-    from heymarket_bridge.ingest.sources.common import Credentials, ReadContext
+    from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials
     from heymarket_bridge.ingest.sources.hubspot import HubSpotSource
 
-    context = ReadContext(now=SIGNED_AT, credentials=Credentials(secret), public_base_url=public_base_url)
+    context = ReadContext(now=SIGNED_AT, credentials=SourceCredentials(secret), public_base_url=public_base_url)
     HubSpotSource().authenticate(request, context)
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge.ingest.sources.common import about_someone_else
+from heymarket_bridge.domain.phone_owner import about_someone_else
 from heymarket_bridge.observability import metrics
 from tests.unit.sources.harness import deliver
 from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform

@@ -49,25 +49,21 @@ from typing import Any
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Lookup, Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.domain.text import shown
+from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneField,
     ReadContext,
     SourceDefaults,
-    any_same,
     choose_phone,
-    event_time,
-    hmac_b64,
     identity,
     no_phone,
-    parse_json,
     phone_reason,
-    signatures,
     too_many,
-    unix_time,
-    within,
 )
+from heymarket_bridge.ingest.times import event_time, unix_time, within
 from heymarket_bridge.observability import logger
 
 TOLERANCE_S = 300

@@ -33,30 +33,30 @@ from typing import Any
 
 import multipart
 
-from heymarket_bridge.domain.contact import single
 from heymarket_bridge.domain.country import CountryEvidence
+from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import dotted
+from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.http import BadRequest, PayloadTooLarge, UnsupportedMediaType, WebhookRequest
-from heymarket_bridge.ingest.sources.common import (
+from heymarket_bridge.ingest.bodies import (
     FORM_TYPE,
     MAX_FORM_FIELDS,
     MULTIPART_TYPE,
+    decode_text,
+    form_pairs,
+    looks_like_json,
+    parse_json_text,
+)
+from heymarket_bridge.ingest.http import BadRequest, PayloadTooLarge, UnsupportedMediaType, WebhookRequest
+from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneChoice,
     PhoneField,
     ReadContext,
     SourceDefaults,
-    about_someone_else,
-    asks_for_phone,
     choose_phone,
-    country_answers,
-    decode_text,
-    form_pairs,
     identity,
-    looks_like_json,
     no_phone,
-    parse_json_text,
     phone_reason,
 )
 from heymarket_bridge.ingest.sources.generic import require_token

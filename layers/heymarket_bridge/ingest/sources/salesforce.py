@@ -63,12 +63,12 @@ from heymarket_bridge.ingest.sources.common import (
     ReadContext,
     SourceDefaults,
     choose_phone,
-    event_time,
     identity,
     no_phone,
     phone_reason,
 )
 from heymarket_bridge.ingest.sources.generic import token_matches
+from heymarket_bridge.ingest.times import event_time
 
 ORG_ID_ENTRY = "salesforce_org_id"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"

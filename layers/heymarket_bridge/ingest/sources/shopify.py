@@ -52,7 +52,9 @@ from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.domain.text import shown
+from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     DeliveryIdentity,
@@ -60,18 +62,12 @@ from heymarket_bridge.ingest.sources.common import (
     PhoneField,
     ReadContext,
     SourceDefaults,
-    any_same,
-    check_age,
     choose_phone,
-    event_time,
-    hmac_b64,
     identity,
-    iso_time,
     no_phone,
-    parse_json,
     phone_reason,
-    signatures,
 )
+from heymarket_bridge.ingest.times import check_age, event_time, iso_time
 
 CUSTOMER_TOPICS = ("customers/create", "customers/update")
 CONSENT_TOPIC = "customers_marketing_consent/update"

@@ -36,28 +36,22 @@ from datetime import timedelta
 from typing import Any
 
 from heymarket_bridge.domain.mapping import Submission, split_name
+from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
+from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneChoice,
     PhoneField,
     ReadContext,
     SourceDefaults,
-    about_someone_else,
-    any_same,
-    asks_for_phone,
-    check_age,
     choose_phone,
-    country_answers,
-    event_time,
-    hmac_b64,
     identity,
-    iso_time,
     no_phone,
-    parse_json,
     phone_reason,
-    signatures,
 )
+from heymarket_bridge.ingest.times import check_age, event_time, iso_time
 
 TEXT_FIELD_TYPES = ("short_text", "long_text")
 # Typeform's retries end about 10.6 hours after the submission; the rest is margin for a slow acceptance.
