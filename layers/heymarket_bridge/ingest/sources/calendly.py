@@ -152,3 +152,7 @@ def _lookup(invitee: Mapping[str, Any], ref: str) -> Any:
         if question.strip().lower() == wanted:
             return answer
     return dotted(invitee, ref)
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = CalendlySource

@@ -181,3 +181,7 @@ def _phone_of(item: Mapping[str, Any], context: ReadContext) -> str | None:
         return read_phone(item.get("phone"), context.default_country, contact_evidence(item)).digits
     except ValueError:
         return None
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = GenericSource

@@ -292,3 +292,7 @@ def _properties(obj: Any, index: int | None) -> dict[str, Any]:
 def _values(properties: Mapping[str, Any]) -> dict[str, Any]:
     """Property name -> value, from either {"name": {"value": v, "versions": [...]}} or {"name": v}."""
     return {str(name): (value.get("value") if isinstance(value, dict) else value) for name, value in properties.items()}
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = HubSpotSource

@@ -295,3 +295,7 @@ def _lookup(answers: list[tuple[str, str, Any]], ref: str) -> Any:
         if path and head in (key, name):
             return dotted(value, path)
     return None
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = JotformSource

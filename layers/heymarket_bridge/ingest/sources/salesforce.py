@@ -302,3 +302,7 @@ def _text(element: ET.Element | None) -> str | None:
 
 def _local(tag: object) -> str:
     return str(tag).rpartition("}")[2]
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = SalesforceSource

@@ -305,3 +305,7 @@ def _replayed(
     except Unauthorized as exc:
         return exc
     return None
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = ShopifySource

@@ -248,3 +248,7 @@ _COMPARED_CHARACTERS = 500
 
 def _is_name_title(title: str) -> bool:
     return _letters(title) in ("name", "yourname", "whatsyourname", "whatisyourname")
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = TypeformSource
