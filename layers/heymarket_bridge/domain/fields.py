@@ -242,24 +242,30 @@ def read_custom(raw: Any, errors: list[str]) -> dict[str, str] | None:
         return None
     custom: dict[str, str] = {}
     for key, value in raw.items():
-        if len(str(key)) > MAX_TEXT:  # refused before it is quoted, searched or normalised anywhere
-            errors.append(f"custom has a field id or title longer than {MAX_TEXT} characters")
-            continue
-        value = single(value)
-        if value is None or value == "":
-            continue
-        if isinstance(value, dict | list):
-            errors.append(f"custom field {shown(str(key))} must be a text, number or boolean")
-            continue
-        text = ("true" if value else "false") if isinstance(value, bool) else (_number_text(value) or str(value))
-        if len(text) > 4096:
-            errors.append(f"custom field {shown(str(key))} is longer than 4096 characters")
-            continue
-        if (problem := _unsendable(str(key)) or _unsendable(text)) is not None:
-            errors.append(f"custom field {shown(str(key))} {problem}")
-            continue
-        custom[str(key)] = text
+        text = _custom_value(str(key), single(value), errors)
+        if text is not None:
+            custom[str(key)] = text
     return custom or None
+
+
+def _custom_value(key: str, value: Any, errors: list[str]) -> str | None:
+    """One custom field's value as text; None when it is empty or refused (the reason appended to `errors`)."""
+    if len(key) > MAX_TEXT:  # refused before it is quoted, searched or normalised anywhere
+        errors.append(f"custom has a field id or title longer than {MAX_TEXT} characters")
+        return None
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict | list):
+        errors.append(f"custom field {shown(key)} must be a text, number or boolean")
+        return None
+    text = ("true" if value else "false") if isinstance(value, bool) else (_number_text(value) or str(value))
+    if len(text) > 4096:
+        errors.append(f"custom field {shown(key)} is longer than 4096 characters")
+        return None
+    if (problem := _unsendable(key) or _unsendable(text)) is not None:
+        errors.append(f"custom field {shown(key)} {problem}")
+        return None
+    return text
 
 
 def read_contact_id(raw: Any, errors: list[str]) -> str | None:

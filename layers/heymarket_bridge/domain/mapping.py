@@ -130,16 +130,7 @@ class SourceMapping:
         Phone widget's Country Code sub-field, HubSpot's calculated international form of that property): a mapped
         phone keeps it in "country_evidence". A one-item list is its item (heymarket_bridge.domain.contact.single).
         """
-        values: dict[str, Any] = {}
-        for name, value in defaults.items():
-            if name not in _MERGED_CONSTANTS and not is_blank(value) and not self.overrides(name):
-                values[name] = value
-        if "phone" in self.fields and isinstance(values.get("country_evidence"), list):
-            # What the source said about the number it would have chosen is not about the mapped one.
-            person = [
-                item for item in values["country_evidence"] if not (isinstance(item, dict) and item.get("of_number"))
-            ]
-            values["country_evidence"] = person
+        values = self._defaults_kept(defaults)
         if "name" in self.fields:
             first, last = split_name(first_present(lookup, self.fields["name"]))
             values.update({k: v for k, v in (("first", first), ("last", last)) if v is not None})
@@ -152,6 +143,24 @@ class SourceMapping:
             value = first_present(lookup, refs)
             if not is_blank(value):
                 values[name] = value
+        return self._with_constants(values, defaults, lookup)
+
+    def _defaults_kept(self, defaults: Mapping[str, Any]) -> dict[str, Any]:
+        """The source's defaults this mapping does not decide (given, and not merged with constants)."""
+        values: dict[str, Any] = {}
+        for name, value in defaults.items():
+            if name not in _MERGED_CONSTANTS and not is_blank(value) and not self.overrides(name):
+                values[name] = value
+        if "phone" in self.fields and isinstance(values.get("country_evidence"), list):
+            # What the source said about the number it would have chosen is not about the mapped one.
+            person = [
+                item for item in values["country_evidence"] if not (isinstance(item, dict) and item.get("of_number"))
+            ]
+            values["country_evidence"] = person
+        return values
+
+    def _with_constants(self, values: dict[str, Any], defaults: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
+        """The contact: the constants, overridden by `values`, with custom fields and lists merged."""
         contact = {k: v for k, v in self.constants.items() if k not in _MERGED_CONSTANTS}
         contact.update(values)
         custom = _merge_custom(self.constants.get("custom"), defaults.get("custom"), self._mapped_custom(lookup))

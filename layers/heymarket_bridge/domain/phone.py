@@ -108,59 +108,83 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
 
 def _read_number(text: str, default_country: str, evidence: Sequence[CountryEvidence]) -> PhoneReading:
     """One number of a phone field (its labels and extension already removed), read as `read_phone` says."""
-    from heymarket_bridge.domain.country import country_of
-
     if len(re.sub(r"\D", "", text)) > 2 * MAX_PHONE_DIGITS or len(text.strip()) > 40:
         raise ValueError("phone is too long")
     if BRAZIL_CARRIER_CHOICE.match(text):
-        named = _named_country(text, evidence)
-        if (named[0].region if named is not None else default_country) != "BR":
-            raise PhoneCountryConflict(
-                f"phone {shown(text)} starts with 0xx, Brazil's carrier choice, but its country is not Brazil: send "
-                "the phone with its + and country code"
-            )
-        text = BRAZIL_CARRIER_CHOICE.sub("0", text)
+        text = _without_carrier_choice(text, default_country, evidence)
     # Before "00" is read as "+": Australia dials 0011, and "0011 61..." is no +11 number.
-    dialled = _after_international_prefix(text, default_country)
-    if dialled is not None:
-        # "011 52 55 1234 5679": dialled from DefaultCountry with its international prefix, a number in its own
-        # country like one with "+", unless the named country reads the same digits as a number of its own.
-        try:
-            named = _named_country(text, evidence)
-        except ValueError:  # no country to read the digits in: as with "+", the person's country does not matter
-            named = None
-        if named is not None and _strictly_valid(text, named[0].region) is not None:
-            raise PhoneCountryConflict(
-                f"phone {shown(text)} reads two ways: in {named[0].region}, the country named by {named[1]}, and "
-                f"as dialled from {default_country} with its international prefix: send the phone with its + and "
-                "country code"
-            )
-        return _read_number(dialled, default_country, evidence)
-    dialled = _dialled_from_named_country(text, evidence, default_country)
+    dialled = _dialled_from_home(text, default_country, evidence)
+    if dialled is None:
+        dialled = _dialled_from_named_country(text, evidence, default_country)
     if dialled is not None:
         return _read_number(dialled, default_country, evidence)
     text = dial_form(text)
     if text.startswith("+"):
-        number = _valid_number(text, default_country)
-        for item in evidence:
-            country = country_of(item.value)
-            if item.of_number and country is None and not _blank(item.value):
-                raise PhoneCountryConflict(
-                    f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} is not a country "
-                    "code the bridge can read: correct it, or leave it empty"
-                )
-            if item.of_number and country is not None and country.code != number.country_code:
-                raise PhoneCountryConflict(
-                    f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} says its "
-                    f"country code is +{country.code}: correct one of them"
-                )
-        return PhoneReading(_e164(number))
+        return _read_international(text, default_country, evidence)
     named = _named_country(text, evidence)
     if named is None:
         return _read_in_default(text, default_country)
-    country, where = named
+    return _read_in_named(text, named, default_country)
+
+
+def _without_carrier_choice(text: str, default_country: str, evidence: Sequence[CountryEvidence]) -> str:
+    """A number written with Brazil's "0xx" carrier choice, with "0" in its place; refused outside Brazil."""
+    named = _named_country(text, evidence)
+    if (named[0].region if named is not None else default_country) != "BR":
+        raise PhoneCountryConflict(
+            f"phone {shown(text)} starts with 0xx, Brazil's carrier choice, but its country is not Brazil: send "
+            "the phone with its + and country code"
+        )
+    return BRAZIL_CARRIER_CHOICE.sub("0", text)
+
+
+def _dialled_from_home(text: str, default_country: str, evidence: Sequence[CountryEvidence]) -> str | None:
+    """`text` as "+<digits>" when it is dialled from `default_country` with its international prefix; None when it
+    is not. Refused when the named country reads the same digits as a number of its own."""
+    dialled = _after_international_prefix(text, default_country)
+    if dialled is None:
+        return None
+    # "011 52 55 1234 5679": dialled from DefaultCountry with its international prefix, a number in its own
+    # country like one with "+", unless the named country reads the same digits as a number of its own.
+    try:
+        named = _named_country(text, evidence)
+    except ValueError:  # no country to read the digits in: as with "+", the person's country does not matter
+        named = None
+    if named is not None and _strictly_valid(text, named[0].region) is not None:
+        raise PhoneCountryConflict(
+            f"phone {shown(text)} reads two ways: in {named[0].region}, the country named by {named[1]}, and "
+            f"as dialled from {default_country} with its international prefix: send the phone with its + and "
+            "country code"
+        )
+    return dialled
+
+
+def _read_international(text: str, default_country: str, evidence: Sequence[CountryEvidence]) -> PhoneReading:
+    """A number written with "+": its own country, refused when the evidence about the number names another."""
+    from heymarket_bridge.domain.country import country_of
+
+    number = _valid_number(text, default_country)
+    for item in evidence:
+        country = country_of(item.value)
+        if item.of_number and country is None and not _blank(item.value):
+            raise PhoneCountryConflict(
+                f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} is not a country "
+                "code the bridge can read: correct it, or leave it empty"
+            )
+        if item.of_number and country is not None and country.code != number.country_code:
+            raise PhoneCountryConflict(
+                f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} says its "
+                f"country code is +{country.code}: correct one of them"
+            )
+    return PhoneReading(_e164(number))
+
+
+def _read_in_named(text: str, named: tuple[Country, str], default_country: str) -> PhoneReading:
+    """A nationally written number read in the country the payload names (`named`: it and the evidence naming it);
+    refused when it is no number there."""
     import phonenumbers
 
+    country, where = named
     try:
         number = _valid_number(text, country.region)
     except ValueError:
@@ -268,8 +292,7 @@ def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Coun
     when the payload names no country. Raises ValueError when it names two, or none the bridge can read."""
     from heymarket_bridge.domain.country import country_of
 
-    about_number = [item for item in evidence if item.of_number and not _blank(item.value)]
-    deciding = about_number or [item for item in evidence if not item.of_number and not _blank(item.value)]
+    deciding = _deciding(evidence)
     if not deciding:
         return None
     read = [(item, country) for item in deciding if (country := country_of(item.value)) is not None]
@@ -290,6 +313,13 @@ def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Coun
         )
     item, country = read[0]
     return country, item.describe()
+
+
+def _deciding(evidence: Sequence[CountryEvidence]) -> list[CountryEvidence]:
+    """The evidence that decides a national number's country: about the number itself if any, else about the person
+    (blank values left out)."""
+    about_number = [item for item in evidence if item.of_number and not _blank(item.value)]
+    return about_number or [item for item in evidence if not item.of_number and not _blank(item.value)]
 
 
 def _read_in_default(text: str, default_country: str) -> PhoneReading:

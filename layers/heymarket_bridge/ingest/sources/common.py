@@ -113,30 +113,7 @@ def choose_phone(
     given = [f for f in fields if not _blank(f.value)]
     theirs = [f for f in given if not about_someone_else(f.name)]
     if theirs:
-        own = [f for f in theirs if clearly_own(f.name)]
-        chosen = (own or theirs)[0]
-        evidence = (*chosen.evidence, *person)
-        if context.is_phone(chosen.value, evidence):
-            return PhoneChoice(chosen.value, evidence)
-        if chosen.same_record:
-            for field_ in theirs[theirs.index(chosen) + 1 :]:
-                if field_.same_record and context.is_phone(field_.value, (*field_.evidence, *person)):
-                    return PhoneChoice(field_.value, (*field_.evidence, *person))
-        try:
-            read_phone(chosen.value, context.default_country, evidence)
-            problem = "does not parse as a phone number"
-        except ValueError as exc:
-            problem = "cannot be used" if isinstance(exc, PhoneCountryConflict) else "does not parse as a phone number"
-            problem = f"{problem}: {exc}"
-        rest = [f for f in given if f is not chosen]
-        reason = f"the field {shown(chosen.name, 60)} {problem}"
-        if rest and not chosen.same_record:
-            named = ", ".join(shown(f.name, 60) for f in rest)
-            reason += (
-                f"; it is the respondent's phone, and the other phone fields ({named}) are never used in its place "
-                "(they may be someone else's)"
-            )
-        return PhoneChoice(reason=reason, evidence=tuple(person), received=chosen.value)
+        return _respondents(theirs, given, context, tuple(person))
     if given:
         named = ", ".join(shown(f.name, 60) for f in given)
         return PhoneChoice(
@@ -148,6 +125,43 @@ def choose_phone(
             evidence=tuple(person),
         )
     return PhoneChoice(evidence=tuple(person))
+
+
+def _respondents(
+    theirs: Sequence[PhoneField],
+    given: Sequence[PhoneField],
+    context: ReadContext,
+    person: tuple[CountryEvidence, ...],
+) -> PhoneChoice:
+    """`choose_phone` among the answered fields not about someone else (`theirs`; `given`: every answered field)."""
+    own = [f for f in theirs if clearly_own(f.name)]
+    chosen = (own or theirs)[0]
+    evidence = (*chosen.evidence, *person)
+    if context.is_phone(chosen.value, evidence):
+        return PhoneChoice(chosen.value, evidence)
+    if chosen.same_record:
+        for field_ in theirs[theirs.index(chosen) + 1 :]:
+            if field_.same_record and context.is_phone(field_.value, (*field_.evidence, *person)):
+                return PhoneChoice(field_.value, (*field_.evidence, *person))
+    reason = f"the field {shown(chosen.name, 60)} {_why_not_a_phone(chosen.value, context.default_country, evidence)}"
+    rest = [f for f in given if f is not chosen]
+    if rest and not chosen.same_record:
+        named = ", ".join(shown(f.name, 60) for f in rest)
+        reason += (
+            f"; it is the respondent's phone, and the other phone fields ({named}) are never used in its place "
+            "(they may be someone else's)"
+        )
+    return PhoneChoice(reason=reason, evidence=person, received=chosen.value)
+
+
+def _why_not_a_phone(value: Any, default_country: str, evidence: Sequence[CountryEvidence]) -> str:
+    """Why `value` is not the respondent's phone, as a refusal says it (with read_phone's reason)."""
+    try:
+        read_phone(value, default_country, evidence)
+        return "does not parse as a phone number"
+    except ValueError as exc:
+        problem = "cannot be used" if isinstance(exc, PhoneCountryConflict) else "does not parse as a phone number"
+        return f"{problem}: {exc}"
 
 
 def _blank(value: Any) -> bool:

@@ -157,14 +157,7 @@ def _without_older_phones(items: list[Any], occurred: tuple[Any, ...], context: 
     that contact's newest record in the delivery (both with an event time). A record's phone as of an older change
     is a number the person has since left, perhaps someone else's now; writing it under their contact would bind
     it to them again. Records of one phone are merged in time order by the ingest service, so they are all kept."""
-    newest: dict[str, int] = {}
-    for index, item in enumerate(items):
-        contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
-        if not isinstance(contact_id, str | int) or isinstance(contact_id, bool) or occurred[index] is None:
-            continue
-        kept = newest.get(str(contact_id))
-        if kept is None or occurred[index] >= occurred[kept]:
-            newest[str(contact_id)] = index
+    newest = _newest_of_each_id(items, occurred)
     superseded = set()
     for index, item in enumerate(items):
         contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
@@ -174,6 +167,20 @@ def _without_older_phones(items: list[Any], occurred: tuple[Any, ...], context: 
         if _phone_of(item, context) != _phone_of(items[latest], context) and occurred[index] < occurred[latest]:
             superseded.add(index)
     return [index for index in range(len(items)) if index not in superseded]
+
+
+def _newest_of_each_id(items: list[Any], occurred: tuple[Any, ...]) -> dict[str, int]:
+    """The index of each `contact_id`'s newest record with an event time (the later in the delivery for equal
+    times)."""
+    newest: dict[str, int] = {}
+    for index, item in enumerate(items):
+        contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
+        if not isinstance(contact_id, str | int) or isinstance(contact_id, bool) or occurred[index] is None:
+            continue
+        kept = newest.get(str(contact_id))
+        if kept is None or occurred[index] >= occurred[kept]:
+            newest[str(contact_id)] = index
+    return newest
 
 
 def _phone_of(item: Mapping[str, Any], context: ReadContext) -> str | None:

@@ -145,43 +145,9 @@ class SalesforceSource(SourceDefaults):
                 f"the outbound message has {len(notifications)} notifications; at most {context.max_contacts} are "
                 f"accepted (Salesforce sends up to {SALESFORCE_BATCH})"
             )
-        submissions: list[Submission] = []
-        occurred: list[datetime | None] = []
-        records: list[tuple[Any, dict[str, str | None], datetime | None]] = []
-        for index, notification in enumerate(notifications):
-            sobject = _child(notification, "sObject")
-            if sobject is None:
-                raise BadRequest(f"Notification {index} has no <sObject> element")
-            fields = {_local(field.tag): _text(field) for field in sobject}
-            records.append(
-                (sobject, fields, event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp")))
-            )
-        for sobject, fields, moment in _latest_of_each_record(records):
-            occurred.append(moment)
-            choice = choose_phone(
-                [PhoneField(name, fields.get(name), same_record=True) for name in PHONE_FIELDS],
-                context,
-                _address_country(fields),
-            )
-            contact = context.mapping.apply(
-                {
-                    **choice.defaults(),
-                    "first": fields.get("FirstName"),
-                    "last": fields.get("LastName"),
-                    "email": fields.get("Email"),
-                },
-                fields.get,
-                context.is_phone,
-            )
-            if contact.get("phone") is None:
-                kind = shown(str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2], quote="")
-                candidates = tuple(fields.get(name) for name in PHONE_FIELDS)
-                reason = phone_reason(
-                    candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field", choice
-                )
-                submissions.append(no_phone(f"the Salesforce {kind}", context.mapping, reason, contact))
-            else:
-                submissions.append(contact)
+        latest = _latest_of_each_record(_records(notifications))
+        submissions = [_submission(sobject, fields, context) for sobject, fields, _ in latest]
+        occurred = [moment for _, _, moment in latest]
         ids = [_text(_child(n, "Id")) for n in notifications]
         sender_id = ",".join(i for i in ids if i) or None
         return Delivery(submissions, identity(sender_id, request.body), tuple(occurred))
@@ -198,6 +164,43 @@ class SalesforceSource(SourceDefaults):
             f"<faultstring>{escape(message or 'the message was refused')}</faultstring></soapenv:Fault>"
         )
         return HttpResponse(reply.status, ENVELOPE.format(fault), headers)
+
+
+def _records(notifications: list[Any]) -> list[tuple[Any, dict[str, str | None], datetime | None]]:
+    """Each notification's record: its sObject, its fields by name, and when it last changed."""
+    records: list[tuple[Any, dict[str, str | None], datetime | None]] = []
+    for index, notification in enumerate(notifications):
+        sobject = _child(notification, "sObject")
+        if sobject is None:
+            raise BadRequest(f"Notification {index} has no <sObject> element")
+        fields = {_local(field.tag): _text(field) for field in sobject}
+        records.append((sobject, fields, event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp"))))
+    return records
+
+
+def _submission(sobject: Any, fields: dict[str, str | None], context: ReadContext) -> Submission:
+    """One record's contact, or why it has no phone."""
+    choice = choose_phone(
+        [PhoneField(name, fields.get(name), same_record=True) for name in PHONE_FIELDS],
+        context,
+        _address_country(fields),
+    )
+    contact = context.mapping.apply(
+        {
+            **choice.defaults(),
+            "first": fields.get("FirstName"),
+            "last": fields.get("LastName"),
+            "email": fields.get("Email"),
+        },
+        fields.get,
+        context.is_phone,
+    )
+    if contact.get("phone") is not None:
+        return contact
+    kind = shown(str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2], quote="")
+    candidates = tuple(fields.get(name) for name in PHONE_FIELDS)
+    reason = phone_reason(candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field", choice)
+    return no_phone(f"the Salesforce {kind}", context.mapping, reason, contact)
 
 
 def _latest_of_each_record(

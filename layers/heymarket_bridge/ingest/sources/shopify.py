@@ -115,24 +115,30 @@ class ShopifySource(SourceDefaults):
         if context.credentials.secret is not None:
             what = "the signed customer's updated_at (or created_at)"
             stale = _replayed(request, context, (customer_time(customer), what))
-        defaults, choice = _defaults(customer, context)
-        contact = context.mapping.apply(defaults, lambda ref: dotted(customer, ref), context.is_phone)
-        if stale is not None:
-            if contact.get("is_opted_out") is not True or contact.get("phone") is None:
-                raise stale
-            # An opt-out is never refused as a replay (replaying one cannot opt anyone in; refused, Shopify retries
-            # for 4 hours, then drops it): only the opt-out is taken, not the rest of a customer that may be stale.
-            kept = {"phone", *choice.defaults()}  # the phone (as mapped) and what it was read with
-            contact = {**{k: v for k, v in contact.items() if k in kept}, "is_opted_out": True}
-        submission: Submission = contact
-        if contact.get("phone") is None:
-            address = customer.get("default_address")
-            candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
-            reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
-            submission = no_phone("the Shopify customer", context.mapping, reason, contact)
+        submission = _customer_submission(customer, context, stale)
         claim = None if context.mapping.overrides("is_opted_out") else _sms_consent(customer)
         moment = event_time(customer.get("updated_at"))
         return Delivery([submission], delivery_identity, (moment,), (claim,), (_event_id(request),))
+
+
+def _customer_submission(customer: Mapping[str, Any], context: ReadContext, stale: Unauthorized | None) -> Submission:
+    """The customer's contact, or why it has no phone. `stale`: the refusal of a customer written too long ago for
+    its signature, raised unless the contact is an opt-out (then only the opt-out is kept)."""
+    defaults, choice = _defaults(customer, context)
+    contact = context.mapping.apply(defaults, lambda ref: dotted(customer, ref), context.is_phone)
+    if stale is not None:
+        if contact.get("is_opted_out") is not True or contact.get("phone") is None:
+            raise stale
+        # An opt-out is never refused as a replay (replaying one cannot opt anyone in; refused, Shopify retries
+        # for 4 hours, then drops it): only the opt-out is taken, not the rest of a customer that may be stale.
+        kept = {"phone", *choice.defaults()}  # the phone (as mapped) and what it was read with
+        contact = {**{k: v for k, v in contact.items() if k in kept}, "is_opted_out": True}
+    if contact.get("phone") is not None:
+        return contact
+    address = customer.get("default_address")
+    candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
+    reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
+    return no_phone("the Shopify customer", context.mapping, reason, contact)
 
 
 def _sms_consent(customer: Mapping[str, Any]) -> ConsentClaim | None:
