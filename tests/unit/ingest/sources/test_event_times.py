@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from heymarket_bridge.ingest.times import event_time
 from heymarket_bridge_tools.signing import event_body
 from tests.support import load_event
-from tests.unit.sources.harness import SIGNED_AT, deliver, payload_of, read_delivery, with_body, with_json
+from tests.unit.ingest.sources.harness import SIGNED_AT, deliver, payload_of, read_delivery, with_body, with_json
 
 
 def utc(text: str) -> datetime:
@@ -94,7 +94,7 @@ def test_event_times_are_read_from_iso_8601_with_a_zone_or_epoch_milliseconds(va
 
 def _with_time(source: str, value: Any) -> dict[str, Any]:
     """A one-contact delivery of `source` whose event time is `value` (in the field that source reads it from)."""
-    from tests.unit.sources.payloads import calendly, generic, hubspot, salesforce, shopify, typeform
+    from tests.unit.ingest.sources.payloads import calendly, generic, hubspot, salesforce, shopify, typeform
 
     if source == "generic":
         return generic({"phone": "+15105550157", "occurred_at": value})

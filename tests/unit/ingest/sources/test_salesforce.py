@@ -9,7 +9,7 @@ import pytest
 from heymarket_bridge.domain.mapping import Unmappable
 from heymarket_bridge_tools.signing import event_body
 from tests.support import demo_webhook_secrets, load_event
-from tests.unit.sources.harness import Delivered, deliver, read_delivery, with_body
+from tests.unit.ingest.sources.harness import Delivered, deliver, read_delivery, with_body
 
 SAMPLE = "salesforce/outbound_message"
 SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"

@@ -16,8 +16,17 @@ from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge.observability import metrics
 from heymarket_bridge_tools.signing import event_body
-from tests.unit.sources.harness import deliver, with_body
-from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
+from tests.unit.ingest.sources.harness import deliver, with_body
+from tests.unit.ingest.sources.payloads import (
+    calendly,
+    generic,
+    hubspot,
+    jotform,
+    salesforce,
+    shopify,
+    stored,
+    typeform,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +40,7 @@ def person(country: str) -> list[CountryEvidence]:
 
 
 def _typeform_hidden_country(phone: str, country: str) -> dict[str, Any]:
-    from tests.unit.sources.harness import payload_of, with_json
+    from tests.unit.ingest.sources.harness import payload_of, with_json
 
     event = typeform(("m", "Mobile", "text", phone))
     payload = payload_of(event)
@@ -186,7 +195,7 @@ def test_a_label_in_brackets_is_still_removed() -> None:
 
 def test_a_jotform_phone_field_labelled_as_the_respondents_is_taken() -> None:
     # A relabelled widget whose label is only in `pretty`: the respondent's own, so it is the phone
-    from tests.unit.test_review22 import jotform_labelled
+    from tests.unit.ingest.sources.test_phone_identity_review import jotform_labelled
 
     event = jotform_labelled({"q5_phoneNumber5": {"full": "(510) 555-0100"}}, "Full Name:Ana Ruiz, Cell:(510) 555-0100")
 
@@ -194,7 +203,7 @@ def test_a_jotform_phone_field_labelled_as_the_respondents_is_taken() -> None:
 
 
 def test_a_jotform_widget_labelled_as_a_parents_is_named_in_the_refusal() -> None:
-    from tests.unit.test_review22 import jotform_labelled
+    from tests.unit.ingest.sources.test_phone_identity_review import jotform_labelled
 
     event = jotform_labelled(
         {"q5_phoneNumber5": {"full": "(510) 555-0100"}}, "Full Name:Ana Ruiz, Dad's cell:(510) 555-0100"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.observability import metrics
-from tests.unit.sources.harness import with_json
-from tests.unit.sources.payloads import calendly, hubspot, jotform, salesforce, stored, typeform
+from tests.unit.ingest.sources.harness import with_json
+from tests.unit.ingest.sources.payloads import calendly, hubspot, jotform, salesforce, stored, typeform
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.ingest.deletes import InvalidTarget, parse_delete_request
 from heymarket_bridge.ingest.http import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from tests.support import demo_webhook_secrets, load_event
-from tests.unit.sources.harness import deliver
+from tests.unit.ingest.sources.harness import deliver
 
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
 

@@ -11,7 +11,7 @@ import pytest
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge_tools.signing import credential_name, fresh_times, main, resign_event, sign, with_token
 from tests.support import EVENTS, demo_webhook_secrets, load_event
-from tests.unit.sources.harness import SIGNED_AT, deliver, seconds
+from tests.unit.ingest.sources.harness import SIGNED_AT, deliver, seconds
 
 SOURCE_EVENTS = sorted(
     f"{path.parent.name}/{path.stem}" for path in EVENTS.glob("*/*.json") if path.parent.name not in ("sync",)

@@ -25,7 +25,7 @@ from heymarket_bridge.sync.model import Identity, KnownContact, Stored
 from heymarket_bridge.sync.service import QueueRecord
 from tests.doubles.state_double import InMemoryContactState
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, payload_of, with_json
+from tests.unit.ingest.sources.harness import deliver, payload_of, with_json
 from tests.unit.sync_harness import ANN, RECEIVED, Harness
 
 CONTACTS = "POST /v2/contacts"

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tests.support import demo_webhook_secrets, load_event
-from tests.unit.sources.harness import (
+from tests.unit.ingest.sources.harness import (
     SIGNED_AT,
     deliver,
     payload_of,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.observability import metrics
-from tests.unit.sources.payloads import calendly, hubspot, jotform, salesforce, stored, typeform
-from tests.unit.test_review22 import letters_of
+from tests.unit.ingest.sources.payloads import calendly, hubspot, jotform, salesforce, stored, typeform
+from tests.unit.ingest.sources.test_phone_identity_review import letters_of
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +155,7 @@ def test_redrive_correction_cannot_drop_the_persons_opt_out() -> None:
 # ------------------------------------------- 7. Shopify: a customer whose only address (their own, not marked default)
 # is in Mexico names Mexico; the national phone is still read as the US stranger +1 551-234-5679.
 def test_shopify_national_phone_read_in_the_country_of_the_customers_own_address() -> None:
-    from tests.unit.sources.payloads import shopify
+    from tests.unit.ingest.sources.payloads import shopify
 
     event = shopify(
         {
@@ -180,6 +180,6 @@ def test_shopify_national_phone_read_in_the_country_of_the_customers_own_address
     ],
 )
 def test_the_named_countrys_international_prefix_is_read(phone: str, country: str, expected: str) -> None:
-    from tests.unit.sources.payloads import generic
+    from tests.unit.ingest.sources.payloads import generic
 
     assert stored(generic({"phone": phone, "country": country, "first": "X"})) == expected

@@ -16,8 +16,17 @@ from hypothesis import strategies as st
 
 from heymarket_bridge.domain.phone_owner import about_someone_else
 from heymarket_bridge.observability import metrics
-from tests.unit.sources.harness import deliver
-from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
+from tests.unit.ingest.sources.harness import deliver
+from tests.unit.ingest.sources.payloads import (
+    calendly,
+    generic,
+    hubspot,
+    jotform,
+    salesforce,
+    shopify,
+    stored,
+    typeform,
+)
 
 Row = tuple[str, dict[str, Any], str]
 

@@ -18,7 +18,7 @@ from heymarket_bridge.ingest.sources.base import SourceRegistry
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, identity
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
-from tests.unit.sources.harness import RecordingQueue
+from tests.unit.ingest.sources.harness import RecordingQueue
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 VALID = {"phone": "+15105550123", "first": "Grace"}

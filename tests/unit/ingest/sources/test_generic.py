@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, read_delivery, with_body, with_headers, with_json
+from tests.unit.ingest.sources.harness import deliver, read_delivery, with_body, with_headers, with_json
 
 ZAPIER_SHAPED = {
     "data": {

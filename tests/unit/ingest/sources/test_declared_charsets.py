@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, with_body, with_headers
+from tests.unit.ingest.sources.harness import deliver, with_body, with_headers
 
 # Codecs Python knows that are not character sets: "undefined" raises a plain UnicodeError on any input, "punycode"
 # and "idna" encode domain names, "unicode_escape" makes lone surrogates out of ASCII, "rot13" maps text to text,

@@ -17,8 +17,17 @@ from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.signing import event_body
 from tests.support import demo_webhook_secrets
-from tests.unit.sources.harness import SIGNED_AT, RecordingQueue, deliver, with_body
-from tests.unit.sources.payloads import calendly, generic, hubspot, jotform, salesforce, shopify, stored, typeform
+from tests.unit.ingest.sources.harness import SIGNED_AT, RecordingQueue, deliver, with_body
+from tests.unit.ingest.sources.payloads import (
+    calendly,
+    generic,
+    hubspot,
+    jotform,
+    salesforce,
+    shopify,
+    stored,
+    typeform,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -270,7 +279,7 @@ def jotform_labelled(answers: dict[str, Any], pretty: str) -> dict[str, Any]:
     from heymarket_bridge.ingest.http import WebhookRequest
     from heymarket_bridge.ingest.sources.jotform import form_fields
     from tests.support import load_event
-    from tests.unit.sources.harness import with_headers
+    from tests.unit.ingest.sources.harness import with_headers
 
     event = load_event("jotform/submission")
     fields = form_fields(WebhookRequest.from_http_api_event(event))

@@ -26,9 +26,9 @@ from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.importer import _unwrapped
 from heymarket_bridge_tools.ops import CORRECTABLE_FIELDS, corrected_fields, parse_sets, revalidated
 from tests.support import demo_webhook_secrets
-from tests.unit.sources.harness import SIGNED_AT, RecordingQueue
-from tests.unit.sources.payloads import hubspot
-from tests.unit.test_ingest import NOW, VALID, FakeSource, body, event
+from tests.unit.ingest.sources.harness import SIGNED_AT, RecordingQueue
+from tests.unit.ingest.sources.payloads import hubspot
+from tests.unit.ingest.test_service import NOW, VALID, FakeSource, body, event
 
 REFUSED = {"phone": "(510) 555-01", "first": "Ada", "last": "Lovelace", "email": "ada@example.com"}
 

@@ -14,7 +14,7 @@ from heymarket_bridge.domain.mapping import Unmappable
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.sources.jotform import form_fields
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, payload_of, read_delivery, with_body, with_headers, with_json
+from tests.unit.ingest.sources.harness import deliver, payload_of, read_delivery, with_body, with_headers, with_json
 
 Fields = Mapping[str, Any]
 

@@ -18,7 +18,7 @@ import pytest
 from heymarket_bridge.domain.text import printable, shown
 from heymarket_bridge.observability import logger, redact
 from tests.support import load_event
-from tests.unit.sources.harness import deliver, with_body, with_json
+from tests.unit.ingest.sources.harness import deliver, with_body, with_json
 
 
 @pytest.fixture
