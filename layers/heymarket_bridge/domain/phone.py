@@ -9,6 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from heymarket_bridge.domain.phone_plans import (
+    after_international_prefix,
+    e164_digits,
+    home_country,
+    international_readings,
+    legacy_variants,
+    strictly_valid,
+    typo_warning,
+    valid_number,
+)
 from heymarket_bridge.domain.phone_text import (
     BRAZIL_CARRIER_CHOICE,
     MAX_PHONE_DIGITS,
@@ -53,7 +63,7 @@ def normalise_phone(raw: Any, default_country: str, evidence: Sequence[CountryEv
     pandas pipelines turn phones into 5105551234.0, Excel into 5.105551234E+09), `tel:` URIs, invisible formatting
     characters, international numbers written without their "+", labels and extensions in free text, and a one-item
     list (its item). Numbers the phone library rejects but that are still in common use are read the way their
-    country's numbering plan maps them (see `_legacy_variants`). `evidence`: see `read_phone`.
+    country's numbering plan maps them (see `legacy_variants`). `evidence`: see `read_phone`.
     """
     return read_phone(raw, default_country, evidence).digits
 
@@ -141,7 +151,7 @@ def _without_carrier_choice(text: str, default_country: str, evidence: Sequence[
 def _dialled_from_home(text: str, default_country: str, evidence: Sequence[CountryEvidence]) -> str | None:
     """`text` as "+<digits>" when it is dialled from `default_country` with its international prefix; None when it
     is not. Refused when the named country reads the same digits as a number of its own."""
-    dialled = _after_international_prefix(text, default_country)
+    dialled = after_international_prefix(text, default_country)
     if dialled is None:
         return None
     # "011 52 55 1234 5679": dialled from DefaultCountry with its international prefix, a number in its own
@@ -150,7 +160,7 @@ def _dialled_from_home(text: str, default_country: str, evidence: Sequence[Count
         named = _named_country(text, evidence)
     except ValueError:  # no country to read the digits in: as with "+", the person's country does not matter
         named = None
-    if named is not None and _strictly_valid(text, named[0].region) is not None:
+    if named is not None and strictly_valid(text, named[0].region) is not None:
         raise PhoneCountryConflict(
             f"phone {shown(text)} reads two ways: in {named[0].region}, the country named by {named[1]}, and "
             f"as dialled from {default_country} with its international prefix: send the phone with its + and "
@@ -163,7 +173,7 @@ def _read_international(text: str, default_country: str, evidence: Sequence[Coun
     """A number written with "+": its own country, refused when the evidence about the number names another."""
     from heymarket_bridge.domain.country import country_of
 
-    number = _valid_number(text, default_country)
+    number = valid_number(text, default_country)
     for item in evidence:
         country = country_of(item.value)
         if item.of_number and country is None and not _blank(item.value):
@@ -176,7 +186,7 @@ def _read_international(text: str, default_country: str, evidence: Sequence[Coun
                 f"phone {shown(text)} is a +{number.country_code} number, but {item.describe()} says its "
                 f"country code is +{country.code}: correct one of them"
             )
-    return PhoneReading(_e164(number))
+    return PhoneReading(e164_digits(number))
 
 
 def _read_in_named(text: str, named: tuple[Country, str], default_country: str) -> PhoneReading:
@@ -186,20 +196,20 @@ def _read_in_named(text: str, named: tuple[Country, str], default_country: str) 
 
     country, where = named
     try:
-        number = _valid_number(text, country.region)
+        number = valid_number(text, country.region)
     except ValueError:
         number = None
     digits = re.sub(r"[\s().\-/]", "", text)
     if number is not None and number.country_code == country.code:
         _refuse_if_also_international(text, digits, country, where, default_country)
-        return PhoneReading(_e164(number))
+        return PhoneReading(e164_digits(number))
     if digits.isdigit() and 11 <= len(digits) <= MAX_PHONE_DIGITS:
         try:
-            international = _valid_number(f"+{digits}", country.region)
+            international = valid_number(f"+{digits}", country.region)
         except ValueError:
             international = None
         if international is not None and international.country_code == country.code:
-            return PhoneReading(_e164(international))
+            return PhoneReading(e164_digits(international))
     elsewhere = ""
     try:
         other = phonenumbers.parse(text, default_country)
@@ -224,10 +234,10 @@ def _refuse_if_also_international(text: str, digits: str, country: Country, wher
 
     if not (digits.isdigit() and 11 <= len(digits) <= MAX_PHONE_DIGITS):
         return
-    international = _strictly_valid(f"+{digits}", None)
+    international = strictly_valid(f"+{digits}", None)
     if international is None or international.country_code == country.code:
         return
-    as_written = _strictly_valid(text, country.region)
+    as_written = strictly_valid(text, country.region)
     home = phonenumbers.country_code_for_region(default_country) if default_country else 0
     if as_written is not None and international.country_code != home:
         return
@@ -237,22 +247,6 @@ def _refuse_if_also_international(text: str, digits: str, country: Country, wher
         f"named by {where}, and as written, a +{international.country_code} ({region}) number: send the phone "
         "with its + and country code"
     )
-
-
-def _after_international_prefix(text: str, region: str) -> str | None:
-    """`text` as "+<digits>" when it starts with `region`'s international prefix (the US's 011, Australia's 0011,
-    Japan's 010) and what follows is a valid number written with its country code; None otherwise."""
-    import phonenumbers
-
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    digits = re.sub(r"[\s().\-/]", "", text)
-    if metadata is None or not metadata.international_prefix or not digits.isdigit():
-        return None
-    prefix = re.match(metadata.international_prefix, digits)
-    if prefix is None or not prefix.end():
-        return None
-    dialled = f"+{digits[prefix.end() :]}"
-    return dialled if _strictly_valid(dialled, None) is not None else None
 
 
 def _dialled_from_named_country(text: str, evidence: Sequence[CountryEvidence], default_country: str) -> str | None:
@@ -266,25 +260,14 @@ def _dialled_from_named_country(text: str, evidence: Sequence[CountryEvidence], 
         return None
     if named is None or named[0].region == default_country:
         return None
-    dialled = _after_international_prefix(text, named[0].region)
+    dialled = after_international_prefix(text, named[0].region)
     if dialled is None:
         return None
     # phonenumbers itself reads a region's international prefix: only another reading of the digits is national.
-    national = _strictly_valid(text, named[0].region)
-    if national is not None and _e164(national) != _e164(_strictly_valid(dialled, None)):
+    national = strictly_valid(text, named[0].region)
+    if national is not None and e164_digits(national) != e164_digits(strictly_valid(dialled, None)):
         return None
     return dialled
-
-
-def _strictly_valid(text: str, region: str | None) -> Any:
-    """The number `text` is in `region` when it is valid as written (no old form rewritten); None otherwise."""
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    return number if phonenumbers.is_valid_number(number) else None
 
 
 def _named_country(text: str, evidence: Sequence[CountryEvidence]) -> tuple[Country, str] | None:
@@ -326,81 +309,25 @@ def _read_in_default(text: str, default_country: str) -> PhoneReading:
     import phonenumbers
 
     problem = "phone is not a phone number"
-    for position, candidate in enumerate((text, *_fallbacks(text))):
+    for position, candidate in enumerate((text, *international_readings(text))):
         try:
             number = phonenumbers.parse(candidate, default_country)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            return PhoneReading(_e164(number), _typo_warning(number, default_country) if position else None)
-        for legacy in _legacy_variants(number):
+            return PhoneReading(e164_digits(number), typo_warning(number, default_country) if position else None)
+        for legacy in legacy_variants(number):
             if phonenumbers.is_valid_number(legacy):
                 _refuse_if_also_international(
-                    text, re.sub(r"[\s().\-/]", "", text), _home(default_country), "DefaultPhoneRegion", ""
+                    text, re.sub(r"[\s().\-/]", "", text), home_country(default_country), "DefaultPhoneRegion", ""
                 )
-                return PhoneReading(_e164(legacy))
+                return PhoneReading(e164_digits(legacy))
         problem = "phone is not a valid number for its country"
     raise ValueError(problem)
 
 
-def _home(region: str) -> Country:
-    import phonenumbers
-
-    from heymarket_bridge.domain.country import Country
-
-    return Country(region, phonenumbers.country_code_for_region(region))
-
-
-def _valid_number(text: str, region: str) -> Any:
-    """The number `text` is in `region` (or its own, written with +), valid or mapped from a legacy form; raises
-    ValueError when it is neither."""
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("phone is not a phone number") from exc
-    if phonenumbers.is_valid_number(number):
-        return number
-    for legacy in _legacy_variants(number):
-        if phonenumbers.is_valid_number(legacy):
-            return legacy
-    raise ValueError("phone is not a valid number for its country")
-
-
-def _e164(number: Any) -> str:
-    import phonenumbers
-
-    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
-    if len(digits) > MAX_PHONE_DIGITS:
-        raise ValueError(f"phone has more than {MAX_PHONE_DIGITS} digits (E.164's maximum)")
-    return digits
-
-
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value in ([], [""], [None])
-
-
-def _typo_warning(number: Any, default_country: str) -> str | None:
-    """Why an international reading of digits written without "+" is in doubt, or None when no digit deleted from
-    them gives a valid number of `default_country` (the number names no one: the text only says where it is from)."""
-    import phonenumbers
-
-    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
-    home = phonenumbers.country_code_for_region(default_country)
-    for cut in range(len(digits)):
-        try:
-            national = phonenumbers.parse(digits[:cut] + digits[cut + 1 :], default_country)
-        except phonenumbers.NumberParseException:
-            continue
-        if national.country_code == home and phonenumbers.is_valid_number(national):
-            region = phonenumbers.region_code_for_number(number) or "?"
-            return (
-                f"phone has {len(digits)} digits without a +, too many for a {default_country} number: it was read "
-                f"as an international number (+{number.country_code}, {region}), but with one digit fewer it is a "
-                f"{default_country} number; send it with its + (or fix the extra digit) to remove the doubt"
-            )
-    return None
 
 
 def phone_parses(raw: Any, default_country: str, evidence: Sequence[CountryEvidence] = ()) -> bool:
@@ -411,31 +338,3 @@ def phone_parses(raw: Any, default_country: str, evidence: Sequence[CountryEvide
     except ValueError:
         return False
     return True
-
-
-def _fallbacks(text: str) -> list[str]:
-    """Other readings of a number that is not valid as written: an international number without its "+"."""
-    digits = re.sub(r"[\s().\-/]", "", text)
-    if digits.isdigit() and 11 <= len(digits) <= 15:
-        return [f"+{digits}"]
-    return []
-
-
-def _legacy_variants(number: Any) -> list[Any]:
-    """Numbers still in common use that their country's plan has since rewritten, in today's form.
-
-    - Mexico: mobiles were dialled from abroad as +52 1 + 10 digits until the 2019 plan dropped the 1, and at home
-      with the prefixes 044 (local) and 045 (long distance) + 10 digits (the phone library strips the 0).
-    - Brazil: mobiles got a leading 9 (2012-2016); the old 8-digit form, 6-9 first, maps to 9 + the 8 digits.
-    """
-    import phonenumbers
-
-    national = str(number.national_number)
-    variants: list[str] = []
-    if number.country_code == 52 and len(national) == 11 and national.startswith("1"):
-        variants.append(national[1:])
-    if number.country_code == 52 and len(national) == 12 and national[:2] in ("44", "45"):
-        variants.append(national[2:])
-    if number.country_code == 55 and len(national) == 10 and national[2] in "6789":
-        variants.append(national[:2] + "9" + national[2:])
-    return [phonenumbers.PhoneNumber(country_code=number.country_code, national_number=int(v)) for v in variants]

@@ -16,7 +16,7 @@ from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
 from heymarket_bridge.domain.text import printable
 from heymarket_bridge.ingest.http import BufferUnavailable
 from heymarket_bridge.ingest.letters import write_letters
-from heymarket_bridge.ingest.per_phone import fingerprint
+from heymarket_bridge.ingest.per_phone import contact_fingerprint
 from heymarket_bridge.ingest.planning import DeliveryPlan, queue_message
 from heymarket_bridge.ingest.ports import DeliveryLedgerUnavailable, MessageQueue, RecentContacts, RefusalLetters
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim, RepeatVerdict, judge, rank
@@ -145,7 +145,7 @@ def _judged(operation: ContactOperation, latest: Latest | None) -> tuple[PhoneCl
     """The claim to write for an operation given its phone's entry as read (None when its verdict needs none), and
     its verdict."""
     phone = operation.contact.phone
-    content, place = fingerprint(operation), rank(operation.occurred_at, operation.received_at)
+    content, place = contact_fingerprint(operation), rank(operation.occurred_at, operation.received_at)
     verdict = judge(latest, content, place, opt_out=operation.contact.is_opted_out is True)
     if verdict is RepeatVerdict.CLAIM:
         return PhoneClaim(phone, latest, content, place), verdict

@@ -44,7 +44,7 @@ def one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tupl
     return sorted(merged, key=lambda part: part[0])
 
 
-def fingerprint(operation: ContactOperation) -> str:
+def contact_fingerprint(operation: ContactOperation) -> str:
     """What a contact says, by whom: equal only for the same source sending the same values."""
     content = json.dumps(operation.contact.to_dict(), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(f"{operation.source}\n{content}".encode("utf-8", "surrogatepass")).hexdigest()
