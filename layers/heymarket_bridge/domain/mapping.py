@@ -10,7 +10,7 @@ keyed by source name, for example:
 - A contact field ("phone", "first", "last", "display_name", "email", "avatar", "is_opted_out",
   "assignee_id", "contact_id", "tags", "lists"), "name" (a full name, split into first and last on its last
   space) or "country" / "country_code" (the phone's country: it replaces the source's own country evidence,
-  heymarket_bridge.domain.contact.read_phone) takes a reference, or a list of references tried in order. A value that
+  heymarket_bridge.domain.phone.read_phone) takes a reference, or a list of references tried in order. A value that
   is a one-item list is its item (Google Forms' `e.namedValues`). What a reference means is up to the source:
   a Typeform field ref, a Jotform field name, a dotted path into a generic JSON body... (see each source module).
 - "custom" maps a Heymarket custom-field ID to a reference.
@@ -54,7 +54,7 @@ Lookup = Callable[[str], Any]
 """A source's reader of one submission: the value a reference names, or None when the submission lacks it."""
 PhoneTest = Callable[[Any, Sequence["CountryEvidence"]], bool]
 """Whether a value reads as a phone number with the given country evidence
-(heymarket_bridge.domain.contact.read_phone)."""
+(heymarket_bridge.domain.phone.read_phone)."""
 EvidenceOf = Callable[[str], Sequence["CountryEvidence"]]
 """A source's evidence about the country of the number a reference holds (heymarket_bridge.domain.country)."""
 
@@ -128,7 +128,7 @@ class SourceMapping:
         wins over an earlier one that does not (an answer "Yes" is never taken for the number). `phone_evidence`
         gives, for a reference, what the source's payload says about the country of THAT field's number (a Jotform
         Phone widget's Country Code sub-field, HubSpot's calculated international form of that property): a mapped
-        phone keeps it in "country_evidence". A one-item list is its item (heymarket_bridge.domain.contact.single).
+        phone keeps it in "country_evidence". A one-item list is its item (heymarket_bridge.domain.fields.single).
         """
         values = self._defaults_kept(defaults)
         if "name" in self.fields:

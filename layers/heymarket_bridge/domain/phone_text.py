@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from heymarket_bridge.domain.fields import MAX_RAW_TEXT, single
-from heymarket_bridge.domain.phone_owner import about_someone_else
 from heymarket_bridge.domain.text import shown, without_format_characters
 
 # A phone field's text: room for a few numbers with their labels ("home: (510) 555-0100; cell: (510) 555-0157").
@@ -171,6 +170,9 @@ def _without_labels(text: str) -> str:
 
 def _someone_elses_label(text: str) -> str | None:
     """The first label in brackets that says the number is someone else's ("(Mom)", "(Sekretariat)"), if any."""
+    # Imported where a phone is read (the ingest side): the sync function, which reads none, never loads the words.
+    from heymarket_bridge.domain.phone_owner import about_someone_else
+
     return next((bracket for bracket in _WORDS_IN_BRACKETS.findall(text) if about_someone_else(bracket)), None)
 
 

@@ -8,7 +8,7 @@ Body: `{"contact_ids": ["<uuid>", ...], "phones": ["<any phone format>", ...]}`,
 Heymarket contact UUIDs; phones are normalised like a contact's (numbers and floats included) and resolved to ids
 when the delete is sent. An item that is not valid is reported by the list it came from and its position there; so
 is a phone written without "+" that reads as an international number but could be a mistyped national one
-(heymarket_bridge.domain.contact.read_phone): a contact upsert keeps such a number with a warning, a delete does not
+(heymarket_bridge.domain.phone.read_phone): a contact upsert keeps such a number with a warning, a delete does not
 guess.
 """
 

@@ -59,7 +59,7 @@ class ReadContext:
 
     def is_phone(self, value: Any, evidence: Sequence[CountryEvidence] = ()) -> bool:
         """Whether `value` reads as a phone number with this country evidence
-        (heymarket_bridge.domain.contact.read_phone)."""
+        (heymarket_bridge.domain.phone.read_phone)."""
         return phone_parses(value, self.default_country, evidence)
 
 

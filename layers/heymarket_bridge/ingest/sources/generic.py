@@ -6,7 +6,7 @@ Payload: a contact object in the bridge's field names, a list of them, or {"cont
 (`custom[<id>]=value` for custom fields, `tags=3&tags=VIP`, `lists=42&lists=Spring` or `tags[]=3` for lists of
 values). Values are read as senders write them (see heymarket_bridge.domain.contact): phones as numbers, tags as "3,7",
 booleans as 1/"yes"/"on"; a one-item list (Google Forms' `e.namedValues`) as its item. `country` or
-`country_code` names the phone's country (heymarket_bridge.domain.contact.read_phone). `occurred_at` (ISO 8601 with a
+`country_code` names the phone's country (heymarket_bridge.domain.phone.read_phone). `occurred_at` (ISO 8601 with a
 time zone, or epoch milliseconds as text or a number; a time that is none is ignored) says when the contact
 changed: a phone's contacts in one request are applied in that order, and an older change never overwrites a newer
 one (heymarket_bridge.sync.state.rules); an older record of a `contact_id` whose phone is not that contact's newest

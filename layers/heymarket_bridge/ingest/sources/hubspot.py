@@ -28,7 +28,7 @@ deployment's PublicBaseUrl (the URL up to and including the mapping) replaces ht
 Payload: the contact object ({"vid"/"objectId", "properties": {"phone": {"value": ...}} or {"phone": ...}}), a list
 of them, or a customised body of contact properties at the top level.
 Defaults: phone = mobilephone, else phone (the first that parses as a phone); first = firstname; last = lastname;
-email = email. The phone's country (heymarket_bridge.domain.contact.read_phone): HubSpot's calculated international form
+email = email. The phone's country (heymarket_bridge.domain.phone.read_phone): HubSpot's calculated international form
 of that property (`hs_calculated_mobile_number`, `hs_calculated_phone_number`, and their `_country_code`), else the
 contact's `hs_country_region_code` and `country`.
 Mapping references (SOURCE_MAPPINGS): a contact property's internal name, else a dotted path into the object.

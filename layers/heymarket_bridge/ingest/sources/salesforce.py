@@ -22,7 +22,7 @@ first of the record's own numbers that parses as a phone); first = FirstName; la
 phone's country is the country of the address that goes with it (MailingCountryCode / MailingCountry, a Lead's
 CountryCode / Country; else a Person Account's PersonMailingCountryCode / PersonMailingCountry; else the other
 address's OtherCountryCode / OtherCountry or PersonOtherCountryCode / PersonOtherCountry; else an Account's billing,
-then shipping country: heymarket_bridge.domain.contact.read_phone).
+then shipping country: heymarket_bridge.domain.phone.read_phone).
 Opt-outs are not mapped by default (orgs differ: DoNotCall, HasOptedOutOfEmail, custom fields).
 Mapping references (SOURCE_MAPPINGS): the sObject's field API names (only the fields the Outbound Message sends).
 

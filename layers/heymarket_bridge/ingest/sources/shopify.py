@@ -14,7 +14,7 @@ retry for 4 hours, then drop it): a customer out of the window that says unsubsc
 A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
 Defaults: phone = the customer's phone, else the default address's phone (read in the address's country), the
 first that parses as a phone, a phone written without its country code read in the country of the customer's
-default (else billing, else shipping) address (heymarket_bridge.domain.contact.read_phone); first/last =
+default (else billing, else shipping) address (heymarket_bridge.domain.phone.read_phone); first/last =
 first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state
 (case aside: the GraphQL Admin API spells it "UNSUBSCRIBED"): "subscribed" -> false, "unsubscribed" -> true,
 anything else (never asked, pending, redacted) leaves Heymarket's value alone.
