@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from heymarket_bridge.adapters.aws.sqs import OutgoingMessage
 from heymarket_bridge.domain.mapping import SourceMapping
 from heymarket_bridge.ingest.http import HttpResponse, WebhookRequest
+from heymarket_bridge.ingest.ports import OutgoingMessage
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SourceCredentials
