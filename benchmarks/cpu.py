@@ -219,10 +219,10 @@ def cpu_seconds(work: Callable[[], None], repeat: int = 3) -> float:
 # Where the CPU goes: (what, file ending, function) whose cumulative time is reported as a share of the handler's.
 INGEST_PARTS: Final = (
     ("contact validation", "heymarket_bridge/domain/contact.py", "read_contact"),
-    ("  of which phone (phonenumbers)", "heymarket_bridge/domain/contact.py", "read_phone"),
+    ("  of which phone (phonenumbers)", "heymarket_bridge/domain/phone.py", "read_phone"),
     ("idempotency records (Powertools)", "idempotency/persistence/base.py", "save_inprogress"),
     ("idempotency result (Powertools)", "idempotency/persistence/base.py", "save_success"),
-    ("queue messages (JSON, entries)", "heymarket_bridge/ingest/service.py", "_enqueue"),
+    ("queue messages (JSON, entries)", "heymarket_bridge/ingest/buffer.py", "enqueue"),
     ("log line (Powertools Logger)", "aws_lambda_powertools/logging/logger.py", "info"),
     ("metrics (EMF flush)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
 )

@@ -94,13 +94,12 @@ def _names(raw: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
-def parse_source_mappings(raw: str, origin: str) -> dict[str, SourceMapping]:
-    """The field mappings JSON (heymarket_bridge.domain.mapping) read from `origin` (named in the error): `{}` for
-    none; raises ConfigError naming the origin and what is wrong (not JSON, unknown source or field)."""
-    from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
-
+def parse_source_mappings(raw: str, origin: str, source_names: frozenset[str]) -> dict[str, SourceMapping]:
+    """The field mappings JSON (heymarket_bridge.domain.mapping) read from `origin` (named in the error) for the
+    sources named `source_names` (heymarket_bridge.ingest.sources.base.SOURCE_NAMES, passed in by the caller): `{}`
+    for none; raises ConfigError naming the origin and what is wrong (not JSON, unknown source or field)."""
     try:
-        return parse_mappings(raw, SOURCE_NAMES)
+        return parse_mappings(raw, source_names)
     except ValueError as exc:
         raise ConfigError(f"{origin} is invalid: {exc}") from exc
 

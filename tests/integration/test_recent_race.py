@@ -24,15 +24,15 @@ import pytest
 from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.deliveries import DynamoDbRecentContacts
-from heymarket_bridge.adapters.aws.sqs import OutgoingMessage
 from heymarket_bridge.domain.operations import ContactOperation
-from heymarket_bridge.ingest.repeats import Claim
+from heymarket_bridge.ingest.ports import OutgoingMessage
+from heymarket_bridge.ingest.repeats import PhoneClaim
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import SourceRegistry
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sync.state.rules import operation_rank
 from heymarket_local.moto_dynamodb import item_scoped_transactions
-from tests.unit.test_ingest import FakeSource, event
+from tests.unit.ingest.test_service import FakeSource, event
 
 TABLE = "deliveries"
 ANN, BOB, CAT = "15105550100", "15105550101", "15105550102"
@@ -206,12 +206,12 @@ def test_an_opt_out_received_again_after_it_was_queued_is_queued_again(dynamodb:
 def test_a_claim_on_an_entry_changed_since_it_was_read_is_refused(dynamodb: Any) -> None:
     # Given a phone's entry read by two deliveries, one of which claims it first
     recent = DynamoDbRecentContacts(TABLE, dynamodb)
-    recent.claim([Claim(ANN, None, "first", 10)])
+    recent.claim([PhoneClaim(ANN, None, "first", 10)])
     as_read = recent.seen([ANN])[ANN]
-    assert recent.claim([Claim(ANN, as_read, "second", 20)]) != [None]
+    assert recent.claim([PhoneClaim(ANN, as_read, "second", 20)]) != [None]
 
     # When the other claims it from what it read
-    versions = recent.claim([Claim(ANN, as_read, "third", 30)])
+    versions = recent.claim([PhoneClaim(ANN, as_read, "third", 30)])
 
     # Then its claim is refused and the entry is the first claimant's
     assert versions == [None]
@@ -220,9 +220,11 @@ def test_a_claim_on_an_entry_changed_since_it_was_read_is_refused(dynamodb: Any)
 
 def test_one_refused_claim_does_not_keep_the_others_of_its_delivery_from_being_written(dynamodb: Any) -> None:
     recent = DynamoDbRecentContacts(TABLE, dynamodb)
-    recent.claim([Claim(ANN, None, "first", 10)])
+    recent.claim([PhoneClaim(ANN, None, "first", 10)])
 
-    versions = recent.claim([Claim(BOB, None, "bob", 10), Claim(ANN, None, "stale", 20), Claim(CAT, None, "cat", 10)])
+    versions = recent.claim(
+        [PhoneClaim(BOB, None, "bob", 10), PhoneClaim(ANN, None, "stale", 20), PhoneClaim(CAT, None, "cat", 10)]
+    )
 
     assert [version is not None for version in versions] == [True, False, True]
     assert {phone: latest.fingerprint for phone, latest in recent.seen([ANN, BOB, CAT]).items()} == {
@@ -234,13 +236,13 @@ def test_one_refused_claim_does_not_keep_the_others_of_its_delivery_from_being_w
 
 def test_a_repeat_of_an_entry_changed_since_it_was_read_does_not_move_its_rank(dynamodb: Any) -> None:
     recent = DynamoDbRecentContacts(TABLE, dynamodb)
-    [version] = recent.claim([Claim(ANN, None, "out", 10)])
+    [version] = recent.claim([PhoneClaim(ANN, None, "out", 10)])
     assert version is not None
     assert recent.confirm({ANN: version}) == 1
     as_read = recent.seen([ANN])[ANN]
-    recent.claim([Claim(ANN, as_read, "in", 20)])
+    recent.claim([PhoneClaim(ANN, as_read, "in", 20)])
 
-    assert recent.claim([Claim(ANN, as_read, "out", 30, repeat=True)]) == [None]
+    assert recent.claim([PhoneClaim(ANN, as_read, "out", 30, repeat=True)]) == [None]
     assert recent.seen([ANN])[ANN].rank == 20
 
 
@@ -261,4 +263,4 @@ def test_an_entry_written_before_the_ranks_existed_reads_as_a_queued_content_of_
     latest = recent.seen(["15105550100"])["15105550100"]
 
     assert (latest.fingerprint, latest.rank, latest.queued, latest.version) == ("old", 0, True, "")
-    assert recent.claim([Claim("15105550100", latest, "old", 10, repeat=True)]) != [None]
+    assert recent.claim([PhoneClaim("15105550100", latest, "old", 10, repeat=True)]) != [None]

@@ -13,7 +13,7 @@ import pytest
 from heymarket_bridge_tools.errors import CliError
 from heymarket_bridge_tools.samples import authenticate, file_payload, org_id_of, sample_payload
 from tests.support import EVENTS
-from tests.unit.sources.harness import deliver
+from tests.unit.ingest.sources.harness import deliver
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SECRETS = {"hubspot": "hubspot-secret", "salesforce": "salesforce-token", "salesforce_org_id": "00D000000000001AAA"}

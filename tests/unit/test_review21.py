@@ -25,7 +25,7 @@ def test_an_opt_out_dated_before_a_later_applied_name_change_still_applies() -> 
 
 def test_a_re_consent_dated_in_the_future_does_not_opt_back_in_over_a_stop() -> None:
     # Given re-consent for Shopify, and a contact Heymarket holds opted out (a STOP texted at STOPPED)
-    from tests.unit.test_consent import RULE, STOPPED, shopify_opt_in
+    from tests.unit.domain.test_consent import RULE, STOPPED, shopify_opt_in
 
     h = Harness(state=InMemoryContactState(), reconsent=RULE)
     h.heymarket.add(ANN, is_opted_out=True, updated=STOPPED)
@@ -80,7 +80,7 @@ def test_an_opt_out_after_a_start_texted_in_heymarket_applies_although_the_last_
 import pytest  # noqa: E402
 
 from tests.support import load_event  # noqa: E402
-from tests.unit.sources.harness import deliver, with_headers, with_json  # noqa: E402
+from tests.unit.ingest.sources.harness import deliver, with_headers, with_json  # noqa: E402
 
 
 def _consent_event(state: str, at: str | None) -> dict:
@@ -136,7 +136,7 @@ def test_a_re_consent_after_a_stop_texted_in_heymarket_is_applied_and_on_record(
     from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog, read_changes
     from heymarket_local.moto_dynamodb import item_scoped_transactions
     from heymarket_local.template import StackTemplate
-    from tests.unit.test_consent import AFTER, BEFORE, RULE, STOPPED
+    from tests.unit.domain.test_consent import AFTER, BEFORE, RULE, STOPPED
 
     item_scoped_transactions()
     with mock_aws():
@@ -165,7 +165,7 @@ def test_a_re_consent_after_a_stop_texted_in_heymarket_is_applied_and_on_record(
 
 def test_a_customers_update_reads_its_sms_unsubscribe_in_any_case_as_the_consent_event_does() -> None:
     # The consent event reads "UNSUBSCRIBED" (Shopify's GraphQL spelling) as an opt-out; customers/update drops it
-    from tests.unit.sources.harness import payload_of
+    from tests.unit.ingest.sources.harness import payload_of
 
     updated = load_event("shopify/customers_update")
     customer = payload_of(updated)

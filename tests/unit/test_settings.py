@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from heymarket_bridge.domain.mapping import SourceMapping
+from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge.settings import ApiMode, ConfigError, IngestSettings, SyncSettings, parse_source_mappings
 
 
@@ -67,7 +68,7 @@ def test_the_mappings_are_named_by_their_ssm_parameter_not_held_in_the_environme
 def test_source_mappings_are_read_per_source() -> None:
     raw = '{"typeform": {"phone": "mobile", "constants": {"tags": [7]}}}'
 
-    assert parse_source_mappings(raw, "SSM parameter m") == {
+    assert parse_source_mappings(raw, "SSM parameter m", SOURCE_NAMES) == {
         "typeform": SourceMapping({"phone": ("mobile",)}, {}, {"tags": [7]})
     }
 
@@ -83,7 +84,7 @@ def test_source_mappings_are_read_per_source() -> None:
 )
 def test_bad_source_mappings_are_configuration_errors_naming_where_they_come_from(raw: str, named: str) -> None:
     with pytest.raises(ConfigError, match=named) as error:
-        parse_source_mappings(raw, "SSM parameter /bridge/mappings (SOURCE_MAPPINGS_PARAMETER)")
+        parse_source_mappings(raw, "SSM parameter /bridge/mappings (SOURCE_MAPPINGS_PARAMETER)", SOURCE_NAMES)
     assert "/bridge/mappings (SOURCE_MAPPINGS_PARAMETER)" in str(error.value)
 
 

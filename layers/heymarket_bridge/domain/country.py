@@ -158,22 +158,29 @@ def country_of(value: Any) -> Country | None:
     if not text or len(text) > 60:
         return None
     if _looks_like_phone(text):
-        try:
-            number = phonenumbers.parse(text, None)
-        except phonenumbers.NumberParseException:
-            return None
-        region = phonenumbers.region_code_for_number(number)
-        calling = number.country_code
-        return Country(region, calling) if calling and region and region not in ("ZZ", "001") else None
+        return _country_of_number(text)
     code = re.fullmatch(r"\+?\s*(\d{1,3})", text)
     if code is not None:
         region = phonenumbers.region_code_for_country_code(int(code.group(1)))
         return None if region in ("ZZ", "001") else Country(region, int(code.group(1)))
     upper = text.upper()
-    region = _CODE_ALIASES.get(upper, upper) if len(upper) == 2 else _BY_NAME.get(_folded(text))
-    if region is None or region not in phonenumbers.SUPPORTED_REGIONS:
+    named = _CODE_ALIASES.get(upper, upper) if len(upper) == 2 else _BY_NAME.get(_folded(text))
+    if named is None or named not in phonenumbers.SUPPORTED_REGIONS:
         return None
-    return Country(region, phonenumbers.country_code_for_region(region))
+    return Country(named, phonenumbers.country_code_for_region(named))
+
+
+def _country_of_number(text: str) -> Country | None:
+    """The country of a phone in international form; None when it has none (a non-geographic +800, +882)."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    calling = number.country_code
+    return Country(region, calling) if calling and region and region not in ("ZZ", "001") else None
 
 
 def evidence_of(raw: Any) -> list[CountryEvidence]:

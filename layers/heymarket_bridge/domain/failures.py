@@ -8,7 +8,7 @@ Heymarket's failures (`GatewayFailure` and its kinds), as the Heymarket adapter 
 - `ConfigurationFailure`: the bridge cannot work until an operator fixes something (credentials missing or refused,
   a base URL answering 3xx or 404); messages wait for the fix instead of using up their receives.
 
-and the failures of the AWS edges (the delivery ledger, the consent record).
+and the failure of the consent record's AWS edge (the ingest side's failures are in heymarket_bridge.ingest.ports).
 """
 
 from __future__ import annotations
@@ -91,18 +91,6 @@ def reworded(failure: GatewayFailure, reason: str) -> GatewayFailure:
         told = type(failure)(reason, request_id=failure.request_id)
     told.outcome_unknown = failure.outcome_unknown
     return told
-
-
-class DeliveryInProgress(Exception):
-    """The same webhook delivery is being handled right now by another invocation."""
-
-
-class DeliveryLedgerUnavailable(Exception):
-    """The record of past deliveries could not be read or written (DynamoDB unreachable or refusing)."""
-
-
-class DeliveryKeyConflict(Exception):
-    """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
 
 
 class ConsentRecordUnavailable(Exception):

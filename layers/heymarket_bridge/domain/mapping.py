@@ -10,7 +10,7 @@ keyed by source name, for example:
 - A contact field ("phone", "first", "last", "display_name", "email", "avatar", "is_opted_out",
   "assignee_id", "contact_id", "tags", "lists"), "name" (a full name, split into first and last on its last
   space) or "country" / "country_code" (the phone's country: it replaces the source's own country evidence,
-  heymarket_bridge.domain.contact.read_phone) takes a reference, or a list of references tried in order. A value that
+  heymarket_bridge.domain.phone.read_phone) takes a reference, or a list of references tried in order. A value that
   is a one-item list is its item (Google Forms' `e.namedValues`). What a reference means is up to the source:
   a Typeform field ref, a Jotform field name, a dotted path into a generic JSON body... (see each source module).
 - "custom" maps a Heymarket custom-field ID to a reference.
@@ -30,7 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from heymarket_bridge.domain.contact import InvalidContact, contact_evidence, parse_contact, segment_items, single
+from heymarket_bridge.domain.contact import InvalidContact, contact_evidence, parse_contact
+from heymarket_bridge.domain.fields import segment_items, single
 
 if TYPE_CHECKING:
     from heymarket_bridge.domain.country import CountryEvidence
@@ -53,7 +54,7 @@ Lookup = Callable[[str], Any]
 """A source's reader of one submission: the value a reference names, or None when the submission lacks it."""
 PhoneTest = Callable[[Any, Sequence["CountryEvidence"]], bool]
 """Whether a value reads as a phone number with the given country evidence
-(heymarket_bridge.domain.contact.read_phone)."""
+(heymarket_bridge.domain.phone.read_phone)."""
 EvidenceOf = Callable[[str], Sequence["CountryEvidence"]]
 """A source's evidence about the country of the number a reference holds (heymarket_bridge.domain.country)."""
 
@@ -127,18 +128,9 @@ class SourceMapping:
         wins over an earlier one that does not (an answer "Yes" is never taken for the number). `phone_evidence`
         gives, for a reference, what the source's payload says about the country of THAT field's number (a Jotform
         Phone widget's Country Code sub-field, HubSpot's calculated international form of that property): a mapped
-        phone keeps it in "country_evidence". A one-item list is its item (heymarket_bridge.domain.contact.single).
+        phone keeps it in "country_evidence". A one-item list is its item (heymarket_bridge.domain.fields.single).
         """
-        values: dict[str, Any] = {}
-        for name, value in defaults.items():
-            if name not in _MERGED_CONSTANTS and not is_blank(value) and not self.overrides(name):
-                values[name] = value
-        if "phone" in self.fields and isinstance(values.get("country_evidence"), list):
-            # What the source said about the number it would have chosen is not about the mapped one.
-            person = [
-                item for item in values["country_evidence"] if not (isinstance(item, dict) and item.get("of_number"))
-            ]
-            values["country_evidence"] = person
+        values = self._defaults_kept(defaults)
         if "name" in self.fields:
             first, last = split_name(first_present(lookup, self.fields["name"]))
             values.update({k: v for k, v in (("first", first), ("last", last)) if v is not None})
@@ -151,6 +143,24 @@ class SourceMapping:
             value = first_present(lookup, refs)
             if not is_blank(value):
                 values[name] = value
+        return self._with_constants(values, defaults, lookup)
+
+    def _defaults_kept(self, defaults: Mapping[str, Any]) -> dict[str, Any]:
+        """The source's defaults this mapping does not decide (given, and not merged with constants)."""
+        values: dict[str, Any] = {}
+        for name, value in defaults.items():
+            if name not in _MERGED_CONSTANTS and not is_blank(value) and not self.overrides(name):
+                values[name] = value
+        if "phone" in self.fields and isinstance(values.get("country_evidence"), list):
+            # What the source said about the number it would have chosen is not about the mapped one.
+            person = [
+                item for item in values["country_evidence"] if not (isinstance(item, dict) and item.get("of_number"))
+            ]
+            values["country_evidence"] = person
+        return values
+
+    def _with_constants(self, values: dict[str, Any], defaults: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
+        """The contact: the constants, overridden by `values`, with custom fields and lists merged."""
         contact = {k: v for k, v in self.constants.items() if k not in _MERGED_CONSTANTS}
         contact.update(values)
         custom = _merge_custom(self.constants.get("custom"), defaults.get("custom"), self._mapped_custom(lookup))

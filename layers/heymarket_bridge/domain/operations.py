@@ -139,16 +139,7 @@ QueuedOperation = ContactOperation | DeleteOperation
 def parse_operation(body: str) -> QueuedOperation:
     """Read a queue message of either kind; a dead letter moved back by SQS's DLQ redrive yields the one it wraps."""
     try:
-        data = json.loads(body)
-        for _ in range(MAX_LETTER_NESTING):
-            if not (isinstance(data, dict) and "v" not in data and "error" in data):
-                break
-            if not isinstance(data.get("message"), str | dict):
-                break
-            # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters back
-            # unchanged: carry on with the original message inside (a string, or an object in a large letter).
-            # A letter an older version wrote for a message that was itself a moved letter nests once more.
-            data = json.loads(data["message"]) if isinstance(data["message"], str) else data["message"]
+        data = _unwrapped(json.loads(body))
         if isinstance(data, dict) and data.get("kind") == REFUSED_AT_INGEST:
             raise MalformedMessage(
                 "a contact refused at ingest, moved back without validation: send it again with "
@@ -176,6 +167,21 @@ def parse_operation(body: str) -> QueuedOperation:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MalformedMessage(f"unreadable contact message: {type(exc).__name__}") from exc
+
+
+def _unwrapped(data: Any) -> Any:
+    """The queue message inside a dead letter moved back by SQS (as many letters deep as MAX_LETTER_NESTING), or
+    `data` itself when it is no such letter."""
+    for _ in range(MAX_LETTER_NESTING):
+        if not (isinstance(data, dict) and "v" not in data and "error" in data):
+            break
+        if not isinstance(data.get("message"), str | dict):
+            break
+        # `aws sqs start-message-move-task` (the console's "Start DLQ redrive") moves our dead letters back
+        # unchanged: carry on with the original message inside (a string, or an object in a large letter).
+        # A letter an older version wrote for a message that was itself a moved letter nests once more.
+        data = json.loads(data["message"]) if isinstance(data["message"], str) else data["message"]
+    return data
 
 
 def message_version(op: Operation, contact: Mapping[str, Any]) -> int:
@@ -288,36 +294,42 @@ class DeadLetter:
             raise MalformedMessage(f"not a dead letter: not JSON ({type(exc).__name__})") from exc
         if not isinstance(data, dict) or "v" in data or not isinstance(data.get("error"), str):
             raise MalformedMessage("not a dead letter: a dead letter is a JSON object with an 'error' text")
-        contact, message, attempts = data.get("contact"), data.get("message"), data.get("attempts", 0)
-        if contact is not None and not isinstance(contact, dict):
-            raise MalformedMessage("not a dead letter: 'contact' must be an object or null")
-        if isinstance(message, dict):  # a large letter keeps the original message as an object (see to_json)
-            if contact is None and isinstance(message.get("contact"), dict):
-                contact = message["contact"]
-            message = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        if message is not None and not isinstance(message, str):
-            raise MalformedMessage("not a dead letter: 'message' must be a string, an object or null")
+        contact, message = _letter_contact_and_message(data)
+        attempts = data.get("attempts", 0)
         if isinstance(attempts, bool) or not isinstance(attempts, int):
             raise MalformedMessage("not a dead letter: 'attempts' must be an integer")
         request_id = data.get("heymarket_request_id")
         fields = data.get("fields")
         if fields is not None and not isinstance(fields, dict):
             raise MalformedMessage("not a dead letter: 'fields' must be an object or null")
+        text = {name: str(data.get(name) or "") for name in _LETTER_TEXTS}
         return cls(
             error=data["error"],
             attempts=attempts,
-            source=str(data.get("source") or ""),
-            received_at=str(data.get("received_at") or ""),
             contact=contact,
-            correlation_id=str(data.get("correlation_id") or ""),
-            operation_id=str(data.get("operation_id") or ""),
             message=message,
-            failed_at=str(data.get("failed_at") or ""),
             heymarket_request_id=None if request_id is None else str(request_id),
-            kind=str(data.get("kind") or ""),
             fields=fields,
-            region=str(data.get("region") or ""),
+            **text,
         )
+
+
+# A dead letter's text fields: "" when a letter from an older version lacks one.
+_LETTER_TEXTS = ("source", "received_at", "correlation_id", "operation_id", "failed_at", "kind", "region")
+
+
+def _letter_contact_and_message(data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """A dead letter's contact and original message (as text); raises MalformedMessage for either of another type."""
+    contact, message = data.get("contact"), data.get("message")
+    if contact is not None and not isinstance(contact, dict):
+        raise MalformedMessage("not a dead letter: 'contact' must be an object or null")
+    if isinstance(message, dict):  # a large letter keeps the original message as an object (see to_json)
+        if contact is None and isinstance(message.get("contact"), dict):
+            contact = message["contact"]
+        message = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    if message is not None and not isinstance(message, str):
+        raise MalformedMessage("not a dead letter: 'message' must be a string, an object or null")
+    return contact, message
 
 
 def bounded_fields(values: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:

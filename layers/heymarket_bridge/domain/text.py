@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import reprlib
+import unicodedata
 from typing import Any
 
 # An email address, or a run of digits with the separators phones are written with: both can identify a person.
@@ -68,3 +69,22 @@ def _masked_email(match: re.Match[str]) -> str:
 def _masked_digits(match: re.Match[str]) -> str:
     digits = [ch for ch in match.group() if ch.isdigit()]
     return "*" * (len(digits) - _KEPT_DIGITS) + "".join(digits[-_KEPT_DIGITS:])
+
+
+# The zero-width non-joiner and joiner: format characters that are seen (they change the glyphs around them).
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def fold_name(name: str) -> str:
+    """A tag or list name as compared (the one place names are folded): case, runs of spaces, invisible format
+    characters (a BOM, a zero-width space or joiner) and Unicode spelling do not matter ("Spring  open House";
+    "Café" composed or as "e" and a combining accent; "VIP" in full-width letters): NFKC, case-folded, NFKC again."""
+    visible = unicodedata.normalize("NFKC", without_format_characters(name))
+    return " ".join(unicodedata.normalize("NFKC", visible.casefold()).split())
+
+
+def without_format_characters(text: str, *, keep_joiners: bool = False) -> str:
+    """`text` without the invisible format characters (Unicode category Cf: a BOM, zero-width spaces, direction
+    marks) that copying from apps and spreadsheet exports leave in it. `keep_joiners` keeps the zero-width joiner and
+    non-joiner, which change how the characters around them look (emoji sequences, Persian words)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf" or (keep_joiners and ch in _JOINERS))

@@ -8,7 +8,7 @@ Body: `{"contact_ids": ["<uuid>", ...], "phones": ["<any phone format>", ...]}`,
 Heymarket contact UUIDs; phones are normalised like a contact's (numbers and floats included) and resolved to ids
 when the delete is sent. An item that is not valid is reported by the list it came from and its position there; so
 is a phone written without "+" that reads as an international number but could be a mistyped national one
-(heymarket_bridge.domain.contact.read_phone): a contact upsert keeps such a number with a warning, a delete does not
+(heymarket_bridge.domain.phone.read_phone): a contact upsert keeps such a number with a warning, a delete does not
 guess.
 """
 
@@ -16,25 +16,36 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from heymarket_bridge.domain.contact import read_phone
-from heymarket_bridge.domain.operations import DeleteTarget
+from aws_lambda_powertools.metrics import MetricUnit
+
+from heymarket_bridge.domain.operations import DeleteOperation, DeleteTarget
+from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.text import shown
+from heymarket_bridge.ingest.bodies import parse_json
+from heymarket_bridge.ingest.buffer import ContactBuffer
 from heymarket_bridge.ingest.http import (
     BadRequest,
     DeletesNotConfigured,
+    NothingValid,
     PayloadTooLarge,
     Unauthorized,
     UnsupportedMediaType,
     WebhookRequest,
 )
-from heymarket_bridge.ingest.sources.common import parse_json
+from heymarket_bridge.ingest.repeats import rank
+from heymarket_bridge.ingest.replies import IngestOutcome, Rejection
 from heymarket_bridge.ingest.sources.generic import token_matches
+from heymarket_bridge.observability import logger, metrics
+from heymarket_bridge.settings import IngestSettings
 
 DELETE_CREDENTIAL = "deletes"
+# The metrics dimension `source` of delete requests.
+DELETES_METRIC_SOURCE = "deletes"
 DELETE_FIELDS = ("contact_ids", "phones")
 JSON_TYPES = ("application/json", "text/json", "text/plain", "")
 
@@ -79,7 +90,17 @@ def parse_delete_request(
     """The valid targets in request order (ids, then phones), and every item refused with its reason."""
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"content type {shown(content_type)} is not supported: send application/json")
-    payload = parse_json(body, charset)
+    lists = _lists(parse_json(body, charset))
+    count = sum(len(items) for items in lists.values())
+    if count > max_items:
+        raise PayloadTooLarge(f"the request names {count} contacts; at most {max_items} are accepted per request")
+    invalid: list[InvalidTarget] = []
+    targets = _ids(lists["contact_ids"], invalid) + _phones(lists["phones"], default_country, invalid)
+    return targets, invalid
+
+
+def _lists(payload: Any) -> dict[str, list[Any]]:
+    """The body's two lists (a missing one empty); 400 when it has neither or one is not a list."""
     if not isinstance(payload, dict) or not any(name in payload for name in DELETE_FIELDS):
         raise BadRequest('the body must be an object with "contact_ids" and/or "phones"')
     lists: dict[str, list[Any]] = {}
@@ -88,19 +109,24 @@ def parse_delete_request(
         if not isinstance(items, list):
             raise BadRequest(f'"{name}" must be a list')
         lists[name] = items
-    count = sum(len(items) for items in lists.values())
-    if count > max_items:
-        raise PayloadTooLarge(f"the request names {count} contacts; at most {max_items} are accepted per request")
+    return lists
+
+
+def _ids(items: list[Any], invalid: list[InvalidTarget]) -> list[DeleteTarget]:
     targets: list[DeleteTarget] = []
-    invalid: list[InvalidTarget] = []
-    for index, raw in enumerate(lists["contact_ids"]):
+    for index, raw in enumerate(items):
         try:
             if not isinstance(raw, str):
                 raise TypeError(raw)
             targets.append(DeleteTarget(contact_id=str(uuid.UUID(raw.strip()))))
         except (TypeError, ValueError):
             invalid.append(InvalidTarget("contact_ids", index, ["contact_id must be a UUID"]))
-    for index, raw in enumerate(lists["phones"]):
+    return targets
+
+
+def _phones(items: list[Any], default_country: str, invalid: list[InvalidTarget]) -> list[DeleteTarget]:
+    targets: list[DeleteTarget] = []
+    for index, raw in enumerate(items):
         try:
             reading = read_phone(raw, default_country)
         except ValueError as exc:
@@ -111,4 +137,51 @@ def parse_delete_request(
             invalid.append(InvalidTarget("phones", index, [f"{reading.warning}; nothing was deleted"]))
             continue
         targets.append(DeleteTarget(phone=reading.digits))
-    return targets, invalid
+    return targets
+
+
+def delete_contacts(
+    request: WebhookRequest,
+    secrets: Mapping[str, Any],
+    settings: IngestSettings,
+    clock: Callable[[], datetime],
+    buffer: ContactBuffer,
+) -> IngestOutcome:
+    """Validate and enqueue a bulk delete request's targets; each travels as its own queue message.
+
+    Not de-duplicated: deleting twice changes nothing, but a delete repeated after the contact was created
+    again must run.
+    """
+    authenticate_delete(request, secrets)
+    targets, invalid = parse_delete_request(
+        request.body,
+        request.content_type,
+        settings.default_country,
+        settings.max_contacts_per_request,
+        request.charset,
+    )
+    rejected = [Rejection(item.index, item.errors, item.field) for item in invalid]
+    metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(targets) + len(invalid))
+    metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(invalid))
+    if not targets:
+        raise NothingValid(
+            "no valid contact id or phone in the delete request", {"rejected": [r.to_dict() for r in rejected]}
+        )
+    received_at = clock().isoformat(timespec="milliseconds")
+    operations = [DeleteOperation(t, "generic", received_at, request.request_id) for t in targets]
+    buffer.forget(
+        [t.phone for t in targets if t.phone is not None],
+        any(t.contact_id for t in targets),
+        rank(None, received_at),
+    )
+    buffer.enqueue(operations)
+    metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(targets))
+    logger.info(
+        "Delete request accepted",
+        extra={
+            "accepted": len(targets),
+            "rejected": len(rejected),
+            "rejections": [r.errors for r in rejected][:20],
+        },
+    )
+    return IngestOutcome(len(targets), rejected)

@@ -206,6 +206,12 @@ class WebhookRequest:
         )
 
 
+def refuse_if_larger(request: WebhookRequest, max_bytes: int) -> None:
+    """Refuse (413) a request whose body is larger than `max_bytes` (MaxBodyBytes), before it is read."""
+    if len(request.body) > max_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
+
+
 @dataclass(frozen=True)
 class Reply:
     """What the bridge answers, before a source's renderer shapes it: a status and a JSON object."""

@@ -50,31 +50,31 @@ class Latest:
     fresh: bool = True
 
 
-class Verdict(Enum):
+class RepeatVerdict(Enum):
     CLAIM = "claim"  # the newest content known: claim the entry, queue it, confirm it
     REPEAT = "repeat"  # the newest content, already queued: not queued again (the entry's rank moves up to this one)
     SUPERSEDED = "superseded"  # older than a repeat of newer content: not queued
     QUEUE = "queue"  # older than the newest known: queued as it is, the entry left alone
 
 
-def judge(latest: Latest | None, fingerprint: str, rank: int, *, opt_out: bool = False) -> Verdict:
+def judge(latest: Latest | None, fingerprint: str, rank: int, *, opt_out: bool = False) -> RepeatVerdict:
     """What to do with a contact (`fingerprint`, `rank`; `opt_out` when it carries `is_opted_out` true) given what is
     known of its phone (None: nothing within the window)."""
     if latest is None:
-        return Verdict.CLAIM
+        return RepeatVerdict.CLAIM
     if opt_out:
-        return Verdict.CLAIM if rank >= latest.rank else Verdict.QUEUE
+        return RepeatVerdict.CLAIM if rank >= latest.rank else RepeatVerdict.QUEUE
     if latest.queued and latest.fresh and fingerprint == latest.fingerprint:
-        return Verdict.REPEAT
+        return RepeatVerdict.REPEAT
     if rank >= latest.rank:
-        return Verdict.CLAIM
+        return RepeatVerdict.CLAIM
     if latest.queued and rank > latest.queued_rank:
-        return Verdict.SUPERSEDED
-    return Verdict.QUEUE
+        return RepeatVerdict.SUPERSEDED
+    return RepeatVerdict.QUEUE
 
 
 @dataclass(frozen=True)
-class Claim:
+class PhoneClaim:
     """A write of a phone's entry, conditional on the entry being still `as_read`: `fingerprint` at `rank` as the
     newest content, not yet confirmed queued; or, for a `repeat`, only the newest content's rank moved up to `rank`."""
 

@@ -34,8 +34,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge.domain.failures import DeliveryInProgress, DeliveryKeyConflict, DeliveryLedgerUnavailable
-from heymarket_bridge.ingest.repeats import Claim, Latest
+from heymarket_bridge.ingest.ports import DeliveryKeyConflict, DeliveryLedgerBusy, DeliveryLedgerUnavailable
+from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
 
 # Longer than the retry windows of the senders: Shopify 4 h, HubSpot 3 days, Salesforce 24 h, Typeform a day.
 DEFAULT_RETENTION_S = 4 * 24 * 3600
@@ -73,7 +73,7 @@ class DynamoDbDeliveryLedger:
     def once(self, key: str, content: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         """(result, first time): `work()`'s result, computed now or replayed from the first delivery with `key`.
 
-        Raises DeliveryInProgress (the first is being handled now), DeliveryKeyConflict (the first had another
+        Raises DeliveryLedgerBusy (the first is being handled now), DeliveryKeyConflict (the first had another
         `content`), DeliveryLedgerUnavailable. An exception from `work` is not remembered: a retry runs it again.
         """
 
@@ -87,7 +87,7 @@ class DynamoDbDeliveryLedger:
         try:
             result = dict(deliver(delivery={"key": key, "content": content}))
         except IdempotencyAlreadyInProgressError as exc:
-            raise DeliveryInProgress("in progress") from exc
+            raise DeliveryLedgerBusy("in progress") from exc
         except IdempotencyValidationError as exc:
             raise DeliveryKeyConflict("another body") from exc
         except IdempotencyPersistenceLayerError as exc:
@@ -148,7 +148,7 @@ class DynamoDbRecentContacts:
             )
         return found
 
-    def claim(self, claims: Sequence[Claim]) -> list[str | None]:
+    def claim(self, claims: Sequence[PhoneClaim]) -> list[str | None]:
         """Write each claim if its phone's entry is still as it read it: a newest content (not yet confirmed queued),
         or a repeat moving the newest content's rank up. The version written for each, None for one whose entry
         changed meanwhile (others of the call are written all the same)."""
@@ -166,7 +166,7 @@ class DynamoDbRecentContacts:
         ]
         return sum(self._transact(items))
 
-    def _claim_item(self, claim: Claim, version: str) -> dict[str, Any]:
+    def _claim_item(self, claim: PhoneClaim, version: str) -> dict[str, Any]:
         if claim.repeat:
             assert claim.as_read is not None  # a repeat is of an entry read
             return self._update_item(

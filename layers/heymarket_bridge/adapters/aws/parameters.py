@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from heymarket_bridge.domain.mapping import SourceMapping
+from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge.observability import logger
 from heymarket_bridge.settings import ConfigError, parse_source_mappings
 
@@ -49,7 +50,7 @@ class SourceMappingsParameter(Mapping[str, SourceMapping]):
             raise MappingsUnavailable(f"cannot read SSM parameter {self._name}") from exc
 
     def _parse(self, raw: str) -> dict[str, SourceMapping]:
-        return parse_source_mappings(raw, f"SSM parameter {self._name} (SOURCE_MAPPINGS_PARAMETER)")
+        return parse_source_mappings(raw, f"SSM parameter {self._name} (SOURCE_MAPPINGS_PARAMETER)", SOURCE_NAMES)
 
     def _current(self) -> Mapping[str, SourceMapping]:
         now = self._clock()

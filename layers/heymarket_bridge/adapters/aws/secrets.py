@@ -7,11 +7,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
+from heymarket_bridge.ingest.ports import SecretUnavailable as SecretUnavailable  # the port's failure, raised here
 from heymarket_bridge.settings import ConfigError
-
-
-class SecretUnavailable(RuntimeError):
-    """Secrets Manager could not be read right now (transient: try again later)."""
 
 
 class SecretMisconfigured(SecretUnavailable):

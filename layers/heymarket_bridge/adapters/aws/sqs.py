@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from heymarket_bridge.domain.operations import DeadLetter
+from heymarket_bridge.ingest.ports import OutgoingMessage as OutgoingMessage  # the port's value, sent here
 from heymarket_bridge.observability import logger
 
 SQS_BATCH = 10
 SQS_MAX_BATCH_BYTES = 262_144
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    body: str
-    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 class _SqsUnreachable(Exception):

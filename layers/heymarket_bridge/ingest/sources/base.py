@@ -4,18 +4,38 @@ A source reads a request once: `authenticate` checks the sender on the raw reque
 the scheme allows), `read` parses the body into a `Delivery` (its submissions and its identity), `render` shapes
 the bridge's reply in the format the sender reads. The registry of sources is built by `default_sources()` and
 handed to the ingest service; nothing holds it as a module global.
+
+This module is the only list of sources. Every module of this package but `base` and `common` is one sender's source,
+named as its module (/webhooks/<module name>), and names its class in `SOURCE_CLASS`: adding a source is adding its
+module, and nothing else in the product changes. `SOURCE_NAMES` is read from the package's file listing (no source is
+imported for it); `default_sources()` imports the modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import importlib
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext
 
+# The modules of this package that are not a sender's source.
+_SHARED_MODULES = frozenset({"base", "common"})
+_PACKAGE = __name__.rpartition(".")[0]
+
+
+def _source_modules() -> list[str]:
+    """The names of this package's modules that are sources: a listing of its folder (nothing is imported; the
+    layer ships the .py files beside their bytecode)."""
+    files = [entry.name for entry in os.scandir(os.path.dirname(__file__)) if entry.is_file()]
+    modules = (name.removesuffix(".py") for name in files if name.endswith(".py") and not name.startswith("_"))
+    return sorted(name for name in modules if name not in _SHARED_MODULES)
+
+
 # The names a webhook URL may carry (/webhooks/<name>); SOURCE_MAPPINGS and the webhook-secrets secret use them.
-SOURCE_NAMES = frozenset({"generic", "typeform", "hubspot", "calendly", "shopify", "jotform", "salesforce"})
+SOURCE_NAMES = frozenset(_source_modules())
 
 
 class Source(Protocol):
@@ -59,26 +79,18 @@ class SourceRegistry(Mapping[str, Source]):
         return len(self._sources)
 
 
-def default_sources() -> SourceRegistry:
-    """Every source the bridge ships, freshly built (imported here: only the ingest function loads them)."""
-    from heymarket_bridge.ingest.sources import (
-        calendly,
-        generic,
-        hubspot,
-        jotform,
-        salesforce,
-        shopify,
-        typeform,
-    )
+def default_sources(names: Iterable[str] = SOURCE_NAMES) -> SourceRegistry:
+    """Every source the bridge ships (or those `names`), freshly built (imported here: only the ingest function
+    loads them).
 
-    return SourceRegistry(
-        [
-            generic.GenericSource(),
-            typeform.TypeformSource(),
-            hubspot.HubSpotSource(),
-            calendly.CalendlySource(),
-            shopify.ShopifySource(),
-            jotform.JotformSource(),
-            salesforce.SalesforceSource(),
-        ]
-    )
+    Raises TypeError for a module of the package that names no source class, or one whose source is not named as
+    the module (a webhook URL, a mapping and a secret entry all use the module's name)."""
+    sources: list[Source] = []
+    for name in sorted(names):
+        module = importlib.import_module(f"{_PACKAGE}.{name}")
+        source_class = getattr(module, "SOURCE_CLASS", None)
+        source: Source | None = source_class() if callable(source_class) else None
+        if source is None or source.name != name:
+            raise TypeError(f"{module.__name__} must set SOURCE_CLASS to a source class whose name is {name!r}")
+        sources.append(source)
+    return SourceRegistry(sources)

@@ -28,26 +28,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from heymarket_bridge.domain.mapping import Submission, Unmappable, dotted, split_name
+from heymarket_bridge.domain.phone_owner import asks_for_phone, country_answers
 from heymarket_bridge.domain.text import shown
+from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.signatures import MAX_SIGNATURES, any_same
 from heymarket_bridge.ingest.sources.common import (
-    MAX_SIGNATURES,
     Delivery,
     PhoneField,
     ReadContext,
     SourceDefaults,
-    any_same,
-    asks_for_phone,
     choose_phone,
-    country_answers,
-    event_time,
     identity,
     no_phone,
-    parse_json,
     phone_reason,
-    unix_time,
-    within,
 )
+from heymarket_bridge.ingest.times import event_time, unix_time, within
 
 TOLERANCE_S = 180
 INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
@@ -156,3 +152,7 @@ def _lookup(invitee: Mapping[str, Any], ref: str) -> Any:
         if question.strip().lower() == wanted:
             return answer
     return dotted(invitee, ref)
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = CalendlySource

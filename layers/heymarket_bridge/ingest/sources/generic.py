@@ -6,7 +6,7 @@ Payload: a contact object in the bridge's field names, a list of them, or {"cont
 (`custom[<id>]=value` for custom fields, `tags=3&tags=VIP`, `lists=42&lists=Spring` or `tags[]=3` for lists of
 values). Values are read as senders write them (see heymarket_bridge.domain.contact): phones as numbers, tags as "3,7",
 booleans as 1/"yes"/"on"; a one-item list (Google Forms' `e.namedValues`) as its item. `country` or
-`country_code` names the phone's country (heymarket_bridge.domain.contact.read_phone). `occurred_at` (ISO 8601 with a
+`country_code` names the phone's country (heymarket_bridge.domain.phone.read_phone). `occurred_at` (ISO 8601 with a
 time zone, or epoch milliseconds as text or a number; a time that is none is ignored) says when the contact
 changed: a phone's contacts in one request are applied in that order, and an older change never overwrites a newer
 one (heymarket_bridge.sync.state.rules); an older record of a `contact_id` whose phone is not that contact's newest
@@ -33,23 +33,15 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from heymarket_bridge.domain.contact import contact_evidence, read_phone, single
+from heymarket_bridge.domain.contact import contact_evidence
+from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import Lookup, SourceMapping, Submission, dotted
+from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.text import shown
+from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, UnsupportedMediaType, WebhookRequest
-from heymarket_bridge.ingest.sources.common import (
-    FORM_TYPE,
-    JSON_TYPES,
-    Delivery,
-    ReadContext,
-    SourceDefaults,
-    event_time,
-    form_pairs,
-    identity,
-    no_phone,
-    parse_json,
-    too_many,
-)
+from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SourceDefaults, identity, no_phone, too_many
+from heymarket_bridge.ingest.times import event_time
 
 
 def presented_tokens(request: WebhookRequest) -> list[str]:
@@ -165,14 +157,7 @@ def _without_older_phones(items: list[Any], occurred: tuple[Any, ...], context: 
     that contact's newest record in the delivery (both with an event time). A record's phone as of an older change
     is a number the person has since left, perhaps someone else's now; writing it under their contact would bind
     it to them again. Records of one phone are merged in time order by the ingest service, so they are all kept."""
-    newest: dict[str, int] = {}
-    for index, item in enumerate(items):
-        contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
-        if not isinstance(contact_id, str | int) or isinstance(contact_id, bool) or occurred[index] is None:
-            continue
-        kept = newest.get(str(contact_id))
-        if kept is None or occurred[index] >= occurred[kept]:
-            newest[str(contact_id)] = index
+    newest = _newest_of_each_id(items, occurred)
     superseded = set()
     for index, item in enumerate(items):
         contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
@@ -184,8 +169,26 @@ def _without_older_phones(items: list[Any], occurred: tuple[Any, ...], context: 
     return [index for index in range(len(items)) if index not in superseded]
 
 
+def _newest_of_each_id(items: list[Any], occurred: tuple[Any, ...]) -> dict[str, int]:
+    """The index of each `contact_id`'s newest record with an event time (the later in the delivery for equal
+    times)."""
+    newest: dict[str, int] = {}
+    for index, item in enumerate(items):
+        contact_id = single(item.get("contact_id")) if isinstance(item, dict) else None
+        if not isinstance(contact_id, str | int) or isinstance(contact_id, bool) or occurred[index] is None:
+            continue
+        kept = newest.get(str(contact_id))
+        if kept is None or occurred[index] >= occurred[kept]:
+            newest[str(contact_id)] = index
+    return newest
+
+
 def _phone_of(item: Mapping[str, Any], context: ReadContext) -> str | None:
     try:
         return read_phone(item.get("phone"), context.default_country, contact_evidence(item)).digits
     except ValueError:
         return None
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = GenericSource

@@ -28,7 +28,7 @@ deployment's PublicBaseUrl (the URL up to and including the mapping) replaces ht
 Payload: the contact object ({"vid"/"objectId", "properties": {"phone": {"value": ...}} or {"phone": ...}}), a list
 of them, or a customised body of contact properties at the top level.
 Defaults: phone = mobilephone, else phone (the first that parses as a phone); first = firstname; last = lastname;
-email = email. The phone's country (heymarket_bridge.domain.contact.read_phone): HubSpot's calculated international form
+email = email. The phone's country (heymarket_bridge.domain.phone.read_phone): HubSpot's calculated international form
 of that property (`hs_calculated_mobile_number`, `hs_calculated_phone_number`, and their `_country_code`), else the
 contact's `hs_country_region_code` and `country`.
 Mapping references (SOURCE_MAPPINGS): a contact property's internal name, else a dotted path into the object.
@@ -49,25 +49,21 @@ from typing import Any
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Lookup, Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.domain.text import shown
+from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneField,
     ReadContext,
     SourceDefaults,
-    any_same,
     choose_phone,
-    event_time,
-    hmac_b64,
     identity,
     no_phone,
-    parse_json,
     phone_reason,
-    signatures,
     too_many,
-    unix_time,
-    within,
 )
+from heymarket_bridge.ingest.times import event_time, unix_time, within
 from heymarket_bridge.observability import logger
 
 TOLERANCE_S = 300
@@ -296,3 +292,7 @@ def _properties(obj: Any, index: int | None) -> dict[str, Any]:
 def _values(properties: Mapping[str, Any]) -> dict[str, Any]:
     """Property name -> value, from either {"name": {"value": v, "versions": [...]}} or {"name": v}."""
     return {str(name): (value.get("value") if isinstance(value, dict) else value) for name, value in properties.items()}
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = HubSpotSource

@@ -33,30 +33,30 @@ from typing import Any
 
 import multipart
 
-from heymarket_bridge.domain.contact import single
 from heymarket_bridge.domain.country import CountryEvidence
+from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import dotted
+from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.http import BadRequest, PayloadTooLarge, UnsupportedMediaType, WebhookRequest
-from heymarket_bridge.ingest.sources.common import (
+from heymarket_bridge.ingest.bodies import (
     FORM_TYPE,
     MAX_FORM_FIELDS,
     MULTIPART_TYPE,
+    decode_text,
+    form_pairs,
+    looks_like_json,
+    parse_json_text,
+)
+from heymarket_bridge.ingest.http import BadRequest, PayloadTooLarge, UnsupportedMediaType, WebhookRequest
+from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneChoice,
     PhoneField,
     ReadContext,
     SourceDefaults,
-    about_someone_else,
-    asks_for_phone,
     choose_phone,
-    country_answers,
-    decode_text,
-    form_pairs,
     identity,
-    looks_like_json,
     no_phone,
-    parse_json_text,
     phone_reason,
 )
 from heymarket_bridge.ingest.sources.generic import require_token
@@ -119,24 +119,8 @@ def multipart_pairs(request: WebhookRequest, max_parts: int = MAX_FORM_FIELDS) -
     boundary = options.get("boundary", "")
     if not boundary or len(boundary) > 200:
         raise BadRequest("the multipart/form-data Content-Type has no usable boundary")
-    parts: list[tuple[Any, bytes]] = []
     try:
-        with multipart.PushMultipartParser(
-            boundary,
-            content_length=len(request.body),
-            max_header_size=MAX_PART_HEADER_BYTES,
-            max_header_count=MAX_PART_HEADERS,
-            max_segment_count=max_parts,
-        ) as parser:
-            segment: Any = None
-            chunks: list[bytes] = []
-            for event in parser.parse(request.body):
-                if isinstance(event, multipart.MultipartSegment):
-                    segment, chunks = event, []
-                elif event is None:
-                    parts.append((segment, b"".join(chunks)))
-                else:
-                    chunks.append(event)
+        parts = _parts(request.body, boundary, max_parts)
     except multipart.ParserLimitReached as exc:
         raise PayloadTooLarge(
             f"the multipart body exceeds a limit (at most {max_parts} parts, {MAX_PART_HEADERS} headers of "
@@ -151,6 +135,29 @@ def multipart_pairs(request: WebhookRequest, max_parts: int = MAX_FORM_FIELDS) -
         for seg, data in parts
         if seg.name and seg.name != "_charset_" and seg.filename is None
     ]
+
+
+def _parts(body: bytes, boundary: str, max_parts: int) -> list[tuple[Any, bytes]]:
+    """Each part of a multipart body: its segment (name, filename, charset) and its bytes. Raises the parser's
+    ParserLimitReached or MultipartError."""
+    parts: list[tuple[Any, bytes]] = []
+    with multipart.PushMultipartParser(
+        boundary,
+        content_length=len(body),
+        max_header_size=MAX_PART_HEADER_BYTES,
+        max_header_count=MAX_PART_HEADERS,
+        max_segment_count=max_parts,
+    ) as parser:
+        segment: Any = None
+        chunks: list[bytes] = []
+        for event in parser.parse(body):
+            if isinstance(event, multipart.MultipartSegment):
+                segment, chunks = event, []
+            elif event is None:
+                parts.append((segment, b"".join(chunks)))
+            else:
+                chunks.append(event)
+    return parts
 
 
 def _answers(fields: Mapping[str, str]) -> list[tuple[str, str, Any]]:
@@ -229,7 +236,13 @@ def _choice(
         for key, name, v in answers
         if (PHONE_NAME.search(name) or asks_for_phone(labels.get(key, ""))) and not _is_phone_widget(v)
     ]
-    person = tuple(
+    return choose_phone([*widgets, *named], context, _person(answers, labels))
+
+
+def _person(answers: list[tuple[str, str, Any]], labels: Mapping[str, str]) -> tuple[CountryEvidence, ...]:
+    """The evidence about the respondent's country: their address widgets' countries, else the answers to questions
+    naming a country."""
+    return tuple(
         CountryEvidence(f"{key}.country", v["country"])
         for key, _, v in answers
         if isinstance(v, dict)
@@ -237,7 +250,6 @@ def _choice(
         and v.get("country")
         and not about_someone_else(_named(key, labels))
     ) or country_answers((_named(key, labels), v) for key, _, v in answers if not isinstance(single(v), dict | list))
-    return choose_phone([*widgets, *named], context, person)
 
 
 def _widget_country(key: str, value: Mapping[str, Any]) -> tuple[CountryEvidence, ...]:
@@ -295,3 +307,7 @@ def _lookup(answers: list[tuple[str, str, Any]], ref: str) -> Any:
         if path and head in (key, name):
             return dotted(value, path)
     return None
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = JotformSource

@@ -22,7 +22,7 @@ first of the record's own numbers that parses as a phone); first = FirstName; la
 phone's country is the country of the address that goes with it (MailingCountryCode / MailingCountry, a Lead's
 CountryCode / Country; else a Person Account's PersonMailingCountryCode / PersonMailingCountry; else the other
 address's OtherCountryCode / OtherCountry or PersonOtherCountryCode / PersonOtherCountry; else an Account's billing,
-then shipping country: heymarket_bridge.domain.contact.read_phone).
+then shipping country: heymarket_bridge.domain.phone.read_phone).
 Opt-outs are not mapped by default (orgs differ: DoNotCall, HasOptedOutOfEmail, custom fields).
 Mapping references (SOURCE_MAPPINGS): the sObject's field API names (only the fields the Outbound Message sends).
 
@@ -63,12 +63,12 @@ from heymarket_bridge.ingest.sources.common import (
     ReadContext,
     SourceDefaults,
     choose_phone,
-    event_time,
     identity,
     no_phone,
     phone_reason,
 )
 from heymarket_bridge.ingest.sources.generic import token_matches
+from heymarket_bridge.ingest.times import event_time
 
 ORG_ID_ENTRY = "salesforce_org_id"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -145,43 +145,9 @@ class SalesforceSource(SourceDefaults):
                 f"the outbound message has {len(notifications)} notifications; at most {context.max_contacts} are "
                 f"accepted (Salesforce sends up to {SALESFORCE_BATCH})"
             )
-        submissions: list[Submission] = []
-        occurred: list[datetime | None] = []
-        records: list[tuple[Any, dict[str, str | None], datetime | None]] = []
-        for index, notification in enumerate(notifications):
-            sobject = _child(notification, "sObject")
-            if sobject is None:
-                raise BadRequest(f"Notification {index} has no <sObject> element")
-            fields = {_local(field.tag): _text(field) for field in sobject}
-            records.append(
-                (sobject, fields, event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp")))
-            )
-        for sobject, fields, moment in _latest_of_each_record(records):
-            occurred.append(moment)
-            choice = choose_phone(
-                [PhoneField(name, fields.get(name), same_record=True) for name in PHONE_FIELDS],
-                context,
-                _address_country(fields),
-            )
-            contact = context.mapping.apply(
-                {
-                    **choice.defaults(),
-                    "first": fields.get("FirstName"),
-                    "last": fields.get("LastName"),
-                    "email": fields.get("Email"),
-                },
-                fields.get,
-                context.is_phone,
-            )
-            if contact.get("phone") is None:
-                kind = shown(str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2], quote="")
-                candidates = tuple(fields.get(name) for name in PHONE_FIELDS)
-                reason = phone_reason(
-                    candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field", choice
-                )
-                submissions.append(no_phone(f"the Salesforce {kind}", context.mapping, reason, contact))
-            else:
-                submissions.append(contact)
+        latest = _latest_of_each_record(_records(notifications))
+        submissions = [_submission(sobject, fields, context) for sobject, fields, _ in latest]
+        occurred = [moment for _, _, moment in latest]
         ids = [_text(_child(n, "Id")) for n in notifications]
         sender_id = ",".join(i for i in ids if i) or None
         return Delivery(submissions, identity(sender_id, request.body), tuple(occurred))
@@ -198,6 +164,43 @@ class SalesforceSource(SourceDefaults):
             f"<faultstring>{escape(message or 'the message was refused')}</faultstring></soapenv:Fault>"
         )
         return HttpResponse(reply.status, ENVELOPE.format(fault), headers)
+
+
+def _records(notifications: list[Any]) -> list[tuple[Any, dict[str, str | None], datetime | None]]:
+    """Each notification's record: its sObject, its fields by name, and when it last changed."""
+    records: list[tuple[Any, dict[str, str | None], datetime | None]] = []
+    for index, notification in enumerate(notifications):
+        sobject = _child(notification, "sObject")
+        if sobject is None:
+            raise BadRequest(f"Notification {index} has no <sObject> element")
+        fields = {_local(field.tag): _text(field) for field in sobject}
+        records.append((sobject, fields, event_time(fields.get("LastModifiedDate") or fields.get("SystemModstamp"))))
+    return records
+
+
+def _submission(sobject: Any, fields: dict[str, str | None], context: ReadContext) -> Submission:
+    """One record's contact, or why it has no phone."""
+    choice = choose_phone(
+        [PhoneField(name, fields.get(name), same_record=True) for name in PHONE_FIELDS],
+        context,
+        _address_country(fields),
+    )
+    contact = context.mapping.apply(
+        {
+            **choice.defaults(),
+            "first": fields.get("FirstName"),
+            "last": fields.get("LastName"),
+            "email": fields.get("Email"),
+        },
+        fields.get,
+        context.is_phone,
+    )
+    if contact.get("phone") is not None:
+        return contact
+    kind = shown(str(sobject.get(XSI_TYPE, "sf:record")).rpartition(":")[2], quote="")
+    candidates = tuple(fields.get(name) for name in PHONE_FIELDS)
+    reason = phone_reason(candidates, "no MobilePhone or Phone field", "the MobilePhone or Phone field", choice)
+    return no_phone(f"the Salesforce {kind}", context.mapping, reason, contact)
 
 
 def _latest_of_each_record(
@@ -302,3 +305,7 @@ def _text(element: ET.Element | None) -> str | None:
 
 def _local(tag: object) -> str:
     return str(tag).rpartition("}")[2]
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = SalesforceSource

@@ -14,7 +14,7 @@ retry for 4 hours, then drop it): a customer out of the window that says unsubsc
 A source allowed without a secret (AllowUnauthenticatedSources) has no signed time to check.
 Defaults: phone = the customer's phone, else the default address's phone (read in the address's country), the
 first that parses as a phone, a phone written without its country code read in the country of the customer's
-default (else billing, else shipping) address (heymarket_bridge.domain.contact.read_phone); first/last =
+default (else billing, else shipping) address (heymarket_bridge.domain.phone.read_phone); first/last =
 first_name/last_name, else the default address's; email = email; is_opted_out from sms_marketing_consent.state
 (case aside: the GraphQL Admin API spells it "UNSUBSCRIBED"): "subscribed" -> false, "unsubscribed" -> true,
 anything else (never asked, pending, redacted) leaves Heymarket's value alone.
@@ -52,7 +52,9 @@ from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.domain.text import shown
+from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     DeliveryIdentity,
@@ -60,18 +62,12 @@ from heymarket_bridge.ingest.sources.common import (
     PhoneField,
     ReadContext,
     SourceDefaults,
-    any_same,
-    check_age,
     choose_phone,
-    event_time,
-    hmac_b64,
     identity,
-    iso_time,
     no_phone,
-    parse_json,
     phone_reason,
-    signatures,
 )
+from heymarket_bridge.ingest.times import check_age, event_time, iso_time
 
 CUSTOMER_TOPICS = ("customers/create", "customers/update")
 CONSENT_TOPIC = "customers_marketing_consent/update"
@@ -119,24 +115,30 @@ class ShopifySource(SourceDefaults):
         if context.credentials.secret is not None:
             what = "the signed customer's updated_at (or created_at)"
             stale = _replayed(request, context, (customer_time(customer), what))
-        defaults, choice = _defaults(customer, context)
-        contact = context.mapping.apply(defaults, lambda ref: dotted(customer, ref), context.is_phone)
-        if stale is not None:
-            if contact.get("is_opted_out") is not True or contact.get("phone") is None:
-                raise stale
-            # An opt-out is never refused as a replay (replaying one cannot opt anyone in; refused, Shopify retries
-            # for 4 hours, then drops it): only the opt-out is taken, not the rest of a customer that may be stale.
-            kept = {"phone", *choice.defaults()}  # the phone (as mapped) and what it was read with
-            contact = {**{k: v for k, v in contact.items() if k in kept}, "is_opted_out": True}
-        submission: Submission = contact
-        if contact.get("phone") is None:
-            address = customer.get("default_address")
-            candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
-            reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
-            submission = no_phone("the Shopify customer", context.mapping, reason, contact)
+        submission = _customer_submission(customer, context, stale)
         claim = None if context.mapping.overrides("is_opted_out") else _sms_consent(customer)
         moment = event_time(customer.get("updated_at"))
         return Delivery([submission], delivery_identity, (moment,), (claim,), (_event_id(request),))
+
+
+def _customer_submission(customer: Mapping[str, Any], context: ReadContext, stale: Unauthorized | None) -> Submission:
+    """The customer's contact, or why it has no phone. `stale`: the refusal of a customer written too long ago for
+    its signature, raised unless the contact is an opt-out (then only the opt-out is kept)."""
+    defaults, choice = _defaults(customer, context)
+    contact = context.mapping.apply(defaults, lambda ref: dotted(customer, ref), context.is_phone)
+    if stale is not None:
+        if contact.get("is_opted_out") is not True or contact.get("phone") is None:
+            raise stale
+        # An opt-out is never refused as a replay (replaying one cannot opt anyone in; refused, Shopify retries
+        # for 4 hours, then drops it): only the opt-out is taken, not the rest of a customer that may be stale.
+        kept = {"phone", *choice.defaults()}  # the phone (as mapped) and what it was read with
+        contact = {**{k: v for k, v in contact.items() if k in kept}, "is_opted_out": True}
+    if contact.get("phone") is not None:
+        return contact
+    address = customer.get("default_address")
+    candidates = (customer.get("phone"), address.get("phone") if isinstance(address, dict) else None)
+    reason = phone_reason(candidates, "no phone and no phone on the default address", "the phone", choice)
+    return no_phone("the Shopify customer", context.mapping, reason, contact)
 
 
 def _sms_consent(customer: Mapping[str, Any]) -> ConsentClaim | None:
@@ -309,3 +311,7 @@ def _replayed(
     except Unauthorized as exc:
         return exc
     return None
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = ShopifySource

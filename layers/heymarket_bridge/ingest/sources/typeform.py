@@ -36,28 +36,22 @@ from datetime import timedelta
 from typing import Any
 
 from heymarket_bridge.domain.mapping import Submission, split_name
+from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
+from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.http import BadRequest, Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneChoice,
     PhoneField,
     ReadContext,
     SourceDefaults,
-    about_someone_else,
-    any_same,
-    asks_for_phone,
-    check_age,
     choose_phone,
-    country_answers,
-    event_time,
-    hmac_b64,
     identity,
-    iso_time,
     no_phone,
-    parse_json,
     phone_reason,
-    signatures,
 )
+from heymarket_bridge.ingest.times import check_age, event_time, iso_time
 
 TEXT_FIELD_TYPES = ("short_text", "long_text")
 # Typeform's retries end about 10.6 hours after the submission; the rest is margin for a slow acceptance.
@@ -66,7 +60,7 @@ MAX_AHEAD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
-class Answer:
+class TypeformAnswer:
     ref: str
     field_id: str
     field_type: str
@@ -136,7 +130,7 @@ class TypeformSource(SourceDefaults):
         return Delivery([submission], delivery_identity, (event_time(response.get("submitted_at")),), (), (own_id,))
 
 
-def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[Answer]:
+def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[TypeformAnswer]:
     definition = response.get("definition")
     titles: dict[str, str] = {}
     if isinstance(definition, dict) and isinstance(definition.get("fields"), list):
@@ -145,7 +139,7 @@ def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[Answer
             for f in definition["fields"]
             if isinstance(f, dict) and f.get("id")
         }
-    answers: list[Answer] = []
+    answers: list[TypeformAnswer] = []
     for raw in raw_answers:
         if not isinstance(raw, dict):
             raise BadRequest('every item of "form_response.answers" must be an object')
@@ -153,7 +147,7 @@ def _answers(response: Mapping[str, Any], raw_answers: list[Any]) -> list[Answer
         field: Mapping[str, Any] = raw_field if isinstance(raw_field, dict) else {}
         field_id = str(field.get("id") or "")
         answers.append(
-            Answer(
+            TypeformAnswer(
                 ref=str(field.get("ref") or ""),
                 field_id=field_id,
                 field_type=str(field.get("type") or ""),
@@ -189,7 +183,9 @@ def _hidden(response: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [(f"hidden.{name}", value) for name, value in hidden.items()] if isinstance(hidden, dict) else []
 
 
-def _choice(answers: list[Answer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None) -> PhoneChoice:
+def _choice(
+    answers: list[TypeformAnswer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None
+) -> PhoneChoice:
     """phone_number answers (E.164, with their "+": they name their own country), then text answers about a phone,
     read in the country a "Country" answer (else a hidden field named so) names; an answer whose question is about
     someone else is never the respondent's."""
@@ -201,7 +197,7 @@ def _choice(answers: list[Answer], context: ReadContext, hidden: list[tuple[str,
 
 
 def _defaults(
-    answers: list[Answer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None
+    answers: list[TypeformAnswer], context: ReadContext, hidden: list[tuple[str, Any]] | None = None
 ) -> dict[str, Any]:
     contact: dict[str, Any] = {
         **_choice(answers, context, hidden).defaults(),
@@ -212,15 +208,22 @@ def _defaults(
         for a in answers
         if (a.answer_type == "text" or a.field_type in TEXT_FIELD_TYPES) and not a.about_someone_else()
     ]
-    contact["first"] = _first(a for a in texts if a.says("firstname", "givenname", "forename"))
-    contact["last"] = _first(a for a in texts if a.says("lastname", "surname", "familyname"))
-    if contact["first"] is None and contact["last"] is None:
-        full = _first(a for a in texts if a.says("fullname") or _letters(a.ref) == "name" or _is_name_title(a.title))
-        contact["first"], contact["last"] = split_name(full)
+    contact["first"], contact["last"] = _name(texts)
     return contact
 
 
-def _lookup(response: Mapping[str, Any], answers: list[Answer], ref: str) -> Any:
+def _name(texts: list[TypeformAnswer]) -> tuple[Any, Any]:
+    """The respondent's first and last name: from questions asking for each, else split from one asking for the
+    full name."""
+    first = _first(a for a in texts if a.says("firstname", "givenname", "forename"))
+    last = _first(a for a in texts if a.says("lastname", "surname", "familyname"))
+    if first is None and last is None:
+        full = _first(a for a in texts if a.says("fullname") or _letters(a.ref) == "name" or _is_name_title(a.title))
+        return split_name(full)
+    return first, last
+
+
+def _lookup(response: Mapping[str, Any], answers: list[TypeformAnswer], ref: str) -> Any:
     for prefix in ("hidden.", "variables."):
         if ref.startswith(prefix):
             return _container_value(response.get(prefix[:-1]), ref[len(prefix) :])
@@ -254,3 +257,7 @@ _COMPARED_CHARACTERS = 500
 
 def _is_name_title(title: str) -> bool:
     return _letters(title) in ("name", "yourname", "whatsyourname", "whatisyourname")
+
+
+# The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
+SOURCE_CLASS = TypeformSource

@@ -1,0 +1,91 @@
+"""Everything the ingest use case needs from outside, declared once: the queue, the delivery ledger, the DLQ's
+refusal letters, the record of each phone's newest contact, the webhook secrets, and the failures they report.
+
+The adapters in heymarket_bridge.adapters.aws implement these (SqsBatchSender, SqsDeadLetters,
+DynamoDbDeliveryLedger, DynamoDbRecentContacts, JsonSecretStore) and raise these failures; the use case imports
+nothing of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from heymarket_bridge.domain.operations import DeadLetter
+from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One SQS message: its body and its string message attributes (an empty value is not sent)."""
+
+    body: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+class SecretUnavailable(RuntimeError):
+    """Secrets Manager could not be read right now (transient: try again later)."""
+
+
+class DeliveryLedgerBusy(Exception):
+    """The same webhook delivery is being handled right now by another invocation."""
+
+
+class DeliveryLedgerUnavailable(Exception):
+    """The record of past deliveries could not be read or written (DynamoDB unreachable or refusing)."""
+
+
+class DeliveryKeyConflict(Exception):
+    """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
+
+
+class MessageQueue(Protocol):
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[int]:
+        """Send; return the indexes of messages NOT in the queue."""
+        ...
+
+
+class DeliveryLedger(Protocol):
+    def once(self, key: str, content: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """(result, first time): work() run for the first delivery with this key, replayed for the others.
+
+        Raises DeliveryLedgerBusy, DeliveryKeyConflict (same key, other content) or DeliveryLedgerUnavailable.
+        """
+        ...
+
+
+class RefusalLetters(Protocol):
+    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
+        """Write the letters to the DLQ; return the indexes of those NOT written."""
+        ...
+
+
+class RecentContacts(Protocol):
+    """What the ingest side knows of the newest contact of each phone (heymarket_bridge.ingest.repeats). Every method
+    raises DeliveryLedgerUnavailable when the store cannot be reached."""
+
+    def seen(self, phones: Sequence[str]) -> Mapping[str, Latest]:
+        """What is known of each phone (absent: nothing)."""
+        ...
+
+    def claim(self, claims: Sequence[PhoneClaim]) -> list[str | None]:
+        """Write each claim if its phone's entry is still as it read it: the version written for each, None for one
+        whose entry changed meanwhile."""
+        ...
+
+    def confirm(self, versions: Mapping[str, str]) -> int:
+        """The contents claimed with these versions (by phone) are in the queue; how many entries were still theirs."""
+        ...
+
+    def forget(self, phones: Sequence[str], rank: int) -> None:
+        """The phones' contacts are being deleted by an operation of this rank."""
+        ...
+
+    def void(self) -> None:
+        """Forget every record made until now."""
+        ...
+
+
+# The webhook-secrets secret as a JSON object of source name to secret; raises SecretUnavailable.
+WebhookSecrets = Callable[[], Mapping[str, Any]]
