@@ -74,9 +74,12 @@ local: venv-local
 
 test: lint typecheck template pytest pytest313
 
+# lint-imports holds the direction of imports (pyproject's [tool.importlinter]; docs/architecture.md): no cycle,
+# app -> adapters -> {ingest, sync} -> domain, the sandbox standalone, the product never importing the tools.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=layers:tools $(BIN)/lint-imports --no-cache
 
 typecheck: venv
 	$(BIN)/mypy
