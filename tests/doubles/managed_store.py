@@ -1,5 +1,6 @@
-"""The managed-lists table in memory, with DynamoDB's conditional-write semantics (tests/unit/test_managed_store.py
-runs the same contract over it and over the DynamoDB adapter on moto, so the two cannot drift apart)."""
+"""The managed-lists table in memory, with DynamoDB's conditional-write semantics (tests/unit/adapters/aws/
+test_managed_lists.py runs the same contract over it and over the DynamoDB adapter on moto, so the two cannot drift
+apart)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.infrastructure.test_layer_build import fake_python313
 from tests.support import ROOT
-from tests.unit.test_layer_build import fake_python313
 
 pytestmark = [
     pytest.mark.e2e,

@@ -39,7 +39,7 @@ class AwsCallBudget:
 # bridge's 503. This budget lets one stalled call fail in 5 s at most (3 s when the endpoint accepts and never
 # answers), leaving time for the 503: SQS, DynamoDB, SSM and Secrets Manager answer in milliseconds, so 1 s per
 # attempt is ample and the retry absorbs an occasional slow one. The sync function's 60 s allow the same budget
-# within its deadline reserve (SYNC_DEADLINE_RESERVE, 5 s). tests/unit/test_aws_clients.py checks both fits.
+# within its deadline reserve (SYNC_DEADLINE_RESERVE, 5 s). tests/unit/app/test_aws_clients.py checks both fits.
 DEFAULT_AWS_CALL_BUDGET: Final = AwsCallBudget(connect_timeout_s=1.0, read_timeout_s=1.0, max_attempts=2)
 
 

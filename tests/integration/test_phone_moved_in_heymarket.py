@@ -1,4 +1,4 @@
-"""Review of issue 22 (bindings follow the person): a number changed in Heymarket's app, then its next owner opts out.
+"""Bindings follow the person: a number changed in Heymarket's app, then its next owner opts out (issue 22 review).
 Fails on the reviewed commit."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Review of issue 21 (consent): failing reproductions of where a STOP / opt-out is not final."""
+"""A STOP is final (issue 21 review): an opt-out is never lost to ordering; a re-consent comes only from an
+allowed source, dated before receipt and after the STOP."""
 
 from __future__ import annotations
 
