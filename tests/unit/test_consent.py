@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.adapters.heymarket.gateway import (
+from heymarket_bridge.adapters.heymarket.contacts.consent import (
     HELD_IGNORED,
     HELD_NO_TIME,
     HELD_NOT_NEWER,
