@@ -19,7 +19,7 @@ from typing import Any, Final
 from heymarket_bridge.adapters.heymarket.answers import BulkAnswer, HeardContact, read_bulk_answer, read_write_answer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, refusal_failure
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
-from heymarket_bridge.adapters.heymarket.contacts.named import NamedContacts, elsewhere, onto_another
+from heymarket_bridge.adapters.heymarket.contacts.named import NamedContacts, elsewhere
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import (
     creates_on_hold,
     match_answer,
@@ -110,23 +110,11 @@ class UpsertChunk:
     def _round(self, deadline: Deadline) -> None:
         pending = self._pending()
         movers = self._movers(pending)
-        for i in pending:
-            if self._moving_away(i, movers, self._known_uuid(i)):
-                self._unbound.add(i)  # its binding is the moving contact's: stored by a look-up once it moved
+        # A binding to a contact a contact_id update moves is that contact's: stored by a look-up once it moved.
+        self._unbound.update(i for i in pending if self._moving_away(i, movers, self._known_uuid(i)))
         by_phone = [i for i in pending if self._needs_search(i)]
-        named = {i: self._named.read(i, deadline) for i in pending if i not in by_phone and self._reads_named(i)}
-        self._named.reads.update((i, read) for i, read in named.items() if read is not None)
-        # A contact_id update to a phone its contact does not hold (as read, or not read) has its phone looked up
-        # too, in the same request: held by another contact, the update is refused (`_held_by_another`).
-        by_id = [
-            i
-            for i in pending
-            if i not in by_phone
-            and self._contacts[i].contact_id is not None
-            and (i not in named or getattr(named[i], "phone", self._contacts[i].phone) != self._contacts[i].phone)
-        ]
-        phones = list(dict.fromkeys(self._contacts[i].phone for i in (*by_phone, *by_id)))
-        lookup = search_phones(self._client, phones, deadline) if phones else Lookup()
+        named = self._named.read_all([i for i in pending if i not in by_phone and self._reads_named(i)], deadline)
+        lookup = self._look_up(pending, by_phone, named, deadline)
         writes: list[Write] = []
         by_v1: list[V1Update] = []
         deferred = False
@@ -135,21 +123,43 @@ class UpsertChunk:
                 choice = self._found_choice(i, lookup, movers, deadline)
             else:
                 choice = self._identified_choice(i, named, lookup, deadline)
-            if isinstance(choice, _Defer):
-                deferred = True  # looked up again in the next round, once the contact_id update has moved it
-            elif isinstance(choice, Write):
-                writes.append(choice)
-                if choice.sent is not None and choice.snapshot is not None:  # a probe (`writes.probe_update`)
-                    self._probing, self._probed[i] = True, choice.snapshot
-            elif isinstance(choice, V1Update):
-                by_v1.append(choice)
-            elif isinstance(choice, PermanentFailure):
-                self._results[i] = NotDone(choice)
+            deferred = self._take(i, choice, writes, by_v1) or deferred
         unconfirmed = self._write(writes, deadline) + self._write_v1(by_v1, deadline)
         if unconfirmed:
             raise TransientFailure(f"Heymarket's answer did not confirm {len(unconfirmed)} of the contacts sent")
         if deferred and not writes and not by_v1:
             raise TransientFailure("a contact_id update this batch waits on was not written")
+
+    def _look_up(
+        self, pending: list[int], by_phone: list[int], named: Mapping[int, HeardContact | None], deadline: Deadline
+    ) -> Lookup:
+        """One search for the phones stored by a look-up, and for those of `contact_id` updates to a phone their
+        contact does not hold (as read, or not read): held by another contact, the update is refused
+        (`_held_by_another`)."""
+
+        def moves_phone(i: int) -> bool:
+            read = named.get(i)
+            return i not in named or (read is not None and read.phone != self._contacts[i].phone)
+
+        by_id = [
+            i for i in pending if i not in by_phone and self._contacts[i].contact_id is not None and moves_phone(i)
+        ]
+        phones = list(dict.fromkeys(self._contacts[i].phone for i in (*by_phone, *by_id)))
+        return search_phones(self._client, phones, deadline) if phones else Lookup()
+
+    def _take(self, i: int, choice: Choice | _Defer | None, writes: list[Write], by_v1: list[V1Update]) -> bool:
+        """File contact `i`'s choice with the writes of the round; whether it waits for the next round."""
+        if isinstance(choice, _Defer):
+            return True  # looked up again in the next round, once the contact_id update has moved it
+        if isinstance(choice, Write):
+            writes.append(choice)
+            if choice.sent is not None and choice.snapshot is not None:  # a probe (`writes.probe_update`)
+                self._probing, self._probed[i] = True, choice.snapshot
+        elif isinstance(choice, V1Update):
+            by_v1.append(choice)
+        elif isinstance(choice, PermanentFailure):
+            self._results[i] = NotDone(choice)
+        return False
 
     def _found_choice(
         self, i: int, lookup: Lookup, movers: Mapping[str, str], deadline: Deadline
@@ -215,20 +225,8 @@ class UpsertChunk:
         """Whether `contact_id` update `i` is refused: its phone is held by another contact (`NamedContacts`)."""
         if not self._named.held_by_another(i, lookup, deadline):
             return False
-        self._conflict(i, "the phone is held by another contact in Heymarket")
+        self._results[i] = self._named.conflict(i, "the phone is held by another contact in Heymarket")
         return True
-
-    def _conflict(self, i: int, reason: str) -> None:
-        """Refuse `contact_id` update `i` for a phone another contact holds: dead-lettered with the reason (for the
-        operator to resolve in Heymarket's app or the sender), counted, never written onto the phone's holder."""
-        emit_metric("ContactIdPhoneConflict")
-        logger.warning(
-            "A contact_id update was refused: its phone is another contact's in Heymarket",
-            extra={"phone": mask_phone(self._contacts[i].phone), "reason": reason},
-        )
-        self._results[i] = NotDone(
-            PermanentFailure(f"contact_id update refused: {reason}; nothing was written onto that contact")
-        )
 
     def _movers(self, pending: Sequence[int]) -> dict[str, str]:
         """The contacts a pending `contact_id` update of this chunk writes (UUID -> the phone it writes them for)."""
@@ -298,30 +296,46 @@ class UpsertChunk:
         unconfirmed: list[int] = []
         repairs: list[Write] = []
         for write in writes:
-            if write.undo:
-                if write.index not in stored:
-                    logger.warning(
-                        "Could not put back a contact a write meant for another phone changed",
-                        extra={"error": failed.get(write.index, "not confirmed")},
-                    )
-            elif write.index in failed:
-                if not self._opt_in_refused(write.index, write.item):
-                    self._refuse(
-                        write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id)
-                    )
-            elif write.index in stored:
-                repairs.extend(self._stored(write, stored[write.index], request_id))
-            elif untied:
-                # A failure Heymarket does not tie to a contact: an unconfirmed contact may be the one it means.
-                self._refuse(write.index, write.target, PermanentFailure(untied[0], request_id=request_id))
-            else:
+            follow = self._settle(write, stored, failed, untied, request_id)
+            if follow is None:
                 unconfirmed.append(write.index)
+            else:
+                repairs.extend(follow)
         return unconfirmed + self._write(repairs, deadline)
+
+    def _settle(
+        self,
+        write: Write,
+        stored: Mapping[int, HeardContact],
+        failed: Mapping[int, str],
+        untied: list[str],
+        request_id: str | None,
+    ) -> list[Write] | None:
+        """Settle one write by the answer (`reconcile.match_answer`); the writes that must follow, or None when the
+        answer did not confirm it."""
+        if write.undo:
+            if write.index not in stored:
+                logger.warning(
+                    "Could not put back a contact a write meant for another phone changed",
+                    extra={"error": failed.get(write.index, "not confirmed")},
+                )
+        elif write.index in failed:
+            if not self._opt_in_refused(write.index, write.item):
+                self._refuse(write.index, write.target, PermanentFailure(failed[write.index], request_id=request_id))
+        elif write.index in stored:
+            return self._stored(write, stored[write.index], request_id)
+        elif untied:
+            # A failure Heymarket does not tie to a contact: an unconfirmed contact may be the one it means.
+            self._refuse(write.index, write.target, PermanentFailure(untied[0], request_id=request_id))
+        else:
+            return None
+        return []
 
     def _stored(self, write: Write, heard: HeardContact, request_id: str | None) -> list[Write]:
         """Settle a write the answer shows stored as `heard`; the writes that must follow (put back, write back)."""
         if self._contacts[write.index].contact_id is not None and elsewhere(write, heard):
-            return self._put_back(write, heard)
+            self._results[write.index], undo = self._named.put_back(write, heard)
+            return undo
         if write.expects_phone is not None and heard.phone != write.expects_phone:
             return self._moved(write, heard)
         follow = self._checked(write, heard) if write.snapshot is not None else None
@@ -347,27 +361,6 @@ class UpsertChunk:
             extra={"phone": mask_phone(contact.phone), "fields": sorted(cleared.restore)},
         )
         return follow
-
-    def _put_back(self, write: Write, heard: HeardContact) -> list[Write]:
-        """Refuse a `contact_id` update whose answer does not show the named contact holding the phone sent, and put
-        the named contact back as it was read before the update (when the answer is that contact's). A contact the
-        answer shows that is not the one named cannot be told from its own person's since: left as Heymarket holds it,
-        and named in the log and the letter."""
-        i = write.index
-        other = onto_another(write, heard)
-        self._conflict(
-            i,
-            "Heymarket wrote the update onto another contact (the phone is held by another contact in Heymarket)"
-            if other
-            else "Heymarket's answer does not show the phone sent (the phone is held by another contact in Heymarket)",
-        )
-        read = self._named.reads.get(i)
-        before = shown_values(read.phone, read.fields) if read is not None else self._named.snapshot(i)
-        if other or before is None or write.target is None:
-            return []
-        # The fields the update completed from the read hold what was read: only the sender's can need putting back.
-        undo = undo_write(i, self._contacts[i], before, write.target, shown_values(heard.phone, heard.fields))
-        return [undo] if undo is not None else []
 
     def _moved(self, write: Write, heard: HeardContact) -> list[Write]:
         """A write by an identifier whose answer shows its contact holding another phone (`heard.phone`) than the one

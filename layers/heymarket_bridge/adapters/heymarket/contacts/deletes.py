@@ -55,6 +55,22 @@ class _Targets:
     found: dict[str, list[int]] = field(default_factory=dict)  # UUIDs the look-up just found holding a phone
     integer_ids: dict[int, list[int]] = field(default_factory=dict)  # contacts the look-up gave by integer id only
 
+    @classmethod
+    def sort(
+        cls, targets: Sequence[DeleteTarget], pending: list[int], lookup: Lookup, results: list[DeleteResult | None]
+    ) -> _Targets:
+        """The pending targets sorted; one whose phone Heymarket refused to look up is settled not done."""
+        sorted_targets = cls()
+        for i in pending:
+            target = targets[i]
+            if target.contact_id is not None:
+                sorted_targets.given.setdefault(target.contact_id, []).append(i)
+            elif target.phone in lookup.refused:
+                results[i] = NotDone(lookup.refused[target.phone])
+            else:
+                sorted_targets.add_holders(i, lookup, target.phone or "")
+        return sorted_targets
+
     def add_holders(self, i: int, lookup: Lookup, phone: str) -> None:
         for contact in lookup.holders(phone):
             if contact.identity.uuid is not None:
@@ -69,39 +85,40 @@ def _delete_round(
     """Look the phones up, then delete every UUID in bulk and every integer-only id with v1. Safe to repeat."""
     pending = [i for i, result in enumerate(results) if result is None]
     lookup = search_phones(client, [phone for i in pending if (phone := targets[i].phone) is not None], deadline)
-    sorted_targets = _Targets()
-    for i in pending:
-        target = targets[i]
-        if target.contact_id is not None:
-            sorted_targets.given.setdefault(target.contact_id, []).append(i)
-        elif target.phone in lookup.refused:
-            results[i] = NotDone(lookup.refused[target.phone])
-        else:
-            sorted_targets.add_holders(i, lookup, target.phone or "")
+    sorted_targets = _Targets.sort(targets, pending, lookup, results)
     pending = [i for i in pending if results[i] is None]
-    counts = {i: 0 for i in pending}
-    refusals: dict[int, GatewayFailure] = {}
-
-    def settle(outcomes: Mapping[Any, int | GatewayFailure], served: Mapping[Any, list[int]]) -> None:
-        for key, outcome in outcomes.items():
-            for i in served[key]:
-                if isinstance(outcome, GatewayFailure):
-                    refusals[i] = outcome
-                else:
-                    counts[i] += outcome
-
+    tally = _Tally(counts={i: 0 for i in pending})
     given, found = sorted_targets.given, sorted_targets.found
     uuids = {uuid: [*given.get(uuid, []), *found.get(uuid, [])] for uuid in {**given, **found}}
     for chunk in chunked(list(uuids), client.max_batch):
-        settle(_delete_uuids(client, chunk, deadline, just_found=frozenset(found) - set(given)), uuids)
+        tally.settle(_delete_uuids(client, chunk, deadline, just_found=frozenset(found) - set(given)), uuids)
     integer_ids = sorted_targets.integer_ids
-    settle({contact_id: _delete_v1(client, contact_id, deadline) for contact_id in integer_ids}, integer_ids)
+    tally.settle({contact_id: _delete_v1(client, contact_id, deadline) for contact_id in integer_ids}, integer_ids)
     for i in pending:
-        results[i] = NotDone(refusals[i]) if i in refusals else Deleted(counts[i])
-        if targets[i].phone is not None and i not in refusals and counts[i] == 0:
-            logger.info(
-                "No contact holds the phone to delete; nothing to do", extra={"phone": mask_phone(targets[i].phone)}
-            )
+        results[i] = tally.result(i)
+        phone = targets[i].phone
+        if phone is not None and isinstance(results[i], Deleted) and tally.counts[i] == 0:
+            logger.info("No contact holds the phone to delete; nothing to do", extra={"phone": mask_phone(phone)})
+
+
+@dataclass
+class _Tally:
+    """What one round's deletes did for each target: contacts deleted, or the refusal."""
+
+    counts: dict[int, int]
+    refusals: dict[int, GatewayFailure] = field(default_factory=dict)
+
+    def settle(self, outcomes: Mapping[Any, int | GatewayFailure], served: Mapping[Any, list[int]]) -> None:
+        """Count each delete's outcome for the targets it served (a refusal wins over any count)."""
+        for key, outcome in outcomes.items():
+            for i in served[key]:
+                if isinstance(outcome, GatewayFailure):
+                    self.refusals[i] = outcome
+                else:
+                    self.counts[i] += outcome
+
+    def result(self, i: int) -> DeleteResult:
+        return NotDone(self.refusals[i]) if i in self.refusals else Deleted(self.counts[i])
 
 
 def _delete_uuids(

@@ -153,25 +153,13 @@ class V2Gateway:
         if not opting_out:
             return results
         settled = list(results)
-        unseen = [i for i in opting_out if i not in seen]
-        lookup = Lookup(found={contacts[i].phone: list(holders) for i, holders in seen.items()})
         try:
-            if unseen:
-                searched = self.search([contacts[i].phone for i in unseen], deadline)
-                lookup.found.update(searched.found)
-                lookup.refused.update(searched.refused)
+            lookup = self._holders(contacts, [i for i in opting_out if i not in seen], seen, deadline)
         except GatewayFailure as failure:
             return [NotDone(failure) if i in opting_out else r for i, r in enumerate(settled)]
         items = self._other_holders(contacts, opting_out, settled, lookup)
         for chunk in chunked(items, self.client.max_batch):
-            outcome = self._opt_out_chunk([item for _, item in chunk], deadline)
-            for i, _ in chunk:
-                if isinstance(outcome, GatewayFailure):
-                    settled[i] = NotDone(outcome)
-                elif contacts[i].phone in outcome:
-                    settled[i] = NotDone(
-                        TransientFailure("Heymarket did not opt out another contact holding the phone")
-                    )
+            self._opt_out_chunk(chunk, contacts, settled, deadline)
         reached = sum(1 for i, _ in items if isinstance(settled[i], Stored))
         if reached:
             emit_metric("DuplicatesOptedOut", value=reached)
@@ -179,6 +167,17 @@ class V2Gateway:
                 "An opt-out was written to every contact Heymarket holds for its phone", extra={"count": reached}
             )
         return settled
+
+    def _holders(
+        self, contacts: Sequence[Contact], unseen: list[int], seen: Mapping[int, list[HeardContact]], deadline: Deadline
+    ) -> Lookup:
+        """The contacts holding each opt-out's phone: as the write's look-up showed them, else searched (retried)."""
+        lookup = Lookup(found={contacts[i].phone: list(holders) for i, holders in seen.items()})
+        if unseen:
+            searched = self.search([contacts[i].phone for i in unseen], deadline)
+            lookup.found.update(searched.found)
+            lookup.refused.update(searched.refused)
+        return lookup
 
     @staticmethod
     def _other_holders(
@@ -205,15 +204,32 @@ class V2Gateway:
                 items.append((i, replace(update, contact_id=holder.identity.uuid).to_heymarket()))
         return items
 
-    def _opt_out_chunk(self, items: list[dict[str, Any]], deadline: Deadline) -> GatewayFailure | set[str]:
-        """One bulk write of opt-outs to other holders: the phones of the items Heymarket failed, or the failure."""
+    def _opt_out_chunk(
+        self,
+        chunk: list[tuple[int, dict[str, Any]]],
+        contacts: Sequence[Contact],
+        settled: list[UpsertResult],
+        deadline: Deadline,
+    ) -> None:
+        """One bulk write of opt-outs to other holders (contact index, item); a contact whose item Heymarket failed,
+        or all of them when the write failed, settled not done."""
+        items = [item for _, item in chunk]
         try:
             answer, _ = self.client.retrying(lambda: send_bulk(self.client, items, deadline), deadline)
         except Refused as refused:
-            return PermanentFailure(
+            failure: GatewayFailure = PermanentFailure(
                 f"Heymarket refused to opt out another contact holding the phone: {refused}",
                 request_id=refused.request_id,
             )
-        except GatewayFailure as failure:
-            return failure
-        return {phone_digits(item.sent.get("phone")) for item in answer.failed}
+        except GatewayFailure as failed:
+            failure = failed
+        else:
+            phones = {phone_digits(item.sent.get("phone")) for item in answer.failed}
+            for i, _ in chunk:
+                if contacts[i].phone in phones:
+                    settled[i] = NotDone(
+                        TransientFailure("Heymarket did not opt out another contact holding the phone")
+                    )
+            return
+        for i, _ in chunk:
+            settled[i] = NotDone(failure)

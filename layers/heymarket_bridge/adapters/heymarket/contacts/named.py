@@ -12,12 +12,14 @@ from collections.abc import Callable, Sequence
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient
+from heymarket_bridge.adapters.heymarket.contacts.reconcile import undo_write
 from heymarket_bridge.adapters.heymarket.contacts.search import Lookup, read_by_uuid
-from heymarket_bridge.adapters.heymarket.contacts.writes import Write
+from heymarket_bridge.adapters.heymarket.contacts.writes import Write, shown_values
 from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure
-from heymarket_bridge.sync.model import KnownContact
+from heymarket_bridge.observability import emit_metric, logger, mask_phone
+from heymarket_bridge.sync.model import KnownContact, NotDone
 
 # What the runner does with a `contact_id` Heymarket holds no contact for: (index, the id, the refusal).
 Refuse = Callable[[int, str, PermanentFailure], None]
@@ -54,6 +56,12 @@ class NamedContacts:
             )
             return None
 
+    def read_all(self, indexes: list[int], deadline: Deadline) -> dict[int, HeardContact | None]:
+        """The named contacts of these updates, as read (None: Heymarket holds none by that id), kept in `reads`."""
+        named = {i: self.read(i, deadline) for i in indexes}
+        self.reads.update((i, read) for i, read in named.items() if read is not None)
+        return named
+
     def held_by_another(self, i: int, lookup: Lookup, deadline: Deadline) -> bool:
         """Whether the phone of `contact_id` update `i` is held in Heymarket by a contact other than the one named. A
         contact_id Heymarket holds no contact for (a 404 when read) is stored by its phone instead: False."""
@@ -81,6 +89,37 @@ class NamedContacts:
         if known is None or known.identity.uuid != self._contacts[i].contact_id:
             return None
         return known.snapshot
+
+    def conflict(self, i: int, reason: str) -> NotDone:
+        """The refusal of `contact_id` update `i` for a phone another contact holds: dead-lettered with the reason (for
+        the operator to resolve in Heymarket's app or the sender), counted, never written onto the phone's holder."""
+        emit_metric("ContactIdPhoneConflict")
+        logger.warning(
+            "A contact_id update was refused: its phone is another contact's in Heymarket",
+            extra={"phone": mask_phone(self._contacts[i].phone), "reason": reason},
+        )
+        return NotDone(PermanentFailure(f"contact_id update refused: {reason}; nothing was written onto that contact"))
+
+    def put_back(self, write: Write, heard: HeardContact) -> tuple[NotDone, list[Write]]:
+        """The refusal of a `contact_id` update whose answer does not show the named contact holding the phone sent,
+        and the write that puts the named contact back as it was read before the update (when the answer is that
+        contact's). A contact the answer shows that is not the one named cannot be told from its own person's since:
+        left as Heymarket holds it, and named in the log and the letter."""
+        i = write.index
+        other = onto_another(write, heard)
+        refused = self.conflict(
+            i,
+            "Heymarket wrote the update onto another contact (the phone is held by another contact in Heymarket)"
+            if other
+            else "Heymarket's answer does not show the phone sent (the phone is held by another contact in Heymarket)",
+        )
+        read = self.reads.get(i)
+        before = shown_values(read.phone, read.fields) if read is not None else self.snapshot(i)
+        if other or before is None or write.target is None:
+            return refused, []
+        # The fields the update completed from the read hold what was read: only the sender's can need putting back.
+        undo = undo_write(i, self._contacts[i], before, write.target, shown_values(heard.phone, heard.fields))
+        return refused, [undo] if undo is not None else []
 
 
 def elsewhere(write: Write, heard: HeardContact) -> bool:

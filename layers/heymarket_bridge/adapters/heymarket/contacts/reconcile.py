@@ -45,15 +45,7 @@ def what_cleared(sent: Contact, snapshot: Contact, shown: Contact) -> Cleared:
     out were kept, a cleared opt-out is a change made in Heymarket (the person texted START), not the update's doing.
     """
     values, before, after = sent.to_dict(), snapshot.to_dict(), shown.to_dict()
-    restore: dict[str, Any] = {}
-    kept = False
-    for name in ("first", "last", "display_name", "email", "avatar", "assignee_id", "tags"):
-        if name in values or name not in before:
-            continue
-        if name in after:
-            kept = True
-        else:
-            restore[name] = before[name]
+    restore, kept = _fields_cleared(values, before, after)
     custom_map, kept_custom = _custom_cleared(sent, before, after, restore)
     kept = kept or kept_custom
     cleared_others = any(name != "custom" for name in restore) or ("custom" in restore and sent.custom is None)
@@ -62,6 +54,16 @@ def what_cleared(sent: Contact, snapshot: Contact, shown: Contact) -> Cleared:
         restore["is_opted_out"] = True
     omitted = "clear" if cleared_others else ("keep" if kept else None)
     return Cleared(restore, omitted, custom_map)
+
+
+def _fields_cleared(
+    values: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """The fields (not custom) an update left out that the snapshot held and the answer no longer shows, and whether
+    the answer shows one such field kept."""
+    names = ("first", "last", "display_name", "email", "avatar", "assignee_id", "tags")
+    left_out = [name for name in names if name in before and name not in values]
+    return {name: before[name] for name in left_out if name not in after}, any(name in after for name in left_out)
 
 
 def _custom_cleared(
@@ -114,19 +116,23 @@ def undo_write(index: int, sent: Contact, snapshot: Contact, target: str, shown:
     for name, value in values.items():
         if name in ("phone", "contact_id", "lists") or (name != "custom" and after.get(name, value) != value):
             continue
-        if name == "is_opted_out":
-            if before.get(name) is True and value is not True:
-                restore[name] = True
-        elif name == "custom":
-            kept = {key: before["custom"][key] for key in value if key in (before.get("custom") or {})}
-            if kept:
-                restore["custom"] = kept
-        elif name in before and before[name] != value:
-            restore[name] = before[name]
+        previous = _previous(name, value, before)
+        if previous is not None:
+            restore[name] = previous
     if not restore:
         return None
     item = without_phone(Contact.from_dict({**restore, "phone": sent.phone}).to_heymarket())
     return Write(index, {**item, "contact_id": target}, existed=True, target=target, undo=True)
+
+
+def _previous(name: str, value: Any, before: Mapping[str, Any]) -> Any:
+    """What field `name`, written as `value`, is put back to from the snapshot (`before`); None: left as written."""
+    if name == "is_opted_out":
+        return True if before.get(name) is True and value is not True else None
+    if name == "custom":
+        kept = {key: before["custom"][key] for key in value if key in (before.get("custom") or {})}
+        return kept or None
+    return before[name] if name in before and before[name] != value else None
 
 
 def match_answer(writes: list[Write], answer: BulkAnswer) -> tuple[dict[int, HeardContact], dict[int, str], list[str]]:
@@ -140,26 +146,41 @@ def match_answer(writes: list[Write], answer: BulkAnswer) -> tuple[dict[int, Hea
     by_phone: dict[str, list[int]] = {}
     for w in writes:
         by_phone.setdefault(phone_of(w.item) or w.expects_phone or "", []).append(w.index)
+    failed, untied = _tie_failures(answer, by_uuid, by_phone)
+    stored: dict[int, HeardContact] = {}
+    for contact in answer.stored:
+        index = _index_of(contact, by_uuid, by_id)
+        if index is None:
+            index = next((c for c in by_phone.get(contact.phone, []) if c not in stored and c not in failed), None)
+        if index is not None and index not in failed:
+            stored[index] = contact
+    return stored, failed, untied
+
+
+def _tie_failures(
+    answer: BulkAnswer, by_uuid: Mapping[str, int], by_phone: Mapping[str, list[int]]
+) -> tuple[dict[int, str], list[str]]:
+    """The answer's failed items tied to writes (by the UUID sent, else by phone), and the errors tied to none."""
     failed: dict[int, str] = {}
     untied: list[str] = []
     for item in answer.failed:
-        index = by_uuid.get(str(item.sent.get("contact_id") or "")) if item.sent.get("contact_id") else None
+        sent_id = item.sent.get("contact_id")
+        index = by_uuid.get(str(sent_id)) if sent_id else None
         if index is None:
             index = next((c for c in by_phone.get(phone_of(item.sent), []) if c not in failed), None)
         if index is None:
             untied.append(item.error)
         else:
             failed[index] = item.error
-    stored: dict[int, HeardContact] = {}
-    for contact in answer.stored:
-        index = by_uuid.get(contact.identity.uuid or "") if contact.identity.uuid else None
-        if index is None and contact.identity.id is not None:
-            index = by_id.get(contact.identity.id)
-        if index is None:
-            index = next((c for c in by_phone.get(contact.phone, []) if c not in stored and c not in failed), None)
-        if index is not None and index not in failed:
-            stored[index] = contact
-    return stored, failed, untied
+    return failed, untied
+
+
+def _index_of(contact: HeardContact, by_uuid: Mapping[str, int], by_id: Mapping[int, int]) -> int | None:
+    """The write a stored contact of the answer is, by its UUID, else by its integer id (None: tie it by phone)."""
+    index = by_uuid.get(contact.identity.uuid) if contact.identity.uuid else None
+    if index is None and contact.identity.id is not None:
+        index = by_id.get(contact.identity.id)
+    return index
 
 
 def creates_on_hold(writes: list[Write], failure: TransientFailure) -> dict[int, NotDone]:

@@ -126,15 +126,7 @@ class V1Gateway:
         try:
             failed = self.client.read("POST", path, [bodies[i] for i in pending], deadline, read_v1_batch_answer)
         except Refused as refused:
-            if len(pending) == 1:
-                if bodies[pending[0]].get("is_opted_out") is False:
-                    self._send_batch({pending[0]: self._without_refused_opt_in(pending[0], bodies)}, results, deadline)
-                    return
-                results[pending[0]] = NotDone(PermanentFailure(refused.reason, request_id=refused.request_id))
-                return
-            middle = len(pending) // 2
-            self._send_batch({i: bodies[i] for i in pending[:middle]}, results, deadline)
-            self._send_batch({i: bodies[i] for i in pending[middle:]}, results, deadline)
+            self._refused_batch(bodies, refused, results, deadline)
             return
         refused_phones = [phone_digits(item.get("phone")) for item in failed]
         if "" in refused_phones:
@@ -154,6 +146,25 @@ class V1Gateway:
             else:
                 results[i] = Stored(Identity(), existed=False)
         self._send_batch(again, results, deadline)
+
+    def _refused_batch(
+        self,
+        bodies: Mapping[int, dict[str, Any]],
+        refused: Refused,
+        results: list[UpsertResult | None],
+        deadline: Deadline,
+    ) -> None:
+        """A batch Heymarket refused: split in halves until the refused contact is alone; alone, sent again without a
+        re-consent's opt-in if it carried one, else refused."""
+        pending = list(bodies)
+        if len(pending) > 1:
+            middle = len(pending) // 2
+            self._send_batch({i: bodies[i] for i in pending[:middle]}, results, deadline)
+            self._send_batch({i: bodies[i] for i in pending[middle:]}, results, deadline)
+        elif bodies[pending[0]].get("is_opted_out") is False:
+            self._send_batch({pending[0]: self._without_refused_opt_in(pending[0], bodies)}, results, deadline)
+        else:
+            results[pending[0]] = NotDone(PermanentFailure(refused.reason, request_id=refused.request_id))
 
     def _without_refused_opt_in(self, i: int, bodies: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
         """The body of a write whose re-consent opt-in Heymarket refused, without it: the opt-out the look-up showed

@@ -173,19 +173,27 @@ def probe_update(
     same values for what is left out, so that whatever happens to the answer, what the update cleared can be put back.
     """
     shown, kept, values = shown_values(contact.phone, holder.fields).to_dict(), snapshot.to_dict(), completed.to_dict()
-    sent = contact.to_dict()
     left_out = False
     if learned.omitted is None:
-        name = next((n for n in PROBE_FIELDS if n in shown and n not in sent and kept.get(n) == shown[n]), None)
+        name = _probe_field(contact.to_dict(), shown, kept)
         if name is not None:
             values.pop(name)
             left_out = True
-    if learned.custom_map is None and contact.custom:
-        others = {k: v for k, v in (shown.get("custom") or {}).items() if k not in contact.custom}
-        if others and all((kept.get("custom") or {}).get(k) == v for k, v in others.items()):
-            values["custom"] = dict(contact.custom)
-            left_out = True
+    if learned.custom_map is None and contact.custom and _probe_custom(contact.custom, shown, kept):
+        values["custom"] = dict(contact.custom)
+        left_out = True
     return Contact.from_dict(values) if left_out else None
+
+
+def _probe_field(sent: Mapping[str, Any], shown: Mapping[str, Any], kept: Mapping[str, Any]) -> str | None:
+    """The field a probe leaves out: shown by the look-up, not sent, held the same in the snapshot (None: none)."""
+    return next((n for n in PROBE_FIELDS if n in shown and n not in sent and kept.get(n) == shown[n]), None)
+
+
+def _probe_custom(custom: Mapping[str, str], shown: Mapping[str, Any], kept: Mapping[str, Any]) -> bool:
+    """Whether a probe may send only the custom values sent: the look-up shows others, all held so in the snapshot."""
+    others = {k: v for k, v in (shown.get("custom") or {}).items() if k not in custom}
+    return bool(others) and all((kept.get("custom") or {}).get(k) == v for k, v in others.items())
 
 
 def needs_search(contact: Contact, known: KnownContact | None, learned: Learned, *, reconsent: bool) -> bool:
@@ -273,16 +281,7 @@ def shown_values(phone: str, fields: Mapping[str, Any]) -> Contact:
     """A Contact object from an answer as the contact values it shows: its non-empty writable fields (a display name
     only if it is one of its own, not the one Heymarket derives from first and last; an assignee only if assigned;
     tags only if given in a form that names them)."""
-    values: dict[str, Any] = {"phone": phone}
-    for field_name in ("first", "last", "email", "avatar"):
-        value = fields.get(field_name)
-        if isinstance(value, str) and value.strip():
-            values[field_name] = value
-    first, last = fields.get("first"), fields.get("last")
-    derived = " ".join(part for part in (first, last) if isinstance(part, str) and part)
-    name = fields.get("display_name")
-    if isinstance(name, str) and name.strip() and name != derived:
-        values["display_name"] = name
+    values: dict[str, Any] = {"phone": phone, **_names(fields)}
     if isinstance(fields.get("is_opted_out"), bool):
         values["is_opted_out"] = fields["is_opted_out"]
     assigned = fields.get("assigned_user_id")
@@ -296,6 +295,22 @@ def shown_values(phone: str, fields: Mapping[str, Any]) -> Contact:
     if tags:
         values["tags"] = tags
     return Contact.from_dict(values)
+
+
+def _names(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The non-empty text fields of a Contact object, and its display name if it is not the one Heymarket derives
+    from first and last."""
+    values: dict[str, Any] = {}
+    for field_name in ("first", "last", "email", "avatar"):
+        value = fields.get(field_name)
+        if isinstance(value, str) and value.strip():
+            values[field_name] = value
+    first, last = fields.get("first"), fields.get("last")
+    derived = " ".join(part for part in (first, last) if isinstance(part, str) and part)
+    name = fields.get("display_name")
+    if isinstance(name, str) and name.strip() and name != derived:
+        values["display_name"] = name
+    return values
 
 
 def unrepairable_by_id(contact: Contact, snapshot: Contact | None) -> bool:
