@@ -25,9 +25,9 @@ from heymarket_bridge.adapters.heymarket.contacts.consent import (
 )
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import what_cleared
 from heymarket_bridge.adapters.heymarket.contacts.writes import (
+    BulkWrite,
     Learned,
     V1Update,
-    Write,
     WriteCase,
     choose_write,
     needs_search,
@@ -71,7 +71,7 @@ def is_write(target: str | None, **item: Any) -> Callable[[object], bool]:
 
     def check(choice: object) -> bool:
         return (
-            isinstance(choice, Write)
+            isinstance(choice, BulkWrite)
             and choice.target == target
             and choice.item.get("contact_id") == target
             and all(choice.item.get(name) == value for name, value in item.items())
@@ -130,7 +130,7 @@ ROWS = [
         UNKNOWN,
         lambda choice: (
             is_write(UUID_A, first="Ann", last="Lee", absent=("avatar",))(choice)
-            and isinstance(choice, Write)
+            and isinstance(choice, BulkWrite)
             and choice.sent is not None
             and choice.snapshot is not None
         ),
@@ -141,7 +141,7 @@ ROWS = [
         UNKNOWN,
         lambda choice: (
             is_write(UUID_A, first="Anna", last="Lee", avatar="https://example.com/new.png")(choice)
-            and isinstance(choice, Write)
+            and isinstance(choice, BulkWrite)
             and choice.sent is None
         ),
     ),
@@ -210,7 +210,7 @@ ROWS = [
         KEEPS,
         lambda choice: (
             is_write(UUID_A, last="Lee", absent=("phone", "contact_channels"))(choice)
-            and isinstance(choice, Write)
+            and isinstance(choice, BulkWrite)
             and (choice.expects_phone, choice.snapshot, choice.known_id) == (PHONE, SNAPSHOT, 98765)
         ),
     ),
@@ -226,7 +226,7 @@ ROWS = [
         UNKNOWN,
         lambda choice: (
             is_write(UUID_B, first="Ann", last="Lee")(choice)
-            and isinstance(choice, Write)
+            and isinstance(choice, BulkWrite)
             and choice.expects_phone == PHONE
         ),
     ),
@@ -236,7 +236,7 @@ ROWS = [
         KEEPS,
         lambda choice: (
             is_write(UUID_B, last="Lee", absent=("first",))(choice)
-            and isinstance(choice, Write)
+            and isinstance(choice, BulkWrite)
             and choice.snapshot == SNAPSHOT
         ),
     ),

@@ -27,13 +27,13 @@ from heymarket_bridge.adapters.heymarket.contacts.reconcile import (
     repair,
     undo_write,
 )
-from heymarket_bridge.adapters.heymarket.contacts.search import Lookup, search_phones
+from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import (
     V1_WRITE_FIELDS,
+    BulkWrite,
     Choice,
     Learned,
     V1Update,
-    Write,
     WriteCase,
     choose_write,
     complete_update,
@@ -115,7 +115,7 @@ class UpsertChunk:
         by_phone = [i for i in pending if self._needs_search(i)]
         named = self._named.read_all([i for i in pending if i not in by_phone and self._reads_named(i)], deadline)
         lookup = self._look_up(pending, by_phone, named, deadline)
-        writes: list[Write] = []
+        writes: list[BulkWrite] = []
         by_v1: list[V1Update] = []
         deferred = False
         for i in pending:
@@ -132,7 +132,7 @@ class UpsertChunk:
 
     def _look_up(
         self, pending: list[int], by_phone: list[int], named: Mapping[int, HeardContact | None], deadline: Deadline
-    ) -> Lookup:
+    ) -> PhoneLookup:
         """One search for the phones stored by a look-up, and for those of `contact_id` updates to a phone their
         contact does not hold (as read, or not read): held by another contact, the update is refused
         (`_held_by_another`)."""
@@ -145,13 +145,13 @@ class UpsertChunk:
             i for i in pending if i not in by_phone and self._contacts[i].contact_id is not None and moves_phone(i)
         ]
         phones = list(dict.fromkeys(self._contacts[i].phone for i in (*by_phone, *by_id)))
-        return search_phones(self._client, phones, deadline) if phones else Lookup()
+        return search_phones(self._client, phones, deadline) if phones else PhoneLookup()
 
-    def _take(self, i: int, choice: Choice | _Defer | None, writes: list[Write], by_v1: list[V1Update]) -> bool:
+    def _take(self, i: int, choice: Choice | _Defer | None, writes: list[BulkWrite], by_v1: list[V1Update]) -> bool:
         """File contact `i`'s choice with the writes of the round; whether it waits for the next round."""
         if isinstance(choice, _Defer):
             return True  # looked up again in the next round, once the contact_id update has moved it
-        if isinstance(choice, Write):
+        if isinstance(choice, BulkWrite):
             writes.append(choice)
             if choice.sent is not None and choice.snapshot is not None:  # a probe (`writes.probe_update`)
                 self._probing, self._probed[i] = True, choice.snapshot
@@ -162,7 +162,7 @@ class UpsertChunk:
         return False
 
     def _found_choice(
-        self, i: int, lookup: Lookup, movers: Mapping[str, str], deadline: Deadline
+        self, i: int, lookup: PhoneLookup, movers: Mapping[str, str], deadline: Deadline
     ) -> Choice | _Defer | None:
         """The write of contact `i`, stored through the look-up of its phone (None: settled otherwise, `_DEFER`)."""
         contact = self._contacts[i]
@@ -198,7 +198,7 @@ class UpsertChunk:
         return choose_write(case, self._learned)
 
     def _identified_choice(
-        self, i: int, named: Mapping[int, HeardContact | None], lookup: Lookup, deadline: Deadline
+        self, i: int, named: Mapping[int, HeardContact | None], lookup: PhoneLookup, deadline: Deadline
     ) -> Choice | None:
         """The write of contact `i` by an identifier: the sender's `contact_id`, else the contact state's binding."""
         contact = self._contacts[i]
@@ -221,7 +221,7 @@ class UpsertChunk:
         case = WriteCase(i, contact, False, holder=read, restore=self._restorable(i), named_snapshot=snapshot)
         return choose_write(case, self._learned)
 
-    def _held_by_another(self, i: int, lookup: Lookup, deadline: Deadline) -> bool:
+    def _held_by_another(self, i: int, lookup: PhoneLookup, deadline: Deadline) -> bool:
         """Whether `contact_id` update `i` is refused: its phone is held by another contact (`NamedContacts`)."""
         if not self._named.held_by_another(i, lookup, deadline):
             return False
@@ -269,7 +269,7 @@ class UpsertChunk:
             return None  # once updates are known to keep what they leave out, none of ours cleared anything
         return known.snapshot
 
-    def _write(self, writes: list[Write], deadline: Deadline) -> list[int]:
+    def _write(self, writes: list[BulkWrite], deadline: Deadline) -> list[int]:
         """Send the writes in one request (halves on a refusal); settle each; return the unconfirmed ones."""
         if not writes:
             return []
@@ -294,7 +294,7 @@ class UpsertChunk:
             return []
         stored, failed, untied = match_answer(writes, answer)
         unconfirmed: list[int] = []
-        repairs: list[Write] = []
+        repairs: list[BulkWrite] = []
         for write in writes:
             follow = self._settle(write, stored, failed, untied, request_id)
             if follow is None:
@@ -305,12 +305,12 @@ class UpsertChunk:
 
     def _settle(
         self,
-        write: Write,
+        write: BulkWrite,
         stored: Mapping[int, HeardContact],
         failed: Mapping[int, str],
         untied: list[str],
         request_id: str | None,
-    ) -> list[Write] | None:
+    ) -> list[BulkWrite] | None:
         """Settle one write by the answer (`reconcile.match_answer`); the writes that must follow, or None when the
         answer did not confirm it."""
         if write.undo:
@@ -331,7 +331,7 @@ class UpsertChunk:
             return None
         return []
 
-    def _stored(self, write: Write, heard: HeardContact, request_id: str | None) -> list[Write]:
+    def _stored(self, write: BulkWrite, heard: HeardContact, request_id: str | None) -> list[BulkWrite]:
         """Settle a write the answer shows stored as `heard`; the writes that must follow (put back, write back)."""
         if self._contacts[write.index].contact_id is not None and elsewhere(write, heard):
             self._results[write.index], undo = self._named.put_back(write, heard)
@@ -348,7 +348,7 @@ class UpsertChunk:
         )
         return []
 
-    def _checked(self, write: Write, heard: HeardContact) -> Write | None:
+    def _checked(self, write: BulkWrite, heard: HeardContact) -> BulkWrite | None:
         """The write that puts back what an update of a known contact cleared (`reconcile.repair`), or None."""
         contact = write.sent or self._contacts[write.index]
         follow, cleared = repair(write, contact, heard, self._learned)
@@ -362,7 +362,7 @@ class UpsertChunk:
         )
         return follow
 
-    def _moved(self, write: Write, heard: HeardContact) -> list[Write]:
+    def _moved(self, write: BulkWrite, heard: HeardContact) -> list[BulkWrite]:
         """A write by an identifier whose answer shows its contact holding another phone (`heard.phone`) than the one
         written for: the person of that contact moved (a number corrected in Heymarket's app, a `contact_id`
         update). The identifier is dropped and the phone looked up and written again in the next round; a contact
@@ -389,7 +389,7 @@ class UpsertChunk:
         follow = [write for update in updates if (write := self._put_v1(update, deadline)) is not None]
         return self._write(follow, deadline)
 
-    def _put_v1(self, update: V1Update, deadline: Deadline) -> Write | None:
+    def _put_v1(self, update: V1Update, deadline: Deadline) -> BulkWrite | None:
         """One `PUT /v1/contact/{id}?overwrite=false`; the v2 update by UUID of the fields v1 does not take, if any."""
         i, contact_id, holder = update.index, update.contact_id, update.holder
         contact = self._contacts[i]
@@ -431,7 +431,7 @@ class UpsertChunk:
         # clear what the v1 write just kept. Without a look-up, its answer is checked against the snapshot.
         item = replace(completed, contact_id=identity.uuid).to_heymarket()
         snapshot = known.snapshot if holder is None and known is not None else None
-        return Write(i, item, existed=True, target=identity.uuid, snapshot=snapshot)
+        return BulkWrite(i, item, existed=True, target=identity.uuid, snapshot=snapshot)
 
     def _opt_in_refused(self, index: int, sent: Mapping[str, Any]) -> bool:
         """Whether a refused write carried a re-consent's opt-in: then the contact is sent again without it (in the

@@ -14,7 +14,7 @@ from typing import Any
 
 from heymarket_bridge.adapters.heymarket.answers import read_custom_fields, read_ok
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset, refusal_failure
-from heymarket_bridge.adapters.heymarket.contacts.search import Lookup, read_by_uuid, search_phones
+from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, read_by_uuid, search_phones
 from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure, TransientFailure
@@ -57,7 +57,11 @@ class _Targets:
 
     @classmethod
     def sort(
-        cls, targets: Sequence[DeleteTarget], pending: list[int], lookup: Lookup, results: list[DeleteResult | None]
+        cls,
+        targets: Sequence[DeleteTarget],
+        pending: list[int],
+        lookup: PhoneLookup,
+        results: list[DeleteResult | None],
     ) -> _Targets:
         """The pending targets sorted; one whose phone Heymarket refused to look up is settled not done."""
         sorted_targets = cls()
@@ -71,7 +75,7 @@ class _Targets:
                 sorted_targets.add_holders(i, lookup, target.phone or "")
         return sorted_targets
 
-    def add_holders(self, i: int, lookup: Lookup, phone: str) -> None:
+    def add_holders(self, i: int, lookup: PhoneLookup, phone: str) -> None:
         for contact in lookup.holders(phone):
             if contact.identity.uuid is not None:
                 self.found.setdefault(contact.identity.uuid, []).append(i)

@@ -35,7 +35,7 @@ from heymarket_bridge.adapters.heymarket.contacts.chunk import UpsertChunk, send
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
 from heymarket_bridge.adapters.heymarket.contacts.deletes import delete_contacts, list_custom_fields
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import doubtful, with_prior_consent
-from heymarket_bridge.adapters.heymarket.contacts.search import Lookup, search_phones
+from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, Learned, complete_update, same_contact
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
 from heymarket_bridge.domain.contact import Contact
@@ -88,7 +88,7 @@ class V2Gateway:
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
         return delete_contacts(self.client, targets, deadline)
 
-    def search(self, phones: Sequence[str], deadline: Deadline) -> Lookup:
+    def search(self, phones: Sequence[str], deadline: Deadline) -> PhoneLookup:
         """Every contact Heymarket holds for each phone (`POST /v2/contacts/search`, retried), and the phones it
         refused to look up."""
         return self.client.retrying(lambda: search_phones(self.client, phones, deadline), deadline)
@@ -170,9 +170,9 @@ class V2Gateway:
 
     def _holders(
         self, contacts: Sequence[Contact], unseen: list[int], seen: Mapping[int, list[HeardContact]], deadline: Deadline
-    ) -> Lookup:
+    ) -> PhoneLookup:
         """The contacts holding each opt-out's phone: as the write's look-up showed them, else searched (retried)."""
-        lookup = Lookup(found={contacts[i].phone: list(holders) for i, holders in seen.items()})
+        lookup = PhoneLookup(found={contacts[i].phone: list(holders) for i, holders in seen.items()})
         if unseen:
             searched = self.search([contacts[i].phone for i in unseen], deadline)
             lookup.found.update(searched.found)
@@ -181,7 +181,7 @@ class V2Gateway:
 
     @staticmethod
     def _other_holders(
-        contacts: Sequence[Contact], opting_out: list[int], settled: list[UpsertResult], lookup: Lookup
+        contacts: Sequence[Contact], opting_out: list[int], settled: list[UpsertResult], lookup: PhoneLookup
     ) -> list[tuple[int, dict[str, Any]]]:
         """The opt-out updates of the other contacts holding each opt-out's phone (contact index, bulk item); a
         contact whose phone Heymarket refused to look up, or whose other holder has no UUID, is settled not done."""

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import undo_write
-from heymarket_bridge.adapters.heymarket.contacts.search import Lookup, read_by_uuid
-from heymarket_bridge.adapters.heymarket.contacts.writes import Write, shown_values
+from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, read_by_uuid
+from heymarket_bridge.adapters.heymarket.contacts.writes import BulkWrite, shown_values
 from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure
@@ -62,7 +62,7 @@ class NamedContacts:
         self.reads.update((i, read) for i, read in named.items() if read is not None)
         return named
 
-    def held_by_another(self, i: int, lookup: Lookup, deadline: Deadline) -> bool:
+    def held_by_another(self, i: int, lookup: PhoneLookup, deadline: Deadline) -> bool:
         """Whether the phone of `contact_id` update `i` is held in Heymarket by a contact other than the one named. A
         contact_id Heymarket holds no contact for (a 404 when read) is stored by its phone instead: False."""
         if i in self.absent:
@@ -100,7 +100,7 @@ class NamedContacts:
         )
         return NotDone(PermanentFailure(f"contact_id update refused: {reason}; nothing was written onto that contact"))
 
-    def put_back(self, write: Write, heard: HeardContact) -> tuple[NotDone, list[Write]]:
+    def put_back(self, write: BulkWrite, heard: HeardContact) -> tuple[NotDone, list[BulkWrite]]:
         """The refusal of a `contact_id` update whose answer does not show the named contact holding the phone sent,
         and the write that puts the named contact back as it was read before the update (when the answer is that
         contact's). A contact the answer shows that is not the one named cannot be told from its own person's since:
@@ -122,7 +122,7 @@ class NamedContacts:
         return refused, [undo] if undo is not None else []
 
 
-def elsewhere(write: Write, heard: HeardContact) -> bool:
+def elsewhere(write: BulkWrite, heard: HeardContact) -> bool:
     """Whether the answer to a `contact_id` update does not show the named contact holding the phone sent: another
     phone (undocumented: Heymarket may keep the number and answer 2xx), or another contact (one matched by phone, a
     UUID other than the one named)."""
@@ -131,6 +131,6 @@ def elsewhere(write: Write, heard: HeardContact) -> bool:
     return onto_another(write, heard)
 
 
-def onto_another(write: Write, heard: HeardContact) -> bool:
+def onto_another(write: BulkWrite, heard: HeardContact) -> bool:
     """Whether the answer shows a contact other than the one the write named (by UUID)."""
     return heard.identity.uuid is not None and write.target is not None and heard.identity.uuid != write.target

@@ -15,8 +15,8 @@ from typing import Any
 
 from heymarket_bridge.adapters.heymarket.answers import BulkAnswer, HeardContact
 from heymarket_bridge.adapters.heymarket.contacts.writes import (
+    BulkWrite,
     Learned,
-    Write,
     phone_of,
     same_contact,
     shown_values,
@@ -83,7 +83,9 @@ def _custom_cleared(
     return None, not lost  # a custom map left out: cleared with the rest, or kept
 
 
-def repair(write: Write, sent: Contact, heard: HeardContact, learned: Learned) -> tuple[Write | None, Cleared | None]:
+def repair(
+    write: BulkWrite, sent: Contact, heard: HeardContact, learned: Learned
+) -> tuple[BulkWrite | None, Cleared | None]:
     """The write that puts back what an update of a known contact (`write.snapshot`) cleared, or None; and what the
     answer showed (None: nothing to compare, updates being known to keep what they leave out). Learns from the answer
     what Heymarket does with what an update leaves out (`learned`, where not yet known)."""
@@ -101,10 +103,10 @@ def repair(write: Write, sent: Contact, heard: HeardContact, learned: Learned) -
     if not cleared.restore:
         return None, cleared
     repaired = Contact.from_dict({**sent.to_dict(), **cleared.restore, "contact_id": write.target})
-    return Write(write.index, repaired.to_heymarket(), existed=True, target=write.target), cleared
+    return BulkWrite(write.index, repaired.to_heymarket(), existed=True, target=write.target), cleared
 
 
-def undo_write(index: int, sent: Contact, snapshot: Contact, target: str, shown: Contact) -> Write | None:
+def undo_write(index: int, sent: Contact, snapshot: Contact, target: str, shown: Contact) -> BulkWrite | None:
     """The write that puts back, on a contact found holding another phone, what a write meant for `sent.phone`
     changed: each field sent that the answer (`shown`) still holds as sent, as the snapshot (the contact as the bridge
     last stored it) held it; a field the answer shows otherwise was written since by someone else (another write of
@@ -122,7 +124,7 @@ def undo_write(index: int, sent: Contact, snapshot: Contact, target: str, shown:
     if not restore:
         return None
     item = without_phone(Contact.from_dict({**restore, "phone": sent.phone}).to_heymarket())
-    return Write(index, {**item, "contact_id": target}, existed=True, target=target, undo=True)
+    return BulkWrite(index, {**item, "contact_id": target}, existed=True, target=target, undo=True)
 
 
 def _previous(name: str, value: Any, before: Mapping[str, Any]) -> Any:
@@ -135,7 +137,9 @@ def _previous(name: str, value: Any, before: Mapping[str, Any]) -> Any:
     return before[name] if name in before and before[name] != value else None
 
 
-def match_answer(writes: list[Write], answer: BulkAnswer) -> tuple[dict[int, HeardContact], dict[int, str], list[str]]:
+def match_answer(
+    writes: list[BulkWrite], answer: BulkAnswer
+) -> tuple[dict[int, HeardContact], dict[int, str], list[str]]:
     """Tie the answer's contacts and failures to the writes: by UUID for updates, else by the integer id of a contact
     written by its identifier (answers without UUIDs), else by phone (the phone a write without one was for).
 
@@ -183,7 +187,7 @@ def _index_of(contact: HeardContact, by_uuid: Mapping[str, int], by_id: Mapping[
     return index
 
 
-def creates_on_hold(writes: list[Write], failure: TransientFailure) -> dict[int, NotDone]:
+def creates_on_hold(writes: list[BulkWrite], failure: TransientFailure) -> dict[int, NotDone]:
     """The creates of a bulk write whose outcome is unknown, settled as not done for this invocation: a look-up made
     now could miss a create still in flight, and where Heymarket makes a second contact for a phone it holds (not
     documented), sending it again would. The message is redelivered; by then the look-up shows whether it landed."""

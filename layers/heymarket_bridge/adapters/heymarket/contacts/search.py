@@ -3,7 +3,7 @@ UUID (`GET /v2/contact/{uuid}`).
 
 Whether the search answer carries a contact's UUID next to its integer id is not documented (shared/HEYMARKET_API.md):
 `HeardContact.identity` holds what it gave. A chunk Heymarket refuses is split in halves until the refused phone is
-alone; that phone's refusal is kept in `Lookup.refused` (permanent), the others are looked up.
+alone; that phone's refusal is kept in `PhoneLookup.refused` (permanent), the others are looked up.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from heymarket_bridge.observability import emit_metric, logger, mask_phone
 
 
 @dataclass
-class Lookup:
+class PhoneLookup:
     """What a search found: the contacts holding each phone (oldest first), and phones Heymarket refused to look up."""
 
     found: dict[str, list[HeardContact]] = field(default_factory=dict)
@@ -33,10 +33,10 @@ class Lookup:
         return next(iter(self.holders(phone)), None)
 
 
-def search_phones(client: HeymarketClient, phones: Sequence[str], deadline: Deadline) -> Lookup:
+def search_phones(client: HeymarketClient, phones: Sequence[str], deadline: Deadline) -> PhoneLookup:
     """Every contact Heymarket holds for each phone (oldest first), one request per chunk of phones. Not retried:
     the caller's round is (`HeymarketClient.retrying`)."""
-    lookup = Lookup()
+    lookup = PhoneLookup()
     for chunk in chunked(list(dict.fromkeys(phones)), client.max_batch):
         _search_chunk(client, chunk, deadline, lookup)
     for phone, contacts in lookup.found.items():
@@ -50,7 +50,7 @@ def search_phones(client: HeymarketClient, phones: Sequence[str], deadline: Dead
     return lookup
 
 
-def _search_chunk(client: HeymarketClient, phones: list[str], deadline: Deadline, lookup: Lookup) -> None:
+def _search_chunk(client: HeymarketClient, phones: list[str], deadline: Deadline, lookup: PhoneLookup) -> None:
     body = {"contact_channels": [{"channel_type": "phone", "channel_ids": phones}]}
     try:
         contacts = client.read("POST", "/v2/contacts/search", body, deadline, read_search_answer)

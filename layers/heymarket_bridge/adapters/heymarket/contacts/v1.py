@@ -11,7 +11,7 @@ from heymarket_bridge.adapters.heymarket.answers import read_v1_batch_answer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
 from heymarket_bridge.adapters.heymarket.contacts.deletes import delete_contacts, list_custom_fields
-from heymarket_bridge.adapters.heymarket.contacts.search import Lookup, search_phones
+from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, complete_update
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
 from heymarket_bridge.domain.contact import Contact
@@ -50,7 +50,7 @@ class V1Gateway:
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
         return delete_contacts(self.client, targets, deadline)
 
-    def search(self, phones: Sequence[str], deadline: Deadline) -> Lookup:
+    def search(self, phones: Sequence[str], deadline: Deadline) -> PhoneLookup:
         """Every contact Heymarket holds for each phone (`POST /v2/contacts/search`, retried), and the phones it
         refused to look up."""
         return self.client.retrying(lambda: search_phones(self.client, phones, deadline), deadline)
@@ -101,7 +101,7 @@ class V1Gateway:
         if not pending:
             return
         looked = [i for i in pending if self._overwrite or i in self._optins.trying]
-        lookup = search_phones(self.client, [contacts[i].phone for i in looked], deadline) if looked else Lookup()
+        lookup = search_phones(self.client, [contacts[i].phone for i in looked], deadline) if looked else PhoneLookup()
         bodies: dict[int, dict[str, Any]] = {}
         for i in pending:
             if contacts[i].phone in lookup.refused:

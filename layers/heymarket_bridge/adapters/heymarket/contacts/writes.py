@@ -52,7 +52,7 @@ class Learned:
 
 
 @dataclass(frozen=True)
-class Write:
+class BulkWrite:
     """One item of a bulk `POST /v2/contacts`, and what its answer is checked against."""
 
     index: int
@@ -98,11 +98,11 @@ class WriteCase:
     named_snapshot: Contact | None = None  # the contact state's snapshot of the contact named by `contact_id`
 
 
-Choice = Write | V1Update | PermanentFailure
+Choice = BulkWrite | V1Update | PermanentFailure
 
 
 def choose_write(case: WriteCase, learned: Learned) -> Choice:
-    """The write `case` needs: a bulk item (`Write`), a v1 update, or the refusal that stands."""
+    """The write `case` needs: a bulk item (`BulkWrite`), a v1 update, or the refusal that stands."""
     if case.looked_up:
         return _write_found(case, learned)
     contact = case.contact
@@ -110,7 +110,7 @@ def choose_write(case: WriteCase, learned: Learned) -> Choice:
         # An update of the contact the sender named, completed from it as just read.
         kept = case.restore if case.named_snapshot is not None else None
         named_update = replace(complete_update(contact, case.holder, kept), contact_id=contact.contact_id)
-        return Write(
+        return BulkWrite(
             case.index,
             named_update.to_heymarket(),
             existed=True,
@@ -119,14 +119,14 @@ def choose_write(case: WriteCase, learned: Learned) -> Choice:
         )
     if contact.contact_id is not None:
         item = contact.to_heymarket()
-        return Write(case.index, item, True, contact.contact_id, case.named_snapshot, expects_phone=contact.phone)
+        return BulkWrite(case.index, item, True, contact.contact_id, case.named_snapshot, expects_phone=contact.phone)
     known = case.known
     assert known is not None, "a write by an identifier needs a contact_id or a known contact"
     if known.identity.uuid is not None:
         # Without the phone: were the contact's number changed in Heymarket's app, the update could move it back to
         # this one, onto the old number's next owner; its answer shows it (`expects_phone`).
         item = without_phone(replace(contact, contact_id=known.identity.uuid).to_heymarket())
-        return Write(
+        return BulkWrite(
             case.index,
             item,
             True,
@@ -144,20 +144,22 @@ def _write_found(case: WriteCase, learned: Learned) -> Choice:
     if case.refused is not None and case.refused[0] == target_key(holder):
         return case.refused[1]  # looked up again: nothing changed, the refusal stands
     if holder is None:
-        return Write(case.index, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None)
+        return BulkWrite(case.index, replace(contact, contact_id=None).to_heymarket(), existed=False, target=None)
     if uuid is not None and learned.omitted == "keep":
         # Known to keep what it leaves out: only what the sender sent, the custom map completed unless a custom map
         # sent is known to merge (the opt-out read a moment ago is not said again, so a STOP texted since the look-up
         # stands).
         sent = contact if learned.keeps(contact) else with_held_custom(contact, holder)
-        return Write(case.index, replace(sent, contact_id=uuid).to_heymarket(), True, uuid)
+        return BulkWrite(case.index, replace(sent, contact_id=uuid).to_heymarket(), True, uuid)
     if uuid is not None:
         completed = complete_update(contact, holder, case.restore)
         probe = probe_update(contact, holder, case.probe_from, completed, learned) if case.probe_from else None
         if probe is not None:
             item = replace(probe, contact_id=uuid).to_heymarket()
-            return Write(case.index, item, True, uuid, snapshot=shown_values(contact.phone, holder.fields), sent=probe)
-        return Write(case.index, replace(completed, contact_id=uuid).to_heymarket(), True, uuid)
+            return BulkWrite(
+                case.index, item, True, uuid, snapshot=shown_values(contact.phone, holder.fields), sent=probe
+            )
+        return BulkWrite(case.index, replace(completed, contact_id=uuid).to_heymarket(), True, uuid)
     assert holder.identity.id is not None  # read_contact requires it
     return V1Update(case.index, holder.identity.id, v1_body(contact, holder, case.restore), holder)
 
