@@ -50,11 +50,6 @@ class V1Gateway:
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
         return delete_contacts(self.client, targets, deadline)
 
-    def search(self, phones: Sequence[str], deadline: Deadline) -> PhoneLookup:
-        """Every contact Heymarket holds for each phone (`POST /v2/contacts/search`, retried), and the phones it
-        refused to look up."""
-        return self.client.retrying(lambda: search_phones(self.client, phones, deadline), deadline)
-
     def upsert(
         self,
         contacts: Sequence[Contact],
