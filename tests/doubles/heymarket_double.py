@@ -1,4 +1,4 @@
-"""A small in-memory Heymarket at the HTTP client's seam (the urllib3 pool), for unit tests of the gateway.
+"""A small in-memory Heymarket at the HTTP client's seam (the urllib3 pool), for unit tests of the adapter.
 
 It answers the contact endpoints in the documented shapes (tests/contract/heymarket_examples/), keeps a log of the
 requests, and lets a test script the next answers of a route (`script("POST /v2/contacts", (500, {...}))`) to
@@ -8,8 +8,9 @@ play faults. The undocumented behaviours are settings: `duplicate_create` ("refu
 500; `during(route, action)` runs an action (another invocation, say) when the route is next requested, before it is
 answered. Tags (`POST /v1/tags` 30 a page by `date`, `POST /v1/tag`) and lists (`POST /v2/lists`,
 `PUT /v2/lists/{id}`) are played as documented; `lists` holds each list's title, local_id and member phones.
-The project's sandbox (tools/heymarket_sandbox/) plays the same contract independently, over HTTP, for
-the integration and end-to-end tests.
+The project's sandbox (tools/heymarket_sandbox/) plays the same contract independently, over HTTP, for the
+integration and end-to-end tests; tests/contract/test_double_contract.py holds this double's answers to the
+documented shapes as test_sandbox_contract.py holds the sandbox's.
 """
 
 from __future__ import annotations
@@ -44,6 +45,29 @@ class FakeResponse:
         pass
 
 
+# The Contact object's documented fields (tests/contract/heymarket_examples/v2-contacts-search.response.json) that a
+# contact's own fields do not set, as Heymarket shows a contact without them: empty texts, no custom values or tags,
+# unassigned (0), opted in. `updated` is left empty unless a test sets it, so that each test says what Heymarket shows
+# of the last change (the re-consent rule reads it). tests/contract/test_double_contract.py holds these answers to
+# the documented shapes.
+CONTACT_DEFAULTS: dict[str, Any] = {
+    "first": "",
+    "last": "",
+    "email": "",
+    "custom": {},
+    "team_id": 7,
+    "creator_id": 3,
+    "shared": True,
+    "created": "2026-01-10T08:00:00Z",
+    "updated": "",
+    "rev": 1,
+    "op": "create",
+    "assigned_user_id": 0,
+    "tags": [],
+    "is_opted_out": False,
+}
+
+
 @dataclass
 class StoredContact:
     id: int
@@ -51,7 +75,10 @@ class StoredContact:
     fields: dict[str, Any]
 
     def as_answer(self, with_uuid: bool) -> dict[str, Any]:
-        answer = {"id": self.id, **self.fields}
+        """The Contact object: the contact's fields over the documented defaults; `uuid` next to `id` if `with_uuid`."""
+        first, last = self.fields.get("first"), self.fields.get("last")
+        derived = " ".join(part for part in (first, last) if isinstance(part, str) and part)
+        answer = {"id": self.id, "display_name": derived, **CONTACT_DEFAULTS, **self.fields}
         if with_uuid:
             answer["uuid"] = self.uuid
         return answer
@@ -90,11 +117,14 @@ class HeymarketDouble:
         self.contacts.append(contact)
         return contact
 
-    def add_tag(self, name: str) -> int:
-        """A tag made in Heymarket's app, newer than every other (its `updated` one second after the last)."""
+    def add_tag(self, name: str, color: str = "#808080") -> int:
+        """A tag made in Heymarket's app, newer than every other (its `updated` one second after the last), in the
+        documented shape (v1-tags.response.json)."""
         tag_id = next(self._tag_ids)
-        updated = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(self.tags))
-        self.tags.append({"id": tag_id, "tag": name, "updated": updated.isoformat()})
+        updated = (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(self.tags))).isoformat()
+        self.tags.append(
+            {"id": tag_id, "tag": name, "color": color, "team_id": 7, "created": updated, "updated": updated, "rev": 1}
+        )
         return tag_id
 
     def add_list(self, title: str) -> int:
@@ -166,14 +196,20 @@ class HeymarketDouble:
         if (method, path) == ("GET", "/v1/inboxes"):
             return 200, [{"id": 1}]
         if (method, path) == ("POST", "/v1/batch/contacts"):
-            return 200, "ok"
+            # A phone that is not E.164 digits is listed as failed, as sent (v1-batch-contacts.response-some-failed).
+            failed = [item for item in data if not str(item.get("phone", "")).isdigit()]
+            return 200, failed or "ok"
         if (method, path) == ("POST", "/v1/tags"):
             newest_first = sorted(self.tags, key=lambda tag: tag["updated"], reverse=True)
             if "date" in data:
                 newest_first = [tag for tag in newest_first if tag["updated"] < data["date"]]
             return 200, newest_first[:30]
         if (method, path) == ("POST", "/v1/tag"):
-            return 200, {"id": self.add_tag(data["tag"]), "rev": 1, "uuid": str(uuid.uuid4())}
+            return 200, {
+                "id": self.add_tag(data["tag"], data.get("color", "#808080")),
+                "rev": 1,
+                "uuid": str(uuid.uuid4()),
+            }
         if (method, path) == ("POST", "/v2/lists"):
             return self._create_list(data)
         if method == "PUT" and path.startswith("/v2/lists/"):
@@ -186,7 +222,7 @@ class HeymarketDouble:
             return 200, {"id": existing[0].id, "rev": 1, "uuid": str(uuid.uuid4())}
         if existing and self.list_local_id_repeat == "refuse":
             return 400, {"error_code": "bad_data", "message": "local_id: a list with this local_id exists"}
-        created = DoubleList(next(self._list_ids), data["title"], data["local_id"])
+        created = DoubleList(next(self._list_ids), data["title"], data["local_id"], list(data.get("phones", [])))
         self.lists.append(created)
         return 200, {"id": created.id, "rev": 1, "uuid": str(uuid.uuid4())}
 
@@ -215,14 +251,15 @@ class HeymarketDouble:
                 self._update(found[0], fields)
                 stored.append(found[0].as_answer(self.uuids))
                 continue
-            holders = self.holding(item["phone"])
+            phone = item.get("phone") or _channel_phone(item)  # the phone field, else the phone channel
+            holders = self.holding(phone)
             if holders and self.duplicate_create == "refuse":
                 failed.append({"contact": item, "error": "phone taken"})
             elif holders and self.duplicate_create == "update":
                 self._update(holders[0], fields)
                 stored.append(holders[0].as_answer(self.uuids))
             else:
-                stored.append(self.add(**fields).as_answer(self.uuids))
+                stored.append(self.add(**{**fields, "phone": phone}).as_answer(self.uuids))
         return 200, {"contacts": stored, "failed_contacts": failed}
 
     def _update(self, contact: StoredContact, fields: dict[str, Any]) -> None:
@@ -242,3 +279,11 @@ class HeymarketDouble:
             self._update(found[0], dict(data))
             return 200, {"id": contact_id, "rev": 2, "uuid": found[0].uuid}
         return 200, found[0].as_answer(self.uuids)
+
+
+def _channel_phone(item: dict[str, Any]) -> str | None:
+    """The phone channel of a v2 contact item (`contact_channels`), if any."""
+    for channel in item.get("contact_channels") or []:
+        if channel.get("channel_type") == "phone":
+            return str(channel["channel_id"])
+    return None

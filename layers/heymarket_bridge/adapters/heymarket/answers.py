@@ -105,21 +105,7 @@ def read_contact(item: Any, where: str, deviations: Deviations | None = None) ->
     noticed = Deviations() if deviations is None else deviations
     if not isinstance(item, Mapping):
         raise UnreadableAnswer(f"{where} is {_kind(item)}, not a Contact object")
-    raw_id, raw_uuid = item.get("id"), item.get("uuid")
-    uuid = raw_uuid if isinstance(raw_uuid, str) and raw_uuid else None
-    integer_id: int | None
-    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        integer_id = raw_id
-    elif isinstance(raw_id, str) and _INTEGER_TEXT.fullmatch(raw_id):
-        integer_id = int(raw_id)
-        noticed.note("id_as_text", shown(raw_id))
-    elif isinstance(raw_id, str) and (as_uuid := _uuid(raw_id)) is not None:
-        if uuid is not None and _uuid(uuid) != as_uuid:
-            raise UnreadableAnswer(f"{where} has a UUID id and a different uuid: which one is the contact is unknown")
-        integer_id, uuid = None, uuid or raw_id
-        noticed.note("id_as_uuid", raw_id)
-    else:
-        raise UnreadableAnswer(f"{where} has no integer or UUID id (its id is {_kind(raw_id)})")
+    integer_id, uuid = _identity(item.get("id"), item.get("uuid"), where, noticed)
     phone = item.get("phone")
     if isinstance(phone, str) and phone.startswith("+"):
         noticed.note("phone_with_plus", mask_phone(phone))
@@ -129,6 +115,22 @@ def read_contact(item: Any, where: str, deviations: Deviations | None = None) ->
     if own:
         noticed.report(where)
     return HeardContact(Identity(integer_id, uuid), phone_digits(phone), item)
+
+
+def _identity(raw_id: Any, raw_uuid: Any, where: str, noticed: Deviations) -> tuple[int | None, str | None]:
+    """A Contact object's (integer id, UUID) from its `id` and `uuid` (see `read_contact`)."""
+    uuid = raw_uuid if isinstance(raw_uuid, str) and raw_uuid else None
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        return raw_id, uuid
+    if isinstance(raw_id, str) and _INTEGER_TEXT.fullmatch(raw_id):
+        noticed.note("id_as_text", shown(raw_id))
+        return int(raw_id), uuid
+    if isinstance(raw_id, str) and (as_uuid := _uuid(raw_id)) is not None:
+        if uuid is not None and _uuid(uuid) != as_uuid:
+            raise UnreadableAnswer(f"{where} has a UUID id and a different uuid: which one is the contact is unknown")
+        noticed.note("id_as_uuid", raw_id)
+        return None, uuid or raw_id
+    raise UnreadableAnswer(f"{where} has no integer or UUID id (its id is {_kind(raw_id)})")
 
 
 def _uuid(text: str) -> str | None:

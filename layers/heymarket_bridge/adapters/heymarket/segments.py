@@ -26,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
-from heymarket_bridge.adapters.heymarket.gateway import V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.client import HeymarketClient
+from heymarket_bridge.adapters.heymarket.contacts.search import search_phones
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, NotFound, Refused, misconfigured
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
@@ -57,11 +58,21 @@ class _CreateMayHaveLanded(Exception):
         self.failure = failure
 
 
-class HeymarketSegments:
-    """Tags and lists, through the contact gateway's requests (same pacing, deadline, base URL checks)."""
+class SharesClient(Protocol):
+    """A contact gateway, whose client the tags and lists adapter shares."""
 
-    def __init__(self, gateway: V2Gateway | V1Gateway, http: HeymarketHttp, *, max_batch: int) -> None:
-        self._gateway = gateway
+    @property
+    def client(self) -> HeymarketClient: ...
+
+
+class HeymarketSegments:
+    """Tags and lists over the contact gateway's client (same pacing, deadline, and what it learned of the base URL).
+
+    `client`: the client itself, or the contact gateway that holds it (`V2Gateway.client`, `V1Gateway.client`).
+    """
+
+    def __init__(self, client: HeymarketClient | SharesClient, http: HeymarketHttp, *, max_batch: int) -> None:
+        self._client = client if isinstance(client, HeymarketClient) else client.client
         self._http = http
         self._max_batch = max_batch
 
@@ -191,7 +202,7 @@ class HeymarketSegments:
         self._read("PUT", f"/v2/lists/{list_id}", body, deadline, read_list_update, resource=True)
 
     def opted_out(self, phones: Sequence[str], deadline: Deadline) -> dict[str, bool | GatewayFailure]:
-        lookup = self._gateway.search(phones, deadline)
+        lookup = self._http.retrying(lambda: search_phones(self._client, phones, deadline), deadline)
         held: dict[str, bool | GatewayFailure] = dict(lookup.refused)
         for phone, contacts in lookup.found.items():
             if contacts:  # oldest first: the one the bridge keeps up to date
@@ -242,7 +253,7 @@ class HeymarketSegments:
         *,
         resource: bool = False,
     ) -> T:
-        return self._gateway.request(method, path, body, deadline, reader, resource=resource)[0]
+        return self._client.read(method, path, body, deadline, reader, resource=resource)
 
 
 @dataclass

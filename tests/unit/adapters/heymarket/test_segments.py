@@ -3,8 +3,6 @@ pages of tags, creates never sent twice when they may have landed, list writes s
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,19 +12,19 @@ from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments, read
 from heymarket_bridge.domain.failures import ConfigurationFailure, PermanentFailure, TransientFailure
 from heymarket_bridge.sync.failures import ListGone
 from heymarket_bridge.sync.model import ListChange, Tag
+from tests.contract.shapes import load_example
 from tests.unit.sync.harness import ANN, BOB, Harness
 
-EXAMPLES = Path(__file__).parent.parent / "contract" / "heymarket_examples"
 LISTS = "POST /v2/lists"
 LIST = "PUT /v2/lists/*"
 
 
 def example(name: str) -> Any:
-    return json.loads((EXAMPLES / f"{name}.json").read_text())
+    return load_example(f"{name}.json")
 
 
 def segments(h: Harness, max_batch: int = 100) -> HeymarketSegments:
-    return HeymarketSegments(h.gateway, h.http, max_batch=max_batch)  # type: ignore[arg-type]
+    return HeymarketSegments(h.gateway, h.http, max_batch=max_batch)
 
 
 def test_the_documented_answers_are_read() -> None:
