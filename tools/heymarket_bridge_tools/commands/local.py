@@ -69,12 +69,12 @@ _TEMPLATE_OPTION: Final = click.option(
 
 
 def _template_path(template: Path | None) -> Path:
-    """--template, else the project's (template.find_project); a CliError naming --template when there is none."""
+    """--template, else the project's (project_files.find_project); a CliError naming --template when there is none."""
     if template is not None:
         return template.resolve()
-    from heymarket_local.template import find_project
+    from heymarket_local import project_files
 
-    project = find_project()
+    project = project_files.find_project()
     if project is None:
         raise CliError(
             "this installation carries no template.yaml (nor is it a checkout of the project): pass --template "
