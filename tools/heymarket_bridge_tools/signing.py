@@ -43,6 +43,11 @@ def demo_webhook_secrets(path: Path) -> dict[str, Any]:
     secrets = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(secrets, dict):
         raise ValueError(f"{path} is not a JSON object of source names and secrets")
+    return with_demo_secrets(secrets)
+
+
+def with_demo_secrets(secrets: Mapping[str, Any]) -> dict[str, Any]:
+    """`secrets`, plus `demo-<name>-secret` for every source (SOURCE_NAMES) it has no entry for."""
     return {**{name: f"demo-{name}-secret" for name in sorted(SOURCE_NAMES)}, **secrets}
 
 
