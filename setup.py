@@ -1,11 +1,11 @@
 """Packaging hook: a built package carries the project files the local stack runs.
 
-`heymarket-bridge local` and `demo` run the real functions as template.yaml declares them, and the demo posts the
-sample events: none of these is inside a Python package, so a plain wheel would leave them behind and an installed
-`local` would look for them next to site-packages. This `build_py` copies template.yaml, functions/ (their Python
-files) and events/ (their JSON files) into heymarket_local/project/ of the build, where
-heymarket_local.template finds them. An editable install skips the copy: it runs from the checkout, which
-holds the originals. Everything else is in pyproject.toml.
+`heymarket-bridge local` and `demo` run the real functions as template.yaml declares them, and the demo, `send` and
+`samples` post and print the sample events: none of these is inside a Python package, so a plain wheel would leave
+them behind and an installed `local` would look for them next to site-packages. This `build_py` copies
+template.yaml, functions/ (their Python files) and events/ (their JSON files) into heymarket_local/project/ of the
+build, where heymarket_local.project_files finds them. An editable install skips the copy: it runs from the checkout,
+which holds the originals. Everything else is in pyproject.toml.
 """
 
 from __future__ import annotations

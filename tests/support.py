@@ -18,7 +18,10 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def demo_webhook_secrets() -> dict[str, str]:
-    return json.loads((EVENTS / "webhook_secrets.json").read_text())
+    """events/webhook_secrets.json, with `demo-<name>-secret` for a source it does not name (as the demo reads it)."""
+    from heymarket_bridge_tools.signing import demo_webhook_secrets as read
+
+    return read(EVENTS / "webhook_secrets.json")
 
 
 def load_handler(function: str) -> ModuleType:

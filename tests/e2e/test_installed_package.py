@@ -7,6 +7,7 @@ the test environment (a .pth line), so that nothing is downloaded.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, load_event
 
 pytestmark = pytest.mark.e2e
 
@@ -106,3 +107,15 @@ def test_an_installed_demo_runs_the_bundled_template_functions_and_events(instal
     assert "Received       21 contacts" in demo.stdout
     assert "OK: every accepted contact was delivered or dead-lettered" in demo.stdout
     assert (tmp_path / ".local" / "demo" / "handlers.log").is_file()  # under the folder it ran in
+
+
+def test_installed_samples_are_the_bundled_events(installed: Path, tmp_path: Path) -> None:
+    listed = run(installed / "heymarket-bridge", "samples", cwd=tmp_path, env=outside_the_checkout(tmp_path))
+    printed = run(
+        installed / "heymarket-bridge", "samples", "generic", cwd=tmp_path, env=outside_the_checkout(tmp_path)
+    )
+
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "single_contact.json" in listed.stdout
+    assert printed.returncode == 0, printed.stdout + printed.stderr
+    assert json.loads(printed.stdout) == json.loads(load_event("generic/single_contact")["body"])

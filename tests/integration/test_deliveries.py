@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from heymarket_bridge.ingest.http import is_delete_route
+from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge_tools.signing import resign_event
 from heymarket_sandbox import HeymarketSandbox
 from tests.integration.bridge import Bridge, running_bridge
@@ -55,7 +56,7 @@ def post(bridge: Bridge, event: dict[str, Any]) -> tuple[int, str]:
 
 def test_every_source_has_a_sample_delivery() -> None:
     sources = {name.split("/")[0] for name in SAMPLE_DELIVERIES}
-    assert sources == {"generic", "typeform", "hubspot", "calendly", "shopify", "jotform", "salesforce"}
+    assert sources == SOURCE_NAMES
 
 
 @pytest.mark.parametrize("name", SAMPLE_DELIVERIES)

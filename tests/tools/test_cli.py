@@ -202,7 +202,7 @@ def test_an_installation_without_the_project_files_asks_for_template(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an installation that is neither a checkout nor a built package carrying the project's template
-    monkeypatch.setattr("heymarket_local.template.find_project", lambda: None)
+    monkeypatch.setattr("heymarket_local.project_files.find_project", lambda: None)
 
     code, _, err = run(capsys, "demo")
 

@@ -1,7 +1,8 @@
 """`heymarket-bridge demo`: every sample webhook in events/ through the whole local stack, then a summary.
 
 It starts the local stack in this process on free ports (Heymarket sandbox included), configures the
-demo webhook secrets (events/webhook_secrets.json, whose tokens the sample events carry), posts each
+demo webhook secrets (events/webhook_secrets.json, whose tokens the sample events carry; `demo-<name>-secret` for
+a source it does not name), posts each
 HTTP API sample event (events/<source>/*.json) to the local API as the sender would (signatures made
 afresh for this address and moment with those secrets), waits until the
 queue is drained and the event source idle, then prints what happened: contacts received, accepted
@@ -45,7 +46,7 @@ from heymarket_bridge_tools.demo_report import (
     refusal_letter,
 )
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
-from heymarket_bridge_tools.signing import resign_event
+from heymarket_bridge_tools.signing import demo_webhook_secrets, resign_event
 from heymarket_local.activity import BatchTotals
 from heymarket_local.stack import LocalStack, LocalStackConfig, LocalStackError
 from heymarket_local.template import TEMPLATE_PATH
@@ -205,9 +206,10 @@ def run_demo(
 
 
 def _webhook_secrets(path: Path) -> Any:
-    """The demo's webhook secrets file, read; CliError when it cannot be read."""
+    """The demo's webhook secrets file, read, with a deterministic `demo-<name>-secret` for each source it has no
+    entry for (signing.demo_webhook_secrets: a new source needs no entry); CliError when it cannot be read."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return demo_webhook_secrets(path)
     except (OSError, ValueError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise CliError(

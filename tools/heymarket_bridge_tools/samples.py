@@ -1,10 +1,13 @@
-"""Sample webhook bodies bundled with the command (samples/), and the request each becomes for a given stack.
+"""The sample webhooks `heymarket-bridge send` posts and `samples` prints: each source's sample event in events/.
 
-`heymarket-bridge send SOURCE` posts one, like `stripe trigger`: the body as the product sends it, the content type
-it uses, its authentication made for the target stack (signing.py's `sign` and `with_token`), and, for Salesforce,
-whose messages authenticate by naming their org, the stack's org id put in the body. Your own body (`--file`) is
-sent as it is, except that an API Gateway event (the files in events/) is unwrapped to the body it carries and a
-Jotform body given as a JSON object of form fields is encoded as the multipart form Jotform posts.
+A source's sample is its event in events/<source>/ (its source's `sample_event` where it has several), read from
+the checkout or from the copy a built package carries (heymarket_local.project_files): the same file the tests, the
+demo and `sam local invoke -e` use. `send SOURCE` posts one, like `stripe trigger`: the body as the product sends
+it, the content type it uses, its authentication made for the target stack (signing.py's `sign` and `with_token`),
+and, for Salesforce, whose messages authenticate by naming their org, the stack's org id put in the body. Your own
+body (`--file`) is sent as it is, except that an API Gateway event (the files in events/) is unwrapped to the body it
+carries and, for a source whose sample is a multipart form (Jotform), a JSON object of form fields is encoded as
+that form.
 """
 
 from __future__ import annotations
@@ -13,39 +16,85 @@ import base64
 import json
 import re
 import secrets
+import sys
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
+from email.parser import BytesParser
+from email.policy import HTTP
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 
+MULTIPART: Final = "multipart/form-data"
+_ORGANIZATION_ID: Final = re.compile(rb"(<(?:\w+:)?OrganizationId>)([^<]*)(</(?:\w+:)?OrganizationId>)")
+
 
 @dataclass(frozen=True)
 class Sample:
+    """A source's sample event (an API Gateway HTTP API event of POST /webhooks/<source>)."""
+
     source: str
-    file: str  # under samples/
-    content_type: str
-    description: str
+    path: Path  # events/<source>/<name>.json
+    event: dict[str, Any]
 
     def body(self) -> bytes:
-        return resources.files("heymarket_bridge_tools").joinpath("samples", self.file).read_bytes()
+        raw = self.event.get("body") or ""
+        return base64.b64decode(raw) if self.event.get("isBase64Encoded") else str(raw).encode("utf-8")
+
+    @property
+    def content_type(self) -> str:
+        headers = {str(k).lower(): str(v) for k, v in (self.event.get("headers") or {}).items()}
+        return headers.get("content-type") or "application/json"
+
+    @property
+    def description(self) -> str:
+        """The first line of the source module's docstring: what the sender is and what it posts."""
+        from heymarket_bridge_tools.signing import sender
+
+        doc = sys.modules[type(sender(self.source)).__module__].__doc__ or self.source
+        return doc.strip().splitlines()[0]
+
+    def text(self) -> bytes:
+        """The body to edit and post with `send --file`: JSON indented, a multipart form as a JSON object of its
+        fields (what `send --file` encodes back into the form), anything else as it is."""
+        body = self.body()
+        if self.content_type.startswith(MULTIPART):
+            return (json.dumps(_form_fields(body, self.content_type), indent=2, ensure_ascii=False) + "\n").encode()
+        try:
+            return (json.dumps(json.loads(body), indent=2, ensure_ascii=False) + "\n").encode()
+        except ValueError:
+            return body
 
 
-SAMPLES: Final = {
-    sample.source: sample
-    for sample in (
-        Sample("generic", "generic.json", "application/json", "one contact as Zapier, Make or your code would post it"),
-        Sample("typeform", "typeform.json", "application/json", "a form_response with phone, name and email answers"),
-        Sample("hubspot", "hubspot.json", "application/json", "a workflow webhook with a contact's properties"),
-        Sample("calendly", "calendly.json", "application/json", "an invitee.created event with a text reminder number"),
-        Sample("shopify", "shopify.json", "application/json", "a customers/create webhook"),
-        Sample("jotform", "jotform.json", "multipart/form-data", "a form submission, posted as a multipart form"),
-        Sample("salesforce", "salesforce.xml", "text/xml; charset=utf-8", "an Outbound Message (SOAP) for a Contact"),
-    )
-}
-_ORGANIZATION_ID: Final = re.compile(rb"(<(?:\w+:)?OrganizationId>)([^<]*)(</(?:\w+:)?OrganizationId>)")
+def events_folder() -> Path:
+    """events/ of the checkout, or of the copy a built package carries; CliError when there is none."""
+    from heymarket_local.project_files import find_project
+
+    project = find_project()
+    if project is None or not (project / "events").is_dir():
+        raise CliError("no events/ folder with the sample webhooks: run from a checkout or a built package")
+    return project / "events"
+
+
+def sample_of(source: str) -> Sample:
+    """`source`'s sample event: its only webhook event in events/<source>/, or the one its `sample_event` names."""
+    from heymarket_bridge_tools.signing import sender
+
+    chosen = sender(source).sample_event
+    found = [
+        Sample(source, path, event)
+        for path in sorted((events_folder() / source).glob("*.json"))
+        if (event := _api_gateway_event(path.read_bytes())) is not None
+        and str(event.get("rawPath") or "") == f"/webhooks/{source}"
+        and path.stem == (chosen or path.stem)
+    ]
+    if not found:
+        raise CliError(
+            f"events/{source}/ holds no sample webhook of {source!r}" + (f" named {chosen!r}" * bool(chosen))
+        )
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -58,16 +107,14 @@ class Payload:
 
 
 def sample_payload(source: str) -> Payload:
-    """The bundled sample of `source`, encoded as its sender posts it."""
-    sample = SAMPLES[source]
-    payload = Payload(sample.body(), sample.content_type)
-    if source == "jotform":
-        return _jotform_form(payload.body, "the bundled sample")
-    return payload
+    """The sample of `source` (events/<source>/), its body as its sender posts it."""
+    sample = sample_of(source)
+    return Payload(sample.body(), sample.content_type)
 
 
 def file_payload(source: str, data: bytes, name: str, content_type: str | None) -> Payload:
-    """Your own body for `source`: as it is, unless it is an API Gateway event or Jotform form fields as JSON.
+    """Your own body for `source`: as it is, unless it is an API Gateway event, or form fields as a JSON object for a
+    source whose sample is a multipart form (Jotform).
 
     An API Gateway event of another route than /webhooks/SOURCE (the bulk delete's, /contacts/delete) is refused:
     its body means something else there.
@@ -75,9 +122,10 @@ def file_payload(source: str, data: bytes, name: str, content_type: str | None) 
     event = _api_gateway_event(data)
     if event is not None:
         return _event_payload(event, source, name, content_type)
-    if source == "jotform" and content_type is None and data.lstrip().startswith(b"{"):
-        return _jotform_form(data, name)
-    return Payload(data, content_type or SAMPLES[source].content_type)
+    sample_type = sample_of(source).content_type
+    if sample_type.startswith(MULTIPART) and content_type is None and data.lstrip().startswith(b"{"):
+        return _form_payload(data, name)
+    return Payload(data, content_type or sample_type)
 
 
 def _event_payload(event: dict[str, Any], source: str, name: str, content_type: str | None) -> Payload:
@@ -88,7 +136,7 @@ def _event_payload(event: dict[str, Any], source: str, name: str, content_type: 
     _check_route(event, source, name)
     return Payload(
         raw,
-        content_type or headers.get("content-type") or SAMPLES[source].content_type,
+        content_type or headers.get("content-type") or sample_of(source).content_type,
         f"{name} is an API Gateway event (as in events/): sending the body it carries",
     )
 
@@ -147,12 +195,12 @@ def authenticate(
     covers instead of the URL posted to. A Shopify or Typeform body gets its delivery times moved to `now`, as the
     sender's delivery would carry them (the bridge refuses a signed body outside its window).
     """
-    from heymarket_bridge_tools.signing import URL_TOKEN_SOURCES, fresh_times, sign, with_token
+    from heymarket_bridge_tools.signing import fresh_times, sender, sign, with_token
 
-    if source in URL_TOKEN_SOURCES:
+    if sender(source).token_in == "query":
         # As Jotform and Salesforce send it: the token in the endpoint URL. A Salesforce message also names its org.
         note = ""
-        if source == "salesforce" and org_id:
+        if org_id:
             named = org_id_of(body)
             if named is None:
                 note = f"the message names no OrganizationId; this stack accepts organization {org_id} only"
@@ -175,18 +223,29 @@ def _api_gateway_event(data: bytes) -> dict[str, Any] | None:
     return None
 
 
-def _jotform_form(data: bytes, name: str) -> Payload:
+def _form_fields(body: bytes, content_type: str) -> dict[str, str]:
+    """The text fields of a multipart/form-data body, in order (a field sent twice keeps its last value)."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode(part.get_content_charset() or "utf-8")
+    return fields
+
+
+def _form_payload(data: bytes, name: str) -> Payload:
     try:
         fields = json.loads(data)
     except ValueError as error:
         raise CliError(f"{name}: not JSON form fields ({error}); pass --content-type to send it as it is") from None
     if not isinstance(fields, dict):
-        raise CliError(f"{name}: Jotform form fields must be a JSON object of field names and values", EXIT_USAGE)
+        raise CliError(f"{name}: form fields must be a JSON object of field names and values", EXIT_USAGE)
     boundary = "------------------------" + secrets.token_hex(8)
     parts = []
     for field_name, value in fields.items():
         text = value if isinstance(value, str) else json.dumps(value)
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{field_name}"\r\n\r\n{text}\r\n'.encode())
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    note = "" if name == "the bundled sample" else f"{name}: JSON form fields, posted as multipart like Jotform does"
-    return Payload(body, f"multipart/form-data; boundary={boundary}", note)
+    return Payload(body, f"{MULTIPART}; boundary={boundary}", f"{name}: JSON form fields, posted as a multipart form")

@@ -69,12 +69,12 @@ _TEMPLATE_OPTION: Final = click.option(
 
 
 def _template_path(template: Path | None) -> Path:
-    """--template, else the project's (template.find_project); a CliError naming --template when there is none."""
+    """--template, else the project's (project_files.find_project); a CliError naming --template when there is none."""
     if template is not None:
         return template.resolve()
-    from heymarket_local.template import find_project
+    from heymarket_local import project_files
 
-    project = find_project()
+    project = project_files.find_project()
     if project is None:
         raise CliError(
             "this installation carries no template.yaml (nor is it a checkout of the project): pass --template "
@@ -122,8 +122,12 @@ def _heymarket_credentials() -> dict[str, str] | None:
 
 
 def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
+    """--webhook-secrets read, with `demo-<name>-secret` for each source it does not name (as the demo reads it:
+    signing.demo_webhook_secrets), so that events/webhook_secrets.json needs no entry for a new source."""
     if path is None:
         return None
+    from heymarket_bridge_tools.signing import with_demo_secrets
+
     try:
         secrets = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
@@ -132,7 +136,7 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
         isinstance(key, str) and isinstance(value, str) and value for key, value in secrets.items()
     ):
         raise CliError(f'--webhook-secrets: {path} must be a JSON object {{"<source>": "<token>"}}', EXIT_USAGE)
-    return secrets
+    return with_demo_secrets(secrets)
 
 
 @click.command(
@@ -157,7 +161,8 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
     "--webhook-secrets",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="FILE",
-    help='JSON object {"<source>": "<token>"}  [default: a fresh token for every source]',
+    help='JSON object {"<source>": "<token>"}; a source it does not name gets demo-<source>-secret  '
+    "[default: a fresh token for every source]",
 )
 @click.option("--batch-size", type=click.IntRange(1, 10_000), metavar="N", help="SQS batch size [default: BatchSize]")
 @click.option(

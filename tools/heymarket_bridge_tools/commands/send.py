@@ -8,23 +8,35 @@ from typing import Any, Final
 
 import click
 
+from heymarket_bridge.ingest.sources import SOURCE_NAMES
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
-from heymarket_bridge_tools.samples import SAMPLES
 from heymarket_bridge_tools.target import resolve, target_options
 
 SEND_TIMEOUT_S: Final = 30.0
+# Every source the bridge has (its modules in heymarket_bridge/ingest/sources/: a file listing, nothing imported).
+SOURCES: Final = sorted(SOURCE_NAMES)
+SEND_HELP: Final = f"""Post a webhook to a stack as SOURCE would: its sample body (or --file), authenticated for it.
+
+    SOURCE is one of {", ".join(SOURCES)}; its sample is its event in events/SOURCE/. The body is
+    signed with the stack's secret for SOURCE as its sender signs (HubSpot over the URL the bridge checks: the stack's
+    PublicBaseUrl when it has one; Calendly and HubSpot for this moment; the delivery times a Shopify or Typeform body
+    carries moved to this moment, as the bridge checks them); a Jotform or Salesforce token goes in the URL as they
+    put it; a Salesforce message is made to name the stack's org id (a note says so when your file named another).
+    Prints the bridge's answer; exits 0 on a 2xx, 1 otherwise.
+    """
 
 
 @click.command(
     context_settings=CONTEXT_SETTINGS,
+    help=SEND_HELP,
     epilog="Examples:\n\n\b\n"
     "  heymarket-bridge send typeform                                # to the running local stack\n"
     "  heymarket-bridge send hubspot --stack-name heymarket-bridge   # to a deployed stack\n"
     "  heymarket-bridge samples shopify > customer.json              # a sample to edit, then:\n"
     "  heymarket-bridge send shopify --file customer.json",
 )
-@click.argument("source", type=click.Choice(sorted(SAMPLES)), metavar="SOURCE")
+@click.argument("source", type=click.Choice(SOURCES), metavar="SOURCE")
 @click.option(
     "--file",
     "body_file",
@@ -39,15 +51,6 @@ SEND_TIMEOUT_S: Final = 30.0
 def send(
     source: str, body_file: Path | None, content_type: str | None, secret: str | None, url: str | None, **where: Any
 ) -> int:
-    """Post a webhook to a stack as SOURCE would: its sample body (or --file), authenticated for that stack.
-
-    SOURCE is one of generic, typeform, hubspot, calendly, shopify, jotform, salesforce. The body is signed with the
-    stack's secret for SOURCE (HubSpot over the URL the bridge checks: the stack's PublicBaseUrl when it has one,
-    Calendly and HubSpot for this moment, and the delivery times a Shopify or Typeform body carries moved to this
-    moment, as the bridge checks them); a Jotform token goes in the URL as Jotform puts it; a Salesforce message is
-    made to name the stack's org id (a note says so when your file named another). Prints the bridge's answer;
-    exits 0 on a 2xx, 1 otherwise.
-    """
     from datetime import UTC, datetime
 
     from heymarket_bridge_tools.samples import authenticate, file_payload, sample_payload
@@ -146,19 +149,21 @@ def _print_answer(status: int, reason: str, answer: bytes) -> None:
     "  heymarket-bridge samples typeform > form.json\n"
     "  heymarket-bridge send typeform --file form.json",
 )
-@click.argument("source", type=click.Choice(sorted(SAMPLES)), metavar="[SOURCE]", required=False)
+@click.argument("source", type=click.Choice(SOURCES), metavar="[SOURCE]", required=False)
 def samples(source: str | None) -> None:
-    """List the bundled sample webhooks, or print SOURCE's sample body (to edit and post with `send --file`).
+    """List the sample webhooks (events/SOURCE/), or print SOURCE's sample body (to edit and post with `send --file`).
 
-    Jotform's sample is printed as a JSON object of its form fields; `send jotform --file` posts such a file as
-    the multipart form Jotform sends.
+    A multipart form's sample (Jotform's) is printed as a JSON object of its form fields; `send SOURCE --file`
+    posts such a file as the multipart form the sender sends.
     """
+    from heymarket_bridge_tools.samples import sample_of
+
     if source is not None:
-        click.echo(SAMPLES[source].body(), nl=False)
+        click.echo(sample_of(source).text(), nl=False)
         return
     from heymarket_bridge_tools.console import console, table
 
     listing = table("source", "content type", "sample")
-    for sample in SAMPLES.values():
-        listing.add_row(sample.source, sample.content_type.split(";")[0], sample.description)
+    for sample in map(sample_of, SOURCES):
+        listing.add_row(sample.source, sample.content_type.split(";")[0], f"{sample.path.name}: {sample.description}")
     console().print(listing)

@@ -5,37 +5,26 @@ the scheme allows), `read` parses the body into a `Delivery` (its submissions an
 the bridge's reply in the format the sender reads. The registry of sources is built by `default_sources()` and
 handed to the ingest service; nothing holds it as a module global.
 
-This module is the only list of sources. Every module of this package but `base` and `common` is one sender's source,
-named as its module (/webhooks/<module name>), and names its class in `SOURCE_CLASS`: adding a source is adding its
-module, and nothing else in the product changes. `SOURCE_NAMES` is read from the package's file listing (no source is
-imported for it); `default_sources()` imports the modules.
+Every module of this package but `base` and `common` is one sender's source, named as its module (/webhooks/<module
+name>), and names its class in `SOURCE_CLASS`: adding a source is adding its module, and nothing else in the product
+changes. `SOURCE_NAMES` is read from the package's file listing (the package's __init__, which imports nothing);
+`default_sources()` imports the modules. A new source is four files: its module, its sample event(s) in
+events/<name>/, its test tests/unit/ingest/sources/test_<name>.py, and its section of the README's "Connect your
+sources" (tests/unit/ingest/sources/test_source_files.py fails when one is missing).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
-from heymarket_bridge.ingest.sources.common import Delivery, ReadContext
+from heymarket_bridge.ingest.sources import SOURCE_NAMES
+from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SigningRequest
 
-# The modules of this package that are not a sender's source.
-_SHARED_MODULES = frozenset({"base", "common"})
+__all__ = ["SOURCE_NAMES", "Source", "SourceRegistry", "default_sources"]
 _PACKAGE = __name__.rpartition(".")[0]
-
-
-def _source_modules() -> list[str]:
-    """The names of this package's modules that are sources: a listing of its folder (nothing is imported; the
-    layer ships the .py files beside their bytecode)."""
-    files = [entry.name for entry in os.scandir(os.path.dirname(__file__)) if entry.is_file()]
-    modules = (name.removesuffix(".py") for name in files if name.endswith(".py") and not name.startswith("_"))
-    return sorted(name for name in modules if name not in _SHARED_MODULES)
-
-
-# The names a webhook URL may carry (/webhooks/<name>); SOURCE_MAPPINGS and the webhook-secrets secret use them.
-SOURCE_NAMES = frozenset(_source_modules())
 
 
 class Source(Protocol):
@@ -60,6 +49,26 @@ class Source(Protocol):
 
     def render(self, reply: Reply) -> HttpResponse:
         """The response the sender gets for the bridge's reply (202 JSON, or an error)."""
+        ...
+
+    # How the sender authenticates, beside the check of it: read only by the tools and tests that play the sender
+    # (heymarket_bridge_tools.signing signs the demo's, `send`'s and the tests' requests with these).
+    # "header" or "query": the sender presents its secret itself (X-Bridge-Token, ?token=); "": it signs (`sign`).
+    token_in: str
+    # The versions of the sender's signature scheme, newest first ("" for a scheme without versions).
+    signature_versions: tuple[str, ...]
+    # The JSON keys of the delivery times a signed body carries (moved with it when it is signed for another moment).
+    body_times: tuple[str, ...]
+    # Which of events/<name>/*.json `heymarket-bridge send <name>` posts (its stem), when there are several.
+    sample_event: str
+
+    def sign(self, request: SigningRequest) -> dict[str, str]:
+        """The headers the sender adds to authenticate `request`, as its documentation describes them; {} for a
+        sender that presents a token. Raises ValueError for a version not in `signature_versions`."""
+        ...
+
+    def signed_versions(self, headers: Mapping[str, str]) -> tuple[str, ...]:
+        """The signature versions a recorded request's headers (lower-case names) carry, newest first; ()."""
         ...
 
 

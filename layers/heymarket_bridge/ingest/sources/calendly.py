@@ -37,6 +37,7 @@ from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneField,
     ReadContext,
+    SigningRequest,
     SourceDefaults,
     choose_phone,
     identity,
@@ -64,6 +65,12 @@ def signature_parts(header: str) -> tuple[list[str], list[str]]:
 
 class CalendlySource(SourceDefaults):
     name = "calendly"
+    token_in = ""
+
+    def sign(self, request: SigningRequest) -> dict[str, str]:
+        timestamp = str(int(request.now.timestamp()))
+        digest = hmac.new(request.secret.encode(), f"{timestamp}.".encode() + request.body, hashlib.sha256).hexdigest()
+        return {"Calendly-Webhook-Signature": f"t={timestamp},v1={digest}"}
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         secret = context.credentials.secret

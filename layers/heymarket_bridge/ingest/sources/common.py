@@ -64,6 +64,21 @@ class ReadContext:
 
 
 @dataclass(frozen=True)
+class SigningRequest:
+    """A request to authenticate as its sender does, for the tools and tests that play the sender (the bridge itself
+    never signs): its raw body, the secret the bridge holds for the source, the moment (timezone-aware), the method,
+    the URL as the sender called it (for a scheme that signs it), and which of the sender's `signature_versions`
+    ("": the first)."""
+
+    body: bytes
+    secret: str
+    now: datetime
+    method: str = "POST"
+    url: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
 class PhoneField:
     """A field that may hold the respondent's phone, as a source found it: its name (as a refusal names it), its
     value, and what the payload says about the country of that number (heymarket_bridge.domain.country)."""
@@ -251,6 +266,25 @@ class SourceDefaults:
     # a delivery whose every contact is rejected is still acknowledged (202, with the reasons) for them.
     refuses_when_nothing_valid = False
     sender_batch_size = 0
+    # How the sender authenticates, for the tools and tests that play it (heymarket_bridge_tools.signing): a sender
+    # that presents its secret itself says where ("header": X-Bridge-Token; "query": ?token=, for senders that
+    # cannot set headers); "" for one that signs (`sign`).
+    token_in = "header"
+    # The versions of the sender's signature scheme, newest first (`SigningRequest.version`).
+    signature_versions: tuple[str, ...] = ("",)
+    # The JSON keys of the delivery times a signed body carries: a body signed for another moment has them moved.
+    body_times: tuple[str, ...] = ()
+    # The stem of the events/<name>/*.json that `heymarket-bridge send <name>` posts: "" for the only one.
+    sample_event = ""
 
     def render(self, reply: Reply) -> HttpResponse:
         return render_json(reply)
+
+    def sign(self, request: SigningRequest) -> dict[str, str]:
+        """The headers the sender adds to authenticate `request` ({} for a sender that presents a token)."""
+        return {}
+
+    def signed_versions(self, headers: Mapping[str, str]) -> tuple[str, ...]:
+        """The `signature_versions` a recorded request's headers (lower-case names) carry; () when none is told
+        apart."""
+        return ()

@@ -84,6 +84,7 @@ def idempotency_key(request: WebhookRequest) -> str:
 
 class GenericSource(SourceDefaults):
     name = "generic"
+    sample_event = "single_contact"
     # Its callers are programs that can fix a contact and resend it: tell them plainly when nothing was taken.
     refuses_when_nothing_valid = True
 

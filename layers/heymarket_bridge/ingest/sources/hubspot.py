@@ -56,6 +56,7 @@ from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneField,
     ReadContext,
+    SigningRequest,
     SourceDefaults,
     choose_phone,
     identity,
@@ -109,6 +110,27 @@ def decode_escapes(uri: str) -> str:
 
 class HubSpotSource(SourceDefaults):
     name = "hubspot"
+    token_in = ""
+    signature_versions = ("v3", "v2", "v1")
+
+    def sign(self, request: SigningRequest) -> dict[str, str]:
+        """v3 (the default), or the older v2 (what a workflow's webhook action sends) or v1, over `request.url`."""
+        secret, method, body = request.secret, request.method.upper(), request.body
+        if request.version == "v1":
+            return {"X-HubSpot-Signature": _sha256_hex(secret, body), "X-HubSpot-Signature-Version": "v1"}
+        if request.version == "v2":
+            digest = _sha256_hex(secret + method + request.url, body)
+            return {"X-HubSpot-Signature": digest, "X-HubSpot-Signature-Version": "v2"}
+        if request.version not in ("v3", ""):
+            raise ValueError(f"unknown HubSpot signature version {request.version!r}; known: v3, v2, v1")
+        timestamp = str(int(request.now.timestamp() * 1000))
+        message = method.encode() + decode_escapes(request.url).encode() + body + timestamp.encode()
+        return {"X-HubSpot-Signature-v3": hmac_b64(secret, message), "X-HubSpot-Request-Timestamp": timestamp}
+
+    def signed_versions(self, headers: Mapping[str, str]) -> tuple[str, ...]:
+        older = headers.get("x-hubspot-signature-version", "").lower()  # v1 and v2 share X-HubSpot-Signature
+        has_v3 = "x-hubspot-signature-v3" in headers
+        return tuple(v for v in self.signature_versions if (v == "v3" and has_v3) or (v != "v3" and v == older))
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         secret = context.credentials.secret

@@ -71,6 +71,8 @@ MAX_PART_HEADER_BYTES = 4096
 
 class JotformSource(SourceDefaults):
     name = "jotform"
+    # Jotform's webhook settings take a URL only: the token rides in it.
+    token_in = "query"
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         require_token(request, context.credentials.secret, self.name)

@@ -113,6 +113,8 @@ class SalesforceSource(SourceDefaults):
     name = "salesforce"
     # A message that a smaller MaxContactsPerRequest refused would be refused again on each of Salesforce's resends.
     sender_batch_size = SALESFORCE_BATCH
+    # An Outbound Message's endpoint is a URL only: the token rides in it (the org id in the message, `read`).
+    token_in = "query"
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         """The URL token, before the body is read; the org id is checked once the message is parsed (`read`)."""

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.domain.consent import ConsentClaim
@@ -61,6 +61,7 @@ from heymarket_bridge.ingest.sources.common import (
     PhoneChoice,
     PhoneField,
     ReadContext,
+    SigningRequest,
     SourceDefaults,
     choose_phone,
     identity,
@@ -83,6 +84,14 @@ RETRY_SPAN = f"Shopify's retries ({int(MAX_AGE.total_seconds() // 3600)} hours)"
 
 class ShopifySource(SourceDefaults):
     name = "shopify"
+    token_in = ""
+    body_times = ("created_at", "updated_at")
+    sample_event = "customers_create"
+
+    def sign(self, request: SigningRequest) -> dict[str, str]:
+        """The body's HMAC, and the delivery's X-Shopify-Triggered-At (UTC, milliseconds)."""
+        triggered_at = request.now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return {"X-Shopify-Hmac-Sha256": hmac_b64(request.secret, request.body), "X-Shopify-Triggered-At": triggered_at}
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         secret = context.credentials.secret

@@ -45,6 +45,7 @@ from heymarket_bridge.ingest.sources.common import (
     PhoneChoice,
     PhoneField,
     ReadContext,
+    SigningRequest,
     SourceDefaults,
     choose_phone,
     identity,
@@ -84,6 +85,11 @@ class TypeformAnswer:
 
 class TypeformSource(SourceDefaults):
     name = "typeform"
+    token_in = ""
+    body_times = ("landed_at", "submitted_at")
+
+    def sign(self, request: SigningRequest) -> dict[str, str]:
+        return {"Typeform-Signature": "sha256=" + hmac_b64(request.secret, request.body)}
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         secret = context.credentials.secret

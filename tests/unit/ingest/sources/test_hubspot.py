@@ -178,10 +178,10 @@ def test_a_v2_signature_made_with_another_secret_is_refused() -> None:
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_a_workflow_delivery_signed_with_an_older_version_only_is_accepted(event: dict[str, Any], version: str) -> None:
-    from heymarket_bridge_tools.signing import event_body, event_url, sign_hubspot
+    from heymarket_bridge_tools.signing import event_body, event_url, sign
 
-    headers = sign_hubspot(
-        event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version=version
+    headers = sign(
+        "hubspot", event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version=version
     )
     older = with_headers(event, x_hubspot_signature_v3=None, x_hubspot_request_timestamp=None)
     older["headers"].update({k.lower(): v for k, v in headers.items()})
@@ -190,10 +190,10 @@ def test_a_workflow_delivery_signed_with_an_older_version_only_is_accepted(event
 
 
 def test_a_stale_v3_signature_is_refused_even_with_a_valid_v2_one(event: dict[str, Any]) -> None:
-    from heymarket_bridge_tools.signing import event_body, event_url, sign_hubspot
+    from heymarket_bridge_tools.signing import event_body, event_url, sign
 
-    v2 = sign_hubspot(
-        event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version="v2"
+    v2 = sign(
+        "hubspot", event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version="v2"
     )
     both = with_headers(event, **{k.replace("-", "_").lower(): v for k, v in v2.items()})
 
@@ -209,12 +209,12 @@ def test_a_timestamp_that_is_not_milliseconds_is_401_not_500(event: dict[str, An
 
 
 def test_behind_a_custom_domain_the_public_base_url_is_the_signed_url(event: dict[str, Any]) -> None:
-    from heymarket_bridge_tools.signing import event_body, sign_hubspot
+    from heymarket_bridge_tools.signing import event_body, sign
 
     mapped = copy.deepcopy(event)
     mapped["requestContext"]["domainName"] = "hooks.example.com"
     url = "https://hooks.example.com/bridge/webhooks/hubspot"  # API mapping "bridge": rawPath lacks it
-    signed = sign_hubspot(event_body(event), "demo-hubspot-client-secret", url=url, now=SIGNED_AT)
+    signed = sign("hubspot", event_body(event), "demo-hubspot-client-secret", url=url, now=SIGNED_AT)
     mapped["headers"].update({k.lower(): v for k, v in signed.items()})
 
     assert deliver(mapped).status == 401
@@ -240,10 +240,10 @@ def test_a_mobilephone_that_is_not_a_number_gives_way_to_the_phone(event: dict[s
 
 def v3_stripped_to(event: dict[str, Any], version: str) -> dict[str, Any]:
     """The event as a replay of a recorded request would be sent: its v3 headers removed, its v1/v2 one kept."""
-    from heymarket_bridge_tools.signing import event_body, event_url, sign_hubspot
+    from heymarket_bridge_tools.signing import event_body, event_url, sign
 
-    headers = sign_hubspot(
-        event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version=version
+    headers = sign(
+        "hubspot", event_body(event), "demo-hubspot-client-secret", url=event_url(event), now=SIGNED_AT, version=version
     )
     stripped = with_headers(event, x_hubspot_signature_v3=None, x_hubspot_request_timestamp=None)
     stripped["headers"].update({k.lower(): v for k, v in headers.items()})

@@ -1,15 +1,31 @@
-"""The sample events are signed exactly as heymarket_bridge_tools.signing signs, and re-signing makes them current."""
+"""The sample events are signed exactly as heymarket_bridge_tools.signing signs, and re-signing makes them current;
+each sender's scheme (its source's `sign`, `token_in`) passes its source's own check, for every source."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
-from heymarket_bridge_tools.signing import credential_name, fresh_times, main, resign_event, sign, with_token
+from heymarket_bridge.ingest.http import Unauthorized, WebhookRequest
+from heymarket_bridge.ingest.sources.base import SOURCE_NAMES, default_sources
+from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials
+from heymarket_bridge_tools.signing import (
+    credential_name,
+    event_body,
+    event_url,
+    fresh_times,
+    main,
+    resign_event,
+    sender,
+    sign,
+    with_token,
+)
+from heymarket_bridge_tools.signing import demo_webhook_secrets as demo_webhook_secrets_of
 from tests.support import EVENTS, demo_webhook_secrets, load_event
 from tests.unit.ingest.sources.harness import SIGNED_AT, deliver, seconds
 
@@ -91,3 +107,60 @@ def test_fresh_times_leave_a_body_of_a_source_without_body_times_alone() -> None
     body = b'{"created_at": "2019-01-01T00:00:00Z"}'
 
     assert fresh_times("calendly", body, SIGNED_AT) == body
+
+
+def as_its_sender_sends(name: str, secret: str, version: str) -> dict[str, Any]:
+    """The source's sample event stripped of its authentication, then authenticated afresh as its sender does."""
+    event = load_event(f"{name}/{sample_of(name)}")
+    event["headers"] = {k: v for k, v in event["headers"].items() if k in ("content-type", "host", "user-agent")}
+    event["rawQueryString"], event["queryStringParameters"] = "", None
+    url = event_url(event)
+    signed = sign(name, event_body(event), secret, url=url, now=SIGNED_AT, version=version)
+    event["headers"].update({k.lower(): v for k, v in signed.items()})
+    if sender(name).token_in == "query":
+        event["rawQueryString"], event["queryStringParameters"] = (
+            urlsplit(with_token(url, secret)).query,
+            {"token": secret},
+        )
+    return event
+
+
+def sample_of(name: str) -> str:
+    """The stem of the source's sample event (test_source_files.py checks that there is one)."""
+    events = sorted(path.stem for path in (EVENTS / name).glob("*.json"))
+    assert events, f"events/{name}/ holds no sample event"
+    return sender(name).sample_event or events[0]
+
+
+SCHEMES = [(name, version) for name in sorted(SOURCE_NAMES) for version in sender(name).signature_versions]
+
+
+@pytest.mark.parametrize(("name", "version"), SCHEMES)
+def test_a_request_signed_as_its_sender_signs_passes_its_source_s_check_and_fails_with_another_secret(
+    name: str, version: str
+) -> None:
+    # Given the source's sample, authenticated by signing.sign as the sender does (each version of its scheme)
+    request = WebhookRequest.from_http_api_event(as_its_sender_sends(name, "the-secret", version))
+
+    def checked_with(secret: str) -> None:
+        entries = {**demo_webhook_secrets(), name: secret}
+        default_sources([name])[name].authenticate(
+            request, ReadContext(now=SIGNED_AT, credentials=SourceCredentials(secret, entries))
+        )
+
+    # Then the source's own check accepts it with that secret, and refuses it with another
+    checked_with("the-secret")
+    with pytest.raises(Unauthorized):
+        checked_with("another-secret")
+
+
+def test_a_new_source_gets_a_deterministic_demo_secret(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"generic": "mine"}))
+
+    read = demo_webhook_secrets_of(secrets)
+
+    assert read["generic"] == "mine"
+    assert {name: read[name] for name in SOURCE_NAMES - {"generic"}} == {
+        name: f"demo-{name}-secret" for name in SOURCE_NAMES - {"generic"}
+    }
