@@ -14,14 +14,18 @@ import pytest
 from heymarket_bridge.adapters.heymarket.answers import (
     UnreadableAnswer,
     read_bulk_answer,
-    read_contact,
+    read_contact_object,
     read_ok,
     read_search_answer,
     read_v1_batch_answer,
     read_write_answer,
 )
-from heymarket_bridge.domain.contact import Contact
-from heymarket_bridge.domain.operations import DeleteTarget
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
+from heymarket_bridge.domain.operations import (
+    DeleteTarget,
+)
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Identity, Stored
 from tests.unit.sync.harness import Harness
@@ -170,7 +174,7 @@ def test_an_id_that_is_a_uuid_is_read_as_the_contacts_uuid_and_counted(capsys: p
 
 
 def test_a_uuid_id_next_to_the_same_uuid_is_that_uuid() -> None:
-    assert read_contact({"id": UUID_A.upper(), "uuid": UUID_A}, "the answer").identity == Identity(None, UUID_A)
+    assert read_contact_object({"id": UUID_A.upper(), "uuid": UUID_A}, "the answer").identity == Identity(None, UUID_A)
 
 
 def test_an_id_of_digits_is_that_integer() -> None:

@@ -7,7 +7,8 @@ import pytest
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from moto import mock_aws
 
-from heymarket_bridge.adapters.aws.secrets import JsonSecretStore, SecretMisconfigured
+from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
+from heymarket_bridge.domain.failures import SecretMisconfigured
 
 
 @mock_aws

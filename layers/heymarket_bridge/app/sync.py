@@ -69,7 +69,7 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
     sqs = aws.client("sqs")
     dynamodb = cache(lambda: aws.client("dynamodb"))
     segments = Segmenter(
-        HeymarketSegments(gateway, http, max_batch=settings.max_batch),
+        HeymarketSegments(gateway.client, http, max_batch=settings.max_batch),
         # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
         DynamoManagedStore(dynamodb, settings.managed_lists_table) if settings.managed_lists_table else None,
         SqsRequeue(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),

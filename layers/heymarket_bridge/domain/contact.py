@@ -9,9 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from heymarket_bridge.domain.fields import (
-    _TRUE as _TRUE,  # tools/heymarket_bridge_tools/ops.py reads the words of "true" here
-)
+from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.fields import (
     read_avatar,
     read_bool,
@@ -23,10 +21,10 @@ from heymarket_bridge.domain.fields import (
     read_text,
     single,
 )
-from heymarket_bridge.domain.phone import normalise_phone as normalise_phone  # tools/ import it from here
-from heymarket_bridge.domain.phone import read_phone
+from heymarket_bridge.domain.phone import (
+    read_phone,
+)
 from heymarket_bridge.domain.phone_text import MAX_PHONE_DIGITS
-from heymarket_bridge.domain.text import fold_name as fold_name  # sync/lists imports it from here
 
 if TYPE_CHECKING:  # loaded where a phone is read (the ingest side), not by the sync function, which reads none
     from heymarket_bridge.domain.country import CountryEvidence
@@ -39,14 +37,6 @@ MAX_LISTS = 10
 COUNTRY_FIELDS = ("country", "country_code")
 # The fields Heymarket documents for the legacy POST /v1/batch/contacts (the phone matches existing contacts).
 V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
-
-
-class InvalidContact(ValueError):
-    """A contact that cannot be sent; `errors` names every problem found, one sentence each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,34 @@ def reworded(failure: GatewayFailure, reason: str) -> GatewayFailure:
 
 class ConsentRecordUnavailable(Exception):
     """The consent record could not be read or written (DynamoDB unreachable or refusing)."""
+
+
+class SecretUnavailable(RuntimeError):
+    """Secrets Manager could not be read right now (transient: try again later)."""
+
+
+class SecretMisconfigured(SecretUnavailable):
+    """The secret cannot be read until an operator fixes something: it does not exist (a mistyped name or ARN,
+    another region), it has no value yet, it is pending deletion, this function may not read it, or its KMS key
+    may not be used. `code` is Secrets Manager's error code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidContact(ValueError):
+    """A contact that cannot be sent; `errors` names every problem found, one sentence each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class MalformedMessage(ValueError):
+    """A queue message this version of the bridge cannot read."""
+
+
+class PhoneCountryConflict(ValueError):
+    """A phone refused because what its payload says about its country disagrees with it (or with itself): the
+    message names the evidence and the number (`read_phone`)."""

@@ -18,7 +18,10 @@ from enum import StrEnum
 from typing import Any
 
 from heymarket_bridge.domain.consent import ConsentClaim
-from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
+from heymarket_bridge.domain.failures import MalformedMessage
 
 MESSAGE_VERSION = 1
 # Messages that need a reader which knows tags by name and lists (issue 17) carry version 2, so that a sync function
@@ -50,10 +53,6 @@ class Operation(StrEnum):
     # Put a stored contact on its lists (or take it off them) and nothing else: the follow-up of a list write that
     # failed after the contact itself was stored, so that retrying it never writes the contact again.
     LISTS = "lists"
-
-
-class MalformedMessage(ValueError):
-    """A queue message this version of the bridge cannot read."""
 
 
 @dataclass(frozen=True)
@@ -377,3 +376,11 @@ def consent_of(operations: Sequence[ContactOperation]) -> tuple[str | None, Cons
         if said is not None and not (winner is not None and winner.contact.is_opted_out is True and said is False):
             winner = operation
     return (winner.source, winner.consent) if winner is not None else (None, None)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One SQS message: its body and its string message attributes (an empty value is not sent)."""
+
+    body: str
+    attributes: Mapping[str, str] = field(default_factory=dict)

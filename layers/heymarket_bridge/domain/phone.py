@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from heymarket_bridge.domain.failures import PhoneCountryConflict
 from heymarket_bridge.domain.phone_plans import (
     after_international_prefix,
     e164_digits,
@@ -41,11 +42,6 @@ def phone_digits(value: Any) -> str:
     Only ASCII digits count: `str.isdigit` also accepts other scripts' digits, which no phone system dials.
     """
     return "".join(ch for ch in str(value if value is not None else "") if ch in _ASCII_DIGITS)
-
-
-class PhoneCountryConflict(ValueError):
-    """A phone refused because what its payload says about its country disagrees with it (or with itself): the
-    message names the evidence and the number (`read_phone`)."""
 
 
 @dataclass(frozen=True)

@@ -23,18 +23,25 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from heymarket_bridge.domain.operations import DeleteOperation, DeleteTarget
-from heymarket_bridge.domain.phone import read_phone
+from heymarket_bridge.domain.operations import (
+    DeleteOperation,
+    DeleteTarget,
+)
+from heymarket_bridge.domain.phone import (
+    read_phone,
+)
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.buffer import ContactBuffer
-from heymarket_bridge.ingest.http import (
+from heymarket_bridge.ingest.failures import (
     BadRequest,
     DeletesNotConfigured,
     NothingValid,
     PayloadTooLarge,
     Unauthorized,
     UnsupportedMediaType,
+)
+from heymarket_bridge.ingest.http import (
     WebhookRequest,
 )
 from heymarket_bridge.ingest.repeats import rank

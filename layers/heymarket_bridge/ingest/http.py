@@ -17,71 +17,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from heymarket_bridge.domain.text import printable
+from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, WebhookError
 
 # The bulk delete routes (template.yaml). They are their own use case, authenticated with their own credential.
 DELETE_ROUTES = frozenset({"POST /contacts/delete", "DELETE /contacts"})
 # Most query parameters read from a URL; a sender never needs more than a handful (token, portal, ...).
 MAX_QUERY_FIELDS = 100
-
-
-class WebhookError(Exception):
-    """A request the bridge refuses, with the HTTP status and a machine-readable code."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
-        # Printable: whatever a sender's text put in it, the message can be logged, stored and answered.
-        message = printable(message)
-        super().__init__(message)
-        self.message = message
-        self.details = dict(details or {})
-
-
-class BadRequest(WebhookError):
-    status, code = 400, "bad_request"
-
-
-class Unauthorized(WebhookError):
-    status, code = 401, "unauthorized"
-
-
-class DeletesNotConfigured(WebhookError):
-    """The stack has no delete credential: deletes are refused until the operator adds one."""
-
-    status, code = 403, "deletes_not_configured"
-
-
-class UnknownSource(WebhookError):
-    status, code = 404, "unknown_source"
-
-
-class DeliveryInProgress(WebhookError):
-    status, code = 409, "delivery_in_progress"
-
-
-class PayloadTooLarge(WebhookError):
-    status, code = 413, "payload_too_large"
-
-
-class UnsupportedMediaType(WebhookError):
-    status, code = 415, "unsupported_media_type"
-
-
-class IdempotencyKeyReused(WebhookError):
-    """The IETF idempotency-key draft (draft-ietf-httpapi-idempotency-key-header, "Error Scenarios"): a key reused
-    with a different payload is answered 422."""
-
-    status, code = 422, "idempotency_key_reused"
-
-
-class NothingValid(WebhookError):
-    status, code = 422, "no_valid_contacts"
-
-
-class BufferUnavailable(WebhookError):
-    status, code = 503, "buffer_unavailable"
 
 
 class Route(StrEnum):

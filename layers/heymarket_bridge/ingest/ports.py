@@ -1,5 +1,6 @@
 """Everything the ingest use case needs from outside, declared once: the queue, the delivery ledger, the DLQ's
-refusal letters, the record of each phone's newest contact, the webhook secrets, and the failures they report.
+refusal letters, the record of each phone's newest contact, the webhook secrets, and the failures they report
+(the secret store's, shared with the sync function, are in heymarket_bridge.domain.failures).
 
 The adapters in heymarket_bridge.adapters.aws implement these (SqsBatchSender, SqsDeadLetters,
 DynamoDbDeliveryLedger, DynamoDbRecentContacts, JsonSecretStore) and raise these failures; the use case imports
@@ -9,35 +10,13 @@ nothing of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from heymarket_bridge.domain.operations import DeadLetter
+from heymarket_bridge.domain.operations import (
+    DeadLetter,
+    OutgoingMessage,
+)
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One SQS message: its body and its string message attributes (an empty value is not sent)."""
-
-    body: str
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-class SecretUnavailable(RuntimeError):
-    """Secrets Manager could not be read right now (transient: try again later)."""
-
-
-class DeliveryLedgerBusy(Exception):
-    """The same webhook delivery is being handled right now by another invocation."""
-
-
-class DeliveryLedgerUnavailable(Exception):
-    """The record of past deliveries could not be read or written (DynamoDB unreachable or refusing)."""
-
-
-class DeliveryKeyConflict(Exception):
-    """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
 
 
 class MessageQueue(Protocol):

@@ -38,36 +38,38 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from heymarket_bridge.domain.failures import SecretUnavailable
 from heymarket_bridge.domain.text import printable, shown
 from heymarket_bridge.ingest.buffer import ContactBuffer
 from heymarket_bridge.ingest.deletes import DELETES_METRIC_SOURCE, delete_contacts
-from heymarket_bridge.ingest.http import (
+from heymarket_bridge.ingest.failures import (
     BufferUnavailable,
     DeliveryInProgress,
-    HttpResponse,
+    DeliveryKeyConflict,
+    DeliveryLedgerBusy,
+    DeliveryLedgerUnavailable,
     IdempotencyKeyReused,
     NothingValid,
     PayloadTooLarge,
-    Reply,
-    RequestLine,
-    Route,
     Unauthorized,
     UnknownSource,
     WebhookError,
+)
+from heymarket_bridge.ingest.http import (
+    HttpResponse,
+    Reply,
+    RequestLine,
+    Route,
     WebhookRequest,
     refuse_if_larger,
     render_json,
 )
 from heymarket_bridge.ingest.planning import NO_MAPPING, DeliveryPlan, PlanInputs, plan_delivery
 from heymarket_bridge.ingest.ports import (
-    DeliveryKeyConflict,
     DeliveryLedger,
-    DeliveryLedgerBusy,
-    DeliveryLedgerUnavailable,
     MessageQueue,
     RecentContacts,
     RefusalLetters,
-    SecretUnavailable,
     WebhookSecrets,
 )
 from heymarket_bridge.ingest.replies import IngestOutcome

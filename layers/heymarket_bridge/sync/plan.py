@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
 from heymarket_bridge.domain.custom_fields import CustomFieldIndex, titles_in
-from heymarket_bridge.domain.failures import GatewayFailure, PermanentFailure, TransientFailure, reworded
+from heymarket_bridge.domain.failures import (
+    GatewayFailure,
+    MalformedMessage,
+    PermanentFailure,
+    TransientFailure,
+    reworded,
+)
 from heymarket_bridge.domain.operations import (
     DeleteOperation,
     DeleteTarget,
-    MalformedMessage,
     QueuedOperation,
     consent_of,
     parse_operation,

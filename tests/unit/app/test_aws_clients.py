@@ -7,8 +7,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from heymarket_bridge.adapters.aws.sqs import OutgoingMessage, SqsBatchSender
+from heymarket_bridge.adapters.aws.sqs import SqsBatchSender
 from heymarket_bridge.app.aws_clients import DEFAULT_AWS_CALL_BUDGET, AwsCallBudget, AwsClients
+from heymarket_bridge.domain.operations import (
+    OutgoingMessage,
+)
 from heymarket_bridge.settings import SyncSettings
 from heymarket_local.template import StackTemplate
 

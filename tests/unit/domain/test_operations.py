@@ -5,7 +5,12 @@ import json
 
 import pytest
 
-from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
+from heymarket_bridge.domain.failures import (
+    MalformedMessage,
+)
 from heymarket_bridge.domain.operations import (
     LETTER_MAX_BYTES,
     MAX_OPERATION_BYTES,
@@ -13,7 +18,6 @@ from heymarket_bridge.domain.operations import (
     DeadLetter,
     DeleteOperation,
     DeleteTarget,
-    MalformedMessage,
     Operation,
     forced,
     parse_operation,

@@ -4,9 +4,14 @@ test."""
 from __future__ import annotations
 
 from heymarket_bridge.domain.consent import ConsentAction, ConsentClaim
-from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
 from heymarket_bridge.domain.failures import TransientFailure
-from heymarket_bridge.domain.operations import ContactOperation, Operation
+from heymarket_bridge.domain.operations import (
+    ContactOperation,
+    Operation,
+)
 from heymarket_bridge.sync.consent_record import (
     APPLIED,
     HELD_OPT_IN,

@@ -7,19 +7,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
-from heymarket_bridge.ingest.ports import SecretUnavailable as SecretUnavailable  # the port's failure, raised here
+from heymarket_bridge.domain.failures import SecretMisconfigured, SecretUnavailable
 from heymarket_bridge.settings import ConfigError
-
-
-class SecretMisconfigured(SecretUnavailable):
-    """The secret cannot be read until an operator fixes something: it does not exist (a mistyped name or ARN,
-    another region), it has no value yet, it is pending deletion, this function may not read it, or its KMS key
-    may not be used. `code` is Secrets Manager's error code."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
-
 
 # Secrets Manager's error codes that no retry can fix (GetSecretValue, "Errors" in its API reference).
 _MISCONFIGURED = frozenset(

@@ -8,8 +8,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge.domain.operations import DeadLetter
-from heymarket_bridge.ingest.ports import OutgoingMessage as OutgoingMessage  # the port's value, sent here
+from heymarket_bridge.domain.operations import (
+    DeadLetter,
+    OutgoingMessage,
+)
 from heymarket_bridge.observability import logger
 
 SQS_BATCH = 10

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from heymarket_bridge.domain.custom_fields import CustomField
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.phone import (
+    phone_digits,
+)
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.sync.model import Identity
@@ -95,7 +97,7 @@ class Deviations:
                 )
 
 
-def read_contact(item: Any, where: str, deviations: Deviations | None = None) -> HeardContact:
+def read_contact_object(item: Any, where: str, deviations: Deviations | None = None) -> HeardContact:
     """A Contact object: an object with an integer `id` and, if any, a `uuid`; or with its UUID as `id`.
 
     An `id` of decimal digits is that integer, one that is a UUID is the contact's UUID (then no integer id is known);
@@ -118,7 +120,7 @@ def read_contact(item: Any, where: str, deviations: Deviations | None = None) ->
 
 
 def _identity(raw_id: Any, raw_uuid: Any, where: str, noticed: Deviations) -> tuple[int | None, str | None]:
-    """A Contact object's (integer id, UUID) from its `id` and `uuid` (see `read_contact`)."""
+    """A Contact object's (integer id, UUID) from its `id` and `uuid` (see `read_contact_object`)."""
     uuid = raw_uuid if isinstance(raw_uuid, str) and raw_uuid else None
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         return raw_id, uuid
@@ -158,7 +160,7 @@ def read_bulk_answer(data: Any) -> BulkAnswer:
         deviations.note("no_contacts_when_all_failed", shown(", ".join(sorted(map(str, data)))))
     if not isinstance(contacts, list):
         raise UnreadableAnswer(f"the answer is {_kind(data)} without a contacts array")
-    stored = [read_contact(item, f"contacts[{n}]", deviations) for n, item in enumerate(contacts)]
+    stored = [read_contact_object(item, f"contacts[{n}]", deviations) for n, item in enumerate(contacts)]
     failed: list[FailedItem] = []
     for n, item in enumerate(failed_raw):
         if not isinstance(item, Mapping) or not isinstance(item.get("contact"), Mapping):
@@ -174,7 +176,7 @@ def read_search_answer(data: Any) -> list[HeardContact]:
     if not isinstance(data, list):
         raise UnreadableAnswer(f"the answer is {_kind(data)}, not an array of contacts")
     deviations = Deviations()
-    contacts = [read_contact(item, f"item {n}", deviations) for n, item in enumerate(data)]
+    contacts = [read_contact_object(item, f"item {n}", deviations) for n, item in enumerate(data)]
     deviations.report("POST /v2/contacts/search")
     return contacts
 
@@ -189,7 +191,7 @@ def read_write_answer(data: Any) -> Identity:
     """`POST /v1/contact` and `PUT /v1/contact/{id}` answer `{"id": 98765, "rev": 1, "uuid": "..."}`."""
     if not isinstance(data, Mapping):
         raise UnreadableAnswer(f"the answer is {_kind(data)}, not {{id, rev, uuid}}")
-    return read_contact(data, "the answer").identity
+    return read_contact_object(data, "the answer").identity
 
 
 def read_v1_batch_answer(data: Any) -> list[Mapping[str, Any]]:

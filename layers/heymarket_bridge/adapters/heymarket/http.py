@@ -20,10 +20,15 @@ from typing import Any, TypeVar
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from heymarket_bridge.adapters.aws.secrets import SecretMisconfigured, SecretUnavailable
 from heymarket_bridge.adapters.heymarket.auth import Authenticator
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
-from heymarket_bridge.domain.failures import ConfigurationFailure, Deadline, TransientFailure
+from heymarket_bridge.domain.failures import (
+    ConfigurationFailure,
+    Deadline,
+    SecretMisconfigured,
+    SecretUnavailable,
+    TransientFailure,
+)
 from heymarket_bridge.observability import emit_metric, logger, redact
 from heymarket_bridge.settings import ConfigError
 

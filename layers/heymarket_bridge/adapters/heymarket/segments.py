@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient
@@ -58,21 +58,12 @@ class _CreateMayHaveLanded(Exception):
         self.failure = failure
 
 
-class SharesClient(Protocol):
-    """A contact gateway, whose client the tags and lists adapter shares."""
-
-    @property
-    def client(self) -> HeymarketClient: ...
-
-
 class HeymarketSegments:
-    """Tags and lists over the contact gateway's client (same pacing, deadline, and what it learned of the base URL).
+    """Tags and lists over the contact gateway's client (`V2Gateway.client`, `V1Gateway.client`), shared so that
+    both keep the same pacing and deadline and what the client learned of the base URL."""
 
-    `client`: the client itself, or the contact gateway that holds it (`V2Gateway.client`, `V1Gateway.client`).
-    """
-
-    def __init__(self, client: HeymarketClient | SharesClient, http: HeymarketHttp, *, max_batch: int) -> None:
-        self._client = client if isinstance(client, HeymarketClient) else client.client
+    def __init__(self, client: HeymarketClient, http: HeymarketHttp, *, max_batch: int) -> None:
+        self._client = client
         self._http = http
         self._max_batch = max_batch
 

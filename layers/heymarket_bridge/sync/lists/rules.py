@@ -27,7 +27,10 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from heymarket_bridge.domain.contact import MAX_TAGS, Contact, fold_name
+from heymarket_bridge.domain.contact import (
+    MAX_TAGS,
+    Contact,
+)
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
     GatewayFailure,
@@ -35,7 +38,11 @@ from heymarket_bridge.domain.failures import (
     TransientFailure,
     reworded,
 )
-from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
+from heymarket_bridge.domain.operations import (
+    ContactOperation,
+    QueuedOperation,
+)
+from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.sync.failures import ListGone
 from heymarket_bridge.sync.lanes import plan_lanes
 from heymarket_bridge.sync.model import ListChange, ListRef, Tag

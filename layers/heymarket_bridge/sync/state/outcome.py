@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from heymarket_bridge.domain.failures import GatewayFailure
-from heymarket_bridge.domain.operations import DeleteOperation
+from heymarket_bridge.domain.operations import (
+    DeleteOperation,
+)
 from heymarket_bridge.sync.model import (
     Binding,
     ContactState,

@@ -24,7 +24,7 @@ def example(name: str) -> Any:
 
 
 def segments(h: Harness, max_batch: int = 100) -> HeymarketSegments:
-    return HeymarketSegments(h.gateway, h.http, max_batch=max_batch)
+    return HeymarketSegments(h.gateway.client, h.http, max_batch=max_batch)
 
 
 def test_the_documented_answers_are_read() -> None:

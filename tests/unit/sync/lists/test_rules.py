@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
 from heymarket_bridge.domain.failures import PermanentFailure, TransientFailure
 from heymarket_bridge.sync.lists.rules import (
     Ambiguous,

@@ -18,7 +18,9 @@ from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, rea
 from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure, TransientFailure
-from heymarket_bridge.domain.operations import DeleteTarget
+from heymarket_bridge.domain.operations import (
+    DeleteTarget,
+)
 from heymarket_bridge.observability import logger, mask_phone
 from heymarket_bridge.sync.model import Deleted, DeleteResult, NotDone
 
@@ -36,7 +38,7 @@ def list_custom_fields(client: HeymarketClient, deadline: Deadline) -> list[Cust
         ) from refused
 
 
-def delete_contacts(client: HeymarketClient, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
+def send_deletes(client: HeymarketClient, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
     """Each target's result: the contacts deleted for it (by the UUID a sender named, or every contact holding its
     phone), or why not. Retried as a whole; each round settles only what is still pending."""
     results: list[DeleteResult | None] = [None] * len(targets)

@@ -33,12 +33,14 @@ from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset
 from heymarket_bridge.adapters.heymarket.contacts.chunk import UpsertChunk, send_bulk
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
-from heymarket_bridge.adapters.heymarket.contacts.deletes import delete_contacts, list_custom_fields
+from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fields, send_deletes
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import doubtful, with_prior_consent
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, Learned, complete_update, same_contact
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
-from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
@@ -47,8 +49,12 @@ from heymarket_bridge.domain.failures import (
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.domain.operations import DeleteTarget
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.operations import (
+    DeleteTarget,
+)
+from heymarket_bridge.domain.phone import (
+    phone_digits,
+)
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.sync.model import DeleteResult, KnownContact, NotDone, Stored, UpsertResult
 
@@ -86,7 +92,7 @@ class V2Gateway:
         return list_custom_fields(self.client, deadline)
 
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
-        return delete_contacts(self.client, targets, deadline)
+        return send_deletes(self.client, targets, deadline)
 
     def search(self, phones: Sequence[str], deadline: Deadline) -> PhoneLookup:
         """Every contact Heymarket holds for each phone (`POST /v2/contacts/search`, retried), and the phones it

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from heymarket_bridge.adapters.heymarket.answers import HeardContact, read_contact, read_search_answer
+from heymarket_bridge.adapters.heymarket.answers import HeardContact, read_contact_object, read_search_answer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked
 from heymarket_bridge.adapters.heymarket.http import Refused
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure
@@ -74,5 +74,10 @@ def read_by_uuid(client: HeymarketClient, uuid: str, deadline: Deadline) -> Hear
     """The contact Heymarket holds by this UUID (`GET /v2/contact/{uuid}`). Raises `NotFound` (no such contact, the
     base URL seen to work) or `Refused`."""
     return client.read(
-        "GET", f"/v2/contact/{uuid}", None, deadline, lambda data: read_contact(data, "the answer"), resource=True
+        "GET",
+        f"/v2/contact/{uuid}",
+        None,
+        deadline,
+        lambda data: read_contact_object(data, "the answer"),
+        resource=True,
     )

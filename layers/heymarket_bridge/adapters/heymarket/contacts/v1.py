@@ -10,11 +10,13 @@ from typing import Any
 from heymarket_bridge.adapters.heymarket.answers import read_v1_batch_answer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
-from heymarket_bridge.adapters.heymarket.contacts.deletes import delete_contacts, list_custom_fields
+from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fields, send_deletes
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, complete_update
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
-from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.contact import (
+    Contact,
+)
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
@@ -23,8 +25,12 @@ from heymarket_bridge.domain.failures import (
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.domain.operations import DeleteTarget
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.operations import (
+    DeleteTarget,
+)
+from heymarket_bridge.domain.phone import (
+    phone_digits,
+)
 from heymarket_bridge.sync.model import DeleteResult, Identity, KnownContact, NotDone, Stored, UpsertResult
 
 
@@ -48,7 +54,7 @@ class V1Gateway:
         return list_custom_fields(self.client, deadline)
 
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
-        return delete_contacts(self.client, targets, deadline)
+        return send_deletes(self.client, targets, deadline)
 
     def upsert(
         self,

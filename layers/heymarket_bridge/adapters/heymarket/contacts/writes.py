@@ -20,9 +20,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
-from heymarket_bridge.domain.contact import V1_FIELDS, Contact
+from heymarket_bridge.domain.contact import (
+    V1_FIELDS,
+    Contact,
+)
 from heymarket_bridge.domain.failures import PermanentFailure
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.phone import (
+    phone_digits,
+)
 from heymarket_bridge.sync.model import Identity, KnownContact
 
 # Fields the v1 contact write (PUT /v1/contact/{id}) documents; others follow in a v2 update by UUID.
@@ -160,7 +165,7 @@ def _write_found(case: WriteCase, learned: Learned) -> Choice:
                 case.index, item, True, uuid, snapshot=shown_values(contact.phone, holder.fields), sent=probe
             )
         return BulkWrite(case.index, replace(completed, contact_id=uuid).to_heymarket(), True, uuid)
-    assert holder.identity.id is not None  # read_contact requires it
+    assert holder.identity.id is not None  # read_contact_object requires it
     return V1Update(case.index, holder.identity.id, v1_body(contact, holder, case.restore), holder)
 
 

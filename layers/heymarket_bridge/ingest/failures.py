@@ -1,0 +1,80 @@
+"""Every failure of the ingest use case, declared once: the refusals a webhook is answered with (`WebhookError` and its
+kinds, each with its HTTP status and a machine-readable code) and the failures the delivery ledger's port reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from heymarket_bridge.domain.text import printable
+
+
+class WebhookError(Exception):
+    """A request the bridge refuses, with the HTTP status and a machine-readable code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
+        # Printable: whatever a sender's text put in it, the message can be logged, stored and answered.
+        message = printable(message)
+        super().__init__(message)
+        self.message = message
+        self.details = dict(details or {})
+
+
+class BadRequest(WebhookError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(WebhookError):
+    status, code = 401, "unauthorized"
+
+
+class DeletesNotConfigured(WebhookError):
+    """The stack has no delete credential: deletes are refused until the operator adds one."""
+
+    status, code = 403, "deletes_not_configured"
+
+
+class UnknownSource(WebhookError):
+    status, code = 404, "unknown_source"
+
+
+class DeliveryInProgress(WebhookError):
+    status, code = 409, "delivery_in_progress"
+
+
+class PayloadTooLarge(WebhookError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(WebhookError):
+    status, code = 415, "unsupported_media_type"
+
+
+class IdempotencyKeyReused(WebhookError):
+    """The IETF idempotency-key draft (draft-ietf-httpapi-idempotency-key-header, "Error Scenarios"): a key reused
+    with a different payload is answered 422."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
+class NothingValid(WebhookError):
+    status, code = 422, "no_valid_contacts"
+
+
+class BufferUnavailable(WebhookError):
+    status, code = 503, "buffer_unavailable"
+
+
+class DeliveryLedgerBusy(Exception):
+    """The same webhook delivery is being handled right now by another invocation."""
+
+
+class DeliveryLedgerUnavailable(Exception):
+    """The record of past deliveries could not be read or written (DynamoDB unreachable or refusing)."""
+
+
+class DeliveryKeyConflict(Exception):
+    """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
