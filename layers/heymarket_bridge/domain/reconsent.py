@@ -4,7 +4,8 @@ By default none may: Heymarket's rule (help centre, "Opt-Out Management") is tha
 texting START, YES or UNSTOP, and consent given after a revocation must be clear and documented (TCPA). An operator
 whose source runs a double opt-in flow can name it, with the field that carries the person's explicit, dated consent
 (`ConsentClaim.field`, as the source names it). Such an opt-in is written only over an opt-out older than its consent
-time (heymarket_bridge.adapters.heymarket.gateway decides, after a look-up); one without a consent time never is.
+time (heymarket_bridge.adapters.heymarket.contacts.consent decides, after a look-up); one without a consent time
+never is.
 """
 
 from __future__ import annotations
