@@ -18,7 +18,7 @@ v2-lists-create.*, v2-lists-update.*):
 
 Creates are another matter: a create that may have taken effect (no answer, a reset, a 5xx, a 2xx answer that cannot
 be read: anything but a 429) is never sent again by this adapter; it says so (`outcome_unknown`) and the domain
-decides (segmenting).
+decides (heymarket_bridge.sync.lists.steps).
 """
 
 from __future__ import annotations
