@@ -29,9 +29,7 @@ from benchmarks.efficiency import sqs_records
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters, SqsRequeue
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
-from heymarket_bridge.domain.contact import (
-    parse_contact,
-)
+from heymarket_bridge.domain.contact import parse_contact
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.settings import IngestSettings, SyncSettings

@@ -34,14 +34,9 @@ import boto3
 from benchmarks.common import Figure, Section, progress
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
-from heymarket_bridge.domain.contact import (
-    parse_contact,
-)
+from heymarket_bridge.domain.contact import parse_contact
 from heymarket_bridge.domain.failures import Deadline
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    Operation,
-)
+from heymarket_bridge.domain.operations import ContactOperation, Operation
 from heymarket_local.audit import WriteRecorder, audit, distinct_phones, expected_fields, load_contact
 from heymarket_local.lambdas import LocalFunction
 from heymarket_local.template import StackTemplate

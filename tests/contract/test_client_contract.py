@@ -20,12 +20,8 @@ from heymarket_bridge.adapters.heymarket.answers import (
     read_v1_batch_answer,
     read_write_answer,
 )
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    DeleteTarget,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Identity, Stored
 from tests.unit.sync.harness import Harness

@@ -14,9 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
@@ -25,9 +23,7 @@ from heymarket_bridge.domain.failures import (
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.domain.operations import (
-    DeleteTarget,
-)
+from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.sync.model import Deleted, DeleteResult, Identity, KnownContact, NotDone, Stored, UpsertResult
 
 Kind = Literal["permanent", "transient", "configuration"]

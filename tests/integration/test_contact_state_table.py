@@ -11,9 +11,7 @@ import pytest
 from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.sync.failures import StateUnavailable
 from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Identity, Lease, Release
 from heymarket_local.template import TABLE_TYPE, StackTemplate

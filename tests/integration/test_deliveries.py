@@ -13,9 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from heymarket_bridge.ingest.http import (
-    is_delete_route,
-)
+from heymarket_bridge.ingest.http import is_delete_route
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge_tools.signing import resign_event
 from heymarket_sandbox import HeymarketSandbox

@@ -33,17 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heymarket_bridge.app.ingest import IngestApp
-from heymarket_bridge.domain.contact import (
-    parse_contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    OutgoingMessage,
-    parse_operation,
-)
-from heymarket_bridge.domain.phone import (
-    normalise_phone,
-)
+from heymarket_bridge.domain.contact import parse_contact
+from heymarket_bridge.domain.operations import ContactOperation, OutgoingMessage, parse_operation
+from heymarket_bridge.domain.phone import normalise_phone
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.demo import sample_events

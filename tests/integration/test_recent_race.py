@@ -24,10 +24,7 @@ import pytest
 from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.deliveries import DynamoDbRecentContacts
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    OutgoingMessage,
-)
+from heymarket_bridge.domain.operations import ContactOperation, OutgoingMessage
 from heymarket_bridge.ingest.repeats import PhoneClaim
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import SourceRegistry

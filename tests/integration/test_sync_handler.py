@@ -12,9 +12,7 @@ import pytest
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Stored

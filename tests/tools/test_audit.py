@@ -6,9 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from heymarket_bridge.domain.contact import (
-    parse_contact,
-)
+from heymarket_bridge.domain.contact import parse_contact
 from heymarket_local.audit import Write, WriteRecorder, audit, distinct_phones, expected_fields, load_contact
 from heymarket_sandbox import ContactWrite
 

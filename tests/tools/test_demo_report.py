@@ -152,13 +152,8 @@ def test_the_summary_shows_each_list_with_its_members_and_the_tags_contacts_hold
 
 
 def test_a_list_write_follow_up_is_settled_but_not_counted_as_a_contact_delivered() -> None:
-    from heymarket_bridge.domain.contact import (
-        Contact,
-    )
-    from heymarket_bridge.domain.operations import (
-        ContactOperation,
-        Operation,
-    )
+    from heymarket_bridge.domain.contact import Contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
 
     follow_up = ContactOperation(Operation.LISTS, Contact(phone="15105551234", lists=(42,)), "generic", "t", "c")
     record = {**RECORDS[0], "messageId": "follow-up", "body": follow_up.to_json()}
@@ -196,10 +191,7 @@ def test_an_undrained_queue_still_counts_every_reply_s_contacts_and_blames_only_
 
 
 def test_a_dead_lettered_delete_is_listed_as_the_delete_it_is() -> None:
-    from heymarket_bridge.domain.operations import (
-        DeleteOperation,
-        DeleteTarget,
-    )
+    from heymarket_bridge.domain.operations import DeleteOperation, DeleteTarget
 
     delete = DeleteOperation(DeleteTarget(contact_id="6f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60"), "generic", "t", "req")
     written_by_sync = {"error": "Heymarket answered 403", "source": "generic", "contact": delete.target.to_dict()}

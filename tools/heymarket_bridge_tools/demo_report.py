@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from heymarket_bridge.domain.operations import (
-    DeleteOperation,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.operations import DeleteOperation, QueuedOperation
 from heymarket_local.activity import BatchTotals
 from heymarket_local.answers import read_answer
 from heymarket_local.poller import BatchResult, PollerStats
@@ -116,13 +113,8 @@ class DeadLetterView:
 
 def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
     """A DLQ message: a letter the sync function wrote (with its error), or a message the queue redrove."""
-    from heymarket_bridge.domain.failures import (
-        MalformedMessage,
-    )
-    from heymarket_bridge.domain.operations import (
-        DeadLetter,
-        parse_operation,
-    )
+    from heymarket_bridge.domain.failures import MalformedMessage
+    from heymarket_bridge.domain.operations import DeadLetter, parse_operation
 
     try:
         letter = DeadLetter.from_json(body)
@@ -153,12 +145,8 @@ def read_dead_letter(body: str, max_receive_count: int) -> DeadLetterView:
 
 def refusal_letter(body: str) -> bool:
     """A contact the ingest function refused (and answered so): a letter for an operator, not a sync failure."""
-    from heymarket_bridge.domain.failures import (
-        MalformedMessage,
-    )
-    from heymarket_bridge.domain.operations import (
-        DeadLetter,
-    )
+    from heymarket_bridge.domain.failures import MalformedMessage
+    from heymarket_bridge.domain.operations import DeadLetter
 
     try:
         return DeadLetter.from_json(body).refused_at_ingest
@@ -184,14 +172,8 @@ def _describe_contact(phone: str | None) -> str:
 
 def _is_list_write(body: str) -> bool:
     """A list write's follow-up, which the sync function queues itself (heymarket_bridge.sync.lists.steps)."""
-    from heymarket_bridge.domain.failures import (
-        MalformedMessage,
-    )
-    from heymarket_bridge.domain.operations import (
-        ContactOperation,
-        Operation,
-        parse_operation,
-    )
+    from heymarket_bridge.domain.failures import MalformedMessage
+    from heymarket_bridge.domain.operations import ContactOperation, Operation, parse_operation
 
     try:
         operation = parse_operation(body)
@@ -201,13 +183,8 @@ def _is_list_write(body: str) -> bool:
 
 
 def _is_delete(body: str) -> bool:
-    from heymarket_bridge.domain.failures import (
-        MalformedMessage,
-    )
-    from heymarket_bridge.domain.operations import (
-        DeleteOperation,
-        parse_operation,
-    )
+    from heymarket_bridge.domain.failures import MalformedMessage
+    from heymarket_bridge.domain.operations import DeleteOperation, parse_operation
 
     try:
         return isinstance(parse_operation(body), DeleteOperation)
@@ -216,13 +193,8 @@ def _is_delete(body: str) -> bool:
 
 
 def _phone_of(body: str) -> str | None:
-    from heymarket_bridge.domain.failures import (
-        MalformedMessage,
-    )
-    from heymarket_bridge.domain.operations import (
-        ContactOperation,
-        parse_operation,
-    )
+    from heymarket_bridge.domain.failures import MalformedMessage
+    from heymarket_bridge.domain.operations import ContactOperation, parse_operation
 
     try:
         operation = parse_operation(body)

@@ -35,9 +35,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
 from heymarket_bridge.domain.mapping import split_name
-from heymarket_bridge.domain.operations import (
-    REFUSED_AT_INGEST,
-)
+from heymarket_bridge.domain.operations import REFUSED_AT_INGEST
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 from heymarket_local.answers import Answer, read_answer
 

@@ -25,14 +25,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from heymarket_bridge.domain.failures import (
-    MalformedMessage,
-)
-from heymarket_bridge.domain.operations import (
-    REFUSED_AT_INGEST,
-    DeadLetter,
-    forced,
-)
+from heymarket_bridge.domain.failures import MalformedMessage
+from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, DeadLetter, forced
 from heymarket_bridge.domain.text import MASKING_MARGIN
 from heymarket_bridge.observability import mask_email, mask_phone
 
@@ -263,13 +257,8 @@ def revalidated(letter: DeadLetter, sets: Mapping[str, str], *, force: bool = Fa
     from its source (so that the source's consent rules apply to it as to any of its contacts). Raises InvalidContact
     (the reasons) when it is still not a contact, ValueError when the correction would drop the person's opt-out
     (opt_in_by_correction). The operation carries no consent claim: a correction is never re-consent."""
-    from heymarket_bridge.domain.contact import (
-        read_contact,
-    )
-    from heymarket_bridge.domain.operations import (
-        ContactOperation,
-        Operation,
-    )
+    from heymarket_bridge.domain.contact import read_contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
 
     fields = corrected_fields(letter, sets)
     refused = opt_in_by_correction(letter.fields, fields)
@@ -477,9 +466,7 @@ class DeadLetterQueue:
     ) -> str | None:
         """What goes back to the main queue for the letter: its original message, or a refusal letter validated
         again; None (counted as failed, with the reasons masked) for one still refused."""
-        from heymarket_bridge.domain.failures import (
-            InvalidContact,
-        )
+        from heymarket_bridge.domain.failures import InvalidContact
 
         if entry.letter is not None and entry.refused_at_ingest:
             try:

@@ -23,10 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
-from heymarket_bridge.ingest.http import (
-    event_source,
-    is_delete_route,
-)
+from heymarket_bridge.ingest.http import event_source, is_delete_route
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES, Source, default_sources
 from heymarket_bridge.ingest.sources.common import SigningRequest
 

@@ -18,14 +18,8 @@ from heymarket_bridge.adapters.aws.parameters import MappingsUnavailable, Source
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
 from heymarket_bridge.app.aws_clients import AwsClients
-from heymarket_bridge.ingest.failures import (
-    BufferUnavailable,
-)
-from heymarket_bridge.ingest.http import (
-    Reply,
-    RequestLine,
-    render_json,
-)
+from heymarket_bridge.ingest.failures import BufferUnavailable
+from heymarket_bridge.ingest.http import Reply, RequestLine, render_json
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import logger

@@ -21,9 +21,7 @@ from heymarket_bridge.domain.fields import (
     read_text,
     single,
 )
-from heymarket_bridge.domain.phone import (
-    read_phone,
-)
+from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.phone_text import MAX_PHONE_DIGITS
 
 if TYPE_CHECKING:  # loaded where a phone is read (the ingest side), not by the sync function, which reads none

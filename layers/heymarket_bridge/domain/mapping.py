@@ -30,13 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from heymarket_bridge.domain.contact import (
-    contact_evidence,
-    parse_contact,
-)
-from heymarket_bridge.domain.failures import (
-    InvalidContact,
-)
+from heymarket_bridge.domain.contact import contact_evidence, parse_contact
+from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.fields import segment_items, single
 
 if TYPE_CHECKING:

@@ -18,9 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from heymarket_bridge.domain.consent import ConsentClaim
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import MalformedMessage
 
 MESSAGE_VERSION = 1

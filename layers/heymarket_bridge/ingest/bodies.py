@@ -11,14 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from heymarket_bridge.ingest.http import WebhookRequest
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 

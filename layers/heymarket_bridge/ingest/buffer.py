@@ -12,23 +12,13 @@ from collections.abc import Mapping, Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
 from heymarket_bridge.domain.text import printable
-from heymarket_bridge.ingest.failures import (
-    BufferUnavailable,
-    DeliveryLedgerUnavailable,
-)
+from heymarket_bridge.ingest.failures import BufferUnavailable, DeliveryLedgerUnavailable
 from heymarket_bridge.ingest.letters import write_letters
 from heymarket_bridge.ingest.per_phone import contact_fingerprint
 from heymarket_bridge.ingest.planning import DeliveryPlan, queue_message
-from heymarket_bridge.ingest.ports import (
-    MessageQueue,
-    RecentContacts,
-    RefusalLetters,
-)
+from heymarket_bridge.ingest.ports import MessageQueue, RecentContacts, RefusalLetters
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim, RepeatVerdict, judge, rank
 from heymarket_bridge.ingest.replies import IngestOutcome
 from heymarket_bridge.observability import logger, metrics

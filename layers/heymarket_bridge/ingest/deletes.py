@@ -23,13 +23,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from heymarket_bridge.domain.operations import (
-    DeleteOperation,
-    DeleteTarget,
-)
-from heymarket_bridge.domain.phone import (
-    read_phone,
-)
+from heymarket_bridge.domain.operations import DeleteOperation, DeleteTarget
+from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.buffer import ContactBuffer
@@ -41,9 +36,7 @@ from heymarket_bridge.ingest.failures import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.repeats import rank
 from heymarket_bridge.ingest.replies import IngestOutcome, Rejection
 from heymarket_bridge.ingest.sources.generic import token_matches

@@ -7,18 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from heymarket_bridge.domain.operations import (
-    REFUSED_AT_INGEST,
-    DeadLetter,
-    bounded_fields,
-)
+from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, DeadLetter, bounded_fields
 from heymarket_bridge.domain.text import printable
-from heymarket_bridge.ingest.failures import (
-    BufferUnavailable,
-)
-from heymarket_bridge.ingest.ports import (
-    RefusalLetters,
-)
+from heymarket_bridge.ingest.failures import BufferUnavailable
+from heymarket_bridge.ingest.ports import RefusalLetters
 from heymarket_bridge.observability import emit_metric, logger
 
 

@@ -8,10 +8,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    consent_of,
-)
+from heymarket_bridge.domain.operations import ContactOperation, consent_of
 
 
 def one_per_phone(accepted: Sequence[tuple[int, ContactOperation]]) -> list[tuple[int, ContactOperation]]:

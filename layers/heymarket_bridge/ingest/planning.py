@@ -17,12 +17,8 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.domain.consent import MAX_CLAIM_TEXT, ConsentClaim
-from heymarket_bridge.domain.contact import (
-    read_contact,
-)
-from heymarket_bridge.domain.failures import (
-    InvalidContact,
-)
+from heymarket_bridge.domain.contact import read_contact
+from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.domain.operations import (
     MAX_OPERATION_BYTES,
@@ -32,9 +28,7 @@ from heymarket_bridge.domain.operations import (
     OutgoingMessage,
     QueuedOperation,
 )
-from heymarket_bridge.ingest.failures import (
-    PayloadTooLarge,
-)
+from heymarket_bridge.ingest.failures import PayloadTooLarge
 from heymarket_bridge.ingest.letters import refusal_letter
 from heymarket_bridge.ingest.per_phone import one_per_phone
 from heymarket_bridge.ingest.replies import Rejection, queued_with

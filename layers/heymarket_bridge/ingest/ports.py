@@ -12,10 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from heymarket_bridge.domain.operations import (
-    DeadLetter,
-    OutgoingMessage,
-)
+from heymarket_bridge.domain.operations import DeadLetter, OutgoingMessage
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
 
 

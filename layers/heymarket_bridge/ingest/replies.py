@@ -9,9 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from heymarket_bridge.domain.contact import (
-    DroppedField,
-)
+from heymarket_bridge.domain.contact import DroppedField
 from heymarket_bridge.domain.text import printable
 
 

@@ -65,13 +65,7 @@ from heymarket_bridge.ingest.http import (
     render_json,
 )
 from heymarket_bridge.ingest.planning import NO_MAPPING, DeliveryPlan, PlanInputs, plan_delivery
-from heymarket_bridge.ingest.ports import (
-    DeliveryLedger,
-    MessageQueue,
-    RecentContacts,
-    RefusalLetters,
-    WebhookSecrets,
-)
+from heymarket_bridge.ingest.ports import DeliveryLedger, MessageQueue, RecentContacts, RefusalLetters, WebhookSecrets
 from heymarket_bridge.ingest.replies import IngestOutcome
 from heymarket_bridge.ingest.sources.base import Source, SourceRegistry, default_sources
 from heymarket_bridge.ingest.sources.common import Delivery, DeliveryIdentity, ReadContext, SourceCredentials

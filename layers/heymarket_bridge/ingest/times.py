@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.domain.fields import single
-from heymarket_bridge.ingest.failures import (
-    Unauthorized,
-)
+from heymarket_bridge.ingest.failures import Unauthorized
 
 # An ISO 8601 time as the senders write it: date, time, an optional fraction, "Z" or an offset (or none: UTC).
 _ISO_TIME = re.compile(

@@ -14,12 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from heymarket_bridge.domain.consent import ConsentAction, ConsentChange, ConsentClaim
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation
 from heymarket_bridge.sync.model import Stored, UpsertResult
 
 APPLIED = "the contact ends as the source said"

@@ -9,10 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from heymarket_bridge.domain.failures import ConsentRecordUnavailable
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeadLetter,
-)
+from heymarket_bridge.domain.operations import ContactOperation, DeadLetter
 from heymarket_bridge.observability import logger, mask_phone
 from heymarket_bridge.sync.consent_record import consent_changes, superseded_changes
 from heymarket_bridge.sync.model import Execution, Member, Plan, QueueRecord, SyncReport, as_upsert

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure, reworded
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.sync.lists.steps import Segmenter

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 
 from heymarket_bridge.domain.custom_fields import CustomFieldIndex, titles_in
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-)
+from heymarket_bridge.domain.operations import ContactOperation
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Member
 from heymarket_bridge.sync.ports import HeymarketPort

@@ -17,14 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeleteOperation,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, QueuedOperation
 
 
 @dataclass(frozen=True)

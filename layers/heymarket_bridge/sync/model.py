@@ -18,15 +18,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from heymarket_bridge.domain.consent import ConsentClaim
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import GatewayFailure
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeleteTarget,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.operations import ContactOperation, DeleteTarget, QueuedOperation
 
 # ----------------------------------------------------------------------------------------- a batch
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomFieldIndex, titles_in
 from heymarket_bridge.domain.failures import (
     GatewayFailure,

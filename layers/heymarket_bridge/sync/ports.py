@@ -21,15 +21,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from heymarket_bridge.domain.consent import ConsentChange
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure
-from heymarket_bridge.domain.operations import (
-    DeadLetter,
-    DeleteTarget,
-)
+from heymarket_bridge.domain.operations import DeadLetter, DeleteTarget
 from heymarket_bridge.sync.model import (
     Advance,
     Binding,

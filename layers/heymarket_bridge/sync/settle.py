@@ -20,12 +20,7 @@ from heymarket_bridge.domain.failures import (
     TransientFailure,
     reworded,
 )
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeadLetter,
-    Operation,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.sync.failures import StateNotReady
 from heymarket_bridge.sync.lists.steps import Finished

@@ -9,9 +9,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender
 from heymarket_bridge.app.aws_clients import DEFAULT_AWS_CALL_BUDGET, AwsCallBudget, AwsClients
-from heymarket_bridge.domain.operations import (
-    OutgoingMessage,
-)
+from heymarket_bridge.domain.operations import OutgoingMessage
 from heymarket_bridge.settings import SyncSettings
 from heymarket_local.template import StackTemplate
 

@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.domain.consent import ConsentClaim
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    Operation,
-    consent_of,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, Operation, consent_of
 from heymarket_bridge.domain.reconsent import ReconsentRule
 from heymarket_bridge.settings import ConfigError, SyncSettings
 from heymarket_bridge.sync.model import QueueRecord

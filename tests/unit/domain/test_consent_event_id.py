@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from heymarket_bridge.domain.consent import ConsentClaim
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    Operation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, Operation
 from heymarket_bridge.sync.model import QueueRecord
 from tests.doubles.consent_log import MemoryConsentLog
 from tests.doubles.state_double import InMemoryContactState

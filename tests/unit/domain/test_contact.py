@@ -2,14 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-    parse_contact,
-    read_contact,
-)
-from heymarket_bridge.domain.failures import (
-    InvalidContact,
-)
+from heymarket_bridge.domain.contact import Contact, parse_contact, read_contact
+from heymarket_bridge.domain.failures import InvalidContact
 
 
 def test_every_problem_of_a_contact_is_named_at_once() -> None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.domain.contact import (
-    parse_contact,
-    read_contact,
-)
+from heymarket_bridge.domain.contact import parse_contact, read_contact
 from heymarket_bridge.domain.fields import MAX_SEGMENT_ITEMS
 from heymarket_bridge.domain.text import fold_name
 

@@ -5,12 +5,8 @@ import json
 
 import pytest
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.failures import (
-    MalformedMessage,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.failures import MalformedMessage
 from heymarket_bridge.domain.operations import (
     LETTER_MAX_BYTES,
     MAX_OPERATION_BYTES,

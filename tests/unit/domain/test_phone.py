@@ -6,15 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heymarket_bridge.domain.contact import (
-    read_contact,
-)
+from heymarket_bridge.domain.contact import read_contact
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.fields import MAX_RAW_TEXT
-from heymarket_bridge.domain.phone import (
-    normalise_phone,
-    read_phone,
-)
+from heymarket_bridge.domain.phone import normalise_phone, read_phone
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,9 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.domain.operations import (
-    DeleteTarget,
-)
+from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.ingest.deletes import InvalidTarget, parse_delete_request
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
+from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from tests.support import demo_webhook_secrets, load_event
 from tests.unit.ingest.sources.harness import deliver
 

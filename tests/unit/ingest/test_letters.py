@@ -9,10 +9,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.domain.failures import (
-    InvalidContact,
-    MalformedMessage,
-)
+from heymarket_bridge.domain.failures import InvalidContact, MalformedMessage
 from heymarket_bridge.domain.mapping import Unmappable
 from heymarket_bridge.domain.operations import (
     REFUSED_AT_INGEST,
@@ -269,10 +266,7 @@ def test_a_set_option_without_a_value_separator_is_refused() -> None:
 
 
 def test_every_field_a_correction_may_set_is_one_the_contact_rules_read() -> None:
-    from heymarket_bridge.domain.contact import (
-        _OPTIONAL_FIELDS,
-        COUNTRY_FIELDS,
-    )
+    from heymarket_bridge.domain.contact import _OPTIONAL_FIELDS, COUNTRY_FIELDS
 
     read = {"phone", *COUNTRY_FIELDS, *(name for name, _ in _OPTIONAL_FIELDS if name != "custom")}
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    Operation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, Operation
 from heymarket_bridge.ingest.repeats import Latest, RepeatVerdict, judge, rank
 from heymarket_bridge.sync.state.rules import operation_rank
 

@@ -11,14 +11,8 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
-from heymarket_bridge.ingest.failures import (
-    Unauthorized,
-)
-from heymarket_bridge.ingest.http import (
-    HttpResponse,
-    Reply,
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import Unauthorized
+from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import SourceRegistry

@@ -12,17 +12,9 @@ from typing import Any
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeadLetter,
-    DeleteOperation,
-    DeleteTarget,
-    Operation,
-)
+from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord

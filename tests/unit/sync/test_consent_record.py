@@ -4,21 +4,10 @@ test."""
 from __future__ import annotations
 
 from heymarket_bridge.domain.consent import ConsentAction, ConsentClaim
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import TransientFailure
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    Operation,
-)
-from heymarket_bridge.sync.consent_record import (
-    APPLIED,
-    HELD_OPT_IN,
-    OPTED_BACK_IN,
-    OPTED_OUT_AGAIN,
-    consent_changes,
-)
+from heymarket_bridge.domain.operations import ContactOperation, Operation
+from heymarket_bridge.sync.consent_record import APPLIED, HELD_OPT_IN, OPTED_BACK_IN, OPTED_OUT_AGAIN, consent_changes
 from heymarket_bridge.sync.model import Identity, NotDone, Stored
 
 NOW = "2026-11-23T09:05:00.000+00:00"

@@ -3,9 +3,7 @@ what they say: fields not sent are left as they were, and opt-out wins."""
 
 from __future__ import annotations
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.sync.model import NotDone, Stored
 from heymarket_bridge.sync.ports import HeymarketPort

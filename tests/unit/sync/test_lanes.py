@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeleteOperation,
-    DeleteTarget,
-    Operation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.sync.lanes import Lane, merge_contacts, plan_lanes
 
 ANN = "15105551234"

@@ -41,13 +41,8 @@ def test_a_re_consent_dated_in_the_future_does_not_opt_back_in_over_a_stop() -> 
 
 def _hubspot_opt_out(n: int) -> object:
     from heymarket_bridge.domain.consent import ConsentClaim
-    from heymarket_bridge.domain.contact import (
-        Contact,
-    )
-    from heymarket_bridge.domain.operations import (
-        ContactOperation,
-        Operation,
-    )
+    from heymarket_bridge.domain.contact import Contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
     from heymarket_bridge.sync.model import QueueRecord
 
     operation = ContactOperation(
@@ -122,13 +117,8 @@ def test_a_signed_shopify_unsubscribe_is_taken_whatever_its_consent_time(at: str
 
 def _shopify(n: int, consented_at: str, **fields: object) -> object:
     from heymarket_bridge.domain.consent import ConsentClaim
-    from heymarket_bridge.domain.contact import (
-        Contact,
-    )
-    from heymarket_bridge.domain.operations import (
-        ContactOperation,
-        Operation,
-    )
+    from heymarket_bridge.domain.contact import Contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
     from heymarket_bridge.sync.model import QueueRecord
 
     claim = ConsentClaim("sms_marketing_consent.state", "subscribed", consented_at)

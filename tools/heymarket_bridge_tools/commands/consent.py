@@ -135,9 +135,7 @@ def _cell(value: Any) -> str:
 
 
 def _phone(text: str, target: Target | None) -> str:
-    from heymarket_bridge.domain.phone import (
-        normalise_phone,
-    )
+    from heymarket_bridge.domain.phone import normalise_phone
 
     try:
         return normalise_phone(text, target.parameter("DefaultCountry", "US") if target is not None else "US")

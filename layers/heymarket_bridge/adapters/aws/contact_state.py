@@ -25,9 +25,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.failures import StateUnavailable
 from heymarket_bridge.sync.model import (

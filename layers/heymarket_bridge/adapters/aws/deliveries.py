@@ -34,11 +34,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge.ingest.failures import (
-    DeliveryKeyConflict,
-    DeliveryLedgerBusy,
-    DeliveryLedgerUnavailable,
-)
+from heymarket_bridge.ingest.failures import DeliveryKeyConflict, DeliveryLedgerBusy, DeliveryLedgerUnavailable
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
 
 # Longer than the retry windows of the senders: Shopify 4 h, HubSpot 3 days, Salesforce 24 h, Typeform a day.

@@ -8,10 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge.domain.operations import (
-    DeadLetter,
-    OutgoingMessage,
-)
+from heymarket_bridge.domain.operations import DeadLetter, OutgoingMessage
 from heymarket_bridge.observability import logger
 
 SQS_BATCH = 10

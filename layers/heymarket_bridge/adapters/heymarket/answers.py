@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from heymarket_bridge.domain.custom_fields import CustomField
-from heymarket_bridge.domain.phone import (
-    phone_digits,
-)
+from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.sync.model import Identity

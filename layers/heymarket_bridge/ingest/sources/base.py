@@ -19,11 +19,7 @@ import importlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
-from heymarket_bridge.ingest.http import (
-    HttpResponse,
-    Reply,
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
 from heymarket_bridge.ingest.sources import SOURCE_NAMES
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SigningRequest
 

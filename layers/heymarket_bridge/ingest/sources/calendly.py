@@ -31,13 +31,8 @@ from heymarket_bridge.domain.mapping import Submission, Unmappable, dotted, spli
 from heymarket_bridge.domain.phone_owner import asks_for_phone, country_answers
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import parse_json
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    Unauthorized,
-)
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import MAX_SIGNATURES, any_same
 from heymarket_bridge.ingest.sources.common import (
     Delivery,

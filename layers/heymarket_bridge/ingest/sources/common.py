@@ -17,25 +17,14 @@ from typing import Any
 
 from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.country import CountryEvidence
-from heymarket_bridge.domain.failures import (
-    PhoneCountryConflict,
-)
+from heymarket_bridge.domain.failures import PhoneCountryConflict
 from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
-from heymarket_bridge.domain.phone import (
-    phone_parses,
-    read_phone,
-)
+from heymarket_bridge.domain.phone import phone_parses, read_phone
 from heymarket_bridge.domain.phone_owner import about_someone_else, clearly_own
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.failures import (
-    PayloadTooLarge,
-)
-from heymarket_bridge.ingest.http import (
-    HttpResponse,
-    Reply,
-    render_json,
-)
+from heymarket_bridge.ingest.failures import PayloadTooLarge
+from heymarket_bridge.ingest.http import HttpResponse, Reply, render_json
 
 # The key under which a refusal letter keeps the respondent's phone field that did not read, as received.
 PHONE_AS_RECEIVED = "phone_as_received"

@@ -33,24 +33,14 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from heymarket_bridge.domain.contact import (
-    contact_evidence,
-)
+from heymarket_bridge.domain.contact import contact_evidence
 from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import Lookup, SourceMapping, Submission, dotted
-from heymarket_bridge.domain.phone import (
-    read_phone,
-)
+from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, parse_json
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    Unauthorized,
-    UnsupportedMediaType,
-)
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import BadRequest, Unauthorized, UnsupportedMediaType
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SourceDefaults, identity, no_phone, too_many
 from heymarket_bridge.ingest.times import event_time
 

@@ -50,13 +50,8 @@ from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Lookup, Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import parse_json
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    Unauthorized,
-)
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,

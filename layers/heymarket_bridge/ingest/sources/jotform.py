@@ -47,14 +47,8 @@ from heymarket_bridge.ingest.bodies import (
     looks_like_json,
     parse_json_text,
 )
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneChoice,

@@ -49,16 +49,8 @@ import defusedxml.ElementTree as SafeET
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Submission
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    PayloadTooLarge,
-    Unauthorized,
-)
-from heymarket_bridge.ingest.http import (
-    HttpResponse,
-    Reply,
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, Unauthorized
+from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
 from heymarket_bridge.ingest.sources.common import (
     Delivery,
     PhoneField,

@@ -38,13 +38,8 @@ from typing import Any
 from heymarket_bridge.domain.mapping import Submission, split_name
 from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge.ingest.bodies import parse_json
-from heymarket_bridge.ingest.failures import (
-    BadRequest,
-    Unauthorized,
-)
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
     Delivery,

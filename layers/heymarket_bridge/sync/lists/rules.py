@@ -27,10 +27,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from heymarket_bridge.domain.contact import (
-    MAX_TAGS,
-    Contact,
-)
+from heymarket_bridge.domain.contact import MAX_TAGS, Contact
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
     GatewayFailure,
@@ -38,10 +35,7 @@ from heymarket_bridge.domain.failures import (
     TransientFailure,
     reworded,
 )
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.sync.failures import ListGone
 from heymarket_bridge.sync.lanes import plan_lanes

@@ -22,21 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.failures import (
-    Deadline,
-    GatewayFailure,
-    PermanentFailure,
-    TransientFailure,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeadLetter,
-    Operation,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.failures import Deadline, GatewayFailure, PermanentFailure, TransientFailure
+from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.sync.failures import StoreUnavailable

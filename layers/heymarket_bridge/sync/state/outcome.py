@@ -11,9 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from heymarket_bridge.domain.failures import GatewayFailure
-from heymarket_bridge.domain.operations import (
-    DeleteOperation,
-)
+from heymarket_bridge.domain.operations import DeleteOperation
 from heymarket_bridge.sync.model import (
     Binding,
     ContactState,

@@ -30,14 +30,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    Operation,
-    QueuedOperation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, Operation, QueuedOperation
 from heymarket_bridge.sync.model import Binding, ContactState, Identity
 
 # Added to a lease beyond the invocation's own deadline: clocks of two Lambda hosts, and a request still in flight.

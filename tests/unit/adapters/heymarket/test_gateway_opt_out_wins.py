@@ -16,9 +16,7 @@ from heymarket_bridge.adapters.heymarket.contacts.consent import (
     HELD_OPTED_OUT,
     HELD_REFUSED,
 )
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.sync.model import Identity, KnownContact, Stored
 from tests.unit.sync.harness import ANN, Harness
 

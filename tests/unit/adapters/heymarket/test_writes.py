@@ -33,9 +33,7 @@ from heymarket_bridge.adapters.heymarket.contacts.writes import (
     needs_search,
     uuid_of,
 )
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import PermanentFailure
 from heymarket_bridge.sync.model import Identity, KnownContact, Stored
 

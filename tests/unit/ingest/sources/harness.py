@@ -11,13 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.domain.mapping import SourceMapping
-from heymarket_bridge.domain.operations import (
-    OutgoingMessage,
-)
-from heymarket_bridge.ingest.http import (
-    HttpResponse,
-    WebhookRequest,
-)
+from heymarket_bridge.domain.operations import OutgoingMessage
+from heymarket_bridge.ingest.http import HttpResponse, WebhookRequest
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SourceCredentials

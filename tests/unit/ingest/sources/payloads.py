@@ -9,16 +9,10 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
-from heymarket_bridge.domain.contact import (
-    read_contact,
-)
-from heymarket_bridge.domain.failures import (
-    InvalidContact,
-)
+from heymarket_bridge.domain.contact import read_contact
+from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.mapping import Unmappable
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.sources.jotform import form_fields
 from tests.support import load_event
 from tests.unit.ingest.sources.harness import deliver, payload_of, read_delivery, with_body, with_headers, with_json

@@ -137,9 +137,7 @@ DOC_V1_BODY = (
 def hubspot_request(body: str, headers: dict[str, str], url: str = "https://www.example.com/webhook_uri") -> Any:
     from urllib.parse import urlsplit
 
-    from heymarket_bridge.ingest.http import (
-        WebhookRequest,
-    )
+    from heymarket_bridge.ingest.http import WebhookRequest
 
     parts = urlsplit(url)
     return WebhookRequest(
@@ -169,9 +167,7 @@ def test_the_documented_v2_example_is_accepted() -> None:
 
 
 def test_a_v2_signature_made_with_another_secret_is_refused() -> None:
-    from heymarket_bridge.ingest.failures import (
-        Unauthorized,
-    )
+    from heymarket_bridge.ingest.failures import Unauthorized
 
     signature = "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
     headers = {"x-hubspot-signature": signature, "x-hubspot-signature-version": "v2"}

@@ -7,9 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.sources.jotform import form_fields
 from tests.support import load_event
 from tests.unit.ingest.sources.harness import deliver, read_delivery, with_body, with_headers

@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.domain.mapping import SourceMapping
-from heymarket_bridge.domain.operations import (
-    DeadLetter,
-)
+from heymarket_bridge.domain.operations import DeadLetter
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import metrics
@@ -278,9 +276,7 @@ def jotform_labelled(answers: dict[str, Any], pretty: str) -> dict[str, Any]:
     is `phoneNumber5`), relabelled afterwards: the labels are only in the `pretty` field Jotform posts."""
     from urllib.parse import urlencode
 
-    from heymarket_bridge.ingest.http import (
-        WebhookRequest,
-    )
+    from heymarket_bridge.ingest.http import WebhookRequest
     from heymarket_bridge.ingest.sources.jotform import form_fields
     from tests.support import load_event
     from tests.unit.ingest.sources.harness import with_headers

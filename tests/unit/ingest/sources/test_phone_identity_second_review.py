@@ -131,10 +131,7 @@ def test_labels_and_breaks_in_free_text(value: str, country: str, expected: str)
 # `dlq redrive --message-id <id> --set phone=+15105550155 --set is_opted_out=false` -> 15105550155 is_opted_out false).
 # README: "an opt-out from a source always applies"; only the person opts back in.
 def test_redrive_correction_cannot_drop_the_persons_opt_out() -> None:
-    from heymarket_bridge.domain.operations import (
-        REFUSED_AT_INGEST,
-        DeadLetter,
-    )
+    from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, DeadLetter
     from heymarket_bridge_tools.ops import parse_sets, revalidated
 
     letter = DeadLetter(

@@ -12,9 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heymarket_bridge.domain.country import CountryEvidence
-from heymarket_bridge.domain.phone import (
-    read_phone,
-)
+from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge.observability import metrics
 from heymarket_bridge_tools.signing import event_body

@@ -155,9 +155,7 @@ def test_a_hubspot_app_subscription_event_is_refused_saying_it_carries_no_contac
 )
 def test_free_text_and_the_named_countrys_international_prefix(value: str, country: str, expected: str) -> None:
     from heymarket_bridge.domain.country import CountryEvidence
-    from heymarket_bridge.domain.phone import (
-        read_phone,
-    )
+    from heymarket_bridge.domain.phone import read_phone
 
     assert read_phone(value, "US", [CountryEvidence("country", country)]).digits == expected
 
@@ -171,9 +169,7 @@ def test_free_text_and_the_named_countrys_international_prefix(value: str, count
 )
 def test_free_text_that_is_not_the_persons_own_number_is_refused(value: str, country: str, reason: str) -> None:
     from heymarket_bridge.domain.country import CountryEvidence
-    from heymarket_bridge.domain.phone import (
-        read_phone,
-    )
+    from heymarket_bridge.domain.phone import read_phone
 
     with pytest.raises(ValueError, match=reason):
         read_phone(value, "US", [CountryEvidence("country", country)])

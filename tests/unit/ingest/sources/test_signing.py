@@ -11,12 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from heymarket_bridge.ingest.failures import (
-    Unauthorized,
-)
-from heymarket_bridge.ingest.http import (
-    WebhookRequest,
-)
+from heymarket_bridge.ingest.failures import Unauthorized
+from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES, default_sources
 from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials
 from heymarket_bridge_tools.signing import (

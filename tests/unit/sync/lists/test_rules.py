@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import PermanentFailure, TransientFailure
 from heymarket_bridge.sync.lists.rules import (
     Ambiguous,

@@ -3,15 +3,8 @@ contacts, and the entry left after a contact was stored."""
 
 from __future__ import annotations
 
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
-from heymarket_bridge.domain.operations import (
-    ContactOperation,
-    DeleteOperation,
-    DeleteTarget,
-    Operation,
-)
+from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.sync.model import ContactState, Identity
 from heymarket_bridge.sync.state.rules import (
     field_digests,

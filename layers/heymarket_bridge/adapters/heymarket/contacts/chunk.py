@@ -44,9 +44,7 @@ from heymarket_bridge.adapters.heymarket.contacts.writes import (
     uuid_of,
 )
 from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure, TransientFailure
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.sync.model import Identity, KnownContact, NotDone, Stored, UpsertResult

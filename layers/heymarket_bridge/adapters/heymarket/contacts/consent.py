@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.sync.model import Stored, UpsertResult
 

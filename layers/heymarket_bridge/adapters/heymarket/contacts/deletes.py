@@ -18,9 +18,7 @@ from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, rea
 from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure, TransientFailure
-from heymarket_bridge.domain.operations import (
-    DeleteTarget,
-)
+from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.observability import logger, mask_phone
 from heymarket_bridge.sync.model import Deleted, DeleteResult, NotDone
 

@@ -38,9 +38,7 @@ from heymarket_bridge.adapters.heymarket.contacts.reconcile import doubtful, wit
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, Learned, complete_update, same_contact
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
@@ -49,12 +47,8 @@ from heymarket_bridge.domain.failures import (
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.domain.operations import (
-    DeleteTarget,
-)
-from heymarket_bridge.domain.phone import (
-    phone_digits,
-)
+from heymarket_bridge.domain.operations import DeleteTarget
+from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.sync.model import DeleteResult, KnownContact, NotDone, Stored, UpsertResult
 

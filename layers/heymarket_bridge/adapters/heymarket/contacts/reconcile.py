@@ -22,9 +22,7 @@ from heymarket_bridge.adapters.heymarket.contacts.writes import (
     shown_values,
     without_phone,
 )
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import GatewayFailure, TransientFailure
 from heymarket_bridge.sync.model import NotDone, Stored, UpsertResult
 

@@ -14,9 +14,7 @@ from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fie
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, complete_update
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
-from heymarket_bridge.domain.contact import (
-    Contact,
-)
+from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
@@ -25,12 +23,8 @@ from heymarket_bridge.domain.failures import (
     PermanentFailure,
     TransientFailure,
 )
-from heymarket_bridge.domain.operations import (
-    DeleteTarget,
-)
-from heymarket_bridge.domain.phone import (
-    phone_digits,
-)
+from heymarket_bridge.domain.operations import DeleteTarget
+from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.sync.model import DeleteResult, Identity, KnownContact, NotDone, Stored, UpsertResult
 
 

@@ -20,14 +20,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
-from heymarket_bridge.domain.contact import (
-    V1_FIELDS,
-    Contact,
-)
+from heymarket_bridge.domain.contact import V1_FIELDS, Contact
 from heymarket_bridge.domain.failures import PermanentFailure
-from heymarket_bridge.domain.phone import (
-    phone_digits,
-)
+from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.sync.model import Identity, KnownContact
 
 # Fields the v1 contact write (PUT /v1/contact/{id}) documents; others follow in a v2 update by UUID.
