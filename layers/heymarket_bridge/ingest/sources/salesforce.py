@@ -263,10 +263,20 @@ def _check_org(presented: str | None, expected: str) -> None:
         )
 
 
+# The encodings an XML declaration may name: Salesforce sends UTF-8 (Outbound Messaging's SOAP 1.1 envelope); expat
+# would otherwise decode with any codec Python knows by that name, text-to-text ones such as unicode_escape included.
+XML_ENCODINGS = frozenset({"utf-8", "utf8", "utf-16", "utf16", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,200}?\bencoding\s*=\s*["']([^"']{0,40})["']""")
+
+
 def _parse(body: bytes) -> ET.Element:
     """The document's root, parsed by defusedxml with DTDs forbidden; every failure a 400 naming it."""
     if not body.strip():
         raise BadRequest("the request body is empty")
+    declared = _DECLARED_ENCODING.match(body[:300])
+    if declared is not None and declared.group(1).decode("ascii", "replace").strip().lower() not in XML_ENCODINGS:
+        encoding = shown(declared.group(1).decode("ascii", "replace"), 40)
+        raise BadRequest(f"the XML declares the encoding {encoding}; Salesforce sends UTF-8")
     try:
         root: ET.Element = SafeET.fromstring(body, forbid_dtd=True)
     except defusedxml.DTDForbidden as exc:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.domain.mapping import Unmappable
+from heymarket_bridge.ingest.failures import BadRequest
+from heymarket_bridge.ingest.sources import salesforce as salesforce_module
 from heymarket_bridge_tools.signing import event_body
 from tests.support import demo_webhook_secrets, load_event
 from tests.unit.ingest.sources.harness import Delivered, deliver, read_delivery, with_body
@@ -292,3 +294,19 @@ def test_the_ack_carries_the_bridges_answer_in_a_header_salesforce_ignores(event
     answer = json.loads(delivered.reply.headers["X-Bridge-Reply"])
     assert (answer["accepted"], [entry["index"] for entry in answer["rejected"]]) == (2, [2])
     assert acked(delivered)
+
+
+@pytest.mark.parametrize("encoding", ["unicode_escape", "rot13", "utf-7", "cp037", "zlib"])
+def test_an_xml_declaration_naming_an_encoding_salesforce_never_sends_is_a_400_naming_it(encoding: str) -> None:
+    # Given a body whose XML declaration names a codec Python knows but Salesforce never uses
+    body = f'<?xml version="1.0" encoding="{encoding}"?><a/>'.encode()
+
+    # When it is read, Then it is refused before any decoding, and the answer names the encoding
+    with pytest.raises(BadRequest, match=encoding):
+        salesforce_module._parse(body)
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "utf-8", "ISO-8859-1"])
+def test_an_xml_declaration_naming_utf8_or_latin1_is_read(encoding: str) -> None:
+    root = salesforce_module._parse(f'<?xml version="1.0" encoding="{encoding}"?><a>x</a>'.encode())
+    assert root.text == "x"
