@@ -41,11 +41,8 @@ DEPLOYED: Final = LocalResources(
     max_receive_count=5,
     webhook_secrets_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:WebhookSecrets-AbC",
     heymarket_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:HeymarketCredentials-AbC",
-    tables={
-        "IdempotencyTable": "heymarket-bridge-IdempotencyTable-AbC",
-        "ManagedListsTable": "heymarket-bridge-ManagedListsTable-AbC",
-        "ContactStateTable": "heymarket-bridge-ContactStateTable-AbC",
-    },
+    # Every table of the template, named as CloudFormation would (a table added later needs no edit here).
+    tables={logical_id: f"heymarket-bridge-{logical_id}-AbC" for logical_id in StackTemplate.load().table_ids()},
     ssm_parameters={"SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC"},
 )
 

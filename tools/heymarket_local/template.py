@@ -424,6 +424,14 @@ class StackTemplate:
             created[logical_id] = name
         return created
 
+    def table_ids(self) -> list[str]:
+        """The logical ids of the template's DynamoDB tables, in template order."""
+        return [
+            logical_id
+            for logical_id, resource in self._resources.items()
+            if isinstance(resource, Mapping) and resource.get("Type") == TABLE_TYPE
+        ]
+
     def _create_tables(self, dynamodb: Any, suffix: str) -> dict[str, str]:
         """Create the template's DynamoDB tables (keys, billing, TTL)."""
         definitions = {
