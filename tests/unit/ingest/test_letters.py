@@ -4,7 +4,7 @@ the DLQ, with the reason, the source and the fields as received, and goes back o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,24 +25,15 @@ from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.importer import _unwrapped
 from heymarket_bridge_tools.ops import CORRECTABLE_FIELDS, corrected_fields, parse_sets, revalidated
+from tests.doubles.dead_letters import FakeDeadLetters
+from tests.doubles.queue import RecordingQueue
+from tests.doubles.source import FakeSource
 from tests.support import demo_webhook_secrets
-from tests.unit.ingest.sources.harness import SIGNED_AT, RecordingQueue
+from tests.unit.ingest.sources.harness import SIGNED_AT
 from tests.unit.ingest.sources.payloads import hubspot
-from tests.unit.ingest.test_service import NOW, VALID, FakeSource, body, event
+from tests.unit.ingest.test_service import NOW, VALID, body, event
 
 REFUSED = {"phone": "(510) 555-01", "first": "Ada", "last": "Lovelace", "email": "ada@example.com"}
-
-
-class FakeLetters:
-    def __init__(self, refuse: bool = False) -> None:
-        self.letters: list[DeadLetter] = []
-        self.refuse = refuse
-
-    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
-        if self.refuse:
-            return list(range(len(letters)))
-        self.letters.extend(letters)
-        return []
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +42,7 @@ def fresh_metrics() -> Iterator[None]:
     metrics.clear_metrics()
 
 
-def post(source: FakeSource, letters: FakeLetters, *, secret: str = "fake-secret") -> tuple[Any, RecordingQueue]:
+def post(source: FakeSource, letters: FakeDeadLetters, *, secret: str = "fake-secret") -> tuple[Any, RecordingQueue]:
     queue = RecordingQueue()
     service = IngestService(
         IngestSettings("https://queue", "arn:secret", default_country="GB"),
@@ -64,7 +55,7 @@ def post(source: FakeSource, letters: FakeLetters, *, secret: str = "fake-secret
     return service.handle(event(secret)), queue
 
 
-def letter(letters: FakeLetters) -> DeadLetter:
+def letter(letters: FakeDeadLetters) -> DeadLetter:
     [only] = letters.letters
     return DeadLetter.from_json(only.to_json())  # as the DLQ holds it
 
@@ -73,7 +64,7 @@ def letter(letters: FakeLetters) -> DeadLetter:
 
 
 def test_a_contact_refused_for_its_content_becomes_a_refusal_letter_with_its_reason_source_and_fields() -> None:
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
 
     response, _ = post(FakeSource([REFUSED]), letters)
 
@@ -87,7 +78,7 @@ def test_a_contact_refused_for_its_content_becomes_a_refusal_letter_with_its_rea
 
 
 def test_the_valid_part_of_a_delivery_is_still_queued_and_the_answer_still_lists_the_refusal() -> None:
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
 
     response, queue = post(FakeSource([REFUSED, VALID]), letters)
 
@@ -98,7 +89,7 @@ def test_the_valid_part_of_a_delivery_is_still_queued_and_the_answer_still_lists
 
 
 def test_a_submission_the_source_could_not_map_becomes_a_refusal_letter_with_its_reasons() -> None:
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
 
     post(FakeSource([Unmappable(("no phone answer",))]), letters)
 
@@ -108,7 +99,7 @@ def test_a_submission_the_source_could_not_map_becomes_a_refusal_letter_with_its
 
 
 def test_a_submission_the_source_could_not_map_keeps_what_the_source_read_of_it_in_its_letter() -> None:
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
     read = {"first": "Ada", "email": "ada@example.com", "country_evidence": [{"field": "country", "value": "MX"}]}
 
     post(FakeSource([Unmappable(("no phone answer",), read)]), letters)
@@ -119,7 +110,7 @@ def test_a_submission_the_source_could_not_map_keeps_what_the_source_read_of_it_
 def test_a_vendor_contact_refused_for_its_phone_is_corrected_with_its_name_email_and_the_payloads_country() -> None:
     # Given a HubSpot contact in Mexico whose phone property is not a number, refused into a letter
     event = hubspot({"mobilephone": "n/a", "lastname": "Teen", "email": "jo.teen@example.com", "country": "Mexico"})
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
     service = IngestService(
         IngestSettings("https://queue", "arn:secret"),
         demo_webhook_secrets,
@@ -143,7 +134,7 @@ def test_a_vendor_contact_refused_for_its_phone_is_corrected_with_its_name_email
 
 
 def test_a_source_answered_422_for_nothing_valid_still_gets_its_refusals_written() -> None:
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
 
     response, _ = post(FakeSource([REFUSED], refuses_when_nothing_valid=True), letters)
 
@@ -152,13 +143,13 @@ def test_a_source_answered_422_for_nothing_valid_still_gets_its_refusals_written
 
 
 def test_a_refusal_letter_that_cannot_be_written_makes_the_answer_a_503_so_the_sender_retries() -> None:
-    response, _ = post(FakeSource([REFUSED, VALID]), FakeLetters(refuse=True))
+    response, _ = post(FakeSource([REFUSED, VALID]), FakeDeadLetters(refuse=True))
 
     assert response.status == 503
 
 
 def test_a_delivery_refused_for_its_authentication_writes_no_letter() -> None:
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
 
     response, _ = post(FakeSource([REFUSED]), letters, secret="wrong")
 
@@ -167,7 +158,7 @@ def test_a_delivery_refused_for_its_authentication_writes_no_letter() -> None:
 
 
 def test_an_accepted_contact_writes_no_letter() -> None:
-    letters = FakeLetters()
+    letters = FakeDeadLetters()
 
     post(FakeSource([VALID]), letters)
 
@@ -175,7 +166,7 @@ def test_an_accepted_contact_writes_no_letter() -> None:
 
 
 def test_the_refusal_letters_written_are_counted_under_their_own_metric(capsys: pytest.CaptureFixture[str]) -> None:
-    post(FakeSource([REFUSED, dict(REFUSED, phone="x")]), FakeLetters())
+    post(FakeSource([REFUSED, dict(REFUSED, phone="x")]), FakeDeadLetters())
 
     counted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RefusalLettersWritten"' in line]
     assert [record["RefusalLettersWritten"] for record in counted] == [[2.0]]
@@ -205,7 +196,7 @@ def test_a_sync_letter_is_written_as_before_without_the_refusal_fields() -> None
 
 
 def test_a_refusal_letter_moved_back_to_the_queue_by_sqs_is_unreadable_and_says_how_to_send_it_again() -> None:
-    written = FakeLetters()
+    written = FakeDeadLetters()
     post(FakeSource([REFUSED]), written)
 
     with pytest.raises(MalformedMessage, match="dlq redrive"):

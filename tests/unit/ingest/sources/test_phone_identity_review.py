@@ -16,8 +16,9 @@ from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.signing import event_body
+from tests.doubles.queue import RecordingQueue
 from tests.support import demo_webhook_secrets
-from tests.unit.ingest.sources.harness import SIGNED_AT, RecordingQueue, deliver, with_body
+from tests.unit.ingest.sources.harness import SIGNED_AT, deliver, with_body
 from tests.unit.ingest.sources.payloads import (
     calendly,
     generic,
