@@ -31,7 +31,8 @@ from heymarket_bridge.ingest.sources.base import SourceRegistry
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge.sync.state.rules import operation_rank
 from heymarket_local.moto_dynamodb import item_scoped_transactions
-from tests.unit.ingest.test_service import FakeSource, event
+from tests.doubles.source import FakeSource
+from tests.unit.ingest.test_service import event
 
 TABLE = "deliveries"
 ANN, BOB, CAT = "15105550100", "15105550101", "15105550102"

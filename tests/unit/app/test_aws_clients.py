@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from botocore.exceptions import ClientError, ReadTimeoutError
 
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender
 from heymarket_bridge.app.aws_clients import DEFAULT_AWS_CALL_BUDGET, AwsCallBudget, AwsClients
 from heymarket_bridge.domain.operations import OutgoingMessage
 from heymarket_bridge.settings import SyncSettings
 from heymarket_local.template import StackTemplate
+from tests.doubles.sqs_client import ThrottlingSqs, UnansweringSqs
 
 # What the ingest function still does after a call has failed: answer 503 (milliseconds), with a wide margin for a
 # cold start's imports (about 0.5 s, README "Performance").
@@ -42,26 +40,6 @@ def test_aws_clients_get_the_budget_instead_of_botocores_60_second_defaults() ->
 
     assert (config.connect_timeout, config.read_timeout) == (1.0, 1.0)
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}
-
-
-class UnansweringSqs:
-    """An SQS client whose every call times out (after the client's own retries), as a stalled SQS does."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def send_message_batch(self, **_: Any) -> dict[str, Any]:
-        self.calls += 1
-        raise ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
-
-
-class ThrottlingSqs:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def send_message_batch(self, **_: Any) -> dict[str, Any]:
-        self.calls += 1
-        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendMessageBatch")
 
 
 MESSAGES = [OutgoingMessage(f'{{"n": {n}}}') for n in range(25)]  # three SendMessageBatch calls' worth

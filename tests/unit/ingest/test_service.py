@@ -4,50 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
-from heymarket_bridge.ingest.failures import Unauthorized
-from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
-from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
+from heymarket_bridge.ingest.http import HttpResponse
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import SourceRegistry
-from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, identity
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
-from tests.unit.ingest.sources.harness import RecordingQueue
+from tests.doubles.queue import RecordingQueue
+from tests.doubles.recent import FakeRecent
+from tests.doubles.source import FakeSource
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 VALID = {"phone": "+15105550123", "first": "Grace"}
-
-
-@dataclass
-class FakeSource:
-    submissions: list[Submission]
-    name: str = "fake"
-    refuses_when_nothing_valid: bool = False
-    sender_batch_size: int = 0
-    sender_id: str | None = None
-    seen_now: list[datetime] = field(default_factory=list)
-    seen_mappings: list[SourceMapping] = field(default_factory=list)
-    reads: int = 0
-
-    def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
-        self.seen_now.append(context.now)
-        if request.headers.get("x-fake-secret") != context.credentials.secret:
-            raise Unauthorized("wrong fake secret")
-
-    def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
-        self.reads += 1
-        self.seen_mappings.append(context.mapping)
-        return Delivery(self.submissions, identity(self.sender_id, request.body))
-
-    def render(self, reply: Reply) -> HttpResponse:
-        return HttpResponse(reply.status, json.dumps({"shaped": dict(reply.body)}), {"Content-Type": "x-fake"})
 
 
 @pytest.fixture(autouse=True)
@@ -209,46 +182,6 @@ def test_no_digest_of_the_body_is_logged(caplog: pytest.LogCaptureFixture) -> No
 
 
 # ---------------------------------------------------------------- one delivery holding one phone more than once
-
-
-@dataclass
-class FakeRecent:
-    """The newest contact of each phone, in memory, written only if unchanged since read (as the delivery table)."""
-
-    latest: dict[str, Latest] = field(default_factory=dict)
-
-    def seen(self, phones: Sequence[str]) -> dict[str, Latest]:
-        return {phone: self.latest[phone] for phone in phones if phone in self.latest}
-
-    def claim(self, claims: Sequence[PhoneClaim]) -> list[str | None]:
-        versions: list[str | None] = []
-        for claim in claims:
-            if self.latest.get(claim.phone) != claim.as_read:
-                versions.append(None)
-                continue
-            version = f"v{len(self.latest)}-{claim.rank}"
-            if claim.repeat and claim.as_read is not None:
-                self.latest[claim.phone] = replace(claim.as_read, rank=claim.rank, version=version)
-            else:
-                self.latest[claim.phone] = Latest(claim.fingerprint, claim.rank, claim.rank, False, version)
-            versions.append(version)
-        return versions
-
-    def confirm(self, versions: Mapping[str, str]) -> int:
-        confirmed = 0
-        for phone, version in versions.items():
-            entry = self.latest.get(phone)
-            if entry is not None and entry.version == version:
-                self.latest[phone] = replace(entry, queued=True, version=version + "q")
-                confirmed += 1
-        return confirmed
-
-    def forget(self, phones: Sequence[str], rank: int) -> None:
-        for phone in phones:
-            self.latest[phone] = Latest("", rank, rank, True, f"gone-{rank}")
-
-    def void(self) -> None:
-        self.latest.clear()
 
 
 def with_recent(recent: FakeRecent, *submissions: Submission) -> tuple[HttpResponse, list[dict[str, Any]]]:

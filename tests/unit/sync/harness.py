@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,53 +13,24 @@ from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline
-from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, DeleteOperation, DeleteTarget, Operation
+from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge.sync.service import SyncService
 from heymarket_bridge.sync.state.guard import ContactStateGuard
+from tests.doubles.clock import FakeClock
+from tests.doubles.dead_letters import FakeDeadLetters
 from tests.doubles.fake_heymarket import FakeHeymarket
 from tests.doubles.heymarket_double import HeymarketDouble
 from tests.doubles.managed_store import MemoryManagedStore
+from tests.doubles.requeue import FakeRequeue
 from tests.doubles.state_double import InMemoryContactState
 
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
 RECEIVED = "2026-11-23T09:00:00.000+00:00"
 RECEIVED_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class FakeDeadLetters:
-    def __init__(self, refuse: bool = False) -> None:
-        self.letters: list[DeadLetter] = []
-        self.refuse = refuse
-
-    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
-        if self.refuse:
-            return list(range(len(letters)))
-        self.letters.extend(letters)
-        return []
-
-
-class FakeWaitingRoom:
-    def __init__(self) -> None:
-        self.bodies: list[str] = []
-
-    def put_back(self, bodies: Sequence[str]) -> list[int]:
-        self.bodies.extend(bodies)
-        return []
 
 
 _sequence = itertools.count(1)
@@ -119,7 +89,7 @@ class Harness:
     heymarket: HeymarketDouble = field(default_factory=HeymarketDouble)
     clock: FakeClock = field(default_factory=FakeClock)
     letters: FakeDeadLetters = field(default_factory=FakeDeadLetters)
-    waiting: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
+    waiting: FakeRequeue = field(default_factory=FakeRequeue)
     max_batch: int = 100
     max_receive_count: int = 5
     requests_per_minute: float = 6000
@@ -130,7 +100,7 @@ class Harness:
     # Tags by name and lists: the managed-lists table (share one between harnesses to play two consumers), the
     # follow-ups queued, and the two settings.
     store: MemoryManagedStore = field(default_factory=MemoryManagedStore)
-    follow_ups: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
+    follow_ups: FakeRequeue = field(default_factory=FakeRequeue)
     create_missing_tags: bool = False
     remove_opted_out: bool = True
     # A contact state (None: none, the bridge as it works without the table); shared by harnesses playing
@@ -220,7 +190,7 @@ class PortHarness:
     heymarket: FakeHeymarket = field(default_factory=FakeHeymarket)
     clock: FakeClock = field(default_factory=FakeClock)
     letters: FakeDeadLetters = field(default_factory=FakeDeadLetters)
-    waiting: FakeWaitingRoom = field(default_factory=FakeWaitingRoom)
+    waiting: FakeRequeue = field(default_factory=FakeRequeue)
     max_receive_count: int = 5
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
     state: InMemoryContactState | None = None

@@ -8,39 +8,17 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.parameters import MappingsUnavailable, SourceMappingsParameter
 from heymarket_bridge.domain.mapping import SourceMapping
 from heymarket_bridge.settings import ConfigError
+from tests.doubles.clock import FakeClock
+from tests.doubles.ssm import FakeSsm
 
 NAME = "/bridge/mappings"
 TYPEFORM_MOBILE = '{"typeform": {"phone": "mobile"}}'
 TYPEFORM_CELL = '{"typeform": {"phone": "cell"}}'
-
-
-class FakeSsm:
-    """An SSMProvider stand-in: answers with `value`, or raises as Powertools does when SSM fails."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-        self.unreachable = False
-        self.reads = 0
-
-    def get(self, name: str, **options: Any) -> str:
-        self.reads += 1
-        if self.unreachable:
-            raise GetParameterError("timed out")
-        return self.value
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -75,7 +53,7 @@ def test_an_unreachable_ssm_at_start_up_is_transient() -> None:
 
 def test_a_changed_mapping_reaches_a_warm_instance_after_max_age() -> None:
     # Given a started function and then a deploy that changes the mapping
-    ssm, clock = FakeSsm(TYPEFORM_MOBILE), Clock()
+    ssm, clock = FakeSsm(TYPEFORM_MOBILE), FakeClock()
     mappings = SourceMappingsParameter(ssm, NAME, max_age_s=300, clock=clock)  # type: ignore[arg-type]
     ssm.value = TYPEFORM_CELL
 
@@ -92,7 +70,7 @@ def test_a_changed_mapping_reaches_a_warm_instance_after_max_age() -> None:
 
 
 def test_an_invalid_new_mapping_keeps_the_last_valid_one() -> None:
-    ssm, clock = FakeSsm(TYPEFORM_MOBILE), Clock()
+    ssm, clock = FakeSsm(TYPEFORM_MOBILE), FakeClock()
     mappings = SourceMappingsParameter(ssm, NAME, max_age_s=300, clock=clock)  # type: ignore[arg-type]
     ssm.value = "{not json"
 
@@ -103,7 +81,7 @@ def test_an_invalid_new_mapping_keeps_the_last_valid_one() -> None:
 
 def test_an_unreachable_ssm_later_keeps_the_mappings_and_is_not_asked_again_at_every_webhook() -> None:
     # Given a started function, then SSM stalls
-    ssm, clock = FakeSsm(TYPEFORM_MOBILE), Clock()
+    ssm, clock = FakeSsm(TYPEFORM_MOBILE), FakeClock()
     mappings = SourceMappingsParameter(ssm, NAME, max_age_s=300, clock=clock)  # type: ignore[arg-type]
     ssm.unreachable = True
 

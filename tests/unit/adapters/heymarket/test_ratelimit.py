@@ -5,17 +5,7 @@ from collections import deque
 import pytest
 
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.doubles.clock import FakeClock
 
 
 def most_in_any_window(times: list[float], window_s: float = 60.0) -> int:
@@ -30,7 +20,7 @@ def most_in_any_window(times: list[float], window_s: float = 60.0) -> int:
     return most
 
 
-def requests_until(budget: RequestBudget, clock: Clock, end_s: float) -> list[float]:
+def requests_until(budget: RequestBudget, clock: FakeClock, end_s: float) -> list[float]:
     times: list[float] = []
     while budget.acquire(deadline=end_s) and clock.now < end_s:
         times.append(clock.now)
@@ -38,7 +28,7 @@ def requests_until(budget: RequestBudget, clock: Clock, end_s: float) -> list[fl
 
 
 def test_sustained_requests_never_exceed_the_per_minute_budget() -> None:
-    clock = Clock()
+    clock = FakeClock(now=0.0)
     budget = RequestBudget(250, clock=clock, sleep=clock.sleep)
     sent = len(requests_until(budget, clock, 60))
     assert 240 <= sent <= 250
@@ -47,7 +37,7 @@ def test_sustained_requests_never_exceed_the_per_minute_budget() -> None:
 @pytest.mark.parametrize("per_minute", [30, 250, 500, 3000])
 def test_a_full_bucket_at_start_still_keeps_every_sliding_window_within_the_budget(per_minute: int) -> None:
     # Given a consumer that starts with a full bucket and always has work
-    clock = Clock()
+    clock = FakeClock(now=0.0)
     budget = RequestBudget(per_minute, clock=clock, sleep=clock.sleep)
 
     # When it sends as fast as the budget allows for three minutes
@@ -59,7 +49,7 @@ def test_a_full_bucket_at_start_still_keeps_every_sliding_window_within_the_budg
 
 
 def test_two_consumers_with_half_the_budget_each_stay_within_it_together() -> None:
-    clock = Clock()
+    clock = FakeClock(now=0.0)
     consumers = [RequestBudget(250, clock=clock, sleep=lambda _s: None) for _ in range(2)]
     times: list[float] = []
     step = 0.001
@@ -73,7 +63,7 @@ def test_two_consumers_with_half_the_budget_each_stay_within_it_together() -> No
 
 
 def test_acquire_refuses_rather_than_sleeping_past_the_deadline() -> None:
-    clock = Clock()
+    clock = FakeClock(now=0.0)
     budget = RequestBudget(60, burst=1, clock=clock, sleep=clock.sleep)
     assert budget.acquire(deadline=100)
     assert not budget.acquire(deadline=0.5)

@@ -5,32 +5,23 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.domain.mapping import SourceMapping
-from heymarket_bridge.domain.operations import OutgoingMessage
 from heymarket_bridge.ingest.http import HttpResponse, WebhookRequest
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SourceCredentials
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.signing import credential_name, event_body, resign_event
+from tests.doubles.queue import RecordingQueue
 from tests.support import demo_webhook_secrets
 
 # Every sample event in events/ was signed at this instant (its requestContext.timeEpoch).
 SIGNED_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class RecordingQueue:
-    sent: list[OutgoingMessage] = field(default_factory=list)
-
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[int]:
-        self.sent.extend(messages)
-        return []
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from the issue and the README; every one of them fails on the reviewed commit.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +16,10 @@ from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
 from heymarket_bridge_tools.signing import event_body
+from tests.doubles.dead_letters import SerializingDeadLetters
+from tests.doubles.queue import RecordingQueue
 from tests.support import demo_webhook_secrets
-from tests.unit.ingest.sources.harness import SIGNED_AT, RecordingQueue, deliver, with_body
+from tests.unit.ingest.sources.harness import SIGNED_AT, deliver, with_body
 from tests.unit.ingest.sources.payloads import (
     calendly,
     generic,
@@ -36,17 +38,8 @@ def fresh_metrics() -> Iterator[None]:
     metrics.clear_metrics()
 
 
-class Letters:
-    def __init__(self) -> None:
-        self.letters: list[DeadLetter] = []
-
-    def write(self, letters: Sequence[DeadLetter]) -> list[int]:
-        self.letters.extend(DeadLetter.from_json(letter.to_json()) for letter in letters)
-        return []
-
-
 def letters_of(event: dict[str, Any], mappings: dict[str, Any] | None = None) -> list[DeadLetter]:
-    letters = Letters()
+    letters = SerializingDeadLetters()
     settings = IngestSettings(
         queue_url="https://queue",
         webhook_secrets_arn="arn:secret",

