@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.adapters.heymarket.answers import (
-    UnreadableAnswer,
     read_bulk_answer,
     read_contact_object,
     read_ok,
@@ -20,6 +19,7 @@ from heymarket_bridge.adapters.heymarket.answers import (
     read_v1_batch_answer,
     read_write_answer,
 )
+from heymarket_bridge.adapters.heymarket.failures import UnreadableAnswer
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.observability import logger

@@ -709,7 +709,7 @@ def check_credentials(secretsmanager: Any, secret_arn: str, heymarket_url: str) 
     The Heymarket client's own log lines and warnings (meant for CloudWatch) are kept out of the answer.
     """
     from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp
-    from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
+    from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
     from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
     from heymarket_bridge.domain.failures import Deadline, GatewayFailure
     from heymarket_bridge.settings import ConfigError

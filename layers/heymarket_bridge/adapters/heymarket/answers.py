@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from heymarket_bridge.adapters.heymarket.failures import UnreadableAnswer
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.domain.text import shown
@@ -40,10 +41,6 @@ DOCUMENTED_CONTACT_FIELDS: Final = frozenset(
 _INTEGER_TEXT = re.compile(r"[0-9]{1,18}")
 # Kinds already logged with a sample by this execution environment: one sample each is enough to find the cause.
 _SAMPLED: set[str] = set()
-
-
-class UnreadableAnswer(ValueError):
-    """A 2xx answer that is not of the documented shape; str() says what was wrong with it."""
 
 
 @dataclass(frozen=True)

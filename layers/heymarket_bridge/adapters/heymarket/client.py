@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
-from heymarket_bridge.adapters.heymarket.http import Answer, HeymarketHttp, NotFound, Refused, misconfigured
+from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused, UnreadableAnswer
+from heymarket_bridge.adapters.heymarket.http import Answer, HeymarketHttp, misconfigured
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
     Deadline,

@@ -21,6 +21,7 @@ import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.heymarket.auth import Authenticator
+from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
@@ -37,30 +38,6 @@ T = TypeVar("T")
 # Heymarket documents no answer size; this only keeps a runaway answer from exhausting the function's memory.
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
-
-
-class Refused(Exception):
-    """A 4xx answer other than 401, 403 and 404 (400 bad_data, 413, ...): the same request fails again."""
-
-    def __init__(self, status: int, reason: str, request_id: str | None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.request_id = request_id
-
-
-class NotFound(Exception):
-    """A 404: the thing named in the path is not there, or (if every path is answered so) the base URL is wrong.
-
-    `heymarket_error` says whether the body is an error object as Heymarket writes them (`{"error_code", ...}`), so
-    that a proxy's 404 (an HTML page, an API gateway's `{"message": "Not Found"}`) is not read as Heymarket's answer.
-    """
-
-    def __init__(self, reason: str, request_id: str | None, *, heymarket_error: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.request_id = request_id
-        self.heymarket_error = heymarket_error
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, TypeVar
 
-from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient
 from heymarket_bridge.adapters.heymarket.contacts.search import search_phones
-from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, NotFound, Refused, misconfigured
+from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused, UnreadableAnswer
+from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, misconfigured
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
     Deadline,

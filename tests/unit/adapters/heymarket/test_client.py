@@ -9,7 +9,7 @@ import pytest
 
 from heymarket_bridge.adapters.heymarket.answers import read_ok, read_search_answer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset, refusal_failure
-from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
+from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
 from heymarket_bridge.domain.failures import ConfigurationFailure, PermanentFailure, TransientFailure
 from tests.unit.sync.harness import ANN, Harness
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.adapters.heymarket.answers import UnreadableAnswer
+from heymarket_bridge.adapters.heymarket.failures import UnreadableAnswer
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments, read_created, read_tags_page
 from heymarket_bridge.domain.failures import ConfigurationFailure, PermanentFailure, TransientFailure
 from heymarket_bridge.sync.failures import ListGone

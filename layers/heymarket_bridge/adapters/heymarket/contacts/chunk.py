@@ -43,7 +43,7 @@ from heymarket_bridge.adapters.heymarket.contacts.writes import (
     target_key,
     uuid_of,
 )
-from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
+from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure, TransientFailure
 from heymarket_bridge.observability import emit_metric, logger, mask_phone

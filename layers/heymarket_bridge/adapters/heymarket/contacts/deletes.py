@@ -15,7 +15,7 @@ from typing import Any
 from heymarket_bridge.adapters.heymarket.answers import read_custom_fields, read_ok
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset, refusal_failure
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, read_by_uuid, search_phones
-from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
+from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure, TransientFailure
 from heymarket_bridge.domain.operations import DeleteTarget

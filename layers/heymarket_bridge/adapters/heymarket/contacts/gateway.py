@@ -37,7 +37,8 @@ from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fie
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import doubtful, with_prior_consent
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, Learned, complete_update, same_contact
-from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
+from heymarket_bridge.adapters.heymarket.failures import Refused
+from heymarket_bridge.adapters.heymarket.http import HeymarketHttp
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import (

@@ -15,7 +15,7 @@ from heymarket_bridge.adapters.heymarket.client import HeymarketClient
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import undo_write
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, read_by_uuid
 from heymarket_bridge.adapters.heymarket.contacts.writes import BulkWrite, shown_values
-from heymarket_bridge.adapters.heymarket.http import NotFound, Refused
+from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure
 from heymarket_bridge.observability import emit_metric, logger, mask_phone

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact, read_contact_object, read_search_answer
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked
-from heymarket_bridge.adapters.heymarket.http import Refused
+from heymarket_bridge.adapters.heymarket.failures import Refused
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
 

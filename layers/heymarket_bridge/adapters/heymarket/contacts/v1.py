@@ -13,7 +13,8 @@ from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
 from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fields, send_deletes
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, complete_update
-from heymarket_bridge.adapters.heymarket.http import HeymarketHttp, Refused
+from heymarket_bridge.adapters.heymarket.failures import Refused
+from heymarket_bridge.adapters.heymarket.http import HeymarketHttp
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
 from heymarket_bridge.domain.failures import (
