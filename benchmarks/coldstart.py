@@ -205,7 +205,7 @@ def _measure(rounds: int, layers: dict[str, Path]) -> Section:
     section.notes.append(
         "Each function imports only its own side (heymarket_bridge.app.ingest or .sync): the ingest function "
         "never loads the Heymarket client, PyJWT or Powertools' batch utility; the sync function never loads the "
-        "sources or phonenumbers (imported inside contact.normalise_phone, which only the ingest side calls; the "
+        "sources or phonenumbers (imported inside domain.phone's readers, which only the ingest side calls; the "
         "ingest function loads it at init through its sources). Lazy on purpose: boto3 clients (AwsClients, "
         "created by the builders on the first invocation: no credential lookup at import, and tests can mock AWS); "
         "the DynamoDB idempotency adapter (imported in compose_ingest() only when IDEMPOTENCY_TABLE is set). "
