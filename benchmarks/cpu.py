@@ -106,8 +106,8 @@ def stubbed_functions(template: StackTemplate) -> tuple[Invoke, Invoke]:
     composition roots build theirs, with stubs in place of the network: handed to the handler file's
     `handler_over(app)`, so nothing is patched."""
     from heymarket_bridge.adapters.aws.deliveries import DynamoDbDeliveryLedger
-    from heymarket_bridge.app import ingest as ingest_runtime
-    from heymarket_bridge.app import sync as sync_runtime
+    from heymarket_bridge.app import ingest as ingest_app
+    from heymarket_bridge.app import sync as sync_app
     from heymarket_bridge.sync.service import SyncService
 
     ingest_settings = IngestSettings(queue_url="https://queue", webhook_secrets_arn="arn", idempotency_table="table")
@@ -120,7 +120,7 @@ def stubbed_functions(template: StackTemplate) -> tuple[Invoke, Invoke]:
     )
     sync_settings = SyncSettings(heymarket_secret_arn="arn", dlq_url="https://dlq", queue_url="https://queue")
     http = _http()
-    sync = sync_runtime.SyncRuntime(
+    sync = sync_app.SyncRuntime(
         sync_settings,
         SyncService(
             V2Gateway(http, max_batch=sync_settings.max_batch),
@@ -131,8 +131,8 @@ def stubbed_functions(template: StackTemplate) -> tuple[Invoke, Invoke]:
         http,
     )
     return (
-        _invoker(template, "IngestFunction", ingest_runtime.IngestApp(lambda: ingest)),
-        _invoker(template, "SyncFunction", sync_runtime.SyncApp(lambda: sync)),
+        _invoker(template, "IngestFunction", ingest_app.IngestApp(lambda: ingest)),
+        _invoker(template, "SyncFunction", sync_app.SyncApp(lambda: sync)),
     )
 
 

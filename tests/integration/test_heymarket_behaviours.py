@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from heymarket_bridge.app import sync as sync_runtime
+from heymarket_bridge.app import sync as sync_app
 from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge_tools.signing import resign_event
 from heymarket_sandbox import HeymarketSandbox, SandboxConfig
@@ -322,7 +322,7 @@ def test_two_invocations_racing_on_one_phone_with_operations_of_different_ages_e
 def race(records: list[dict[str, Any]], *, head_start: int) -> list[list[str]]:
     """Process each record in an invocation of its own (its own execution environment), all at once; each is
     processed again (as SQS would redeliver it) until it is settled. The last report of each."""
-    runtimes = [sync_runtime.compose_sync(os.environ) for _ in records]
+    runtimes = [sync_app.compose_sync(os.environ) for _ in records]
     start = threading.Barrier(len(records))
     results: list[list[str]] = [[] for _ in records]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from heymarket_bridge.app import sync as sync_runtime
+from heymarket_bridge.app import sync as sync_app
 from heymarket_bridge.sync.model import QueueRecord
 from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 from tests.integration.bridge import Bridge, running_bridge
@@ -129,7 +129,7 @@ def test_list_creation_racing_between_two_consumers_makes_one_list(bridge: Bridg
     post(bridge, {"contacts": [{"phone": p, "lists": [SPRING]} for p in PHONES]})
     received = bridge.receive_event()["Records"]
     records = [QueueRecord(r["messageId"], r["body"], 1, int(r["attributes"]["SentTimestamp"])) for r in received]
-    consumers = [sync_runtime.compose_sync(dict(os.environ)) for _ in range(2)]
+    consumers = [sync_app.compose_sync(dict(os.environ)) for _ in range(2)]
 
     # When each receives half of the contacts at the same moment
     reports: list[Any] = [None, None]

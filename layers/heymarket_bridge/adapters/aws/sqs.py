@@ -24,7 +24,8 @@ class SqsBatchSender:
 
     Entries SQS refuses are sent again (`attempts` in all). A call that gets no answer at all (a timeout or a
     connection error, after the client's own retries) ends the send at once: the other calls would wait as long
-    in vain, and the caller must answer within its function's timeout (runtime.aws_client sizes each call).
+    in vain, and the caller must answer within its function's timeout (heymarket_bridge.app.aws_clients.AwsClients
+    sizes each call).
     """
 
     def __init__(
