@@ -21,7 +21,7 @@ from typing import Protocol
 
 from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
 from heymarket_bridge.ingest.sources import SOURCE_NAMES
-from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SigningRequest
+from heymarket_bridge.ingest.sources.common import CredentialEntry, Delivery, ReadContext, SigningRequest
 
 __all__ = ["SOURCE_NAMES", "Source", "SourceRegistry", "default_sources"]
 _PACKAGE = __name__.rpartition(".")[0]
@@ -61,6 +61,8 @@ class Source(Protocol):
     body_times: tuple[str, ...]
     # Which of events/<name>/*.json `heymarket-bridge send <name>` posts (its stem), when there are several.
     sample_event: str
+    # The entries of the webhook-secrets secret the source reads, main secret first (read by the setup commands).
+    credentials: tuple[CredentialEntry, ...]
 
     def sign(self, request: SigningRequest) -> dict[str, str]:
         """The headers the sender adds to authenticate `request`, as its documentation describes them; {} for a

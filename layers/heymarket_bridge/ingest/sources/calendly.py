@@ -35,6 +35,7 @@ from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import MAX_SIGNATURES, any_same
 from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
     Delivery,
     PhoneField,
     ReadContext,
@@ -66,6 +67,11 @@ def signature_parts(header: str) -> tuple[list[str], list[str]]:
 
 class CalendlySource(SourceDefaults):
     name = "calendly"
+    credentials = (
+        CredentialEntry(
+            "calendly", "vendor", "the signing key of the webhook subscription (Calendly API: webhook_subscriptions)"
+        ),
+    )
     token_in = ""
 
     def sign(self, request: SigningRequest) -> dict[str, str]:

@@ -43,6 +43,21 @@ class SourceCredentials:
 
 
 @dataclass(frozen=True)
+class CredentialEntry:
+    """One entry of the webhook-secrets secret a source needs, for the setup commands and the docs.
+
+    `key`: the entry's key in the secret (the source's name for its main secret; e.g. `salesforce_org_id`).
+    `issued_by`: "bridge" when the bridge chooses the value (a random token the setup commands generate and the
+    operator pastes into the sender), "vendor" when the sender issues it (a signing secret the operator copies from
+    the vendor's screen into the bridge). `what`: one line naming the value as the vendor's screens name it.
+    """
+
+    key: str
+    issued_by: str  # "bridge" or "vendor"
+    what: str
+
+
+@dataclass(frozen=True)
 class ReadContext:
     """What a source needs besides the request: the time, its credentials, its mapping, the deployment's limits."""
 
@@ -273,6 +288,8 @@ class SourceDefaults:
     body_times: tuple[str, ...] = ()
     # The stem of the events/<name>/*.json that `heymarket-bridge send <name>` posts: "" for the only one.
     sample_event = ""
+    # The entries of the webhook-secrets secret this source reads (CredentialEntry), main secret first.
+    credentials: tuple[CredentialEntry, ...] = ()
 
     def render(self, reply: Reply) -> HttpResponse:
         return render_json(reply)

@@ -41,7 +41,15 @@ from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, parse_json
 from heymarket_bridge.ingest.failures import BadRequest, Unauthorized, UnsupportedMediaType
 from heymarket_bridge.ingest.http import WebhookRequest
-from heymarket_bridge.ingest.sources.common import Delivery, ReadContext, SourceDefaults, identity, no_phone, too_many
+from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
+    Delivery,
+    ReadContext,
+    SourceDefaults,
+    identity,
+    no_phone,
+    too_many,
+)
 from heymarket_bridge.ingest.times import event_time
 
 
@@ -85,6 +93,11 @@ def idempotency_key(request: WebhookRequest) -> str:
 
 class GenericSource(SourceDefaults):
     name = "generic"
+    credentials = (
+        CredentialEntry(
+            "generic", "bridge", "a token every sender presents (X-Bridge-Token, Bearer, Basic or ?token=)"
+        ),
+    )
     sample_event = "single_contact"
     # Its callers are programs that can fix a contact and resend it: tell them plainly when nothing was taken.
     refuses_when_nothing_valid = True

@@ -54,6 +54,7 @@ from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
     Delivery,
     PhoneField,
     ReadContext,
@@ -111,6 +112,9 @@ def decode_escapes(uri: str) -> str:
 
 class HubSpotSource(SourceDefaults):
     name = "hubspot"
+    credentials = (
+        CredentialEntry("hubspot", "vendor", "the app's client secret (HubSpot: your app > Auth > Client secret)"),
+    )
     token_in = ""
     signature_versions = ("v3", "v2", "v1")
 

@@ -50,6 +50,7 @@ from heymarket_bridge.ingest.bodies import (
 from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
     Delivery,
     PhoneChoice,
     PhoneField,
@@ -72,6 +73,9 @@ MAX_PART_HEADER_BYTES = 4096
 
 class JotformSource(SourceDefaults):
     name = "jotform"
+    credentials = (
+        CredentialEntry("jotform", "bridge", "a token put in the webhook URL (?token=), Jotform cannot sign"),
+    )
     # Jotform's webhook settings take a URL only: the token rides in it.
     token_in = "query"
 

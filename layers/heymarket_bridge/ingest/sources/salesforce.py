@@ -52,6 +52,7 @@ from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, Unauthorized
 from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
 from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
     Delivery,
     PhoneField,
     ReadContext,
@@ -105,6 +106,12 @@ ORG_ID = re.compile(r"00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?", re.ASCII)
 
 class SalesforceSource(SourceDefaults):
     name = "salesforce"
+    credentials = (
+        CredentialEntry("salesforce", "bridge", "a token put in the outbound message endpoint URL (?token=)"),
+        CredentialEntry(
+            "salesforce_org_id", "vendor", "the org id (Setup > Company Information > Salesforce.com Organization ID)"
+        ),
+    )
     # A message that a smaller MaxContactsPerRequest refused would be refused again on each of Salesforce's resends.
     sender_batch_size = SALESFORCE_BATCH
     # An Outbound Message's endpoint is a URL only: the token rides in it (the org id in the message, `read`).

@@ -57,6 +57,7 @@ from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
     Delivery,
     DeliveryIdentity,
     PhoneChoice,
@@ -85,6 +86,13 @@ RETRY_SPAN = f"Shopify's retries ({int(MAX_AGE.total_seconds() // 3600)} hours)"
 
 class ShopifySource(SourceDefaults):
     name = "shopify"
+    credentials = (
+        CredentialEntry(
+            "shopify",
+            "vendor",
+            "the webhook signing secret (Settings > Notifications > Webhooks), or the app's client secret",
+        ),
+    )
     token_in = ""
     body_times = ("created_at", "updated_at")
     sample_event = "customers_create"

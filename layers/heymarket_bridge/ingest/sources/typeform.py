@@ -42,6 +42,7 @@ from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
 from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
     Delivery,
     PhoneChoice,
     PhoneField,
@@ -86,6 +87,11 @@ class TypeformAnswer:
 
 class TypeformSource(SourceDefaults):
     name = "typeform"
+    credentials = (
+        CredentialEntry(
+            "typeform", "bridge", "the webhook secret typed into Typeform (Connect > Webhooks > Edit > Secret)"
+        ),
+    )
     token_in = ""
     body_times = ("landed_at", "submitted_at")
 

@@ -50,3 +50,15 @@ def test_a_source_has_its_own_test_file(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SOURCE_NAMES))
 def test_a_source_has_its_row_in_the_readme_s_connect_your_sources(name: str) -> None:
     assert re.search(rf"^\| `{name}` \|", CONNECT_SOURCES, re.MULTILINE), f"README: no | `{name}` | row"
+
+
+@pytest.mark.parametrize("name", sorted(SOURCE_NAMES))
+def test_a_source_names_the_secret_entries_it_reads_main_first(name: str) -> None:
+    """The setup commands add and rotate a source's entries from this list: a source that names none could not be
+    set up, and one whose first entry is not its own name would have its main secret put under the wrong key."""
+    entries = default_sources([name])[name].credentials
+    assert entries, f"{name} names no CredentialEntry"
+    assert entries[0].key == name
+    assert {entry.issued_by for entry in entries} <= {"bridge", "vendor"}
+    assert len({entry.key for entry in entries}) == len(entries)
+    assert all(entry.what.strip() for entry in entries)
