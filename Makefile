@@ -7,6 +7,7 @@
 #   make bench    benchmarks (figures printed, nothing asserted on speed)
 #   make soak     the long guarantee tests: 10,000 webhooks, every fault at once, more fuzzing
 #   make local    the local stack in the foreground, for curl (Ctrl-C stops it)
+#   make docs     build the docs site (docs/, mkdocs.yml) into site/, failing on a broken link, anchor or nav entry
 #   make lock     pin the Lambda layer's packages (layers/requirements.txt) with hashes in layers/requirements.lock
 
 PYTHON ?= python3
@@ -15,6 +16,8 @@ BIN := $(VENV)/bin
 # Keep every tool run offline and quiet: no telemetry, no update checks, no real AWS profile.
 export SAM_CLI_TELEMETRY := 0
 export SAM_CLI_DISABLE_UPDATE_CHECK := 1
+# Material for MkDocs prints a banner about its successor on every build.
+export NO_MKDOCS_2_WARNING := 1
 
 # The functions run on python3.13: `make test` runs the unit, integration and tools tests on one as well, in $(VENV313),
 # when it finds one (PYTHON313, python3.13 on PATH, or pyenv's 3.13), and says so when it does not.
@@ -36,7 +39,7 @@ $(1)/bin/python -m pip uninstall --quiet --yes phonenumbers 2>/dev/null || true
 $(1)/bin/python -m pip install --quiet --disable-pip-version-check --no-compile --require-hashes --no-deps -r $(LOCK)
 endef
 
-.PHONY: venv venv-local demo local test lint typecheck template pytest pytest313 bench soak clean lock
+.PHONY: venv venv-local demo local test lint typecheck template docs pytest pytest313 bench soak clean lock
 
 # Two stamps: `make demo` needs only the local stack's packages (seconds to install); `make test` adds the
 # test and lint tools (aws-sam-cli is the big one). Either is redone when pyproject.toml changes.
@@ -72,7 +75,7 @@ demo: venv-local
 local: venv-local
 	$(BIN)/heymarket-bridge local
 
-test: lint typecheck template pytest pytest313
+test: lint typecheck template docs pytest pytest313
 
 # lint-imports holds the direction of imports (pyproject's [tool.importlinter]; docs/architecture.md): no cycle,
 # app -> adapters -> {ingest, sync} -> domain, the sandbox standalone, the product never importing the tools.
@@ -90,6 +93,12 @@ template: venv
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
+
+# --strict (also set in mkdocs.yml): a broken link or anchor, or a page left out of the nav, fails the build (not
+# with --quiet, which hides the warnings strict mode counts). The command examples in the pages are run by the tests
+# (tests/docs_examples.py).
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir site
 
 # Four workers (pytest-xdist): the tests mostly wait, so this halves the run even on two cores.
 PYTEST_WORKERS ?= 4
@@ -124,4 +133,4 @@ soak: venv
 	$(BIN)/pytest -m soak
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache build *.egg-info .local
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache build *.egg-info .local site

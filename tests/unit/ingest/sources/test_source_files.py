@@ -1,4 +1,5 @@
-"""A new source is four files: its module, its sample event, its test, its README section. Forgetting one fails here.
+"""A new source is four files: its module, its sample event, its test, its docs page (docs/sources/<name>.md, linked
+from the README's "Connect your sources" table and listed in mkdocs.yml's nav). Forgetting one fails here.
 
 The module is found by heymarket_bridge.ingest.sources (SOURCE_NAMES); everything else that plays or lists the
 senders (signing, `send` and `samples`, the demo, its secrets, the tests that iterate the sources) reads the names
@@ -17,7 +18,13 @@ from tests.support import EVENTS, ROOT
 
 SOURCE_TESTS = ROOT / "tests" / "unit" / "ingest" / "sources"
 README = (ROOT / "README.md").read_text()
-CONNECT_SOURCES = README[README.index("\n## Connect your sources") : README.index("\n## How delivery works")]
+CONNECT_START = README.index("\n## Connect your sources")
+CONNECT_SOURCES = README[CONNECT_START : README.index("\n## ", CONNECT_START + 1)]
+SOURCE_PAGES = ROOT / "docs" / "sources"
+MKDOCS = (ROOT / "mkdocs.yml").read_text()
+# The sections of a source page, in order: `heymarket-bridge sources show` prints "## Set up in <Vendor>", with
+# <WEBHOOK_URL> (and <SECRET_ENTRY>, where the sender holds a bridge-issued token) filled in.
+PAGE_SECTIONS = ("## Set up in ", "## Credentials", "## What the bridge reads", "## Refusals", "## Try it locally")
 
 
 def webhook_events(name: str) -> list[str]:
@@ -48,8 +55,31 @@ def test_a_source_has_its_own_test_file(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SOURCE_NAMES))
-def test_a_source_has_its_row_in_the_readme_s_connect_your_sources(name: str) -> None:
-    assert re.search(rf"^\| `{name}` \|", CONNECT_SOURCES, re.MULTILINE), f"README: no | `{name}` | row"
+def test_a_source_has_its_row_in_the_readme_s_connect_your_sources_linking_its_page(name: str) -> None:
+    row = rf"^\| \[`{name}`\]\(docs/sources/{name}\.md\) \|"
+    assert re.search(row, CONNECT_SOURCES, re.MULTILINE), f"README: no | [`{name}`](docs/sources/{name}.md) | row"
+
+
+@pytest.mark.parametrize("name", sorted(SOURCE_NAMES))
+def test_a_source_has_its_docs_page_in_the_nav_and_in_the_sources_index(name: str) -> None:
+    assert (SOURCE_PAGES / f"{name}.md").is_file(), f"docs/sources/{name}.md is missing"
+    assert re.search(rf"^\s+- .*: sources/{name}\.md$", MKDOCS, re.MULTILINE), f"mkdocs.yml: no nav entry for {name}"
+    assert f"]({name}.md)" in (SOURCE_PAGES / "index.md").read_text(), f"docs/sources/index.md: no link to {name}"
+
+
+@pytest.mark.parametrize("name", sorted(SOURCE_NAMES))
+def test_a_source_page_follows_the_convention_and_names_its_secret_entries(name: str) -> None:
+    page = (SOURCE_PAGES / f"{name}.md").read_text()
+    assert page.startswith("# "), f"docs/sources/{name}.md: starts with its '# <Vendor>' title"
+    positions = [page.find(f"\n{heading}") for heading in PAGE_SECTIONS]
+    assert -1 not in positions, f"{name}: sections {PAGE_SECTIONS}"
+    assert positions == sorted(positions), f"{name}: sections {PAGE_SECTIONS}, in this order"
+    setup = page[positions[0] : page.index("\n## ", positions[0] + 1)]
+    assert "<WEBHOOK_URL>" in setup, f"{name}: the setup steps write the webhook URL as <WEBHOOK_URL>"
+    credentials = page[positions[1] : positions[2]]
+    for entry in default_sources([name])[name].credentials:
+        assert f"`{entry.key}`" in credentials, f"{name}: ## Credentials does not name the entry {entry.key}"
+    assert f"heymarket-bridge send {name}" in page[positions[4] :], f"{name}: ## Try it locally sends its sample"
 
 
 @pytest.mark.parametrize("name", sorted(SOURCE_NAMES))
