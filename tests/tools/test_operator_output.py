@@ -64,6 +64,15 @@ def test_a_batch_line_counts_delivered_retried_dead_lettered_and_requests() -> N
     )
 
 
+def test_a_batch_line_does_not_say_heymarket_refused_what_the_bridge_may_have_refused_itself() -> None:
+    records = tuple({"messageId": str(n)} for n in range(2))
+    summary = {"delivered": 0, "rejected": 2, "dead_lettered": 2, "heymarket_requests": 0}
+    assert batch_line(BatchResult(records, frozenset()), summary).endswith(  # type: ignore[arg-type]
+        "batch of 2    0 delivered, 2 refused (dead letters with the reason), 0 retried, 2 dead-lettered, "
+        "0 Heymarket requests"
+    )
+
+
 def test_a_batch_line_says_how_many_were_put_back_to_wait_for_a_configuration_fix() -> None:
     records = tuple({"messageId": str(n)} for n in range(2))
     summary = {"delivered": 0, "waiting": 2, "dead_lettered": 0, "heymarket_requests": 1}

@@ -89,7 +89,9 @@ def batch_line(result: BatchResult, summary: Mapping[str, Any] | None, at: float
     if summary.get("deleted"):
         parts.append(f"{summary['deleted']} deleted")
     if summary.get("rejected"):
-        parts.append(f"{summary['rejected']} refused by Heymarket")
+        # "rejected" counts every contact refused for good: by Heymarket, or by the bridge itself (a tag name or a
+        # custom-field title the account lacks, a field v1 mode cannot send); each is a dead letter.
+        parts.append(f"{summary['rejected']} refused (dead letters with the reason)")
     parts.append(f"{retried} retried")
     if summary.get("waiting"):
         parts.append(f"{summary['waiting']} put back to wait for a configuration fix")
