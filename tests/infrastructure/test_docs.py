@@ -1,12 +1,15 @@
 """The docs' examples that need AWS itself are checked against what AWS and SAM accept; the rest are run by
 tests/e2e/test_docs_examples.py. Every example has a way to be checked (tests/docs_examples.py), the make targets the
-docs name exist, and the parameters page lists every template parameter."""
+docs name exist, and the pages that list template resources (parameters, alarms, what `sam delete` leaves) list
+them all."""
 
 from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 import pytest
@@ -96,3 +99,20 @@ def test_the_parameters_page_lists_every_template_parameter() -> None:
     documented |= set(re.findall(r"^\| `[A-Z][A-Za-z0-9]+` / `([A-Z][A-Za-z0-9]+)`", page, flags=re.MULTILINE))
     missing = sorted(set(StackTemplate.load().document["Parameters"]) - documented)
     assert missing == []
+
+
+def resources_where(test: Callable[[dict[str, Any]], bool]) -> set[str]:
+    resources = StackTemplate.load().document["Resources"]
+    return {logical_id for logical_id, resource in resources.items() if test(resource)}
+
+
+def test_the_monitor_page_explains_every_alarm_of_the_template() -> None:
+    page = (ROOT / "docs" / "operations" / "monitor.md").read_text()
+    explained = set(re.findall(r"^\| `([A-Za-z0-9]+Alarm)` \|", page, flags=re.MULTILINE))
+    assert explained == resources_where(lambda resource: resource["Type"] == "AWS::CloudWatch::Alarm")
+
+
+def test_the_uninstall_page_lists_every_resource_sam_delete_leaves() -> None:
+    page = (ROOT / "docs" / "operations" / "upgrades.md").read_text()
+    listed = set(re.findall(r"^\| `([A-Za-z0-9]+)` \|", page, flags=re.MULTILINE))
+    assert listed == resources_where(lambda resource: resource.get("DeletionPolicy") == "Retain")
