@@ -33,7 +33,10 @@ COMPARED_CHARACTERS = 500
 FIRST_WORDS = ("firstname", "givenname", "forename", "vorname", "prenom", "primernombre")
 LAST_WORDS = ("lastname", "surname", "familyname", "nachname", "apellido", "nomdefamille")
 NAME_LABELS = frozenset(
-    ("name", "fullname", "yourname", "yourfullname", "whatsyourname", "whatisyourname", "nombre", "nom", "nome")
+    (
+        *("name", "fullname", "yourname", "yourfullname", "whatsyourname", "whatisyourname", "nombre", "nom", "nome"),
+        *("nombrecompleto", "nomcomplet", "nomecompleto", "vollstandigername", "tunombre", "votrenom", "seunome"),
+    )
 )
 # Keys and labels that are a name part by themselves (a Gravity Forms "Select Fields" key, a CF7 field name).
 FIRST_KEYS = frozenset(("first", "fname", "yourfirstname"))

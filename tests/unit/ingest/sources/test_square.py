@@ -13,7 +13,6 @@ from tests.unit.ingest.sources.harness import (
     payload_of,
     read_delivery,
     resigned,
-    seconds,
     tampered,
     with_body,
     with_headers,
