@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import is_blank, split_name
 from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
-from heymarket_bridge.ingest.sources.common import PhoneChoice, PhoneField, ReadContext, choose_phone
 
 # The field types a form builder gives a phone field (Elementor "tel", Gravity Forms and WPForms "phone", Contact
 # Form 7's [tel] tag, whose generated names start "tel-").
@@ -80,24 +80,37 @@ def letters(text: str) -> str:
     return re.sub(r"[^a-z]", "", text[:COMPARED_CHARACTERS].lower())
 
 
-def phone_choice(answers: Sequence[LabelledAnswer], context: ReadContext) -> PhoneChoice:
-    """The respondent's phone among the answers that ask for one, in the form's order, with the country a "Country"
-    answer names."""
-    fields = [PhoneField(a.name, a.value) for a in answers if a.asks_for_phone()]
-    return choose_phone(fields, context, country_answers((a.name, a.value) for a in answers))
+def phone_candidates(answers: Sequence[LabelledAnswer]) -> list[LabelledAnswer]:
+    """The answers that may hold the respondent's phone, in the form's order: those asking for a phone or typed as
+    one (the source chooses among them: heymarket_bridge.ingest.sources.common.choose_phone, which never takes one
+    about someone else)."""
+    return [a for a in answers if a.asks_for_phone()]
 
 
-def labelled_defaults(answers: Sequence[LabelledAnswer], context: ReadContext) -> tuple[dict[str, Any], PhoneChoice]:
-    """The contact the answers give without a mapping ("phone" and its evidence, "first", "last", "email"), and the
-    phone chosen (for the refusal's reason when there is none)."""
-    choice = phone_choice(answers, context)
+def person_country(answers: Sequence[LabelledAnswer]) -> tuple[CountryEvidence, ...]:
+    """What the answers say of the respondent's country: a "Country" question's answer."""
+    return country_answers((a.name, a.value) for a in answers)
+
+
+def labelled_contact(answers: Sequence[LabelledAnswer]) -> dict[str, Any]:
+    """The "first", "last" and "email" the labels give (never from an answer about someone else, nor a phone's)."""
     theirs = [a for a in answers if not a.about_someone_else() and not a.asks_for_phone()]
-    email = _first(a for a in theirs if a.kind in EMAIL_KINDS or (a.says(EMAIL_WORDS) and "@" in str(single(a.value))))
+    first, last = _names(theirs)
+    return {"first": first, "last": last, "email": _first(a for a in theirs if _is_email(a))}
+
+
+def _is_email(answer: LabelledAnswer) -> bool:
+    """A field typed email, or labelled so and holding an address."""
+    return answer.kind in EMAIL_KINDS or (answer.says(EMAIL_WORDS) and "@" in str(single(answer.value)))
+
+
+def _names(theirs: Sequence[LabelledAnswer]) -> tuple[Any, Any]:
+    """First and last name from fields asking for each, else one asking for the name split on its last space."""
     first = _first(a for a in theirs if a.says(FIRST_WORDS) or a.is_one_of(FIRST_KEYS))
     last = _first(a for a in theirs if a.says(LAST_WORDS) or a.is_one_of(LAST_KEYS))
     if first is None and last is None:
-        first, last = split_name(_first(a for a in theirs if a.says(("fullname",)) or a.is_one_of(NAME_LABELS)))
-    return {**choice.defaults(), "first": first, "last": last, "email": email}, choice
+        return split_name(_first(a for a in theirs if a.says(("fullname",)) or a.is_one_of(NAME_LABELS)))
+    return first, last
 
 
 def answer_of(answers: Sequence[LabelledAnswer], ref: str) -> Any:

@@ -13,9 +13,10 @@ delivery's identity and the event id recorded), "submitted_at" (getTimestamp(), 
 "respondent_email" (getRespondentEmail(), "" when the form does not collect it), "answers": [{"title", "type"
 (Item.getType(): "TEXT", "MULTIPLE_CHOICE", ...), "answer" (text, a list of texts for checkboxes, a list of lists
 for grids)}]}.
-Defaults: the questions are read by their titles (heymarket_bridge.ingest.labels): phone = the answer to the first
-question asking for a phone ("Mobile number", "Teléfono"), never one about someone else's; its country the answer to
-a "Country" question; email = respondent_email, else an email question's answer; first/last from name questions.
+Defaults: the questions are read by their titles (heymarket_bridge.ingest.labels): phone = the answer to
+the first question asking for a phone ("Mobile number", "Teléfono"), never one about someone else's; its country
+the answer to a "Country" question; email = respondent_email, else an email question's answer; first/last from
+name questions.
 SMS consent is never read from a question (a checkbox can be worded any way): a mapping may name `is_opted_out`.
 Mapping references (SOURCE_MAPPINGS): a question's title (exact, case and spaces aside).
 
@@ -31,14 +32,23 @@ from heymarket_bridge.domain.mapping import Submission
 from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.failures import BadRequest
 from heymarket_bridge.ingest.http import WebhookRequest
-from heymarket_bridge.ingest.labels import LabelledAnswer, answer_of, labelled_defaults
+from heymarket_bridge.ingest.labels import (
+    LabelledAnswer,
+    answer_of,
+    labelled_contact,
+    person_country,
+    phone_candidates,
+)
 from heymarket_bridge.ingest.signatures import check_timestamped, timestamped_signature
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
     Delivery,
+    PhoneChoice,
+    PhoneField,
     ReadContext,
     SigningRequest,
     SourceDefaults,
+    choose_phone,
     identity,
     no_phone,
     phone_reason,
@@ -80,13 +90,13 @@ class GoogleFormsSource(SourceDefaults):
             raise BadRequest('the Google Forms response has no "answers" list (post it with the bridge\'s script)')
         answers = _answers(response["answers"])
         email = response.get("respondent_email")
-        defaults, choice = labelled_defaults(answers, context)
+        defaults, choice = _defaults(answers, context)
         if isinstance(email, str) and email.strip():
             defaults["email"] = email
         contact = context.mapping.apply(defaults, lambda ref: answer_of(answers, ref), context.is_phone)
         submission: Submission = contact
         if contact.get("phone") is None:
-            candidates = [a.value for a in answers if a.asks_for_phone()]
+            candidates = [a.value for a in phone_candidates(answers)]
             none_given = "no question asks for a phone (map the phone question's title in SourceMappings)"
             reason = phone_reason(candidates, none_given, "the phone answer", choice)
             submission = no_phone("the Google Forms response", context.mapping, reason, contact)
@@ -121,6 +131,13 @@ def _value(answer: Any) -> Any:
         separator = "; " if any(isinstance(part, list) for part in answer) else ", "
         return separator.join(str(part) for part in parts if isinstance(part, str | int | float))
     return answer if not isinstance(answer, Mapping) else None
+
+
+def _defaults(answers: list[LabelledAnswer], context: ReadContext) -> tuple[dict[str, Any], PhoneChoice]:
+    """The contact the labels give, and the phone chosen among the answers asking for one."""
+    fields = [PhoneField(a.name, a.value) for a in phone_candidates(answers)]
+    choice = choose_phone(fields, context, person_country(answers))
+    return {**choice.defaults(), **labelled_contact(answers)}, choice
 
 
 # The source this module adds (heymarket_bridge.ingest.sources.base finds it here).

@@ -24,9 +24,10 @@ Body: JSON or a form post (Gravity Forms' feed has both formats). The plugin is 
   `[type]`, `[value]` (form-encoded; a JSON `fields` list or object of {id, title or label, type, value} is read the
   same way, as is WPForms' entry `fields`).
 
-Labels are read as in heymarket_bridge.ingest.labels: phone = the first field asking for a phone (or typed "tel" /
-"phone"), never one about someone else's; its country a "Country" field's answer (or a Gravity Address's country);
-email, first and last from their labels. SMS consent is never read from a label: a mapping may name `is_opted_out`.
+Labels are read as in heymarket_bridge.ingest.labels: phone = the first field asking for a phone (or typed
+"tel" / "phone"), never one about someone else's; its country a "Country" field's answer (or a Gravity Address's
+country); email, first and last from their labels. SMS consent is never read from a label: a mapping may name
+`is_opted_out`.
 Mapping references (SOURCE_MAPPINGS): a key as sent (a Gravity field id "4", "1.3"; a CF7 name), else a label.
 
     {"wordpress": {"phone": "4", "email": "3", "custom": {"101": "5"}, "constants": {"tags": ["Website"]}}}
@@ -38,7 +39,7 @@ digest; the entry's `date_created` orders a contact's changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from heymarket_bridge.domain.country import CountryEvidence
@@ -48,12 +49,21 @@ from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, parse_json
 from heymarket_bridge.ingest.failures import BadRequest, UnsupportedMediaType
 from heymarket_bridge.ingest.http import WebhookRequest
-from heymarket_bridge.ingest.labels import LabelledAnswer, answer_of, labelled_defaults
+from heymarket_bridge.ingest.labels import (
+    LabelledAnswer,
+    answer_of,
+    labelled_contact,
+    person_country,
+    phone_candidates,
+)
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
     Delivery,
+    PhoneChoice,
+    PhoneField,
     ReadContext,
     SourceDefaults,
+    choose_phone,
     identity,
     no_phone,
     phone_reason,
@@ -185,11 +195,11 @@ def _answers(pairs: Sequence[tuple[str, Any]]) -> list[LabelledAnswer]:
 
 
 def _labelled(answers: list[LabelledAnswer], context: ReadContext) -> Submission:
-    defaults, choice = labelled_defaults(answers, context)
+    defaults, choice = _defaults(answers, context)
     contact = context.mapping.apply(defaults, lambda ref: answer_of(answers, ref), context.is_phone)
     if contact.get("phone") is not None:
         return contact
-    candidates = [a.value for a in answers if a.asks_for_phone()]
+    candidates = [a.value for a in phone_candidates(answers)]
     none_given = "no field asks for a phone (map the phone field's key or label in SourceMappings)"
     reason = phone_reason(candidates, none_given, "the phone field", choice)
     return no_phone("the WordPress form entry", context.mapping, reason, contact)
@@ -200,18 +210,7 @@ def _all_fields(pairs: Sequence[tuple[str, Any]], context: ReadContext) -> Submi
     mapping names it (a field id does not say what the field holds)."""
     values = {key: value for key, value in pairs if GRAVITY_KEY.fullmatch(key)}
     answers = [LabelledAnswer(key, key, value) for key, value in values.items()]
-    inputs: dict[str, set[str]] = {}
-    for key in values:
-        field_id, _, part = key.partition(".")
-        inputs.setdefault(field_id, set()).add(part)
-    addresses = [f for f, parts in inputs.items() if parts & {"1", "5"}]
-    names = [f for f, parts in inputs.items() if parts & {"3", "6"} and f not in addresses]
-    person = tuple(
-        CountryEvidence(f"{f}.6 (an Address field's country)", values[f"{f}.6"])
-        for f in addresses
-        if not is_blank(values.get(f"{f}.6"))
-    )
-    name = names[0] if names else None
+    name, person = _gravity_fields(values)
     defaults: dict[str, Any] = {
         "first": values.get(f"{name}.3") if name else None,
         "last": values.get(f"{name}.6") if name else None,
@@ -230,6 +229,23 @@ def _all_fields(pairs: Sequence[tuple[str, Any]], context: ReadContext) -> Submi
     return no_phone("the Gravity Forms entry", context.mapping, reason, contact)
 
 
+def _gravity_fields(values: Mapping[str, Any]) -> tuple[str | None, tuple[CountryEvidence, ...]]:
+    """The first Name field's id (a field with inputs .3 or .6 and no .1 or .5), and each Address field's country
+    (its .6: an Address field has .1 street and .5 postcode, which a Name field never has)."""
+    inputs: dict[str, set[str]] = {}
+    for key in values:
+        field_id, _, part = key.partition(".")
+        inputs.setdefault(field_id, set()).add(part)
+    addresses = [f for f, parts in inputs.items() if parts & {"1", "5"}]
+    names = [f for f, parts in inputs.items() if parts & {"3", "6"} and f not in addresses]
+    person = tuple(
+        CountryEvidence(f"{f}.6 (an Address field's country)", values[f"{f}.6"])
+        for f in addresses
+        if not is_blank(values.get(f"{f}.6"))
+    )
+    return (names[0] if names else None), person
+
+
 def _looks_like_all_fields(pairs: Sequence[tuple[str, Any]]) -> bool:
     """An entry object: `form_id` beside keys that are field ids."""
     keys = [key for key, _ in pairs]
@@ -245,6 +261,13 @@ def _is_id(value: Any) -> bool:
 def _text(value: Any) -> str:
     value = single(value)
     return value if isinstance(value, str) else ""
+
+
+def _defaults(answers: list[LabelledAnswer], context: ReadContext) -> tuple[dict[str, Any], PhoneChoice]:
+    """The contact the labels give, and the phone chosen among the answers asking for one."""
+    fields = [PhoneField(a.name, a.value) for a in phone_candidates(answers)]
+    choice = choose_phone(fields, context, person_country(answers))
+    return {**choice.defaults(), **labelled_contact(answers)}, choice
 
 
 # The source this module adds (heymarket_bridge.ingest.sources.base finds it here).
