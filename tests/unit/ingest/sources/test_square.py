@@ -21,7 +21,6 @@ from tests.unit.ingest.sources.harness import (
 from tests.unit.ingest.sources.in_turn import deliver_in_turn
 
 CREATED = "square/customer_created"
-DELETED = "square/customer_deleted"
 
 
 @pytest.fixture
@@ -63,8 +62,24 @@ def test_the_event_id_and_created_at_go_with_the_contact(created: dict[str, Any]
     assert delivery.occurred_at[0].isoformat() == "2026-11-23T08:59:56+00:00"
 
 
-def test_customer_deleted_is_acknowledged_and_deletes_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    delivered = deliver(load_event(DELETED))
+def test_customer_deleted_is_acknowledged_and_deletes_nothing(
+    created: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Square's customer.deleted carries the deleted customer's id and version (developer.squareup.com/reference/
+    square/webhooks/customer.deleted)."""
+    payload = {
+        "merchant_id": "6SSW7HV8K2ST5",
+        "type": "customer.deleted",
+        "event_id": "616398cd-2cd3-4e13-86c0-2b8f8e44a1e5",
+        "created_at": "2026-11-23T08:59:58.000Z",
+        "data": {
+            "type": "customer",
+            "id": "A0AP1DGPDA6ZP5SXNWRXPTNB6MW",
+            "deleted": True,
+            "object": {"customer": {"id": "A0AP1DGPDA6ZP5SXNWRXPTNB6MW", "version": 1}},
+        },
+    }
+    delivered = deliver(with_json(created, payload))
 
     assert (delivered.status, delivered.messages, delivered.rejected) == (202, [], [])
     assert "Square customer deleted: not applied" in caplog.text
