@@ -6,6 +6,10 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from datetime import datetime
+
+from heymarket_bridge.ingest.failures import Unauthorized
+from heymarket_bridge.ingest.times import unix_time, within
 
 # Signatures taken from one header (a sender rotating keys sends two; API Gateway joins repeated headers).
 MAX_SIGNATURES = 8
@@ -43,3 +47,46 @@ def signatures(header: str | None, prefix: str = "") -> list[str]:
         if value:
             found.append(value)
     return found[:MAX_SIGNATURES]
+
+
+def signature_parts(header: str) -> tuple[list[str], list[str]]:
+    """(every 't' value, every 'v1' value) of a timestamped signature header, `t=<unix seconds>,v1=<hex>[,v1=...]`:
+    Stripe's Stripe-Signature (docs.stripe.com/webhooks#verify-manually), Calendly's Calendly-Webhook-Signature, the
+    bridge's own X-Bridge-Signature (the Google Forms script). Other schemes in the header (Stripe's v0) are ignored."""
+    timestamps: list[str] = []
+    found: list[str] = []
+    for part in header.split(",")[: 4 * MAX_SIGNATURES]:
+        key, _, value = part.strip().partition("=")
+        if key.strip() == "t" and value.strip() not in timestamps:
+            timestamps.append(value.strip())
+        elif key.strip() == "v1" and value.strip():
+            found.append(value.strip().lower())
+    return timestamps, found[:MAX_SIGNATURES]
+
+
+def check_timestamped(header_name: str, header: str, secret: str, body: bytes, now: datetime, tolerance_s: int) -> None:
+    """Check a `t=<unix seconds>,v1=<hex>` signature header (`signature_parts`): one t, within `tolerance_s` of
+    `now`, and a v1 equal to the hex HMAC-SHA256 of `<t>.<raw body>` keyed by `secret` (every v1 is compared in
+    constant time). Raises Unauthorized naming `header_name` and what is wrong: missing, malformed, stale, not
+    matching."""
+    timestamps, presented = signature_parts(header)
+    if not presented or len(timestamps) != 1:
+        raise Unauthorized(f'missing or malformed {header_name} header ("t=<time>,v1=<signature>")')
+    sent_at = unix_time(timestamps[0], 12)
+    if sent_at is None:
+        raise Unauthorized(f"the {header_name} t= is not a time in seconds")
+    if not within(now, sent_at, tolerance_s):
+        raise Unauthorized(
+            f"the {header_name} t= is more than {tolerance_s // 60} minutes away from now: a replay, or a clock that "
+            "is wrong"
+        )
+    expected = hmac_sha256(secret, timestamps[0].encode() + b"." + body).hex()
+    if not any_same([expected], presented):
+        raise Unauthorized(f"the {header_name} does not match the body and the signing secret")
+
+
+def timestamped_signature(secret: str, body: bytes, now: datetime) -> str:
+    """The `t=<unix seconds>,v1=<hex>` header value that `check_timestamped` accepts, for the tools that play the
+    sender."""
+    timestamp = str(int(now.timestamp()))
+    return f"t={timestamp},v1={hmac_sha256(secret, timestamp.encode() + b'.' + body).hex()}"

@@ -33,7 +33,7 @@ from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
-from heymarket_bridge.ingest.signatures import MAX_SIGNATURES, any_same
+from heymarket_bridge.ingest.signatures import any_same, signature_parts
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
     Delivery,
@@ -50,19 +50,6 @@ from heymarket_bridge.ingest.times import event_time, unix_time, within
 
 TOLERANCE_S = 180
 INVITEE_EVENTS = ("invitee.created", "invitee.canceled")
-
-
-def signature_parts(header: str) -> tuple[list[str], list[str]]:
-    """(every 't' value, every 'v1' value) of a Calendly-Webhook-Signature header."""
-    timestamps: list[str] = []
-    signatures: list[str] = []
-    for part in header.split(",")[: 4 * MAX_SIGNATURES]:
-        key, _, value = part.strip().partition("=")
-        if key.strip() == "t" and value.strip() not in timestamps:
-            timestamps.append(value.strip())
-        elif key.strip() == "v1" and value.strip():
-            signatures.append(value.strip().lower())
-    return timestamps, signatures[:MAX_SIGNATURES]
 
 
 class CalendlySource(SourceDefaults):
