@@ -1,0 +1,357 @@
+"""Setup commands: `sources list|add|rotate|show`, `doctor` (and `check-credentials`, its credentials part), and
+`explain`.
+
+`sources` and `doctor` act on a deployed stack (`--stack-name`) or the running local stack (`--local`, the
+default), as the other operator commands do (heymarket_bridge_tools.target). `explain` is offline. Only click is
+imported here at module level; boto3 and the layer load when a command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
+from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
+from heymarket_bridge_tools.target import resolve, target_options
+
+if TYPE_CHECKING:
+    from heymarket_bridge.ingest.sources.common import CredentialEntry
+
+
+def _examples(*lines: str) -> str:
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@click.group(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge sources list --stack-name heymarket-bridge",
+        "heymarket-bridge sources add typeform --stack-name heymarket-bridge",
+        "heymarket-bridge sources add hubspot --value-file hubspot-secret.txt --stack-name heymarket-bridge",
+        "heymarket-bridge sources show hubspot --stack-name heymarket-bridge",
+    ),
+)
+def sources() -> None:
+    """Connect senders: list the sources, add or rotate their entries in the webhook secret, show the vendor's steps.
+
+    A token the bridge issues is generated here and printed once; a secret the vendor issues is read from a hidden
+    prompt, a file (--value-file) or stdin, never from the command line (it would stay in your shell's history).
+    """
+
+
+@sources.command("list", context_settings=CONTEXT_SETTINGS)
+@target_options
+def sources_list(**where: Any) -> None:
+    """Every source the bridge ships: whether the webhook secret holds its entries, its URL, what it needs."""
+    from heymarket_bridge_tools.source_setup import allowed_without_token, source_states
+
+    target = resolve(**where)
+    click.echo(f"sources of the {target.description}")
+    for state in source_states(target, target.webhook_secrets(), allowed_without_token(target)):
+        verdict = (
+            "configured" if state.configured else "open without a token" if state.open_without_token else "not set up"
+        )
+        click.echo(f"\n{state.name}: {verdict}\n  URL  {state.url}")
+        for entry, present in state.entries:
+            issuer = "the bridge issues it" if entry.issued_by == "bridge" else "the vendor issues it"
+            click.echo(f"  {'held   ' if present else 'missing'}  {entry.key}: {entry.what} ({issuer})")
+
+
+@sources.command(
+    "add",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge sources add typeform --stack-name heymarket-bridge",
+        "heymarket-bridge sources add shopify --value-file shopify-secret.txt --local",
+        "pbpaste | heymarket-bridge sources add hubspot --value-file - --stack-name heymarket-bridge",
+    ),
+)
+@click.argument("name")
+@click.option(
+    "--value-file",
+    "value_files",
+    multiple=True,
+    type=click.File("r"),
+    metavar="FILE",
+    help="A file holding the vendor's value (- for stdin), one per vendor-issued entry, in the order `sources list` "
+    "shows them. Without it you are asked (hidden input).",
+)
+@target_options
+def sources_add(name: str, value_files: tuple[Any, ...], **where: Any) -> int:
+    """Put NAME's entries into the webhook secret: a new token for each entry the bridge issues (printed once), the
+    vendor's value for each entry the vendor issues. Refused when NAME is set up already (use `sources rotate`)."""
+    return _set_entries(name, value_files, where, rotate=False, only=None)
+
+
+@sources.command(
+    "rotate",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge sources rotate generic --stack-name heymarket-bridge",
+        "heymarket-bridge sources rotate salesforce --entry salesforce_org_id --stack-name heymarket-bridge",
+    ),
+)
+@click.argument("name")
+@click.option("--entry", "only", metavar="KEY", help="The entry to replace (default: NAME's main entry, NAME).")
+@click.option(
+    "--value-file", "value_files", multiple=True, type=click.File("r"), metavar="FILE", help="As for `sources add`."
+)
+@target_options
+def sources_rotate(name: str, only: str | None, value_files: tuple[Any, ...], **where: Any) -> int:
+    """Replace NAME's main entry (or --entry KEY) in the webhook secret: a new token when the bridge issues it, the
+    vendor's new value when the vendor does. Running functions keep the old value for up to 5 minutes."""
+    return _set_entries(name, value_files, where, rotate=True, only=only or name)
+
+
+def _set_entries(
+    name: str, value_files: tuple[Any, ...], where: dict[str, Any], *, rotate: bool, only: str | None
+) -> int:
+    from heymarket_bridge_tools.source_setup import (
+        SECRETS_CACHE_MINUTES,
+        credential_entries,
+        held,
+        new_token,
+        source_url,
+        write_entries,
+    )
+
+    entries = credential_entries(name)
+    chosen = [entry for entry in entries if only is None or entry.key == only]
+    if not chosen:
+        keys = ", ".join(entry.key for entry in entries)
+        raise CliError(f"{name} has no entry {only!r}; its entries are {keys}", EXIT_USAGE)
+    target = resolve(**where)
+    current = target.webhook_secrets()
+    if not rotate and all(held(current, entry.key) for entry in entries):
+        raise CliError(
+            f"{name} is set up already: `heymarket-bridge sources rotate {name}` replaces its entry", EXIT_USAGE
+        )
+    if rotate and not held(current, chosen[0].key):
+        raise CliError(f"{name} has no {chosen[0].key} to rotate: `heymarket-bridge sources add {name}`", EXIT_USAGE)
+    vendor = [entry for entry in chosen if entry.issued_by != "bridge"]
+    values = _vendor_values(vendor, list(value_files))
+    tokens = {entry.key: new_token() for entry in chosen if entry.issued_by == "bridge"}
+    write_entries(target, {**tokens, **values})
+    url = source_url(target, name)
+    click.echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
+    for entry in chosen:
+        if entry.key in tokens:
+            _print_token(entry, tokens[entry.key], url, _token_in(name))
+    if not (tokens and _token_in(name) == "query"):
+        click.echo(f"\nwebhook URL: {url}")
+    click.echo(
+        f"Running functions read the secret again within {SECRETS_CACHE_MINUTES} minutes: until then they may refuse "
+        "(401) what is sent with the new value."
+        + (" The sender keeps the old value until you update it there." if rotate else "")
+    )
+    click.echo(f"Next: `heymarket-bridge sources show {name}` prints the steps in the vendor's screens.")
+    return 0
+
+
+def _token_in(source: str) -> str:
+    from heymarket_bridge.ingest.sources.base import default_sources
+
+    return default_sources([source])[source].token_in
+
+
+def _print_token(entry: CredentialEntry, token: str, url: str, token_in: str) -> None:
+    """The generated token, once, and where it goes."""
+    click.echo(f"\n{entry.key}: {entry.what}. Shown this once; it is kept only in the webhook secret:")
+    if token_in == "query":
+        click.echo(f"  paste this URL into the sender: {url}?token={token}")
+    elif token_in == "header":
+        click.echo(f"  send it in the X-Bridge-Token header (or as a Bearer token): {token}")
+    else:
+        click.echo(f"  paste this secret into the sender: {token}")
+
+
+def _vendor_values(entries: list[CredentialEntry], files: list[Any]) -> dict[str, str]:
+    """Each vendor-issued entry's value: from its --value-file, else a hidden prompt (a terminal), else a line of
+    stdin."""
+    from heymarket_bridge_tools.source_setup import clean_value
+
+    if len(files) > len(entries):
+        raise CliError(f"{len(files)} --value-file given for {len(entries)} vendor-issued entry(ies)", EXIT_USAGE)
+    values: dict[str, str] = {}
+    for n, entry in enumerate(entries):
+        if n < len(files):
+            raw = files[n].read()
+        elif sys.stdin.isatty():
+            raw = click.prompt(f"{entry.key} ({entry.what})", hide_input=True, prompt_suffix=": ", err=True)
+        else:
+            raw = sys.stdin.readline()
+        values[entry.key] = clean_value(entry.key, raw)
+    return values
+
+
+@sources.command("show", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@target_options
+def sources_show(name: str, **where: Any) -> None:
+    """NAME's webhook URL and the steps to take in the vendor's screens (from docs/sources/NAME.md)."""
+    from heymarket_bridge_tools.source_setup import credential_entries, source_url, vendor_steps
+
+    entries = credential_entries(name)
+    target = resolve(**where)
+    url = source_url(target, name)
+    click.echo(f"{name} on the {target.description}\nwebhook URL: {url}\n")
+    steps = vendor_steps(name, url, entries[0].key if entries else name)
+    if steps is None:
+        click.echo(f"no vendor steps found (docs/sources/{name}.md has no '## Set up in ...' section). Its entries:")
+        for entry in entries:
+            click.echo(f"  {entry.key}: {entry.what} (issued by the {entry.issued_by})")
+        return
+    click.echo(steps)
+
+
+# ---------------------------------------------------------------------------------------------- doctor
+
+
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples("heymarket-bridge doctor --stack-name heymarket-bridge", "heymarket-bridge doctor --local"),
+)
+@target_options
+def doctor(**where: Any) -> int:
+    """Check a stack end to end, read-only: the Heymarket credentials and permissions, the mappings, the webhook
+    secret against the sources, and every tag, custom field and list the mappings name in the Heymarket account.
+
+    Exits 1 when something would fail (a delivery refused, a contact dead-lettered), 0 otherwise.
+    """
+    from heymarket_bridge_tools.doctor import run_doctor
+
+    target = resolve(**where)
+    click.echo(f"doctor: the {target.description}")
+    findings = run_doctor(target)
+    label = {"ok": "OK  ", "note": "NOTE", "fail": "FAIL"}
+    topic = ""
+    for finding in findings:
+        if finding.topic != topic:
+            topic = finding.topic
+            click.echo(f"\n{topic}")
+        click.echo(f"  {label[finding.level]}  {finding.text}")
+    failed = sum(finding.level == "fail" for finding in findings)
+    click.echo(f"\n{failed} problem(s) would refuse deliveries or dead-letter contacts" if failed else "\nall good")
+    return EXIT_FAILURE if failed else 0
+
+
+@click.command(
+    "check-credentials",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge check-credentials --stack-name heymarket-bridge", "heymarket-bridge check-credentials --local"
+    ),
+)
+@target_options
+def check_credentials(**where: Any) -> int:
+    """Sign a JWT from the stack's Heymarket secret, call Heymarket (GET /v1/inboxes) with it, then probe every
+    permission the bridge uses with requests that cannot change anything (the first part of `doctor`).
+
+    Exits 0 when Heymarket accepts the credentials and grants each permission, 1 with the reason when it does not.
+    """
+    from heymarket_bridge_tools.doctor import check_credentials as check
+
+    target = resolve(**where)
+    queues = target.queues
+    ok, message = check(target.clients("secretsmanager"), queues.heymarket_secret_arn, queues.heymarket_url)
+    click.echo(("OK: " if ok else "FAILED: ") + message)
+    return 0 if ok else EXIT_FAILURE
+
+
+# ---------------------------------------------------------------------------------------------- explain
+
+
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples(
+        "heymarket-bridge explain typeform events/typeform/form_response.json",
+        "heymarket-bridge explain generic body.json --body --mappings mappings.json --default-country MX",
+    ),
+)
+@click.argument("source")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--body", "raw_body", is_flag=True, help="FILE is the raw body as the sender posts it.")
+@click.option("--content-type", metavar="TYPE", help="The body's content type (default: as the source's sample).")
+@click.option(
+    "--mappings",
+    "mappings_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="FILE",
+    help="A JSON file of SourceMappings (default: none, every source's defaults).",
+)
+@click.option("--default-country", default="US", metavar="CC", help="DefaultPhoneRegion.")
+@click.option("--unmasked", is_flag=True, help="Show phones and emails whole.")
+def explain(
+    source: str,
+    file: Path,
+    raw_body: bool,
+    content_type: str | None,
+    mappings_file: Path | None,
+    default_country: str,
+    unmasked: bool,
+) -> int:
+    """Show, offline, how a recorded delivery to SOURCE maps: per contact the field that gave each value, the phone's
+    country and why, the consent read, what is refused and why, and the Heymarket requests it would make.
+
+    FILE is an API Gateway event (as in events/SOURCE/), or with --body the raw body. Nothing is sent anywhere; the
+    sender's signature is not checked.
+    """
+    from heymarket_bridge.ingest.failures import WebhookError
+    from heymarket_bridge.ingest.sources import SOURCE_NAMES
+    from heymarket_bridge.settings import ConfigError, parse_source_mappings
+    from heymarket_bridge_tools.explain import explain as run
+    from heymarket_bridge_tools.explain import request_of
+    from heymarket_bridge_tools.samples import file_payload
+    from heymarket_bridge_tools.source_setup import credential_entries
+
+    credential_entries(source)  # an unknown source is a usage error naming the others
+    data = file.read_bytes()
+    payload = file_payload(source, data, str(file), content_type)
+    if not raw_body and payload.body == data and content_type is None:
+        click.echo(f"note: {file} is not an API Gateway event: read as the raw body (--body)", err=True)
+    try:
+        mappings = parse_source_mappings(
+            mappings_file.read_text(encoding="utf-8") if mappings_file else "{}", str(mappings_file), SOURCE_NAMES
+        )
+    except ConfigError as invalid:
+        raise CliError(str(invalid), EXIT_USAGE) from None
+    try:
+        told = run(
+            source,
+            request_of(source, payload.body, payload.content_type),
+            mappings,
+            default_country.upper(),
+            unmasked=unmasked,
+        )
+    except WebhookError as refused:
+        click.echo(f"the whole delivery is refused: {refused.status} {refused.message}")
+        return EXIT_FAILURE
+    _print_explanation(told)
+    return 0
+
+
+def _print_explanation(told: Any) -> None:
+    click.echo(f"{told.source}: {len(told.contacts)} contact(s) in the delivery")
+    for story in told.contacts:
+        click.echo(f"\ncontact {story.index}: " + ("REFUSED" if story.refused else "queued"))
+        for name, value, origin in story.fields:
+            click.echo(f"  {name:<14} {value}  <- {origin}")
+        if story.country:
+            click.echo(f"  phone country  {story.country}")
+            for item in story.evidence:
+                click.echo(f"    {item}")
+        click.echo(
+            f"  consent        {story.consent or 'none read (is_opted_out not given: left as Heymarket holds it)'}"
+        )
+        for reason in story.refused:
+            click.echo(f"  refused        {reason}")
+        for note in story.notes:
+            click.echo(f"  note           {note}")
+        if story.refused:
+            click.echo("  Heymarket      nothing: a refusal letter goes to the DLQ (`dlq redrive --set` to correct it)")
+        for write in story.writes:
+            click.echo(f"  Heymarket      {write}")
