@@ -41,6 +41,7 @@ class ContactStory:
     refused: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    queued: dict[str, Any] | None = None  # the contact queued for it (Contact.to_dict), unmasked: for the tests
 
 
 @dataclass
@@ -216,6 +217,7 @@ def _contact(
             "an opt-out (is_opted_out true)" if contact.is_opted_out else "consent given (is_opted_out false)"
         )
     story.writes = list(heymarket_writes(operation, unmasked))
+    story.queued = contact.to_dict()
 
 
 def heymarket_writes(operation: ContactOperation, unmasked: bool = False) -> Iterator[str]:
