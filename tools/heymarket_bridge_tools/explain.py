@@ -164,20 +164,25 @@ def _fields(
 
 def _origin(name: str, key: str | None, value: Any, mapping: SourceMapping, places: list[tuple[str, str]]) -> str:
     """Where a value came from: the mapping's reference or constant, and the payload fields holding the value."""
-    said = ""
-    if key is not None and key in mapping.custom:
-        said = "mapped (custom." + key + " <- " + " or ".join(mapping.custom[key]) + ")"
-    elif key is None and name in mapping.fields:
-        said = f"mapped ({name} <- {' or '.join(mapping.fields[name])})"
-    elif key is None and name in ("first", "last") and "name" in mapping.fields:
-        said = f"mapped (name <- {' or '.join(mapping.fields['name'])}, split on its last space)"
-    elif name in mapping.constants or (key is not None and key in (mapping.constants.get("custom") or {})):
-        said = "a constant of the mapping"
+    said = _mapping_said(name, key, mapping)
     found = _found(value, places)
     where = f"payload field {', '.join(found)}" if found else ""
     if not said:
         said = "the source's default" if where else "the source's default (not a payload field as such)"
     return f"{said}; {where}" if where else said
+
+
+def _mapping_said(name: str, key: str | None, mapping: SourceMapping) -> str:
+    """What the mapping says of a field ("" when it leaves it to the source's default)."""
+    if key is not None:
+        if key in mapping.custom:
+            return f"mapped (custom.{key} <- {' or '.join(mapping.custom[key])})"
+        return "a constant of the mapping" if key in (mapping.constants.get("custom") or {}) else ""
+    if name in mapping.fields:
+        return f"mapped ({name} <- {' or '.join(mapping.fields[name])})"
+    if name in ("first", "last") and "name" in mapping.fields:
+        return f"mapped (name <- {' or '.join(mapping.fields['name'])}, split on its last space)"
+    return "a constant of the mapping" if name in mapping.constants else ""
 
 
 def _found(value: Any, places: list[tuple[str, str]]) -> list[str]:

@@ -43,7 +43,11 @@ def sources() -> None:
     """
 
 
-@sources.command("list", context_settings=CONTEXT_SETTINGS)
+@sources.command(
+    "list",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples("heymarket-bridge sources list --stack-name heymarket-bridge", "heymarket-bridge sources list"),
+)
 @target_options
 def sources_list(**where: Any) -> None:
     """Every source the bridge ships: whether the webhook secret holds its entries, its URL, what it needs."""
@@ -110,38 +114,46 @@ def sources_rotate(name: str, only: str | None, value_files: tuple[Any, ...], **
 def _set_entries(
     name: str, value_files: tuple[Any, ...], where: dict[str, Any], *, rotate: bool, only: str | None
 ) -> int:
-    from heymarket_bridge_tools.source_setup import (
-        SECRETS_CACHE_MINUTES,
-        credential_entries,
-        held,
-        new_token,
-        source_url,
-        write_entries,
-    )
+    from heymarket_bridge_tools.source_setup import new_token, source_url, write_entries
+
+    target = resolve(**where)
+    chosen = _chosen_entries(name, only, target.webhook_secrets(), rotate=rotate)
+    values = _vendor_values([entry for entry in chosen if entry.issued_by != "bridge"], list(value_files))
+    tokens = {entry.key: new_token() for entry in chosen if entry.issued_by == "bridge"}
+    write_entries(target, {**tokens, **values})
+    click.echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
+    _print_next(name, chosen, tokens, source_url(target, name), rotate=rotate)
+    return 0
+
+
+def _chosen_entries(name: str, only: str | None, current: dict[str, Any], *, rotate: bool) -> list[CredentialEntry]:
+    """The entries to set: every entry of NAME (add), or its main entry or --entry (rotate); CliError (usage) when
+    NAME is set up already (add) or not yet (rotate)."""
+    from heymarket_bridge_tools.source_setup import credential_entries, held
 
     entries = credential_entries(name)
     chosen = [entry for entry in entries if only is None or entry.key == only]
     if not chosen:
         keys = ", ".join(entry.key for entry in entries)
         raise CliError(f"{name} has no entry {only!r}; its entries are {keys}", EXIT_USAGE)
-    target = resolve(**where)
-    current = target.webhook_secrets()
     if not rotate and all(held(current, entry.key) for entry in entries):
         raise CliError(
             f"{name} is set up already: `heymarket-bridge sources rotate {name}` replaces its entry", EXIT_USAGE
         )
     if rotate and not held(current, chosen[0].key):
         raise CliError(f"{name} has no {chosen[0].key} to rotate: `heymarket-bridge sources add {name}`", EXIT_USAGE)
-    vendor = [entry for entry in chosen if entry.issued_by != "bridge"]
-    values = _vendor_values(vendor, list(value_files))
-    tokens = {entry.key: new_token() for entry in chosen if entry.issued_by == "bridge"}
-    write_entries(target, {**tokens, **values})
-    url = source_url(target, name)
-    click.echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
+    return chosen
+
+
+def _print_next(name: str, chosen: list[CredentialEntry], tokens: dict[str, str], url: str, *, rotate: bool) -> None:
+    """Each generated token once with where it goes, the URL, and what happens meanwhile."""
+    from heymarket_bridge_tools.source_setup import SECRETS_CACHE_MINUTES
+
+    token_in = _token_in(name)
     for entry in chosen:
         if entry.key in tokens:
-            _print_token(entry, tokens[entry.key], url, _token_in(name))
-    if not (tokens and _token_in(name) == "query"):
+            _print_token(entry, tokens[entry.key], url, token_in)
+    if not (tokens and token_in == "query"):
         click.echo(f"\nwebhook URL: {url}")
     click.echo(
         f"Running functions read the secret again within {SECRETS_CACHE_MINUTES} minutes: until then they may refuse "
@@ -149,7 +161,6 @@ def _set_entries(
         + (" The sender keeps the old value until you update it there." if rotate else "")
     )
     click.echo(f"Next: `heymarket-bridge sources show {name}` prints the steps in the vendor's screens.")
-    return 0
 
 
 def _token_in(source: str) -> str:
@@ -188,7 +199,11 @@ def _vendor_values(entries: list[CredentialEntry], files: list[Any]) -> dict[str
     return values
 
 
-@sources.command("show", context_settings=CONTEXT_SETTINGS)
+@sources.command(
+    "show",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=_examples("heymarket-bridge sources show hubspot --stack-name heymarket-bridge"),
+)
 @click.argument("name")
 @target_options
 def sources_show(name: str, **where: Any) -> None:
