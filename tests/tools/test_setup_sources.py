@@ -163,3 +163,24 @@ def test_show_without_a_docs_page_says_so_and_lists_the_entries(
     assert f"webhook URL: {WEBHOOK_BASE}calendly" in out
     assert "no vendor steps found (docs/sources/calendly.md" in out
     assert "calendly: the signing key of the webhook subscription" in out
+
+
+def test_show_names_the_entry_unless_asked_to_reveal_its_value(
+    stack: Target, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given the generic page's setup section, which writes the token into the URL
+    from heymarket_bridge_tools import source_setup
+
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "generic.md").write_text(
+        "# Generic\n\n## Set up in your sender\n\n1. Post to `<WEBHOOK_URL>?token=<SECRET_ENTRY>`.\n"
+    )
+    monkeypatch.setattr(source_setup, "_docs_folder", lambda: tmp_path)
+
+    assert cli.main(["sources", "show", "generic", "--stack-name", "hb"]) == 0
+    out = capsys.readouterr().out
+    assert f"1. Post to `{WEBHOOK_BASE}generic?token=<the 'generic' entry of the webhook secret>`." in out
+    assert "old-generic-token" not in out
+
+    assert cli.main(["sources", "show", "generic", "--reveal", "--stack-name", "hb"]) == 0
+    assert f"1. Post to `{WEBHOOK_BASE}generic?token=old-generic-token`." in capsys.readouterr().out

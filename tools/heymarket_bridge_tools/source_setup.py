@@ -138,8 +138,9 @@ def _json(entries: Mapping[str, Any]) -> str:
 
 
 def vendor_steps(source: str, url: str, entry: str, docs: Path | None = None) -> str | None:
-    """The `## Set up in <Vendor>` section of docs/sources/<source>.md with the stack's URL and the secret entry in
-    place of URL_PLACEHOLDER and ENTRY_PLACEHOLDER; None when the page or the section is missing."""
+    """The `## Set up in <Vendor>` section of docs/sources/<source>.md with the stack's URL in place of
+    URL_PLACEHOLDER and `entry` (the secret entry's value, or a phrase naming it) in place of ENTRY_PLACEHOLDER;
+    None when the page or the section is missing."""
     folder = docs if docs is not None else _docs_folder()
     page = folder / "sources" / f"{source}.md" if folder is not None else None
     if page is None or not page.is_file():

@@ -202,11 +202,19 @@ def _vendor_values(entries: list[CredentialEntry], files: list[Any]) -> dict[str
 @sources.command(
     "show",
     context_settings=CONTEXT_SETTINGS,
-    epilog=_examples("heymarket-bridge sources show hubspot --stack-name heymarket-bridge"),
+    epilog=_examples(
+        "heymarket-bridge sources show hubspot --stack-name heymarket-bridge",
+        "heymarket-bridge sources show jotform --reveal --local",
+    ),
 )
 @click.argument("name")
+@click.option(
+    "--reveal",
+    is_flag=True,
+    help="Write the entry's value into the steps (a secret: for your screen only). Default: its name.",
+)
 @target_options
-def sources_show(name: str, **where: Any) -> None:
+def sources_show(name: str, reveal: bool, **where: Any) -> None:
     """NAME's webhook URL and the steps to take in the vendor's screens (from docs/sources/NAME.md)."""
     from heymarket_bridge_tools.source_setup import credential_entries, source_url, vendor_steps
 
@@ -214,7 +222,10 @@ def sources_show(name: str, **where: Any) -> None:
     target = resolve(**where)
     url = source_url(target, name)
     click.echo(f"{name} on the {target.description}\nwebhook URL: {url}\n")
-    steps = vendor_steps(name, url, entries[0].key if entries else name)
+    key = entries[0].key if entries else name
+    value = target.webhook_secrets().get(key) if reveal else None
+    shown = str(value) if isinstance(value, str) and value.strip() else f"<the {key!r} entry of the webhook secret>"
+    steps = vendor_steps(name, url, shown)
     if steps is None:
         click.echo(f"no vendor steps found (docs/sources/{name}.md has no '## Set up in ...' section). Its entries:")
         for entry in entries:
