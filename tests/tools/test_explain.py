@@ -120,3 +120,25 @@ def test_explain_queues_what_the_ingest_function_accepts_for_every_sample(source
         assert refused == {item["index"] for item in rejected if not item.get("dropped") and not item.get("notes")}
     else:
         assert refused == {2}  # its sample's third notification has no phone
+
+
+def test_a_bulk_delete_event_is_explained_target_by_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["explain", "deletes", str(EVENTS / "generic" / "delete_contacts.json")]) == 0
+
+    out = capsys.readouterr().out
+    assert "delete contact_id 6f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60: DELETE /v2/contacts by that UUID" in out
+    assert "delete phone 14*****0132: POST /v2/contacts/search by phone, then DELETE /v2/contacts" in out
+    assert "refused contact_ids[1]: contact_id must be a UUID" in out
+
+
+def test_a_raw_delete_body_with_nothing_valid_lists_each_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = tmp_path / "delete.json"
+    body.write_text('{"phones": ["+1 510 555 0123", "x"]}')
+
+    assert cli.main(["explain", "deletes", str(body), "--body", "--unmasked"]) == 0
+
+    out = capsys.readouterr().out
+    assert "delete phone 15105550123" in out
+    assert "refused phones[1]: phone has the word 'x'" in out

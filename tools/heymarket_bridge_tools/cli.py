@@ -45,7 +45,7 @@ COMMANDS: Final = {
     ),
     "sources": ("setup", "sources", "List the sources; add or rotate their secrets; show the vendor's steps."),
     "doctor": ("setup", "doctor", "Check a stack end to end (credentials, secrets, mapped names), read-only."),
-    "explain": ("setup", "explain", "Show, offline, how a recorded delivery maps and what it would write."),
+    "explain": ("explain", "explain", "Show, offline, how a recorded delivery maps and what it would write."),
     "consent": (
         "consent",
         "consent",

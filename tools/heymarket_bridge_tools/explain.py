@@ -326,3 +326,34 @@ def _xml_leaves(element: Any, path: str) -> Iterator[tuple[str, str]]:
         yield here, element.text.strip()
     for child in element:
         yield from _xml_leaves(child, here)
+
+
+# ---------------------------------------------------------------------------------------------- the bulk delete
+
+
+def explain_deletes(
+    body: bytes, content_type: str, default_country: str = "US", *, unmasked: bool = False
+) -> list[str]:
+    """What a bulk delete request (POST /contacts/delete) would do, one line per target, read by the ingest
+    function's own parser (heymarket_bridge.ingest.deletes.parse_delete_request); raises the WebhookError its sender
+    would get for a request refused as a whole. The sync function deletes by UUID (`DELETE /v2/contacts`), looking a
+    phone's contacts up first (heymarket_bridge.adapters.heymarket.contacts.deletes)."""
+    from heymarket_bridge.ingest.deletes import parse_delete_request
+    from heymarket_bridge.settings import IngestSettings
+
+    media = content_type.split(";", 1)[0].strip().lower()
+    # MaxContactsPerRequest's default: the template's, and IngestSettings'.
+    limit = IngestSettings(queue_url="", webhook_secrets_arn="").max_contacts_per_request
+    targets, invalid = parse_delete_request(body, media, default_country, limit)
+    lines = []
+    for target in targets:
+        if target.contact_id is not None:
+            lines.append(f"delete contact_id {target.contact_id}: DELETE /v2/contacts by that UUID (permanent)")
+        else:
+            phone = target.phone if unmasked else _mask("phone", target.phone)
+            lines.append(
+                f"delete phone {phone}: POST /v2/contacts/search by phone, then DELETE /v2/contacts of every contact "
+                "holding it (permanent)"
+            )
+    lines += [f"refused {item.field}[{item.index}]: {'; '.join(item.errors)}" for item in invalid]
+    return lines

@@ -1,15 +1,13 @@
-"""Setup commands: `sources list|add|rotate|show`, `doctor` (and `check-credentials`, its credentials part), and
-`explain`.
+"""Setup commands: `sources list|add|rotate|show`, `doctor` (and `check-credentials`, its credentials part).
 
-`sources` and `doctor` act on a deployed stack (`--stack-name`) or the running local stack (`--local`, the
-default), as the other operator commands do (heymarket_bridge_tools.target). `explain` is offline. Only click is
-imported here at module level; boto3 and the layer load when a command runs.
+They act on a deployed stack (`--stack-name`) or the running local stack (`--local`, the default), as the other
+operator commands do (heymarket_bridge_tools.target); `explain`, offline, is in explain.py. Only click is imported
+here at module level; boto3 and the layer load when a command runs.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -286,98 +284,3 @@ def check_credentials(**where: Any) -> int:
     ok, message = check(target.clients("secretsmanager"), queues.heymarket_secret_arn, queues.heymarket_url)
     click.echo(("OK: " if ok else "FAILED: ") + message)
     return 0 if ok else EXIT_FAILURE
-
-
-# ---------------------------------------------------------------------------------------------- explain
-
-
-@click.command(
-    context_settings=CONTEXT_SETTINGS,
-    epilog=_examples(
-        "heymarket-bridge explain typeform events/typeform/form_response.json",
-        "heymarket-bridge explain generic body.json --body --mappings mappings.json --default-country MX",
-    ),
-)
-@click.argument("source")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--body", "raw_body", is_flag=True, help="FILE is the raw body as the sender posts it.")
-@click.option("--content-type", metavar="TYPE", help="The body's content type (default: as the source's sample).")
-@click.option(
-    "--mappings",
-    "mappings_file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    metavar="FILE",
-    help="A JSON file of SourceMappings (default: none, every source's defaults).",
-)
-@click.option("--default-country", default="US", metavar="CC", help="DefaultPhoneRegion.")
-@click.option("--unmasked", is_flag=True, help="Show phones and emails whole.")
-def explain(
-    source: str,
-    file: Path,
-    raw_body: bool,
-    content_type: str | None,
-    mappings_file: Path | None,
-    default_country: str,
-    unmasked: bool,
-) -> int:
-    """Show, offline, how a recorded delivery to SOURCE maps: per contact the field that gave each value, the phone's
-    country and why, the consent read, what is refused and why, and the Heymarket requests it would make.
-
-    FILE is an API Gateway event (as in events/SOURCE/), or with --body the raw body. Nothing is sent anywhere; the
-    sender's signature is not checked.
-    """
-    from heymarket_bridge.ingest.failures import WebhookError
-    from heymarket_bridge.ingest.sources import SOURCE_NAMES
-    from heymarket_bridge.settings import ConfigError, parse_source_mappings
-    from heymarket_bridge_tools.explain import explain as run
-    from heymarket_bridge_tools.explain import request_of
-    from heymarket_bridge_tools.samples import file_payload
-    from heymarket_bridge_tools.source_setup import credential_entries
-
-    credential_entries(source)  # an unknown source is a usage error naming the others
-    data = file.read_bytes()
-    payload = file_payload(source, data, str(file), content_type)
-    if not raw_body and payload.body == data and content_type is None:
-        click.echo(f"note: {file} is not an API Gateway event: read as the raw body (--body)", err=True)
-    try:
-        mappings = parse_source_mappings(
-            mappings_file.read_text(encoding="utf-8") if mappings_file else "{}", str(mappings_file), SOURCE_NAMES
-        )
-    except ConfigError as invalid:
-        raise CliError(str(invalid), EXIT_USAGE) from None
-    try:
-        told = run(
-            source,
-            request_of(source, payload.body, payload.content_type),
-            mappings,
-            default_country.upper(),
-            unmasked=unmasked,
-        )
-    except WebhookError as refused:
-        click.echo(f"the whole delivery is refused: {refused.status} {refused.message}")
-        return EXIT_FAILURE
-    _print_explanation(told)
-    return 0
-
-
-def _print_explanation(told: Any) -> None:
-    click.echo(f"{told.source}: {len(told.contacts)} contact(s) in the delivery")
-    for story in told.contacts:
-        click.echo(f"\ncontact {story.index}: " + ("REFUSED" if story.refused else "queued"))
-        for name, value, origin in story.fields:
-            click.echo(f"  {name:<14} {value}  <- {origin}")
-        if story.country:
-            click.echo(f"  phone country  {story.country}")
-            for item in story.evidence:
-                click.echo(f"    {item}")
-        click.echo(
-            f"  consent        {story.consent or 'none read (is_opted_out not given: left as Heymarket holds it)'}"
-        )
-        for reason in story.refused:
-            click.echo(f"  refused        {reason}")
-        for note in story.notes:
-            click.echo(f"  note           {note}")
-        if story.refused:
-            click.echo("  Heymarket      nothing: a refusal letter goes to the DLQ (`dlq redrive --set` to correct it)")
-        for write in story.writes:
-            click.echo(f"  Heymarket      {write}")
