@@ -37,8 +37,16 @@ def test_unmasked_shows_the_phone_and_email_whole(capsys: pytest.CaptureFixture[
     assert cli.main(["explain", "typeform", str(EVENTS / "typeform" / "form_response.json"), "--unmasked"]) == 0
 
     out = capsys.readouterr().out
-    assert "grace@example.com" in out or '@example.com"' in out
+    payload = json.loads(load_event("typeform/form_response")["body"])
+    answers = payload["form_response"]["answers"]
+    assert f"email          {answers[3]['email']}" in out
+    assert f"phone          {answers[2]['phone_number']}" in out
     assert "15*****" not in out
+
+
+def test_a_default_country_that_is_not_a_country_code_is_a_usage_error() -> None:
+    event = str(EVENTS / "typeform" / "form_response.json")
+    assert cli.main(["explain", "typeform", event, "--default-country", "USA"]) == 2
 
 
 def test_a_raw_body_with_mappings_names_the_mapping_the_country_evidence_consent_and_refusals(

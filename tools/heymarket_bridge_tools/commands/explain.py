@@ -55,7 +55,12 @@ def explain(
     "deletes", or an event of POST /contacts/delete) is explained target by target. Nothing is sent anywhere; the
     sender's signature is not checked.
     """
+    import re
+
     from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
+
+    if not re.fullmatch(r"[A-Za-z]{2}", default_country):
+        raise CliError(f"--default-country {default_country!r}: an ISO 3166 alpha-2 code such as US", EXIT_USAGE)
     from heymarket_bridge.ingest.failures import WebhookError
     from heymarket_bridge.ingest.http import is_delete_route
 
