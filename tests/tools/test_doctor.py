@@ -248,3 +248,20 @@ def test_the_doctor_prints_no_secret(monkeypatch: pytest.MonkeyPatch, capsys: py
     assert "a-secret-token-value" not in out
     assert "sandbox-secret-key" not in out
     assert json.dumps({}) not in out.splitlines()
+
+
+def test_the_bulk_delete_is_reported_off_without_its_token_and_failing_with_a_shared_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = doctor(monkeypatch, capsys, mappings={})
+    assert status == 0, out
+    assert "NOTE  bulk delete: off (no 'deletes' entry)" in out
+
+    status, out, _ = doctor(monkeypatch, capsys, mappings={}, secrets={"generic": "same", "deletes": "same"})
+    assert status == 1
+    assert "FAIL  bulk delete: the 'deletes' token is the same as the generic entry" in out
+    assert "same" not in out.replace("the same as", "")
+
+    status, out, _ = doctor(monkeypatch, capsys, mappings={}, secrets={"generic": "a", "deletes": "b"})
+    assert status == 0, out
+    assert "OK    bulk delete: on" in out

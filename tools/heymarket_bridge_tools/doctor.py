@@ -151,6 +151,7 @@ def run_doctor(target: Target) -> list[Finding]:
         findings.append(Finding("fail", WEBHOOK_SECRET, str(unreadable)))
     else:
         findings += check_webhook_secret(source_states(target, entries, allowed_without_token(target)), mappings)
+        findings.append(check_deletes(entries))
     if not any(_names_something(mapping) for mapping in mappings.values()):
         return findings
     if not ok:
@@ -230,6 +231,32 @@ def check_webhook_secret(states: Iterable[Any], mappings: Mapping[str, SourceMap
             Finding("note", WEBHOOK_SECRET, f"not set up (their deliveries are refused with 401): {', '.join(absent)}")
         )
     return findings
+
+
+def check_deletes(entries: Mapping[str, Any]) -> Finding:
+    """Whether the bulk delete (DeleteContactsUrl) takes requests: it needs a `deletes` token of its own
+    (heymarket_bridge.ingest.deletes.authenticate_delete refuses every request while it is absent or equals another
+    entry)."""
+    from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
+
+    token = entries.get(DELETE_CREDENTIAL)
+    if not isinstance(token, str) or not token.strip():
+        return Finding(
+            "note", WEBHOOK_SECRET, f"bulk delete: off (no {DELETE_CREDENTIAL!r} entry): every request is refused"
+        )
+    shared = sorted(
+        str(name)
+        for name, value in entries.items()
+        if name != DELETE_CREDENTIAL and isinstance(value, str) and value.strip() == token.strip()
+    )
+    if shared:
+        return Finding(
+            "fail",
+            WEBHOOK_SECRET,
+            f"bulk delete: the {DELETE_CREDENTIAL!r} token is the same as the {', '.join(shared)} entry, so every "
+            f"delete request is refused (403): give {DELETE_CREDENTIAL!r} a long random token of its own",
+        )
+    return Finding("ok", WEBHOOK_SECRET, f"bulk delete: on (its {DELETE_CREDENTIAL!r} token is its own)")
 
 
 def read_account(http: HeymarketHttp) -> AccountNames | Finding:
