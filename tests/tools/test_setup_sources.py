@@ -184,3 +184,13 @@ def test_show_names_the_entry_unless_asked_to_reveal_its_value(
 
     assert cli.main(["sources", "show", "generic", "--reveal", "--stack-name", "hb"]) == 0
     assert f"1. Post to `{WEBHOOK_BASE}generic?token=old-generic-token`." in capsys.readouterr().out
+
+
+def test_the_bulk_delete_gets_a_token_of_its_own(stack: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["sources", "add", "deletes", "--stack-name", "hb"]) == 0
+
+    token = held_secret(stack)["deletes"]
+    assert token not in ("", "old-generic-token")
+    out = capsys.readouterr().out
+    assert f"send it in the X-Bridge-Token header (or as a Bearer token): {token}" in out
+    assert "webhook URL: https://abc.execute-api.us-east-1.amazonaws.com/contacts/delete" in out

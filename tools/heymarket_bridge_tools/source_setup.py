@@ -40,16 +40,36 @@ def source_names() -> list[str]:
 
 
 def credential_entries(source: str) -> tuple[CredentialEntry, ...]:
-    """The webhook-secret entries `source` reads, main entry first; CliError (usage) for an unknown source."""
+    """The webhook-secret entries `source` reads, main entry first (for `deletes`, the bulk delete's token);
+    CliError (usage) for an unknown source."""
+    from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
     from heymarket_bridge.ingest.sources.base import default_sources
+    from heymarket_bridge.ingest.sources.common import CredentialEntry
 
+    if source == DELETE_CREDENTIAL:
+        # Not a sender: the bulk delete (heymarket_bridge.ingest.deletes), whose token only the bridge issues.
+        return (CredentialEntry(DELETE_CREDENTIAL, "bridge", "the token of the bulk delete (DeleteContactsUrl)"),)
     if source not in source_names():
-        raise CliError(f"unknown source {source!r}; the sources are {', '.join(source_names())}", EXIT_USAGE)
+        known = ", ".join(source_names())
+        raise CliError(f"unknown source {source!r}; the sources are {known} (and {DELETE_CREDENTIAL})", EXIT_USAGE)
     return default_sources([source])[source].credentials
 
 
+def token_in(source: str) -> str:
+    """Where the sender presents a token the bridge issues: "header", "query" (in the URL), or "" (it signs)."""
+    from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
+    from heymarket_bridge.ingest.sources.base import default_sources
+
+    return "header" if source == DELETE_CREDENTIAL else default_sources([source])[source].token_in
+
+
 def source_url(target: Target, source: str) -> str:
-    """The URL the sender posts to: the stack's WebhookUrl output followed by the source's name."""
+    """The URL the sender posts to: the stack's WebhookUrl output followed by the source's name (for `deletes`, the
+    DeleteContactsUrl output)."""
+    from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
+
+    if source == DELETE_CREDENTIAL:
+        return target.outputs.get("DeleteContactsUrl") or f"{target.api_url}/contacts/delete"
     base = target.outputs.get("WebhookUrl") or f"{target.api_url}/webhooks/"
     return (base if base.endswith("/") else base + "/") + source
 

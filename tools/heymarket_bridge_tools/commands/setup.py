@@ -145,13 +145,13 @@ def _chosen_entries(name: str, only: str | None, current: dict[str, Any], *, rot
 
 def _print_next(name: str, chosen: list[CredentialEntry], tokens: dict[str, str], url: str, *, rotate: bool) -> None:
     """Each generated token once with where it goes, the URL, and what happens meanwhile."""
-    from heymarket_bridge_tools.source_setup import SECRETS_CACHE_MINUTES
+    from heymarket_bridge_tools.source_setup import SECRETS_CACHE_MINUTES, token_in
 
-    token_in = _token_in(name)
+    presented = token_in(name)
     for entry in chosen:
         if entry.key in tokens:
-            _print_token(entry, tokens[entry.key], url, token_in)
-    if not (tokens and token_in == "query"):
+            _print_token(entry, tokens[entry.key], url, presented)
+    if not (tokens and presented == "query"):
         click.echo(f"\nwebhook URL: {url}")
     click.echo(
         f"Running functions read the secret again within {SECRETS_CACHE_MINUTES} minutes: until then they may refuse "
@@ -161,18 +161,12 @@ def _print_next(name: str, chosen: list[CredentialEntry], tokens: dict[str, str]
     click.echo(f"Next: `heymarket-bridge sources show {name}` prints the steps in the vendor's screens.")
 
 
-def _token_in(source: str) -> str:
-    from heymarket_bridge.ingest.sources.base import default_sources
-
-    return default_sources([source])[source].token_in
-
-
-def _print_token(entry: CredentialEntry, token: str, url: str, token_in: str) -> None:
+def _print_token(entry: CredentialEntry, token: str, url: str, presented: str) -> None:
     """The generated token, once, and where it goes."""
     click.echo(f"\n{entry.key}: {entry.what}. Shown this once; it is kept only in the webhook secret:")
-    if token_in == "query":
+    if presented == "query":
         click.echo(f"  paste this URL into the sender: {url}?token={token}")
-    elif token_in == "header":
+    elif presented == "header":
         click.echo(f"  send it in the X-Bridge-Token header (or as a Bearer token): {token}")
     else:
         click.echo(f"  paste this secret into the sender: {token}")
