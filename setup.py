@@ -17,8 +17,14 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-# (what, which files of it): template.yaml itself, the functions' code, the sample events.
-PROJECT_FILES = (("template.yaml", "template.yaml"), ("functions", "**/*.py"), ("events", "**/*.json"))
+# (what, which files of it): template.yaml itself, the functions' code, the sample events, and the sources' docs pages
+# (`heymarket-bridge sources show` prints their vendor steps).
+PROJECT_FILES = (
+    ("template.yaml", "template.yaml"),
+    ("functions", "**/*.py"),
+    ("events", "**/*.json"),
+    ("docs/sources", "*.md"),
+)
 
 
 class BuildPyWithProject(build_py):

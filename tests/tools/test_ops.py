@@ -15,9 +15,8 @@ from moto import mock_aws
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, ContactOperation, DeadLetter, Operation
-from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, check_credentials, queue_status
+from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, queue_status
 from heymarket_local.template import StackTemplate
-from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
 
 @pytest.fixture
@@ -140,23 +139,6 @@ def test_status_counts_both_queues(aws: tuple[Any, Any, StackQueues]) -> None:
     assert (status.queue_visible, status.dlq_visible) == (1, 1)
 
 
-def test_check_credentials_says_whether_heymarket_accepts_them(aws: tuple[Any, Any, StackQueues]) -> None:
-    _, secretsmanager, queues = aws
-    with HeymarketSandbox() as sandbox:
-        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
-        assert ok, message
-        sandbox.rotate_credentials("someone-rotated-the-id", "and-the-key-without-telling-the-bridge")
-        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
-        assert not ok
-        assert "401" in message
-    secretsmanager.put_secret_value(
-        SecretId=queues.heymarket_secret_arn, SecretString='{"secret_id": "REPLACE_ME", "secret_key": "REPLACE_ME"}'
-    )
-    ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, "http://127.0.0.1:9")
-    assert not ok
-    assert "REPLACE_ME" in message
-
-
 def test_export_is_readable_by_its_owner_only(aws: tuple[Any, Any, StackQueues], tmp_path: Path) -> None:
     sqs, _, queues = aws
     fill(sqs, queues, ["a"])
@@ -177,29 +159,6 @@ def test_the_summary_masks_what_heymarket_quoted_of_the_contact(aws: tuple[Any, 
 
     assert dlq.summary() == [("p***@example.com: 15*****0000 already exists", 1)]
     assert dlq.summary(unmasked=True) == [("p0@example.com: +1 510 555 0000 already exists", 1)]
-
-
-def test_check_credentials_names_a_secret_that_is_not_json(aws: tuple[Any, Any, StackQueues]) -> None:
-    _, secretsmanager, queues = aws
-    secretsmanager.put_secret_value(SecretId=queues.heymarket_secret_arn, SecretString="secret_id=abc")
-    with HeymarketSandbox() as sandbox:
-        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
-    assert not ok
-    assert "is not JSON" in message
-
-
-def test_check_credentials_prints_nothing_but_its_verdict(
-    aws: tuple[Any, Any, StackQueues], capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, secretsmanager, queues = aws
-    secretsmanager.put_secret_value(
-        SecretId=queues.heymarket_secret_arn, SecretString=json.dumps({"secret_id": "wrong", "secret_key": "short"})
-    )
-    with HeymarketSandbox() as sandbox:
-        ok, _ = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
-    assert not ok
-    captured = capsys.readouterr()
-    assert captured.out + captured.err == ""
 
 
 def test_a_forced_redrive_marks_each_message_to_be_applied_even_if_superseded_or_unchanged(
@@ -316,39 +275,3 @@ def test_a_set_with_a_message_id_corrects_that_letter_only(aws: tuple[Any, Any, 
 
     assert (report.moved, report.skipped) == (1, 2)
     assert dlq.depth() == (2, 0)
-
-
-@pytest.mark.parametrize(
-    ("endpoint", "what"),
-    [
-        ("POST /v2/contacts/search", "search contacts"),
-        ("POST /v2/contacts", "write contacts"),
-        ("POST /v1/tags", "read tags"),
-        ("POST /v1/contact-fields", "read custom fields"),
-        ("PUT /v2/lists/{id}", "write lists"),
-    ],
-)
-def test_check_credentials_fails_when_heymarket_refuses_a_permission_the_bridge_uses(
-    aws: tuple[Any, Any, StackQueues], endpoint: str, what: str
-) -> None:
-    # Given credentials Heymarket accepts, without access to one endpoint the bridge uses
-    _, secretsmanager, queues = aws
-    with HeymarketSandbox(SandboxConfig(forbidden_endpoints=(endpoint,))) as sandbox:
-        # When they are checked
-        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
-
-    # Then the check fails, naming the permission
-    assert not ok
-    assert f"refuses what the bridge needs: {what} (" in message
-    assert "403" in message
-
-
-def test_check_credentials_changes_nothing_in_heymarket(aws: tuple[Any, Any, StackQueues]) -> None:
-    _, secretsmanager, queues = aws
-    with HeymarketSandbox() as sandbox:
-        ok, message = check_credentials(secretsmanager, queues.heymarket_secret_arn, sandbox.url)
-        assert ok, message
-        assert "granted: search contacts, write contacts, read tags, read custom fields, write lists" in message
-        stats = sandbox.stats()
-        held = (stats["contacts_written"], stats["contacts_stored"], stats["lists_stored"], stats["tags_stored"])
-        assert held == (0, 0, 0, len(sandbox.config.account_tags))

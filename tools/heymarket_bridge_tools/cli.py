@@ -39,10 +39,13 @@ COMMANDS: Final = {
     "status": ("operate", "status", "Queue and DLQ depth; on AWS, alarms and the last hour's counts."),
     "dlq": ("operate", "dlq", "Inspect, export and redrive the dead-letter queue."),
     "check-credentials": (
-        "operate",
+        "setup",
         "check_credentials",
-        "Check the stack's Heymarket credentials and permissions.",
+        "Check the stack's Heymarket credentials and permissions (doctor's first part).",
     ),
+    "sources": ("setup", "sources", "List the sources; add or rotate their secrets; show the vendor's steps."),
+    "doctor": ("setup", "doctor", "Check a stack end to end (credentials, secrets, mapped names), read-only."),
+    "explain": ("explain", "explain", "Show, offline, how a recorded delivery maps and what it would write."),
     "consent": (
         "consent",
         "consent",
@@ -58,9 +61,10 @@ COMMANDS: Final = {
     "sandbox": ("local", "sandbox", "Run only the Heymarket sandbox, an in-memory Heymarket API."),
 }
 SECTIONS: Final = (
+    ("Set up a stack (deployed: --stack-name; local: --local)", ("sources", "doctor", "check-credentials", "explain")),
     (
         "Operate a stack (deployed: --stack-name; local: --local)",
-        ("send", "import", "status", "dlq", "check-credentials", "consent", "samples"),
+        ("send", "import", "status", "dlq", "consent", "samples"),
     ),
     ("Run on this machine (no AWS account, no Docker)", ("local", "demo", "sandbox")),
 )

@@ -82,18 +82,23 @@ class Target:
 
     def webhook_secret(self, source: str) -> str | None:
         """The token or signing secret the stack holds for `source` (None when it holds none)."""
-        if self.local_secrets is not None:
-            return self.local_secrets.get(source)
+        value = self.webhook_secrets().get(source)
+        return str(value) if value else None
+
+    def webhook_secrets(self) -> dict[str, Any]:
+        """Every entry of the stack's webhook-secrets secret, as it holds them now (the local stack's too: what
+        `sources add --local` changed); the local stack's copy from its start when it names no secret."""
         arn = self.outputs.get("WebhookSecretsArn")
         if not arn:
-            return None
+            return dict(self.local_secrets or {})
         text = self.clients("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
         try:
             secrets = json.loads(text)
         except ValueError:
-            raise CliError(f"the stack's webhook secrets ({arn}) are not a JSON object: fix the secret") from None
-        value = secrets.get(source) if isinstance(secrets, dict) else None
-        return str(value) if value else None
+            secrets = None
+        if not isinstance(secrets, dict):
+            raise CliError(f"the stack's webhook secrets ({arn}) are not a JSON object: fix the secret")
+        return secrets
 
     def parameter(self, name: str, default: str) -> str:
         return self.parameters.get(name) or default
@@ -125,6 +130,12 @@ def local(state_file: Path | None = None) -> Target:
     tables: dict[str, Any] = found if isinstance(found, dict) else {}
     # The outputs a deployed stack gives that the local one has too (its tables are made from template.yaml).
     outputs = {"ConsentRecordTableName": str(tables["ConsentRecordTable"])} if "ConsentRecordTable" in tables else {}
+    outputs["WebhookUrl"] = f"{state.api_url}/webhooks/"
+    if data.get("webhook_secrets_arn"):
+        outputs["WebhookSecretsArn"] = str(data["webhook_secrets_arn"])
+    parameters = data.get("ssm_parameters")
+    if isinstance(parameters, dict) and parameters.get("SourceMappingsParameter"):
+        outputs["SourceMappingsParameterName"] = str(parameters["SourceMappingsParameter"])
     return Target(
         description=f"local stack at {state.api_url}",
         queues=StackQueues(

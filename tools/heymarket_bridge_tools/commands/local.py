@@ -317,6 +317,9 @@ def _run_local(config: Any, log_path: Path) -> int:
             {
                 **json.loads(info.to_json()),
                 "heymarket_secret_arn": stack.resources.heymarket_secret_arn,
+                # Read by the setup commands and the doctor (heymarket_bridge_tools.target.local).
+                "webhook_secrets_arn": stack.resources.webhook_secrets_arn,
+                "ssm_parameters": dict(stack.resources.ssm_parameters),
                 "tables": stack.resources.tables,
                 "parameters": stack.template_parameters,
                 "log_file": str(log_path),

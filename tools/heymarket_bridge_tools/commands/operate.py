@@ -1,4 +1,4 @@
-"""Operator commands: `dlq list|show|export|redrive`, `status`, `check-credentials`.
+"""Operator commands: `dlq list|show|export|redrive`, `status` (`check-credentials` is in setup.py, with `doctor`).
 
 Each acts on a deployed stack (`--stack-name`: queue URLs from the stack's outputs, your AWS credentials) or on
 the running local stack (`--local`, the default: its state file). Only click is imported here at module level;
@@ -289,29 +289,6 @@ def stack_alarm_names(cloudformation: Any, stack_name: str) -> list[str]:
             if resource.get("ResourceType") == "AWS::CloudWatch::Alarm" and resource.get("PhysicalResourceId")
         ]
     return names
-
-
-@click.command(
-    "check-credentials",
-    context_settings=CONTEXT_SETTINGS,
-    epilog=_examples(
-        "heymarket-bridge check-credentials --stack-name heymarket-bridge", "heymarket-bridge check-credentials --local"
-    ),
-)
-@target_options
-def check_credentials(**where: Any) -> int:
-    """Sign a JWT from the stack's Heymarket secret, call Heymarket (GET /v1/inboxes) with it, then probe every
-    permission the bridge uses with requests that cannot change anything.
-
-    Exits 0 when Heymarket accepts the credentials and grants each permission, 1 with the reason when it does not.
-    """
-    from heymarket_bridge_tools.ops import check_credentials as check
-
-    target = resolve(**where)
-    queues = target.queues
-    ok, message = check(target.clients("secretsmanager"), queues.heymarket_secret_arn, queues.heymarket_url)
-    click.echo(("OK: " if ok else "FAILED: ") + message)
-    return 0 if ok else EXIT_FAILURE
 
 
 # ---------------------------------------------------------------------- output helpers (rich, loaded on use)
