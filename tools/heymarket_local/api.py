@@ -360,6 +360,7 @@ class HttpApi:
         self._host = host
         self._port = port
         self._on_exchange = on_exchange
+        self._server: _ApiServer | None = None
         self._serving: Serving | None = None
         self._lock = threading.Condition()
         self._active = 0
@@ -410,20 +411,31 @@ class HttpApi:
                 log.exception("on_exchange callback failed")
         return reply
 
+    def bind(self) -> HttpApi:
+        """Take the port without answering yet (requests wait in the listen backlog), so that the URL is known
+        before the functions are made; raises OSError if the port is taken."""
+        if self._server is None:
+            self._server = _ApiServer((self._host, self._port), self)
+            self._port = self._server.server_address[1]
+        return self
+
     def start(self) -> HttpApi:
-        """Bind and serve in a background thread; raises OSError if the port is taken."""
+        """Bind if not bound, and serve in a background thread; raises OSError if the port is taken."""
         if self._serving is not None:
             return self
-        server = _ApiServer((self._host, self._port), self)
-        self._port = server.server_address[1]
+        server = self.bind()._server
+        assert server is not None
         self._serving = Serving(server, f"local-api-{self._port}")
         return self
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop accepting requests, let those in progress finish (up to `grace_s`), free the port."""
         serving, self._serving = self._serving, None
+        server, self._server = self._server, None
         if serving is not None:
             serving.stop(drain=partial(self._wait_for_requests_in_progress, grace_s))
+        elif server is not None:  # bound, never served
+            server.server_close()
 
     def _wait_for_requests_in_progress(self, grace_s: float) -> None:
         with self._lock:
@@ -438,6 +450,6 @@ class HttpApi:
 
     @property
     def url(self) -> str:
-        if self._serving is None:
+        if self._server is None:
             raise RuntimeError("the local API is not running: call start() first")
         return f"http://{self._host}:{self._port}"

@@ -1,0 +1,160 @@
+"""The local stack's public URL (signatures over the URL it serves, or a tunnel's) and its inspector's JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from heymarket_bridge_tools.samples import authenticate, sample_payload
+from heymarket_local.inspector.server import Inspector
+from heymarket_local.stack import LocalStack, LocalStackConfig
+from tests.support import demo_webhook_secrets
+
+TUNNEL = "https://bridge-test.trycloudflare.com"
+PHONE = "+14155550123"
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - 127.0.0.1 only
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(answer.read())
+
+
+def start_stack(inspector: Inspector | None = None, **overrides: str | int) -> LocalStack:
+    config = LocalStackConfig(
+        webhook_secrets=demo_webhook_secrets(),
+        retry_delay_s=1,
+        parameter_overrides={"BatchingWindowSeconds": 1, **overrides},
+    )
+    if inspector is None:
+        return LocalStack(config).start()
+    return LocalStack(config, on_exchange=inspector.on_exchange, on_batch=inspector.on_batch).start()
+
+
+def hubspot_delivery(stack: LocalStack, public_base_url: str) -> int:
+    """Post the HubSpot sample signed over `public_base_url` (a sender calling that URL); the status answered."""
+    url = stack.webhook_url("hubspot")
+    payload = sample_payload("hubspot")
+    posted, body, headers, _ = authenticate(
+        "hubspot",
+        url,
+        payload.body,
+        demo_webhook_secrets()["hubspot"],
+        now=datetime.now(UTC),
+        public_base_url=public_base_url,
+    )
+    return post(posted, body, {**headers, "Content-Type": payload.content_type})[0]
+
+
+def test_without_a_public_url_hubspot_signatures_are_checked_against_the_http_url_served() -> None:
+    with start_stack() as stack:
+        api_url = stack.ready_info.api_url
+        assert stack.template_parameters["PublicBaseUrl"] == api_url
+        # A signature over the URL the stack serves (http) verifies; one over https://127.0.0.1 does not.
+        assert hubspot_delivery(stack, api_url) == 202
+        assert hubspot_delivery(stack, api_url.replace("http://", "https://")) == 401
+
+
+def test_with_a_tunnel_s_public_url_signatures_over_that_url_verify() -> None:
+    with start_stack(PublicBaseUrl=TUNNEL) as stack:
+        assert stack.template_parameters["PublicBaseUrl"] == TUNNEL
+        assert hubspot_delivery(stack, TUNNEL) == 202
+        assert hubspot_delivery(stack, stack.ready_info.api_url) == 401
+
+
+@pytest.fixture(scope="module")
+def inspected() -> Iterator[tuple[LocalStack, Inspector]]:
+    inspector = Inspector()
+    with start_stack(inspector) as stack, inspector.start(stack.sandbox):
+        yield stack, inspector
+
+
+def wait_for(condition: Any, timeout_s: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("not reached in time")
+
+
+def activity(inspector: Inspector, after: int = 0) -> Any:
+    return get_json(inspector.url + f"/api/activity?after={after}")
+
+
+def test_the_inspector_json_shows_a_delivered_contact_masked_with_its_heymarket_write(
+    inspected: tuple[LocalStack, Inspector],
+) -> None:
+    stack, inspector = inspected
+    status, reply = post(
+        stack.webhook_url("generic"),
+        json.dumps({"phone": PHONE, "first": "Ada"}).encode(),
+        {"Content-Type": "application/json", "X-Bridge-Token": demo_webhook_secrets()["generic"]},
+    )
+    assert status == 202
+
+    def delivered() -> Any:
+        found = [d for d in activity(inspector)["deliveries"] if d["request_id"] == reply["request_id"]]
+        return found and found[0]["outcome"] == "delivered" and found[0]
+
+    delivery = wait_for(delivered)
+    assert (delivery["source"], delivery["status"], delivery["verdict"]) == ("generic", 202, "accepted")
+    [contact] = delivery["contacts"]
+    assert contact["phone"] == "14*****0123"  # as the handlers' logs mask it (mask_phone)
+    assert contact["outcome"] == "delivered"
+    assert contact["heymarket"] and contact["heymarket"][0].endswith("create")
+    text = json.dumps(activity(inspector))
+    assert "4155550123" not in text and "Ada" not in text  # no phone in full, no name
+    assert any(r["path"].startswith("/v2/") or r["path"].startswith("/v1/") for r in activity(inspector)["heymarket_requests"])
+
+
+def test_the_inspector_json_shows_a_refused_delivery_and_a_refusal_letter(
+    inspected: tuple[LocalStack, Inspector],
+) -> None:
+    stack, inspector = inspected
+    headers = {"Content-Type": "application/json", "X-Bridge-Token": demo_webhook_secrets()["generic"]}
+    bad_token = post(stack.webhook_url("generic"), b'{"phone": "+14155550124"}', {**headers, "X-Bridge-Token": "no"})
+    assert bad_token[0] == 401
+    partly = post(stack.webhook_url("generic"), json.dumps([{"phone": PHONE}, {"phone": "12"}]).encode(), headers)
+    assert partly[0] == 202
+
+    deliveries = {d["request_id"]: d for d in wait_for(lambda: activity(inspector)["deliveries"])}
+    refused = [d for d in deliveries.values() if d["status"] == 401]
+    assert refused and refused[0]["verdict"] == "refused" and refused[0]["outcome"] == "refused"
+    letter = deliveries[partly[1]["request_id"]]
+    assert letter["verdict"] == "partly accepted" and letter["outcome"] == "letter"
+    assert letter["refused"] and letter["refused"][0].startswith("#1")
+
+
+def test_the_cursor_gives_only_what_changed_since() -> None:
+    # Given a journal-only inspector (no server), When nothing changed after the cursor, Then nothing comes back.
+    inspector = Inspector()
+    snapshot = inspector.journal.snapshot()
+    assert inspector.journal.snapshot(snapshot["cursor"])["deliveries"] == []
+    inspector.journal.record_requests([("POST", "/v2/contacts/bulk", 200)])
+    later = inspector.journal.snapshot(snapshot["cursor"])
+    assert [r["path"] for r in later["heymarket_requests"]] == ["/v2/contacts/bulk"]
+
+
+def test_a_bad_cursor_is_a_400_naming_it(inspected: tuple[LocalStack, Inspector]) -> None:
+    _, inspector = inspected
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get_json(inspector.url + "/api/activity?after=-1")
+    assert refused.value.code == 400
+    assert "after" in json.loads(refused.value.read())["error"]
