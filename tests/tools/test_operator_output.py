@@ -169,7 +169,7 @@ def test_the_live_status_line_keeps_the_heymarket_request_count_on_an_80_column_
 
     from rich.console import Console
 
-    from heymarket_bridge_tools.commands.local import status_line, status_renderable
+    from heymarket_bridge_tools.commands.local_session import status_line, status_renderable
     from heymarket_local.poller import PollerStats
     from heymarket_local.stack import StackStatus
 

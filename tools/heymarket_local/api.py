@@ -1,11 +1,10 @@
 """A local stand-in for API Gateway HTTP API: requests in, payload-2.0 events to the handlers, their reply out.
 
-Routes come from the template (`POST /webhooks/{source}`). For each request the server builds the event
-API Gateway would send (version "2.0", routeKey, rawPath, lower-case headers, cookies,
-queryStringParameters, pathParameters, requestContext; bodies base64-encoded unless their content type
-is text), invokes the function and returns its response unchanged. What API Gateway itself answers is
-copied too: 404 {"message":"Not Found"} for an unknown route, 413 above its 10 MB payload limit, and
-500 {"message":"Internal Server Error"} when the function fails or returns a response it cannot use.
+Routes come from the template (`POST /webhooks/{source}`). For each request the server builds the event API Gateway
+would send (version "2.0", routeKey, rawPath, lower-case headers, cookies, queryStringParameters, pathParameters,
+requestContext; bodies base64-encoded unless their content type is text), invokes the function and returns its
+response unchanged. What API Gateway itself answers is copied too: 404 {"message":"Not Found"} for an unknown route,
+413 above its 10 MB payload limit, 500 {"message":"Internal Server Error"} when the function fails or answers unusably.
 """
 
 from __future__ import annotations
@@ -97,12 +96,7 @@ def _group(name: str) -> str:
 def is_text(content_type: str) -> bool:
     """Whether API Gateway passes a body of this type as text rather than base64."""
     media_type = content_type.split(";", 1)[0].strip().lower()
-    return (
-        media_type.startswith("text/")
-        or media_type in _TEXT_TYPES
-        or media_type.endswith("+json")
-        or media_type.endswith("+xml")
-    )
+    return media_type.startswith("text/") or media_type in _TEXT_TYPES or media_type.endswith(("+json", "+xml"))
 
 
 def _request_time(epoch_s: float) -> str:
@@ -421,11 +415,9 @@ class HttpApi:
 
     def start(self) -> HttpApi:
         """Bind if not bound, and serve in a background thread; raises OSError if the port is taken."""
-        if self._serving is not None:
-            return self
         server = self.bind()._server
-        assert server is not None
-        self._serving = Serving(server, f"local-api-{self._port}")
+        if self._serving is None and server is not None:
+            self._serving = Serving(server, f"local-api-{self._port}")
         return self
 
     def stop(self, grace_s: float = 10.0) -> None:

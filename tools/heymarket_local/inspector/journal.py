@@ -187,21 +187,22 @@ class Journal:
         if contact is None:
             contact = ContactEntry(message_id, mask_phone(phone) or "(by contact id)", operation.op.value)
             delivery.contacts[message_id] = contact
-        fate = self.fates.take(message_id)
-        if result.error is not None:
-            contact.outcome, contact.reason = "retrying", result.error
-        elif fate is not None:
-            contact.outcome, contact.reason = fate
-        elif message_id in result.failed_message_ids:
-            contact.outcome, contact.reason = "retrying", ""
-        else:
-            contact.outcome, contact.reason = "settled", ""
+        contact.outcome, contact.reason = self._fate(message_id, result)
         # Writes are stored during the invocation, before its result arrives here.
         since = delivery.at if delivery.status else 0.0  # a delivery not answered yet: its time is not known
         contact.heymarket = [f"{_clock(at)} {op}" for at, op in self._writes.get(digits, []) if at >= since]
         if contact.outcome == "settled" and contact.heymarket:
             contact.outcome = "deleted" if contact.heymarket[-1].endswith("delete") else "delivered"
         delivery.updated = seq
+
+    def _fate(self, message_id: str, result: BatchResult) -> tuple[str, str]:
+        """(outcome, reason) of a message the sync function received: as its log said, else settled or retrying."""
+        fate = self.fates.take(message_id)
+        if result.error is not None:
+            return "retrying", result.error
+        if fate is not None:
+            return fate
+        return ("retrying", "") if message_id in result.failed_message_ids else ("settled", "")
 
     def record_write(self, op: str, phone: str, at: float | None = None) -> None:
         """A contact write (`op`: create, update, delete) the Heymarket sandbox stored; `phone` in any form."""
