@@ -89,7 +89,9 @@ def batch_line(result: BatchResult, summary: Mapping[str, Any] | None, at: float
     if summary.get("deleted"):
         parts.append(f"{summary['deleted']} deleted")
     if summary.get("rejected"):
-        parts.append(f"{summary['rejected']} refused by Heymarket")
+        # Refused for good, by Heymarket's answer or by the bridge's own checks before any request (a tag or a field
+        # the account lacks): the sync function's `rejected` counts both (heymarket_bridge.sync.settle.tally).
+        parts.append(f"{summary['rejected']} refused (Heymarket's answer or the bridge's checks)")
     parts.append(f"{retried} retried")
     if summary.get("waiting"):
         parts.append(f"{summary['waiting']} put back to wait for a configuration fix")

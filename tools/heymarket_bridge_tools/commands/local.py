@@ -95,7 +95,7 @@ def _parse_overrides(values: tuple[str, ...]) -> dict[str, str | int]:
         raise CliError(f"--parameter-overrides: {error}", EXIT_USAGE) from None
 
 
-def _public_url(value: str | None) -> str | None:
+def _public_url(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
     """--public-url: the https URL a tunnel gives this machine (cloudflared, ngrok), without a path's trailing /."""
     if value is None:
         return None
@@ -197,6 +197,7 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
 @click.option(
     "--public-url",
     metavar="URL",
+    callback=_public_url,
     help="The https URL a tunnel (cloudflared, ngrok) forwards to --api-port: the stack's PublicBaseUrl, so that "
     "signatures covering the URL (HubSpot v3) verify for a real sender  [default: the URL the API serves, "
     "http://127.0.0.1:PORT]",
@@ -257,9 +258,8 @@ def local(
         overrides["BatchingWindowSeconds"] = batching_window
     if reconsent_sources is not None:
         overrides["ReconsentSources"] = reconsent_sources
-    tunnel = _public_url(public_url)
-    if tunnel is not None:
-        overrides["PublicBaseUrl"] = tunnel
+    if public_url is not None:
+        overrides["PublicBaseUrl"] = public_url
     credentials = None
     if heymarket_url is not None:
         if not heymarket_url.startswith(("http://", "https://")):
