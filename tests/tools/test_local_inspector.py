@@ -119,7 +119,7 @@ def test_the_inspector_json_shows_a_delivered_contact_masked_with_its_heymarket_
     assert contact["phone"] == "14*****0123"  # as the handlers' logs mask it (mask_phone)
     assert contact["outcome"] == "delivered"
     assert contact["heymarket"]
-    assert contact["heymarket"][0].endswith("create")
+    assert contact["heymarket"][0]["op"] == "create"
     text = json.dumps(activity(inspector))
     assert "4155550123" not in text
     assert "Ada" not in text

@@ -50,7 +50,7 @@ class ContactEntry:
     operation: str
     outcome: str = "queued"  # then settled (delivered, deleted with the sandbox), retrying, waiting, dead-lettered
     reason: str = ""
-    heymarket: list[str] = field(default_factory=list)  # the sandbox's stored writes: "12:00:03 create"
+    heymarket: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's writes: {"at": epoch s, "op"}
 
 
 @dataclass
@@ -70,10 +70,6 @@ class DeliveryEntry:
     accepted: int = 0  # contacts the answer says were queued
     contacts: dict[str, ContactEntry] = field(default_factory=dict)  # by message id
     updated: int = 0
-
-
-def _clock(epoch_s: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(epoch_s))
 
 
 def verdict_of(exchange: ApiExchange) -> tuple[str, list[str]]:
@@ -190,9 +186,9 @@ class Journal:
         contact.outcome, contact.reason = self._fate(message_id, result)
         # Writes are stored during the invocation, before its result arrives here.
         since = delivery.at if delivery.status else 0.0  # a delivery not answered yet: its time is not known
-        contact.heymarket = [f"{_clock(at)} {op}" for at, op in self._writes.get(digits, []) if at >= since]
+        contact.heymarket = [{"at": at, "op": op} for at, op in self._writes.get(digits, []) if at >= since]
         if contact.outcome == "settled" and contact.heymarket:
-            contact.outcome = "deleted" if contact.heymarket[-1].endswith("delete") else "delivered"
+            contact.outcome = "deleted" if contact.heymarket[-1]["op"] == "delete" else "delivered"
         delivery.updated = seq
 
     def _fate(self, message_id: str, result: BatchResult) -> tuple[str, str]:

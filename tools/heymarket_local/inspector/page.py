@@ -81,7 +81,7 @@ function detailsRow(d) {
     const list = el("ul");
     for (const c of d.contacts) {
       let text = c.phone + " " + c.operation + ": " + c.outcome + (c.reason ? " (" + c.reason + ")" : "");
-      if (c.heymarket.length) text += "; Heymarket: " + c.heymarket.join(", ");
+      if (c.heymarket.length) text += "; Heymarket: " + c.heymarket.map((w) => clock(w.at) + " " + w.op).join(", ");
       list.append(el("li", text, "contact"));
     }
     cell.append(list);

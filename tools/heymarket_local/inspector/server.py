@@ -8,7 +8,8 @@ Served on 127.0.0.1 only, on a port of its own (never the API's, which a tunnel 
 
 Fed by the stack's callbacks (`on_exchange`, `on_batch`, given to `LocalStack`), the sync function's log records
 (through a handler on the Powertools logger while it runs), and with the built-in sandbox its stored writes
-(`add_write_listener`) and its request log (`requests_log`: method, path, status).
+(`add_write_listener`) and its request log (`requests_log`: method, path, status; read every REQUESTS_POLL_S, which
+times each request to within that).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from heymarket_sandbox import ContactWrite, HeymarketSandbox
 from heymarket_sandbox.serving import Serving, TrackedServer
 
 PAGE_PATH: Final = "/_inspector"
+REQUESTS_POLL_S: Final = 0.2
 ACTIVITY_PATH: Final = "/_inspector/api/activity"
 # The page is the only document: no framing, no other origin's scripts, no referrer leaving this machine.
 _SECURITY_HEADERS: Final = (
@@ -127,23 +129,40 @@ class Inspector:
         if sandbox is not None:
             self._sandbox = sandbox
             self._undo.append(sandbox.add_write_listener(self._record_write))
+            # The sandbox's request log holds no time: read it often, so that each request is timed to within
+            # REQUESTS_POLL_S of its answer.
+            stop = threading.Event()
+            follower = threading.Thread(target=self._follow_requests, args=(stop,), name="local-inspector-requests")
+            follower.daemon = True
+            follower.start()
+            self._undo.append(follower.join)  # undone last to first: the follower is told to stop, then joined
+            self._undo.append(stop.set)
         return self
+
+    def _follow_requests(self, stop: threading.Event) -> None:
+        while not stop.wait(REQUESTS_POLL_S):
+            self._read_requests()
 
     def _record_write(self, change: ContactWrite) -> None:
         phone = change.contact.get("phone") if isinstance(change.contact, dict) else None
         if isinstance(phone, str) and phone:
             self.journal.record_write(change.op, phone)
 
+    def _read_requests(self) -> None:
+        """Record the sandbox's requests answered since the last look."""
+        if self._sandbox is None:
+            return
+        with self._requests_lock:  # the follower and a page's poll must not record a request twice
+            log = self._sandbox.requests_log
+            if len(log) < self._requests_seen:  # the sandbox was reset
+                self._requests_seen = 0
+            new = log[self._requests_seen :]
+            self._requests_seen += len(new)
+            self.journal.record_requests(new)
+
     def snapshot(self, after: int) -> dict[str, Any]:
-        """The journal after reading the sandbox's requests answered since the last look."""
-        if self._sandbox is not None:
-            with self._requests_lock:  # two pages polling at once must not record a request twice
-                log = self._sandbox.requests_log
-                if len(log) < self._requests_seen:  # the sandbox was reset
-                    self._requests_seen = 0
-                new = log[self._requests_seen :]
-                self._requests_seen += len(new)
-                self.journal.record_requests(new)
+        """The journal's JSON after `after`, the sandbox's newest requests read first."""
+        self._read_requests()
         return self.journal.snapshot(after)
 
     def stop(self) -> None:
