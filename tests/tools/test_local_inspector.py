@@ -165,3 +165,56 @@ def test_a_bad_cursor_is_a_400_naming_it(inspected: tuple[LocalStack, Inspector]
         get_json(inspector.url + "/api/activity?after=-1")
     assert refused.value.code == 400
     assert "after" in json.loads(refused.value.read())["error"]
+
+
+def contact_message(message_id: str, request_id: str, phone: str = "14155550123") -> dict[str, Any]:
+    from heymarket_bridge.domain.contact import Contact
+    from heymarket_bridge.domain.operations import ContactOperation, Operation
+
+    operation = ContactOperation(Operation.UPSERT, Contact(phone=phone), "generic", "2026-01-01T00:00:00Z", request_id)
+    return {"messageId": message_id, "body": operation.to_json()}
+
+
+def answered(request_id: str, status: int = 202, accepted: int = 1) -> Any:
+    from heymarket_local.api import ApiExchange
+
+    body = json.dumps({"accepted": accepted, "rejected": [], "request_id": request_id}).encode()
+    return ApiExchange(time.time() - 1, "POST", "/webhooks/generic", {"source": "generic"}, status, body, 0.01)
+
+
+def test_contacts_received_before_their_delivery_s_answer_show_under_it_once_answered() -> None:
+    from heymarket_local.inspector.journal import Journal
+    from heymarket_local.poller import BatchResult
+
+    # Given the sync function received the delivery's contact before the API recorded its answer
+    journal = Journal()
+    journal.record_write("create", "+1 415 555 0123")
+    journal.record_batch(BatchResult((contact_message("m1", "r1"),), frozenset()))  # type: ignore[arg-type]
+    # Then the delivery is not shown yet (nothing to show of it but its contacts)
+    assert journal.snapshot()["deliveries"] == []
+    # When its answer is recorded, Then it shows with the contact, delivered, masked
+    journal.record_exchange(answered("r1"))
+    [delivery] = journal.snapshot()["deliveries"]
+    assert delivery["outcome"] == "delivered"
+    assert [(c["phone"], c["outcome"]) for c in delivery["contacts"]] == [("14*****0123", "delivered")]
+
+
+def test_a_contact_the_sync_function_dead_lettered_shows_its_reason_and_makes_a_letter() -> None:
+    import logging
+
+    from heymarket_local.inspector.journal import Journal
+    from heymarket_local.poller import BatchResult
+
+    journal = Journal()
+    journal.record_exchange(answered("r2"))
+    assert journal.snapshot()["deliveries"][0]["outcome"] == "in progress"  # accepted, not received yet
+    # When the sync function logs the contact dead-lettered (as heymarket_bridge.sync.settle does)
+    record = logging.LogRecord("sync", logging.ERROR, __file__, 1, "Contact dead-lettered", None, None)
+    record.message_id, record.error = "m2", "tag 'VIP' does not exist"
+    journal.fates.handle(record)
+    journal.record_batch(BatchResult((contact_message("m2", "r2"),), frozenset()))  # type: ignore[arg-type]
+    # Then the delivery is a letter, and its contact says why
+    [delivery] = journal.snapshot()["deliveries"]
+    assert delivery["outcome"] == "letter"
+    assert delivery["contacts"][0]["outcome"] == "dead-lettered"
+    assert delivery["contacts"][0]["reason"] == "tag 'VIP' does not exist"
