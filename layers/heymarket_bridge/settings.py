@@ -104,8 +104,14 @@ def parse_source_mappings(raw: str, origin: str, source_names: frozenset[str]) -
         raise ConfigError(f"{origin} is invalid: {exc}") from exc
 
 
+# The local stack serves http on this machine, and a signature check there must rebuild the URL it serves
+# (tools/heymarket_local); no sender reaches a deployment through a loopback URL, so allowing it risks nothing.
+_LOOPBACK_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/.*)?")
+
+
 def _public_url(raw: str) -> str:
-    if not raw.startswith("https://") or any(ch in raw for ch in "?# "):
+    secure = raw.startswith("https://") or _LOOPBACK_HTTP.fullmatch(raw) is not None
+    if not secure or any(ch in raw for ch in "?# "):
         raise ValueError("must be an https:// URL without query or fragment, e.g. https://hooks.example.com/bridge")
     return raw.rstrip("/")
 

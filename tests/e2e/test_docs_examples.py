@@ -132,6 +132,7 @@ def deployed_stack() -> Iterator[dict[str, str]]:
             "ContactQueueUrl": resources.queue_url,
             "ContactDeadLetterQueueUrl": resources.dlq_url,
             "HeymarketSecretArn": resources.heymarket_secret_arn,
+            "WebhookSecretsArn": resources.webhook_secrets_arn,
             "ConsentRecordTableName": resources.tables["ConsentRecordTable"],
         }
         template = {
@@ -156,6 +157,8 @@ def test_the_deployed_stack_examples_run_as_written(workdir: Path, deployed_stac
     named = {" ".join(example.words.split()[1:3]) for example in ran}
     commands = {"dlq list", "dlq show", "dlq export", "dlq redrive", "check-credentials --stack-name", "consent export"}
     assert named >= commands
+    # The vendor-issued secret the setup page's `sources add hubspot --value-file` reads, saved as a user would.
+    (workdir / "hubspot-secret.txt").write_text("the-app-client-secret\n")
     for example in ran:
         result = run(example.command, workdir, environment(workdir, **deployed_stack))
         assert result.returncode == 0, f"{example.page}: {example.command}\n{result.stdout}\n{result.stderr}"

@@ -311,3 +311,40 @@ def test_a_redrive_set_option_naming_an_unknown_field_is_a_usage_error_listing_t
     assert "phone, first, last" in line
     assert "custom.<id>" in line
     assert sqs.calls == 0
+
+
+def test_local_refuses_an_override_value_cut_by_an_unquoted_space(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a value with a space not quoted (sam would keep "Preferred" and drop the rest without a word)
+    code, _, err = run(capsys, "local", "--parameter-overrides", "Title=Preferred clinic")
+    # Then local refuses it before starting anything, naming the text and how to quote
+    assert code == 2
+    line = one_error_line(err)
+    assert "'clinic' is not a KEY=VALUE pair" in line
+    assert "in quotes" in line
+
+
+@pytest.mark.parametrize("url", ["http://example.trycloudflare.com", "https://example.ngrok.app/?x=1", "example.com"])
+def test_local_refuses_a_public_url_that_is_not_a_tunnel_s_https_url(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    code, _, err = run(capsys, "local", "--public-url", url)
+    assert code == 2
+    assert "--public-url" in err
+    assert "https" in err
+
+
+def test_local_help_shows_how_to_quote_a_mapping_for_parameter_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    from heymarket_bridge_tools.parameter_overrides import parse_overrides
+
+    code, out, _ = run(capsys, "local", "--help")
+    assert code == 0
+    assert "as for `sam deploy`" not in out  # the old help: it split on every space
+    example = next(line for line in out.splitlines() if "Preferred clinic" in line)
+    # The example, as the shell passes it, reads back to a JSON mapping whose title keeps its space.
+    import shlex
+
+    words = shlex.split(example.strip())
+    value = words[words.index("--parameter-overrides") + 1]
+    assert json.loads(parse_overrides([value])["SourceMappings"]) == {
+        "typeform": {"custom": {"Preferred clinic": "clinic"}}
+    }

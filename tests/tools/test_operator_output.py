@@ -82,6 +82,16 @@ def test_a_batch_line_says_how_many_were_put_back_to_wait_for_a_configuration_fi
     )
 
 
+def test_a_batch_line_does_not_credit_heymarket_with_refusals_the_bridge_made_itself() -> None:
+    # The sync function's `rejected` counts contacts Heymarket refused and those the bridge's own checks refused
+    # before any request (issue 24: "2 refused by Heymarket" for letters the bridge made).
+    records = tuple({"messageId": str(n)} for n in range(2))
+    summary = {"delivered": 0, "rejected": 2, "dead_lettered": 2, "heymarket_requests": 0}
+    line = batch_line(BatchResult(records, frozenset()), summary)  # type: ignore[arg-type]
+    assert "refused by Heymarket" not in line
+    assert "2 refused (dead letters with the reason)" in line
+
+
 def test_an_error_text_is_masked_down_to_what_finds_the_contact() -> None:
     contact = {"phone": "15105551234", "first": "Grace", "email": "grace@example.com"}
     text = "contact Grace (grace@example.com, +1 510 555 1234) already exists"
@@ -178,7 +188,7 @@ def test_the_live_status_line_keeps_the_heymarket_request_count_on_an_80_column_
 
     from rich.console import Console
 
-    from heymarket_bridge_tools.commands.local import status_line, status_renderable
+    from heymarket_bridge_tools.commands.local_session import status_line, status_renderable
     from heymarket_local.poller import PollerStats
     from heymarket_local.stack import StackStatus
 

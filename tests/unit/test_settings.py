@@ -115,10 +115,27 @@ def test_the_public_base_url_is_read_without_its_trailing_slash() -> None:
     assert IngestSettings.from_env(env).public_base_url == "https://hooks.example.com/bridge"
 
 
-@pytest.mark.parametrize("value", ["http://hooks.example.com", "https://hooks.example.com/?x=1", "hooks.example.com"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://hooks.example.com",
+        "https://hooks.example.com/?x=1",
+        "hooks.example.com",
+        "http://127.0.0.1.example.com",
+        "http://localhost@hooks.example.com",
+    ],
+)
 def test_a_public_base_url_that_is_not_a_plain_https_url_is_named(value: str) -> None:
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
         IngestSettings.from_env({"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "PUBLIC_BASE_URL": value})
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:3000", "http://localhost:8080/bridge"])
+def test_the_local_stack_s_own_http_url_on_this_machine_is_a_public_base_url(value: str) -> None:
+    # The local stack serves http on 127.0.0.1: signatures covering the URL are checked against the URL it serves.
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "PUBLIC_BASE_URL": value}
+
+    assert IngestSettings.from_env(env).public_base_url == value
 
 
 def test_sync_settings_read_the_contact_state_table_and_its_options() -> None:

@@ -86,7 +86,8 @@ def as_request(sample: SampleEvent, *, api_url: str, secrets: Mapping[str, Any],
     """The request the sample's sender would make to the local API at `now`, signed afresh with the demo secret.
 
     Signatures that cover a timestamp (HubSpot, Calendly) or the URL (HubSpot) cannot be replayed as
-    recorded, so each sample is re-signed for this API's address and this moment.
+    recorded, so each sample is re-signed for this API's address (the URL the local stack serves, which it checks
+    such signatures against: its PublicBaseUrl) and this moment.
     """
     event = copy.deepcopy(sample.event)
     event["requestContext"]["domainName"] = urlsplit(api_url).netloc
@@ -94,8 +95,13 @@ def as_request(sample: SampleEvent, *, api_url: str, secrets: Mapping[str, Any],
     secret = secrets.get(source)
     if isinstance(secret, str) and secret:
         with contextlib.suppress(ValueError):  # a source the signer does not know is posted as recorded
-            event = resign_event(event, secret, now)
+            event = resign_event(event, secret, now, url=_posted_url(api_url, event))
     return _as_request(sample.name, event)
+
+
+def _posted_url(api_url: str, event: Mapping[str, Any]) -> str:
+    query = event.get("rawQueryString") or ""
+    return f"{api_url.rstrip('/')}{event['rawPath']}" + (f"?{query}" if query else "")
 
 
 def _is_http_api_event(event: Any) -> bool:

@@ -137,7 +137,7 @@ def event_body(event: Mapping[str, Any]) -> bytes:
     return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
 
 
-def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[str, Any]:
+def resign_event(event: Mapping[str, Any], secret: str, now: datetime, *, url: str | None = None) -> dict[str, Any]:
     """A copy of an HTTP API event whose signature headers are made afresh for `now` (its time fields follow, and so
     do the delivery times its body carries, its source's `body_times`: moved by as long as `now` is after the
     event's).
@@ -145,7 +145,9 @@ def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[s
     A token sender keeps its token where the event carries it (Authorization, X-Bridge-Token, or `?token=`), with
     the value set to `secret`, else gets it where it sends one (`token_in`); `secret` is the event's
     `credential_name` entry (the `deletes` token, in a header, on a delete route). A signing sender's event is
-    signed with each version it carries (`signed_versions`), else its newest. ValueError for an unknown source.
+    signed with each version it carries (`signed_versions`), else its newest, over `url` when given (the URL the
+    stack rebuilds: its PublicBaseUrl and the path), else the https URL the event names. ValueError for an unknown
+    source.
     """
     name = credential_name(event)
     token_in = "header" if name == DELETE_CREDENTIAL else sender(name).token_in
@@ -160,7 +162,7 @@ def resign_event(event: Mapping[str, Any], secret: str, now: datetime) -> dict[s
     if token_in:
         _set_token(fresh, headers, secret, in_query=token_in == "query")
     else:
-        _sign_again(fresh, headers, name, secret, method=method, url=event_url(event), now=now)
+        _sign_again(fresh, headers, name, secret, method=method, url=url or event_url(event), now=now)
     fresh["headers"] = headers
     context["timeEpoch"] = int(now.timestamp() * 1000)
     context["time"] = now.astimezone(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")

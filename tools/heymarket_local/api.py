@@ -1,11 +1,10 @@
 """A local stand-in for API Gateway HTTP API: requests in, payload-2.0 events to the handlers, their reply out.
 
-Routes come from the template (`POST /webhooks/{source}`). For each request the server builds the event
-API Gateway would send (version "2.0", routeKey, rawPath, lower-case headers, cookies,
-queryStringParameters, pathParameters, requestContext; bodies base64-encoded unless their content type
-is text), invokes the function and returns its response unchanged. What API Gateway itself answers is
-copied too: 404 {"message":"Not Found"} for an unknown route, 413 above its 10 MB payload limit, and
-500 {"message":"Internal Server Error"} when the function fails or returns a response it cannot use.
+Routes come from the template (`POST /webhooks/{source}`). For each request the server builds the event API Gateway
+would send (version "2.0", routeKey, rawPath, lower-case headers, cookies, queryStringParameters, pathParameters,
+requestContext; bodies base64-encoded unless their content type is text), invokes the function and returns its
+response unchanged. What API Gateway itself answers is copied too: 404 {"message":"Not Found"} for an unknown route,
+413 above its 10 MB payload limit, 500 {"message":"Internal Server Error"} when the function fails or answers unusably.
 """
 
 from __future__ import annotations
@@ -97,12 +96,7 @@ def _group(name: str) -> str:
 def is_text(content_type: str) -> bool:
     """Whether API Gateway passes a body of this type as text rather than base64."""
     media_type = content_type.split(";", 1)[0].strip().lower()
-    return (
-        media_type.startswith("text/")
-        or media_type in _TEXT_TYPES
-        or media_type.endswith("+json")
-        or media_type.endswith("+xml")
-    )
+    return media_type.startswith("text/") or media_type in _TEXT_TYPES or media_type.endswith(("+json", "+xml"))
 
 
 def _request_time(epoch_s: float) -> str:
@@ -360,6 +354,7 @@ class HttpApi:
         self._host = host
         self._port = port
         self._on_exchange = on_exchange
+        self._server: _ApiServer | None = None
         self._serving: Serving | None = None
         self._lock = threading.Condition()
         self._active = 0
@@ -410,20 +405,29 @@ class HttpApi:
                 log.exception("on_exchange callback failed")
         return reply
 
+    def bind(self) -> HttpApi:
+        """Take the port without answering yet (requests wait in the listen backlog), so that the URL is known
+        before the functions are made; raises OSError if the port is taken."""
+        if self._server is None:
+            self._server = _ApiServer((self._host, self._port), self)
+            self._port = self._server.server_address[1]
+        return self
+
     def start(self) -> HttpApi:
-        """Bind and serve in a background thread; raises OSError if the port is taken."""
-        if self._serving is not None:
-            return self
-        server = _ApiServer((self._host, self._port), self)
-        self._port = server.server_address[1]
-        self._serving = Serving(server, f"local-api-{self._port}")
+        """Bind if not bound, and serve in a background thread; raises OSError if the port is taken."""
+        server = self.bind()._server
+        if self._serving is None and server is not None:
+            self._serving = Serving(server, f"local-api-{self._port}")
         return self
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop accepting requests, let those in progress finish (up to `grace_s`), free the port."""
         serving, self._serving = self._serving, None
+        server, self._server = self._server, None
         if serving is not None:
             serving.stop(drain=partial(self._wait_for_requests_in_progress, grace_s))
+        elif server is not None:  # bound, never served
+            server.server_close()
 
     def _wait_for_requests_in_progress(self, grace_s: float) -> None:
         with self._lock:
@@ -438,6 +442,6 @@ class HttpApi:
 
     @property
     def url(self) -> str:
-        if self._serving is None:
+        if self._server is None:
             raise RuntimeError("the local API is not running: call start() first")
         return f"http://{self._host}:{self._port}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +37,7 @@ from heymarket_local.api import ApiExchange, HttpApi
 from heymarket_local.aws import AWS_VARIABLES_TO_CLEAR, LOCAL_HOST, LocalAws
 from heymarket_local.lambdas import LocalFunction
 from heymarket_local.poller import BatchResult, EventSourceConfig, PollerStats, SqsEventSource
+from heymarket_local.stack_setup import base_url_parameter, functions_environment, generated_webhook_secrets
 from heymarket_local.template import TEMPLATE_PATH, LocalResources, StackTemplate
 from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
@@ -151,6 +151,7 @@ class LocalStack:
         self._sqs: Any = None
         self._resources: LocalResources | None = None
         self._ready: ReadyInfo | None = None
+        self._functions: dict[str, LocalFunction] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,13 +176,28 @@ class LocalStack:
         StackTemplate.load(config.template_path, config.parameter_overrides)
         heymarket_url, credentials = self._start_heymarket()
         template = StackTemplate.load(
-            config.template_path, {**config.parameter_overrides, _base_url_parameter(heymarket_url): heymarket_url}
+            config.template_path, {**config.parameter_overrides, base_url_parameter(heymarket_url): heymarket_url}
         )
+        routes = template.routes()
+        function_ids = sorted({route.function_id for route in routes} | {SYNC_FUNCTION_ID})
+        # The API binds first (a busy port fails the start before anything else runs), answering only once the
+        # functions exist: its URL is the PublicBaseUrl they check URL-covering signatures (HubSpot) against, unless
+        # one was given (a tunnel's, `local --public-url`).
+        api = HttpApi(
+            routes,
+            {fid: partial(self._invoke, fid) for fid in function_ids},
+            LOCAL_HOST,
+            config.api_port,
+            on_exchange=self._on_exchange,
+        )
+        self._api = _listen("the local API", config.api_port, api.bind)
+        public_url = str(config.parameter_overrides.get("PublicBaseUrl") or self._api.url)
+        template = template.with_parameters({**template.parameters, "PublicBaseUrl": public_url})
         self._parameters = dict(template.parameters)
         self._aws = _listen("the local AWS (moto)", config.aws_port, LocalAws(config.aws_port).start)
         event_source = template.event_source(SYNC_FUNCTION_ID)
         self._sqs = self._aws.client("sqs", max_pool_connections=event_source.max_concurrency + 8)
-        webhook_secrets = dict(config.webhook_secrets or _generated_webhook_secrets())
+        webhook_secrets = dict(config.webhook_secrets or generated_webhook_secrets())
         resources = template.provision(
             self._sqs,
             self._aws.client("secretsmanager"),
@@ -192,14 +208,12 @@ class LocalStack:
         )
         self._resources = resources
 
-        routes = template.routes()
-        function_ids = sorted({route.function_id for route in routes} | {SYNC_FUNCTION_ID})
         # The functions' variables, read here and handed to each execution environment: the process's, minus any
         # that could add credentials, a role or a profile, then those that send boto3 to moto, then the template's.
         variables = {
             **{name: value for name, value in os.environ.items() if name not in AWS_VARIABLES_TO_CLEAR},
             **self._aws.environment(),
-            **_functions_environment(template, function_ids, resources),
+            **functions_environment(template, function_ids, resources),
             # Contacts waiting for a configuration fix come back after the retry delay, not SQS's 15 minutes;
             # so do list writes that failed (their follow-ups), not after a minute. A contact stays leased after
             # a request of unknown outcome for the retry delay too, not 30 s: the sandbox settles a request within
@@ -217,7 +231,7 @@ class LocalStack:
         }
         # The ingest function keeps one execution environment for every request, as the local API always ran it;
         # each concurrent sync invocation gets one of its own (see LocalFunction).
-        functions = {
+        self._functions = {
             function_id: LocalFunction.load(
                 template.function(function_id),
                 f"{STACK_NAME}-{function_id}",
@@ -227,22 +241,13 @@ class LocalStack:
             )
             for function_id in function_ids
         }
-
-        # The API binds first: a busy port then fails the start before the event source polls at all.
-        api = HttpApi(
-            routes,
-            {fid: functions[fid].invoke for fid in functions},
-            LOCAL_HOST,
-            config.api_port,
-            on_exchange=self._on_exchange,
-        )
-        self._api = _listen("the local API", config.api_port, api.start)
+        self._api.start()
         self._poller = SqsEventSource(
             self._sqs,
             EventSourceConfig.from_template(
                 event_source, resources, retry_delay_s=config.retry_delay_s, region=self._aws.region
             ),
-            functions[SYNC_FUNCTION_ID].invoke,
+            self._functions[SYNC_FUNCTION_ID].invoke,
             on_batch=self._on_batch,
         ).start()
         self._ready = ReadyInfo(
@@ -253,6 +258,9 @@ class LocalStack:
             heymarket_url=heymarket_url,
             webhook_secrets=webhook_secrets,
         )
+
+    def _invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        return self._functions[function_id].invoke(event)
 
     def _start_heymarket(self) -> tuple[str, dict[str, str]]:
         config = self.config
@@ -408,43 +416,3 @@ def _listen(part: str, port: int, start: Callable[[], Any]) -> Any:
             f"{part} cannot listen on {LOCAL_HOST}:{port}: {error.strerror or error}"
             + ("; choose another port or 0 for a free one" if port else "")
         ) from error
-
-
-def _functions_environment(
-    template: StackTemplate, function_ids: list[str], resources: LocalResources
-) -> dict[str, str]:
-    """The functions' template environments merged, each function given all of them, as the local stack always
-    did; they must agree."""
-    merged: dict[str, str] = {}
-    for function_id in function_ids:
-        for name, value in template.function_environment(function_id, resources).items():
-            if merged.get(name, value) != value:
-                raise LocalStackError(
-                    f"the functions need different values of {name}, but the local stack gives them one environment"
-                )
-            merged[name] = value
-    return merged
-
-
-def _generated_webhook_secrets() -> dict[str, str]:
-    """A fresh secret for every source, so that each can be tried (`heymarket-bridge send --local`), and the
-    token of the delete endpoint.
-
-    Salesforce authenticates with a token in the endpoint URL plus the organization id its messages carry (not
-    something a sender can be given): it gets a well-formed made-up one.
-    """
-    from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
-    from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
-    from heymarket_bridge.ingest.sources.salesforce import ORG_ID_ENTRY
-
-    generated = {name: secrets.token_urlsafe(24) for name in sorted(SOURCE_NAMES)}
-    generated[DELETE_CREDENTIAL] = secrets.token_urlsafe(24)
-    if "salesforce" in generated:
-        generated[ORG_ID_ENTRY] = "00D" + secrets.token_hex(6).upper()[:12]
-    return generated
-
-
-def _base_url_parameter(url: str) -> str:
-    """The template parameter that takes `url`: HeymarketBaseUrl is https only (the JWT must not travel in clear),
-    so an http:// test double on this machine (the sandbox) goes in LocalTestHeymarketUrl."""
-    return "LocalTestHeymarketUrl" if url.startswith("http://") else "HeymarketBaseUrl"

@@ -7,21 +7,17 @@ to install them. `sandbox` needs only the base install. The sandbox's settings a
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import signal
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any, Final, NoReturn
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import click
 
-from heymarket_bridge_tools.cli import CONTEXT_SETTINGS, PROG
+from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 from heymarket_bridge_tools.sandboxopts import apply_options, config_from_options, sandbox_options
 
@@ -31,9 +27,9 @@ LOCAL_EXTRA_HINT: Final = (
 )
 CREDENTIAL_VARIABLES: Final = ("HEYMARKET_SECRET_ID", "HEYMARKET_SECRET_KEY", "HEYMARKET_API_KEY")
 LOG_DIR: Final = Path(".local/logs")
-STATUS_INTERVAL_S: Final = 0.5
 DEFAULT_API_PORT: Final = 3000  # local.DEFAULT_API_PORT, without importing the local stack for --help
 DEFAULT_RETRY_DELAY_S: Final = 2  # local.DEFAULT_RETRY_DELAY_S
+DEFAULT_INSPECTOR_PORT: Final = 0  # a free one: two stacks side by side never contend for it
 SQS_MAX_VISIBILITY_S: Final = 43_200
 PORT: Final = click.IntRange(0, 65_535)
 
@@ -90,14 +86,23 @@ _LOCAL_SANDBOX: Final = sandbox_options(_sandbox_config_class(), prefix="sandbox
 
 
 def _parse_overrides(values: tuple[str, ...]) -> dict[str, str | int]:
-    overrides: dict[str, str | int] = {}
-    for item in values:
-        for pair in item.split():
-            name, equals, value = pair.partition("=")
-            if not equals or not name:
-                raise CliError(f"--parameter-overrides: expected KEY=VALUE, got {pair!r}", EXIT_USAGE)
-            overrides[name] = value
-    return overrides
+    """--parameter-overrides read as `sam deploy` reads it (parameter_overrides.py)."""
+    from heymarket_bridge_tools.parameter_overrides import ParameterOverridesError, parse_overrides
+
+    try:
+        return dict(parse_overrides(values))
+    except ParameterOverridesError as error:
+        raise CliError(f"--parameter-overrides: {error}", EXIT_USAGE) from None
+
+
+def _public_url(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """--public-url: the https URL a tunnel gives this machine (cloudflared, ngrok), without a path's trailing /."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment or " " in value:
+        raise click.BadParameter("expected the tunnel's https URL, e.g. https://example.trycloudflare.com")
+    return value.rstrip("/")
 
 
 def _retry_delay(value: str) -> int | None:
@@ -145,6 +150,9 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
         "heymarket-bridge local",
         "heymarket-bridge local --webhook-secrets events/webhook_secrets.json --batching-window 1",
         "heymarket-bridge local --sandbox-fail-rate 0.3 --parameter-overrides MaxReceiveCount=2",
+        "heymarket-bridge local --public-url https://example.trycloudflare.com   # a real sender through a tunnel",
+        "heymarket-bridge local --parameter-overrides "
+        r""""SourceMappings='{\"typeform\": {\"custom\": {\"Preferred clinic\": \"clinic\"}}}'" """.strip(),
         "HEYMARKET_SECRET_ID=... HEYMARKET_SECRET_KEY=... heymarket-bridge local --heymarket-url https://api.heymarket.com",
     ),
 )
@@ -182,7 +190,24 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
     "--parameter-overrides",
     multiple=True,
     metavar="'KEY=VALUE ...'",
-    help="template.yaml parameters, as for `sam deploy` (e.g. 'MaxReceiveCount=2 LogLevel=DEBUG').",
+    help="template.yaml parameters, written as for `sam deploy --parameter-overrides`: pairs separated by spaces, "
+    "a value with spaces in quotes, e.g. \"MaxReceiveCount=2 SourceMappings='{...}'\"; text that is no pair is "
+    "refused. Repeatable; a later value wins.",
+)
+@click.option(
+    "--public-url",
+    metavar="URL",
+    callback=_public_url,
+    help="The https URL a tunnel (cloudflared, ngrok) forwards to --api-port: the stack's PublicBaseUrl, so that "
+    "signatures covering the URL (HubSpot v3) verify for a real sender  [default: the URL the API serves, "
+    "http://127.0.0.1:PORT]",
+)
+@click.option(
+    "--inspector-port",
+    type=PORT,
+    default=DEFAULT_INSPECTOR_PORT,
+    metavar="PORT",
+    help="Port of the inspector page, http://127.0.0.1:PORT/_inspector (never tunnelled: its own port); 0: a free one.",
 )
 @click.option(
     "--reconsent-sources",
@@ -208,6 +233,8 @@ def local(
     batching_window: int | None,
     retry_delay: str,
     parameter_overrides: tuple[str, ...],
+    public_url: str | None,
+    inspector_port: int,
     reconsent_sources: str | None,
     log_file: Path | None,
     template: Path | None,
@@ -231,6 +258,8 @@ def local(
         overrides["BatchingWindowSeconds"] = batching_window
     if reconsent_sources is not None:
         overrides["ReconsentSources"] = reconsent_sources
+    if public_url is not None:
+        overrides["PublicBaseUrl"] = public_url
     credentials = None
     if heymarket_url is not None:
         if not heymarket_url.startswith(("http://", "https://")):
@@ -255,217 +284,9 @@ def local(
         template_path=template_path,
     )
     log_path = log_file or LOG_DIR / f"local-{api_port or os.getpid()}.log"
-    _exit_now(_run_local(config, log_path))
+    from heymarket_bridge_tools.commands.local_session import exit_now, run_local
 
-
-def _exit_now(code: int) -> NoReturn:
-    """End the process once the stack has stopped, without the interpreter's teardown.
-
-    By then every part is stopped, the state file removed, the log file closed: what is left is moto's and the
-    sandbox's memory, which the interpreter's teardown would walk object by object (measured: 8 s after "stopped"
-    with 42,700 messages queued by a 50,000-row import, on a 2-core machine, and longer the more is held), and
-    invocations abandoned after the grace period (Lambda would have ended them too). Streams are flushed first.
-    """
-    import logging
-
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
-
-
-def _run_local(config: Any, log_path: Path) -> int:
-    from heymarket_local.activity import BatchSummaries, batch_line, webhook_line
-    from heymarket_local.stack import LocalStack, LocalStackError
-    from heymarket_local.state import remove_state, state_path, write_state
-
-    terminal_out, terminal_err = sys.stdout, sys.stderr
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        if stop_requested.is_set():
-            os._exit(130)  # a second Ctrl-C while stopping: do not wait for invocations in progress
-        stop_requested.set()
-
-    with contextlib.ExitStack() as cleanup:
-        log_stream = cleanup.enter_context(log_path.open("a", encoding="utf-8"))
-        view = _ActivityView(terminal_out, terminal_err)
-        summaries = BatchSummaries()
-        cleanup.enter_context(_logs_to(log_stream, summaries))
-        cleanup.enter_context(contextlib.redirect_stdout(log_stream))  # EMF metrics are print()ed
-        cleanup.enter_context(contextlib.redirect_stderr(log_stream))  # warnings, thread tracebacks
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        cleanup.callback(lambda: [signal.signal(sig, handler) for sig, handler in previous.items()])
-        stack = LocalStack(
-            config,
-            on_batch=lambda result: view.line(batch_line(result, summaries.take())),
-            on_exchange=lambda exchange: view.line(webhook_line(exchange)),
-        )
-        try:
-            stack.start()
-        except (LocalStackError, ValueError) as error:
-            raise CliError(str(error)) from None
-        cleanup.callback(lambda: view.note(f"{PROG}: stopped"))
-        cleanup.callback(stack.stop)
-        info = stack.ready_info
-        print("READY " + info.to_json(), file=terminal_out, flush=True)
-        state = state_path(int(info.api_url.rsplit(":", 1)[1]))
-        write_state(
-            state,
-            {
-                **json.loads(info.to_json()),
-                "heymarket_secret_arn": stack.resources.heymarket_secret_arn,
-                # Read by the setup commands and the doctor (heymarket_bridge_tools.target.local).
-                "webhook_secrets_arn": stack.resources.webhook_secrets_arn,
-                "ssm_parameters": dict(stack.resources.ssm_parameters),
-                "tables": stack.resources.tables,
-                "parameters": stack.template_parameters,
-                "log_file": str(log_path),
-            },
-        )
-        cleanup.callback(remove_state, state)
-        view.note(_hints(info, log_path, state, config.template_path, with_sandbox=stack.sandbox is not None))
-        with view.live(lambda: _status_text(stack)):
-            while not stop_requested.wait(STATUS_INTERVAL_S):
-                view.refresh()
-        view.note(f"{PROG}: stopping...")
-    return 0
-
-
-class _ActivityView:
-    """The terminal while the stack runs: activity lines, and on a terminal a live status line under them."""
-
-    def __init__(self, out: IO[str], err: IO[str]) -> None:
-        from rich.console import Console
-
-        self._out = Console(file=out, highlight=False, soft_wrap=True)
-        self._err = Console(file=err, highlight=False, soft_wrap=True)
-        self._live: Any = None
-        self._lock = threading.Lock()
-
-    def line(self, text: str) -> None:
-        with self._lock:
-            if self._live is not None:
-                self._live.console.print(text, markup=False)
-            else:
-                self._out.print(text, markup=False)
-                self._out.file.flush()
-
-    def note(self, text: str) -> None:
-        with self._lock:
-            self._err.print(text, markup=False)
-            self._err.file.flush()
-
-    def refresh(self) -> None:
-        if self._live is not None:
-            self._live.refresh()
-
-    @contextlib.contextmanager
-    def live(self, status: Any) -> Iterator[None]:
-        if not self._out.is_terminal:
-            yield
-            return
-        from rich.live import Live
-        from rich.text import Text
-
-        class _Status:
-            def __rich__(self) -> Text:
-                text: Text = status_renderable(status())
-                return text
-
-        with Live(
-            _Status(),
-            console=self._out,
-            auto_refresh=False,
-            transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        ) as live:
-            self._live = live
-            try:
-                yield
-            finally:
-                self._live = None
-
-
-def _status_text(stack: Any) -> str:
-    try:
-        return status_line(stack.status())
-    except Exception as error:  # noqa: BLE001 - a status line must never take the stack down
-        return f"status unavailable: {type(error).__name__}"
-
-
-def status_line(status: Any) -> str:
-    """The live status under the activity lines: `queue 0 (0 in flight) | delivered 13 | DLQ 0 | 4 sync invocations |
-    6 Heymarket requests` (delivered: what the sandbox stored; with another Heymarket, messages settled)."""
-    delivered = (
-        f"delivered {status.sandbox_contacts_written}"
-        if status.sandbox_contacts_written is not None
-        else f"settled {status.poller.deleted_messages}"
-    )
-    parts = [
-        f"queue {status.queued} ({status.in_flight} in flight)",
-        delivered,
-        f"DLQ {status.dead_lettered}",
-        f"{status.poller.invocations} sync invocations",
-    ]
-    if status.heymarket_requests is not None:
-        parts.append(f"{status.heymarket_requests} Heymarket requests")
-    return " | ".join(parts)
-
-
-def status_renderable(text: str) -> Any:
-    """The status line as the live display shows it: wrapped at the terminal's width (on the parts' separators when
-    it can), never cut, so the last part, the Heymarket request count, is always there."""
-    from rich.text import Text
-
-    return Text(text, style="dim", no_wrap=False, overflow="fold")
-
-
-def _hints(info: Any, log_path: Path, state: Path, template: Path, *, with_sandbox: bool) -> str:
-    source = "generic" if "generic" in info.webhook_secrets else next(iter(info.webhook_secrets), "generic")
-    token = info.webhook_secrets.get(source, "TOKEN")
-    lines = [
-        f"{PROG}: local stack ready; Ctrl-C stops it",
-        f"  webhooks   POST {info.api_url}/webhooks/<source>   ({source} token: {token}; all in {state})",
-        f"  try        {PROG} send typeform     (any source; signed for this stack)",
-        f"  heymarket  {info.heymarket_url}"
-        + (f"   (stored contacts: {info.heymarket_url}/_sandbox/contacts)" if with_sandbox else ""),
-        f"  aws        {info.aws_endpoint_url}   (aws --endpoint-url {info.aws_endpoint_url} sqs ...)",
-        f"  logs       {log_path}   (the handlers' JSON logs and metrics)",
-        f"  template   {template}",
-        f"  operate    {PROG} status | dlq list | import FILE | check-credentials   (from this folder)",
-    ]
-    return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def _logs_to(stream: IO[str], summaries: logging.Handler) -> Iterator[None]:
-    """The handlers' Powertools logs and the local stack's own logs to `stream`; batch summaries captured too."""
-    from heymarket_bridge.observability import logger as powertools_logger
-
-    logger: Any = powertools_logger  # Powertools hands addHandler/removeHandler to its std logger
-    handler = logger.registered_handler
-    previous_stream = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
-    logger.addHandler(summaries)
-    tools_logger = logging.getLogger("heymarket_bridge_tools")
-    tools_handler = logging.StreamHandler(stream)
-    tools_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    tools_logger.addHandler(tools_handler)
-    previous_level, previous_propagate = tools_logger.level, tools_logger.propagate
-    tools_logger.setLevel(logging.INFO)
-    tools_logger.propagate = False
-    try:
-        yield
-    finally:
-        tools_logger.propagate = previous_propagate
-        tools_logger.setLevel(previous_level)
-        tools_logger.removeHandler(tools_handler)
-        logger.removeHandler(summaries)
-        if previous_stream is not None and isinstance(handler, logging.StreamHandler):
-            handler.setStream(previous_stream)
+    exit_now(run_local(config, log_path, inspector_port=inspector_port))
 
 
 # ---------------------------------------------------------------------- sandbox
