@@ -92,9 +92,6 @@ class IngestApp:
             render = source.render if source is not None else render_json
             unavailable = BufferUnavailable("the bridge cannot read its configuration right now; retry later")
             return render(Reply.error(unavailable, line.request_id)).to_http_api()
-        register = getattr(service.deliveries, "register_lambda_context", None)
-        if context is not None and register is not None:
-            register(context)
         return service.handle(event).to_http_api()
 
 

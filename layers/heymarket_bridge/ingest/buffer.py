@@ -9,6 +9,7 @@ contacts already queued are not queued twice).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
 from heymarket_bridge.domain.text import printable
@@ -150,6 +151,9 @@ def _judged(operation: ContactOperation, latest: Latest | None) -> tuple[PhoneCl
     return None, verdict
 
 
+_ALWAYS: Final = frozenset({"source", "outcome", "accepted", "queued"})
+
+
 def _outcome(
     source: str, delivery_id: str, plan: DeliveryPlan, verdicts: Sequence[Judged], queued: int
 ) -> IngestOutcome:
@@ -160,18 +164,17 @@ def _outcome(
     superseded = sum(verdict is RepeatVerdict.SUPERSEDED for verdict, _ in verdicts)
     duplicate = bool(plan.operations) and repeats == len(plan.operations)
     outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=duplicate)
-    logger.info(
-        "Webhook accepted",
-        extra={
-            "source": source,
-            "outcome": "duplicate" if outcome.duplicate else "accepted",
-            "delivery_id": printable(delivery_id[:200]),
-            "accepted": outcome.accepted,
-            "queued": queued,
-            "repeats": repeats,
-            "superseded": superseded,
-            "rejected": len(outcome.rejected),
-            "rejections": [r.errors for r in outcome.rejected][:20],
-        },
-    )
+    # Counts of zero and empty lists left out: the line is billed per byte, and a query reads a missing count as none.
+    extra = {
+        "source": source,
+        "outcome": "duplicate" if outcome.duplicate else "accepted",
+        "accepted": outcome.accepted,
+        "queued": queued,
+        "delivery_id": printable(delivery_id[:200]),
+        "repeats": repeats,
+        "superseded": superseded,
+        "rejected": len(outcome.rejected),
+        "rejections": [r.errors for r in outcome.rejected][:20],
+    }
+    logger.info("Webhook accepted", extra={k: v for k, v in extra.items() if v or k in _ALWAYS})
     return outcome
