@@ -40,12 +40,54 @@ from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 
 EVENTS: Final = Path(__file__).resolve().parents[1] / "events"
 SAMPLES: Final = ("hubspot/workflow_contact.json", "typeform/form_response.json")
+WARM_UP: Final = "generic/single_contact.json"
 REGION: Final = "us-east-1"
 MAX_SERIES: Final = 12  # issue 24: a stack with two sources
 # Kinds of DynamoDB calls and the request units each item costs (on-demand, items under 1 KB / 4 KB).
 _WRITES: Final = {"PutItem": 1.0, "UpdateItem": 1.0, "DeleteItem": 1.0}
 _TRANSACT_WRITE: Final = 2.0
 MetricSeries = tuple[str, frozenset[tuple[str, str]]]
+
+# Published on-demand prices, us-east-1 (USD), as stated on these pages on PRICES_DATE; docs/cost.md repeats them.
+PRICES_DATE: Final = "2026-12-07"
+PRICES: Final = {
+    "api_request": (1.00e-6, "https://aws.amazon.com/api-gateway/pricing/ (HTTP API, first 300 million a month)"),
+    "lambda_request": (0.20e-6, "https://aws.amazon.com/lambda/pricing/"),
+    "lambda_gb_second": (0.0000133334, "https://aws.amazon.com/lambda/pricing/ (Arm)"),
+    "sqs_request": (0.40e-6, "https://aws.amazon.com/sqs/pricing/ (standard queue, after the first million free)"),
+    "dynamodb_write_unit": (0.625e-6, "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "dynamodb_read_unit": (0.125e-6, "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "log_ingested_gb": (0.50, "https://aws.amazon.com/cloudwatch/pricing/ (Logs, standard class)"),
+    "log_stored_gb_month": (0.03, "https://aws.amazon.com/cloudwatch/pricing/"),
+    "metric_month": (0.30, "https://aws.amazon.com/cloudwatch/pricing/ (custom metric, prorated by the hour)"),
+    "alarm_month": (0.10, "https://aws.amazon.com/cloudwatch/pricing/ (standard resolution)"),
+    "dashboard_month": (3.00, "https://aws.amazon.com/cloudwatch/pricing/ (beyond 3 free)"),
+}
+# What CloudWatch Logs also ingests per webhook besides the handlers' lines: Lambda's START, END and REPORT lines of
+# each invocation (its documented text format, a request id of 36 characters), and the API's access log line (the
+# template's Format with a HubSpot request's values).
+_PLATFORM_LINES: Final = (
+    "START RequestId: 3f5a8c2e-1b7d-4e9a-9c3f-2a6b8d4e1f70 Version: $LATEST\n"
+    "END RequestId: 3f5a8c2e-1b7d-4e9a-9c3f-2a6b8d4e1f70\n"
+    "REPORT RequestId: 3f5a8c2e-1b7d-4e9a-9c3f-2a6b8d4e1f70\tDuration: 102.35 ms\tBilled Duration: 103 ms\t"
+    "Memory Size: 256 MB\tMax Memory Used: 88 MB\t\n"
+)
+_ACCESS_LOG_VALUES: Final = {
+    "requestId": "Qk3xSgHAIAMEVnw=",
+    "requestTime": "07/Dec/2026:22:16:35 +0000",
+    "sourceIp": "54.174.62.108",
+    "routeKey": "POST /webhooks/{source}",
+    "path": "/webhooks/hubspot",
+    "protocol": "HTTP/1.1",
+    "status": "202",
+    "responseLength": "83",
+    "responseLatency": "131",
+    "integrationStatus": "200",
+    "integrationError": "-",
+    "integrationLatency": "129",
+    "userAgent": "HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon-executor",
+}
+LOG_RETENTION_MONTHS: Final = 1.0  # LogRetentionDays' default, 30 days
 
 
 @dataclass
@@ -70,6 +112,7 @@ class Footprint:
     tables: dict[str, Units] = field(default_factory=dict)
     sqs_calls: int = 0
     ingest_seconds: list[float] = field(default_factory=list)
+    sync_seconds: list[float] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
 
     def per_webhook(self, counter: Mapping[str, float]) -> float:
@@ -207,6 +250,9 @@ def measure(samples: tuple[str, ...] = SAMPLES, log_level: str = "INFO") -> Foot
             template.function_environment("SyncFunction", resources, {"HEYMARKET_BASE_URL": sandbox.url}),
         )
         try:
+            # One delivery first, not counted: each function's first invocation builds its clients and reads its
+            # secrets (a cold start, once per execution environment), which a month of webhooks does not repeat.
+            _one(Footprint(), WARM_UP, secrets, ingest, sync, sqs, resources.queue_url, resources.queue_arn)
             with dynamodb_counted(footprint, resources.tables):
                 for sample in samples:
                     _one(footprint, sample, secrets, ingest, sync, sqs, resources.queue_url, resources.queue_arn)
@@ -237,7 +283,9 @@ def _one(
     _tally(footprint, "ingest", out.getvalue())
     with printed() as out:
         batch = _receive(sqs, queue_url, queue_arn)
+        started = time.monotonic()
         answer = sync.invoke(batch)
+        footprint.sync_seconds.append(time.monotonic() - started)
         failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
         for record in batch["Records"]:
             if record["messageId"] not in failed:
@@ -253,6 +301,40 @@ def _tally(footprint: Footprint, function: str, output: str) -> None:
         footprint.log_bytes[function] += size
         if line.startswith('{"_aws"'):
             footprint.emf_bytes[function] += size
+
+
+def platform_bytes_per_invocation() -> int:
+    """Bytes of Lambda's START, END and REPORT lines for one invocation."""
+    return len(_PLATFORM_LINES.encode("utf-8"))
+
+
+def access_log_bytes() -> int:
+    """Bytes of one line of the API's access log (template.yaml's Format with a HubSpot request's values)."""
+    return len(json.dumps(_ACCESS_LOG_VALUES, separators=(",", ":")).encode("utf-8")) + 1
+
+
+def per_webhook_cost(footprint: Footprint) -> dict[str, float]:
+    """USD per one-contact webhook, by item: each measured quantity times its price (PRICES). One sync invocation per
+    webhook (the low-volume case); Lambda duration from the local wall times measured (no network: a lower bound)."""
+    n = max(footprint.webhooks, 1)
+    price = {name: value for name, (value, _source) in PRICES.items()}
+    units = footprint.tables
+    log_bytes = sum(footprint.log_bytes.values()) / n + 2 * platform_bytes_per_invocation() + access_log_bytes()
+    gb_seconds = (256 * sum(footprint.ingest_seconds) + 512 * sum(footprint.sync_seconds)) / 1024 / n
+    cost = {
+        "API Gateway (HTTP API request)": price["api_request"],
+        "SQS (send, receive, delete)": footprint.sqs_calls / n * price["sqs_request"],
+        "Logs (ingested and stored 30 days)": log_bytes
+        / 1e9
+        * (price["log_ingested_gb"] + LOG_RETENTION_MONTHS * price["log_stored_gb_month"]),
+        "Lambda (2 invocations and their duration)": 2 * price["lambda_request"]
+        + gb_seconds * price["lambda_gb_second"],
+    }
+    for table, use in sorted(units.items()):
+        cost[f"DynamoDB {table}"] = (
+            use.writes / n * price["dynamodb_write_unit"] + use.reads / n * price["dynamodb_read_unit"]
+        )
+    return cost
 
 
 def run() -> Section:
@@ -293,6 +375,15 @@ def run() -> Section:
             title, "SQS calls per webhook (send, receive, delete)", footprint.sqs_calls / footprint.webhooks, "calls"
         )
     )
+    section.figures.append(
+        Figure(title, "Lambda platform lines per invocation (START, END, REPORT)", platform_bytes_per_invocation(), "B")
+    )
+    section.figures.append(Figure(title, "API access log line per webhook", access_log_bytes(), "B"))
+    cost = per_webhook_cost(footprint)
+    for item, usd in cost.items():
+        section.figures.append(Figure(title, f"$ per million webhooks: {item}", usd * 1e6, "USD"))
+    total = sum(cost.values()) * 1e6
+    section.figures.append(Figure(title, "$ per million one-contact webhooks, all of the above", total, "USD"))
     section.details = {
         "webhooks": footprint.webhooks,
         "statuses": footprint.statuses,
@@ -304,6 +395,10 @@ def run() -> Section:
         "tables": {t: vars(u) for t, u in footprint.tables.items()},
         "sqs_calls": footprint.sqs_calls,
         "ingest_seconds": footprint.ingest_seconds,
+        "sync_seconds": footprint.sync_seconds,
+        "cost_per_million_usd": {item: round(usd * 1e6, 4) for item, usd in cost.items()},
+        "prices": {name: {"usd": value, "source": source} for name, (value, source) in PRICES.items()},
+        "prices_date": PRICES_DATE,
         "environment": {k: v for k, v in os.environ.items() if k == "POWERTOOLS_LOG_LEVEL"},
     }
     section.notes.append(
