@@ -337,6 +337,21 @@ def per_webhook_cost(footprint: Footprint) -> dict[str, float]:
     return cost
 
 
+def fixed_cost(footprint: Footprint) -> dict[str, float]:
+    """USD a month whatever the traffic, by item (Secrets Manager left out: $0.40 a secret): the template's alarms,
+    and the metric series measured, each billed in full once written in every hour of the month (a month with a
+    webhook every hour; an hour without any costs nothing). The dashboard is off by default, the budget is free
+    (an account's first two), the tables' storage is a few KB."""
+    from heymarket_local.template import load_template_document
+
+    resources = load_template_document()["Resources"].values()
+    alarms = sum(1 for resource in resources if resource["Type"] == "AWS::CloudWatch::Alarm")
+    return {
+        f"CloudWatch alarms ({alarms})": alarms * PRICES["alarm_month"][0],
+        f"custom metric series ({len(footprint.series)})": len(footprint.series) * PRICES["metric_month"][0],
+    }
+
+
 def run() -> Section:
     section = Section(
         "9. Cost: metric series, log bytes and DynamoDB units per one-contact webhook (HubSpot, Typeform)"
@@ -384,6 +399,12 @@ def run() -> Section:
         section.figures.append(Figure(title, f"$ per million webhooks: {item}", usd * 1e6, "USD"))
     total = sum(cost.values()) * 1e6
     section.figures.append(Figure(title, "$ per million one-contact webhooks, all of the above", total, "USD"))
+    fixed = fixed_cost(footprint)
+    for item, usd in fixed.items():
+        section.figures.append(Figure(title, f"$ a month, fixed: {item}", usd, "USD"))
+    for contacts in (10_000, 100_000, 1_000_000):
+        month = sum(fixed.values()) + total * contacts / 1e6
+        section.figures.append(Figure(title, f"$ a month for {contacts:,} one-contact webhooks", month, "USD"))
     section.details = {
         "webhooks": footprint.webhooks,
         "statuses": footprint.statuses,
@@ -399,6 +420,7 @@ def run() -> Section:
         "cost_per_million_usd": {item: round(usd * 1e6, 4) for item, usd in cost.items()},
         "prices": {name: {"usd": value, "source": source} for name, (value, source) in PRICES.items()},
         "prices_date": PRICES_DATE,
+        "fixed_usd_a_month": fixed,
         "environment": {k: v for k, v in os.environ.items() if k == "POWERTOOLS_LOG_LEVEL"},
     }
     section.notes.append(

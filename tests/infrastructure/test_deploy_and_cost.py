@@ -99,7 +99,7 @@ def test_the_no_authentication_question_is_explained_where_a_user_meets_it() -> 
 
     for text in (samconfig, deploy_page):
         assert "IngestFunction has no authentication. Is this okay? [y/N]" in text
-        assert "answer y" in text
+        assert "answer y" in text.lower()
 
 
 def test_the_dashboard_is_created_only_when_asked_for(document: dict[str, Any]) -> None:
