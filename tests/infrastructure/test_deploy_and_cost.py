@@ -10,9 +10,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from benchmarks.cost import MAX_SERIES, measure
 from click.testing import CliRunner
 
-from benchmarks.cost import MAX_SERIES, measure
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import METRICS
 from heymarket_bridge.settings import parse_source_mappings
@@ -69,7 +69,14 @@ def deploy_arguments(env: str) -> dict[str, str]:
     with mock.patch.object(deploy, "do_cli") as do_cli:
         result = CliRunner().invoke(
             deploy.cli,
-            ["--config-file", str(REPO_ROOT / "samconfig.toml"), "--config-env", env, "--template-file", "template.yaml"],
+            [
+                "--config-file",
+                str(REPO_ROOT / "samconfig.toml"),
+                "--config-env",
+                env,
+                "--template-file",
+                "template.yaml",
+            ],
             catch_exceptions=False,
         )
     assert result.exit_code == 0, result.output
@@ -117,7 +124,8 @@ def test_a_monthly_cost_budget_notifies_the_alarm_topic_which_budgets_may_publis
     assert budget["Budget"]["TimeUnit"] == "MONTHLY"
     assert budget["Budget"]["BudgetLimit"] == {"Amount": {"Ref": "MonthlyBudgetUsd"}, "Unit": "USD"}
     subscribers = [s for n in budget["NotificationsWithSubscribers"] for s in n["Subscribers"]]
-    assert subscribers and all(s == {"SubscriptionType": "SNS", "Address": {"Ref": "AlarmTopic"}} for s in subscribers)
+    assert subscribers
+    assert all(s == {"SubscriptionType": "SNS", "Address": {"Ref": "AlarmTopic"}} for s in subscribers)
     assert {n["Notification"]["NotificationType"] for n in budget["NotificationsWithSubscribers"]} == {
         "ACTUAL",
         "FORECASTED",

@@ -236,30 +236,34 @@ class DynamoDbRecentContacts:
         written = [False] * len(items)
         try:
             for start in range(0, len(items), _BATCH_TRANSACT):
-                pending = list(range(start, min(start + _BATCH_TRANSACT, len(items))))
-                for _ in range(3):
-                    if not pending:
-                        break
-                    try:
-                        self._dynamodb.transact_write_items(TransactItems=[items[i] for i in pending])
-                    except ClientError as exc:
-                        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                            raise
-                        reasons = exc.response.get("CancellationReasons") or []
-                        failed = {
-                            pending[n]
-                            for n, reason in enumerate(reasons)
-                            if n < len(pending) and reason.get("Code") == "ConditionalCheckFailed"
-                        }
-                        # Cancelled for another reason (a transaction on the same item at once): tried again.
-                        pending = [i for i in pending if i not in failed]
-                        continue
-                    for i in pending:
-                        written[i] = True
-                    pending = []
+                for i in self._transact_chunk(items, list(range(start, min(start + _BATCH_TRANSACT, len(items))))):
+                    written[i] = True
         except (ClientError, BotoCoreError) as exc:
             raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
         return written
+
+    def _transact_chunk(self, items: list[dict[str, Any]], pending: list[int]) -> list[int]:
+        """The items at `pending` in one transaction, tried up to 3 times without those whose condition failed: the
+        positions written (none if the last try was cancelled too)."""
+        for _ in range(3):
+            if not pending:
+                return []
+            try:
+                self._dynamodb.transact_write_items(TransactItems=[items[i] for i in pending])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                failed = {
+                    pending[n]
+                    for n, reason in enumerate(reasons)
+                    if n < len(pending) and reason.get("Code") == "ConditionalCheckFailed"
+                }
+                # Cancelled for another reason (a transaction on the same item at once): tried again.
+                pending = [i for i in pending if i not in failed]
+                continue
+            return pending
+        return []
 
     def _write_one(self, item: Mapping[str, Any]) -> bool:
         """One transaction item ({"Put": ...} or {"Update": ...}) as a plain conditional write: whether written."""
