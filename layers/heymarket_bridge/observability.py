@@ -6,10 +6,10 @@ import json
 import os
 import re
 import warnings
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 NAMESPACE = "HeymarketBridge"
 # An email, then (in the text left) a phone-shaped run, each tried only where its run starts (the lookbehinds):
@@ -26,9 +26,17 @@ DEFAULT_SERVICE = "heymarket-bridge"
 _SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
 
 
+# Keys Powertools adds to every line that the log group (one per function) and Lambda's own REPORT line already say:
+# about 130 bytes a line, billed per byte ingested. `function_request_id` and `cold_start` stay.
+_SAID_BY_THE_LOG_GROUP: Final = ("function_arn", "function_memory_size", "function_name")
+
+
 def _log_line(record: dict[str, Any]) -> str:
     """Powertools' JSON log line (UTF-8, compact), with what UTF-8 cannot encode (a lone surrogate a sender sent as a
-    JSON escape) written as its JSON escape: writing the line to stdout would otherwise fail and lose it."""
+    JSON escape) written as its JSON escape: writing the line to stdout would otherwise fail and lose it. Keys the
+    log group already says are left out."""
+    for key in _SAID_BY_THE_LOG_GROUP:
+        record.pop(key, None)
     line = json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
     return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -46,13 +54,49 @@ def service_name() -> str:
     return _SERVICE
 
 
-def emit_metric(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    """One metric with dimensions of its own, written at once (for dimensions that vary within an invocation)."""
-    with single_metric(
-        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": _SERVICE}
-    ) as metric:
-        for dimension, dimension_value in dimensions.items():
-            metric.add_dimension(name=dimension, value=dimension_value)
+# The custom metric series, each with the `service` dimension only: CloudWatch bills every (name, dimensions) pair a
+# month is written in ($0.30 per series-month, https://aws.amazon.com/cloudwatch/pricing/), so per-source and per-kind
+# detail goes into the structured logs (below), read by the template's saved Logs Insights queries, never into a
+# dimension. Each is here for an alarm or because an operator reads it at a glance; a count of zero is not written
+# (an hour without a write costs nothing, and the alarms treat missing data as not breaching).
+METRICS: Final = {
+    "WebhooksReceived": "webhooks that reached the ingest function (by source: the webhook summary line)",
+    "WebhooksRefused": "webhooks answered 4xx/5xx (by source and code: the webhook summary line)",
+    "ContactsEnqueued": "contacts put on ContactQueue",
+    "RefusalLettersWritten": "contacts refused for their content, written to the DLQ (RefusalLettersAlarm)",
+    "ContactsDelivered": "contacts Heymarket stored",
+    "ContactsWaiting": "contacts put back on the queue while the bridge is misconfigured",
+    "HeymarketThrottles": "429 answers (HeymarketThrottleAlarm)",
+    "HeymarketAuthFailures": "credentials refused after a fresh read of the secret (HeymarketAuthAlarm)",
+    "HeymarketConfigurationErrors": "Heymarket unreachable as configured (HeymarketConfigurationAlarm)",
+    "ConsentRecordsFailed": "consent changes not written to the consent record (ConsentRecordAlarm)",
+}
+"""Metric name -> what it counts. At most 10 series, so that a stack with two sources stays within 12 with the
+quiet-source log metric filter (one series per source)."""
+
+# The one line per webhook: the ingest function writes exactly one line per request with both keys below, whatever
+# its outcome ("Webhook accepted", "Repeated delivery answered as the first one", "Delete request accepted", or
+# "Webhook refused"); log metric filters and saved queries match on these two keys, which stay as they are:
+#   source   the source's name from the URL ("deletes" for the bulk delete, an unknown name cut to 60 characters)
+#   outcome  one of WEBHOOK_OUTCOMES
+WEBHOOK_OUTCOMES: Final = ("accepted", "duplicate", "refused")
+"""accepted: answered 202 with contacts queued or refused in it; duplicate: a repeat answered as the first delivery
+(nothing queued again); refused: answered 4xx or 5xx (`status` and `code` say which)."""
+
+COUNTED_MESSAGE: Final = "Counted"
+"""The message of the log line a count outside METRICS is written as: {"metric": name, "value": n, ...detail}."""
+
+
+def emit_metric(name: str, value: float = 1, **detail: str) -> None:
+    """Count `value` of `name` in this invocation: a metric series (the `service` dimension only, written when the
+    invocation ends) for a name in METRICS, else one INFO line `Counted` with the name, the value and `detail`
+    (`kind=...`), for Logs Insights (saved query `counts`). A zero is not written."""
+    if not value:
+        return
+    if name in METRICS and not detail:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    logger.info(COUNTED_MESSAGE, extra={"metric": name, "value": value, **detail})
 
 
 def mask_phone(phone: str | None) -> str:

@@ -22,7 +22,7 @@ from heymarket_bridge.adapters.heymarket.answers import (
 from heymarket_bridge.adapters.heymarket.failures import UnreadableAnswer
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import DeleteTarget
-from heymarket_bridge.observability import logger
+from heymarket_bridge.observability import COUNTED_MESSAGE, logger
 from heymarket_bridge.sync.model import Identity, Stored
 from tests.unit.sync.harness import Harness
 
@@ -144,20 +144,17 @@ def test_the_gateway_sends_documented_request_shapes() -> None:
 # ---------------------------------------------------------------------- deviations whose meaning is not in doubt
 
 
-def deviations_counted(output: str) -> dict[str, float]:
-    """`HeymarketAnswerDeviations` by kind, from the EMF lines printed."""
+def deviations_counted(records: list[logging.LogRecord]) -> dict[str, float]:
+    """`HeymarketAnswerDeviations` by kind, from the `Counted` log lines (a count outside the metric series)."""
     counted: dict[str, float] = {}
-    for line in output.splitlines():
-        if line.startswith('{"_aws"') and "HeymarketAnswerDeviations" in line:
-            record = json.loads(line)
-            value = record["HeymarketAnswerDeviations"]
-            counted[record["kind"]] = counted.get(record["kind"], 0) + sum(
-                value if isinstance(value, list) else [value]
-            )
+    for record in records:
+        if record.getMessage() == COUNTED_MESSAGE and getattr(record, "metric", "") == "HeymarketAnswerDeviations":
+            kind = str(getattr(record, "kind", ""))
+            counted[kind] = counted.get(kind, 0) + float(getattr(record, "value", 0))
     return counted
 
 
-def test_an_id_that_is_a_uuid_is_read_as_the_contacts_uuid_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_id_that_is_a_uuid_is_read_as_the_contacts_uuid_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     # Given a search answer whose Contact objects carry the UUID as `id` (the v2 endpoints' identifier)
     answer = [{**example("v2-contacts-search.response")[0], "id": UUID_A}]
 
@@ -166,7 +163,7 @@ def test_an_id_that_is_a_uuid_is_read_as_the_contacts_uuid_and_counted(capsys: p
 
     # Then the UUID identifies the contact, no integer id is made up, and the deviation is counted
     assert contact.identity == Identity(None, UUID_A)
-    assert deviations_counted(capsys.readouterr().out) == {"id_as_uuid": 1}
+    assert deviations_counted(caplog.records) == {"id_as_uuid": 1}
 
 
 def test_a_uuid_id_next_to_the_same_uuid_is_that_uuid() -> None:
@@ -185,13 +182,13 @@ def test_a_phone_written_with_a_plus_is_that_phone() -> None:
     assert contact.phone == "14155550101"
 
 
-def test_fields_the_reference_does_not_list_are_ignored_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+def test_fields_the_reference_does_not_list_are_ignored_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     answer = {"contacts": [{**example("v2-contacts-bulk.response")["contacts"][0], "channels": [], "score": 3}]}
 
     [contact] = read_bulk_answer(answer).stored
 
     assert contact.identity == Identity(98770, None)
-    assert deviations_counted(capsys.readouterr().out) == {"extra_fields": 1}
+    assert deviations_counted(caplog.records) == {"extra_fields": 1}
 
 
 def test_a_bulk_answer_without_contacts_when_every_contact_failed_stored_nothing() -> None:
@@ -203,12 +200,12 @@ def test_a_bulk_answer_without_contacts_when_every_contact_failed_stored_nothing
     assert [item.error for item in answer.failed] == ["<text Heymarket does not document>"]
 
 
-def test_the_documented_answers_count_no_deviation(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_documented_answers_count_no_deviation(caplog: pytest.LogCaptureFixture) -> None:
     read_search_answer(example("v2-contacts-search.response"))
     read_bulk_answer(example("v2-contacts-bulk.response"))
     read_write_answer(example("v1-contact-create.response"))
 
-    assert deviations_counted(capsys.readouterr().out) == {}
+    assert deviations_counted(caplog.records) == {}
 
 
 def test_one_sample_of_each_deviation_is_logged_per_execution_environment_masked(

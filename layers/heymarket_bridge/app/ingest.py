@@ -18,6 +18,7 @@ from heymarket_bridge.adapters.aws.parameters import MappingsUnavailable, Source
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
 from heymarket_bridge.app.aws_clients import AwsClients
+from heymarket_bridge.domain.text import printable
 from heymarket_bridge.ingest.failures import BufferUnavailable
 from heymarket_bridge.ingest.http import Reply, RequestLine, render_json
 from heymarket_bridge.ingest.service import IngestService
@@ -85,16 +86,21 @@ class IngestApp:
         except MappingsUnavailable:
             # The sender is told to retry meanwhile, in the format it reads.
             line = RequestLine.of(event)
+            # The webhook's one summary line (heymarket_bridge.observability.WEBHOOK_OUTCOMES), as the service's.
             logger.error(
-                "Webhook refused", extra={"status": 503, "code": "buffer_unavailable", "reason": "SSM unreachable"}
+                "Webhook refused",
+                extra={
+                    "outcome": "refused",
+                    "source": printable(line.source[:60]),
+                    "status": 503,
+                    "code": "buffer_unavailable",
+                    "reason": "SSM unreachable",
+                },
             )
             source = default_sources().get(line.source)
             render = source.render if source is not None else render_json
             unavailable = BufferUnavailable("the bridge cannot read its configuration right now; retry later")
             return render(Reply.error(unavailable, line.request_id)).to_http_api()
-        register = getattr(service.deliveries, "register_lambda_context", None)
-        if context is not None and register is not None:
-            register(context)
         return service.handle(event).to_http_api()
 
 

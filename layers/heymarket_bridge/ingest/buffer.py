@@ -9,8 +9,7 @@ contacts already queued are not queued twice).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-from aws_lambda_powertools.metrics import MetricUnit
+from typing import Final
 
 from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
 from heymarket_bridge.domain.text import printable
@@ -21,7 +20,7 @@ from heymarket_bridge.ingest.planning import DeliveryPlan, queue_message
 from heymarket_bridge.ingest.ports import MessageQueue, RecentContacts, RefusalLetters
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim, RepeatVerdict, judge, rank
 from heymarket_bridge.ingest.replies import IngestOutcome
-from heymarket_bridge.observability import logger, metrics
+from heymarket_bridge.observability import emit_metric, logger
 
 # Rounds of reading and conditionally writing a phone's newest contact before a delivery contended by concurrent ones
 # for the same phone is answered 503 (its sender retries).
@@ -45,7 +44,6 @@ class ContactBuffer:
         messages = [queue_message(op) for op in operations]
         unsent = self._queue.send(messages) if messages else []
         if unsent and raise_on_failure:
-            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent))
             raise BufferUnavailable(
                 f"{len(unsent)} of {len(messages)} contacts could not be buffered; retry the request"
             )
@@ -64,7 +62,6 @@ class ContactBuffer:
         queued = [i for position, i in enumerate(fresh) if position not in set(unsent)]
         self._confirm({operations[i].contact.phone: verdicts[i][1] for i in queued if verdicts[i][1]})
         if unsent or undecided:
-            metrics.add_metric(name="ContactsNotBuffered", unit=MetricUnit.Count, value=len(unsent) + len(undecided))
             raise BufferUnavailable(
                 f"{len(unsent) + len(undecided)} of {len(operations)} contacts could not be buffered; retry the "
                 "request (the contacts already buffered are not buffered twice)"
@@ -154,32 +151,30 @@ def _judged(operation: ContactOperation, latest: Latest | None) -> tuple[PhoneCl
     return None, verdict
 
 
+_ALWAYS: Final = frozenset({"source", "outcome", "accepted", "queued"})
+
+
 def _outcome(
     source: str, delivery_id: str, plan: DeliveryPlan, verdicts: Sequence[Judged], queued: int
 ) -> IngestOutcome:
-    """The answer to a delivery whose contacts are buffered, its metrics and its log line."""
-    metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=queued)
+    """The answer to a delivery whose contacts are buffered, its metric and its summary line (the webhook's one line:
+    heymarket_bridge.observability.WEBHOOK_OUTCOMES; repeats, superseded and rejected contacts are counted there)."""
+    emit_metric("ContactsEnqueued", queued)
     repeats = sum(verdict is RepeatVerdict.REPEAT for verdict, _ in verdicts)
     superseded = sum(verdict is RepeatVerdict.SUPERSEDED for verdict, _ in verdicts)
-    if repeats:
-        metrics.add_metric(name="RepeatedContacts", unit=MetricUnit.Count, value=repeats)
-    if superseded:
-        metrics.add_metric(name="SupersededContacts", unit=MetricUnit.Count, value=superseded)
     duplicate = bool(plan.operations) and repeats == len(plan.operations)
     outcome = IngestOutcome(plan.accepted, plan.rejected, duplicate=duplicate)
-    if outcome.duplicate:
-        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "Webhook accepted",
-        extra={
-            "source": source,
-            "delivery_id": printable(delivery_id[:200]),
-            "accepted": outcome.accepted,
-            "queued": queued,
-            "repeats": repeats,
-            "superseded": superseded,
-            "rejected": len(outcome.rejected),
-            "rejections": [r.errors for r in outcome.rejected][:20],
-        },
-    )
+    # Counts of zero and empty lists left out: the line is billed per byte, and a query reads a missing count as none.
+    extra = {
+        "source": source,
+        "outcome": "duplicate" if outcome.duplicate else "accepted",
+        "accepted": outcome.accepted,
+        "queued": queued,
+        "delivery_id": printable(delivery_id[:200]),
+        "repeats": repeats,
+        "superseded": superseded,
+        "rejected": len(outcome.rejected),
+        "rejections": [r.errors for r in outcome.rejected][:20],
+    }
+    logger.info("Webhook accepted", extra={k: v for k, v in extra.items() if v or k in _ALWAYS})
     return outcome

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from heymarket_bridge.domain.operations import DeleteOperation, DeleteTarget
 from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.text import shown
@@ -40,11 +38,11 @@ from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.repeats import rank
 from heymarket_bridge.ingest.replies import IngestOutcome, Rejection
 from heymarket_bridge.ingest.sources.generic import token_matches
-from heymarket_bridge.observability import logger, metrics
+from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import IngestSettings
 
 DELETE_CREDENTIAL = "deletes"
-# The metrics dimension `source` of delete requests.
+# The `source` of delete requests in the webhook summary line (heymarket_bridge.observability.WEBHOOK_OUTCOMES).
 DELETES_METRIC_SOURCE = "deletes"
 DELETE_FIELDS = ("contact_ids", "phones")
 JSON_TYPES = ("application/json", "text/json", "text/plain", "")
@@ -161,8 +159,6 @@ def delete_contacts(
         request.charset,
     )
     rejected = [Rejection(item.index, item.errors, item.field) for item in invalid]
-    metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=len(targets) + len(invalid))
-    metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=len(invalid))
     if not targets:
         raise NothingValid(
             "no valid contact id or phone in the delete request", {"rejected": [r.to_dict() for r in rejected]}
@@ -175,10 +171,12 @@ def delete_contacts(
         rank(None, received_at),
     )
     buffer.enqueue(operations)
-    metrics.add_metric(name="ContactsEnqueued", unit=MetricUnit.Count, value=len(targets))
+    emit_metric("ContactsEnqueued", len(targets))
     logger.info(
         "Delete request accepted",
         extra={
+            "source": DELETES_METRIC_SOURCE,
+            "outcome": "accepted",
             "accepted": len(targets),
             "rejected": len(rejected),
             "rejections": [r.errors for r in rejected][:20],

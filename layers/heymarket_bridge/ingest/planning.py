@@ -1,5 +1,5 @@
 """A delivery's contacts as validated: what to queue (one operation per phone), and what to tell the sender and the
-operator about the others. Pure, but for the metrics and log lines it reports.
+operator about the others. Pure, but for the log lines it writes.
 
 Each submission is read into a contact (heymarket_bridge.domain.contact.read_contact). One that does not read is
 refused, and a refusal letter keeps it for an operator (heymarket_bridge.ingest.letters); one read without some
@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-
-from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.domain.consent import MAX_CLAIM_TEXT, ConsentClaim
 from heymarket_bridge.domain.contact import read_contact
@@ -33,7 +31,7 @@ from heymarket_bridge.ingest.letters import refusal_letter
 from heymarket_bridge.ingest.per_phone import one_per_phone
 from heymarket_bridge.ingest.replies import Rejection, queued_with
 from heymarket_bridge.ingest.sources.common import Delivery
-from heymarket_bridge.observability import logger, metrics
+from heymarket_bridge.observability import logger
 
 NO_MAPPING = SourceMapping()
 # What one contact's queue message may hold: SQS takes 262,144 bytes, but a contact the sync side dead-letters must
@@ -165,8 +163,6 @@ def _letter(inputs: PlanInputs, received_at: str, index: int, errors: Sequence[s
 
 
 def _report(submissions: int, tally: _Tally, source: str) -> None:
-    metrics.add_metric(name="ContactsReceived", unit=MetricUnit.Count, value=submissions)
-    metrics.add_metric(name="ContactsRejected", unit=MetricUnit.Count, value=submissions - len(tally.accepted))
     if tally.dropped_log:
         logger.warning("Invalid optional fields dropped", extra={"source": source, "contacts": tally.dropped_log[:20]})
     if tally.doubt_log:

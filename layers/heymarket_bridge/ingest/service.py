@@ -36,8 +36,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from heymarket_bridge.domain.failures import SecretUnavailable
 from heymarket_bridge.domain.text import printable, shown
 from heymarket_bridge.ingest.buffer import ContactBuffer
@@ -69,7 +67,7 @@ from heymarket_bridge.ingest.ports import DeliveryLedger, MessageQueue, RecentCo
 from heymarket_bridge.ingest.replies import IngestOutcome
 from heymarket_bridge.ingest.sources.base import Source, SourceRegistry, default_sources
 from heymarket_bridge.ingest.sources.common import Delivery, DeliveryIdentity, ReadContext, SourceCredentials
-from heymarket_bridge.observability import emit_metric, logger, metrics
+from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import IngestSettings
 
 
@@ -122,8 +120,7 @@ class IngestService:
     # ------------------------------------------------------------------ webhook
 
     def _webhook(self, source: Source, request: WebhookRequest) -> IngestOutcome:
-        metrics.add_dimension(name="source", value=source.name)
-        metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
+        emit_metric("WebhooksReceived")
         refuse_if_larger(request, self._settings.max_body_bytes)
         context = self._context(source)
         source.authenticate(request, context)
@@ -191,18 +188,16 @@ class IngestService:
             self._buffer.buffer(source.name, sender_id, DeliveryPlan(opt_outs, [], len(opt_outs)))
             return dataclasses.replace(IngestOutcome.from_dict(answer, duplicate=False), duplicate=False)
         if not first_time:
-            metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
             logger.info(
                 "Repeated delivery answered as the first one",
-                extra={"source": source.name, "delivery_id": printable(sender_id[:200])},
+                extra={"source": source.name, "outcome": "duplicate", "delivery_id": printable(sender_id[:200])},
             )
         return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
     # ------------------------------------------------------------------ delete
 
     def _delete(self, request: WebhookRequest) -> IngestOutcome:
-        metrics.add_dimension(name="source", value=DELETES_METRIC_SOURCE)
-        metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
+        emit_metric("WebhooksReceived")
         refuse_if_larger(request, self._settings.max_body_bytes)
         return delete_contacts(request, self._secrets(), self._settings, self._clock, self._buffer)
 
@@ -222,6 +217,7 @@ class IngestService:
         log(
             "Webhook refused",
             extra={
+                "outcome": "refused",
                 "status": error.status,
                 "code": error.code,
                 "source": named,
@@ -229,9 +225,8 @@ class IngestService:
                 "source_ip": line.source_ip,
             },
         )
-        # A metric dimension only for a name the bridge knows: a URL cannot create metrics at will.
-        known = named if source is not None or line.route is Route.DELETE else "unknown"
-        emit_metric("WebhooksRefused", source=known, code=error.code)
+        # By source and code in the line above; the metric has no dimension, so a URL cannot create series at will.
+        emit_metric("WebhooksRefused")
 
 
 def _ledger_key(source: str, identity: DeliveryIdentity) -> str | None:

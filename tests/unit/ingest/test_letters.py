@@ -136,6 +136,7 @@ def test_an_accepted_contact_writes_no_letter() -> None:
 
 def test_the_refusal_letters_written_are_counted_under_their_own_metric(capsys: pytest.CaptureFixture[str]) -> None:
     post(FakeSource([REFUSED, dict(REFUSED, phone="x")]), FakeDeadLetters())
+    metrics.flush_metrics()  # as the handler's log_metrics does when the invocation ends
 
     counted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RefusalLettersWritten"' in line]
     assert [record["RefusalLettersWritten"] for record in counted] == [[2.0]]

@@ -1,99 +1,119 @@
 """What the ingest side remembers of past deliveries, in the stack's DynamoDB table.
 
-- `DynamoDbDeliveryLedger`: deliveries a sender names (a webhook or event id, an Idempotency-Key), through
-  Powertools idempotency. The first delivery's answer is stored under its key for longer than any sender's retry
-  window; a repeat gets that answer back (marked by the `response_hook`) and enqueues nothing. Keys are hashed
-  whole with SHA-256 (`event_key_jmespath`), never truncated; a key whose content differs from the first
-  delivery's (`payload_validation_jmespath`) is a conflict.
+- `DynamoDbDeliveryLedger`: deliveries a sender names (a webhook or event id, an Idempotency-Key). The first
+  delivery's answer is stored under its key for longer than any sender's retry window; a repeat gets that answer
+  back and enqueues nothing. Keys are hashed whole with SHA-256, never truncated; a key whose content differs from
+  the first delivery's is a conflict.
 - `DynamoDbRecentContacts`: for each phone, the newest contact known (its fingerprint and rank,
   heymarket_bridge.ingest.repeats), written with conditional writes: what tells a retry from a change when the sender
   names no delivery, whatever the interleaving of concurrent deliveries.
 
 Items of both share the table's key `id` and its TTL attribute `expiration`; the phones are stored as SHA-256
 digests, and no digest is ever logged.
+
+Cost (on-demand, items under 1 KB; `python -m benchmarks --only cost`): a first named delivery of one contact reads
+3 items and writes 3 (the ledger's answer once, the phone's claim and its confirmation), each a plain conditional
+write (1 write unit); a transaction, 2 units an item, is used only to write several phones in one call.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from heymarket_bridge.ingest.failures import DeliveryKeyConflict, DeliveryLedgerBusy, DeliveryLedgerUnavailable
+from heymarket_bridge.ingest.failures import DeliveryKeyConflict, DeliveryLedgerUnavailable
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
+from heymarket_bridge.observability import logger
 
 # Longer than the retry windows of the senders: Shopify 4 h, HubSpot 3 days, Salesforce 24 h, Typeform a day.
 DEFAULT_RETENTION_S = 4 * 24 * 3600
 # How long the latest contact of a phone is remembered: a sender's retry burst, not a day.
 RECENT_WINDOW_S = 15 * 60
-REPLAYED = "__replayed__"
 _VOID_ID = "recent#void"
 _BATCH_GET = 100
 _BATCH_WRITE = 25
 _BATCH_TRANSACT = 100
-
-
-def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
-    """Powertools' response_hook: a replayed answer is told apart from a fresh one."""
-    return {**response, REPLAYED: True} if isinstance(response, dict) else response
+_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoDbDeliveryLedger:
-    """Runs a delivery's work once per key; later calls with the key get the first result back."""
+    """Runs a delivery's work once per key; later calls with the key get the first result back.
 
-    def __init__(self, table_name: str, dynamodb_client: Any, retention_s: int = DEFAULT_RETENTION_S) -> None:
-        self._store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
-        self._config = IdempotencyConfig(
-            event_key_jmespath="key",
-            payload_validation_jmespath="content",
-            hash_function="sha256",
-            expires_after_seconds=retention_s,
-            response_hook=_mark_replayed,
-        )
+    One strongly consistent read before the work, one conditional write of its answer after it: a first delivery
+    costs 1 read unit and 1 write unit (answers under 1 KB), a repeat the read only. Nothing is written before the
+    work (Powertools' idempotency wrote an "in progress" record first, then the answer: two writes): two first
+    deliveries of one key at the same moment may then both run, which changes nothing queued, since the newest
+    contact of each phone (DynamoDbRecentContacts) makes the second one's contacts repeats; the first answer
+    written is the one kept. Items: `id` ("delivery#" + SHA-256 of the key), `content` (SHA-256 of the content),
+    `answer` (JSON), `expiration` (epoch seconds, the table's TTL; DynamoDB deletes expired items within days, so an
+    expired item is read as absent).
+    """
 
-    def register_lambda_context(self, context: Any) -> None:
-        """Let a delivery left in progress by a timed-out invocation expire with it, not after the retention."""
-        self._config.register_lambda_context(context)
+    def __init__(
+        self,
+        table_name: str,
+        dynamodb_client: Any,
+        retention_s: int = DEFAULT_RETENTION_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._table = table_name
+        self._dynamodb = dynamodb_client
+        self._retention_s = retention_s
+        self._clock = clock
 
     def once(self, key: str, content: str, work: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         """(result, first time): `work()`'s result, computed now or replayed from the first delivery with `key`.
 
-        Raises DeliveryLedgerBusy (the first is being handled now), DeliveryKeyConflict (the first had another
-        `content`), DeliveryLedgerUnavailable. An exception from `work` is not remembered: a retry runs it again.
+        Raises DeliveryKeyConflict (the first had another `content`) or DeliveryLedgerUnavailable (the table cannot
+        be read: nothing was done). An exception from `work` is not remembered: a retry runs it again. An answer that
+        cannot be written once the work is done is logged, not raised: the contacts are queued, and a retry within
+        the repeat window is recognised by its contacts.
         """
-
-        # Powertools' decorator is untyped; `deliver` keeps the signature written here.
-        @idempotent_function(  # type: ignore[untyped-decorator,unused-ignore]
-            data_keyword_argument="delivery", persistence_store=self._store, config=self._config
-        )
-        def deliver(delivery: dict[str, str]) -> dict[str, Any]:
-            return work()
-
+        item_id = "delivery#" + _digest(key)
+        digest = _digest(content)
+        now = int(self._clock())
         try:
-            result = dict(deliver(delivery={"key": key, "content": content}))
-        except IdempotencyAlreadyInProgressError as exc:
-            raise DeliveryLedgerBusy("in progress") from exc
-        except IdempotencyValidationError as exc:
-            raise DeliveryKeyConflict("another body") from exc
-        except IdempotencyPersistenceLayerError as exc:
+            found = self._dynamodb.get_item(TableName=self._table, Key={"id": {"S": item_id}}, ConsistentRead=True).get(
+                "Item"
+            )
+        except (ClientError, BotoCoreError) as exc:
             raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
-        replayed = bool(result.pop(REPLAYED, False))
-        return result, not replayed
+        if found is not None and int(found.get("expiration", {}).get("N", "0")) > now:
+            if found.get("content", {}).get("S") != digest:
+                raise DeliveryKeyConflict("another body")
+            return dict(json.loads(found["answer"]["S"])), False
+        result = work()
+        self._remember(item_id, digest, result, now)
+        return result, True
+
+    def _remember(self, item_id: str, digest: str, answer: dict[str, Any], now: int) -> None:
+        item = {
+            "id": {"S": item_id},
+            "content": {"S": digest},
+            "answer": {"S": json.dumps(answer, separators=(",", ":"), ensure_ascii=False)},
+            "expiration": {"N": str(now + self._retention_s)},
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=item,
+                # Not over another first delivery's answer written meanwhile (the first kept), but over an expired one.
+                ConditionExpression="attribute_not_exists(#id) OR #expiration <= :now",
+                ExpressionAttributeNames={"#id": "id", "#expiration": "expiration"},
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code != _CONDITION_FAILED:
+                logger.warning("Delivery answer not remembered", extra={"error": code})
+        except BotoCoreError as exc:
+            logger.warning("Delivery answer not remembered", extra={"error": type(exc).__name__})
 
 
 class DynamoDbRecentContacts:
@@ -101,8 +121,9 @@ class DynamoDbRecentContacts:
 
     Reads are consistent (BatchGetItem); every write but `forget` is conditional on the item as read (its `version`),
     in transactions of up to 100 items (3 calls for an uncontended delivery of up to 100 contacts: read, claim,
-    confirm); an item another delivery changed meanwhile is answered as not written. Items are kept for
-    `retention_s` (a sender's retry window, for the ranks); a repeat is only recognised within `window_s`.
+    confirm), or as one plain conditional write for a single item (1 write unit where a transaction costs 2; the same
+    all-or-nothing for one item); an item another delivery changed meanwhile is answered as not written. Items are
+    kept for `retention_s` (a sender's retry window, for the ranks); a repeat is only recognised within `window_s`.
     Raises DeliveryLedgerUnavailable when DynamoDB cannot be read or written.
     """
 
@@ -210,33 +231,53 @@ class DynamoDbRecentContacts:
     def _transact(self, items: list[dict[str, Any]]) -> list[bool]:
         """Write the items in transactions of up to 100 (one phone each): which were written. An item whose condition
         fails is left out and the rest written again (a transaction is all or nothing)."""
+        if len(items) == 1:
+            return [self._write_one(items[0])]
         written = [False] * len(items)
         try:
             for start in range(0, len(items), _BATCH_TRANSACT):
-                pending = list(range(start, min(start + _BATCH_TRANSACT, len(items))))
-                for _ in range(3):
-                    if not pending:
-                        break
-                    try:
-                        self._dynamodb.transact_write_items(TransactItems=[items[i] for i in pending])
-                    except ClientError as exc:
-                        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                            raise
-                        reasons = exc.response.get("CancellationReasons") or []
-                        failed = {
-                            pending[n]
-                            for n, reason in enumerate(reasons)
-                            if n < len(pending) and reason.get("Code") == "ConditionalCheckFailed"
-                        }
-                        # Cancelled for another reason (a transaction on the same item at once): tried again.
-                        pending = [i for i in pending if i not in failed]
-                        continue
-                    for i in pending:
-                        written[i] = True
-                    pending = []
+                for i in self._transact_chunk(items, list(range(start, min(start + _BATCH_TRANSACT, len(items))))):
+                    written[i] = True
         except (ClientError, BotoCoreError) as exc:
             raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
         return written
+
+    def _transact_chunk(self, items: list[dict[str, Any]], pending: list[int]) -> list[int]:
+        """The items at `pending` in one transaction, tried up to 3 times without those whose condition failed: the
+        positions written (none if the last try was cancelled too)."""
+        for _ in range(3):
+            if not pending:
+                return []
+            try:
+                self._dynamodb.transact_write_items(TransactItems=[items[i] for i in pending])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                failed = {
+                    pending[n]
+                    for n, reason in enumerate(reasons)
+                    if n < len(pending) and reason.get("Code") == "ConditionalCheckFailed"
+                }
+                # Cancelled for another reason (a transaction on the same item at once): tried again.
+                pending = [i for i in pending if i not in failed]
+                continue
+            return pending
+        return []
+
+    def _write_one(self, item: Mapping[str, Any]) -> bool:
+        """One transaction item ({"Put": ...} or {"Update": ...}) as a plain conditional write: whether written."""
+        ((kind, request),) = item.items()
+        write = self._dynamodb.put_item if kind == "Put" else self._dynamodb.update_item
+        try:
+            write(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                return False
+            raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
+        except BotoCoreError as exc:
+            raise DeliveryLedgerUnavailable(type(exc).__name__) from exc
+        return True
 
     def forget(self, phones: Sequence[str], rank: int) -> None:
         """The phones' contacts are being deleted (the delete's `rank`): no contact is a repeat of what was before,
@@ -324,4 +365,8 @@ def _used(names: Mapping[str, str], *expressions: str) -> dict[str, str]:
 
 
 def _item_id(phone: str) -> str:
-    return "recent#" + hashlib.sha256(phone.encode()).hexdigest()
+    return "recent#" + _digest(phone)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

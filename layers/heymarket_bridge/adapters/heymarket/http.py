@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
-from aws_lambda_powertools.metrics import MetricUnit
 
 from heymarket_bridge.adapters.heymarket.auth import Authenticator
 from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
@@ -280,9 +279,10 @@ class HeymarketHttp:
 
     @staticmethod
     def _record(status: int | None, elapsed_s: float) -> None:
+        # Each request at DEBUG only: the sync's "Batch synced" line counts them (heymarket_requests), Lambda's
+        # Duration bounds their time, and a line or a metric series per request would cost more than it tells.
         status_class = "error" if status is None else f"{status // 100}xx"
-        emit_metric("HeymarketRequests", StatusClass=status_class)
-        emit_metric("HeymarketLatency", elapsed_s * 1000, MetricUnit.Milliseconds)
+        logger.debug("Heymarket request", extra={"status_class": status_class, "latency_ms": round(elapsed_s * 1000)})
         if status == 429:
             emit_metric("HeymarketThrottles")
 
