@@ -47,6 +47,7 @@ from heymarket_bridge.ingest.failures import (
     DeliveryKeyConflict,
     DeliveryLedgerBusy,
     DeliveryLedgerUnavailable,
+    MethodNotAllowed,
     PayloadTooLarge,
     Unauthorized,
     UnknownSource,
@@ -123,7 +124,7 @@ class IngestService:
         if isinstance(outcome, HttpResponse):
             return outcome
         # A sender that notifies (Meta, Acuity) is answered 200, as its documentation asks.
-        status = 200 if source is not None and source.fetched_from else 202
+        status = 200 if getattr(source, "fetched_from", "") else 202
         return render(Reply(status, {**outcome.to_dict(), "request_id": line.request_id}))
 
     # ------------------------------------------------------------------ webhook
@@ -136,7 +137,7 @@ class IngestService:
         refuse_if_larger(request, self._settings.max_body_bytes)
         context = self._context(source)
         source.authenticate(request, context)
-        if source.fetched_from:
+        if getattr(source, "fetched_from", ""):  # a source written before notifications has none
             return self._notified(cast(FetchedSource, source), request, context)
         delivery = source.read(request, context)
         if len(delivery.submissions) > context.max_contacts:
@@ -149,6 +150,8 @@ class IngestService:
 
     def _handshake(self, source: Source, request: WebhookRequest) -> HttpResponse:
         """A sender's verification handshake (Meta's GET with hub.challenge): its answer as text/plain, 200."""
+        if getattr(source, "handshake", None) is None:  # a source written before handshakes has none
+            raise MethodNotAllowed(f"source {source.name!r} takes POST requests only")
         challenge = source.handshake(request, self._context(source))
         logger.info("Verification handshake answered", extra={"source": source.name})
         return HttpResponse(200, challenge, {"Content-Type": "text/plain"})
