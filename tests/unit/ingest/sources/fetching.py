@@ -54,7 +54,7 @@ class FetchBench:
     refusals: list[Any] = field(default_factory=list)
     requeued: Requeued = field(default_factory=Requeued)
     ledger: MemoryLedger = field(default_factory=MemoryLedger)
-    recent: FakeRecent = field(default_factory=FakeRecent)
+    recent: FakeRecent | None = field(default_factory=FakeRecent)  # None: no record of each phone's newest contact
     secrets: dict[str, Any] = field(default_factory=lambda: dict(SECRETS))
 
     def _mappings(self) -> dict[str, SourceMapping]:
