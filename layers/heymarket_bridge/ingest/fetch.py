@@ -187,7 +187,7 @@ class FetchService:
 
     def _retry(self, message: FetchMessage, report: FetchReport, notice: FetchNotice, failure: FetchTransient) -> None:
         if failure.throttled:
-            emit_metric("FetchThrottled", source=notice.source)
+            emit_metric("FetchThrottled")  # by service only: the log line names the source
         if notice.attempts + 1 >= self._policy.max_attempts:
             self._letter(message, report, notice, f"{failure.reason} ({notice.attempts + 1} attempts)")
             return
@@ -202,7 +202,7 @@ class FetchService:
     def _wait(self, message: FetchMessage, report: FetchReport, notice: FetchNotice, reason: str) -> None:
         """The credentials are refused: the notice waits for the operator's fix, and the alarm's metric is counted."""
         report.configuration_error = True
-        emit_metric("FetchConfigurationErrors", source=notice.source)
+        emit_metric("FetchConfigurationErrors")  # by service only: the log line names the source
         logger.error(
             "The vendor refuses the bridge's credentials: the record waits",
             extra={"source": notice.source, "record_id": notice.record_id, "reason": reason},

@@ -187,7 +187,7 @@ class IngestService:
             metrics.add_metric(name="FetchesNotQueued", unit=MetricUnit.Count, value=len(unsent))
             raise BufferUnavailable(f"{len(unsent)} of {len(notices)} records could not be queued; retry the request")
         metrics.add_metric(name="FetchesQueued", unit=MetricUnit.Count, value=len(notices))
-        logger.info("Webhook accepted", extra={"source": source, "fetches_queued": len(notices)})
+        logger.info("Webhook accepted", extra={"source": source, "outcome": "accepted", "fetches_queued": len(notices)})
         return IngestOutcome(len(notices), [])
 
     def _context(self, source: Source) -> ReadContext:
