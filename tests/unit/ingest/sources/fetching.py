@@ -136,4 +136,3 @@ def standins_running() -> Iterator[VendorStandins]:
         acuity_api_key=SECRETS["acuity"],
     ) as standins:
         yield standins
-

@@ -50,7 +50,8 @@ def notification(event: dict[str, Any], action: str, appointment: str = SAMPLE_A
 def test_each_documented_action_is_answered_200_and_queues_one_fetch(event: dict[str, Any], action: str) -> None:
     delivered = deliver(notification(event, action))
 
-    assert delivered.status == 200 and delivered.queued == []
+    assert delivered.status == 200
+    assert delivered.queued == []
     assert [(n["record_id"], n["details"]["action"]) for n in delivered.fetches] == [(SAMPLE_APPOINTMENT_ID, action)]
 
 
@@ -197,7 +198,8 @@ def test_acuity_failing_for_now_puts_the_appointment_back_then_buffers_it(
     assert bench.requeued.bodies[0][1] == 30
     bench.fetch_requeued()
 
-    assert len(bench.queued) == 1 and bench.letters == []
+    assert len(bench.queued) == 1
+    assert bench.letters == []
 
 
 def test_an_appointment_that_does_not_exist_goes_to_the_fetch_dlq(
@@ -208,7 +210,8 @@ def test_an_appointment_that_does_not_exist_goes_to_the_fetch_dlq(
 
     bench.fetch()
 
-    assert "404" in bench.letters[0]["error"] and bench.queued == []
+    assert "404" in bench.letters[0]["error"]
+    assert bench.queued == []
 
 
 def test_a_refused_api_key_makes_the_appointment_wait_and_counts_the_alarm_metric(
