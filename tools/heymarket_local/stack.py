@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +35,7 @@ from typing import Any, ClassVar, Final
 
 from heymarket_local.api import ApiExchange, HttpApi
 from heymarket_local.aws import AWS_VARIABLES_TO_CLEAR, LOCAL_HOST, LocalAws
+from heymarket_local.fetching import FETCH_FUNCTION_ID, FetchParts, generated_webhook_secrets, with_vendor_entries
 from heymarket_local.lambdas import LocalFunction
 from heymarket_local.poller import BatchResult, EventSourceConfig, PollerStats, SqsEventSource
 from heymarket_local.template import TEMPLATE_PATH, LocalResources, StackTemplate
@@ -148,6 +148,7 @@ class LocalStack:
         self._sandbox: HeymarketSandbox | None = None
         self._api: HttpApi | None = None
         self._poller: SqsEventSource | None = None
+        self.fetching: FetchParts | None = None  # FetchFunction's event source and the vendor stand-ins (issue 25)
         self._sqs: Any = None
         self._resources: LocalResources | None = None
         self._ready: ReadyInfo | None = None
@@ -174,14 +175,16 @@ class LocalStack:
         # Read the template (and check the overrides) before anything listens.
         StackTemplate.load(config.template_path, config.parameter_overrides)
         heymarket_url, credentials = self._start_heymarket()
+        webhook_secrets = with_vendor_entries(config.webhook_secrets or generated_webhook_secrets())
+        self.fetching = FetchParts.start(webhook_secrets, LOCAL_HOST)  # issue 25: the vendor stand-ins, FetchFunction
+        overrides = self.fetching.overrides(config.parameter_overrides)
         template = StackTemplate.load(
-            config.template_path, {**config.parameter_overrides, _base_url_parameter(heymarket_url): heymarket_url}
+            config.template_path, {**overrides, _base_url_parameter(heymarket_url): heymarket_url}
         )
         self._parameters = dict(template.parameters)
         self._aws = _listen("the local AWS (moto)", config.aws_port, LocalAws(config.aws_port).start)
         event_source = template.event_source(SYNC_FUNCTION_ID)
         self._sqs = self._aws.client("sqs", max_pool_connections=event_source.max_concurrency + 8)
-        webhook_secrets = dict(config.webhook_secrets or _generated_webhook_secrets())
         resources = template.provision(
             self._sqs,
             self._aws.client("secretsmanager"),
@@ -193,7 +196,7 @@ class LocalStack:
         self._resources = resources
 
         routes = template.routes()
-        function_ids = sorted({route.function_id for route in routes} | {SYNC_FUNCTION_ID})
+        function_ids = sorted({route.function_id for route in routes} | {SYNC_FUNCTION_ID, FETCH_FUNCTION_ID})
         # The functions' variables, read here and handed to each execution environment: the process's, minus any
         # that could add credentials, a role or a profile, then those that send boto3 to moto, then the template's.
         variables = {
@@ -223,7 +226,7 @@ class LocalStack:
                 f"{STACK_NAME}-{function_id}",
                 self._aws.region,
                 variables,
-                shared_environment=function_id != SYNC_FUNCTION_ID,
+                shared_environment=function_id not in (SYNC_FUNCTION_ID, FETCH_FUNCTION_ID),
             )
             for function_id in function_ids
         }
@@ -245,6 +248,10 @@ class LocalStack:
             functions[SYNC_FUNCTION_ID].invoke,
             on_batch=self._on_batch,
         ).start()
+        fetch = functions[FETCH_FUNCTION_ID]
+        self.fetching.run(
+            self._sqs, template, resources, fetch, retry_delay_s=config.retry_delay_s, region=self._aws.region
+        )
         self._ready = ReadyInfo(
             api_url=self._api.url,
             aws_endpoint_url=self._aws.endpoint_url,
@@ -272,6 +279,8 @@ class LocalStack:
             steps.append(("API", partial(self._api.stop, grace_s)))
         if self._poller is not None:
             steps.append(("event source", partial(self._poller.stop, grace_s)))
+        if self.fetching is not None:
+            steps.append(("fetch event source and vendor stand-ins", partial(self.fetching.stop, grace_s)))
         if self._sandbox is not None:
             steps.append(("Heymarket sandbox", self._sandbox.stop))
         if self._sqs is not None:
@@ -283,7 +292,7 @@ class LocalStack:
                 step()
             except Exception:  # keep stopping the other parts
                 log.exception("stopping the %s failed", name)
-        self._api = self._poller = self._sandbox = self._aws = self._sqs = None
+        self._api = self._poller = self._sandbox = self._aws = self._sqs = self.fetching = None
         self._ready = None
         with LocalStack._process_lock:
             if LocalStack._running is self:
@@ -339,13 +348,15 @@ class LocalStack:
         """Queue depths, event source counters and (with the sandbox) what Heymarket received."""
         if self._poller is None:
             raise RuntimeError("the local stack is not running: call start() first")
+        # Notices not yet fetched first (issue 25): a fetch finishing now puts its contact on the queue read below.
+        fetching = self.fetching.pending(self._queue_counts) if self.fetching is not None else 0
         # The poller first: a message it is about to take still counts in the queue, so `drained` never lies.
         poller = self._poller.stats()
         queue = self._queue_counts(self.resources.queue_url)
         dlq = self._queue_counts(self.resources.dlq_url)
         sandbox_stats = self._sandbox.stats() if self._sandbox is not None else None
         return StackStatus(
-            queued=queue[0],
+            queued=queue[0] + fetching,
             in_flight=queue[1],
             dead_lettered=dlq[0] + dlq[1],
             poller=poller,
@@ -424,24 +435,6 @@ def _functions_environment(
                 )
             merged[name] = value
     return merged
-
-
-def _generated_webhook_secrets() -> dict[str, str]:
-    """A fresh secret for every source, so that each can be tried (`heymarket-bridge send --local`), and the
-    token of the delete endpoint.
-
-    Salesforce authenticates with a token in the endpoint URL plus the organization id its messages carry (not
-    something a sender can be given): it gets a well-formed made-up one.
-    """
-    from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
-    from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
-    from heymarket_bridge.ingest.sources.salesforce import ORG_ID_ENTRY
-
-    generated = {name: secrets.token_urlsafe(24) for name in sorted(SOURCE_NAMES)}
-    generated[DELETE_CREDENTIAL] = secrets.token_urlsafe(24)
-    if "salesforce" in generated:
-        generated[ORG_ID_ENTRY] = "00D" + secrets.token_hex(6).upper()[:12]
-    return generated
 
 
 def _base_url_parameter(url: str) -> str:

@@ -38,6 +38,7 @@ class FetchRuntime:
     settings: FetchSettings
     service: FetchService
     vendors: Mapping[str, VendorRecords]
+    deliveries: Any = None  # the delivery ledger (DynamoDbDeliveryLedger), told each invocation's deadline
 
 
 def compose_fetch(env: Mapping[str, str]) -> FetchRuntime:
@@ -83,7 +84,7 @@ def compose_fetch(env: Mapping[str, str]) -> FetchRuntime:
         policy=FetchPolicy(settings.max_attempts, settings.wait_delay_s, settings.max_wait_s, settings.default_country),
         mappings=settings.mappings,
     )
-    return FetchRuntime(settings, service, vendors)
+    return FetchRuntime(settings, service, vendors, deliveries)
 
 
 class FetchApp:
@@ -104,6 +105,9 @@ class FetchApp:
         if not records:
             return {"batchItemFailures": []}
         runtime = self.runtime()
+        register = getattr(runtime.deliveries, "register_lambda_context", None)
+        if context is not None and register is not None:
+            register(context)
         messages = [FetchMessage(str(r.get("messageId", "")), str(r.get("body", ""))) for r in records]
         before = sum(vendor.requests_sent for vendor in runtime.vendors.values())
 

@@ -100,7 +100,7 @@ def test_the_documented_appointment_is_fetched_with_basic_auth_and_buffered(
 
     assert report.taken_in == 1
     (contact,) = bench.queued
-    assert (contact["phone"], contact["first"], contact["last"]) == ("12125550187", "Bob", "McTest")
+    assert (contact["phone"], contact["first"], contact["last"]) == ("12125550176", "Bob", "McTest")
     assert contact["email"] == "bob.mctest@example.com"
     assert "is_opted_out" not in contact  # an intake answer is consent only when the mapping names it
     assert standins.requests["acuity"] == 1

@@ -153,7 +153,7 @@ def test_the_documented_lead_is_fetched_and_buffered_with_its_event_time_and_id(
     assert report.taken_in == 1
     assert report.redeliver == []
     (operation,) = bench.operations
-    assert operation["contact"]["phone"] == "14155550132"
+    assert operation["contact"]["phone"] == "14155550148"
     assert (operation["contact"]["first"], operation["contact"]["last"]) == ("Joe", "Example")
     assert operation["contact"]["email"] == "joe@example.com"
     assert operation["occurred_at"].startswith("2026-11-23T08:59:55")
@@ -346,7 +346,7 @@ def test_no_answer_of_the_lead_reaches_a_log_line(
     out = capsys.readouterr().out
     assert "Honda" not in out
     assert "joe@example.com" not in out
-    assert "555-0132" not in out
+    assert "555-0148" not in out
 
 
 def test_a_notification_body_that_is_not_an_entry_list_is_400(event: dict[str, Any]) -> None:
