@@ -46,6 +46,8 @@ def handshake(token: str = "demo-meta-verify-token", mode: str = "subscribe", ch
     event["requestContext"]["http"]["method"] = "GET"
     event["body"] = ""
     event["headers"] = {"host": "example.execute-api.us-east-1.amazonaws.com"}
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /webhooks/meta"
+    del event["pathParameters"]  # the route names the source: API Gateway gives no path parameter
     event["rawQueryString"] = f"hub.mode={mode}&hub.challenge={challenge}&hub.verify_token={token}"
     event["queryStringParameters"] = {"hub.mode": mode, "hub.challenge": challenge, "hub.verify_token": token}
     return event
@@ -83,7 +85,7 @@ def test_a_handshake_without_an_issued_token_is_403() -> None:
 
 def test_another_source_answers_a_get_with_405() -> None:
     event = handshake()
-    event["pathParameters"] = {"source": "typeform"}
+    event["pathParameters"] = {"source": "typeform"}  # as a GET route on /webhooks/{source} would send it
     assert deliver(event).status == 405
 
 
