@@ -166,23 +166,27 @@ class VendorStandins:
         return (200, appointment) if appointment is not None else FAULTS["acuity"]["gone"]
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
-        payload = json.loads(body or b"null") if method == "POST" else None
-        with self.lock:
-            if path == "/_standin/stats" and method == "GET":
+        """The control endpoints: GET stats; POST leads, appointments (a record to serve), faults, reset."""
+        if method == "GET" and path == "/_standin/stats":
+            with self.lock:
                 return 200, {"requests": dict(self.requests)}
-            if path == "/_standin/leads" and method == "POST" and isinstance(payload, dict):
-                self.leads[str(payload["id"])] = payload
-                return 201, payload
-            if path == "/_standin/appointments" and method == "POST" and isinstance(payload, dict):
-                self.appointments[str(payload["id"])] = payload
-                return 201, payload
-        if path == "/_standin/faults" and method == "POST" and isinstance(payload, dict):
-            self.fail(str(payload["vendor"]), str(payload["fault"]), int(payload.get("count", 1_000_000)))
-            return 200, payload
-        if path == "/_standin/reset" and method == "POST":
+        payload = json.loads(body or b"null") if method == "POST" else None
+        if method != "POST" or not isinstance(payload, dict | None):
+            return 404, {"error": f"unknown control {method} {path}"}
+        if path == "/_standin/reset":
             self.reset()
             return 200, {}
-        return 404, {"error": f"unknown control {method} {path}"}
+        if not isinstance(payload, dict):
+            return 400, {"error": "a JSON object is expected"}
+        if path == "/_standin/faults":
+            self.fail(str(payload["vendor"]), str(payload["fault"]), int(payload.get("count", 1_000_000)))
+            return 200, payload
+        records = {"/_standin/leads": self.leads, "/_standin/appointments": self.appointments}.get(path)
+        if records is None:
+            return 404, {"error": f"unknown control {method} {path}"}
+        with self.lock:
+            records[str(payload["id"])] = payload
+        return 201, payload
 
     def start(self) -> VendorStandins:
         self._thread = threading.Thread(
