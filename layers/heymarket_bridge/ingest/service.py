@@ -21,6 +21,11 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   queued (heymarket_bridge.ingest.repeats), so that no interleaving of concurrent deliveries turns the change a sender
   sent last into a repeat.
 
+A sender whose notifications carry ids only (Meta Lead Ads, Acuity Scheduling: `fetched_from`) is authenticated the same
+way, then each record it names is queued as a fetch notice on the fetch queue (heymarket_bridge.ingest.notices), once
+per notification (a retry is answered as the first), and the sender is answered 200 at once; the fetch function takes
+the records in (heymarket_bridge.ingest.fetch). Meta's GET verification handshake is answered by its source.
+
 A contact refused for its content (not for authentication, nor a body refused before it is read) is also written to
 the DLQ as a refusal letter (heymarket_bridge.ingest.letters): the reason, the source and the fields as received,
 bounded, so that an operator can see it, correct it and send it again through validation
