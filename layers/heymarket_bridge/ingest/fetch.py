@@ -149,7 +149,7 @@ class FetchService:
         secret = entries.get(source.name)
         return ReadContext(
             now=self._clock(),
-            credentials=SourceCredentials(secret if isinstance(secret, str) else None, entries),
+            credentials=SourceCredentials(secret.strip() or None if isinstance(secret, str) else None, entries),
             mapping=self._mappings.get(source.name, NO_MAPPING),
             default_country=self._policy.default_country,
         )
