@@ -16,7 +16,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from benchmarks import behaviours, coldstart, consent, cost, cpu, efficiency, latency, rate_limit, segments, state
+from benchmarks import (
+    behaviours,
+    coldstart,
+    consent,
+    cost,
+    cpu,
+    efficiency,
+    fetched,
+    latency,
+    rate_limit,
+    segments,
+    state,
+)
 from benchmarks.common import LOG_FILE, OUTPUT_DIR, Section, handlers_quiet, progress, render, to_json
 from heymarket_local.moto_dynamodb import item_scoped_transactions
 
@@ -31,6 +43,7 @@ BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "state": state.run,
     "consent": consent.run,
     "cost": cost.run,
+    "fetched": fetched.run,
 }
 # Fake credentials and no endpoint of a real account: every AWS call goes to moto.
 _FAKE_AWS: Final = {

@@ -74,6 +74,13 @@ METRICS: Final = {
 """Metric name -> what it counts. At most 10 series, so that a stack with two sources stays within 12 with the
 quiet-source log metric filter (one series per source)."""
 
+FETCH_METRICS: Final = {
+    "FetchConfigurationErrors": "a vendor refused the fetch credentials (FetchConfigurationAlarm)",
+    "FetchThrottled": "a vendor answered a fetch with its quota reached (FetchQuotaAlarm)",
+}
+"""The metrics only FetchFunction writes, for the sources whose leads it fetches (Meta Lead Ads, Acuity), and only
+when a fetch fails so: a stack whose sources all post their contacts never has these series."""
+
 # The one line per webhook: the ingest function writes exactly one line per request with both keys below, whatever
 # its outcome ("Webhook accepted", "Repeated delivery answered as the first one", "Delete request accepted", or
 # "Webhook refused"); log metric filters and saved queries match on these two keys, which stay as they are:
@@ -89,11 +96,11 @@ COUNTED_MESSAGE: Final = "Counted"
 
 def emit_metric(name: str, value: float = 1, **detail: str) -> None:
     """Count `value` of `name` in this invocation: a metric series (the `service` dimension only, written when the
-    invocation ends) for a name in METRICS, else one INFO line `Counted` with the name, the value and `detail`
-    (`kind=...`), for Logs Insights (saved query `counts`). A zero is not written."""
+    invocation ends) for a name in METRICS or FETCH_METRICS, else one INFO line `Counted` with the name, the value
+    and `detail` (`kind=...`), for Logs Insights (saved query `counts`). A zero is not written."""
     if not value:
         return
-    if name in METRICS and not detail:
+    if (name in METRICS or name in FETCH_METRICS) and not detail:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         return
     logger.info(COUNTED_MESSAGE, extra={"metric": name, "value": value, **detail})

@@ -142,6 +142,8 @@ class IngestSettings:
     hubspot_require_v3: bool = False
     # The DLQ, where contacts refused for their content are written as refusal letters (empty: only answered).
     dlq_url: str = ""
+    # LeadFetchQueue: the records id-only notifications name (Meta, Acuity), to fetch (empty: such sources get 503).
+    fetch_queue_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -159,6 +161,58 @@ class IngestSettings:
             public_base_url=_read(env, "PUBLIC_BASE_URL", _public_url, ""),
             hubspot_require_v3=_read(env, "HUBSPOT_REQUIRE_SIGNATURE_V3", _flag, False),
             dlq_url=_read(env, "DLQ_URL", str, ""),
+            fetch_queue_url=_read(env, "FETCH_QUEUE_URL", str, ""),
+        )
+
+
+def _graph_version(raw: str) -> str:
+    if not re.fullmatch(r"v[0-9]{1,3}\.[0-9]{1,2}", raw):
+        raise ValueError("must be a Graph API version such as v23.0")
+    return raw
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Configuration of the function that fetches what id-only notifications name (Meta leads, Acuity appointments)
+    and buffers their contacts as the ingest function does."""
+
+    fetch_queue_url: str  # LeadFetchQueue: notices waiting or retried are put back on it
+    fetch_dlq_url: str  # LeadFetchDeadLetterQueue: notices that cannot be fetched, with the reason
+    queue_url: str  # ContactQueue
+    webhook_secrets_arn: str
+    dlq_url: str = ""  # ContactDeadLetterQueue: refusal letters
+    default_country: str = "US"
+    source_mappings_parameter: str = ""
+    mappings: Mapping[str, SourceMapping] = field(default_factory=dict)
+    idempotency_table: str = ""
+    idempotency_retention_s: int = 4 * 24 * 3600
+    secrets_max_age_s: int = 300
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v23.0"
+    acuity_base_url: str = "https://acuityscheduling.com"
+    max_attempts: int = 10
+    wait_delay_s: int = 900
+    max_wait_s: int = 345_600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FetchSettings:
+        env = os.environ if env is None else env
+        return cls(
+            fetch_queue_url=_read(env, "FETCH_QUEUE_URL", str),
+            fetch_dlq_url=_read(env, "FETCH_DLQ_URL", str),
+            queue_url=_read(env, "QUEUE_URL", str),
+            webhook_secrets_arn=_read(env, "WEBHOOK_SECRETS_ARN", str),
+            dlq_url=_read(env, "DLQ_URL", str, ""),
+            default_country=_read(env, "DEFAULT_COUNTRY", _country, "US"),
+            source_mappings_parameter=_read(env, "SOURCE_MAPPINGS_PARAMETER", str, ""),
+            idempotency_table=_read(env, "IDEMPOTENCY_TABLE", str, ""),
+            idempotency_retention_s=_read(env, "IDEMPOTENCY_RETENTION_SECONDS", _positive_int, 4 * 24 * 3600),
+            graph_base_url=_read(env, "GRAPH_BASE_URL", _url, "https://graph.facebook.com"),
+            graph_api_version=_read(env, "GRAPH_API_VERSION", _graph_version, "v23.0"),
+            acuity_base_url=_read(env, "ACUITY_BASE_URL", _url, "https://acuityscheduling.com"),
+            max_attempts=_read(env, "FETCH_MAX_ATTEMPTS", _positive_int, 10),
+            wait_delay_s=_read(env, "WAIT_DELAY_SECONDS", _delay_seconds, 900),
+            max_wait_s=_read(env, "QUEUE_RETENTION_SECONDS", _positive_int, 345_600),
         )
 
 

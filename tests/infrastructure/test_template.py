@@ -323,7 +323,7 @@ def test_no_generated_policy_statement_allows_every_action(template: StackTempla
     managed = {arn for role in roles for arn in role.get("ManagedPolicyArns", [])}
 
     # Then none is a whole-service or global wildcard, and only SAM's own managed policies are attached
-    assert len(roles) == 2
+    assert len(roles) == 3  # IngestFunction, SyncFunction, FetchFunction
     assert "secretsmanager:GetSecretValue" in actions
     assert [action for action in actions if action == "*" or action.endswith(":*")] == []
     assert managed <= SAM_MANAGED_POLICIES
@@ -777,6 +777,8 @@ LOCAL_ARNS = {
     "SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC",
     "ContactQueue.QueueName": "ContactQueue",
     "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
+    "LeadFetchQueue.QueueName": "LeadFetchQueue",
+    "LeadFetchDeadLetterQueue.QueueName": "LeadFetchDeadLetterQueue",
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/IdempotencyTable",
     "ManagedListsTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ManagedListsTable",
     "ContactStateTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ContactStateTable",
@@ -900,6 +902,7 @@ def test_the_access_logs_are_kept_as_long_as_the_function_logs(template: StackTe
         "WebhookApiAccessLogGroup": {"Ref": "LogRetentionDays"},
         "IngestFunctionLogGroup": {"Ref": "LogRetentionDays"},
         "SyncFunctionLogGroup": {"Ref": "LogRetentionDays"},
+        "FetchFunctionLogGroup": {"Ref": "LogRetentionDays"},
     }
 
 
@@ -999,7 +1002,8 @@ RETAINED: dict[str, tuple[str, dict[str, Any]]] = {
     "WebhookSecretsSecret": ("AWS::SecretsManager::Secret", {"Name": None}),
 }
 # Deliberately not retained: its records only expire, and losing them costs at most a retry queued twice.
-NOT_RETAINED = {"IdempotencyTable"}
+# The fetch queues hold ids only (Meta and Acuity keep the records): template.yaml says why they are not retained.
+NOT_RETAINED = {"IdempotencyTable", "LeadFetchQueue", "LeadFetchDeadLetterQueue"}
 DATA_TYPES = {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"}
 
 

@@ -122,12 +122,16 @@ class Bridge:
             letters.extend(json.loads(message["Body"]) for message in messages)
         return [letter for letter in letters if not isinstance(letter, dict) or letter.get("kind", "") == kind]
 
-    def queue_depth(self) -> int:
+    def queue_depth(self, queue_url: str | None = None) -> int:
         attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.resources.queue_url,
+            QueueUrl=queue_url or self.resources.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def buffered_depth(self) -> int:
+        """Messages on the contact queue and on the fetch queue (a fetched source's notices, ids only)."""
+        return self.queue_depth() + self.queue_depth(self.resources.queues["LeadFetchQueue"])
 
 
 @contextmanager

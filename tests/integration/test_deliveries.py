@@ -66,7 +66,7 @@ def test_a_repeated_delivery_is_answered_like_the_first_and_enqueues_only_its_op
     event = fresh(name)
 
     first_status, first_body = post(bridge, event)
-    depth_after_first = bridge.queue_depth()
+    depth_after_first = bridge.buffered_depth()  # a fetched source (Meta, Acuity) queues fetch notices
     # An opt-out is queued every time it is sent (it may re-assert a STOP undone by a START texted in Heymarket)
     opt_outs = sum(contact.get("is_opted_out") is True for contact in queued_contacts(bridge))
     second_status, second_body = post(bridge, event)
@@ -74,8 +74,8 @@ def test_a_repeated_delivery_is_answered_like_the_first_and_enqueues_only_its_op
     assert first_status in (200, 202)
     assert depth_after_first >= 1
     assert second_status == first_status
-    assert bridge.queue_depth() == depth_after_first + opt_outs
-    if first_status == 202:
+    assert bridge.buffered_depth() == depth_after_first + opt_outs
+    if first_status in (200, 202) and first_body.startswith("{"):
         first, second = json.loads(first_body), json.loads(second_body)
         assert (second["accepted"], second["rejected"]) == (first["accepted"], first["rejected"])
         assert second.get("duplicate", False) is (opt_outs == 0)

@@ -4,7 +4,14 @@ import pytest
 
 from heymarket_bridge.domain.mapping import SourceMapping
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
-from heymarket_bridge.settings import ApiMode, ConfigError, IngestSettings, SyncSettings, parse_source_mappings
+from heymarket_bridge.settings import (
+    ApiMode,
+    ConfigError,
+    FetchSettings,
+    IngestSettings,
+    SyncSettings,
+    parse_source_mappings,
+)
 
 
 def test_ingest_settings_apply_defaults() -> None:
@@ -170,3 +177,38 @@ def test_without_a_contact_state_table_the_sync_settings_say_so_and_skip_unchang
 def test_a_bad_contact_state_option_is_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         SyncSettings.from_env({**SYNC_ENV, name: value})
+
+
+# ------------------------------------------------------------------ the fetch function (Meta, Acuity)
+
+FETCH_ENV = {"FETCH_QUEUE_URL": "f", "FETCH_DLQ_URL": "fd", "QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s"}
+
+
+def test_the_fetch_settings_default_to_the_vendors_https_addresses_and_a_graph_version() -> None:
+    settings = FetchSettings.from_env(FETCH_ENV)
+
+    assert (settings.graph_base_url, settings.acuity_base_url) == (
+        "https://graph.facebook.com",
+        "https://acuityscheduling.com",
+    )
+    assert settings.graph_api_version.startswith("v")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GRAPH_BASE_URL", "http://graph.facebook.com"),
+        ("ACUITY_BASE_URL", "http://evil.example"),
+        ("GRAPH_API_VERSION", "23"),
+        ("GRAPH_API_VERSION", "v23.0/../me"),
+    ],
+)
+def test_a_vendor_address_in_clear_or_a_version_that_is_not_one_is_refused_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        FetchSettings.from_env({**FETCH_ENV, name: value})
+
+
+def test_a_stand_in_on_this_machine_may_be_http() -> None:
+    settings = FetchSettings.from_env({**FETCH_ENV, "GRAPH_BASE_URL": "http://127.0.0.1:8123"})
+
+    assert settings.graph_base_url == "http://127.0.0.1:8123"

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Final
 
 from heymarket_local.api import ApiExchange, HttpApi
 from heymarket_local.aws import AWS_VARIABLES_TO_CLEAR, LOCAL_HOST, LocalAws
+from heymarket_local.fetching import FETCH_FUNCTION_ID, FetchParts, with_vendor_entries
 from heymarket_local.lambdas import LocalFunction
 from heymarket_local.poller import BatchResult, EventSourceConfig, PollerStats, SqsEventSource
 from heymarket_local.stack_setup import base_url_parameter, functions_environment, generated_webhook_secrets
@@ -148,6 +149,7 @@ class LocalStack:
         self._sandbox: HeymarketSandbox | None = None
         self._api: HttpApi | None = None
         self._poller: SqsEventSource | None = None
+        self.fetching: FetchParts | None = None  # FetchFunction's event source and the vendor stand-ins (issue 25)
         self._sqs: Any = None
         self._resources: LocalResources | None = None
         self._ready: ReadyInfo | None = None
@@ -175,11 +177,14 @@ class LocalStack:
         # Read the template (and check the overrides) before anything listens.
         StackTemplate.load(config.template_path, config.parameter_overrides)
         heymarket_url, credentials = self._start_heymarket()
+        webhook_secrets = with_vendor_entries(config.webhook_secrets or generated_webhook_secrets())
+        self.fetching = FetchParts.start(webhook_secrets, LOCAL_HOST)  # issue 25: the vendor stand-ins, FetchFunction
+        overrides = self.fetching.overrides(config.parameter_overrides)
         template = StackTemplate.load(
-            config.template_path, {**config.parameter_overrides, base_url_parameter(heymarket_url): heymarket_url}
+            config.template_path, {**overrides, base_url_parameter(heymarket_url): heymarket_url}
         )
         routes = template.routes()
-        function_ids = sorted({route.function_id for route in routes} | {SYNC_FUNCTION_ID})
+        function_ids = sorted({route.function_id for route in routes} | {SYNC_FUNCTION_ID, FETCH_FUNCTION_ID})
         # The API binds first (a busy port fails the start before anything else runs), answering only once the
         # functions exist: its URL is the PublicBaseUrl they check URL-covering signatures (HubSpot) against, unless
         # one was given (a tunnel's, `local --public-url`).
@@ -197,7 +202,6 @@ class LocalStack:
         self._aws = _listen("the local AWS (moto)", config.aws_port, LocalAws(config.aws_port).start)
         event_source = template.event_source(SYNC_FUNCTION_ID)
         self._sqs = self._aws.client("sqs", max_pool_connections=event_source.max_concurrency + 8)
-        webhook_secrets = dict(config.webhook_secrets or generated_webhook_secrets())
         resources = template.provision(
             self._sqs,
             self._aws.client("secretsmanager"),
@@ -207,7 +211,6 @@ class LocalStack:
             ssm=self._aws.client("ssm"),
         )
         self._resources = resources
-
         # The functions' variables, read here and handed to each execution environment: the process's, minus any
         # that could add credentials, a role or a profile, then those that send boto3 to moto, then the template's.
         variables = {
@@ -237,7 +240,7 @@ class LocalStack:
                 f"{STACK_NAME}-{function_id}",
                 self._aws.region,
                 variables,
-                shared_environment=function_id != SYNC_FUNCTION_ID,
+                shared_environment=function_id not in (SYNC_FUNCTION_ID, FETCH_FUNCTION_ID),
             )
             for function_id in function_ids
         }
@@ -250,6 +253,10 @@ class LocalStack:
             self._functions[SYNC_FUNCTION_ID].invoke,
             on_batch=self._on_batch,
         ).start()
+        fetch = self._functions[FETCH_FUNCTION_ID]
+        self.fetching.run(
+            self._sqs, template, resources, fetch, retry_delay_s=config.retry_delay_s, region=self._aws.region
+        )
         self._ready = ReadyInfo(
             api_url=self._api.url,
             aws_endpoint_url=self._aws.endpoint_url,
@@ -280,6 +287,8 @@ class LocalStack:
             steps.append(("API", partial(self._api.stop, grace_s)))
         if self._poller is not None:
             steps.append(("event source", partial(self._poller.stop, grace_s)))
+        if self.fetching is not None:
+            steps.append(("fetch event source and vendor stand-ins", partial(self.fetching.stop, grace_s)))
         if self._sandbox is not None:
             steps.append(("Heymarket sandbox", self._sandbox.stop))
         if self._sqs is not None:
@@ -291,7 +300,7 @@ class LocalStack:
                 step()
             except Exception:  # keep stopping the other parts
                 log.exception("stopping the %s failed", name)
-        self._api = self._poller = self._sandbox = self._aws = self._sqs = None
+        self._api = self._poller = self._sandbox = self._aws = self._sqs = self.fetching = None
         self._ready = None
         with LocalStack._process_lock:
             if LocalStack._running is self:
@@ -347,13 +356,15 @@ class LocalStack:
         """Queue depths, event source counters and (with the sandbox) what Heymarket received."""
         if self._poller is None:
             raise RuntimeError("the local stack is not running: call start() first")
+        # Notices not yet fetched first (issue 25): a fetch finishing now puts its contact on the queue read below.
+        fetching = self.fetching.pending(self._queue_counts) if self.fetching is not None else 0
         # The poller first: a message it is about to take still counts in the queue, so `drained` never lies.
         poller = self._poller.stats()
         queue = self._queue_counts(self.resources.queue_url)
         dlq = self._queue_counts(self.resources.dlq_url)
         sandbox_stats = self._sandbox.stats() if self._sandbox is not None else None
         return StackStatus(
-            queued=queue[0],
+            queued=queue[0] + fetching,
             in_flight=queue[1],
             dead_lettered=dlq[0] + dlq[1],
             poller=poller,

@@ -100,6 +100,9 @@ def load_template_document(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CloudFormationLoader)  # noqa: S506
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise ValueError(f"{path} is not a CloudFormation template with Resources")
+    # Fn::ForEach blocks (AWS::LanguageExtensions) make only the quiet-source alarms and their metric filters, which the
+    # local stack does not run: left out, every entry of Resources is one resource.
+    document["Resources"] = {k: v for k, v in document["Resources"].items() if not k.startswith("Fn::ForEach::")}
     return document
 
 
@@ -158,6 +161,7 @@ class LocalResources:
     heymarket_secret_arn: str
     tables: Mapping[str, str] = field(default_factory=dict)  # logical id -> table name
     ssm_parameters: Mapping[str, str] = field(default_factory=dict)  # logical id -> parameter name
+    queues: Mapping[str, str] = field(default_factory=dict)  # the other queues (LeadFetchQueue, ...): id -> URL
 
 
 @dataclass(frozen=True)
@@ -396,9 +400,11 @@ class StackTemplate:
         heymarket_secret_arn = secretsmanager.create_secret(
             Name=f"{HEYMARKET_SECRET_ID}-{suffix}", SecretString=json.dumps(dict(heymarket_credentials))
         )["ARN"]
+        queues = self._create_other_queues(sqs, suffix, {CONTACT_QUEUE_ID, dlq_id})
         tables = self._create_tables(_sibling_client(sqs, "dynamodb") if dynamodb is None else dynamodb, suffix)
         ssm_parameters = self._create_ssm_parameters(_sibling_client(sqs, "ssm") if ssm is None else ssm, suffix)
         return LocalResources(
+            queues=queues,
             tables=tables,
             ssm_parameters=ssm_parameters,
             queue_url=queue_url,
@@ -409,6 +415,23 @@ class StackTemplate:
             webhook_secrets_arn=webhook_secrets_arn,
             heymarket_secret_arn=heymarket_secret_arn,
         )
+
+    def _create_other_queues(self, sqs: Any, suffix: str, known: set[str]) -> dict[str, str]:
+        """Create the template's other queues (the fetch queue and its DLQ), dead-letter queues first, each redriving
+        as its RedrivePolicy says."""
+        ids = [i for i, r in self._resources.items() if isinstance(r, Mapping) and r.get("Type") == QUEUE_TYPE]
+        redrives = {i: (self._resource(i, QUEUE_TYPE).get("RedrivePolicy") or {}) for i in ids if i not in known}
+        created: dict[str, str] = {}
+        for logical_id in sorted(redrives, key=lambda i: bool(redrives[i])):
+            attributes = dict(self.queue(logical_id).attributes)
+            if redrives[logical_id]:
+                target = created[_get_att_target(redrives[logical_id].get("deadLetterTargetArn"), "Arn")]
+                count = self._resolver({})(redrives[logical_id].get("maxReceiveCount"))
+                policy = {"deadLetterTargetArn": _queue_arn(sqs, target), "maxReceiveCount": int(count)}
+                attributes["RedrivePolicy"] = json.dumps(policy)
+            url = sqs.create_queue(QueueName=f"{logical_id}-{suffix}", Attributes=attributes)["QueueUrl"]
+            created[logical_id] = url
+        return created
 
     def _create_ssm_parameters(self, ssm: Any, suffix: str) -> dict[str, str]:
         """Create the template's SSM parameters with their values. The local stack always creates its own, so a
@@ -485,6 +508,8 @@ class StackTemplate:
             f"{dlq_id}.Arn": resources.dlq_arn,
             f"{dlq_id}.QueueUrl": resources.dlq_url,
             f"{dlq_id}.QueueName": resources.dlq_url.rsplit("/", 1)[-1],
+            **{logical_id: url for logical_id, url in resources.queues.items()},
+            **{f"{logical_id}.QueueName": url.rsplit("/", 1)[-1] for logical_id, url in resources.queues.items()},
         }
         resolve = self._resolver(references)
         environment = {name: resolve(value) for name, value in self.function(function_id).environment.items()}

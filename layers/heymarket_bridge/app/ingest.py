@@ -58,6 +58,7 @@ def compose_ingest(settings: IngestSettings, aws: AwsClients) -> IngestService:
         sources=default_sources(),
         recent=recent,
         refusals=refusals,
+        fetches=SqsBatchSender(aws.client("sqs"), settings.fetch_queue_url) if settings.fetch_queue_url else None,
     )
 
 

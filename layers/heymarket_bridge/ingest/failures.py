@@ -78,3 +78,44 @@ class DeliveryLedgerUnavailable(Exception):
 
 class DeliveryKeyConflict(Exception):
     """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
+
+
+class Forbidden(WebhookError):
+    """A verification handshake whose token is not the one the bridge issued (Meta's hub.verify_token)."""
+
+    status, code = 403, "forbidden"
+
+
+class MethodNotAllowed(WebhookError):
+    status, code = 405, "method_not_allowed"
+
+
+# ---------------------------------------------------------------------- fetching what an id-only notification names
+
+
+class FetchFailure(Exception):
+    """Why a record a notification names (a Meta lead, an Acuity appointment) could not be fetched from its vendor.
+    `reason` is for people and never holds a token or a person's data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FetchTransient(FetchFailure):
+    """It may succeed later: a 5xx, a timeout, a 429, Graph error codes 1, 2, 4, 17, 32, 613. `throttled`: the
+    vendor's quota or rate limit was reached (a health signal of its own)."""
+
+    def __init__(self, reason: str, *, throttled: bool = False) -> None:
+        super().__init__(reason)
+        self.throttled = throttled
+
+
+class FetchGone(FetchFailure):
+    """The record does not exist (a 404, Graph error 100 "does not exist"): fetching it again cannot succeed."""
+
+
+class FetchRefused(FetchFailure):
+    """The vendor refuses the bridge's credentials (Graph error 190, permission errors 10 and 200, a Page's Leads
+    Access Manager withholding leads; Acuity's 401), or they are missing: nothing is fetched until an operator fixes
+    them. The notification waits."""

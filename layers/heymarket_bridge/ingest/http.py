@@ -48,6 +48,9 @@ class RequestLine:
         http = _mapping(context.get("http"))
         route = Route.DELETE if is_delete_route(event) else Route.WEBHOOK
         source = "" if route is Route.DELETE else str(_mapping(event.get("pathParameters")).get("source", ""))
+        if route is Route.WEBHOOK and not source:  # a route of one source's own (GET /webhooks/meta): its path names it
+            path = str(event.get("rawPath") or http.get("path") or "")
+            source = path.removeprefix("/webhooks/") if path.startswith("/webhooks/") and path.count("/") == 2 else ""
         return cls(route, source.strip().lower(), str(context.get("requestId") or ""), str(http.get("sourceIp") or ""))
 
 

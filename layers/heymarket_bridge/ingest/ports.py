@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from heymarket_bridge.domain.operations import DeadLetter, OutgoingMessage
+from heymarket_bridge.ingest.notices import FetchNotice
 from heymarket_bridge.ingest.repeats import Latest, PhoneClaim
+from heymarket_bridge.ingest.sources.common import SourceCredentials
 
 
 class MessageQueue(Protocol):
@@ -65,3 +67,23 @@ class RecentContacts(Protocol):
 
 # The webhook-secrets secret as a JSON object of source name to secret; raises SecretUnavailable.
 WebhookSecrets = Callable[[], Mapping[str, Any]]
+
+
+class VendorRecords(Protocol):
+    """A vendor's API the fetch function reads the records of id-only notifications from (Meta's Graph API, Acuity's
+    API), implemented in heymarket_bridge.adapters.vendors."""
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests made since the adapter was built (the bench's requests per lead)."""
+        ...
+
+    def fetch(self, notice: FetchNotice, credentials: SourceCredentials) -> Mapping[str, Any]:
+        """The record `notice` names, as the vendor's documented JSON object. Raises FetchTransient (retry later),
+        FetchGone (it cannot be fetched, ever), FetchRefused (the credentials are missing or refused)."""
+        ...
+
+
+# Put fetch messages back on the fetch queue, delayed by the given seconds (0-900), as new messages (their receive count
+# starts again); returns the indexes of those NOT sent.
+FetchRequeue = Callable[[Sequence[str], int], list[int]]

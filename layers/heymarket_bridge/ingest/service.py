@@ -21,6 +21,11 @@ A webhook: authenticate (before parsing wherever the scheme allows), read the bo
   queued (heymarket_bridge.ingest.repeats), so that no interleaving of concurrent deliveries turns the change a sender
   sent last into a repeat.
 
+A sender whose notifications carry ids only (Meta Lead Ads, Acuity Scheduling: `fetched_from`) is authenticated the same
+way, then each record it names is queued as a fetch notice on the fetch queue (heymarket_bridge.ingest.notices), once
+per notification (a retry is answered as the first), and the sender is answered 200 at once; the fetch function takes
+the records in (heymarket_bridge.ingest.fetch). Meta's GET verification handshake is answered by its source.
+
 A contact refused for its content (not for authentication, nor a body refused before it is read) is also written to
 the DLQ as a refusal letter (heymarket_bridge.ingest.letters): the reason, the source and the fields as received,
 bounded, so that an operator can see it, correct it and send it again through validation
@@ -31,23 +36,21 @@ sender tries again (the contacts already queued are not queued twice).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from heymarket_bridge.domain.failures import SecretUnavailable
+from heymarket_bridge.domain.operations import OutgoingMessage
 from heymarket_bridge.domain.text import printable, shown
 from heymarket_bridge.ingest.buffer import ContactBuffer
 from heymarket_bridge.ingest.deletes import DELETES_METRIC_SOURCE, delete_contacts
 from heymarket_bridge.ingest.failures import (
     BufferUnavailable,
-    DeliveryInProgress,
     DeliveryKeyConflict,
     DeliveryLedgerBusy,
     DeliveryLedgerUnavailable,
-    IdempotencyKeyReused,
-    NothingValid,
+    MethodNotAllowed,
     PayloadTooLarge,
     Unauthorized,
     UnknownSource,
@@ -62,11 +65,13 @@ from heymarket_bridge.ingest.http import (
     refuse_if_larger,
     render_json,
 )
-from heymarket_bridge.ingest.planning import NO_MAPPING, DeliveryPlan, PlanInputs, plan_delivery
+from heymarket_bridge.ingest.intake import Arrival, Intake, ledger_key
+from heymarket_bridge.ingest.notices import FetchNotice
+from heymarket_bridge.ingest.planning import NO_MAPPING
 from heymarket_bridge.ingest.ports import DeliveryLedger, MessageQueue, RecentContacts, RefusalLetters, WebhookSecrets
 from heymarket_bridge.ingest.replies import IngestOutcome
-from heymarket_bridge.ingest.sources.base import Source, SourceRegistry, default_sources
-from heymarket_bridge.ingest.sources.common import Delivery, DeliveryIdentity, ReadContext, SourceCredentials
+from heymarket_bridge.ingest.sources.base import FetchedSource, Source, SourceRegistry, default_sources
+from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials, too_many
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import IngestSettings
 
@@ -85,6 +90,7 @@ class IngestService:
         sources: SourceRegistry | None = None,
         recent: RecentContacts | None = None,
         refusals: RefusalLetters | None = None,
+        fetches: MessageQueue | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
@@ -92,6 +98,8 @@ class IngestService:
         self._deliveries = deliveries
         self._sources = sources if sources is not None else default_sources()
         self._buffer = ContactBuffer(queue, recent, refusals)
+        self._intake = Intake(self._buffer, deliveries, settings.default_country, settings.mappings)
+        self._fetches = fetches
 
     @property
     def deliveries(self) -> DeliveryLedger | None:
@@ -102,6 +110,7 @@ class IngestService:
         line = RequestLine.of(event)
         source = self._sources.get(line.source) if line.route is Route.WEBHOOK else None
         render = source.render if source is not None else render_json
+        outcome: IngestOutcome | HttpResponse
         try:
             request = WebhookRequest.from_http_api_event(event, line)
             if line.route is Route.DELETE:
@@ -115,32 +124,73 @@ class IngestService:
         except WebhookError as error:
             self._refused(line, source, error)
             return render(Reply.error(error, line.request_id))
-        return render(Reply(202, {**outcome.to_dict(), "request_id": line.request_id}))
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        # A sender that notifies (Meta, Acuity) is answered 200, as its documentation asks.
+        status = 200 if getattr(source, "fetched_from", "") else 202
+        return render(Reply(status, {**outcome.to_dict(), "request_id": line.request_id}))
 
     # ------------------------------------------------------------------ webhook
 
-    def _webhook(self, source: Source, request: WebhookRequest) -> IngestOutcome:
+    def _webhook(self, source: Source, request: WebhookRequest) -> IngestOutcome | HttpResponse:
+        if request.method == "GET":
+            return self._handshake(source, request)
         emit_metric("WebhooksReceived")
         refuse_if_larger(request, self._settings.max_body_bytes)
         context = self._context(source)
         source.authenticate(request, context)
+        if getattr(source, "fetched_from", ""):  # a source written before notifications has none
+            return self._notified(cast(FetchedSource, source), request, context)
         delivery = source.read(request, context)
         if len(delivery.submissions) > context.max_contacts:
             raise PayloadTooLarge(
                 f"the request holds {len(delivery.submissions)} contacts; at most {context.max_contacts} are "
                 "accepted per request"
             )
-        inputs = PlanInputs(
-            source.name, request.request_id, self._clock(), self._settings.default_country, self._settings.mappings
-        )
-        plan = plan_delivery(delivery, inputs)
-        if not plan.operations and source.refuses_when_nothing_valid:
-            self._buffer.write_letters(plan)
-            raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
-        key = _ledger_key(source.name, delivery.identity)
+        arrival = Arrival(source.name, request.request_id, self._clock(), source.refuses_when_nothing_valid)
+        return self._intake.take(delivery, arrival)
+
+    def _handshake(self, source: Source, request: WebhookRequest) -> HttpResponse:
+        """A sender's verification handshake (Meta's GET with hub.challenge): its answer as text/plain, 200."""
+        if getattr(source, "handshake", None) is None:  # a source written before handshakes has none
+            raise MethodNotAllowed(f"source {source.name!r} takes POST requests only")
+        challenge = source.handshake(request, self._context(source))
+        logger.info("Verification handshake answered", extra={"source": source.name})
+        return HttpResponse(200, challenge, {"Content-Type": "text/plain"})
+
+    def _notified(self, source: FetchedSource, request: WebhookRequest, context: ReadContext) -> IngestOutcome:
+        """An id-only notification: one fetch notice per record it names, queued at once (LeadFetchQueue), run once
+        per delivery the sender names (a retried notification queues nothing again)."""
+        notices = source.notices(request, context)
+        too_many(len(notices), context)
+        if self._fetches is None:
+            raise BufferUnavailable(f"source {source.name!r} needs the fetch queue, which is not configured")
+        fetches = self._fetches
+
+        def outcome() -> dict[str, Any]:
+            return self._queue_fetches(fetches, source.name, notices).to_dict()
+
+        identity = source.notification_identity(request)
+        key = ledger_key(source.name, identity)
         if key is None or self._deliveries is None:
-            return self._buffer.buffer(source.name, delivery.identity.sender_id, plan)
-        return self._once(self._deliveries, key, source, delivery, plan)
+            return IngestOutcome.from_dict(outcome(), duplicate=False)
+        try:
+            answer, first_time = self._deliveries.once(key, identity.body_digest, outcome)
+        except (DeliveryLedgerBusy, DeliveryKeyConflict, DeliveryLedgerUnavailable) as exc:
+            raise BufferUnavailable("the bridge cannot check for repeated notifications right now; retry") from exc
+        if not first_time:
+            emit_metric("DuplicateDeliveries", 1)
+        return IngestOutcome.from_dict(answer, duplicate=not first_time)
+
+    @staticmethod
+    def _queue_fetches(fetches: MessageQueue, source: str, notices: list[FetchNotice]) -> IngestOutcome:
+        unsent = fetches.send([OutgoingMessage(n.to_json(), {"source": source}) for n in notices]) if notices else []
+        if unsent:
+            emit_metric("FetchesNotQueued", len(unsent))
+            raise BufferUnavailable(f"{len(unsent)} of {len(notices)} records could not be queued; retry the request")
+        emit_metric("FetchesQueued", len(notices))
+        logger.info("Webhook accepted", extra={"source": source, "outcome": "accepted", "fetches_queued": len(notices)})
+        return IngestOutcome(len(notices), [])
 
     def _context(self, source: Source) -> ReadContext:
         """What the source reads the request with; refuses (401) a source without a secret that must have one."""
@@ -161,38 +211,6 @@ class IngestService:
             public_base_url=self._settings.public_base_url,
             hubspot_require_v3=self._settings.hubspot_require_v3,
         )
-
-    def _once(
-        self, ledger: DeliveryLedger, key: str, source: Source, delivery: Delivery, plan: DeliveryPlan
-    ) -> IngestOutcome:
-        """Buffer a delivery the sender names once per name: a repeat gets the first answer back."""
-        sender_id = delivery.identity.sender_id
-        try:
-            answer, first_time = ledger.once(
-                key, delivery.identity.body_digest, lambda: self._buffer.buffer(source.name, sender_id, plan).to_dict()
-            )
-        except DeliveryLedgerBusy as exc:
-            raise DeliveryInProgress("this delivery is being handled right now; retry in a few seconds") from exc
-        except DeliveryKeyConflict as exc:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was already used for a request with a different body: send a new key "
-                "for a new request"
-            ) from exc
-        except DeliveryLedgerUnavailable as exc:
-            raise BufferUnavailable("the bridge cannot check for repeated deliveries right now; retry later") from exc
-        opt_outs = [operation for operation in plan.operations if operation.contact.is_opted_out is True]
-        if not first_time and opt_outs:
-            # An opt-out is never answered as a duplicate: sent again (the same key too), it may re-assert a STOP the
-            # person undid by texting START in Heymarket, which the bridge does not see. Queued again (idempotent);
-            # the delivery's other contacts and its letters are not.
-            self._buffer.buffer(source.name, sender_id, DeliveryPlan(opt_outs, [], len(opt_outs)))
-            return dataclasses.replace(IngestOutcome.from_dict(answer, duplicate=False), duplicate=False)
-        if not first_time:
-            logger.info(
-                "Repeated delivery answered as the first one",
-                extra={"source": source.name, "outcome": "duplicate", "delivery_id": printable(sender_id[:200])},
-            )
-        return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
     # ------------------------------------------------------------------ delete
 
@@ -227,12 +245,3 @@ class IngestService:
         )
         # By source and code in the line above; the metric has no dimension, so a URL cannot create series at will.
         emit_metric("WebhooksRefused")
-
-
-def _ledger_key(source: str, identity: DeliveryIdentity) -> str | None:
-    """The delivery's key in the ledger: the sender's id, with the body's digest unless the id promises the body."""
-    if not identity.sender_id:
-        return None
-    if identity.id_covers_body:
-        return f"{source}\n{identity.sender_id}"
-    return f"{source}\n{identity.sender_id}\n{identity.body_digest}"

@@ -20,10 +20,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest
+from heymarket_bridge.ingest.notices import FetchNotice
 from heymarket_bridge.ingest.sources import SOURCE_NAMES
-from heymarket_bridge.ingest.sources.common import CredentialEntry, Delivery, ReadContext, SigningRequest
+from heymarket_bridge.ingest.sources.common import (
+    CredentialEntry,
+    Delivery,
+    DeliveryIdentity,
+    ReadContext,
+    SigningRequest,
+)
 
-__all__ = ["SOURCE_NAMES", "Source", "SourceRegistry", "default_sources"]
+__all__ = ["SOURCE_NAMES", "FetchedSource", "Source", "SourceRegistry", "default_sources"]
 _PACKAGE = __name__.rpartition(".")[0]
 
 
@@ -34,6 +41,9 @@ class Source(Protocol):
     # The most contacts the sender itself may put in one delivery, which no operator can make smaller (Salesforce's
     # 100 notifications per message): accepted whatever MaxContactsPerRequest says. 0: the sender has no such size.
     sender_batch_size: int
+    # "" for a sender that posts its records; the vendor API the bridge fetches them from ("graph", "acuity") for one
+    # whose notifications carry ids only (FetchedSource).
+    fetched_from: str
 
     def authenticate(self, request: WebhookRequest, context: ReadContext) -> None:
         """Raise Unauthorized (naming what is missing or wrong) unless the request comes from the credential holder.
@@ -49,6 +59,12 @@ class Source(Protocol):
 
     def render(self, reply: Reply) -> HttpResponse:
         """The response the sender gets for the bridge's reply (202 JSON, or an error)."""
+        ...
+
+    def handshake(self, request: WebhookRequest, context: ReadContext) -> str:
+        """The text/plain answer to the sender's GET verification handshake (Meta's hub.challenge). Raises
+        MethodNotAllowed (405) for a sender without one, Forbidden (403) for a handshake not made with the token the
+        bridge issued."""
         ...
 
     # How the sender authenticates, beside the check of it: read only by the tools and tests that play the sender
@@ -71,6 +87,24 @@ class Source(Protocol):
 
     def signed_versions(self, headers: Mapping[str, str]) -> tuple[str, ...]:
         """The signature versions a recorded request's headers (lower-case names) carry, newest first; ()."""
+        ...
+
+
+class FetchedSource(Source, Protocol):
+    """A source whose notifications carry ids only (`fetched_from` set): the ingest function queues one FetchNotice per
+    record (`notices`), the fetch function fetches each record from the vendor and reads it (`read_fetched`)."""
+
+    def notices(self, request: WebhookRequest, context: ReadContext) -> list[FetchNotice]:
+        """The records an authenticated notification names, one notice each. Raises a WebhookError (400/413/415)."""
+        ...
+
+    def notification_identity(self, request: WebhookRequest) -> DeliveryIdentity:
+        """What tells the sender's retry of a notification from a new one (the delivery ledger's key)."""
+        ...
+
+    def read_fetched(self, record: Mapping[str, object], notice: FetchNotice, context: ReadContext) -> Delivery:
+        """The fetched record (the vendor's documented JSON object) as a delivery of one submission, with its event id
+        and time; its identity names the record's state, so that two notifications of one change are buffered once."""
         ...
 
 

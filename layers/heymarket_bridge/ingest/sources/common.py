@@ -23,8 +23,8 @@ from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappabl
 from heymarket_bridge.domain.phone import phone_parses, read_phone
 from heymarket_bridge.domain.phone_owner import about_someone_else, clearly_own
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.failures import PayloadTooLarge
-from heymarket_bridge.ingest.http import HttpResponse, Reply, render_json
+from heymarket_bridge.ingest.failures import MethodNotAllowed, PayloadTooLarge
+from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest, render_json
 
 # The key under which a refusal letter keeps the respondent's phone field that did not read, as received.
 PHONE_AS_RECEIVED = "phone_as_received"
@@ -278,6 +278,8 @@ class SourceDefaults:
     # a delivery whose every contact is rejected is still acknowledged (202, with the reasons) for them.
     refuses_when_nothing_valid = False
     sender_batch_size = 0
+    # "" : the sender posts its records; else the vendor API the records are fetched from (base.FetchedSource).
+    fetched_from = ""
     # How the sender authenticates, for the tools and tests that play it (heymarket_bridge_tools.signing): a sender
     # that presents its secret itself says where ("header": X-Bridge-Token; "query": ?token=, for senders that
     # cannot set headers); "" for one that signs (`sign`).
@@ -293,6 +295,10 @@ class SourceDefaults:
 
     def render(self, reply: Reply) -> HttpResponse:
         return render_json(reply)
+
+    def handshake(self, request: WebhookRequest, context: ReadContext) -> str:
+        """Most senders make no GET handshake: a GET is refused (405)."""
+        raise MethodNotAllowed(f"source {getattr(self, 'name', '')!r} takes POST requests only")
 
     def sign(self, request: SigningRequest) -> dict[str, str]:
         """The headers the sender adds to authenticate `request` ({} for a sender that presents a token)."""

@@ -29,6 +29,7 @@ class Delivered:
     reply: HttpResponse
     queued: list[dict[str, Any]]  # the contact of each message queued
     messages: list[dict[str, Any]] = field(default_factory=list)  # each message queued, whole
+    fetches: list[dict[str, Any]] = field(default_factory=list)  # each fetch notice queued (id-only notifications)
 
     @property
     def status(self) -> int:
@@ -61,12 +62,15 @@ def deliver(
         mappings={name: SourceMapping.from_json(doc) for name, doc in (mappings or {}).items()},
         **settings,
     )
-    queue = RecordingQueue()
+    queue, fetch_queue = RecordingQueue(), RecordingQueue()
     chosen = demo_webhook_secrets() if secrets is None else dict(secrets)
-    service = IngestService(ingest_settings, lambda: chosen, queue, clock=lambda: now, sources=default_sources())
+    service = IngestService(
+        ingest_settings, lambda: chosen, queue, clock=lambda: now, sources=default_sources(), fetches=fetch_queue
+    )
     reply = service.handle(event)
     messages = [json.loads(message.body) for message in queue.sent]
-    return Delivered(reply, [message["contact"] for message in messages], messages)
+    fetches = [json.loads(message.body)["fetch"] for message in fetch_queue.sent]
+    return Delivered(reply, [message["contact"] for message in messages], messages, fetches)
 
 
 def read_delivery(event: Mapping[str, Any], *, now: datetime = SIGNED_AT) -> Delivery:
