@@ -37,6 +37,7 @@ from heymarket_bridge.sync.model import (
     StateRead,
     Tag,
     UpsertResult,
+    Wait,
     WriteResult,
 )
 
@@ -107,9 +108,9 @@ class ContactStatePort(Protocol):
         """Every entry of `phones` (strongly consistent), and the last delete by id. Raises StateUnavailable."""
         ...
 
-    def write(self, writes: Sequence[Claim | Advance], now_ms: int) -> WriteResult:
-        """Conditional writes (at most one per phone); a claim also needs no live lease at `now_ms`. Raises
-        StateUnavailable."""
+    def write(self, writes: Sequence[Claim | Advance | Wait], now_ms: int) -> WriteResult:
+        """Conditional writes (at most one per phone); a claim also needs no live lease at `now_ms`; a release keeps
+        what a `Wait` wrote. Raises StateUnavailable."""
         ...
 
     def release(self, releases: Sequence[Release]) -> frozenset[str]:
