@@ -9,7 +9,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from heymarket_bridge.sync.failures import StateUnavailable
-from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Release, StateRead, Wait, WriteResult
+from heymarket_bridge.sync.model import (
+    Advance,
+    Binding,
+    Claim,
+    ContactState,
+    LearnedFact,
+    Release,
+    StateRead,
+    Wait,
+    WriteResult,
+)
 
 
 @dataclass
@@ -106,3 +116,40 @@ class InMemoryContactState:
         self.calls.append(name)
         if name in self.unavailable:
             raise StateUnavailable(f"{name}: the table did not answer")
+
+
+@dataclass
+class InMemoryLearnedBehaviour:
+    """What the stack learned of Heymarket (`LearnedBehaviourPort`), with the DynamoDB adapter's conditions: learning
+    only where no other value is held, unlearning only while the value contradicted is still held."""
+
+    facts: dict[str, LearnedFact] = field(default_factory=dict)
+    contradicted: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # name -> (value, evidence, when)
+    unavailable: bool = False
+    reads: int = 0
+
+    def read(self) -> dict[str, LearnedFact]:
+        self._check()
+        self.reads += 1
+        return dict(self.facts)
+
+    def learn(self, fact: LearnedFact) -> LearnedFact | None:
+        self._check()
+        held = self.facts.get(fact.name)
+        if held is not None and held.value != fact.value:
+            return held
+        self.facts.setdefault(fact.name, fact)
+        return None
+
+    def unlearn(self, name: str, value: str, evidence: str, at_ms: int) -> bool:
+        self._check()
+        held = self.facts.get(name)
+        if held is None or held.value != value:
+            return False
+        del self.facts[name]
+        self.contradicted[name] = (value, evidence, at_ms)
+        return True
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise StateUnavailable("the table did not answer")

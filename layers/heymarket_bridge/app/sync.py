@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog
 from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
+from heymarket_bridge.adapters.aws.learned_behaviour import DynamoDbLearnedBehaviour
 from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters, SqsRequeue
@@ -41,6 +42,7 @@ class SyncRuntime:
     service: SyncService
     http: HeymarketHttp
     contact_state: DynamoDbContactState | None = None
+    learned_behaviour: DynamoDbLearnedBehaviour | None = None
 
 
 def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
@@ -61,13 +63,18 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
     )
+    sqs = aws.client("sqs")
+    dynamodb = cache(lambda: aws.client("dynamodb"))
+    # What the stack learned of Heymarket lives in the contact state table (one item): without it, each execution
+    # environment learns alone.
+    behaviour = (
+        DynamoDbLearnedBehaviour(settings.contact_state_table, dynamodb()) if settings.contact_state_table else None
+    )
     gateway: V1Gateway | V2Gateway = (
         V1Gateway(http, max_batch=settings.max_batch, overwrite=settings.v1_overwrite)
         if settings.api_mode is ApiMode.V1
-        else V2Gateway(http, max_batch=settings.max_batch)
+        else V2Gateway(http, max_batch=settings.max_batch, behaviour=behaviour)
     )
-    sqs = aws.client("sqs")
-    dynamodb = cache(lambda: aws.client("dynamodb"))
     segments = Segmenter(
         HeymarketSegments(gateway.client, http, max_batch=settings.max_batch),
         # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
@@ -106,7 +113,7 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
         consent_log=consent_log,
         reconsent=settings.reconsent,
     )
-    return SyncRuntime(settings, service, http, state)
+    return SyncRuntime(settings, service, http, state, behaviour)
 
 
 class SyncApp:

@@ -6,7 +6,8 @@
   `Deleted`, `NotDone`, and `Execution`, what it did for each step of a plan;
 - the settlement (heymarket_bridge.sync.settle): `Fate`, `Verdict`, `SyncReport`;
 - the values the contact state table carries (`ContactStatePort`): `Lease`, `ContactState`, `StateRead`, `Claim`,
-  `Advance`, `Wait`, `Release`, `WriteResult`, `Binding` (their rules: heymarket_bridge.sync.state.rules);
+  `Advance`, `Wait`, `Release`, `WriteResult`, `Binding` (their rules: heymarket_bridge.sync.state.rules), and
+  `LearnedFact` (what the stack learned of Heymarket);
 - the values of tags and lists (`SegmentsPort`, `ManagedStore`): `ListRef`, `Tag`, `ListChange`, `Listed`,
   `ManagedRecord` (their rules: heymarket_bridge.sync.lists.rules).
 """
@@ -327,6 +328,18 @@ class Binding:
 
 ListRef = int | str
 """A list as a message gives it: its Heymarket id, or the name of a list the bridge manages."""
+
+
+@dataclass(frozen=True)
+class LearnedFact:
+    """One undocumented Heymarket behaviour as the stack learned it (`LearnedBehaviourPort`): `name` ("omitted":
+    "keep" or "clear"; "custom_map": "merge" or "replace"), the `value` seen, the `evidence` (what an answer showed,
+    never a phone) and when it was learned (epoch ms)."""
+
+    name: str
+    value: str
+    evidence: str
+    learned_ms: int
 
 
 @dataclass(frozen=True)
