@@ -11,13 +11,11 @@
    (`StateNotReady`: redelivered), never out of order, and marks that it goes next (`priority.py`: none starves it);
 4. the plan of the lanes admitted, each known contact's identifiers attached to its upsert.
 
-`ContactStateGuard.record` runs once Heymarket answered and each message's fate is known: it gives every lease back
-with its lane's outcome (the contact stored, or a tombstone after a delete; or the entry as it was, for a lane not
-delivered; a lane whose request may still take effect keeps its lease a while longer, the lease margin, so that no
-newer write lands before it). A delivered lane whose outcome could not be recorded is sent again (redelivered), so
-that the table never misses the newest operation applied; a delete by contact id records its time (`void`). A
-contact stored for a phone the state did not bind to it is bound to that phone (`bind`), which releases the phone
-it was bound to before: the contact moved (a `contact_id` update, or a number corrected in Heymarket's app).
+`ContactStateGuard.record` runs once each message's fate is known: every lease given back with its lane's outcome
+(the contact stored, a tombstone, or the entry as it was; a request that may still take effect keeps the lease a
+lease margin longer, so that no newer write lands before it). A delivered lane whose outcome could not be recorded is
+redelivered (the table never misses the newest operation applied); a delete by contact id records its time (`void`).
+A contact stored for a phone not bound to it is bound to it (`bind`), releasing its old phone (the contact moved).
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import GatewayFailure
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
@@ -48,7 +47,6 @@ from heymarket_bridge.sync.model import (
     WriteResult,
     claim_received_at,
 )
-from heymarket_bridge.sync.ports import ContactStatePort
 from heymarket_bridge.sync.state.outcome import (
     ContactLane,
     bindings_to_record,
@@ -76,8 +74,10 @@ from heymarket_bridge.sync.state.rules import (
     unchanged,
 )
 
-# Rounds of conditional writes before a lane whose entries keep changing under it is left to a later receive.
-MAX_ROUNDS = 3
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ContactStatePort
+
+MAX_ROUNDS = 3  # rounds of conditional writes before a lane whose entries keep changing waits for a later receive
 # Added to the time of a delete by contact id: a claim made on a host whose clock runs a little ahead is not trusted.
 VOID_MARGIN_MS = 5_000
 BUSY = "another invocation is applying an operation to this contact; tried again later"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset
@@ -55,7 +55,9 @@ from heymarket_bridge.domain.operations import DeleteTarget
 from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.sync.model import DeleteResult, KnownContact, NotDone, Stored, UpsertResult
-from heymarket_bridge.sync.ports import LearnedBehaviourPort
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import LearnedBehaviourPort
 
 
 class V2Gateway:

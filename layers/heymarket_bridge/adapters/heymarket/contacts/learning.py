@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from heymarket_bridge.adapters.heymarket.contacts.writes import Change, Learned
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.sync.failures import StateUnavailable
 from heymarket_bridge.sync.model import LearnedFact
-from heymarket_bridge.sync.ports import LearnedBehaviourPort
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import LearnedBehaviourPort
 
 # How often an execution environment reads the stack's facts again (seconds): a fact unlearned elsewhere reaches it
 # within this time, or sooner, when an answer of its own contradicts it.
