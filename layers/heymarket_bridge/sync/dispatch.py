@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import ConsentRecordUnavailable
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter
 from heymarket_bridge.observability import logger, mask_phone
 from heymarket_bridge.sync.consent_record import consent_changes, superseded_changes
 from heymarket_bridge.sync.model import Execution, Member, Plan, QueueRecord, SyncReport, as_upsert
-from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, Requeue
 from heymarket_bridge.sync.state.guard import Admission
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, Requeue
 
 
 class Dispatcher:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
@@ -34,9 +35,11 @@ from heymarket_bridge.sync.fields import TeamFields
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord, SyncReport
 from heymarket_bridge.sync.plan import plan_batch, read_batch
-from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, HeymarketPort, Requeue
 from heymarket_bridge.sync.settle import Patience, recorded, route, settle, tally
 from heymarket_bridge.sync.state.guard import ContactStateGuard, Unguarded
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, HeymarketPort, Requeue
 
 
 class SyncService:

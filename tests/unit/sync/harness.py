@@ -25,7 +25,7 @@ from tests.doubles.fake_heymarket import FakeHeymarket
 from tests.doubles.heymarket_double import HeymarketDouble
 from tests.doubles.managed_store import MemoryManagedStore
 from tests.doubles.requeue import FakeRequeue
-from tests.doubles.state_double import InMemoryContactState
+from tests.doubles.state_double import InMemoryContactState, InMemoryLearnedBehaviour
 
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
@@ -106,6 +106,9 @@ class Harness:
     # A contact state (None: none, the bridge as it works without the table); shared by harnesses playing
     # concurrent invocations of one deployment.
     state: InMemoryContactState | None = None
+    # What the stack learned of Heymarket (None: none kept, each harness learns alone); share one between harnesses
+    # to play execution environments of one stack.
+    behaviour: InMemoryLearnedBehaviour | None = None
     skip_unchanged: bool = True
     # The consent record (None: none kept).
     consent_log: Any = None
@@ -132,7 +135,7 @@ class Harness:
     def gateway(self) -> V1Gateway | V2Gateway:
         if self.v1:
             return V1Gateway(self.http, max_batch=self.max_batch, overwrite=self.v1_overwrite)
-        return V2Gateway(self.http, max_batch=self.max_batch)
+        return V2Gateway(self.http, max_batch=self.max_batch, behaviour=self.behaviour, clock=self.clock)
 
     @property
     def service(self) -> SyncService:
