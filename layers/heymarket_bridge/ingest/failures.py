@@ -78,3 +78,22 @@ class DeliveryLedgerUnavailable(Exception):
 
 class DeliveryKeyConflict(Exception):
     """A delivery key the sender chose (an Idempotency-Key) was already used for a different body."""
+
+
+class TooManyRequests(WebhookError):
+    """A limit reached (heymarket_bridge.ingest.limits): `details["retry_after_s"]` becomes the Retry-After header
+    (RFC 9110 section 10.2.3: seconds), `details["limit"]` names the limit."""
+
+    status, code = 429, "too_many_requests"
+
+    @property
+    def retry_after_s(self) -> int:
+        return int(self.details.get("retry_after_s", 60))
+
+
+class CountersUnavailable(Exception):
+    """The shared contact counters could not be read or written (DynamoDB unreachable or refusing)."""
+
+
+class QueueDepthUnavailable(Exception):
+    """The contact queue's depth could not be read."""

@@ -65,3 +65,16 @@ class RecentContacts(Protocol):
 
 # The webhook-secrets secret as a JSON object of source name to secret; raises SecretUnavailable.
 WebhookSecrets = Callable[[], Mapping[str, Any]]
+
+
+class Counters(Protocol):
+    """Counters shared by every execution (heymarket_bridge.ingest.limits): contacts per minute per source or token."""
+
+    def add(self, key: str, count: int, limit: int, expires_at: int) -> bool:
+        """Add `count` to counter `key` unless the sum would pass `limit`: True when added. The counter may be
+        forgotten after `expires_at` (epoch seconds). Raises CountersUnavailable."""
+        ...
+
+
+# The contact queue's ApproximateNumberOfMessages; raises QueueDepthUnavailable.
+QueueDepth = Callable[[], int]

@@ -51,6 +51,7 @@ from heymarket_bridge.ingest.failures import (
     IdempotencyKeyReused,
     NothingValid,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthorized,
     UnknownSource,
     WebhookError,
@@ -64,9 +65,11 @@ from heymarket_bridge.ingest.http import (
     refuse_if_larger,
     render_json,
 )
+from heymarket_bridge.ingest.limits import Admission, IntakeLimits
 from heymarket_bridge.ingest.planning import NO_MAPPING, DeliveryPlan, PlanInputs, plan_delivery
 from heymarket_bridge.ingest.ports import DeliveryLedger, MessageQueue, RecentContacts, RefusalLetters, WebhookSecrets
 from heymarket_bridge.ingest.replies import IngestOutcome
+from heymarket_bridge.ingest.scopes import UNSCOPED, MalformedSecretEntry, SecretEntry, read_entry
 from heymarket_bridge.ingest.sources.base import Source, SourceRegistry, default_sources
 from heymarket_bridge.ingest.sources.common import Delivery, DeliveryIdentity, ReadContext, SourceCredentials
 from heymarket_bridge.observability import emit_metric, logger, metrics
@@ -87,6 +90,7 @@ class IngestService:
         sources: SourceRegistry | None = None,
         recent: RecentContacts | None = None,
         refusals: RefusalLetters | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
@@ -94,6 +98,7 @@ class IngestService:
         self._deliveries = deliveries
         self._sources = sources if sources is not None else default_sources()
         self._buffer = ContactBuffer(queue, recent, refusals)
+        self._admission = admission if admission is not None else Admission(IntakeLimits())
 
     @property
     def deliveries(self) -> DeliveryLedger | None:
@@ -116,7 +121,11 @@ class IngestService:
                 outcome = self._webhook(source, request)
         except WebhookError as error:
             self._refused(line, source, error)
-            return render(Reply.error(error, line.request_id))
+            response = render(Reply.error(error, line.request_id))
+            if isinstance(error, TooManyRequests):
+                headers = {**response.headers, "Retry-After": str(error.retry_after_s)}
+                response = dataclasses.replace(response, headers=headers)
+            return response
         return render(Reply(202, {**outcome.to_dict(), "request_id": line.request_id}))
 
     # ------------------------------------------------------------------ webhook
@@ -125,16 +134,24 @@ class IngestService:
         metrics.add_dimension(name="source", value=source.name)
         metrics.add_metric(name="WebhooksReceived", unit=MetricUnit.Count, value=1)
         refuse_if_larger(request, self._settings.max_body_bytes)
-        context = self._context(source)
-        source.authenticate(request, context)
+        context, entry = self._authenticated(source, request)
         delivery = source.read(request, context)
         if len(delivery.submissions) > context.max_contacts:
             raise PayloadTooLarge(
                 f"the request holds {len(delivery.submissions)} contacts; at most {context.max_contacts} are "
                 "accepted per request"
             )
+        scopes = entry.scopes if entry is not None else UNSCOPED
+        cap = scopes.contacts_per_minute if scopes.scoped else None
+        token = (entry.token_id, cap) if entry is not None and cap is not None else None
+        self._admission.admit(source.name, len(delivery.submissions), self._clock(), token)
         inputs = PlanInputs(
-            source.name, request.request_id, self._clock(), self._settings.default_country, self._settings.mappings
+            source.name,
+            request.request_id,
+            self._clock(),
+            self._settings.default_country,
+            self._settings.mappings,
+            scopes.restrict,
         )
         plan = plan_delivery(delivery, inputs)
         if not plan.operations and source.refuses_when_nothing_valid:
@@ -145,15 +162,40 @@ class IngestService:
             return self._buffer.buffer(source.name, delivery.identity.sender_id, plan)
         return self._once(self._deliveries, key, source, delivery, plan)
 
-    def _context(self, source: Source) -> ReadContext:
-        """What the source reads the request with; refuses (401) a source without a secret that must have one."""
+    def _authenticated(self, source: Source, request: WebhookRequest) -> tuple[ReadContext, SecretEntry | None]:
+        """The context the request is read with, and the secret it presented (None: the source is allowed
+        without one). Each secret of the source's entry is tried in order (heymarket_bridge.ingest.scopes); refuses
+        (401) a request none matches, and a source without a secret that must have one."""
         entries = self._secrets()
-        secret = entries.get(source.name)
-        secret = secret.strip() if isinstance(secret, str) and secret.strip() else None
-        if secret is None and source.name not in self._settings.allow_unauthenticated:
-            raise Unauthorized(
-                f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
-            )
+        try:
+            secrets = read_entry(entries.get(source.name))
+        except MalformedSecretEntry as exc:
+            logger.error("Webhook secrets entry malformed", extra={"source": source.name, "error": str(exc)})
+            raise BufferUnavailable(
+                f"the bridge's webhook secret for source {source.name!r} is malformed; the operator must fix it"
+            ) from exc
+        if not secrets:
+            if source.name not in self._settings.allow_unauthenticated:
+                raise Unauthorized(
+                    f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
+                )
+            context = self._context(source, None, entries)
+            source.authenticate(request, context)
+            return context, None
+        refusal: Unauthorized | None = None
+        for entry in secrets:
+            context = self._context(source, entry.token, entries)
+            try:
+                source.authenticate(request, context)
+            except Unauthorized as exc:
+                refusal = refusal or exc
+                continue
+            return context, entry
+        assert refusal is not None
+        raise refusal
+
+    def _context(self, source: Source, secret: str | None, entries: Mapping[str, Any]) -> ReadContext:
+        """What the source reads the request with, `secret` its own."""
         # A sender's own batch size (Salesforce's 100) is accepted whatever MaxContactsPerRequest says.
         return ReadContext(
             now=self._clock(),
