@@ -47,8 +47,20 @@ class RequestLine:
         context = _mapping(event.get("requestContext"))
         http = _mapping(context.get("http"))
         route = Route.DELETE if is_delete_route(event) else Route.WEBHOOK
-        source = "" if route is Route.DELETE else str(_mapping(event.get("pathParameters")).get("source", ""))
+        source = "" if route is Route.DELETE else _source_of(event)
         return cls(route, source.strip().lower(), str(context.get("requestId") or ""), str(http.get("sourceIp") or ""))
+
+
+def _source_of(event: Mapping[str, Any]) -> str:
+    """The source a webhook posts as: the {source} path parameter, else (on a source's own route, `POST
+    /webhooks/<name>`, which has none: template.yaml gives each source a route for its throttle) the path's last
+    segment."""
+    parameter = _mapping(event.get("pathParameters")).get("source")
+    if parameter is not None:
+        return str(parameter)
+    route_key = str(event.get("routeKey") or _mapping(event.get("requestContext")).get("routeKey") or "")
+    prefix = "POST /webhooks/"
+    return route_key[len(prefix) :] if route_key.startswith(prefix) and "/" not in route_key[len(prefix) :] else ""
 
 
 def is_delete_route(event: Mapping[str, Any]) -> bool:
