@@ -776,6 +776,7 @@ LOCAL_ARNS = {
     "WebhookSecretsSecret": f"{SECRET_PREFIX}WebhookSecretsSecret-AbCdEf",
     "SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC",
     "ContactQueue.QueueName": "ContactQueue",
+    "ContactQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:ContactQueue",
     "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/IdempotencyTable",
     "ManagedListsTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ManagedListsTable",

@@ -21,7 +21,7 @@ from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
 from heymarket_bridge.app.aws_clients import AwsClients
 from heymarket_bridge.ingest.failures import BufferUnavailable
 from heymarket_bridge.ingest.http import Reply, RequestLine, render_json
-from heymarket_bridge.ingest.limits import Admission, IntakeLimits, drainable
+from heymarket_bridge.ingest.limits import IntakeGate, IntakeLimits, drainable
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import logger
@@ -60,7 +60,7 @@ def compose_ingest(settings: IngestSettings, aws: AwsClients) -> IngestService:
         sources=default_sources(),
         recent=recent,
         refusals=refusals,
-        admission=Admission(intake_limits(settings), counters, SqsQueueDepth(aws.client("sqs"), settings.queue_url)),
+        admission=IntakeGate(intake_limits(settings), counters, SqsQueueDepth(aws.client("sqs"), settings.queue_url)),
     )
 
 

@@ -97,3 +97,8 @@ class CountersUnavailable(Exception):
 
 class QueueDepthUnavailable(Exception):
     """The contact queue's depth could not be read."""
+
+
+class MalformedSecretEntry(ValueError):
+    """A webhook-secrets entry that is neither a string, a {"token", "scopes"} object, nor a list of them
+    (heymarket_bridge.ingest.scopes)."""

@@ -1,6 +1,6 @@
 """Bounds on what the bridge takes in: contacts per minute per source and per scoped token, and the queue's depth.
 
-`Admission.admit` runs once per webhook, after it is authenticated and read (so an unauthenticated flood costs a
+`IntakeGate.admit` runs once per webhook, after it is authenticated and read (so an unauthenticated flood costs a
 401 and nothing else) and before anything is queued (so nothing accepted is ever lost: a refused delivery is all
 refused, and its sender retries it):
 
@@ -73,7 +73,7 @@ class CachedDepth:
         return self._value
 
 
-class Admission:
+class IntakeGate:
     """Admits a delivery's contacts or refuses them (429 or 413); see the module's docstring."""
 
     def __init__(self, limits: IntakeLimits, counters: Counters | None = None, depth: QueueDepth | None = None) -> None:

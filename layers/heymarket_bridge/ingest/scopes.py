@@ -35,13 +35,10 @@ from typing import Any
 
 from heymarket_bridge.domain.contact import Contact, DroppedField
 from heymarket_bridge.domain.text import fold_name
+from heymarket_bridge.ingest.failures import MalformedSecretEntry
 
 DEFAULT_SCOPED_CONTACTS_PER_MINUTE = 60
 SCOPE_NAMES = frozenset({"contacts_per_minute", "lists", "opt_in"})
-
-
-class MalformedSecretEntry(ValueError):
-    """A webhook-secrets entry that is neither a string, a {"token", "scopes"} object, nor a list of them."""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from heymarket_bridge.ingest.failures import (
     DeliveryLedgerBusy,
     DeliveryLedgerUnavailable,
     IdempotencyKeyReused,
+    MalformedSecretEntry,
     NothingValid,
     PayloadTooLarge,
     TooManyRequests,
@@ -65,11 +66,11 @@ from heymarket_bridge.ingest.http import (
     refuse_if_larger,
     render_json,
 )
-from heymarket_bridge.ingest.limits import Admission, IntakeLimits
+from heymarket_bridge.ingest.limits import IntakeGate, IntakeLimits
 from heymarket_bridge.ingest.planning import NO_MAPPING, DeliveryPlan, PlanInputs, plan_delivery
 from heymarket_bridge.ingest.ports import DeliveryLedger, MessageQueue, RecentContacts, RefusalLetters, WebhookSecrets
 from heymarket_bridge.ingest.replies import IngestOutcome
-from heymarket_bridge.ingest.scopes import UNSCOPED, MalformedSecretEntry, SecretEntry, read_entry
+from heymarket_bridge.ingest.scopes import UNSCOPED, SecretEntry, read_entry
 from heymarket_bridge.ingest.sources.base import Source, SourceRegistry, default_sources
 from heymarket_bridge.ingest.sources.common import Delivery, DeliveryIdentity, ReadContext, SourceCredentials
 from heymarket_bridge.observability import emit_metric, logger, metrics
@@ -90,7 +91,7 @@ class IngestService:
         sources: SourceRegistry | None = None,
         recent: RecentContacts | None = None,
         refusals: RefusalLetters | None = None,
-        admission: Admission | None = None,
+        admission: IntakeGate | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
@@ -98,7 +99,7 @@ class IngestService:
         self._deliveries = deliveries
         self._sources = sources if sources is not None else default_sources()
         self._buffer = ContactBuffer(queue, recent, refusals)
-        self._admission = admission if admission is not None else Admission(IntakeLimits())
+        self._admission = admission if admission is not None else IntakeGate(IntakeLimits())
 
     @property
     def deliveries(self) -> DeliveryLedger | None:

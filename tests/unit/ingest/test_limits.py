@@ -1,4 +1,4 @@
-"""Admission (heymarket_bridge.ingest.limits): contacts per minute per source and per scoped token, the load shed."""
+"""IntakeGate (heymarket_bridge.ingest.limits): contacts per minute per source and per scoped token, the load shed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from heymarket_bridge.ingest.failures import (
     QueueDepthUnavailable,
     TooManyRequests,
 )
-from heymarket_bridge.ingest.limits import Admission, CachedDepth, IntakeLimits, drainable
+from heymarket_bridge.ingest.limits import CachedDepth, IntakeGate, IntakeLimits, drainable
 
 NOW = datetime(2026, 12, 7, 12, 0, 45, tzinfo=UTC)
 
@@ -38,7 +38,7 @@ class Unreachable:
 
 
 def test_a_source_gets_its_limit_per_minute_then_a_429_until_the_next_minute() -> None:
-    admission = Admission(IntakeLimits(100, {"generic": 10}), MemoryCounters())
+    admission = IntakeGate(IntakeLimits(100, {"generic": 10}), MemoryCounters())
 
     admission.admit("generic", 6, NOW)
     admission.admit("generic", 4, NOW)
@@ -52,7 +52,7 @@ def test_a_source_gets_its_limit_per_minute_then_a_429_until_the_next_minute() -
 
 
 def test_one_sources_flood_leaves_another_sources_limit_whole() -> None:
-    admission = Admission(IntakeLimits(10), MemoryCounters())
+    admission = IntakeGate(IntakeLimits(10), MemoryCounters())
     admission.admit("generic", 10, NOW)
     with pytest.raises(TooManyRequests):
         admission.admit("generic", 1, NOW)
@@ -62,7 +62,7 @@ def test_one_sources_flood_leaves_another_sources_limit_whole() -> None:
 
 def test_a_scoped_tokens_cap_is_counted_apart_from_its_sources_limit() -> None:
     counters = MemoryCounters()
-    admission = Admission(IntakeLimits(1000), counters)
+    admission = IntakeGate(IntakeLimits(1000), counters)
 
     admission.admit("generic", 5, NOW, ("abc", 5))
     with pytest.raises(TooManyRequests) as refused:
@@ -75,7 +75,7 @@ def test_a_scoped_tokens_cap_is_counted_apart_from_its_sources_limit() -> None:
 
 def test_a_refused_delivery_is_not_counted() -> None:
     counters = MemoryCounters()
-    admission = Admission(IntakeLimits(10), counters)
+    admission = IntakeGate(IntakeLimits(10), counters)
     admission.admit("generic", 8, NOW)
     with pytest.raises(TooManyRequests):
         admission.admit("generic", 3, NOW)
@@ -85,14 +85,14 @@ def test_a_refused_delivery_is_not_counted() -> None:
 
 def test_a_counter_expires_after_its_window_and_the_next() -> None:
     counters = MemoryCounters()
-    Admission(IntakeLimits(10), counters).admit("generic", 1, NOW)
+    IntakeGate(IntakeLimits(10), counters).admit("generic", 1, NOW)
 
     (expires_at,) = counters.expiries.values()
     assert expires_at == int(NOW.replace(second=0).timestamp()) + 120
 
 
 def test_a_delivery_larger_than_the_limit_itself_is_a_413_not_a_retry_forever() -> None:
-    admission = Admission(IntakeLimits(10), MemoryCounters())
+    admission = IntakeGate(IntakeLimits(10), MemoryCounters())
 
     with pytest.raises(PayloadTooLarge) as refused:
         admission.admit("generic", 11, NOW)
@@ -101,12 +101,12 @@ def test_a_delivery_larger_than_the_limit_itself_is_a_413_not_a_retry_forever() 
 
 
 def test_counters_that_cannot_be_reached_admit_the_delivery() -> None:
-    Admission(IntakeLimits(1), Unreachable()).admit("generic", 1, NOW)
+    IntakeGate(IntakeLimits(1), Unreachable()).admit("generic", 1, NOW)
 
 
 def test_the_queue_deeper_than_the_sync_side_can_drain_sheds_deliveries() -> None:
     depth = [100]
-    admission = Admission(IntakeLimits(shed_above=100, depth_max_age_s=0), MemoryCounters(), lambda: depth[0])
+    admission = IntakeGate(IntakeLimits(shed_above=100, depth_max_age_s=0), MemoryCounters(), lambda: depth[0])
     admission.admit("generic", 1, NOW)
 
     depth[0] = 101
@@ -121,8 +121,8 @@ def test_no_shed_when_the_depth_cannot_be_read_or_the_margin_is_zero() -> None:
     def unreadable() -> int:
         raise QueueDepthUnavailable("AccessDenied")
 
-    Admission(IntakeLimits(shed_above=1), None, unreadable).admit("generic", 1, NOW)
-    Admission(IntakeLimits(shed_above=0), None, lambda: 10**9).admit("generic", 1, NOW)
+    IntakeGate(IntakeLimits(shed_above=1), None, unreadable).admit("generic", 1, NOW)
+    IntakeGate(IntakeLimits(shed_above=0), None, lambda: 10**9).admit("generic", 1, NOW)
 
 
 def test_the_depth_is_read_at_most_once_per_max_age() -> None:

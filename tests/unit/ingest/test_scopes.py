@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.domain.contact import Contact
+from heymarket_bridge.ingest.failures import MalformedSecretEntry
 from heymarket_bridge.ingest.scopes import (
     DEFAULT_SCOPED_CONTACTS_PER_MINUTE,
     UNSCOPED,
-    MalformedSecretEntry,
     SecretEntry,
     TokenScopes,
     read_entry,
