@@ -153,3 +153,26 @@ def test_without_a_contact_state_table_the_sync_settings_say_so_and_skip_unchang
 def test_a_bad_contact_state_option_is_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         SyncSettings.from_env({**SYNC_ENV, name: value})
+
+
+@pytest.mark.parametrize(
+    ("raw", "limits"),
+    [
+        ("", (30_000, {})),
+        ("600", (600, {})),
+        ("30000, Generic=600 ,typeform=20", (30_000, {"generic": 600, "typeform": 20})),
+        ("generic=600", (30_000, {"generic": 600})),
+    ],
+)
+def test_source_contacts_per_minute_is_a_default_and_source_pairs(raw: str, limits: object) -> None:
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "SOURCE_CONTACTS_PER_MINUTE": raw}
+    assert IngestSettings.from_env(env).contacts_per_minute == limits
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SOURCE_CONTACTS_PER_MINUTE", "generic=0"), ("SOURCE_CONTACTS_PER_MINUTE", "=5"), ("LOAD_SHED_MARGIN", "1.5")],
+)
+def test_a_bad_limit_is_named_with_its_value(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        IngestSettings.from_env({"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", name: value})
