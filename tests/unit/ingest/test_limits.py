@@ -13,23 +13,9 @@ from heymarket_bridge.ingest.failures import (
     TooManyRequests,
 )
 from heymarket_bridge.ingest.limits import CachedDepth, IntakeGate, IntakeLimits, drainable
+from tests.doubles.counters import MemoryCounters
 
 NOW = datetime(2026, 12, 7, 12, 0, 45, tzinfo=UTC)
-
-
-class MemoryCounters:
-    """The DynamoDB counters' contract in memory: a conditional add."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, int] = {}
-        self.expiries: dict[str, int] = {}
-
-    def add(self, key: str, count: int, limit: int, expires_at: int) -> bool:
-        if self.values.get(key, 0) + count > limit:
-            return False
-        self.values[key] = self.values.get(key, 0) + count
-        self.expiries[key] = expires_at
-        return True
 
 
 class Unreachable:

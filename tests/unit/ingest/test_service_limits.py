@@ -16,9 +16,9 @@ from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import SourceRegistry
 from heymarket_bridge.observability import metrics
 from heymarket_bridge.settings import IngestSettings
+from tests.doubles.counters import MemoryCounters
 from tests.doubles.queue import RecordingQueue
 from tests.doubles.source import FakeSource
-from tests.unit.ingest.test_limits import MemoryCounters
 from tests.unit.ingest.test_service import event
 
 NOW = datetime(2026, 11, 23, 9, 0, 50, tzinfo=UTC)

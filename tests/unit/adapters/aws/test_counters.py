@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.counters import DynamoDbCounters, SqsQueueDepth
 from heymarket_bridge.ingest.failures import CountersUnavailable, QueueDepthUnavailable
+from tests.doubles.counters import MemoryCounters
 
 
 @pytest.fixture
@@ -28,16 +29,21 @@ def dynamodb() -> Iterator[Any]:
         yield client
 
 
-def test_a_counter_adds_up_to_its_limit_and_refuses_what_would_pass_it(dynamodb: Any) -> None:
-    counters = DynamoDbCounters("idempotency", dynamodb)
+@pytest.mark.parametrize("kind", ["dynamodb", "memory"])
+def test_a_counter_adds_up_to_its_limit_and_refuses_what_would_pass_it(dynamodb: Any, kind: str) -> None:
+    counters: Any = DynamoDbCounters("idempotency", dynamodb) if kind == "dynamodb" else MemoryCounters()
 
     assert counters.add("rate\nsource\ngeneric\n1", 7, 10, 1_000) is True
     assert counters.add("rate\nsource\ngeneric\n1", 3, 10, 1_000) is True
     assert counters.add("rate\nsource\ngeneric\n1", 1, 10, 1_000) is False
     assert counters.add("rate\nsource\ngeneric\n2", 10, 10, 1_060) is True
 
+
+def test_a_counter_item_holds_its_count_and_its_expiry(dynamodb: Any) -> None:
+    DynamoDbCounters("idempotency", dynamodb).add("rate\nsource\ngeneric\n1", 7, 10, 1_000)
+
     item = dynamodb.get_item(TableName="idempotency", Key={"id": {"S": "rate\nsource\ngeneric\n1"}})["Item"]
-    assert item["contacts"] == {"N": "10"}
+    assert item["contacts"] == {"N": "7"}
     assert item["expiration"] == {"N": "1000"}
 
 
