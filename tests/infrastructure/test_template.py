@@ -776,6 +776,7 @@ LOCAL_ARNS = {
     "WebhookSecretsSecret": f"{SECRET_PREFIX}WebhookSecretsSecret-AbCdEf",
     "SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC",
     "ContactQueue.QueueName": "ContactQueue",
+    "ContactQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:ContactQueue",
     "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
     "LeadFetchQueue.QueueName": "LeadFetchQueue",
     "LeadFetchDeadLetterQueue.QueueName": "LeadFetchDeadLetterQueue",
