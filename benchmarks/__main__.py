@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from benchmarks import behaviours, coldstart, consent, cpu, efficiency, latency, rate_limit, segments, state
+from benchmarks import behaviours, coldstart, consent, cpu, efficiency, latency, outage, rate_limit, segments, state
 from benchmarks.common import LOG_FILE, OUTPUT_DIR, Section, handlers_quiet, progress, render, to_json
 from heymarket_local.moto_dynamodb import item_scoped_transactions
 
@@ -30,6 +30,7 @@ BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "segments": segments.run,
     "state": state.run,
     "consent": consent.run,
+    "outage": outage.run,
 }
 # Fake credentials and no endpoint of a real account: every AWS call goes to moto.
 _FAKE_AWS: Final = {

@@ -101,7 +101,7 @@ class HeymarketHttp:
             try:
                 return unit()
             except TransientFailure as failure:
-                if failure.circuit_open:
+                if failure.circuit_open or (self.circuit is not None and self.circuit.stopped(deadline.at)):
                     raise  # Heymarket is down: waiting out the backoff here would only spend the invocation
                 attempt += 1
                 delay = self._jitter() * min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
@@ -115,7 +115,7 @@ class HeymarketHttp:
 
     def call(self, method: str, path: str, body: Any, deadline: Deadline) -> Answer:
         """One request; on a 401 the secret is re-read and the request made once more."""
-        if self.circuit is not None and not self.circuit.allows():
+        if self.circuit is not None and not self.circuit.allows(deadline.at):
             raise TransientFailure(
                 f"Heymarket not called ({method} {path.split('?', 1)[0]}): the last calls failed in a row "
                 f"({self.circuit.last_failure}); next try in {self.circuit.reopens_in():.0f} s",
@@ -125,16 +125,16 @@ class HeymarketHttp:
             raw = self._send(method, path, body, deadline)
         except TransientFailure as failure:
             if failure.unavailable and self.circuit is not None:
-                self.circuit.failed(failure.reason)
+                self.circuit.failed(failure.reason, deadline.at)
             raise
         if self.circuit is not None:
-            self._tell_circuit(raw)
+            self._tell_circuit(raw, deadline)
         return self._answer(method, path, body, deadline, raw)
 
-    def _tell_circuit(self, raw: _Raw) -> None:
+    def _tell_circuit(self, raw: _Raw, deadline: Deadline) -> None:
         assert self.circuit is not None
         if raw.status == 429 or raw.status >= 500:
-            self.circuit.failed(f"Heymarket answered {raw.status}")
+            self.circuit.failed(f"Heymarket answered {raw.status}", deadline.at)
         else:
             self.circuit.answered()
 

@@ -79,3 +79,13 @@ def test_a_probe_heymarket_answers_closes_the_circuit() -> None:
 def test_a_circuit_that_could_never_open_is_refused() -> None:
     with pytest.raises(ValueError, match="failures >= 1"):
         Circuit(failures=0)
+
+
+def test_the_invocation_that_opened_the_circuit_makes_no_probe_and_the_next_one_may() -> None:
+    clock = FakeClock()
+    circuit = Circuit(failures=1, open_s=1, clock=clock)
+    circuit.failed("500", invocation=60.0)
+    clock.sleep(5)
+
+    assert not circuit.allows(invocation=60.0)
+    assert circuit.allows(invocation=125.0)
