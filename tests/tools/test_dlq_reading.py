@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from heymarket_bridge_tools.ops import DeadLetterQueue, StackQueues
+from heymarket_bridge_tools.dlq import DeadLetterQueue
+from heymarket_bridge_tools.ops import StackQueues
 from tests.doubles.sqs_model import SqsModel
 
 QUEUES = StackQueues("main-queue", "dead-letter-queue")

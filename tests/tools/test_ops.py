@@ -15,7 +15,8 @@ from moto import mock_aws
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, ContactOperation, DeadLetter, Operation
-from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, check_credentials, queue_status
+from heymarket_bridge_tools.dlq import DeadLetterQueue, RedriveReport
+from heymarket_bridge_tools.ops import StackQueues, check_credentials, queue_status
 from heymarket_local.template import StackTemplate
 from heymarket_sandbox import HeymarketSandbox, SandboxConfig
 

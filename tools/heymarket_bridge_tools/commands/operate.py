@@ -54,7 +54,7 @@ def dlq() -> None:
 @target_options
 def dlq_list(unmasked: bool, **where: Any) -> None:
     """Count the dead letters, grouped by error, most frequent first."""
-    from heymarket_bridge_tools.ops import DeadLetterQueue
+    from heymarket_bridge_tools.dlq import DeadLetterQueue
 
     target = resolve(**where)
     queue = DeadLetterQueue(target.clients("sqs"), target.queues)
@@ -83,7 +83,7 @@ def dlq_show(unmasked: bool, as_json: bool, **where: Any) -> None:
     """Show every dead letter: its contact, source, attempts and error. Nothing is removed from the DLQ."""
     import json
 
-    from heymarket_bridge_tools.ops import DeadLetterQueue
+    from heymarket_bridge_tools.dlq import DeadLetterQueue
 
     target = resolve(**where)
     queue = DeadLetterQueue(target.clients("sqs"), target.queues)
@@ -131,7 +131,7 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
 
     FILE holds whole contacts: it is created readable by you only (mode 0600). The letters stay in the DLQ.
     """
-    from heymarket_bridge_tools.ops import DeadLetterQueue
+    from heymarket_bridge_tools.dlq import DeadLetterQueue
 
     if file.exists() and not force:
         raise CliError(f"{file} exists: choose another file or pass --force to replace it", EXIT_USAGE)
@@ -187,7 +187,8 @@ def dlq_redrive(
     only once its message is back on the queue. Ctrl-C stops between two letters; run the same command again to
     finish: nothing is lost and nothing is sent twice.
     """
-    from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, parse_sets
+    from heymarket_bridge_tools.dlq import DeadLetterQueue, RedriveReport
+    from heymarket_bridge_tools.dlq_corrections import parse_sets
 
     try:
         corrections = parse_sets(sets)
