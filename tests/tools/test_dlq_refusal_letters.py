@@ -1,4 +1,5 @@
-"""Refusal letters in the operator's tools: a correction (`dlq redrive --set`, heymarket_bridge_tools.dlq_corrections) sends a
+"""Refusal letters in the operator's tools: a correction (`dlq redrive --set`, heymarket_bridge_tools.dlq_corrections)
+sends a
 letter back only through validation again, never opting a person in; the importer reads an exported letter as its
 fields; `dlq show` masks its phone. The letters themselves are written at ingest (tests/unit/ingest/test_letters.py)."""
 
