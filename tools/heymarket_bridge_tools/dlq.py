@@ -20,7 +20,7 @@ from typing import Any
 
 from heymarket_bridge.domain.operations import forced
 from heymarket_bridge_tools.dlq_corrections import IDENTITY_FIELDS, corrected_fields, revalidated
-from heymarket_bridge_tools.dlq_letters import DeadLetterEntry, mask_text
+from heymarket_bridge_tools.dlq_letters import DeadLetterEntry, LetterFilter, mask_text
 from heymarket_bridge_tools.dlq_read import LetterCount, LetterRead, queue_depth
 from heymarket_bridge_tools.ops import StackQueues
 
@@ -99,7 +99,7 @@ class DeadLetterQueue:
     def redrive(
         self,
         *,
-        error_filter: str | None = None,
+        where: LetterFilter | None = None,
         dry_run: bool = False,
         force: bool = False,
         sets: Mapping[str, str] | None = None,
@@ -120,11 +120,12 @@ class DeadLetterQueue:
         corrected by `sets` (field -> value), pass the same validation as a delivery's contact (`revalidated`);
         one still refused stays in the DLQ, counted as failed with its reasons. `sets` selects refusal letters only;
         one that sets who the contact is (IDENTITY_FIELDS) must select exactly one letter (`message_id`, or a
-        filter that one letter matches), else nothing moves. `message_id` selects that DLQ message only.
+        filter that one letter matches), else nothing moves.
+        `where` selects letters by kind, source and time. `message_id` selects that DLQ message only.
         """
         report = RedriveReport()
         sets = dict(sets or {})
-        if not self._one_identity_letter(report, error_filter, sets, message_id):
+        if not self._one_identity_letter(report, where, sets, message_id):
             return report
         moved: set[str] = set()
         read = LetterRead(self._sqs, self._queues.dlq_url, self._clock)
@@ -134,7 +135,7 @@ class DeadLetterQueue:
                     for entry in batch:
                         if interrupted():
                             break
-                        if not self._selected(entry, error_filter, sets, message_id):
+                        if not self._selected(entry, where, sets, message_id):
                             report.skipped += 1
                         elif entry.operation_key in moved:
                             report.returned += 1
@@ -154,12 +155,12 @@ class DeadLetterQueue:
         return report
 
     def _one_identity_letter(
-        self, report: RedriveReport, error_filter: str | None, sets: Mapping[str, str], message_id: str | None
+        self, report: RedriveReport, where: LetterFilter | None, sets: Mapping[str, str], message_id: str | None
     ) -> bool:
         """False (with the report's error) when `sets` names who the contact is and no single letter is selected."""
         if not sets or message_id is not None or not IDENTITY_FIELDS & {name.split(".", 1)[0] for name in sets}:
             return True
-        matching = [e for e in self.entries() if self._selected(e, error_filter, sets, None)]
+        matching = [e for e in self.entries() if self._selected(e, where, sets, None)]
         if len(matching) == 1:
             return True
         report.errors.append(
@@ -171,13 +172,13 @@ class DeadLetterQueue:
 
     @staticmethod
     def _selected(
-        entry: DeadLetterEntry, error_filter: str | None, sets: Mapping[str, str], message_id: str | None
+        entry: DeadLetterEntry, where: LetterFilter | None, sets: Mapping[str, str], message_id: str | None
     ) -> bool:
         if message_id is not None and entry.message_id != message_id:
             return False
         if sets and not entry.refused_at_ingest:
             return False  # corrections apply to refusal letters; a queued operation goes back as it was
-        return error_filter is None or error_filter.lower() in entry.error.lower()
+        return where is None or where.matches(entry)
 
     def _body(
         self, entry: DeadLetterEntry, report: RedriveReport, *, force: bool, sets: Mapping[str, str]

@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from heymarket_bridge.domain.failures import MalformedMessage
-from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, DeadLetter
+from heymarket_bridge.domain.operations import ERROR_KINDS, REFUSED_AT_INGEST, DeadLetter
 from heymarket_bridge.domain.text import MASKING_MARGIN
 from heymarket_bridge.observability import mask_email, mask_phone
 
@@ -37,6 +38,24 @@ class DeadLetterEntry:
     def masked_error(self) -> str:
         """The reason with the contact's phone, email and names, and anything shaped like them, masked."""
         return mask_text(self.error, self._contact())
+
+    @property
+    def kind(self) -> str:
+        """The kind of failure the bridge recorded (LETTER_KINDS): the letter's `error_kind`; `refused_at_ingest`
+        for a refusal letter; `raw` for a message SQS moved itself; `unclassified` for a letter written before
+        letters carried a kind."""
+        if self.letter is None:
+            return "raw"
+        if self.letter.refused_at_ingest:
+            return REFUSED_AT_INGEST
+        return self.letter.error_kind or "unclassified"
+
+    @property
+    def failed_at(self) -> datetime | None:
+        """When the letter was written (else when its contact was received), in UTC; None when neither is known."""
+        if self.letter is None:
+            return None
+        return _moment(self.letter.failed_at) or _moment(self.letter.received_at)
 
     @property
     def refused_at_ingest(self) -> bool:
@@ -76,6 +95,7 @@ class DeadLetterEntry:
             "received_at": self.letter.received_at if self.letter is not None else "",
             "attempts": self.letter.attempts if self.letter is not None else None,
             **({"kind": REFUSED_AT_INGEST} if self.refused_at_ingest else {}),
+            "error_kind": self.kind,
         }
 
     def unmasked(self) -> dict[str, Any]:
@@ -130,3 +150,57 @@ def read_entry(message: dict[str, Any]) -> DeadLetterEntry:
     except MalformedMessage:
         letter = None
     return DeadLetterEntry(message["MessageId"], message["ReceiptHandle"], body, letter)
+
+
+# What `--kind` selects: the kinds the sync function writes (heymarket_bridge.domain.operations.ERROR_KINDS), the
+# ingest function's refusal letters, messages SQS moved itself, and letters older than the kinds.
+LETTER_KINDS: Final = (*ERROR_KINDS, REFUSED_AT_INGEST, "raw", "unclassified")
+
+
+@dataclass(frozen=True)
+class LetterFilter:
+    """Which letters a command selects, on fields the bridge itself wrote: the kind of failure (`kinds`, of
+    LETTER_KINDS), the source (`sources`), and when it was dead-lettered (`since` inclusive, `until` exclusive, UTC).
+    An empty set or None selects any. Never the error's text: it quotes what senders sent (tag names, titles)."""
+
+    kinds: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def of(
+        cls, kinds: Iterable[str] = (), sources: Iterable[str] = (), since: str = "", until: str = ""
+    ) -> LetterFilter:
+        """The filter of a command's options; ValueError names an unknown kind or a time that is not ISO 8601."""
+        unknown = sorted(set(kinds) - set(LETTER_KINDS))
+        if unknown:
+            raise ValueError(f"unknown kind {', '.join(unknown)}: use one of {', '.join(LETTER_KINDS)}")
+        moments = []
+        for option, value in (("--since", since), ("--until", until)):
+            moment = _moment(value) if value else None
+            if value and moment is None:
+                raise ValueError(f"{option} {value!r}: expected an ISO 8601 date or time, e.g. 2026-12-07T09:30Z")
+            moments.append(moment)
+        return cls(frozenset(kinds), frozenset(sources), moments[0], moments[1])
+
+    def matches(self, entry: DeadLetterEntry) -> bool:
+        if self.kinds and entry.kind not in self.kinds:
+            return False
+        if self.sources and (entry.letter is None or entry.letter.source not in self.sources):
+            return False
+        if self.since is None and self.until is None:
+            return True
+        failed = entry.failed_at
+        if failed is None:
+            return False  # a time range selects only letters that say when
+        return (self.since is None or failed >= self.since) and (self.until is None or failed < self.until)
+
+
+def _moment(value: str) -> datetime | None:
+    """An ISO 8601 date or time as an aware datetime (UTC when it names no zone); None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -320,7 +320,7 @@ class DeadLetter:
 
 
 # A dead letter's text fields: "" when a letter from an older version lacks one.
-_LETTER_TEXTS = ("source", "received_at", "correlation_id", "operation_id", "failed_at", "kind", "region")
+_LETTER_TEXTS = ("source", "received_at", "correlation_id", "operation_id", "failed_at", "kind", "region", "error_kind")
 
 
 def _letter_contact_and_message(data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:

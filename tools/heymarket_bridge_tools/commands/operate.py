@@ -31,7 +31,7 @@ def _examples(*lines: str) -> str:
         "heymarket-bridge dlq list --stack-name heymarket-bridge",
         "heymarket-bridge dlq show --local",
         "heymarket-bridge dlq export dlq.jsonl --stack-name heymarket-bridge",
-        'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
+        "heymarket-bridge dlq redrive --kind heymarket_unavailable --dry-run --stack-name heymarket-bridge",
     ),
 )
 def dlq() -> None:
@@ -149,14 +149,30 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
     "redrive",
     context_settings=CONTEXT_SETTINGS,
     epilog=_examples(
-        'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
-        'heymarket-bridge dlq redrive --filter "answered 5" --stack-name heymarket-bridge',
-        'heymarket-bridge dlq redrive --filter "Shoe size" --force --stack-name heymarket-bridge',
+        "heymarket-bridge dlq redrive --kind failed --kind heymarket_unavailable --dry-run --local",
+        "heymarket-bridge dlq redrive --kind failed --since 2026-12-07T09:00Z --until 2026-12-07T12:00Z --stack-name "
+        "heymarket-bridge",
+        "heymarket-bridge dlq redrive --kind refused --source typeform --force --dry-run --stack-name heymarket-bridge",
         "heymarket-bridge dlq redrive --message-id 5fb1c0e2-... --set phone=+525512345679 --local",
-        'heymarket-bridge dlq redrive --filter "refused at ingest from jotform" --set country=MX --dry-run --local',
+        "heymarket-bridge dlq redrive --kind refused_at_ingest --source jotform --set country=MX --dry-run --local",
     ),
 )
-@click.option("--filter", "error_filter", metavar="TEXT", help="Only letters whose error contains TEXT (any case).")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="Only letters of this kind of failure (repeat for several; `dlq show --json` shows each letter's "
+    "error_kind): refused (Heymarket refused the contact), configuration, heymarket_unavailable (waited out an "
+    "outage until the queue's retention), failed (kept failing while others succeeded), unreadable, "
+    "refused_at_ingest, raw (moved by SQS itself), unclassified (written before letters had a kind).",
+)
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only letters from this source (repeat).")
+@click.option(
+    "--since", default="", metavar="TIME", help="Only letters dead-lettered at or after TIME (ISO 8601, UTC)."
+)
+@click.option("--until", default="", metavar="TIME", help="Only letters dead-lettered before TIME (ISO 8601, UTC).")
+@click.option("--filter", "error_filter", metavar="TEXT", hidden=True, help="Refused: use --kind, --source, --since.")
 @click.option(
     "--set",
     "sets",
@@ -175,7 +191,16 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
 )
 @target_options
 def dlq_redrive(
-    error_filter: str | None, sets: tuple[str, ...], message_id: str | None, dry_run: bool, force: bool, **where: Any
+    kinds: tuple[str, ...],
+    sources: tuple[str, ...],
+    since: str,
+    until: str,
+    error_filter: str | None,
+    sets: tuple[str, ...],
+    message_id: str | None,
+    dry_run: bool,
+    force: bool,
+    **where: Any,
 ) -> int:
     """Send dead letters back to the main queue as their original messages.
 
@@ -186,8 +211,24 @@ def dlq_redrive(
     and one that would change nothing is not sent: --force applies them anyway. Each letter is deleted from the DLQ
     only once its message is back on the queue. Ctrl-C stops between two letters; run the same command again to
     finish: nothing is lost and nothing is sent twice.
+
+    Letters are selected by what the bridge itself recorded (--kind, --source, --since/--until), never by the
+    error's text: it quotes what senders sent, and a sender could make its letter match.
     """
     from heymarket_bridge_tools.dlq import DeadLetterQueue, RedriveReport
+    from heymarket_bridge_tools.dlq_letters import LetterFilter
+
+    if error_filter is not None:
+        raise CliError(
+            "--filter is no longer accepted: it matched the letter's error text, which quotes what senders sent (tag "
+            "names, titles), so a sender could make its letter match and --force apply it over a newer STOP. Select "
+            "letters with --kind (see `dlq show --json`, error_kind), --source, --since and --until.",
+            EXIT_USAGE,
+        )
+    try:
+        selected = LetterFilter.of(kinds, sources, since, until)
+    except ValueError as bad:
+        raise CliError(str(bad), EXIT_USAGE) from None
     from heymarket_bridge_tools.dlq_corrections import parse_sets
 
     try:
@@ -203,7 +244,7 @@ def dlq_redrive(
             advance(report.moved + report.failed + report.skipped)
 
         report = queue.redrive(
-            error_filter=error_filter,
+            where=selected,
             dry_run=dry_run,
             force=force,
             sets=corrections,
