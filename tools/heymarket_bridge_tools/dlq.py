@@ -21,6 +21,7 @@ from typing import Any
 from heymarket_bridge.domain.operations import forced
 from heymarket_bridge_tools.dlq_corrections import IDENTITY_FIELDS, corrected_fields, revalidated
 from heymarket_bridge_tools.dlq_letters import DeadLetterEntry, LetterFilter, mask_text
+from heymarket_bridge_tools.dlq_newer import OverNewer, StateReader, over_newer
 from heymarket_bridge_tools.dlq_read import LetterCount, LetterRead, queue_depth
 from heymarket_bridge_tools.ops import StackQueues
 
@@ -35,6 +36,8 @@ class RedriveReport:
     returned: int = 0
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
+    # A dry run of --force with the contact state: the letters it would apply over a newer operation of their contact.
+    over_newer: list[OverNewer] = field(default_factory=list)
 
 
 class DeadLetterQueue:
@@ -43,8 +46,15 @@ class DeadLetterQueue:
     `clock` (seconds, monotonic) times the letters' holds; a test passes the clock of its model of SQS.
     """
 
-    def __init__(self, sqs: Any, queues: StackQueues, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        queues: StackQueues,
+        clock: Callable[[], float] = time.monotonic,
+        contact_state: StateReader | None = None,
+    ) -> None:
         self._sqs = sqs
+        self._contact_state = contact_state  # read by a dry run of --force (dlq_newer)
         self._queues = queues
         self._clock = clock
         self.last_count = LetterCount(0, 0)
@@ -121,13 +131,16 @@ class DeadLetterQueue:
         one still refused stays in the DLQ, counted as failed with its reasons. `sets` selects refusal letters only;
         one that sets who the contact is (IDENTITY_FIELDS) must select exactly one letter (`message_id`, or a
         filter that one letter matches), else nothing moves.
-        `where` selects letters by kind, source and time. `message_id` selects that DLQ message only.
+        `where` selects letters by kind, source and time. A dry run of `force` lists in `over_newer` the letters it
+        would apply over a newer operation of their contact, read from `contact_state`. `message_id` selects that DLQ
+        message only.
         """
         report = RedriveReport()
         sets = dict(sets or {})
         if not self._one_identity_letter(report, where, sets, message_id):
             return report
         moved: set[str] = set()
+        would_move: list[tuple[str, str]] = []  # a dry run's (message id, body)
         read = LetterRead(self._sqs, self._queues.dlq_url, self._clock)
         try:
             with _deferred_interrupts() as interrupted:
@@ -140,8 +153,10 @@ class DeadLetterQueue:
                         elif entry.operation_key in moved:
                             report.returned += 1
                         elif dry_run:
-                            if self._body(entry, report, force=force, sets=sets) is not None:
+                            body = self._body(entry, report, force=force, sets=sets)
+                            if body is not None:
                                 report.moved += 1
+                                would_move.append((entry.message_id, body))
                         elif self._move(read.current(entry), report, force=force, sets=sets):
                             read.forget(entry)
                             moved.add(entry.operation_key)
@@ -149,6 +164,8 @@ class DeadLetterQueue:
                     if interrupted():
                         break
                 report.interrupted = interrupted()
+            if force and self._contact_state is not None:
+                report.over_newer = over_newer(would_move, self._contact_state)
         finally:
             read.release_all()
             self.last_count = read.count()

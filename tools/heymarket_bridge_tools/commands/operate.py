@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from heymarket_bridge_tools.target import Target, resolve, target_options
+
+if TYPE_CHECKING:
+    from heymarket_bridge_tools.dlq_letters import LetterFilter
 
 _LAST_HOUR_METRICS = ("ContactsDelivered", "ContactsFailed", "ContactsDeadLettered")
 
@@ -216,19 +219,8 @@ def dlq_redrive(
     error's text: it quotes what senders sent, and a sender could make its letter match.
     """
     from heymarket_bridge_tools.dlq import DeadLetterQueue, RedriveReport
-    from heymarket_bridge_tools.dlq_letters import LetterFilter
 
-    if error_filter is not None:
-        raise CliError(
-            "--filter is no longer accepted: it matched the letter's error text, which quotes what senders sent (tag "
-            "names, titles), so a sender could make its letter match and --force apply it over a newer STOP. Select "
-            "letters with --kind (see `dlq show --json`, error_kind), --source, --since and --until.",
-            EXIT_USAGE,
-        )
-    try:
-        selected = LetterFilter.of(kinds, sources, since, until)
-    except ValueError as bad:
-        raise CliError(str(bad), EXIT_USAGE) from None
+    selected = _selection(error_filter, kinds, sources, since, until)
     from heymarket_bridge_tools.dlq_corrections import parse_sets
 
     try:
@@ -236,7 +228,9 @@ def dlq_redrive(
     except ValueError as bad:
         raise CliError(str(bad), EXIT_USAGE) from None
     target = resolve(**where)
-    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
+    queue = DeadLetterQueue(
+        target.clients("sqs"), target.queues, contact_state=_contact_state(target, dry_run and force)
+    )
     total = sum(queue.depth())
     with _progress("redriving" if not dry_run else "counting", total=total, unit="letters") as advance:
 
@@ -258,6 +252,8 @@ def dlq_redrive(
         + (", --message-id or --set: only refusal letters take corrections" if corrections or message_id else "")
         + ")"
     )
+    if dry_run and force:
+        _print_over_newer(report.over_newer, known="ContactStateTableName" in target.outputs)
     if report.returned:
         console.print(
             f"{report.returned} letter(s) came back to the DLQ while this ran (their contacts failed again: see "
@@ -271,6 +267,54 @@ def dlq_redrive(
         console.print("interrupted: run the same command again to continue (nothing was lost or sent twice)")
         return EXIT_INTERRUPTED
     return EXIT_FAILURE if report.failed else 0
+
+
+def _selection(
+    error_filter: str | None, kinds: tuple[str, ...], sources: tuple[str, ...], since: str, until: str
+) -> LetterFilter:
+    """The letters a redrive selects; CliError (usage) for the text filter, an unknown kind or a time not ISO 8601."""
+    from heymarket_bridge_tools.dlq_letters import LetterFilter
+
+    if error_filter is not None:
+        raise CliError(
+            "--filter is no longer accepted: it matched the letter's error text, which quotes what senders sent (tag "
+            "names, titles), so a sender could make its letter match and --force apply it over a newer STOP. Select "
+            "letters with --kind (see `dlq show --json`, error_kind), --source, --since and --until.",
+            EXIT_USAGE,
+        )
+    try:
+        selected = LetterFilter.of(kinds, sources, since, until)
+    except ValueError as bad:
+        raise CliError(str(bad), EXIT_USAGE) from None
+    return selected
+
+
+def _contact_state(target: Target, wanted: bool) -> Any:
+    """The stack's contact state table, read only, for a dry run of --force (None when not wanted or unknown)."""
+    table = target.outputs.get("ContactStateTableName")
+    if not wanted or not table:
+        return None
+    from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
+
+    return DynamoDbContactState(table, target.clients("dynamodb"))
+
+
+def _print_over_newer(found: list[Any], *, known: bool) -> None:
+    console = _console()
+    if not known:
+        console.print(
+            "the stack names no ContactStateTable: which letters --force applies over newer operations is unknown"
+        )
+        return
+    if not found:
+        console.print("--force would apply none of them over a newer operation of its contact")
+        return
+    console.print(f"--force would apply {len(found)} letter(s) over a newer operation of their contact:")
+    table = _table("message_id", "phone", "operation", "operation at", "newest applied at")
+    for each in found[:50]:
+        newest = each.newest_applied_at + (" (a delete)" if each.deleted else "")
+        table.add_row(each.message_id, each.phone, each.operation, each.operation_at, newest)
+    console.print(table)
 
 
 @click.command(
