@@ -26,6 +26,7 @@ from benchmarks import (
     fetched,
     latency,
     learning,
+    outage,
     rate_limit,
     segments,
     state,
@@ -46,6 +47,7 @@ BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "consent": consent.run,
     "cost": cost.run,
     "fetched": fetched.run,
+    "outage": outage.run,
 }
 # Fake credentials and no endpoint of a real account: every AWS call goes to moto.
 _FAKE_AWS: Final = {

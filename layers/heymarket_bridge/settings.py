@@ -311,6 +311,16 @@ class SyncSettings:
     # Sources (and their consent field) that may opt a person back in after an opt-out
     # (heymarket_bridge.domain.reconsent).
     reconsent: ReconsentRule = NO_RECONSENT
+    # While Heymarket is down (heymarket_bridge.sync.settle.Backoff): contacts are put back for half as long as they
+    # have waited, at least the first and at most the second delay (SQS DelaySeconds, 0-900), and dead-lettered once
+    # waiting again would bring them within the margin of the queue's retention.
+    outage_base_delay_s: int = 60
+    outage_max_delay_s: int = 900
+    outage_expiry_margin_s: int = 3600
+    # The circuit of an execution environment (heymarket_bridge.adapters.heymarket.circuit): this many calls in a row
+    # that Heymarket fails open it, for this many seconds before one probe.
+    circuit_failures: int = 3
+    circuit_open_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -343,6 +353,11 @@ class SyncSettings:
             lease_margin_s=_read(env, "CONTACT_LEASE_MARGIN_SECONDS", _positive_float, 30.0),
             consent_record_table=_read(env, "CONSENT_RECORD_TABLE", str, ""),
             consent_record_retention_days=_read(env, "CONSENT_RECORD_RETENTION_DAYS", _positive_int, 1827),
+            outage_base_delay_s=_read(env, "OUTAGE_BASE_DELAY_SECONDS", _delay_seconds, 60),
+            outage_max_delay_s=_read(env, "OUTAGE_MAX_DELAY_SECONDS", _delay_seconds, 900),
+            outage_expiry_margin_s=_read(env, "OUTAGE_EXPIRY_MARGIN_SECONDS", _positive_int, 3600),
+            circuit_failures=_read(env, "HEYMARKET_CIRCUIT_FAILURES", _positive_int, 3),
+            circuit_open_s=_read(env, "HEYMARKET_CIRCUIT_OPEN_SECONDS", _positive_float, 30.0),
         )
 
     @property

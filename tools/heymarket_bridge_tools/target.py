@@ -129,7 +129,9 @@ def local(state_file: Path | None = None) -> Target:
     found = data.get("tables")
     tables: dict[str, Any] = found if isinstance(found, dict) else {}
     # The outputs a deployed stack gives that the local one has too (its tables are made from template.yaml).
-    outputs = {"ConsentRecordTableName": str(tables["ConsentRecordTable"])} if "ConsentRecordTable" in tables else {}
+    outputs = {
+        f"{table}Name": str(tables[table]) for table in ("ConsentRecordTable", "ContactStateTable") if table in tables
+    }
     outputs["WebhookUrl"] = f"{state.api_url}/webhooks/"
     if data.get("webhook_secrets_arn"):
         outputs["WebhookSecretsArn"] = str(data["webhook_secrets_arn"])

@@ -22,6 +22,7 @@ from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters, SqsRequeue
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.circuit import Circuit
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.app.aws_clients import AwsClients
@@ -30,6 +31,7 @@ from heymarket_bridge.settings import ApiMode, SyncSettings
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord, SyncReport
 from heymarket_bridge.sync.service import SyncService
+from heymarket_bridge.sync.settle import Backoff
 from heymarket_bridge.sync.state.guard import ContactStateGuard
 
 
@@ -59,6 +61,7 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
         RequestBudget(settings.requests_per_minute_per_consumer),
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
+        circuit=Circuit(settings.circuit_failures, settings.circuit_open_s),
     )
     sqs = aws.client("sqs")
     dynamodb = cache(lambda: aws.client("dynamodb"))
@@ -105,6 +108,7 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
         max_receive_count=settings.max_receive_count,
         deadline_reserve_s=settings.deadline_reserve_s,
         max_wait_s=settings.max_wait_s,
+        outage=Backoff(settings.outage_base_delay_s, settings.outage_max_delay_s, settings.outage_expiry_margin_s),
         segments=segments,
         contact_state=guard,
         consent_log=consent_log,

@@ -77,11 +77,12 @@ class Dispatcher:
                 },
             )
 
-    def put_back(self, waiting: list[QueueRecord], report: SyncReport) -> None:
+    def put_back(self, waiting: list[tuple[QueueRecord, int | None]], report: SyncReport) -> None:
+        """Put the waiting messages back on the queue, each after its delay (None: the queue's put-back delay)."""
         if not waiting:
             return
-        unsent = set(self._waiting_room.put_back([record.body for record in waiting]))
-        for index, record in enumerate(waiting):
+        unsent = set(self._waiting_room.put_back([record.body for record, _ in waiting], [d for _, d in waiting]))
+        for index, (record, _) in enumerate(waiting):
             if index in unsent:
                 report.failed_message_ids.append(record.message_id)  # SQS redelivers it instead
             else:

@@ -179,7 +179,7 @@ class Execution:
 class Fate(Enum):
     DELIVERED = "delivered"
     REDELIVER = "redeliver"  # transient: SQS delivers it again after the visibility timeout
-    WAIT = "wait"  # the bridge is misconfigured, or throttled to the end: put back, its receives not used up
+    WAIT = "wait"  # misconfigured, Heymarket down, or throttled to the end: put back, its receives not used up
     DEAD = "dead"  # refused for good, or failed on its last receive: a dead letter says why
 
 
@@ -188,6 +188,8 @@ class Verdict:
     member: Member
     fate: Fate
     failure: GatewayFailure | None = None
+    delay_s: int | None = None  # WAIT: seconds before it is received again (None: the queue's put-back delay)
+    waited_out: bool = False  # DEAD: it waited out a Heymarket outage until the queue's retention
 
 
 @dataclass

@@ -174,9 +174,10 @@ class Requeue(Protocol):
     """The contact queue, for messages put back on it: a message waiting for the bridge's configuration to be fixed
     (or throttled to its last receive), and a list write's follow-up."""
 
-    def put_back(self, bodies: Sequence[str]) -> list[int]:
+    def put_back(self, bodies: Sequence[str], delays_s: Sequence[int | None] = ()) -> list[int]:
         """Put these message bodies back on the queue, to be received again later as new messages (a receive count
-        of zero); return the indexes of those NOT put back."""
+        of zero), each after its delay in seconds (0-900; None or none given: the queue's put-back delay); return
+        the indexes of those NOT put back."""
         ...
 
 

@@ -35,7 +35,8 @@ from heymarket_bridge.sync.fields import TeamFields
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord, SyncReport
 from heymarket_bridge.sync.plan import plan_batch, read_batch
-from heymarket_bridge.sync.settle import Patience, recorded, route, settle, tally
+from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, HeymarketPort, Requeue
+from heymarket_bridge.sync.settle import Backoff, Patience, recorded, route, settle, tally
 from heymarket_bridge.sync.state.guard import ContactStateGuard, Unguarded
 
 if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
@@ -57,6 +58,7 @@ class SyncService:
         max_receive_count: int,
         deadline_reserve_s: float = 5.0,
         max_wait_s: float = 4 * 24 * 3600,
+        outage: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         segments: Segmenter | None = None,
@@ -74,6 +76,7 @@ class SyncService:
         self._max_receive_count = max_receive_count
         self._reserve_s = deadline_reserve_s
         self._max_wait_s = max_wait_s
+        self._outage = outage or Backoff()
         self._clock = clock
         self._wall_clock = wall_clock
 
@@ -92,7 +95,7 @@ class SyncService:
         )
         admission = replace(admission, plan=plan)
         lists = self._segments.finish(prepared, stored_contacts(plan, execution), deadline)
-        patience = Patience(self._max_receive_count, self._max_wait_s, self._wall_clock())
+        patience = Patience(self._max_receive_count, self._max_wait_s, self._wall_clock(), self._outage)
         verdicts = settle(plan, execution, patience, also=lists.outcomes)
         verdicts = recorded(verdicts, self._state.record(admission, execution, verdicts), admission, patience)
         report = tally(plan, execution, lists, admission)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.circuit import Circuit
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.domain.contact import Contact
@@ -18,6 +19,7 @@ from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge.sync.service import SyncService
+from heymarket_bridge.sync.settle import Backoff
 from heymarket_bridge.sync.state.guard import ContactStateGuard
 from tests.doubles.clock import FakeClock
 from tests.doubles.dead_letters import FakeDeadLetters
@@ -113,6 +115,10 @@ class Harness:
     # The consent record (None: none kept).
     consent_log: Any = None
     reconsent: ReconsentRule = NO_RECONSENT  # sources whose dated consent may opt a person back in
+    # How contacts wait out a Heymarket outage (heymarket_bridge.sync.settle.Backoff), and the execution environment's
+    # circuit (None: none, every call is made).
+    outage: Backoff = field(default_factory=Backoff)
+    circuit: Circuit | None = None
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -128,6 +134,7 @@ class Harness:
                 clock=self.clock,
                 sleep=self.clock.sleep,
                 jitter=lambda: 1.0,
+                circuit=self.circuit,
             )
         return self._http
 
@@ -158,6 +165,7 @@ class Harness:
                 self.letters,
                 self.waiting,
                 max_receive_count=self.max_receive_count,
+                outage=self.outage,
                 deadline_reserve_s=5,
                 clock=self.clock,
                 wall_clock=lambda: self.now,

@@ -24,7 +24,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.contact import Contact
-from heymarket_bridge.domain.failures import Deadline, GatewayFailure, PermanentFailure, TransientFailure
+from heymarket_bridge.domain.failures import (
+    Deadline,
+    GatewayFailure,
+    PermanentFailure,
+    TransientFailure,
+    failure_kind,
+)
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.observability import logger, mask_phone, redact
@@ -413,6 +419,7 @@ def _list_letter(member: Member, operation: ContactOperation, failure: GatewayFa
         message=operation.to_json(),
         failed_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         heymarket_request_id=failure.request_id,
+        error_kind=failure_kind(failure),
     )
 
 
