@@ -12,6 +12,7 @@ import click
 
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
+from heymarket_bridge_tools.terminal import echo
 
 
 def _examples(*lines: str) -> str:
@@ -82,7 +83,7 @@ def explain(
             unmasked=unmasked,
         )
     except WebhookError as refused:
-        click.echo(f"the whole delivery is refused: {refused.status} {refused.message}")
+        echo(f"the whole delivery is refused: {refused.status} {refused.message}")
         return EXIT_FAILURE
     _print_explanation(told)
     return 0
@@ -107,7 +108,7 @@ def _payload(source: str, data: bytes, file: Path, raw_body: bool, content_type:
     credential_entries(source)  # an unknown source is a usage error naming the others
     payload = file_payload(source, data, str(file), content_type)
     if not raw_body and payload.body == data and content_type is None:
-        click.echo(f"note: {file} is not an API Gateway event: read as the raw body (--body)", err=True)
+        echo(f"note: {file} is not an API Gateway event: read as the raw body (--body)", err=True)
     return payload
 
 
@@ -141,32 +142,30 @@ def _explain_deletes(
     try:
         lines = explain_deletes(body, kind, default_country, unmasked=unmasked)
     except WebhookError as refused:
-        click.echo(f"the whole delete request is refused: {refused.status} {refused.message}")
+        echo(f"the whole delete request is refused: {refused.status} {refused.message}")
         return EXIT_FAILURE
-    click.echo(f"bulk delete (POST /contacts/delete, its 'deletes' token): {len(lines)} item(s)")
+    echo(f"bulk delete (POST /contacts/delete, its 'deletes' token): {len(lines)} item(s)")
     for line in lines:
-        click.echo(f"  {line}")
+        echo(f"  {line}")
     return 0
 
 
 def _print_explanation(told: Any) -> None:
-    click.echo(f"{told.source}: {len(told.contacts)} contact(s) in the delivery")
+    echo(f"{told.source}: {len(told.contacts)} contact(s) in the delivery")
     for story in told.contacts:
-        click.echo(f"\ncontact {story.index}: " + ("REFUSED" if story.refused else "queued"))
+        echo(f"\ncontact {story.index}: " + ("REFUSED" if story.refused else "queued"))
         for name, value, origin in story.fields:
-            click.echo(f"  {name:<14} {value}  <- {origin}")
+            echo(f"  {name:<14} {value}  <- {origin}")
         if story.country:
-            click.echo(f"  phone country  {story.country}")
+            echo(f"  phone country  {story.country}")
             for item in story.evidence:
-                click.echo(f"    {item}")
-        click.echo(
-            f"  consent        {story.consent or 'none read (is_opted_out not given: left as Heymarket holds it)'}"
-        )
+                echo(f"    {item}")
+        echo(f"  consent        {story.consent or 'none read (is_opted_out not given: left as Heymarket holds it)'}")
         for reason in story.refused:
-            click.echo(f"  refused        {reason}")
+            echo(f"  refused        {reason}")
         for note in story.notes:
-            click.echo(f"  note           {note}")
+            echo(f"  note           {note}")
         if story.refused:
-            click.echo("  Heymarket      nothing: a refusal letter goes to the DLQ (`dlq redrive --set` to correct it)")
+            echo("  Heymarket      nothing: a refusal letter goes to the DLQ (`dlq redrive --set` to correct it)")
         for write in story.writes:
-            click.echo(f"  Heymarket      {write}")
+            echo(f"  Heymarket      {write}")

@@ -122,10 +122,11 @@ class _ActivityView:
     """The terminal while the stack runs: activity lines, and on a terminal a live status line under them."""
 
     def __init__(self, out: IO[str], err: IO[str]) -> None:
-        from rich.console import Console
+        from heymarket_bridge_tools.console import EscapingConsole
 
-        self._out = Console(file=out, highlight=False, soft_wrap=True)
-        self._err = Console(file=err, highlight=False, soft_wrap=True)
+        # Escaping: an activity line carries a sender's text (the source name in the URL path).
+        self._out = EscapingConsole(file=out, highlight=False, soft_wrap=True)
+        self._err = EscapingConsole(file=err, highlight=False, soft_wrap=True)
         self._live: Any = None
         self._lock = threading.Lock()
 

@@ -15,6 +15,7 @@ import click
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
 from heymarket_bridge_tools.target import resolve, target_options
+from heymarket_bridge_tools.terminal import echo
 
 if TYPE_CHECKING:
     from heymarket_bridge.ingest.sources.common import CredentialEntry
@@ -52,15 +53,15 @@ def sources_list(**where: Any) -> None:
     from heymarket_bridge_tools.source_setup import allowed_without_token, source_states
 
     target = resolve(**where)
-    click.echo(f"sources of the {target.description}")
+    echo(f"sources of the {target.description}")
     for state in source_states(target, target.webhook_secrets(), allowed_without_token(target)):
         verdict = (
             "configured" if state.configured else "open without a token" if state.open_without_token else "not set up"
         )
-        click.echo(f"\n{state.name}: {verdict}\n  URL  {state.url}")
+        echo(f"\n{state.name}: {verdict}\n  URL  {state.url}")
         for entry, present in state.entries:
             issuer = "the bridge issues it" if entry.issued_by == "bridge" else "the vendor issues it"
-            click.echo(f"  {'held   ' if present else 'missing'}  {entry.key}: {entry.what} ({issuer})")
+            echo(f"  {'held   ' if present else 'missing'}  {entry.key}: {entry.what} ({issuer})")
 
 
 @sources.command(
@@ -119,7 +120,7 @@ def _set_entries(
     values = _vendor_values([entry for entry in chosen if entry.issued_by != "bridge"], list(value_files))
     tokens = {entry.key: new_token() for entry in chosen if entry.issued_by == "bridge"}
     write_entries(target, {**tokens, **values})
-    click.echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
+    echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
     _print_next(name, chosen, tokens, source_url(target, name), rotate=rotate)
     return 0
 
@@ -152,24 +153,24 @@ def _print_next(name: str, chosen: list[CredentialEntry], tokens: dict[str, str]
         if entry.key in tokens:
             _print_token(entry, tokens[entry.key], url, presented)
     if not (tokens and presented == "query"):
-        click.echo(f"\nwebhook URL: {url}")
-    click.echo(
+        echo(f"\nwebhook URL: {url}")
+    echo(
         f"Running functions read the secret again within {SECRETS_CACHE_MINUTES} minutes: until then they may refuse "
         "(401) what is sent with the new value."
         + (" The sender keeps the old value until you update it there." if rotate else "")
     )
-    click.echo(f"Next: `heymarket-bridge sources show {name}` prints the steps in the vendor's screens.")
+    echo(f"Next: `heymarket-bridge sources show {name}` prints the steps in the vendor's screens.")
 
 
 def _print_token(entry: CredentialEntry, token: str, url: str, presented: str) -> None:
     """The generated token, once, and where it goes."""
-    click.echo(f"\n{entry.key}: {entry.what}. Shown this once; it is kept only in the webhook secret:")
+    echo(f"\n{entry.key}: {entry.what}. Shown this once; it is kept only in the webhook secret:")
     if presented == "query":
-        click.echo(f"  paste this URL into the sender: {url}?token={token}")
+        echo(f"  paste this URL into the sender: {url}?token={token}")
     elif presented == "header":
-        click.echo(f"  send it in the X-Bridge-Token header (or as a Bearer token): {token}")
+        echo(f"  send it in the X-Bridge-Token header (or as a Bearer token): {token}")
     else:
-        click.echo(f"  paste this secret into the sender: {token}")
+        echo(f"  paste this secret into the sender: {token}")
 
 
 def _vendor_values(entries: list[CredentialEntry], files: list[Any]) -> dict[str, str]:
@@ -213,17 +214,17 @@ def sources_show(name: str, reveal: bool, **where: Any) -> None:
     entries = credential_entries(name)
     target = resolve(**where)
     url = source_url(target, name)
-    click.echo(f"{name} on the {target.description}\nwebhook URL: {url}\n")
+    echo(f"{name} on the {target.description}\nwebhook URL: {url}\n")
     key = entries[0].key if entries else name
     value = target.webhook_secrets().get(key) if reveal else None
     shown = str(value) if isinstance(value, str) and value.strip() else f"<the {key!r} entry of the webhook secret>"
     steps = vendor_steps(name, url, shown)
     if steps is None:
-        click.echo(f"no vendor steps found (docs/sources/{name}.md has no '## Set up in ...' section). Its entries:")
+        echo(f"no vendor steps found (docs/sources/{name}.md has no '## Set up in ...' section). Its entries:")
         for entry in entries:
-            click.echo(f"  {entry.key}: {entry.what} (issued by the {entry.issued_by})")
+            echo(f"  {entry.key}: {entry.what} (issued by the {entry.issued_by})")
         return
-    click.echo(steps)
+    echo(steps)
 
 
 # ---------------------------------------------------------------------------------------------- doctor
@@ -243,17 +244,17 @@ def doctor(**where: Any) -> int:
     from heymarket_bridge_tools.doctor import run_doctor
 
     target = resolve(**where)
-    click.echo(f"doctor: the {target.description}")
+    echo(f"doctor: the {target.description}")
     findings = run_doctor(target)
     label = {"ok": "OK  ", "note": "NOTE", "fail": "FAIL"}
     topic = ""
     for finding in findings:
         if finding.topic != topic:
             topic = finding.topic
-            click.echo(f"\n{topic}")
-        click.echo(f"  {label[finding.level]}  {finding.text}")
+            echo(f"\n{topic}")
+        echo(f"  {label[finding.level]}  {finding.text}")
     failed = sum(finding.level == "fail" for finding in findings)
-    click.echo(f"\n{failed} problem(s) would refuse deliveries or dead-letter contacts" if failed else "\nall good")
+    echo(f"\n{failed} problem(s) would refuse deliveries or dead-letter contacts" if failed else "\nall good")
     return EXIT_FAILURE if failed else 0
 
 
@@ -276,5 +277,5 @@ def check_credentials(**where: Any) -> int:
     target = resolve(**where)
     queues = target.queues
     ok, message = check(target.clients("secretsmanager"), queues.heymarket_secret_arn, queues.heymarket_url)
-    click.echo(("OK: " if ok else "FAILED: ") + message)
+    echo(("OK: " if ok else "FAILED: ") + message)
     return 0 if ok else EXIT_FAILURE
