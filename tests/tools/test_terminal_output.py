@@ -33,7 +33,9 @@ def test_a_local_activity_line_with_a_source_name_full_of_escapes_is_printed_esc
     assert "gen\\x1b]0;owned\\x07eric" in out.getvalue()
 
 
-def test_explain_prints_a_payload_field_with_escapes_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_prints_a_payload_field_with_escapes_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     body = tmp_path / "body.json"
     body.write_text(json.dumps({"phone": "+14155550132", "first": f"Ann{RETITLE}", "last": f"{RED}Lee"}))
 
