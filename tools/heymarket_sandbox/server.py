@@ -32,7 +32,7 @@ from heymarket_sandbox.contacts import ContactRejected, WriteListener, render
 from heymarket_sandbox.endpoints import HeymarketApi, Route
 from heymarket_sandbox.faults import Answer
 from heymarket_sandbox.protocol import ApiError, ApiRequest, JsonObject, Reply, bad_data, error_payload
-from heymarket_sandbox.serving import Serving, TrackedServer, UnreadableBody, read_body
+from heymarket_sandbox.serving import Serving, TrackedServer, UnreadableBody, host_is_local, read_body
 
 RATE_WINDOW_SECONDS: Final = 60.0
 _SERVE_POLL_SECONDS: Final = 0.02
@@ -422,6 +422,11 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         path = urlsplit(self.path).path
         is_control = path.startswith("/_sandbox/")
+        if is_control and not host_is_local(self):  # DNS rebinding: another site's page resolved to 127.0.0.1
+            port = self.server.server_address[1]
+            message = f"the /_sandbox/ endpoints answer only Host 127.0.0.1:{port} or localhost:{port}"
+            self._send(faults.encode(ApiError(HTTPStatus.FORBIDDEN, "forbidden_host", message).reply()), close=True)
+            return
         try:
             body = read_body(self, DEFAULT_MAX_BODY_BYTES if is_control else sandbox.config.max_body_bytes)
         except UnreadableBody as error:  # answered, then the connection is closed
