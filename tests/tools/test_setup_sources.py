@@ -194,3 +194,37 @@ def test_the_bulk_delete_gets_a_token_of_its_own(stack: Target, capsys: pytest.C
     out = capsys.readouterr().out
     assert f"send it in the X-Bridge-Token header (or as a Bearer token): {token}" in out
     assert "webhook URL: https://abc.execute-api.us-east-1.amazonaws.com/contacts/delete" in out
+
+
+@pytest.mark.parametrize(
+    ("parameters", "base"),
+    [
+        ({"PublicBaseUrl": "https://abc.trycloudflare.com"}, "https://abc.trycloudflare.com"),
+        ({"PublicBaseUrl": "http://127.0.0.1:3999"}, "http://127.0.0.1:3999"),
+    ],
+)
+def test_a_local_stack_behind_a_tunnel_gives_senders_its_public_url(
+    tmp_path: Path, parameters: dict[str, str], base: str
+) -> None:
+    # Given the state file of `local --public-url https://abc.trycloudflare.com` (its PublicBaseUrl) on port 3999
+    from heymarket_bridge_tools.source_setup import source_url
+    from heymarket_bridge_tools.target import local
+    from heymarket_local.state import write_state
+
+    state = tmp_path / "3999.json"
+    write_state(
+        state,
+        {
+            "api_url": "http://127.0.0.1:3999",
+            "aws_endpoint_url": "http://127.0.0.1:9",
+            "queue_url": "q",
+            "dlq_url": "d",
+            "parameters": parameters,
+        },
+    )
+
+    # When the setup commands read the sender's URL, then it is the tunnel's; posts from here still go to 127.0.0.1
+    target = local(state)
+    assert source_url(target, "hubspot") == f"{base}/webhooks/hubspot"
+    assert source_url(target, "deletes") == f"{base}/contacts/delete"
+    assert target.api_url == "http://127.0.0.1:3999"

@@ -130,7 +130,11 @@ def local(state_file: Path | None = None) -> Target:
     tables: dict[str, Any] = found if isinstance(found, dict) else {}
     # The outputs a deployed stack gives that the local one has too (its tables are made from template.yaml).
     outputs = {"ConsentRecordTableName": str(tables["ConsentRecordTable"])} if "ConsentRecordTable" in tables else {}
-    outputs["WebhookUrl"] = f"{state.api_url}/webhooks/"
+    # The URL senders use: a tunnel's (`local --public-url`, the stack's PublicBaseUrl) when it has one; the
+    # commands that post from this machine use api_url.
+    public = str((data.get("parameters") or {}).get("PublicBaseUrl") or state.api_url).rstrip("/")
+    outputs["WebhookUrl"] = f"{public}/webhooks/"
+    outputs["DeleteContactsUrl"] = f"{public}/contacts/delete"
     if data.get("webhook_secrets_arn"):
         outputs["WebhookSecretsArn"] = str(data["webhook_secrets_arn"])
     parameters = data.get("ssm_parameters")
