@@ -228,3 +228,44 @@ def test_a_local_stack_behind_a_tunnel_gives_senders_its_public_url(
     assert source_url(target, "hubspot") == f"{base}/webhooks/hubspot"
     assert source_url(target, "deletes") == f"{base}/contacts/delete"
     assert target.api_url == "http://127.0.0.1:3999"
+
+
+@pytest.mark.parametrize(
+    ("source", "pasted", "refusal"),
+    [
+        ("salesforce", "00D 000000000001EAA", "a space"),
+        ("salesforce", "00X000000000001EAA", "starting 00D"),
+        ("salesforce", "00D00000000000", "15 or 18"),
+        ("hubspot", "client secret copied with its label", "a space"),
+        ("hubspot", "abc\x1b[31mdef", "control character"),
+    ],
+)
+def test_a_vendor_value_the_source_can_check_is_refused_when_malformed_and_nothing_changes(
+    stack: Target,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+    pasted: str,
+    refusal: str,
+) -> None:
+    before = held_secret(stack)
+    lines = [pasted, "12345678"] if source != "salesforce" else [pasted]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+
+    assert cli.main(["sources", "add", source, "--stack-name", "hb"]) == 2
+
+    assert refusal in capsys.readouterr().err
+    assert held_secret(stack) == before
+
+
+def test_the_acuity_user_id_is_digits(stack: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key, user = tmp_path / "key", tmp_path / "user"
+    key.write_text("acuity-api-key-0123456789")
+    user.write_text("user 42")
+
+    code = cli.main(
+        ["sources", "add", "acuity", "--value-file", str(key), "--value-file", str(user), "--stack-name", "hb"]
+    )
+
+    assert code == 2
+    assert "acuity_user_id" in capsys.readouterr().err

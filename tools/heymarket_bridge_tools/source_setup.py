@@ -123,16 +123,19 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def clean_value(key: str, value: str) -> str:
-    """A vendor's value as pasted: outer spaces and the final newline removed; CliError when blank or several
-    lines (a value copied with something else)."""
+def clean_value(entry: CredentialEntry, value: str) -> str:
+    """A vendor's value as pasted: outer spaces and the final newline removed; CliError when blank, or not of the
+    entry's form (`CredentialEntry.refusal`: several lines, a space inside, an org id that is none)."""
     value = value.strip()
     if not value:
-        raise CliError(f"no value given for {key}: nothing was changed", EXIT_USAGE)
+        raise CliError(f"no value given for {entry.key}: nothing was changed", EXIT_USAGE)
     if "\n" in value or "\r" in value:
         raise CliError(
-            f"the value for {key} holds several lines: give the value alone; nothing was changed", EXIT_USAGE
+            f"the value for {entry.key} holds several lines: give the value alone; nothing was changed", EXIT_USAGE
         )
+    refusal = entry.refusal(value)
+    if refusal is not None:
+        raise CliError(f"the value for {entry.key} is refused: {refusal}; nothing was changed", EXIT_USAGE)
     return value
 
 

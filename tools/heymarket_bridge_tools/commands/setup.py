@@ -188,7 +188,7 @@ def _vendor_values(entries: list[CredentialEntry], files: list[Any]) -> dict[str
             raw = click.prompt(f"{entry.key} ({entry.what})", hide_input=True, prompt_suffix=": ", err=True)
         else:
             raw = sys.stdin.readline()
-        values[entry.key] = clean_value(entry.key, raw)
+        values[entry.key] = clean_value(entry, raw)
     return values
 
 
