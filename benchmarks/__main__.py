@@ -25,6 +25,8 @@ from benchmarks import (
     efficiency,
     fetched,
     latency,
+    learning,
+    outage,
     rate_limit,
     segments,
     state,
@@ -41,9 +43,11 @@ BENCHMARKS: Final[dict[str, Callable[[], Section]]] = {
     "behaviours": behaviours.run,
     "segments": segments.run,
     "state": state.run,
+    "learning": learning.run,
     "consent": consent.run,
     "cost": cost.run,
     "fetched": fetched.run,
+    "outage": outage.run,
 }
 # Fake credentials and no endpoint of a real account: every AWS call goes to moto.
 _FAKE_AWS: Final = {

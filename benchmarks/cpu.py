@@ -232,8 +232,7 @@ SYNC_PARTS: Final = (
     ("search and bulk request, answers read", "heymarket_bridge/sync/execute.py", "execute"),
     ("  of which JSON and HTTP client", "heymarket_bridge/adapters/heymarket/http.py", "_send"),
     ("settle each message", "heymarket_bridge/sync/settle.py", "settle"),
-    ("batch response (Powertools)", "utilities/batch/decorators.py", "process_partial_response"),
-    ("SQS records (Powertools data classes)", "heymarket_bridge/app/sync.py", "<listcomp>"),
+    ("SQS records read", "heymarket_bridge/app/sync.py", "_queue_record"),
     ("metrics and log line", "heymarket_bridge/app/sync.py", "_record_metrics"),
 )
 

@@ -196,9 +196,11 @@ def run() -> Section:
     largest = max(r["table"]["largest_item_bytes"] for r in runs.values())
     section.details.update({"runs": runs, "clearing": clearing, "largest_item_bytes": largest})
     section.notes += [
-        "an instance (Lambda execution environment) writes known contacts without a look-up only once it has seen "
-        "that Heymarket's updates keep what they leave out: its first change of known contacts is looked up, and "
-        "one of them leaves a field out to learn it (the probe), so that change costs 2 per 100; every later one 1.",
+        "known contacts are written without a look-up only once the stack has seen that Heymarket's updates keep "
+        "what they leave out: the stack's first change of known contacts is looked up, and one of them leaves a "
+        "field out to learn it (the probe: a field the sender left out, else one it sent unchanged), so that change "
+        "costs 2 per 100; every later one 1, in every execution environment (the fact is kept in the table: "
+        "benchmark 8b, docs/heymarket-behaviour.md).",
         "integer identifiers: the UUID that v2 updates need is documented only in the answers of Heymarket's v1 "
         "single-contact writes, so the first change of a contact the bridge created costs a look-up and one "
         "PUT /v1/contact/{id} each, as without the table; its answer gives the UUID, the next change is a look-up "

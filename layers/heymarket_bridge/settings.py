@@ -94,6 +94,33 @@ def _names(raw: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
+DEFAULT_SOURCE_LIMITS: tuple[int, dict[str, int]] = (30_000, {})
+
+
+def _per_source_limits(raw: str) -> tuple[int, dict[str, int]]:
+    """SourceContactsPerMinute: "30000" (every source), "30000,generic=600" (generic 600, the others 30000) or
+    "generic=600" (generic 600, the others the default 30000)."""
+    default, limits = 30_000, dict[str, int]()
+    for part in (part.strip() for part in raw.split(",")):
+        if not part:
+            continue
+        name, equals, value = part.rpartition("=")
+        if equals and not name.strip():
+            raise ValueError(f"{part!r} names no source")
+        if equals:
+            limits[name.strip().lower()] = _positive_int(value.strip())
+        else:
+            default = _positive_int(value.strip())
+    return default, limits
+
+
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be between 0 and 1")
+    return value
+
+
 def parse_source_mappings(raw: str, origin: str, source_names: frozenset[str]) -> dict[str, SourceMapping]:
     """The field mappings JSON (heymarket_bridge.domain.mapping) read from `origin` (named in the error) for the
     sources named `source_names` (heymarket_bridge.ingest.sources.base.SOURCE_NAMES, passed in by the caller): `{}`
@@ -144,6 +171,15 @@ class IngestSettings:
     dlq_url: str = ""
     # LeadFetchQueue: the records id-only notifications name (Meta, Acuity), to fetch (empty: such sources get 503).
     fetch_queue_url: str = ""
+    # Contacts per minute per source (heymarket_bridge.ingest.limits): (default, {source: limit}).
+    contacts_per_minute: tuple[int, Mapping[str, int]] = DEFAULT_SOURCE_LIMITS
+    # Load shed: new deliveries are refused (429) while the queue holds more than the sync side can drain within the
+    # queue's retention (Heymarket's rate x HeymarketMaxBatch x retention), times this margin; 0: never shed.
+    load_shed_margin: float = 0.0
+    heymarket_rate_per_minute: int = 500
+    heymarket_max_batch: int = 100
+    queue_retention_s: int = 345_600
+    queue_depth_max_age_s: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -161,6 +197,12 @@ class IngestSettings:
             public_base_url=_read(env, "PUBLIC_BASE_URL", _public_url, ""),
             hubspot_require_v3=_read(env, "HUBSPOT_REQUIRE_SIGNATURE_V3", _flag, False),
             dlq_url=_read(env, "DLQ_URL", str, ""),
+            contacts_per_minute=_read(env, "SOURCE_CONTACTS_PER_MINUTE", _per_source_limits, DEFAULT_SOURCE_LIMITS),
+            load_shed_margin=_read(env, "LOAD_SHED_MARGIN", _fraction, 0.0),
+            heymarket_rate_per_minute=_read(env, "HEYMARKET_RATE_LIMIT_PER_MINUTE", _positive_int, 500),
+            heymarket_max_batch=_read(env, "HEYMARKET_MAX_BATCH", _positive_int, 100),
+            queue_retention_s=_read(env, "QUEUE_RETENTION_SECONDS", _positive_int, 345_600),
+            queue_depth_max_age_s=_read(env, "QUEUE_DEPTH_MAX_AGE_SECONDS", _positive_int, 10),
             fetch_queue_url=_read(env, "FETCH_QUEUE_URL", str, ""),
         )
 
@@ -269,6 +311,16 @@ class SyncSettings:
     # Sources (and their consent field) that may opt a person back in after an opt-out
     # (heymarket_bridge.domain.reconsent).
     reconsent: ReconsentRule = NO_RECONSENT
+    # While Heymarket is down (heymarket_bridge.sync.settle.Backoff): contacts are put back for half as long as they
+    # have waited, at least the first and at most the second delay (SQS DelaySeconds, 0-900), and dead-lettered once
+    # waiting again would bring them within the margin of the queue's retention.
+    outage_base_delay_s: int = 60
+    outage_max_delay_s: int = 900
+    outage_expiry_margin_s: int = 3600
+    # The circuit of an execution environment (heymarket_bridge.adapters.heymarket.circuit): this many calls in a row
+    # that Heymarket fails open it, for this many seconds before one probe.
+    circuit_failures: int = 3
+    circuit_open_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
@@ -301,6 +353,11 @@ class SyncSettings:
             lease_margin_s=_read(env, "CONTACT_LEASE_MARGIN_SECONDS", _positive_float, 30.0),
             consent_record_table=_read(env, "CONSENT_RECORD_TABLE", str, ""),
             consent_record_retention_days=_read(env, "CONSENT_RECORD_RETENTION_DAYS", _positive_int, 1827),
+            outage_base_delay_s=_read(env, "OUTAGE_BASE_DELAY_SECONDS", _delay_seconds, 60),
+            outage_max_delay_s=_read(env, "OUTAGE_MAX_DELAY_SECONDS", _delay_seconds, 900),
+            outage_expiry_margin_s=_read(env, "OUTAGE_EXPIRY_MARGIN_SECONDS", _positive_int, 3600),
+            circuit_failures=_read(env, "HEYMARKET_CIRCUIT_FAILURES", _positive_int, 3),
+            circuit_open_s=_read(env, "HEYMARKET_CIRCUIT_OPEN_SECONDS", _positive_float, 30.0),
         )
 
     @property

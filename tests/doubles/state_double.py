@@ -9,7 +9,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from heymarket_bridge.sync.failures import StateUnavailable
-from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Release, StateRead, WriteResult
+from heymarket_bridge.sync.model import (
+    Advance,
+    Binding,
+    Claim,
+    ContactState,
+    LearnedFact,
+    Release,
+    StateRead,
+    Wait,
+    WriteResult,
+)
 
 
 @dataclass
@@ -25,7 +35,7 @@ class InMemoryContactState:
         self._call("read")
         return StateRead({p: self.entries[p] for p in phones if p in self.entries}, self.void_ms)
 
-    def write(self, writes: Sequence[Claim | Advance], now_ms: int) -> WriteResult:
+    def write(self, writes: Sequence[Claim | Advance | Wait], now_ms: int) -> WriteResult:
         while self.before_write:
             self.before_write.pop(0)()
         self._call("write")
@@ -49,7 +59,12 @@ class InMemoryContactState:
                 if current is None or current.rev != write.expected.rev:
                     refused[write.phone] = current
                     continue
-                self.entries[write.phone] = replace(current, rev=current.rev + 1, applied_ms=write.applied_ms)
+                if isinstance(write, Wait):
+                    self.entries[write.phone] = replace(
+                        current, rev=current.rev + 1, waiting_rank=write.rank, waiting_until_ms=write.until_ms
+                    )
+                else:
+                    self.entries[write.phone] = replace(current, rev=current.rev + 1, applied_ms=write.applied_ms)
             written.add(write.phone)
         return WriteResult(frozenset(written), refused)
 
@@ -65,7 +80,15 @@ class InMemoryContactState:
                 continue
             state = release.state if release.state is not None else current
             held = replace(current.lease, until_ms=release.hold_until_ms) if release.hold_until_ms is not None else None
-            self.entries[release.phone] = replace(state, phone=release.phone, rev=current.rev + 1, lease=held)
+            # The mark of an operation waiting to go next is the table's, not the release's (`Wait`): kept.
+            self.entries[release.phone] = replace(
+                state,
+                phone=release.phone,
+                rev=current.rev + 1,
+                lease=held,
+                waiting_rank=current.waiting_rank,
+                waiting_until_ms=current.waiting_until_ms,
+            )
             released.add(release.phone)
         return frozenset(released)
 
@@ -93,3 +116,40 @@ class InMemoryContactState:
         self.calls.append(name)
         if name in self.unavailable:
             raise StateUnavailable(f"{name}: the table did not answer")
+
+
+@dataclass
+class InMemoryLearnedBehaviour:
+    """What the stack learned of Heymarket (`LearnedBehaviourPort`), with the DynamoDB adapter's conditions: learning
+    only where no other value is held, unlearning only while the value contradicted is still held."""
+
+    facts: dict[str, LearnedFact] = field(default_factory=dict)
+    contradicted: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # name -> (value, evidence, when)
+    unavailable: bool = False
+    reads: int = 0
+
+    def read(self) -> dict[str, LearnedFact]:
+        self._check()
+        self.reads += 1
+        return dict(self.facts)
+
+    def learn(self, fact: LearnedFact) -> LearnedFact | None:
+        self._check()
+        held = self.facts.get(fact.name)
+        if held is not None and held.value != fact.value:
+            return held
+        self.facts.setdefault(fact.name, fact)
+        return None
+
+    def unlearn(self, name: str, value: str, evidence: str, at_ms: int) -> bool:
+        self._check()
+        held = self.facts.get(name)
+        if held is None or held.value != value:
+            return False
+        del self.facts[name]
+        self.contradicted[name] = (value, evidence, at_ms)
+        return True
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise StateUnavailable("the table did not answer")

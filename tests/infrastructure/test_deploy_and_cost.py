@@ -184,3 +184,16 @@ def test_docs_cost_page_states_prices_with_their_date_and_source() -> None:
     for url in ("https://aws.amazon.com/cloudwatch/pricing/", "https://aws.amazon.com/dynamodb/pricing/on-demand/"):
         assert url in page
     assert "python -m benchmarks --only cost" in page
+
+
+def test_the_deploy_page_counts_the_questions_the_guided_deploy_asks(document: dict[str, Any]) -> None:
+    # The SAM CLI asks the no-authentication question once per HttpApi event of a function without Auth
+    # (samcli/commands/deploy/auth_utils.py), and one prompt per parameter: the page's counts follow the template.
+    deploy_page = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    events = document["Resources"]["IngestFunction"]["Properties"]["Events"]
+    routes = sum(1 for event in events.values() if event["Type"] == "HttpApi")
+    named = {
+        line.split("`Parameter ", 1)[1].split(" ", 1)[0] for line in deploy_page.splitlines() if "| `Parameter " in line
+    }
+    assert f"({routes} times: once per route)" in deploy_page
+    assert f"every other `Parameter ...` ({len(document['Parameters']) - len(named)} of them)" in deploy_page

@@ -252,6 +252,28 @@ def test_refusal_letters_have_an_alarm_of_their_own_on_their_own_metric(template
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
+def test_the_heymarket_unavailable_alarm_watches_the_request_metrics_the_sync_function_emits(
+    template: StackTemplate,
+) -> None:
+    alarm = template.document["Resources"]["HeymarketUnavailableAlarm"]["Properties"]
+    watched = {
+        (query["MetricStat"]["Metric"]["MetricName"], dimension["Value"])
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+        for dimension in query["MetricStat"]["Metric"]["Dimensions"]
+        if dimension["Name"] != "service"
+    }
+
+    # adapters/heymarket/http.py: HeymarketRequests by StatusClass ("2xx", "5xx", "error": no answer at all)
+    assert watched == {("HeymarketRequests", "5xx"), ("HeymarketRequests", "error"), ("HeymarketRequests", "2xx")}
+    assert {q["MetricStat"]["Metric"]["MetricName"] for q in alarm["Metrics"] if "MetricStat" in q} >= {
+        "HeymarketThrottles"
+    }
+    assert [q["Id"] for q in alarm["Metrics"] if q["ReturnData"]] == ["down"]
+    assert alarm["EvaluationPeriods"] == {"Ref": "HeymarketUnavailableAlarmPeriods"}
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
 def test_the_ingest_function_may_send_refusal_letters_to_the_dlq_and_nothing_else_on_it(
     template: StackTemplate,
 ) -> None:
@@ -776,6 +798,7 @@ LOCAL_ARNS = {
     "WebhookSecretsSecret": f"{SECRET_PREFIX}WebhookSecretsSecret-AbCdEf",
     "SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC",
     "ContactQueue.QueueName": "ContactQueue",
+    "ContactQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:ContactQueue",
     "ContactDeadLetterQueue.QueueName": "ContactDeadLetterQueue",
     "LeadFetchQueue.QueueName": "LeadFetchQueue",
     "LeadFetchDeadLetterQueue.QueueName": "LeadFetchDeadLetterQueue",

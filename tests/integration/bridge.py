@@ -134,6 +134,11 @@ class Bridge:
         return self.queue_depth() + self.queue_depth(self.resources.queues["LeadFetchQueue"])
 
 
+# A queue with no time left to keep a message: a contact that meets Heymarket down on its last receive is
+# dead-lettered, as before issue 26, rather than put back to wait out the outage (that is test_outage.py's subject).
+NO_TIME_TO_WAIT: dict[str, str] = {"OUTAGE_EXPIRY_MARGIN_SECONDS": "345600"}
+
+
 @contextmanager
 def running_bridge(
     monkeypatch: pytest.MonkeyPatch,
@@ -158,6 +163,11 @@ def running_bridge(
             # Tests make a failed message visible again at once, where SQS waits the visibility timeout (minutes):
             # the lease a contact keeps after a request of unknown outcome lasts a moment here, not 30 s.
             "CONTACT_LEASE_MARGIN_SECONDS": "0.001",
+            # ... and while Heymarket is down, the circuit probes again at the next invocation, not 30 s later, and a
+            # contact put back to wait out the outage comes back at once, not after a minute or more.
+            "HEYMARKET_CIRCUIT_OPEN_SECONDS": "0.001",
+            "OUTAGE_BASE_DELAY_SECONDS": "0",
+            "OUTAGE_MAX_DELAY_SECONDS": "0",
             **(extra_env or {}),
         }
         for name, value in environment.items():

@@ -13,7 +13,7 @@ import pytest
 
 from heymarket_bridge.observability import logger
 from heymarket_sandbox import HeymarketSandbox, SandboxConfig
-from tests.integration.bridge import Bridge, running_bridge
+from tests.integration.bridge import NO_TIME_TO_WAIT, Bridge, running_bridge
 from tests.support import load_event
 
 # Short invocations keep the retry tests quick: the handler keeps SYNC_DEADLINE_RESERVE of them back.
@@ -167,7 +167,14 @@ def test_a_phone_no_contact_holds_is_a_delete_with_nothing_to_do_not_a_dead_lett
     assert bridge.dead_letters() == []
 
 
-def test_a_delete_is_retried_on_500_then_dead_lettered_on_the_last_receive(bridge: Bridge) -> None:
+@pytest.fixture
+def bridge_at_retention(monkeypatch: pytest.MonkeyPatch, sandbox: HeymarketSandbox) -> Iterator[Bridge]:
+    with running_bridge(monkeypatch, sandbox, {"MaxReceiveCount": 2}, {**FAST_RETRIES, **NO_TIME_TO_WAIT}) as bridge:
+        yield bridge
+
+
+def test_a_delete_is_retried_on_500_then_dead_lettered_on_the_last_receive(bridge_at_retention: Bridge) -> None:
+    bridge = bridge_at_retention
     ids = seed_mixed_contacts(bridge)
     bridge.post(delete_event({"contact_ids": [ids[ALICE]]}))
     bridge.sandbox.configure(fail_rate=1.0)

@@ -13,7 +13,7 @@ from moto import mock_aws
 from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.sync.failures import StateUnavailable
-from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Identity, Lease, Release
+from heymarket_bridge.sync.model import Advance, Binding, Claim, ContactState, Identity, Lease, Release, Wait
 from heymarket_local.template import TABLE_TYPE, StackTemplate
 
 ANN, BOB = "15105551234", "15105550000"
@@ -136,6 +136,18 @@ def test_an_advance_of_an_entry_that_changed_since_it_was_read_is_refused(table:
 
     assert list(result.refused) == [ANN]
     assert table.read([ANN]).entries[ANN].applied_ms == NOW
+
+
+def test_a_wait_marks_a_leased_entry_and_the_release_of_the_lease_keeps_the_mark(table: DynamoDbContactState) -> None:
+    entry = claimed(table)
+
+    result = table.write([Wait(ANN, entry, NOW + 7, NOW + 900_000)], NOW)
+    table.release([Release(ANN, "a", ContactState(ANN, applied_ms=NOW))])
+
+    assert result.written == {ANN}
+    marked = table.read([ANN]).entries[ANN]
+    assert (marked.waiting_rank, marked.waiting_until_ms, marked.applied_ms) == (NOW + 7, NOW + 900_000, NOW)
+    assert table.write([Wait(ANN, entry, NOW + 8, NOW + 900_000)], NOW).refused.keys() == {ANN}  # changed since
 
 
 def test_a_release_records_the_outcome_and_the_entry_reads_back_the_same(table: DynamoDbContactState) -> None:

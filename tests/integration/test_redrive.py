@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from heymarket_sandbox import HeymarketSandbox, SandboxConfig
-from tests.integration.bridge import Bridge, running_bridge
+from tests.integration.bridge import NO_TIME_TO_WAIT, Bridge, running_bridge
 from tests.support import load_event
 
 
@@ -23,6 +23,17 @@ def bridge(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bridge]:
     with (
         HeymarketSandbox(SandboxConfig(seed=7)) as sandbox,
         running_bridge(monkeypatch, sandbox, {"MaxReceiveCount": 2}, {"SYNC_DEADLINE_RESERVE": "0.5"}) as bridge,
+    ):
+        yield bridge
+
+
+@pytest.fixture
+def bridge_at_retention(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bridge]:
+    with (
+        HeymarketSandbox(SandboxConfig(seed=7)) as sandbox,
+        running_bridge(
+            monkeypatch, sandbox, {"MaxReceiveCount": 2}, {"SYNC_DEADLINE_RESERVE": "0.5", **NO_TIME_TO_WAIT}
+        ) as bridge,
     ):
         yield bridge
 
@@ -65,8 +76,9 @@ def test_a_dead_letter_moved_verbatim_to_the_contact_queue_is_carried_out_as_the
 
 
 def test_a_dead_letter_of_a_delete_moved_verbatim_to_the_contact_queue_is_carried_out_as_the_delete(
-    bridge: Bridge,
+    bridge_at_retention: Bridge,
 ) -> None:
+    bridge = bridge_at_retention
     # Given a contact in Heymarket, and a delete of it by phone that failed until it was dead-lettered
     upsert = load_event("generic/single_contact")
     upsert["body"], upsert["isBase64Encoded"] = json.dumps({"phone": "+1 415 555 0132", "first": "Gone"}), False

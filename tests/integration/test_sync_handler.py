@@ -17,7 +17,7 @@ from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Stored
 from heymarket_sandbox import HeymarketSandbox, SandboxConfig
-from tests.integration.bridge import Bridge, running_bridge
+from tests.integration.bridge import NO_TIME_TO_WAIT, Bridge, running_bridge
 from tests.support import FakeLambdaContext, load_event
 
 # Short invocations keep the retry tests quick: the handler keeps SYNC_DEADLINE_RESERVE of them back.
@@ -111,9 +111,16 @@ def test_after_any_sequence_of_posts_heymarket_holds_one_contact_with_the_latest
     assert bridge.dead_letters() == []
 
 
+@pytest.fixture
+def bridge_at_retention(monkeypatch: pytest.MonkeyPatch, sandbox: HeymarketSandbox) -> Iterator[Bridge]:
+    with running_bridge(monkeypatch, sandbox, {"MaxReceiveCount": 2}, {**FAST_RETRIES, **NO_TIME_TO_WAIT}) as bridge:
+        yield bridge
+
+
 def test_a_500_is_retried_then_reported_for_redelivery_then_dead_lettered_on_the_last_receive(
-    bridge: Bridge,
+    bridge_at_retention: Bridge,
 ) -> None:
+    bridge = bridge_at_retention
     bridge.post(load_event("generic/mixed_contacts"))
     bridge.sandbox.configure(fail_rate=1.0)
 

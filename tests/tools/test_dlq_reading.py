@@ -12,15 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from heymarket_bridge_tools.ops import DeadLetterQueue, StackQueues
+from heymarket_bridge_tools.dlq import DeadLetterQueue
+from heymarket_bridge_tools.dlq_letters import LetterFilter
+from heymarket_bridge_tools.ops import StackQueues
 from tests.doubles.sqs_model import SqsModel
 
 QUEUES = StackQueues("main-queue", "dead-letter-queue")
 
 
-def letters(count: int, error: str = "Heymarket answered 500") -> list[str]:
+def letters(count: int, error: str = "Heymarket answered 500", kind: str = "failed") -> list[str]:
     return [
-        json.dumps({"error": error, "contact": {"phone": f"1510555{n:04d}"}, "message": json.dumps({"n": n})})
+        json.dumps(
+            {
+                "error": error,
+                "error_kind": kind,
+                "contact": {"phone": f"1510555{n:04d}"},
+                "message": json.dumps({"n": n}),
+            }
+        )
         for n in range(count)
     ]
 
@@ -54,9 +63,9 @@ def test_a_short_poll_that_misses_letters_does_not_end_the_read() -> None:
 def test_a_redrive_longer_than_a_visibility_timeout_handles_each_letter_once() -> None:
     # Given 4,000 letters, half of them matching the filter, and an SQS answering in 50 ms
     sqs = SqsModel(call_s=0.05)
-    sqs.fill(QUEUES.dlq_url, letters(2000, "Heymarket answered 503") + letters(2000, "invalid email"))
+    sqs.fill(QUEUES.dlq_url, letters(2000, "Heymarket answered 503") + letters(2000, "invalid email", "refused"))
 
-    report = dlq(sqs).redrive(error_filter="answered 5")
+    report = dlq(sqs).redrive(where=LetterFilter.of(kinds=["failed"]))
 
     assert (report.moved, report.skipped, report.failed) == (2000, 2000, 0)
     assert sorted(sqs.bodies(QUEUES.queue_url)) == sorted(json.dumps({"n": n}) for n in range(2000))

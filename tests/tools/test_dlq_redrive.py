@@ -1,9 +1,10 @@
-"""The operator's `dlq redrive --set` (heymarket_bridge_tools.ops.DeadLetterQueue) end to end: a refusal letter
+"""The operator's `dlq redrive --set` (heymarket_bridge_tools.dlq.DeadLetterQueue) end to end: a refusal letter
 corrected and sent again reaches the sandbox Heymarket through the sync Lambda (moto queues built from the template)."""
 
 from __future__ import annotations
 
-from heymarket_bridge_tools.ops import DeadLetterQueue, StackQueues
+from heymarket_bridge_tools.dlq import DeadLetterQueue
+from heymarket_bridge_tools.ops import StackQueues
 from tests.integration.bridge import Bridge
 from tests.integration.test_sync_handler import bridge, sandbox, stored
 from tests.support import load_event

@@ -1,4 +1,5 @@
-"""Refusal letters in the operator's tools: a correction (`dlq redrive --set`, heymarket_bridge_tools.ops) sends a
+"""Refusal letters in the operator's tools: a correction (`dlq redrive --set`, heymarket_bridge_tools.dlq_corrections)
+sends a
 letter back only through validation again, never opting a person in; the importer reads an exported letter as its
 fields; `dlq show` masks its phone. The letters themselves are written at ingest (tests/unit/ingest/test_letters.py)."""
 
@@ -14,8 +15,8 @@ from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, DeadLetter
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.settings import IngestSettings
+from heymarket_bridge_tools.dlq_corrections import CORRECTABLE_FIELDS, corrected_fields, parse_sets, revalidated
 from heymarket_bridge_tools.importer import _unwrapped
-from heymarket_bridge_tools.ops import CORRECTABLE_FIELDS, corrected_fields, parse_sets, revalidated
 from tests.doubles.dead_letters import FakeDeadLetters
 from tests.doubles.queue import RecordingQueue
 from tests.support import demo_webhook_secrets
@@ -151,7 +152,7 @@ def test_a_refusal_letter_edited_into_an_opt_in_is_refused_on_import(tmp_path: A
 
 
 def test_dlq_show_masks_a_refusal_letters_phone_as_received_and_unmasked_shows_it_whole() -> None:
-    from heymarket_bridge_tools.ops import DeadLetterEntry
+    from heymarket_bridge_tools.dlq_letters import DeadLetterEntry
 
     letter = refusal(dict(REFUSED, phone="(510) 555-01 (cell)"))
     entry = DeadLetterEntry("m-1", "r-1", letter.to_json(), letter)

@@ -54,6 +54,11 @@ def http() -> Iterator[urllib3.PoolManager]:
     pool.clear()
 
 
+# A path on the {source} route: a name that has no route of its own (template.yaml gives each source one, for its
+# throttle).
+OTHER = "/zapier"
+
+
 def test_the_template_route_is_a_webhook_post() -> None:
     assert Route("POST", "/webhooks/{source}", WEBHOOK_FUNCTION) in ROUTES
 
@@ -63,7 +68,7 @@ def test_a_json_post_becomes_the_http_api_event_api_gateway_sends(
 ) -> None:
     response = http.request(
         "POST",
-        f"{api.url}/webhooks/generic?token=t1&tag=a&tag=b",
+        f"{api.url}/webhooks{OTHER}?token=t1&tag=a&tag=b",
         body=b'{"phone": "+15105550199"}',
         headers={"Content-Type": "application/json", "X-Bridge-Token": "secret", "Cookie": "a=1; b=2"},
     )
@@ -72,10 +77,10 @@ def test_a_json_post_becomes_the_http_api_event_api_gateway_sends(
     (event,) = function.events
     assert event["version"] == "2.0"
     assert event["routeKey"] == "POST /webhooks/{source}"
-    assert event["rawPath"] == "/webhooks/generic"
+    assert event["rawPath"] == f"/webhooks{OTHER}"
     assert event["rawQueryString"] == "token=t1&tag=a&tag=b"
     assert event["queryStringParameters"] == {"token": "t1", "tag": "a,b"}
-    assert event["pathParameters"] == {"source": "generic"}
+    assert event["pathParameters"] == {"source": OTHER[1:]}
     assert event["headers"]["content-type"] == "application/json"
     assert event["headers"]["x-bridge-token"] == "secret"
     assert all(name == name.lower() for name in event["headers"])
@@ -83,7 +88,7 @@ def test_a_json_post_becomes_the_http_api_event_api_gateway_sends(
     assert (event["body"], event["isBase64Encoded"]) == ('{"phone": "+15105550199"}', False)
     context = event["requestContext"]
     assert context["http"]["method"] == "POST"
-    assert context["http"]["path"] == "/webhooks/generic"
+    assert context["http"]["path"] == f"/webhooks{OTHER}"
     assert context["http"]["sourceIp"] == "127.0.0.1"
     assert context["stage"] == "$default"
     assert context["routeKey"] == "POST /webhooks/{source}"
@@ -98,12 +103,23 @@ def test_the_event_has_every_field_of_the_sample_events(
 ) -> None:
     sample = load_event("generic/single_contact")
 
-    http.request("POST", f"{api.url}/webhooks/generic", body=b"{}", headers={"Content-Type": "application/json"})
+    http.request("POST", f"{api.url}/webhooks{OTHER}", body=b"{}", headers={"Content-Type": "application/json"})
 
     (event,) = function.events
     assert set(sample) - {"queryStringParameters"} <= set(event)
     assert set(sample["requestContext"]) <= set(event["requestContext"])
     assert set(sample["requestContext"]["http"]) <= set(event["requestContext"]["http"])
+
+
+def test_a_post_to_a_sources_own_route_has_that_route_and_no_path_parameters(
+    api: HttpApi, function: FakeFunction, http: urllib3.PoolManager
+) -> None:
+    http.request("POST", f"{api.url}/webhooks/generic", body=b"{}", headers={"Content-Type": "application/json"})
+
+    (event,) = function.events
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == "POST /webhooks/generic"
+    assert "pathParameters" not in event
+    assert event["rawPath"] == "/webhooks/generic"
 
 
 def test_a_form_post_is_base64_encoded_like_api_gateway_does(

@@ -12,8 +12,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from heymarket_bridge_tools.dlq_letters import SHOWN_ERROR_CHARACTERS, mask_text
 from heymarket_bridge_tools.errors import CliError
-from heymarket_bridge_tools.ops import SHOWN_ERROR_CHARACTERS, mask_text
 from heymarket_bridge_tools.sandboxopts import apply_options, config_from_options, sandbox_options
 from heymarket_local.activity import batch_line, webhook_line
 from heymarket_local.api import ApiExchange

@@ -15,7 +15,9 @@ from moto import mock_aws
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import REFUSED_AT_INGEST, ContactOperation, DeadLetter, Operation
-from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, StackQueues, queue_status
+from heymarket_bridge_tools.dlq import DeadLetterQueue, RedriveReport
+from heymarket_bridge_tools.dlq_letters import LetterFilter
+from heymarket_bridge_tools.ops import StackQueues, queue_status
 from heymarket_local.template import StackTemplate
 
 
@@ -32,7 +34,7 @@ def aws() -> Iterator[tuple[Any, Any, StackQueues]]:
         yield sqs, secretsmanager, StackQueues(resources.queue_url, resources.dlq_url, resources.heymarket_secret_arn)
 
 
-def dead_letter(n: int, error: str) -> str:
+def dead_letter(n: int, error: str, error_kind: str = "") -> str:
     operation = ContactOperation(
         Operation.UPSERT, Contact(phone=f"1510555{n:04d}", email=f"p{n}@example.com"), "generic", "t", f"req-{n}"
     )
@@ -43,12 +45,13 @@ def dead_letter(n: int, error: str) -> str:
         received_at="t",
         contact=operation.contact.to_heymarket(),
         message=operation.to_json(),
+        error_kind=error_kind,
     ).to_json()
 
 
-def fill(sqs: Any, queues: StackQueues, errors: list[str]) -> None:
+def fill(sqs: Any, queues: StackQueues, errors: list[str], kinds: list[str] | None = None) -> None:
     for n, error in enumerate(errors):
-        sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=dead_letter(n, error))
+        sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=dead_letter(n, error, (kinds or [""] * len(errors))[n]))
 
 
 def main_queue_bodies(sqs: Any, queues: StackQueues) -> list[str]:
@@ -90,15 +93,21 @@ def test_export_writes_one_json_line_per_dead_letter(aws: tuple[Any, Any, StackQ
 
 def test_redrive_moves_only_matching_letters_as_their_original_messages(aws: tuple[Any, Any, StackQueues]) -> None:
     sqs, _, queues = aws
-    fill(sqs, queues, ["Heymarket answered 500", "invalid email", "Heymarket answered 503"])
+    fill(
+        sqs,
+        queues,
+        ["Heymarket answered 500", "invalid email", "Heymarket answered 503"],
+        ["heymarket_unavailable", "refused", "heymarket_unavailable"],
+    )
     dlq = DeadLetterQueue(sqs, queues)
+    unavailable = LetterFilter.of(kinds=["heymarket_unavailable"])
 
-    dry = dlq.redrive(error_filter="answered 5", dry_run=True)
+    dry = dlq.redrive(where=unavailable, dry_run=True)
     assert (dry.moved, dry.skipped) == (2, 1)
     assert dlq.depth()[0] == 3
     assert main_queue_bodies(sqs, queues) == []
 
-    report = dlq.redrive(error_filter="answered 5")
+    report = dlq.redrive(where=unavailable)
 
     assert (report.moved, report.skipped, report.failed) == (2, 1, 0)
     moved = [ContactOperation.from_json(body) for body in main_queue_bodies(sqs, queues)]

@@ -212,3 +212,26 @@ def test_a_stand_in_on_this_machine_may_be_http() -> None:
     settings = FetchSettings.from_env({**FETCH_ENV, "GRAPH_BASE_URL": "http://127.0.0.1:8123"})
 
     assert settings.graph_base_url == "http://127.0.0.1:8123"
+
+
+@pytest.mark.parametrize(
+    ("raw", "limits"),
+    [
+        ("", (30_000, {})),
+        ("600", (600, {})),
+        ("30000, Generic=600 ,typeform=20", (30_000, {"generic": 600, "typeform": 20})),
+        ("generic=600", (30_000, {"generic": 600})),
+    ],
+)
+def test_source_contacts_per_minute_is_a_default_and_source_pairs(raw: str, limits: object) -> None:
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "SOURCE_CONTACTS_PER_MINUTE": raw}
+    assert IngestSettings.from_env(env).contacts_per_minute == limits
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SOURCE_CONTACTS_PER_MINUTE", "generic=0"), ("SOURCE_CONTACTS_PER_MINUTE", "=5"), ("LOAD_SHED_MARGIN", "1.5")],
+)
+def test_a_bad_limit_is_named_with_its_value(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        IngestSettings.from_env({"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", name: value})

@@ -178,7 +178,7 @@ def _json_lines(text: str) -> Iterator[Row]:
 
 def _item_row(number: int, item: dict[str, Any]) -> Row:
     """A JSON item as a row; a refusal letter edited into an explicit opt-in (`is_opted_out` no longer true) is
-    refused: a correction never opts a person in (heymarket_bridge_tools.ops.opt_in_by_correction)."""
+    refused: a correction never opts a person in (heymarket_bridge_tools.dlq_corrections.opt_in_by_correction)."""
     row = _unwrapped(item)
     if row is not item and _opted_in_by_edit(row):
         return Row(number, None, "a refusal letter's is_opted_out can only be true: only the person opts back in")
@@ -186,7 +186,7 @@ def _item_row(number: int, item: dict[str, Any]) -> Row:
 
 
 def _opted_in_by_edit(fields: dict[str, Any]) -> bool:
-    from heymarket_bridge_tools.ops import opt_in_by_correction
+    from heymarket_bridge_tools.dlq_corrections import opt_in_by_correction
 
     # The file holds only the edited letter: an explicit opt-in in it is refused (a removed key cannot be told from
     # a letter that never held one; such a contact is written without any opt-in claim, as any sender's is).

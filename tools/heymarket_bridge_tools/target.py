@@ -129,7 +129,9 @@ def local(state_file: Path | None = None) -> Target:
     found = data.get("tables")
     tables: dict[str, Any] = found if isinstance(found, dict) else {}
     # The outputs a deployed stack gives that the local one has too (its tables are made from template.yaml).
-    outputs = {"ConsentRecordTableName": str(tables["ConsentRecordTable"])} if "ConsentRecordTable" in tables else {}
+    outputs = {
+        f"{table}Name": str(tables[table]) for table in ("ConsentRecordTable", "ContactStateTable") if table in tables
+    }
     # The URL senders use: a tunnel's (`local --public-url`, the stack's PublicBaseUrl) when it has one; the
     # commands that post from this machine use api_url.
     public = str((data.get("parameters") or {}).get("PublicBaseUrl") or state.api_url).rstrip("/")

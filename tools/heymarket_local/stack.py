@@ -233,6 +233,10 @@ class LocalStack:
                     "WAIT_DELAY_SECONDS": str(config.retry_delay_s),
                     "LIST_RETRY_DELAY_SECONDS": str(config.retry_delay_s),
                     "CONTACT_LEASE_MARGIN_SECONDS": str(max(config.retry_delay_s, 1)),
+                    # While Heymarket is down: the circuit probes again, and contacts put back come back, as fast.
+                    "HEYMARKET_CIRCUIT_OPEN_SECONDS": str(max(config.retry_delay_s, 1)),
+                    "OUTAGE_BASE_DELAY_SECONDS": str(config.retry_delay_s),
+                    "OUTAGE_MAX_DELAY_SECONDS": str(config.retry_delay_s),
                 }
                 if config.retry_delay_s is not None
                 else {}

@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from heymarket_bridge.adapters.aws.counters import DynamoDbCounters, SqsQueueDepth
 from heymarket_bridge.adapters.aws.parameters import MappingsUnavailable, SourceMappingsParameter
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters
@@ -21,6 +22,7 @@ from heymarket_bridge.app.aws_clients import AwsClients
 from heymarket_bridge.domain.text import printable
 from heymarket_bridge.ingest.failures import BufferUnavailable
 from heymarket_bridge.ingest.http import Reply, RequestLine, render_json
+from heymarket_bridge.ingest.limits import IntakeGate, IntakeLimits, drainable
 from heymarket_bridge.ingest.service import IngestService
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import logger
@@ -41,7 +43,7 @@ def compose_ingest(settings: IngestSettings, aws: AwsClients) -> IngestService:
     store = JsonSecretStore(SecretsProvider(boto3_client=aws.client("secretsmanager")), settings.secrets_max_age_s)
     queue = SqsBatchSender(aws.client("sqs"), settings.queue_url)
     refusals = SqsDeadLetters(SqsBatchSender(aws.client("sqs"), settings.dlq_url)) if settings.dlq_url else None
-    deliveries = recent = None
+    deliveries = recent = counters = None
     if settings.idempotency_table:
         from heymarket_bridge.adapters.aws.deliveries import DynamoDbDeliveryLedger, DynamoDbRecentContacts
 
@@ -50,6 +52,7 @@ def compose_ingest(settings: IngestSettings, aws: AwsClients) -> IngestService:
         recent = DynamoDbRecentContacts(
             settings.idempotency_table, dynamodb, retention_s=settings.idempotency_retention_s
         )
+        counters = DynamoDbCounters(settings.idempotency_table, dynamodb)
     return IngestService(
         settings,
         lambda: store.get(settings.webhook_secrets_arn),
@@ -59,7 +62,20 @@ def compose_ingest(settings: IngestSettings, aws: AwsClients) -> IngestService:
         recent=recent,
         refusals=refusals,
         fetches=SqsBatchSender(aws.client("sqs"), settings.fetch_queue_url) if settings.fetch_queue_url else None,
+        admission=IntakeGate(intake_limits(settings), counters, SqsQueueDepth(aws.client("sqs"), settings.queue_url)),
     )
+
+
+def intake_limits(settings: IngestSettings) -> IntakeLimits:
+    """The ingest limits of the settings (heymarket_bridge.ingest.limits): per source, and the load-shed depth."""
+    default, per_source = settings.contacts_per_minute
+    shed_above = drainable(
+        settings.heymarket_rate_per_minute,
+        settings.heymarket_max_batch,
+        settings.queue_retention_s,
+        settings.load_shed_margin,
+    )
+    return IntakeLimits(default, per_source, shed_above, settings.queue_depth_max_age_s)
 
 
 class IngestApp:

@@ -64,10 +64,17 @@ class TransientFailure(GatewayFailure):
         throttled: bool = False,
         retry_after_s: float | None = None,
         outcome_unknown: bool = False,
+        unavailable: bool = False,
+        circuit_open: bool = False,
     ) -> None:
         super().__init__(reason, request_id=request_id)
         self.throttled = throttled  # Heymarket answered 429: over the account's request rate
         self.retry_after_s = retry_after_s
+        # Heymarket itself failed (a 5xx, a 429, a timeout, a connection error): the kind of failure that, when every
+        # call of a batch meets it, means Heymarket is down rather than this contact refused (sync.settle).
+        self.unavailable = unavailable or circuit_open
+        # No request was made: a run of such failures opened the invocation's circuit (adapters/heymarket/circuit.py).
+        self.circuit_open = circuit_open
         # The request reached Heymarket and may still be taking effect (no answer in time, a reset, a 5xx): what it
         # did is known only later. A create must not be sent again before a later look-up shows whether it landed.
         self.outcome_unknown = outcome_unknown
@@ -79,18 +86,31 @@ class ConfigurationFailure(GatewayFailure):
 
 def reworded(failure: GatewayFailure, reason: str) -> GatewayFailure:
     """The same kind of failure, told differently (its cause in the words of what it stopped), with all it says
-    besides: request id, throttling, Retry-After, and whether a write may have taken effect."""
+    besides: request id, throttling, Retry-After, whether Heymarket was unavailable, and whether a write may have
+    taken effect."""
     if isinstance(failure, TransientFailure):
         told: GatewayFailure = TransientFailure(
             reason,
             request_id=failure.request_id,
             throttled=failure.throttled,
             retry_after_s=failure.retry_after_s,
+            unavailable=failure.unavailable,
+            circuit_open=failure.circuit_open,
         )
     else:
         told = type(failure)(reason, request_id=failure.request_id)
     told.outcome_unknown = failure.outcome_unknown
     return told
+
+
+def failure_kind(failure: GatewayFailure) -> str:
+    """A dead letter's kind of failure (heymarket_bridge.domain.operations.ERROR_KINDS) from the failure's class:
+    "refused", "configuration", or "failed"."""
+    if isinstance(failure, PermanentFailure):
+        return "refused"
+    if isinstance(failure, ConfigurationFailure):
+        return "configuration"
+    return "failed"
 
 
 class ConsentRecordUnavailable(Exception):

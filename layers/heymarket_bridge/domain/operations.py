@@ -36,6 +36,10 @@ MAX_LETTER_NESTING = 5
 # The kind of a dead letter the ingest function writes for a contact it refused for its content (a sync letter has
 # none). It holds no queue message: it goes back only through validation again (`heymarket-bridge dlq redrive`).
 REFUSED_AT_INGEST = "refused_at_ingest"
+# The kinds of failure a sync letter names (`DeadLetter.error_kind`): Heymarket refused the contact; the bridge's
+# configuration kept it waiting until the queue's retention; Heymarket was unavailable until then; it kept failing
+# while others succeeded (its receives used up); its queue message could not be read.
+ERROR_KINDS = ("refused", "configuration", "heymarket_unavailable", "failed", "unreadable")
 # What a refusal letter keeps of the fields as received: never a whole payload (a sender may send megabytes).
 REFUSED_FIELDS_MAX_BYTES = 16 * 1024
 REFUSED_TEXT_MAX_CHARS = 1000
@@ -235,6 +239,9 @@ class DeadLetter:
     kind: str = ""
     fields: Mapping[str, Any] | None = None
     region: str = ""
+    # What kind of failure made it (ERROR_KINDS), set by the bridge: what `dlq redrive --kind` selects on, never the
+    # error's text, which quotes sender-chosen values.
+    error_kind: str = ""
 
     @property
     def refused_at_ingest(self) -> bool:
@@ -274,6 +281,7 @@ class DeadLetter:
             "failed_at": self.failed_at,
             "heymarket_request_id": self.heymarket_request_id,
             "message": self.message,
+            **({"error_kind": self.error_kind} if self.error_kind else {}),
             **({"kind": self.kind, "fields": self.fields, "region": self.region} if self.kind else {}),
         }
 
@@ -312,7 +320,7 @@ class DeadLetter:
 
 
 # A dead letter's text fields: "" when a letter from an older version lacks one.
-_LETTER_TEXTS = ("source", "received_at", "correlation_id", "operation_id", "failed_at", "kind", "region")
+_LETTER_TEXTS = ("source", "received_at", "correlation_id", "operation_id", "failed_at", "kind", "region", "error_kind")
 
 
 def _letter_contact_and_message(data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -382,3 +390,4 @@ class OutgoingMessage:
 
     body: str
     attributes: Mapping[str, str] = field(default_factory=dict)
+    delay_s: int | None = None  # SQS DelaySeconds (0-900); None: the sender's own

@@ -29,6 +29,7 @@ from heymarket_bridge.ingest.buffer import ContactBuffer
 from heymarket_bridge.ingest.failures import (
     BadRequest,
     DeletesNotConfigured,
+    MalformedSecretEntry,
     NothingValid,
     PayloadTooLarge,
     Unauthorized,
@@ -37,6 +38,7 @@ from heymarket_bridge.ingest.failures import (
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.repeats import rank
 from heymarket_bridge.ingest.replies import IngestOutcome, Rejection
+from heymarket_bridge.ingest.scopes import read_entry
 from heymarket_bridge.ingest.sources.generic import token_matches
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import IngestSettings
@@ -69,7 +71,7 @@ def authenticate_delete(request: WebhookRequest, secrets: Mapping[str, Any]) -> 
     shared = sorted(
         str(name)
         for name, value in secrets.items()
-        if name != DELETE_CREDENTIAL and isinstance(value, str) and hmac.compare_digest(value.strip().encode(), token)
+        if name != DELETE_CREDENTIAL and any(hmac.compare_digest(other.encode(), token) for other in _tokens(value))
     )
     if shared:
         entries = ", ".join(f'"{name}"' for name in shared)
@@ -80,6 +82,15 @@ def authenticate_delete(request: WebhookRequest, secrets: Mapping[str, Any]) -> 
         )
     if not token_matches(request, secret.strip()):
         raise Unauthorized(f'missing or wrong token: deletes need the "{DELETE_CREDENTIAL}" token')
+
+
+def _tokens(value: Any) -> list[str]:
+    """Every secret of an entry: a string, or each token of a scoped or list entry (heymarket_bridge.ingest.scopes);
+    none of one that cannot be read (its source is refused until it is fixed)."""
+    try:
+        return [entry.token for entry in read_entry(value)]
+    except MalformedSecretEntry:
+        return []
 
 
 def parse_delete_request(

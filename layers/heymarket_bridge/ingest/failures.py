@@ -119,3 +119,27 @@ class FetchRefused(FetchFailure):
     """The vendor refuses the bridge's credentials (Graph error 190, permission errors 10 and 200, a Page's Leads
     Access Manager withholding leads; Acuity's 401), or they are missing: nothing is fetched until an operator fixes
     them. The notification waits."""
+
+
+class TooManyRequests(WebhookError):
+    """A limit reached (heymarket_bridge.ingest.limits): `details["retry_after_s"]` becomes the Retry-After header
+    (RFC 9110 section 10.2.3: seconds), `details["limit"]` names the limit."""
+
+    status, code = 429, "too_many_requests"
+
+    @property
+    def retry_after_s(self) -> int:
+        return int(self.details.get("retry_after_s", 60))
+
+
+class CountersUnavailable(Exception):
+    """The shared contact counters could not be read or written (DynamoDB unreachable or refusing)."""
+
+
+class QueueDepthUnavailable(Exception):
+    """The contact queue's depth could not be read."""
+
+
+class MalformedSecretEntry(ValueError):
+    """A webhook-secrets entry that is neither a string, a {"token", "scopes"} object, nor a list of them
+    (heymarket_bridge.ingest.scopes)."""

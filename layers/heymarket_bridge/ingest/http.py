@@ -47,11 +47,22 @@ class RequestLine:
         context = _mapping(event.get("requestContext"))
         http = _mapping(context.get("http"))
         route = Route.DELETE if is_delete_route(event) else Route.WEBHOOK
-        source = "" if route is Route.DELETE else str(_mapping(event.get("pathParameters")).get("source", ""))
-        if route is Route.WEBHOOK and not source:  # a route of one source's own (GET /webhooks/meta): its path names it
-            path = str(event.get("rawPath") or http.get("path") or "")
-            source = path.removeprefix("/webhooks/") if path.startswith("/webhooks/") and path.count("/") == 2 else ""
+        source = "" if route is Route.DELETE else _source_of(event)
         return cls(route, source.strip().lower(), str(context.get("requestId") or ""), str(http.get("sourceIp") or ""))
+
+
+def _source_of(event: Mapping[str, Any]) -> str:
+    """The source a webhook posts as: the {source} path parameter, else (on a source's own route, `POST
+    /webhooks/<name>` or Meta's `GET /webhooks/meta`, which have none: template.yaml gives each source a route for its
+    throttle) the route's last segment."""
+    parameter = _mapping(event.get("pathParameters")).get("source")
+    if parameter is not None:
+        return str(parameter)
+    route_key = str(event.get("routeKey") or _mapping(event.get("requestContext")).get("routeKey") or "")
+    method, _, path = route_key.partition(" ")  # "POST /webhooks/hubspot", "GET /webhooks/meta" (Meta's handshake)
+    name = path.removeprefix("/webhooks/")
+    own_route = method in ("POST", "GET") and path.startswith("/webhooks/") and "/" not in name and "{" not in name
+    return name if own_route else ""
 
 
 def is_delete_route(event: Mapping[str, Any]) -> bool:

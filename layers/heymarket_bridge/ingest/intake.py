@@ -7,10 +7,11 @@ DLQ. One path: a fetched lead is planned, de-duplicated and buffered exactly as 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from heymarket_bridge.domain.contact import Contact, DroppedField
 from heymarket_bridge.domain.mapping import SourceMapping
 from heymarket_bridge.domain.text import printable
 from heymarket_bridge.ingest.buffer import ContactBuffer
@@ -39,6 +40,9 @@ class Arrival:
     request_id: str
     now: datetime
     refuses_when_nothing_valid: bool = False
+    # What the token that sent the delivery may send (heymarket_bridge.ingest.scopes.TokenScopes.restrict); unscoped:
+    # the contact as it is.
+    restrict: Callable[[Contact], tuple[Contact, list[DroppedField]]] = field(default=lambda contact: (contact, []))
 
 
 class Intake:
@@ -60,7 +64,9 @@ class Intake:
     def take(self, delivery: Delivery, arrival: Arrival) -> IngestOutcome:
         """Validate and buffer `delivery`. Raises NothingValid (422, for a source that refuses such a delivery),
         PayloadTooLarge, BufferUnavailable (503: retry), DeliveryInProgress, IdempotencyKeyReused."""
-        inputs = PlanInputs(arrival.source, arrival.request_id, arrival.now, self._default_country, self._mappings)
+        inputs = PlanInputs(
+            arrival.source, arrival.request_id, arrival.now, self._default_country, self._mappings, arrival.restrict
+        )
         plan = plan_delivery(delivery, inputs)
         if not plan.operations and arrival.refuses_when_nothing_valid:
             self.buffer.write_letters(plan)

@@ -9,13 +9,13 @@ optional fields is queued and reported. A phone's contacts are merged into one (
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from heymarket_bridge.domain.consent import MAX_CLAIM_TEXT, ConsentClaim
-from heymarket_bridge.domain.contact import read_contact
+from heymarket_bridge.domain.contact import Contact, DroppedField, read_contact
 from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.domain.operations import (
@@ -61,6 +61,9 @@ class PlanInputs:
     now: datetime
     default_country: str
     mappings: Mapping[str, SourceMapping] = field(default_factory=dict)
+    # What the token that sent the delivery may send (heymarket_bridge.ingest.scopes.TokenScopes.restrict): the
+    # contact as allowed, and the fields left out. Unscoped: the contact as it is.
+    restrict: Callable[[Contact], tuple[Contact, list[DroppedField]]] = field(default=lambda contact: (contact, []))
 
 
 @dataclass
@@ -110,6 +113,8 @@ def _read_submission(
         tally.rejected.append(Rejection(index, exc.errors))
         tally.letters.append(_letter(inputs, received_at, index, exc.errors, raw))
         return
+    contact, withheld = inputs.restrict(contact)
+    dropped = [*dropped, *withheld]
     if dropped or warnings:
         tally.rejected.append(queued_with(index, dropped, warnings))
     if dropped:

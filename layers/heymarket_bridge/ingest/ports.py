@@ -87,3 +87,16 @@ class VendorRecords(Protocol):
 # Put fetch messages back on the fetch queue, delayed by the given seconds (0-900), as new messages (their receive count
 # starts again); returns the indexes of those NOT sent.
 FetchRequeue = Callable[[Sequence[str], int], list[int]]
+
+
+class Counters(Protocol):
+    """Counters shared by every execution (heymarket_bridge.ingest.limits): contacts per minute per source or token."""
+
+    def add(self, key: str, count: int, limit: int, expires_at: int) -> bool:
+        """Add `count` to counter `key` unless the sum would pass `limit`: True when added. The counter may be
+        forgotten after `expires_at` (epoch seconds). Raises CountersUnavailable."""
+        ...
+
+
+# The contact queue's ApproximateNumberOfMessages; raises QueueDepthUnavailable.
+QueueDepth = Callable[[], int]

@@ -36,6 +36,7 @@ sender tries again (the contacts already queued are not queued twice).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -50,8 +51,10 @@ from heymarket_bridge.ingest.failures import (
     DeliveryKeyConflict,
     DeliveryLedgerBusy,
     DeliveryLedgerUnavailable,
+    MalformedSecretEntry,
     MethodNotAllowed,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthorized,
     UnknownSource,
     WebhookError,
@@ -66,10 +69,12 @@ from heymarket_bridge.ingest.http import (
     render_json,
 )
 from heymarket_bridge.ingest.intake import Arrival, Intake, ledger_key
+from heymarket_bridge.ingest.limits import IntakeGate, IntakeLimits
 from heymarket_bridge.ingest.notices import FetchNotice
 from heymarket_bridge.ingest.planning import NO_MAPPING
 from heymarket_bridge.ingest.ports import DeliveryLedger, MessageQueue, RecentContacts, RefusalLetters, WebhookSecrets
 from heymarket_bridge.ingest.replies import IngestOutcome
+from heymarket_bridge.ingest.scopes import UNSCOPED, SecretEntry, read_entry
 from heymarket_bridge.ingest.sources.base import FetchedSource, Source, SourceRegistry, default_sources
 from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials, too_many
 from heymarket_bridge.observability import emit_metric, logger
@@ -91,6 +96,7 @@ class IngestService:
         recent: RecentContacts | None = None,
         refusals: RefusalLetters | None = None,
         fetches: MessageQueue | None = None,
+        admission: IntakeGate | None = None,
     ) -> None:
         self._settings = settings
         self._webhook_secrets = webhook_secrets
@@ -100,6 +106,7 @@ class IngestService:
         self._buffer = ContactBuffer(queue, recent, refusals)
         self._intake = Intake(self._buffer, deliveries, settings.default_country, settings.mappings)
         self._fetches = fetches
+        self._admission = admission if admission is not None else IntakeGate(IntakeLimits())
 
     @property
     def deliveries(self) -> DeliveryLedger | None:
@@ -123,7 +130,11 @@ class IngestService:
                 outcome = self._webhook(source, request)
         except WebhookError as error:
             self._refused(line, source, error)
-            return render(Reply.error(error, line.request_id))
+            response = render(Reply.error(error, line.request_id))
+            if isinstance(error, TooManyRequests):
+                headers = {**response.headers, "Retry-After": str(error.retry_after_s)}
+                response = dataclasses.replace(response, headers=headers)
+            return response
         if isinstance(outcome, HttpResponse):
             return outcome
         # A sender that notifies (Meta, Acuity) is answered 200, as its documentation asks.
@@ -137,8 +148,7 @@ class IngestService:
             return self._handshake(source, request)
         emit_metric("WebhooksReceived")
         refuse_if_larger(request, self._settings.max_body_bytes)
-        context = self._context(source)
-        source.authenticate(request, context)
+        context, entry = self._authenticated(source, request)
         if getattr(source, "fetched_from", ""):  # a source written before notifications has none
             return self._notified(cast(FetchedSource, source), request, context)
         delivery = source.read(request, context)
@@ -147,14 +157,20 @@ class IngestService:
                 f"the request holds {len(delivery.submissions)} contacts; at most {context.max_contacts} are "
                 "accepted per request"
             )
-        arrival = Arrival(source.name, request.request_id, self._clock(), source.refuses_when_nothing_valid)
+        scopes = entry.scopes if entry is not None else UNSCOPED
+        cap = scopes.contacts_per_minute if scopes.scoped else None
+        token = (entry.token_id, cap) if entry is not None and cap is not None else None
+        self._admission.admit(source.name, len(delivery.submissions), self._clock(), token)
+        arrival = Arrival(
+            source.name, request.request_id, self._clock(), source.refuses_when_nothing_valid, scopes.restrict
+        )
         return self._intake.take(delivery, arrival)
 
     def _handshake(self, source: Source, request: WebhookRequest) -> HttpResponse:
         """A sender's verification handshake (Meta's GET with hub.challenge): its answer as text/plain, 200."""
         if getattr(source, "handshake", None) is None:  # a source written before handshakes has none
             raise MethodNotAllowed(f"source {source.name!r} takes POST requests only")
-        challenge = source.handshake(request, self._context(source))
+        challenge = source.handshake(request, self._context(source, None, self._secrets()))
         logger.info("Verification handshake answered", extra={"source": source.name})
         return HttpResponse(200, challenge, {"Content-Type": "text/plain"})
 
@@ -192,15 +208,40 @@ class IngestService:
         logger.info("Webhook accepted", extra={"source": source, "outcome": "accepted", "fetches_queued": len(notices)})
         return IngestOutcome(len(notices), [])
 
-    def _context(self, source: Source) -> ReadContext:
-        """What the source reads the request with; refuses (401) a source without a secret that must have one."""
+    def _authenticated(self, source: Source, request: WebhookRequest) -> tuple[ReadContext, SecretEntry | None]:
+        """The context the request is read with, and the secret it presented (None: the source is allowed
+        without one). Each secret of the source's entry is tried in order (heymarket_bridge.ingest.scopes); refuses
+        (401) a request none matches, and a source without a secret that must have one."""
         entries = self._secrets()
-        secret = entries.get(source.name)
-        secret = secret.strip() if isinstance(secret, str) and secret.strip() else None
-        if secret is None and source.name not in self._settings.allow_unauthenticated:
-            raise Unauthorized(
-                f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
-            )
+        try:
+            secrets = read_entry(entries.get(source.name))
+        except MalformedSecretEntry as exc:
+            logger.error("Webhook secrets entry malformed", extra={"source": source.name, "error": str(exc)})
+            raise BufferUnavailable(
+                f"the bridge's webhook secret for source {source.name!r} is malformed; the operator must fix it"
+            ) from exc
+        if not secrets:
+            if source.name not in self._settings.allow_unauthenticated:
+                raise Unauthorized(
+                    f"source {source.name!r} has no secret configured and unauthenticated posts are not allowed"
+                )
+            context = self._context(source, None, entries)
+            source.authenticate(request, context)
+            return context, None
+        refusal: Unauthorized | None = None
+        for entry in secrets:
+            context = self._context(source, entry.token, entries)
+            try:
+                source.authenticate(request, context)
+            except Unauthorized as exc:
+                refusal = refusal or exc
+                continue
+            return context, entry
+        assert refusal is not None
+        raise refusal
+
+    def _context(self, source: Source, secret: str | None, entries: Mapping[str, Any]) -> ReadContext:
+        """What the source reads the request with, `secret` its own."""
         # A sender's own batch size (Salesforce's 100) is accepted whatever MaxContactsPerRequest says.
         return ReadContext(
             now=self._clock(),

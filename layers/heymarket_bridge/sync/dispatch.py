@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import ConsentRecordUnavailable
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter
 from heymarket_bridge.observability import logger, mask_phone
 from heymarket_bridge.sync.consent_record import consent_changes, superseded_changes
 from heymarket_bridge.sync.model import Execution, Member, Plan, QueueRecord, SyncReport, as_upsert
-from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, Requeue
 from heymarket_bridge.sync.state.guard import Admission
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, Requeue
 
 
 class Dispatcher:
@@ -74,11 +77,12 @@ class Dispatcher:
                 },
             )
 
-    def put_back(self, waiting: list[QueueRecord], report: SyncReport) -> None:
+    def put_back(self, waiting: list[tuple[QueueRecord, int | None]], report: SyncReport) -> None:
+        """Put the waiting messages back on the queue, each after its delay (None: the queue's put-back delay)."""
         if not waiting:
             return
-        unsent = set(self._waiting_room.put_back([record.body for record in waiting]))
-        for index, record in enumerate(waiting):
+        unsent = set(self._waiting_room.put_back([record.body for record, _ in waiting], [d for _, d in waiting]))
+        for index, (record, _) in enumerate(waiting):
             if index in unsent:
                 report.failed_message_ids.append(record.message_id)  # SQS redelivers it instead
             else:

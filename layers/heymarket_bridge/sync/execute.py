@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure, reworded
@@ -27,7 +28,9 @@ from heymarket_bridge.sync.model import (
     as_upsert,
     claim_received_at,
 )
-from heymarket_bridge.sync.ports import HeymarketPort
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import HeymarketPort
 
 
 def execute(

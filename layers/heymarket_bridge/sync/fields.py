@@ -5,13 +5,16 @@ is not among them (a field created since)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.custom_fields import CustomFieldIndex, titles_in
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure
 from heymarket_bridge.domain.operations import ContactOperation
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.model import Member
-from heymarket_bridge.sync.ports import HeymarketPort
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import HeymarketPort
 
 
 class TeamFields:

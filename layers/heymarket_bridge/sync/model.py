@@ -6,7 +6,8 @@
   `Deleted`, `NotDone`, and `Execution`, what it did for each step of a plan;
 - the settlement (heymarket_bridge.sync.settle): `Fate`, `Verdict`, `SyncReport`;
 - the values the contact state table carries (`ContactStatePort`): `Lease`, `ContactState`, `StateRead`, `Claim`,
-  `Advance`, `Release`, `WriteResult`, `Binding` (their rules: heymarket_bridge.sync.state.rules);
+  `Advance`, `Wait`, `Release`, `WriteResult`, `Binding` (their rules: heymarket_bridge.sync.state.rules), and
+  `LearnedFact` (what the stack learned of Heymarket);
 - the values of tags and lists (`SegmentsPort`, `ManagedStore`): `ListRef`, `Tag`, `ListChange`, `Listed`,
   `ManagedRecord` (their rules: heymarket_bridge.sync.lists.rules).
 """
@@ -178,7 +179,7 @@ class Execution:
 class Fate(Enum):
     DELIVERED = "delivered"
     REDELIVER = "redeliver"  # transient: SQS delivers it again after the visibility timeout
-    WAIT = "wait"  # the bridge is misconfigured, or throttled to the end: put back, its receives not used up
+    WAIT = "wait"  # misconfigured, Heymarket down, or throttled to the end: put back, its receives not used up
     DEAD = "dead"  # refused for good, or failed on its last receive: a dead letter says why
 
 
@@ -187,6 +188,8 @@ class Verdict:
     member: Member
     fate: Fate
     failure: GatewayFailure | None = None
+    delay_s: int | None = None  # WAIT: seconds before it is received again (None: the queue's put-back delay)
+    waited_out: bool = False  # DEAD: it waited out a Heymarket outage until the queue's retention
 
 
 @dataclass
@@ -236,9 +239,17 @@ class ContactState:
     confirmed_ms: int = 0  # when the write that confirmed `digests` began (its lease was taken)
     lease: Lease | None = None
     expires_s: int | None = None  # a tombstone's expiry (epoch seconds, the table's TTL)
+    # A newer operation that met another invocation's lease and waits to go next (`Wait`): its rank, and until when
+    # older operations yield to it.
+    waiting_rank: int = 0
+    waiting_until_ms: int = 0
 
     def leased_to_another(self, token: str, now_ms: int) -> bool:
         return self.lease is not None and self.lease.token != token and self.lease.until_ms > now_ms
+
+    def yields_to_waiting(self, rank: int, now_ms: int) -> bool:
+        """Whether an operation of `rank` gives way to a newer one waiting to go next (`Wait`), not yet applied."""
+        return rank < self.waiting_rank and self.waiting_rank > self.applied_ms and self.waiting_until_ms > now_ms
 
     def known(self) -> KnownContact | None:
         """What a write to this contact may use instead of a search: its identifiers and snapshot, if it holds any."""
@@ -275,6 +286,18 @@ class Advance:
 
 
 @dataclass(frozen=True)
+class Wait:
+    """Record that an operation of `rank` waits on another invocation's lease to go next, until `until_ms`, if the
+    entry is still `expected`: an older operation coming back meanwhile gives way to it instead of taking the lease
+    again (no operation is starved by an older one whose writes keep an unknown outcome)."""
+
+    phone: str
+    expected: ContactState
+    rank: int
+    until_ms: int
+
+
+@dataclass(frozen=True)
 class Release:
     """Give back the lease `token` holds, leaving `state` (None: the entry as it was, only the lease ends). With
     `hold_until_ms`, the lease is kept until then instead of ended: a request whose outcome is unknown (no answer in
@@ -307,6 +330,18 @@ class Binding:
 
 ListRef = int | str
 """A list as a message gives it: its Heymarket id, or the name of a list the bridge manages."""
+
+
+@dataclass(frozen=True)
+class LearnedFact:
+    """One undocumented Heymarket behaviour as the stack learned it (`LearnedBehaviourPort`): `name` ("omitted":
+    "keep" or "clear"; "custom_map": "merge" or "replace"), the `value` seen, the `evidence` (what an answer showed,
+    never a phone) and when it was learned (epoch ms)."""
+
+    name: str
+    value: str
+    evidence: str
+    learned_ms: int
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,14 @@ from heymarket_bridge.sync.model import (
     Claim,
     DeleteResult,
     KnownContact,
+    LearnedFact,
     ListChange,
     ManagedRecord,
     Release,
     StateRead,
     Tag,
     UpsertResult,
+    Wait,
     WriteResult,
 )
 
@@ -107,9 +109,9 @@ class ContactStatePort(Protocol):
         """Every entry of `phones` (strongly consistent), and the last delete by id. Raises StateUnavailable."""
         ...
 
-    def write(self, writes: Sequence[Claim | Advance], now_ms: int) -> WriteResult:
-        """Conditional writes (at most one per phone); a claim also needs no live lease at `now_ms`. Raises
-        StateUnavailable."""
+    def write(self, writes: Sequence[Claim | Advance | Wait], now_ms: int) -> WriteResult:
+        """Conditional writes (at most one per phone); a claim also needs no live lease at `now_ms`; a release keeps
+        what a `Wait` wrote. Raises StateUnavailable."""
         ...
 
     def release(self, releases: Sequence[Release]) -> frozenset[str]:
@@ -125,6 +127,25 @@ class ContactStatePort(Protocol):
         """Record each binding, and release any other phone bound to the same contact before (its identifiers,
         snapshot and digests removed, its time kept; only if it is still bound to that contact). Returns the phones
         released. Raises StateUnavailable."""
+        ...
+
+
+class LearnedBehaviourPort(Protocol):
+    """What the stack learned of Heymarket's undocumented behaviours, one fact per name, kept in the contact state
+    table so that every execution environment starts from it. All three raise StateUnavailable."""
+
+    def read(self) -> dict[str, LearnedFact]:
+        """The facts learned, by name (strongly consistent)."""
+        ...
+
+    def learn(self, fact: LearnedFact) -> LearnedFact | None:
+        """Record `fact` if the stack holds none of its name (or the same value): None; else the fact the stack holds
+        (another value: the caller decides whether it is contradicted)."""
+        ...
+
+    def unlearn(self, name: str, value: str, evidence: str, at_ms: int) -> bool:
+        """Forget fact `name` for the whole stack, only if it still holds `value` (a conditional write), recording the
+        contradiction (`evidence`, when). False when it held something else (another execution environment first)."""
         ...
 
 
@@ -153,9 +174,10 @@ class Requeue(Protocol):
     """The contact queue, for messages put back on it: a message waiting for the bridge's configuration to be fixed
     (or throttled to its last receive), and a list write's follow-up."""
 
-    def put_back(self, bodies: Sequence[str]) -> list[int]:
+    def put_back(self, bodies: Sequence[str], delays_s: Sequence[int | None] = ()) -> list[int]:
         """Put these message bodies back on the queue, to be received again later as new messages (a receive count
-        of zero); return the indexes of those NOT put back."""
+        of zero), each after its delay in seconds (0-900; None or none given: the queue's put-back delay); return
+        the indexes of those NOT put back."""
         ...
 
 

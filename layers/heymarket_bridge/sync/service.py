@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
@@ -35,8 +36,11 @@ from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord, SyncReport
 from heymarket_bridge.sync.plan import plan_batch, read_batch
 from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, HeymarketPort, Requeue
-from heymarket_bridge.sync.settle import Patience, recorded, route, settle, tally
+from heymarket_bridge.sync.settle import Backoff, Patience, recorded, route, settle, tally
 from heymarket_bridge.sync.state.guard import ContactStateGuard, Unguarded
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, HeymarketPort, Requeue
 
 
 class SyncService:
@@ -54,6 +58,7 @@ class SyncService:
         max_receive_count: int,
         deadline_reserve_s: float = 5.0,
         max_wait_s: float = 4 * 24 * 3600,
+        outage: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         segments: Segmenter | None = None,
@@ -71,6 +76,7 @@ class SyncService:
         self._max_receive_count = max_receive_count
         self._reserve_s = deadline_reserve_s
         self._max_wait_s = max_wait_s
+        self._outage = outage or Backoff()
         self._clock = clock
         self._wall_clock = wall_clock
 
@@ -89,7 +95,7 @@ class SyncService:
         )
         admission = replace(admission, plan=plan)
         lists = self._segments.finish(prepared, stored_contacts(plan, execution), deadline)
-        patience = Patience(self._max_receive_count, self._max_wait_s, self._wall_clock())
+        patience = Patience(self._max_receive_count, self._max_wait_s, self._wall_clock(), self._outage)
         verdicts = settle(plan, execution, patience, also=lists.outcomes)
         verdicts = recorded(verdicts, self._state.record(admission, execution, verdicts), admission, patience)
         report = tally(plan, execution, lists, admission)

@@ -2,15 +2,24 @@
 dead letters to write.
 
 Each message shares the fate of what was sent for it: delivered; refused for good (a dead letter with the reason);
-left for SQS to redeliver; or, while the bridge itself is misconfigured (or Heymarket keeps throttling it, or the
-contact state is busy, on a message's last receive), put back on the queue to wait without using up its receives.
+left for SQS to redeliver; or, while the bridge itself is misconfigured, or Heymarket is down (or keeps throttling
+it, or the contact state is busy, on a message's last receive), put back on the queue to wait without using up its
+receives.
+
+"Heymarket is down" and "this contact fails" are told apart by the batch: when every call of the batch failed as
+Heymarket fails when down (a 5xx, a 429, a timeout, a connection error: `TransientFailure.unavailable`), or the
+invocation's circuit had opened (`circuit_open`), its contacts are redelivered by SQS until their last receive, and
+then put back as new messages (their receives counted afresh), each time after a longer delay (`Backoff`): they
+wait out the outage. When others of the batch succeeded, the failure is this contact's, and on its last receive it
+is dead-lettered, as before. A contact that would outlive the queue's retention while waiting is dead-lettered, with
+the reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from heymarket_bridge.domain.failures import (
@@ -18,6 +27,7 @@ from heymarket_bridge.domain.failures import (
     GatewayFailure,
     PermanentFailure,
     TransientFailure,
+    failure_kind,
     reworded,
 )
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
@@ -50,15 +60,38 @@ class Patience:
     max_receive_count: int
     max_wait_s: float
     now: datetime
+    outage: Backoff = field(default_factory=lambda: Backoff())
 
-    def waited_too_long(self, operation: QueuedOperation) -> bool:
+    def waited_too_long(self, operation: QueuedOperation, margin_s: float = 0.0) -> bool:
+        """Whether the message, `margin_s` seconds from now, will have waited `max_wait_s` seconds."""
+        age = self.age_s(operation)
+        return age is not None and age + margin_s >= self.max_wait_s
+
+    def age_s(self, operation: QueuedOperation) -> float | None:
+        """Seconds since the bridge received the operation (None: no readable time)."""
         try:
             received = datetime.fromisoformat(operation.received_at)
         except ValueError:
-            return False
+            return None
         if received.tzinfo is None:
             received = received.replace(tzinfo=UTC)
-        return (self.now - received).total_seconds() >= self.max_wait_s
+        return (self.now - received).total_seconds()
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a contact waits out a Heymarket outage: put back for half as long as it has waited so far, at least
+    `base_s` and at most `cap_s` seconds (SQS DelaySeconds: at most 900), so that the delay grows with the outage
+    and a contact comes back within `cap_s` of Heymarket's return; dead-lettered once waiting again would bring it
+    within `expiry_margin_s` of the queue's retention (`Patience.max_wait_s`)."""
+
+    base_s: int = 60
+    cap_s: int = 900
+    expiry_margin_s: int = 3600
+
+    def delay_s(self, age_s: float | None) -> int:
+        """Seconds to wait before the next try, for a contact received `age_s` seconds ago."""
+        return max(self.base_s, min(self.cap_s, int((age_s or 0.0) / 2)))
 
 
 @dataclass
@@ -66,7 +99,7 @@ class Routes:
     """Where the messages of a batch go, besides SQS's redelivery (in the report): back on the queue to wait, or to
     the DLQ (each letter with its record)."""
 
-    waiting: list[QueueRecord]
+    waiting: list[tuple[QueueRecord, int | None]]  # each with its delay (None: the queue's put-back delay)
     letters: list[tuple[QueueRecord, DeadLetter]]
 
 
@@ -83,17 +116,35 @@ def settle(
         *zip((s.members for s in plan.upserts), execution.upserts, strict=True),
         *also,
     ]
-    return [verdict(member, outcome, patience) for members, outcome in outcomes for member in members]
+    down = heymarket_down(execution)
+    return [verdict(member, outcome, patience, down) for members, outcome in outcomes for member in members]
 
 
-def verdict(member: Member, outcome: UpsertResult | DeleteResult | Listed, patience: Patience) -> Verdict:
-    """One member's fate, from the outcome of its step."""
+def heymarket_down(execution: Execution) -> bool:
+    """Whether the batch met Heymarket down: every call of it failed, and as Heymarket fails when it is down (at
+    least one `unavailable`, the others not sent for it); False when one step succeeded or was refused."""
+    results = [*execution.deletes, *execution.upserts]
+    failures = [result.failure for result in results if isinstance(result, NotDone)]
+    return (
+        bool(results)
+        and len(failures) == len(results)
+        and all(isinstance(failure, TransientFailure) for failure in failures)
+        and any(isinstance(failure, TransientFailure) and failure.unavailable for failure in failures)
+    )
+
+
+def verdict(
+    member: Member, outcome: UpsertResult | DeleteResult | Listed, patience: Patience, down: bool = False
+) -> Verdict:
+    """One member's fate, from the outcome of its step (`down`: the batch met Heymarket down)."""
     if not isinstance(outcome, NotDone):
         return Verdict(member, Fate.DELIVERED)
     failure = outcome.failure
     if isinstance(failure, PermanentFailure):
         return Verdict(member, Fate.DEAD, failure)
     final = member.record.receive_count >= patience.max_receive_count
+    if final and isinstance(failure, TransientFailure) and (down or failure.circuit_open):
+        return _wait_out(member, failure, patience)
     waits = isinstance(failure, ConfigurationFailure) or (
         final and isinstance(failure, TransientFailure) and (failure.throttled or isinstance(failure, StateNotReady))
     )
@@ -103,6 +154,15 @@ def verdict(member: Member, outcome: UpsertResult | DeleteResult | Listed, patie
             return Verdict(member, Fate.DEAD, reworded(failure, reason))
         return Verdict(member, Fate.WAIT, failure)
     return Verdict(member, Fate.DEAD if final else Fate.REDELIVER, failure)
+
+
+def _wait_out(member: Member, failure: TransientFailure, patience: Patience) -> Verdict:
+    """A contact's fate while Heymarket is down: put back for longer each time, until it would outlive the queue."""
+    delay = patience.outage.delay_s(patience.age_s(member.operation))
+    if patience.waited_too_long(member.operation, delay + patience.outage.expiry_margin_s):
+        reason = f"Heymarket was unavailable for as long as the queue keeps messages, and still: {failure.reason}"
+        return Verdict(member, Fate.DEAD, reworded(failure, reason), waited_out=True)
+    return Verdict(member, Fate.WAIT, failure, delay)
 
 
 def recorded(
@@ -152,10 +212,10 @@ def route(verdicts: Sequence[Verdict], unreadable: Sequence[tuple[QueueRecord, s
             report.retried_messages += 1
             report.failed_message_ids.append(each.member.record.message_id)
         elif each.fate is Fate.WAIT:
-            out.waiting.append(each.member.record)
+            out.waiting.append((each.member.record, each.delay_s))
         elif each.fate is Fate.DEAD:
             assert each.failure is not None
-            out.letters.append((each.member.record, _letter(each.member, each.failure)))
+            out.letters.append((each.member.record, _letter(each.member, each.failure, each.waited_out)))
         if isinstance(each.failure, ConfigurationFailure):
             report.configuration_error = each.failure.reason
     return out
@@ -178,6 +238,8 @@ def _log(settled: Verdict) -> None:
         logger.warning("Contact not delivered; SQS will redeliver it", extra=log_fields)
     elif settled.fate is Fate.WAIT and isinstance(failure, ConfigurationFailure):
         logger.warning("Contact waits for the bridge's configuration to be fixed", extra=log_fields)
+    elif settled.fate is Fate.WAIT and settled.delay_s is not None:
+        logger.warning("Contact waits out a Heymarket outage", extra={**log_fields, "delay_s": settled.delay_s})
     elif settled.fate is Fate.WAIT:
         logger.warning("Contact put back on the queue to wait (its last receive came too soon)", extra=log_fields)
     else:
@@ -197,7 +259,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _letter(member: Member, failure: GatewayFailure) -> DeadLetter:
+def _letter(member: Member, failure: GatewayFailure, waited_out: bool) -> DeadLetter:
     operation, record = member.operation, member.record
     if isinstance(operation, ContactOperation):
         # A list-write follow-up shows its phone and lists (the v2 contact body has no lists).
@@ -222,6 +284,7 @@ def _letter(member: Member, failure: GatewayFailure) -> DeadLetter:
         message=dataclasses.replace(operation, force=False).to_json(),
         failed_at=_now(),
         heymarket_request_id=failure.request_id,
+        error_kind="heymarket_unavailable" if waited_out else failure_kind(failure),
     )
 
 
@@ -234,4 +297,5 @@ def _letter_for_unreadable(record: QueueRecord, error: str) -> DeadLetter:
         contact=None,
         message=record.body,
         failed_at=_now(),
+        error_kind="unreadable",
     )

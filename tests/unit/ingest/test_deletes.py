@@ -120,6 +120,27 @@ def test_while_the_deletes_token_is_another_entrys_deletes_are_refused_naming_bo
     assert delivered.queued == []
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ["backend-token", "the-deletes-token"],
+        [{"token": "the-deletes-token", "scopes": {}}],
+        {"token": "the-deletes-token", "scopes": {"contacts_per_minute": 5}},
+    ],
+)
+def test_the_deletes_token_shared_with_a_scoped_or_list_entry_also_turns_deletes_off(entry: object) -> None:
+    # Given the deletes token also in a list or a scoped entry (a public form's token, say)
+    secrets: dict[str, object] = {**demo_webhook_secrets(), "deletes": "the-deletes-token", "generic": entry}
+
+    # When a delete presents it
+    delivered = deliver(delete_event("the-deletes-token"), secrets=secrets)
+
+    # Then it is refused, naming the entry
+    assert (delivered.status, delivered.json["error"]["code"]) == (403, "deletes_not_configured")
+    assert '"generic"' in delivered.json["error"]["message"]
+    assert delivered.queued == []
+
+
 def test_a_phone_that_could_be_a_mistyped_national_number_is_not_deleted() -> None:
     targets, invalid = parse({"phones": ["31255504034", "+31255504034"]})
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket.circuit import Circuit
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.domain.contact import Contact
@@ -18,6 +19,7 @@ from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge.sync.service import SyncService
+from heymarket_bridge.sync.settle import Backoff
 from heymarket_bridge.sync.state.guard import ContactStateGuard
 from tests.doubles.clock import FakeClock
 from tests.doubles.dead_letters import FakeDeadLetters
@@ -25,7 +27,7 @@ from tests.doubles.fake_heymarket import FakeHeymarket
 from tests.doubles.heymarket_double import HeymarketDouble
 from tests.doubles.managed_store import MemoryManagedStore
 from tests.doubles.requeue import FakeRequeue
-from tests.doubles.state_double import InMemoryContactState
+from tests.doubles.state_double import InMemoryContactState, InMemoryLearnedBehaviour
 
 ANN, BOB = "15105551234", "15105550000"
 ANN_ID = "0b7c7a52-8a4e-4d0e-9a59-5f1f8f9d2b10"
@@ -106,10 +108,17 @@ class Harness:
     # A contact state (None: none, the bridge as it works without the table); shared by harnesses playing
     # concurrent invocations of one deployment.
     state: InMemoryContactState | None = None
+    # What the stack learned of Heymarket (None: none kept, each harness learns alone); share one between harnesses
+    # to play execution environments of one stack.
+    behaviour: InMemoryLearnedBehaviour | None = None
     skip_unchanged: bool = True
     # The consent record (None: none kept).
     consent_log: Any = None
     reconsent: ReconsentRule = NO_RECONSENT  # sources whose dated consent may opt a person back in
+    # How contacts wait out a Heymarket outage (heymarket_bridge.sync.settle.Backoff), and the execution environment's
+    # circuit (None: none, every call is made).
+    outage: Backoff = field(default_factory=Backoff)
+    circuit: Circuit | None = None
     _service: SyncService | None = None
     _http: HeymarketHttp | None = None
 
@@ -125,6 +134,7 @@ class Harness:
                 clock=self.clock,
                 sleep=self.clock.sleep,
                 jitter=lambda: 1.0,
+                circuit=self.circuit,
             )
         return self._http
 
@@ -132,7 +142,7 @@ class Harness:
     def gateway(self) -> V1Gateway | V2Gateway:
         if self.v1:
             return V1Gateway(self.http, max_batch=self.max_batch, overwrite=self.v1_overwrite)
-        return V2Gateway(self.http, max_batch=self.max_batch)
+        return V2Gateway(self.http, max_batch=self.max_batch, behaviour=self.behaviour, clock=self.clock)
 
     @property
     def service(self) -> SyncService:
@@ -155,6 +165,7 @@ class Harness:
                 self.letters,
                 self.waiting,
                 max_receive_count=self.max_receive_count,
+                outage=self.outage,
                 deadline_reserve_s=5,
                 clock=self.clock,
                 wall_clock=lambda: self.now,

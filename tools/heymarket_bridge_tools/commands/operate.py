@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from heymarket_bridge_tools.target import Target, resolve, target_options
 from heymarket_bridge_tools.terminal import echo
+
+if TYPE_CHECKING:
+    from heymarket_bridge_tools.dlq_letters import LetterFilter
 
 _LAST_HOUR_METRICS = ("ContactsDelivered", "ContactsFailed", "ContactsDeadLettered")
 
@@ -32,7 +35,7 @@ def _examples(*lines: str) -> str:
         "heymarket-bridge dlq list --stack-name heymarket-bridge",
         "heymarket-bridge dlq show --local",
         "heymarket-bridge dlq export dlq.jsonl --stack-name heymarket-bridge",
-        'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
+        "heymarket-bridge dlq redrive --kind heymarket_unavailable --dry-run --stack-name heymarket-bridge",
     ),
 )
 def dlq() -> None:
@@ -55,7 +58,7 @@ def dlq() -> None:
 @target_options
 def dlq_list(unmasked: bool, **where: Any) -> None:
     """Count the dead letters, grouped by error, most frequent first."""
-    from heymarket_bridge_tools.ops import DeadLetterQueue
+    from heymarket_bridge_tools.dlq import DeadLetterQueue
 
     target = resolve(**where)
     queue = DeadLetterQueue(target.clients("sqs"), target.queues)
@@ -84,7 +87,7 @@ def dlq_show(unmasked: bool, as_json: bool, **where: Any) -> None:
     """Show every dead letter: its contact, source, attempts and error. Nothing is removed from the DLQ."""
     import json
 
-    from heymarket_bridge_tools.ops import DeadLetterQueue
+    from heymarket_bridge_tools.dlq import DeadLetterQueue
 
     target = resolve(**where)
     queue = DeadLetterQueue(target.clients("sqs"), target.queues)
@@ -132,7 +135,7 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
 
     FILE holds whole contacts: it is created readable by you only (mode 0600). The letters stay in the DLQ.
     """
-    from heymarket_bridge_tools.ops import DeadLetterQueue
+    from heymarket_bridge_tools.dlq import DeadLetterQueue
 
     if file.exists() and not force:
         raise CliError(f"{file} exists: choose another file or pass --force to replace it", EXIT_USAGE)
@@ -150,14 +153,30 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
     "redrive",
     context_settings=CONTEXT_SETTINGS,
     epilog=_examples(
-        'heymarket-bridge dlq redrive --filter "answered 5" --dry-run --stack-name heymarket-bridge',
-        'heymarket-bridge dlq redrive --filter "answered 5" --stack-name heymarket-bridge',
-        'heymarket-bridge dlq redrive --filter "Shoe size" --force --stack-name heymarket-bridge',
+        "heymarket-bridge dlq redrive --kind failed --kind heymarket_unavailable --dry-run --local",
+        "heymarket-bridge dlq redrive --kind failed --since 2026-12-07T09:00Z --until 2026-12-07T12:00Z --stack-name "
+        "heymarket-bridge",
+        "heymarket-bridge dlq redrive --kind refused --source typeform --force --dry-run --stack-name heymarket-bridge",
         "heymarket-bridge dlq redrive --message-id 5fb1c0e2-... --set phone=+525512345679 --local",
-        'heymarket-bridge dlq redrive --filter "refused at ingest from jotform" --set country=MX --dry-run --local',
+        "heymarket-bridge dlq redrive --kind refused_at_ingest --source jotform --set country=MX --dry-run --local",
     ),
 )
-@click.option("--filter", "error_filter", metavar="TEXT", help="Only letters whose error contains TEXT (any case).")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="Only letters of this kind of failure (repeat for several; `dlq show --json` shows each letter's "
+    "error_kind): refused (Heymarket refused the contact), configuration, heymarket_unavailable (waited out an "
+    "outage until the queue's retention), failed (kept failing while others succeeded), unreadable, "
+    "refused_at_ingest, raw (moved by SQS itself), unclassified (written before letters had a kind).",
+)
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only letters from this source (repeat).")
+@click.option(
+    "--since", default="", metavar="TIME", help="Only letters dead-lettered at or after TIME (ISO 8601, UTC)."
+)
+@click.option("--until", default="", metavar="TIME", help="Only letters dead-lettered before TIME (ISO 8601, UTC).")
+@click.option("--filter", "error_filter", metavar="TEXT", hidden=True, help="Refused: use --kind, --source, --since.")
 @click.option(
     "--set",
     "sets",
@@ -176,7 +195,16 @@ def dlq_export(file: Path, force: bool, **where: Any) -> None:
 )
 @target_options
 def dlq_redrive(
-    error_filter: str | None, sets: tuple[str, ...], message_id: str | None, dry_run: bool, force: bool, **where: Any
+    kinds: tuple[str, ...],
+    sources: tuple[str, ...],
+    since: str,
+    until: str,
+    error_filter: str | None,
+    sets: tuple[str, ...],
+    message_id: str | None,
+    dry_run: bool,
+    force: bool,
+    **where: Any,
 ) -> int:
     """Send dead letters back to the main queue as their original messages.
 
@@ -187,15 +215,23 @@ def dlq_redrive(
     and one that would change nothing is not sent: --force applies them anyway. Each letter is deleted from the DLQ
     only once its message is back on the queue. Ctrl-C stops between two letters; run the same command again to
     finish: nothing is lost and nothing is sent twice.
+
+    Letters are selected by what the bridge itself recorded (--kind, --source, --since/--until), never by the
+    error's text: it quotes what senders sent, and a sender could make its letter match.
     """
-    from heymarket_bridge_tools.ops import DeadLetterQueue, RedriveReport, parse_sets
+    from heymarket_bridge_tools.dlq import DeadLetterQueue, RedriveReport
+
+    selected = _selection(error_filter, kinds, sources, since, until)
+    from heymarket_bridge_tools.dlq_corrections import parse_sets
 
     try:
         corrections = parse_sets(sets)
     except ValueError as bad:
         raise CliError(str(bad), EXIT_USAGE) from None
     target = resolve(**where)
-    queue = DeadLetterQueue(target.clients("sqs"), target.queues)
+    queue = DeadLetterQueue(
+        target.clients("sqs"), target.queues, contact_state=_contact_state(target, dry_run and force)
+    )
     total = sum(queue.depth())
     with _progress("redriving" if not dry_run else "counting", total=total, unit="letters") as advance:
 
@@ -203,7 +239,7 @@ def dlq_redrive(
             advance(report.moved + report.failed + report.skipped)
 
         report = queue.redrive(
-            error_filter=error_filter,
+            where=selected,
             dry_run=dry_run,
             force=force,
             sets=corrections,
@@ -217,6 +253,8 @@ def dlq_redrive(
         + (", --message-id or --set: only refusal letters take corrections" if corrections or message_id else "")
         + ")"
     )
+    if dry_run and force:
+        _print_over_newer(report.over_newer, known="ContactStateTableName" in target.outputs)
     if report.returned:
         console.print(
             f"{report.returned} letter(s) came back to the DLQ while this ran (their contacts failed again: see "
@@ -230,6 +268,54 @@ def dlq_redrive(
         console.print("interrupted: run the same command again to continue (nothing was lost or sent twice)")
         return EXIT_INTERRUPTED
     return EXIT_FAILURE if report.failed else 0
+
+
+def _selection(
+    error_filter: str | None, kinds: tuple[str, ...], sources: tuple[str, ...], since: str, until: str
+) -> LetterFilter:
+    """The letters a redrive selects; CliError (usage) for the text filter, an unknown kind or a time not ISO 8601."""
+    from heymarket_bridge_tools.dlq_letters import LetterFilter
+
+    if error_filter is not None:
+        raise CliError(
+            "--filter is no longer accepted: it matched the letter's error text, which quotes what senders sent (tag "
+            "names, titles), so a sender could make its letter match and --force apply it over a newer STOP. Select "
+            "letters with --kind (see `dlq show --json`, error_kind), --source, --since and --until.",
+            EXIT_USAGE,
+        )
+    try:
+        selected = LetterFilter.of(kinds, sources, since, until)
+    except ValueError as bad:
+        raise CliError(str(bad), EXIT_USAGE) from None
+    return selected
+
+
+def _contact_state(target: Target, wanted: bool) -> Any:
+    """The stack's contact state table, read only, for a dry run of --force (None when not wanted or unknown)."""
+    table = target.outputs.get("ContactStateTableName")
+    if not wanted or not table:
+        return None
+    from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
+
+    return DynamoDbContactState(table, target.clients("dynamodb"))
+
+
+def _print_over_newer(found: list[Any], *, known: bool) -> None:
+    console = _console()
+    if not known:
+        console.print(
+            "the stack names no ContactStateTable: which letters --force applies over newer operations is unknown"
+        )
+        return
+    if not found:
+        console.print("--force would apply none of them over a newer operation of its contact")
+        return
+    console.print(f"--force would apply {len(found)} letter(s) over a newer operation of their contact:")
+    table = _table("message_id", "phone", "operation", "operation at", "newest applied at")
+    for each in found[:50]:
+        newest = each.newest_applied_at + (" (a delete)" if each.deleted else "")
+        table.add_row(each.message_id, each.phone, each.operation, each.operation_at, newest)
+    console.print(table)
 
 
 @click.command(

@@ -3,7 +3,8 @@
 One item per phone, keyed by `phone` (E.164 digits): `rev` (changes with every write), `applied` (epoch ms of the
 newest operation applied), `deleted` (a tombstone, which expires through the table's TTL attribute `expires`),
 `cid` and `uuid` (the contact's identifiers), `snapshot` (the contact as Heymarket's last answer showed it, JSON),
-`digests` (per field), `confirmed` (epoch ms), `lease` and `lease_until` (the invocation applying an operation). One
+`digests` (per field), `confirmed` (epoch ms), `lease` and `lease_until` (the invocation applying an operation),
+`waiting` and `waiting_until` (a newer operation that met another's lease and goes next: sync/state/priority.py). One
 more item, `#meta` (no phone looks like it), holds `void`: the time of the last delete by contact id. Items keyed
 `#bound:uuid:<uuid>` or `#bound:id:<id>` hold `bound`: the phone the contact was last stored for, so that storing it
 for another phone releases the old one (`bind`).
@@ -37,6 +38,7 @@ from heymarket_bridge.sync.model import (
     Lease,
     Release,
     StateRead,
+    Wait,
     WriteResult,
 )
 
@@ -84,7 +86,7 @@ class DynamoDbContactState:
 
     # ------------------------------------------------------------------ conditional writes
 
-    def write(self, writes: Sequence[Claim | Advance], now_ms: int) -> WriteResult:
+    def write(self, writes: Sequence[Claim | Advance | Wait], now_ms: int) -> WriteResult:
         by_phone = {write.phone: write for write in writes}
         outcome = self._transact({phone: _write_item(self._table, write, now_ms) for phone, write in by_phone.items()})
         return WriteResult(
@@ -246,8 +248,24 @@ class _Outcome:
         self.refused: dict[str, dict[str, Any]] = {}
 
 
-def _write_item(table: str, write: Claim | Advance, now_ms: int) -> dict[str, Any]:
+def _write_item(table: str, write: Claim | Advance | Wait, now_ms: int) -> dict[str, Any]:
     key = {"phone": {"S": write.phone}}
+    if isinstance(write, Wait):
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": key,
+                "UpdateExpression": "SET waiting = :rank, waiting_until = :until, rev = rev + :one",
+                "ConditionExpression": "rev = :rev",
+                "ExpressionAttributeValues": {
+                    ":rank": {"N": str(write.rank)},
+                    ":until": {"N": str(write.until_ms)},
+                    ":one": {"N": "1"},
+                    ":rev": {"N": str(write.expected.rev)},
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
     if isinstance(write, Advance):
         return {
             "Update": {
@@ -374,6 +392,8 @@ def _state(item: Mapping[str, Any]) -> ContactState:
         confirmed_ms=_number(item.get("confirmed")),
         lease=Lease(lease, _number(item.get("lease_until"))) if lease is not None else None,
         expires_s=int(expires) if expires is not None else None,
+        waiting_rank=_number(item.get("waiting")),
+        waiting_until_ms=_number(item.get("waiting_until")),
     )
 
 

@@ -72,7 +72,7 @@ class SqsBatchSender:
                     for name, value in messages[index].attributes.items()
                     if value
                 },
-                **({"DelaySeconds": self._delay_s} if self._delay_s else {}),
+                **_delay(messages[index].delay_s, self._delay_s),
             }
             for index in chunk
         ]
@@ -89,6 +89,12 @@ class SqsBatchSender:
             codes = sorted({entry.get("Code", "") for entry in answer.get("Failed", [])})
             logger.warning("SQS refused some entries", extra={"refused": len(failed), "codes": codes})
         return failed
+
+
+def _delay(own: int | None, default: int) -> dict[str, int]:
+    """The entry's DelaySeconds: the message's own, else the sender's (none when 0: the queue's own applies)."""
+    delay = default if own is None else own
+    return {"DelaySeconds": delay} if delay else {}
 
 
 def _chunks(indexes: list[int], messages: Sequence[OutgoingMessage]) -> list[list[int]]:
@@ -133,5 +139,8 @@ class SqsRequeue:
     def __init__(self, sender: SqsBatchSender) -> None:
         self._sender = sender
 
-    def put_back(self, bodies: Sequence[str]) -> list[int]:
-        return self._sender.send([OutgoingMessage(body) for body in bodies])
+    def put_back(self, bodies: Sequence[str], delays_s: Sequence[int | None] = ()) -> list[int]:
+        delays = list(delays_s) or [None] * len(bodies)
+        return self._sender.send(
+            [OutgoingMessage(body, delay_s=delay) for body, delay in zip(bodies, delays, strict=True)]
+        )

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import urllib3
 
 from heymarket_bridge.adapters.heymarket.auth import Authenticator
+from heymarket_bridge.adapters.heymarket.circuit import Circuit
 from heymarket_bridge.adapters.heymarket.failures import NotFound, Refused
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.domain.failures import (
@@ -55,7 +56,9 @@ class HeymarketHttp:
     a body that is not JSON or did not arrive in time), `ConfigurationFailure` (credentials unusable or refused after
     re-reading the secret, 403, a 3xx), `NotFound` (404) or `Refused` (other 4xx). `retrying` repeats a unit of work
     on `TransientFailure` with exponential backoff (honouring `Retry-After`) until the deadline.
-    One instance per execution environment: its pool keeps connections warm.
+    With a `circuit` (adapters/heymarket/circuit.py), a run of calls Heymarket failed (5xx, 429, a timeout, a
+    connection error) stops the requests: calls fail at once (`TransientFailure.circuit_open`) and are not retried.
+    One instance per execution environment: its pool keeps connections warm, its circuit what it learned.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class HeymarketHttp:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        circuit: Circuit | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._auth = auth
@@ -84,6 +88,7 @@ class HeymarketHttp:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
+        self.circuit = circuit
         self.requests_sent = 0
 
     # ------------------------------------------------------------------ retrying
@@ -95,6 +100,8 @@ class HeymarketHttp:
             try:
                 return unit()
             except TransientFailure as failure:
+                if failure.circuit_open or (self.circuit is not None and self.circuit.stopped(deadline.at)):
+                    raise  # Heymarket is down: waiting out the backoff here would only spend the invocation
                 attempt += 1
                 delay = self._jitter() * min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
                 if failure.retry_after_s is not None:
@@ -107,7 +114,30 @@ class HeymarketHttp:
 
     def call(self, method: str, path: str, body: Any, deadline: Deadline) -> Answer:
         """One request; on a 401 the secret is re-read and the request made once more."""
-        raw = self._send(method, path, body, deadline)
+        if self.circuit is not None and not self.circuit.allows(deadline.at):
+            raise TransientFailure(
+                f"Heymarket not called ({method} {path.split('?', 1)[0]}): the last calls failed in a row "
+                f"({self.circuit.last_failure}); next try in {self.circuit.reopens_in():.0f} s",
+                circuit_open=True,
+            )
+        try:
+            raw = self._send(method, path, body, deadline)
+        except TransientFailure as failure:
+            if failure.unavailable and self.circuit is not None:
+                self.circuit.failed(failure.reason, deadline.at)
+            raise
+        if self.circuit is not None:
+            self._tell_circuit(raw, deadline)
+        return self._answer(method, path, body, deadline, raw)
+
+    def _tell_circuit(self, raw: _Raw, deadline: Deadline) -> None:
+        assert self.circuit is not None
+        if raw.status == 429 or raw.status >= 500:
+            self.circuit.failed(f"Heymarket answered {raw.status}", deadline.at)
+        else:
+            self.circuit.answered()
+
+    def _answer(self, method: str, path: str, body: Any, deadline: Deadline, raw: _Raw) -> Answer:
         if raw.status == 401:
             logger.warning(
                 "Heymarket answered 401; re-reading the secret", extra={"heymarket_request_id": raw.request_id}
@@ -155,10 +185,13 @@ class HeymarketHttp:
                 request_id=request_id,
                 throttled=True,
                 retry_after_s=raw.retry_after_s,
+                unavailable=True,
             )
         if 400 <= status < 500:
             raise Refused(status, f"Heymarket answered {status}: {text}", request_id)
-        raise TransientFailure(f"Heymarket answered {status}: {text}", request_id=request_id, outcome_unknown=True)
+        raise TransientFailure(
+            f"Heymarket answered {status}: {text}", request_id=request_id, outcome_unknown=True, unavailable=True
+        )
 
     def _send(self, method: str, path: str, body: Any, deadline: Deadline) -> _Raw:
         authorization = self._load_credentials(refresh=False)
@@ -199,12 +232,15 @@ class HeymarketHttp:
             raise TransientFailure(
                 f"Heymarket's answer to {method} {path} had not begun (status line and headers) by the deadline",
                 outcome_unknown=True,
+                unavailable=True,
             ) from late
         except urllib3.exceptions.HTTPError as exc:
             self._record(None, time.perf_counter() - started)
             sent = not isinstance(exc, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError included
             raise TransientFailure(
-                f"Heymarket unreachable for {method} {path}: {type(exc).__name__}", outcome_unknown=sent
+                f"Heymarket unreachable for {method} {path}: {type(exc).__name__}",
+                outcome_unknown=sent,
+                unavailable=True,
             ) from exc
         try:
             content = self._read_within(raw, deadline, method, path)
@@ -243,7 +279,9 @@ class HeymarketHttp:
             left = deadline.remaining()
             if left <= 0:
                 raise TransientFailure(
-                    f"Heymarket's answer to {method} {path} was still arriving at the deadline", outcome_unknown=True
+                    f"Heymarket's answer to {method} {path} was still arriving at the deadline",
+                    outcome_unknown=True,
+                    unavailable=True,
                 )
             sock = getattr(getattr(raw, "connection", None), "sock", None)
             if sock is not None:
@@ -254,6 +292,7 @@ class HeymarketHttp:
                 raise TransientFailure(
                     f"Heymarket's answer to {method} {path} could not be read: {type(exc).__name__}",
                     outcome_unknown=True,
+                    unavailable=True,
                 ) from exc
             if not chunk:
                 return b"".join(chunks)

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import Deadline, GatewayFailure, PermanentFailure, TransientFailure
 from heymarket_bridge.observability import logger
 from heymarket_bridge.sync.failures import StoreUnavailable
 from heymarket_bridge.sync.lists.rules import list_local_id, managed_list_key
 from heymarket_bridge.sync.model import ManagedRecord
-from heymarket_bridge.sync.ports import ManagedStore, SegmentsPort
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ManagedStore, SegmentsPort
 
 # A consumer creating a tag or list holds a claim for at most one invocation (the sync function's Timeout, 60 s):
 # a claim older than this belongs to a consumer that died mid-way, and another may take it over.

@@ -21,9 +21,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.contact import Contact
-from heymarket_bridge.domain.failures import Deadline, GatewayFailure, PermanentFailure, TransientFailure
+from heymarket_bridge.domain.failures import (
+    Deadline,
+    GatewayFailure,
+    PermanentFailure,
+    TransientFailure,
+    failure_kind,
+)
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.observability import logger, mask_phone, redact
@@ -45,7 +52,9 @@ from heymarket_bridge.sync.lists.rules import (
     without_superseded_tags,
 )
 from heymarket_bridge.sync.model import ListChange, Listed, ListRef, Member, NotDone, Tag
-from heymarket_bridge.sync.ports import ManagedStore, Requeue, SegmentsPort
+
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ManagedStore, Requeue, SegmentsPort
 
 # The team's tags are read again when a batch names tags and they were read longer ago than this (seconds): a tag
 # renamed in Heymarket's app keeps its id, and the write is not refused. One read (a request per 30 tags) per
@@ -410,6 +419,7 @@ def _list_letter(member: Member, operation: ContactOperation, failure: GatewayFa
         message=operation.to_json(),
         failed_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         heymarket_request_id=failure.request_id,
+        error_kind=failure_kind(failure),
     )
 
 

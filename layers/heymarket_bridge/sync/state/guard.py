@@ -8,16 +8,14 @@
    its time recorded (`Advance`); every other lane takes a lease on its phones (`Claim`), both as conditional writes
    in one batch: written only if the entry is still as read. A refused write brings the entry as it now is, and its
    lane is decided again (it may now be superseded); a lane meeting another invocation's live lease waits
-   (`StateNotReady`: redelivered), never applied out of order;
+   (`StateNotReady`: redelivered), never out of order, and marks that it goes next (`priority.py`: none starves it);
 4. the plan of the lanes admitted, each known contact's identifiers attached to its upsert.
 
-`ContactStateGuard.record` runs once Heymarket answered and each message's fate is known: it gives every lease back
-with its lane's outcome (the contact stored, or a tombstone after a delete; or the entry as it was, for a lane not
-delivered; a lane whose request may still take effect keeps its lease a while longer, the lease margin, so that no
-newer write lands before it). A delivered lane whose outcome could not be recorded is sent again (redelivered), so
-that the table never misses the newest operation applied; a delete by contact id records its time (`void`). A
-contact stored for a phone the state did not bind to it is bound to that phone (`bind`), which releases the phone
-it was bound to before: the contact moved (a `contact_id` update, or a number corrected in Heymarket's app).
+`ContactStateGuard.record` runs once each message's fate is known: every lease given back with its lane's outcome
+(the contact stored, a tombstone, or the entry as it was; a request that may still take effect keeps the lease a
+lease margin longer, so that no newer write lands before it). A delivered lane whose outcome could not be recorded is
+redelivered (the table never misses the newest operation applied); a delete by contact id records its time (`void`).
+A contact stored for a phone not bound to it is bound to it (`bind`), releasing its old phone (the contact moved).
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import GatewayFailure
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
@@ -44,10 +43,10 @@ from heymarket_bridge.sync.model import (
     Plan,
     Release,
     Verdict,
+    Wait,
     WriteResult,
     claim_received_at,
 )
-from heymarket_bridge.sync.ports import ContactStatePort
 from heymarket_bridge.sync.state.outcome import (
     ContactLane,
     bindings_to_record,
@@ -62,6 +61,7 @@ from heymarket_bridge.sync.state.outcome import (
     voids_of,
     with_known,
 )
+from heymarket_bridge.sync.state.priority import YIELDS, gives_way, waits_to_record
 from heymarket_bridge.sync.state.rules import (
     DEFAULT_TOMBSTONE_S,
     LEASE_MARGIN_MS,
@@ -74,8 +74,10 @@ from heymarket_bridge.sync.state.rules import (
     unchanged,
 )
 
-# Rounds of conditional writes before a lane whose entries keep changing under it is left to a later receive.
-MAX_ROUNDS = 3
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import ContactStatePort
+
+MAX_ROUNDS = 3  # rounds of conditional writes before a lane whose entries keep changing waits for a later receive
 # Added to the time of a delete by contact id: a claim made on a host whose clock runs a little ahead is not trusted.
 VOID_MARGIN_MS = 5_000
 BUSY = "another invocation is applying an operation to this contact; tried again later"
@@ -130,8 +132,7 @@ class _Admitting:
     admitted: list[Member] = field(default_factory=list)
 
 
-# A lane's conditional writes in one round: the lane, why it is skipped once they are written (None: admitted), and
-# the phones they write.
+# A lane's writes in one round: the lane, why it is skipped once written (None: admitted), the phones they write.
 _Action = tuple[ContactLane, Skip | None, list[str]]
 
 
@@ -203,10 +204,12 @@ class ContactStateGuard:
     ) -> list[Member]:
         """One round of conditional writes: plan what is still live, lease or advance each lane's phones. Returns the
         members to decide again (a write refused: the entries as they now are)."""
-        live = [live for m in pending if (live := self._live(m, batch.entries, batch.skipped)) is not None]
+        going = [m for m in pending if not gives_way(m, batch.entries, batch.now_ms)]
+        batch.held.extend((m, StateNotReady(YIELDS)) for m in pending if m not in going)
+        live = [live for m in going if (live := self._live(m, batch.entries, batch.skipped)) is not None]
         drafted = plan(live)
         batch.admitted.extend(m for decided in drafted.decided for m in decided.members)  # settled without a request
-        writes: list[Claim | Advance] = []
+        writes: list[Claim | Advance | Wait] = []
         actions: list[_Action] = []
         for lane in contact_lanes(drafted):
             self._decide(drafted, lane, batch, writes, actions)
@@ -225,14 +228,16 @@ class ContactStateGuard:
         drafted: Plan,
         lane: ContactLane,
         batch: _Admitting,
-        writes: list[Claim | Advance],
+        writes: list[Claim | Advance | Wait],
         actions: list[_Action],
     ) -> None:
-        """A lane's writes: none while another invocation leases one of its phones (it waits); an `Advance` for an
-        unchanged contact newer than its entry (none if it is not newer: skipped); else a `Claim` per phone."""
+        """A lane's writes: while another invocation leases one of its phones (it waits), only the mark that it goes
+        next (`Wait`); an `Advance` for an unchanged contact newer than its entry (none if it is not newer: skipped);
+        else a `Claim` per phone."""
         token, now = batch.lease.token, batch.now_ms
         if any((e := batch.entries.get(p)) is not None and e.leased_to_another(token, now) for p in lane.phones):
             batch.held.extend((m, StateNotReady(BUSY)) for m in lane.members)
+            writes.extend(waits_to_record(lane.members, lane.phones, batch.entries, token, now))
             return
         entry = self._unchanged(drafted, lane, batch.entries, batch.before, batch.void_ms)
         if entry is not None:
@@ -262,14 +267,11 @@ class ContactStateGuard:
         if not expired and not superseded(member.operation, entry):
             return member
         survivor = None if expired else surviving_opt_out(member.operation, entry)
+        ids = {"correlation_id": member.operation.correlation_id, "message_id": member.record.message_id}
         if survivor is not None:
             logger.info(
                 "Operation older than the newest applied to its contact; its opt-out alone applies",
-                extra={
-                    "phone": mask_phone(phone),
-                    "correlation_id": member.operation.correlation_id,
-                    "message_id": member.record.message_id,
-                },
+                extra={"phone": mask_phone(phone), **ids},
             )
             return replace(member, operation=survivor)
         skipped.append(Skipped(member, Skip.SUPERSEDED))
@@ -282,8 +284,7 @@ class ContactStateGuard:
                 "operation": member.operation.op.value,
                 "operation_time_ms": operation_ms(member.operation),
                 "applied_time_ms": entry.applied_ms // RANK_SCALE if entry is not None else None,
-                "correlation_id": member.operation.correlation_id,
-                "message_id": member.record.message_id,
+                **ids,
             },
         )
         return None
@@ -419,12 +420,14 @@ class Unguarded:
         return {}
 
 
-def _apply(batch: _Admitting, writes: Sequence[Claim | Advance], result: WriteResult) -> None:
+def _apply(batch: _Admitting, writes: Sequence[Claim | Advance | Wait], result: WriteResult) -> None:
     """The entries once a round's writes were answered: a claim written leases its phone (its entry before kept), an
-    advance written moves the time applied; a write refused brings the entry as it now is."""
+    advance written moves the time applied, a wait who goes next; a write refused brings the entry as it now is."""
     for write in writes:
         if write.phone in result.written:
-            if isinstance(write, Claim):
+            if isinstance(write, Wait):
+                batch.entries[write.phone] = replace(write.expected, waiting_rank=write.rank, rev=-1)
+            elif isinstance(write, Claim):
                 batch.before[write.phone] = write.expected
                 batch.entries[write.phone] = replace(write.expected or ContactState(write.phone), lease=write.lease)
             else:

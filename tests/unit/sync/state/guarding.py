@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from heymarket_bridge.sync.model import SyncReport
+from heymarket_bridge.sync.settle import Backoff
 from tests.doubles.state_double import InMemoryContactState
 from tests.unit.sync.harness import ANN, Harness, upsert
 
 CONTACTS = "POST /v2/contacts"
 SEARCH = "POST /v2/contacts/search"
+
+
+# A queue with no time left to keep a message: a contact that meets Heymarket down on its last receive is
+# dead-lettered rather than put back to wait out the outage.
+NO_TIME_TO_WAIT = Backoff(expiry_margin_s=345_600)
 
 
 def at(second: int) -> str:

@@ -15,6 +15,7 @@ from tests.doubles.heymarket_double import HeymarketDouble
 from tests.unit.sync.harness import ANN, BOB, again, delete, upsert
 from tests.unit.sync.state.guarding import (
     CONTACTS,
+    NO_TIME_TO_WAIT,
     SEARCH,
     at,
     bulk_items,
@@ -249,7 +250,7 @@ def test_an_operation_received_longer_ago_than_tombstones_are_kept_is_skipped_un
 
 
 def test_a_forced_operation_dead_lettered_again_is_no_longer_forced_in_its_letter() -> None:
-    h = stateful(max_receive_count=1)
+    h = stateful(max_receive_count=1, outage=NO_TIME_TO_WAIT)
     h.heymarket.down = True
     forced = upsert(ANN, received_at=at(1), force=True, is_opted_out=False)
 

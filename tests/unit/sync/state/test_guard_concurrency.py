@@ -161,3 +161,32 @@ def test_a_delete_by_contact_id_whose_time_the_table_could_not_record_is_sent_ag
 
     assert report.failed_message_ids == [record.message_id]
     assert held(h) == []
+
+
+# ---------------------------------------------------------------------- no operation starved by an older one
+
+
+def test_a_newer_delete_is_not_starved_by_an_older_upsert_whose_writes_keep_an_unknown_outcome() -> None:
+    # Given an older upsert Heymarket keeps answering 503 with Retry-After (each receive keeps its lease, a write of
+    # unknown outcome), and a newer delete by phone of the same contact received meanwhile
+    a, b = twins()
+    a.max_receive_count = 1000
+    older = upsert(ANN, received_at=at(1), first="Older")
+    erase = delete(phone=ANN, received_at=at(2))
+    a.heymarket.script(CONTACTS, *[(503, {"error_code": "unavailable"}, {"Retry-After": "1"})] * 200)
+    reports: list[tuple[SyncReport, SyncReport]] = []
+    for _ in range(4):  # each receive of the older one, then of the delete, 1 s later; the next after the margin
+        older_report = a.process(older, remaining_s=10)
+        older = again(older)
+        b.now = a.now + timedelta(seconds=1)
+        reports.append((older_report, b.process(erase)))
+        erase = again(erase)
+        a.now += timedelta(seconds=31)  # the lease margin (30 s) has passed
+
+    # Then the delete waits once, and is applied on its next receive, once the margin has passed (the older one,
+    # back meanwhile, gave way to it); the older one, back again, is skipped as superseded: nothing older lands
+    assert reports[0][1].failed_message_ids == [erase.message_id]
+    assert reports[1][0].failed_message_ids == [older.message_id]
+    assert reports[1][1].failed_message_ids == []
+    assert settled(reports[2][0]) == ([], 1, 0)
+    assert held(a) == []

@@ -12,6 +12,7 @@ from tests.doubles.heymarket_double import HeymarketDouble
 from tests.unit.sync.harness import ANN, BOB, Harness, again, upsert
 from tests.unit.sync.state.guarding import (
     CONTACTS,
+    NO_TIME_TO_WAIT,
     SEARCH,
     at,
     bulk_items,
@@ -271,7 +272,7 @@ def test_an_opt_in_with_the_same_event_time_as_a_stop_received_after_it_does_not
 
 
 def test_a_stop_dead_lettered_after_a_write_of_unknown_outcome_is_not_undone_by_an_older_opt_in() -> None:
-    h = stateful(max_receive_count=1)
+    h = stateful(max_receive_count=1, outage=NO_TIME_TO_WAIT)
     h.process(upsert(ANN, received_at=at(0), first="Ann"))
     subscribe = upsert(ANN, received_at=at(1), is_opted_out=False)
     stop = upsert(ANN, received_at=at(2), is_opted_out=True)

@@ -15,8 +15,9 @@ What Heymarket does not document, and what the gateway does about it (shared/HEY
 - Answers of another shape, a 3xx, or a 404 from an endpoint that exists (`client.py`).
 
 Batches larger than `max_batch` are sent in chunks (`chunk.py`). Contacts the bridge stored before (`known`) are
-written to directly, with no search, once this execution environment has learned (`Learned`: `omitted`,
-`custom_map`) that updates keep what they leave out; the choice of each write is `writes.choose_write`.
+written to directly, with no search, once it is known (`Learned`: `omitted`, `custom_map`) that updates keep what
+they leave out: learned by this execution environment, or by the stack (`learning.StackLearning`, read on the first
+batch); the choice of each write is `writes.choose_write`.
 
 Opt-out wins (Heymarket's help centre, "Opt-Out Management"; `consent.py`): an opt-in is left out of every write
 unless a re-consent allows it; and an opt-out stored is written to every other contact Heymarket holds for the phone
@@ -25,15 +26,17 @@ unless a re-consent allows it; and an opt-out stored is written to every other c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset
 from heymarket_bridge.adapters.heymarket.contacts.chunk import UpsertChunk, send_bulk
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
 from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fields, send_deletes
+from heymarket_bridge.adapters.heymarket.contacts.learning import DEFAULT_REFRESH_S, StackLearning
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import doubtful, with_prior_consent
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, Learned, complete_update, same_contact
@@ -53,13 +56,27 @@ from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.sync.model import DeleteResult, KnownContact, NotDone, Stored, UpsertResult
 
+if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.ports import LearnedBehaviourPort
+
 
 class V2Gateway:
     """Contacts are created and updated with `POST /v2/contacts` (the default, recommended mode)."""
 
-    def __init__(self, http: HeymarketHttp, *, max_batch: int) -> None:
+    def __init__(
+        self,
+        http: HeymarketHttp,
+        *,
+        max_batch: int,
+        behaviour: LearnedBehaviourPort | None = None,
+        refresh_s: float = DEFAULT_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`behaviour`: where the stack keeps what it learned of Heymarket (None: this execution environment learns
+        alone); read again at most every `refresh_s` seconds of `clock`."""
         self.client = HeymarketClient(http, max_batch=max_batch)  # shared with the tags and lists adapter
-        self.learned = Learned()  # what this execution environment learned from answers to updates
+        self.learned = Learned()  # what this execution environment knows of Heymarket's undocumented behaviours
+        self.stack = StackLearning(self.learned, behaviour, refresh_s=refresh_s, clock=clock)
 
     @property
     def requests_sent(self) -> int:
@@ -100,6 +117,19 @@ class V2Gateway:
         deadline: Deadline,
         known: Sequence[KnownContact | None] = (),
         reconsent: Sequence[str | None] = (),
+    ) -> list[UpsertResult]:
+        self.stack.refresh()
+        try:
+            return self._upsert(contacts, deadline, known, reconsent)
+        finally:
+            self.stack.flush()
+
+    def _upsert(
+        self,
+        contacts: Sequence[Contact],
+        deadline: Deadline,
+        known: Sequence[KnownContact | None],
+        reconsent: Sequence[str | None],
     ) -> list[UpsertResult]:
         results: list[UpsertResult | None] = [None] * len(contacts)
         knowledge = list(known) or [None] * len(contacts)

@@ -56,6 +56,40 @@ def what_cleared(sent: Contact, snapshot: Contact, shown: Contact) -> Cleared:
     return Cleared(restore, omitted, custom_map)
 
 
+def contradicts(sent: Contact, snapshot: Contact, cleared: Cleared, learned: Learned) -> list[str]:
+    """The behaviours known (`learned`) that an answer contradicts: "omitted" where at least `CONTRADICTION_FIELDS`
+    fields (custom values included) the update left out and the snapshot held are gone and none was kept; "custom_map"
+    where a custom map sent merges by what is known and the values it left out are gone so."""
+    held_out, held_custom = _held_left_out(sent, snapshot)
+    restored_custom = cleared.restore.get("custom") or {}
+    lost = [n for n in held_out if n in cleared.restore] + [k for k in held_custom if k in restored_custom]
+    if len(lost) != len(held_out) + len(held_custom) or len(lost) < CONTRADICTION_FIELDS:
+        return []
+    found: list[str] = []
+    if learned.omitted == "keep" and (sent.custom is None or held_out):
+        found.append("omitted")
+    if sent.custom is not None and held_custom and learned.custom_map == "merge":
+        found.append("custom_map")
+    return found
+
+
+def _held_left_out(sent: Contact, snapshot: Contact) -> tuple[list[str], list[str]]:
+    """The fields (not custom, nor the opt-out) and the custom values the snapshot held that an update left out."""
+    values, before = sent.to_dict(), snapshot.to_dict()
+    held_out = [n for n in before if n not in values and n not in ("phone", "contact_id", "is_opted_out", "custom")]
+    held_custom = [k for k in (before.get("custom") or {}) if k not in (sent.custom or {})]
+    return held_out, held_custom
+
+
+def _evidence(sent: Contact, snapshot: Contact, cleared: Cleared, *, contradicted: bool = False) -> str:
+    """What an answer showed, in words (field names, never a value or a phone)."""
+    values, before = sent.to_dict(), snapshot.to_dict()
+    left_out = sorted(n for n in before if n not in values and n not in ("phone", "contact_id"))
+    gone = sorted(cleared.restore)
+    shown = f"an update that left out {', '.join(left_out) or 'nothing'} answered with {', '.join(gone) or 'none'} gone"
+    return f"{shown}, against what was learned" if contradicted else shown
+
+
 def _fields_cleared(
     values: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> tuple[dict[str, Any], bool]:
@@ -83,23 +117,34 @@ def _custom_cleared(
     return None, not lost  # a custom map left out: cleared with the rest, or kept
 
 
+# Fields left out that the snapshot held, all gone from an update's answer, that contradict updates known to keep what
+# they leave out: one alone may be a person's clear in Heymarket's app since the snapshot; several at once, none kept,
+# are the update's doing.
+CONTRADICTION_FIELDS = 2
+
+
 def repair(
     write: BulkWrite, sent: Contact, heard: HeardContact, learned: Learned
 ) -> tuple[BulkWrite | None, Cleared | None]:
     """The write that puts back what an update of a known contact (`write.snapshot`) cleared, or None; and what the
-    answer showed (None: nothing to compare, updates being known to keep what they leave out). Learns from the answer
-    what Heymarket does with what an update leaves out (`learned`, where not yet known)."""
+    answer showed (None: nothing to compare, updates being known to keep what they leave out, and not contradicted).
+    Learns from the answer what Heymarket does with what an update leaves out (`learned`, where not yet known), and
+    unlearns it where the answer contradicts it (`contradicts`)."""
     assert write.snapshot is not None
     assert write.target is not None
-    if learned.keeps(sent):
-        # Known to keep what it leaves out: a field the answer no longer shows was cleared in Heymarket's app, by a
-        # person, since the snapshot; it is left as they left it.
-        return None, None
     cleared = what_cleared(sent, write.snapshot, shown_values(sent.phone, heard.fields))
-    if cleared.omitted is not None and learned.omitted is None:
-        learned.omitted = cleared.omitted
-    if cleared.custom_map is not None and learned.custom_map is None:
-        learned.custom_map = cleared.custom_map
+    if learned.keeps(sent):
+        contradicted = contradicts(sent, write.snapshot, cleared, learned)
+        if not contradicted:
+            # Known to keep what it leaves out: a field the answer no longer shows was cleared in Heymarket's app, by
+            # a person, since the snapshot; it is left as they left it.
+            return None, None
+        for name in contradicted:
+            learned.unlearn(name, _evidence(sent, write.snapshot, cleared, contradicted=True))
+    if cleared.omitted is not None:
+        learned.learn("omitted", cleared.omitted, _evidence(sent, write.snapshot, cleared))
+    if cleared.custom_map is not None:
+        learned.learn("custom_map", cleared.custom_map, _evidence(sent, write.snapshot, cleared))
     if not cleared.restore:
         return None, cleared
     repaired = Contact.from_dict({**sent.to_dict(), **cleared.restore, "contact_id": write.target})

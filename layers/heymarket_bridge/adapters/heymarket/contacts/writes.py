@@ -16,7 +16,7 @@ What Heymarket does not document, and what the choice does about it (shared/HEYM
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
@@ -35,12 +35,38 @@ PROBE_FIELDS: Final = ("avatar", "display_name", "email", "last", "first")
 _COMPLETED: Final = ("first", "last", "email", "avatar", "display_name", "assignee_id", "tags")
 
 
+@dataclass(frozen=True)
+class Change:
+    """A change of what an execution environment knows, for the stack to hear of (`learning.StackLearning`): `value`
+    learned (None: `contradicted`, the value an answer showed wrong), with the answer's `evidence` (never a phone)."""
+
+    name: str
+    value: str | None
+    evidence: str
+    contradicted: str | None = None
+
+
 @dataclass
 class Learned:
-    """What this execution environment learned from answers to updates of known contacts (None: not yet seen)."""
+    """What this execution environment knows of Heymarket's undocumented behaviours (None: not yet seen): from answers
+    to updates of known contacts, and from what the stack learned (`learning.StackLearning`)."""
 
     omitted: str | None = None  # "keep" or "clear": what an update does with the fields it leaves out
     custom_map: str | None = None  # "merge" or "replace": what an update does with the custom map it sends
+    changes: list[Change] = field(default_factory=list)  # learned or unlearned here, the stack not told yet
+
+    def learn(self, name: str, value: str, evidence: str) -> None:
+        """What an answer showed of behaviour `name` ("omitted", "custom_map"), where it is not known yet."""
+        if getattr(self, name) is None:
+            setattr(self, name, value)
+            self.changes.append(Change(name, value, evidence))
+
+    def unlearn(self, name: str, evidence: str) -> None:
+        """An answer contradicted what behaviour `name` was known to be: not known any more (look-ups resume)."""
+        was = getattr(self, name)
+        if was is not None:
+            setattr(self, name, None)
+            self.changes.append(Change(name, None, evidence, contradicted=was))
 
     def merges(self, contact: Contact) -> bool:
         """Whether the custom map `contact` sends (if any) is known to merge into the stored one."""
@@ -170,9 +196,13 @@ def probe_update(
     """The update to send instead of `completed` so that its answer shows what Heymarket does with what an update
     leaves out, while this execution environment does not know it yet; None when there is nothing to learn here.
 
-    Left out: one field the look-up showed that the sender did not send (the least used first, never `is_opted_out`
-    or tags), and the custom values the sender did not send; only where `snapshot` (the contact state's) holds the
-    same values for what is left out, so that whatever happens to the answer, what the update cleared can be put back.
+    Left out: one field the look-up showed that the sender did not send, else one the sender sent unchanged (its
+    value is what the look-up showed), so that senders that send every field teach it too (the least used first,
+    never `is_opted_out` or tags: a STOP is never at stake); and the custom values the sender did not send, else one
+    it sent unchanged beside another (the map sent then shows whether it replaces or merges); only where `snapshot`
+    (the contact state's) holds the same values for what is left out, so that whatever happens to the answer, what
+    the update cleared can be put back, and with the sender's own value: never one a person set in Heymarket's app
+    (docs/heymarket-behaviour.md).
     """
     shown, kept, values = shown_values(contact.phone, holder.fields).to_dict(), snapshot.to_dict(), completed.to_dict()
     left_out = False
@@ -181,21 +211,34 @@ def probe_update(
         if name is not None:
             values.pop(name)
             left_out = True
-    if learned.custom_map is None and contact.custom and _probe_custom(contact.custom, shown, kept):
-        values["custom"] = dict(contact.custom)
+    probe_custom = _probe_custom(contact.custom, shown, kept) if learned.custom_map is None and contact.custom else None
+    if probe_custom is not None:
+        values["custom"] = probe_custom
         left_out = True
     return Contact.from_dict(values) if left_out else None
 
 
 def _probe_field(sent: Mapping[str, Any], shown: Mapping[str, Any], kept: Mapping[str, Any]) -> str | None:
-    """The field a probe leaves out: shown by the look-up, not sent, held the same in the snapshot (None: none)."""
-    return next((n for n in PROBE_FIELDS if n in shown and n not in sent and kept.get(n) == shown[n]), None)
+    """The field a probe leaves out: shown by the look-up, held the same in the snapshot, and not sent, else sent
+    unchanged (None: none)."""
+    held = [n for n in PROBE_FIELDS if n in shown and kept.get(n) == shown[n]]
+    unsent = next((n for n in held if n not in sent), None)
+    return unsent if unsent is not None else next((n for n in held if sent.get(n) == shown[n]), None)
 
 
-def _probe_custom(custom: Mapping[str, str], shown: Mapping[str, Any], kept: Mapping[str, Any]) -> bool:
-    """Whether a probe may send only the custom values sent: the look-up shows others, all held so in the snapshot."""
-    others = {k: v for k, v in (shown.get("custom") or {}).items() if k not in custom}
-    return bool(others) and all((kept.get("custom") or {}).get(k) == v for k, v in others.items())
+def _probe_custom(
+    custom: Mapping[str, str], shown: Mapping[str, Any], kept: Mapping[str, Any]
+) -> dict[str, str] | None:
+    """The custom map a probe sends (None: none): the values sent, where the look-up shows others, all held so in
+    the snapshot; else the values sent but one sent unchanged (as shown, and held so in the snapshot)."""
+    held, before = shown.get("custom") or {}, kept.get("custom") or {}
+    others = {k: v for k, v in held.items() if k not in custom}
+    if others:
+        return dict(custom) if all(before.get(k) == v for k, v in others.items()) else None
+    same = next((k for k, v in custom.items() if held.get(k) == v and before.get(k) == v), None)
+    if same is None or len(custom) < 2:
+        return None
+    return {k: v for k, v in custom.items() if k != same}
 
 
 def needs_search(contact: Contact, known: KnownContact | None, learned: Learned, *, reconsent: bool) -> bool:

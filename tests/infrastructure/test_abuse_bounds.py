@@ -1,0 +1,96 @@
+"""template.yaml's abuse bounds (issue 26, point 2; docs/operations/abuse.md): a route and a throttle per source,
+the ingest limits' settings, reserved ingest concurrency by default, and request-unit maxima on every table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
+from heymarket_bridge.settings import IngestSettings
+from heymarket_local.template import LocalResources, StackTemplate
+
+
+@pytest.fixture(scope="module")
+def template() -> StackTemplate:
+    return StackTemplate.load()
+
+
+def ingest(template: StackTemplate) -> dict[str, Any]:
+    properties: dict[str, Any] = template.document["Resources"]["IngestFunction"]["Properties"]
+    return properties
+
+
+def test_every_source_has_a_route_of_its_own_with_its_own_throttle(template: StackTemplate) -> None:
+    paths = {event["Properties"]["Path"] for event in ingest(template)["Events"].values()}
+    settings = template.document["Resources"]["WebhookApi"]["Properties"]["RouteSettings"]
+
+    assert {f"/webhooks/{name}" for name in SOURCE_NAMES} <= paths
+    assert "/webhooks/{source}" in paths  # a name that is no source's is still answered (404), by the function
+    for name in SOURCE_NAMES:
+        assert settings[f"POST /webhooks/{name}"] == {
+            "ThrottlingRateLimit": {"Ref": "WebhookRouteRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "WebhookRouteBurstLimit"},
+        }
+    assert set(settings) == {f"POST /webhooks/{name}" for name in SOURCE_NAMES} | {"POST /webhooks/{source}"}
+    assert settings["POST /webhooks/{source}"]["ThrottlingRateLimit"] < int(
+        template.parameters["WebhookRouteRateLimit"]
+    )
+
+
+def test_the_ingest_function_is_reserved_20_executions_by_default(template: StackTemplate) -> None:
+    evaluated = template.evaluate({"Value": ingest(template)["ReservedConcurrentExecutions"]})
+
+    assert evaluated.get("Value") == "20"
+
+
+@pytest.mark.parametrize("table", ["IdempotencyTable", "ManagedListsTable", "ContactStateTable", "ConsentRecordTable"])
+def test_every_on_demand_table_has_request_unit_maxima(template: StackTemplate, table: str) -> None:
+    properties = template.document["Resources"][table]["Properties"]
+
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    maxima = properties["OnDemandThroughput"]
+    assert set(maxima) == {"MaxReadRequestUnits", "MaxWriteRequestUnits"}
+    assert all(isinstance(value, int) and value >= 1 for value in maxima.values())
+
+
+def test_the_ingest_settings_read_the_limits_the_template_sets(template: StackTemplate) -> None:
+    tables = {
+        name: name for name in ("IdempotencyTable", "ManagedListsTable", "ContactStateTable", "ConsentRecordTable")
+    }
+    resources = LocalResources(
+        "https://queue",
+        "arn:queue",
+        "https://dlq",
+        "arn:dlq",
+        5,
+        "arn:webhook",
+        "arn:heymarket",
+        tables,
+        {"SourceMappingsParameter": "mappings"},
+        {"LeadFetchQueue": "https://lead-fetch-queue"},
+    )
+    environment = template.function_environment("IngestFunction", resources)
+
+    settings = IngestSettings.from_env(environment)
+
+    assert settings.contacts_per_minute == (30_000, {})
+    assert settings.load_shed_margin == 0.5
+    assert (settings.heymarket_rate_per_minute, settings.heymarket_max_batch) == (500, 100)
+    queue = template.document["Resources"]["ContactQueue"]["Properties"]
+    assert settings.queue_retention_s == queue["MessageRetentionPeriod"]
+
+
+def test_the_ingest_function_may_read_the_contact_queues_attributes_and_nothing_more(template: StackTemplate) -> None:
+    statements = [
+        statement
+        for policy in ingest(template)["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if "sqs:GetQueueAttributes" in statement["Action"]
+    ]
+
+    assert statements == [
+        {"Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": {"Fn::GetAtt": ["ContactQueue", "Arn"]}}
+    ]
