@@ -9,6 +9,7 @@ import click
 import pytest
 
 from heymarket_bridge_tools.commands import local
+from heymarket_bridge_tools.errors import CliError
 from heymarket_bridge_tools.signing import demo_webhook_secrets
 from tests.support import ROOT
 
@@ -50,3 +51,23 @@ def test_behind_a_tunnel_a_source_the_file_does_not_name_gets_a_random_token_not
     assert len(public["generic"]) >= 32
     # and on 127.0.0.1 only, the demo's documented tokens still sign the samples
     assert private["generic"] == "demo-generic-secret"
+
+
+def test_a_secrets_file_may_hold_scoped_tokens_as_the_deployed_secret_does(tmp_path: Path) -> None:
+    scoped = {"token": "p" * 40, "scopes": {"contacts_per_minute": 30}}
+    file = tmp_path / "secrets.json"
+    file.write_text(json.dumps({"generic": ["b" * 40, scoped]}))
+
+    read = local._webhook_secrets(file, public=False)
+
+    assert read is not None
+    assert read["generic"] == ["b" * 40, scoped]
+
+
+@pytest.mark.parametrize("entry", [{"tok": "x"}, "  ", {"token": "x", "scopes": {"admin": True}}])
+def test_a_secrets_file_entry_the_ingest_function_cannot_read_is_refused(tmp_path: Path, entry: object) -> None:
+    file = tmp_path / "secrets.json"
+    file.write_text(json.dumps({"generic": entry}))
+
+    with pytest.raises(CliError, match="'generic' entry cannot be read"):
+        local._webhook_secrets(file, public=False)

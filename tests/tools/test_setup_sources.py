@@ -6,6 +6,7 @@ import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -269,3 +270,59 @@ def test_the_acuity_user_id_is_digits(stack: Target, tmp_path: Path, capsys: pyt
 
     assert code == 2
     assert "acuity_user_id" in capsys.readouterr().err
+
+
+SCOPES = {"contacts_per_minute": 30, "lists": ["Spring"], "opt_in": False}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"token": "o" * 40, "scopes": SCOPES},
+        ["u" * 40, {"token": "o" * 40, "scopes": SCOPES}],
+    ],
+    ids=["object", "list"],
+)
+def test_rotate_replaces_each_token_and_keeps_the_scopes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], entry: Any
+) -> None:
+    with moto_stack({"generic": entry}) as target:
+        monkeypatch.setattr(setup, "resolve", lambda **where: target)
+
+        assert cli.main(["sources", "rotate", "generic", "--stack-name", "hb"]) == 0
+
+        rotated = held_secret(target)["generic"]
+    out = capsys.readouterr().out
+    items, before = (rotated, entry) if isinstance(entry, list) else ([rotated], [entry])
+    assert len(items) == len(before)
+    tokens = [item if isinstance(item, str) else item["token"] for item in items]
+    assert len(set(tokens)) == len(tokens)
+    for new, old in zip(items, before, strict=True):
+        if isinstance(old, dict):
+            assert new["scopes"] == old["scopes"]
+            assert new["token"] != old["token"]
+        else:
+            assert isinstance(new, str)
+            assert new != old
+    assert all(out.count(token) == 1 for token in tokens)
+
+
+def test_list_shows_the_scopes_of_an_entry_never_its_tokens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with moto_stack({"generic": ["u" * 40, {"token": "o" * 40, "scopes": SCOPES}]}) as target:
+        monkeypatch.setattr(setup, "resolve", lambda **where: target)
+
+        assert cli.main(["sources", "list", "--stack-name", "hb"]) == 0
+
+    out = capsys.readouterr().out
+    assert "generic: configured" in out
+    assert "2 tokens: unscoped; scoped (30 contacts/min, lists: 1, opt-in: no)" in out
+    assert "u" * 40 not in out
+    assert "o" * 40 not in out
+
+
+def test_the_next_hint_names_the_deployed_stack(stack: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["sources", "add", "typeform", "--stack-name", "hb"]) == 0
+
+    assert "`heymarket-bridge sources show typeform --stack-name hb`" in capsys.readouterr().out

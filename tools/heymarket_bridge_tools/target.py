@@ -74,16 +74,24 @@ class Target:
     stack_name: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
-    local_secrets: dict[str, str] | None = None
+    local_secrets: dict[str, Any] | None = None
 
     @property
     def is_local(self) -> bool:
         return self.stack_name is None
 
+    @property
+    def options(self) -> str:
+        """The options that name this target again in a hint: " --stack-name NAME" or " --local"."""
+        return f" --stack-name {self.stack_name}" if self.stack_name else " --local"
+
     def webhook_secret(self, source: str) -> str | None:
-        """The token or signing secret the stack holds for `source` (None when it holds none)."""
-        value = self.webhook_secrets().get(source)
-        return str(value) if value else None
+        """The token or signing secret the stack holds for `source`: its first one when the entry holds several
+        or scoped ones (heymarket_bridge.ingest.scopes); None when it holds none or a malformed entry."""
+        from heymarket_bridge_tools.source_setup import entry_secrets
+
+        found = entry_secrets(self.webhook_secrets().get(source))
+        return str(found[0].token) if found else None
 
     def webhook_secrets(self) -> dict[str, Any]:
         """Every entry of the stack's webhook-secrets secret, as it holds them now (the local stack's too: what
@@ -154,7 +162,7 @@ def local(state_file: Path | None = None) -> Target:
         api_url=state.api_url,
         outputs=outputs,
         parameters={str(k): str(v) for k, v in (data.get("parameters") or {}).items()},
-        local_secrets={str(k): str(v) for k, v in secrets.items()} if isinstance(secrets, dict) else {},
+        local_secrets={str(k): v for k, v in secrets.items()} if isinstance(secrets, dict) else {},
     )
 
 

@@ -130,6 +130,7 @@ def host_is_local(handler: BaseHTTPRequestHandler) -> bool:
     Refusing any other Host defeats DNS rebinding: a web page on attacker.example whose name is made to resolve to
     127.0.0.1 reaches the port from the victim's browser, but its requests carry Host: attacker.example.
     """
-    host, port = handler.server.server_address[:2]
+    address: Any = handler.server.server_address  # (host, port, ...) for the IP servers here
+    host, port = str(address[0]), address[1]
     names = {*_LOOPBACK_NAMES, *(() if host in _WILDCARDS else (f"[{host}]" if ":" in host else host,))}
     return handler.headers.get("Host", "").strip().lower() in {f"{name}:{port}" for name in names}

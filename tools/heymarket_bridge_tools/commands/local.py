@@ -146,10 +146,15 @@ def _webhook_secrets(path: Path | None, *, public: bool) -> dict[str, str] | Non
         secrets = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise CliError(f"--webhook-secrets: {path} is not JSON: {error}", EXIT_USAGE) from None
-    if not isinstance(secrets, dict) or not all(
-        isinstance(key, str) and isinstance(value, str) and value for key, value in secrets.items()
-    ):
+    if not isinstance(secrets, dict):
         raise CliError(f'--webhook-secrets: {path} must be a JSON object {{"<source>": "<token>"}}', EXIT_USAGE)
+    from heymarket_bridge_tools.source_setup import entry_problem, held
+
+    for key, value in secrets.items():
+        # An entry as the deployed secret holds it: a token, {"token", "scopes"} or a list (ingest/scopes.py).
+        problem = entry_problem(value) or (None if held(secrets, key) else "it is blank")
+        if problem is not None:
+            raise CliError(f"--webhook-secrets: {path}: the {key!r} entry cannot be read: {problem}", EXIT_USAGE)
     if public:
         from heymarket_local.stack_setup import generated_webhook_secrets
 

@@ -160,7 +160,7 @@ def samples(source: str | None) -> None:
     from heymarket_bridge_tools.samples import sample_of
 
     if source is not None:
-        echo(sample_of(source).text(), nl=False)
+        click.echo(sample_of(source).text(), nl=False)  # the project's own sample, raw bytes for a pipe
         return
     from heymarket_bridge_tools.console import console, table
 

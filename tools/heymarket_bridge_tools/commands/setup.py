@@ -14,7 +14,7 @@ import click
 
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
-from heymarket_bridge_tools.target import resolve, target_options
+from heymarket_bridge_tools.target import Target, resolve, target_options
 from heymarket_bridge_tools.terminal import echo
 
 if TYPE_CHECKING:
@@ -50,11 +50,12 @@ def sources() -> None:
 @target_options
 def sources_list(**where: Any) -> None:
     """Every source the bridge ships: whether the webhook secret holds its entries, its URL, what it needs."""
-    from heymarket_bridge_tools.source_setup import allowed_without_token, source_states
+    from heymarket_bridge_tools.source_setup import allowed_without_token, describe_scopes, source_states
 
     target = resolve(**where)
     echo(f"sources of the {target.description}")
-    for state in source_states(target, target.webhook_secrets(), allowed_without_token(target)):
+    held_entries = target.webhook_secrets()
+    for state in source_states(target, held_entries, allowed_without_token(target)):
         verdict = (
             "configured" if state.configured else "open without a token" if state.open_without_token else "not set up"
         )
@@ -62,6 +63,9 @@ def sources_list(**where: Any) -> None:
         for entry, present in state.entries:
             issuer = "the bridge issues it" if entry.issued_by == "bridge" else "the vendor issues it"
             echo(f"  {'held   ' if present else 'missing'}  {entry.key}: {entry.what} ({issuer})")
+            scopes = describe_scopes(held_entries.get(entry.key))
+            if scopes:
+                echo(f"           {scopes}")
 
 
 @sources.command(
@@ -113,16 +117,38 @@ def sources_rotate(name: str, only: str | None, value_files: tuple[Any, ...], **
 def _set_entries(
     name: str, value_files: tuple[Any, ...], where: dict[str, Any], *, rotate: bool, only: str | None
 ) -> int:
-    from heymarket_bridge_tools.source_setup import new_token, source_url, write_entries
+    from heymarket_bridge_tools.source_setup import new_token, rotated_value, source_url, write_entries
 
     target = resolve(**where)
-    chosen = _chosen_entries(name, only, target.webhook_secrets(), rotate=rotate)
+    current = target.webhook_secrets()
+    chosen = _chosen_entries(name, only, current, rotate=rotate)
     values = _vendor_values([entry for entry in chosen if entry.issued_by != "bridge"], list(value_files))
-    tokens = {entry.key: new_token() for entry in chosen if entry.issued_by == "bridge"}
-    write_entries(target, {**tokens, **values})
+    changes: dict[str, Any] = {}
+    tokens: dict[str, list[str]] = {}
+    for entry in chosen:
+        # A rotation keeps the entry's shape and scopes (issue 26's scoped tokens): only the secrets change.
+        existing = current.get(entry.key) if rotate else None
+        if entry.issued_by == "bridge":
+            changes[entry.key], tokens[entry.key] = rotated_value(existing, new_token)
+        else:
+            changes[entry.key] = _vendor_rotated(entry.key, existing, values[entry.key])
+    write_entries(target, changes)
     echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
-    _print_next(name, chosen, tokens, source_url(target, name), rotate=rotate)
+    _print_next(name, chosen, tokens, source_url(target, name), rotate=rotate, target=target)
     return 0
+
+
+def _vendor_rotated(key: str, existing: Any, value: str) -> Any:
+    """The vendor's new value in place of the old one, its scopes kept; a list of several is not guessed at."""
+    if isinstance(existing, list) and len(existing) > 1:
+        raise CliError(
+            f"the {key} entry holds {len(existing)} secrets: edit it in the secret (keep each one's scopes); "
+            "nothing was changed",
+            EXIT_USAGE,
+        )
+    if isinstance(existing, list):
+        existing = existing[0] if existing else None
+    return {**existing, "token": value} if isinstance(existing, dict) else value
 
 
 def _chosen_entries(name: str, only: str | None, current: dict[str, Any], *, rotate: bool) -> list[CredentialEntry]:
@@ -137,21 +163,25 @@ def _chosen_entries(name: str, only: str | None, current: dict[str, Any], *, rot
         raise CliError(f"{name} has no entry {only!r}; its entries are {keys}", EXIT_USAGE)
     if not rotate and all(held(current, entry.key) for entry in entries):
         raise CliError(
-            f"{name} is set up already: `heymarket-bridge sources rotate {name}` replaces its entry", EXIT_USAGE
+            f"{name} is set up already: `heymarket-bridge sources rotate {name}` (with the same --stack-name or "
+            "--local) replaces its entry",
+            EXIT_USAGE,
         )
     if rotate and not held(current, chosen[0].key):
         raise CliError(f"{name} has no {chosen[0].key} to rotate: `heymarket-bridge sources add {name}`", EXIT_USAGE)
     return chosen
 
 
-def _print_next(name: str, chosen: list[CredentialEntry], tokens: dict[str, str], url: str, *, rotate: bool) -> None:
+def _print_next(
+    name: str, chosen: list[CredentialEntry], tokens: dict[str, list[str]], url: str, *, rotate: bool, target: Target
+) -> None:
     """Each generated token once with where it goes, the URL, and what happens meanwhile."""
     from heymarket_bridge_tools.source_setup import SECRETS_CACHE_MINUTES, token_in
 
     presented = token_in(name)
     for entry in chosen:
-        if entry.key in tokens:
-            _print_token(entry, tokens[entry.key], url, presented)
+        for token in tokens.get(entry.key, []):
+            _print_token(entry, token, url, presented)
     if not (tokens and presented == "query"):
         echo(f"\nwebhook URL: {url}")
     echo(
@@ -159,7 +189,7 @@ def _print_next(name: str, chosen: list[CredentialEntry], tokens: dict[str, str]
         "(401) what is sent with the new value."
         + (" The sender keeps the old value until you update it there." if rotate else "")
     )
-    echo(f"Next: `heymarket-bridge sources show {name}` prints the steps in the vendor's screens.")
+    echo(f"Next: `heymarket-bridge sources show {name}{target.options}` prints the steps in the vendor's screens.")
 
 
 def _print_token(entry: CredentialEntry, token: str, url: str, presented: str) -> None:
