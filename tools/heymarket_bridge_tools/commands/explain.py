@@ -38,7 +38,12 @@ def _examples(*lines: str) -> str:
     metavar="FILE",
     help="A JSON file of SourceMappings (default: none, every source's defaults).",
 )
-@click.option("--default-country", default="US", metavar="CC", help="DefaultPhoneRegion.")
+@click.option(
+    "--default-country",
+    default="US",
+    metavar="CC",
+    help="The country a phone with no evidence is read in: the stack's DefaultCountry parameter (ISO 3166 alpha-2).",
+)
 @click.option("--unmasked", is_flag=True, help="Show phones and emails whole.")
 def explain(
     source: str,
@@ -65,7 +70,7 @@ def explain(
     from heymarket_bridge.ingest.failures import WebhookError
     from heymarket_bridge.ingest.http import is_delete_route
 
-    data = file.read_bytes()
+    data = _read_bounded(file)
     event = _event_of(data) if not raw_body else None
     if source == DELETE_CREDENTIAL or (event is not None and is_delete_route(event)):
         return _explain_deletes(data, event, content_type, default_country.upper(), unmasked)
@@ -84,9 +89,29 @@ def explain(
         )
     except WebhookError as refused:
         echo(f"the whole delivery is refused: {refused.status} {refused.message}")
+        for item in (refused.details or {}).get("rejected", []):
+            echo(f"  contact {item.get('index')}: {'; '.join(item.get('errors', []))}")
         return EXIT_FAILURE
     _print_explanation(told)
     return 0
+
+
+def _read_bounded(file: Path) -> bytes:
+    """FILE's bytes, read as the ingest function reads a body: at most MaxBodyBytes (its default) and, for an
+    API Gateway event, what holds such a body (base64 and JSON escapes: 6 bytes per byte at most); a larger file
+    is refused as ingest refuses it (413) before more is read, so /dev/zero or a pipe cannot hang explain."""
+    from heymarket_bridge_tools.explain import default_settings
+
+    limit = default_settings().max_body_bytes * 6 + 65_536
+    with file.open("rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise CliError(
+            f"the whole delivery is refused: 413: {file} is larger than any body the ingest function takes "
+            f"(MaxBodyBytes {default_settings().max_body_bytes})",
+            EXIT_FAILURE,
+        )
+    return data
 
 
 def _event_of(data: bytes) -> dict[str, Any] | None:
@@ -151,6 +176,13 @@ def _explain_deletes(
 
 
 def _print_explanation(told: Any) -> None:
+    if told.notices is not None:
+        echo(
+            f"{told.source}: a notification naming {told.notices} record(s): the ingest function answers 200 and "
+            f"queues one fetch each; the fetch function reads each record from {told.fetched_from} later (not "
+            "offline), then maps it as any delivery"
+        )
+        return
     echo(f"{told.source}: {len(told.contacts)} contact(s) in the delivery")
     for story in told.contacts:
         echo(f"\ncontact {story.index}: " + ("REFUSED" if story.refused else "queued"))
