@@ -236,16 +236,7 @@ def check_webhook_secret(
                 )
             )
         elif state.name in mappings or len(missing) < len(state.entries):
-            # Only a mapped source fails: it is meant to be used. A half set-up one that no mapping names is told.
-            keys = ", ".join(f"{entry.key} ({entry.what})" for entry in missing)
-            findings.append(
-                Finding(
-                    "fail" if state.name in mappings else "note",
-                    WEBHOOK_SECRET,
-                    f"{state.name}: the secret has no {keys}: every delivery from {state.name} is refused (401); "
-                    f"run `heymarket-bridge sources add {state.name}{options}`",
-                )
-            )
+            findings.append(_missing(state.name, missing, mapped=state.name in mappings, options=options))
         else:
             absent.append(state.name)
     if absent:
@@ -253,6 +244,18 @@ def check_webhook_secret(
             Finding("note", WEBHOOK_SECRET, f"not set up (their deliveries are refused with 401): {', '.join(absent)}")
         )
     return findings
+
+
+def _missing(name: str, missing: list[Any], *, mapped: bool, options: str) -> Finding:
+    """A source without some of its entries: a failure when a mapping names it (it is meant to be used), a note
+    for one half set up that no mapping names."""
+    keys = ", ".join(f"{entry.key} ({entry.what})" for entry in missing)
+    return Finding(
+        "fail" if mapped else "note",
+        WEBHOOK_SECRET,
+        f"{name}: the secret has no {keys}: every delivery from {name} is refused (401); "
+        f"run `heymarket-bridge sources add {name}{options}`",
+    )
 
 
 def check_deletes(entries: Mapping[str, Any]) -> Finding:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -114,17 +114,19 @@ def explain(
         max_contacts=contacts_limit(limits, sender),
     )
     fetched_from = str(getattr(sender, "fetched_from", ""))
-    with quiet_layer():
-        refuse_if_larger(request, limits.max_body_bytes)
-        if fetched_from:  # as service._notified: the notification's records, fetched later (not offline)
-            notices = sender.notices(request, context)  # type: ignore[attr-defined]
-            too_many(len(notices), context)
-            return Explanation(source, [], len(notices), fetched_from)
-        delivery = sender.read(request, context)
-        too_many(len(delivery.submissions), context)
-        plan = plan_delivery(delivery, PlanInputs(source, "explain", now, default_country, dict(mappings)))
-        refusal = nothing_valid(plan, sender.refuses_when_nothing_valid)
-    metrics.clear_metrics()
+    try:
+        with quiet_layer():
+            refuse_if_larger(request, limits.max_body_bytes)
+            if fetched_from:  # as service._notified: the notification's records, fetched later (not offline)
+                notices = sender.notices(request, context)  # type: ignore[attr-defined]
+                too_many(len(notices), context)
+                return Explanation(source, [], len(notices), fetched_from)
+            delivery = sender.read(request, context)
+            too_many(len(delivery.submissions), context)
+            plan = plan_delivery(delivery, PlanInputs(source, "explain", now, default_country, dict(mappings)))
+            refusal = nothing_valid(plan, sender.refuses_when_nothing_valid)
+    finally:
+        metrics.clear_metrics()
     if refusal is not None:
         raise refusal
     places = _leaves(request)
@@ -134,13 +136,7 @@ def explain(
     for index, submission in enumerate(delivery.submissions):
         story = ContactStory(index)
         _fields(story, submission, mapping, places, unmasked)
-        for rejection in plan.rejected:
-            if rejection.index != index:
-                continue
-            if rejection.dropped or rejection.notes:
-                story.notes += [*rejection.errors, *rejection.notes]
-            else:
-                story.refused += rejection.errors
+        _rejections(story, plan.rejected)
         operation = by_phone.get(phones[index] or "")
         if operation is not None and not story.refused:
             others = [n for n, phone in enumerate(phones) if phone == phones[index] and n != index]
@@ -152,6 +148,18 @@ def explain(
             _contact(story, submission, operation, default_country, unmasked)
         stories.append(story)
     return Explanation(source, stories)
+
+
+def _rejections(story: ContactStory, rejected: Iterable[Any]) -> None:
+    """The plan's rejections of this story's contact: a refusal, or notes when it is queued all the same (a field
+    dropped, a warning)."""
+    for rejection in rejected:
+        if rejection.index != story.index:
+            continue
+        if rejection.dropped or rejection.notes:
+            story.notes += [*rejection.errors, *rejection.notes]
+        else:
+            story.refused += rejection.errors
 
 
 def _phone_of(submission: Submission, default_country: str) -> str | None:

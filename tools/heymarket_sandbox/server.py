@@ -399,6 +399,9 @@ class HeymarketSandbox:
             return error.reply()
 
 
+_LOCAL_ONLY = "the /_sandbox/ endpoints answer only Host 127.0.0.1:<port>, localhost:<port> or [::1]:<port>"
+
+
 class _SandboxRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HeymarketSandbox/1.0"
@@ -423,9 +426,7 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         is_control = path.startswith("/_sandbox/")
         if is_control and not host_is_local(self):  # DNS rebinding: another site's page resolved to 127.0.0.1
-            port = self.server.server_address[1]
-            message = f"the /_sandbox/ endpoints answer only Host 127.0.0.1:{port} or localhost:{port}"
-            self._send(faults.encode(ApiError(HTTPStatus.FORBIDDEN, "forbidden_host", message).reply()), close=True)
+            self._send(faults.encode(ApiError(HTTPStatus.FORBIDDEN, "forbidden_host", _LOCAL_ONLY).reply()), close=True)
             return
         try:
             body = read_body(self, DEFAULT_MAX_BODY_BYTES if is_control else sandbox.config.max_body_bytes)
