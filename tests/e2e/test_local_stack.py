@@ -157,6 +157,14 @@ def wait_for_ready(process: subprocess.Popen[bytes], stdout: Path, timeout_s: fl
     raise AssertionError("no READY line in time")
 
 
+def state_tokens(info: dict[str, Any]) -> dict[str, str]:
+    """The webhook tokens of the stack that printed `info` (READY), read from its state file (mode 0600)."""
+    state = Path(info["state_file"])
+    assert state.stat().st_mode & 0o077 == 0
+    tokens: dict[str, str] = json.loads(state.read_text())["webhook_secrets"]
+    return tokens
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_local_stops_cleanly_on_a_signal_and_frees_its_ports(
     tmp_path: Path, http: urllib3.PoolManager, stop_signal: signal.Signals
@@ -179,7 +187,11 @@ def test_local_stops_cleanly_on_a_signal_and_frees_its_ports(
         assert info["aws_endpoint_url"] == f"http://127.0.0.1:{aws_port}"
         assert info["heymarket_url"] == f"http://127.0.0.1:{sandbox_port}"
         assert {"queue_url", "dlq_url", "webhook_secrets"} <= set(info)
-        token = info["webhook_secrets"]["generic"]
+        tokens = state_tokens(info)
+        assert sorted(tokens) == info["webhook_secrets"]  # names on the terminal, values only in the state file
+        terminal = stdout.read_text() + stderr.read_text()
+        assert not [name for name, value in tokens.items() if value in terminal]
+        token = tokens["generic"]
         response = http.request(
             "POST",
             f"{info['api_url']}/webhooks/generic",

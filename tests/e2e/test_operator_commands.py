@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
-from tests.e2e.test_local_stack import free_ports, wait_for_ready
+from tests.e2e.test_local_stack import free_ports, state_tokens, wait_for_ready
 from tests.support import ROOT, load_event
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def local_stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         )
     try:
         info = wait_for_ready(process, stdout)
-        yield {**info, "cwd": tmp_path, "api_port": api}
+        yield {**info, "cwd": tmp_path, "api_port": api, "tokens": state_tokens(info)}
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)

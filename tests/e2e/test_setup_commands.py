@@ -26,7 +26,7 @@ def test_a_rotated_secret_is_the_one_the_next_delivery_is_signed_and_checked_wit
     rotated = bridge(local_stack["cwd"], "sources", "rotate", "typeform", "--local")
     assert rotated.returncode == 0, rotated.stdout + rotated.stderr
     token = rotated.stdout.split("paste this secret into the sender: ", 1)[1].split()[0]
-    assert token not in local_stack["webhook_secrets"].values()
+    assert token not in local_stack["tokens"].values()
 
     sent = bridge(local_stack["cwd"], "send", "typeform", "--local")
 

@@ -121,7 +121,7 @@ def doctor(
     capsys: pytest.CaptureFixture[str],
     *,
     mappings: Any,
-    secrets: dict[str, str] | None = None,
+    secrets: dict[str, Any] | None = None,
     parameters: dict[str, str] | None = None,
     sandbox: SandboxConfig = SANDBOX,
 ) -> tuple[int, str, dict[str, int]]:
@@ -206,7 +206,10 @@ def test_a_mapped_source_without_its_secret_entry_fails_and_an_open_one_is_named
     assert "FAIL  hubspot: the secret has no hubspot (the app's client secret" in out
     assert "sources add hubspot" in out
     assert "NOTE  jotform: open without a token (AllowUnauthenticatedSources)" in out
-    assert "not set up (their deliveries are refused with 401): calendly" in out
+    not_set_up = next(
+        line for line in out.splitlines() if "not set up (their deliveries are refused with 401): " in line
+    )
+    assert "calendly" in not_set_up.split(": ", 1)[1].split(", ")
 
 
 def test_mappings_the_ingest_function_cannot_read_fail(
@@ -265,3 +268,40 @@ def test_the_bulk_delete_is_reported_off_without_its_token_and_failing_with_a_sh
     status, out, _ = doctor(monkeypatch, capsys, mappings={}, secrets={"generic": "a", "deletes": "b"})
     assert status == 0, out
     assert "OK    bulk delete: on" in out
+
+
+def test_a_half_set_up_source_no_mapping_names_is_a_note_with_a_hint_naming_the_stack(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given Salesforce's URL token held but not its org id, and no mapping naming Salesforce
+    status, out, _ = doctor(monkeypatch, capsys, mappings={}, secrets={"generic": "token", "salesforce": "t" * 32})
+
+    # Then it is told (a note), not a failure, and the hint names the stack the command must act on
+    assert status == 0, out
+    assert "NOTE  salesforce: the secret has no salesforce_org_id" in out
+    assert "`heymarket-bridge sources add salesforce --stack-name hb`" in out
+
+
+def test_scoped_tokens_are_shown_by_their_scopes_never_their_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend, public = "b" * 40, "p" * 40
+    scoped = {"token": public, "scopes": {"contacts_per_minute": 30, "lists": ["Spring"]}}
+
+    status, out, _ = doctor(monkeypatch, capsys, mappings={}, secrets={"generic": [backend, scoped]})
+
+    assert status == 0, out
+    assert "generic: configured" in out
+    assert "2 tokens: unscoped; scoped (30 contacts/min, lists: 1, opt-in: no)" in out
+    assert backend not in out
+    assert public not in out
+
+
+def test_an_entry_the_ingest_function_cannot_read_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = doctor(monkeypatch, capsys, mappings={}, secrets={"generic": {"tok": "x" * 32}})
+
+    assert status == 1
+    assert "FAIL  generic: the entry cannot be read" in out
+    assert "x" * 32 not in out

@@ -6,6 +6,7 @@ import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,3 +195,134 @@ def test_the_bulk_delete_gets_a_token_of_its_own(stack: Target, capsys: pytest.C
     out = capsys.readouterr().out
     assert f"send it in the X-Bridge-Token header (or as a Bearer token): {token}" in out
     assert "webhook URL: https://abc.execute-api.us-east-1.amazonaws.com/contacts/delete" in out
+
+
+@pytest.mark.parametrize(
+    ("parameters", "base"),
+    [
+        ({"PublicBaseUrl": "https://abc.trycloudflare.com"}, "https://abc.trycloudflare.com"),
+        ({"PublicBaseUrl": "http://127.0.0.1:3999"}, "http://127.0.0.1:3999"),
+    ],
+)
+def test_a_local_stack_behind_a_tunnel_gives_senders_its_public_url(
+    tmp_path: Path, parameters: dict[str, str], base: str
+) -> None:
+    # Given the state file of `local --public-url https://abc.trycloudflare.com` (its PublicBaseUrl) on port 3999
+    from heymarket_bridge_tools.source_setup import source_url
+    from heymarket_bridge_tools.target import local
+    from heymarket_local.state import write_state
+
+    state = tmp_path / "3999.json"
+    write_state(
+        state,
+        {
+            "api_url": "http://127.0.0.1:3999",
+            "aws_endpoint_url": "http://127.0.0.1:9",
+            "queue_url": "q",
+            "dlq_url": "d",
+            "parameters": parameters,
+        },
+    )
+
+    # When the setup commands read the sender's URL, then it is the tunnel's; posts from here still go to 127.0.0.1
+    target = local(state)
+    assert source_url(target, "hubspot") == f"{base}/webhooks/hubspot"
+    assert source_url(target, "deletes") == f"{base}/contacts/delete"
+    assert target.api_url == "http://127.0.0.1:3999"
+
+
+@pytest.mark.parametrize(
+    ("source", "pasted", "refusal"),
+    [
+        ("salesforce", "00D 000000000001EAA", "a space"),
+        ("salesforce", "00X000000000001EAA", "starting 00D"),
+        ("salesforce", "00D00000000000", "15 or 18"),
+        ("hubspot", "client secret copied with its label", "a space"),
+        ("hubspot", "abc\x1b[31mdef", "control character"),
+    ],
+)
+def test_a_vendor_value_the_source_can_check_is_refused_when_malformed_and_nothing_changes(
+    stack: Target,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+    pasted: str,
+    refusal: str,
+) -> None:
+    before = held_secret(stack)
+    lines = [pasted, "12345678"] if source != "salesforce" else [pasted]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+
+    assert cli.main(["sources", "add", source, "--stack-name", "hb"]) == 2
+
+    assert refusal in capsys.readouterr().err
+    assert held_secret(stack) == before
+
+
+def test_the_acuity_user_id_is_digits(stack: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key, user = tmp_path / "key", tmp_path / "user"
+    key.write_text("acuity-api-key-0123456789")
+    user.write_text("user 42")
+
+    code = cli.main(
+        ["sources", "add", "acuity", "--value-file", str(key), "--value-file", str(user), "--stack-name", "hb"]
+    )
+
+    assert code == 2
+    assert "acuity_user_id" in capsys.readouterr().err
+
+
+SCOPES = {"contacts_per_minute": 30, "lists": ["Spring"], "opt_in": False}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"token": "o" * 40, "scopes": SCOPES},
+        ["u" * 40, {"token": "o" * 40, "scopes": SCOPES}],
+    ],
+    ids=["object", "list"],
+)
+def test_rotate_replaces_each_token_and_keeps_the_scopes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], entry: Any
+) -> None:
+    with moto_stack({"generic": entry}) as target:
+        monkeypatch.setattr(setup, "resolve", lambda **where: target)
+
+        assert cli.main(["sources", "rotate", "generic", "--stack-name", "hb"]) == 0
+
+        rotated = held_secret(target)["generic"]
+    out = capsys.readouterr().out
+    items, before = (rotated, entry) if isinstance(entry, list) else ([rotated], [entry])
+    assert len(items) == len(before)
+    tokens = [item if isinstance(item, str) else item["token"] for item in items]
+    assert len(set(tokens)) == len(tokens)
+    for new, old in zip(items, before, strict=True):
+        if isinstance(old, dict):
+            assert new["scopes"] == old["scopes"]
+            assert new["token"] != old["token"]
+        else:
+            assert isinstance(new, str)
+            assert new != old
+    assert all(out.count(token) == 1 for token in tokens)
+
+
+def test_list_shows_the_scopes_of_an_entry_never_its_tokens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with moto_stack({"generic": ["u" * 40, {"token": "o" * 40, "scopes": SCOPES}]}) as target:
+        monkeypatch.setattr(setup, "resolve", lambda **where: target)
+
+        assert cli.main(["sources", "list", "--stack-name", "hb"]) == 0
+
+    out = capsys.readouterr().out
+    assert "generic: configured" in out
+    assert "2 tokens: unscoped; scoped (30 contacts/min, lists: 1, opt-in: no)" in out
+    assert "u" * 40 not in out
+    assert "o" * 40 not in out
+
+
+def test_the_next_hint_names_the_deployed_stack(stack: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["sources", "add", "typeform", "--stack-name", "hb"]) == 0
+
+    assert "`heymarket-bridge sources show typeform --stack-name hb`" in capsys.readouterr().out

@@ -164,10 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage.show()
         return usage.exit_code
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - the one place every error is reported
+        from heymarket_bridge_tools.terminal import echo  # imported here: `--help` need not load it
+
         explanation = explain(error)
         if debug:
             traceback.print_exc()
-        click.echo(f"{PROG}: error: {explanation.message}", err=True)
+        echo(f"{PROG}: error: {explanation.message}", err=True)
         return explanation.exit_code
     return result if isinstance(result, int) else 0
 

@@ -22,18 +22,30 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
+
+from heymarket_bridge_tools.terminal import terminal_text
+
+
+class EscapingConsole(Console):
+    """A rich console that escapes control characters in every string it renders (printed text, table cells), as
+    `terminal.echo` does for plain lines: rich passes ESC through, so a sender's value could drive the terminal."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        """Rich's rendering of `text` (markup, if asked), after its control characters are escaped."""
+        return super().render_str(terminal_text(text), **options)
 
 
 @cache
 def console() -> Console:
     """The console for results (stdout); no colour when stdout is not a terminal."""
-    return Console(highlight=False, soft_wrap=True)
+    return EscapingConsole(highlight=False, soft_wrap=True)
 
 
 @cache
 def error_console() -> Console:
     """The console for progress and notes (stderr)."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return EscapingConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def table(*columns: str) -> Table:

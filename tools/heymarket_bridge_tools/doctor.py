@@ -150,7 +150,8 @@ def run_doctor(target: Target) -> list[Finding]:
     except CliError as unreadable:
         findings.append(Finding("fail", WEBHOOK_SECRET, str(unreadable)))
     else:
-        findings += check_webhook_secret(source_states(target, entries, allowed_without_token(target)), mappings)
+        states = source_states(target, entries, allowed_without_token(target))
+        findings += check_webhook_secret(states, mappings, entries, options=target.options)
         findings.append(check_deletes(entries))
     if not any(_names_something(mapping) for mapping in mappings.values()):
         return findings
@@ -196,15 +197,35 @@ def read_mappings(target: Target) -> tuple[dict[str, SourceMapping], list[Findin
     return mappings, [Finding("ok", MAPPINGS, f"{name} is valid; sources mapped: {named}")]
 
 
-def check_webhook_secret(states: Iterable[Any], mappings: Mapping[str, SourceMapping]) -> list[Finding]:
-    """For each source (heymarket_bridge_tools.source_setup.SourceState): configured, open without a token, or
-    missing an entry; a source the mappings name and the secret lacks fails (each delivery is refused with 401)."""
-    findings: list[Finding] = []
+def check_webhook_secret(
+    states: Iterable[Any],
+    mappings: Mapping[str, SourceMapping],
+    entries: Mapping[str, Any] | None = None,
+    *,
+    options: str = "",
+) -> list[Finding]:
+    """For each source (heymarket_bridge_tools.source_setup.SourceState): configured (with its tokens' scopes, never
+    a token), open without a token, or missing an entry. A source the mappings name and the secret lacks fails
+    (each delivery is refused with 401); another with some entries but not all is a note; an entry the ingest
+    function cannot read fails (it answers 503). `options`: the target's options for the hints (Target.options)."""
+    from heymarket_bridge_tools.source_setup import describe_scopes, entry_problem
+
+    held = entries or {}
+    findings = [
+        Finding("fail", WEBHOOK_SECRET, f"{key}: the entry cannot be read ({problem}): its source is answered 503")
+        for key, problem in ((key, entry_problem(value)) for key, value in held.items())
+        if problem is not None
+    ]
     absent: list[str] = []
     for state in states:
         missing = [entry for entry, present in state.entries if not present]
         if not missing:
-            findings.append(Finding("ok", WEBHOOK_SECRET, f"{state.name}: configured ({state.url})"))
+            scopes = describe_scopes(held.get(state.name))
+            findings.append(
+                Finding(
+                    "ok", WEBHOOK_SECRET, f"{state.name}: configured ({state.url})" + (f"; {scopes}" if scopes else "")
+                )
+            )
         elif state.open_without_token:
             findings.append(
                 Finding(
@@ -215,15 +236,7 @@ def check_webhook_secret(states: Iterable[Any], mappings: Mapping[str, SourceMap
                 )
             )
         elif state.name in mappings or len(missing) < len(state.entries):
-            keys = ", ".join(f"{entry.key} ({entry.what})" for entry in missing)
-            findings.append(
-                Finding(
-                    "fail",
-                    WEBHOOK_SECRET,
-                    f"{state.name}: the secret has no {keys}: every delivery from {state.name} is refused (401); "
-                    f"run `heymarket-bridge sources add {state.name}`",
-                )
-            )
+            findings.append(_missing(state.name, missing, mapped=state.name in mappings, options=options))
         else:
             absent.append(state.name)
     if absent:
@@ -233,21 +246,35 @@ def check_webhook_secret(states: Iterable[Any], mappings: Mapping[str, SourceMap
     return findings
 
 
+def _missing(name: str, missing: list[Any], *, mapped: bool, options: str) -> Finding:
+    """A source without some of its entries: a failure when a mapping names it (it is meant to be used), a note
+    for one half set up that no mapping names."""
+    keys = ", ".join(f"{entry.key} ({entry.what})" for entry in missing)
+    return Finding(
+        "fail" if mapped else "note",
+        WEBHOOK_SECRET,
+        f"{name}: the secret has no {keys}: every delivery from {name} is refused (401); "
+        f"run `heymarket-bridge sources add {name}{options}`",
+    )
+
+
 def check_deletes(entries: Mapping[str, Any]) -> Finding:
     """Whether the bulk delete (DeleteContactsUrl) takes requests: it needs a `deletes` token of its own
     (heymarket_bridge.ingest.deletes.authenticate_delete refuses every request while it is absent or equals another
     entry)."""
     from heymarket_bridge.ingest.deletes import DELETE_CREDENTIAL
+    from heymarket_bridge_tools.source_setup import entry_secrets
 
     token = entries.get(DELETE_CREDENTIAL)
-    if not isinstance(token, str) or not token.strip():
+    own = {token.strip()} if isinstance(token, str) and token.strip() else set()  # a string only, as deletes.py
+    if not own:
         return Finding(
             "note", WEBHOOK_SECRET, f"bulk delete: off (no {DELETE_CREDENTIAL!r} entry): every request is refused"
         )
     shared = sorted(
         str(name)
         for name, value in entries.items()
-        if name != DELETE_CREDENTIAL and isinstance(value, str) and value.strip() == token.strip()
+        if name != DELETE_CREDENTIAL and own & {item.token for item in entry_secrets(value)}
     )
     if shared:
         return Finding(

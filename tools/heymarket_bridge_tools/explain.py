@@ -1,7 +1,7 @@
 """`heymarket-bridge explain SOURCE FILE`: how one recorded delivery maps, offline, through the product's own code.
 
 The delivery is read by the source's own `read` and validated by the ingest function's own planning
-(heymarket_bridge.ingest.planning.plan_delivery), with the mappings and DefaultPhoneRegion given: what is explained
+(heymarket_bridge.ingest.planning.plan_delivery), with the mappings and DefaultCountry given: what is explained
 is what the ingest function would queue, so explain cannot disagree with it. Nothing is authenticated (no secret is
 needed offline; a signature's age is not checked) and nothing leaves this machine. What this module adds is only the
 telling: where in the payload each value was found (the payload's fields holding that value), the country the phone
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -23,10 +23,18 @@ if TYPE_CHECKING:
     from heymarket_bridge.domain.mapping import SourceMapping, Submission
     from heymarket_bridge.domain.operations import ContactOperation
     from heymarket_bridge.ingest.http import WebhookRequest
+    from heymarket_bridge.settings import IngestSettings
 
 # The most places a value is said to be found at (a value repeated all over a payload is not a finding).
 MAX_PLACES: Final = 3
 _NOT_SHOWN: Final = frozenset({"country_evidence", "phone_as_received"})
+
+
+def default_settings() -> IngestSettings:
+    """The ingest function's settings with the template's defaults (MaxBodyBytes, MaxContactsPerRequest)."""
+    from heymarket_bridge.settings import IngestSettings
+
+    return IngestSettings(queue_url="", webhook_secrets_arn="")
 
 
 @dataclass
@@ -48,6 +56,10 @@ class ContactStory:
 class Explanation:
     source: str
     contacts: list[ContactStory]
+    # A notifying sender (Meta, Acuity): how many records the notification names, which the fetch function fetches
+    # (from `fetched_from`) after ingest answers 200; None for a sender that posts its contacts.
+    notices: int | None = None
+    fetched_from: str = ""
 
 
 def request_of(source: str, body: bytes, content_type: str) -> WebhookRequest:
@@ -75,15 +87,22 @@ def explain(
     default_country: str = "US",
     *,
     unmasked: bool = False,
+    settings: IngestSettings | None = None,
 ) -> Explanation:
-    """Read `request` as SOURCE's webhook and plan it as the ingest function does; raises the WebhookError the
-    sender would get (400, 413, 415, 422) when the delivery is refused as a whole."""
+    """Read `request` as SOURCE's webhook and plan it as the ingest function does, with its default limits
+    (MaxBodyBytes, MaxContactsPerRequest: `settings`, else IngestSettings' defaults, the template's); raises the
+    WebhookError the sender would get (400, 413, 415, 422) when the delivery is refused as a whole, through the
+    ingest function's own checks (http.refuse_if_larger, common.too_many, intake.nothing_valid)."""
+    from heymarket_bridge.ingest.http import refuse_if_larger
+    from heymarket_bridge.ingest.intake import nothing_valid
     from heymarket_bridge.ingest.planning import NO_MAPPING, PlanInputs, plan_delivery
+    from heymarket_bridge.ingest.service import contacts_limit
     from heymarket_bridge.ingest.sources.base import default_sources
-    from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials
+    from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials, too_many
     from heymarket_bridge.observability import metrics
     from heymarket_bridge_tools.doctor import quiet_layer
 
+    limits = settings if settings is not None else default_settings()
     sender = default_sources([source])[source]
     mapping = mappings.get(source, NO_MAPPING)
     now = datetime.now(UTC)
@@ -92,12 +111,24 @@ def explain(
         credentials=SourceCredentials(None, {}),
         mapping=mapping,
         default_country=default_country,
-        max_contacts=10_000,
+        max_contacts=contacts_limit(limits, sender),
     )
-    with quiet_layer():
-        delivery = sender.read(request, context)
-        plan = plan_delivery(delivery, PlanInputs(source, "explain", now, default_country, dict(mappings)))
-    metrics.clear_metrics()
+    fetched_from = str(getattr(sender, "fetched_from", ""))
+    try:
+        with quiet_layer():
+            refuse_if_larger(request, limits.max_body_bytes)
+            if fetched_from:  # as service._notified: the notification's records, fetched later (not offline)
+                notices = sender.notices(request, context)  # type: ignore[attr-defined]
+                too_many(len(notices), context)
+                return Explanation(source, [], len(notices), fetched_from)
+            delivery = sender.read(request, context)
+            too_many(len(delivery.submissions), context)
+            plan = plan_delivery(delivery, PlanInputs(source, "explain", now, default_country, dict(mappings)))
+            refusal = nothing_valid(plan, sender.refuses_when_nothing_valid)
+    finally:
+        metrics.clear_metrics()
+    if refusal is not None:
+        raise refusal
     places = _leaves(request)
     by_phone = {operation.contact.phone: operation for operation in plan.operations}
     phones = [_phone_of(submission, default_country) for submission in delivery.submissions]
@@ -105,13 +136,7 @@ def explain(
     for index, submission in enumerate(delivery.submissions):
         story = ContactStory(index)
         _fields(story, submission, mapping, places, unmasked)
-        for rejection in plan.rejected:
-            if rejection.index != index:
-                continue
-            if rejection.dropped or rejection.notes:
-                story.notes += [*rejection.errors, *rejection.notes]
-            else:
-                story.refused += rejection.errors
+        _rejections(story, plan.rejected)
         operation = by_phone.get(phones[index] or "")
         if operation is not None and not story.refused:
             others = [n for n, phone in enumerate(phones) if phone == phones[index] and n != index]
@@ -123,6 +148,18 @@ def explain(
             _contact(story, submission, operation, default_country, unmasked)
         stories.append(story)
     return Explanation(source, stories)
+
+
+def _rejections(story: ContactStory, rejected: Iterable[Any]) -> None:
+    """The plan's rejections of this story's contact: a refusal, or notes when it is queued all the same (a field
+    dropped, a warning)."""
+    for rejection in rejected:
+        if rejection.index != story.index:
+            continue
+        if rejection.dropped or rejection.notes:
+            story.notes += [*rejection.errors, *rejection.notes]
+        else:
+            story.refused += rejection.errors
 
 
 def _phone_of(submission: Submission, default_country: str) -> str | None:
@@ -213,7 +250,7 @@ def _contact(
         ("about the number: " if ev.of_number else "about the person: ") + ev.describe() for ev in evidence
     ]
     if not evidence and not written.startswith(("+", "00")):
-        story.evidence.append(f"no evidence in the payload: read in DefaultPhoneRegion {default_country}")
+        story.evidence.append(f"no evidence in the payload: read in DefaultCountry {default_country}")
     if operation.consent is not None:
         claim = operation.consent
         story.consent = f"{claim.field} = {claim.value!r}" + (f" at {claim.consented_at}" if claim.consented_at else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -75,9 +75,65 @@ def source_url(target: Target, source: str) -> str:
 
 
 def held(entries: Mapping[str, Any], key: str) -> bool:
-    """Whether the secret holds a usable value for `key` (text that is not blank, as the sources read it)."""
-    value = entries.get(key)
-    return isinstance(value, str) and bool(value.strip())
+    """Whether the secret holds a usable value for `key`, as the sources read it (heymarket_bridge.ingest.scopes:
+    a string that is not blank, a {"token", "scopes"} object, or a list of those); a malformed one is not."""
+    return bool(entry_secrets(entries.get(key)))
+
+
+def entry_secrets(value: Any) -> list[Any]:
+    """The secrets (`scopes.SecretEntry`: token, scopes) of one entry's value, in order; [] for an absent, blank or
+    malformed one (`entry_problem` says what is wrong)."""
+    from heymarket_bridge.ingest.failures import MalformedSecretEntry
+    from heymarket_bridge.ingest.scopes import read_entry
+
+    try:
+        return read_entry(value)
+    except MalformedSecretEntry:
+        return []
+
+
+def entry_problem(value: Any) -> str | None:
+    """Why the ingest function cannot read this entry's value (it answers 503 until fixed), or None."""
+    from heymarket_bridge.ingest.failures import MalformedSecretEntry
+    from heymarket_bridge.ingest.scopes import read_entry
+
+    try:
+        read_entry(value)
+    except MalformedSecretEntry as malformed:
+        return str(malformed)
+    return None
+
+
+def describe_scopes(value: Any) -> str:
+    """The scopes of an entry's tokens, never a token: "" for one unscoped token, else e.g.
+    "2 tokens: unscoped; scoped (30 contacts/min, lists: 1, opt-in: no)"."""
+    found = entry_secrets(value)
+    if not found or (len(found) == 1 and not found[0].scopes.scoped):
+        return ""
+    parts = [_scope_text(item.scopes) for item in found]
+    return (f"{len(found)} tokens: " if len(found) > 1 else "") + "; ".join(parts)
+
+
+def _scope_text(scopes: Any) -> str:
+    if not scopes.scoped:
+        return "unscoped"
+    return (
+        f"scoped ({scopes.contacts_per_minute} contacts/min, lists: {len(scopes.lists)}, "
+        f"opt-in: {'yes' if scopes.opt_in else 'no'})"
+    )
+
+
+def rotated_value(current: Any, new_secret: Callable[[], str]) -> tuple[Any, list[str]]:
+    """`current` (an entry's value) with each token replaced by `new_secret()` and every scope kept; the new
+    tokens, in order. A string becomes the new token; an object keeps its scopes; a list gets one new token per
+    item (each item keeps its own scopes, and the tokens stay distinct)."""
+    if isinstance(current, list):
+        pairs = [rotated_value(item, new_secret) for item in current]
+        return [value for value, _ in pairs], [token for _, tokens in pairs for token in tokens]
+    token = new_secret()
+    if isinstance(current, Mapping):
+        return {**current, "token": token}, [token]
+    return token, [token]
 
 
 @dataclass(frozen=True)
@@ -123,16 +179,19 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def clean_value(key: str, value: str) -> str:
-    """A vendor's value as pasted: outer spaces and the final newline removed; CliError when blank or several
-    lines (a value copied with something else)."""
+def clean_value(entry: CredentialEntry, value: str) -> str:
+    """A vendor's value as pasted: outer spaces and the final newline removed; CliError when blank, or not of the
+    entry's form (`CredentialEntry.refusal`: several lines, a space inside, an org id that is none)."""
     value = value.strip()
     if not value:
-        raise CliError(f"no value given for {key}: nothing was changed", EXIT_USAGE)
+        raise CliError(f"no value given for {entry.key}: nothing was changed", EXIT_USAGE)
     if "\n" in value or "\r" in value:
         raise CliError(
-            f"the value for {key} holds several lines: give the value alone; nothing was changed", EXIT_USAGE
+            f"the value for {entry.key} holds several lines: give the value alone; nothing was changed", EXIT_USAGE
         )
+    refusal = entry.refusal(value)
+    if refusal is not None:
+        raise CliError(f"the value for {entry.key} is refused: {refusal}; nothing was changed", EXIT_USAGE)
     return value
 
 

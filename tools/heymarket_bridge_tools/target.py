@@ -74,16 +74,24 @@ class Target:
     stack_name: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
-    local_secrets: dict[str, str] | None = None
+    local_secrets: dict[str, Any] | None = None
 
     @property
     def is_local(self) -> bool:
         return self.stack_name is None
 
+    @property
+    def options(self) -> str:
+        """The options that name this target again in a hint: " --stack-name NAME" or " --local"."""
+        return f" --stack-name {self.stack_name}" if self.stack_name else " --local"
+
     def webhook_secret(self, source: str) -> str | None:
-        """The token or signing secret the stack holds for `source` (None when it holds none)."""
-        value = self.webhook_secrets().get(source)
-        return str(value) if value else None
+        """The token or signing secret the stack holds for `source`: its first one when the entry holds several
+        or scoped ones (heymarket_bridge.ingest.scopes); None when it holds none or a malformed entry."""
+        from heymarket_bridge_tools.source_setup import entry_secrets
+
+        found = entry_secrets(self.webhook_secrets().get(source))
+        return str(found[0].token) if found else None
 
     def webhook_secrets(self) -> dict[str, Any]:
         """Every entry of the stack's webhook-secrets secret, as it holds them now (the local stack's too: what
@@ -132,7 +140,11 @@ def local(state_file: Path | None = None) -> Target:
     outputs = {
         f"{table}Name": str(tables[table]) for table in ("ConsentRecordTable", "ContactStateTable") if table in tables
     }
-    outputs["WebhookUrl"] = f"{state.api_url}/webhooks/"
+    # The URL senders use: a tunnel's (`local --public-url`, the stack's PublicBaseUrl) when it has one; the
+    # commands that post from this machine use api_url.
+    public = str((data.get("parameters") or {}).get("PublicBaseUrl") or state.api_url).rstrip("/")
+    outputs["WebhookUrl"] = f"{public}/webhooks/"
+    outputs["DeleteContactsUrl"] = f"{public}/contacts/delete"
     if data.get("webhook_secrets_arn"):
         outputs["WebhookSecretsArn"] = str(data["webhook_secrets_arn"])
     parameters = data.get("ssm_parameters")
@@ -150,7 +162,7 @@ def local(state_file: Path | None = None) -> Target:
         api_url=state.api_url,
         outputs=outputs,
         parameters={str(k): str(v) for k, v in (data.get("parameters") or {}).items()},
-        local_secrets={str(k): str(v) for k, v in secrets.items()} if isinstance(secrets, dict) else {},
+        local_secrets={str(k): v for k, v in secrets.items()} if isinstance(secrets, dict) else {},
     )
 
 

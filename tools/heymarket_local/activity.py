@@ -38,10 +38,16 @@ def _clock(epoch_s: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch_s))
 
 
+def source_of(exchange: ApiExchange) -> str:
+    """The `{source}` path parameter, or the name in a per-source route (`/webhooks/hubspot`); else the path."""
+    name = exchange.path_parameters.get("source") or exchange.path.split("?", 1)[0].rpartition("/webhooks/")[2]
+    return name if name and "/" not in name else exchange.path
+
+
 def webhook_line(exchange: ApiExchange) -> str:
     """`12:00:01  webhook  shopify     202  1 accepted, 1 rejected: #1 phone is not a valid number`; a contact queued
     with a warning (answers.py) is counted as accepted and its warning shown, never as a rejection."""
-    source = exchange.path_parameters.get("source") or exchange.path
+    source = source_of(exchange)
     status = exchange.status
     try:
         reply = json.loads(exchange.body)

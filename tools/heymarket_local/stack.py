@@ -90,7 +90,14 @@ class ReadyInfo:
     webhook_secrets: dict[str, str]
 
     def to_json(self) -> str:
+        """Everything, the webhook tokens included: for the state file (mode 0600), never for a terminal."""
         return json.dumps(asdict(self), separators=(", ", ": "))
+
+    def announced(self, state_file: str) -> str:
+        """The `READY {...}` object a terminal shows: the secret entries' names only (their values stay in
+        `state_file`, mode 0600, where `send --local` reads them)."""
+        shown = {**asdict(self), "webhook_secrets": sorted(self.webhook_secrets), "state_file": state_file}
+        return json.dumps(shown, separators=(", ", ": "))
 
 
 @dataclass(frozen=True)

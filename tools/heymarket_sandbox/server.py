@@ -32,7 +32,7 @@ from heymarket_sandbox.contacts import ContactRejected, WriteListener, render
 from heymarket_sandbox.endpoints import HeymarketApi, Route
 from heymarket_sandbox.faults import Answer
 from heymarket_sandbox.protocol import ApiError, ApiRequest, JsonObject, Reply, bad_data, error_payload
-from heymarket_sandbox.serving import Serving, TrackedServer, UnreadableBody, read_body
+from heymarket_sandbox.serving import Serving, TrackedServer, UnreadableBody, host_is_local, read_body
 
 RATE_WINDOW_SECONDS: Final = 60.0
 _SERVE_POLL_SECONDS: Final = 0.02
@@ -399,6 +399,9 @@ class HeymarketSandbox:
             return error.reply()
 
 
+_LOCAL_ONLY = "the /_sandbox/ endpoints answer only Host 127.0.0.1:<port>, localhost:<port> or [::1]:<port>"
+
+
 class _SandboxRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HeymarketSandbox/1.0"
@@ -422,6 +425,9 @@ class _SandboxRequestHandler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         path = urlsplit(self.path).path
         is_control = path.startswith("/_sandbox/")
+        if is_control and not host_is_local(self):  # DNS rebinding: another site's page resolved to 127.0.0.1
+            self._send(faults.encode(ApiError(HTTPStatus.FORBIDDEN, "forbidden_host", _LOCAL_ONLY).reply()), close=True)
+            return
         try:
             body = read_body(self, DEFAULT_MAX_BODY_BYTES if is_control else sandbox.config.max_body_bytes)
         except UnreadableBody as error:  # answered, then the connection is closed

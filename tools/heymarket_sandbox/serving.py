@@ -117,3 +117,20 @@ def _read_chunked(rfile: BufferedIOBase, limit: int) -> bytes:
             raise UnreadableBody("request body too large", too_large=True)
         chunks.append(rfile.read(size))
         rfile.readline(1024)
+
+
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 - the names of a wildcard bind, compared, never bound here
+
+
+def host_is_local(handler: BaseHTTPRequestHandler) -> bool:
+    """Whether the request's Host header names this server as this machine does: 127.0.0.1:<port>,
+    localhost:<port> or [::1]:<port> (or the address it is bound to, when that is a specific one).
+
+    Refusing any other Host defeats DNS rebinding: a web page on attacker.example whose name is made to resolve to
+    127.0.0.1 reaches the port from the victim's browser, but its requests carry Host: attacker.example.
+    """
+    address: Any = handler.server.server_address  # (host, port, ...) for the IP servers here
+    host, port = str(address[0]), address[1]
+    names = {*_LOOPBACK_NAMES, *(() if host in _WILDCARDS else (f"[{host}]" if ":" in host else host,))}
+    return handler.headers.get("Host", "").strip().lower() in {f"{name}:{port}" for name in names}

@@ -82,7 +82,7 @@ def read_phone(raw: Any, default_country: str, evidence: Sequence[CountryEvidenc
        can read, the phone is refused with a reason naming the evidence and the number; never guessed.
        11-15 digits without "+" that are valid only as an international number are kept if that number is in the
        named country, refused otherwise.
-    3. With no evidence at all, the number is read in `default_country` (DefaultPhoneRegion); 11-15 digits without
+    3. With no evidence at all, the number is read in `default_country` (DefaultCountry); 11-15 digits without
        "+" that are not a number of it are read as an international number, with a warning when, short of one
        digit, they are also a number of `default_country`: a national number typed with a digit too many
        (31255504034: +31 25 550 4034, or the US 312 555 0403 and a stray 4). Such numbers are kept (about 40% of
@@ -315,7 +315,7 @@ def _read_in_default(text: str, default_country: str) -> PhoneReading:
         for legacy in legacy_variants(number):
             if phonenumbers.is_valid_number(legacy):
                 _refuse_if_also_international(
-                    text, re.sub(r"[\s().\-/]", "", text), home_country(default_country), "DefaultPhoneRegion", ""
+                    text, re.sub(r"[\s().\-/]", "", text), home_country(default_country), "DefaultCountry", ""
                 )
                 return PhoneReading(e164_digits(legacy))
         problem = "phone is not a valid number for its country"

@@ -45,9 +45,18 @@ class Arrival:
     restrict: Callable[[Contact], tuple[Contact, list[DroppedField]]] = field(default=lambda contact: (contact, []))
 
 
+def nothing_valid(plan: DeliveryPlan, refuses_when_nothing_valid: bool) -> NothingValid | None:
+    """The 422 a delivery with no valid contact gets from a source that refuses such a delivery (the generic
+    source: its sender can fix and resend), each rejection in its details; None when it is taken. Also what
+    `heymarket-bridge explain` says, so that the two cannot disagree."""
+    if plan.operations or not refuses_when_nothing_valid:
+        return None
+    return NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
+
+
 class Intake:
     """Plans a delivery and buffers its contacts: the buffer, the delivery ledger (optional), the deployment's
-    DefaultPhoneRegion and mappings."""
+    DefaultCountry and mappings."""
 
     def __init__(
         self,
@@ -68,9 +77,10 @@ class Intake:
             arrival.source, arrival.request_id, arrival.now, self._default_country, self._mappings, arrival.restrict
         )
         plan = plan_delivery(delivery, inputs)
-        if not plan.operations and arrival.refuses_when_nothing_valid:
+        refusal = nothing_valid(plan, arrival.refuses_when_nothing_valid)
+        if refusal is not None:
             self.buffer.write_letters(plan)
-            raise NothingValid("no valid contact in the request", {"rejected": [r.to_dict() for r in plan.rejected]})
+            raise refusal
         key = ledger_key(arrival.source, delivery.identity)
         if key is None or self.deliveries is None:
             return self.buffer.buffer(arrival.source, delivery.identity.sender_id, plan)

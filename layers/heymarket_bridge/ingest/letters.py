@@ -25,7 +25,7 @@ def refusal_letter(
     region: str,
 ) -> DeadLetter:
     """The refusal letter of submission `index`: why, from whom, and its fields as received (bounded); `region` is
-    the DefaultPhoneRegion the submission was read in."""
+    the DefaultCountry the submission was read in."""
     kept, cut = bounded_fields(fields) if isinstance(fields, Mapping) else ({}, False)
     reason = "; ".join(printable(error) for error in errors) or "refused"
     note = " (fields too large to keep whole were cut)" if cut else ""

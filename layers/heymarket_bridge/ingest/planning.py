@@ -54,7 +54,7 @@ class DeliveryPlan:
 @dataclass(frozen=True)
 class PlanInputs:
     """What planning a delivery needs besides the delivery: who sent it, the request's id, the time it was received
-    (`now`), the deployment's DefaultPhoneRegion and the mappings (read only for a consent claim's field name)."""
+    (`now`), the deployment's DefaultCountry and the mappings (read only for a consent claim's field name)."""
 
     source: str
     request_id: str

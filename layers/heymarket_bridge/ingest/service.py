@@ -53,7 +53,6 @@ from heymarket_bridge.ingest.failures import (
     DeliveryLedgerUnavailable,
     MalformedSecretEntry,
     MethodNotAllowed,
-    PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
     UnknownSource,
@@ -152,11 +151,7 @@ class IngestService:
         if getattr(source, "fetched_from", ""):  # a source written before notifications has none
             return self._notified(cast(FetchedSource, source), request, context)
         delivery = source.read(request, context)
-        if len(delivery.submissions) > context.max_contacts:
-            raise PayloadTooLarge(
-                f"the request holds {len(delivery.submissions)} contacts; at most {context.max_contacts} are "
-                "accepted per request"
-            )
+        too_many(len(delivery.submissions), context)
         scopes = entry.scopes if entry is not None else UNSCOPED
         cap = scopes.contacts_per_minute if scopes.scoped else None
         token = (entry.token_id, cap) if entry is not None and cap is not None else None
@@ -248,7 +243,7 @@ class IngestService:
             credentials=SourceCredentials(secret, entries),
             mapping=self._settings.mappings.get(source.name, NO_MAPPING),
             default_country=self._settings.default_country,
-            max_contacts=max(self._settings.max_contacts_per_request, source.sender_batch_size),
+            max_contacts=contacts_limit(self._settings, source),
             public_base_url=self._settings.public_base_url,
             hubspot_require_v3=self._settings.hubspot_require_v3,
         )
@@ -286,3 +281,9 @@ class IngestService:
         )
         # By source and code in the line above; the metric has no dimension, so a URL cannot create series at will.
         emit_metric("WebhooksRefused")
+
+
+def contacts_limit(settings: IngestSettings, source: Source) -> int:
+    """The most contacts one request of `source` may hold (more: 413): MaxContactsPerRequest, or the sender's own
+    batch size when larger (Salesforce's 100, which a smaller limit would refuse on each of its resends)."""
+    return max(settings.max_contacts_per_request, source.sender_batch_size)

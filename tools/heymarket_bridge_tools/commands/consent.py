@@ -16,6 +16,7 @@ import click
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_USAGE, CliError
 from heymarket_bridge_tools.target import Target, resolve, target_options
+from heymarket_bridge_tools.terminal import echo
 
 TABLE_OUTPUT = "ConsentRecordTableName"
 FORMATS = ("jsonl", "csv")
@@ -85,7 +86,7 @@ def consent_export(
         table = table or consent_table(target)
     count = write_changes(file, read_changes(client, table, digits), chosen)
     which = "of every phone" if digits is None else "of that phone"
-    click.echo(f"wrote {count} consent change(s) {which} to {file} ({chosen}, mode 0600: it holds phone numbers)")
+    echo(f"wrote {count} consent change(s) {which} to {file} ({chosen}, mode 0600: it holds phone numbers)")
 
 
 def consent_table(target: Target) -> str:

@@ -12,6 +12,7 @@ import click
 
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
+from heymarket_bridge_tools.terminal import echo
 
 
 def _examples(*lines: str) -> str:
@@ -37,7 +38,12 @@ def _examples(*lines: str) -> str:
     metavar="FILE",
     help="A JSON file of SourceMappings (default: none, every source's defaults).",
 )
-@click.option("--default-country", default="US", metavar="CC", help="DefaultPhoneRegion.")
+@click.option(
+    "--default-country",
+    default="US",
+    metavar="CC",
+    help="The country a phone with no evidence is read in: the stack's DefaultCountry parameter (ISO 3166 alpha-2).",
+)
 @click.option("--unmasked", is_flag=True, help="Show phones and emails whole.")
 def explain(
     source: str,
@@ -64,7 +70,7 @@ def explain(
     from heymarket_bridge.ingest.failures import WebhookError
     from heymarket_bridge.ingest.http import is_delete_route
 
-    data = file.read_bytes()
+    data = _read_bounded(file)
     event = _event_of(data) if not raw_body else None
     if source == DELETE_CREDENTIAL or (event is not None and is_delete_route(event)):
         return _explain_deletes(data, event, content_type, default_country.upper(), unmasked)
@@ -82,10 +88,30 @@ def explain(
             unmasked=unmasked,
         )
     except WebhookError as refused:
-        click.echo(f"the whole delivery is refused: {refused.status} {refused.message}")
+        echo(f"the whole delivery is refused: {refused.status} {refused.message}")
+        for item in (refused.details or {}).get("rejected", []):
+            echo(f"  contact {item.get('index')}: {'; '.join(item.get('errors', []))}")
         return EXIT_FAILURE
     _print_explanation(told)
     return 0
+
+
+def _read_bounded(file: Path) -> bytes:
+    """FILE's bytes, read as the ingest function reads a body: at most MaxBodyBytes (its default) and, for an
+    API Gateway event, what holds such a body (base64 and JSON escapes: 6 bytes per byte at most); a larger file
+    is refused as ingest refuses it (413) before more is read, so /dev/zero or a pipe cannot hang explain."""
+    from heymarket_bridge_tools.explain import default_settings
+
+    limit = default_settings().max_body_bytes * 6 + 65_536
+    with file.open("rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise CliError(
+            f"the whole delivery is refused: 413: {file} is larger than any body the ingest function takes "
+            f"(MaxBodyBytes {default_settings().max_body_bytes})",
+            EXIT_FAILURE,
+        )
+    return data
 
 
 def _event_of(data: bytes) -> dict[str, Any] | None:
@@ -107,7 +133,7 @@ def _payload(source: str, data: bytes, file: Path, raw_body: bool, content_type:
     credential_entries(source)  # an unknown source is a usage error naming the others
     payload = file_payload(source, data, str(file), content_type)
     if not raw_body and payload.body == data and content_type is None:
-        click.echo(f"note: {file} is not an API Gateway event: read as the raw body (--body)", err=True)
+        echo(f"note: {file} is not an API Gateway event: read as the raw body (--body)", err=True)
     return payload
 
 
@@ -141,32 +167,37 @@ def _explain_deletes(
     try:
         lines = explain_deletes(body, kind, default_country, unmasked=unmasked)
     except WebhookError as refused:
-        click.echo(f"the whole delete request is refused: {refused.status} {refused.message}")
+        echo(f"the whole delete request is refused: {refused.status} {refused.message}")
         return EXIT_FAILURE
-    click.echo(f"bulk delete (POST /contacts/delete, its 'deletes' token): {len(lines)} item(s)")
+    echo(f"bulk delete (POST /contacts/delete, its 'deletes' token): {len(lines)} item(s)")
     for line in lines:
-        click.echo(f"  {line}")
+        echo(f"  {line}")
     return 0
 
 
 def _print_explanation(told: Any) -> None:
-    click.echo(f"{told.source}: {len(told.contacts)} contact(s) in the delivery")
-    for story in told.contacts:
-        click.echo(f"\ncontact {story.index}: " + ("REFUSED" if story.refused else "queued"))
-        for name, value, origin in story.fields:
-            click.echo(f"  {name:<14} {value}  <- {origin}")
-        if story.country:
-            click.echo(f"  phone country  {story.country}")
-            for item in story.evidence:
-                click.echo(f"    {item}")
-        click.echo(
-            f"  consent        {story.consent or 'none read (is_opted_out not given: left as Heymarket holds it)'}"
+    if told.notices is not None:
+        echo(
+            f"{told.source}: a notification naming {told.notices} record(s): the ingest function answers 200 and "
+            f"queues one fetch each; the fetch function reads each record from {told.fetched_from} later (not "
+            "offline), then maps it as any delivery"
         )
+        return
+    echo(f"{told.source}: {len(told.contacts)} contact(s) in the delivery")
+    for story in told.contacts:
+        echo(f"\ncontact {story.index}: " + ("REFUSED" if story.refused else "queued"))
+        for name, value, origin in story.fields:
+            echo(f"  {name:<14} {value}  <- {origin}")
+        if story.country:
+            echo(f"  phone country  {story.country}")
+            for item in story.evidence:
+                echo(f"    {item}")
+        echo(f"  consent        {story.consent or 'none read (is_opted_out not given: left as Heymarket holds it)'}")
         for reason in story.refused:
-            click.echo(f"  refused        {reason}")
+            echo(f"  refused        {reason}")
         for note in story.notes:
-            click.echo(f"  note           {note}")
+            echo(f"  note           {note}")
         if story.refused:
-            click.echo("  Heymarket      nothing: a refusal letter goes to the DLQ (`dlq redrive --set` to correct it)")
+            echo("  Heymarket      nothing: a refusal letter goes to the DLQ (`dlq redrive --set` to correct it)")
         for write in story.writes:
-            click.echo(f"  Heymarket      {write}")
+            echo(f"  Heymarket      {write}")

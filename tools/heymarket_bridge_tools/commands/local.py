@@ -96,12 +96,18 @@ def _parse_overrides(values: tuple[str, ...]) -> dict[str, str | int]:
 
 
 def _public_url(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
-    """--public-url: the https URL a tunnel gives this machine (cloudflared, ngrok), without a path's trailing /."""
+    """--public-url: the https URL a tunnel gives this machine (cloudflared, ngrok), its origin only: the stack adds
+    /webhooks/<source> to it, so a pasted webhook URL (a path) is refused, naming the origin to give instead."""
     if value is None:
         return None
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment or " " in value:
         raise click.BadParameter("expected the tunnel's https URL, e.g. https://example.trycloudflare.com")
+    if parts.path not in ("", "/"):
+        raise click.BadParameter(
+            f"give the tunnel's URL without a path: https://{parts.netloc} (the stack adds /webhooks/<source>; "
+            f"{parts.path!r} would be doubled)"
+        )
     return value.rstrip("/")
 
 
@@ -126,9 +132,12 @@ def _heymarket_credentials() -> dict[str, str] | None:
     return None
 
 
-def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
+def _webhook_secrets(path: Path | None, *, public: bool) -> dict[str, str] | None:
     """--webhook-secrets read, with `demo-<name>-secret` for each source it does not name (as the demo reads it:
-    signing.demo_webhook_secrets), so that events/webhook_secrets.json needs no entry for a new source."""
+    signing.demo_webhook_secrets), so that events/webhook_secrets.json needs no entry for a new source.
+
+    With a public URL (a tunnel: anyone can post) a source the file does not name gets a fresh random token instead
+    of the documented demo one (read it from the state file, as `send --local` does)."""
     if path is None:
         return None
     from heymarket_bridge_tools.signing import with_demo_secrets
@@ -137,10 +146,19 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
         secrets = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise CliError(f"--webhook-secrets: {path} is not JSON: {error}", EXIT_USAGE) from None
-    if not isinstance(secrets, dict) or not all(
-        isinstance(key, str) and isinstance(value, str) and value for key, value in secrets.items()
-    ):
+    if not isinstance(secrets, dict):
         raise CliError(f'--webhook-secrets: {path} must be a JSON object {{"<source>": "<token>"}}', EXIT_USAGE)
+    from heymarket_bridge_tools.source_setup import entry_problem, held
+
+    for key, value in secrets.items():
+        # An entry as the deployed secret holds it: a token, {"token", "scopes"} or a list (ingest/scopes.py).
+        problem = entry_problem(value) or (None if held(secrets, key) else "it is blank")
+        if problem is not None:
+            raise CliError(f"--webhook-secrets: {path}: the {key!r} entry cannot be read: {problem}", EXIT_USAGE)
+    if public:
+        from heymarket_local.stack_setup import generated_webhook_secrets
+
+        return {**generated_webhook_secrets(), **secrets}
     return with_demo_secrets(secrets)
 
 
@@ -169,8 +187,8 @@ def _webhook_secrets(path: Path | None) -> dict[str, str] | None:
     "--webhook-secrets",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="FILE",
-    help='JSON object {"<source>": "<token>"}; a source it does not name gets demo-<source>-secret  '
-    "[default: a fresh token for every source]",
+    help='JSON object {"<source>": "<token>"}; a source it does not name gets demo-<source>-secret (with '
+    "--public-url: a fresh random token)  [default: a fresh token for every source]",
 )
 @click.option("--batch-size", type=click.IntRange(1, 10_000), metavar="N", help="SQS batch size [default: BatchSize]")
 @click.option(
@@ -278,7 +296,7 @@ def local(
         sandbox=config_from_options(_sandbox_config_class(), _LOCAL_SANDBOX, sandbox_values),
         heymarket_url=heymarket_url,
         heymarket_credentials=credentials,
-        webhook_secrets=_webhook_secrets(webhook_secrets),
+        webhook_secrets=_webhook_secrets(webhook_secrets, public=bool(overrides.get("PublicBaseUrl"))),
         parameter_overrides=overrides,
         retry_delay_s=_retry_delay(retry_delay),
         template_path=template_path,

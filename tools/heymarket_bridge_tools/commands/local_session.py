@@ -88,7 +88,6 @@ def run_local(config: Any, log_path: Path, *, inspector_port: int = 0) -> int:
             raise CliError(f"the inspector cannot listen on 127.0.0.1:{inspector_port}: {error.strerror}") from None
         cleanup.callback(inspector.stop)
         info = stack.ready_info
-        print("READY " + info.to_json(), file=terminal_out, flush=True)
         state = state_path(int(info.api_url.rsplit(":", 1)[1]))
         write_state(
             state,
@@ -105,6 +104,8 @@ def run_local(config: Any, log_path: Path, *, inspector_port: int = 0) -> int:
             },
         )
         cleanup.callback(remove_state, state)
+        # Entry names only: a terminal (or a CI log) never shows a webhook token; the state file holds them.
+        print("READY " + info.announced(str(state.resolve())), file=terminal_out, flush=True)
         view.note(
             _hints(info, log_path, state, config.template_path, with_sandbox=stack.sandbox is not None)
             + f"\n  inspector  {inspector.url}   (every delivery, its contacts and letters; this machine only)"
@@ -121,10 +122,11 @@ class _ActivityView:
     """The terminal while the stack runs: activity lines, and on a terminal a live status line under them."""
 
     def __init__(self, out: IO[str], err: IO[str]) -> None:
-        from rich.console import Console
+        from heymarket_bridge_tools.console import EscapingConsole
 
-        self._out = Console(file=out, highlight=False, soft_wrap=True)
-        self._err = Console(file=err, highlight=False, soft_wrap=True)
+        # Escaping: an activity line carries a sender's text (the source name in the URL path).
+        self._out = EscapingConsole(file=out, highlight=False, soft_wrap=True)
+        self._err = EscapingConsole(file=err, highlight=False, soft_wrap=True)
         self._live: Any = None
         self._lock = threading.Lock()
 
@@ -208,11 +210,10 @@ def status_renderable(text: str) -> Any:
 
 
 def _hints(info: Any, log_path: Path, state: Path, template: Path, *, with_sandbox: bool) -> str:
-    source = "generic" if "generic" in info.webhook_secrets else next(iter(info.webhook_secrets), "generic")
-    token = info.webhook_secrets.get(source, "TOKEN")
     lines = [
         f"{PROG}: local stack ready; Ctrl-C stops it",
-        f"  webhooks   POST {info.api_url}/webhooks/<source>   ({source} token: {token}; all in {state})",
+        f"  webhooks   POST {info.api_url}/webhooks/<source>   (tokens: {state}, mode 0600; "
+        f"`{PROG} sources list --local` names them)",
         f"  try        {PROG} send typeform     (any source; signed for this stack)",
         f"  heymarket  {info.heymarket_url}"
         + (f"   (stored contacts: {info.heymarket_url}/_sandbox/contacts)" if with_sandbox else ""),

@@ -17,6 +17,7 @@ import click
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from heymarket_bridge_tools.target import Target, resolve, target_options
+from heymarket_bridge_tools.terminal import echo
 
 if TYPE_CHECKING:
     from heymarket_bridge_tools.dlq_letters import LetterFilter
@@ -94,7 +95,7 @@ def dlq_show(unmasked: bool, as_json: bool, **where: Any) -> None:
         entries = queue.entries(progress=advance)
     if as_json:
         for entry in entries:
-            click.echo(json.dumps(entry.unmasked() if unmasked else entry.masked()))
+            echo(json.dumps(entry.unmasked() if unmasked else entry.masked()))
         _print_shortfall(queue.last_count)
         return
     console = _console()
@@ -384,7 +385,7 @@ def _print_shortfall(count: Any) -> None:
     """A note on stderr when a read of the DLQ found fewer letters than the queue reported."""
     shortfall = count.shortfall()
     if shortfall:
-        click.echo(f"note: {shortfall}", err=True)
+        echo(f"note: {shortfall}", err=True)
 
 
 def _console() -> Any:

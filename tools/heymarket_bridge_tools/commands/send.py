@@ -12,6 +12,7 @@ from heymarket_bridge.ingest.sources import SOURCE_NAMES
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
 from heymarket_bridge_tools.target import resolve, target_options
+from heymarket_bridge_tools.terminal import echo
 
 SEND_TIMEOUT_S: Final = 30.0
 # Every source the bridge has (its modules in heymarket_bridge/ingest/sources/: a file listing, nothing imported).
@@ -94,7 +95,7 @@ def send(
     headers["Content-Type"] = payload.content_type
     for text in (payload.note, note):
         if text:
-            click.echo(f"note: {text}", err=True)
+            echo(f"note: {text}", err=True)
     status, reason, answer = _post(webhook_url, body, headers)
     _print_answer(status, reason, answer)
     return 0 if 200 <= status < 300 else EXIT_FAILURE
@@ -159,7 +160,7 @@ def samples(source: str | None) -> None:
     from heymarket_bridge_tools.samples import sample_of
 
     if source is not None:
-        click.echo(sample_of(source).text(), nl=False)
+        click.echo(sample_of(source).text(), nl=False)  # the project's own sample, raw bytes for a pipe
         return
     from heymarket_bridge_tools.console import console, table
 

@@ -14,7 +14,8 @@ import click
 
 from heymarket_bridge_tools.cli import CONTEXT_SETTINGS
 from heymarket_bridge_tools.errors import EXIT_FAILURE, EXIT_USAGE, CliError
-from heymarket_bridge_tools.target import resolve, target_options
+from heymarket_bridge_tools.target import Target, resolve, target_options
+from heymarket_bridge_tools.terminal import echo
 
 if TYPE_CHECKING:
     from heymarket_bridge.ingest.sources.common import CredentialEntry
@@ -49,18 +50,22 @@ def sources() -> None:
 @target_options
 def sources_list(**where: Any) -> None:
     """Every source the bridge ships: whether the webhook secret holds its entries, its URL, what it needs."""
-    from heymarket_bridge_tools.source_setup import allowed_without_token, source_states
+    from heymarket_bridge_tools.source_setup import allowed_without_token, describe_scopes, source_states
 
     target = resolve(**where)
-    click.echo(f"sources of the {target.description}")
-    for state in source_states(target, target.webhook_secrets(), allowed_without_token(target)):
+    echo(f"sources of the {target.description}")
+    held_entries = target.webhook_secrets()
+    for state in source_states(target, held_entries, allowed_without_token(target)):
         verdict = (
             "configured" if state.configured else "open without a token" if state.open_without_token else "not set up"
         )
-        click.echo(f"\n{state.name}: {verdict}\n  URL  {state.url}")
+        echo(f"\n{state.name}: {verdict}\n  URL  {state.url}")
         for entry, present in state.entries:
             issuer = "the bridge issues it" if entry.issued_by == "bridge" else "the vendor issues it"
-            click.echo(f"  {'held   ' if present else 'missing'}  {entry.key}: {entry.what} ({issuer})")
+            echo(f"  {'held   ' if present else 'missing'}  {entry.key}: {entry.what} ({issuer})")
+            scopes = describe_scopes(held_entries.get(entry.key))
+            if scopes:
+                echo(f"           {scopes}")
 
 
 @sources.command(
@@ -112,16 +117,38 @@ def sources_rotate(name: str, only: str | None, value_files: tuple[Any, ...], **
 def _set_entries(
     name: str, value_files: tuple[Any, ...], where: dict[str, Any], *, rotate: bool, only: str | None
 ) -> int:
-    from heymarket_bridge_tools.source_setup import new_token, source_url, write_entries
+    from heymarket_bridge_tools.source_setup import new_token, rotated_value, source_url, write_entries
 
     target = resolve(**where)
-    chosen = _chosen_entries(name, only, target.webhook_secrets(), rotate=rotate)
+    current = target.webhook_secrets()
+    chosen = _chosen_entries(name, only, current, rotate=rotate)
     values = _vendor_values([entry for entry in chosen if entry.issued_by != "bridge"], list(value_files))
-    tokens = {entry.key: new_token() for entry in chosen if entry.issued_by == "bridge"}
-    write_entries(target, {**tokens, **values})
-    click.echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
-    _print_next(name, chosen, tokens, source_url(target, name), rotate=rotate)
+    changes: dict[str, Any] = {}
+    tokens: dict[str, list[str]] = {}
+    for entry in chosen:
+        # A rotation keeps the entry's shape and scopes (issue 26's scoped tokens): only the secrets change.
+        existing = current.get(entry.key) if rotate else None
+        if entry.issued_by == "bridge":
+            changes[entry.key], tokens[entry.key] = rotated_value(existing, new_token)
+        else:
+            changes[entry.key] = _vendor_rotated(entry.key, existing, values[entry.key])
+    write_entries(target, changes)
+    echo(f"{'rotated' if rotate else 'added'} {', '.join(e.key for e in chosen)} in the {target.description}")
+    _print_next(name, chosen, tokens, source_url(target, name), rotate=rotate, target=target)
     return 0
+
+
+def _vendor_rotated(key: str, existing: Any, value: str) -> Any:
+    """The vendor's new value in place of the old one, its scopes kept; a list of several is not guessed at."""
+    if isinstance(existing, list) and len(existing) > 1:
+        raise CliError(
+            f"the {key} entry holds {len(existing)} secrets: edit it in the secret (keep each one's scopes); "
+            "nothing was changed",
+            EXIT_USAGE,
+        )
+    if isinstance(existing, list):
+        existing = existing[0] if existing else None
+    return {**existing, "token": value} if isinstance(existing, dict) else value
 
 
 def _chosen_entries(name: str, only: str | None, current: dict[str, Any], *, rotate: bool) -> list[CredentialEntry]:
@@ -136,40 +163,44 @@ def _chosen_entries(name: str, only: str | None, current: dict[str, Any], *, rot
         raise CliError(f"{name} has no entry {only!r}; its entries are {keys}", EXIT_USAGE)
     if not rotate and all(held(current, entry.key) for entry in entries):
         raise CliError(
-            f"{name} is set up already: `heymarket-bridge sources rotate {name}` replaces its entry", EXIT_USAGE
+            f"{name} is set up already: `heymarket-bridge sources rotate {name}` (with the same --stack-name or "
+            "--local) replaces its entry",
+            EXIT_USAGE,
         )
     if rotate and not held(current, chosen[0].key):
         raise CliError(f"{name} has no {chosen[0].key} to rotate: `heymarket-bridge sources add {name}`", EXIT_USAGE)
     return chosen
 
 
-def _print_next(name: str, chosen: list[CredentialEntry], tokens: dict[str, str], url: str, *, rotate: bool) -> None:
+def _print_next(
+    name: str, chosen: list[CredentialEntry], tokens: dict[str, list[str]], url: str, *, rotate: bool, target: Target
+) -> None:
     """Each generated token once with where it goes, the URL, and what happens meanwhile."""
     from heymarket_bridge_tools.source_setup import SECRETS_CACHE_MINUTES, token_in
 
     presented = token_in(name)
     for entry in chosen:
-        if entry.key in tokens:
-            _print_token(entry, tokens[entry.key], url, presented)
+        for token in tokens.get(entry.key, []):
+            _print_token(entry, token, url, presented)
     if not (tokens and presented == "query"):
-        click.echo(f"\nwebhook URL: {url}")
-    click.echo(
+        echo(f"\nwebhook URL: {url}")
+    echo(
         f"Running functions read the secret again within {SECRETS_CACHE_MINUTES} minutes: until then they may refuse "
         "(401) what is sent with the new value."
         + (" The sender keeps the old value until you update it there." if rotate else "")
     )
-    click.echo(f"Next: `heymarket-bridge sources show {name}` prints the steps in the vendor's screens.")
+    echo(f"Next: `heymarket-bridge sources show {name}{target.options}` prints the steps in the vendor's screens.")
 
 
 def _print_token(entry: CredentialEntry, token: str, url: str, presented: str) -> None:
     """The generated token, once, and where it goes."""
-    click.echo(f"\n{entry.key}: {entry.what}. Shown this once; it is kept only in the webhook secret:")
+    echo(f"\n{entry.key}: {entry.what}. Shown this once; it is kept only in the webhook secret:")
     if presented == "query":
-        click.echo(f"  paste this URL into the sender: {url}?token={token}")
+        echo(f"  paste this URL into the sender: {url}?token={token}")
     elif presented == "header":
-        click.echo(f"  send it in the X-Bridge-Token header (or as a Bearer token): {token}")
+        echo(f"  send it in the X-Bridge-Token header (or as a Bearer token): {token}")
     else:
-        click.echo(f"  paste this secret into the sender: {token}")
+        echo(f"  paste this secret into the sender: {token}")
 
 
 def _vendor_values(entries: list[CredentialEntry], files: list[Any]) -> dict[str, str]:
@@ -187,7 +218,7 @@ def _vendor_values(entries: list[CredentialEntry], files: list[Any]) -> dict[str
             raw = click.prompt(f"{entry.key} ({entry.what})", hide_input=True, prompt_suffix=": ", err=True)
         else:
             raw = sys.stdin.readline()
-        values[entry.key] = clean_value(entry.key, raw)
+        values[entry.key] = clean_value(entry, raw)
     return values
 
 
@@ -213,17 +244,17 @@ def sources_show(name: str, reveal: bool, **where: Any) -> None:
     entries = credential_entries(name)
     target = resolve(**where)
     url = source_url(target, name)
-    click.echo(f"{name} on the {target.description}\nwebhook URL: {url}\n")
+    echo(f"{name} on the {target.description}\nwebhook URL: {url}\n")
     key = entries[0].key if entries else name
     value = target.webhook_secrets().get(key) if reveal else None
     shown = str(value) if isinstance(value, str) and value.strip() else f"<the {key!r} entry of the webhook secret>"
     steps = vendor_steps(name, url, shown)
     if steps is None:
-        click.echo(f"no vendor steps found (docs/sources/{name}.md has no '## Set up in ...' section). Its entries:")
+        echo(f"no vendor steps found (docs/sources/{name}.md has no '## Set up in ...' section). Its entries:")
         for entry in entries:
-            click.echo(f"  {entry.key}: {entry.what} (issued by the {entry.issued_by})")
+            echo(f"  {entry.key}: {entry.what} (issued by the {entry.issued_by})")
         return
-    click.echo(steps)
+    echo(steps)
 
 
 # ---------------------------------------------------------------------------------------------- doctor
@@ -243,17 +274,17 @@ def doctor(**where: Any) -> int:
     from heymarket_bridge_tools.doctor import run_doctor
 
     target = resolve(**where)
-    click.echo(f"doctor: the {target.description}")
+    echo(f"doctor: the {target.description}")
     findings = run_doctor(target)
     label = {"ok": "OK  ", "note": "NOTE", "fail": "FAIL"}
     topic = ""
     for finding in findings:
         if finding.topic != topic:
             topic = finding.topic
-            click.echo(f"\n{topic}")
-        click.echo(f"  {label[finding.level]}  {finding.text}")
+            echo(f"\n{topic}")
+        echo(f"  {label[finding.level]}  {finding.text}")
     failed = sum(finding.level == "fail" for finding in findings)
-    click.echo(f"\n{failed} problem(s) would refuse deliveries or dead-letter contacts" if failed else "\nall good")
+    echo(f"\n{failed} problem(s) would refuse deliveries or dead-letter contacts" if failed else "\nall good")
     return EXIT_FAILURE if failed else 0
 
 
@@ -276,5 +307,5 @@ def check_credentials(**where: Any) -> int:
     target = resolve(**where)
     queues = target.queues
     ok, message = check(target.clients("secretsmanager"), queues.heymarket_secret_arn, queues.heymarket_url)
-    click.echo(("OK: " if ok else "FAILED: ") + message)
+    echo(("OK: " if ok else "FAILED: ") + message)
     return 0 if ok else EXIT_FAILURE

@@ -24,7 +24,7 @@ from typing import Any, Final
 from heymarket_bridge.domain.failures import MalformedMessage
 from heymarket_bridge.domain.operations import ContactOperation, parse_operation
 from heymarket_bridge.observability import mask_phone
-from heymarket_local.activity import webhook_line
+from heymarket_local.activity import source_of, webhook_line
 from heymarket_local.answers import read_answer
 from heymarket_local.api import ApiExchange
 from heymarket_local.poller import BatchResult
@@ -148,7 +148,7 @@ class Journal:
                 exchange.path,
                 exchange.status,
             )
-            entry.source = exchange.path_parameters.get("source") or exchange.path
+            entry.source = source_of(exchange)
             entry.verdict, entry.detail, entry.refused, entry.updated = verdict, detail, refused, seq
             answer = read_answer(exchange.body)
             entry.accepted = (answer.accepted or 0) if answer is not None and not answer.duplicate else 0

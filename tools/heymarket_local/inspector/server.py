@@ -28,7 +28,7 @@ from heymarket_local.inspector.journal import Journal
 from heymarket_local.inspector.page import PAGE_HTML
 from heymarket_local.poller import BatchResult
 from heymarket_sandbox import ContactWrite, HeymarketSandbox
-from heymarket_sandbox.serving import Serving, TrackedServer
+from heymarket_sandbox.serving import Serving, TrackedServer, host_is_local
 
 PAGE_PATH: Final = "/_inspector"
 REQUESTS_POLL_S: Final = 0.2
@@ -57,7 +57,12 @@ class _InspectorHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         target = urlsplit(self.path)
-        if target.path in (PAGE_PATH, PAGE_PATH + "/"):
+        if not host_is_local(self):  # DNS rebinding: a page of another site resolved to 127.0.0.1
+            self._send_json(
+                HTTPStatus.FORBIDDEN,
+                {"error": f"open the inspector as http://127.0.0.1:{self.server.server_address[1]}{PAGE_PATH}"},
+            )
+        elif target.path in (PAGE_PATH, PAGE_PATH + "/"):
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE_HTML.encode("utf-8"))
         elif target.path == ACTIVITY_PATH:
             after = _cursor(parse_qs(target.query).get("after", ["0"])[0])

@@ -65,7 +65,13 @@ class AcuitySource(SourceDefaults):
     name = "acuity"
     credentials = (
         CredentialEntry("acuity", "vendor", "the API key (Integrations > API > View credentials)"),
-        CredentialEntry(USER_ID_ENTRY, "vendor", "the numeric User ID shown beside the API key"),
+        CredentialEntry(
+            USER_ID_ENTRY,
+            "vendor",
+            "the numeric User ID shown beside the API key",
+            form=r"[0-9]{1,20}",
+            form_text="the numeric User ID (digits only)",
+        ),
     )
     token_in = ""
     fetched_from = "acuity"

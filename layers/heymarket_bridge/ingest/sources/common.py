@@ -10,6 +10,7 @@ calendar's end).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,11 +51,30 @@ class CredentialEntry:
     `issued_by`: "bridge" when the bridge chooses the value (a random token the setup commands generate and the
     operator pastes into the sender), "vendor" when the sender issues it (a signing secret the operator copies from
     the vendor's screen into the bridge). `what`: one line naming the value as the vendor's screens name it.
+    `form`: a regular expression the whole value matches when the source can check it (Salesforce's org id), with
+    `form_text` saying it in words; "" for none (any single word: no spaces, no control characters).
     """
 
     key: str
     issued_by: str  # "bridge" or "vendor"
     what: str
+    form: str = ""
+    form_text: str = ""
+
+    def refusal(self, value: str) -> str | None:
+        """Why `value` (stripped) cannot be this entry's, or None: a space or a control character inside (a value
+        copied with something else), a bridge token that is not URL-safe (it may ride in a URL), or `form` unmet."""
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            return "it holds a space or a control character: copy the value alone"
+        if self.issued_by == "bridge" and not BRIDGE_TOKEN.fullmatch(value):
+            return "a bridge token is 16 or more URL-safe characters (letters, digits, - and _)"
+        if self.form and not re.fullmatch(self.form, value, re.ASCII):
+            return f"expected {self.form_text or self.form}"
+        return None
+
+
+# What `secrets.token_urlsafe` gives (the setup commands' tokens): safe in a URL's query, a header, a form.
+BRIDGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,11 @@ class SalesforceSource(SourceDefaults):
     credentials = (
         CredentialEntry("salesforce", "bridge", "a token put in the outbound message endpoint URL (?token=)"),
         CredentialEntry(
-            "salesforce_org_id", "vendor", "the org id (Setup > Company Information > Salesforce.com Organization ID)"
+            "salesforce_org_id",
+            "vendor",
+            "the org id (Setup > Company Information > Salesforce.com Organization ID)",
+            form=ORG_ID.pattern,
+            form_text="an org id: 15 or 18 letters and digits starting 00D",
         ),
     )
     # A message that a smaller MaxContactsPerRequest refused would be refused again on each of Salesforce's resends.

@@ -100,7 +100,7 @@ def test_national_numbers_of_the_named_country_are_read_there(written: str, coun
 
 
 def test_a_us_number_with_its_1_in_a_mexican_default_region_is_refused_naming_both() -> None:
-    # DefaultPhoneRegion MX: "1 415 555 2671" is Mexico's old mobile form only by a rewrite, +1 415 555 2671 as written
+    # DefaultCountry MX: "1 415 555 2671" is Mexico's old mobile form only by a rewrite, +1 415 555 2671 as written
     with pytest.raises(ValueError, match=r"\+1 \(US\)"):
         read_phone("1 415 555 2671", "MX")
 
