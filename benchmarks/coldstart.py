@@ -30,7 +30,7 @@ from typing import Final
 from benchmarks.common import ROOT, Figure, Section, median
 from heymarket_local.template import LocalResources, StackTemplate
 
-FUNCTIONS: Final = {"ingest": "IngestFunction", "sync": "SyncFunction"}
+FUNCTIONS: Final = {"ingest": "IngestFunction", "sync": "SyncFunction", "fetch": "FetchFunction"}
 TARGET_RATIO: Final = 1.3  # issue 27
 # Placeholders shaped like deployed values: importing reads none of them, the first invocation does.
 DEPLOYED: Final = LocalResources(
@@ -44,6 +44,12 @@ DEPLOYED: Final = LocalResources(
     # Every table of the template, named as CloudFormation would (a table added later needs no edit here).
     tables={logical_id: f"heymarket-bridge-{logical_id}-AbC" for logical_id in StackTemplate.load().table_ids()},
     ssm_parameters={"SourceMappingsParameter": "CFN-SourceMappingsParameter-AbC"},
+    # The other queues (LeadFetchQueue and its dead-letter queue, which FetchFunction names), likewise.
+    queues={
+        logical_id: f"https://sqs.us-east-1.amazonaws.com/123456789012/heymarket-bridge-{logical_id}-AbC"
+        for logical_id, resource in StackTemplate.load().document["Resources"].items()
+        if resource.get("Type") == "AWS::SQS::Queue" and logical_id not in {"ContactQueue", "ContactDeadLetterQueue"}
+    },
 )
 
 
