@@ -183,27 +183,42 @@ def _import_figure(title: str, function: str, value: float, baseline: float) -> 
     )
 
 
+Times = dict[str, list[float]]
+
+
+def _run_rounds(rounds: int, variants: Mapping[str, tuple[str, str, dict[str, str]]]) -> tuple[Times, Times, Times]:
+    """name -> seconds of each round after the warm-up one: (CPU at the end of the import, whole-process CPU, wall)."""
+    at_import_end: Times = {name: [] for name in variants}
+    cpu_times: Times = {name: [] for name in variants}
+    wall_times: Times = {name: [] for name in variants}
+    for round_number in range(rounds + 1):
+        for name, (code, cwd, environment) in variants.items():
+            elapsed, cpu, stderr = _python(code + IMPORT_END, cwd, environment)
+            if round_number:  # round 0 warms the caches
+                at_import_end[name].append(float(stderr.rsplit(IMPORT_END_MARK, 1)[1].split()[0]))
+                wall_times[name].append(elapsed)
+                cpu_times[name].append(cpu)
+    return at_import_end, cpu_times, wall_times
+
+
+def _times_note(label: str, times: Times, variants: Mapping[str, object]) -> str:
+    base = median(times["baseline"])
+    return f"{label} time, median (ratio to `import boto3`'s): " + ", ".join(
+        f"{name} {median(times[name]) * 1000:.0f} ms ({median(times[name]) / base:.2f}x)" for name in variants
+    )
+
+
 def _measure(rounds: int, layers: dict[str, Path]) -> Section:
     section = Section("1. Cold start: import of each handler in a fresh process (CPU time to the end of the import)")
     variants = _variants(layers)
     bare = ("pass", str(ROOT), _environment(None))
-    names = [*variants, "interpreter"]
     # The figure is the CPU time (user + system) a process has used when its import ends (time.process_time(), read
     # by the process itself: interpreter start + imports). Lambda's init phase ends there; it never runs the
     # interpreter's teardown, which a fresh process here does, and which cost the handlers 30-45 ms more than a
     # bare `import boto3` (the final collections over what the imports left). CPU rather than wall time: on a shared
     # machine a process's wall time also counts the moments other processes held the CPU (medians of one variant
     # varied 2x between runs). Whole-process CPU and wall times are in the notes and details.
-    at_import_end: dict[str, list[float]] = {name: [] for name in names}
-    cpu_times: dict[str, list[float]] = {name: [] for name in names}
-    wall_times: dict[str, list[float]] = {name: [] for name in names}
-    for round_number in range(rounds + 1):
-        for name, (code, cwd, environment) in [*variants.items(), ("interpreter", bare)]:
-            elapsed, cpu, stderr = _python(code + IMPORT_END, cwd, environment)
-            if round_number:  # round 0 warms the caches
-                at_import_end[name].append(float(stderr.rsplit(IMPORT_END_MARK, 1)[1].split()[0]))
-                wall_times[name].append(elapsed)
-                cpu_times[name].append(cpu)
+    at_import_end, cpu_times, wall_times = _run_rounds(rounds, {**variants, "interpreter": bare})
     baseline = median(at_import_end["baseline"])
     section.figures.append(
         Figure(section.title, "python -c pass (interpreter start)", median(at_import_end["interpreter"]) * 1000, "ms")
@@ -219,14 +234,10 @@ def _measure(rounds: int, layers: dict[str, Path]) -> Section:
     }
     section.details["runs_cpu_ms"] = {name: [round(t * 1000, 1) for t in ts] for name, ts in cpu_times.items()}
     section.details["runs_ms"] = {name: [round(t * 1000, 1) for t in ts] for name, ts in wall_times.items()}
-    for label, times in (("whole process, teardown included: CPU", cpu_times), ("wall", wall_times)):
-        base = median(times["baseline"])
-        section.notes.append(
-            f"{label} time, median (ratio to `import boto3`'s): "
-            + ", ".join(
-                f"{name} {median(times[name]) * 1000:.0f} ms ({median(times[name]) / base:.2f}x)" for name in variants
-            )
-        )
+    section.notes += [
+        _times_note("whole process, teardown included: CPU", cpu_times, variants),
+        _times_note("wall", wall_times, variants),
+    ]
     for function in FUNCTIONS:
         profile = import_profile(function)
         section.details[f"{function}_import_profile_ms"] = profile
