@@ -7,10 +7,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from heymarket_bridge.domain.mapping import SourceMapping, parse_mappings
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
+
+if TYPE_CHECKING:  # the ingest and fetch functions load it through their sources; the sync function never needs it
+    from heymarket_bridge.domain.mapping import SourceMapping
 
 T = TypeVar("T")
 
@@ -125,6 +127,8 @@ def parse_source_mappings(raw: str, origin: str, source_names: frozenset[str]) -
     """The field mappings JSON (heymarket_bridge.domain.mapping) read from `origin` (named in the error) for the
     sources named `source_names` (heymarket_bridge.ingest.sources.base.SOURCE_NAMES, passed in by the caller): `{}`
     for none; raises ConfigError naming the origin and what is wrong (not JSON, unknown source or field)."""
+    from heymarket_bridge.domain.mapping import parse_mappings  # loaded already by the sources of its callers
+
     try:
         return parse_mappings(raw, source_names)
     except ValueError as exc:

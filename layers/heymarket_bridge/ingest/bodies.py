@@ -47,17 +47,29 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # form builders send) that Python decodes, the Unicode forms, ASCII and Latin-1. Python also registers codecs that
 # are not character sets ("undefined" fails on any input, "punycode" and "idna" encode domain names,
 # "unicode_escape" turns ASCII into lone surrogates, "rot13" and "base64" map bytes to bytes): none is taken.
+# Written as the names codecs.lookup() gives for the labels in TEXT_CHARSET_LABELS (a unit test checks that they
+# are), not looked up here: the look-ups imported some forty codec modules, about 10 ms at every cold start of the
+# ingest and fetch functions, for bodies that are UTF-8 nearly always; decode_text looks up only the one declared.
+TEXT_CHARSET_LABELS = (
+    *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"),
+    *("us-ascii", "iso-8859-1", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6"),
+    *("iso-8859-7", "iso-8859-8", "iso-8859-10", "iso-8859-11", "iso-8859-13", "iso-8859-14", "iso-8859-15"),
+    *("iso-8859-16", "ibm866", "koi8-r", "koi8-u", "macintosh", "mac-cyrillic", "cp874", "windows-1250"),
+    *("windows-1251", "windows-1252", "windows-1253", "windows-1254", "windows-1255", "windows-1256"),
+    *("windows-1257", "windows-1258", "gbk", "gb2312", "gb18030", "big5", "big5-hkscs", "euc-jp"),
+    *("iso-2022-jp", "shift_jis", "cp932", "euc-kr", "tis-620"),
+)
+
+
 TEXT_CHARSETS = frozenset(
-    codecs.lookup(label).name
-    for label in (
+    {
         *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"),
-        *("us-ascii", "iso-8859-1", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6"),
-        *("iso-8859-7", "iso-8859-8", "iso-8859-10", "iso-8859-11", "iso-8859-13", "iso-8859-14", "iso-8859-15"),
-        *("iso-8859-16", "ibm866", "koi8-r", "koi8-u", "macintosh", "mac-cyrillic", "cp874", "windows-1250"),
-        *("windows-1251", "windows-1252", "windows-1253", "windows-1254", "windows-1255", "windows-1256"),
-        *("windows-1257", "windows-1258", "gbk", "gb2312", "gb18030", "big5", "big5-hkscs", "euc-jp"),
-        *("iso-2022-jp", "shift_jis", "cp932", "euc-kr", "tis-620"),
-    )
+        *("ascii", "iso8859-1", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7"),
+        *("iso8859-8", "iso8859-10", "iso8859-11", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16"),
+        *("cp866", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252"),
+        *("cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "gbk", "gb2312", "gb18030", "big5"),
+        *("big5hkscs", "euc_jp", "iso2022_jp", "shift_jis", "cp932", "euc_kr", "tis-620"),
+    }
 )
 
 

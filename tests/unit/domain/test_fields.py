@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heymarket_bridge.domain.contact import parse_contact, read_contact
-from heymarket_bridge.domain.fields import MAX_SEGMENT_ITEMS
+from heymarket_bridge.domain.fields import MAX_SEGMENT_ITEMS, read_text
 from heymarket_bridge.domain.text import fold_name
 
 
@@ -193,3 +193,24 @@ def test_an_over_long_custom_field_key_is_refused_without_quoting_it() -> None:
 
     [item] = dropped
     assert item.error == "custom has a field id or title longer than 255 characters"
+
+
+# Every edge of what SQS carries (tab, newline, carriage return, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF):
+# the class of refused characters is written as the complement of these ranges, so each boundary is checked.
+@pytest.mark.parametrize(
+    ("code", "sendable"),
+    [
+        *(
+            (code, False)
+            for code in (0x00, 0x08, 0x0B, 0x0C, 0x0E, 0x1F, 0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0xFFFE, 0xFFFF)
+        ),
+        *((code, True) for code in (0x09, 0x0A, 0x0D, 0x20, 0x7F, 0xD7FF, 0xE000, 0xFFFD, 0x10000, 0x10FFFF)),
+    ],
+)
+def test_characters_the_queue_cannot_carry_are_named_at_every_edge_of_the_sendable_ranges(
+    code: int, sendable: bool
+) -> None:
+    errors: list[str] = []
+    read_text("first", f"a{chr(code)}b", errors)
+
+    assert errors == ([] if sendable else [f"first contains a character that cannot be sent (U+{code:04X})"])
