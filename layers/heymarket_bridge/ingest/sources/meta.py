@@ -44,6 +44,7 @@ from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.failures import BadRequest, Forbidden, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.notices import FetchNotice, record_id
+from heymarket_bridge.ingest.replies import Rejection
 from heymarket_bridge.ingest.signatures import any_same, signatures
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
@@ -115,6 +116,11 @@ class MetaSource(SourceDefaults):
             for lead_id, details in _leads(parse_json(request.body, request.charset))
         ]
 
+    def notice_rejections(self, request: WebhookRequest) -> list[Rejection]:
+        """The leadgen changes `notices` left out (a leadgen_id that is not digits), for the reply's `rejected`:
+        one bad change never refuses the good leads next to it (Meta would retry the whole notification for 36 h)."""
+        return _bad_changes(parse_json(request.body, request.charset))
+
     def notification_identity(self, request: WebhookRequest) -> DeliveryIdentity:
         try:
             ids = sorted(lead_id for lead_id, _ in _leads(parse_json(request.body, request.charset)))
@@ -145,23 +151,41 @@ class MetaSource(SourceDefaults):
 
 
 def _leads(payload: Any) -> list[tuple[str, dict[str, str]]]:
-    """(leadgen_id, the notification's other ids) of each `leadgen` change; BadRequest for a body of another shape."""
+    """(leadgen_id, the notification's other ids) of each `leadgen` change with a leadgen_id of digits; BadRequest for
+    a body of another shape, or one whose every leadgen change is bad (nothing to queue)."""
+    leads, bad = _changes(payload)
+    if bad and not leads:
+        raise BadRequest("no leadgen change has a leadgen_id of digits")
+    return leads
+
+
+def _bad_changes(payload: Any) -> list[Rejection]:
+    """The leadgen changes refused (no leadgen_id of digits), each by its index among the notification's leadgen
+    changes (entries, then changes, in order): reported in the reply's `rejected` while the good leads are queued."""
+    return _changes(payload)[1]
+
+
+def _changes(payload: Any) -> tuple[list[tuple[str, dict[str, str]]], list[Rejection]]:
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise BadRequest('the Meta notification has no "entry" list')
     leads: list[tuple[str, dict[str, str]]] = []
-    for entry in payload["entry"]:
-        changes = entry.get("changes") if isinstance(entry, dict) else None
-        for change in changes if isinstance(changes, list) else []:
-            value = change.get("value") if isinstance(change, dict) else None
-            if not isinstance(value, dict) or change.get("field") != "leadgen":
-                continue
-            lead_id = record_id(value.get("leadgen_id"))
-            if lead_id is None:
-                raise BadRequest("a leadgen change has no leadgen_id of digits")
-            details = {k: str(value[k]) for k in _NOTIFIED if isinstance(value.get(k), int | str)}
-            if lead_id not in [known for known, _ in leads]:
-                leads.append((lead_id, details))
-    return leads
+    bad: list[Rejection] = []
+    values = [
+        change.get("value")
+        for entry in payload["entry"]
+        if isinstance(entry, dict) and isinstance(entry.get("changes"), list)
+        for change in entry["changes"]
+        if isinstance(change, dict) and change.get("field") == "leadgen" and isinstance(change.get("value"), dict)
+    ]
+    for index, value in enumerate(values):
+        lead_id = record_id(value.get("leadgen_id"))
+        if lead_id is None:
+            bad.append(Rejection(index, ["a leadgen change has no leadgen_id of digits: not fetched"]))
+            continue
+        details = {k: str(value[k]) for k in _NOTIFIED if isinstance(value.get(k), int | str)}
+        if lead_id not in [known for known, _ in leads]:
+            leads.append((lead_id, details))
+    return leads, bad
 
 
 def _field_data(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
