@@ -40,7 +40,7 @@ from typing import Any
 from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.mapping import Submission, dotted, split_name
 from heymarket_bridge.domain.phone_owner import asks_for_phone, country_answers
-from heymarket_bridge.ingest.bodies import parse_json
+from heymarket_bridge.ingest.bodies import json_of_type, parse_json
 from heymarket_bridge.ingest.failures import BadRequest, Forbidden, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.notices import FetchNotice, record_id
@@ -113,7 +113,7 @@ class MetaSource(SourceDefaults):
         received = context.now.isoformat(timespec="milliseconds")
         return [
             FetchNotice(self.name, lead_id, received, request.request_id, details)
-            for lead_id, details in _leads(parse_json(request.body, request.charset))
+            for lead_id, details in _leads(json_of_type(request))
         ]
 
     def notice_rejections(self, request: WebhookRequest) -> list[Rejection]:

@@ -46,7 +46,7 @@ from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import Submission, is_blank
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, parse_json
+from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, json_of_type
 from heymarket_bridge.ingest.failures import BadRequest, UnsupportedMediaType
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.labels import (
@@ -146,7 +146,7 @@ def _pairs(request: WebhookRequest) -> list[tuple[str, Any]]:
         raise UnsupportedMediaType(
             f"content type {shown(content_type)} is not supported: the form plugin posts JSON or {FORM_TYPE}"
         )
-    payload = parse_json(request.body, request.charset)
+    payload = json_of_type(request, f"application/json or {FORM_TYPE}")  # text/plain not JSON: 415 too
     if not isinstance(payload, dict):
         raise BadRequest("the WordPress form's body must be a JSON object of fields, or a form post")
     pairs: list[tuple[str, Any]] = []
