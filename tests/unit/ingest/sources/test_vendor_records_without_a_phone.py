@@ -77,7 +77,7 @@ def test_a_customer_without_a_phone_is_acknowledged_with_the_reason_and_no_lette
 def test_a_phone_that_is_present_but_does_not_read_stays_a_letter(
     sample: str, path: tuple[str, ...], member: str
 ) -> None:
-    status, body, letters = handled(customer_with(sample, path, member, "call me"))
+    status, _body, letters = handled(customer_with(sample, path, member, "call me"))
 
     assert status == 202
     assert len(letters) == 1
@@ -88,7 +88,7 @@ def test_a_mapped_phone_reference_with_no_value_stays_a_letter(sample: str, path
     source = sample.split("/")[0]
     mapping = {source: {"phone": "metadata.mobile_misspelt"}}
 
-    status, body, letters = handled(customer_with(sample, path, member, None), mapping)
+    _status, _body, letters = handled(customer_with(sample, path, member, None), mapping)
 
     assert len(letters) == 1
     assert "metadata.mobile_misspelt" in letters[0].error
