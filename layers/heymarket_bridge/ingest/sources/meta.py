@@ -170,14 +170,7 @@ def _changes(payload: Any) -> tuple[list[tuple[str, dict[str, str]]], list[Rejec
         raise BadRequest('the Meta notification has no "entry" list')
     leads: list[tuple[str, dict[str, str]]] = []
     bad: list[Rejection] = []
-    values = [
-        change.get("value")
-        for entry in payload["entry"]
-        if isinstance(entry, dict) and isinstance(entry.get("changes"), list)
-        for change in entry["changes"]
-        if isinstance(change, dict) and change.get("field") == "leadgen" and isinstance(change.get("value"), dict)
-    ]
-    for index, value in enumerate(values):
+    for index, value in enumerate(_leadgen_values(payload["entry"])):
         lead_id = record_id(value.get("leadgen_id"))
         if lead_id is None:
             bad.append(Rejection(index, ["a leadgen change has no leadgen_id of digits: not fetched"]))
@@ -186,6 +179,17 @@ def _changes(payload: Any) -> tuple[list[tuple[str, dict[str, str]]], list[Rejec
         if lead_id not in [known for known, _ in leads]:
             leads.append((lead_id, details))
     return leads, bad
+
+
+def _leadgen_values(entries: list[Any]) -> list[dict[str, Any]]:
+    """The `value` of each `leadgen` change, entries then changes in order (changes of other fields left out)."""
+    return [
+        change["value"]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("changes"), list)
+        for change in entry["changes"]
+        if isinstance(change, dict) and change.get("field") == "leadgen" and isinstance(change.get("value"), dict)
+    ]
 
 
 def _field_data(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
