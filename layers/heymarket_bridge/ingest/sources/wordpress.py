@@ -230,13 +230,16 @@ def _all_fields(pairs: Sequence[tuple[str, Any]], context: ReadContext) -> Submi
 
 
 def _gravity_fields(values: Mapping[str, Any]) -> tuple[str | None, tuple[CountryEvidence, ...]]:
-    """The first Name field's id (a field with inputs .3 or .6 and no .1 or .5), and each Address field's country
-    (its .6: an Address field has .1 street and .5 postcode, which a Name field never has)."""
+    """The first Name field's id (a field with inputs .3 and .6 and no .1 or .5), and each Address field's country
+    (its .6). Every multi-input Name format has .3 (first name: https://docs.gravityforms.com/name/); an Address has
+    .1 street and .5 postcode, which a Name never has, and may hide any of its inputs
+    (https://docs.gravityforms.com/address/): so a field with .6 is an Address, its .6 the country, unless it has .3
+    and neither .1 nor .5 (a Name's last name)."""
     inputs: dict[str, set[str]] = {}
     for key in values:
         field_id, _, part = key.partition(".")
         inputs.setdefault(field_id, set()).add(part)
-    addresses = [f for f, parts in inputs.items() if parts & {"1", "5"}]
+    addresses = [f for f, parts in inputs.items() if parts & {"1", "5"} or ("6" in parts and "3" not in parts)]
     names = [f for f, parts in inputs.items() if parts & {"3", "6"} and f not in addresses]
     person = tuple(
         CountryEvidence(f"{f}.6 (an Address field's country)", values[f"{f}.6"])
