@@ -320,6 +320,27 @@ def test_a_lead_graph_says_does_not_exist_waits_as_a_permission_problem_then_is_
     assert "does not exist" in bench.letters[0]["error"]
 
 
+def test_a_fetch_letter_moved_back_onto_the_fetch_queue_is_fetched_again_from_the_start(
+    bench: FetchBench, standins: VendorStandins, event: dict[str, Any]
+) -> None:
+    # Given a lead dead-lettered after its retries ran out (its letter wraps the notice, attempts used up)
+    standins.fail("graph", "server_error")
+    bench.notify(event)
+    for _ in range(10):
+        bench.fetch() if bench.fetch_queue.sent else bench.fetch_requeued()
+        if bench.letters:
+            break
+    [letter_body] = [message.body for message in bench.fetch_letters.sent]
+
+    # When Graph is back and the operator moves the letter back (aws sqs start-message-move-task)
+    standins.heal()
+    report = bench.fetch([letter_body])
+
+    # Then the lead is fetched and buffered, its attempts begun anew
+    assert (report.taken_in, report.dead_lettered) == (1, 0)
+    assert len(bench.queued) == 1
+
+
 @pytest.mark.parametrize("fault", ["token_expired", "leads_access_withheld"])
 def test_refused_credentials_make_the_lead_wait_count_the_alarm_metric_and_lose_nothing(
     bench: FetchBench, standins: VendorStandins, event: dict[str, Any], fault: str, capsys: pytest.CaptureFixture[str]
