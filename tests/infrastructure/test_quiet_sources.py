@@ -62,3 +62,65 @@ def test_the_fetched_sources_health_has_its_alarms(alarm: str, metric: str) -> N
     assert properties["MetricName"] == metric
     assert properties["TreatMissingData"] == "notBreaching"
     assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_quiet_source_metric_has_the_stack_s_service_dimension_on_the_filter_and_the_alarm() -> None:
+    # Two stacks in one account must not share a source's series: a delivery to one would silence the other's alarm.
+    quiet, _ = expanded("hubspot=6")
+
+    transformation = quiet["QuietSourcehubspot6Filter"]["Properties"]["MetricTransformations"][0]
+    alarm = quiet["QuietSourcehubspot6Alarm"]["Properties"]
+    assert transformation["Dimensions"] == [{"Key": "service", "Value": "$.service"}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
+    # The line's `service` is the stack's name
+    environment = DOCUMENT["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+
+
+@pytest.mark.parametrize(
+    ("item", "allowed"),
+    [
+        *[(f"hubspot={h}", True) for h in (1, 9, 10, 99, 100, 159, 160, 168)],
+        *[(f"hubspot={h}", False) for h in (0, "00", "01", 169, 200, 999)],
+        ("", True),
+    ],
+)
+def test_the_hours_are_1_to_168_as_the_docs_say(item: str, allowed: bool) -> None:
+    import re
+
+    pattern = DOCUMENT["Parameters"]["QuietSourceAlarms"]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, item)) is allowed
+
+
+def test_quiet_source_alarms_with_a_log_level_that_hides_the_accepted_line_are_refused_by_a_rule() -> None:
+    # The filters match "Webhook accepted", written at INFO: at WARNING or ERROR every quiet alarm would fire.
+    rule = DOCUMENT["Rules"]["QuietSourcesNeedInfoLogs"]
+
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::EachMemberEquals": [{"Ref": "QuietSourceAlarms"}, ""]}]}
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Contains": [["DEBUG", "INFO"], {"Ref": "LogLevel"}]}
+    assert "LogLevel" in assertion["AssertDescription"]
+
+
+@pytest.mark.parametrize(
+    ("quiet", "level", "refused"),
+    [
+        ("hubspot=6", "WARNING", True),
+        ("hubspot=6,meta=24", "ERROR", True),
+        ("hubspot=6", "INFO", False),
+        ("hubspot=6", "DEBUG", False),
+        ("", "ERROR", False),
+    ],
+)
+def test_the_rule_refuses_quiet_source_alarms_only_with_a_log_level_above_info(
+    quiet: str, level: str, refused: bool
+) -> None:
+    from heymarket_local.template import StackTemplate
+
+    overrides = {"QuietSourceAlarms": quiet, "LogLevel": level}
+    if refused:
+        with pytest.raises(ValueError, match="QuietSourcesNeedInfoLogs"):
+            StackTemplate.load(parameter_overrides=overrides)
+    else:
+        StackTemplate.load(parameter_overrides=overrides)

@@ -305,3 +305,23 @@ def test_an_entry_the_ingest_function_cannot_read_fails(
     assert status == 1
     assert "FAIL  generic: the entry cannot be read" in out
     assert "x" * 32 not in out
+
+
+def test_a_quiet_source_alarm_naming_no_known_source_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given QuietSourceAlarms with a misspelt source: no delivery ever counts for it, its alarm is always on
+    _, out, _ = doctor(
+        monkeypatch, capsys, mappings={}, parameters={"QuietSourceAlarms": "hubspot=6,hubsopt=24", "LogLevel": "INFO"}
+    )
+
+    assert "NOTE  hubsopt=24: no source is named 'hubsopt'" in out
+    assert "hubspot=6: no source" not in out
+
+
+def test_quiet_source_alarms_that_all_name_known_sources_are_ok(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = doctor(monkeypatch, capsys, mappings={}, parameters={"QuietSourceAlarms": "hubspot=6,meta=24"})
+
+    assert "OK    watching hubspot=6, meta=24" in out

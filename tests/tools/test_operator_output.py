@@ -254,3 +254,24 @@ def test_a_long_error_is_shown_cut_with_a_phone_at_the_cut_still_masked() -> Non
     assert masked.endswith(" ...")
     assert len(masked) == SHOWN_ERROR_CHARACTERS + len(" ...")
     assert "510" not in masked
+
+
+def test_status_counts_the_fetch_dlq_and_says_where_to_read_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Letters of leads that could not be fetched are in LeadFetchDeadLetterQueue, which `dlq list` does not read
+    from heymarket_bridge_tools import cli
+    from heymarket_bridge_tools.ops import StackQueues
+    from heymarket_bridge_tools.target import Target
+    from tests.doubles.sqs_model import SqsModel
+
+    sqs = SqsModel()
+    sqs.send_message(QueueUrl="fetch-dlq", MessageBody='{"kind": "fetch_failed"}')
+    target = Target("local stack", StackQueues("q", "d", fetch_dlq_url="fetch-dlq"), {"sqs": sqs}.__getitem__, "")
+    monkeypatch.setattr("heymarket_bridge_tools.commands.operate.resolve", lambda **where: target)
+
+    assert cli.main(["status", "--local"]) == 0
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert "fetch DLQ 1 lead(s) or appointment(s) not fetched (LeadFetchDeadLetterQueue)" in out
+    assert "docs/operations/monitor.md" in out

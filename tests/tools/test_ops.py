@@ -148,6 +148,27 @@ def test_status_counts_both_queues(aws: tuple[Any, Any, StackQueues]) -> None:
     assert (status.queue_visible, status.dlq_visible) == (1, 1)
 
 
+def test_status_counts_the_fetch_dlq_when_the_stack_has_one() -> None:
+    # Letters of leads and appointments that could not be fetched are in LeadFetchDeadLetterQueue, not the DLQ
+    # `dlq list` reads: status names them so that the operator sees them
+    with mock_aws():
+        sqs, secretsmanager = boto3.client("sqs"), boto3.client("secretsmanager")
+        resources = StackTemplate.load().provision(
+            sqs,
+            secretsmanager,
+            webhook_secrets={"generic": "token"},
+            heymarket_credentials={"secret_id": "sandbox-secret-id", "secret_key": "sandbox-secret-key"},
+        )
+        fetch_dlq = resources.queues["LeadFetchDeadLetterQueue"]
+        sqs.send_message(QueueUrl=fetch_dlq, MessageBody='{"kind": "fetch_failed"}')
+
+        with_fetch = StackQueues(resources.queue_url, resources.dlq_url, fetch_dlq_url=fetch_dlq)
+        without = StackQueues(resources.queue_url, resources.dlq_url)
+
+        assert queue_status(sqs, with_fetch).fetch_dlq_visible == 1
+        assert queue_status(sqs, without).fetch_dlq_visible is None
+
+
 def test_export_is_readable_by_its_owner_only(aws: tuple[Any, Any, StackQueues], tmp_path: Path) -> None:
     sqs, _, queues = aws
     fill(sqs, queues, ["a"])

@@ -131,6 +131,7 @@ def quiet_layer() -> Iterator[None]:
 CREDENTIALS: Final = "Heymarket credentials"
 WEBHOOK_SECRET: Final = "webhook secret"
 MAPPINGS: Final = "mappings"
+QUIET_SOURCES: Final = "quiet-source alarms"
 
 
 def run_doctor(target: Target) -> list[Finding]:
@@ -153,6 +154,7 @@ def run_doctor(target: Target) -> list[Finding]:
         states = source_states(target, entries, allowed_without_token(target))
         findings += check_webhook_secret(states, mappings, entries, options=target.options)
         findings.append(check_deletes(entries))
+    findings += check_quiet_sources(target.parameter("QuietSourceAlarms", ""), target.parameter("LogLevel", "INFO"))
     if not any(_names_something(mapping) for mapping in mappings.values()):
         return findings
     if not ok:
@@ -169,6 +171,38 @@ def run_doctor(target: Target) -> list[Finding]:
     if isinstance(account, Finding):
         return [*findings, account]
     return findings + check_names(mappings, account, switches)
+
+
+def check_quiet_sources(items: str, log_level: str) -> list[Finding]:
+    """The QuietSourceAlarms parameter (`<source>=<hours>,...`) against the sources the bridge knows: an item naming
+    no known source (a typo) never sees a delivery, so its alarm is always on; and a LogLevel that hides the
+    "Webhook accepted" line the alarms count (the template's QuietSourcesNeedInfoLogs rule refuses it on deploy)."""
+    from heymarket_bridge.ingest.sources import SOURCE_NAMES
+
+    listed = [item.strip() for item in items.split(",") if item.strip()]
+    if not listed:
+        return []
+    findings: list[Finding] = []
+    for item in listed:
+        name = item.partition("=")[0].strip()
+        if name not in SOURCE_NAMES:
+            findings.append(
+                Finding(
+                    "note",
+                    QUIET_SOURCES,
+                    f"{item}: no source is named {name!r}, so no delivery ever counts and its alarm is always on:"
+                    f" fix the name in QuietSourceAlarms (sources: {', '.join(sorted(SOURCE_NAMES))})",
+                )
+            )
+    if log_level.strip().upper() not in ("DEBUG", "INFO"):
+        findings.append(
+            Finding(
+                "note",
+                QUIET_SOURCES,
+                f'LogLevel {log_level} hides the "Webhook accepted" lines the alarms count: every one is always on',
+            )
+        )
+    return findings or [Finding("ok", QUIET_SOURCES, f"watching {', '.join(listed)}")]
 
 
 def _names_something(mapping: SourceMapping) -> bool:

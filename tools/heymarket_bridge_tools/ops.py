@@ -19,6 +19,8 @@ class StackQueues:
     dlq_url: str
     heymarket_secret_arn: str = ""
     heymarket_url: str = "https://api.heymarket.com"
+    # LeadFetchDeadLetterQueue: the leads and appointments that could not be fetched ("" for a stack without it).
+    fetch_dlq_url: str = ""
 
     @classmethod
     def from_stack(cls, cloudformation: Any, stack_name: str) -> StackQueues:
@@ -36,6 +38,7 @@ class StackQueues:
             heymarket_url=parameters.get("LocalTestHeymarketUrl")
             or parameters.get("HeymarketBaseUrl")
             or "https://api.heymarket.com",
+            fetch_dlq_url=outputs.get("LeadFetchDeadLetterQueueUrl", ""),
         )
 
 
@@ -47,6 +50,8 @@ class QueueStatus:
     dlq_in_flight: int
     # Messages put back with a delay: contacts waiting for the bridge's configuration to be fixed.
     queue_delayed: int = 0
+    # Letters in LeadFetchDeadLetterQueue (records that could not be fetched); None for a stack without it.
+    fetch_dlq_visible: int | None = None
 
 
 def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
@@ -55,8 +60,14 @@ def queue_status(sqs: Any, queues: StackQueues) -> QueueStatus:
     delayed = sqs.get_queue_attributes(
         QueueUrl=queues.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
     )["Attributes"]
+    fetch_letters = queue_depth(sqs, queues.fetch_dlq_url)[0] if queues.fetch_dlq_url else None
     return QueueStatus(
-        visible, in_flight, dlq_visible, dlq_in_flight, int(delayed.get("ApproximateNumberOfMessagesDelayed", 0))
+        visible,
+        in_flight,
+        dlq_visible,
+        dlq_in_flight,
+        int(delayed.get("ApproximateNumberOfMessagesDelayed", 0)),
+        fetch_letters,
     )
 
 

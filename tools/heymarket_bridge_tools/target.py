@@ -157,6 +157,7 @@ def local(state_file: Path | None = None) -> Target:
             data["dlq_url"],
             str(data.get("heymarket_secret_arn", "")),
             str(data.get("heymarket_url", "")),
+            str(data.get("fetch_dlq_url", "")),
         ),
         clients=lambda service: session.client(service, endpoint_url=endpoint),
         api_url=state.api_url,
@@ -240,6 +241,7 @@ def deployed(stack_name: str, region: str | None) -> Target:
             heymarket_url=parameters.get("LocalTestHeymarketUrl")
             or parameters.get("HeymarketBaseUrl")
             or DEFAULT_HEYMARKET_URL,
+            fetch_dlq_url=outputs.get("LeadFetchDeadLetterQueueUrl", ""),
         ),
         clients=lambda service: client_session.client(service, config=config),
         api_url=outputs.get("WebhookUrl", "").rstrip("/").removesuffix("/webhooks"),

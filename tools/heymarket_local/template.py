@@ -219,7 +219,8 @@ class StackTemplate:
                     raise ValueError(f"template rule {name} refuses these parameters: {description}")
 
     def _rule_truth(self, value: Any) -> bool:
-        """A rule-specific intrinsic function (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Contains) over parameters."""
+        """A rule-specific intrinsic function (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::Contains,
+        Fn::EachMemberEquals) over parameters."""
         (function, argument), *rest = value.items()
         if rest:
             raise ValueError(f"not a rule function: {value!r}")
@@ -233,6 +234,14 @@ class StackTemplate:
             return any(self._rule_truth(item) for item in argument)
         if function == "Fn::Contains":
             return self._rule_value(argument[1]) in [self._rule_value(item) for item in argument[0]]
+        if (
+            function == "Fn::EachMemberEquals"
+        ):  # a list parameter's members (an empty one is [""], as in CloudFormation)
+            reference = argument[0]["Ref"] if isinstance(argument[0], Mapping) else None
+            if reference is None:
+                raise ValueError(f"Fn::EachMemberEquals of something not a parameter: {argument[0]!r}")
+            wanted = self._rule_value(argument[1])
+            return all(member.strip() == wanted for member in self.parameters[reference].split(","))
         raise ValueError(f"unsupported rule function {function}")
 
     def _rule_value(self, value: Any) -> str:
@@ -646,7 +655,9 @@ def _check_parameter(name: str, declaration: Mapping[str, Any], value: str) -> N
     if allowed is not None and value not in {_scalar(item) for item in allowed}:
         raise ValueError(f"parameter {name}={value!r} is not one of {allowed}")
     pattern = declaration.get("AllowedPattern")
-    if pattern is not None and re.fullmatch(pattern, value) is None:
+    # A CommaDelimitedList's pattern must match each value in the list (CloudFormation's parameters reference).
+    items = value.split(",") if declaration.get("Type") == "CommaDelimitedList" else [value]
+    if pattern is not None and any(re.fullmatch(pattern, item) is None for item in items):
         raise ValueError(f"parameter {name}={value!r} does not match {pattern}")
     if declaration.get("Type") == "Number":
         try:

@@ -69,6 +69,9 @@ class Unmappable:
 
     errors: tuple[str, ...]
     fields: Mapping[str, Any] = field(default_factory=dict)
+    # False: nothing an operator could fix (a vendor record that simply has no phone): told in the reply's "rejected"
+    # and counted in the logs, but no refusal letter (a letter per phone-less customer would be the DLQ's noise).
+    letter: bool = True
 
 
 Submission = Mapping[str, Any] | Unmappable

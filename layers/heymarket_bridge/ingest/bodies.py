@@ -107,10 +107,45 @@ class _NumberTooLong(ValueError):
 
 
 def parse_json(body: bytes, charset: str | None = None) -> Any:
-    """Decode a JSON body, turning every way it can be broken into a 400 that says what is wrong."""
+    """Decode a JSON body, turning every way it can be broken into a 400 that says what is wrong. Bytes that are not
+    text, with no charset declared (or UTF-8 declared), are "not valid UTF-8 JSON" (RFC 8259 section 8.1: JSON is
+    UTF-8) whatever byte-order mark they start with."""
     if not body.strip():
         raise BadRequest("the request body is empty")
-    return parse_json_text(decode_text(body, charset))
+    try:
+        text = decode_text(body, charset)
+    except BadRequest as exc:
+        if charset in (None, "utf-8", "utf8"):
+            raise BadRequest("the request body is not valid UTF-8 JSON") from exc
+        raise
+    return parse_json_text(text)
+
+
+def json_of_type(request: WebhookRequest, takes: str = "application/json") -> Any:
+    """The body of a sender that posts JSON, read as parse_json does; 415 naming `takes` for a body of another media
+    type: a declared type that is not JSON's (a form post, XML), or a text/plain or undeclared one that does not
+    start like a JSON object or array."""
+    content_type = request.content_type
+    is_json_type = content_type in JSON_TYPES or content_type.endswith("+json")
+    declared_json = is_json_type and content_type not in ("text/plain", "")
+    if not is_json_type or (not declared_json and request.body.strip() and not _starts_like_json(request.body)):
+        shown_type = shown(content_type) if content_type else "(none)"
+        raise UnsupportedMediaType(f"content type {shown_type} with this body is not JSON: send {takes}")
+    return parse_json(request.body, request.charset)
+
+
+def form_of_type(request: WebhookRequest, max_fields: int = MAX_FORM_FIELDS) -> list[tuple[str, str]]:
+    """The fields of a sender that posts forms (form_pairs); 415 naming application/x-www-form-urlencoded for a body
+    of another declared media type (JSON, XML, text)."""
+    if request.content_type not in (FORM_TYPE, ""):
+        raise UnsupportedMediaType(f"content type {shown(request.content_type)} is not supported: send {FORM_TYPE}")
+    return form_pairs(request, max_fields)
+
+
+def _starts_like_json(body: bytes) -> bool:
+    """Starts like a JSON object or array (what every sender posts), or with a byte-order mark of any Unicode form:
+    a mark is a broken JSON body (400), not another media type."""
+    return any(body.startswith(bom) for bom, _ in _BOMS) or looks_like_json(body)
 
 
 def parse_json_text(text: str, what: str = "the request body") -> Any:

@@ -10,10 +10,11 @@ again. Each notice ends one of these ways, and none is lost:
 - the vendor failed for now (a 5xx, a timeout, a 429, a Graph error code 1, 2, 4, 17, 32 or 613): put back with a
   growing delay (30 s, doubling, at most 15 min) for `max_attempts` tries, then written to the fetch DLQ with the
   reason;
-- the record does not exist (404, Graph error 100): written to the fetch DLQ with the reason;
-- the vendor refuses the credentials (Graph error 190, 10, 200, a Leads Access Manager withholding; Acuity's 401), or
-  they are missing: a configuration failure. `FetchConfigurationErrors` is counted (its alarm fires) and the notice is
-  put back delayed by `wait_delay_s` without using up its receives, for at most `max_wait_s` (the queue's retention),
+- the record does not exist (a 404 with nothing else said): written to the fetch DLQ with the reason;
+- the vendor refuses the credentials (Graph error 190, 10, 200, 803, a Leads Access Manager withholding; Graph error
+  100, which also means a missing permission; Acuity's 401), or they are missing: a configuration failure.
+  `FetchConfigurationErrors` is counted (its alarm fires) and the notice is put back delayed by `wait_delay_s`
+  without using up its receives, for at most `max_wait_s` (the queue's retention),
   then written to the fetch DLQ;
 - the buffer, the ledger or the queue could not be reached: reported for SQS to deliver again.
 
@@ -33,7 +34,7 @@ from heymarket_bridge.domain.failures import MalformedMessage, SecretMisconfigur
 from heymarket_bridge.domain.operations import OutgoingMessage
 from heymarket_bridge.ingest.failures import FetchGone, FetchRefused, FetchTransient, WebhookError
 from heymarket_bridge.ingest.intake import Arrival, Intake
-from heymarket_bridge.ingest.notices import FetchNotice
+from heymarket_bridge.ingest.notices import FETCH_LETTER_KIND, FetchNotice
 from heymarket_bridge.ingest.planning import NO_MAPPING
 from heymarket_bridge.ingest.ports import FetchRequeue, MessageQueue, VendorRecords, WebhookSecrets
 from heymarket_bridge.ingest.sources.base import FetchedSource, SourceRegistry
@@ -223,7 +224,7 @@ class FetchService:
     def _letter(self, message: FetchMessage, report: FetchReport, notice: FetchNotice | None, reason: str) -> None:
         letter = {
             "error": reason,
-            "kind": "fetch_failed",
+            "kind": FETCH_LETTER_KIND,
             "source": notice.source if notice is not None else "",
             "record_id": notice.record_id if notice is not None else "",
             "failed_at": self._clock().isoformat(timespec="seconds"),

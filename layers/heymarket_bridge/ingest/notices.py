@@ -15,6 +15,9 @@ from typing import Any
 
 from heymarket_bridge.domain.failures import MalformedMessage
 
+# The `kind` of a letter the fetch function writes to LeadFetchDeadLetterQueue.
+FETCH_LETTER_KIND = "fetch_failed"
+
 # A record id at its vendor: Graph ids and Acuity ids are digits; anything longer is no id of theirs.
 MAX_RECORD_ID = 64
 
@@ -40,12 +43,16 @@ class FetchNotice:
 
     @classmethod
     def from_json(cls, text: str) -> FetchNotice:
-        """The notice a fetch queue message carries; MalformedMessage for anything else."""
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise MalformedMessage("the fetch message is not JSON") from exc
-        body = raw.get("fetch") if isinstance(raw, dict) else None
+        """The notice a fetch queue message carries; MalformedMessage for anything else.
+
+        A fetch letter (`{"kind": "fetch_failed", "message": <the notice's message>, ...}`, what the fetch function
+        writes to LeadFetchDeadLetterQueue) moved back onto LeadFetchQueue (SQS's redrive: `aws sqs
+        start-message-move-task --source-arn <the fetch DLQ's ARN>`) is read as its notice, fetched again from the
+        start: its attempts and its wait for credentials begin anew."""
+        raw = _json_object(text)
+        if raw.get("kind") == FETCH_LETTER_KIND and isinstance(raw.get("message"), str):
+            return replace(cls.from_json(raw["message"]), attempts=0, waiting_since="")
+        body = raw.get("fetch")
         if not isinstance(body, dict):
             raise MalformedMessage('the fetch message has no "fetch" object')
         return cls._read(body)
@@ -74,6 +81,16 @@ class FetchNotice:
 
     def waiting(self, since: str) -> FetchNotice:
         return replace(self, waiting_since=self.waiting_since or since)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise MalformedMessage("the fetch message is not JSON") from exc
+    if not isinstance(raw, dict):
+        raise MalformedMessage('the fetch message has no "fetch" object')
+    return raw
 
 
 def record_id(value: Any) -> str | None:

@@ -75,6 +75,7 @@ class _Tally:
     letters: list[DeadLetter] = field(default_factory=list)
     dropped_log: list[dict[str, Any]] = field(default_factory=list)
     doubt_log: list[int] = field(default_factory=list)
+    unlettered: int = 0  # refused with nothing to fix (a vendor record without a phone): no letter
 
 
 def plan_delivery(delivery: Delivery, inputs: PlanInputs) -> DeliveryPlan:
@@ -105,7 +106,10 @@ def _read_submission(
     """Read submission `index` into the tally: a refusal and its letter, or an operation (and what it lost)."""
     if isinstance(raw, Unmappable):
         tally.rejected.append(Rejection(index, list(raw.errors)))
-        tally.letters.append(_letter(inputs, received_at, index, list(raw.errors), raw.fields))
+        if raw.letter:
+            tally.letters.append(_letter(inputs, received_at, index, list(raw.errors), raw.fields))
+        else:
+            tally.unlettered += 1
         return
     try:
         contact, dropped, warnings = read_contact(raw, inputs.default_country)
@@ -168,6 +172,11 @@ def _letter(inputs: PlanInputs, received_at: str, index: int, errors: Sequence[s
 
 
 def _report(submissions: int, tally: _Tally, source: str) -> None:
+    if tally.unlettered:
+        logger.info(
+            "Records without a phone acknowledged without a refusal letter",
+            extra={"source": source, "count": tally.unlettered},
+        )
     if tally.dropped_log:
         logger.warning("Invalid optional fields dropped", extra={"source": source, "contacts": tally.dropped_log[:20]})
     if tally.doubt_log:

@@ -72,7 +72,7 @@ from heymarket_bridge.ingest.limits import IntakeGate, IntakeLimits
 from heymarket_bridge.ingest.notices import FetchNotice
 from heymarket_bridge.ingest.planning import NO_MAPPING
 from heymarket_bridge.ingest.ports import DeliveryLedger, MessageQueue, RecentContacts, RefusalLetters, WebhookSecrets
-from heymarket_bridge.ingest.replies import IngestOutcome
+from heymarket_bridge.ingest.replies import IngestOutcome, Rejection
 from heymarket_bridge.ingest.scopes import UNSCOPED, SecretEntry, read_entry
 from heymarket_bridge.ingest.sources.base import FetchedSource, Source, SourceRegistry, default_sources
 from heymarket_bridge.ingest.sources.common import ReadContext, SourceCredentials, too_many
@@ -174,12 +174,14 @@ class IngestService:
         per delivery the sender names (a retried notification queues nothing again)."""
         notices = source.notices(request, context)
         too_many(len(notices), context)
+        rejections = getattr(source, "notice_rejections", None)  # a source whose notification names bad records
+        rejected = rejections(request) if rejections is not None else []
         if self._fetches is None:
             raise BufferUnavailable(f"source {source.name!r} needs the fetch queue, which is not configured")
         fetches = self._fetches
 
         def outcome() -> dict[str, Any]:
-            return self._queue_fetches(fetches, source.name, notices).to_dict()
+            return self._queue_fetches(fetches, source.name, notices, rejected).to_dict()
 
         identity = source.notification_identity(request)
         key = ledger_key(source.name, identity)
@@ -194,14 +196,25 @@ class IngestService:
         return IngestOutcome.from_dict(answer, duplicate=not first_time)
 
     @staticmethod
-    def _queue_fetches(fetches: MessageQueue, source: str, notices: list[FetchNotice]) -> IngestOutcome:
+    def _queue_fetches(
+        fetches: MessageQueue, source: str, notices: list[FetchNotice], rejected: list[Rejection]
+    ) -> IngestOutcome:
         unsent = fetches.send([OutgoingMessage(n.to_json(), {"source": source}) for n in notices]) if notices else []
         if unsent:
             emit_metric("FetchesNotQueued", len(unsent))
             raise BufferUnavailable(f"{len(unsent)} of {len(notices)} records could not be queued; retry the request")
         emit_metric("FetchesQueued", len(notices))
-        logger.info("Webhook accepted", extra={"source": source, "outcome": "accepted", "fetches_queued": len(notices)})
-        return IngestOutcome(len(notices), [])
+        logger.info(
+            "Webhook accepted",
+            extra={
+                "source": source,
+                "outcome": "accepted",
+                "fetches_queued": len(notices),
+                "rejected": len(rejected),
+                "rejections": [r.errors for r in rejected][:20],
+            },
+        )
+        return IngestOutcome(len(notices), rejected)
 
     def _authenticated(self, source: Source, request: WebhookRequest) -> tuple[ReadContext, SecretEntry | None]:
         """The context the request is read with, and the secret it presented (None: the source is allowed

@@ -98,6 +98,8 @@ def run_local(config: Any, log_path: Path, *, inspector_port: int = 0) -> int:
                 "webhook_secrets_arn": stack.resources.webhook_secrets_arn,
                 "ssm_parameters": dict(stack.resources.ssm_parameters),
                 "tables": stack.resources.tables,
+                # LeadFetchDeadLetterQueue, for `status` (heymarket_bridge_tools.ops.queue_status)
+                "fetch_dlq_url": stack.resources.queues.get("LeadFetchDeadLetterQueue", ""),
                 "parameters": stack.template_parameters,
                 "log_file": str(log_path),
                 "inspector_url": inspector.url,

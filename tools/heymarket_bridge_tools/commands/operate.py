@@ -338,6 +338,17 @@ def status(**where: Any) -> None:
             "check-credentials tells whether the Heymarket secret works)"
         )
     console.print(f"DLQ    {depth.dlq_visible} dead letter(s)")
+    if depth.fetch_dlq_visible is not None:
+        console.print(
+            f"fetch DLQ  {depth.fetch_dlq_visible} lead(s) or appointment(s) not fetched (LeadFetchDeadLetterQueue)",
+            markup=False,
+        )
+        if depth.fetch_dlq_visible:
+            console.print(
+                "       each letter says why; to list them and fetch them again, see docs/operations/monitor.md"
+                " (FetchDeadLetterAlarm)",
+                markup=False,
+            )
     if target.stack_name is not None:
         _print_alarms_and_counts(target, target.stack_name)
 

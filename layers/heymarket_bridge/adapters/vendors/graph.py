@@ -9,8 +9,15 @@
   (calls within one hour exceeded), an HTTP 429 or 5xx, or a code this module does not know: transient (4, 17, 32,
   613 and 429 are the quota: `throttled`);
 - 190 (access token expired or invalid), 10 and 200-299 (permission; `leads_retrieval` missing, or a Page's Leads
-  Access Manager withholding the app's access), an HTTP 401 or 403 without a code: the credentials are refused;
-- 100 (invalid parameter: "does not exist") or a 404: the lead cannot be fetched, ever.
+  Access Manager withholding the app's access), 803 ("Some of the aliases you requested do not exist": a token of
+  another Page or user, https://github.com/facebookarchive/php-graph-sdk/issues/1121), an HTTP 401 or 403 without a
+  code: the credentials are refused;
+- 100 (invalid parameter), with or without subcode 33 ("Object does not exist, cannot be loaded due to missing
+  permission or reviewable feature", https://github.com/n8n-io/n8n/issues/24736): Meta answers it both for a lead
+  that does not exist and for a token without the permission, so it is not taken as "gone" (a lead would be lost to
+  a permission problem): it is refused credentials, the lead waits (FetchConfigurationErrors, its alarm) for the
+  fetch policy's bounded time, then is a letter whose reason gives both readings;
+- a 404 with no Graph error code: the lead cannot be fetched, ever.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from heymarket_bridge.ingest.sources.meta import LEAD_FIELDS, PAGE_TOKEN_ENTRY
 
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 613})
 THROTTLED_CODES = frozenset({4, 17, 32, 613})
-TOKEN_CODES = frozenset({190, 10}) | frozenset(range(200, 300))
-GONE_CODES = frozenset({100})
+TOKEN_CODES = frozenset({190, 10, 803}) | frozenset(range(200, 300))
+# Meta's "does not exist" that is also its "missing permission": waits as a credentials problem, read both ways.
+AMBIGUOUS_CODES = frozenset({100})
 
 
 class GraphLeads:
@@ -67,8 +75,12 @@ def graph_failure(answer: VendorAnswer) -> FetchTransient | FetchGone | FetchRef
     if isinstance(code, int) and not isinstance(code, bool):
         if code in TOKEN_CODES:
             return FetchRefused(f"{said}: the Page access token is expired, revoked or lacks leads_retrieval")
-        if code in GONE_CODES:
-            return FetchGone(f"{said}: the lead does not exist (or was deleted)")
+        if code in AMBIGUOUS_CODES:
+            return FetchRefused(
+                f"{said}: either the Page access token lacks a permission (leads_retrieval, pages_read_engagement,"
+                " or the Page's Leads Access Manager withholds the lead) or the lead does not exist (deleted);"
+                " Meta answers both alike: check the token's permissions"
+            )
         if code in TRANSIENT_CODES:
             return FetchTransient(said, throttled=code in THROTTLED_CODES)
     if answer.status in (401, 403):

@@ -33,7 +33,7 @@ from typing import Any
 from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.mapping import Submission, dotted
 from heymarket_bridge.domain.phone_owner import country_answers
-from heymarket_bridge.ingest.bodies import form_pairs
+from heymarket_bridge.ingest.bodies import form_of_type
 from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.notices import FetchNotice, record_id
@@ -133,9 +133,7 @@ class AcuitySource(SourceDefaults):
 
 
 def _notification(request: WebhookRequest) -> dict[str, str]:
-    if request.content_type not in ("application/x-www-form-urlencoded", ""):
-        raise BadRequest("an Acuity notification is form-encoded (application/x-www-form-urlencoded)")
-    return dict(form_pairs(request, max_fields=20))
+    return dict(form_of_type(request, max_fields=20))
 
 
 def _answers(record: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -274,6 +274,15 @@ def no_phone(where: str, mapping: SourceMapping, default: str, contact: Mapping[
     return Unmappable((f"{where} has no phone number: {default}",), fields)
 
 
+def has_no_phone_at_all(candidates: Iterable[Any], mapping: SourceMapping, choice: PhoneChoice | None = None) -> bool:
+    """The vendor's record simply has no phone: every default phone field blank, no phone reference mapped (a mapped
+    reference with no value may be a misspelt mapping: a letter says so) and no field that did not read or that is
+    someone else's (`choice.reason`). Such a record has nothing to fix: Unmappable(letter=False)."""
+    if "phone" in mapping.fields or (choice is not None and choice.reason is not None):
+        return False
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in candidates)
+
+
 def phone_reason(candidates: Iterable[Any], none_given: str, what: str, choice: PhoneChoice | None = None) -> str:
     """Why a default found no phone: the `choice`'s reason when it has one (someone else's fields, a field that
     does not read, saying why), `none_given` when there was no candidate, else that none of `what` parses."""

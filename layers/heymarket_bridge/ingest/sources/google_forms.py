@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from heymarket_bridge.domain.mapping import Submission
-from heymarket_bridge.ingest.bodies import parse_json
+from heymarket_bridge.ingest.bodies import json_of_type
 from heymarket_bridge.ingest.failures import BadRequest
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.labels import (
@@ -85,7 +85,7 @@ class GoogleFormsSource(SourceDefaults):
         check_timestamped(SIGNATURE_HEADER, header, secret, request.body, context.now, TOLERANCE_S)
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
-        response = parse_json(request.body, request.charset)
+        response = json_of_type(request)
         if not isinstance(response, dict) or not isinstance(response.get("answers"), list):
             raise BadRequest('the Google Forms response has no "answers" list (post it with the bridge\'s script)')
         answers = _answers(response["answers"])

@@ -40,10 +40,11 @@ from typing import Any
 from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.mapping import Submission, dotted, split_name
 from heymarket_bridge.domain.phone_owner import asks_for_phone, country_answers
-from heymarket_bridge.ingest.bodies import parse_json
+from heymarket_bridge.ingest.bodies import json_of_type, parse_json
 from heymarket_bridge.ingest.failures import BadRequest, Forbidden, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.notices import FetchNotice, record_id
+from heymarket_bridge.ingest.replies import Rejection
 from heymarket_bridge.ingest.signatures import any_same, signatures
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
@@ -112,8 +113,13 @@ class MetaSource(SourceDefaults):
         received = context.now.isoformat(timespec="milliseconds")
         return [
             FetchNotice(self.name, lead_id, received, request.request_id, details)
-            for lead_id, details in _leads(parse_json(request.body, request.charset))
+            for lead_id, details in _leads(json_of_type(request))
         ]
+
+    def notice_rejections(self, request: WebhookRequest) -> list[Rejection]:
+        """The leadgen changes `notices` left out (a leadgen_id that is not digits), for the reply's `rejected`:
+        one bad change never refuses the good leads next to it (Meta would retry the whole notification for 36 h)."""
+        return _bad_changes(parse_json(request.body, request.charset))
 
     def notification_identity(self, request: WebhookRequest) -> DeliveryIdentity:
         try:
@@ -145,23 +151,45 @@ class MetaSource(SourceDefaults):
 
 
 def _leads(payload: Any) -> list[tuple[str, dict[str, str]]]:
-    """(leadgen_id, the notification's other ids) of each `leadgen` change; BadRequest for a body of another shape."""
+    """(leadgen_id, the notification's other ids) of each `leadgen` change with a leadgen_id of digits; BadRequest for
+    a body of another shape, or one whose every leadgen change is bad (nothing to queue)."""
+    leads, bad = _changes(payload)
+    if bad and not leads:
+        raise BadRequest("no leadgen change has a leadgen_id of digits")
+    return leads
+
+
+def _bad_changes(payload: Any) -> list[Rejection]:
+    """The leadgen changes refused (no leadgen_id of digits), each by its index among the notification's leadgen
+    changes (entries, then changes, in order): reported in the reply's `rejected` while the good leads are queued."""
+    return _changes(payload)[1]
+
+
+def _changes(payload: Any) -> tuple[list[tuple[str, dict[str, str]]], list[Rejection]]:
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise BadRequest('the Meta notification has no "entry" list')
     leads: list[tuple[str, dict[str, str]]] = []
-    for entry in payload["entry"]:
-        changes = entry.get("changes") if isinstance(entry, dict) else None
-        for change in changes if isinstance(changes, list) else []:
-            value = change.get("value") if isinstance(change, dict) else None
-            if not isinstance(value, dict) or change.get("field") != "leadgen":
-                continue
-            lead_id = record_id(value.get("leadgen_id"))
-            if lead_id is None:
-                raise BadRequest("a leadgen change has no leadgen_id of digits")
-            details = {k: str(value[k]) for k in _NOTIFIED if isinstance(value.get(k), int | str)}
-            if lead_id not in [known for known, _ in leads]:
-                leads.append((lead_id, details))
-    return leads
+    bad: list[Rejection] = []
+    for index, value in enumerate(_leadgen_values(payload["entry"])):
+        lead_id = record_id(value.get("leadgen_id"))
+        if lead_id is None:
+            bad.append(Rejection(index, ["a leadgen change has no leadgen_id of digits: not fetched"]))
+            continue
+        details = {k: str(value[k]) for k in _NOTIFIED if isinstance(value.get(k), int | str)}
+        if lead_id not in [known for known, _ in leads]:
+            leads.append((lead_id, details))
+    return leads, bad
+
+
+def _leadgen_values(entries: list[Any]) -> list[dict[str, Any]]:
+    """The `value` of each `leadgen` change, entries then changes in order (changes of other fields left out)."""
+    return [
+        change["value"]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("changes"), list)
+        for change in entry["changes"]
+        if isinstance(change, dict) and change.get("field") == "leadgen" and isinstance(change.get("value"), dict)
+    ]
 
 
 def _field_data(record: Mapping[str, Any]) -> list[tuple[str, Any]]:

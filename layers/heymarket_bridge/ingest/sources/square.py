@@ -27,13 +27,14 @@ Mapping references (SOURCE_MAPPINGS): dotted paths into the customer ("reference
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Submission, Unmappable, dotted, is_blank
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.bodies import parse_json
+from heymarket_bridge.ingest.bodies import json_of_type
 from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
@@ -45,6 +46,7 @@ from heymarket_bridge.ingest.sources.common import (
     SigningRequest,
     SourceDefaults,
     choose_phone,
+    has_no_phone_at_all,
     identity,
     no_phone,
     phone_reason,
@@ -95,7 +97,7 @@ class SquareSource(SourceDefaults):
         # The replay window is checked on the signed body's created_at as it is read.
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
-        event = parse_json(request.body, request.charset)
+        event = json_of_type(request)
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise BadRequest('the Square payload is not an event: it has no "type"')
         if context.credentials.secret is not None:
@@ -142,7 +144,9 @@ def _submission(customer: Mapping[str, Any], context: ReadContext) -> Submission
     if contact.get("phone") is not None:
         return contact
     reason = phone_reason((customer.get("phone_number"),), "no phone_number", "the phone_number", choice)
-    return no_phone("the Square customer", context.mapping, reason, contact)
+    refusal = no_phone("the Square customer", context.mapping, reason, contact)
+    # A customer with no phone at all: nothing to fix, so no letter (the reply's rejected and a log count say so).
+    return replace(refusal, letter=not has_no_phone_at_all((customer.get("phone_number"),), context.mapping, choice))
 
 
 # The source this module adds (heymarket_bridge.ingest.sources.base finds it here).

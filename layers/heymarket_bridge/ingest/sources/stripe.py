@@ -28,12 +28,13 @@ Mapping references (SOURCE_MAPPINGS): dotted paths into the event's object ("met
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.mapping import Submission, Unmappable, dotted, is_blank, split_name
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.bodies import parse_json
+from heymarket_bridge.ingest.bodies import json_of_type
 from heymarket_bridge.ingest.failures import BadRequest
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.signatures import check_timestamped, timestamped_signature
@@ -45,6 +46,7 @@ from heymarket_bridge.ingest.sources.common import (
     SigningRequest,
     SourceDefaults,
     choose_phone,
+    has_no_phone_at_all,
     identity,
     no_phone,
     phone_reason,
@@ -77,7 +79,7 @@ class StripeSource(SourceDefaults):
         check_timestamped("Stripe-Signature", header, secret, request.body, context.now, TOLERANCE_S)
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
-        event = parse_json(request.body, request.charset)
+        event = json_of_type(request)
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise BadRequest('the Stripe payload is not an event: it has no "type"')
         data = event.get("data")
@@ -111,7 +113,9 @@ def _submission(obj: Mapping[str, Any], person: Mapping[str, Any], where: str, c
     if prefix and obj.get("phone_number_collection") in (None, {"enabled": False}):
         none_given += " (the Checkout Session did not collect one: set phone_number_collection.enabled)"
     reason = phone_reason((person.get("phone"),), none_given, "the phone", choice)
-    return no_phone(f"the Stripe {'Checkout Session' if prefix else 'customer'}", context.mapping, reason, contact)
+    refusal = no_phone(f"the Stripe {'Checkout Session' if prefix else 'customer'}", context.mapping, reason, contact)
+    # A customer with no phone at all (Stripe sends customer.updated for many changes): nothing to fix, no letter.
+    return replace(refusal, letter=not has_no_phone_at_all((person.get("phone"),), context.mapping, choice))
 
 
 def _country(person: Mapping[str, Any], prefix: str) -> tuple[CountryEvidence, ...]:

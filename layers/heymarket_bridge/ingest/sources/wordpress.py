@@ -46,7 +46,7 @@ from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import Submission, is_blank
 from heymarket_bridge.domain.text import shown
-from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, parse_json
+from heymarket_bridge.ingest.bodies import FORM_TYPE, JSON_TYPES, form_pairs, json_of_type
 from heymarket_bridge.ingest.failures import BadRequest, UnsupportedMediaType
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.labels import (
@@ -146,7 +146,7 @@ def _pairs(request: WebhookRequest) -> list[tuple[str, Any]]:
         raise UnsupportedMediaType(
             f"content type {shown(content_type)} is not supported: the form plugin posts JSON or {FORM_TYPE}"
         )
-    payload = parse_json(request.body, request.charset)
+    payload = json_of_type(request, f"application/json or {FORM_TYPE}")  # text/plain not JSON: 415 too
     if not isinstance(payload, dict):
         raise BadRequest("the WordPress form's body must be a JSON object of fields, or a form post")
     pairs: list[tuple[str, Any]] = []
@@ -230,13 +230,16 @@ def _all_fields(pairs: Sequence[tuple[str, Any]], context: ReadContext) -> Submi
 
 
 def _gravity_fields(values: Mapping[str, Any]) -> tuple[str | None, tuple[CountryEvidence, ...]]:
-    """The first Name field's id (a field with inputs .3 or .6 and no .1 or .5), and each Address field's country
-    (its .6: an Address field has .1 street and .5 postcode, which a Name field never has)."""
+    """The first Name field's id (a field with inputs .3 and .6 and no .1 or .5), and each Address field's country
+    (its .6). Every multi-input Name format has .3 (first name: https://docs.gravityforms.com/name/); an Address has
+    .1 street and .5 postcode, which a Name never has, and may hide any of its inputs
+    (https://docs.gravityforms.com/address/): so a field with .6 is an Address, its .6 the country, unless it has .3
+    and neither .1 nor .5 (a Name's last name)."""
     inputs: dict[str, set[str]] = {}
     for key in values:
         field_id, _, part = key.partition(".")
         inputs.setdefault(field_id, set()).add(part)
-    addresses = [f for f, parts in inputs.items() if parts & {"1", "5"}]
+    addresses = [f for f, parts in inputs.items() if parts & {"1", "5"} or ("6" in parts and "3" not in parts)]
     names = [f for f, parts in inputs.items() if parts & {"3", "6"} and f not in addresses]
     person = tuple(
         CountryEvidence(f"{f}.6 (an Address field's country)", values[f"{f}.6"])

@@ -30,7 +30,9 @@ def error(status: int, code: int | None, subcode: int | None = None) -> VendorAn
         (error(400, 190, 460), FetchRefused, False),  # password changed
         (error(403, 10), FetchRefused, False),  # permission denied
         (error(403, 200), FetchRefused, False),  # leads_retrieval missing, Leads Access Manager
-        (error(400, 100, 33), FetchGone, False),  # does not exist
+        (error(400, 100, 33), FetchRefused, False),  # does not exist OR missing permission: waits, never lost
+        (error(400, 100), FetchRefused, False),  # the same code without its subcode
+        (error(400, 803), FetchRefused, False),  # "Some of the aliases you requested do not exist": wrong token
         (error(500, 1), FetchTransient, False),
         (error(503, 2), FetchTransient, False),
         (error(400, 4), FetchTransient, True),  # app request limit
@@ -53,6 +55,14 @@ def test_each_graph_answer_is_sorted_by_its_code(answer: VendorAnswer, kind: typ
 
 def test_a_refusal_names_the_code_and_never_the_token() -> None:
     assert "190" in graph_failure(error(400, 190)).reason
+
+
+def test_code_100_gives_both_readings_a_permission_and_a_lead_that_does_not_exist() -> None:
+    reason = graph_failure(error(400, 100, 33)).reason
+
+    assert "lacks a permission" in reason
+    assert "does not exist" in reason
+    assert "subcode 33" in reason
 
 
 @pytest.fixture

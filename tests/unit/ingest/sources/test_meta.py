@@ -133,6 +133,20 @@ def test_a_leadgen_id_that_is_not_digits_is_400(event: dict[str, Any]) -> None:
     assert deliver(with_json(event, payload)).status == 400
 
 
+def test_a_bad_leadgen_id_is_reported_while_the_good_leads_next_to_it_are_queued(event: dict[str, Any]) -> None:
+    # Given one notification with a good lead, a leadgen_id that is not digits, and another good lead
+    payload = lead_notification(("1001", 1795424395), ("../me", 1), ("1002", 1795424396))
+
+    delivered = deliver(with_json(event, payload))
+
+    # Then the good leads are queued, the bad one reported by its index, and the answer is a success (no retry)
+    assert delivered.status in (200, 202)
+    assert [n["record_id"] for n in delivered.fetches] == ["1001", "1002"]
+    body = json.loads(delivered.reply.body)
+    assert body["accepted"] == 2
+    assert [(r["index"], "leadgen_id" in r["errors"][0]) for r in body["rejected"]] == [(1, True)]
+
+
 def test_a_replayed_notification_is_answered_as_the_first_and_queues_nothing_again(
     bench: FetchBench, event: dict[str, Any]
 ) -> None:
@@ -286,17 +300,45 @@ def test_a_lead_that_keeps_failing_ends_in_the_fetch_dlq_with_the_reason(
     assert json.loads(letter["message"])["fetch"]["record_id"] == SAMPLE_LEAD_ID
 
 
-def test_a_lead_that_does_not_exist_goes_to_the_fetch_dlq_at_once(
+def test_a_lead_graph_says_does_not_exist_waits_as_a_permission_problem_then_is_a_letter_giving_both_readings(
     bench: FetchBench, standins: VendorStandins, event: dict[str, Any]
 ) -> None:
+    # Given Graph answers error 100 subcode 33 ("does not exist, or missing permission": Meta's words for both)
     standins.leads.clear()
     bench.notify(event)
 
+    # When the lead is fetched: it is not lost at once, it waits as refused credentials do (the alarm's metric)
     report = bench.fetch()
+    assert (report.waiting, report.dead_lettered, report.configuration_error) == (1, 0, True)
+    assert bench.letters == []
 
-    assert report.dead_lettered == 1
-    assert bench.requeued.bodies == []
+    # Then after the bounded wait it is a letter whose reason gives both readings
+    bench.now = SIGNED_AT + timedelta(days=5)
+    bench.fetch_requeued()
     assert "error code 100" in bench.letters[0]["error"]
+    assert "lacks a permission" in bench.letters[0]["error"]
+    assert "does not exist" in bench.letters[0]["error"]
+
+
+def test_a_fetch_letter_moved_back_onto_the_fetch_queue_is_fetched_again_from_the_start(
+    bench: FetchBench, standins: VendorStandins, event: dict[str, Any]
+) -> None:
+    # Given a lead dead-lettered after its retries ran out (its letter wraps the notice, attempts used up)
+    standins.fail("graph", "server_error")
+    bench.notify(event)
+    for _ in range(10):
+        bench.fetch() if bench.fetch_queue.sent else bench.fetch_requeued()
+        if bench.letters:
+            break
+    [letter_body] = [message.body for message in bench.fetch_letters.sent]
+
+    # When Graph is back and the operator moves the letter back (aws sqs start-message-move-task)
+    standins.heal()
+    report = bench.fetch([letter_body])
+
+    # Then the lead is fetched and buffered, its attempts begun anew
+    assert (report.taken_in, report.dead_lettered) == (1, 0)
+    assert len(bench.queued) == 1
 
 
 @pytest.mark.parametrize("fault", ["token_expired", "leads_access_withheld"])

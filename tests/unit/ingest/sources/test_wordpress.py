@@ -105,6 +105,19 @@ def test_an_all_fields_entry_with_the_phone_mapped_reads_names_and_the_address_c
     assert contact == {"phone": "33612345678", "first": "Paul", "last": "Girard", "email": "paul.girard@example.com"}
 
 
+@pytest.mark.parametrize("hidden", [("2.1", "2.3", "2.5"), ("2.1", "2.2", "2.3", "2.4", "2.5")])
+def test_an_address_with_its_street_or_postcode_hidden_still_gives_its_country(
+    gravity: dict[str, Any], hidden: tuple[str, ...]
+) -> None:
+    # Gravity lets a form hide any input of an Address field: its .6 is still the country (a field with .3 and .6
+    # but neither .1 nor .5 stays a Name: every multi-input Name has .3)
+    entry = {key: value for key, value in ALL_FIELDS.items() if key not in hidden}
+
+    [contact] = deliver(with_json(gravity, entry), mappings={"wordpress": {"phone": "4"}}).queued
+
+    assert (contact["phone"], contact["last"]) == ("33612345678", "Girard")
+
+
 def test_an_all_fields_entry_without_a_mapped_phone_is_rejected_saying_to_map_it(gravity: dict[str, Any]) -> None:
     delivered = deliver(with_json(gravity, ALL_FIELDS))
 
