@@ -3,6 +3,7 @@ the ingest limits' settings, reserved ingest concurrency by default, and request
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge.settings import IngestSettings
 from heymarket_local.template import LocalResources, StackTemplate
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +42,44 @@ def test_every_source_has_a_route_of_its_own_with_its_own_throttle(template: Sta
     )
 
 
-def test_the_ingest_function_is_reserved_20_executions_by_default(template: StackTemplate) -> None:
+# Seconds an ingest execution is busy with one request on AWS, at the most (docs/operations/abuse.md).
+SECONDS_PER_REQUEST = 0.1
+
+
+def route_rates(template: StackTemplate) -> dict[str, int]:
+    """Each route of the ingest function ("POST /webhooks/generic") with the requests/s API Gateway lets through at
+    the parameters' defaults: its RouteSettings throttle, else the API's default."""
+    api = template.document["Resources"]["WebhookApi"]["Properties"]
+    settings, default = api["RouteSettings"], api["DefaultRouteSettings"]["ThrottlingRateLimit"]
+    rates: dict[str, int] = {}
+    for event in ingest(template)["Events"].values():
+        key = f"{event['Properties']['Method']} {event['Properties']['Path']}"
+        rate = settings.get(key, {}).get("ThrottlingRateLimit", default)
+        rates[key] = int(template.parameters[rate["Ref"]]) if isinstance(rate, dict) else int(rate)
+    return rates
+
+
+def test_the_ingest_function_is_reserved_enough_executions_by_default_for_every_route_at_its_throttle(
+    template: StackTemplate,
+) -> None:
+    rates = route_rates(template)
     evaluated = template.evaluate({"Value": ingest(template)["ReservedConcurrentExecutions"]})
 
-    assert evaluated.get("Value") == "20"
+    assert int(evaluated["Value"]) >= sum(rates.values()) * SECONDS_PER_REQUEST
+    assert evaluated.get("Value") == "50"
+
+
+def test_the_abuse_page_states_the_worst_case_figures_the_template_gives() -> None:
+    template = StackTemplate.load()
+    rates = route_rates(template)
+    sources = [key for key in rates if key.startswith("POST /webhooks/") and key != "POST /webhooks/{source}"]
+    page = " ".join((ROOT / "docs" / "operations" / "abuse.md").read_text().split())
+    webhooks = sum(rates[key] for key in sources)
+
+    assert f"{len(sources)} source routes at {rates[sources[0]]} requests/s" in page
+    assert f"{webhooks} webhooks/s" in page
+    assert f"{sum(rates.values())} requests/s" in page
+    assert f"{round(sum(rates.values()) * SECONDS_PER_REQUEST)} executions" in page
 
 
 @pytest.mark.parametrize("table", ["IdempotencyTable", "ManagedListsTable", "ContactStateTable", "ConsentRecordTable"])

@@ -66,7 +66,7 @@ def test_a_flood_on_one_sources_token_leaves_another_sources_deliveries_answered
     assert [answer["statusCode"] for answer in answers] == [202] * 4 + [429] * 6
     refused = json.loads(answers[-1]["body"])
     assert refused["error"]["code"] == "too_many_requests"
-    assert refused["limit"] == "source 'generic''s contacts per minute"
+    assert refused["limit"] == "the contacts per minute of source 'generic'"
     assert 1 <= int(answers[-1]["headers"]["Retry-After"]) <= 60
 
     # And typeform, on its own route, is answered 202 and delivered meanwhile

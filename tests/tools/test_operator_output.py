@@ -77,7 +77,8 @@ def test_a_batch_line_says_how_many_were_put_back_to_wait_for_a_configuration_fi
     records = tuple({"messageId": str(n)} for n in range(2))
     summary = {"delivered": 0, "waiting": 2, "dead_lettered": 0, "heymarket_requests": 1}
     assert batch_line(BatchResult(records, frozenset()), summary).endswith(  # type: ignore[arg-type]
-        "batch of 2    0 delivered, 0 retried, 2 put back to wait for a configuration fix, 0 dead-lettered, "
+        "batch of 2    0 delivered, 0 retried, 2 put back to wait (Heymarket unavailable or a configuration fix: "
+        "HeymarketUnavailableAlarm, HeymarketConfigurationAlarm), 0 dead-lettered, "
         "1 Heymarket request"
     )
 

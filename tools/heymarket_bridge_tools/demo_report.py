@@ -389,7 +389,8 @@ class DemoReport:
         if waiting:
             errors = "; ".join(sync.configuration_errors) if sync is not None else ""
             lines.append(
-                f"Waiting        {waiting} time(s) a message was put back to wait for a configuration fix"
+                f"Waiting        {waiting} time(s) a message was put back to wait (Heymarket unavailable or a "
+                "configuration fix: see HeymarketUnavailableAlarm and HeymarketConfigurationAlarm)"
                 + (f": {errors}" if errors else "")
             )
         return lines

@@ -100,7 +100,10 @@ def batch_line(result: BatchResult, summary: Mapping[str, Any] | None, at: float
         parts.append(f"{summary['rejected']} refused (dead letters with the reason)")
     parts.append(f"{retried} retried")
     if summary.get("waiting"):
-        parts.append(f"{summary['waiting']} put back to wait for a configuration fix")
+        parts.append(
+            f"{summary['waiting']} put back to wait (Heymarket unavailable or a configuration fix: "
+            "HeymarketUnavailableAlarm, HeymarketConfigurationAlarm)"
+        )
     parts.append(f"{summary.get('dead_lettered', 0)} dead-lettered")
     requests = summary.get("heymarket_requests")
     if isinstance(requests, int):

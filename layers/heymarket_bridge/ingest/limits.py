@@ -93,7 +93,7 @@ class IntakeGate:
             token_id, cap = token
             self._count(f"rate\ntoken\n{source}\n{token_id}", "this token's contacts_per_minute", cap, contacts, now)
         limit = self._limits.of(source)
-        self._count(f"rate\nsource\n{source}", f"source {source!r}'s contacts per minute", limit, contacts, now)
+        self._count(f"rate\nsource\n{source}", f"the contacts per minute of source {source!r}", limit, contacts, now)
 
     def _shed(self, source: str, now: datetime) -> None:
         if self._depth is None:

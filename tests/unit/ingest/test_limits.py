@@ -33,7 +33,7 @@ def test_a_source_gets_its_limit_per_minute_then_a_429_until_the_next_minute() -
 
     assert refused.value.status == 429
     assert refused.value.retry_after_s == 15  # 12:00:45 -> 12:01:00
-    assert refused.value.details["limit"] == "source 'generic''s contacts per minute"
+    assert refused.value.details["limit"] == "the contacts per minute of source 'generic'"
     admission.admit("generic", 10, NOW.replace(minute=1, second=0))
 
 

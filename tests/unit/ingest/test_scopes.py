@@ -109,7 +109,7 @@ def test_a_scoped_token_puts_contacts_only_on_the_lists_it_names_by_name() -> No
 
     contact, dropped = scopes.restrict(Contact("15105550199", lists=(12, "SPRING newsletter", "VIP")))
 
-    assert contact.lists == ("SPRING newsletter",)
+    assert contact.lists == ("Spring Newsletter",)  # the operator's spelling, from the scope
     assert [item.field for item in dropped] == ["lists"]
     assert "2 left out" in dropped[0].error
 
@@ -121,3 +121,32 @@ def test_a_scoped_token_with_no_list_named_puts_contacts_on_none() -> None:
 
     assert contact.lists is None
     assert dropped[0].field == "lists"
+
+
+def test_a_scoped_token_cannot_name_a_contact_by_id_or_assign_it() -> None:
+    scopes = read_entry(PUBLIC)[0].scopes
+
+    contact, dropped = scopes.restrict(
+        Contact("15105550199", first="Ann", contact_id="2d6f8328-38a1-4285-828d-73402aaa4e19", assignee_id=4)
+    )
+
+    assert contact == Contact("15105550199", first="Ann")
+    assert [item.field for item in dropped] == ["contact_id", "assignee_id"]
+
+
+def test_a_scoped_token_gives_only_the_tags_it_names_in_the_operators_spelling() -> None:
+    scopes = read_entry({"token": "t", "scopes": {"tags": ["Open House"]}})[0].scopes
+
+    contact, dropped = scopes.restrict(Contact("15105550199", tags=(55, "open\u200b  HOUSE", "VIP")))
+
+    assert contact.tags == ("Open House",)
+    assert [item.field for item in dropped] == ["tags"]
+    assert "2 left out" in dropped[0].error
+
+
+def test_a_list_a_scope_allows_is_sent_in_the_operators_spelling_not_the_senders() -> None:
+    scopes = read_entry(PUBLIC)[0].scopes
+
+    contact, dropped = scopes.restrict(Contact("15105550199", lists=("\u200bspring   NEWSLETTER",)))
+
+    assert (contact.lists, dropped) == (("Spring Newsletter",), [])

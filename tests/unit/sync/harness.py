@@ -142,7 +142,13 @@ class Harness:
     def gateway(self) -> V1Gateway | V2Gateway:
         if self.v1:
             return V1Gateway(self.http, max_batch=self.max_batch, overwrite=self.v1_overwrite)
-        return V2Gateway(self.http, max_batch=self.max_batch, behaviour=self.behaviour, clock=self.clock)
+        return V2Gateway(
+            self.http,
+            max_batch=self.max_batch,
+            behaviour=self.behaviour,
+            clock=self.clock,
+            wall_clock_ms=lambda: int((self.now.timestamp() + self.clock()) * 1000),
+        )
 
     @property
     def service(self) -> SyncService:

@@ -334,7 +334,8 @@ def status(**where: Any) -> None:
     console.print(f"queue  {depth.queue_visible} waiting, {depth.queue_in_flight} in flight")
     if depth.queue_delayed:
         console.print(
-            f"       {depth.queue_delayed} put back to wait for a configuration fix (see HeymarketConfigurationAlarm; "
+            f"       {depth.queue_delayed} put back to wait (Heymarket unavailable or a configuration fix: see "
+            "HeymarketUnavailableAlarm and HeymarketConfigurationAlarm; "
             "check-credentials tells whether the Heymarket secret works)"
         )
     console.print(f"DLQ    {depth.dlq_visible} dead letter(s)")

@@ -36,7 +36,7 @@ from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked,
 from heymarket_bridge.adapters.heymarket.contacts.chunk import UpsertChunk, send_bulk
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
 from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fields, send_deletes
-from heymarket_bridge.adapters.heymarket.contacts.learning import DEFAULT_REFRESH_S, StackLearning
+from heymarket_bridge.adapters.heymarket.contacts.learning import DEFAULT_REFRESH_S, DEFAULT_REVERIFY_S, StackLearning
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import doubtful, with_prior_consent
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
 from heymarket_bridge.adapters.heymarket.contacts.writes import NOT_SENT, Learned, complete_update, same_contact
@@ -70,13 +70,23 @@ class V2Gateway:
         max_batch: int,
         behaviour: LearnedBehaviourPort | None = None,
         refresh_s: float = DEFAULT_REFRESH_S,
+        reverify_s: float = DEFAULT_REVERIFY_S,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         """`behaviour`: where the stack keeps what it learned of Heymarket (None: this execution environment learns
-        alone); read again at most every `refresh_s` seconds of `clock`."""
+        alone); read again at most every `refresh_s` seconds of `clock`; a fact that updates keep what they leave out
+        trusted for `reverify_s` seconds after it was last verified (`StackLearning.reverify`)."""
         self.client = HeymarketClient(http, max_batch=max_batch)  # shared with the tags and lists adapter
         self.learned = Learned()  # what this execution environment knows of Heymarket's undocumented behaviours
-        self.stack = StackLearning(self.learned, behaviour, refresh_s=refresh_s, clock=clock)
+        self.stack = StackLearning(
+            self.learned,
+            behaviour,
+            refresh_s=refresh_s,
+            reverify_s=reverify_s,
+            clock=clock,
+            wall_clock_ms=wall_clock_ms,
+        )
 
     @property
     def requests_sent(self) -> int:
@@ -119,6 +129,7 @@ class V2Gateway:
         reconsent: Sequence[str | None] = (),
     ) -> list[UpsertResult]:
         self.stack.refresh()
+        self.stack.reverify()
         try:
             return self._upsert(contacts, deadline, known, reconsent)
         finally:

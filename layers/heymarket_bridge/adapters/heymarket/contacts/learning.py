@@ -10,6 +10,13 @@ unlearns it here at once and for the whole stack with a conditional write; the o
 on their next read of the facts, or at once when one of their own answers shows it.
 
 The table failing costs only requests: an execution environment then goes on with what it knows itself.
+
+A fact that updates keep what they leave out is trusted for `reverify_s` after it was last verified (by any execution
+environment: the fact's `at`). Past that, an execution environment forgets it for itself (`reverify`): its next
+writes of known contacts are looked up and completed, and their probe learns the fact again (the stack's `at`
+renewed) or learns that updates now clear (unlearned). Where senders send every field, no answer to a write without
+a look-up can show that Heymarket began clearing what updates leave out (the opt-out, always left out, among it):
+this bounds how long such a change goes unseen (docs/heymarket-behaviour.md).
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported
 # How often an execution environment reads the stack's facts again (seconds): a fact unlearned elsewhere reaches it
 # within this time, or sooner, when an answer of its own contradicts it.
 DEFAULT_REFRESH_S: Final = 300.0
+# How long a fact that updates keep what they leave out is trusted after it was last verified (seconds): the longest a
+# change of Heymarket's behaviour goes unseen where senders send every field; one look-up per execution environment
+# (and per chunk) when it has passed.
+DEFAULT_REVERIFY_S: Final = 600.0
 BEHAVIOURS: Final = ("omitted", "custom_map")
 
 
@@ -42,6 +53,7 @@ class StackLearning:
         store: LearnedBehaviourPort | None,
         *,
         refresh_s: float = DEFAULT_REFRESH_S,
+        reverify_s: float = DEFAULT_REVERIFY_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
@@ -51,6 +63,19 @@ class StackLearning:
         self._clock = clock
         self._wall_clock_ms = wall_clock_ms
         self._read_at: float | None = None
+        self._reverify_s = reverify_s
+        self._verified_at: float | None = None  # when "omitted: keep" was last verified, on `clock`
+
+    def reverify(self) -> None:
+        """Forget, in this execution environment only, that updates keep what they leave out, once it was last
+        verified more than `reverify_s` ago: the next writes of known contacts are looked up, completed and probed
+        (the probe learns it again, renewing the stack's `at`, or shows that updates clear)."""
+        if self.learned.omitted != "keep":
+            return
+        if self._verified_at is None:  # known otherwise (set by the operator's tools): trusted from now
+            self._verified_at = self._clock()
+        if self._clock() - self._verified_at >= self._reverify_s:
+            self.learned.omitted = None
 
     def refresh(self) -> None:
         """Take the stack's facts, if they were not read within `refresh_s` (the first batch always reads them)."""
@@ -67,10 +92,16 @@ class StackLearning:
             # The stack's word wins over this execution environment's (told to the stack as soon as learned): a fact
             # absent there was unlearned by a contradiction another execution environment saw.
             setattr(self.learned, name, fact.value if fact is not None else None)
+        omitted = facts.get("omitted")
+        if omitted is not None:
+            age_s = max(0.0, (self._wall_clock_ms() - omitted.learned_ms) / 1000)
+            self._verified_at = max(self._verified_at or float("-inf"), self._clock() - age_s)
 
     def flush(self) -> None:
         """Tell the stack what this execution environment learned or unlearned since the last call."""
         changes, self.learned.changes = self.learned.changes, []
+        if any(change.name == "omitted" and change.value == "keep" for change in changes):
+            self._verified_at = self._clock()
         if self._store is None or not changes:
             return
         try:

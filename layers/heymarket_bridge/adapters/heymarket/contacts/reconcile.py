@@ -34,15 +34,19 @@ class Cleared:
     restore: dict[str, Any]
     omitted: str | None  # "keep" or "clear", when the answer shows it
     custom_map: str | None  # "merge" or "replace", when the answer shows it
+    # An opt-out the snapshot held, left out of the update, that the answer no longer shows, with no field left out
+    # shown kept: written back (in `restore`)
+    opt_out_gone: bool = False
 
 
 def what_cleared(sent: Contact, snapshot: Contact, shown: Contact) -> Cleared:
     """Compare the answer to an update (`shown`) with the contact as last stored (`snapshot`), for what `sent` left
     out: a field the snapshot held that the answer no longer shows was cleared by the update.
 
-    An opt-out the answer no longer shows is written back only where the answer shows the update cleared what it
-    left out, or shows nothing that could tell (no other field left out held a value): where the other fields left
-    out were kept, a cleared opt-out is a change made in Heymarket (the person texted START), not the update's doing.
+    An opt-out the answer no longer shows is written back where the answer shows the update cleared what it left out,
+    or shows nothing that could tell (no other field left out held a value: opt-out wins on doubt); where the other
+    fields left out were kept, a cleared opt-out is a change made in Heymarket (the person texted START), not the
+    update's doing.
     """
     values, before, after = sent.to_dict(), snapshot.to_dict(), shown.to_dict()
     restore, kept = _fields_cleared(values, before, after)
@@ -50,27 +54,40 @@ def what_cleared(sent: Contact, snapshot: Contact, shown: Contact) -> Cleared:
     kept = kept or kept_custom
     cleared_others = any(name != "custom" for name in restore) or ("custom" in restore and sent.custom is None)
     opt_out_gone = before.get("is_opted_out") is True and after.get("is_opted_out") is not True
-    if "is_opted_out" not in values and opt_out_gone and (cleared_others or not kept):
+    # Opt-out wins on doubt: gone where nothing shows the update kept what it left out (a START texted since the
+    # snapshot cannot be told from an update that cleared the STOP).
+    doubted = "is_opted_out" not in values and opt_out_gone and (cleared_others or not kept)
+    if doubted:
         restore["is_opted_out"] = True
     omitted = "clear" if cleared_others else ("keep" if kept else None)
-    return Cleared(restore, omitted, custom_map)
+    return Cleared(restore, omitted, custom_map, doubted)
 
 
 def contradicts(sent: Contact, snapshot: Contact, cleared: Cleared, learned: Learned) -> list[str]:
-    """The behaviours known (`learned`) that an answer contradicts: "omitted" where at least `CONTRADICTION_FIELDS`
-    fields (custom values included) the update left out and the snapshot held are gone and none was kept; "custom_map"
-    where a custom map sent merges by what is known and the values it left out are gone so."""
+    """The behaviours known (`learned`) that an answer contradicts: "omitted" where any field (custom values included)
+    the update left out and the snapshot held is gone, or an opt-out the snapshot held is no longer shown; "custom_map"
+    where a custom map sent merges by what is known and a value it left out is gone so.
+
+    One field gone is enough: it may be a person's clear in Heymarket's app since the snapshot, but it may as well be
+    the update's doing, and where updates clear what they leave out a STOP texted since the snapshot is cleared with
+    it, unseen (docs/heymarket-behaviour.md). Doubt unlearns: the next writes are looked up and completed."""
     held_out, held_custom = _held_left_out(sent, snapshot)
     restored_custom = cleared.restore.get("custom") or {}
-    lost = [n for n in held_out if n in cleared.restore] + [k for k in held_custom if k in restored_custom]
-    if len(lost) != len(held_out) + len(held_custom) or len(lost) < CONTRADICTION_FIELDS:
+    if len(_lost(held_out, held_custom, cleared)) < CONTRADICTION_FIELDS:
         return []
     found: list[str] = []
-    if learned.omitted == "keep" and (sent.custom is None or held_out):
+    if learned.omitted == "keep" and (sent.custom is None or held_out or cleared.opt_out_gone):
         found.append("omitted")
-    if sent.custom is not None and held_custom and learned.custom_map == "merge":
+    if sent.custom is not None and any(k in restored_custom for k in held_custom) and learned.custom_map == "merge":
         found.append("custom_map")
     return found
+
+
+def _lost(held_out: list[str], held_custom: list[str], cleared: Cleared) -> list[str]:
+    """The fields and custom keys held and left out that the answer shows gone (and the opt-out, where doubted)."""
+    restored_custom = cleared.restore.get("custom") or {}
+    lost = [n for n in held_out if n in cleared.restore] + [k for k in held_custom if k in restored_custom]
+    return [*lost, "is_opted_out"] if cleared.opt_out_gone else lost
 
 
 def _held_left_out(sent: Contact, snapshot: Contact) -> tuple[list[str], list[str]]:
@@ -85,7 +102,7 @@ def _evidence(sent: Contact, snapshot: Contact, cleared: Cleared, *, contradicte
     """What an answer showed, in words (field names, never a value or a phone)."""
     values, before = sent.to_dict(), snapshot.to_dict()
     left_out = sorted(n for n in before if n not in values and n not in ("phone", "contact_id"))
-    gone = sorted(cleared.restore)
+    gone = sorted({*cleared.restore, *(("is_opted_out",) if cleared.opt_out_gone else ())})
     shown = f"an update that left out {', '.join(left_out) or 'nothing'} answered with {', '.join(gone) or 'none'} gone"
     return f"{shown}, against what was learned" if contradicted else shown
 
@@ -117,10 +134,9 @@ def _custom_cleared(
     return None, not lost  # a custom map left out: cleared with the rest, or kept
 
 
-# Fields left out that the snapshot held, all gone from an update's answer, that contradict updates known to keep what
-# they leave out: one alone may be a person's clear in Heymarket's app since the snapshot; several at once, none kept,
-# are the update's doing.
-CONTRADICTION_FIELDS = 2
+# Fields left out that the snapshot held (or its opt-out), gone from an update's answer, that contradict updates known
+# to keep what they leave out: one is enough (a person's clear in Heymarket's app cannot be told from the update's).
+CONTRADICTION_FIELDS = 1
 
 
 def repair(

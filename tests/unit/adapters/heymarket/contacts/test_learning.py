@@ -130,3 +130,65 @@ def test_a_sender_that_sends_every_custom_value_teaches_whether_a_custom_map_sen
     assert bulk_items(a)[0]["custom"] == {"8": "z"}
     assert behaviour.facts["custom_map"].value == "replace"
     assert held(a) == [{"phone": ANN, "first": "Ann", "custom": {"7": "x", "8": "z"}}]
+
+
+def every_field(phone: str, minute: int) -> dict[str, object]:
+    return {"received_at": at(minute), "first": "Ann", "last": f"Lee{minute}", "email": f"{phone}@example.com"}
+
+
+def test_a_stop_texted_in_heymarket_survives_updates_that_begin_to_clear_once_the_fact_is_due_again() -> None:
+    # Given (the reviewer's scenario) three posts of every field for one phone: the stack learned that updates keep
+    # what they leave out, and the sender leaves out nothing that could show otherwise
+    a, _, behaviour = stack()
+    for minute in (1, 2, 3):
+        a.process(upsert(ANN, **every_field(ANN, minute)))
+    assert behaviour.facts["omitted"].value == "keep"
+    # When Heymarket begins clearing what updates leave out, the person texts STOP, and the next post arrives once
+    # the fact is due to be verified again
+    a.heymarket.update_omitted = "clear"
+    a.heymarket.holding(ANN)[0].fields["is_opted_out"] = True
+    a.clock.now += 601
+    a.heymarket.log.clear()
+    a.process(upsert(ANN, **every_field(ANN, 4)))
+
+    # Then the write was looked up first: the STOP stands, and the probe unlearned the fact for the stack
+    assert a.heymarket.routes()[0] == SEARCH
+    assert a.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
+    assert behaviour.contradicted["omitted"][0] == "keep"
+
+
+def test_one_left_out_field_gone_from_an_answer_is_a_contradiction() -> None:
+    # Given a stack that learned that updates keep what they leave out, and a Heymarket that now clears it
+    a, _, behaviour = stack()
+    created(a, ANN, BOB)
+    a.process(upsert(ANN, received_at=at(2), last="Ray"))
+    a.heymarket.update_omitted = "clear"
+    a.heymarket.log.clear()
+
+    # When a write without a look-up leaves out one field the snapshot held (the sender sends the others)
+    a.process(upsert(BOB, received_at=at(3), first="Ann", last="Ray"))
+
+    # Then that one field gone unlearns the fact, and it is written back
+    assert a.heymarket.routes() == [CONTACTS, CONTACTS]
+    assert behaviour.contradicted["omitted"][0] == "keep"
+    assert held(a, BOB)[0]["email"] == f"{BOB}@example.com"
+
+
+def test_an_opt_out_the_snapshot_held_gone_from_an_answer_is_written_back_and_unlearns() -> None:
+    # Given an opted-out contact the bridge wrote, and a stack that learned that updates keep what they leave out
+    a, _, behaviour = stack()
+    created(a, ANN, BOB)
+    a.process(upsert(ANN, received_at=at(2), is_opted_out=True))
+    a.process(upsert(BOB, received_at=at(2), last="Ray"))
+    assert behaviour.facts["omitted"].value == "keep"
+    a.heymarket.update_omitted = "clear"
+    a.heymarket.log.clear()
+
+    # When a write without a look-up that leaves the opt-out out is answered without it
+    a.process(upsert(ANN, **every_field(ANN, 3)))
+
+    # Then the opt-out is written back (opt-out wins) and the fact unlearned for the stack
+    assert a.heymarket.routes() == [CONTACTS, CONTACTS]
+    assert a.heymarket.holding(ANN)[0].fields["is_opted_out"] is True
+    assert behaviour.contradicted["omitted"][0] == "keep"
+    assert "is_opted_out" in behaviour.contradicted["omitted"][1]
