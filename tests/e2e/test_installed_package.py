@@ -104,7 +104,7 @@ def test_an_installed_demo_runs_the_bundled_template_functions_and_events(instal
     )
 
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "Received       23 contacts" in demo.stdout  # 21, and the Meta and Acuity samples (issue 25)
+    assert "Received       31 contacts" in demo.stdout  # every bundled sample, the second-wave sources included
     assert "OK: every accepted contact was delivered or dead-lettered" in demo.stdout
     assert (tmp_path / ".local" / "demo" / "handlers.log").is_file()  # under the folder it ran in
 
