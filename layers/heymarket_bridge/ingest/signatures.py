@@ -90,3 +90,15 @@ def timestamped_signature(secret: str, body: bytes, now: datetime) -> str:
     sender."""
     timestamp = str(int(now.timestamp()))
     return f"t={timestamp},v1={hmac_sha256(secret, timestamp.encode() + b'.' + body).hex()}"
+
+
+def require_body_hmac_b64(
+    header: str | None, secret: str, body: bytes, *, prefix: str = "", missing: str, wrong: str
+) -> None:
+    """Check a header carrying base64 HMAC-SHA256 signatures of the raw body (Typeform, Shopify, Acuity): raises
+    Unauthorized(`missing`) when it carries none, Unauthorized(`wrong`) when none matches the body and `secret`."""
+    presented = signatures(header, prefix)
+    if not presented:
+        raise Unauthorized(missing)
+    if not any_same([hmac_b64(secret, body)], presented):
+        raise Unauthorized(wrong)

@@ -34,10 +34,10 @@ from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.mapping import Submission, dotted
 from heymarket_bridge.domain.phone_owner import country_answers
 from heymarket_bridge.ingest.bodies import form_of_type
-from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
+from heymarket_bridge.ingest.failures import BadRequest
 from heymarket_bridge.ingest.http import WebhookRequest
 from heymarket_bridge.ingest.notices import FetchNotice, record_id
-from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
+from heymarket_bridge.ingest.signatures import hmac_b64, require_body_hmac_b64
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
     Delivery,
@@ -83,11 +83,13 @@ class AcuitySource(SourceDefaults):
         secret = context.credentials.secret
         if secret is None:
             return
-        presented = signatures(request.headers.get("x-acuity-signature"))
-        if not presented:
-            raise Unauthorized("missing X-Acuity-Signature header")
-        if not any_same([hmac_b64(secret, request.body)], presented):
-            raise Unauthorized("the X-Acuity-Signature does not match the body and the API key")
+        require_body_hmac_b64(
+            request.headers.get("x-acuity-signature"),
+            secret,
+            request.body,
+            missing="missing X-Acuity-Signature header",
+            wrong="the X-Acuity-Signature does not match the body and the API key",
+        )
 
     def notices(self, request: WebhookRequest, context: ReadContext) -> list[FetchNotice]:
         fields = _notification(request)

@@ -55,7 +55,7 @@ from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
 from heymarket_bridge.ingest.http import WebhookRequest
-from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
+from heymarket_bridge.ingest.signatures import hmac_b64, require_body_hmac_b64
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
     Delivery,
@@ -106,11 +106,13 @@ class ShopifySource(SourceDefaults):
         secret = context.credentials.secret
         if secret is None:
             return
-        presented = signatures(request.headers.get("x-shopify-hmac-sha256"))
-        if not presented:
-            raise Unauthorized("missing X-Shopify-Hmac-Sha256 header")
-        if not any_same([hmac_b64(secret, request.body)], presented):
-            raise Unauthorized("the X-Shopify-Hmac-Sha256 does not match the body and the secret for source 'shopify'")
+        require_body_hmac_b64(
+            request.headers.get("x-shopify-hmac-sha256"),
+            secret,
+            request.body,
+            missing="missing X-Shopify-Hmac-Sha256 header",
+            wrong="the X-Shopify-Hmac-Sha256 does not match the body and the secret for source 'shopify'",
+        )
         # The replay window is checked as the body is read: an opt-out is never refused as a replay.
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:

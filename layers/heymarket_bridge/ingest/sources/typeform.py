@@ -38,9 +38,9 @@ from typing import Any
 from heymarket_bridge.domain.mapping import Submission, split_name
 from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
 from heymarket_bridge.ingest.bodies import parse_json
-from heymarket_bridge.ingest.failures import BadRequest, Unauthorized
+from heymarket_bridge.ingest.failures import BadRequest
 from heymarket_bridge.ingest.http import WebhookRequest
-from heymarket_bridge.ingest.signatures import any_same, hmac_b64, signatures
+from heymarket_bridge.ingest.signatures import hmac_b64, require_body_hmac_b64
 from heymarket_bridge.ingest.sources.common import (
     CredentialEntry,
     Delivery,
@@ -102,11 +102,14 @@ class TypeformSource(SourceDefaults):
         secret = context.credentials.secret
         if secret is None:
             return
-        presented = signatures(request.headers.get("typeform-signature"), "sha256=")
-        if not presented:
-            raise Unauthorized('missing Typeform-Signature header ("sha256=<signature>")')
-        if not any_same([hmac_b64(secret, request.body)], presented):
-            raise Unauthorized("the Typeform-Signature does not match the body and the secret for source 'typeform'")
+        require_body_hmac_b64(
+            request.headers.get("typeform-signature"),
+            secret,
+            request.body,
+            prefix="sha256=",
+            missing='missing Typeform-Signature header ("sha256=<signature>")',
+            wrong="the Typeform-Signature does not match the body and the secret for source 'typeform'",
+        )
 
     def read(self, request: WebhookRequest, context: ReadContext) -> Delivery:
         payload = parse_json(request.body, request.charset)
