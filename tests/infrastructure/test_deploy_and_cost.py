@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import METRICS
 from heymarket_bridge.settings import parse_source_mappings
-from heymarket_local.template import TEMPLATE_PATH, load_template_document
+from heymarket_local.template import NO_VALUE, TEMPLATE_PATH, StackTemplate, load_template_document
 
 REPO_ROOT = TEMPLATE_PATH.parent
 # What a first deploy needs, first: `sam deploy --guided` asks the parameters in the template's order.
@@ -197,3 +197,29 @@ def test_the_deploy_page_counts_the_questions_the_guided_deploy_asks(document: d
     }
     assert f"({routes} times: once per route)" in deploy_page
     assert f"every other `Parameter ...` ({len(document['Parameters']) - len(named)} of them)" in deploy_page
+
+
+# ---------------------------------------------------------------------- Lambda's own log lines (issue 24, cost)
+
+
+def _logging_config(log_level: str) -> object:
+    template = StackTemplate.load(parameter_overrides={"LogLevel": log_level})
+    return template.evaluate(template.document["Globals"]["Function"]["LoggingConfig"])
+
+
+@pytest.mark.parametrize("log_level", ["DEBUG", "INFO"])
+def test_the_functions_log_json_with_lambdas_own_lines_at_warn_and_the_application_at_log_level(
+    log_level: str,
+) -> None:
+    # No START, END and REPORT line per invocation; the bridge's lines and the EMF lines (read as INFO) all kept.
+    assert _logging_config(log_level) == {
+        "LogFormat": "JSON",
+        "SystemLogLevel": "WARN",
+        "ApplicationLogLevel": log_level,
+    }
+
+
+@pytest.mark.parametrize("log_level", ["WARNING", "ERROR"])
+def test_above_info_the_functions_keep_the_text_format_so_that_lambda_drops_no_metric_line(log_level: str) -> None:
+    # At an application level of WARN Lambda would drop every line without a level: the metrics' EMF lines.
+    assert _logging_config(log_level) is NO_VALUE
