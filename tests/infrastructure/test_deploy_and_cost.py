@@ -10,7 +10,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from benchmarks.cost import MAX_SERIES, measure
+from benchmarks.cost import MAX_SERIES, Footprint, access_log_bytes, measure, platform_bytes_per_invocation
 from click.testing import CliRunner
 
 from heymarket_bridge.ingest.sources.base import default_sources
@@ -161,10 +161,21 @@ def log_filter_series(document: dict[str, Any], sources: int) -> int:
     return series
 
 
-def test_a_stack_with_two_sources_writes_at_most_twelve_metric_series(document: dict[str, Any]) -> None:
-    # A signed HubSpot and a signed Typeform delivery through the real handlers, each then synced.
-    footprint = measure()
+_MEASURED: list[Footprint] = []
 
+
+@pytest.fixture
+def footprint() -> Footprint:
+    # A signed HubSpot and a signed Typeform delivery through the real handlers, each then synced; measured once per
+    # module (function scope: the fake AWS environment of tests/conftest.py is set per test).
+    if not _MEASURED:
+        _MEASURED.append(measure())
+    return _MEASURED[0]
+
+
+def test_a_stack_with_two_sources_writes_at_most_twelve_metric_series(
+    document: dict[str, Any], footprint: Footprint
+) -> None:
     assert footprint.statuses == [202, 202]
     assert {name for name, _dimensions in footprint.series} <= set(METRICS)
     assert all(dict(dimensions).keys() == {"service"} for _name, dimensions in footprint.series)
@@ -176,6 +187,20 @@ def test_a_stack_with_two_sources_writes_at_most_twelve_metric_series(document: 
 def test_the_metric_catalogue_leaves_room_for_the_quiet_source_filter() -> None:
     # 10 series by `service` only, plus one per source (2) for the quiet-source log metric filter: 12.
     assert len(METRICS) <= MAX_SERIES - 2
+
+
+def test_docs_cost_page_states_the_request_units_and_log_bytes_the_bench_measures(footprint: Footprint) -> None:
+    page = " ".join((REPO_ROOT / "docs" / "cost.md").read_text(encoding="utf-8").split())
+    state, deliveries = footprint.tables["ContactStateTable"], footprint.tables["IdempotencyTable"]
+    n = footprint.webhooks
+    log_bytes = sum(footprint.log_bytes.values()) / n + 2 * platform_bytes_per_invocation() + access_log_bytes()
+
+    assert f"| {state.writes / n:g} write units (the lease's claim" in page
+    assert f"), {state.reads / n:g} read units (the phone's entry" in page
+    assert f"| {deliveries.writes / n:g} write units, {deliveries.reads / n:g} read units: the newest-contact" in page
+    assert f"| {footprint.sqs_calls / n:g} requests (send, receive, delete)" in page
+    assert f"| {log_bytes:,.0f} bytes: {sum(footprint.log_bytes.values()) / n:,.0f} of the handlers' lines" in page
+    assert f"{access_log_bytes()} of the API's access log line" in page
 
 
 def test_docs_cost_page_states_prices_with_their_date_and_source() -> None:
