@@ -49,6 +49,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _whole_number(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -211,7 +218,7 @@ class IngestSettings:
             queue_retention_s=_read(env, "QUEUE_RETENTION_SECONDS", _positive_int, 345_600),
             queue_depth_max_age_s=_read(env, "QUEUE_DEPTH_MAX_AGE_SECONDS", _positive_int, 10),
             fetch_queue_url=_read(env, "FETCH_QUEUE_URL", str, ""),
-            ingest_executions=_read(env, "INGEST_RESERVED_CONCURRENCY", _positive_int, 0),
+            ingest_executions=_read(env, "INGEST_RESERVED_CONCURRENCY", _whole_number, 0),
         )
 
 
