@@ -10,16 +10,14 @@ more item, `#meta` (no phone looks like it), holds `void`: the time of the last 
 for another phone releases the old one (`bind`).
 
 Every call covers many phones: reads are `BatchGetItem` (100 keys a call, strongly consistent), conditional writes
-of several phones are `TransactWriteItems` (100 items a call), which says, item by item, which condition failed (and
-returns that item as it is: `ReturnValuesOnConditionCheckFailure`). A transaction is all or nothing: it is sent again
-without the items refused, a few times, and items other transactions kept busy are reported as neither written nor
-refused. The items are independent (one per phone, none needs another written with it): the transaction buys one
-round trip, not atomicity. So one phone's write, the low-volume case, is a plain conditional `UpdateItem`, same
-condition and `ReturnValuesOnConditionCheckFailure`, at 1 write unit instead of a transaction's 2 (AWS: "Capacity
-management for transactions", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html);
-its failed condition carries the item as a cancellation reason does; a conflict or throttling is tried again. Whatever
-goes wrong with the table itself (an error, no answer in time, throttling past the client's retries) is
-`StateUnavailable`: the sync function treats it as transient, never as a reason to skip an operation.
+of several phones `TransactWriteItems` (100 items a call), which says, item by item, which condition failed (and
+returns that item: `ReturnValuesOnConditionCheckFailure`); it is sent again without the items refused, a few times,
+and items other transactions kept busy are neither written nor refused. The items are independent (one per phone):
+a transaction buys one round trip, not atomicity, so one phone's write is a plain conditional `UpdateItem` (same
+condition and return of the item refused) at 1 write unit instead of 2 ("Capacity management for transactions",
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html). Whatever goes wrong with the
+table itself (an error, no answer in time, throttling past the client's retries) is `StateUnavailable`: the sync
+function treats it as transient, never as a reason to skip an operation.
 """
 
 from __future__ import annotations
@@ -58,7 +56,7 @@ ATTEMPTS: Final = 3
 _STATE_ATTRIBUTES: Final = ("applied", "deleted", "cid", "uuid", "snapshot", "digests", "confirmed", "expires")
 # Reasons of a cancelled transaction that another try may get past (another transaction held an item, throttling).
 _RETRYABLE: Final = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-# The same, as the error code of a single item's write.
+# The same, as the error code of one item's UpdateItem.
 _RETRYABLE_ERRORS: Final = frozenset(
     {"TransactionConflictException", "ThrottlingException", "ProvisionedThroughputExceededException"}
 )
@@ -214,13 +212,15 @@ class DynamoDbContactState:
                     break
                 if attempt:
                     self._sleep(self._backoff_s * 2 ** (attempt - 1))
-                pending = self._transaction(pending, items, outcome)
+                pending = (
+                    self._update_one(pending[0], items[pending[0]], outcome)
+                    if len(pending) == 1  # a plain conditional update: 1 write unit, not a transaction's 2
+                    else self._transaction(pending, items, outcome)
+                )
         return outcome
 
     def _transaction(self, phones: list[str], items: Mapping[str, dict[str, Any]], outcome: _Outcome) -> list[str]:
-        """One transaction (a plain conditional update for one phone); returns the phones to send again."""
-        if len(phones) == 1:
-            return self._update_one(phones[0], items[phones[0]], outcome)
+        """One transaction; returns the phones to send again."""
         try:
             self._dynamodb.transact_write_items(TransactItems=[items[phone] for phone in phones])
         except ClientError as exc:
