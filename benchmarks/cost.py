@@ -64,8 +64,10 @@ PRICES: Final = {
     "dashboard_month": (3.00, "https://aws.amazon.com/cloudwatch/pricing/ (beyond 3 free)"),
 }
 # What CloudWatch Logs also ingests per webhook besides the handlers' lines: Lambda's START, END and REPORT lines of
-# each invocation (its documented text format, a request id of 36 characters), and the API's access log line (the
-# template's Format with a HubSpot request's values).
+# each invocation (its documented text format, a request id of 36 characters) when its system logs are at INFO (the
+# default), and the API's access log line (the template's Format with a HubSpot request's values). With the template's
+# LoggingConfig (JSON, SystemLogLevel WARN) Lambda sends none of them for an invocation that succeeds ("Log-level
+# filtering": https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
 _PLATFORM_LINES: Final = (
     "START RequestId: 3f5a8c2e-1b7d-4e9a-9c3f-2a6b8d4e1f70 Version: $LATEST\n"
     "END RequestId: 3f5a8c2e-1b7d-4e9a-9c3f-2a6b8d4e1f70\n"
@@ -304,7 +306,12 @@ def _tally(footprint: Footprint, function: str, output: str) -> None:
 
 
 def platform_bytes_per_invocation() -> int:
-    """Bytes of Lambda's START, END and REPORT lines for one invocation."""
+    """Bytes of Lambda's own lines for one invocation that succeeds, as the template's Globals configure its logs at
+    the parameters' defaults: START, END and REPORT in the text format or at system level INFO; none at WARN."""
+    template = StackTemplate.load()
+    config = template.evaluate(template.document["Globals"]["Function"].get("LoggingConfig", {"Ref": "AWS::NoValue"}))
+    if isinstance(config, Mapping) and config.get("LogFormat") == "JSON" and config.get("SystemLogLevel") == "WARN":
+        return 0
     return len(_PLATFORM_LINES.encode("utf-8"))
 
 
@@ -391,7 +398,12 @@ def run() -> Section:
         )
     )
     section.figures.append(
-        Figure(title, "Lambda platform lines per invocation (START, END, REPORT)", platform_bytes_per_invocation(), "B")
+        Figure(
+            title,
+            "Lambda platform lines per invocation (START, END, REPORT; none at WARN)",
+            platform_bytes_per_invocation(),
+            "B",
+        )
     )
     section.figures.append(Figure(title, "API access log line per webhook", access_log_bytes(), "B"))
     cost = per_webhook_cost(footprint)

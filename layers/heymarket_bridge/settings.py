@@ -49,6 +49,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _whole_number(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -184,6 +191,9 @@ class IngestSettings:
     heymarket_max_batch: int = 100
     queue_retention_s: int = 345_600
     queue_depth_max_age_s: int = 10
+    # IngestReservedConcurrency: the most executions counting at once (0: not reserved, every delivery is counted in
+    # the shared counter); with it, each execution counts a small share of a limit locally (ingest/limits.py).
+    ingest_executions: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -208,6 +218,7 @@ class IngestSettings:
             queue_retention_s=_read(env, "QUEUE_RETENTION_SECONDS", _positive_int, 345_600),
             queue_depth_max_age_s=_read(env, "QUEUE_DEPTH_MAX_AGE_SECONDS", _positive_int, 10),
             fetch_queue_url=_read(env, "FETCH_QUEUE_URL", str, ""),
+            ingest_executions=_read(env, "INGEST_RESERVED_CONCURRENCY", _whole_number, 0),
         )
 
 

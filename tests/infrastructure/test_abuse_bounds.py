@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from heymarket_bridge.ingest.limits import IntakeLimits
 from heymarket_bridge.ingest.sources.base import SOURCE_NAMES
 from heymarket_bridge.settings import IngestSettings
 from heymarket_local.template import LocalResources, StackTemplate
@@ -113,6 +114,7 @@ def test_the_ingest_settings_read_the_limits_the_template_sets(template: StackTe
     settings = IngestSettings.from_env(environment)
 
     assert settings.contacts_per_minute == (30_000, {})
+    assert settings.ingest_executions == 50  # the counters' local shares are bounded by the reserved executions
     assert settings.load_shed_margin == 0.5
     assert (settings.heymarket_rate_per_minute, settings.heymarket_max_batch) == (500, 100)
     queue = template.document["Resources"]["ContactQueue"]["Properties"]
@@ -131,3 +133,14 @@ def test_the_ingest_function_may_read_the_contact_queues_attributes_and_nothing_
     assert statements == [
         {"Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": {"Fn::GetAtt": ["ContactQueue", "Arn"]}}
     ]
+
+
+def test_the_abuse_page_states_the_counters_share_the_template_defaults_give(template: StackTemplate) -> None:
+    parameters = template.document["Parameters"]
+    limit = int(parameters["SourceContactsPerMinute"]["Default"])
+    executions = int(parameters["IngestReservedConcurrency"]["Default"])
+    share = IntakeLimits(limit, executions=executions).share(limit)
+    page = " ".join((ROOT / "docs" / "operations" / "abuse.md").read_text().split())
+
+    assert f"({limit:,} a minute, E = {executions}) the share is {share}" in page
+    assert f"writes one per {share + 1} contacts" in page

@@ -10,13 +10,13 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from benchmarks.cost import MAX_SERIES, measure
+from benchmarks.cost import MAX_SERIES, Footprint, access_log_bytes, measure, platform_bytes_per_invocation
 from click.testing import CliRunner
 
 from heymarket_bridge.ingest.sources.base import default_sources
 from heymarket_bridge.observability import METRICS
 from heymarket_bridge.settings import parse_source_mappings
-from heymarket_local.template import TEMPLATE_PATH, load_template_document
+from heymarket_local.template import NO_VALUE, TEMPLATE_PATH, StackTemplate, load_template_document
 
 REPO_ROOT = TEMPLATE_PATH.parent
 # What a first deploy needs, first: `sam deploy --guided` asks the parameters in the template's order.
@@ -181,10 +181,21 @@ def log_filter_series(document: dict[str, Any], sources: int) -> int:
     return series
 
 
-def test_a_stack_with_two_sources_writes_at_most_twelve_metric_series(document: dict[str, Any]) -> None:
-    # A signed HubSpot and a signed Typeform delivery through the real handlers, each then synced.
-    footprint = measure()
+_MEASURED: list[Footprint] = []
 
+
+@pytest.fixture
+def footprint() -> Footprint:
+    # A signed HubSpot and a signed Typeform delivery through the real handlers, each then synced; measured once per
+    # module (function scope: the fake AWS environment of tests/conftest.py is set per test).
+    if not _MEASURED:
+        _MEASURED.append(measure())
+    return _MEASURED[0]
+
+
+def test_a_stack_with_two_sources_writes_at_most_twelve_metric_series(
+    document: dict[str, Any], footprint: Footprint
+) -> None:
     assert footprint.statuses == [202, 202]
     assert {name for name, _dimensions in footprint.series} <= set(METRICS)
     assert all(dict(dimensions).keys() == {"service"} for _name, dimensions in footprint.series)
@@ -196,6 +207,20 @@ def test_a_stack_with_two_sources_writes_at_most_twelve_metric_series(document: 
 def test_the_metric_catalogue_leaves_room_for_the_quiet_source_filter() -> None:
     # 10 series by `service` only, plus one per source (2) for the quiet-source log metric filter: 12.
     assert len(METRICS) <= MAX_SERIES - 2
+
+
+def test_docs_cost_page_states_the_request_units_and_log_bytes_the_bench_measures(footprint: Footprint) -> None:
+    page = " ".join((REPO_ROOT / "docs" / "cost.md").read_text(encoding="utf-8").split())
+    state, deliveries = footprint.tables["ContactStateTable"], footprint.tables["IdempotencyTable"]
+    n = footprint.webhooks
+    log_bytes = sum(footprint.log_bytes.values()) / n + 2 * platform_bytes_per_invocation() + access_log_bytes()
+
+    assert f"| {state.writes / n:g} write units (the lease's claim" in page
+    assert f"), {state.reads / n:g} read units (the phone's entry" in page
+    assert f"| {deliveries.writes / n:g} write units, {deliveries.reads / n:g} read units: the newest-contact" in page
+    assert f"| {footprint.sqs_calls / n:g} requests (send, receive, delete)" in page
+    assert f"| {log_bytes:,.0f} bytes: {sum(footprint.log_bytes.values()) / n:,.0f} of the handlers' lines" in page
+    assert f"{access_log_bytes()} of the API's access log line" in page
 
 
 def test_docs_cost_page_states_prices_with_their_date_and_source() -> None:
@@ -213,3 +238,29 @@ def test_the_deploy_page_counts_the_questions_the_guided_deploy_asks(document: d
         line.split("`Parameter ", 1)[1].split(" ", 1)[0] for line in deploy_page.splitlines() if "| `Parameter " in line
     }
     assert f"every other `Parameter ...` ({len(document['Parameters']) - len(named)} of them)" in deploy_page
+
+
+# ---------------------------------------------------------------------- Lambda's own log lines (issue 24, cost)
+
+
+def _logging_config(log_level: str) -> object:
+    template = StackTemplate.load(parameter_overrides={"LogLevel": log_level})
+    return template.evaluate(template.document["Globals"]["Function"]["LoggingConfig"])
+
+
+@pytest.mark.parametrize("log_level", ["DEBUG", "INFO"])
+def test_the_functions_log_json_with_lambdas_own_lines_at_warn_and_the_application_at_log_level(
+    log_level: str,
+) -> None:
+    # No START, END and REPORT line per invocation; the bridge's lines and the EMF lines (read as INFO) all kept.
+    assert _logging_config(log_level) == {
+        "LogFormat": "JSON",
+        "SystemLogLevel": "WARN",
+        "ApplicationLogLevel": log_level,
+    }
+
+
+@pytest.mark.parametrize("log_level", ["WARNING", "ERROR"])
+def test_above_info_the_functions_keep_the_text_format_so_that_lambda_drops_no_metric_line(log_level: str) -> None:
+    # At an application level of WARN Lambda would drop every line without a level: the metrics' EMF lines.
+    assert _logging_config(log_level) is NO_VALUE

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
@@ -101,6 +102,93 @@ def test_a_claim_sent_again_after_its_answer_was_lost_is_written_not_refused(tab
 
     # Then they count as written (the leases are this invocation's), not as refused by a lease of another
     assert (result.written, result.refused) == ({ANN, BOB}, {})
+
+
+# ---------------------------------------------------------------------- one phone: a plain conditional write (cost)
+
+
+class CountingClient:
+    """The moto client, counting the calls by operation; `failing` codes are raised first by update_item."""
+
+    def __init__(self, client: Any, failing: list[str] | None = None) -> None:
+        self._client = client
+        self.calls: list[str] = []
+        self.failing = failing or []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            self.calls.append(name)
+            if name == "update_item" and self.failing:
+                code = self.failing.pop(0)
+                raise ClientError({"Error": {"Code": code, "Message": code}}, "UpdateItem")
+            return getattr(self._client, name)(**kwargs)
+
+        return call
+
+
+@pytest.fixture
+def counted(aws: tuple[Any, dict[str, str]]) -> tuple[DynamoDbContactState, CountingClient]:
+    dynamodb, tables = aws
+    client = CountingClient(dynamodb)
+    return DynamoDbContactState(tables["ContactStateTable"], client, sleep=lambda _: None), client
+
+
+def test_one_phones_claim_and_release_are_plain_conditional_updates_not_transactions(
+    counted: tuple[DynamoDbContactState, CountingClient],
+) -> None:
+    table, client = counted
+
+    entry = claimed(table)
+    released = table.release([Release(ANN, "a", None)])
+
+    assert (entry.lease, released) == (lease(), {ANN})
+    assert client.calls.count("transact_write_items") == 0
+    assert client.calls.count("update_item") == 2
+
+
+def test_one_phones_claim_meeting_a_lease_is_refused_with_the_entry_as_it_now_is(
+    counted: tuple[DynamoDbContactState, CountingClient],
+) -> None:
+    table, _ = counted
+    entry = claimed(table)
+
+    result = table.write([Claim(ANN, entry, lease("b"))], NOW)
+
+    assert (result.written, result.refused) == (frozenset(), {ANN: entry})
+
+
+def test_one_phones_claim_sent_again_after_its_answer_was_lost_is_written_not_refused(
+    table: DynamoDbContactState,
+) -> None:
+    assert table.write([Claim(ANN, None, lease())], NOW).written == {ANN}
+
+    result = table.write([Claim(ANN, None, lease())], NOW)
+
+    assert (result.written, result.refused) == ({ANN}, {})
+
+
+def test_one_phones_write_met_by_a_transaction_or_throttling_is_tried_again_then_left_unwritten(
+    counted: tuple[DynamoDbContactState, CountingClient],
+) -> None:
+    table, client = counted
+    client.failing = ["TransactionConflictException", "ThrottlingException"]
+
+    assert table.write([Claim(ANN, None, lease())], NOW).written == {ANN}
+
+    client.failing = ["ProvisionedThroughputExceededException"] * 3
+    result = table.write([Claim(BOB, None, lease())], NOW)
+    assert (result.written, result.refused) == (frozenset(), {})
+    assert BOB not in table.read([BOB]).entries
+
+
+def test_one_phones_write_failing_otherwise_is_unavailable(
+    counted: tuple[DynamoDbContactState, CountingClient],
+) -> None:
+    table, client = counted
+    client.failing = ["ValidationException"]
+
+    with pytest.raises(StateUnavailable):
+        table.write([Claim(ANN, None, lease())], NOW)
 
 
 def test_a_claim_meeting_the_same_token_with_another_expiry_is_refused(table: DynamoDbContactState) -> None:

@@ -235,3 +235,15 @@ def test_source_contacts_per_minute_is_a_default_and_source_pairs(raw: str, limi
 def test_a_bad_limit_is_named_with_its_value(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         IngestSettings.from_env({"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", name: value})
+
+
+@pytest.mark.parametrize(("raw", "executions"), [("", 0), ("0", 0), ("50", 50)])
+def test_the_ingest_reserved_concurrency_is_read_empty_or_0_meaning_unreserved(raw: str, executions: int) -> None:
+    env = {"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "INGEST_RESERVED_CONCURRENCY": raw}
+    assert IngestSettings.from_env(env).ingest_executions == executions
+
+
+@pytest.mark.parametrize("raw", ["-1", "fifty"])
+def test_a_bad_ingest_reserved_concurrency_is_named_with_its_value(raw: str) -> None:
+    with pytest.raises(ConfigError, match="INGEST_RESERVED_CONCURRENCY"):
+        IngestSettings.from_env({"QUEUE_URL": "q", "WEBHOOK_SECRETS_ARN": "s", "INGEST_RESERVED_CONCURRENCY": raw})

@@ -75,7 +75,7 @@ def intake_limits(settings: IngestSettings) -> IntakeLimits:
         settings.queue_retention_s,
         settings.load_shed_margin,
     )
-    return IntakeLimits(default, per_source, shed_above, settings.queue_depth_max_age_s)
+    return IntakeLimits(default, per_source, shed_above, settings.queue_depth_max_age_s, settings.ingest_executions)
 
 
 class IngestApp:

@@ -14,6 +14,17 @@ refused, and its sender retries it):
    conditional UpdateItem each). Beyond it a 429 whose `Retry-After` is the seconds to the next window. A delivery
    that holds more contacts than the limit itself can never fit: a 413 naming the limit, not a retry forever.
 
+**Counted locally, up to a share.** With the ingest function's reserved concurrency E known (`executions`), each
+execution environment admits a limit's contacts on its own count, without a write, while its count not yet written
+for that key and minute stays within a share of the limit, `limit // (10 x E)`; the delivery that would pass its
+share is counted in the shared counter with the share's contacts, as one conditional write. So at most E x share
+contacts are admitted that the shared counter has not seen: a source gets at most its limit plus a tenth of it in a
+minute (the bound), and a refusal can come at most a tenth early. A share of 0 (a limit under 10 x E, a scoped
+token's cap of 60, or no reserved concurrency) counts every delivery in the shared counter, exactly, as before. At
+the defaults (30,000 a minute, E = 50) the share is 60: a source sending fewer than 60 contacts a minute to one
+execution writes no counter at all (1 write request unit a webhook saved), and a flood writes one per 61 contacts.
+A count not written when its minute ends is dropped with it.
+
 A counter or a depth that cannot be read admits the delivery (logged): the limits bound abuse, they must not stop
 every sender when DynamoDB or SQS has a bad minute. A refusal by the second counter leaves the first one's count
 (at most one delivery's contacts counted for nothing, until the window ends).
@@ -36,6 +47,8 @@ from heymarket_bridge.ingest.ports import Counters, QueueDepth
 from heymarket_bridge.observability import emit_metric, logger
 
 WINDOW_S = 60
+# The bound on what the local counts may admit beyond a limit: 1/10 of it, whatever the number of executions.
+LOCAL_SHARE_DIVISOR = 10
 
 
 @dataclass(frozen=True)
@@ -47,9 +60,14 @@ class IntakeLimits:
     per_source: Mapping[str, int] = field(default_factory=dict)
     shed_above: int = 0
     depth_max_age_s: float = 10.0
+    executions: int = 0
 
     def of(self, source: str) -> int:
         return self.per_source.get(source, self.default_per_minute)
+
+    def share(self, limit: int) -> int:
+        """Contacts of `limit` an execution may admit on its own count (0: every delivery in the shared counter)."""
+        return limit // (LOCAL_SHARE_DIVISOR * self.executions) if self.executions > 0 else 0
 
 
 def drainable(rate_per_minute: int, contacts_per_request: int, retention_s: int, margin: float) -> int:
@@ -80,6 +98,7 @@ class IntakeGate:
         self._limits = limits
         self._counters = counters
         self._depth = CachedDepth(depth, limits.depth_max_age_s) if depth and limits.shed_above else None
+        self._unwritten: dict[str, tuple[int, int]] = {}  # key -> (window, contacts admitted but not yet written)
 
     def admit(self, source: str, contacts: int, now: datetime, token: tuple[str, int] | None = None) -> None:
         """Admit `contacts` contacts from `source` at `now`; `token`: the scoped token's (token_id, cap), if any.
@@ -121,12 +140,19 @@ class IntakeGate:
         epoch = int(now.timestamp())
         window = epoch // WINDOW_S
         retry_after = (window + 1) * WINDOW_S - epoch
+        held_window, held = self._unwritten.get(key, (window, 0))
+        held = held if held_window == window else 0  # a past minute's count is over with it
+        if held + contacts <= self._limits.share(limit):
+            self._unwritten[key] = (window, held + contacts)
+            return
         try:
-            added = self._counters.add(f"{key}\n{window}", contacts, limit, (window + 2) * WINDOW_S)
+            added = self._counters.add(f"{key}\n{window}", held + contacts, limit, (window + 2) * WINDOW_S)
         except CountersUnavailable as exc:
             logger.warning("Contact counters unreachable; the delivery is admitted", extra={"error": str(exc)})
             return
-        if not added:
+        if added:
+            self._unwritten.pop(key, None)
+        else:
             emit_metric("WebhooksThrottled", source=key.split("\n")[2])
             raise TooManyRequests(
                 f"{what} is {limit}; retry in {retry_after} s", {"limit": what, "retry_after_s": max(retry_after, 1)}

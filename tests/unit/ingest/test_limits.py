@@ -127,3 +127,76 @@ def test_the_depth_is_read_at_most_once_per_max_age() -> None:
 
 def test_drainable_is_rate_times_batch_times_retention_minutes_times_margin() -> None:
     assert drainable(500, 100, 345_600, 0.5) == 500 * 100 * 5760 // 2
+
+
+# ---------------------------------------------------------------------- counted locally, up to a share (cost)
+
+
+class CountingCounters(MemoryCounters):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def add(self, key: str, count: int, limit: int, expires_at: int) -> bool:
+        self.writes += 1
+        return super().add(key, count, limit, expires_at)
+
+
+def test_with_reserved_executions_a_quiet_source_writes_no_counter_until_its_share_is_passed() -> None:
+    # Given 3,000 contacts a minute and 5 executions: a share of 3000 // (10 x 5) = 60 each
+    counters = CountingCounters()
+    admission = IntakeGate(IntakeLimits(3000, executions=5), counters)
+
+    for _ in range(60):
+        admission.admit("generic", 1, NOW)
+    assert counters.writes == 0
+
+    # When one more contact passes the share, Then it is written with the 60 admitted before it, once
+    admission.admit("generic", 1, NOW)
+    assert counters.writes == 1
+    assert sum(counters.values.values()) == 61
+
+
+def test_a_flood_over_every_execution_is_cut_within_a_tenth_over_the_limit() -> None:
+    # Given 5 executions sharing one counter of 3,000 a minute, each sent contacts until refused
+    counters = CountingCounters()
+    gates = [IntakeGate(IntakeLimits(3000, executions=5), counters) for _ in range(5)]
+    admitted = refused = 0
+    writes_until_cut: int | None = None
+    for _ in range(2000):
+        for gate in gates:
+            try:
+                gate.admit("generic", 1, NOW)
+                admitted += 1
+            except TooManyRequests:
+                refused += 1
+                writes_until_cut = counters.writes if writes_until_cut is None else writes_until_cut
+
+    # Then the flood is cut, having got at most the limit and a tenth, at least the limit less a tenth, with one
+    # write per 61 contacts until then (each refusal after is a write, as without the shares)
+    assert 2700 <= admitted <= 3300
+    assert refused == 10_000 - admitted
+    assert writes_until_cut is not None
+    assert writes_until_cut <= 3300 // 61 + 1
+
+
+def test_a_limit_smaller_than_ten_shares_per_execution_is_counted_exactly() -> None:
+    # Given a scoped token's cap of 60 and 50 executions: no share (60 // 500 == 0)
+    counters = CountingCounters()
+    admission = IntakeGate(IntakeLimits(30_000, executions=50), counters)
+
+    admission.admit("generic", 1, NOW, ("abc", 60))
+
+    assert [key.split("\n")[1] for key in counters.values] == ["token"]
+    assert counters.writes == 1
+
+
+def test_a_past_minutes_unwritten_count_is_dropped_with_it() -> None:
+    counters = CountingCounters()
+    admission = IntakeGate(IntakeLimits(100, executions=1), counters)  # a share of 10
+    admission.admit("generic", 10, NOW)
+
+    admission.admit("generic", 10, NOW.replace(minute=1))
+    admission.admit("generic", 1, NOW.replace(minute=1))
+
+    assert list(counters.values.values()) == [11]

@@ -10,11 +10,14 @@ more item, `#meta` (no phone looks like it), holds `void`: the time of the last 
 for another phone releases the old one (`bind`).
 
 Every call covers many phones: reads are `BatchGetItem` (100 keys a call, strongly consistent), conditional writes
-are `TransactWriteItems` (100 items a call), which says, item by item, which condition failed (and returns that item
-as it is: `ReturnValuesOnConditionCheckFailure`). A transaction is all or nothing: it is sent again without the items
-refused, a few times, and items other transactions kept busy are reported as neither written nor refused. Whatever
-goes wrong with the table itself (an error, no answer in time, throttling past the client's retries) is
-`StateUnavailable`: the sync function treats it as transient, never as a reason to skip an operation.
+of several phones `TransactWriteItems` (100 items a call), which says, item by item, which condition failed (and
+returns that item: `ReturnValuesOnConditionCheckFailure`); it is sent again without the items refused, a few times,
+and items other transactions kept busy are neither written nor refused. The items are independent (one per phone):
+a transaction buys one round trip, not atomicity, so one phone's write is a plain conditional `UpdateItem` (same
+condition and return of the item refused) at 1 write unit instead of 2 ("Capacity management for transactions",
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html). Whatever goes wrong with the
+table itself (an error, no answer in time, throttling past the client's retries) is `StateUnavailable`: the sync
+function treats it as transient, never as a reason to skip an operation.
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ ATTEMPTS: Final = 3
 _STATE_ATTRIBUTES: Final = ("applied", "deleted", "cid", "uuid", "snapshot", "digests", "confirmed", "expires")
 # Reasons of a cancelled transaction that another try may get past (another transaction held an item, throttling).
 _RETRYABLE: Final = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+# The same, as the error code of one item's UpdateItem.
+_RETRYABLE_ERRORS: Final = frozenset(
+    {"TransactionConflictException", "ThrottlingException", "ProvisionedThroughputExceededException"}
+)
 
 
 class DynamoDbContactState:
@@ -71,7 +78,7 @@ class DynamoDbContactState:
         self._sleep = sleep
         self._backoff_s = backoff_s
         self.items_read = 0
-        self.items_written = 0  # items of transactions that were written (each costs two write units per KB)
+        self.items_written = 0  # items written (in a transaction, each costs two write units per KB; alone, one)
 
     # ------------------------------------------------------------------ reads
 
@@ -205,7 +212,11 @@ class DynamoDbContactState:
                     break
                 if attempt:
                     self._sleep(self._backoff_s * 2 ** (attempt - 1))
-                pending = self._transaction(pending, items, outcome)
+                pending = (
+                    self._update_one(pending[0], items[pending[0]], outcome)
+                    if len(pending) == 1  # a plain conditional update: 1 write unit, not a transaction's 2
+                    else self._transaction(pending, items, outcome)
+                )
         return outcome
 
     def _transaction(self, phones: list[str], items: Mapping[str, dict[str, Any]], outcome: _Outcome) -> list[str]:
@@ -239,6 +250,30 @@ class DynamoDbContactState:
             raise StateUnavailable(_why(exc)) from exc
         outcome.written |= frozenset(phones)
         self.items_written += len(phones)
+        return []
+
+    def _update_one(self, phone: str, item: Mapping[str, Any], outcome: _Outcome) -> list[str]:
+        """One phone's write as a conditional UpdateItem, its outcome sorted as a transaction's reason would be;
+        returns [phone] to send again (a conflict with a transaction, throttling past botocore's retries)."""
+        try:
+            self._dynamodb.update_item(**item["Update"])
+        except ClientError as exc:
+            answer: Any = exc.response  # botocore's typing lacks the item a failed condition returns
+            code = str(answer.get("Error", {}).get("Code") or "")
+            found = dict(answer.get("Item") or {})
+            if code == "ConditionalCheckFailedException" and _claimed_by(item, found):
+                pass  # this claim landed already: an attempt whose answer was lost (see _transaction)
+            elif code == "ConditionalCheckFailedException":
+                outcome.refused[phone] = found
+                return []
+            elif code in _RETRYABLE_ERRORS:
+                return [phone]
+            else:
+                raise StateUnavailable(_why(exc)) from exc
+        except BotoCoreError as exc:
+            raise StateUnavailable(_why(exc)) from exc
+        outcome.written |= {phone}
+        self.items_written += 1
         return []
 
 
