@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from benchmarks.common import ROOT
 
@@ -120,7 +120,7 @@ def runtime_site(source: Path) -> Iterator[RuntimeSite]:
     )
     if located.returncode != 0:
         raise RuntimeError(f"{source} lacks a package of the runtime or the layer: {located.stderr[-1000:]}")
-    found: dict[str, list] = json.loads(located.stdout)
+    found: dict[str, list[Any]] = json.loads(located.stdout)
     with tempfile.TemporaryDirectory(prefix="heymarket-bridge-runtime-") as directory:
         venv = Path(directory) / "venv"
         subprocess.run([source, "-m", "venv", "--without-pip", venv], check=True, capture_output=True)  # noqa: S603
