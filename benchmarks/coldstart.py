@@ -261,17 +261,7 @@ def _measure(rounds: int, measured: Sites) -> Section:
     }
     section.details["runs_cpu_ms"] = {name: [round(t * 1000, 1) for t in ts] for name, ts in cpu_times.items()}
     section.details["runs_ms"] = {name: [round(t * 1000, 1) for t in ts] for name, ts in wall_times.items()}
-    if measured.note is not None:
-        suffix = f" on {measured.note.version}"
-        section.notes.append(
-            _times_note(
-                f"the bench's own interpreter, Python {measured.note.version}, bytecode cached: CPU at the end of the "
-                "import",
-                at_import_end,
-                [f"{function}{suffix}" for function in FUNCTIONS],
-                f"baseline{suffix}",
-            )
-        )
+    section.notes += _bench_interpreter_note(measured, at_import_end)
     section.notes += [
         _times_note("whole process, teardown included: CPU", cpu_times, main_names),
         _times_note("wall", wall_times, main_names),
@@ -285,6 +275,21 @@ def _measure(rounds: int, measured: Sites) -> Section:
         )
     section.notes += _notes(rounds, measured)
     return section
+
+
+def _bench_interpreter_note(measured: Sites, at_import_end: Times) -> list[str]:
+    """The figures of the bench's own interpreter (3.11), when it is not the runtime's version."""
+    if measured.note is None:
+        return []
+    suffix = f" on {measured.note.version}"
+    return [
+        _times_note(
+            f"the bench's own interpreter, Python {measured.note.version}, bytecode cached: CPU at import end",
+            at_import_end,
+            [f"{function}{suffix}" for function in FUNCTIONS],
+            f"baseline{suffix}",
+        )
+    ]
 
 
 def _notes(rounds: int, measured: Sites) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from heymarket_bridge.domain.failures import InvalidContact
@@ -23,6 +23,7 @@ from heymarket_bridge.domain.fields import (
 )
 from heymarket_bridge.domain.phone import read_phone
 from heymarket_bridge.domain.phone_text import MAX_PHONE_DIGITS
+from heymarket_bridge.domain.records import record
 
 if TYPE_CHECKING:  # loaded where a phone is read (the ingest side), not by the sync function, which reads none
     from heymarket_bridge.domain.country import CountryEvidence
@@ -37,7 +38,7 @@ COUNTRY_FIELDS = ("country", "country_code")
 V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
 
 
-@dataclass(frozen=True)
+@record
 class DroppedField:
     """An optional field left out of a contact because its value is not valid: the contact is sent without it."""
 
@@ -45,7 +46,7 @@ class DroppedField:
     error: str
 
 
-@dataclass(frozen=True)
+@record
 class Contact:
     """A validated contact. `None` means "the source did not provide it" and is never sent."""
 

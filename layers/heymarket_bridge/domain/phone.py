@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from heymarket_bridge.domain.failures import PhoneCountryConflict
@@ -28,6 +27,7 @@ from heymarket_bridge.domain.phone_text import (
     numbers_in,
     phone_text,
 )
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import shown
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def phone_digits(value: Any) -> str:
     return "".join(ch for ch in str(value if value is not None else "") if ch in _ASCII_DIGITS)
 
 
-@dataclass(frozen=True)
+@record
 class PhoneReading:
     """A phone as read: its E.164 digits without '+', and a warning when the reading may not be what was meant."""
 
