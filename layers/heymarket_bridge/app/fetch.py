@@ -35,6 +35,8 @@ from heymarket_bridge.settings import FetchSettings
 
 @record
 class FetchRuntime:
+    """The fetch function's objects for one execution environment (compose_fetch), kept between invocations."""
+
     settings: FetchSettings
     service: FetchService
     vendors: Mapping[str, VendorRecords]

@@ -37,6 +37,8 @@ from heymarket_bridge.sync.state.guard import ContactStateGuard
 
 @record
 class SyncRuntime:
+    """The sync function's objects for one execution environment (compose_sync), kept between batches."""
+
     settings: SyncSettings
     service: SyncService
     http: HeymarketHttp

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from heymarket_bridge.domain.e164 import MAX_PHONE_DIGITS
 from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.fields import (
     read_avatar,
@@ -21,8 +22,6 @@ from heymarket_bridge.domain.fields import (
     read_text,
     single,
 )
-from heymarket_bridge.domain.phone import read_phone
-from heymarket_bridge.domain.phone_text import MAX_PHONE_DIGITS
 from heymarket_bridge.domain.records import record
 
 if TYPE_CHECKING:  # loaded where a phone is read (the ingest side), not by the sync function, which reads none
@@ -179,6 +178,10 @@ def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedF
     phone = raw.get("phone")
     if phone is None or (isinstance(phone, str) and not phone.strip()):
         raise InvalidContact(["phone is required", *(item.error for item in dropped)])
+    # Imported here: reading a phone (its patterns, tables and phonenumbers) is the ingest side's; the sync function,
+    # which only loads contacts the queue carries, never needs it (about 4 ms of its cold start on python3.13).
+    from heymarket_bridge.domain.phone import read_phone
+
     try:
         reading = read_phone(phone, default_country, contact_evidence(raw))
     except ValueError as exc:

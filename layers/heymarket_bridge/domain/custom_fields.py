@@ -24,6 +24,8 @@ def titles_in(custom: Mapping[str, str] | None) -> list[str]:
 
 @record
 class CustomField:
+    """A custom field of the team, as `POST /v1/contact-fields` lists it: its `id` and `title`."""
+
     id: str
     title: str
 

@@ -52,6 +52,8 @@ JSON_TYPES = ("application/json", "text/json", "text/plain", "")
 
 @record
 class InvalidTarget:
+    """A delete target that cannot be used: its `field`, its `index` in the request, and what is wrong with it."""
+
     field: str
     index: int
     errors: list[str]

@@ -85,6 +85,8 @@ class Decided:
 
 @record
 class Plan:
+    """What a batch comes to: the delete and upsert steps, members settled while planning, and messages merged."""
+
     deletes: tuple[DeleteStep, ...] = ()
     upserts: tuple[UpsertStep, ...] = ()
     decided: tuple[Decided, ...] = ()
@@ -186,6 +188,8 @@ class Fate(Enum):
 
 @record
 class Verdict:
+    """What becomes of one member: its fate, the failure behind it, and (WAIT) when it is received again."""
+
     member: Member
     fate: Fate
     failure: GatewayFailure | None = None
@@ -195,6 +199,8 @@ class Verdict:
 
 @dataclass
 class SyncReport:
+    """The counts of one batch, as the "Batch synced" log line and the metrics give them."""
+
     failed_message_ids: list[str] = field(default_factory=list)
     delivered_contacts: int = 0
     rejected_contacts: int = 0

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.failures import UnreadableAnswer
 from heymarket_bridge.domain.custom_fields import CustomField
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.e164 import phone_digits
 from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.observability import emit_metric, logger, mask_phone

@@ -379,6 +379,8 @@ def _before(deadline: Deadline, call: Callable[[], T]) -> T:
 
 @record
 class _Raw:
+    """One HTTP answer as read: its status, JSON body (or _Unreadable), request id, Location and Retry-After (s)."""
+
     status: int
     data: Any  # JSON value, or _Unreadable
     request_id: str | None

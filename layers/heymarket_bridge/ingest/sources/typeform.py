@@ -64,6 +64,8 @@ MAX_AHEAD = timedelta(minutes=5)
 
 @record
 class TypeformAnswer:
+    """One answer of a Typeform response with its field's ref, id, type and title, and the answer's type and value."""
+
     ref: str
     field_id: str
     field_type: str

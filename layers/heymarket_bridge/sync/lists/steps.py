@@ -98,6 +98,8 @@ class Finished:
 
 @record
 class _Work:
+    """The members whose tags and lists one step writes, their membership, and whether they are a follow-up."""
+
     members: tuple[Member, ...]
     membership: Membership
     follow_up: bool

@@ -21,8 +21,8 @@ from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.domain.contact import V1_FIELDS, Contact
+from heymarket_bridge.domain.e164 import phone_digits
 from heymarket_bridge.domain.failures import PermanentFailure
-from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.domain.records import record
 from heymarket_bridge.sync.model import Identity, KnownContact
 
