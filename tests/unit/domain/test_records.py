@@ -63,6 +63,40 @@ def test_equality_and_hash_are_those_of_a_frozen_dataclass(left: tuple, right: t
     assert hash(Point(*left)) == hash(FrozenPoint(*left))
 
 
+@record
+class One:
+    """A record of one field (attrgetter of one name gives a value, not a tuple)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class FrozenOne:
+    """`One` as a stdlib frozen dataclass."""
+
+    value: str
+
+
+@record
+class Nothing:
+    """A record without fields."""
+
+
+@dataclass(frozen=True)
+class FrozenNothing:
+    """`Nothing` as a stdlib frozen dataclass."""
+
+
+def test_records_of_one_field_or_none_compare_and_hash_as_frozen_dataclasses() -> None:
+    assert One("a") == One("a")
+    assert One("a") != One("b")
+    assert hash(One("a")) == hash(FrozenOne("a"))
+    assert repr(One("a")) == "One(value='a')"
+    assert Nothing() == Nothing()
+    assert hash(Nothing()) == hash(FrozenNothing())
+    assert repr(Nothing()) == "Nothing()"
+
+
 def test_fields_left_out_of_comparison_are_left_out_of_equality_and_hash() -> None:
     assert Point(1, clock=lambda: 1.0) == Point(1, clock=lambda: 2.0)
     assert hash(Point(1, clock=lambda: 1.0)) == hash(Point(1))
@@ -106,10 +140,11 @@ def test_replace_fields_asdict_pickle_and_post_init_work_as_on_a_dataclass() -> 
 
 
 def test_records_share_their_methods_instead_of_generating_them() -> None:
-    """What makes a record cheaper to define than a frozen dataclass: only __init__ is generated per class."""
-    for name in ("__eq__", "__hash__", "__repr__", "__setattr__", "__delattr__"):
+    """What makes a record cheaper to define than a frozen dataclass: equality, hash and repr are not generated."""
+    for name in ("__eq__", "__hash__", "__repr__"):
         assert getattr(Point, name) is getattr(Other, name), name
     assert Point.__init__ is not Other.__init__
+    assert Point.__dataclass_params__.frozen  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("option", ["frozen", "eq", "repr", "order", "slots", "unsafe_hash"])
