@@ -298,7 +298,7 @@ def _notes(rounds: int, measured: Sites) -> list[str]:
         "(interleaved, after a warm-up round); a process = interpreter start + imports, as in Lambda's init phase "
         "(where the runtime has started already). Every process runs in a virtualenv holding only the runtime's "
         "boto3 (and its dependencies) and the layer's packages, as on Lambda: a development virtualenv also holds "
-        "`cryptography` (moto's), which PyJWT imports whenever it is installed (about 30 ms of the sync function's "
+        "`cryptography` (moto's), which PyJWT imports whenever it is installed (30 to 40 ms of the sync function's "
         "import that Lambda never spends)."
     ]
     if not measured.is_runtime:
