@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
+from heymarket_bridge.domain.records import record
 
 if TYPE_CHECKING:  # the ingest and fetch functions load it through their sources; the sync function never needs it
     from heymarket_bridge.domain.mapping import SourceMapping
@@ -154,7 +155,7 @@ def _public_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-@dataclass(frozen=True)
+@record
 class IngestSettings:
     """Configuration of the webhook ingest function."""
 
@@ -228,7 +229,7 @@ def _graph_version(raw: str) -> str:
     return raw
 
 
-@dataclass(frozen=True)
+@record
 class FetchSettings:
     """Configuration of the function that fetches what id-only notifications name (Meta leads, Acuity appointments)
     and buffers their contacts as the ingest function does."""
@@ -273,7 +274,7 @@ class FetchSettings:
         )
 
 
-@dataclass(frozen=True)
+@record
 class SyncSettings:
     """Configuration of the queue consumer that calls Heymarket."""
 

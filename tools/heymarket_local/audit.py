@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import urllib3
 
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.e164 import phone_digits
 from heymarket_sandbox import ContactWrite, HeymarketSandbox
 
 # Fields of a write that say where it goes, not what it holds.

@@ -9,11 +9,12 @@ loads the Heymarket client, PyJWT or the batch utility; the sync function never 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
+from heymarket_bridge.domain.records import record
 
-@dataclass(frozen=True)
+
+@record
 class AwsCallBudget:
     """How long one AWS API call may take, botocore's own retries included.
 

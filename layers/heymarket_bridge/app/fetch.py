@@ -9,7 +9,7 @@ functions/fetch/app.py builds one from os.environ at import, and the local stack
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
@@ -23,6 +23,7 @@ from heymarket_bridge.adapters.vendors.graph import GraphLeads
 from heymarket_bridge.adapters.vendors.http import VendorHttp
 from heymarket_bridge.app.aws_clients import AwsClients
 from heymarket_bridge.domain.operations import OutgoingMessage
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.ingest.buffer import ContactBuffer
 from heymarket_bridge.ingest.fetch import FetchMessage, FetchPolicy, FetchService
 from heymarket_bridge.ingest.intake import Intake
@@ -32,8 +33,10 @@ from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import FetchSettings
 
 
-@dataclass(frozen=True)
+@record
 class FetchRuntime:
+    """The fetch function's objects for one execution environment (compose_fetch), kept between invocations."""
+
     settings: FetchSettings
     service: FetchService
     vendors: Mapping[str, VendorRecords]

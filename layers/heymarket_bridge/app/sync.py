@@ -8,7 +8,6 @@ runs, from that environment's mapping: nothing is patched and os.environ is neve
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -26,6 +25,7 @@ from heymarket_bridge.adapters.heymarket.circuit import Circuit
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.app.aws_clients import AwsClients
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import ApiMode, SyncSettings
 from heymarket_bridge.sync.lists.steps import Segmenter
@@ -35,8 +35,10 @@ from heymarket_bridge.sync.settle import Backoff
 from heymarket_bridge.sync.state.guard import ContactStateGuard
 
 
-@dataclass(frozen=True)
+@record
 class SyncRuntime:
+    """The sync function's objects for one execution environment (compose_sync), kept between batches."""
+
     settings: SyncSettings
     service: SyncService
     http: HeymarketHttp

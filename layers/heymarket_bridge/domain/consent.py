@@ -14,15 +14,17 @@ Two values travel with the operations:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
+
+from heymarket_bridge.domain.records import record
 
 # A value as sent is kept for the record, cut to this many characters (it is a consent flag, not free text).
 MAX_CLAIM_TEXT = 200
 
 
-@dataclass(frozen=True)
+@record
 class ConsentClaim:
     """What a source said about SMS consent: `field` as the source names it (e.g. "sms_marketing_consent.state"),
     `value` as sent (text, cut to MAX_CLAIM_TEXT), and `consented_at`, the source's own time of the consent
@@ -65,7 +67,7 @@ class ConsentAction(StrEnum):
     HELD_BACK = "held back"
 
 
-@dataclass(frozen=True)
+@record
 class ConsentChange:
     """One entry of the consent record, per phone (E.164 digits).
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from heymarket_bridge.domain.e164 import MAX_PHONE_DIGITS
 from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.fields import (
     read_avatar,
@@ -21,8 +22,7 @@ from heymarket_bridge.domain.fields import (
     read_text,
     single,
 )
-from heymarket_bridge.domain.phone import read_phone
-from heymarket_bridge.domain.phone_text import MAX_PHONE_DIGITS
+from heymarket_bridge.domain.records import record
 
 if TYPE_CHECKING:  # loaded where a phone is read (the ingest side), not by the sync function, which reads none
     from heymarket_bridge.domain.country import CountryEvidence
@@ -37,7 +37,7 @@ COUNTRY_FIELDS = ("country", "country_code")
 V1_FIELDS = ("phone", "first", "last", "display_name", "email", "is_opted_out")
 
 
-@dataclass(frozen=True)
+@record
 class DroppedField:
     """An optional field left out of a contact because its value is not valid: the contact is sent without it."""
 
@@ -45,7 +45,7 @@ class DroppedField:
     error: str
 
 
-@dataclass(frozen=True)
+@record
 class Contact:
     """A validated contact. `None` means "the source did not provide it" and is never sent."""
 
@@ -178,6 +178,10 @@ def read_contact(raw: Any, default_country: str) -> tuple[Contact, list[DroppedF
     phone = raw.get("phone")
     if phone is None or (isinstance(phone, str) and not phone.strip()):
         raise InvalidContact(["phone is required", *(item.error for item in dropped)])
+    # Imported here: reading a phone (its patterns, tables and phonenumbers) is the ingest side's; the sync function,
+    # which only loads contacts the queue carries, never needs it (about 4 ms of its cold start on python3.13).
+    from heymarket_bridge.domain.phone import read_phone
+
     try:
         reading = read_phone(phone, default_country, contact_evidence(raw))
     except ValueError as exc:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import shown
 
 # Region -> names and ISO 3166-1 alpha-3 code, in English and the country's own languages (compared without case,
@@ -103,7 +103,7 @@ _BY_NAME = {name: region for region, names in _NAMES.items() for name in names.s
 _CODE_ALIASES = {"UK": "GB", "EL": "GR"}
 
 
-@dataclass(frozen=True)
+@record
 class Country:
     """A country as phones know it: the region phonenumbers names it by (ISO 3166-1 alpha-2) and its calling code."""
 
@@ -111,7 +111,7 @@ class Country:
     code: int
 
 
-@dataclass(frozen=True)
+@record
 class CountryEvidence:
     """One thing a payload says about the country of its phone: the value as given, the field it was in (named in a
     refusal), and whether it is about this number itself (`of_number`: a phone widget's country code, the sender's

@@ -8,8 +8,9 @@ bridge accepts either and maps titles to ids with the list from `POST /v1/contac
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from heymarket_bridge.domain.records import record
 
 
 def is_title(key: str) -> bool:
@@ -21,8 +22,10 @@ def titles_in(custom: Mapping[str, str] | None) -> list[str]:
     return [key for key in custom or {} if is_title(key)]
 
 
-@dataclass(frozen=True)
+@record
 class CustomField:
+    """A custom field of the team, as `POST /v1/contact-fields` lists it: its `id` and `title`."""
+
     id: str
     title: str
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from heymarket_bridge.domain.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Deadline:
     """A point in time (on `clock`, seconds) after which no Heymarket call may still be running."""
 

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from heymarket_bridge.domain.contact import contact_evidence, parse_contact
 from heymarket_bridge.domain.failures import InvalidContact
 from heymarket_bridge.domain.fields import segment_items, single
+from heymarket_bridge.domain.records import record
 
 if TYPE_CHECKING:
     from heymarket_bridge.domain.country import CountryEvidence
@@ -60,7 +61,7 @@ EvidenceOf = Callable[[str], Sequence["CountryEvidence"]]
 """A source's evidence about the country of the number a reference holds (heymarket_bridge.domain.country)."""
 
 
-@dataclass(frozen=True)
+@record
 class Unmappable:
     """A submission that cannot become a contact, with the reasons the sender is told (in the reply's "rejected"),
     and what the source read of it (`fields`, in generic field names: the names, email and country evidence): its
@@ -100,7 +101,7 @@ def split_name(full: Any) -> tuple[str | None, str | None]:
     return " ".join(words[:-1]), words[-1]
 
 
-@dataclass(frozen=True)
+@record
 class SourceMapping:
     """One source's overrides; the empty mapping keeps every default."""
 

@@ -13,13 +13,14 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
 from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import MalformedMessage
+from heymarket_bridge.domain.records import record
 
 MESSAGE_VERSION = 1
 # Messages that need a reader which knows tags by name and lists (issue 17) carry version 2, so that a sync function
@@ -57,7 +58,7 @@ class Operation(StrEnum):
     LISTS = "lists"
 
 
-@dataclass(frozen=True)
+@record
 class ContactOperation:
     """One contact upsert, as buffered in SQS: one message each. With `op` LISTS, only the contact's list
     membership is written (its `phone` and `lists`; heymarket_bridge.sync.lists.rules)."""
@@ -86,7 +87,7 @@ class ContactOperation:
         return operation
 
 
-@dataclass(frozen=True)
+@record
 class DeleteTarget:
     """The contact a delete names: its Heymarket id, or its phone (E.164 digits, resolved at sync time)."""
 
@@ -113,7 +114,7 @@ class DeleteTarget:
         return cls(contact_id=contact_id or None, phone=phone or None)
 
 
-@dataclass(frozen=True)
+@record
 class DeleteOperation:
     """One contact delete, buffered in the same queue as the upserts so that both keep their order."""
 
@@ -219,7 +220,7 @@ def forced(body: str) -> str:
     return dataclasses.replace(operation, force=True).to_json()
 
 
-@dataclass(frozen=True)
+@record
 class DeadLetter:
     """Why a contact was not delivered, with everything needed to inspect and redrive it."""
 
@@ -384,7 +385,7 @@ def consent_of(operations: Sequence[ContactOperation]) -> tuple[str | None, Cons
     return (winner.source, winner.consent) if winner is not None else (None, None)
 
 
-@dataclass(frozen=True)
+@record
 class OutgoingMessage:
     """One SQS message: its body and its string message attributes (an empty value is not sent)."""
 

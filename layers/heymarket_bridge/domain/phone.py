@@ -1,14 +1,15 @@
 """Reading a phone: E.164 digits from what senders write, in the country the payload names (README, "How a phone's
-country is decided"); and a phone number's digits, the one helper every part of the bridge uses to compare phones.
+country is decided"); (a phone number's digits, the one helper every part of the bridge uses to compare phones, is
+heymarket_bridge.domain.e164's, which the sync function imports without this module's patterns and tables).
 Pure. phonenumbers is imported where a phone is read (the ingest side), not by the sync function, which reads none."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from heymarket_bridge.domain.e164 import MAX_PHONE_DIGITS
 from heymarket_bridge.domain.failures import PhoneCountryConflict
 from heymarket_bridge.domain.phone_plans import (
     after_international_prefix,
@@ -22,29 +23,19 @@ from heymarket_bridge.domain.phone_plans import (
 )
 from heymarket_bridge.domain.phone_text import (
     BRAZIL_CARRIER_CHOICE,
-    MAX_PHONE_DIGITS,
     NOTE_SEPARATOR,
     dial_form,
     numbers_in,
     phone_text,
 )
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import shown
 
 if TYPE_CHECKING:
     from heymarket_bridge.domain.country import Country, CountryEvidence
 
-_ASCII_DIGITS = frozenset("0123456789")
 
-
-def phone_digits(value: Any) -> str:
-    """The ASCII digits of `value` ('+1 (510) 555-1234' -> '15105551234'); '' for None or no digits.
-
-    Only ASCII digits count: `str.isdigit` also accepts other scripts' digits, which no phone system dials.
-    """
-    return "".join(ch for ch in str(value if value is not None else "") if ch in _ASCII_DIGITS)
-
-
-@dataclass(frozen=True)
+@record
 class PhoneReading:
     """A phone as read: its E.164 digits without '+', and a warning when the reading may not be what was meant."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from heymarket_bridge.domain.phone_text import MAX_PHONE_DIGITS
+from heymarket_bridge.domain.e164 import MAX_PHONE_DIGITS
 
 if TYPE_CHECKING:
     from heymarket_bridge.domain.country import Country

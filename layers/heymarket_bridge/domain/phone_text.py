@@ -10,6 +10,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from heymarket_bridge.domain.e164 import MAX_PHONE_DIGITS
 from heymarket_bridge.domain.fields import MAX_RAW_TEXT, single
 from heymarket_bridge.domain.text import shown, without_format_characters
 
@@ -189,7 +190,3 @@ def _is_vanity(text: str) -> bool:
 def _fold_label(word: str) -> str:
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-# E.164's longest number (ITU-T E.164, section 6): no phone with more digits leaves the bridge.
-MAX_PHONE_DIGITS = 15

@@ -11,10 +11,11 @@ never is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 
 from heymarket_bridge.domain.consent import ConsentClaim
+from heymarket_bridge.domain.records import record
 
 # How far a source's consent time may run ahead of the bridge's receipt of it: the sender's clock and Lambda's may
 # differ by this much (NTP keeps both within seconds; minutes allow for a source's own queueing clock). Later than
@@ -22,7 +23,7 @@ from heymarket_bridge.domain.consent import ConsentClaim
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
+@record
 class ReconsentRule:
     """Sources that carry explicit, dated re-consent: source name -> the consent field it uses. Empty: none."""
 

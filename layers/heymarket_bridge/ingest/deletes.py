@@ -17,12 +17,12 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from heymarket_bridge.domain.operations import DeleteOperation, DeleteTarget
 from heymarket_bridge.domain.phone import read_phone
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.buffer import ContactBuffer
@@ -50,8 +50,10 @@ DELETE_FIELDS = ("contact_ids", "phones")
 JSON_TYPES = ("application/json", "text/json", "text/plain", "")
 
 
-@dataclass(frozen=True)
+@record
 class InvalidTarget:
+    """A delete target that cannot be used: its `field`, its `index` in the request, and what is wrong with it."""
+
     field: str
     index: int
     errors: list[str]

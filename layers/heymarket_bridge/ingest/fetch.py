@@ -32,6 +32,7 @@ from typing import Any, cast
 
 from heymarket_bridge.domain.failures import MalformedMessage, SecretMisconfigured, SecretUnavailable
 from heymarket_bridge.domain.operations import OutgoingMessage
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.ingest.failures import FetchGone, FetchRefused, FetchTransient, WebhookError
 from heymarket_bridge.ingest.intake import Arrival, Intake
 from heymarket_bridge.ingest.notices import FETCH_LETTER_KIND, FetchNotice
@@ -45,7 +46,7 @@ FIRST_RETRY_DELAY_S = 30
 MAX_DELAY_S = 900  # SQS DelaySeconds' maximum
 
 
-@dataclass(frozen=True)
+@record
 class FetchMessage:
     """One fetch queue message: its SQS id and body."""
 
@@ -53,7 +54,7 @@ class FetchMessage:
     body: str
 
 
-@dataclass(frozen=True)
+@record
 class FetchPolicy:
     """How long a notice is retried: `max_attempts` transient failures, then a letter; while the credentials are
     refused, put back every `wait_delay_s` seconds for at most `max_wait_s`."""

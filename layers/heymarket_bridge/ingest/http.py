@@ -12,11 +12,12 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.ingest.failures import BadRequest, PayloadTooLarge, WebhookError
 
 # The bulk delete routes (template.yaml). They are their own use case, authenticated with their own credential.
@@ -32,7 +33,7 @@ class Route(StrEnum):
     DELETE = "delete"
 
 
-@dataclass(frozen=True)
+@record
 class RequestLine:
     """What is known of a request before its body is decoded: never fails, whatever the event holds."""
 
@@ -94,7 +95,7 @@ def header_value(raw: str) -> str:
     return raw.strip()
 
 
-@dataclass(frozen=True)
+@record
 class WebhookRequest:
     """An HTTP request as the sender made it: raw body bytes (for signatures), lower-case header names."""
 
@@ -167,7 +168,7 @@ def refuse_if_larger(request: WebhookRequest, max_bytes: int) -> None:
         raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
 
 
-@dataclass(frozen=True)
+@record
 class Reply:
     """What the bridge answers, before a source's renderer shapes it: a status and a JSON object."""
 
@@ -180,7 +181,7 @@ class Reply:
         return cls(error.status, body)
 
 
-@dataclass(frozen=True)
+@record
 class HttpResponse:
     """The response API Gateway sends back."""
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
 from heymarket_bridge.domain.contact import Contact, DroppedField
 from heymarket_bridge.domain.mapping import SourceMapping
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import printable
 from heymarket_bridge.ingest.buffer import ContactBuffer
 from heymarket_bridge.ingest.failures import (
@@ -31,7 +32,7 @@ from heymarket_bridge.ingest.sources.common import Delivery, DeliveryIdentity
 from heymarket_bridge.observability import logger
 
 
-@dataclass(frozen=True)
+@record
 class Arrival:
     """Who sent a delivery and when: the source's name, whether it wants a 422 when nothing in it is valid, the
     request id (the correlation id of its contacts) and the time it was received."""

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from heymarket_bridge.domain.country import CountryEvidence
 from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import is_blank, split_name
 from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
+from heymarket_bridge.domain.records import record
 
 # The field types a form builder gives a phone field (Elementor "tel", Gravity Forms and WPForms "phone", Contact
 # Form 7's [tel] tag, whose generated names start "tel-").
@@ -44,7 +44,7 @@ LAST_KEYS = frozenset(("last", "lname", "yourlastname"))
 EMAIL_WORDS = ("email", "mail", "correo", "courriel")
 
 
-@dataclass(frozen=True)
+@record
 class LabelledAnswer:
     """One answer: `key` as the form sent it (the reference a mapping names first), `label` as the form's author wrote
     the question (the key itself where the form sends no other), the `value`, and `kind`, the field's type where the

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.ingest.failures import (
     CountersUnavailable,
     PayloadTooLarge,
@@ -51,7 +52,7 @@ WINDOW_S = 60
 LOCAL_SHARE_DIVISOR = 10
 
 
-@dataclass(frozen=True)
+@record
 class IntakeLimits:
     """The limits, from the settings: contacts per minute by source (`default_per_minute` for the others), and the
     most messages the queue may hold before new deliveries are shed (0: never shed)."""

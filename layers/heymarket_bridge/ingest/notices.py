@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, field, replace
 from typing import Any
 
 from heymarket_bridge.domain.failures import MalformedMessage
+from heymarket_bridge.domain.records import record
 
 # The `kind` of a letter the fetch function writes to LeadFetchDeadLetterQueue.
 FETCH_LETTER_KIND = "fetch_failed"
@@ -22,7 +23,7 @@ FETCH_LETTER_KIND = "fetch_failed"
 MAX_RECORD_ID = 64
 
 
-@dataclass(frozen=True)
+@record
 class FetchNotice:
     """One record to fetch: `source` (the source's name), `record_id` (Meta's leadgen_id, Acuity's appointment id),
     `details` (the notification's other ids and its time, as strings: Meta's page_id, form_id, created_time; Acuity's

@@ -26,6 +26,7 @@ from heymarket_bridge.domain.operations import (
     OutgoingMessage,
     QueuedOperation,
 )
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.ingest.failures import PayloadTooLarge
 from heymarket_bridge.ingest.letters import refusal_letter
 from heymarket_bridge.ingest.per_phone import one_per_phone
@@ -40,7 +41,7 @@ MAX_QUEUE_MESSAGE_BYTES = MAX_OPERATION_BYTES
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
+@record
 class DeliveryPlan:
     """A delivery's contacts as validated: what to queue (one operation per phone), how many submissions were
     accepted into it, and what to tell the sender about the others."""
@@ -51,7 +52,7 @@ class DeliveryPlan:
     letters: list[DeadLetter] = dataclasses.field(default_factory=list)  # the refused contacts, for the DLQ
 
 
-@dataclass(frozen=True)
+@record
 class PlanInputs:
     """What planning a delivery needs besides the delivery: who sent it, the request's id, the time it was received
     (`now`), the deployment's DefaultCountry and the mappings (read only for a consent claim's field name)."""

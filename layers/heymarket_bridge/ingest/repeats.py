@@ -24,15 +24,16 @@ newest, with the same conditional write, so the race guarantee above holds for i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+
+from heymarket_bridge.domain.records import record
 
 # As heymarket_bridge.sync.state.rules.RANK_SCALE: epoch milliseconds take 13 digits until the year 2286.
 _RANK_SCALE = 10**13
 
 
-@dataclass(frozen=True)
+@record
 class Latest:
     """What the ingest side knows of a phone: the newest content's `fingerprint` (a SHA-256 hex digest; "" for a phone
     whose contact is being deleted), `rank` the highest rank that content was sent with, `queued_rank` the rank of
@@ -73,7 +74,7 @@ def judge(latest: Latest | None, fingerprint: str, rank: int, *, opt_out: bool =
     return RepeatVerdict.QUEUE
 
 
-@dataclass(frozen=True)
+@record
 class PhoneClaim:
     """A write of a phone's entry, conditional on the entry being still `as_read`: `fingerprint` at `rank` as the
     newest content, not yet confirmed queued; or, for a `repeat`, only the newest content's rank moved up to `rank`."""

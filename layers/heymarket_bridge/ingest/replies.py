@@ -55,6 +55,8 @@ class Rejection:
 
 @dataclass
 class IngestOutcome:
+    """What a webhook came to: contacts accepted (queued), those rejected and why, and whether it was a repeat."""
+
     accepted: int = 0
     rejected: list[Rejection] = dataclasses.field(default_factory=list)
     duplicate: bool = False  # nothing was queued: every contact was already in the queue

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from heymarket_bridge.domain.contact import Contact, DroppedField
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.ingest.failures import MalformedSecretEntry
 
@@ -46,7 +47,7 @@ DEFAULT_SCOPED_CONTACTS_PER_MINUTE = 60
 SCOPE_NAMES = frozenset({"contacts_per_minute", "lists", "tags", "opt_in"})
 
 
-@dataclass(frozen=True)
+@record
 class TokenScopes:
     """What a token may do. `scoped` False: everything (a string entry). `lists`, `tags`: folded names allowed;
     `spellings`: each folded name allowed (lists and tags) with the operator's spelling of it, as the scope gives it."""
@@ -103,7 +104,7 @@ class TokenScopes:
 UNSCOPED = TokenScopes()
 
 
-@dataclass(frozen=True)
+@record
 class SecretEntry:
     """One secret of a source's entry and its scopes."""
 

@@ -15,13 +15,14 @@ So "upsert then delete" sends only the delete, and "delete then upsert" sends th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, QueuedOperation
+from heymarket_bridge.domain.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Lane:
     """The operations on one contact, as indexes into the batch's received-order list."""
 

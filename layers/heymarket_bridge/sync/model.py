@@ -22,11 +22,12 @@ from heymarket_bridge.domain.consent import ConsentClaim
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import GatewayFailure
 from heymarket_bridge.domain.operations import ContactOperation, DeleteTarget, QueuedOperation
+from heymarket_bridge.domain.records import record
 
 # ----------------------------------------------------------------------------------------- a batch
 
 
-@dataclass(frozen=True)
+@record
 class QueueRecord:
     """What the sync side needs of one SQS record."""
 
@@ -36,7 +37,7 @@ class QueueRecord:
     sent_timestamp_ms: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Member:
     """A queue record and the operation it carries."""
 
@@ -53,7 +54,7 @@ def as_upsert(operation: QueuedOperation) -> ContactOperation:
     return operation
 
 
-@dataclass(frozen=True)
+@record
 class DeleteStep:
     """A lane's deletes, sent together; the upserts they make moot are members too and share their fate."""
 
@@ -61,7 +62,7 @@ class DeleteStep:
     members: tuple[Member, ...]
 
 
-@dataclass(frozen=True)
+@record
 class UpsertStep:
     """A lane's upserts merged into the one contact sent; after the delete step `after` (an index), if any."""
 
@@ -74,7 +75,7 @@ class UpsertStep:
     consent: ConsentClaim | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Decided:
     """Members settled while planning, without a Heymarket call (unreadable, or a custom-field title unknown)."""
 
@@ -82,8 +83,10 @@ class Decided:
     failure: GatewayFailure
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
+    """What a batch comes to: the delete and upsert steps, members settled while planning, and messages merged."""
+
     deletes: tuple[DeleteStep, ...] = ()
     upserts: tuple[UpsertStep, ...] = ()
     decided: tuple[Decided, ...] = ()
@@ -103,7 +106,7 @@ def claim_received_at(step: UpsertStep) -> str | None:
 # ----------------------------------------------------------------------------- Heymarket's answers
 
 
-@dataclass(frozen=True)
+@record
 class Identity:
     """What Heymarket's answers said identifies a stored contact: its integer id and, when given, its UUID."""
 
@@ -111,7 +114,7 @@ class Identity:
     uuid: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class KnownContact:
     """What the bridge learned of a contact when it last stored it: the identifiers Heymarket's answers gave, and
     the contact as Heymarket's last answer showed it (`snapshot`, None when no answer showed its fields)."""
@@ -123,7 +126,7 @@ class KnownContact:
     in_doubt: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Stored:
     """An answer of the documented shape confirmed the contact stored."""
 
@@ -146,7 +149,7 @@ class Stored:
     opted_out_before: bool | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Deleted:
     """The contacts the target named are gone: deleted now (`count`), or none held it any more (`count` 0)."""
 
@@ -154,7 +157,7 @@ class Deleted:
     request_id: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class NotDone:
     """The operation did not happen (or was not confirmed): `failure` says whether and when it may."""
 
@@ -165,7 +168,7 @@ UpsertResult = Stored | NotDone
 DeleteResult = Deleted | NotDone
 
 
-@dataclass(frozen=True)
+@record
 class Execution:
     """What Heymarket did for each step of a plan, in the plan's order."""
 
@@ -183,8 +186,10 @@ class Fate(Enum):
     DEAD = "dead"  # refused for good, or failed on its last receive: a dead letter says why
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
+    """What becomes of one member: its fate, the failure behind it, and (WAIT) when it is received again."""
+
     member: Member
     fate: Fate
     failure: GatewayFailure | None = None
@@ -194,6 +199,8 @@ class Verdict:
 
 @dataclass
 class SyncReport:
+    """The counts of one batch, as the "Batch synced" log line and the metrics give them."""
+
     failed_message_ids: list[str] = field(default_factory=list)
     delivered_contacts: int = 0
     rejected_contacts: int = 0
@@ -217,7 +224,7 @@ class SyncReport:
 # ----------------------------------------------------------------------------------- contact state
 
 
-@dataclass(frozen=True)
+@record
 class Lease:
     """Held by one invocation (`token`) until `until_ms` (epoch milliseconds)."""
 
@@ -225,7 +232,7 @@ class Lease:
     until_ms: int
 
 
-@dataclass(frozen=True)
+@record
 class ContactState:
     """The table's entry for a phone. `rev` changes with every write: the condition of the next one."""
 
@@ -259,7 +266,7 @@ class ContactState:
         return KnownContact(self.identity, self.snapshot, in_doubt=self.snapshot is not None and not self.confirmed_ms)
 
 
-@dataclass(frozen=True)
+@record
 class StateRead:
     """Entries of the phones asked for (absent: never seen, or expired), and the last delete by contact id."""
 
@@ -267,7 +274,7 @@ class StateRead:
     void_ms: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Claim:
     """Take the lease on a phone if its entry is still `expected` (None: no entry)."""
 
@@ -276,7 +283,7 @@ class Claim:
     lease: Lease
 
 
-@dataclass(frozen=True)
+@record
 class Advance:
     """Record `applied_ms` as the newest operation applied (an unchanged contact), if the entry is still `expected`."""
 
@@ -285,7 +292,7 @@ class Advance:
     applied_ms: int
 
 
-@dataclass(frozen=True)
+@record
 class Wait:
     """Record that an operation of `rank` waits on another invocation's lease to go next, until `until_ms`, if the
     entry is still `expected`: an older operation coming back meanwhile gives way to it instead of taking the lease
@@ -297,7 +304,7 @@ class Wait:
     until_ms: int
 
 
-@dataclass(frozen=True)
+@record
 class Release:
     """Give back the lease `token` holds, leaving `state` (None: the entry as it was, only the lease ends). With
     `hold_until_ms`, the lease is kept until then instead of ended: a request whose outcome is unknown (no answer in
@@ -309,7 +316,7 @@ class Release:
     hold_until_ms: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class WriteResult:
     """What became of conditional writes: written; refused (the entry is not as expected: here as it now is, None if
     there is none); the others could not be settled now (another transaction was writing the same entries)."""
@@ -318,7 +325,7 @@ class WriteResult:
     refused: Mapping[str, ContactState | None] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class Binding:
     """Heymarket just stored the contact `identity` for `phone`: the one phone the state binds to that contact."""
 
@@ -332,7 +339,7 @@ ListRef = int | str
 """A list as a message gives it: its Heymarket id, or the name of a list the bridge manages."""
 
 
-@dataclass(frozen=True)
+@record
 class LearnedFact:
     """One undocumented Heymarket behaviour as the stack learned it (`LearnedBehaviourPort`): `name` ("omitted":
     "keep" or "clear"; "custom_map": "merge" or "replace"), the `value` seen, the `evidence` (what an answer showed,
@@ -344,7 +351,7 @@ class LearnedFact:
     learned_ms: int
 
 
-@dataclass(frozen=True)
+@record
 class Tag:
     """A tag of the team, as `POST /v1/tags` lists it (`id`, and its name `tag`)."""
 
@@ -352,7 +359,7 @@ class Tag:
     name: str
 
 
-@dataclass(frozen=True)
+@record
 class ListChange:
     """One request's worth of membership changes to one list (phones as E.164 digits)."""
 
@@ -361,14 +368,14 @@ class ListChange:
     remove_phones: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Listed:
     """A list-write follow-up is done: `lists` written (0: nothing left to do, the contact is gone)."""
 
     lists: int
 
 
-@dataclass(frozen=True)
+@record
 class ManagedRecord:
     """A tag or list the bridge creates, as the managed-lists table remembers it.
 

@@ -35,7 +35,6 @@ from heymarket_bridge.sync.fields import TeamFields
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord, SyncReport
 from heymarket_bridge.sync.plan import plan_batch, read_batch
-from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, HeymarketPort, Requeue
 from heymarket_bridge.sync.settle import Backoff, Patience, recorded, route, settle, tally
 from heymarket_bridge.sync.state.guard import ContactStateGuard, Unguarded
 

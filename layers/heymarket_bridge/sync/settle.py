@@ -31,6 +31,7 @@ from heymarket_bridge.domain.failures import (
     reworded,
 )
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.sync.failures import StateNotReady
 from heymarket_bridge.sync.lists.steps import Finished
@@ -52,7 +53,7 @@ from heymarket_bridge.sync.model import (
 from heymarket_bridge.sync.state.guard import Admission
 
 
-@dataclass(frozen=True)
+@record
 class Patience:
     """How long a message may keep failing: `max_receive_count` receives (the queue's redrive policy), and, for a
     message that waits, `max_wait_s` seconds since the bridge received it, as of `now`."""
@@ -78,7 +79,7 @@ class Patience:
         return (self.now - received).total_seconds()
 
 
-@dataclass(frozen=True)
+@record
 class Backoff:
     """How a contact waits out a Heymarket outage: put back for half as long as it has waited so far, at least
     `base_s` and at most `cap_s` seconds (SQS DelaySeconds: at most 900), so that the delay grows with the outage

@@ -23,7 +23,8 @@ from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.failures import UnreadableAnswer
 from heymarket_bridge.domain.custom_fields import CustomField
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.e164 import phone_digits
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.sync.model import Identity
@@ -43,7 +44,7 @@ _INTEGER_TEXT = re.compile(r"[0-9]{1,18}")
 _SAMPLED: set[str] = set()
 
 
-@dataclass(frozen=True)
+@record
 class HeardContact:
     """A Contact object from an answer: its identifiers, its phone (E.164 digits, '' if none) and its fields."""
 
@@ -52,7 +53,7 @@ class HeardContact:
     fields: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@record
 class FailedItem:
     """One `failed_contacts` entry: the contact as sent, and Heymarket's error text (undocumented, shown as is)."""
 
@@ -60,7 +61,7 @@ class FailedItem:
     error: str
 
 
-@dataclass(frozen=True)
+@record
 class BulkAnswer:
     """`POST /v2/contacts`: `{"contacts": [Contact...], "failed_contacts": [{"contact": ..., "error": ...}]}`."""
 

@@ -11,11 +11,11 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.settings import ConfigError
 
 try:
@@ -26,7 +26,7 @@ except ImportError:  # PyJWT releases before the warning existed have nothing to
 JWT_REUSE_S = 240  # tokens live 300 s after `iat`; re-sign well before that
 
 
-@dataclass(frozen=True)
+@record
 class Credentials:
     """Either a JWT secret pair (recommended) or a legacy team API key."""
 

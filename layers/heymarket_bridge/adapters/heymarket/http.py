@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
@@ -30,6 +29,7 @@ from heymarket_bridge.domain.failures import (
     SecretUnavailable,
     TransientFailure,
 )
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.observability import emit_metric, logger, redact
 from heymarket_bridge.settings import ConfigError
 
@@ -40,7 +40,7 @@ MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     """A 2xx answer whose body parsed as JSON (`data` is any JSON value, a bare string included)."""
 
@@ -377,8 +377,10 @@ def _before(deadline: Deadline, call: Callable[[], T]) -> T:
     return outcome[0]
 
 
-@dataclass(frozen=True)
+@record
 class _Raw:
+    """One HTTP answer as read: its status, JSON body (or _Unreadable), request id, Location and Retry-After (s)."""
+
     status: int
     data: Any  # JSON value, or _Unreadable
     request_id: str | None

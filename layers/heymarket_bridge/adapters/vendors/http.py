@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
 
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.ingest.failures import FetchTransient
 
 # A lead or an appointment is a few kilobytes; this only keeps a runaway answer from exhausting the memory.
 MAX_ANSWER_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class VendorAnswer:
     """A vendor's answer: its HTTP status and its body read as JSON (None when it is not JSON)."""
 

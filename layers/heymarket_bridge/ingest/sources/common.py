@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from heymarket_bridge.domain.fields import single
 from heymarket_bridge.domain.mapping import SourceMapping, Submission, Unmappable
 from heymarket_bridge.domain.phone import phone_parses, read_phone
 from heymarket_bridge.domain.phone_owner import about_someone_else, clearly_own
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import shown
 from heymarket_bridge.ingest.failures import MethodNotAllowed, PayloadTooLarge
 from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest, render_json
@@ -31,7 +32,7 @@ from heymarket_bridge.ingest.http import HttpResponse, Reply, WebhookRequest, re
 PHONE_AS_RECEIVED = "phone_as_received"
 
 
-@dataclass(frozen=True)
+@record
 class SourceCredentials:
     """The webhook-secrets secret as a source sees it: its own entry, and the others it may need (Salesforce)."""
 
@@ -43,7 +44,7 @@ class SourceCredentials:
         return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-@dataclass(frozen=True)
+@record
 class CredentialEntry:
     """One entry of the webhook-secrets secret a source needs, for the setup commands and the docs.
 
@@ -77,7 +78,7 @@ class CredentialEntry:
 BRIDGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}", re.ASCII)
 
 
-@dataclass(frozen=True)
+@record
 class ReadContext:
     """What a source needs besides the request: the time, its credentials, its mapping, the deployment's limits."""
 
@@ -95,7 +96,7 @@ class ReadContext:
         return phone_parses(value, self.default_country, evidence)
 
 
-@dataclass(frozen=True)
+@record
 class SigningRequest:
     """A request to authenticate as its sender does, for the tools and tests that play the sender (the bridge itself
     never signs): its raw body, the secret the bridge holds for the source, the moment (timezone-aware), the method,
@@ -110,7 +111,7 @@ class SigningRequest:
     version: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class PhoneField:
     """A field that may hold the respondent's phone, as a source found it: its name (as a refusal names it), its
     value, and what the payload says about the country of that number (heymarket_bridge.domain.country)."""
@@ -124,7 +125,7 @@ class PhoneField:
     same_record: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class PhoneChoice:
     """The phone a source's defaults take, with its evidence as the submission carries it, or why there is none."""
 
@@ -220,7 +221,7 @@ def _blank(value: Any) -> bool:
     return value is None
 
 
-@dataclass(frozen=True)
+@record
 class DeliveryIdentity:
     """What tells a sender's retry of a delivery from a new delivery.
 
@@ -235,7 +236,7 @@ class DeliveryIdentity:
     id_covers_body: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Delivery:
     """A request read once by its source: the submissions it carries and what identifies it.
 

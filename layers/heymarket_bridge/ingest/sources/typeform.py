@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from heymarket_bridge.domain.mapping import Submission, split_name
 from heymarket_bridge.domain.phone_owner import about_someone_else, asks_for_phone, country_answers
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.ingest.bodies import parse_json
 from heymarket_bridge.ingest.failures import BadRequest
 from heymarket_bridge.ingest.http import WebhookRequest
@@ -62,8 +62,10 @@ MAX_AGE = timedelta(hours=12)
 MAX_AHEAD = timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
+@record
 class TypeformAnswer:
+    """One answer of a Typeform response with its field's ref, id, type and title, and the answer's type and value."""
+
     ref: str
     field_id: str
     field_type: str

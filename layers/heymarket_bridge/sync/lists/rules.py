@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from heymarket_bridge.domain.contact import MAX_TAGS, Contact
 from heymarket_bridge.domain.failures import (
@@ -36,6 +36,7 @@ from heymarket_bridge.domain.failures import (
     reworded,
 )
 from heymarket_bridge.domain.operations import ContactOperation, QueuedOperation
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.sync.failures import ListGone
 from heymarket_bridge.sync.lanes import plan_lanes
@@ -44,7 +45,7 @@ from heymarket_bridge.sync.model import ListChange, ListRef, Tag
 # ------------------------------------------------------------------------------------------------ tags
 
 
-@dataclass(frozen=True)
+@record
 class Ambiguous:
     """A name that matches several tags once case and spaces are ignored, none of them exactly."""
 
@@ -83,7 +84,7 @@ class TagIndex:
         return TagIndex((*self._tags, tag))
 
 
-@dataclass(frozen=True)
+@record
 class TagLookup:
     """What the sync side knows of tag names for one batch: the team's tags, and the names (folded) it tried to
     create and could not."""
@@ -194,7 +195,7 @@ def list_local_id(stack: str, name: str, generation: int = 1) -> str:
     return base if generation == 1 else f"{base}:{generation}"
 
 
-@dataclass(frozen=True)
+@record
 class Membership:
     """What to do with one stored contact's list membership: put its phone on `add`, take it off `remove`."""
 

@@ -32,6 +32,7 @@ from heymarket_bridge.domain.failures import (
     failure_kind,
 )
 from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Operation, QueuedOperation
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.sync.failures import StoreUnavailable
@@ -66,7 +67,7 @@ NOT_SET_UP = "this sync function is not set up for tags by name and lists (no ma
 _FOLLOW_UP_NAMESPACE = uuid.UUID("6b1f1d0e-58f4-4b8e-a1c7-5f0f3c2d9a17")
 
 
-@dataclass(frozen=True)
+@record
 class Prepared:
     """A batch ready to plan: its contact operations, its list-write follow-ups, and what its tag names resolve to."""
 
@@ -75,7 +76,7 @@ class Prepared:
     tags: TagLookup | GatewayFailure | None
 
 
-@dataclass(frozen=True)
+@record
 class FollowUp:
     """List writes to try again later, for the stored contact of `members`: `body` goes on the queue, or `letter`
     to the DLQ if it cannot."""
@@ -95,8 +96,10 @@ class Finished:
     listed: int = 0  # stored contacts whose lists were all written
 
 
-@dataclass(frozen=True)
+@record
 class _Work:
+    """The members whose tags and lists one step writes, their membership, and whether they are a follow-up."""
+
     members: tuple[Member, ...]
     membership: Membership
     follow_up: bool

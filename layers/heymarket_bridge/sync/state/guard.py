@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from heymarket_bridge.domain.failures import GatewayFailure
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.observability import emit_metric, logger, mask_phone
 from heymarket_bridge.sync.failures import StateNotReady, StateUnavailable
 from heymarket_bridge.sync.model import (
@@ -89,7 +90,7 @@ class Skip(Enum):
     UNCHANGED = "unchanged"  # its contact would not change
 
 
-@dataclass(frozen=True)
+@record
 class Skipped:
     """A member delivered without a Heymarket request."""
 
@@ -97,7 +98,7 @@ class Skipped:
     why: Skip
 
 
-@dataclass(frozen=True)
+@record
 class Admission:
     """What `admit` decided: the plan to execute, the members skipped, and the leases it holds."""
 

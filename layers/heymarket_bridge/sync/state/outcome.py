@@ -8,10 +8,11 @@ whose request may still take effect.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from heymarket_bridge.domain.failures import GatewayFailure
 from heymarket_bridge.domain.operations import DeleteOperation
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.sync.model import (
     Binding,
     ContactState,
@@ -36,7 +37,7 @@ from heymarket_bridge.sync.state.rules import (
 )
 
 
-@dataclass(frozen=True)
+@record
 class ContactLane:
     """One contact's steps in a plan (indexes into its deletes and upserts), its members and the phones they name."""
 

@@ -44,6 +44,7 @@ from heymarket_bridge.adapters.heymarket.failures import Refused
 from heymarket_bridge.adapters.heymarket.http import HeymarketHttp
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.custom_fields import CustomField
+from heymarket_bridge.domain.e164 import phone_digits
 from heymarket_bridge.domain.failures import (
     ConfigurationFailure,
     Deadline,
@@ -52,7 +53,6 @@ from heymarket_bridge.domain.failures import (
     TransientFailure,
 )
 from heymarket_bridge.domain.operations import DeleteTarget
-from heymarket_bridge.domain.phone import phone_digits
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.sync.model import DeleteResult, KnownContact, NotDone, Stored, UpsertResult
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from heymarket_bridge.adapters.heymarket.answers import BulkAnswer, HeardContact
@@ -24,10 +24,11 @@ from heymarket_bridge.adapters.heymarket.contacts.writes import (
 )
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import GatewayFailure, TransientFailure
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.sync.model import NotDone, Stored, UpsertResult
 
 
-@dataclass(frozen=True)
+@record
 class Cleared:
     """What an update of a known contact cleared: the values to write back, and what it shows of Heymarket's ways."""
 

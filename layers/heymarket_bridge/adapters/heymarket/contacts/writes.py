@@ -21,8 +21,9 @@ from typing import Any, Final
 
 from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.domain.contact import V1_FIELDS, Contact
+from heymarket_bridge.domain.e164 import phone_digits
 from heymarket_bridge.domain.failures import PermanentFailure
-from heymarket_bridge.domain.phone import phone_digits
+from heymarket_bridge.domain.records import record
 from heymarket_bridge.sync.model import Identity, KnownContact
 
 # Fields the v1 contact write (PUT /v1/contact/{id}) documents; others follow in a v2 update by UUID.
@@ -35,7 +36,7 @@ PROBE_FIELDS: Final = ("avatar", "display_name", "email", "last", "first")
 _COMPLETED: Final = ("first", "last", "email", "avatar", "display_name", "assignee_id", "tags")
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """A change of what an execution environment knows, for the stack to hear of (`learning.StackLearning`): `value`
     learned (None: `contradicted`, the value an answer showed wrong), with the answer's `evidence` (never a phone)."""
@@ -77,7 +78,7 @@ class Learned:
         return self.omitted == "keep" and self.merges(contact)
 
 
-@dataclass(frozen=True)
+@record
 class BulkWrite:
     """One item of a bulk `POST /v2/contacts`, and what its answer is checked against."""
 
@@ -93,7 +94,7 @@ class BulkWrite:
     known_id: int | None = None  # the integer id of the contact written by its identifier, when known
 
 
-@dataclass(frozen=True)
+@record
 class V1Update:
     """`PUT /v1/contact/{id}` of a contact known by its integer id only; fields v1 does not take follow in v2."""
 
@@ -103,7 +104,7 @@ class V1Update:
     holder: HeardContact | None  # the contact a look-up just found; None: known from an earlier answer
 
 
-@dataclass(frozen=True)
+@record
 class WriteCase:
     """Everything the choice of one contact's write depends on.
 
