@@ -48,7 +48,11 @@ class AcceptingSqs:
 
 
 class AcceptingDynamoDb:
-    """A DynamoDB client for Powertools idempotency: every delivery is new, every write succeeds."""
+    """A DynamoDB client for the deliveries ledger (adapters/aws/deliveries.py): every delivery is new (no item
+    found), every write succeeds."""
+
+    def get_item(self, **_: Any) -> dict[str, Any]:
+        return {}
 
     def put_item(self, **_: Any) -> dict[str, Any]:
         return {}
@@ -220,8 +224,7 @@ def cpu_seconds(work: Callable[[], None], repeat: int = 3) -> float:
 INGEST_PARTS: Final = (
     ("contact validation", "heymarket_bridge/domain/contact.py", "read_contact"),
     ("  of which phone (phonenumbers)", "heymarket_bridge/domain/phone.py", "read_phone"),
-    ("idempotency records (Powertools)", "idempotency/persistence/base.py", "save_inprogress"),
-    ("idempotency result (Powertools)", "idempotency/persistence/base.py", "save_success"),
+    ("delivery ledger (a named delivery's answer)", "heymarket_bridge/adapters/aws/deliveries.py", "once"),
     ("queue messages (JSON, entries)", "heymarket_bridge/ingest/buffer.py", "enqueue"),
     ("log line (Powertools Logger)", "aws_lambda_powertools/logging/logger.py", "info"),
     ("metrics (EMF flush)", "cloudwatch_emf/cloudwatch.py", "flush_metrics"),
@@ -379,7 +382,7 @@ def run() -> Section:
         f"1 MB inputs: {len(large_s)} requests (each contact field, a tag item, a custom-field key and value, and "
         "4 headers, each as 1 MB of letters, of 'a@' and of '1 '), least CPU of 2 runs each; before issue 26 a "
         "100 KB tag name alone cost 15 s (the email-masking pattern was quadratic).",
-        "least CPU of 3 runs each, process time; webhooks include Powertools idempotency (stubbed DynamoDB), "
+        "least CPU of 3 runs each, process time; webhooks include the delivery ledger (stubbed DynamoDB), "
         "the sync batches the JSON encoding of the bulk request and the decoding of its answer.",
     ]
     return section
