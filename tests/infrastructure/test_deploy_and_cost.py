@@ -28,6 +28,8 @@ FIRST_DEPLOY = [
     "AlarmEmail",
     "MonthlyBudgetUsd",
     "CreateDashboard",
+    # Its default (50) needs an account concurrency limit of 150: a question to read, not to pass (review of issue 24).
+    "IngestReservedConcurrency",
 ]
 
 
@@ -59,6 +61,22 @@ def test_the_parameters_a_first_deploy_needs_come_first_in_the_prompts_and_the_c
     assert first_group["Parameters"] == FIRST_DEPLOY
     labels = document["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
     assert set(FIRST_DEPLOY) <= set(labels)
+
+
+def test_the_deploy_page_names_each_first_deploy_prompt_in_the_order_asked_with_the_concurrency_answer(
+    document: dict[str, Any],
+) -> None:
+    deploy_page = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    rows = [line for line in deploy_page.splitlines() if line.startswith("| `Parameter ")]
+    asked = [row.split("`Parameter ", 1)[1].split(" ", 1)[0] for row in rows]
+    assert asked == FIRST_DEPLOY
+    [concurrency] = [row for row in rows if row.startswith("| `Parameter IngestReservedConcurrency ")]
+    default = document["Parameters"]["IngestReservedConcurrency"]["Default"]
+    assert concurrency.startswith(f"| `Parameter IngestReservedConcurrency [{default}]` | ")
+    # Lambda keeps 100 executions unreserved: the default fits an account limit of default + 100.
+    assert f"limit is {int(default) + 100} or more" in concurrency
+    assert "`aws lambda get-account-settings --query AccountLimit.ConcurrentExecutions`" in concurrency
+    assert "type 0" in concurrency
 
 
 def deploy_arguments(env: str) -> dict[str, str]:
