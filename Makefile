@@ -3,7 +3,7 @@
 #
 #   make demo     run the whole pipeline locally (moto + Heymarket sandbox) and print a summary
 #   make test     lint, type-check, validate and build the template, run every test (unit and integration
-#                 tests also on a python3.13, the functions' runtime, when one is installed), all at once
+#                 tests also on a python3.13, the functions' runtime, when one is installed)
 #   make bench    benchmarks (figures printed, nothing asserted on speed)
 #   make soak     the long guarantee tests: 10,000 webhooks, every fault at once, more fuzzing
 #   make local    the local stack in the foreground, for curl (Ctrl-C stops it)
@@ -75,15 +75,7 @@ demo: venv-local
 local: venv-local
 	$(BIN)/heymarket-bridge local
 
-# Every step at once, three at a time: the two test runs first (the longest; most of their tests wait on sockets,
-# batching windows and subprocesses, so the other run and the checks fill the waits even on two cores; .venv313 is
-# installed while the first run runs), each step's output printed whole when it ends (--output-sync). A failing
-# step fails `make test` once the steps already running end. `make test TEST_JOBS=1` runs them one after another;
-# `make lint` (any one target) runs it alone.
-TEST_JOBS ?= 3
-
-test:
-	$(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) pytest pytest313 lint typecheck template docs
+test: lint typecheck template docs pytest pytest313
 
 # lint-imports holds the direction of imports (pyproject's [tool.importlinter]; docs/architecture.md): no cycle,
 # app -> adapters -> {ingest, sync} -> domain, the sandbox standalone, the product never importing the tools.
@@ -108,22 +100,18 @@ template: venv
 docs: venv
 	$(BIN)/mkdocs build --strict --site-dir site
 
-# Four workers (pytest-xdist): the tests mostly wait, so this halves the run even on two cores. Work stealing: xdist's
-# default (load) hands each worker a quarter of the first quarter of the tests in one piece, so one worker used to
-# get every e2e test (tests/contract and tests/e2e come first) and run them one after another while the others
-# finished; with worksteal an idle worker takes half of the busiest worker's waiting tests.
+# Four workers (pytest-xdist): the tests mostly wait, so this halves the run even on two cores.
 PYTEST_WORKERS ?= 4
-PYTEST_DIST ?= worksteal
 
 pytest: venv
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # The product's suite (tests/unit and tests/integration) on python3.13, the functions' runtime. On the first
 # interpreter only, to keep `make test` short: the e2e tests (the same handlers through the local stack), the tools'
 # tests (the sandbox, the local stack and the command run on the developer's python, not on Lambda), and the outage
 # test (a 30 s run of the same sync code the unit and integration tests cover on 3.13; its 1,000-contact version is
-# `make soak`). After .venv: two editable installs at once would write the same heymarket_bridge.egg-info.
-pytest313: venv
+# `make soak`).
+pytest313:
 	@py="$$($(FIND_PYTHON313))"; \
 	if [ -z "$$py" ]; then \
 		echo "NOT TESTED ON PYTHON 3.13: no python3.13 found (PYTHON313, python3.13 on PATH, ~/.pyenv/versions/3.13*);" \
@@ -131,7 +119,7 @@ pytest313: venv
 	else \
 		echo "the unit and integration tests again, on $$("$$py" -V 2>&1) ($$py)"; \
 		$(MAKE) --no-print-directory $(VENV313)/.installed PY313="$$py" && \
-		$(VENV313)/bin/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) tests/unit tests/integration \
+		$(VENV313)/bin/pytest -n $(PYTEST_WORKERS) tests/unit tests/integration \
 			--ignore=tests/integration/test_outage.py; \
 	fi
 
