@@ -317,7 +317,11 @@ def _notes(rounds: int, measured: Sites) -> list[str]:
         "created by the builders on the first invocation: no credential lookup at import, and tests can mock AWS); "
         "the DynamoDB idempotency adapter (imported in compose_ingest() only when IDEMPOTENCY_TABLE is set); the "
         "sync use case's ports (Protocols, imported for type checks only); domain.mapping in the sync function (only "
-        "the sources' side parses mappings). Not built at import: the codecs of the charsets a body may declare "
+        "the sources' side parses mappings); in the sync function, what a batch of plain upserts never takes, "
+        "imported when a batch first does: the lists steps and their adapters (sync.lists.batch.DeferredSegmenter, "
+        "on a batch naming a tag or a list), the consent record's adapter (on a consent change to record), "
+        "contacts.deletes (on a delete or a custom field named by title), the v1 gateway (HEYMARKET_API_MODE=v1 "
+        "only). Not built at import: the codecs of the charsets a body may declare "
         "(ingest.bodies names them; a codec is loaded when a body declares it). "
         "Not avoidable: Powertools' parameters package imports boto3 (the baseline) itself."
     )

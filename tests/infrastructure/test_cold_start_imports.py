@@ -20,13 +20,23 @@ from heymarket_local.template import StackTemplate
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = {"ingest": "IngestFunction", "sync": "SyncFunction", "fetch": "FetchFunction"}
 NOT_LOADED = {
-    # The sync function compares phones (domain.e164) but reads none; its ports are Protocols for type checks.
+    # The sync function compares phones (domain.e164) but reads none; its ports are Protocols for type checks. Its
+    # lists steps and their adapters wait for a batch naming a tag or a list (sync.lists.batch.DeferredSegmenter),
+    # the consent record's adapter for a consent change to record, the deletes for a delete (or a custom field
+    # named by title), the legacy v1 gateway for HEYMARKET_API_MODE=v1.
     "sync": (
         "heymarket_bridge.domain.phone",
         "heymarket_bridge.domain.phone_text",
         "heymarket_bridge.sync.ports",
         "heymarket_bridge.ingest",
         "phonenumbers",
+        "heymarket_bridge.sync.lists.steps",
+        "heymarket_bridge.sync.lists.directory",
+        "heymarket_bridge.adapters.heymarket.segments",
+        "heymarket_bridge.adapters.aws.managed_lists",
+        "heymarket_bridge.adapters.aws.consent_log",
+        "heymarket_bridge.adapters.heymarket.contacts.deletes",
+        "heymarket_bridge.adapters.heymarket.contacts.v1",
     ),
     # The ingest and fetch functions never call Heymarket.
     "ingest": ("heymarket_bridge.adapters.heymarket", "heymarket_bridge.sync", "jwt"),

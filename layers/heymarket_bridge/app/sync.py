@@ -7,32 +7,35 @@ runs, from that environment's mapping: nothing is patched and os.environ is neve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog
 from heymarket_bridge.adapters.aws.contact_state import DynamoDbContactState
 from heymarket_bridge.adapters.aws.learned_behaviour import DynamoDbLearnedBehaviour
-from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
 from heymarket_bridge.adapters.aws.secrets import JsonSecretStore
 from heymarket_bridge.adapters.aws.sqs import SqsBatchSender, SqsDeadLetters, SqsRequeue
-from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
 from heymarket_bridge.adapters.heymarket.circuit import Circuit
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
-from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.app.aws_clients import AwsClients
 from heymarket_bridge.domain.records import record
 from heymarket_bridge.observability import emit_metric, logger
 from heymarket_bridge.settings import ApiMode, SyncSettings
-from heymarket_bridge.sync.lists.steps import Segmenter
+from heymarket_bridge.sync.lists.batch import DeferredSegmenter
 from heymarket_bridge.sync.model import QueueRecord, SyncReport
 from heymarket_bridge.sync.service import SyncService
 from heymarket_bridge.sync.settle import Backoff
 from heymarket_bridge.sync.state.guard import ContactStateGuard
+
+if TYPE_CHECKING:  # for type checks only: each is imported where a batch first needs it (see below)
+    from heymarket_bridge.adapters.heymarket.contacts.v1 import V1Gateway
+    from heymarket_bridge.domain.consent import ConsentChange
+    from heymarket_bridge.sync.lists.steps import Segmenter
+    from heymarket_bridge.sync.ports import ConsentLog
 
 
 @record
@@ -73,19 +76,12 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
         DynamoDbLearnedBehaviour(settings.contact_state_table, dynamodb()) if settings.contact_state_table else None
     )
     gateway: V1Gateway | V2Gateway = (
-        V1Gateway(http, max_batch=settings.max_batch, overwrite=settings.v1_overwrite)
+        _v1_gateway(http, settings)
         if settings.api_mode is ApiMode.V1
         else V2Gateway(http, max_batch=settings.max_batch, behaviour=behaviour)
     )
-    segments = Segmenter(
-        HeymarketSegments(gateway.client, http, max_batch=settings.max_batch),
-        # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
-        DynamoManagedStore(dynamodb, settings.managed_lists_table) if settings.managed_lists_table else None,
-        SqsRequeue(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
-        stack=settings.stack_name,
-        create_missing_tags=settings.create_missing_tags,
-        remove_opted_out=settings.remove_opted_out_from_lists,
-    )
+    # The lists steps and their adapters are imported and built on the first batch that names a tag or a list.
+    segments = DeferredSegmenter(lambda: _segmenter(settings, gateway, http, dynamodb, sqs))
     state = DynamoDbContactState(settings.contact_state_table, dynamodb()) if settings.contact_state_table else None
     guard = (
         ContactStateGuard(
@@ -99,7 +95,7 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
         else None
     )
     consent_log = (
-        DynamoDbConsentLog(settings.consent_record_table, dynamodb(), settings.consent_record_retention_days)
+        DeferredConsentLog(lambda: _dynamodb_consent_log(settings, dynamodb()))
         if settings.consent_record_table
         else None
     )
@@ -117,6 +113,56 @@ def compose_sync(env: Mapping[str, str]) -> SyncRuntime:
         reconsent=settings.reconsent,
     )
     return SyncRuntime(settings, service, http, state, behaviour)
+
+
+def _segmenter(
+    settings: SyncSettings, gateway: V1Gateway | V2Gateway, http: HeymarketHttp, dynamodb: Callable[[], Any], sqs: Any
+) -> Segmenter:
+    """The tags-by-name and lists steps (sync.lists.steps) over their adapters, imported here: a batch of plain
+    upserts never loads them (sync.lists.batch.DeferredSegmenter)."""
+    from heymarket_bridge.adapters.aws.managed_lists import DynamoManagedStore
+    from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
+    from heymarket_bridge.sync.lists.steps import Segmenter
+
+    return Segmenter(
+        HeymarketSegments(gateway.client, http, max_batch=settings.max_batch),
+        # The DynamoDB client is made on first use: a batch without list names or new tags never needs it.
+        DynamoManagedStore(dynamodb, settings.managed_lists_table) if settings.managed_lists_table else None,
+        SqsRequeue(SqsBatchSender(sqs, settings.queue_url, delay_s=settings.list_retry_delay_s)),
+        stack=settings.stack_name,
+        create_missing_tags=settings.create_missing_tags,
+        remove_opted_out=settings.remove_opted_out_from_lists,
+    )
+
+
+def _v1_gateway(http: HeymarketHttp, settings: SyncSettings) -> V1Gateway:
+    """The legacy v1 gateway (HEYMARKET_API_MODE=v1), imported only by a function set up for it: the v2 mode, the
+    default, never loads it."""
+    from heymarket_bridge.adapters.heymarket.contacts.v1 import V1Gateway
+
+    return V1Gateway(http, max_batch=settings.max_batch, overwrite=settings.v1_overwrite)
+
+
+def _dynamodb_consent_log(settings: SyncSettings, dynamodb: Any) -> ConsentLog:
+    from heymarket_bridge.adapters.aws.consent_log import DynamoDbConsentLog
+
+    return DynamoDbConsentLog(settings.consent_record_table, dynamodb, settings.consent_record_retention_days)
+
+
+class DeferredConsentLog:
+    """The consent record's store (sync.ports.ConsentLog), built by `build` when a batch first has a change to
+    record: a batch whose contacts change no consent (no opt-in or opt-out claimed) never imports the DynamoDB
+    adapter (adapters.aws.consent_log), which the sync function's cold start therefore does not pay for."""
+
+    def __init__(self, build: Callable[[], ConsentLog]) -> None:
+        self._build = build
+        self._log: ConsentLog | None = None
+
+    def record(self, changes: Sequence[ConsentChange]) -> int:
+        """As ConsentLog.record: how many of `changes` were written; raises ConsentRecordUnavailable."""
+        if self._log is None:
+            self._log = self._build()
+        return self._log.record(changes)
 
 
 class SyncApp:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline, PermanentFailure, reworded
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
-from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import (
     Deleted,
     DeleteResult,
@@ -30,6 +29,7 @@ from heymarket_bridge.sync.model import (
 )
 
 if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.lists.batch import Segments
     from heymarket_bridge.sync.ports import HeymarketPort
 
 
@@ -53,7 +53,7 @@ def execute(
 def retagged(
     plan: Plan,
     execution: Execution,
-    segments: Segmenter,
+    segments: Segments,
     heymarket: HeymarketPort,
     deadline: Deadline,
     reconsent: ReconsentRule = NO_RECONSENT,

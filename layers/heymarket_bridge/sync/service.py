@@ -32,13 +32,14 @@ from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
 from heymarket_bridge.sync.dispatch import Dispatcher
 from heymarket_bridge.sync.execute import execute, retagged, stored_contacts
 from heymarket_bridge.sync.fields import TeamFields
-from heymarket_bridge.sync.lists.steps import Segmenter
+from heymarket_bridge.sync.lists.batch import DeferredSegmenter
 from heymarket_bridge.sync.model import QueueRecord, SyncReport
 from heymarket_bridge.sync.plan import plan_batch, read_batch
 from heymarket_bridge.sync.settle import Backoff, Patience, recorded, route, settle, tally
 from heymarket_bridge.sync.state.guard import ContactStateGuard, Unguarded
 
 if TYPE_CHECKING:  # the ports are Protocols, for type checks only: not imported at a cold start
+    from heymarket_bridge.sync.lists.batch import Segments
     from heymarket_bridge.sync.ports import ConsentLog, DeadLetterSink, HeymarketPort, Requeue
 
 
@@ -60,14 +61,14 @@ class SyncService:
         outage: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        segments: Segmenter | None = None,
+        segments: Segments | None = None,
         contact_state: ContactStateGuard | None = None,
         consent_log: ConsentLog | None = None,
         reconsent: ReconsentRule = NO_RECONSENT,
     ) -> None:
         self._heymarket = heymarket
         self._reconsent = reconsent
-        self._segments = segments or Segmenter.disabled()
+        self._segments: Segments = segments or DeferredSegmenter(_disabled_segments)
         self._state: ContactStateGuard | Unguarded = contact_state or Unguarded()
         self._dispatch = Dispatcher(dead_letters, waiting_room, consent_log, wall_clock)
         # The team's custom fields, read once per cold start and again (once per invocation) for an unknown title.
@@ -106,3 +107,11 @@ class SyncService:
         report.list_follow_ups = len(lists.follow_ups) - len(unqueued)
         self._dispatch.write_list_letters([*lists.letters, *unqueued], report)
         return report
+
+
+def _disabled_segments() -> Segments:
+    """Without Heymarket or a table (Segmenter.disabled): tag names and lists are refused, naming the cause. Imported
+    on the first batch that names one."""
+    from heymarket_bridge.sync.lists.steps import Segmenter
+
+    return Segmenter.disabled()

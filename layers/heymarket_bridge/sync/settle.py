@@ -34,7 +34,7 @@ from heymarket_bridge.domain.operations import ContactOperation, DeadLetter, Ope
 from heymarket_bridge.domain.records import record
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.sync.failures import StateNotReady
-from heymarket_bridge.sync.lists.steps import Finished
+from heymarket_bridge.sync.lists.batch import Finished
 from heymarket_bridge.sync.model import (
     Deleted,
     DeleteResult,

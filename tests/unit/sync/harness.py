@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V1Gateway, V2Gateway
+from heymarket_bridge.adapters.heymarket import Authenticator, Credentials, HeymarketHttp, V2Gateway
 from heymarket_bridge.adapters.heymarket.circuit import Circuit
+from heymarket_bridge.adapters.heymarket.contacts.v1 import V1Gateway
 from heymarket_bridge.adapters.heymarket.ratelimit import RequestBudget
 from heymarket_bridge.adapters.heymarket.segments import HeymarketSegments
 from heymarket_bridge.domain.contact import Contact
 from heymarket_bridge.domain.failures import Deadline
 from heymarket_bridge.domain.operations import ContactOperation, DeleteOperation, DeleteTarget, Operation
 from heymarket_bridge.domain.reconsent import NO_RECONSENT, ReconsentRule
+from heymarket_bridge.sync.lists.batch import DeferredSegmenter
 from heymarket_bridge.sync.lists.steps import Segmenter
 from heymarket_bridge.sync.model import QueueRecord
 from heymarket_bridge.sync.service import SyncService
@@ -156,15 +158,18 @@ class Harness:
         environment."""
         if self._service is None:
             gateway = self.gateway
-            segments = Segmenter(
-                HeymarketSegments(gateway.client, self.http, max_batch=self.max_batch),
-                self.store,
-                self.follow_ups,
-                stack="test",
-                create_missing_tags=self.create_missing_tags,
-                remove_opted_out=self.remove_opted_out,
-                wall_clock=lambda: 1_700_000_000 + self.clock(),
-                sleep=self.clock.sleep,
+            # As the sync function builds them: made on the first batch that names a tag or a list.
+            segments = DeferredSegmenter(
+                lambda: Segmenter(
+                    HeymarketSegments(gateway.client, self.http, max_batch=self.max_batch),
+                    self.store,
+                    self.follow_ups,
+                    stack="test",
+                    create_missing_tags=self.create_missing_tags,
+                    remove_opted_out=self.remove_opted_out,
+                    wall_clock=lambda: 1_700_000_000 + self.clock(),
+                    sleep=self.clock.sleep,
+                )
             )
             self._service = SyncService(
                 gateway,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from heymarket_bridge.domain.records import record
 from heymarket_bridge.domain.text import fold_name
 from heymarket_bridge.observability import logger, mask_phone, redact
 from heymarket_bridge.sync.failures import StoreUnavailable
+from heymarket_bridge.sync.lists.batch import Finished, FollowUp, Prepared
 from heymarket_bridge.sync.lists.directory import Claims, ListDirectory
 from heymarket_bridge.sync.lists.rules import (
     Membership,
@@ -65,35 +66,6 @@ TAGS_MAX_AGE_S = 300.0
 RECENT_TAG_S = 600.0
 NOT_SET_UP = "this sync function is not set up for tags by name and lists (no managed-lists table)"
 _FOLLOW_UP_NAMESPACE = uuid.UUID("6b1f1d0e-58f4-4b8e-a1c7-5f0f3c2d9a17")
-
-
-@record
-class Prepared:
-    """A batch ready to plan: its contact operations, its list-write follow-ups, and what its tag names resolve to."""
-
-    members: list[Member]
-    follow_ups: list[Member]
-    tags: TagLookup | GatewayFailure | None
-
-
-@record
-class FollowUp:
-    """List writes to try again later, for the stored contact of `members`: `body` goes on the queue, or `letter`
-    to the DLQ if it cannot."""
-
-    members: tuple[Member, ...]
-    body: str
-    letter: DeadLetter
-
-
-@dataclass
-class Finished:
-    """What the list writes of a batch came to."""
-
-    outcomes: list[tuple[tuple[Member, ...], Listed | NotDone]] = field(default_factory=list)  # of the follow-ups
-    follow_ups: list[FollowUp] = field(default_factory=list)
-    letters: list[tuple[tuple[Member, ...], DeadLetter]] = field(default_factory=list)  # refused list writes
-    listed: int = 0  # stored contacts whose lists were all written
 
 
 @record

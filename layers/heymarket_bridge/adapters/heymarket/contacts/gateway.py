@@ -35,7 +35,6 @@ from heymarket_bridge.adapters.heymarket.answers import HeardContact
 from heymarket_bridge.adapters.heymarket.client import HeymarketClient, chunked, fill_unset
 from heymarket_bridge.adapters.heymarket.contacts.chunk import UpsertChunk, send_bulk
 from heymarket_bridge.adapters.heymarket.contacts.consent import OptIns
-from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fields, send_deletes
 from heymarket_bridge.adapters.heymarket.contacts.learning import DEFAULT_REFRESH_S, DEFAULT_REVERIFY_S, StackLearning
 from heymarket_bridge.adapters.heymarket.contacts.reconcile import doubtful, with_prior_consent
 from heymarket_bridge.adapters.heymarket.contacts.search import PhoneLookup, search_phones
@@ -111,9 +110,15 @@ class V2Gateway:
         self.learned.custom_map = value
 
     def custom_fields(self, deadline: Deadline) -> list[CustomField]:
+        # Imported on the first batch that names a custom field by title or deletes (contacts.deletes holds both
+        # reads): a batch of plain upserts never loads it.
+        from heymarket_bridge.adapters.heymarket.contacts.deletes import list_custom_fields
+
         return list_custom_fields(self.client, deadline)
 
     def delete(self, targets: Sequence[DeleteTarget], deadline: Deadline) -> list[DeleteResult]:
+        from heymarket_bridge.adapters.heymarket.contacts.deletes import send_deletes
+
         return send_deletes(self.client, targets, deadline)
 
     def search(self, phones: Sequence[str], deadline: Deadline) -> PhoneLookup:
