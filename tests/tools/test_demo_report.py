@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from heymarket_bridge_tools.demo_report import DeadLetterView, DemoReport, Ledger, read_dead_letter
+from heymarket_bridge_tools.demo_report import (
+    DeadLetterView,
+    DemoReport,
+    Ledger,
+    SampleWebhook,
+    WebhookOutcome,
+    read_dead_letter,
+)
 from heymarket_local.poller import BatchResult
 from tests.support import EVENTS, load_event
 
@@ -231,3 +238,38 @@ def test_retries_inside_an_invocation_are_counted_from_heymarket_s_failed_answer
         "Retried        3 Heymarket request(s) again after a 5xx, 429 or reset inside their sync invocation "
         "(1 sync invocations, 0 failed)"
     ) in text
+
+
+def _accepted(count: int) -> WebhookOutcome:
+    webhook = SampleWebhook("generic/form_post.json", "POST", "/webhooks/generic", {}, b"{}")
+    return WebhookOutcome(webhook, 202, count, [], None)
+
+
+def _verdict_with_replies(ledger: Ledger, accepted: int) -> DemoReport:
+    result = DemoReport(
+        outcomes=[_accepted(accepted)],
+        ledger=ledger,
+        dead_letters=[],
+        sandbox_phones={"15105551234", "442079460958"},
+        sandbox_stats={"requests": 1},
+        drained=True,
+        drain_s=1.0,
+    )
+    result.check()
+    return result
+
+
+def test_a_body_sqs_delivered_twice_under_two_message_ids_is_one_accepted_contact() -> None:
+    # SQS is at-least-once, and botocore sends a SendMessageBatch again when its answer timed out: the same body
+    # arrives under a new message id. It is still the one contact the reply accepted.
+    again = {**RECORDS[0], "messageId": "a-second-copy-of-alice"}
+
+    verdict = _verdict_with_replies(ledger_of(settled(RECORDS[0], RECORDS[1], again)), accepted=2)
+
+    assert verdict.problems == []
+
+
+def test_more_contacts_queued_than_the_replies_accepted_fails_the_demo() -> None:
+    verdict = _verdict_with_replies(ledger_of(settled(RECORDS[0], RECORDS[1])), accepted=1)
+
+    assert verdict.problems == ["the replies accepted 1 contacts but 2 were queued"]
